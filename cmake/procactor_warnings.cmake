@@ -1,0 +1,11 @@
+# procactor_set_warnings(target): the project's warning flags, PRIVATE to the target.
+function(procactor_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion)
+  if(PROCACTOR_WARNINGS_AS_ERRORS)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(PROCACTOR_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${PROCACTOR_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=${PROCACTOR_SANITIZE})
+  endif()
+endfunction()

@@ -1,0 +1,126 @@
+#pragma once
+/// @file
+/// `connection`: one end of a pipe (Python's multiprocessing.connection.Connection). Messages are
+/// length-prefixed frames with a versioned header and a type tag; `recv` on a closed or dead peer
+/// fails at once with errc::peer_closed, a send to a dead peer fails with it too (never SIGPIPE).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "procactor/detail/codec.hpp"
+#include "procactor/errc.hpp"
+
+namespace procactor {
+
+/// One end of a pipe.
+///
+/// Frame layout (16-byte header, host byte order, then the payload):
+/// `u16 magic 0x5041 | u8 version 1 | u8 flags 0 | u32 payload length | u64 type tag`.
+/// A frame whose header fails validation, or whose length exceeds max_message_size(), closes the
+/// connection with errc::malformed_frame and a logged reason.
+///
+/// @par Thread safety
+/// Distinct objects: safe. Shared object: unsafe.
+class connection {
+ public:
+  enum class mode { duplex, receive_only, send_only };
+  static constexpr std::size_t default_max_message_size = 64u << 20;  // 64 MiB
+  static constexpr std::size_t header_size = 16;
+
+  connection() noexcept = default;
+  /// Adopts @p fd (a connected stream socket). The connection closes it.
+  connection(int fd, mode m, std::size_t max_message_size = default_max_message_size) noexcept;
+  connection(connection&& other) noexcept;
+  connection& operator=(connection&& other) noexcept;
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection();
+
+  /// Sends @p value as one frame (encoded here, at the call site).
+  template <class T>
+  void send(const T& value) {
+    std::error_code ec;
+    send(value, ec);
+    throw_if_error(ec, "procactor::connection::send");
+  }
+  template <class T>
+  void send(const T& value, std::error_code& ec) noexcept {
+    if constexpr (detail::is_memcpy_codable_v<T>) {
+      send_frame(detail::type_tag<T>(), {reinterpret_cast<const char*>(&value), sizeof(T)}, ec);
+    } else {
+      sbuf_.clear();
+      detail::encode(value, sbuf_, ec);
+      if (!ec) send_frame(detail::type_tag<T>(), {sbuf_.data(), sbuf_.size()}, ec);
+    }
+  }
+
+  /// Receives one value of type T, blocking until a frame arrives. If the waiting frame holds
+  /// another type (errc::type_mismatch) or does not decode (errc::decode_failed), it stays
+  /// queued: nothing is lost, recv_bytes() can still take it.
+  template <class T>
+  T recv() {
+    std::error_code ec;
+    std::optional<T> v = recv<T>(ec);
+    throw_if_error(ec, "procactor::connection::recv");
+    return std::move(*v);
+  }
+  template <class T>
+  std::optional<T> recv(std::error_code& ec) noexcept {
+    if (!read_frame(ec)) return std::nullopt;
+    if (pending_tag_ != 0 && pending_tag_ != detail::type_tag<T>()) {
+      ec = errc::type_mismatch;
+      return std::nullopt;
+    }
+    try {
+      std::optional<T> out(std::in_place);
+      detail::decode(std::span<const char>(payload_.data(), payload_.size()), *out, ec);
+      if (ec) return std::nullopt;
+      has_pending_ = false;
+      return out;
+    } catch (...) {
+      ec = errc::decode_failed;
+      return std::nullopt;
+    }
+  }
+
+  /// Sends raw bytes as one untyped frame (Python's send_bytes).
+  void send_bytes(std::span<const char> bytes);
+  void send_bytes(std::span<const char> bytes, std::error_code& ec) noexcept;
+  /// Receives the next frame's payload, whatever its type (Python's recv_bytes).
+  std::vector<char> recv_bytes();
+  std::vector<char> recv_bytes(std::error_code& ec) noexcept;
+
+  /// True when a frame (or end-of-file) is ready to be received, waiting at most @p timeout.
+  bool poll(std::chrono::nanoseconds timeout = std::chrono::nanoseconds::zero()) const;
+  bool poll(std::chrono::nanoseconds timeout, std::error_code& ec) const noexcept;
+
+  /// Closes this end; the peer's recv then fails with errc::peer_closed. Idempotent, noexcept.
+  void close() noexcept;
+  bool closed() const noexcept { return fd_ < 0; }
+  bool readable() const noexcept { return fd_ >= 0 && mode_ != mode::send_only; }
+  bool writable() const noexcept { return fd_ >= 0 && mode_ != mode::receive_only; }
+  int native_handle() const noexcept { return fd_; }
+  std::size_t max_message_size() const noexcept { return max_size_; }
+
+ private:
+  void send_frame(std::uint64_t tag, std::span<const char> payload, std::error_code& ec) noexcept;
+  /// Makes sure a whole frame is pending (blocking). False with @p ec set on failure.
+  bool read_frame(std::error_code& ec) noexcept;
+  void fail_malformed(const char* reason, std::error_code& ec) noexcept;
+
+  int fd_ = -1;
+  mode mode_ = mode::duplex;
+  std::size_t max_size_ = default_max_message_size;
+  bool has_pending_ = false;
+  std::uint64_t pending_tag_ = 0;
+  std::vector<char> payload_;
+  std::string sbuf_;
+};
+
+}  // namespace procactor

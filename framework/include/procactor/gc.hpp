@@ -1,0 +1,26 @@
+#pragma once
+/// @file
+/// Removal of stale IPC objects. Every shared-memory object and doorbell procactor creates lives
+/// in /dev/shm under `procactor.<owner pid>.<random>.*`; the owner removes its own at destruction.
+/// Objects whose owner died without cleaning up (SIGKILL) are removed by `collect_garbage()`, which
+/// procactor also runs whenever a new queue is created.
+
+#include <cstddef>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace procactor {
+
+/// The prefix of every IPC object name procactor creates.
+inline constexpr const char* ipc_name_prefix = "procactor.";
+
+/// Lists the procactor IPC objects present now (file names in /dev/shm).
+std::vector<std::string> list_ipc_objects();
+
+/// Removes the procactor IPC objects whose owner process no longer exists.
+/// @returns the number of objects removed.
+std::size_t collect_garbage(std::error_code& ec) noexcept;
+std::size_t collect_garbage();
+
+}  // namespace procactor

@@ -1,0 +1,13 @@
+#pragma once
+/// @file
+/// The umbrella header: everything public in procactor.
+
+#include "procactor/connection.hpp"
+#include "procactor/errc.hpp"
+#include "procactor/exit_status.hpp"
+#include "procactor/gc.hpp"
+#include "procactor/mailbox_stats.hpp"
+#include "procactor/pipe.hpp"
+#include "procactor/process.hpp"
+#include "procactor/queue.hpp"
+#include "procactor/spawn.hpp"

@@ -1,0 +1,50 @@
+#include "procactor/gc.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "ipc/names.hpp"
+#include "procactor/errc.hpp"
+
+namespace procactor {
+
+std::vector<std::string> list_ipc_objects() {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(ipc::shm_dir);
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (ipc::owner_of(name) > 0) out.push_back(std::move(name));
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::size_t collect_garbage(std::error_code& ec) noexcept {
+  ec.clear();
+  std::size_t removed = 0;
+  try {
+    for (const auto& name : list_ipc_objects()) {
+      int pid = ipc::owner_of(name);
+      if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // owner alive (or not ours to judge)
+      std::string path = std::string(ipc::shm_dir) + "/" + name;
+      if (::unlink(path.c_str()) == 0) ++removed;
+    }
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return removed;
+}
+
+std::size_t collect_garbage() {
+  std::error_code ec;
+  std::size_t n = collect_garbage(ec);
+  throw_if_error(ec, "procactor::collect_garbage");
+  return n;
+}
+
+}  // namespace procactor

@@ -1,0 +1,35 @@
+#pragma once
+// What every child does right after fork, and how a child body ends: flush, report an uncaught
+// exception to the parent, _exit (no atexit handlers or static destructors of the parent's copy).
+
+#include <sys/types.h>
+
+#include "procactor/connection.hpp"
+
+namespace procactor::internal {
+
+/// In the child, right after fork (async-signal-safe only): die with the parent thread
+/// (PR_SET_PDEATHSIG + getppid check for the race), lead a new process group.
+void become_child(pid_t parent) noexcept;
+
+/// Runs @p body; reports an escaping exception on @p report as "E<type>\0<what>" and exits 1;
+/// otherwise exits with body's result. Never returns.
+template <class Body>
+[[noreturn]] void run_child_body(connection& report, Body&& body) noexcept;
+
+[[noreturn]] void finish_child(int code) noexcept;
+void report_current_exception(connection& report) noexcept;
+
+template <class Body>
+[[noreturn]] void run_child_body(connection& report, Body&& body) noexcept {
+  int code = 0;
+  try {
+    code = body();
+  } catch (...) {
+    report_current_exception(report);
+    code = 1;
+  }
+  finish_child(code);
+}
+
+}  // namespace procactor::internal

@@ -1,0 +1,479 @@
+// The doorbell mailbox protocol (DESIGN.md, "The mailbox protocol").
+//
+// Receive: try_receive -> sleeping += 1 (seq_cst) -> try_receive again (closes the lost-wake-up
+// race) -> wait on the doorbell FIFO at most min(20 ms, deadline) -> loop.
+// Send: try_send -> fence -> if sleeping, exchange(sleeping, 0) and write that many bytes to the
+// doorbell. Full queue: senders_waiting += 1, retry, futex-wait on space_seq at most 20 ms.
+// A waiter count left behind by a killed process is zeroed by the next exchange, so it costs
+// at most one spurious wake-up; a wake-up lost to a kill costs at most one 20 ms slice.
+
+#include "ipc/mailbox.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/ipc/message_queue.hpp>
+#include <boost/interprocess/permissions.hpp>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <optional>
+
+#include "internal/unique_fd.hpp"
+#include "ipc/names.hpp"
+#include "procactor/errc.hpp"
+
+namespace bip = boost::interprocess;
+
+namespace procactor::ipc {
+namespace {
+
+using internal::clock;
+using u32 = std::uint32_t;
+using u64 = std::uint64_t;
+
+constexpr u64 magic_value = 0x70726f6361637472ull;  // "procactr"
+constexpr u32 layout_version = 1;
+constexpr auto safety_net = std::chrono::milliseconds(20);
+
+static_assert(std::atomic<u64>::is_always_lock_free && std::atomic<u32>::is_always_lock_free);
+
+// The control block: only atomics, never locked. Sender-side and receiver-side counters sit on
+// separate cache lines.
+struct control_block {
+  std::atomic<u64> magic;
+  u32 version;
+  u32 reserved;
+  u64 capacity;
+  u64 max_message_size;
+  std::atomic<int> owner_pid;
+  std::atomic<u32> gen;
+  std::atomic<u32> closed;
+  std::atomic<u32> poisoned;
+  std::atomic<u64> restarts;
+  std::atomic<u64> lost;
+
+  alignas(64) std::atomic<u32> sleeping;
+  std::atomic<u32> senders_waiting;
+  std::atomic<u32> space_seq;
+
+  alignas(64) std::atomic<u64> enqueued;
+  std::atomic<u64> bytes_in;
+  std::atomic<u64> high_water;
+  std::atomic<u64> rejected_full;
+  std::atomic<u64> rejected_oversize;
+  std::atomic<u64> last_enqueue_ns;
+
+  alignas(64) std::atomic<u64> dequeued;
+  std::atomic<u64> bytes_out;
+  std::atomic<u64> last_dequeue_ns;
+};
+
+u64 wall_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<u64>(ts.tv_sec) * 1000000000ull + static_cast<u64>(ts.tv_nsec);
+}
+
+std::string queue_name(const std::string& base) { return base + ".q"; }
+std::string ctl_name(const std::string& base) { return "/" + base + ".ctl"; }
+std::string bell_path(const std::string& base) { return std::string(shm_dir) + "/" + base + ".bell"; }
+
+std::error_code errno_code(int e = errno) noexcept { return {e, std::generic_category()}; }
+
+// SIGPIPE must never kill a sender; the doorbell is opened O_RDWR so EPIPE cannot happen, but a
+// process using connections may meet it too. Ignored once per process.
+void ignore_sigpipe() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sigaction(SIGPIPE, nullptr, &sa);
+    if (sa.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+  });
+}
+
+}  // namespace
+
+struct mailbox::impl {
+  std::string base;
+  bool owner = false;
+  bool removed = false;
+  control_block* ctl = nullptr;
+  std::optional<bip::message_queue> mq;
+  internal::unique_fd bell;
+  u32 wake_every = 1;
+  u32 since_wake = 0;  // receives since senders were last woken (this process only)
+
+  ~impl() {
+    if (ctl) ::munmap(ctl, sizeof(control_block));
+  }
+
+  // Maps a Boost.Interprocess failure to our error code; a dead lock owner poisons for good.
+  std::error_code translate(const bip::interprocess_exception& e) noexcept {
+    if (e.get_error_code() == bip::not_recoverable) {
+      ctl->poisoned.store(1, std::memory_order_release);
+      return errc::poisoned;
+    }
+    if (e.get_error_code() == bip::timeout_when_locking_error) return errc::lock_timeout;
+    return errc::poisoned;
+  }
+
+  void ring() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (ctl->sleeping.load(std::memory_order_relaxed) == 0) return;
+    u32 n = ctl->sleeping.exchange(0, std::memory_order_acq_rel);
+    if (n == 0) return;
+    char bytes[64] = {};
+    ssize_t r = ::write(bell.get(), bytes, n < sizeof bytes ? n : sizeof bytes);
+    (void)r;  // EAGAIN: the FIFO already holds plenty of wake-ups
+  }
+
+  void wake_senders() noexcept {
+    since_wake = 0;
+    if (ctl->senders_waiting.exchange(0, std::memory_order_acq_rel) == 0) return;
+    ctl->space_seq.fetch_add(1, std::memory_order_release);
+    internal::futex_wake_all(ctl->space_seq);
+  }
+
+  void note_enqueue(std::size_t bytes) noexcept {
+    u64 enq = ctl->enqueued.fetch_add(1, std::memory_order_relaxed) + 1;
+    ctl->bytes_in.fetch_add(bytes, std::memory_order_relaxed);
+    ctl->last_enqueue_ns.store(wall_ns(), std::memory_order_relaxed);
+    u64 deq = ctl->dequeued.load(std::memory_order_relaxed);
+    u64 depth = enq > deq ? enq - deq : 0;
+    u64 hw = ctl->high_water.load(std::memory_order_relaxed);
+    while (depth > hw && !ctl->high_water.compare_exchange_weak(hw, depth, std::memory_order_relaxed)) {
+    }
+  }
+
+  void note_dequeue(std::size_t bytes) noexcept {
+    ctl->dequeued.fetch_add(1, std::memory_order_relaxed);
+    ctl->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+    ctl->last_dequeue_ns.store(wall_ns(), std::memory_order_relaxed);
+  }
+
+  // A lock wait that timed out is retried while the caller's deadline allows: glibc's robust
+  // mutex can lose the wake-up of its waiters when the owner is killed inside unlock, leaving the
+  // mutex free but its waiters asleep; the timed lock turns that into a short stall, not a hang.
+  static bool may_retry(clock::time_point deadline) noexcept {
+    return deadline != internal::try_only && clock::now() < deadline;
+  }
+
+  static void release_count(std::atomic<u32>& c) noexcept {
+    u32 v = c.load(std::memory_order_relaxed);
+    while (v > 0 && !c.compare_exchange_weak(v, v - 1, std::memory_order_acq_rel)) {
+    }
+  }
+};
+
+mailbox::mailbox(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+
+mailbox::~mailbox() {
+  if (impl_ && impl_->owner && ::getpid() == impl_->ctl->owner_pid.load()) remove();
+}
+
+std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_config& cfg,
+                                         std::error_code& ec) noexcept {
+  ec.clear();
+  if (cfg.capacity == 0 || cfg.max_message_size == 0 || cfg.capacity > (1u << 24) ||
+      cfg.max_message_size > (1u << 30)) {
+    ec = errc::invalid_argument;
+    return nullptr;
+  }
+  ignore_sigpipe();
+  try {
+    auto p = std::make_unique<impl>();
+    p->base = base;
+    p->owner = true;
+
+    // 1. the control block (magic written last: openers see a complete mailbox or none)
+    internal::unique_fd cfd(::shm_open(ctl_name(base).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!cfd) {
+      ec = errno_code();
+      return nullptr;
+    }
+    if (::ftruncate(cfd.get(), sizeof(control_block)) != 0) {
+      ec = errno_code();
+      ::shm_unlink(ctl_name(base).c_str());
+      return nullptr;
+    }
+    void* addr = ::mmap(nullptr, sizeof(control_block), PROT_READ | PROT_WRITE, MAP_SHARED, cfd.get(), 0);
+    if (addr == MAP_FAILED) {
+      ec = errno_code();
+      ::shm_unlink(ctl_name(base).c_str());
+      return nullptr;
+    }
+    p->ctl = new (addr) control_block{};  // zero-initialised atomics
+    p->ctl->version = layout_version;
+    p->ctl->capacity = cfg.capacity;
+    p->ctl->max_message_size = cfg.max_message_size;
+    p->ctl->owner_pid.store(::getpid());
+
+    // 2. the doorbell FIFO
+    std::string bell = bell_path(base);
+    if (::mkfifo(bell.c_str(), 0600) != 0) {
+      ec = errno_code();
+      ::shm_unlink(ctl_name(base).c_str());
+      return nullptr;
+    }
+    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+    if (!p->bell) {
+      ec = errno_code();
+      ::unlink(bell.c_str());
+      ::shm_unlink(ctl_name(base).c_str());
+      return nullptr;
+    }
+
+    // 3. the message queue itself
+    bip::permissions perm(0600);
+    p->mq.emplace(bip::create_only, queue_name(base).c_str(), cfg.capacity, cfg.max_message_size, perm);
+    p->wake_every = static_cast<u32>(cfg.capacity / 4 > 0 ? cfg.capacity / 4 : 1);
+
+    p->ctl->magic.store(magic_value, std::memory_order_release);
+    return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
+  } catch (const bip::interprocess_exception& e) {
+    ec = e.get_native_error() ? errno_code(e.get_native_error()) : std::error_code(errc::invalid_argument);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  remove_mailbox(base);
+  return nullptr;
+}
+
+std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code& ec) noexcept {
+  ec.clear();
+  ignore_sigpipe();
+  try {
+    auto p = std::make_unique<impl>();
+    p->base = base;
+    internal::unique_fd cfd(::shm_open(ctl_name(base).c_str(), O_RDWR | O_CLOEXEC, 0));
+    if (!cfd) {
+      ec = errno == ENOENT ? std::error_code(errc::no_such_object) : errno_code();
+      return nullptr;
+    }
+    struct stat st {};
+    if (::fstat(cfd.get(), &st) != 0 || static_cast<std::size_t>(st.st_size) < sizeof(control_block)) {
+      ec = errc::no_such_object;
+      return nullptr;
+    }
+    void* addr = ::mmap(nullptr, sizeof(control_block), PROT_READ | PROT_WRITE, MAP_SHARED, cfd.get(), 0);
+    if (addr == MAP_FAILED) {
+      ec = errno_code();
+      return nullptr;
+    }
+    p->ctl = static_cast<control_block*>(addr);
+    if (p->ctl->magic.load(std::memory_order_acquire) != magic_value || p->ctl->version != layout_version) {
+      ec = errc::no_such_object;
+      return nullptr;
+    }
+    p->bell.reset(::open(bell_path(base).c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+    if (!p->bell) {
+      ec = errno == ENOENT ? std::error_code(errc::no_such_object) : errno_code();
+      return nullptr;
+    }
+    p->mq.emplace(bip::open_only, queue_name(base).c_str());
+    p->wake_every = static_cast<u32>(p->ctl->capacity / 4 > 0 ? p->ctl->capacity / 4 : 1);
+    return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
+  } catch (const bip::interprocess_exception& e) {
+    ec = e.get_error_code() == bip::not_found_error ? std::error_code(errc::no_such_object)
+                                                     : std::error_code(errc::poisoned);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return nullptr;
+}
+
+void mailbox::send(std::span<const char> msg, unsigned priority, clock::time_point deadline,
+                   std::error_code& ec) noexcept {
+  ec.clear();
+  impl& m = *impl_;
+  control_block& c = *m.ctl;
+  if (msg.size() > c.max_message_size) {
+    c.rejected_oversize.fetch_add(1, std::memory_order_relaxed);
+    ec = errc::message_too_large;
+    return;
+  }
+  auto attempt = [&]() -> bool {
+    if (!m.mq->try_send(msg.data(), msg.size(), priority)) return false;
+    m.note_enqueue(msg.size());
+    m.ring();
+    return true;
+  };
+  for (;;) {
+    if (c.poisoned.load(std::memory_order_acquire)) {
+      ec = errc::poisoned;
+      return;
+    }
+    if (c.closed.load(std::memory_order_acquire)) {
+      ec = errc::closed;
+      return;
+    }
+    u32 seq = 0;
+    try {
+      if (attempt()) return;
+      if (deadline == internal::try_only || clock::now() >= deadline) {
+        c.rejected_full.fetch_add(1, std::memory_order_relaxed);
+        ec = deadline == internal::try_only ? errc::full : errc::timed_out;
+        return;
+      }
+      // Full: register as waiting, then try once more, so a receiver that frees a slot after
+      // this attempt sees us; the futex word is sampled before, so its bump is never missed.
+      seq = c.space_seq.load(std::memory_order_acquire);
+      c.senders_waiting.fetch_add(1, std::memory_order_seq_cst);
+      if (attempt()) {
+        impl::release_count(c.senders_waiting);
+        return;
+      }
+    } catch (const bip::interprocess_exception& e) {
+      ec = m.translate(e);
+      if (ec == errc::lock_timeout && m.may_retry(deadline)) continue;
+      return;
+    }
+    internal::futex_wait(c.space_seq, seq, internal::wait_slice(deadline, safety_net));
+    impl::release_count(c.senders_waiting);
+  }
+}
+
+std::size_t mailbox::receive(std::vector<char>& buf, clock::time_point deadline, std::error_code& ec) noexcept {
+  ec.clear();
+  impl& m = *impl_;
+  control_block& c = *m.ctl;
+  try {
+    if (buf.size() < c.max_message_size) buf.resize(c.max_message_size);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return 0;
+  }
+  auto attempt = [&](std::size_t& got) -> bool {
+    bip::message_queue::size_type recvd = 0;
+    unsigned prio = 0;
+    if (!m.mq->try_receive(buf.data(), buf.size(), recvd, prio)) return false;
+    got = static_cast<std::size_t>(recvd);
+    m.note_dequeue(got);
+    if (c.senders_waiting.load(std::memory_order_relaxed) > 0 && ++m.since_wake >= m.wake_every) {
+      m.wake_senders();
+    }
+    return true;
+  };
+  for (;;) {
+    if (c.poisoned.load(std::memory_order_acquire)) {
+      ec = errc::poisoned;
+      return 0;
+    }
+    std::size_t got = 0;
+    try {
+      if (attempt(got)) return got;
+      // Empty. Before sleeping, let blocked senders in (they may be waiting for any space).
+      if (c.senders_waiting.load(std::memory_order_relaxed) > 0) m.wake_senders();
+      if (c.closed.load(std::memory_order_acquire)) {
+        ec = errc::closed;
+        return 0;
+      }
+      if (deadline == internal::try_only) {
+        ec = errc::empty;
+        return 0;
+      }
+      if (clock::now() >= deadline) {
+        ec = errc::timed_out;
+        return 0;
+      }
+      c.sleeping.fetch_add(1, std::memory_order_seq_cst);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (attempt(got)) {
+        impl::release_count(c.sleeping);
+        return got;
+      }
+    } catch (const bip::interprocess_exception& e) {
+      ec = m.translate(e);
+      if (ec == errc::lock_timeout && m.may_retry(deadline)) continue;
+      return 0;
+    }
+    short ev = internal::poll_one(m.bell.get(), POLLIN, internal::wait_slice(deadline, safety_net));
+    if (ev & POLLIN) {
+      char b;
+      ssize_t r = ::read(m.bell.get(), &b, 1);  // consume one wake-up; EAGAIN: another receiver took it
+      (void)r;
+    } else {
+      impl::release_count(c.sleeping);
+    }
+  }
+}
+
+std::size_t mailbox::size(std::error_code& ec) const noexcept {
+  ec.clear();
+  if (impl_->ctl->poisoned.load(std::memory_order_acquire)) {
+    ec = errc::poisoned;
+    return 0;
+  }
+  try {
+    return static_cast<std::size_t>(impl_->mq->get_num_msg());
+  } catch (const bip::interprocess_exception& e) {
+    ec = impl_->translate(e);
+    return 0;
+  }
+}
+
+std::size_t mailbox::capacity() const noexcept { return impl_->ctl->capacity; }
+std::size_t mailbox::max_message_size() const noexcept { return impl_->ctl->max_message_size; }
+
+void mailbox::close() noexcept {
+  impl_->ctl->closed.store(1, std::memory_order_seq_cst);
+  // Wake everyone: sleeping receivers see closed (and drain), waiting senders see closed.
+  impl_->ctl->sleeping.fetch_add(64, std::memory_order_seq_cst);
+  impl_->ring();
+  impl_->ctl->senders_waiting.store(1, std::memory_order_relaxed);
+  impl_->wake_senders();
+}
+
+bool mailbox::closed() const noexcept { return impl_->ctl->closed.load(std::memory_order_acquire) != 0; }
+
+mailbox_stats mailbox::stats() const noexcept {
+  const control_block& c = *impl_->ctl;
+  mailbox_stats s;
+  s.capacity = c.capacity;
+  s.max_message_size = c.max_message_size;
+  s.dequeued = c.dequeued.load(std::memory_order_relaxed);
+  s.enqueued = c.enqueued.load(std::memory_order_relaxed);
+  s.lost = c.lost.load(std::memory_order_relaxed);
+  s.depth = s.enqueued > s.dequeued + s.lost ? s.enqueued - s.dequeued - s.lost : 0;
+  s.high_water = c.high_water.load(std::memory_order_relaxed);
+  s.rejected_full = c.rejected_full.load(std::memory_order_relaxed);
+  s.rejected_oversize = c.rejected_oversize.load(std::memory_order_relaxed);
+  s.bytes_in = c.bytes_in.load(std::memory_order_relaxed);
+  s.bytes_out = c.bytes_out.load(std::memory_order_relaxed);
+  s.restarts = c.restarts.load(std::memory_order_relaxed);
+  s.last_enqueue_ns = c.last_enqueue_ns.load(std::memory_order_relaxed);
+  s.last_dequeue_ns = c.last_dequeue_ns.load(std::memory_order_relaxed);
+  s.closed = c.closed.load(std::memory_order_relaxed) != 0;
+  s.poisoned = c.poisoned.load(std::memory_order_relaxed) != 0;
+  return s;
+}
+
+void mailbox::add_restart() noexcept { impl_->ctl->restarts.fetch_add(1, std::memory_order_relaxed); }
+int mailbox::doorbell_fd() const noexcept { return impl_->bell.get(); }
+const std::string& mailbox::name() const noexcept { return impl_->base; }
+bool mailbox::is_owner() const noexcept { return impl_->owner; }
+
+void mailbox::remove() noexcept {
+  if (impl_->removed) return;
+  impl_->removed = true;
+  remove_mailbox(impl_->base);
+}
+
+void remove_mailbox(const std::string& base) noexcept {
+  try {
+    bip::message_queue::remove(queue_name(base).c_str());
+    ::shm_unlink(ctl_name(base).c_str());
+    ::unlink(bell_path(base).c_str());
+  } catch (...) {
+  }
+}
+
+}  // namespace procactor::ipc

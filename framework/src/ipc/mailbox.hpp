@@ -1,0 +1,85 @@
+#pragma once
+// ipc::mailbox: a named, bounded, crash-safe message queue between processes.
+//
+// A boost::interprocess::message_queue used ONLY through try_send/try_receive, a control block of
+// atomics in its own shared-memory object (never locked), and a doorbell FIFO. No process ever
+// waits on the message_queue's internal condition variable, so a process killed at any moment
+// cannot wedge the others; every wait is bounded (20 ms safety net). See DESIGN.md, "The mailbox
+// protocol". Boost.Interprocess types stay inside mailbox.cpp.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "internal/wait.hpp"
+#include "procactor/mailbox_stats.hpp"
+
+namespace procactor::ipc {
+
+struct mailbox_config {
+  std::size_t capacity = 1024;           // messages
+  std::size_t max_message_size = 8192;   // bytes
+};
+
+class mailbox {
+ public:
+  /// Creates a new mailbox named @p base (objects base.q, base.ctl, base.bell). The calling
+  /// process becomes the owner: the destructor removes the names when run in the owner.
+  static std::unique_ptr<mailbox> create(const std::string& base, const mailbox_config& cfg,
+                                         std::error_code& ec) noexcept;
+  /// Opens an existing mailbox by name. errc::no_such_object if there is none.
+  static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec) noexcept;
+
+  ~mailbox();
+  mailbox(const mailbox&) = delete;
+  mailbox& operator=(const mailbox&) = delete;
+
+  /// Sends one message. deadline == try_only: errc::full at once when full; otherwise waits with
+  /// backpressure until @p deadline (errc::timed_out). errc::message_too_large, errc::closed,
+  /// errc::poisoned, errc::lock_timeout.
+  void send(std::span<const char> msg, unsigned priority, internal::clock::time_point deadline,
+            std::error_code& ec) noexcept;
+
+  /// Receives one message into @p buf (resized to max_message_size), returns its size.
+  /// deadline == try_only: errc::empty at once; errc::timed_out; errc::closed once closed and empty.
+  std::size_t receive(std::vector<char>& buf, internal::clock::time_point deadline,
+                      std::error_code& ec) noexcept;
+
+  /// Number of messages queued (takes the queue's lock briefly).
+  std::size_t size(std::error_code& ec) const noexcept;
+  std::size_t capacity() const noexcept;
+  std::size_t max_message_size() const noexcept;
+
+  /// Marks the mailbox closed: sends fail with errc::closed, receives drain then fail with it.
+  void close() noexcept;
+  bool closed() const noexcept;
+
+  /// Lock-free snapshot of the counters.
+  mailbox_stats stats() const noexcept;
+  /// Adds to the owner-restart counter (used by supervisors).
+  void add_restart() noexcept;
+
+  /// The doorbell's file descriptor: readable when a sleeping receiver is rung.
+  int doorbell_fd() const noexcept;
+
+  const std::string& name() const noexcept;
+  /// True in the process that created the mailbox.
+  bool is_owner() const noexcept;
+  /// Removes the names (idempotent). Processes that have it open keep working on it.
+  void remove() noexcept;
+
+  struct impl;
+
+ private:
+  explicit mailbox(std::unique_ptr<impl> p) noexcept;
+  std::unique_ptr<impl> impl_;
+};
+
+/// Removes the objects of a mailbox by name, whether or not it is open anywhere.
+void remove_mailbox(const std::string& base) noexcept;
+
+}  // namespace procactor::ipc

@@ -1,0 +1,29 @@
+#include "procactor/mailbox_stats.hpp"
+
+namespace procactor {
+
+std::string mailbox_stats::to_string() const {
+  std::string s;
+  auto add = [&s](const char* key, std::uint64_t v) {
+    if (!s.empty()) s += ' ';
+    s += key;
+    s += '=';
+    s += std::to_string(v);
+  };
+  add("depth", depth);
+  add("capacity", capacity);
+  add("high_water", high_water);
+  add("enqueued", enqueued);
+  add("dequeued", dequeued);
+  add("rejected_full", rejected_full);
+  add("rejected_oversize", rejected_oversize);
+  add("bytes_in", bytes_in);
+  add("bytes_out", bytes_out);
+  add("restarts", restarts);
+  add("lost", lost);
+  add("closed", closed);
+  add("poisoned", poisoned);
+  return s;
+}
+
+}  // namespace procactor

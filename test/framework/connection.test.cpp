@@ -1,0 +1,227 @@
+#include "procactor/connection.hpp"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "procactor/pipe.hpp"
+#include "procactor/process.hpp"
+#include "support/leak_check.hpp"
+
+using namespace std::chrono_literals;
+using procactor::connection;
+using procactor::errc;
+using procactor::process;
+using procactor_test::leak_check;
+
+namespace {
+
+struct reading {
+  std::string sensor;
+  std::vector<double> samples;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(sensor, samples);
+  }
+};
+
+// Writes raw bytes on the far end of a pipe, bypassing framing.
+void write_raw(connection& c, const void* data, std::size_t n) {
+  BOOST_REQUIRE(::write(c.native_handle(), data, n) == static_cast<ssize_t>(n));
+}
+
+struct raw_header {
+  std::uint16_t magic;
+  std::uint8_t version;
+  std::uint8_t flags;
+  std::uint32_t length;
+  std::uint64_t tag;
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(connection_test, leak_check)
+
+BOOST_AUTO_TEST_CASE(typed_values_travel_both_ways) {
+  auto [a, b] = procactor::pipe();
+  a.send(42);
+  a.send(std::string("text"));
+  a.send(reading{"t1", {1.5, 2.5}});
+  BOOST_TEST(b.recv<int>() == 42);
+  BOOST_TEST(b.recv<std::string>() == "text");
+  auto r = b.recv<reading>();
+  BOOST_TEST(r.sensor == "t1");
+  BOOST_TEST(r.samples.size() == 2u);
+  b.send(7.25);
+  BOOST_TEST(a.recv<double>() == 7.25);
+}
+
+BOOST_AUTO_TEST_CASE(bytes_travel_as_one_frame) {
+  auto [a, b] = procactor::pipe();
+  const char msg[] = "raw bytes";
+  a.send_bytes(std::span<const char>(msg, sizeof msg));
+  a.send_bytes(std::span<const char>());
+  auto got = b.recv_bytes();
+  BOOST_TEST(std::string(got.data()) == "raw bytes");
+  BOOST_TEST(b.recv_bytes().empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_message_of_another_type_is_refused_and_kept) {
+  auto [a, b] = procactor::pipe();
+  a.send(5);
+  std::error_code ec;
+  BOOST_TEST(!b.recv<std::string>(ec).has_value());
+  BOOST_TEST((ec == errc::type_mismatch));
+  BOOST_TEST(b.poll());
+  BOOST_TEST(b.recv<int>() == 5);  // nothing lost
+}
+
+BOOST_AUTO_TEST_CASE(untyped_bytes_that_do_not_decode_are_kept) {
+  auto [a, b] = procactor::pipe();
+  a.send_bytes(std::span<const char>("xyz", 3));
+  std::error_code ec;
+  BOOST_TEST(!b.recv<int>(ec).has_value());
+  BOOST_TEST((ec == errc::decode_failed));
+  BOOST_TEST(b.recv_bytes().size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(poll_waits_at_most_its_timeout) {
+  auto [a, b] = procactor::pipe();
+  BOOST_TEST(!b.poll());
+  auto t0 = std::chrono::steady_clock::now();
+  BOOST_TEST(!b.poll(20ms));
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 20ms));
+  a.send(1);
+  BOOST_TEST(b.poll(1s));
+}
+
+BOOST_AUTO_TEST_CASE(one_way_pipes_refuse_the_wrong_direction) {
+  auto [rx, tx] = procactor::pipe(false);
+  BOOST_TEST(rx.readable());
+  BOOST_TEST(!rx.writable());
+  BOOST_TEST(tx.writable());
+  BOOST_TEST(!tx.readable());
+  std::error_code ec;
+  rx.send(1, ec);
+  BOOST_TEST((ec == errc::not_writable));
+  (void)tx.recv<int>(ec);
+  BOOST_TEST((ec == errc::not_readable));
+  (void)tx.poll(0ms, ec);
+  BOOST_TEST((ec == errc::not_readable));
+  tx.send(3);
+  BOOST_TEST(rx.recv<int>() == 3);
+}
+
+BOOST_AUTO_TEST_CASE(recv_after_the_peer_closed_fails_at_once_with_peer_closed) {
+  auto [a, b] = procactor::pipe();
+  a.send(1);
+  a.close();
+  BOOST_TEST(b.recv<int>() == 1);  // what was sent before closing still arrives
+  BOOST_TEST(b.poll());            // EOF is "ready"
+  std::error_code ec;
+  (void)b.recv<int>(ec);
+  BOOST_TEST((ec == errc::peer_closed));
+}
+
+BOOST_AUTO_TEST_CASE(recv_from_a_dead_process_fails_with_peer_closed) {
+  auto [mine, theirs] = procactor::pipe();
+  process p([](connection&) { ::raise(SIGKILL); }, std::move(theirs));
+  p.start();
+  std::error_code ec;
+  (void)mine.recv<int>(ec);
+  BOOST_TEST((ec == errc::peer_closed));
+  p.join();
+}
+
+BOOST_AUTO_TEST_CASE(sending_to_a_dead_peer_fails_without_sigpipe) {
+  auto [a, b] = procactor::pipe();
+  b.close();
+  std::error_code ec;
+  a.send(1, ec);
+  BOOST_TEST((ec == errc::peer_closed));  // and this process is still here
+}
+
+BOOST_AUTO_TEST_CASE(operations_on_a_closed_end_fail_with_closed) {
+  auto [a, b] = procactor::pipe();
+  a.close();
+  a.close();  // idempotent
+  BOOST_TEST(a.closed());
+  std::error_code ec;
+  a.send(1, ec);
+  BOOST_TEST((ec == errc::closed));
+  (void)a.recv_bytes(ec);
+  BOOST_TEST((ec == errc::closed));
+}
+
+BOOST_AUTO_TEST_CASE(an_oversized_message_is_refused_and_nothing_is_sent) {
+  auto [a, b] = procactor::pipe(procactor::pipe_options{.duplex = true, .max_message_size = 16});
+  std::error_code ec;
+  a.send(std::string(100, 'x'), ec);
+  BOOST_TEST((ec == errc::message_too_large));
+  BOOST_TEST(!b.poll());
+  a.send(std::string("ok"));
+  BOOST_TEST(b.recv<std::string>() == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_with_a_bad_magic_closes_the_connection) {
+  auto [a, b] = procactor::pipe();
+  raw_header h{0x1234, 1, 0, 0, 0};
+  write_raw(a, &h, sizeof h);
+  std::error_code ec;
+  (void)b.recv_bytes(ec);
+  BOOST_TEST((ec == errc::malformed_frame));
+  BOOST_TEST(b.closed());
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_with_an_unknown_version_closes_the_connection) {
+  auto [a, b] = procactor::pipe();
+  raw_header h{0x5041, 9, 0, 0, 0};
+  write_raw(a, &h, sizeof h);
+  std::error_code ec;
+  (void)b.recv_bytes(ec);
+  BOOST_TEST((ec == errc::malformed_frame));
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_longer_than_the_limit_closes_the_connection) {
+  auto [a, b] = procactor::pipe(procactor::pipe_options{.duplex = true, .max_message_size = 16});
+  raw_header h{0x5041, 1, 0, 1000, 0};
+  write_raw(a, &h, sizeof h);
+  std::error_code ec;
+  (void)b.recv_bytes(ec);
+  BOOST_TEST((ec == errc::malformed_frame));
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_cut_short_by_eof_is_malformed) {
+  auto [a, b] = procactor::pipe();
+  raw_header h{0x5041, 1, 0, 10, 0};
+  write_raw(a, &h, sizeof h);
+  write_raw(a, "abc", 3);
+  a.close();
+  std::error_code ec;
+  (void)b.recv_bytes(ec);
+  BOOST_TEST((ec == errc::malformed_frame));
+}
+
+BOOST_AUTO_TEST_CASE(a_large_message_crosses_processes_intact) {
+  auto [mine, theirs] = procactor::pipe();
+  process echo(
+      [](connection& c) {
+        auto v = c.recv<std::vector<int>>();
+        c.send(v);
+      },
+      std::move(theirs));
+  echo.start();
+  std::vector<int> big(1 << 20);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<int>(i * 7);
+  mine.send(big);
+  BOOST_TEST((mine.recv<std::vector<int>>() == big));
+  echo.join();
+  BOOST_TEST(echo.status().success());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
