@@ -116,16 +116,18 @@ void connection::fail_malformed(const char* reason, std::error_code& ec) noexcep
   ec = errc::malformed_frame;
 }
 
-bool connection::read_frame(std::error_code& ec) noexcept {
+bool connection::may_read(std::error_code& ec) const noexcept {
   ec.clear();
   if (fd_ < 0) {
     ec = errc::closed;
-    return false;
-  }
-  if (mode_ == mode::send_only) {
+  } else if (mode_ == mode::send_only) {
     ec = errc::not_readable;
-    return false;
   }
+  return !ec;
+}
+
+bool connection::read_frame(std::error_code& ec) noexcept {
+  if (!may_read(ec)) return false;
   if (has_pending_) return true;
 
   // Reads exactly n bytes; at_boundary tells whether EOF before the first byte is a clean EOF.
@@ -215,15 +217,7 @@ bool connection::poll(std::chrono::nanoseconds timeout) const {
 }
 
 bool connection::poll(std::chrono::nanoseconds timeout, std::error_code& ec) const noexcept {
-  ec.clear();
-  if (fd_ < 0) {
-    ec = errc::closed;
-    return false;
-  }
-  if (mode_ == mode::send_only) {
-    ec = errc::not_readable;
-    return false;
-  }
+  if (!may_read(ec)) return false;
   if (has_pending_) return true;
   pollfd p{fd_, POLLIN, 0};
   if (timeout < std::chrono::nanoseconds::zero()) timeout = std::chrono::nanoseconds::zero();

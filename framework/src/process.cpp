@@ -66,6 +66,27 @@ int thread_count() noexcept {
   return 0;
 }
 
+// fork() with stdio flushed first (or the child would print the parent's buffered output again);
+// the child has become_child() applied. On failure closes both ends of sv and returns -1.
+pid_t fork_with_control(const int sv[2], std::error_code& ec) noexcept {
+  try {
+    std::cout.flush();
+    std::cerr.flush();
+  } catch (...) {
+  }
+  std::fflush(nullptr);
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ec = last_error();
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return -1;
+  }
+  if (pid == 0) internal::become_child(parent);
+  return pid;
+}
+
 }  // namespace
 
 process::process() : process(process_options{}) {}
@@ -173,20 +194,10 @@ void process::start_fork(std::error_code& ec) noexcept {
     ec = last_error();
     return;
   }
-  std::cout.flush();
-  std::cerr.flush();
-  std::fflush(nullptr);  // or the child would print the parent's buffered output again
-  const pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ec = last_error();
-    ::close(sv[0]);
-    ::close(sv[1]);
-    return;
-  }
+  pid_t pid = fork_with_control(sv, ec);
+  if (pid < 0) return;
   if (pid == 0) {
     ::close(sv[0]);
-    internal::become_child(parent);
     connection report(sv[1], connection::mode::duplex);
     internal::run_child_body(report, [this] { return run(); });
   }
@@ -242,19 +253,9 @@ void process::start_spawn(std::error_code& ec) noexcept {
     for (auto& e : env_store) envp.push_back(e.data());
     envp.push_back(nullptr);
 
-    std::cout.flush();
-    std::cerr.flush();
-    std::fflush(nullptr);
-    const pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      ec = last_error();
-      ::close(sv[0]);
-      ::close(sv[1]);
-      return;
-    }
+    pid_t pid = fork_with_control(sv, ec);
+    if (pid < 0) return;
     if (pid == 0) {
-      internal::become_child(parent);
       ::fcntl(sv[1], F_SETFD, 0);  // the new image inherits this end
       ::execve("/proc/self/exe", argv.data(), envp.data());
       ::_exit(127);

@@ -35,6 +35,30 @@ PROCACTOR_SPAWN_TARGET(throw_in_spawned_child);
 
 struct custom_error {};
 
+// A second thread that lives as long as the object: makes this process multi-threaded.
+class second_thread {
+ public:
+  second_thread()
+      : t_([this] {
+          std::unique_lock lock(m_);
+          cv_.wait(lock, [this] { return done_; });
+        }) {}
+  ~second_thread() {
+    {
+      std::lock_guard lock(m_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    t_.join();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread t_;
+};
+
 process_options spawn_options() {
   process_options o;
   o.method = procactor::start_method::spawn;
@@ -274,22 +298,12 @@ BOOST_AUTO_TEST_CASE(a_connection_moved_into_the_child_is_closed_in_the_parent) 
 }
 
 BOOST_AUTO_TEST_CASE(fork_from_a_multithreaded_parent_is_refused) {
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  std::thread t([&] {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return done; });
-  });
   process p([] {});
   std::error_code ec;
-  p.start(ec);
   {
-    std::lock_guard lock(m);
-    done = true;
+    second_thread other;  // this process is multi-threaded while it lives
+    p.start(ec);
   }
-  cv.notify_one();
-  t.join();
   BOOST_TEST((ec == errc::unsafe_fork));
   BOOST_TEST(!p.started());
 }
@@ -304,22 +318,12 @@ BOOST_AUTO_TEST_CASE(spawn_runs_a_registered_target_with_its_arguments) {
 }
 
 BOOST_AUTO_TEST_CASE(spawn_works_from_a_multithreaded_parent_and_reports_the_exit_code) {
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  std::thread t([&] {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return done; });
-  });
   process p(spawn_options(), add_and_exit, 20, 22);
   std::error_code ec;
-  p.start(ec);
   {
-    std::lock_guard lock(m);
-    done = true;
+    second_thread other;  // this process is multi-threaded while it lives
+    p.start(ec);
   }
-  cv.notify_one();
-  t.join();
   BOOST_TEST(!ec, ec.message());
   p.join();
   BOOST_TEST(p.status().code == 42);

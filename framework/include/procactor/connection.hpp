@@ -113,6 +113,8 @@ class connection {
   /// Makes sure a whole frame is pending (blocking). False with @p ec set on failure.
   bool read_frame(std::error_code& ec) noexcept;
   void fail_malformed(const char* reason, std::error_code& ec) noexcept;
+  /// errc::closed or errc::not_readable when this end cannot receive.
+  bool may_read(std::error_code& ec) const noexcept;
 
   int fd_ = -1;
   mode mode_ = mode::duplex;
