@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <string>
@@ -396,6 +397,49 @@ BOOST_AUTO_TEST_CASE(a_death_inside_the_lock_poisons_the_queue_and_every_call_re
   }
   BOOST_TEST_MESSAGE("poisoned after " << kills << " kills");
   BOOST_TEST(poisoned);
+}
+
+BOOST_AUTO_TEST_CASE(a_peer_stopped_inside_the_lock_delays_callers_only_until_their_deadline) {
+  // SIGSTOP a child that hammers the queue until it happens to stop inside the queue's lock
+  // (often: it spends much of its time there); bounded.
+  bool met = false;
+  for (int attempt = 0; attempt < 500 && !met; ++attempt) {
+    queue<int> q(64);
+    auto [rx, tx] = procactor::pipe();
+    process hammer(
+        [&q](procactor::connection& ready) {
+          ready.send(1);
+          std::error_code ec;
+          for (int i = 0;; ++i) {
+            q.try_put(i, ec);
+            (void)q.try_get(ec);
+          }
+        },
+        std::move(tx));
+    hammer.start();
+    (void)rx.recv<int>();
+    ::kill(hammer.pid(), SIGSTOP);
+    BOOST_REQUIRE(procactor_test::wait_until([&] {
+      std::ifstream f("/proc/" + std::to_string(hammer.pid()) + "/stat");
+      std::string line;
+      std::getline(f, line);
+      return line.find(") T ") != std::string::npos;
+    }, 5000ms));
+    std::error_code ec;
+    q.try_put(1, ec);
+    if (ec == errc::lock_timeout) {
+      met = true;
+      auto t0 = std::chrono::steady_clock::now();
+      (void)q.get(300ms, ec);  // retried until the deadline, then reported
+      BOOST_TEST((ec == errc::lock_timeout));
+      BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 300ms));
+      BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s));
+    }
+    ::kill(hammer.pid(), SIGCONT);
+    hammer.kill();
+    BOOST_REQUIRE(hammer.join(10s));
+  }
+  BOOST_TEST(met);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
