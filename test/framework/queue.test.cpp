@@ -40,6 +40,25 @@ struct job {
   bool operator==(const job&) const = default;
 };
 
+// Starts a child that puts and gets as fast as it can (it spends much of its time inside the
+// queue's lock); returns once it runs.
+process start_hammer(queue<int>& q) {
+  auto [rx, tx] = procactor::pipe();
+  process hammer(
+      [&q](procactor::connection& ready) {
+        ready.send(1);
+        std::error_code ec;
+        for (int i = 0;; ++i) {
+          q.try_put(i, ec);
+          (void)q.try_get(ec);
+        }
+      },
+      std::move(tx));
+  hammer.start();
+  (void)rx.recv<int>();
+  return hammer;
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(queue_test, leak_check)
@@ -362,19 +381,7 @@ BOOST_AUTO_TEST_CASE(a_death_inside_the_lock_poisons_the_queue_and_every_call_re
   int kills = 0;
   for (; kills < 3000 && !poisoned; ++kills) {
     queue<int> q(64);
-    auto [rx, tx] = procactor::pipe();
-    process hammer(
-        [&q](procactor::connection& ready) {
-          ready.send(1);
-          std::error_code ec;
-          for (int i = 0;; ++i) {
-            q.try_put(i, ec);
-            (void)q.try_get(ec);
-          }
-        },
-        std::move(tx));
-    hammer.start();
-    (void)rx.recv<int>();
+    process hammer = start_hammer(q);
     hammer.kill();
     BOOST_REQUIRE(hammer.join(10s));
     std::error_code ec;
@@ -405,19 +412,7 @@ BOOST_AUTO_TEST_CASE(a_peer_stopped_inside_the_lock_delays_callers_only_until_th
   bool met = false;
   for (int attempt = 0; attempt < 500 && !met; ++attempt) {
     queue<int> q(64);
-    auto [rx, tx] = procactor::pipe();
-    process hammer(
-        [&q](procactor::connection& ready) {
-          ready.send(1);
-          std::error_code ec;
-          for (int i = 0;; ++i) {
-            q.try_put(i, ec);
-            (void)q.try_get(ec);
-          }
-        },
-        std::move(tx));
-    hammer.start();
-    (void)rx.recv<int>();
+    process hammer = start_hammer(q);
     ::kill(hammer.pid(), SIGSTOP);
     BOOST_REQUIRE(procactor_test::wait_until([&] {
       std::ifstream f("/proc/" + std::to_string(hammer.pid()) + "/stat");
