@@ -30,6 +30,8 @@ class category final : public std::error_category {
       case errc::spawn_failed: return "spawned child did not start";
       case errc::no_such_object: return "no such queue or mailbox";
       case errc::invalid_argument: return "invalid argument";
+      case errc::no_such_actor: return "no such actor";
+      case errc::died: return "the actor died before answering";
     }
     return "unknown procactor error " + std::to_string(value);
   }

@@ -12,7 +12,7 @@ BOOST_AUTO_TEST_CASE(codes_belong_to_the_procactor_category_and_have_messages) {
   BOOST_TEST(ec.message() == "queue is full");
   BOOST_TEST((ec == errc::full));
   BOOST_TEST((ec != errc::empty));
-  for (int v = static_cast<int>(errc::full); v <= static_cast<int>(errc::invalid_argument); ++v) {
+  for (int v = static_cast<int>(errc::full); v <= static_cast<int>(errc::died); ++v) {
     std::string m = procactor::error_category().message(v);
     BOOST_TEST(!m.empty());
     BOOST_TEST(m.find("unknown") == std::string::npos, "errc value " << v << " has no message");

@@ -31,6 +31,8 @@ enum class errc {
   spawn_failed,        ///< the spawned child did not come up (exec failed or no handshake)
   no_such_object,      ///< no queue or mailbox exists under that name
   invalid_argument,    ///< an argument is out of its documented range
+  no_such_actor,       ///< no actor has that name (path) in the tree
+  died,                ///< the actor died before answering; the detail names its exit reason
 };
 
 /// The category of `procactor::errc`; its name is "procactor".

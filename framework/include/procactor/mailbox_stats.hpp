@@ -11,7 +11,7 @@ namespace procactor {
 /// Counters of one queue or mailbox, read from shared memory (each field is read atomically;
 /// the snapshot as a whole is not: fields may be a few operations apart under traffic).
 struct mailbox_stats {
-  std::uint64_t depth = 0;              ///< enqueued - dequeued - lost, at the time of reading
+  std::uint64_t depth = 0;              ///< enqueued - dequeued, at the time of reading
   std::uint64_t capacity = 0;           ///< maximum number of messages
   std::uint64_t max_message_size = 0;   ///< maximum encoded message size in bytes
   std::uint64_t high_water = 0;         ///< highest depth seen after an enqueue

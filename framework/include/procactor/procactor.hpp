@@ -2,8 +2,10 @@
 /// @file
 /// The umbrella header: everything public in procactor.
 
+#include "procactor/actor.hpp"
 #include "procactor/connection.hpp"
 #include "procactor/errc.hpp"
+#include "procactor/exit_reason.hpp"
 #include "procactor/exit_status.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/mailbox_stats.hpp"
@@ -11,3 +13,4 @@
 #include "procactor/process.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/spawn.hpp"
+#include "procactor/supervisor.hpp"

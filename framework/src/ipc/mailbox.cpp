@@ -74,6 +74,7 @@ struct control_block {
   alignas(64) std::atomic<u64> dequeued;
   std::atomic<u64> bytes_out;
   std::atomic<u64> last_dequeue_ns;
+  std::atomic<u64> handled;
 };
 
 u64 wall_ns() noexcept {
@@ -246,6 +247,47 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
   remove_mailbox(base);
   return nullptr;
 }
+
+std::unique_ptr<mailbox> mailbox::create_or_open(const std::string& base, const mailbox_config& cfg,
+                                                 std::error_code& ec) noexcept {
+  auto m = open(base, ec);
+  if (m) {
+    m->impl_->owner = true;
+    return m;
+  }
+  m = create(base, cfg, ec);
+  if (!m && ec == std::errc::file_exists) m = open(base, ec);  // lost a race with another creator
+  if (m) m->impl_->owner = true;
+  return m;
+}
+
+void mailbox::begin_sleep() noexcept {
+  impl_->ctl->sleeping.fetch_add(1, std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+void mailbox::end_sleep(bool rung) noexcept {
+  if (rung) {
+    char b[64];
+    ssize_t r = ::read(impl_->bell.get(), b, sizeof b);  // single receiver: take every wake-up
+    (void)r;
+  } else {
+    impl::release_count(impl_->ctl->sleeping);
+  }
+}
+
+void mailbox::note_handled() noexcept { impl_->ctl->handled.fetch_add(1, std::memory_order_relaxed); }
+
+std::uint64_t mailbox::account_lost_after_crash() noexcept {
+  control_block& c = *impl_->ctl;
+  u64 deq = c.dequeued.load(std::memory_order_acquire);
+  u64 done = c.handled.exchange(deq, std::memory_order_acq_rel);
+  u64 lost = deq > done ? deq - done : 0;
+  if (lost) c.lost.fetch_add(lost, std::memory_order_relaxed);
+  return lost;
+}
+
+bool mailbox::poisoned() const noexcept { return impl_->ctl->poisoned.load(std::memory_order_acquire) != 0; }
 
 std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code& ec) noexcept {
   ec.clear();
@@ -442,7 +484,7 @@ mailbox_stats mailbox::stats() const noexcept {
   s.dequeued = c.dequeued.load(std::memory_order_relaxed);
   s.enqueued = c.enqueued.load(std::memory_order_relaxed);
   s.lost = c.lost.load(std::memory_order_relaxed);
-  s.depth = s.enqueued > s.dequeued + s.lost ? s.enqueued - s.dequeued - s.lost : 0;
+  s.depth = s.enqueued > s.dequeued ? s.enqueued - s.dequeued : 0;
   s.high_water = c.high_water.load(std::memory_order_relaxed);
   s.rejected_full = c.rejected_full.load(std::memory_order_relaxed);
   s.rejected_oversize = c.rejected_oversize.load(std::memory_order_relaxed);
@@ -460,6 +502,8 @@ void mailbox::add_restart() noexcept { impl_->ctl->restarts.fetch_add(1, std::me
 int mailbox::doorbell_fd() const noexcept { return impl_->bell.get(); }
 const std::string& mailbox::name() const noexcept { return impl_->base; }
 bool mailbox::is_owner() const noexcept { return impl_->owner; }
+
+void mailbox::keep_names() noexcept { impl_->removed = true; }
 
 void mailbox::remove() noexcept {
   if (impl_->removed) return;

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -31,6 +32,10 @@ class mailbox {
   /// process becomes the owner: the destructor removes the names when run in the owner.
   static std::unique_ptr<mailbox> create(const std::string& base, const mailbox_config& cfg,
                                          std::error_code& ec) noexcept;
+  /// Opens the mailbox named @p base if it exists (mail queued there survives), else creates it.
+  /// The caller is the owner either way.
+  static std::unique_ptr<mailbox> create_or_open(const std::string& base, const mailbox_config& cfg,
+                                                 std::error_code& ec) noexcept;
   /// Opens an existing mailbox by name. errc::no_such_object if there is none.
   static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec) noexcept;
 
@@ -48,6 +53,21 @@ class mailbox {
   /// deadline == try_only: errc::empty at once; errc::timed_out; errc::closed once closed and empty.
   std::size_t receive(std::vector<char>& buf, internal::clock::time_point deadline,
                       std::error_code& ec) noexcept;
+
+  /// Event-loop receiving (one receiver): announce that the receiver is about to sleep on the
+  /// doorbell. The caller must then try_receive once more before waiting (lost-wake-up race).
+  void begin_sleep() noexcept;
+  /// After waking (or after the re-check found mail): consume one doorbell byte if @p rung,
+  /// otherwise withdraw the announcement.
+  void end_sleep(bool rung) noexcept;
+
+  /// Messages taken out and fully handled by the owner actor (for loss accounting).
+  void note_handled() noexcept;
+  /// Called by the supervisor after its actor died: counts dequeued-but-unhandled messages as
+  /// lost and returns how many.
+  std::uint64_t account_lost_after_crash() noexcept;
+  /// Whether a process died inside the lock (the mailbox must be recreated).
+  bool poisoned() const noexcept;
 
   /// Number of messages queued (takes the queue's lock briefly).
   std::size_t size(std::error_code& ec) const noexcept;
@@ -69,6 +89,8 @@ class mailbox {
   const std::string& name() const noexcept;
   /// True in the process that created the mailbox.
   bool is_owner() const noexcept;
+  /// This handle will not remove the names on destruction (they outlive their creator).
+  void keep_names() noexcept;
   /// Removes the names (idempotent). Processes that have it open keep working on it.
   void remove() noexcept;
 

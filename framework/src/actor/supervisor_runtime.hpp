@@ -1,0 +1,87 @@
+#pragma once
+// A supervisor process: a one-threaded Boost.Asio loop that starts its children in order, learns
+// of every death at once (SIGCHLD, then waitid per child), restarts by strategy, restart type,
+// intensity and backoff, routes frames between its children, its parent and nested supervisors,
+// keeps monitors and links, and stops everything in reverse order.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "actor/runtime.hpp"
+#include "procactor/process.hpp"
+#include "procactor/supervisor.hpp"
+
+namespace procactor::detail {
+
+class supervisor_runtime {
+ public:
+  supervisor_runtime(std::string path, supervisor_spec spec, tree_address addr, connection parent, bool is_root);
+  ~supervisor_runtime();
+  /// Runs until stopped (exit code 0) or the restart intensity is exceeded (intensity_exit_code).
+  int run();
+
+ private:
+  struct watcher {
+    std::string path;
+    std::uint64_t kind;  // 0 monitor, 1 link, 2 request monitor
+  };
+  struct child {
+    child_spec spec;
+    std::string path;
+    std::unique_ptr<ipc::mailbox> box;  // actors only; owned here, survives the actor's crashes
+    std::optional<process> proc;
+    connection pipe;
+    std::unique_ptr<boost::asio::posix::stream_descriptor> sd;
+    std::unique_ptr<boost::asio::steady_timer> kill_timer;
+    bool running = false;
+    bool stop_requested = false;
+    bool gone = false;  // temporary child that ended, or terminated for good
+    std::vector<watcher> watchers;
+  };
+
+  void start_child(std::size_t i);
+  void arm_child_pipe(std::size_t i);
+  void arm_parent_pipe();
+  void arm_signals();
+  void wait_signals();
+  void reap();
+  void reap_orphans();
+  void on_child_exit(std::size_t i);
+  void handle_frame(wire::frame f, int from_child);
+  void route(wire::frame f);
+  void send_to(connection& c, const wire::frame& f);
+  void send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind);
+  void stop_child(std::size_t i);
+  void schedule_restart(std::vector<std::size_t> group);
+  bool intensity_exceeded();
+  std::chrono::milliseconds backoff_delay();
+  void begin_shutdown(int exit_code);
+  void shutdown_next();
+  void finish();
+
+  std::string path_;
+  supervisor_spec spec_;
+  tree_address addr_;
+  connection parent_;
+  bool is_root_;
+  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> parent_sd_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> signals_;
+  std::vector<child> children_;
+  std::deque<std::chrono::steady_clock::time_point> restarts_;
+  std::vector<std::size_t> restart_group_;
+  std::unique_ptr<boost::asio::steady_timer> restart_timer_;
+  bool restart_waiting_ = false;
+  bool shutting_down_ = false;
+  int exit_code_ = 0;
+  std::mt19937 rng_;
+};
+
+}  // namespace procactor::detail

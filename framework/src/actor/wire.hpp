@@ -1,0 +1,66 @@
+#pragma once
+// What actors and supervisors exchange.
+//  - envelope: one mailbox message: fixed header (kind, type tag, correlation id), the sender's
+//    path, the payload. Also the payload of a routed frame.
+//  - frame: one control/routed message on a supervisor pipe (cereal-encoded).
+//  - mailbox names: derived from the tree prefix and the actor's path, so any process of the tree
+//    reaches any actor's mailbox without a look-up.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "procactor/exit_reason.hpp"
+
+namespace procactor::wire {
+
+enum class env_kind : std::uint8_t { message = 1, request = 2, reply = 3, error_reply = 4 };
+
+struct envelope_view {
+  env_kind kind = env_kind::message;
+  std::uint64_t tag = 0;
+  std::uint64_t corr = 0;
+  std::string_view from;
+  std::span<const char> payload;
+};
+
+/// Appends an envelope to @p out.
+void encode_envelope(std::string& out, env_kind kind, std::uint64_t tag, std::uint64_t corr,
+                     std::string_view from, std::span<const char> payload);
+/// Parses an envelope; nullopt if malformed.
+std::optional<envelope_view> decode_envelope(std::span<const char> bytes) noexcept;
+
+enum class frame_kind : std::uint8_t {
+  ready = 1,         // child -> supervisor: started
+  stop = 2,          // supervisor -> child: stop gracefully
+  route = 3,         // any: deliver `payload` (an envelope) to `to`
+  monitor = 4,       // watcher `from` wants a down for `to`; corr = 1: link
+  down = 5,          // to watcher `to`: `from` ended with `reason`; corr = 1: link exit
+};
+
+struct frame {
+  frame_kind kind = frame_kind::ready;
+  std::string from;
+  std::string to;
+  std::uint64_t corr = 0;
+  exit_reason reason;
+  std::string payload;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(kind, from, to, corr, reason, payload);
+  }
+};
+
+std::string encode_frame(const frame& f);
+std::optional<frame> decode_frame(std::span<const char> bytes) noexcept;
+
+/// Mailbox name of the actor at @p path in the tree with prefix @p tree_prefix.
+std::string mailbox_name(const std::string& tree_prefix, const std::string& path);
+
+/// True if @p path is @p ancestor or below it.
+bool is_under(std::string_view path, std::string_view ancestor) noexcept;
+
+}  // namespace procactor::wire
