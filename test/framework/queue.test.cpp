@@ -56,6 +56,9 @@ process start_hammer(queue<int>& q) {
       std::move(tx));
   hammer.start();
   (void)rx.recv<int>();
+  // in full swing before the caller stops or kills it (else it may still be outside the queue)
+  const auto base = q.stats().enqueued;
+  procactor_test::wait_until([&] { return q.stats().enqueued >= base + 1000; }, std::chrono::seconds(5));
   return hammer;
 }
 

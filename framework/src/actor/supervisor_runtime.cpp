@@ -266,7 +266,10 @@ void supervisor_runtime::on_child_exit(std::size_t i) {
     shutdown_next();
     return;
   }
-  if (c.stop_requested) return;  // stopped on purpose (for a group restart, or for good)
+  if (c.stop_requested) {  // stopped on purpose (for a group restart, or for good)
+    stop_next_of_group();
+    return;
+  }
 
   bool restart = c.spec.restart == restart_type::permanent ||
                  (c.spec.restart == restart_type::transient && why.abnormal());
@@ -294,11 +297,23 @@ void supervisor_runtime::on_child_exit(std::size_t i) {
       }
       break;
   }
-  // stop the others of the group in reverse order before restarting them all in order
+  // stop the others of the group one at a time in reverse order, then restart them all in order
   for (auto it = group.rbegin(); it != group.rend(); ++it) {
-    if (children_[*it].running) stop_child(*it);
+    if (children_[*it].running) stop_queue_.push_back(*it);
   }
+  stop_next_of_group();
   schedule_restart(std::move(group));
+}
+
+void supervisor_runtime::stop_next_of_group() {
+  while (!stop_queue_.empty()) {
+    std::size_t k = stop_queue_.front();
+    stop_queue_.pop_front();
+    if (children_[k].running) {
+      stop_child(k);
+      return;
+    }
+  }
 }
 
 bool supervisor_runtime::intensity_exceeded() {

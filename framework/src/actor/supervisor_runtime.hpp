@@ -60,6 +60,7 @@ class supervisor_runtime {
   void send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind);
   void stop_child(std::size_t i);
   void schedule_restart(std::vector<std::size_t> group);
+  void stop_next_of_group();
   bool intensity_exceeded();
   std::chrono::milliseconds backoff_delay();
   void begin_shutdown(int exit_code);
@@ -77,6 +78,7 @@ class supervisor_runtime {
   std::vector<child> children_;
   std::deque<std::chrono::steady_clock::time_point> restarts_;
   std::vector<std::size_t> restart_group_;
+  std::deque<std::size_t> stop_queue_;
   std::unique_ptr<boost::asio::steady_timer> restart_timer_;
   bool restart_waiting_ = false;
   bool shutting_down_ = false;
