@@ -1,0 +1,145 @@
+// supervised_tree: the main demo. A supervised process tree doing real work: a producer feeds
+// prime-counting jobs to three workers under a nested supervisor; a collector adds up results.
+// Worker w2 segfaults every few seconds and is restarted (with backoff); its mailbox survives,
+// so queued jobs wait for the new incarnation. The program prints a live table of mailbox stats
+// and restarts, read from shared memory without messaging anyone.
+#include <procactor/procactor.hpp>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+
+using namespace std::chrono_literals;
+
+struct job {
+  long lo, hi;
+};
+struct done {
+  long primes;
+};
+struct totals {
+  long jobs, primes;
+};
+struct get_totals {
+  int unused;
+};
+struct tick {
+  int unused;
+};
+struct crash_now {
+  int unused;
+};
+
+long count_primes(long lo, long hi) {
+  long n = 0;
+  for (long x = lo < 2 ? 2 : lo; x < hi; ++x) {
+    bool prime = true;
+    for (long d = 2; d * d <= x; ++d) {
+      if (x % d == 0) {
+        prime = false;
+        break;
+      }
+    }
+    n += prime;
+  }
+  return n;
+}
+
+// 1. A worker counts primes in a job's range and sends the count to the collector.
+class worker : public procactor::actor {
+ public:
+  explicit worker(int crash_after_ms) : crash_after_ms_(crash_after_ms) {
+    on<job>([this](const job& j) { send("/app/collector", done{count_primes(j.lo, j.hi)}); });
+    on<crash_now>([](const crash_now&) {
+      std::signal(SIGSEGV, SIG_DFL);
+      std::raise(SIGSEGV);  // a real crash: its supervisor sees "signal 11 (SIGSEGV)"
+    });
+  }
+
+ protected:
+  void on_start() override {
+    if (crash_after_ms_ > 0) after(std::chrono::milliseconds(crash_after_ms_), crash_now{0});
+  }
+
+ private:
+  int crash_after_ms_;
+};
+
+// 2. The producer sends a job to each worker every 20 ms (round robin, straight into mailboxes).
+class producer : public procactor::actor {
+ public:
+  producer() {
+    on<tick>([this](const tick&) {
+      for (int i = 0; i < 3; ++i) {
+        std::error_code ec;
+        send("/app/workers/w" + std::to_string(next_ % 3 + 1), job{next_ * 20000, (next_ + 1) * 20000}, 100ms, ec);
+        if (!ec) ++next_;  // a full mailbox: backpressure, try again next tick
+      }
+    });
+  }
+
+ protected:
+  void on_start() override { every(20ms, tick{0}); }
+
+ private:
+  long next_ = 0;
+};
+
+// 3. The collector adds up results and answers requests for the totals.
+class collector : public procactor::actor {
+ public:
+  collector() {
+    on<done>([this](const done& d) {
+      ++t_.jobs;
+      t_.primes += d.primes;
+    });
+    on<get_totals>([this](const get_totals&) { reply(t_); });
+  }
+
+ private:
+  totals t_{0, 0};
+};
+
+int main(int argc, char** argv) {
+  procactor::handle_spawned_child();
+  CLI::App app{"procactor demo: a supervised process tree with crashes and restarts"};
+  double duration_s = 15;
+  int crash_ms = 3000;
+  app.add_option("--duration", duration_s, "seconds to run")->check(CLI::PositiveNumber);
+  app.add_option("--crash-every", crash_ms, "milliseconds between crashes of w2")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+
+  // 4. The tree: /app { workers { w1 w2 w3 }, collector, producer }
+  procactor::supervisor_spec workers;
+  workers.strat = procactor::strategy::one_for_one;
+  workers.max_restarts = 20;
+  workers.period = 10s;
+  workers.backoff.initial = 50ms;  // exponential backoff with jitter between restarts
+  workers.children = {procactor::child_spec::of<worker>("w1", 0), procactor::child_spec::of<worker>("w2", crash_ms),
+                      procactor::child_spec::of<worker>("w3", 0)};
+  procactor::supervisor_spec root;
+  root.children = {procactor::child_spec::nested("workers", workers), procactor::child_spec::of<collector>("collector"),
+                   procactor::child_spec::of<producer>("producer")};
+  auto t = procactor::tree::start("app", root);
+
+  // 5. A live table of mailbox stats, read from shared memory.
+  const char* actors[] = {"workers/w1", "workers/w2", "workers/w3", "collector", "producer"};
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int s = 1; std::chrono::steady_clock::now() - t0 < std::chrono::duration<double>(duration_s); ++s) {
+    if (t.join(1000ms)) break;  // the tree ended on its own: stop reporting
+    auto tot = t.request<totals>("collector", get_totals{0}, 1s);
+    std::printf("\n[%3ds] jobs done %ld, primes found %ld\n", s, tot ? tot.value->jobs : -1L, tot ? tot.value->primes : -1L);
+    std::printf("  %-12s %6s %9s %9s %6s %9s %5s\n", "actor", "depth", "enqueued", "dequeued", "hwm", "restarts", "lost");
+    for (const char* a : actors) {
+      auto st = t.stats(a);
+      std::printf("  %-12s %6llu %9llu %9llu %6llu %9llu %5llu\n", a, static_cast<unsigned long long>(st.depth),
+                  static_cast<unsigned long long>(st.enqueued), static_cast<unsigned long long>(st.dequeued),
+                  static_cast<unsigned long long>(st.high_water), static_cast<unsigned long long>(st.restarts),
+                  static_cast<unsigned long long>(st.lost));
+    }
+    std::fflush(stdout);
+  }
+  // 6. Stop the tree in order and report how it ended.
+  t.stop();
+  std::printf("\ntree ended: %s\n", t.join().to_string().c_str());
+}
