@@ -15,6 +15,7 @@ std::string mailbox_stats::to_string() const {
   add("high_water", high_water);
   add("enqueued", enqueued);
   add("dequeued", dequeued);
+  add("handled", handled);
   add("rejected_full", rejected_full);
   add("rejected_oversize", rejected_oversize);
   add("bytes_in", bytes_in);

@@ -424,4 +424,33 @@ BOOST_AUTO_TEST_CASE(sigterm_to_the_root_stops_the_tree_in_order_and_removes_the
   BOOST_TEST(procactor::list_ipc_objects().size() <= before + 3);  // only the tree's client mailbox
 }
 
+BOOST_AUTO_TEST_CASE(a_pool_grows_and_shrinks_at_run_time) {
+  events ev(256);
+  supervisor_spec pool;
+  pool.strat = strategy::pool;
+  pool.pool_size = 2;
+  pool.children = {child_spec::of<worker>("w", &ev)};
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool), child_spec::of<worker>("solo", &ev)}));
+  (void)pid_of(t, "pool/w-1");
+  (void)pid_of(t, "pool/w-2");
+  std::string added = t.start_child("pool");
+  BOOST_TEST(added == "/app/pool/w-3");
+  int w3 = pid_of(t, added);
+  t.send(added, crash{0});  // pool children are restarted one by one
+  BOOST_TEST(pid_of(t, added) != w3);
+  auto why = t.terminate_child("/app/pool/w-1");
+  BOOST_TEST(why.to_string() == "shutdown");
+  BOOST_TEST(expect(ev, "/app/pool/w-1 stop") == "/app/pool/w-1 stop shutdown");
+  auto r = t.request<int>("pool/w-1", get_pid{0}, 200ms);
+  BOOST_TEST((r.error == errc::timed_out));  // terminated for good: nobody reads its mailbox
+  BOOST_CHECK_EXCEPTION(t.start_child("solo"), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::invalid_argument; });
+  BOOST_CHECK_EXCEPTION(t.start_child("nowhere"), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::no_such_actor; });
+  BOOST_CHECK_EXCEPTION(t.terminate_child("pool/w-99"), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::no_such_actor; });
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

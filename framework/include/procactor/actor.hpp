@@ -18,6 +18,7 @@
 #include "procactor/detail/codec.hpp"
 #include "procactor/errc.hpp"
 #include "procactor/exit_reason.hpp"
+#include "procactor/mailbox_stats.hpp"
 
 namespace procactor {
 
@@ -150,6 +151,10 @@ class actor {
   void link(const std::string& who);
   /// Ends this actor normally once the current handler returns.
   void stop() noexcept;
+
+  /// Lock-free mailbox counters of @p who (a sibling name or an absolute path), read from shared
+  /// memory without messaging it. errc::no_such_actor.
+  mailbox_stats stats_of(const std::string& who, std::error_code& ec) const noexcept;
 
   /// The absolute path of @p name as seen from this actor (a sibling name or an absolute path).
   std::string resolve(const std::string& name) const;

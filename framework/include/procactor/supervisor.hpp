@@ -32,6 +32,10 @@ enum class strategy {
   one_for_one,   ///< only the one that died
   one_for_all,   ///< all of them (stopped in reverse order, started in order)
   rest_for_one,  ///< the one that died and those started after it
+  /// A dynamic pool of identical children made from `children[0]` (named "<name>-1", "<name>-2",
+  /// ...): `pool_size` at start, more with tree::start_child, fewer with tree::terminate_child.
+  /// Each is restarted on its own (as one_for_one).
+  pool,
 };
 
 /// How a child is stopped: a stop message, then SIGTERM after `graceful`, then SIGKILL after
@@ -98,6 +102,8 @@ struct supervisor_spec {
   std::chrono::milliseconds period{5000};
   backoff_policy backoff{};
   std::vector<child_spec> children;
+  /// strategy::pool: children started with the supervisor.
+  std::size_t pool_size = 0;
 };
 
 /// A running supervised process tree. The root supervisor runs in a child process of the caller
@@ -155,6 +161,12 @@ class tree {
   mailbox_stats stats(const std::string& actor_path) const;
   mailbox_stats stats(const std::string& actor_path, std::error_code& ec) const noexcept;
 
+  /// Adds a child to the pool supervisor at @p supervisor_path (strategy::pool); returns its path.
+  /// errc::no_such_actor, errc::invalid_argument (not a pool), errc::timed_out.
+  std::string start_child(const std::string& supervisor_path, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// Stops the child at @p child_path for good (it is not restarted) and returns its exit reason.
+  exit_reason terminate_child(const std::string& child_path, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
   /// Stops the whole tree in order (children in reverse start order, depth first).
   void stop() noexcept;
   /// Waits for the root supervisor to end; returns its exit reason.
@@ -168,8 +180,14 @@ class tree {
   struct impl;
 
  private:
+  struct wire_reply {
+    std::string text;
+    exit_reason reason;
+    bool ok = false;
+  };
   explicit tree(std::unique_ptr<impl> p) noexcept;
   void send_encoded(const std::string& to, std::uint64_t tag, const std::string& bytes, std::error_code& ec);
+  wire_reply control(int kind, const std::string& to, std::chrono::milliseconds timeout);
   std::string request_encoded(const std::string& to, std::uint64_t tag, const std::string& bytes,
                               std::chrono::milliseconds timeout, std::uint64_t& reply_tag, std::error_code& ec);
   std::unique_ptr<impl> impl_;

@@ -25,6 +25,14 @@ std::string actor::resolve(const std::string& name) const {
   return rt_->resolve(name);
 }
 
+mailbox_stats actor::stats_of(const std::string& who, std::error_code& ec) const noexcept {
+  if (!rt_) {
+    ec = errc::not_started;
+    return {};
+  }
+  return rt_->stats_of(who, ec);
+}
+
 void actor::send_encoded(const std::string& to, std::uint64_t tag, std::chrono::milliseconds timeout,
                          std::error_code& ec) noexcept {
   if (!rt_) {

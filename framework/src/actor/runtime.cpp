@@ -19,23 +19,39 @@ struct linked_exit : std::runtime_error {
 
 }  // namespace
 
+ipc::mailbox* mail_sender::find(const std::string& to, std::error_code& ec) noexcept {
+  ec.clear();
+  try {
+    auto it = open_.find(to);
+    if (it != open_.end() && !it->second->poisoned()) return it->second.get();
+    auto box = ipc::mailbox::open(wire::mailbox_name(prefix_, to), ec);
+    if (!box) {
+      if (ec == errc::no_such_object) ec = errc::no_such_actor;
+      return nullptr;
+    }
+    auto* raw = box.get();
+    open_[to] = std::move(box);  // a poisoned one is replaced: its supervisor recreated it
+    return raw;
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return nullptr;
+  }
+}
+
 void mail_sender::send(const std::string& to, const std::string& envelope, unsigned priority,
                        std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto it = open_.find(to);
-    if (it == open_.end()) {
-      auto box = ipc::mailbox::open(wire::mailbox_name(prefix_, to), ec);
-      if (!box) {
-        if (ec == errc::no_such_object) ec = errc::no_such_actor;
-        return;
-      }
-      it = open_.emplace(to, std::move(box)).first;
-    }
+    ipc::mailbox* box = find(to, ec);
+    if (!box) return;
     auto deadline = timeout == std::chrono::milliseconds::min() ? internal::try_only : internal::deadline_after(timeout);
-    it->second->send(std::span<const char>(envelope.data(), envelope.size()), priority, deadline, ec);
+    box->send(std::span<const char>(envelope.data(), envelope.size()), priority, deadline, ec);
     if (ec != errc::poisoned) return;
-    open_.erase(it);  // its supervisor recreates a poisoned mailbox under the same name
   }
+}
+
+mailbox_stats mail_sender::stats(const std::string& to, std::error_code& ec) noexcept {
+  ipc::mailbox* box = find(to, ec);
+  return box ? box->stats() : mailbox_stats{};
 }
 
 actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, connection pipe,

@@ -32,8 +32,11 @@ class mail_sender {
   explicit mail_sender(std::string prefix) : prefix_(std::move(prefix)) {}
   void send(const std::string& to, const std::string& envelope, unsigned priority,
             std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+  /// Lock-free counters of @p to's mailbox.
+  mailbox_stats stats(const std::string& to, std::error_code& ec) noexcept;
 
  private:
+  ipc::mailbox* find(const std::string& to, std::error_code& ec) noexcept;
   std::string prefix_;
   std::unordered_map<std::string, std::unique_ptr<ipc::mailbox>> open_;
 };
@@ -58,6 +61,7 @@ class actor_runtime {
   void cancel_timer(std::uint64_t id) noexcept;
   void monitor(const std::string& who, bool link);
   void stop(exit_reason::kind_t why) noexcept;
+  mailbox_stats stats_of(const std::string& who, std::error_code& ec) noexcept { return out_.stats(resolve(who), ec); }
 
  private:
   void pump();

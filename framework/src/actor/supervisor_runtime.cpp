@@ -41,12 +41,31 @@ supervisor_runtime::supervisor_runtime(std::string path, supervisor_spec spec, t
       parent_(std::move(parent)),
       is_root_(is_root),
       rng_(std::random_device{}()) {
+  if (spec_.strat == strategy::pool) {
+    for (std::size_t k = 0; k < spec_.pool_size; ++k) add_pool_child();
+    return;
+  }
   for (auto& c : spec_.children) {
     child ch;
     ch.spec = c;
     ch.path = path_ + "/" + c.name;
     children_.push_back(std::move(ch));
   }
+}
+
+void supervisor_runtime::add_pool_child() {
+  child ch;
+  ch.spec = spec_.children.at(0);
+  ch.spec.name += "-" + std::to_string(++pool_counter_);
+  ch.path = path_ + "/" + ch.spec.name;
+  children_.push_back(std::move(ch));
+}
+
+void supervisor_runtime::reply_child(const std::string& to, std::uint64_t corr, const std::string& text, bool error,
+                                     const exit_reason& why) {
+  wire::frame f{wire::frame_kind::child_reply, path_, to, corr, why, text};
+  if (error) f.reason.kind = exit_reason::kind_t::no_such_actor;
+  route(std::move(f));
 }
 
 supervisor_runtime::~supervisor_runtime() = default;
@@ -257,6 +276,8 @@ void supervisor_runtime::on_child_exit(std::size_t i) {
   if (why.abnormal() && !shutting_down_) {
     std::fprintf(stderr, "procactor: %s: child %s ended: %s\n", path_.c_str(), c.path.c_str(), why.to_string().c_str());
   }
+  for (auto& w : c.terminate_waiters) reply_child(w.path, w.kind, c.path, false, why);
+  c.terminate_waiters.clear();
   // tell the watchers, once
   auto watchers = std::move(c.watchers);
   c.watchers.clear();
@@ -285,7 +306,8 @@ void supervisor_runtime::on_child_exit(std::size_t i) {
   }
   std::vector<std::size_t> group;
   switch (spec_.strat) {
-    case strategy::one_for_one: group = {i}; break;
+    case strategy::one_for_one:
+    case strategy::pool: group = {i}; break;
     case strategy::one_for_all:
       for (std::size_t k = 0; k < children_.size(); ++k) {
         if (!children_[k].gone) group.push_back(k);
@@ -442,10 +464,51 @@ void supervisor_runtime::handle_frame(wire::frame f, int from_child) {
 }
 
 void supervisor_runtime::route(wire::frame f) {
+  if (is_root_ && f.to == wire::client_path) {  // the tree handle
+    send_to(parent_, f);
+    return;
+  }
+  if (f.to == path_) {  // addressed to this supervisor
+    if (f.kind == wire::frame_kind::start_child) {
+      if (spec_.strat != strategy::pool || spec_.children.empty() || shutting_down_) {
+        reply_child(f.from, f.corr, "not a pool supervisor: " + path_, true);
+        return;
+      }
+      add_pool_child();
+      start_child(children_.size() - 1);
+      reply_child(f.from, f.corr, children_.back().path, false);
+    } else if (f.kind == wire::frame_kind::monitor && !is_root_) {
+      send_to(parent_, f);  // a supervisor is watched by its own parent
+    } else if (f.kind == wire::frame_kind::terminate_child && !is_root_) {
+      send_to(parent_, f);
+    } else if (f.kind != wire::frame_kind::down && f.kind != wire::frame_kind::child_reply) {
+      exit_reason r;
+      r.kind = exit_reason::kind_t::no_such_actor;
+      send_down(f.from, f.to, r, f.kind == wire::frame_kind::monitor ? f.corr : 0);
+    }
+    return;
+  }
   if (wire::is_under(f.to, path_) && f.to != path_) {
     for (auto& c : children_) {
       if (!wire::is_under(f.to, c.path)) continue;
       const bool at_child = f.to == c.path;
+      if (f.kind == wire::frame_kind::terminate_child && at_child) {
+        if (c.gone || !c.running) {
+          c.gone = true;
+          exit_reason r;
+          r.kind = exit_reason::kind_t::shutdown;
+          reply_child(f.from, f.corr, c.path, false, r);
+        } else {
+          c.gone = true;  // never restarted
+          c.terminate_waiters.push_back(watcher{f.from, f.corr});
+          stop_child(static_cast<std::size_t>(&c - children_.data()));
+        }
+        return;
+      }
+      if (f.kind == wire::frame_kind::start_child && at_child && !c.spec.supervisor) {
+        reply_child(f.from, f.corr, "not a pool supervisor: " + c.path, true);
+        return;
+      }
       if (f.kind == wire::frame_kind::monitor && at_child) {
         if (c.gone) {
           exit_reason r;
@@ -462,22 +525,25 @@ void supervisor_runtime::route(wire::frame f) {
       }
       break;  // not running now (restarting) or no such actor below an actor
     }
-    if (f.kind != wire::frame_kind::down) {
-      exit_reason r;
-      r.kind = exit_reason::kind_t::no_such_actor;
-      send_down(f.from, f.to, r, f.kind == wire::frame_kind::monitor ? f.corr : 0);
-    }
+    not_found(f);
     return;
   }
   if (parent_.native_handle() >= 0 && !is_root_) {
     send_to(parent_, f);
     return;
   }
-  if (f.kind != wire::frame_kind::down) {  // the root: nowhere else to go
-    exit_reason r;
-    r.kind = exit_reason::kind_t::no_such_actor;
-    send_down(f.from, f.to, r, f.kind == wire::frame_kind::monitor ? f.corr : 0);
+  not_found(f);  // the root: nowhere else to go
+}
+
+void supervisor_runtime::not_found(const wire::frame& f) {
+  if (f.kind == wire::frame_kind::down || f.kind == wire::frame_kind::child_reply) return;
+  if (f.kind == wire::frame_kind::start_child || f.kind == wire::frame_kind::terminate_child) {
+    reply_child(f.from, f.corr, "no such actor: " + f.to, true);
+    return;
   }
+  exit_reason r;
+  r.kind = exit_reason::kind_t::no_such_actor;
+  send_down(f.from, f.to, r, f.kind == wire::frame_kind::monitor ? f.corr : 0);
 }
 
 void supervisor_runtime::send_down(const std::string& to, const std::string& who, const exit_reason& why,

@@ -44,7 +44,11 @@ class supervisor_runtime {
     bool stop_requested = false;
     bool gone = false;  // temporary child that ended, or terminated for good
     std::vector<watcher> watchers;
+    std::vector<watcher> terminate_waiters;  // answered with child_reply once it ended
   };
+  void add_pool_child();
+  void reply_child(const std::string& to, std::uint64_t corr, const std::string& text, bool error,
+                   const exit_reason& why = {});
 
   void start_child(std::size_t i);
   void arm_child_pipe(std::size_t i);
@@ -56,6 +60,7 @@ class supervisor_runtime {
   void on_child_exit(std::size_t i);
   void handle_frame(wire::frame f, int from_child);
   void route(wire::frame f);
+  void not_found(const wire::frame& f);
   void send_to(connection& c, const wire::frame& f);
   void send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind);
   void stop_child(std::size_t i);
@@ -84,6 +89,7 @@ class supervisor_runtime {
   bool shutting_down_ = false;
   int exit_code_ = 0;
   std::mt19937 rng_;
+  std::size_t pool_counter_ = 0;
 };
 
 }  // namespace procactor::detail

@@ -65,7 +65,7 @@ tree tree::start(const std::string& root_name, supervisor_spec spec) {
   std::error_code ec;
   collect_garbage(ec);
   auto p = std::make_unique<impl>(detail::tree_address{ipc::make_base_name(), "/" + root_name});
-  p->client_path = "/.client";
+  p->client_path = wire::client_path;
   p->client_box = ipc::mailbox::create(wire::mailbox_name(p->addr.prefix, p->client_path),
                                        ipc::mailbox_config{64, 1 << 20}, ec);
   throw_if_error(ec, "procactor::tree::start (client mailbox)");
@@ -125,6 +125,46 @@ std::string tree::request_encoded(const std::string& to, std::uint64_t tag, cons
     reply_tag = v->tag;
     return std::string(v->payload.begin(), v->payload.end());
   }
+}
+
+tree::wire_reply tree::control(int kind, const std::string& to, std::chrono::milliseconds timeout) {
+  const std::uint64_t corr = impl_->next_corr++;
+  wire::frame f{static_cast<wire::frame_kind>(kind), impl_->client_path, path(to), corr, {}, {}};
+  std::string bytes = wire::encode_frame(f);
+  std::error_code ec;
+  impl_->pipe.send_bytes(std::span<const char>(bytes.data(), bytes.size()), ec);
+  throw_if_error(ec, "procactor::tree (control)");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::nanoseconds::zero() || !impl_->pipe.poll(left, ec)) {
+      throw std::system_error(errc::timed_out, "procactor::tree (control)");
+    }
+    auto in = impl_->pipe.recv_bytes(ec);
+    throw_if_error(ec, "procactor::tree (control)");
+    auto r = wire::decode_frame(std::span<const char>(in.data(), in.size()));
+    if (!r || r->kind != wire::frame_kind::child_reply || r->corr != corr) continue;
+    wire_reply out;
+    out.ok = r->reason.kind != exit_reason::kind_t::no_such_actor;
+    out.text = r->payload;
+    out.reason = r->reason;
+    return out;
+  }
+}
+
+std::string tree::start_child(const std::string& supervisor_path, std::chrono::milliseconds timeout) {
+  auto r = control(static_cast<int>(wire::frame_kind::start_child), supervisor_path, timeout);
+  if (!r.ok) {
+    throw std::system_error(r.text.rfind("not a pool", 0) == 0 ? errc::invalid_argument : errc::no_such_actor,
+                            "procactor::tree::start_child: " + r.text);
+  }
+  return r.text;
+}
+
+exit_reason tree::terminate_child(const std::string& child_path, std::chrono::milliseconds timeout) {
+  auto r = control(static_cast<int>(wire::frame_kind::terminate_child), child_path, timeout);
+  if (!r.ok) throw std::system_error(errc::no_such_actor, "procactor::tree::terminate_child: " + r.text);
+  return r.reason;
 }
 
 mailbox_stats tree::stats(const std::string& actor_path) const {

@@ -38,7 +38,14 @@ enum class frame_kind : std::uint8_t {
   route = 3,         // any: deliver `payload` (an envelope) to `to`
   monitor = 4,       // watcher `from` wants a down for `to`; corr = 1: link
   down = 5,          // to watcher `to`: `from` ended with `reason`; corr = 1: link exit
+  start_child = 6,   // to a pool supervisor `to`: add a child; answered by child_reply
+  terminate_child = 7,  // to child `to`: stop it for good; answered by child_reply once it ended
+  child_reply = 8,   // to requester `to`: corr echoes the request; payload: the child's path or
+                     // an error text (reason.kind no_such_actor)
 };
+
+/// Path of the tree handle's own mailbox and pipe end.
+inline constexpr const char* client_path = "/.client";
 
 struct frame {
   frame_kind kind = frame_kind::ready;

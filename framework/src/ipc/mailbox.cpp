@@ -279,10 +279,12 @@ void mailbox::end_sleep(bool rung) noexcept {
 void mailbox::note_handled() noexcept { impl_->ctl->handled.fetch_add(1, std::memory_order_relaxed); }
 
 std::uint64_t mailbox::account_lost_after_crash() noexcept {
+  // Only the supervisor calls this, after its actor died: nobody else changes `lost` meanwhile.
   control_block& c = *impl_->ctl;
   u64 deq = c.dequeued.load(std::memory_order_acquire);
-  u64 done = c.handled.exchange(deq, std::memory_order_acq_rel);
-  u64 lost = deq > done ? deq - done : 0;
+  u64 done = c.handled.load(std::memory_order_acquire);
+  u64 gone = c.lost.load(std::memory_order_acquire);
+  u64 lost = deq > done + gone ? deq - done - gone : 0;
   if (lost) c.lost.fetch_add(lost, std::memory_order_relaxed);
   return lost;
 }
@@ -490,6 +492,7 @@ mailbox_stats mailbox::stats() const noexcept {
   s.rejected_oversize = c.rejected_oversize.load(std::memory_order_relaxed);
   s.bytes_in = c.bytes_in.load(std::memory_order_relaxed);
   s.bytes_out = c.bytes_out.load(std::memory_order_relaxed);
+  s.handled = c.handled.load(std::memory_order_relaxed);
   s.restarts = c.restarts.load(std::memory_order_relaxed);
   s.last_enqueue_ns = c.last_enqueue_ns.load(std::memory_order_relaxed);
   s.last_dequeue_ns = c.last_dequeue_ns.load(std::memory_order_relaxed);

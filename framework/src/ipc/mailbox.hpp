@@ -64,7 +64,7 @@ class mailbox {
   /// Messages taken out and fully handled by the owner actor (for loss accounting).
   void note_handled() noexcept;
   /// Called by the supervisor after its actor died: counts dequeued-but-unhandled messages as
-  /// lost and returns how many.
+  /// lost (so that dequeued == handled + lost) and returns how many.
   std::uint64_t account_lost_after_crash() noexcept;
   /// Whether a process died inside the lock (the mailbox must be recreated).
   bool poisoned() const noexcept;

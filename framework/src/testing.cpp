@@ -1,0 +1,142 @@
+#include "procactor/testing.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "procactor/gc.hpp"
+
+namespace procactor::testing {
+namespace {
+
+bool read_stat(pid_t pid, char& state, pid_t& ppid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return false;
+  auto p = line.rfind(')');
+  if (p == std::string::npos || p + 2 >= line.size()) return false;
+  std::istringstream rest(line.substr(p + 2));
+  rest >> state >> ppid;
+  return static_cast<bool>(rest);
+}
+
+std::set<std::string> shm_objects() {
+  auto v = list_ipc_objects();
+  return {v.begin(), v.end()};
+}
+
+}  // namespace
+
+std::vector<pid_t> live_children() {
+  std::vector<pid_t> out;
+  const pid_t me = ::getpid();
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    char state = 0;
+    pid_t ppid = 0;
+    if (!read_stat(static_cast<pid_t>(pid), state, ppid) || ppid != me) continue;
+    if (state == 'Z') {
+      ::waitpid(static_cast<pid_t>(pid), nullptr, WNOHANG);
+      continue;
+    }
+    out.push_back(static_cast<pid_t>(pid));
+  }
+  ::closedir(d);
+  return out;
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto nap = std::chrono::microseconds(50);
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return pred();
+    std::this_thread::sleep_for(nap);
+    if (nap < std::chrono::milliseconds(5)) nap *= 2;
+  }
+}
+
+bool wait_pid_gone(pid_t pid, std::chrono::milliseconds timeout) {
+  return wait_until(
+      [pid] {
+        char state = 0;
+        pid_t ppid = 0;
+        if (!read_stat(pid, state, ppid)) return true;
+        if (state == 'Z') {
+          if (ppid == ::getpid()) ::waitpid(pid, nullptr, WNOHANG);
+          return true;
+        }
+        return false;
+      },
+      timeout);
+}
+
+bool wait_for_stats(const tree& t, const std::string& actor_path, const std::function<bool(const mailbox_stats&)>& pred,
+                    std::chrono::milliseconds timeout) {
+  return wait_until(
+      [&] {
+        std::error_code ec;
+        auto s = t.stats(actor_path, ec);
+        return !ec && pred(s);
+      },
+      timeout);
+}
+
+leak_guard::leak_guard() {
+  static const bool subreaper = (::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  (void)subreaper;
+  shm_before_ = shm_objects();
+}
+
+std::string leak_guard::leftovers(std::chrono::milliseconds grace) const {
+  std::vector<pid_t> kids;
+  wait_until([&] { return (kids = live_children()).empty(); }, grace);
+  std::string out;
+  if (!kids.empty()) {
+    out += std::to_string(kids.size()) + " live child process(es):";
+    for (pid_t k : kids) out += " " + std::to_string(k);
+  }
+  std::string objects;
+  for (const auto& n : shm_objects()) {
+    if (!shm_before_.count(n)) objects += " " + n;
+  }
+  if (!objects.empty()) out += (out.empty() ? "" : "; ") + std::string("IPC objects in /dev/shm:") + objects;
+  return out;
+}
+
+void leak_guard::clean_up() const noexcept {
+  try {
+    for (pid_t k : live_children()) {
+      ::kill(k, SIGKILL);
+      ::waitpid(k, nullptr, 0);
+    }
+    for (const auto& n : shm_objects()) {
+      if (!shm_before_.count(n)) ::unlink(("/dev/shm/" + n).c_str());
+    }
+  } catch (...) {
+  }
+}
+
+tree_fixture::tree_fixture(const std::string& root_name, supervisor_spec spec)
+    : tree_(procactor::tree::start(root_name, std::move(spec))) {}
+
+tree_fixture::~tree_fixture() {
+  tree_.stop();
+  if (!tree_.join(std::chrono::seconds(30))) {
+    ::kill(tree_.root_pid(), SIGKILL);
+    tree_.join();
+  }
+}
+
+}  // namespace procactor::testing

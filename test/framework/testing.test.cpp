@@ -1,0 +1,63 @@
+#include "procactor/testing.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+
+#include "procactor/process.hpp"
+
+using namespace std::chrono_literals;
+namespace pt = procactor::testing;
+
+namespace {
+struct note {
+  int n;
+};
+}  // namespace
+
+// No leak_check fixture here: these cases check the guard itself.
+BOOST_AUTO_TEST_SUITE(testing_test)
+
+BOOST_AUTO_TEST_CASE(the_guard_reports_a_leftover_child_and_a_leftover_object_then_cleans_up) {
+  pt::leak_guard guard;
+  BOOST_TEST(guard.leftovers(0ms).empty());
+  procactor::process p([] {
+    for (;;) ::pause();
+  });
+  p.start();
+  auto q = std::make_unique<procactor::queue<int>>(2);
+  std::string left = guard.leftovers(50ms);
+  BOOST_TEST(left.find("1 live child") != std::string::npos, left);
+  BOOST_TEST(left.find(q->name()) != std::string::npos, left);
+  guard.clean_up();  // kills and reaps the child, removes the queue's names
+  BOOST_TEST(guard.leftovers(0ms).empty());
+  BOOST_TEST(pt::wait_pid_gone(p.pid(), 1000ms));
+}
+
+BOOST_AUTO_TEST_CASE(wait_until_returns_false_at_its_deadline_and_true_as_soon_as_it_holds) {
+  auto t0 = std::chrono::steady_clock::now();
+  BOOST_TEST(!pt::wait_until([] { return false; }, 30ms));
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 30ms));
+  int calls = 0;
+  BOOST_TEST(pt::wait_until([&] { return ++calls == 3; }, 5s));
+  BOOST_TEST(calls == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_tree_fixture_with_a_probe_records_messages_and_stats_can_be_awaited) {
+  pt::leak_guard guard;
+  {
+    procactor::queue<note> seen(16);
+    procactor::supervisor_spec spec;
+    spec.children = {pt::probe_child<note>("probe", seen)};
+    pt::tree_fixture fx("t", spec);
+    for (int i = 0; i < 5; ++i) fx.tree().send("probe", note{i});
+    BOOST_TEST(pt::wait_for_stats(fx.tree(), "probe", [](const procactor::mailbox_stats& s) { return s.handled == 5; }, 10s));
+    for (int i = 0; i < 5; ++i) BOOST_TEST(seen.get(5s).n == i);
+    BOOST_TEST(!pt::wait_for_stats(fx.tree(), "probe", [](const procactor::mailbox_stats& s) { return s.handled == 6; }, 20ms));
+  }
+  std::string left = guard.leftovers();
+  BOOST_TEST(left.empty(), left);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
