@@ -453,4 +453,53 @@ BOOST_AUTO_TEST_CASE(a_pool_grows_and_shrinks_at_run_time) {
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
+BOOST_AUTO_TEST_CASE(a_stop_jumps_the_user_mail_already_queued) {
+  events ev(4096);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev)}));
+  (void)pid_of(t, "w");
+  for (int i = 0; i < 1000; ++i) t.send("w", job{i});
+  t.stop();
+  t.join();
+  std::string last;
+  int jobs = 0;
+  std::error_code ec;
+  while (auto e = ev.try_get(ec)) {
+    if (e->find(" job ") != std::string::npos) ++jobs;
+    last = *e;
+  }
+  BOOST_TEST(jobs < 1000, "the stop waited behind all " << jobs << " jobs");
+  BOOST_TEST(last == "/app/w stop shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(an_oversized_message_is_refused_at_the_sender) {
+  events ev(64);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev).with_mailbox(16, 4096)}));
+  BOOST_CHECK_EXCEPTION(t.send("w", std::string(100000, 'x')), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::message_too_large; });
+  BOOST_TEST(t.stats("w").rejected_oversize == 1u);
+  BOOST_TEST(t.stats("w").enqueued == 0u);
+  BOOST_TEST(t.exists("w"));
+  BOOST_TEST(!t.exists("nobody"));
+  BOOST_CHECK_EXCEPTION(t.send("nobody", 1), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::no_such_actor; });
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(restarts_wait_for_the_backoff_delay) {
+  events ev(64);
+  auto sp = spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev)});
+  sp.backoff.initial = 200ms;
+  sp.backoff.jitter = 0.1;
+  auto t = tree::start("app", sp);
+  BOOST_TEST(expect(ev, "start") == "/app/w start");
+  auto t0 = std::chrono::steady_clock::now();
+  t.send("w", crash{1});
+  BOOST_TEST(expect(ev, "start") == "/app/w start");
+  auto waited = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST((waited >= 180ms), "restarted after " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms");
+  t.stop();
+  t.join();
+}
+
 BOOST_AUTO_TEST_SUITE_END()

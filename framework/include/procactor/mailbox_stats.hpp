@@ -27,6 +27,7 @@ struct mailbox_stats {
   std::uint64_t lost = 0;               ///< messages lost (in a poisoned queue, or being handled at a crash)
   std::uint64_t last_enqueue_ns = 0;    ///< wall-clock time (ns since the epoch) of the last enqueue, 0 if none
   std::uint64_t last_dequeue_ns = 0;    ///< wall-clock time (ns since the epoch) of the last dequeue, 0 if none
+  std::uint64_t generation = 0;         ///< times the mailbox was recreated after being poisoned
   bool closed = false;                  ///< close() was called
   bool poisoned = false;                ///< a process died inside the queue's lock
 

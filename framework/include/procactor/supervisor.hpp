@@ -157,6 +157,9 @@ class tree {
     return r;
   }
 
+  /// Whether an actor of that path exists in the tree (its mailbox does; it may be restarting).
+  bool exists(const std::string& actor_path) const noexcept;
+
   /// Lock-free mailbox counters of an actor, read from shared memory (no message to the actor).
   mailbox_stats stats(const std::string& actor_path) const;
   mailbox_stats stats(const std::string& actor_path, std::error_code& ec) const noexcept;

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <cstdio>
 #include <stdexcept>
+#include <thread>
 
 namespace procactor::detail {
 namespace {
@@ -40,12 +41,22 @@ ipc::mailbox* mail_sender::find(const std::string& to, std::error_code& ec) noex
 
 void mail_sender::send(const std::string& to, const std::string& envelope, unsigned priority,
                        std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  const auto deadline = timeout == std::chrono::milliseconds::min() ? internal::try_only : internal::deadline_after(timeout);
+  auto nap = std::chrono::microseconds(100);
+  bool recreating = false;
+  for (;;) {
     ipc::mailbox* box = find(to, ec);
-    if (!box) return;
-    auto deadline = timeout == std::chrono::milliseconds::min() ? internal::try_only : internal::deadline_after(timeout);
-    box->send(std::span<const char>(envelope.data(), envelope.size()), priority, deadline, ec);
-    if (ec != errc::poisoned) return;
+    if (box) {
+      box->send(std::span<const char>(envelope.data(), envelope.size()), priority, deadline, ec);
+    }
+    // a poisoned mailbox is being removed and recreated: its name may be missing for an instant
+    const bool transient = ec == errc::poisoned || (recreating && ec == errc::no_such_actor);
+    if (!transient || deadline == internal::try_only || internal::clock::now() >= deadline) return;
+    recreating = true;
+    // The receiver died inside the lock; its supervisor recreates the mailbox under the same
+    // name once it has seen the death. Wait for that, within the caller's deadline.
+    std::this_thread::sleep_for(nap);
+    if (nap < std::chrono::milliseconds(5)) nap *= 2;
   }
 }
 
@@ -55,7 +66,7 @@ mailbox_stats mail_sender::stats(const std::string& to, std::error_code& ec) noe
 }
 
 actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, connection pipe,
-                             std::unique_ptr<ipc::mailbox> box)
+                             std::unique_ptr<ipc::mailbox> box, std::uint64_t incarnation)
     : actor_(a),
       path_(std::move(path)),
       addr_(std::move(addr)),
@@ -64,7 +75,8 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       out_(addr_.prefix),
       bell_(io_, ::dup(box_->doorbell_fd())),
       pipe_sd_(io_, ::dup(pipe_.native_handle())),
-      tick_(io_) {}
+      tick_(io_),
+      incarnation_(incarnation) {}
 
 std::string actor_runtime::resolve(const std::string& name) const {
   if (!name.empty() && name[0] == '/') return name;
@@ -195,6 +207,10 @@ void actor_runtime::dispatch(std::span<const char> bytes) {
     std::fprintf(stderr, "procactor: actor %s: malformed envelope dropped\n", path_.c_str());
     return;
   }
+  if (env->kind == wire::env_kind::stop) {
+    if (env->corr == incarnation_) stop(exit_reason::kind_t::shutdown);  // else: meant for a predecessor
+    return;
+  }
   if (env->kind == wire::env_kind::reply || env->kind == wire::env_kind::error_reply) {
     auto it = pending_.find(env->corr);
     if (it == pending_.end()) return;  // late reply after a timeout
@@ -302,7 +318,11 @@ void actor_runtime::request(const std::string& to_name, std::uint64_t tag, std::
   });
   pending_.emplace(corr, pending{to, std::move(fn), std::move(timer)});
   if (monitored_for_requests_.insert(to).second) {
-    send_frame(wire::frame{wire::frame_kind::monitor, path_, to, 2, {}, {}});
+    // Watch the incarnation that got the request (its restart count, read lock-free): if it has
+    // died by the time the supervisor sees this, the down comes at once (Erlang's pid monitor).
+    std::error_code se;
+    auto st = out_.stats(to, se);
+    send_frame(wire::frame{wire::frame_kind::monitor, path_, to, 2, {}, se ? std::string() : std::to_string(st.restarts)});
   }
 }
 

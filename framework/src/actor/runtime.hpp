@@ -43,7 +43,8 @@ class mail_sender {
 
 class actor_runtime {
  public:
-  actor_runtime(actor& a, std::string path, tree_address addr, connection pipe, std::unique_ptr<ipc::mailbox> box);
+  actor_runtime(actor& a, std::string path, tree_address addr, connection pipe, std::unique_ptr<ipc::mailbox> box,
+                std::uint64_t incarnation = 0);
   /// Runs the actor until it stops; returns the process exit code.
   int run();
 
@@ -86,6 +87,7 @@ class actor_runtime {
   boost::asio::posix::stream_descriptor pipe_sd_;
   boost::asio::steady_timer tick_;
   std::vector<char> rbuf_;
+  std::uint64_t incarnation_;
   bool sleeping_ = false;
   bool bell_armed_ = false;
   bool stopping_ = false;

@@ -135,13 +135,14 @@ void supervisor_runtime::start_child(std::size_t i) {
   process_options opts;
   opts.name = c.path;
   if (c.spec.make_actor) {
-    c.proc.emplace(opts, [make = c.spec.make_actor, path = c.path, addr = addr_](connection& conn) -> int {
+    ++c.incarnation;
+    c.proc.emplace(opts, [make = c.spec.make_actor, path = c.path, addr = addr_, inc = c.incarnation](connection& conn) -> int {
       reset_signals();
       std::error_code e;
       auto box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
       if (!box) throw std::runtime_error("cannot open own mailbox: " + e.message());
       std::unique_ptr<actor> a = make();
-      actor_runtime rt(*a, path, addr, std::move(conn), std::move(box));
+      actor_runtime rt(*a, path, addr, std::move(conn), std::move(box), inc);
       return rt.run();
     }, std::move(theirs));
   } else {
@@ -257,6 +258,7 @@ void supervisor_runtime::on_child_exit(std::size_t i) {
   c.sd.reset();
   c.pipe.close();
   const exit_reason why = exit_reason::from_status(c.proc->status(), c.stop_requested);
+  c.last_reason = why;
   if (c.box) {
     if (why.abnormal()) {
       std::uint64_t lost = c.box->account_lost_after_crash();
@@ -270,7 +272,7 @@ void supervisor_runtime::on_child_exit(std::size_t i) {
       c.box.reset();
       std::error_code ec;
       c.box = ipc::mailbox::create(wire::mailbox_name(addr_.prefix, c.path), box_config(c.spec), ec);
-      (void)st;
+      if (c.box) c.box->inherit(st);  // counters go on; the mail in the dead queue is counted lost
     }
   }
   if (why.abnormal() && !shutting_down_) {
@@ -398,6 +400,14 @@ void supervisor_runtime::stop_child(std::size_t i) {
     c.proc->kill();
     return;
   }
+  // The stop goes both ways: into the mailbox at system priority (ahead of queued user mail) and
+  // on the pipe (seen even when the mailbox is full); the actor acts on the first to arrive.
+  if (c.box) {
+    std::string env;
+    wire::encode_envelope(env, wire::env_kind::stop, 0, c.incarnation, path_, {});
+    std::error_code ec;
+    c.box->send(std::span<const char>(env.data(), env.size()), wire::system_priority, internal::try_only, ec);
+  }
   send_to(c.pipe, wire::frame{wire::frame_kind::stop, path_, c.path, 0, {}, {}});
   c.kill_timer = std::make_unique<boost::asio::steady_timer>(io_);
   c.kill_timer->expires_after(c.spec.shutdown.graceful);
@@ -514,6 +524,9 @@ void supervisor_runtime::route(wire::frame f) {
           exit_reason r;
           r.kind = exit_reason::kind_t::no_such_actor;
           send_down(f.from, f.to, r, f.corr);
+        } else if (f.corr == 2 && !f.payload.empty() && c.box &&
+                   (!c.running || std::to_string(c.box->stats().restarts) != f.payload)) {
+          send_down(f.from, f.to, c.last_reason, f.corr);  // the incarnation asked is already dead
         } else {
           c.watchers.push_back(watcher{f.from, f.corr});
         }

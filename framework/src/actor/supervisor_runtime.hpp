@@ -41,6 +41,8 @@ class supervisor_runtime {
     std::unique_ptr<boost::asio::posix::stream_descriptor> sd;
     std::unique_ptr<boost::asio::steady_timer> kill_timer;
     bool running = false;
+    std::uint64_t incarnation = 0;
+    exit_reason last_reason;  // of the previous incarnation  // stamped on mailbox stops, so a stale one is ignored
     bool stop_requested = false;
     bool gone = false;  // temporary child that ended, or terminated for good
     std::vector<watcher> watchers;

@@ -194,6 +194,12 @@ mailbox_stats tree::stats(const std::string& actor_path, std::error_code& ec) co
   }
 }
 
+bool tree::exists(const std::string& actor_path) const noexcept {
+  std::error_code ec;
+  (void)stats(actor_path, ec);
+  return !ec;
+}
+
 void tree::stop() noexcept {
   if (!impl_ || impl_->result) return;
   std::string bytes = wire::encode_frame(wire::frame{wire::frame_kind::stop, "", impl_->addr.root, 0, {}, {}});

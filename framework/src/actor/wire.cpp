@@ -36,7 +36,7 @@ std::optional<envelope_view> decode_envelope(std::span<const char> bytes) noexce
   env_head h;
   if (bytes.size() < sizeof h) return std::nullopt;
   std::memcpy(&h, bytes.data(), sizeof h);
-  if (h.magic != env_magic || h.kind < 1 || h.kind > 4) return std::nullopt;
+  if (h.magic != env_magic || h.kind < 1 || h.kind > 5) return std::nullopt;
   if (bytes.size() != sizeof h + std::size_t{h.from_len} + h.payload_len) return std::nullopt;
   envelope_view v;
   v.kind = static_cast<env_kind>(h.kind);

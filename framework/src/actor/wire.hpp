@@ -16,7 +16,11 @@
 
 namespace procactor::wire {
 
-enum class env_kind : std::uint8_t { message = 1, request = 2, reply = 3, error_reply = 4 };
+enum class env_kind : std::uint8_t { message = 1, request = 2, reply = 3, error_reply = 4, stop = 5 };
+
+/// Mailbox priorities: system messages (stop) jump the user messages already queued.
+inline constexpr unsigned user_priority = 0;
+inline constexpr unsigned system_priority = 1;
 
 struct envelope_view {
   env_kind kind = env_kind::message;

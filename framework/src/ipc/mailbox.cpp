@@ -289,6 +289,22 @@ std::uint64_t mailbox::account_lost_after_crash() noexcept {
   return lost;
 }
 
+void mailbox::inherit(const mailbox_stats& old) noexcept {
+  control_block& c = *impl_->ctl;
+  const u64 unhandled = old.dequeued > old.handled + old.lost ? old.dequeued - old.handled - old.lost : 0;
+  c.enqueued.store(old.enqueued);
+  c.dequeued.store(old.dequeued + old.depth);
+  c.handled.store(old.handled);
+  c.lost.store(old.lost + unhandled + old.depth);
+  c.high_water.store(old.high_water);
+  c.rejected_full.store(old.rejected_full);
+  c.rejected_oversize.store(old.rejected_oversize);
+  c.bytes_in.store(old.bytes_in);
+  c.bytes_out.store(old.bytes_out);
+  c.restarts.store(old.restarts);
+  c.gen.store(static_cast<u32>(old.generation + 1));
+}
+
 bool mailbox::poisoned() const noexcept { return impl_->ctl->poisoned.load(std::memory_order_acquire) != 0; }
 
 std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code& ec) noexcept {
@@ -493,6 +509,7 @@ mailbox_stats mailbox::stats() const noexcept {
   s.bytes_in = c.bytes_in.load(std::memory_order_relaxed);
   s.bytes_out = c.bytes_out.load(std::memory_order_relaxed);
   s.handled = c.handled.load(std::memory_order_relaxed);
+  s.generation = c.gen.load(std::memory_order_relaxed);
   s.restarts = c.restarts.load(std::memory_order_relaxed);
   s.last_enqueue_ns = c.last_enqueue_ns.load(std::memory_order_relaxed);
   s.last_dequeue_ns = c.last_dequeue_ns.load(std::memory_order_relaxed);

@@ -66,6 +66,9 @@ class mailbox {
   /// Called by the supervisor after its actor died: counts dequeued-but-unhandled messages as
   /// lost (so that dequeued == handled + lost) and returns how many.
   std::uint64_t account_lost_after_crash() noexcept;
+  /// Takes over the counters of a poisoned predecessor: its queued mail counts as dequeued and
+  /// lost (so dequeued == handled + lost still holds), generation + 1.
+  void inherit(const mailbox_stats& old) noexcept;
   /// Whether a process died inside the lock (the mailbox must be recreated).
   bool poisoned() const noexcept;
 
