@@ -61,8 +61,12 @@ struct child_spec {
   std::string name;
   restart_type restart = restart_type::permanent;
   shutdown_policy shutdown{};
-  std::size_t mailbox_capacity = 1024;
-  std::size_t max_message_size = 64 * 1024;
+  std::size_t mailbox_capacity = 256;
+  std::size_t max_message_size = 8 * 1024;
+  /// Spin budget before the actor sleeps on its doorbell, adaptive (it halves while spins find
+  /// nothing). The default, 20 us, keeps streaming traffic off the doorbell at no cost when idle;
+  /// with_busy_poll(200us) trades CPU for the lowest round trip when two cores are free.
+  std::chrono::microseconds spin{20};
   /// Makes the actor (called in the child process, once per start).
   std::function<std::unique_ptr<actor>()> make_actor;
   /// Set for a nested supervisor.
@@ -85,6 +89,10 @@ struct child_spec {
   }
   child_spec& with_shutdown(shutdown_policy s) {
     shutdown = s;
+    return *this;
+  }
+  child_spec& with_busy_poll(std::chrono::microseconds budget) {
+    spin = budget;
     return *this;
   }
   child_spec& with_mailbox(std::size_t capacity, std::size_t max_size) {

@@ -66,7 +66,8 @@ mailbox_stats mail_sender::stats(const std::string& to, std::error_code& ec) noe
 }
 
 actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, connection pipe,
-                             std::unique_ptr<ipc::mailbox> box, std::uint64_t incarnation)
+                             std::unique_ptr<ipc::mailbox> box, std::uint64_t incarnation,
+                             std::chrono::microseconds spin)
     : actor_(a),
       path_(std::move(path)),
       addr_(std::move(addr)),
@@ -76,7 +77,9 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       bell_(io_, ::dup(box_->doorbell_fd())),
       pipe_sd_(io_, ::dup(pipe_.native_handle())),
       tick_(io_),
-      incarnation_(incarnation) {}
+      incarnation_(incarnation),
+      max_spin_(spin),
+      spin_(spin) {}
 
 std::string actor_runtime::resolve(const std::string& name) const {
   if (!name.empty() && name[0] == '/') return name;
@@ -120,11 +123,20 @@ void actor_runtime::pump() {
     boost::asio::post(io_, [this] { pump(); });
     return;
   }
-  if (ec != errc::empty) {
-    std::fprintf(stderr, "procactor: actor %s: mailbox: %s\n", path_.c_str(), ec.message().c_str());
-    if (ec == errc::poisoned) throw std::runtime_error("mailbox poisoned");
+  if (ec == errc::poisoned) throw std::runtime_error("mailbox poisoned");  // the supervisor recreates it
+  // errc::lock_timeout (a sender preempted inside the lock on an overloaded machine): transient,
+  // the doorbell or the safety net brings us back.
+  // Empty: spin a little while spins pay off (adaptive), then announce sleep, re-check (the
+  // lost-wake-up race) and wait for the doorbell.
+  if (spin_ > std::chrono::nanoseconds::zero()) {
+    if (box_->spin_for_mail(spin_)) {
+      spin_ = max_spin_;
+      boost::asio::post(io_, [this] { pump(); });
+      return;
+    }
+    spin_ /= 2;
+    if (spin_ < std::chrono::microseconds(1)) spin_ = std::chrono::nanoseconds::zero();
   }
-  // Empty: announce sleep, re-check (the lost-wake-up race), then wait for the doorbell.
   box_->begin_sleep();
   sleeping_ = true;
   std::size_t n = box_->receive(rbuf_, internal::try_only, ec);
@@ -145,6 +157,7 @@ void actor_runtime::arm_bell() {
   bell_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& e) {
     bell_armed_ = false;
     if (e) return;
+    if (spin_ < max_spin_ / 8) spin_ = max_spin_ / 8;  // woken: spinning may pay off again
     if (sleeping_) {
       box_->end_sleep(true);
       sleeping_ = false;

@@ -44,7 +44,7 @@ class mail_sender {
 class actor_runtime {
  public:
   actor_runtime(actor& a, std::string path, tree_address addr, connection pipe, std::unique_ptr<ipc::mailbox> box,
-                std::uint64_t incarnation = 0);
+                std::uint64_t incarnation = 0, std::chrono::microseconds spin = std::chrono::microseconds(20));
   /// Runs the actor until it stops; returns the process exit code.
   int run();
 
@@ -88,6 +88,8 @@ class actor_runtime {
   boost::asio::steady_timer tick_;
   std::vector<char> rbuf_;
   std::uint64_t incarnation_;
+  std::chrono::nanoseconds max_spin_;
+  std::chrono::nanoseconds spin_;
   bool sleeping_ = false;
   bool bell_armed_ = false;
   bool stopping_ = false;

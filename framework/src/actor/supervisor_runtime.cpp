@@ -15,7 +15,7 @@
 namespace procactor::detail {
 namespace {
 
-constexpr std::size_t envelope_overhead = 1024;  // header + sender path
+constexpr std::size_t envelope_overhead = 512;  // envelope header + sender path
 constexpr auto ready_timeout = std::chrono::seconds(10);
 
 // A forked child must not run the supervisor's signal handlers (Asio's, writing into the
@@ -136,13 +136,14 @@ void supervisor_runtime::start_child(std::size_t i) {
   opts.name = c.path;
   if (c.spec.make_actor) {
     ++c.incarnation;
-    c.proc.emplace(opts, [make = c.spec.make_actor, path = c.path, addr = addr_, inc = c.incarnation](connection& conn) -> int {
+    c.proc.emplace(opts, [make = c.spec.make_actor, path = c.path, addr = addr_, inc = c.incarnation,
+                          spin = c.spec.spin](connection& conn) -> int {
       reset_signals();
       std::error_code e;
       auto box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
       if (!box) throw std::runtime_error("cannot open own mailbox: " + e.message());
       std::unique_ptr<actor> a = make();
-      actor_runtime rt(*a, path, addr, std::move(conn), std::move(box), inc);
+      actor_runtime rt(*a, path, addr, std::move(conn), std::move(box), inc, spin);
       return rt.run();
     }, std::move(theirs));
   } else {

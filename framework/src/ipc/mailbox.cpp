@@ -42,6 +42,8 @@ using u64 = std::uint64_t;
 constexpr u64 magic_value = 0x70726f6361637472ull;  // "procactr"
 constexpr u32 layout_version = 1;
 constexpr auto safety_net = std::chrono::milliseconds(20);
+constexpr long max_spin_ns = 20000;  // adaptive spin before sleeping: at most 20 us
+constexpr long min_spin_ns = 2000;
 
 static_assert(std::atomic<u64>::is_always_lock_free && std::atomic<u32>::is_always_lock_free);
 
@@ -110,6 +112,7 @@ struct mailbox::impl {
   std::optional<bip::message_queue> mq;
   internal::unique_fd bell;
   u32 wake_every = 1;
+  long spin_ns = max_spin_ns;  // adaptive spin budget of this handle's receives
   u32 since_wake = 0;  // receives since senders were last woken (this process only)
 
   ~impl() {
@@ -259,6 +262,26 @@ std::unique_ptr<mailbox> mailbox::create_or_open(const std::string& base, const 
   if (!m && ec == std::errc::file_exists) m = open(base, ec);  // lost a race with another creator
   if (m) m->impl_->owner = true;
   return m;
+}
+
+bool mailbox::spin_for_mail(std::chrono::nanoseconds budget) noexcept {
+  if (budget <= std::chrono::nanoseconds::zero()) return false;
+  const control_block& c = *impl_->ctl;
+  const u64 seen = c.enqueued.load(std::memory_order_acquire);
+  const u64 deq = c.dequeued.load(std::memory_order_acquire);
+  if (seen > deq) return true;  // something is there already
+  const auto until = clock::now() + budget;
+  for (unsigned i = 0;; ++i) {
+    for (int k = 0; k < 64; ++k) {
+      if (c.enqueued.load(std::memory_order_acquire) != seen) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#elif defined(__aarch64__)
+      asm volatile("yield");
+#endif
+    }
+    if (clock::now() >= until) return false;
+  }
 }
 
 void mailbox::begin_sleep() noexcept {
@@ -444,6 +467,14 @@ std::size_t mailbox::receive(std::vector<char>& buf, clock::time_point deadline,
         ec = errc::timed_out;
         return 0;
       }
+      // Adaptive spin: worth it while spins keep finding mail (streaming); halves on each miss.
+      if (m.spin_ns > 0) {
+        if (spin_for_mail(std::chrono::nanoseconds(m.spin_ns))) {
+          m.spin_ns = max_spin_ns;
+          continue;
+        }
+        m.spin_ns /= 2;
+      }
       c.sleeping.fetch_add(1, std::memory_order_seq_cst);
       std::atomic_thread_fence(std::memory_order_seq_cst);
       if (attempt(got)) {
@@ -456,6 +487,7 @@ std::size_t mailbox::receive(std::vector<char>& buf, clock::time_point deadline,
       return 0;
     }
     short ev = internal::poll_one(m.bell.get(), POLLIN, internal::wait_slice(deadline, safety_net));
+    if (m.spin_ns < min_spin_ns) m.spin_ns = min_spin_ns;  // slept: try spinning again, briefly
     if (ev & POLLIN) {
       char b;
       ssize_t r = ::read(m.bell.get(), &b, 1);  // consume one wake-up; EAGAIN: another receiver took it

@@ -54,6 +54,11 @@ class mailbox {
   std::size_t receive(std::vector<char>& buf, internal::clock::time_point deadline,
                       std::error_code& ec) noexcept;
 
+  /// Spins (no syscall, no lock) until a new message is enqueued or @p budget passes; true if one
+  /// was. Adaptive callers shrink the budget when spins fail (DESIGN: spin on a counter, never on
+  /// try_receive, which would fight senders for the lock).
+  bool spin_for_mail(std::chrono::nanoseconds budget) noexcept;
+
   /// Event-loop receiving (one receiver): announce that the receiver is about to sleep on the
   /// doorbell. The caller must then try_receive once more before waiting (lost-wake-up race).
   void begin_sleep() noexcept;
