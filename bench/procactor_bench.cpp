@@ -306,7 +306,9 @@ void scale_1000() {
     for (int a = 0; a < 100; ++a) {
       int me = s * 100 + a, nx = (me + 1) % 1000;
       std::string next = "/scale/g" + std::to_string(nx / 100) + "/a" + std::to_string(nx % 100);
-      group.children.push_back(procactor::child_spec::of<ring_member>("a" + std::to_string(a), next)
+      std::string name = std::to_string(a);
+      name.insert(name.begin(), 'a');
+      group.children.push_back(procactor::child_spec::of<ring_member>(name, next)
                                    .with_mailbox(128, 256)
                                    .with_busy_poll(microseconds(0)));
       (void)me;

@@ -10,7 +10,7 @@ shm_before=$(ls /dev/shm | grep '^procactor\.' | sort || true)
 run_suite() {  # build-dir, extra cmake args...
   local dir=$1
   shift
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROCACTOR_WARNINGS_AS_ERRORS=ON "$@" >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPROCACTOR_WARNINGS_AS_ERRORS=ON "$@" >/dev/null
   cmake --build "$dir" -j2
   (cd "$dir" && ctest --output-on-failure -j2)
 }

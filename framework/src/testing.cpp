@@ -105,11 +105,17 @@ std::string leak_guard::leftovers(std::chrono::milliseconds grace) const {
   std::string out;
   if (!kids.empty()) {
     out += std::to_string(kids.size()) + " live child process(es):";
-    for (pid_t k : kids) out += " " + std::to_string(k);
+    for (pid_t k : kids) {
+      out += ' ';
+      out += std::to_string(k);
+    }
   }
   std::string objects;
   for (const auto& n : shm_objects()) {
-    if (!shm_before_.count(n)) objects += " " + n;
+    if (!shm_before_.count(n)) {
+      objects += ' ';
+      objects += n;
+    }
   }
   if (!objects.empty()) out += (out.empty() ? "" : "; ") + std::string("IPC objects in /dev/shm:") + objects;
   return out;

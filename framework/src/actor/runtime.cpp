@@ -335,7 +335,13 @@ void actor_runtime::request(const std::string& to_name, std::uint64_t tag, std::
     // died by the time the supervisor sees this, the down comes at once (Erlang's pid monitor).
     std::error_code se;
     auto st = out_.stats(to, se);
-    send_frame(wire::frame{wire::frame_kind::monitor, path_, to, 2, {}, se ? std::string() : std::to_string(st.restarts)});
+    wire::frame f;
+    f.kind = wire::frame_kind::monitor;
+    f.from = path_;
+    f.to = to;
+    f.corr = 2;
+    if (!se) f.payload = std::to_string(st.restarts);
+    send_frame(f);
   }
 }
 

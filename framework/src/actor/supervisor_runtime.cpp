@@ -56,7 +56,8 @@ supervisor_runtime::supervisor_runtime(std::string path, supervisor_spec spec, t
 void supervisor_runtime::add_pool_child() {
   child ch;
   ch.spec = spec_.children.at(0);
-  ch.spec.name += "-" + std::to_string(++pool_counter_);
+  ch.spec.name += '-';  // (not "-" + to_string: GCC 12's -Wrestrict false positive at -O3)
+  ch.spec.name += std::to_string(++pool_counter_);
   ch.path = path_ + "/" + ch.spec.name;
   children_.push_back(std::move(ch));
 }
