@@ -367,7 +367,7 @@ double restart_after_kill_ms() {
 double actor_start_ready_stop_us() {
   procactor::supervisor_spec pool;
   pool.strat = procactor::strategy::pool;
-  pool.children = {procactor::child_spec::of<sink>("s")};
+  pool.children = {procactor::child_spec::of<sink>("s")};  // default mailbox
   procactor::supervisor_spec root;
   root.children = {procactor::child_spec::nested("pool", pool)};
   auto t = procactor::tree::start("start", root);

@@ -442,7 +442,8 @@ BOOST_AUTO_TEST_CASE(a_pool_grows_and_shrinks_at_run_time) {
   BOOST_TEST(why.to_string() == "shutdown");
   BOOST_TEST(expect(ev, "/app/pool/w-1 stop") == "/app/pool/w-1 stop shutdown");
   auto r = t.request<int>("pool/w-1", get_pid{0}, 200ms);
-  BOOST_TEST((r.error == errc::timed_out));  // terminated for good: nobody reads its mailbox
+  BOOST_TEST((r.error == errc::no_such_actor));  // terminated for good: its mailbox is gone too
+  BOOST_TEST(!t.exists("pool/w-1"));
   BOOST_CHECK_EXCEPTION(t.start_child("solo"), std::system_error,
                         [](const std::system_error& e) { return e.code() == errc::invalid_argument; });
   BOOST_CHECK_EXCEPTION(t.start_child("nowhere"), std::system_error,

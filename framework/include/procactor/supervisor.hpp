@@ -61,8 +61,10 @@ struct child_spec {
   std::string name;
   restart_type restart = restart_type::permanent;
   shutdown_policy shutdown{};
-  std::size_t mailbox_capacity = 256;
-  std::size_t max_message_size = 8 * 1024;
+  /// Mailbox bounds. The mailbox is preallocated (capacity x max size) and its creation cost
+  /// grows with capacity: keep defaults small, raise them for big or bursty traffic.
+  std::size_t mailbox_capacity = 128;
+  std::size_t max_message_size = 4 * 1024;
   /// Spin budget before the actor sleeps on its doorbell, adaptive (it halves while spins find
   /// nothing). The default, 20 us, keeps streaming traffic off the doorbell at no cost when idle;
   /// with_busy_poll(200us) trades CPU for the lowest round trip when two cores are free.
@@ -137,10 +139,10 @@ class tree {
   /// Sends into an actor's mailbox (the fast path).
   template <class T>
   void send(const std::string& to, const T& msg) {
-    std::string bytes;
     std::error_code ec;
-    detail::encode(msg, bytes, ec);
-    if (!ec) send_encoded(to, detail::type_tag<T>(), bytes, ec);
+    sbuf_.clear();
+    detail::encode(msg, sbuf_, ec);
+    if (!ec) send_encoded(to, detail::type_tag<T>(), sbuf_, ec);
     throw_if_error(ec, "procactor::tree::send");
   }
 
@@ -202,6 +204,7 @@ class tree {
   std::string request_encoded(const std::string& to, std::uint64_t tag, const std::string& bytes,
                               std::chrono::milliseconds timeout, std::uint64_t& reply_tag, std::error_code& ec);
   std::unique_ptr<impl> impl_;
+  std::string sbuf_;
 };
 
 }  // namespace procactor

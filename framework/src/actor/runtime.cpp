@@ -49,6 +49,11 @@ void mail_sender::send(const std::string& to, const std::string& envelope, unsig
     if (box) {
       box->send(std::span<const char>(envelope.data(), envelope.size()), priority, deadline, ec);
     }
+    if (ec == errc::closed) {  // its actor was terminated for good and the mailbox removed
+      open_.erase(to);
+      ec = errc::no_such_actor;
+      return;
+    }
     // a poisoned mailbox is being removed and recreated: its name may be missing for an instant
     const bool transient = ec == errc::poisoned || (recreating && ec == errc::no_such_actor);
     if (!transient || deadline == internal::try_only || internal::clock::now() >= deadline) return;
@@ -299,9 +304,13 @@ void actor_runtime::fail_request(std::uint64_t corr, std::error_code ec, const s
 void actor_runtime::send(const std::string& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
                          std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
   try {
-    std::string env;
-    wire::encode_envelope(env, kind, tag, corr, path_, payload);
-    out_.send(resolve(to), env, 0, timeout, ec);
+    env_scratch_.clear();  // reused: no allocation per message once warm
+    wire::encode_envelope(env_scratch_, kind, tag, corr, path_, payload);
+    if (!to.empty() && to[0] == '/') {
+      out_.send(to, env_scratch_, 0, timeout, ec);
+    } else {
+      out_.send(resolve(to), env_scratch_, 0, timeout, ec);
+    }
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }

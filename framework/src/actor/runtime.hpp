@@ -87,6 +87,7 @@ class actor_runtime {
   boost::asio::posix::stream_descriptor pipe_sd_;
   boost::asio::steady_timer tick_;
   std::vector<char> rbuf_;
+  std::string env_scratch_;
   std::uint64_t incarnation_;
   std::chrono::nanoseconds max_spin_;
   std::chrono::nanoseconds spin_;

@@ -280,6 +280,11 @@ void supervisor_runtime::on_child_exit(std::size_t i) {
   if (why.abnormal() && !shutting_down_) {
     std::fprintf(stderr, "procactor: %s: child %s ended: %s\n", path_.c_str(), c.path.c_str(), why.to_string().c_str());
   }
+  if (!c.terminate_waiters.empty() && c.box) {  // terminated for good: its mail is undeliverable
+    c.box->close();  // senders holding it open see `closed` and learn the actor is gone
+    c.box->remove();
+    c.box.reset();
+  }
   for (auto& w : c.terminate_waiters) reply_child(w.path, w.kind, c.path, false, why);
   c.terminate_waiters.clear();
   // tell the watchers, once

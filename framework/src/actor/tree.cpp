@@ -27,6 +27,7 @@ struct tree::impl {
   connection pipe;
   std::optional<exit_reason> result;
   std::vector<char> rbuf;
+  std::string env_scratch, path_scratch;
   std::uint64_t next_corr = 1;
   mutable std::unordered_map<std::string, std::unique_ptr<ipc::mailbox>> stats_boxes;
 
@@ -99,9 +100,16 @@ std::string tree::path(const std::string& relative) const {
 }
 
 void tree::send_encoded(const std::string& to, std::uint64_t tag, const std::string& bytes, std::error_code& ec) {
-  std::string env;
+  auto& env = impl_->env_scratch;  // reused: no allocation per message once warm
+  env.clear();
   wire::encode_envelope(env, wire::env_kind::message, tag, 0, "", std::span<const char>(bytes.data(), bytes.size()));
-  impl_->out.send(path(to), env, 0, std::chrono::seconds(5), ec);
+  if (!to.empty() && to[0] == '/') {
+    impl_->out.send(to, env, 0, std::chrono::seconds(5), ec);
+  } else {
+    auto& p = impl_->path_scratch;
+    p.assign(impl_->addr.root).append("/").append(to);
+    impl_->out.send(p, env, 0, std::chrono::seconds(5), ec);
+  }
 }
 
 std::string tree::request_encoded(const std::string& to, std::uint64_t tag, const std::string& bytes,
