@@ -145,6 +145,19 @@ std::string expect(events& ev, const std::string& needle, std::chrono::milliseco
   }
 }
 
+// 42 in this test process and its forks; 0 in a freshly executed image (start_method::spawn).
+int fork_marker = 0;
+
+class spawned_worker : public actor {
+ public:
+  spawned_worker() {
+    on<get_pid>([this](const get_pid&) { reply(static_cast<int>(::getpid())); });
+    on<ping>([this](const ping& p) { reply(pong{p.n + fork_marker}); });
+    on<crash>([](const crash&) { std::_Exit(3); });
+  }
+};
+PROCACTOR_ACTOR(spawned_worker);
+
 supervisor_spec spec_of(strategy s, std::vector<child_spec> children, int max_restarts = 10) {
   supervisor_spec sp;
   sp.strat = s;
@@ -452,6 +465,22 @@ BOOST_AUTO_TEST_CASE(a_pool_grows_and_shrinks_at_run_time) {
                         [](const std::system_error& e) { return e.code() == errc::no_such_actor; });
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_can_be_started_by_spawn_and_is_restarted_the_same_way) {
+  fork_marker = 42;
+  auto t = tree::start("app", spec_of(strategy::one_for_one,
+                                      {child_spec::of<spawned_worker>("s").with_start_method(procactor::start_method::spawn)}));
+  auto r = t.request<pong>("s", ping{1}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message());
+  BOOST_TEST(r.value->n == 1);  // a fresh image: it does not carry this process's fork_marker (42)
+  int pid = pid_of(t, "s");
+  t.send("s", crash{1});
+  BOOST_TEST(pid_of(t, "s") != pid);
+  BOOST_TEST(t.request<pong>("s", ping{1}, 10s).value->n == 1);  // spawned again
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  fork_marker = 0;
 }
 
 BOOST_AUTO_TEST_CASE(a_stop_jumps_the_user_mail_already_queued) {

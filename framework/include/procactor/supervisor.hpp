@@ -12,9 +12,11 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <typeinfo>
 #include <vector>
 
 #include "procactor/actor.hpp"
+#include "procactor/process.hpp"
 #include "procactor/exit_reason.hpp"
 #include "procactor/mailbox_stats.hpp"
 
@@ -71,6 +73,12 @@ struct child_spec {
   std::chrono::microseconds spin{20};
   /// Makes the actor (called in the child process, once per start).
   std::function<std::unique_ptr<actor>()> make_actor;
+  /// fork (default): the child is a copy of its supervisor and runs `make_actor`. spawn: the
+  /// program is executed again and the actor is made by its registered type
+  /// (PROCACTOR_ACTOR(type), default constructor); `main` must call handle_spawned_child().
+  start_method method = start_method::fork;
+  /// typeid name of the actor type (for spawn look-ups); set by of<A>().
+  const char* actor_type_key = nullptr;
   /// Set for a nested supervisor.
   std::shared_ptr<supervisor_spec> supervisor;
 
@@ -80,6 +88,7 @@ struct child_spec {
     child_spec c;
     c.name = std::move(name);
     c.make_actor = [args...]() -> std::unique_ptr<actor> { return std::make_unique<A>(args...); };
+    c.actor_type_key = typeid(A).name();
     return c;
   }
   /// A nested supervisor child.
@@ -91,6 +100,10 @@ struct child_spec {
   }
   child_spec& with_shutdown(shutdown_policy s) {
     shutdown = s;
+    return *this;
+  }
+  child_spec& with_start_method(start_method m) {
+    method = m;
     return *this;
   }
   child_spec& with_busy_poll(std::chrono::microseconds budget) {
@@ -207,4 +220,23 @@ class tree {
   std::string sbuf_;
 };
 
+namespace detail {
+using actor_factory = std::unique_ptr<actor> (*)();
+void register_actor_type(const char* name, const char* type_key, actor_factory make);
+template <class A>
+struct actor_registrar {
+  explicit actor_registrar(const char* name) {
+    register_actor_type(name, typeid(A).name(), []() -> std::unique_ptr<actor> { return std::make_unique<A>(); });
+  }
+};
+}  // namespace detail
+
 }  // namespace procactor
+
+/// Registers actor type @p type (default-constructible) so that children of that type can be
+/// started with start_method::spawn. Use at namespace scope, once per type.
+#define PROCACTOR_ACTOR(type)                                                                   \
+  static const ::procactor::detail::actor_registrar<type> PROCACTOR_DETAIL_CAT(                 \
+      procactor_actor_registrar_, __LINE__) {                                                   \
+    #type                                                                                       \
+  }

@@ -1,12 +1,15 @@
 #include "actor/supervisor_runtime.hpp"
 
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <cstdio>
 
 #include "procactor/gc.hpp"
@@ -31,7 +34,47 @@ ipc::mailbox_config box_config(const child_spec& s) {
   return ipc::mailbox_config{s.mailbox_capacity, s.max_message_size + envelope_overhead};
 }
 
+struct actor_types {
+  std::mutex mu;
+  std::map<std::string, actor_factory> by_name;
+  std::map<std::string, std::string> name_of;  // typeid name -> registered name
+};
+actor_types& the_actor_types() {
+  static actor_types t;
+  return t;
+}
+
 }  // namespace
+
+void register_actor_type(const char* name, const char* type_key, actor_factory make) {
+  auto& t = the_actor_types();
+  std::lock_guard lock(t.mu);
+  t.by_name[name] = make;
+  t.name_of[type_key] = name;
+}
+
+/// The body of a spawned actor: a re-executed program, its actor made by registered type.
+int spawned_actor_main(std::string type, std::string path, std::string prefix, std::string root,
+                       std::uint64_t incarnation, long spin_us, int fd) {
+  reset_signals();
+  actor_factory make = nullptr;
+  {
+    auto& t = the_actor_types();
+    std::lock_guard lock(t.mu);
+    auto it = t.by_name.find(type);
+    if (it != t.by_name.end()) make = it->second;
+  }
+  if (!make) throw std::runtime_error("actor type '" + type + "' is not registered (PROCACTOR_ACTOR)");
+  std::error_code e;
+  tree_address addr{std::move(prefix), std::move(root)};
+  auto box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
+  if (!box) throw std::runtime_error("cannot open own mailbox: " + e.message());
+  std::unique_ptr<actor> a = make();
+  actor_runtime rt(*a, path, addr, connection(fd, connection::mode::duplex), std::move(box), incarnation,
+                   std::chrono::microseconds(spin_us));
+  return rt.run();
+}
+PROCACTOR_SPAWN_TARGET(procactor::detail::spawned_actor_main);
 
 supervisor_runtime::supervisor_runtime(std::string path, supervisor_spec spec, tree_address addr, connection parent,
                                        bool is_root)
@@ -135,7 +178,27 @@ void supervisor_runtime::start_child(std::size_t i) {
   auto [mine, theirs] = procactor::pipe();
   process_options opts;
   opts.name = c.path;
-  if (c.spec.make_actor) {
+  if (c.spec.make_actor && c.spec.method == start_method::spawn) {
+    ++c.incarnation;
+    std::string type;
+    {
+      auto& t = the_actor_types();
+      std::lock_guard lock(t.mu);
+      auto it = c.spec.actor_type_key ? t.name_of.find(c.spec.actor_type_key) : t.name_of.end();
+      if (it != t.name_of.end()) type = it->second;
+    }
+    if (type.empty()) {
+      std::fprintf(stderr, "procactor: %s: %s: start_method::spawn needs PROCACTOR_ACTOR(type)\n", path_.c_str(),
+                   c.path.c_str());
+      begin_shutdown(1);
+      return;
+    }
+    opts.method = start_method::spawn;
+    const int fd = theirs.native_handle();
+    ::fcntl(fd, F_SETFD, 0);  // the new image inherits the child's end of the pipe
+    c.proc.emplace(opts, &spawned_actor_main, type, c.path, addr_.prefix, addr_.root, c.incarnation,
+                   static_cast<long>(c.spec.spin.count()), fd);
+  } else if (c.spec.make_actor) {
     ++c.incarnation;
     c.proc.emplace(opts, [make = c.spec.make_actor, path = c.path, addr = addr_, inc = c.incarnation,
                           spin = c.spec.spin](connection& conn) -> int {
@@ -155,6 +218,7 @@ void supervisor_runtime::start_child(std::size_t i) {
     }, std::move(theirs));
   }
   c.proc->start(ec);
+  theirs.close();  // the child has its end (forked or inherited across exec); ours would hide its EOF
   if (ec) {
     std::fprintf(stderr, "procactor: %s: cannot start %s: %s\n", path_.c_str(), c.path.c_str(), ec.message().c_str());
     c.proc.reset();
