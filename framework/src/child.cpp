@@ -11,6 +11,8 @@
 #include <iostream>
 #include <string>
 #include <typeinfo>
+#include <algorithm>
+#include <vector>
 
 namespace procactor::internal {
 
@@ -18,6 +20,24 @@ void become_child(pid_t parent) noexcept {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(128 + SIGKILL);  // the parent died before prctl took effect
   ::setpgid(0, 0);
+}
+
+int& child_report_fd() noexcept {
+  static int fd = -1;
+  return fd;
+}
+
+void close_fds_except(std::initializer_list<int> keep) noexcept {
+  std::vector<int> k(keep);
+  k.push_back(child_report_fd());
+  std::sort(k.begin(), k.end());
+  unsigned first = 3;
+  for (int fd : k) {
+    if (fd < static_cast<int>(first)) continue;
+    if (static_cast<unsigned>(fd) > first) ::close_range(first, static_cast<unsigned>(fd) - 1, 0);
+    first = static_cast<unsigned>(fd) + 1;
+  }
+  ::close_range(first, ~0U, 0);
 }
 
 void finish_child(int code) noexcept {

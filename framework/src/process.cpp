@@ -198,6 +198,7 @@ void process::start_fork(std::error_code& ec) noexcept {
   if (pid < 0) return;
   if (pid == 0) {
     ::close(sv[0]);
+    internal::child_report_fd() = sv[1];
     connection report(sv[1], connection::mode::duplex);
     internal::run_child_body(report, [this] { return run(); });
   }

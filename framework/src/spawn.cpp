@@ -58,6 +58,7 @@ void handle_spawned_child() {
   ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // not inherited by what this child spawns
   if (::getppid() != parent) ::_exit(128 + 9);
 
+  internal::child_report_fd() = fd;
   connection ctl(fd, connection::mode::duplex);
   std::error_code ec;
   std::vector<char> name = ctl.recv_bytes(ec);

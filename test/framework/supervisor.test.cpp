@@ -1,6 +1,7 @@
 #include "procactor/supervisor.hpp"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -47,6 +48,9 @@ struct get_pid {
 struct do_request {
   int unused;
 };
+struct slow_job {
+  int id;
+};
 
 // Reports its life to the test's queue (inherited by fork) and answers pings.
 class worker : public actor {
@@ -67,6 +71,12 @@ class worker : public actor {
       }
       if (c.how == 1) std::_Exit(3);
       throw std::runtime_error("handler failed");
+    });
+    on<slow_job>([this](const slow_job& j) {
+      auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(500);
+      while (std::chrono::steady_clock::now() < until) {
+      }  // real work, 0.5 ms
+      ev_->put(self() + " job " + std::to_string(j.id));
     });
     on<job>([this](const job& j) {
       ev_->put(self() + " job " + std::to_string(j.id));
@@ -157,6 +167,25 @@ class spawned_worker : public actor {
   }
 };
 PROCACTOR_ACTOR(spawned_worker);
+
+// Writes garbage on every socket it holds: its pipe to the supervisor among them.
+class vandal : public actor {
+ public:
+  vandal() {
+    on<get_pid>([this](const get_pid&) { reply(static_cast<int>(::getpid())); });
+    on<crash>([](const crash&) {
+      const char junk[] = "\xde\xad\xbe\xef this is not a frame, not even close..........";
+      for (int fd = 3; fd < 256; ++fd) {
+        char link[64] = {};
+        if (::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1) > 0 &&
+            std::string(link).rfind("socket:", 0) == 0) {
+          ssize_t w = ::send(fd, junk, sizeof junk, MSG_NOSIGNAL | MSG_DONTWAIT);
+          (void)w;
+        }
+      }
+    });
+  }
+};
 
 supervisor_spec spec_of(strategy s, std::vector<child_spec> children, int max_restarts = 10) {
   supervisor_spec sp;
@@ -483,11 +512,27 @@ BOOST_AUTO_TEST_CASE(an_actor_can_be_started_by_spawn_and_is_restarted_the_same_
   fork_marker = 0;
 }
 
+BOOST_AUTO_TEST_CASE(a_malformed_frame_closes_that_one_pipe_and_the_supervisor_keeps_running) {
+  events ev(64);
+  auto t = tree::start("app", spec_of(strategy::one_for_one,
+                                      {child_spec::of<vandal>("v"), child_spec::of<worker>("w", &ev)}));
+  int v = pid_of(t, "v");
+  int w = pid_of(t, "w");
+  t.send("v", crash{0});  // garbage on its pipe: the supervisor closes it (logged), v loses its supervisor link and exits
+  BOOST_TEST(procactor_test::wait_pid_gone(v, 10000ms));
+  BOOST_TEST(pid_of(t, "v") != v);  // ... and is restarted
+  BOOST_TEST(pid_of(t, "w") == w);  // the sibling never noticed
+  auto r = t.request<pong>("w", ping{41}, 5s);
+  BOOST_TEST(r.value->n == 42);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
 BOOST_AUTO_TEST_CASE(a_stop_jumps_the_user_mail_already_queued) {
   events ev(4096);
-  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev)}));
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev).with_mailbox(2048, 256)}));
   (void)pid_of(t, "w");
-  for (int i = 0; i < 1000; ++i) t.send("w", job{i});
+  for (int i = 0; i < 1000; ++i) t.send("w", slow_job{i});  // 0.5 s of work queued
   t.stop();
   t.join();
   std::string last;

@@ -1,5 +1,6 @@
 #include "actor/runtime.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -79,8 +80,8 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       pipe_(std::move(pipe)),
       box_(std::move(box)),
       out_(addr_.prefix),
-      bell_(io_, ::dup(box_->doorbell_fd())),
-      pipe_sd_(io_, ::dup(pipe_.native_handle())),
+      bell_(io_, ::fcntl(box_->doorbell_fd(), F_DUPFD_CLOEXEC, 3)),
+      pipe_sd_(io_, ::fcntl(pipe_.native_handle(), F_DUPFD_CLOEXEC, 3)),
       tick_(io_),
       incarnation_(incarnation),
       max_spin_(spin),

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <cstdio>
 
+#include "internal/child.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/pipe.hpp"
 
@@ -118,7 +119,7 @@ int supervisor_runtime::run() {
   if (is_root_) ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // orphans of the tree come to the root
   arm_signals();
   if (parent_.native_handle() >= 0) {
-    parent_sd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(parent_.native_handle()));
+    parent_sd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::fcntl(parent_.native_handle(), F_DUPFD_CLOEXEC, 3));
     arm_parent_pipe();
   }
   for (std::size_t i = 0; i < children_.size(); ++i) start_child(i);
@@ -202,6 +203,8 @@ void supervisor_runtime::start_child(std::size_t i) {
     ++c.incarnation;
     c.proc.emplace(opts, [make = c.spec.make_actor, path = c.path, addr = addr_, inc = c.incarnation,
                           spin = c.spec.spin](connection& conn) -> int {
+      // none of the supervisor's descriptors (siblings' pipes, its own pipe): EOFs must reach their owners
+      internal::close_fds_except({conn.native_handle()});
       reset_signals();
       std::error_code e;
       auto box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
@@ -212,6 +215,7 @@ void supervisor_runtime::start_child(std::size_t i) {
     }, std::move(theirs));
   } else {
     c.proc.emplace(opts, [spec = *c.spec.supervisor, path = c.path, addr = addr_](connection& conn) -> int {
+      internal::close_fds_except({conn.native_handle()});
       reset_signals();
       supervisor_runtime s(path, spec, addr, std::move(conn), false);
       return s.run();
@@ -245,7 +249,7 @@ void supervisor_runtime::start_child(std::size_t i) {
     if (f->kind == wire::frame_kind::ready) break;
     early.push_back(std::move(*f));
   }
-  c.sd = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(c.pipe.native_handle()));
+  c.sd = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::fcntl(c.pipe.native_handle(), F_DUPFD_CLOEXEC, 3));
   arm_child_pipe(i);
   for (auto& f : early) handle_frame(std::move(f), static_cast<int>(i));
 }

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <initializer_list>
+
 #include "procactor/connection.hpp"
 
 namespace procactor::internal {
@@ -18,6 +20,14 @@ template <class Body>
 [[noreturn]] void run_child_body(connection& report, Body&& body) noexcept;
 
 [[noreturn]] void finish_child(int code) noexcept;
+
+/// In a child started by `process`: the fd of its report socket to the parent (-1 elsewhere).
+int& child_report_fd() noexcept;
+
+/// Closes every descriptor >= 3 except @p keep (and the report socket): a child that runs
+/// procactor code must not hold copies of its parent's descriptors (pipe ends of siblings, the
+/// parent's own pipe), or EOF on those would never come.
+void close_fds_except(std::initializer_list<int> keep) noexcept;
 void report_current_exception(connection& report) noexcept;
 
 template <class Body>
