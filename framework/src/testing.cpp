@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -30,6 +31,22 @@ bool read_stat(pid_t pid, char& state, pid_t& ppid) {
 std::set<std::string> shm_objects() {
   auto v = list_ipc_objects();
   return {v.begin(), v.end()};
+}
+
+// Whether an object's owner is this process, one of its descendants, or dead: only those
+// objects are this process's business (a parallel test run owns the others).
+bool ours_or_orphaned(const std::string& name) {
+  pid_t owner = 0;
+  if (std::sscanf(name.c_str(), "procactor.%d.", &owner) != 1 || owner <= 0) return false;
+  const pid_t me = ::getpid();
+  for (pid_t p = owner; p > 1;) {
+    if (p == me) return true;
+    char state = 0;
+    pid_t ppid = 0;
+    if (!read_stat(p, state, ppid)) return p == owner;  // the owner is dead: orphaned
+    p = ppid;
+  }
+  return false;
 }
 
 }  // namespace
@@ -112,7 +129,7 @@ std::string leak_guard::leftovers(std::chrono::milliseconds grace) const {
   }
   std::string objects;
   for (const auto& n : shm_objects()) {
-    if (!shm_before_.count(n)) {
+    if (!shm_before_.count(n) && ours_or_orphaned(n)) {
       objects += ' ';
       objects += n;
     }
@@ -128,7 +145,7 @@ void leak_guard::clean_up() const noexcept {
       ::waitpid(k, nullptr, 0);
     }
     for (const auto& n : shm_objects()) {
-      if (!shm_before_.count(n)) ::unlink(("/dev/shm/" + n).c_str());
+      if (!shm_before_.count(n) && ours_or_orphaned(n)) ::unlink(("/dev/shm/" + n).c_str());
     }
   } catch (...) {
   }

@@ -34,7 +34,8 @@ bool wait_for_stats(const tree& t, const std::string& actor_path, const std::fun
                     std::chrono::milliseconds timeout);
 
 /// Records the children of this process and the procactor objects in /dev/shm; leftovers() then
-/// tells what appeared since and is still there. Makes this process a child subreaper, so an
+/// tells what appeared since and is still there — objects owned by this process, its descendants
+/// or dead processes (another test run's objects are not ours to judge or remove). Makes this process a child subreaper, so an
 /// orphaned grandchild counts as a leftover too.
 class leak_guard {
  public:
