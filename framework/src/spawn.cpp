@@ -11,37 +11,27 @@
 #include <string>
 
 #include "internal/child.hpp"
+#include "internal/name_registry.hpp"
 #include "procactor/connection.hpp"
 
 namespace procactor {
 namespace detail {
 namespace {
 
-struct registry {
-  std::mutex mu;
-  std::map<std::string, spawn_invoker> by_name;
-  std::map<const void*, std::string> by_fn;
-};
-
-registry& the_registry() {
-  static registry r;
+internal::name_registry<const void*, spawn_invoker>& targets() {
+  static internal::name_registry<const void*, spawn_invoker> r;
   return r;
 }
 
 }  // namespace
 
 void register_spawn_target(const char* name, const void* fn, spawn_invoker invoker) {
-  registry& r = the_registry();
-  std::lock_guard lock(r.mu);
-  r.by_name[name] = invoker;
-  r.by_fn[fn] = name;
+  targets().add(name, fn, invoker);
 }
 
 const char* spawn_target_name(const void* fn) noexcept {
-  registry& r = the_registry();
-  std::lock_guard lock(r.mu);
-  auto it = r.by_fn.find(fn);
-  return it == r.by_fn.end() ? nullptr : it->second.c_str();
+  const std::string* n = targets().name_of(fn);
+  return n ? n->c_str() : nullptr;
 }
 
 }  // namespace detail
@@ -66,13 +56,7 @@ void handle_spawned_child() {
   if (!ec) args = ctl.recv_bytes(ec);
   if (ec) internal::finish_child(127);
 
-  detail::spawn_invoker invoker = nullptr;
-  {
-    auto& r = detail::the_registry();
-    std::lock_guard lock(r.mu);
-    auto it = r.by_name.find(std::string(name.begin(), name.end()));
-    if (it != r.by_name.end()) invoker = it->second;
-  }
+  detail::spawn_invoker invoker = detail::targets().find(std::string(name.begin(), name.end())).value_or(nullptr);
   if (!invoker) {
     ctl.send_bytes(std::span<const char>("U", 1), ec);
     std::fprintf(stderr, "procactor: spawn target '%.*s' is not registered in this program\n",

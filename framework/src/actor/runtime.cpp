@@ -83,9 +83,9 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       bell_(io_, ::fcntl(box_->doorbell_fd(), F_DUPFD_CLOEXEC, 3)),
       pipe_sd_(io_, ::fcntl(pipe_.native_handle(), F_DUPFD_CLOEXEC, 3)),
       tick_(io_),
-      incarnation_(incarnation),
-      max_spin_(spin),
-      spin_(spin) {}
+      incarnation_(incarnation) {
+  box_->set_spin(spin);
+}
 
 std::string actor_runtime::resolve(const std::string& name) const {
   if (!name.empty() && name[0] == '/') return name;
@@ -134,14 +134,9 @@ void actor_runtime::pump() {
   // the doorbell or the safety net brings us back.
   // Empty: spin a little while spins pay off (adaptive), then announce sleep, re-check (the
   // lost-wake-up race) and wait for the doorbell.
-  if (spin_ > std::chrono::nanoseconds::zero()) {
-    if (box_->spin_for_mail(spin_)) {
-      spin_ = max_spin_;
-      boost::asio::post(io_, [this] { pump(); });
-      return;
-    }
-    spin_ /= 2;
-    if (spin_ < std::chrono::microseconds(1)) spin_ = std::chrono::nanoseconds::zero();
+  if (box_->spin_before_sleep()) {
+    boost::asio::post(io_, [this] { pump(); });
+    return;
   }
   box_->begin_sleep();
   sleeping_ = true;
@@ -163,7 +158,7 @@ void actor_runtime::arm_bell() {
   bell_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& e) {
     bell_armed_ = false;
     if (e) return;
-    if (spin_ < max_spin_ / 8) spin_ = max_spin_ / 8;  // woken: spinning may pay off again
+    box_->note_woken();
     if (sleeping_) {
       box_->end_sleep(true);
       sleeping_ = false;
@@ -259,12 +254,10 @@ void actor_runtime::deliver(std::uint64_t tag, std::span<const char> payload) {
     std::fprintf(stderr, "procactor: actor %s: %s message from '%s' dropped\n", path_.c_str(),
                  it == actor_.handlers_.end() ? "unhandled" : "undecodable", cur_from_.c_str());
     if (cur_kind_ == wire::env_kind::request && !cur_from_.empty()) {
-      std::string why = "no handler for this message type";
-      std::string env;
-      wire::encode_envelope(env, wire::env_kind::error_reply, static_cast<std::uint64_t>(errc::type_mismatch),
-                            cur_corr_, path_, std::span<const char>(why.data(), why.size()));
+      static const std::string why = "no handler for this message type";
       std::error_code ec;
-      out_.send(cur_from_, env, 0, std::chrono::seconds(1), ec);
+      send(cur_from_, wire::env_kind::error_reply, static_cast<std::uint64_t>(errc::type_mismatch), cur_corr_,
+           std::span<const char>(why.data(), why.size()), std::chrono::seconds(1), ec);
     }
   }
 }

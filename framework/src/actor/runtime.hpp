@@ -89,8 +89,6 @@ class actor_runtime {
   std::vector<char> rbuf_;
   std::string env_scratch_;
   std::uint64_t incarnation_;
-  std::chrono::nanoseconds max_spin_;
-  std::chrono::nanoseconds spin_;
   bool sleeping_ = false;
   bool bell_armed_ = false;
   bool stopping_ = false;

@@ -13,6 +13,7 @@
 #include <cstdio>
 
 #include "internal/child.hpp"
+#include "internal/name_registry.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/pipe.hpp"
 
@@ -35,45 +36,36 @@ ipc::mailbox_config box_config(const child_spec& s) {
   return ipc::mailbox_config{s.mailbox_capacity, s.max_message_size + envelope_overhead};
 }
 
-struct actor_types {
-  std::mutex mu;
-  std::map<std::string, actor_factory> by_name;
-  std::map<std::string, std::string> name_of;  // typeid name -> registered name
-};
-actor_types& the_actor_types() {
-  static actor_types t;
-  return t;
+// registered name -> factory, and typeid name -> registered name
+internal::name_registry<std::string, actor_factory>& actor_types() {
+  static internal::name_registry<std::string, actor_factory> r;
+  return r;
+}
+
+// Runs @p a in this (child) process until it stops: the body of every actor process.
+int run_actor(std::unique_ptr<actor> a, const std::string& path, const tree_address& addr, connection conn,
+              std::uint64_t incarnation, std::chrono::microseconds spin) {
+  std::error_code e;
+  auto box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
+  if (!box) throw std::runtime_error("cannot open own mailbox: " + e.message());
+  actor_runtime rt(*a, path, addr, std::move(conn), std::move(box), incarnation, spin);
+  return rt.run();
 }
 
 }  // namespace
 
 void register_actor_type(const char* name, const char* type_key, actor_factory make) {
-  auto& t = the_actor_types();
-  std::lock_guard lock(t.mu);
-  t.by_name[name] = make;
-  t.name_of[type_key] = name;
+  actor_types().add(name, type_key, make);
 }
 
 /// The body of a spawned actor: a re-executed program, its actor made by registered type.
 int spawned_actor_main(std::string type, std::string path, std::string prefix, std::string root,
                        std::uint64_t incarnation, long spin_us, int fd) {
   reset_signals();
-  actor_factory make = nullptr;
-  {
-    auto& t = the_actor_types();
-    std::lock_guard lock(t.mu);
-    auto it = t.by_name.find(type);
-    if (it != t.by_name.end()) make = it->second;
-  }
+  actor_factory make = actor_types().find(type).value_or(nullptr);
   if (!make) throw std::runtime_error("actor type '" + type + "' is not registered (PROCACTOR_ACTOR)");
-  std::error_code e;
-  tree_address addr{std::move(prefix), std::move(root)};
-  auto box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
-  if (!box) throw std::runtime_error("cannot open own mailbox: " + e.message());
-  std::unique_ptr<actor> a = make();
-  actor_runtime rt(*a, path, addr, connection(fd, connection::mode::duplex), std::move(box), incarnation,
-                   std::chrono::microseconds(spin_us));
-  return rt.run();
+  return run_actor(make(), path, tree_address{std::move(prefix), std::move(root)},
+                   connection(fd, connection::mode::duplex), incarnation, std::chrono::microseconds(spin_us));
 }
 PROCACTOR_SPAWN_TARGET(procactor::detail::spawned_actor_main);
 
@@ -181,13 +173,8 @@ void supervisor_runtime::start_child(std::size_t i) {
   opts.name = c.path;
   if (c.spec.make_actor && c.spec.method == start_method::spawn) {
     ++c.incarnation;
-    std::string type;
-    {
-      auto& t = the_actor_types();
-      std::lock_guard lock(t.mu);
-      auto it = c.spec.actor_type_key ? t.name_of.find(c.spec.actor_type_key) : t.name_of.end();
-      if (it != t.name_of.end()) type = it->second;
-    }
+    const std::string* registered = c.spec.actor_type_key ? actor_types().name_of(c.spec.actor_type_key) : nullptr;
+    const std::string type = registered ? *registered : std::string();
     if (type.empty()) {
       std::fprintf(stderr, "procactor: %s: %s: start_method::spawn needs PROCACTOR_ACTOR(type)\n", path_.c_str(),
                    c.path.c_str());
@@ -206,12 +193,7 @@ void supervisor_runtime::start_child(std::size_t i) {
       // none of the supervisor's descriptors (siblings' pipes, its own pipe): EOFs must reach their owners
       internal::close_fds_except({conn.native_handle()});
       reset_signals();
-      std::error_code e;
-      auto box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
-      if (!box) throw std::runtime_error("cannot open own mailbox: " + e.message());
-      std::unique_ptr<actor> a = make();
-      actor_runtime rt(*a, path, addr, std::move(conn), std::move(box), inc, spin);
-      return rt.run();
+      return run_actor(make(), path, addr, std::move(conn), inc, spin);
     }, std::move(theirs));
   } else {
     c.proc.emplace(opts, [spec = *c.spec.supervisor, path = c.path, addr = addr_](connection& conn) -> int {
@@ -522,12 +504,8 @@ void supervisor_runtime::finish() {
     if (c.box) c.box->keep_names();
   }
   if (is_root_) {
-    const std::string client = wire::mailbox_name(addr_.prefix, "/.client");  // the tree handle's own
-    for (const auto& name : list_ipc_objects()) {
-      if (name.rfind(addr_.prefix + ".", 0) == 0 && name.rfind(client, 0) != 0) {
-        ipc::remove_mailbox(name.substr(0, name.rfind('.')));
-      }
-    }
+    // all but the tree handle's own mailbox, which the handle removes
+    wire::remove_tree_mailboxes(addr_.prefix, wire::mailbox_name(addr_.prefix, wire::client_path));
   }
   io_.stop();
 }

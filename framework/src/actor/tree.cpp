@@ -36,12 +36,7 @@ struct tree::impl {
 
   void cleanup() noexcept {
     // every mailbox of this tree, including those a SIGKILLed supervisor could not remove
-    for (const auto& name : list_ipc_objects()) {
-      if (name.rfind(addr.prefix + ".", 0) == 0) {
-        std::string base = name.substr(0, name.rfind('.'));
-        ipc::remove_mailbox(base);
-      }
-    }
+    wire::remove_tree_mailboxes(addr.prefix, "");
     stats_boxes.clear();
   }
 };

@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ipc/mailbox.hpp"
 #include "procactor/detail/codec.hpp"
+#include "procactor/gc.hpp"
 
 namespace procactor::wire {
 namespace {
@@ -66,6 +68,16 @@ std::string mailbox_name(const std::string& tree_prefix, const std::string& path
   char buf[32];
   std::snprintf(buf, sizeof buf, ".%016llx", static_cast<unsigned long long>(detail::fnv1a(path)));
   return tree_prefix + buf;
+}
+
+void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep) noexcept {
+  try {
+    for (const auto& name : list_ipc_objects()) {
+      if (name.rfind(tree_prefix + ".", 0) != 0 || (!keep.empty() && name.rfind(keep, 0) == 0)) continue;
+      ipc::remove_mailbox(name.substr(0, name.rfind('.')));  // strip .q / .ctl / .bell
+    }
+  } catch (...) {
+  }
 }
 
 bool is_under(std::string_view path, std::string_view ancestor) noexcept {

@@ -71,6 +71,10 @@ std::optional<frame> decode_frame(std::span<const char> bytes) noexcept;
 /// Mailbox name of the actor at @p path in the tree with prefix @p tree_prefix.
 std::string mailbox_name(const std::string& tree_prefix, const std::string& path);
 
+/// Removes every mailbox of the tree with prefix @p tree_prefix, except the one named @p keep
+/// ("" keeps none): also those whose supervisor was SIGKILLed before it could remove them.
+void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep) noexcept;
+
 /// True if @p path is @p ancestor or below it.
 bool is_under(std::string_view path, std::string_view ancestor) noexcept;
 

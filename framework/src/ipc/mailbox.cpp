@@ -22,6 +22,17 @@
 #include <boost/interprocess/sync/detail/common_algorithms.hpp>
 #include <boost/interprocess/sync/posix/mutex.hpp>
 
+namespace procactor::ipc {
+/// One pause of a spin loop (lets the sibling hyper-thread run, saves power).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+}  // namespace procactor::ipc
+
 // Every lock of a queue's mutex is bounded (BOOST_INTERPROCESS_ENABLE_TIMEOUT_WHEN_LOCKING, see
 // framework/CMakeLists.txt), but Boost computes the deadline with gettimeofday and takes the
 // timed-lock path on every call, which halves the queue's throughput. This specialization, seen
@@ -32,9 +43,7 @@ template <>
 inline void timeout_when_locking_aware_lock<posix_mutex>(posix_mutex& m) {
   for (int i = 0; i < 128; ++i) {  // critical sections are a few hundred ns: spin briefly first
     if (m.try_lock()) return;
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+    procactor::ipc::cpu_relax();
   }
   if (!m.timed_lock(microsec_clock<ustime>::universal_time() +
                     usduration_milliseconds(BOOST_INTERPROCESS_TIMEOUT_WHEN_LOCKING_DURATION_MS))) {
@@ -69,8 +78,7 @@ using u64 = std::uint64_t;
 constexpr u64 magic_value = 0x70726f6361637472ull;  // "procactr"
 constexpr u32 layout_version = 1;
 constexpr auto safety_net = std::chrono::milliseconds(20);
-constexpr long max_spin_ns = 20000;  // adaptive spin before sleeping: at most 20 us
-constexpr long min_spin_ns = 2000;
+constexpr std::chrono::nanoseconds default_spin = std::chrono::microseconds(20);  // adaptive, before sleeping
 
 static_assert(std::atomic<u64>::is_always_lock_free && std::atomic<u32>::is_always_lock_free);
 
@@ -140,7 +148,8 @@ struct mailbox::impl {
   std::optional<bip::message_queue> mq;
   internal::unique_fd bell;
   u32 wake_every = 1;
-  long spin_ns = max_spin_ns;  // adaptive spin budget of this handle's receives
+  std::chrono::nanoseconds max_spin = default_spin;  // adaptive spin of this handle's receives
+  std::chrono::nanoseconds spin = default_spin;
   u32 since_wake = 0;  // receives since senders were last woken (this process only)
 
   ~impl() {
@@ -299,17 +308,35 @@ bool mailbox::spin_for_mail(std::chrono::nanoseconds budget) noexcept {
   const u64 deq = c.dequeued.load(std::memory_order_acquire);
   if (seen > deq) return true;  // something is there already
   const auto until = clock::now() + budget;
-  for (unsigned i = 0;; ++i) {
+  for (;;) {
     for (int k = 0; k < 64; ++k) {
       if (c.enqueued.load(std::memory_order_acquire) != seen) return true;
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#elif defined(__aarch64__)
-      asm volatile("yield");
-#endif
+      cpu_relax();
     }
     if (clock::now() >= until) return false;
   }
+}
+
+bool mailbox::spin_before_sleep() noexcept {
+  impl& m = *impl_;
+  if (m.spin.count() <= 0) return false;
+  if (spin_for_mail(m.spin)) {
+    m.spin = m.max_spin;
+    return true;
+  }
+  m.spin /= 2;  // a miss: spinning is not paying off now
+  if (m.spin < std::chrono::microseconds(1)) m.spin = std::chrono::nanoseconds::zero();
+  return false;
+}
+
+void mailbox::note_woken() noexcept {
+  impl& m = *impl_;
+  if (m.spin < m.max_spin / 10) m.spin = m.max_spin / 10;  // after a sleep, spinning may pay off again
+}
+
+void mailbox::set_spin(std::chrono::nanoseconds max) noexcept {
+  impl_->max_spin = max;
+  impl_->spin = max;
 }
 
 void mailbox::begin_sleep() noexcept {
@@ -495,16 +522,8 @@ std::size_t mailbox::receive(std::vector<char>& buf, clock::time_point deadline,
         ec = errc::timed_out;
         return 0;
       }
-      // Adaptive spin: worth it while spins keep finding mail (streaming); halves on each miss.
-      if (m.spin_ns > 0) {
-        if (spin_for_mail(std::chrono::nanoseconds(m.spin_ns))) {
-          m.spin_ns = max_spin_ns;
-          continue;
-        }
-        m.spin_ns /= 2;
-      }
-      c.sleeping.fetch_add(1, std::memory_order_seq_cst);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (spin_before_sleep()) continue;
+      begin_sleep();
       if (attempt(got)) {
         impl::release_count(c.sleeping);
         return got;
@@ -515,7 +534,7 @@ std::size_t mailbox::receive(std::vector<char>& buf, clock::time_point deadline,
       return 0;
     }
     short ev = internal::poll_one(m.bell.get(), POLLIN, internal::wait_slice(deadline, safety_net));
-    if (m.spin_ns < min_spin_ns) m.spin_ns = min_spin_ns;  // slept: try spinning again, briefly
+    note_woken();
     if (ev & POLLIN) {
       char b;
       ssize_t r = ::read(m.bell.get(), &b, 1);  // consume one wake-up; EAGAIN: another receiver took it

@@ -59,6 +59,14 @@ class mailbox {
   /// try_receive, which would fight senders for the lock).
   bool spin_for_mail(std::chrono::nanoseconds budget) noexcept;
 
+  /// The adaptive spin of this handle's receiver (receive() and actor loops use it): spins up to
+  /// the current budget; a hit restores the full budget, a miss halves it (down to no spin).
+  bool spin_before_sleep() noexcept;
+  /// After a sleep on the doorbell: spinning may pay off again, give it a tenth of the budget.
+  void note_woken() noexcept;
+  /// The full spin budget (default 20 us; 0: never spin).
+  void set_spin(std::chrono::nanoseconds max) noexcept;
+
   /// Event-loop receiving (one receiver): announce that the receiver is about to sleep on the
   /// doorbell. The caller must then try_receive once more before waiting (lost-wake-up race).
   void begin_sleep() noexcept;
