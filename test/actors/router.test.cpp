@@ -66,7 +66,6 @@ BOOST_AUTO_TEST_CASE(least_loaded_delivers_everything) {
   for (int i = 0; i < 60; ++i) fx.tree().send("router", i);
   auto counts = per_worker(fx.tree(), 60);
   BOOST_TEST(counts["/app/w1"] + counts["/app/w2"] + counts["/app/w3"] == 60);
-  BOOST_TEST(counts.size() >= 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_router_skips_a_worker_that_does_not_exist) {
