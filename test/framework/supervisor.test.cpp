@@ -527,6 +527,16 @@ BOOST_AUTO_TEST_CASE(a_malformed_frame_closes_that_one_pipe_and_the_supervisor_k
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
+BOOST_AUTO_TEST_CASE(a_bad_child_spec_fails_the_start_of_the_tree_with_a_clear_error) {
+  events ev(16);
+  auto spec = spec_of(strategy::one_for_one,
+                      {child_spec::of<worker>("good", &ev), child_spec::of<worker>("bad", &ev).with_mailbox(0, 64)});
+  BOOST_CHECK_EXCEPTION(tree::start("app", spec), std::system_error, [](const std::system_error& e) {
+    return e.code() == errc::spawn_failed && std::string(e.what()).find("exit code 1") != std::string::npos;
+  });
+  BOOST_TEST(expect(ev, "stop") == "/app/good stop shutdown");  // what did start was stopped in order
+}
+
 BOOST_AUTO_TEST_CASE(a_stop_jumps_the_user_mail_already_queued) {
   events ev(4096);
   auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev).with_mailbox(2048, 256)}));

@@ -115,6 +115,12 @@ int supervisor_runtime::run() {
     arm_parent_pipe();
   }
   for (std::size_t i = 0; i < children_.size(); ++i) start_child(i);
+  // ready only if every child came up: a bad child spec (say, a zero-sized mailbox) fails the
+  // start of this supervisor, and of the tree when it is the root, with the reason logged.
+  if (shutting_down_) {
+    io_.run();  // stop what did start, in order
+    return exit_code_;
+  }
   if (parent_.native_handle() >= 0) send_to(parent_, wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}});
   io_.run();
   return exit_code_;

@@ -21,7 +21,6 @@ child_spec child_spec::nested(std::string name, supervisor_spec spec) {
 
 struct tree::impl {
   detail::tree_address addr;
-  std::string client_path;
   std::unique_ptr<ipc::mailbox> client_box;
   detail::mail_sender out;
   std::optional<process> root;
@@ -33,6 +32,12 @@ struct tree::impl {
   mutable std::unordered_map<std::string, std::unique_ptr<ipc::mailbox>> stats_boxes;
 
   explicit impl(detail::tree_address a) : addr(std::move(a)), out(addr.prefix) {}
+
+  /// @p to as an absolute path (a relative one is built in a reused buffer).
+  const std::string& resolve(const std::string& to) {
+    if (!to.empty() && to[0] == '/') return to;
+    return path_scratch.assign(addr.root).append("/").append(to);
+  }
 
   void cleanup() noexcept {
     // every mailbox of this tree, including those a SIGKILLed supervisor could not remove
@@ -62,8 +67,7 @@ tree tree::start(const std::string& root_name, supervisor_spec spec) {
   std::error_code ec;
   collect_garbage(ec);
   auto p = std::make_unique<impl>(detail::tree_address{ipc::make_base_name(), "/" + root_name});
-  p->client_path = wire::client_path;
-  p->client_box = ipc::mailbox::create(wire::mailbox_name(p->addr.prefix, p->client_path),
+  p->client_box = ipc::mailbox::create(wire::mailbox_name(p->addr.prefix, wire::client_path),
                                        ipc::mailbox_config{64, 1 << 20}, ec);
   throw_if_error(ec, "procactor::tree::start (client mailbox)");
   auto [mine, theirs] = procactor::pipe();
@@ -91,29 +95,20 @@ tree tree::start(const std::string& root_name, supervisor_spec spec) {
                                                    (why ? why->to_string() : std::string("no answer")) + ")");
 }
 
-std::string tree::path(const std::string& relative) const {
-  if (!relative.empty() && relative[0] == '/') return relative;
-  return impl_->addr.root + "/" + relative;
-}
+std::string tree::path(const std::string& relative) const { return impl_->resolve(relative); }
 
 void tree::send_encoded(const std::string& to, std::uint64_t tag, const std::string& bytes, std::error_code& ec) {
   auto& env = impl_->env_scratch;  // reused: no allocation per message once warm
   env.clear();
   wire::encode_envelope(env, wire::env_kind::message, tag, 0, "", std::span<const char>(bytes.data(), bytes.size()));
-  if (!to.empty() && to[0] == '/') {
-    impl_->out.send(to, env, 0, std::chrono::seconds(5), ec);
-  } else {
-    auto& p = impl_->path_scratch;
-    p.assign(impl_->addr.root).append("/").append(to);
-    impl_->out.send(p, env, 0, std::chrono::seconds(5), ec);
-  }
+  impl_->out.send(impl_->resolve(to), env, 0, std::chrono::seconds(5), ec);
 }
 
 std::string tree::request_encoded(const std::string& to, std::uint64_t tag, const std::string& bytes,
                                   std::chrono::milliseconds timeout, std::uint64_t& reply_tag, std::error_code& ec) {
   const std::uint64_t corr = impl_->next_corr++;
   std::string env;
-  wire::encode_envelope(env, wire::env_kind::request, tag, corr, impl_->client_path,
+  wire::encode_envelope(env, wire::env_kind::request, tag, corr, wire::client_path,
                         std::span<const char>(bytes.data(), bytes.size()));
   const auto deadline = internal::deadline_after(timeout);
   impl_->out.send(path(to), env, 0, timeout, ec);
@@ -134,7 +129,7 @@ std::string tree::request_encoded(const std::string& to, std::uint64_t tag, cons
 
 tree::wire_reply tree::control(int kind, const std::string& to, std::chrono::milliseconds timeout) {
   const std::uint64_t corr = impl_->next_corr++;
-  wire::frame f{static_cast<wire::frame_kind>(kind), impl_->client_path, path(to), corr, {}, {}};
+  wire::frame f{static_cast<wire::frame_kind>(kind), wire::client_path, path(to), corr, {}, {}};
   std::string bytes = wire::encode_frame(f);
   std::error_code ec;
   impl_->pipe.send_bytes(std::span<const char>(bytes.data(), bytes.size()), ec);
