@@ -32,6 +32,10 @@ class category final : public std::error_category {
       case errc::invalid_argument: return "invalid argument";
       case errc::no_such_actor: return "no such actor";
       case errc::died: return "the actor died before answering";
+      case errc::unhandled: return "the receiver has no handler for this message type";
+      case errc::broken_promise: return "the reply promise was dropped without a reply";
+      case errc::foreign_object: return "an IPC object of that name belongs to someone else or has an unsafe mode";
+      case errc::not_running: return "not running";
     }
     return "unknown procactor error " + std::to_string(value);
   }

@@ -18,6 +18,10 @@ std::string exit_reason::to_string() const {
     case kind_t::exception: return "exception " + detail;
     case kind_t::intensity: return "restart intensity exceeded" + (detail.empty() ? "" : ": " + detail);
     case kind_t::no_such_actor: return "no such actor";
+    case kind_t::linked: return "linked " + detail;
+    case kind_t::frozen: return "frozen" + (detail.empty() ? "" : ": " + detail);
+    case kind_t::hung: return "hung" + (detail.empty() ? "" : ": " + detail);
+    case kind_t::node_down: return "node down" + (detail.empty() ? "" : ": " + detail);
   }
   return "unknown";
 }

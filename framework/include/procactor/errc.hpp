@@ -33,6 +33,10 @@ enum class errc {
   invalid_argument,    ///< an argument is out of its documented range
   no_such_actor,       ///< no actor has that name (path) in the tree
   died,                ///< the actor died before answering; the detail names its exit reason
+  unhandled,           ///< the receiver has no handler for the message's type; the detail names it
+  broken_promise,      ///< a response_promise was dropped without delivering a reply
+  foreign_object,      ///< an IPC object of that name exists but was not made by this user's tree
+  not_running,         ///< the actor or tree is not running (stopped, or not started yet)
 };
 
 /// The category of `procactor::errc`; its name is "procactor".

@@ -19,6 +19,10 @@ struct exit_reason {
     exception,      ///< a handler threw; `detail` is "type: what()"
     intensity,      ///< a supervisor gave up: too many restarts within its period
     no_such_actor,  ///< (down messages) the monitored name does not exist
+    linked,         ///< a linked actor ended abnormally; `detail` names it and its reason
+    frozen,         ///< stopped (SIGSTOP) longer than its frozen_timeout; killed by its supervisor
+    hung,           ///< a handler ran longer than its watchdog budget; killed by its supervisor
+    node_down,      ///< (cluster) the node it ran on went down
   };
 
   kind_t kind = kind_t::normal;

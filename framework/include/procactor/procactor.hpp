@@ -8,6 +8,7 @@
 #include "procactor/exit_reason.hpp"
 #include "procactor/exit_status.hpp"
 #include "procactor/gc.hpp"
+#include "procactor/log.hpp"
 #include "procactor/mailbox_stats.hpp"
 #include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
