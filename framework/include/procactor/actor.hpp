@@ -2,7 +2,14 @@
 /// @file
 /// `actor`: the base class users subclass. Each actor runs in its own process, its handlers on
 /// one thread of its own Boost.Asio event loop (mailbox doorbell, supervisor pipe and timers on
-/// that loop). Messages are typed: `on<T>(handler)` registers a handler per message type.
+/// that loop). Messages are typed: `on<T>(handler)` registers a handler per message type; a
+/// handler that returns a value answers a request with it.
+///
+/// Names: an actor addresses others by path relative to its supervisor, like a file system:
+/// `"x"` (a sibling), `"../x"` (a sibling of the supervisor), `"sub/x"` (below a sibling
+/// supervisor), `"~/a/b"` (from the tree's root supervisor), `"@name"` (a registered name, see
+/// child_spec::register_as; a bare `"name"` that is not a sibling also finds it), or an absolute
+/// path `"/root/a/b"`. Resolve once with ref() for the hot path.
 
 #include <chrono>
 #include <cstdint>
@@ -11,14 +18,17 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <unordered_map>
 
+#include "procactor/actor_ref.hpp"
 #include "procactor/detail/codec.hpp"
 #include "procactor/errc.hpp"
 #include "procactor/exit_reason.hpp"
 #include "procactor/mailbox_stats.hpp"
+#include "procactor/response_promise.hpp"
 
 namespace procactor {
 
@@ -33,7 +43,9 @@ struct down {
 };
 
 /// The outcome of a request: a value, or an error (errc::timed_out, errc::died with the callee's
-/// exit reason in `detail`, errc::no_such_actor, errc::decode_failed).
+/// exit reason in `detail`, errc::no_such_actor, errc::unhandled, errc::broken_promise,
+/// errc::type_mismatch, errc::decode_failed, errc::message_too_large, ...). `detail` names what
+/// went wrong (target, types, sizes).
 template <class T>
 struct result {
   std::optional<T> value;
@@ -42,9 +54,40 @@ struct result {
   explicit operator bool() const noexcept { return value.has_value(); }
 };
 
+/// Default time a throwing send waits for space in a full mailbox (backpressure).
+inline constexpr std::chrono::milliseconds default_send_timeout{5000};
+
 namespace detail {
 class actor_runtime;
+template <class T>
+struct is_response_promise : std::false_type {};
+template <class R>
+struct is_response_promise<response_promise<R>> : std::true_type {};
+
+/// Turns the bytes of a reply (or an error) into a result<Reply>.
+template <class Reply>
+result<Reply> make_result(std::span<const char> bytes, std::uint64_t tag, std::error_code err, std::string why) {
+  result<Reply> r;
+  r.error = err;
+  r.detail = std::move(why);
+  if (err) return r;
+  if (tag != type_tag<Reply>()) {
+    r.error = errc::type_mismatch;
+    std::string got(type_name_of(tag));
+    r.detail = "reply of type `" + (got.empty() ? std::string("(unknown)") : got) + "` where `" +
+               std::string(type_name_v<Reply>) + "` was expected" + (r.detail.empty() ? "" : " from " + r.detail);
+    return r;
+  }
+  Reply v{};
+  decode(bytes, v, r.error);
+  if (r.error) {
+    r.detail = "the reply could not be decoded as `" + std::string(type_name_v<Reply>) + "`";
+  } else {
+    r.value = std::move(v);
+  }
+  return r;
 }
+}  // namespace detail
 
 /// Base class of all actors.
 ///
@@ -52,6 +95,10 @@ class actor_runtime;
 /// `on_start()`, handlers as messages arrive, `on_stop(reason)`. Exception policy: an exception
 /// escaping a handler (or on_start) ends the actor; its supervisor sees the reason
 /// "exception type: what()" and applies the child's restart policy.
+///
+/// Errors: calls that can fail come in two overloads, as in Asio: one throws std::system_error
+/// (its what() names the target and sizes), one takes `std::error_code&` and is noexcept.
+/// request() reports every failure through its callback, exactly once.
 ///
 /// @par Thread safety
 /// All members are called on the actor's one event-loop thread; do not call them from other threads.
@@ -67,112 +114,164 @@ class actor {
   /// The sender of the message being handled ("" when sent from outside the tree or by a timer).
   const std::string& sender() const noexcept;
 
-  /// Sends @p msg straight into @p to's mailbox (the fast path). @p to is an absolute path or a
-  /// sibling's name. Waits up to @p timeout for space (backpressure); errc::no_such_actor,
-  /// errc::timed_out, errc::message_too_large.
+  /// Resolves @p name (see the file comment) once: the returned ref sends without any lookup.
+  /// @throws std::system_error errc::no_such_actor naming the path.
+  actor_ref ref(std::string_view name) const;
+  /// As ref(name); errc::no_such_actor in @p ec (an empty ref is returned).
+  actor_ref ref(std::string_view name, std::error_code& ec) const noexcept;
+
+  /// The absolute, normalised path of @p name as seen from this actor (no "..", no "~", a
+  /// registered name replaced by its path). @throws std::system_error errc::no_such_actor for a
+  /// path that leaves the tree or an unknown registered name.
+  std::string resolve(std::string_view name) const;
+
+  /// Sends @p msg straight into @p to's mailbox (the fast path). Waits up to @p timeout for
+  /// space (backpressure). Errors: errc::no_such_actor, errc::timed_out, errc::message_too_large,
+  /// errc::encode_failed, errc::not_started.
   template <class T>
-  void send(const std::string& to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
-    encode_into(msg, ec);
-    if (!ec) send_encoded(to, detail::type_tag<T>(), timeout, ec);
+  void send(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+    send_impl(&to, {}, msg, timeout, ec, nullptr);
   }
   template <class T>
-  void send(const std::string& to, const T& msg) {
-    std::error_code ec;
-    send(to, msg, std::chrono::seconds(5), ec);
-    throw_if_error(ec, "procactor::actor::send");
+  void send(std::string_view to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+    send_impl(nullptr, to, msg, timeout, ec, nullptr);
   }
-  /// Never waits: errc::mailbox full is reported as errc::full.
+  /// As above, waiting up to default_send_timeout; @throws std::system_error.
   template <class T>
-  void try_send(const std::string& to, const T& msg, std::error_code& ec) noexcept {
-    send(to, msg, std::chrono::milliseconds::min(), ec);
+  void send(const actor_ref& to, const T& msg) {
+    send_or_throw(&to, {}, msg, default_send_timeout, "procactor::actor::send");
+  }
+  template <class T>
+  void send(std::string_view to, const T& msg) {
+    send_or_throw(nullptr, to, msg, default_send_timeout, "procactor::actor::send");
+  }
+  /// Never waits: a full mailbox is errc::full (counted in the receiver's rejected_full).
+  template <class T>
+  void try_send(const actor_ref& to, const T& msg, std::error_code& ec) noexcept {
+    send_impl(&to, {}, msg, std::chrono::milliseconds::min(), ec, nullptr);
+  }
+  template <class T>
+  void try_send(std::string_view to, const T& msg, std::error_code& ec) noexcept {
+    send_impl(nullptr, to, msg, std::chrono::milliseconds::min(), ec, nullptr);
+  }
+  template <class T>
+  void try_send(const actor_ref& to, const T& msg) {
+    send_or_throw(&to, {}, msg, std::chrono::milliseconds::min(), "procactor::actor::try_send");
+  }
+  template <class T>
+  void try_send(std::string_view to, const T& msg) {
+    send_or_throw(nullptr, to, msg, std::chrono::milliseconds::min(), "procactor::actor::try_send");
   }
 
   /// Sends @p msg through the supervisors' pipes (the routed path): it travels up and down the
   /// tree to @p to. Slower than send(); use it to reach actors whose mailbox you should not open
   /// directly (later: other hosts). An unknown name comes back as a down message.
   template <class T>
-  void route(const std::string& to, const T& msg) {
+  void route(const actor_ref& to, const T& msg, std::error_code& ec) noexcept {
+    route_impl(&to, {}, msg, ec);
+  }
+  template <class T>
+  void route(std::string_view to, const T& msg, std::error_code& ec) noexcept {
+    route_impl(nullptr, to, msg, ec);
+  }
+  template <class T>
+  void route(const actor_ref& to, const T& msg) {
     std::error_code ec;
-    encode_into(msg, ec);
-    if (!ec) route_encoded(to, detail::type_tag<T>(), ec);
+    route_impl(&to, {}, msg, ec);
+    throw_if_error(ec, "procactor::actor::route");
+  }
+  template <class T>
+  void route(std::string_view to, const T& msg) {
+    std::error_code ec;
+    route_impl(nullptr, to, msg, ec);
     throw_if_error(ec, "procactor::actor::route");
   }
 
-  /// Sends a request and calls @p on_result exactly once: with the reply, or with an error —
-  /// errc::timed_out after @p timeout, errc::died at once when the callee dies (detail: its exit
-  /// reason), errc::no_such_actor.
+  /// Sends a request and calls @p on_result (a callable taking result<Reply>) exactly once: with
+  /// the reply, or with an error — errc::timed_out after @p timeout, errc::died at once when the
+  /// callee dies (detail: its exit reason), errc::no_such_actor, errc::unhandled (no handler for
+  /// the type), errc::broken_promise, errc::type_mismatch (detail: both types), errc::full /
+  /// errc::message_too_large when the request could not be sent. Never throws for these.
   template <class Reply, class T, class F>
-  void request(const std::string& to, const T& msg, std::chrono::milliseconds timeout, F&& on_result) {
-    std::error_code ec;
-    encode_into(msg, ec);
-    throw_if_error(ec, "procactor::actor::request");
-    request_encoded(to, detail::type_tag<T>(), timeout,
-                    [cb = std::forward<F>(on_result)](std::span<const char> bytes, std::uint64_t tag,
-                                                      std::error_code err, const std::string& why) mutable {
-                      result<Reply> r;
-                      r.error = err;
-                      r.detail = why;
-                      if (!err) {
-                        if (tag != detail::type_tag<Reply>()) {
-                          r.error = errc::type_mismatch;
-                        } else {
-                          Reply v{};
-                          detail::decode(bytes, v, r.error);
-                          if (!r.error) r.value = std::move(v);
-                        }
-                      }
-                      cb(std::move(r));
-                    });
+  void request(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout, F&& on_result) {
+    request_impl<Reply>(&to, {}, msg, timeout, std::forward<F>(on_result));
+  }
+  template <class Reply, class T, class F>
+  void request(std::string_view to, const T& msg, std::chrono::milliseconds timeout, F&& on_result) {
+    request_impl<Reply>(nullptr, to, msg, timeout, std::forward<F>(on_result));
   }
 
-  /// Replies to the request being handled (no-op for a plain message).
+  /// Replies to the request being handled (nothing for a plain message). A handler may instead
+  /// return the reply, or make a response_promise and deliver later.
+  template <class T>
+  void reply(const T& msg, std::error_code& ec) noexcept {
+    encode_into(msg, ec);
+    if (!ec) reply_encoded(detail::type_tag<detail::message_t<T>>(), ec);
+  }
   template <class T>
   void reply(const T& msg) {
     std::error_code ec;
-    encode_into(msg, ec);
-    if (!ec) reply_encoded(detail::type_tag<T>(), ec);
+    reply(msg, ec);
     throw_if_error(ec, "procactor::actor::reply");
   }
 
   /// Delivers @p msg to this actor after @p delay / every @p period. @returns a timer id.
   template <class T>
   std::uint64_t after(std::chrono::milliseconds delay, const T& msg) {
-    return start_timer(delay, false, detail::type_tag<T>(), encode_copy(msg));
+    return start_timer(delay, false, detail::type_tag<detail::message_t<T>>(), encode_copy(msg));
   }
   template <class T>
   std::uint64_t every(std::chrono::milliseconds period, const T& msg) {
-    return start_timer(period, true, detail::type_tag<T>(), encode_copy(msg));
+    return start_timer(period, true, detail::type_tag<detail::message_t<T>>(), encode_copy(msg));
   }
+  /// Cancels a timer: it does not fire after this call (unknown ids are ignored).
   void cancel_timer(std::uint64_t id) noexcept;
 
-  /// Asks to be told (a `down` message) when @p who ends, with its exit reason.
-  void monitor(const std::string& who);
-  /// Links to @p who: when either ends abnormally, the other ends too (reason: "linked to X: ...").
-  void link(const std::string& who);
+  /// Asks to be told (a `down` message) when @p who ends, with its exit reason (at once, with
+  /// reason no_such_actor, when there is no such actor).
+  void monitor(std::string_view who);
+  void monitor(std::string_view who, std::error_code& ec) noexcept;
+  void monitor(const actor_ref& who) { monitor(std::string_view(who.path())); }
+  /// Links to @p who: when either ends abnormally, the other ends too (reason kind `linked`).
+  void link(std::string_view who);
+  void link(std::string_view who, std::error_code& ec) noexcept;
+  void link(const actor_ref& who) { link(std::string_view(who.path())); }
   /// Ends this actor normally once the current handler returns.
   void stop() noexcept;
 
-  /// Lock-free mailbox counters of @p who (a sibling name or an absolute path), read from shared
-  /// memory without messaging it. errc::no_such_actor.
-  mailbox_stats stats_of(const std::string& who, std::error_code& ec) const noexcept;
-
-  /// The absolute path of @p name as seen from this actor (a sibling name or an absolute path).
-  std::string resolve(const std::string& name) const;
+  /// Lock-free mailbox counters of @p who, read from shared memory without messaging it.
+  /// errc::no_such_actor.
+  mailbox_stats stats_of(std::string_view who, std::error_code& ec) const noexcept;
+  mailbox_stats stats_of(const actor_ref& who, std::error_code& ec) const noexcept;
 
  protected:
   /// Registers the handler of messages of type T: `on<ping>([this](const ping& p) { ... })`.
+  /// A handler returning a value (`[](const ping&) -> pong {...}`) replies with it when the
+  /// message is a request; one returning a response_promise replies when it is delivered.
   template <class T, class F>
   void on(F&& handler) {
-    static_assert(detail::is_codable_v<T>, "procactor: message types must be trivially copyable or cereal-serializable");
+    static_assert(std::is_same_v<T, std::remove_cvref_t<T>>, "procactor: on<T>: T must be a plain message type");
     static_assert(std::is_invocable_v<F&, const T&>, "procactor: handler must be callable with const T&");
-    handlers_[detail::type_tag<T>()] = [h = std::forward<F>(handler)](std::span<const char> bytes) mutable {
+    using R = std::invoke_result_t<F&, const T&>;
+    handlers_[detail::type_tag<T>()] = [this, h = std::forward<F>(handler)](std::span<const char> bytes) mutable {
       T v{};
       std::error_code ec;
       detail::decode(bytes, v, ec);
       if (ec) return false;
-      h(static_cast<const T&>(v));
+      if constexpr (std::is_void_v<R> || detail::is_response_promise<std::remove_cvref_t<R>>::value) {
+        (void)h(static_cast<const T&>(v));
+      } else {
+        reply_value(h(static_cast<const T&>(v)));
+      }
       return true;
     };
+  }
+
+  /// Takes over the reply to the request being handled: deliver it later through the promise.
+  /// A promise dropped undelivered fails the requester with errc::broken_promise.
+  template <class Reply>
+  response_promise<Reply> make_response_promise() {
+    return response_promise<Reply>(take_request(detail::type_name_v<detail::message_t<Reply>>));
   }
 
   virtual void on_start() {}
@@ -192,11 +291,57 @@ class actor {
     throw_if_error(ec, "procactor::actor timer");
     return sbuf_;
   }
-  using reply_fn = std::function<void(std::span<const char>, std::uint64_t, std::error_code, const std::string&)>;
-  void send_encoded(const std::string& to, std::uint64_t tag, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
-  void route_encoded(const std::string& to, std::uint64_t tag, std::error_code& ec);
-  void request_encoded(const std::string& to, std::uint64_t tag, std::chrono::milliseconds timeout, reply_fn fn);
-  void reply_encoded(std::uint64_t tag, std::error_code& ec);
+  template <class T>
+  void send_impl(const actor_ref* ref, std::string_view name, const T& msg, std::chrono::milliseconds timeout,
+                 std::error_code& ec, std::string* why) noexcept {
+    encode_into(msg, ec);
+    if (!ec) send_encoded(ref, name, detail::type_tag<detail::message_t<T>>(), timeout, ec, why);
+  }
+  template <class T>
+  void send_or_throw(const actor_ref* ref, std::string_view name, const T& msg, std::chrono::milliseconds timeout,
+                     const char* what) {
+    std::error_code ec;
+    std::string why;
+    send_impl(ref, name, msg, timeout, ec, &why);
+    if (ec) throw std::system_error(ec, std::string(what) + ": " + why);
+  }
+  template <class T>
+  void route_impl(const actor_ref* ref, std::string_view name, const T& msg, std::error_code& ec) noexcept {
+    encode_into(msg, ec);
+    if (!ec) route_encoded(ref, name, detail::type_tag<detail::message_t<T>>(), ec);
+  }
+  template <class Reply, class T, class F>
+  void request_impl(const actor_ref* ref, std::string_view name, const T& msg, std::chrono::milliseconds timeout,
+                    F&& on_result) {
+    static_assert(std::is_invocable_v<F&, result<Reply>>, "procactor: request callback must take result<Reply>");
+    std::error_code ec;
+    encode_into(msg, ec);
+    reply_fn fn = [cb = std::forward<F>(on_result)](std::span<const char> bytes, std::uint64_t tag, std::error_code err,
+                                                     std::string why) mutable {
+      cb(detail::make_result<Reply>(bytes, tag, err, std::move(why)));
+    };
+    if (ec) {
+      fn({}, 0, ec, "the request of type `" + std::string(detail::type_name_v<detail::message_t<T>>) + "` could not be encoded");
+      return;
+    }
+    request_encoded(ref, name, detail::type_tag<detail::message_t<T>>(), timeout, std::move(fn));
+  }
+  template <class R>
+  void reply_value(const R& value) {
+    std::error_code ec;
+    encode_into(value, ec);
+    if (!ec) reply_encoded(detail::type_tag<detail::message_t<R>>(), ec);
+    throw_if_error(ec, "procactor::actor (reply returned by a handler)");
+  }
+
+  using reply_fn = std::function<void(std::span<const char>, std::uint64_t, std::error_code, std::string)>;
+  void send_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, std::chrono::milliseconds timeout,
+                    std::error_code& ec, std::string* why) noexcept;
+  void route_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, std::error_code& ec) noexcept;
+  void request_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, std::chrono::milliseconds timeout,
+                       reply_fn fn);
+  void reply_encoded(std::uint64_t tag, std::error_code& ec) noexcept;
+  std::shared_ptr<detail::promise_state> take_request(std::string_view reply_type);
   std::uint64_t start_timer(std::chrono::milliseconds d, bool repeat, std::uint64_t tag, std::string bytes);
 
   std::unordered_map<std::uint64_t, std::function<bool(std::span<const char>)>> handlers_;

@@ -79,8 +79,12 @@ struct child_spec {
   start_method method = start_method::fork;
   /// typeid name of the actor type (for spawn look-ups); set by of<A>().
   const char* actor_type_key = nullptr;
-  /// Set for a nested supervisor.
-  std::shared_ptr<supervisor_spec> supervisor;
+  /// Set for a nested supervisor (shared, immutable, between copies of the spec).
+  std::shared_ptr<const supervisor_spec> supervisor;
+  /// A name unique in the tree that any actor (and the tree handle) can send to as "@name" (or
+  /// "name" when no sibling has that name), wherever this child sits: OTP's register/whereis.
+  /// Actors only; not on a pool's template (its members share the spec). Checked at tree start.
+  std::string registered_name;
 
   /// An actor child of type A constructed from copies of @p args.
   template <class A, class... Args>
@@ -94,26 +98,56 @@ struct child_spec {
   /// A nested supervisor child.
   static child_spec nested(std::string name, supervisor_spec spec);
 
-  child_spec& with_restart(restart_type r) {
+  /// Claims @p name as this actor's registered name (see registered_name).
+  child_spec& register_as(std::string as) & {
+    registered_name = std::move(as);
+    return *this;
+  }
+  child_spec&& register_as(std::string as) && {
+    registered_name = std::move(as);
+    return std::move(*this);
+  }
+  child_spec& with_restart(restart_type r) & {
     restart = r;
     return *this;
   }
-  child_spec& with_shutdown(shutdown_policy s) {
+  child_spec&& with_restart(restart_type r) && {
+    restart = r;
+    return std::move(*this);
+  }
+  child_spec& with_shutdown(shutdown_policy s) & {
     shutdown = s;
     return *this;
   }
-  child_spec& with_start_method(start_method m) {
+  child_spec&& with_shutdown(shutdown_policy s) && {
+    shutdown = s;
+    return std::move(*this);
+  }
+  child_spec& with_start_method(start_method m) & {
     method = m;
     return *this;
   }
-  child_spec& with_busy_poll(std::chrono::microseconds budget) {
+  child_spec&& with_start_method(start_method m) && {
+    method = m;
+    return std::move(*this);
+  }
+  child_spec& with_busy_poll(std::chrono::microseconds budget) & {
     spin = budget;
     return *this;
   }
-  child_spec& with_mailbox(std::size_t capacity, std::size_t max_size) {
+  child_spec&& with_busy_poll(std::chrono::microseconds budget) && {
+    spin = budget;
+    return std::move(*this);
+  }
+  child_spec& with_mailbox(std::size_t capacity, std::size_t max_size) & {
     mailbox_capacity = capacity;
     max_message_size = max_size;
     return *this;
+  }
+  child_spec&& with_mailbox(std::size_t capacity, std::size_t max_size) && {
+    mailbox_capacity = capacity;
+    max_message_size = max_size;
+    return std::move(*this);
   }
 };
 
@@ -127,97 +161,6 @@ struct supervisor_spec {
   std::vector<child_spec> children;
   /// strategy::pool: children started with the supervisor.
   std::size_t pool_size = 0;
-};
-
-/// A running supervised process tree. The root supervisor runs in a child process of the caller
-/// (started from the caller's thread, which must be the only one); the caller keeps this handle
-/// to send, request, read mailbox stats and stop the tree.
-///
-/// Mailboxes are named from the tree and the actor's path, so any process of the tree reaches any
-/// actor without a look-up; they outlive crashes of their actors and are removed when the tree
-/// ends (or, after a SIGKILL of everything, by collect_garbage()).
-class tree {
- public:
-  /// Starts a tree whose root supervisor is named @p root_name ("/root_name").
-  static tree start(const std::string& root_name, supervisor_spec spec);
-
-  tree(tree&&) noexcept;
-  tree& operator=(tree&&) noexcept;
-  /// Stops the tree (if running) and waits for it.
-  ~tree();
-
-  /// The absolute path of a child, e.g. path("workers/w1") == "/app/workers/w1".
-  std::string path(const std::string& relative) const;
-
-  /// Sends into an actor's mailbox (the fast path).
-  template <class T>
-  void send(const std::string& to, const T& msg) {
-    std::error_code ec;
-    sbuf_.clear();
-    detail::encode(msg, sbuf_, ec);
-    if (!ec) send_encoded(to, detail::type_tag<T>(), sbuf_, ec);
-    throw_if_error(ec, "procactor::tree::send");
-  }
-
-  /// Sends a request from outside the tree and waits for the reply (errc::timed_out,
-  /// errc::no_such_actor).
-  template <class Reply, class T>
-  result<Reply> request(const std::string& to, const T& msg, std::chrono::milliseconds timeout) {
-    result<Reply> r;
-    std::string bytes;
-    detail::encode(msg, bytes, r.error);
-    if (r.error) return r;
-    std::uint64_t tag = 0;
-    std::string reply = request_encoded(to, detail::type_tag<T>(), bytes, timeout, tag, r.error);
-    if (r.error) return r;
-    if (tag != detail::type_tag<Reply>()) {
-      r.error = errc::type_mismatch;
-      return r;
-    }
-    Reply v{};
-    detail::decode(std::span<const char>(reply.data(), reply.size()), v, r.error);
-    if (!r.error) r.value = std::move(v);
-    return r;
-  }
-
-  /// Whether an actor of that path exists in the tree (its mailbox does; it may be restarting).
-  bool exists(const std::string& actor_path) const noexcept;
-
-  /// Lock-free mailbox counters of an actor, read from shared memory (no message to the actor).
-  mailbox_stats stats(const std::string& actor_path) const;
-  mailbox_stats stats(const std::string& actor_path, std::error_code& ec) const noexcept;
-
-  /// Adds a child to the pool supervisor at @p supervisor_path (strategy::pool); returns its path.
-  /// errc::no_such_actor, errc::invalid_argument (not a pool), errc::timed_out.
-  std::string start_child(const std::string& supervisor_path, std::chrono::milliseconds timeout = std::chrono::seconds(10));
-  /// Stops the child at @p child_path for good (it is not restarted) and returns its exit reason.
-  exit_reason terminate_child(const std::string& child_path, std::chrono::milliseconds timeout = std::chrono::seconds(30));
-
-  /// Stops the whole tree in order (children in reverse start order, depth first).
-  void stop() noexcept;
-  /// Waits for the root supervisor to end; returns its exit reason.
-  exit_reason join();
-  /// Waits at most @p timeout; nullopt if the tree is still running.
-  std::optional<exit_reason> join(std::chrono::milliseconds timeout);
-  /// The root supervisor's pid.
-  pid_t root_pid() const noexcept;
-  bool running() noexcept;
-
-  struct impl;
-
- private:
-  struct wire_reply {
-    std::string text;
-    exit_reason reason;
-    bool ok = false;
-  };
-  explicit tree(std::unique_ptr<impl> p) noexcept;
-  void send_encoded(const std::string& to, std::uint64_t tag, const std::string& bytes, std::error_code& ec);
-  wire_reply control(int kind, const std::string& to, std::chrono::milliseconds timeout);
-  std::string request_encoded(const std::string& to, std::uint64_t tag, const std::string& bytes,
-                              std::chrono::milliseconds timeout, std::uint64_t& reply_tag, std::error_code& ec);
-  std::unique_ptr<impl> impl_;
-  std::string sbuf_;
 };
 
 namespace detail {
@@ -240,3 +183,6 @@ struct actor_registrar {
       procactor_actor_registrar_, __LINE__) {                                                   \
     #type                                                                                       \
   }
+
+// The tree handle lives in its own header; included here so that supervisor.hpp keeps giving both.
+#include "procactor/tree.hpp"

@@ -20,41 +20,129 @@ actor::~actor() = default;
 const std::string& actor::self() const noexcept { return rt_ ? rt_->path() : no_name(); }
 const std::string& actor::sender() const noexcept { return rt_ ? rt_->sender() : no_name(); }
 
-std::string actor::resolve(const std::string& name) const {
+std::string actor::resolve(std::string_view name) const {
   require(rt_);
-  return rt_->resolve(name);
+  std::string out, why;
+  if (!rt_->resolve(name, out, why)) throw std::system_error(errc::no_such_actor, "procactor::actor::resolve: " + why);
+  return out;
 }
 
-mailbox_stats actor::stats_of(const std::string& who, std::error_code& ec) const noexcept {
+actor_ref actor::ref(std::string_view name, std::error_code& ec) const noexcept {
   if (!rt_) {
     ec = errc::not_started;
     return {};
   }
-  return rt_->stats_of(who, ec);
+  auto t = rt_->lookup(nullptr, name, ec, nullptr);
+  return t ? actor_ref(std::move(t)) : actor_ref();
 }
 
-void actor::send_encoded(const std::string& to, std::uint64_t tag, std::chrono::milliseconds timeout,
-                         std::error_code& ec) noexcept {
+actor_ref actor::ref(std::string_view name) const {
+  require(rt_);
+  std::error_code ec;
+  std::string why;
+  auto t = rt_->lookup(nullptr, name, ec, &why);
+  if (!t) throw std::system_error(ec, "procactor::actor::ref: " + why);
+  return actor_ref(std::move(t));
+}
+
+mailbox_stats actor::stats_of(std::string_view who, std::error_code& ec) const noexcept {
+  if (!rt_) {
+    ec = errc::not_started;
+    return {};
+  }
+  auto t = rt_->lookup(nullptr, who, ec, nullptr);
+  return t ? rt_->stats_of(*t, ec) : mailbox_stats{};
+}
+
+mailbox_stats actor::stats_of(const actor_ref& who, std::error_code& ec) const noexcept {
+  if (!rt_) {
+    ec = errc::not_started;
+    return {};
+  }
+  if (!who.target()) {
+    ec = errc::no_such_actor;
+    return {};
+  }
+  return rt_->stats_of(*who.target(), ec);
+}
+
+void actor::send_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, std::chrono::milliseconds timeout,
+                         std::error_code& ec, std::string* why) noexcept {
+  if (!rt_) {
+    ec = errc::not_started;
+    if (why) *why = "the actor is not running";
+    return;
+  }
+  const std::span<const char> payload(sbuf_.data(), sbuf_.size());
+  if (ref) {
+    if (!ref->target()) {
+      ec = errc::no_such_actor;
+      if (why) *why = "empty actor_ref";
+      return;
+    }
+    rt_->send(*ref->target(), wire::env_kind::message, tag, 0, payload, timeout, ec, why);
+    return;
+  }
+  auto t = rt_->lookup(nullptr, name, ec, why);
+  if (t) rt_->send(*t, wire::env_kind::message, tag, 0, payload, timeout, ec, why);
+}
+
+void actor::route_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, std::error_code& ec) noexcept {
   if (!rt_) {
     ec = errc::not_started;
     return;
   }
-  rt_->send(to, wire::env_kind::message, tag, 0, std::span<const char>(sbuf_.data(), sbuf_.size()), timeout, ec);
+  const std::span<const char> payload(sbuf_.data(), sbuf_.size());
+  if (ref) {
+    if (ref->path().empty()) {
+      ec = errc::no_such_actor;
+      return;
+    }
+    rt_->route(ref->path(), tag, payload, ec);
+    return;
+  }
+  std::string to, why;
+  if (!rt_->resolve(name, to, why)) {
+    ec = errc::no_such_actor;
+    return;
+  }
+  rt_->route(to, tag, payload, ec);
 }
 
-void actor::route_encoded(const std::string& to, std::uint64_t tag, std::error_code& ec) {
+void actor::request_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, std::chrono::milliseconds timeout,
+                            reply_fn fn) {
   require(rt_);
-  rt_->route(to, tag, std::span<const char>(sbuf_.data(), sbuf_.size()), ec);
+  std::error_code ec;
+  std::string why;
+  std::shared_ptr<detail::ref_target> t;
+  if (ref) {
+    if (!ref->target()) {
+      fn({}, 0, errc::no_such_actor, "empty actor_ref");
+      return;
+    }
+    // shares the ref's target (and its opened mailbox); no copy of the path per request
+    t = std::shared_ptr<detail::ref_target>(std::shared_ptr<void>(), ref->target());
+  } else {
+    t = rt_->lookup(nullptr, name, ec, &why);
+    if (!t) {
+      fn({}, 0, ec, std::move(why));
+      return;
+    }
+  }
+  rt_->request(std::move(t), tag, std::span<const char>(sbuf_.data(), sbuf_.size()), timeout, std::move(fn));
 }
 
-void actor::request_encoded(const std::string& to, std::uint64_t tag, std::chrono::milliseconds timeout, reply_fn fn) {
-  require(rt_);
-  rt_->request(to, tag, std::span<const char>(sbuf_.data(), sbuf_.size()), timeout, std::move(fn));
-}
-
-void actor::reply_encoded(std::uint64_t tag, std::error_code& ec) {
-  require(rt_);
+void actor::reply_encoded(std::uint64_t tag, std::error_code& ec) noexcept {
+  if (!rt_) {
+    ec = errc::not_started;
+    return;
+  }
   rt_->reply(tag, std::span<const char>(sbuf_.data(), sbuf_.size()), ec);
+}
+
+std::shared_ptr<detail::promise_state> actor::take_request(std::string_view reply_type) {
+  require(rt_);
+  return rt_->take_request(reply_type);
 }
 
 std::uint64_t actor::start_timer(std::chrono::milliseconds d, bool repeat, std::uint64_t tag, std::string bytes) {
@@ -66,14 +154,42 @@ void actor::cancel_timer(std::uint64_t id) noexcept {
   if (rt_) rt_->cancel_timer(id);
 }
 
-void actor::monitor(const std::string& who) {
-  require(rt_);
-  rt_->monitor(who, false);
+void actor::monitor(std::string_view who, std::error_code& ec) noexcept {
+  if (!rt_) {
+    ec = errc::not_started;
+    return;
+  }
+  std::string path, why;
+  if (!rt_->resolve(who, path, why)) {
+    ec = errc::no_such_actor;
+    return;
+  }
+  rt_->monitor(path, false, ec);
 }
 
-void actor::link(const std::string& who) {
-  require(rt_);
-  rt_->monitor(who, true);
+void actor::monitor(std::string_view who) {
+  std::error_code ec;
+  monitor(who, ec);
+  throw_if_error(ec, "procactor::actor::monitor");
+}
+
+void actor::link(std::string_view who, std::error_code& ec) noexcept {
+  if (!rt_) {
+    ec = errc::not_started;
+    return;
+  }
+  std::string path, why;
+  if (!rt_->resolve(who, path, why)) {
+    ec = errc::no_such_actor;
+    return;
+  }
+  rt_->monitor(path, true, ec);
+}
+
+void actor::link(std::string_view who) {
+  std::error_code ec;
+  link(who, ec);
+  throw_if_error(ec, "procactor::actor::link");
 }
 
 void actor::stop() noexcept {

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "procactor/log.hpp"
+
 namespace procactor::detail {
 namespace {
 
@@ -21,65 +23,17 @@ struct linked_exit : std::runtime_error {
 
 }  // namespace
 
-ipc::mailbox* mail_sender::find(const std::string& to, std::error_code& ec) noexcept {
-  ec.clear();
-  try {
-    auto it = open_.find(to);
-    if (it != open_.end() && !it->second->poisoned()) return it->second.get();
-    auto box = ipc::mailbox::open(wire::mailbox_name(prefix_, to), ec);
-    if (!box) {
-      if (ec == errc::no_such_object) ec = errc::no_such_actor;
-      return nullptr;
-    }
-    auto* raw = box.get();
-    open_[to] = std::move(box);  // a poisoned one is replaced: its supervisor recreated it
-    return raw;
-  } catch (...) {
-    ec = std::make_error_code(std::errc::not_enough_memory);
-    return nullptr;
-  }
-}
-
-void mail_sender::send(const std::string& to, const std::string& envelope, unsigned priority,
-                       std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
-  const auto deadline = timeout == std::chrono::milliseconds::min() ? internal::try_only : internal::deadline_after(timeout);
-  auto nap = std::chrono::microseconds(100);
-  bool recreating = false;
-  for (;;) {
-    ipc::mailbox* box = find(to, ec);
-    if (box) {
-      box->send(std::span<const char>(envelope.data(), envelope.size()), priority, deadline, ec);
-    }
-    if (ec == errc::closed) {  // its actor was terminated for good and the mailbox removed
-      open_.erase(to);
-      ec = errc::no_such_actor;
-      return;
-    }
-    // a poisoned mailbox is being removed and recreated: its name may be missing for an instant
-    const bool transient = ec == errc::poisoned || (recreating && ec == errc::no_such_actor);
-    if (!transient || deadline == internal::try_only || internal::clock::now() >= deadline) return;
-    recreating = true;
-    // The receiver died inside the lock; its supervisor recreates the mailbox under the same
-    // name once it has seen the death. Wait for that, within the caller's deadline.
-    std::this_thread::sleep_for(nap);
-    if (nap < std::chrono::milliseconds(5)) nap *= 2;
-  }
-}
-
-mailbox_stats mail_sender::stats(const std::string& to, std::error_code& ec) noexcept {
-  ipc::mailbox* box = find(to, ec);
-  return box ? box->stats() : mailbox_stats{};
-}
-
 actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, connection pipe,
                              std::unique_ptr<ipc::mailbox> box, std::uint64_t incarnation,
                              std::chrono::microseconds spin)
     : actor_(a),
       path_(std::move(path)),
+      dir_(path_.substr(0, path_.rfind('/'))),
       addr_(std::move(addr)),
       pipe_(std::move(pipe)),
       box_(std::move(box)),
-      out_(addr_.prefix),
+      out_(std::make_shared<mail_sender>(addr_, dir_)),
+      replies_(std::make_shared<reply_channel>(reply_channel{out_, path_, {}})),
       bell_(io_, ::fcntl(box_->doorbell_fd(), F_DUPFD_CLOEXEC, 3)),
       pipe_sd_(io_, ::fcntl(pipe_.native_handle(), F_DUPFD_CLOEXEC, 3)),
       tick_(io_),
@@ -87,16 +41,28 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
   box_->set_spin(spin);
 }
 
-std::string actor_runtime::resolve(const std::string& name) const {
-  if (!name.empty() && name[0] == '/') return name;
-  auto slash = path_.rfind('/');
-  return path_.substr(0, slash) + "/" + name;  // a sibling
+actor_runtime::~actor_runtime() = default;
+
+bool actor_runtime::resolve(std::string_view name, std::string& out, std::string& why) const {
+  return resolve_name(addr_, dir_, name, out, why);
+}
+
+std::shared_ptr<ref_target> actor_runtime::lookup(const actor_ref* ref, std::string_view name, std::error_code& ec,
+                                                  std::string* why) noexcept {
+  if (!ref) return out_->lookup(name, ec, why);
+  ec.clear();
+  if (!ref->target()) {
+    ec = errc::no_such_actor;
+    if (why) *why = "empty actor_ref";
+  }
+  return nullptr;  // the caller uses the ref's own target
 }
 
 int actor_runtime::run() {
   actor_.rt_ = this;
   actor_.on_start();
-  send_frame(wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}});
+  std::error_code ec;
+  send_frame(wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}}, ec);
   arm_pipe();
   arm_tick();
   boost::asio::post(io_, [this] { pump(); });
@@ -203,7 +169,7 @@ void actor_runtime::on_pipe_readable() {
     }
     auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
     if (!f) {
-      std::fprintf(stderr, "procactor: actor %s: malformed control frame ignored\n", path_.c_str());
+      log_event(log_level::warn, "malformed_frame", path_, path_, "actor " + path_ + ": malformed control frame ignored");
       continue;
     }
     switch (f->kind) {
@@ -218,7 +184,7 @@ void actor_runtime::on_pipe_readable() {
 void actor_runtime::dispatch(std::span<const char> bytes) {
   auto env = wire::decode_envelope(bytes);
   if (!env) {
-    std::fprintf(stderr, "procactor: actor %s: malformed envelope dropped\n", path_.c_str());
+    log_event(log_level::warn, "malformed_envelope", path_, path_, "malformed envelope dropped");
     return;
   }
   if (env->kind == wire::env_kind::stop) {
@@ -232,7 +198,7 @@ void actor_runtime::dispatch(std::span<const char> bytes) {
     pending_.erase(it);
     if (p.timer) p.timer->cancel();
     if (env->kind == wire::env_kind::reply) {
-      p.fn(env->payload, env->tag, {}, {});
+      p.fn(env->payload, env->tag, {}, std::string(env->from));
     } else {
       p.fn({}, 0, make_error_code(static_cast<errc>(env->tag)), std::string(env->payload.begin(), env->payload.end()));
     }
@@ -241,37 +207,57 @@ void actor_runtime::dispatch(std::span<const char> bytes) {
   cur_from_.assign(env->from);
   cur_corr_ = env->corr;
   cur_kind_ = env->kind;
+  cur_tag_ = env->tag;
+  cur_answered_ = false;
   deliver(env->tag, env->payload);
   cur_from_.clear();
   cur_corr_ = 0;
+  cur_tag_ = 0;
   cur_kind_ = wire::env_kind::message;
 }
 
 void actor_runtime::deliver(std::uint64_t tag, std::span<const char> payload) {
   auto it = actor_.handlers_.find(tag);
   bool ok = it != actor_.handlers_.end() && it->second(payload);
-  if (!ok) {
-    std::fprintf(stderr, "procactor: actor %s: %s message from '%s' dropped\n", path_.c_str(),
-                 it == actor_.handlers_.end() ? "unhandled" : "undecodable", cur_from_.c_str());
-    if (cur_kind_ == wire::env_kind::request && !cur_from_.empty()) {
-      static const std::string why = "no handler for this message type";
-      std::error_code ec;
-      send(cur_from_, wire::env_kind::error_reply, static_cast<std::uint64_t>(errc::type_mismatch), cur_corr_,
-           std::span<const char>(why.data(), why.size()), std::chrono::seconds(1), ec);
-    }
+  if (ok) return;
+  const bool unhandled = it == actor_.handlers_.end();
+  std::string type(type_name_of(tag));
+  if (type.empty()) type = "(unknown type)";
+  std::string why = unhandled ? path_ + " has no handler for message type `" + type + "`"
+                              : path_ + " could not decode a message of type `" + type + "`";
+  log_event(log_level::warn, "unhandled_message", path_, cur_from_,
+            why + (cur_from_.empty() ? std::string() : " (from " + cur_from_ + ")"),
+            {{"type", type}, {"sender", cur_from_}});
+  if (cur_kind_ == wire::env_kind::request && !cur_from_.empty() && !cur_answered_) {
+    cur_answered_ = true;
+    std::error_code ec;
+    send_reply(*replies_, cur_from_, cur_corr_, 0, std::span<const char>(why.data(), why.size()),
+               unhandled ? errc::unhandled : errc::decode_failed, ec);
   }
 }
 
 void actor_runtime::handle_down(const wire::frame& f) {
-  // requests to the dead actor fail now, not at their timeout
-  std::vector<std::uint64_t> dead;
-  for (auto& [corr, p] : pending_) {
-    if (p.to == f.from) dead.push_back(corr);
-  }
+  // Requests that the dead incarnation had taken fail now, not at their timeout; those still
+  // queued wait for the next incarnation (watched anew); a late down of an earlier incarnation
+  // fails nothing.
   monitored_for_requests_.erase(f.from);
-  auto code = f.reason.kind == exit_reason::kind_t::no_such_actor ? std::error_code(errc::no_such_actor)
-                                                                   : std::error_code(errc::died);
-  for (auto corr : dead) fail_request(corr, code, f.reason.to_string());
+  std::vector<std::uint64_t> dead;
+  std::vector<const request_watch*> waiting;
+  for (auto& [corr, p] : pending_) {
+    if (p.to != f.from) continue;
+    if (judge_down(p.watch, f.payload) == down_verdict::failed) {
+      dead.push_back(corr);
+    } else {
+      waiting.push_back(&p.watch);
+    }
+  }
+  if (!waiting.empty()) {
+    monitored_for_requests_.insert(f.from);
+    watch_callee(f.from, watch_mark(waiting));
+  }
+  const bool missing = f.reason.kind == exit_reason::kind_t::no_such_actor;
+  auto code = missing ? std::error_code(errc::no_such_actor) : std::error_code(errc::died);
+  for (auto corr : dead) fail_request(corr, code, missing ? "no such actor " + f.from : f.from + " died: " + f.reason.to_string());
   if (f.corr == 1) {  // link
     if (f.reason.abnormal()) throw linked_exit("linked actor " + f.from + " ended: " + f.reason.to_string());
     return;
@@ -286,72 +272,99 @@ void actor_runtime::handle_down(const wire::frame& f) {
   cur_from_.clear();
 }
 
-void actor_runtime::fail_request(std::uint64_t corr, std::error_code ec, const std::string& why) {
+void actor_runtime::fail_request(std::uint64_t corr, std::error_code ec, std::string why) {
   auto it = pending_.find(corr);
   if (it == pending_.end()) return;
   auto p = std::move(it->second);
   pending_.erase(it);
   if (p.timer) p.timer->cancel();
-  p.fn({}, 0, ec, why);
+  p.fn({}, 0, ec, std::move(why));
 }
 
-void actor_runtime::send(const std::string& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
-                         std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+void actor_runtime::send(ref_target& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
+                         std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec,
+                         std::string* why) noexcept {
   try {
     env_scratch_.clear();  // reused: no allocation per message once warm
     wire::encode_envelope(env_scratch_, kind, tag, corr, path_, payload);
-    if (!to.empty() && to[0] == '/') {
-      out_.send(to, env_scratch_, 0, timeout, ec);
-    } else {
-      out_.send(resolve(to), env_scratch_, 0, timeout, ec);
-    }
+    out_->send(to, std::span<const char>(env_scratch_.data(), env_scratch_.size()), wire::user_priority, timeout, ec, why);
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
 }
 
-void actor_runtime::route(const std::string& to, std::uint64_t tag, std::span<const char> payload, std::error_code& ec) {
-  ec.clear();
-  wire::frame f{wire::frame_kind::route, path_, resolve(to), 0, {}, {}};
-  wire::encode_envelope(f.payload, wire::env_kind::message, tag, 0, path_, payload);
-  send_frame(f);
+void actor_runtime::route(const std::string& to, std::uint64_t tag, std::span<const char> payload,
+                          std::error_code& ec) noexcept {
+  try {
+    wire::frame f{wire::frame_kind::route, path_, to, 0, {}, {}};
+    wire::encode_envelope(f.payload, wire::env_kind::message, tag, 0, path_, payload);
+    send_frame(f, ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
 }
 
-void actor_runtime::request(const std::string& to_name, std::uint64_t tag, std::span<const char> payload,
+void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, std::span<const char> payload,
                             std::chrono::milliseconds timeout, actor::reply_fn fn) {
-  const std::string to = resolve(to_name);
   const std::uint64_t corr = next_corr_++;
+  // The incarnation that may take the request is the one running now or a later one: read its
+  // restart count before sending (Erlang's pid monitor; see request_watch).
+  std::error_code se;
+  const auto before = out_->stats(*to, se);
   std::error_code ec;
-  send(to, wire::env_kind::request, tag, corr, payload, timeout, ec);
+  std::string why;
+  send(*to, wire::env_kind::request, tag, corr, payload, timeout, ec, &why);
   if (ec) {
-    fn({}, 0, ec, ec == errc::no_such_actor ? "no such actor " + to : ec.message());
+    fn({}, 0, ec, std::move(why));
     return;
+  }
+  request_watch rw;
+  if (!se) {
+    rw.incarnation = before.restarts;
+    rw.position = out_->stats(*to, se).enqueued;
   }
   auto timer = std::make_unique<boost::asio::steady_timer>(io_);
   timer->expires_after(timeout);
-  timer->async_wait([this, corr](const boost::system::error_code& e) {
-    if (!e) fail_request(corr, errc::timed_out, "no reply in time");
+  timer->async_wait([this, corr, path = to->path](const boost::system::error_code& e) {
+    if (!e) fail_request(corr, errc::timed_out, "no reply from " + path + " in time");
   });
-  pending_.emplace(corr, pending{to, std::move(fn), std::move(timer)});
-  if (monitored_for_requests_.insert(to).second) {
-    // Watch the incarnation that got the request (its restart count, read lock-free): if it has
-    // died by the time the supervisor sees this, the down comes at once (Erlang's pid monitor).
-    std::error_code se;
-    auto st = out_.stats(to, se);
+  const std::string mark = rw.incarnation ? std::to_string(*rw.incarnation) : std::string();
+  pending_.emplace(corr, pending{to->path, rw, std::move(fn), std::move(timer)});
+  // if that incarnation has died by the time the supervisor sees this, the down comes at once
+  if (monitored_for_requests_.insert(to->path).second) watch_callee(to->path, mark);
+}
+
+void actor_runtime::watch_callee(const std::string& callee, const std::string& mark) noexcept {
+  try {
     wire::frame f;
     f.kind = wire::frame_kind::monitor;
     f.from = path_;
-    f.to = to;
+    f.to = callee;
     f.corr = 2;
-    if (!se) f.payload = std::to_string(st.restarts);
-    send_frame(f);
+    f.payload = mark;
+    std::error_code ec;
+    send_frame(f, ec);
+  } catch (...) {
   }
 }
 
-void actor_runtime::reply(std::uint64_t tag, std::span<const char> payload, std::error_code& ec) {
+void actor_runtime::reply(std::uint64_t tag, std::span<const char> payload, std::error_code& ec) noexcept {
   ec.clear();
-  if (cur_kind_ != wire::env_kind::request || cur_from_.empty()) return;
-  send(cur_from_, wire::env_kind::reply, tag, cur_corr_, payload, std::chrono::seconds(5), ec);
+  if (cur_kind_ != wire::env_kind::request || cur_from_.empty() || cur_answered_) return;
+  cur_answered_ = true;
+  send_reply(*replies_, cur_from_, cur_corr_, tag, payload, errc{}, ec);
+}
+
+std::shared_ptr<promise_state> actor_runtime::take_request(std::string_view reply_type) {
+  (void)reply_type;
+  auto s = std::make_shared<promise_state>();
+  if (cur_kind_ != wire::env_kind::request || cur_from_.empty() || cur_answered_) return s;  // answers nobody
+  cur_answered_ = true;
+  s->ch = replies_;
+  s->to = cur_from_;
+  s->corr = cur_corr_;
+  s->request_type = type_name_of(cur_tag_);
+  return s;
 }
 
 std::uint64_t actor_runtime::start_timer(std::chrono::milliseconds d, bool repeat, std::uint64_t tag, std::string bytes) {
@@ -384,15 +397,23 @@ void actor_runtime::arm_timer(std::uint64_t id) {
 
 void actor_runtime::cancel_timer(std::uint64_t id) noexcept { timers_.erase(id); }
 
-void actor_runtime::monitor(const std::string& who, bool link) {
-  send_frame(wire::frame{wire::frame_kind::monitor, path_, resolve(who), link ? 1u : 0u, {}, {}});
+void actor_runtime::monitor(const std::string& who, bool link, std::error_code& ec) noexcept {
+  try {
+    send_frame(wire::frame{wire::frame_kind::monitor, path_, who, link ? 1u : 0u, {}, {}}, ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
 }
 
-void actor_runtime::send_frame(const wire::frame& f) {
-  std::string bytes = wire::encode_frame(f);
-  std::error_code ec;
-  pipe_.send_bytes(std::span<const char>(bytes.data(), bytes.size()), ec);
-  if (ec) {
+void actor_runtime::send_frame(const wire::frame& f, std::error_code& ec) noexcept {
+  try {
+    std::string bytes = wire::encode_frame(f);
+    pipe_.send_bytes(std::span<const char>(bytes.data(), bytes.size()), ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return;
+  }
+  if (ec == errc::peer_closed) {
     std::fflush(nullptr);
     ::_exit(0);  // the supervisor is gone
   }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actor/addressing.hpp"
 #include "actor/wire.hpp"
 #include "ipc/mailbox.hpp"
 #include "procactor/actor.hpp"
@@ -19,50 +20,32 @@
 
 namespace procactor::detail {
 
-/// Where an actor (or a tree client) sits in its tree.
-struct tree_address {
-  std::string prefix;  // mailbox name prefix of the tree
-  std::string root;    // "/app"
-};
-
-/// Opens mailboxes of other actors by path and sends envelopes into them (cached handles; a
-/// poisoned target is re-opened once, since its supervisor recreates it under the same name).
-class mail_sender {
- public:
-  explicit mail_sender(std::string prefix) : prefix_(std::move(prefix)) {}
-  void send(const std::string& to, const std::string& envelope, unsigned priority,
-            std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
-  /// Lock-free counters of @p to's mailbox.
-  mailbox_stats stats(const std::string& to, std::error_code& ec) noexcept;
-
- private:
-  ipc::mailbox* find(const std::string& to, std::error_code& ec) noexcept;
-  std::string prefix_;
-  std::unordered_map<std::string, std::unique_ptr<ipc::mailbox>> open_;
-};
-
 class actor_runtime {
  public:
   actor_runtime(actor& a, std::string path, tree_address addr, connection pipe, std::unique_ptr<ipc::mailbox> box,
                 std::uint64_t incarnation = 0, std::chrono::microseconds spin = std::chrono::microseconds(20));
+  ~actor_runtime();
   /// Runs the actor until it stops; returns the process exit code.
   int run();
 
   // used by actor's members
   const std::string& path() const noexcept { return path_; }
   const std::string& sender() const noexcept { return cur_from_; }
-  std::string resolve(const std::string& name) const;
-  void send(const std::string& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
-            std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
-  void route(const std::string& to, std::uint64_t tag, std::span<const char> payload, std::error_code& ec);
-  void request(const std::string& to, std::uint64_t tag, std::span<const char> payload,
+  bool resolve(std::string_view name, std::string& out, std::string& why) const;
+  std::shared_ptr<ref_target> lookup(const actor_ref* ref, std::string_view name, std::error_code& ec,
+                                     std::string* why) noexcept;
+  void send(ref_target& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr, std::span<const char> payload,
+            std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept;
+  void route(const std::string& to, std::uint64_t tag, std::span<const char> payload, std::error_code& ec) noexcept;
+  void request(std::shared_ptr<ref_target> to, std::uint64_t tag, std::span<const char> payload,
                std::chrono::milliseconds timeout, actor::reply_fn fn);
-  void reply(std::uint64_t tag, std::span<const char> payload, std::error_code& ec);
+  void reply(std::uint64_t tag, std::span<const char> payload, std::error_code& ec) noexcept;
+  std::shared_ptr<promise_state> take_request(std::string_view reply_type);
   std::uint64_t start_timer(std::chrono::milliseconds d, bool repeat, std::uint64_t tag, std::string bytes);
   void cancel_timer(std::uint64_t id) noexcept;
-  void monitor(const std::string& who, bool link);
+  void monitor(const std::string& who, bool link, std::error_code& ec) noexcept;
   void stop(exit_reason::kind_t why) noexcept;
-  mailbox_stats stats_of(const std::string& who, std::error_code& ec) noexcept { return out_.stats(resolve(who), ec); }
+  mailbox_stats stats_of(ref_target& who, std::error_code& ec) noexcept { return out_->stats(who, ec); }
 
  private:
   void pump();
@@ -73,15 +56,18 @@ class actor_runtime {
   void dispatch(std::span<const char> bytes);
   void deliver(std::uint64_t tag, std::span<const char> payload);
   void handle_down(const wire::frame& f);
-  void fail_request(std::uint64_t corr, std::error_code ec, const std::string& why);
-  void send_frame(const wire::frame& f);
+  void fail_request(std::uint64_t corr, std::error_code ec, std::string why);
+  void send_frame(const wire::frame& f, std::error_code& ec) noexcept;
+  void watch_callee(const std::string& callee, const std::string& mark) noexcept;
 
   actor& actor_;
   std::string path_;
+  std::string dir_;  // the supervisor's path: relative names start there
   tree_address addr_;
   connection pipe_;
   std::unique_ptr<ipc::mailbox> box_;
-  mail_sender out_;
+  std::shared_ptr<mail_sender> out_;
+  std::shared_ptr<reply_channel> replies_;
   boost::asio::io_context io_;
   boost::asio::posix::stream_descriptor bell_;
   boost::asio::posix::stream_descriptor pipe_sd_;
@@ -97,16 +83,19 @@ class actor_runtime {
   // the message being handled
   std::string cur_from_;
   std::uint64_t cur_corr_ = 0;
+  std::uint64_t cur_tag_ = 0;
   wire::env_kind cur_kind_ = wire::env_kind::message;
+  bool cur_answered_ = false;  // replied, or taken over by a promise
 
   struct pending {
     std::string to;
+    request_watch watch;  // for the fail-fast rule
     actor::reply_fn fn;
     std::unique_ptr<boost::asio::steady_timer> timer;
   };
   std::uint64_t next_corr_ = 1;
   std::map<std::uint64_t, pending> pending_;
-  std::set<std::string> monitored_for_requests_;
+  std::set<std::string, std::less<>> monitored_for_requests_;  // callees with a live request monitor
 
   struct timer_entry {
     boost::asio::steady_timer timer;

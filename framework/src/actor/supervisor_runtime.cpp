@@ -60,11 +60,11 @@ void register_actor_type(const char* name, const char* type_key, actor_factory m
 
 /// The body of a spawned actor: a re-executed program, its actor made by registered type.
 int spawned_actor_main(std::string type, std::string path, std::string prefix, std::string root,
-                       std::uint64_t incarnation, long spin_us, int fd) {
+                       std::string registry, std::uint64_t incarnation, long spin_us, int fd) {
   reset_signals();
   actor_factory make = actor_types().find(type).value_or(nullptr);
   if (!make) throw std::runtime_error("actor type '" + type + "' is not registered (PROCACTOR_ACTOR)");
-  return run_actor(make(), path, tree_address{std::move(prefix), std::move(root)},
+  return run_actor(make(), path, tree_address{std::move(prefix), std::move(root), decode_registry(registry)},
                    connection(fd, connection::mode::duplex), incarnation, std::chrono::microseconds(spin_us));
 }
 PROCACTOR_SPAWN_TARGET(procactor::detail::spawned_actor_main);
@@ -190,7 +190,8 @@ void supervisor_runtime::start_child(std::size_t i) {
     opts.method = start_method::spawn;
     const int fd = theirs.native_handle();
     ::fcntl(fd, F_SETFD, 0);  // the new image inherits the child's end of the pipe
-    c.proc.emplace(opts, &spawned_actor_main, type, c.path, addr_.prefix, addr_.root, c.incarnation,
+    c.proc.emplace(opts, &spawned_actor_main, type, c.path, addr_.prefix, addr_.root,
+                   encode_registry(*addr_.registered), c.incarnation,
                    static_cast<long>(c.spec.spin.count()), fd);
   } else if (c.spec.make_actor) {
     ++c.incarnation;
@@ -240,6 +241,9 @@ void supervisor_runtime::start_child(std::size_t i) {
   c.sd = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::fcntl(c.pipe.native_handle(), F_DUPFD_CLOEXEC, 3));
   arm_child_pipe(i);
   for (auto& f : early) handle_frame(std::move(f), static_cast<int>(i));
+  auto held = std::move(children_[i].held);
+  children_[i].held.clear();
+  for (auto& f : held) route(std::move(f));
 }
 
 void supervisor_runtime::arm_child_pipe(std::size_t i) {
@@ -346,7 +350,14 @@ void supervisor_runtime::on_child_exit(std::size_t i) {
   // tell the watchers, once
   auto watchers = std::move(c.watchers);
   c.watchers.clear();
-  for (auto& w : watchers) send_down(w.path, c.path, why, w.kind);
+  // the down names the incarnation that ended and how much of its mail it took (wire::down_mark):
+  // a late down is never taken for the next incarnation's, and a request still queued waits for it
+  c.last_down.clear();
+  if (c.box) {
+    auto st = c.box->stats();
+    c.last_down = wire::down_mark(st.restarts, st.dequeued);
+  }
+  for (auto& w : watchers) send_down(w.path, c.path, why, w.kind, c.last_down);
 
   if (shutting_down_) {
     shutdown_next();
@@ -585,7 +596,7 @@ void supervisor_runtime::route(wire::frame f) {
           send_down(f.from, f.to, r, f.corr);
         } else if (f.corr == 2 && !f.payload.empty() && c.box &&
                    (!c.running || std::to_string(c.box->stats().restarts) != f.payload)) {
-          send_down(f.from, f.to, c.last_reason, f.corr);  // the incarnation asked is already dead
+          send_down(f.from, f.to, c.last_reason, f.corr, c.last_down);  // the incarnation asked is already dead
         } else {
           c.watchers.push_back(watcher{f.from, f.corr});
         }
@@ -593,6 +604,12 @@ void supervisor_runtime::route(wire::frame f) {
       }
       if (c.running && (c.spec.supervisor || at_child)) {
         send_to(c.pipe, f);
+        return;
+      }
+      if (c.spec.supervisor && !c.gone && f.kind == wire::frame_kind::monitor) {
+        // a nested supervisor being restarted: its children come back with it; the monitor
+        // waits for it (a "no such actor" now would fail requests its next children answer)
+        c.held.push_back(std::move(f));
         return;
       }
       break;  // not running now (restarting) or no such actor below an actor
@@ -619,9 +636,10 @@ void supervisor_runtime::not_found(const wire::frame& f) {
 }
 
 void supervisor_runtime::send_down(const std::string& to, const std::string& who, const exit_reason& why,
-                                   std::uint64_t kind) {
-  if (to.empty() || !wire::is_under(to, addr_.root)) return;
-  route(wire::frame{wire::frame_kind::down, who, to, kind, why, {}});
+                                   std::uint64_t kind, const std::string& incarnation) {
+  // (the tree handle, outside the tree, takes monitors too: its downs go up to the root)
+  if (to.empty() || (!wire::is_under(to, addr_.root) && to != wire::client_path)) return;
+  route(wire::frame{wire::frame_kind::down, who, to, kind, why, incarnation});
 }
 
 void supervisor_runtime::send_to(connection& c, const wire::frame& f) {

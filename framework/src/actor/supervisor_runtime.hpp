@@ -42,11 +42,13 @@ class supervisor_runtime {
     std::unique_ptr<boost::asio::steady_timer> kill_timer;
     bool running = false;
     std::uint64_t incarnation = 0;
-    exit_reason last_reason;  // of the previous incarnation  // stamped on mailbox stops, so a stale one is ignored
+    exit_reason last_reason;  // of the previous incarnation
+    std::string last_down;    // "restarts:dequeued" of the previous incarnation at its death (see wire::down_mark)
     bool stop_requested = false;
     bool gone = false;  // temporary child that ended, or terminated for good
     std::vector<watcher> watchers;
     std::vector<watcher> terminate_waiters;  // answered with child_reply once it ended
+    std::vector<wire::frame> held;  // monitors for the subtree of a restarting nested supervisor
   };
   void add_pool_child();
   void reply_child(const std::string& to, std::uint64_t corr, const std::string& text, bool error,
@@ -64,7 +66,8 @@ class supervisor_runtime {
   void route(wire::frame f);
   void not_found(const wire::frame& f);
   void send_to(connection& c, const wire::frame& f);
-  void send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind);
+  void send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind,
+                 const std::string& incarnation = {});
   void stop_child(std::size_t i);
   void schedule_restart(std::vector<std::size_t> group);
   void stop_next_of_group();

@@ -1,5 +1,6 @@
 #include "actor/wire.hpp"
 
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 
@@ -78,6 +79,20 @@ void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& ke
     }
   } catch (...) {
   }
+}
+
+std::string down_mark(std::uint64_t restarts, std::uint64_t dequeued) {
+  return std::to_string(restarts) + ":" + std::to_string(dequeued);
+}
+
+std::optional<down_info> parse_down_mark(std::string_view payload) noexcept {
+  down_info d;
+  const char* end = payload.data() + payload.size();
+  auto [p, e] = std::from_chars(payload.data(), end, d.restarts);
+  if (e != std::errc{} || p == end || *p != ':') return std::nullopt;
+  auto [q, e2] = std::from_chars(p + 1, end, d.dequeued);
+  if (e2 != std::errc{} || q != end) return std::nullopt;
+  return d;
 }
 
 bool is_under(std::string_view path, std::string_view ancestor) noexcept {

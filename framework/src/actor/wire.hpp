@@ -48,6 +48,15 @@ enum class frame_kind : std::uint8_t {
                      // an error text (reason.kind no_such_actor)
 };
 
+/// The payload of a down frame about an actor with a mailbox: "<restarts>:<dequeued>" of the
+/// incarnation that ended (its restart count, and how many messages had left its mailbox).
+std::string down_mark(std::uint64_t restarts, std::uint64_t dequeued);
+struct down_info {
+  std::uint64_t restarts = 0;
+  std::uint64_t dequeued = 0;
+};
+std::optional<down_info> parse_down_mark(std::string_view payload) noexcept;
+
 /// Path of the tree handle's own mailbox and pipe end.
 inline constexpr const char* client_path = "/.client";
 

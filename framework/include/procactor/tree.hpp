@@ -1,0 +1,199 @@
+#pragma once
+/// @file
+/// `tree`: the handle of a running supervised process tree — start it, send and request into it
+/// from outside, read mailbox stats, add and remove pool children, stop and join it.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "procactor/actor.hpp"
+#include "procactor/actor_ref.hpp"
+#include "procactor/exit_reason.hpp"
+#include "procactor/mailbox_stats.hpp"
+#include "procactor/supervisor.hpp"
+
+namespace procactor {
+
+/// A running supervised process tree. The root supervisor runs in a child process of the caller
+/// (started from the caller's thread, which must be the only one when it starts); the caller keeps
+/// this handle to send, request, read mailbox stats and stop the tree.
+///
+/// Names given to the handle resolve from the root supervisor: "workers/w1" is
+/// "/<root>/workers/w1"; "~/workers/w1", absolute paths and registered names ("@name") work too.
+///
+/// Errors: every fallible call has a throwing overload and a noexcept `std::error_code&` one.
+/// The destructor stops the tree and waits for it; it never throws.
+///
+/// @par Thread safety
+/// After start(), one handle may be used by several threads at once: concurrent requests each get
+/// their own reply, sends are serialised (a send waiting for space in a full mailbox delays the
+/// other threads' sends). Moving or destroying the handle must not race with other calls.
+class tree {
+ public:
+  /// An empty handle (what the error_code overload of start() returns on failure).
+  tree() noexcept;
+  /// Starts a tree whose root supervisor is named @p root_name ("/root_name") and waits until
+  /// every child has started. @throws std::system_error errc::spawn_failed (with the reason),
+  /// errc::invalid_argument for a bad spec (e.g. a registered name claimed twice).
+  static tree start(const std::string& root_name, supervisor_spec spec);
+  static tree start(const std::string& root_name, supervisor_spec spec, std::error_code& ec) noexcept;
+
+  tree(tree&&) noexcept;
+  tree& operator=(tree&&) noexcept;
+  /// Stops the tree (if running) and waits for it (after 30 s it is killed). Never throws.
+  ~tree();
+
+  /// True unless empty (moved from, or a failed start).
+  explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
+
+  /// The absolute, normalised path of @p name, e.g. path("workers/w1") == "/app/workers/w1".
+  /// @throws std::system_error errc::no_such_actor for a path leaving the tree or an unknown
+  /// registered name.
+  std::string path(std::string_view name) const;
+
+  /// Resolves @p name once (see actor_ref). @throws std::system_error errc::no_such_actor.
+  actor_ref ref(std::string_view name) const;
+  actor_ref ref(std::string_view name, std::error_code& ec) const noexcept;
+
+  /// Sends into an actor's mailbox (the fast path), waiting up to @p timeout for space.
+  /// errc::no_such_actor, errc::timed_out, errc::message_too_large, errc::not_running.
+  template <class T>
+  void send(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+    send_impl(&to, {}, msg, timeout, ec, nullptr);
+  }
+  template <class T>
+  void send(std::string_view to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+    send_impl(nullptr, to, msg, timeout, ec, nullptr);
+  }
+  /// As above with default_send_timeout. @throws std::system_error naming the target.
+  template <class T>
+  void send(const actor_ref& to, const T& msg) {
+    send_or_throw(&to, {}, msg, default_send_timeout, "procactor::tree::send");
+  }
+  template <class T>
+  void send(std::string_view to, const T& msg) {
+    send_or_throw(nullptr, to, msg, default_send_timeout, "procactor::tree::send");
+  }
+  /// Never waits: errc::full when the mailbox is full.
+  template <class T>
+  void try_send(const actor_ref& to, const T& msg, std::error_code& ec) noexcept {
+    send_impl(&to, {}, msg, std::chrono::milliseconds::min(), ec, nullptr);
+  }
+  template <class T>
+  void try_send(std::string_view to, const T& msg, std::error_code& ec) noexcept {
+    send_impl(nullptr, to, msg, std::chrono::milliseconds::min(), ec, nullptr);
+  }
+  template <class T>
+  void try_send(std::string_view to, const T& msg) {
+    send_or_throw(nullptr, to, msg, std::chrono::milliseconds::min(), "procactor::tree::try_send");
+  }
+
+  /// Sends @p msg on the routed path (through the root supervisor's pipe).
+  template <class T>
+  void route(std::string_view to, const T& msg, std::error_code& ec) noexcept {
+    std::string bytes;
+    detail::encode(msg, bytes, ec);
+    if (!ec) route_encoded(to, detail::type_tag<detail::message_t<T>>(), bytes, ec);
+  }
+  template <class T>
+  void route(std::string_view to, const T& msg) {
+    std::error_code ec;
+    route(to, msg, ec);
+    throw_if_error(ec, "procactor::tree::route");
+  }
+
+  /// Sends a request from outside the tree and waits for the reply. Fails fast like
+  /// actor::request: errc::died with the callee's exit reason in `detail` as soon as its
+  /// supervisor sees it die; errc::timed_out, errc::no_such_actor, errc::unhandled,
+  /// errc::broken_promise, errc::type_mismatch. Never throws.
+  template <class Reply, class T>
+  result<Reply> request(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout) noexcept {
+    return request_impl<Reply>(&to, {}, msg, timeout);
+  }
+  template <class Reply, class T>
+  result<Reply> request(std::string_view to, const T& msg, std::chrono::milliseconds timeout) noexcept {
+    return request_impl<Reply>(nullptr, to, msg, timeout);
+  }
+
+  /// Whether an actor of that path exists in the tree (its mailbox does; it may be restarting).
+  bool exists(std::string_view actor_path) const noexcept;
+
+  /// Lock-free mailbox counters of an actor, read from shared memory (no message to the actor).
+  mailbox_stats stats(std::string_view actor_path) const;
+  mailbox_stats stats(std::string_view actor_path, std::error_code& ec) const noexcept;
+
+  /// Adds a child to the pool supervisor at @p supervisor_path (strategy::pool); returns its path.
+  /// errc::no_such_actor, errc::invalid_argument (not a pool), errc::timed_out.
+  std::string start_child(std::string_view supervisor_path, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  std::string start_child(std::string_view supervisor_path, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+  /// Stops the child at @p child_path for good (it is not restarted) and returns its exit reason.
+  exit_reason terminate_child(std::string_view child_path, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  exit_reason terminate_child(std::string_view child_path, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+
+  /// Stops the whole tree in order (children in reverse start order, depth first). Does not wait.
+  void stop() noexcept;
+  /// Waits for the root supervisor to end; returns its exit reason.
+  exit_reason join();
+  exit_reason join(std::error_code& ec) noexcept;
+  /// Waits at most @p timeout; nullopt if the tree is still running.
+  std::optional<exit_reason> join(std::chrono::milliseconds timeout);
+  std::optional<exit_reason> join(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+  /// The root supervisor's pid (0 for an empty handle).
+  pid_t root_pid() const noexcept;
+  /// True while the root supervisor runs.
+  bool running() noexcept;
+
+ private:
+  struct impl;
+  explicit tree(std::unique_ptr<impl> p) noexcept;
+
+  template <class T>
+  void send_impl(const actor_ref* ref, std::string_view name, const T& msg, std::chrono::milliseconds timeout,
+                 std::error_code& ec, std::string* why) noexcept {
+    std::string bytes;  // (small messages stay in the string's own buffer)
+    detail::encode(msg, bytes, ec);
+    if (!ec) send_encoded(ref, name, detail::type_tag<detail::message_t<T>>(), bytes, timeout, ec, why);
+  }
+  template <class T>
+  void send_or_throw(const actor_ref* ref, std::string_view name, const T& msg, std::chrono::milliseconds timeout,
+                     const char* what) {
+    std::error_code ec;
+    std::string why;
+    send_impl(ref, name, msg, timeout, ec, &why);
+    if (ec) throw std::system_error(ec, std::string(what) + ": " + why);
+  }
+  template <class Reply, class T>
+  result<Reply> request_impl(const actor_ref* ref, std::string_view name, const T& msg,
+                             std::chrono::milliseconds timeout) noexcept {
+    try {
+      std::string bytes;
+      std::error_code ec;
+      detail::encode(msg, bytes, ec);
+      if (ec) return detail::make_result<Reply>({}, 0, ec, "the request could not be encoded");
+      std::uint64_t tag = 0;
+      std::string why;
+      std::string reply = request_encoded(ref, name, detail::type_tag<detail::message_t<T>>(), bytes, timeout, tag, ec, why);
+      return detail::make_result<Reply>(std::span<const char>(reply.data(), reply.size()), tag, ec, std::move(why));
+    } catch (...) {
+      result<Reply> r;
+      r.error = std::make_error_code(std::errc::not_enough_memory);
+      return r;
+    }
+  }
+  void send_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, const std::string& bytes,
+                    std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept;
+  void route_encoded(std::string_view to, std::uint64_t tag, const std::string& bytes, std::error_code& ec) noexcept;
+  std::string request_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, const std::string& bytes,
+                              std::chrono::milliseconds timeout, std::uint64_t& reply_tag, std::error_code& ec,
+                              std::string& why);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace procactor
