@@ -1,0 +1,191 @@
+#include "procactor/tree.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <csignal>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/leak_check.hpp"
+
+using namespace std::chrono_literals;
+using procactor::actor;
+using procactor::child_spec;
+using procactor::errc;
+using procactor::exit_reason;
+using procactor::strategy;
+using procactor::supervisor_spec;
+using procactor::tree;
+
+namespace {
+
+struct echo_n {
+  int thread;
+  int n;
+};
+struct die_now {
+  int unused;
+};
+struct hold {
+  int unused;
+};
+struct get_last {
+  int unused;
+};
+
+class echo : public actor {
+ public:
+  echo() {
+    on<echo_n>([](const echo_n& e) { return e; });
+    on<die_now>([](const die_now&) {
+      std::signal(SIGSEGV, SIG_DFL);
+      ::raise(SIGSEGV);
+    });
+    on<int>([](const int&) { return static_cast<int>(::getpid()); });
+    on<hold>([](const hold&) {
+      while (true) ::pause();
+    });
+    on<std::string>([this](const std::string& s) { last_ = s + " from " + sender(); });
+    on<get_last>([this](const get_last&) { return last_; });
+  }
+
+ private:
+  std::string last_;
+};
+
+supervisor_spec one_echo(std::size_t capacity = 128) {
+  supervisor_spec sp;
+  sp.max_restarts = 10;
+  sp.children = {child_spec::of<echo>("echo").with_mailbox(capacity, 256).with_shutdown({50ms, true})};
+  return sp;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(tree_test, procactor_test::leak_check)
+
+BOOST_AUTO_TEST_CASE(a_request_from_outside_fails_fast_with_the_exit_reason_when_the_callee_dies_with_it) {
+  auto t = tree::start("app", one_echo());
+  auto r = t.request<int>("echo", die_now{0}, 120s);  // a timeout would say timed_out, in two minutes
+  BOOST_TEST((r.error == errc::died), r.error.message() << " " << r.detail);
+  BOOST_TEST(r.detail.find("/app/echo died: signal 11 (SIGSEGV)") != std::string::npos, r.detail);
+  // the next incarnation answers the next request
+  auto again = t.request<int>("echo", 0, 20s);
+  BOOST_TEST(static_cast<bool>(again), again.error.message() << " " << again.detail);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_request_still_queued_when_its_callee_dies_is_answered_by_the_next_incarnation) {
+  auto t = tree::start("app", one_echo());
+  const int first = *t.request<int>("echo", 0, 10s).value;
+  t.send("echo", die_now{0});                      // the current incarnation dies on this one
+  auto r = t.request<int>("echo", 0, 30s);         // queued behind it: the next one answers
+  BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message() << " " << r.detail);
+  BOOST_TEST(*r.value != first);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(eight_threads_requesting_at_once_each_get_their_own_replies) {
+  auto t = tree::start("app", one_echo());
+  constexpr int threads = 8, rounds = 200;
+  std::vector<int> wrong(threads, 0), failed(threads, 0);
+  std::vector<std::thread> pool;
+  for (int k = 0; k < threads; ++k) {
+    pool.emplace_back([&, k] {
+      for (int i = 0; i < rounds; ++i) {
+        auto r = t.request<echo_n>("echo", echo_n{k, i}, 30s);
+        if (!r) {
+          ++failed[k];
+        } else if (r.value->thread != k || r.value->n != i) {
+          ++wrong[k];
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  for (int k = 0; k < threads; ++k) {
+    BOOST_TEST(failed[k] == 0, "thread " << k);
+    BOOST_TEST(wrong[k] == 0, "thread " << k);
+  }
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(send_takes_a_timeout_and_an_error_code_in_the_same_shape_as_the_actors) {
+  auto t = tree::start("app", one_echo(4));
+  t.send("echo", hold{0});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(t, "echo", [](const auto& s) { return s.dequeued == 1; }, 10s));
+  std::error_code ec;
+  for (int i = 0; i < 4; ++i) {
+    t.send("echo", 1, 1s, ec);
+    BOOST_TEST(!ec, ec.message());
+  }
+  t.try_send("echo", 1, ec);
+  BOOST_TEST((ec == errc::full));
+  t.send("echo", 1, 30ms, ec);
+  BOOST_TEST((ec == errc::timed_out));
+  t.send("nobody", 1, 30ms, ec);
+  BOOST_TEST((ec == errc::no_such_actor));
+  BOOST_TEST(t.stats("echo").enqueued == 5u);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(the_error_code_overloads_report_instead_of_throwing) {
+  std::error_code ec;
+  supervisor_spec bad;
+  bad.children = {child_spec::of<echo>("a/b")};
+  auto none = tree::start("app", bad, ec);
+  BOOST_TEST((ec == errc::invalid_argument));
+  BOOST_TEST(!none);
+  none.join(ec);
+  BOOST_TEST((ec == errc::not_running));
+  none.send("x", 1, 10ms, ec);
+  BOOST_TEST((ec == errc::not_running));
+
+  auto t = tree::start("app", one_echo(), ec);
+  BOOST_TEST_REQUIRE(!ec);
+  (void)t.start_child("echo", 5s, ec);
+  BOOST_TEST((ec == errc::invalid_argument));  // not a pool
+  (void)t.terminate_child("nobody", 5s, ec);
+  BOOST_TEST((ec == errc::no_such_actor));
+  auto why = t.terminate_child("echo", 10s, ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(why.to_string() == "signal 9 (SIGKILL)");  // its shutdown policy is brutal
+  t.stop();
+  auto end = t.join(ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(end.to_string() == "shutdown");
+  auto r = t.request<int>("echo", 0, 1s);
+  BOOST_TEST((r.error == errc::not_running));
+}
+
+BOOST_AUTO_TEST_CASE(the_handle_routes_messages_through_the_root) {
+  auto t = tree::start("app", one_echo());
+  t.route("echo", std::string("routed"));
+  std::string last;
+  BOOST_TEST(procactor::testing::wait_until([&] {
+    auto r = t.request<std::string>("echo", get_last{0}, 10s);
+    last = r ? *r.value : r.error.message();
+    return last == "routed from /.client";
+  }, 10s), last);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(destroying_a_running_tree_stops_it_without_throwing) {
+  pid_t root = 0;
+  {
+    auto t = tree::start("app", one_echo());
+    root = t.root_pid();
+    t.send("echo", hold{0});  // the child will need its brutal kill
+  }
+  BOOST_TEST(procactor_test::wait_pid_gone(root, 10s));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
