@@ -13,7 +13,7 @@ using namespace std::chrono_literals;
 class adder : public procactor::actor {
  public:
   adder() {
-    on<int>([this](const int& param) { send("/app/results", param + 100); });
+    on<int>([this](const int& param) { send("../results", param + 100); });  // a sibling of its supervisor
   }
 };
 
@@ -25,7 +25,7 @@ int main() {
   pool.pool_size = 5;
   pool.children = {procactor::child_spec::of<adder>("adder")};
   std::vector<std::string> workers;
-  for (int i = 1; i <= 5; ++i) workers.push_back("/app/workers/adder-" + std::to_string(i));
+  for (int i = 1; i <= 5; ++i) workers.push_back("workers/adder-" + std::to_string(i));  // from the router's supervisor
 
   // 3. The tree: the collector first, then the pool, then the router in front of it.
   procactor::supervisor_spec app;
