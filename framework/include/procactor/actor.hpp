@@ -34,8 +34,9 @@ namespace procactor {
 
 /// Delivered to an actor that called monitor(who) when `who` ends (or does not exist).
 struct down {
-  std::string who;
-  exit_reason reason;
+  std::string who;     ///< the path of the actor that ended
+  exit_reason reason;  ///< why it ended
+  /// cereal.
   template <class Archive>
   void serialize(Archive& ar) {
     ar(who, reason);
@@ -48,9 +49,10 @@ struct down {
 /// went wrong (target, types, sizes).
 template <class T>
 struct result {
-  std::optional<T> value;
-  std::error_code error;
-  std::string detail;
+  std::optional<T> value;  ///< the reply, when there is one
+  std::error_code error;   ///< why there is none
+  std::string detail;      ///< what went wrong, in words (or, on success, who replied)
+  /// True when a reply arrived.
   explicit operator bool() const noexcept { return value.has_value(); }
 };
 
@@ -117,7 +119,7 @@ class actor {
   /// Resolves @p name (see the file comment) once: the returned ref sends without any lookup.
   /// @throws std::system_error errc::no_such_actor naming the path.
   actor_ref ref(std::string_view name) const;
-  /// As ref(name); errc::no_such_actor in @p ec (an empty ref is returned).
+  /// As ref(name); errc::no_such_actor in @p ec (and an empty ref).
   actor_ref ref(std::string_view name, std::error_code& ec) const noexcept;
 
   /// The absolute, normalised path of @p name as seen from this actor (no "..", no "~", a
@@ -132,15 +134,17 @@ class actor {
   void send(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
     send_impl(&to, {}, msg, timeout, ec, nullptr);
   }
+  /// @overload
   template <class T>
   void send(std::string_view to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
     send_impl(nullptr, to, msg, timeout, ec, nullptr);
   }
-  /// As above, waiting up to default_send_timeout; @throws std::system_error.
+  /// As above, waiting up to default_send_timeout. @throws std::system_error naming the target.
   template <class T>
   void send(const actor_ref& to, const T& msg) {
     send_or_throw(&to, {}, msg, default_send_timeout, "procactor::actor::send");
   }
+  /// @overload
   template <class T>
   void send(std::string_view to, const T& msg) {
     send_or_throw(nullptr, to, msg, default_send_timeout, "procactor::actor::send");
@@ -150,14 +154,17 @@ class actor {
   void try_send(const actor_ref& to, const T& msg, std::error_code& ec) noexcept {
     send_impl(&to, {}, msg, std::chrono::milliseconds::min(), ec, nullptr);
   }
+  /// @overload
   template <class T>
   void try_send(std::string_view to, const T& msg, std::error_code& ec) noexcept {
     send_impl(nullptr, to, msg, std::chrono::milliseconds::min(), ec, nullptr);
   }
+  /// @overload
   template <class T>
   void try_send(const actor_ref& to, const T& msg) {
     send_or_throw(&to, {}, msg, std::chrono::milliseconds::min(), "procactor::actor::try_send");
   }
+  /// @overload
   template <class T>
   void try_send(std::string_view to, const T& msg) {
     send_or_throw(nullptr, to, msg, std::chrono::milliseconds::min(), "procactor::actor::try_send");
@@ -170,16 +177,19 @@ class actor {
   void route(const actor_ref& to, const T& msg, std::error_code& ec) noexcept {
     route_impl(&to, {}, msg, ec);
   }
+  /// @overload
   template <class T>
   void route(std::string_view to, const T& msg, std::error_code& ec) noexcept {
     route_impl(nullptr, to, msg, ec);
   }
+  /// @overload
   template <class T>
   void route(const actor_ref& to, const T& msg) {
     std::error_code ec;
     route_impl(&to, {}, msg, ec);
     throw_if_error(ec, "procactor::actor::route");
   }
+  /// @overload
   template <class T>
   void route(std::string_view to, const T& msg) {
     std::error_code ec;
@@ -196,6 +206,7 @@ class actor {
   void request(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout, F&& on_result) {
     request_impl<Reply>(&to, {}, msg, timeout, std::forward<F>(on_result));
   }
+  /// @overload
   template <class Reply, class T, class F>
   void request(std::string_view to, const T& msg, std::chrono::milliseconds timeout, F&& on_result) {
     request_impl<Reply>(nullptr, to, msg, timeout, std::forward<F>(on_result));
@@ -208,6 +219,7 @@ class actor {
     encode_into(msg, ec);
     if (!ec) reply_encoded(detail::type_tag<detail::message_t<T>>(), ec);
   }
+  /// @overload
   template <class T>
   void reply(const T& msg) {
     std::error_code ec;
@@ -215,11 +227,12 @@ class actor {
     throw_if_error(ec, "procactor::actor::reply");
   }
 
-  /// Delivers @p msg to this actor after @p delay / every @p period. @returns a timer id.
+  /// Delivers @p msg to this actor once, after @p delay. @returns a timer id.
   template <class T>
   std::uint64_t after(std::chrono::milliseconds delay, const T& msg) {
     return start_timer(delay, false, detail::type_tag<detail::message_t<T>>(), encode_copy(msg));
   }
+  /// Delivers @p msg to this actor every @p period. @returns a timer id.
   template <class T>
   std::uint64_t every(std::chrono::milliseconds period, const T& msg) {
     return start_timer(period, true, detail::type_tag<detail::message_t<T>>(), encode_copy(msg));
@@ -230,11 +243,15 @@ class actor {
   /// Asks to be told (a `down` message) when @p who ends, with its exit reason (at once, with
   /// reason no_such_actor, when there is no such actor).
   void monitor(std::string_view who);
+  /// @overload
   void monitor(std::string_view who, std::error_code& ec) noexcept;
+  /// @overload
   void monitor(const actor_ref& who) { monitor(std::string_view(who.path())); }
   /// Links to @p who: when either ends abnormally, the other ends too (reason kind `linked`).
   void link(std::string_view who);
+  /// @overload
   void link(std::string_view who, std::error_code& ec) noexcept;
+  /// @overload
   void link(const actor_ref& who) { link(std::string_view(who.path())); }
   /// Ends this actor normally once the current handler returns.
   void stop() noexcept;
@@ -242,6 +259,7 @@ class actor {
   /// Lock-free mailbox counters of @p who, read from shared memory without messaging it.
   /// errc::no_such_actor.
   mailbox_stats stats_of(std::string_view who, std::error_code& ec) const noexcept;
+  /// @overload
   mailbox_stats stats_of(const actor_ref& who, std::error_code& ec) const noexcept;
 
  protected:
@@ -274,7 +292,9 @@ class actor {
     return response_promise<Reply>(take_request(detail::type_name_v<detail::message_t<Reply>>));
   }
 
+  /// Called once the actor runs, before the first message (its supervisor waits for it).
   virtual void on_start() {}
+  /// Called on a normal stop and on shutdown (not after a crash), with the reason.
   virtual void on_stop(const exit_reason& reason) { (void)reason; }
 
  private:

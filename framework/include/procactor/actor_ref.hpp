@@ -45,6 +45,7 @@ class actor_ref {
   std::string save_minimal(const Archive&) const {
     return path();
   }
+  /// @overload
   template <class Archive>
   void load_minimal(const Archive&, const std::string& p) {
     *this = from_path(p);

@@ -43,30 +43,30 @@ enum class strategy {
 /// How a child is stopped: a stop message, then SIGTERM after `graceful`, then SIGKILL after
 /// another `graceful`; or SIGKILL at once when `brutal`.
 struct shutdown_policy {
-  std::chrono::milliseconds graceful{2000};
-  bool brutal = false;
+  std::chrono::milliseconds graceful{2000};  ///< time for the stop message, then for SIGTERM
+  bool brutal = false;                        ///< SIGKILL at once (exit reason: signal 9)
 };
 
 /// Delay before a restart: initial * multiplier^(n-1) for the n-th restart within the intensity
 /// period, capped at `max`, times a random factor in [1 - jitter, 1 + jitter]. initial = 0: at once.
 struct backoff_policy {
-  std::chrono::milliseconds initial{0};
-  std::chrono::milliseconds max{1000};
-  double multiplier = 2.0;
-  double jitter = 0.2;
+  std::chrono::milliseconds initial{0};  ///< delay of the first restart within the period (0: none)
+  std::chrono::milliseconds max{1000};   ///< cap of the delay
+  double multiplier = 2.0;               ///< growth per restart within the period
+  double jitter = 0.2;                   ///< random spread, as a fraction of the delay
 };
 
 struct supervisor_spec;
 
 /// One child of a supervisor: an actor or a nested supervisor.
 struct child_spec {
-  std::string name;
-  restart_type restart = restart_type::permanent;
-  shutdown_policy shutdown{};
+  std::string name;                                ///< unique among its siblings; no '/'
+  restart_type restart = restart_type::permanent;  ///< when it is restarted
+  shutdown_policy shutdown{};                      ///< how it is stopped
   /// Mailbox bounds. The mailbox is preallocated (capacity x max size) and its creation cost
   /// grows with capacity: keep defaults small, raise them for big or bursty traffic.
-  std::size_t mailbox_capacity = 128;
-  std::size_t max_message_size = 4 * 1024;
+  std::size_t mailbox_capacity = 128;        ///< messages the mailbox holds
+  std::size_t max_message_size = 4 * 1024;   ///< largest encoded message it accepts, in bytes
   /// Spin budget before the actor sleeps on its doorbell, adaptive (it halves while spins find
   /// nothing). The default, 20 us, keeps streaming traffic off the doorbell at no cost when idle;
   /// with_busy_poll(200us) trades CPU for the lowest round trip when two cores are free.
@@ -98,52 +98,63 @@ struct child_spec {
   /// A nested supervisor child.
   static child_spec nested(std::string name, supervisor_spec spec);
 
-  /// Claims @p name as this actor's registered name (see registered_name).
+  /// Claims @p as as this actor's registered name (see registered_name).
   child_spec& register_as(std::string as) & {
     registered_name = std::move(as);
     return *this;
   }
+  /// @overload
   child_spec&& register_as(std::string as) && {
     registered_name = std::move(as);
     return std::move(*this);
   }
+  /// Sets the restart type.
   child_spec& with_restart(restart_type r) & {
     restart = r;
     return *this;
   }
+  /// @overload
   child_spec&& with_restart(restart_type r) && {
     restart = r;
     return std::move(*this);
   }
+  /// Sets the shutdown policy.
   child_spec& with_shutdown(shutdown_policy s) & {
     shutdown = s;
     return *this;
   }
+  /// @overload
   child_spec&& with_shutdown(shutdown_policy s) && {
     shutdown = s;
     return std::move(*this);
   }
+  /// Sets the start method.
   child_spec& with_start_method(start_method m) & {
     method = m;
     return *this;
   }
+  /// @overload
   child_spec&& with_start_method(start_method m) && {
     method = m;
     return std::move(*this);
   }
+  /// Sets the spin budget before the actor sleeps (see spin).
   child_spec& with_busy_poll(std::chrono::microseconds budget) & {
     spin = budget;
     return *this;
   }
+  /// @overload
   child_spec&& with_busy_poll(std::chrono::microseconds budget) && {
     spin = budget;
     return std::move(*this);
   }
+  /// Sets the mailbox bounds (see mailbox_capacity).
   child_spec& with_mailbox(std::size_t capacity, std::size_t max_size) & {
     mailbox_capacity = capacity;
     max_message_size = max_size;
     return *this;
   }
+  /// @overload
   child_spec&& with_mailbox(std::size_t capacity, std::size_t max_size) && {
     mailbox_capacity = capacity;
     max_message_size = max_size;
@@ -154,11 +165,11 @@ struct child_spec {
 /// A supervisor: strategy, restart intensity (more than `max_restarts` within `period` makes it
 /// stop its children and exit with reason `intensity`, which its own parent sees), backoff.
 struct supervisor_spec {
-  strategy strat = strategy::one_for_one;
-  int max_restarts = 3;
-  std::chrono::milliseconds period{5000};
-  backoff_policy backoff{};
-  std::vector<child_spec> children;
+  strategy strat = strategy::one_for_one;  ///< which children restart together
+  int max_restarts = 3;                     ///< restarts allowed within `period` (more: give up)
+  std::chrono::milliseconds period{5000};   ///< the intensity window
+  backoff_policy backoff{};                 ///< delay between restarts
+  std::vector<child_spec> children;         ///< started in order, stopped in reverse order
   /// strategy::pool: children started with the supervisor.
   std::size_t pool_size = 0;
 };

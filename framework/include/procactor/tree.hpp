@@ -43,9 +43,12 @@ class tree {
   /// every child has started. @throws std::system_error errc::spawn_failed (with the reason),
   /// errc::invalid_argument for a bad spec (e.g. a registered name claimed twice).
   static tree start(const std::string& root_name, supervisor_spec spec);
+  /// @overload
   static tree start(const std::string& root_name, supervisor_spec spec, std::error_code& ec) noexcept;
 
+  /// @overload
   tree(tree&&) noexcept;
+  /// @overload
   tree& operator=(tree&&) noexcept;
   /// Stops the tree (if running) and waits for it (after 30 s it is killed). Never throws.
   ~tree();
@@ -60,6 +63,7 @@ class tree {
 
   /// Resolves @p name once (see actor_ref). @throws std::system_error errc::no_such_actor.
   actor_ref ref(std::string_view name) const;
+  /// @overload
   actor_ref ref(std::string_view name, std::error_code& ec) const noexcept;
 
   /// Sends into an actor's mailbox (the fast path), waiting up to @p timeout for space.
@@ -68,6 +72,7 @@ class tree {
   void send(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
     send_impl(&to, {}, msg, timeout, ec, nullptr);
   }
+  /// @overload
   template <class T>
   void send(std::string_view to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
     send_impl(nullptr, to, msg, timeout, ec, nullptr);
@@ -77,6 +82,7 @@ class tree {
   void send(const actor_ref& to, const T& msg) {
     send_or_throw(&to, {}, msg, default_send_timeout, "procactor::tree::send");
   }
+  /// @overload
   template <class T>
   void send(std::string_view to, const T& msg) {
     send_or_throw(nullptr, to, msg, default_send_timeout, "procactor::tree::send");
@@ -86,10 +92,12 @@ class tree {
   void try_send(const actor_ref& to, const T& msg, std::error_code& ec) noexcept {
     send_impl(&to, {}, msg, std::chrono::milliseconds::min(), ec, nullptr);
   }
+  /// @overload
   template <class T>
   void try_send(std::string_view to, const T& msg, std::error_code& ec) noexcept {
     send_impl(nullptr, to, msg, std::chrono::milliseconds::min(), ec, nullptr);
   }
+  /// @overload
   template <class T>
   void try_send(std::string_view to, const T& msg) {
     send_or_throw(nullptr, to, msg, std::chrono::milliseconds::min(), "procactor::tree::try_send");
@@ -102,6 +110,7 @@ class tree {
     detail::encode(msg, bytes, ec);
     if (!ec) route_encoded(to, detail::type_tag<detail::message_t<T>>(), bytes, ec);
   }
+  /// @overload
   template <class T>
   void route(std::string_view to, const T& msg) {
     std::error_code ec;
@@ -117,6 +126,7 @@ class tree {
   result<Reply> request(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout) noexcept {
     return request_impl<Reply>(&to, {}, msg, timeout);
   }
+  /// @overload
   template <class Reply, class T>
   result<Reply> request(std::string_view to, const T& msg, std::chrono::milliseconds timeout) noexcept {
     return request_impl<Reply>(nullptr, to, msg, timeout);
@@ -127,23 +137,28 @@ class tree {
 
   /// Lock-free mailbox counters of an actor, read from shared memory (no message to the actor).
   mailbox_stats stats(std::string_view actor_path) const;
+  /// @overload
   mailbox_stats stats(std::string_view actor_path, std::error_code& ec) const noexcept;
 
   /// Adds a child to the pool supervisor at @p supervisor_path (strategy::pool); returns its path.
   /// errc::no_such_actor, errc::invalid_argument (not a pool), errc::timed_out.
   std::string start_child(std::string_view supervisor_path, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// @overload
   std::string start_child(std::string_view supervisor_path, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
   /// Stops the child at @p child_path for good (it is not restarted) and returns its exit reason.
   exit_reason terminate_child(std::string_view child_path, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  /// @overload
   exit_reason terminate_child(std::string_view child_path, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
 
   /// Stops the whole tree in order (children in reverse start order, depth first). Does not wait.
   void stop() noexcept;
   /// Waits for the root supervisor to end; returns its exit reason.
   exit_reason join();
+  /// @overload
   exit_reason join(std::error_code& ec) noexcept;
   /// Waits at most @p timeout; nullopt if the tree is still running.
   std::optional<exit_reason> join(std::chrono::milliseconds timeout);
+  /// @overload
   std::optional<exit_reason> join(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
   /// The root supervisor's pid (0 for an empty handle).
   pid_t root_pid() const noexcept;
