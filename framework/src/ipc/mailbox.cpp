@@ -7,6 +7,9 @@
 // A waiter count left behind by a killed process is zeroed by the next exchange, so it costs
 // at most one spurious wake-up; a wake-up lost to a kill costs at most one 20 ms slice.
 
+// Must come before message_queue.hpp (see there).
+#include "ipc/bip_lock.hpp"
+
 #include "ipc/mailbox.hpp"
 
 #include <fcntl.h>
@@ -17,43 +20,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/interprocess/detail/workaround.hpp>
-#include <boost/interprocess/exceptions.hpp>
-#include <boost/interprocess/sync/detail/common_algorithms.hpp>
-#include <boost/interprocess/sync/posix/mutex.hpp>
-
-namespace procactor::ipc {
-/// One pause of a spin loop (lets the sibling hyper-thread run, saves power).
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-}  // namespace procactor::ipc
-
-// Every lock of a queue's mutex is bounded (BOOST_INTERPROCESS_ENABLE_TIMEOUT_WHEN_LOCKING, see
-// framework/CMakeLists.txt), but Boost computes the deadline with gettimeofday and takes the
-// timed-lock path on every call, which halves the queue's throughput. This specialization, seen
-// before message_queue is instantiated in this (the only) translation unit that uses it, spins on
-// try_lock briefly and pays for the bounded wait only when the lock stays contended.
-namespace boost::interprocess::ipcdetail {
-template <>
-inline void timeout_when_locking_aware_lock<posix_mutex>(posix_mutex& m) {
-  for (int i = 0; i < 128; ++i) {  // critical sections are a few hundred ns: spin briefly first
-    if (m.try_lock()) return;
-    procactor::ipc::cpu_relax();
-  }
-  if (!m.timed_lock(microsec_clock<ustime>::universal_time() +
-                    usduration_milliseconds(BOOST_INTERPROCESS_TIMEOUT_WHEN_LOCKING_DURATION_MS))) {
-    throw interprocess_exception(timeout_when_locking_error,
-                                 "Interprocess mutex timeout when locking. Possible deadlock: "
-                                 "owner died without unlocking?");
-  }
-}
-}  // namespace boost::interprocess::ipcdetail
-
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/interprocess/permissions.hpp>
 #include <cerrno>
