@@ -12,6 +12,9 @@
 
 namespace procactor {
 
+static_assert(std::string_view(ipc_name_prefix) == ipc::name_prefix,
+              "the public ipc_name_prefix must be the ipc layer's name prefix");
+
 std::vector<std::string> list_ipc_objects() {
   std::vector<std::string> out;
   DIR* d = ::opendir(ipc::shm_dir);

@@ -12,7 +12,7 @@
 
 namespace procactor {
 
-/// The prefix of every IPC object name procactor creates.
+/// The prefix of every IPC object name procactor creates (the ipc layer's, re-stated for users).
 inline constexpr const char* ipc_name_prefix = "procactor.";
 
 /// Lists the procactor IPC objects present now (file names in /dev/shm).

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "procactor/gc.hpp"
 
 namespace procactor::ipc {
 
@@ -19,14 +18,14 @@ std::string make_base_name() {
         static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&r));
   }
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%s%d.%016llx", ipc_name_prefix, static_cast<int>(::getpid()),
+  std::snprintf(buf, sizeof buf, "%.*s%d.%016llx", static_cast<int>(name_prefix.size()), name_prefix.data(), static_cast<int>(::getpid()),
                 static_cast<unsigned long long>(r));
   return buf;
 }
 
 int owner_of(const std::string& name) noexcept {
-  const std::size_t plen = std::strlen(ipc_name_prefix);
-  if (name.compare(0, plen, ipc_name_prefix) != 0) return -1;
+  const std::size_t plen = name_prefix.size();
+  if (name.compare(0, plen, name_prefix) != 0) return -1;
   int pid = -1;
   const char* first = name.data() + plen;
   const char* last = name.data() + name.size();
