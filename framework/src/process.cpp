@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "internal/child.hpp"
+#include "internal/proc_stat.hpp"
 #include "internal/wait.hpp"
 
 extern char** environ;
@@ -44,26 +45,10 @@ int pidfd_open(pid_t pid) noexcept {
 #endif
 }
 
-// Threads of this process, from /proc/self/stat (field 20); 0 if unreadable.
+// Threads of this process (/proc/self/stat field 20); 0 if unreadable.
 int thread_count() noexcept {
-  char buf[1024];
-  int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  const char* p = std::strrchr(buf, ')');
-  if (!p) return 0;
-  // after ") " come fields 3.. ; num_threads is field 20
-  int field = 2;
-  for (const char* q = p + 1; *q; ++q) {
-    if (*q == ' ') {
-      ++field;
-      if (field == 20) return std::atoi(q + 1);
-    }
-  }
-  return 0;
+  auto st = internal::read_proc_stat();
+  return st ? static_cast<int>(st->num_threads) : 0;
 }
 
 // fork() with stdio flushed first (or the child would print the parent's buffered output again);

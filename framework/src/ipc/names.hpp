@@ -1,7 +1,13 @@
 #pragma once
-// Names of procactor's IPC objects: procactor.<owner pid>.<64 random bits in hex>, plus a suffix
-// per object (.q the message queue, .ctl the control block, .bell the doorbell FIFO).
+// Names of procactor's IPC objects: procactor.<owner pid>-<owner start time>.<64 random bits in
+// hex>, plus a suffix per object (.q the message queue, .ctl the control block, .bell the doorbell
+// FIFO). The start time (/proc/PID/stat field 22) makes the owner a process, not a pid: an object
+// whose pid was reused by another process is still recognised as orphaned.
 
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,7 +23,17 @@ inline constexpr const char* shm_dir = "/dev/shm";
 /// A fresh base name owned by the calling process.
 std::string make_base_name();
 
-/// The owner pid encoded in a name, or -1 when the name is not one of ours.
-int owner_of(const std::string& name) noexcept;
+/// The process that made an object: its pid and start time (0 when the name predates start
+/// times in names, then only the pid is known).
+struct owner_id {
+  pid_t pid = 0;
+  std::uint64_t start_time = 0;
+};
+
+/// The owner encoded in a name, or nullopt when the name is not one of ours.
+std::optional<owner_id> owner_of(std::string_view name) noexcept;
+
+/// Whether the owner of an object still runs (same pid AND same start time).
+bool owner_alive(const owner_id& owner) noexcept;
 
 }  // namespace procactor::ipc
