@@ -26,6 +26,7 @@
 #include "internal/child.hpp"
 #include "internal/proc_stat.hpp"
 #include "internal/wait.hpp"
+#include "ipc/names.hpp"
 
 extern char** environ;
 
@@ -250,9 +251,16 @@ void process::start_spawn(std::error_code& ec) noexcept {
     ctl_ = connection(sv[0], connection::mode::duplex);
     after_fork_parent(pid);
 
-    // Handshake: send the target's name and arguments, wait for the child to take them.
+    // Handshake: send the tree key (on this pipe, never in argv or the environment: a child of
+    // a tree must compute its mailbox names, nobody else may), the target's name and arguments,
+    // then wait for the child to take them.
     std::error_code io;
-    ctl_.send_bytes(std::span<const char>(target, std::strlen(target)), io);
+    const ipc::name_key& key = ipc::tree_key();
+    char key_bytes[sizeof key.k0 + sizeof key.k1];
+    std::memcpy(key_bytes, &key.k0, sizeof key.k0);
+    std::memcpy(key_bytes + sizeof key.k0, &key.k1, sizeof key.k1);
+    ctl_.send_bytes(std::span<const char>(key_bytes, sizeof key_bytes), io);
+    if (!io) ctl_.send_bytes(std::span<const char>(target, std::strlen(target)), io);
     if (!io) ctl_.send_bytes(std::span<const char>(payload.data(), payload.size()), io);
     bool ready = !io && ctl_.poll(opts_.spawn_handshake_timeout, io);
     std::vector<char> ack;
