@@ -24,7 +24,9 @@
 #include <vector>
 
 #include "internal/child.hpp"
+#include "internal/proc_stat.hpp"
 #include "internal/wait.hpp"
+#include "ipc/names.hpp"
 
 extern char** environ;
 
@@ -44,26 +46,10 @@ int pidfd_open(pid_t pid) noexcept {
 #endif
 }
 
-// Threads of this process, from /proc/self/stat (field 20); 0 if unreadable.
+// Threads of this process (/proc/self/stat field 20); 0 if unreadable.
 int thread_count() noexcept {
-  char buf[1024];
-  int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  const char* p = std::strrchr(buf, ')');
-  if (!p) return 0;
-  // after ") " come fields 3.. ; num_threads is field 20
-  int field = 2;
-  for (const char* q = p + 1; *q; ++q) {
-    if (*q == ' ') {
-      ++field;
-      if (field == 20) return std::atoi(q + 1);
-    }
-  }
-  return 0;
+  auto st = internal::read_proc_stat();
+  return st ? static_cast<int>(st->num_threads) : 0;
 }
 
 // fork() with stdio flushed first (or the child would print the parent's buffered output again);
@@ -265,9 +251,16 @@ void process::start_spawn(std::error_code& ec) noexcept {
     ctl_ = connection(sv[0], connection::mode::duplex);
     after_fork_parent(pid);
 
-    // Handshake: send the target's name and arguments, wait for the child to take them.
+    // Handshake: send the tree key (on this pipe, never in argv or the environment: a child of
+    // a tree must compute its mailbox names, nobody else may), the target's name and arguments,
+    // then wait for the child to take them.
     std::error_code io;
-    ctl_.send_bytes(std::span<const char>(target, std::strlen(target)), io);
+    const ipc::name_key& key = ipc::tree_key();
+    char key_bytes[sizeof key.k0 + sizeof key.k1];
+    std::memcpy(key_bytes, &key.k0, sizeof key.k0);
+    std::memcpy(key_bytes + sizeof key.k0, &key.k1, sizeof key.k1);
+    ctl_.send_bytes(std::span<const char>(key_bytes, sizeof key_bytes), io);
+    if (!io) ctl_.send_bytes(std::span<const char>(target, std::strlen(target)), io);
     if (!io) ctl_.send_bytes(std::span<const char>(payload.data(), payload.size()), io);
     bool ready = !io && ctl_.poll(opts_.spawn_handshake_timeout, io);
     std::vector<char> ack;

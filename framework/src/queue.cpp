@@ -25,6 +25,12 @@ queue_base queue_base::open(const std::string& name, std::error_code& ec) noexce
   return q;
 }
 
+void queue_base::throw_open_error(const std::error_code& ec, const std::string& name) {
+  std::string what = "procactor::queue::open(" + name + ")";
+  if (ec == errc::foreign_object && !ipc::refusal().empty()) what += ": refused " + ipc::refusal();
+  throw std::system_error(ec, what);
+}
+
 queue_base::clock::time_point queue_base::deadline_for(clock::duration timeout) noexcept {
   return internal::deadline_after(timeout);
 }

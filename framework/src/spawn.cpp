@@ -12,6 +12,7 @@
 
 #include "internal/child.hpp"
 #include "internal/name_registry.hpp"
+#include "ipc/names.hpp"
 #include "procactor/connection.hpp"
 
 namespace procactor {
@@ -51,6 +52,12 @@ void handle_spawned_child() {
   internal::child_report_fd() = fd;
   connection ctl(fd, connection::mode::duplex);
   std::error_code ec;
+  std::vector<char> key = ctl.recv_bytes(ec);  // the tree key: on this pipe, never in argv
+  if (ec || key.size() != 2 * sizeof(std::uint64_t)) internal::finish_child(127);
+  ipc::name_key k;
+  std::memcpy(&k.k0, key.data(), sizeof k.k0);
+  std::memcpy(&k.k1, key.data() + sizeof k.k0, sizeof k.k1);
+  ipc::install_tree_key(k);
   std::vector<char> name = ctl.recv_bytes(ec);
   std::vector<char> args;
   if (!ec) args = ctl.recv_bytes(ec);

@@ -8,24 +8,21 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
+#include "internal/proc_stat.hpp"
+#include "ipc/names.hpp"
 #include "procactor/gc.hpp"
 
 namespace procactor::testing {
 namespace {
 
 bool read_stat(pid_t pid, char& state, pid_t& ppid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return false;
-  auto p = line.rfind(')');
-  if (p == std::string::npos || p + 2 >= line.size()) return false;
-  std::istringstream rest(line.substr(p + 2));
-  rest >> state >> ppid;
-  return static_cast<bool>(rest);
+  auto st = internal::read_proc_stat(pid);
+  if (!st) return false;
+  state = st->state;
+  ppid = st->ppid;
+  return true;
 }
 
 std::set<std::string> shm_objects() {
@@ -36,14 +33,15 @@ std::set<std::string> shm_objects() {
 // Whether an object's owner is this process, one of its descendants, or dead: only those
 // objects are this process's business (a parallel test run owns the others).
 bool ours_or_orphaned(const std::string& name) {
-  pid_t owner = 0;
-  if (std::sscanf(name.c_str(), "procactor.%d.", &owner) != 1 || owner <= 0) return false;
+  const auto owner = ipc::owner_of(name);
+  if (!owner) return false;
+  if (!ipc::owner_alive(*owner)) return true;  // the owner is dead (or its pid was reused): orphaned
   const pid_t me = ::getpid();
-  for (pid_t p = owner; p > 1;) {
+  for (pid_t p = owner->pid; p > 1;) {
     if (p == me) return true;
     char state = 0;
     pid_t ppid = 0;
-    if (!read_stat(p, state, ppid)) return p == owner;  // the owner is dead: orphaned
+    if (!read_stat(p, state, ppid)) return false;
     p = ppid;
   }
   return false;

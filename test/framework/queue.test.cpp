@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -375,6 +376,27 @@ BOOST_AUTO_TEST_CASE(garbage_collection_removes_objects_of_a_dead_owner) {
   BOOST_TEST(has());
   BOOST_TEST(procactor::collect_garbage() >= 3u);
   BOOST_TEST(!has());
+}
+
+BOOST_AUTO_TEST_CASE(garbage_collection_judges_the_owner_by_pid_and_start_time) {
+  // Names carry the owner's pid and start time: procactor.<pid>-<start>.<random>. An object whose
+  // pid is alive (ours) but whose start time is another process's (the pid was reused) is
+  // orphaned; one with our true start time is not.
+  queue<int> q(4);
+  const std::string name = q.name();  // made by this process
+  const std::size_t dash = name.find('-'), dot = name.find('.', dash);
+  BOOST_REQUIRE(dash != std::string::npos && dot != std::string::npos);
+  const std::string pid = name.substr(std::strlen(procactor::ipc_name_prefix), dash - std::strlen(procactor::ipc_name_prefix));
+  BOOST_REQUIRE(pid == std::to_string(::getpid()));
+  const unsigned long long start = std::stoull(name.substr(dash + 1, dot - dash - 1));
+  const std::string reused = "/dev/shm/procactor." + pid + "-" + std::to_string(start + 1) + ".00000000deadbeef.q";
+  const std::string live = "/dev/shm/procactor." + pid + "-" + std::to_string(start) + ".00000000cafef00d.q";
+  for (const auto& f : {reused, live}) std::ofstream(f) << "x";
+  BOOST_TEST(procactor::collect_garbage() >= 1u);
+  BOOST_TEST(::access(reused.c_str(), F_OK) != 0);  // collected
+  BOOST_TEST(::access(live.c_str(), F_OK) == 0);    // kept: its owner (this process) runs
+  BOOST_TEST(q.stats().capacity == 4u);             // and so is the queue's own
+  BOOST_TEST(::unlink(live.c_str()) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_death_inside_the_lock_poisons_the_queue_and_every_call_reports_it) {

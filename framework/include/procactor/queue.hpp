@@ -46,6 +46,9 @@ class queue_base {
   ~queue_base();
 
   static queue_base open(const std::string& name, std::error_code& ec) noexcept;
+  /// Throws system_error for a failed open of @p name (with the refused object and why, for
+  /// errc::foreign_object).
+  [[noreturn]] static void throw_open_error(const std::error_code& ec, const std::string& name);
 
   /// deadline == clock::time_point::min(): try only.
   void put_bytes(std::span<const char> bytes, clock::time_point deadline, std::error_code& ec) noexcept;
@@ -99,11 +102,14 @@ class queue : private detail::queue_base {
   explicit queue(const queue_options& opts)
       : queue_base(opts.capacity, opts.max_message_size ? opts.max_message_size : default_max_size()) {}
 
-  /// Opens the queue named @p name (see name()); errc::no_such_object if it is gone.
+  /// Opens the queue named @p name (see name()); errc::no_such_object if it is gone;
+  /// errc::foreign_object if an object of that name is not this user's private queue (another
+  /// user's, or with group/other permissions, or of the wrong type): it is never used. The
+  /// throwing overload names the refused object and the failed check in what().
   static queue open(const std::string& name) {
     std::error_code ec;
     queue q = open(name, ec);
-    throw_if_error(ec, "procactor::queue::open");
+    if (ec) throw_open_error(ec, name);
     return q;
   }
   static queue open(const std::string& name, std::error_code& ec) noexcept {

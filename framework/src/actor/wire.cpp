@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "ipc/mailbox.hpp"
+#include "ipc/names.hpp"
 #include "procactor/detail/codec.hpp"
 #include "procactor/gc.hpp"
 
@@ -66,9 +67,7 @@ std::optional<frame> decode_frame(std::span<const char> bytes) noexcept {
 }
 
 std::string mailbox_name(const std::string& tree_prefix, const std::string& path) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, ".%016llx", static_cast<unsigned long long>(detail::fnv1a(path)));
-  return tree_prefix + buf;
+  return ipc::keyed_name(tree_prefix, path);  // keyed by the tree's secret: not guessable from /dev/shm
 }
 
 void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep) noexcept {

@@ -7,6 +7,9 @@
 // A waiter count left behind by a killed process is zeroed by the next exchange, so it costs
 // at most one spurious wake-up; a wake-up lost to a kill costs at most one 20 ms slice.
 
+// Must come before message_queue.hpp (see there).
+#include "ipc/bip_lock.hpp"
+
 #include "ipc/mailbox.hpp"
 
 #include <fcntl.h>
@@ -17,47 +20,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/interprocess/detail/workaround.hpp>
-#include <boost/interprocess/exceptions.hpp>
-#include <boost/interprocess/sync/detail/common_algorithms.hpp>
-#include <boost/interprocess/sync/posix/mutex.hpp>
-
-namespace procactor::ipc {
-/// One pause of a spin loop (lets the sibling hyper-thread run, saves power).
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-}  // namespace procactor::ipc
-
-// Every lock of a queue's mutex is bounded (BOOST_INTERPROCESS_ENABLE_TIMEOUT_WHEN_LOCKING, see
-// framework/CMakeLists.txt), but Boost computes the deadline with gettimeofday and takes the
-// timed-lock path on every call, which halves the queue's throughput. This specialization, seen
-// before message_queue is instantiated in this (the only) translation unit that uses it, spins on
-// try_lock briefly and pays for the bounded wait only when the lock stays contended.
-namespace boost::interprocess::ipcdetail {
-template <>
-inline void timeout_when_locking_aware_lock<posix_mutex>(posix_mutex& m) {
-  for (int i = 0; i < 128; ++i) {  // critical sections are a few hundred ns: spin briefly first
-    if (m.try_lock()) return;
-    procactor::ipc::cpu_relax();
-  }
-  if (!m.timed_lock(microsec_clock<ustime>::universal_time() +
-                    usduration_milliseconds(BOOST_INTERPROCESS_TIMEOUT_WHEN_LOCKING_DURATION_MS))) {
-    throw interprocess_exception(timeout_when_locking_error,
-                                 "Interprocess mutex timeout when locking. Possible deadlock: "
-                                 "owner died without unlocking?");
-  }
-}
-}  // namespace boost::interprocess::ipcdetail
-
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/interprocess/permissions.hpp>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -122,10 +89,60 @@ u64 wall_ns() noexcept {
 }
 
 std::string queue_name(const std::string& base) { return base + ".q"; }
+std::string queue_shm_name(const std::string& base) {  // what Boost passes to shm_open
+  std::string n(1, '/');
+  n.append(base).append(".q");
+  return n;
+}
 std::string ctl_name(const std::string& base) { return "/" + base + ".ctl"; }
 std::string bell_path(const std::string& base) { return std::string(shm_dir) + "/" + base + ".bell"; }
+std::string shm_path(const std::string& base, const char* suffix) { return std::string(shm_dir) + "/" + base + suffix; }
 
 std::error_code errno_code(int e = errno) noexcept { return {e, std::generic_category()}; }
+
+thread_local std::string refusal_text;
+
+// Records why the object at @p path was refused; returns errc::foreign_object.
+std::error_code refuse(const std::string& path, const char* why) noexcept {
+  try {
+    refusal_text = path + ": " + why;
+  } catch (...) {
+  }
+  return errc::foreign_object;
+}
+
+// An object is used only if it is what we make: of the expected type (a FIFO, or a regular file
+// for shared memory), owned by our effective uid, with no permission bits for group or others.
+// Anything else was made by someone else (or tampered with): refused with errc::foreign_object.
+bool check_private(int fd, mode_t type, const std::string& path, struct stat& st, std::error_code& ec) noexcept {
+  if (::fstat(fd, &st) != 0) {
+    ec = errno_code();
+    return false;
+  }
+  char why[160];
+  if ((st.st_mode & S_IFMT) != type) {
+    std::snprintf(why, sizeof why, "not a %s (file type 0%o)", type == S_IFIFO ? "FIFO" : "regular file",
+                  static_cast<unsigned>(st.st_mode & S_IFMT));
+  } else if (st.st_uid != ::geteuid()) {
+    std::snprintf(why, sizeof why, "owned by uid %u, not by this process's uid %u", static_cast<unsigned>(st.st_uid),
+                  static_cast<unsigned>(::geteuid()));
+  } else if ((st.st_mode & 077) != 0) {
+    std::snprintf(why, sizeof why, "mode 0%03o gives access to group or others (procactor makes 0600)",
+                  static_cast<unsigned>(st.st_mode & 0777));
+  } else {
+    return true;
+  }
+  ec = refuse(path, why);
+  return false;
+}
+
+// The error of a failed open of an object that should exist.
+std::error_code open_error(int e, const std::string& path) noexcept {
+  if (e == ENOENT) return errc::no_such_object;
+  if (e == ELOOP) return refuse(path, "a symbolic link");
+  if (e == EACCES || e == EPERM) return refuse(path, "not accessible to this user (another user's object)");
+  return errno_code(e);
+}
 
 // SIGPIPE must never kill a sender; the doorbell is opened O_RDWR so EPIPE cannot happen, but a
 // process using connections may meet it too. Ignored once per process.
@@ -144,6 +161,7 @@ struct mailbox::impl {
   std::string base;
   bool owner = false;
   bool removed = false;
+  pid_t creator = 0;  // the process that created the objects: its destructor removes them
   control_block* ctl = nullptr;
   std::optional<bip::message_queue> mq;
   internal::unique_fd bell;
@@ -217,7 +235,7 @@ struct mailbox::impl {
 mailbox::mailbox(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
 
 mailbox::~mailbox() {
-  if (impl_ && impl_->owner && ::getpid() == impl_->ctl->owner_pid.load()) remove();
+  if (impl_ && impl_->owner && ::getpid() == impl_->creator) remove();
 }
 
 std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_config& cfg,
@@ -229,18 +247,23 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
     return nullptr;
   }
   ignore_sigpipe();
+  // Every object is created exclusively (O_EXCL, mkfifo, create_only) with mode 0600: a name
+  // that exists already is never adopted here. On failure only what this call made is removed.
+  bool made_ctl = false, made_bell = false, made_q = false;
   try {
     auto p = std::make_unique<impl>();
     p->base = base;
     p->owner = true;
+    p->creator = ::getpid();
 
     // 1. the control block (magic written last: openers see a complete mailbox or none)
-    internal::unique_fd cfd(::shm_open(ctl_name(base).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    internal::unique_fd cfd(::shm_open(ctl_name(base).c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!cfd) {
       ec = errno_code();
       return nullptr;
     }
-    if (::ftruncate(cfd.get(), sizeof(control_block)) != 0) {
+    made_ctl = true;
+    if (::fchmod(cfd.get(), 0600) != 0 || ::ftruncate(cfd.get(), sizeof(control_block)) != 0) {
       ec = errno_code();
       ::shm_unlink(ctl_name(base).c_str());
       return nullptr;
@@ -257,46 +280,62 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
     p->ctl->max_message_size = cfg.max_message_size;
     p->ctl->owner_pid.store(::getpid());
 
-    // 2. the doorbell FIFO
+    // 2. the doorbell FIFO (mkfifo fails on an existing name)
     std::string bell = bell_path(base);
     if (::mkfifo(bell.c_str(), 0600) != 0) {
       ec = errno_code();
       ::shm_unlink(ctl_name(base).c_str());
       return nullptr;
     }
-    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
-    if (!p->bell) {
+    made_bell = true;
+    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!p->bell || ::fchmod(p->bell.get(), 0600) != 0) {
       ec = errno_code();
+    } else {
+      check_private(p->bell.get(), S_IFIFO, bell, st, ec);
+    }
+    if (ec) {
       ::unlink(bell.c_str());
       ::shm_unlink(ctl_name(base).c_str());
       return nullptr;
     }
 
-    // 3. the message queue itself
+    // 3. the message queue itself (create_only: O_EXCL, then fchmod to the permissions)
     bip::permissions perm(0600);
     p->mq.emplace(bip::create_only, queue_name(base).c_str(), cfg.capacity, cfg.max_message_size, perm);
+    made_q = true;
     p->wake_every = static_cast<u32>(cfg.capacity / 4 > 0 ? cfg.capacity / 4 : 1);
 
     p->ctl->magic.store(magic_value, std::memory_order_release);
     return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
   } catch (const bip::interprocess_exception& e) {
-    ec = e.get_native_error() ? errno_code(e.get_native_error()) : std::error_code(errc::invalid_argument);
+    if (e.get_error_code() == bip::already_exists_error) {
+      ec = std::make_error_code(std::errc::file_exists);
+    } else {
+      ec = e.get_native_error() ? errno_code(e.get_native_error()) : std::error_code(errc::invalid_argument);
+    }
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
-  remove_mailbox(base);
+  try {
+    if (made_q) bip::message_queue::remove(queue_name(base).c_str());
+  } catch (...) {
+  }
+  if (made_bell) ::unlink(bell_path(base).c_str());
+  if (made_ctl) ::shm_unlink(ctl_name(base).c_str());
   return nullptr;
 }
 
 std::unique_ptr<mailbox> mailbox::create_or_open(const std::string& base, const mailbox_config& cfg,
                                                  std::error_code& ec) noexcept {
+  // A survivor (its supervisor was restarted) is re-opened with the same checks as any open:
+  // made by our uid, mode 0600, of the right type. Anything else is refused, never adopted.
   auto m = open(base, ec);
-  if (m) {
-    m->impl_->owner = true;
-    return m;
+  if (!m && ec == errc::no_such_object) {
+    m = create(base, cfg, ec);
+    if (!m && ec == std::errc::file_exists) m = open(base, ec);  // lost a race with another creator
   }
-  m = create(base, cfg, ec);
-  if (!m && ec == std::errc::file_exists) m = open(base, ec);  // lost a race with another creator
   if (m) m->impl_->owner = true;
   return m;
 }
@@ -391,14 +430,18 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
   try {
     auto p = std::make_unique<impl>();
     p->base = base;
-    internal::unique_fd cfd(::shm_open(ctl_name(base).c_str(), O_RDWR | O_CLOEXEC, 0));
+    struct stat st {};
+
+    // The control block: ours, private, complete.
+    const std::string ctl_path = shm_path(base, ".ctl");
+    internal::unique_fd cfd(::shm_open(ctl_name(base).c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0));
     if (!cfd) {
-      ec = errno == ENOENT ? std::error_code(errc::no_such_object) : errno_code();
+      ec = open_error(errno, ctl_path);
       return nullptr;
     }
-    struct stat st {};
-    if (::fstat(cfd.get(), &st) != 0 || static_cast<std::size_t>(st.st_size) < sizeof(control_block)) {
-      ec = errc::no_such_object;
+    if (!check_private(cfd.get(), S_IFREG, ctl_path, st, ec)) return nullptr;
+    if (static_cast<std::size_t>(st.st_size) < sizeof(control_block)) {
+      ec = errc::no_such_object;  // still being created
       return nullptr;
     }
     void* addr = ::mmap(nullptr, sizeof(control_block), PROT_READ | PROT_WRITE, MAP_SHARED, cfd.get(), 0);
@@ -411,11 +454,26 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
       ec = errc::no_such_object;
       return nullptr;
     }
-    p->bell.reset(::open(bell_path(base).c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+
+    // The doorbell: ours, private, a FIFO.
+    const std::string bell = bell_path(base);
+    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
     if (!p->bell) {
-      ec = errno == ENOENT ? std::error_code(errc::no_such_object) : errno_code();
+      ec = open_error(errno, bell);
       return nullptr;
     }
+    if (!check_private(p->bell.get(), S_IFIFO, bell, st, ec)) return nullptr;
+
+    // The queue: checked through our own descriptor before Boost opens it by name. /dev/shm is
+    // sticky (mode 1777): nobody else can unlink our object and put theirs in its place between
+    // the check and Boost's open.
+    const std::string q_path = shm_path(base, ".q");
+    internal::unique_fd qfd(::shm_open(queue_shm_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+    if (!qfd) {
+      ec = open_error(errno, q_path);
+      return nullptr;
+    }
+    if (!check_private(qfd.get(), S_IFREG, q_path, st, ec)) return nullptr;
     p->mq.emplace(bip::open_only, queue_name(base).c_str());
     p->wake_every = static_cast<u32>(p->ctl->capacity / 4 > 0 ? p->ctl->capacity / 4 : 1);
     return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
@@ -609,6 +667,8 @@ void mailbox::remove() noexcept {
   impl_->removed = true;
   remove_mailbox(impl_->base);
 }
+
+const std::string& refusal() noexcept { return refusal_text; }
 
 void remove_mailbox(const std::string& base) noexcept {
   try {

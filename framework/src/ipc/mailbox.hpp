@@ -28,15 +28,20 @@ struct mailbox_config {
 
 class mailbox {
  public:
-  /// Creates a new mailbox named @p base (objects base.q, base.ctl, base.bell). The calling
-  /// process becomes the owner: the destructor removes the names when run in the owner.
+  /// Creates a new mailbox named @p base (objects base.q, base.ctl, base.bell), each created
+  /// exclusively with mode 0600: an existing object of that name fails the call (file_exists).
+  /// The calling process becomes the owner: the destructor removes the names when run in it.
   static std::unique_ptr<mailbox> create(const std::string& base, const mailbox_config& cfg,
                                          std::error_code& ec) noexcept;
   /// Opens the mailbox named @p base if it exists (mail queued there survives), else creates it.
-  /// The caller is the owner either way.
+  /// The caller is the owner either way. Objects that exist but fail open()'s checks are refused
+  /// (errc::foreign_object), never adopted.
   static std::unique_ptr<mailbox> create_or_open(const std::string& base, const mailbox_config& cfg,
                                                  std::error_code& ec) noexcept;
-  /// Opens an existing mailbox by name. errc::no_such_object if there is none.
+  /// Opens an existing mailbox by name. errc::no_such_object if there is none; errc::foreign_object
+  /// (the reason in refusal()) if one of its objects is not owned by our uid, has group or other
+  /// permission bits, is of the wrong type (the doorbell a FIFO, the others regular files) or is a
+  /// symbolic link.
   static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec) noexcept;
 
   ~mailbox();
@@ -116,6 +121,10 @@ class mailbox {
   explicit mailbox(std::unique_ptr<impl> p) noexcept;
   std::unique_ptr<impl> impl_;
 };
+
+/// Why the last open or create on this thread failed with errc::foreign_object: the object's path
+/// and the failed check ("/dev/shm/procactor.1-2.ab.ctl: owned by uid 1001, not ...").
+const std::string& refusal() noexcept;
 
 /// Removes the objects of a mailbox by name, whether or not it is open anywhere.
 void remove_mailbox(const std::string& base) noexcept;
