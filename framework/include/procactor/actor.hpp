@@ -118,14 +118,14 @@ class actor {
 
   /// Resolves @p name (see the file comment) once: the returned ref sends without any lookup.
   /// @throws std::system_error errc::no_such_actor naming the path.
-  actor_ref ref(std::string_view name) const;
+  [[nodiscard]] actor_ref ref(std::string_view name) const;
   /// As ref(name); errc::no_such_actor in @p ec (and an empty ref).
-  actor_ref ref(std::string_view name, std::error_code& ec) const noexcept;
+  [[nodiscard]] actor_ref ref(std::string_view name, std::error_code& ec) const noexcept;
 
   /// The absolute, normalised path of @p name as seen from this actor (no "..", no "~", a
   /// registered name replaced by its path). @throws std::system_error errc::no_such_actor for a
   /// path that leaves the tree or an unknown registered name.
-  std::string resolve(std::string_view name) const;
+  [[nodiscard]] std::string resolve(std::string_view name) const;
 
   /// Sends @p msg straight into @p to's mailbox (the fast path). Waits up to @p timeout for
   /// space (backpressure). Errors: errc::no_such_actor, errc::timed_out, errc::message_too_large,
@@ -258,9 +258,9 @@ class actor {
 
   /// Lock-free mailbox counters of @p who, read from shared memory without messaging it.
   /// errc::no_such_actor.
-  mailbox_stats stats_of(std::string_view who, std::error_code& ec) const noexcept;
+  [[nodiscard]] mailbox_stats stats_of(std::string_view who, std::error_code& ec) const noexcept;
   /// @overload
-  mailbox_stats stats_of(const actor_ref& who, std::error_code& ec) const noexcept;
+  [[nodiscard]] mailbox_stats stats_of(const actor_ref& who, std::error_code& ec) const noexcept;
 
  protected:
   /// Registers the handler of messages of type T: `on<ping>([this](const ping& p) { ... })`.

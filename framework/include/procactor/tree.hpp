@@ -42,9 +42,9 @@ class tree {
   /// Starts a tree whose root supervisor is named @p root_name ("/root_name") and waits until
   /// every child has started. @throws std::system_error errc::spawn_failed (with the reason),
   /// errc::invalid_argument for a bad spec (e.g. a registered name claimed twice).
-  static tree start(const std::string& root_name, supervisor_spec spec);
+  [[nodiscard]] static tree start(const std::string& root_name, supervisor_spec spec);
   /// @overload
-  static tree start(const std::string& root_name, supervisor_spec spec, std::error_code& ec) noexcept;
+  [[nodiscard]] static tree start(const std::string& root_name, supervisor_spec spec, std::error_code& ec) noexcept;
 
   /// @overload
   tree(tree&&) noexcept;
@@ -59,12 +59,12 @@ class tree {
   /// The absolute, normalised path of @p name, e.g. path("workers/w1") == "/app/workers/w1".
   /// @throws std::system_error errc::no_such_actor for a path leaving the tree or an unknown
   /// registered name.
-  std::string path(std::string_view name) const;
+  [[nodiscard]] std::string path(std::string_view name) const;
 
   /// Resolves @p name once (see actor_ref). @throws std::system_error errc::no_such_actor.
-  actor_ref ref(std::string_view name) const;
+  [[nodiscard]] actor_ref ref(std::string_view name) const;
   /// @overload
-  actor_ref ref(std::string_view name, std::error_code& ec) const noexcept;
+  [[nodiscard]] actor_ref ref(std::string_view name, std::error_code& ec) const noexcept;
 
   /// Sends into an actor's mailbox (the fast path), waiting up to @p timeout for space.
   /// errc::no_such_actor, errc::timed_out, errc::message_too_large, errc::not_running.
@@ -123,22 +123,22 @@ class tree {
   /// supervisor sees it die; errc::timed_out, errc::no_such_actor, errc::unhandled,
   /// errc::broken_promise, errc::type_mismatch. Never throws.
   template <class Reply, class T>
-  result<Reply> request(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout) noexcept {
+  [[nodiscard]] result<Reply> request(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout) noexcept {
     return request_impl<Reply>(&to, {}, msg, timeout);
   }
   /// @overload
   template <class Reply, class T>
-  result<Reply> request(std::string_view to, const T& msg, std::chrono::milliseconds timeout) noexcept {
+  [[nodiscard]] result<Reply> request(std::string_view to, const T& msg, std::chrono::milliseconds timeout) noexcept {
     return request_impl<Reply>(nullptr, to, msg, timeout);
   }
 
   /// Whether an actor of that path exists in the tree (its mailbox does; it may be restarting).
-  bool exists(std::string_view actor_path) const noexcept;
+  [[nodiscard]] bool exists(std::string_view actor_path) const noexcept;
 
   /// Lock-free mailbox counters of an actor, read from shared memory (no message to the actor).
-  mailbox_stats stats(std::string_view actor_path) const;
+  [[nodiscard]] mailbox_stats stats(std::string_view actor_path) const;
   /// @overload
-  mailbox_stats stats(std::string_view actor_path, std::error_code& ec) const noexcept;
+  [[nodiscard]] mailbox_stats stats(std::string_view actor_path, std::error_code& ec) const noexcept;
 
   /// Adds a child to the pool supervisor at @p supervisor_path (strategy::pool); returns its path.
   /// errc::no_such_actor, errc::invalid_argument (not a pool), errc::timed_out.
