@@ -89,9 +89,7 @@ template <class Params, class Tuple>
 void encode_spawn_args(Tuple& args, std::string& out, std::error_code& ec) noexcept {
   ec.clear();
   try {
-    string_sink sink(out);
-    std::ostream os(&sink);
-    cereal::BinaryOutputArchive ar(os);
+    output_archive ar(out);
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       auto one = [&](auto& arg, auto tag) {
         using P = typename decltype(tag)::type;
@@ -116,9 +114,7 @@ int invoke_spawned(std::span<const char> bytes) {
   using result_t = decltype(spawn_result_of(Fn));
   args_t args;
   {
-    span_source src(bytes);
-    std::istream is(&src);
-    cereal::BinaryInputArchive ar(is);
+    input_archive ar(bytes);
     std::apply([&](auto&... a) { (read_spawn_arg(ar, a), ...); }, args);
   }
   if constexpr (std::is_integral_v<result_t>) {

@@ -1,143 +1,106 @@
 #pragma once
 /// @file
-/// How values become bytes and back, at the call site: trivially copyable types by memcpy,
-/// everything else through cereal's binary archive (user types add a `serialize(Archive&)`).
-/// Also `type_tag<T>()`, a compile-time hash of the type's name that frames carry.
-
-#include <cereal/archives/binary.hpp>
-#include <cereal/types/array.hpp>
-#include <cereal/types/chrono.hpp>
-#include <cereal/types/deque.hpp>
-#include <cereal/types/map.hpp>
-#include <cereal/types/optional.hpp>
-#include <cereal/types/set.hpp>
-#include <cereal/types/string.hpp>
-#include <cereal/types/tuple.hpp>
-#include <cereal/types/unordered_map.hpp>
-#include <cereal/types/utility.hpp>
-#include <cereal/types/variant.hpp>
-#include <cereal/types/vector.hpp>
+/// How values become bytes and back, at the call site.
+///
+///  - Trivially copyable types holding no pointer (at any depth the codec can see) travel as
+///    their object bytes (memcpy); their bools are checked when decoded.
+///  - Text (a string literal, a char array, a char pointer) travels as std::string: message_t<T>.
+///  - Standard strings, containers, optional, variant, pair, tuple, array, chrono types, plain
+///    aggregates of all these (no serialize function needed: fields are found by the codec at
+///    any depth), and types with their own cereal serialize/save/load go through the codec's
+///    cereal archives (detail/codec_archive.hpp), byte-compatible with cereal's binary archive.
+///  - A type holding a raw pointer, reference, std::string_view or std::span anywhere is refused
+///    at compile time with one message: its bytes mean nothing in another process.
+///
+/// Decoding is bounded (bytes come from another process): a length prefix can never make it
+/// allocate for more elements than the remaining bytes can hold; bools must be 0 or 1; trailing
+/// bytes are an error. Also the compile-time type tags and names (detail/type_name.hpp).
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
-#include <streambuf>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
 
+#include "procactor/detail/codec_archive.hpp"
+#include "procactor/detail/codec_traits.hpp"
+#include "procactor/detail/type_name.hpp"
 #include "procactor/errc.hpp"
 
 namespace procactor::detail {
 
-/// Types sent by plain memcpy: trivially copyable and not pointers (an address means nothing
-/// in another process).
+/// The characters of a text message (a char array up to its first NUL, or a C string).
 template <class T>
-inline constexpr bool is_memcpy_codable_v =
-    std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T>;
-
-/// Types that can be encoded at all: memcpy-codable or serializable by cereal's binary archive.
-template <class T>
-inline constexpr bool is_codable_v =
-    is_memcpy_codable_v<T> ||
-    (cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value &&
-     cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value);
-
-/// A streambuf appending to a std::string (cereal wants a stream; this avoids a copy).
-class string_sink final : public std::streambuf {
- public:
-  explicit string_sink(std::string& out) : out_(out) {}
-
- protected:
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    out_.append(s, static_cast<std::size_t>(n));
-    return n;
+std::string_view text_of(const T& value) noexcept {
+  if constexpr (std::is_array_v<T>) {
+    const void* nul = std::memchr(value, '\0', std::extent_v<T>);
+    return {value, nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - value) : std::extent_v<T>};
+  } else {
+    return value ? std::string_view(value) : std::string_view();
   }
-  int_type overflow(int_type ch) override {
-    if (!traits_type::eq_int_type(ch, traits_type::eof())) out_.push_back(traits_type::to_char_type(ch));
-    return traits_type::not_eof(ch);
-  }
+}
 
- private:
-  std::string& out_;
-};
-
-/// A streambuf reading from a byte span.
-class span_source final : public std::streambuf {
- public:
-  explicit span_source(std::span<const char> in) {
-    char* p = const_cast<char*>(in.data());
-    setg(p, p, p + in.size());
-  }
-};
-
-/// Appends the encoding of @p value to @p out. Fails with errc::encode_failed if cereal throws.
+/// Appends the encoding of @p value, as a message_t<T>, to @p out. Fails with
+/// errc::encode_failed (leaving @p out as it was) if the value cannot be encoded (a null char
+/// pointer, an exception from a serialize function).
 template <class T>
 void encode(const T& value, std::string& out, std::error_code& ec) noexcept {
-  static_assert(is_codable_v<T>,
-                "procactor: T must be trivially copyable or serializable with cereal "
-                "(add a serialize(Archive&) member or function)");
+  using M = message_t<T>;
+  static_assert(check_message_type<M>());
   ec.clear();
+  register_type_name<M>();
+  const std::size_t before = out.size();
   try {
-    if constexpr (is_memcpy_codable_v<T>) {
-      out.append(reinterpret_cast<const char*>(&value), sizeof(T));
-    } else {
-      string_sink sink(out);
-      std::ostream os(&sink);
-      cereal::BinaryOutputArchive ar(os);
+    if constexpr (is_text_v<std::remove_cv_t<T>>) {
+      if constexpr (!std::is_array_v<T>) {
+        if (value == nullptr) {
+          ec = errc::encode_failed;
+          return;
+        }
+      }
+      const std::string_view s = text_of(value);
+      const cereal::size_type n = s.size();  // as cereal encodes a std::string
+      out.append(reinterpret_cast<const char*>(&n), sizeof n);
+      out.append(s.data(), s.size());
+    } else if constexpr (is_memcpy_codable_v<M>) {
+      out.append(reinterpret_cast<const char*>(std::addressof(value)), sizeof(M));
+    } else if constexpr (is_codable_v<M>) {
+      output_archive ar(out);
       ar(value);
     }
   } catch (...) {
+    out.resize(before);
     ec = errc::encode_failed;
   }
 }
 
-/// Decodes @p in into @p value. errc::decode_failed on a size mismatch or a cereal error.
+/// Decodes @p in into @p value. errc::decode_failed on any problem: wrong size, truncated input,
+/// a length prefix larger than the input, an invalid bool, trailing bytes, an exception from a
+/// load function. Never allocates for more elements than @p in can hold.
 template <class T>
 void decode(std::span<const char> in, T& value, std::error_code& ec) noexcept {
-  static_assert(is_codable_v<T>, "procactor: T must be trivially copyable or serializable with cereal");
+  static_assert(check_message_type<T>());
+  static_assert(!(is_text_v<T> && std::is_array_v<T>), "procactor: text arrives as std::string: decode into std::string");
   ec.clear();
+  register_type_name<T>();
   if constexpr (is_memcpy_codable_v<T>) {
-    if (in.size() != sizeof(T)) {
+    if (in.size() != sizeof(T) || !object_bytes_valid(value, in.data())) {
       ec = errc::decode_failed;
       return;
     }
-    std::memcpy(static_cast<void*>(&value), in.data(), sizeof(T));
-  } else {
+    std::memcpy(static_cast<void*>(std::addressof(value)), in.data(), sizeof(T));
+  } else if constexpr (is_codable_v<T>) {
     try {
-      span_source src(in);
-      std::istream is(&src);
-      cereal::BinaryInputArchive ar(is);
+      input_archive ar(in);
       ar(value);
-      if (is.rdbuf()->in_avail() != 0) ec = errc::decode_failed;  // trailing bytes: wrong type
+      if (ar.remaining() != 0) ec = errc::decode_failed;  // trailing bytes: another type
     } catch (...) {
       ec = errc::decode_failed;
     }
   }
-}
-
-/// FNV-1a over a string, usable at compile time.
-constexpr std::uint64_t fnv1a(std::string_view s) noexcept {
-  std::uint64_t h = 1469598103934665603ull;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-template <class T>
-constexpr std::string_view type_signature() noexcept {
-  return __PRETTY_FUNCTION__;
-}
-
-/// A 64-bit tag naming T, the same in every process built by the same compiler. Never 0
-/// (0 marks untyped bytes).
-template <class T>
-constexpr std::uint64_t type_tag() noexcept {
-  std::uint64_t h = fnv1a(type_signature<std::remove_cvref_t<T>>());
-  return h == 0 ? 1 : h;
 }
 
 }  // namespace procactor::detail
