@@ -104,14 +104,3 @@ void decode(std::span<const char> in, T& value, std::error_code& ec) noexcept {
 }
 
 }  // namespace procactor::detail
-
-// --- temporary until the codec rework lands (lead) ---
-namespace procactor::detail {
-template <class T>
-using message_t = std::conditional_t<
-    std::is_array_v<std::remove_cvref_t<T>> || std::is_same_v<std::decay_t<T>, const char*> || std::is_same_v<std::decay_t<T>, char*>,
-    std::string, std::remove_cvref_t<T>>;
-template <class T>
-inline constexpr std::string_view type_name_v = type_signature<T>();
-inline std::string_view type_name_of(std::uint64_t) noexcept { return {}; }
-}  // namespace procactor::detail
