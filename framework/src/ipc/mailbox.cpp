@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/interprocess/permissions.hpp>
@@ -30,6 +31,7 @@
 #include <optional>
 
 #include "internal/unique_fd.hpp"
+#include "ipc/control_block.hpp"
 #include "ipc/names.hpp"
 #include "procactor/errc.hpp"
 
@@ -42,44 +44,10 @@ using internal::clock;
 using u32 = std::uint32_t;
 using u64 = std::uint64_t;
 
-constexpr u64 magic_value = 0x70726f6361637472ull;  // "procactr"
-constexpr u32 layout_version = 1;
+constexpr u64 magic_value = control_magic;
+constexpr u32 layout_version = control_version;
 constexpr auto safety_net = std::chrono::milliseconds(20);
 constexpr std::chrono::nanoseconds default_spin = std::chrono::microseconds(20);  // adaptive, before sleeping
-
-static_assert(std::atomic<u64>::is_always_lock_free && std::atomic<u32>::is_always_lock_free);
-
-// The control block: only atomics, never locked. Sender-side and receiver-side counters sit on
-// separate cache lines.
-struct control_block {
-  std::atomic<u64> magic;
-  u32 version;
-  u32 reserved;
-  u64 capacity;
-  u64 max_message_size;
-  std::atomic<int> owner_pid;
-  std::atomic<u32> gen;
-  std::atomic<u32> closed;
-  std::atomic<u32> poisoned;
-  std::atomic<u64> restarts;
-  std::atomic<u64> lost;
-
-  alignas(64) std::atomic<u32> sleeping;
-  std::atomic<u32> senders_waiting;
-  std::atomic<u32> space_seq;
-
-  alignas(64) std::atomic<u64> enqueued;
-  std::atomic<u64> bytes_in;
-  std::atomic<u64> high_water;
-  std::atomic<u64> rejected_full;
-  std::atomic<u64> rejected_oversize;
-  std::atomic<u64> last_enqueue_ns;
-
-  alignas(64) std::atomic<u64> dequeued;
-  std::atomic<u64> bytes_out;
-  std::atomic<u64> last_dequeue_ns;
-  std::atomic<u64> handled;
-};
 
 // Coarse wall clock (a few ms resolution, a few ns per call): enough for "time of last enqueue".
 u64 wall_ns() noexcept {
@@ -162,6 +130,8 @@ struct mailbox::impl {
   bool owner = false;
   bool removed = false;
   pid_t creator = 0;  // the process that created the objects: its destructor removes them
+  u64 cap = 0;        // capacity and maximum message size, validated when opened or created:
+  u64 max = 0;        // never re-read from shared memory
   control_block* ctl = nullptr;
   std::optional<bip::message_queue> mq;
   internal::unique_fd bell;
@@ -206,7 +176,7 @@ struct mailbox::impl {
     ctl->bytes_in.fetch_add(bytes, std::memory_order_relaxed);
     ctl->last_enqueue_ns.store(wall_ns(), std::memory_order_relaxed);
     u64 deq = ctl->dequeued.load(std::memory_order_relaxed);
-    u64 depth = enq > deq ? enq - deq : 0;
+    u64 depth = bounded_depth(enq, deq, cap);  // never above the capacity, whatever the counters' skew
     u64 hw = ctl->high_water.load(std::memory_order_relaxed);
     while (depth > hw && !ctl->high_water.compare_exchange_weak(hw, depth, std::memory_order_relaxed)) {
     }
@@ -279,6 +249,8 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
     p->ctl->capacity = cfg.capacity;
     p->ctl->max_message_size = cfg.max_message_size;
     p->ctl->owner_pid.store(::getpid());
+    p->cap = cfg.capacity;
+    p->max = cfg.max_message_size;
 
     // 2. the doorbell FIFO (mkfifo fails on an existing name)
     std::string bell = bell_path(base);
@@ -474,8 +446,10 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
       return nullptr;
     }
     if (!check_private(qfd.get(), S_IFREG, q_path, st, ec)) return nullptr;
+    p->cap = p->ctl->capacity;
+    p->max = p->ctl->max_message_size;
     p->mq.emplace(bip::open_only, queue_name(base).c_str());
-    p->wake_every = static_cast<u32>(p->ctl->capacity / 4 > 0 ? p->ctl->capacity / 4 : 1);
+    p->wake_every = static_cast<u32>(p->cap / 4 > 0 ? p->cap / 4 : 1);
     return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
   } catch (const bip::interprocess_exception& e) {
     ec = e.get_error_code() == bip::not_found_error ? std::error_code(errc::no_such_object)
@@ -634,13 +608,13 @@ bool mailbox::closed() const noexcept { return impl_->ctl->closed.load(std::memo
 mailbox_stats mailbox::stats() const noexcept {
   const control_block& c = *impl_->ctl;
   mailbox_stats s;
-  s.capacity = c.capacity;
-  s.max_message_size = c.max_message_size;
+  s.capacity = impl_->cap;
+  s.max_message_size = impl_->max;
   s.dequeued = c.dequeued.load(std::memory_order_relaxed);
   s.enqueued = c.enqueued.load(std::memory_order_relaxed);
   s.lost = c.lost.load(std::memory_order_relaxed);
-  s.depth = s.enqueued > s.dequeued ? s.enqueued - s.dequeued : 0;
-  s.high_water = c.high_water.load(std::memory_order_relaxed);
+  s.depth = bounded_depth(s.enqueued, s.dequeued, impl_->cap);
+  s.high_water = std::min(c.high_water.load(std::memory_order_relaxed), impl_->cap);
   s.rejected_full = c.rejected_full.load(std::memory_order_relaxed);
   s.rejected_oversize = c.rejected_oversize.load(std::memory_order_relaxed);
   s.bytes_in = c.bytes_in.load(std::memory_order_relaxed);
