@@ -366,8 +366,7 @@ mailbox::~mailbox() {
 std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_config& cfg,
                                          std::error_code& ec) noexcept {
   ec.clear();
-  if (cfg.capacity == 0 || cfg.max_message_size == 0 || cfg.capacity > (1u << 24) ||
-      cfg.max_message_size > (1u << 30)) {
+  if (!config_ok(cfg.capacity, cfg.max_message_size)) {
     ec = errc::invalid_argument;
     return nullptr;
   }
