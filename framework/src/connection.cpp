@@ -6,27 +6,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <utility>
 
+#include "internal/wait.hpp"
+#include "ipc/frame.hpp"
 #include "procactor/pipe.hpp"
 
 namespace procactor {
 namespace {
 
-constexpr std::uint16_t frame_magic = 0x5041;  // "PA"
-constexpr std::uint8_t frame_version = 1;
+using clock = std::chrono::steady_clock;
 
-struct frame_header {
-  std::uint16_t magic;
-  std::uint8_t version;
-  std::uint8_t flags;
-  std::uint32_t length;
-  std::uint64_t tag;
-};
-static_assert(sizeof(frame_header) == connection::header_size);
+static_assert(ipc::frame_header_size == connection::header_size);
+constexpr std::size_t payload_chunk = 64 * 1024;  // the payload buffer grows by at least this much
 
 bool is_peer_gone(int e) noexcept { return e == EPIPE || e == ECONNRESET || e == ENOTCONN; }
 
@@ -42,7 +38,13 @@ connection::connection(connection&& o) noexcept
       has_pending_(std::exchange(o.has_pending_, false)),
       pending_tag_(o.pending_tag_),
       payload_(std::move(o.payload_)),
-      sbuf_(std::move(o.sbuf_)) {}
+      sbuf_(std::move(o.sbuf_)),
+      rhead_got_(std::exchange(o.rhead_got_, 0)),
+      rlen_(std::exchange(o.rlen_, 0)),
+      rgot_(std::exchange(o.rgot_, 0)),
+      deferred_(std::exchange(o.deferred_, {})) {
+  std::memcpy(rhead_, o.rhead_, sizeof rhead_);
+}
 
 connection& connection::operator=(connection&& o) noexcept {
   if (this != &o) {
@@ -54,6 +56,11 @@ connection& connection::operator=(connection&& o) noexcept {
     pending_tag_ = o.pending_tag_;
     payload_ = std::move(o.payload_);
     sbuf_ = std::move(o.sbuf_);
+    std::memcpy(rhead_, o.rhead_, sizeof rhead_);
+    rhead_got_ = std::exchange(o.rhead_got_, 0);
+    rlen_ = std::exchange(o.rlen_, 0);
+    rgot_ = std::exchange(o.rgot_, 0);
+    deferred_ = std::exchange(o.deferred_, {});
   }
   return *this;
 }
@@ -64,6 +71,14 @@ void connection::close() noexcept {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   has_pending_ = false;
+  deferred_.clear();
+  next_frame();
+}
+
+void connection::next_frame() noexcept {
+  rhead_got_ = 0;
+  rlen_ = 0;
+  rgot_ = 0;
 }
 
 void connection::send_frame(std::uint64_t tag, std::span<const char> payload, std::error_code& ec) noexcept {
@@ -80,8 +95,9 @@ void connection::send_frame(std::uint64_t tag, std::span<const char> payload, st
     ec = errc::message_too_large;
     return;
   }
-  frame_header h{frame_magic, frame_version, 0, static_cast<std::uint32_t>(payload.size()), tag};
-  iovec iov[2] = {{&h, sizeof h}, {const_cast<char*>(payload.data()), payload.size()}};
+  char h[header_size];
+  ipc::encode_frame_header(h, static_cast<std::uint32_t>(payload.size()), tag);
+  iovec iov[2] = {{h, sizeof h}, {const_cast<char*>(payload.data()), payload.size()}};
   std::size_t total = sizeof h + payload.size();
   std::size_t done = 0;
   while (done < total) {
@@ -126,63 +142,89 @@ bool connection::may_read(std::error_code& ec) const noexcept {
   return !ec;
 }
 
-bool connection::read_frame(std::error_code& ec) noexcept {
+bool connection::read_frame(std::error_code& ec) noexcept { return read_frame(clock::time_point::max(), ec); }
+
+bool connection::read_frame(clock::time_point deadline, std::error_code& ec) noexcept {
+  ec.clear();
+  if (deferred_) {  // found by poll(): reported now
+    ec = std::exchange(deferred_, {});
+    return false;
+  }
   if (!may_read(ec)) return false;
-  if (has_pending_) return true;
-
-  // Reads exactly n bytes; at_boundary tells whether EOF before the first byte is a clean EOF.
-  auto read_exact = [&](char* dst, std::size_t n, bool at_boundary) -> bool {
-    std::size_t got = 0;
-    while (got < n) {
-      ssize_t r = ::recv(fd_, dst + got, n - got, 0);
-      if (r == 0) {
-        if (at_boundary && got == 0) {
-          ec = errc::peer_closed;
-        } else {
-          fail_malformed("truncated: peer closed in the middle of a frame", ec);
+  while (!has_pending_) {
+    // Where the next bytes go: the rest of the header, else the rest of the payload (its buffer
+    // grows as bytes arrive: a header alone never makes us set aside its whole length).
+    char* dst = nullptr;
+    std::size_t want = 0;
+    if (rhead_got_ < header_size) {
+      dst = rhead_ + rhead_got_;
+      want = header_size - rhead_got_;
+    } else {
+      if (rgot_ == payload_.size()) {
+        try {
+          payload_.resize(std::min(rlen_, rgot_ + std::max(rgot_, payload_chunk)));
+        } catch (...) {
+          ec = std::make_error_code(std::errc::not_enough_memory);
+          close();
+          return false;
         }
-        return false;
       }
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        ec = is_peer_gone(errno) ? std::error_code(errc::peer_closed) : std::error_code(errno, std::generic_category());
-        return false;
-      }
-      got += static_cast<std::size_t>(r);
+      dst = payload_.data() + rgot_;
+      want = payload_.size() - rgot_;
     }
-    return true;
-  };
-
-  frame_header h{};
-  if (!read_exact(reinterpret_cast<char*>(&h), sizeof h, true)) return false;
-  if (h.magic != frame_magic) {
-    char why[64];
-    std::snprintf(why, sizeof why, "bad magic 0x%04x", static_cast<unsigned>(h.magic));
-    fail_malformed(why, ec);
-    return false;
+    const ssize_t r = ::recv(fd_, dst, want, MSG_DONTWAIT);
+    if (r > 0) {
+      if (rhead_got_ < header_size) {
+        rhead_got_ += static_cast<std::size_t>(r);
+        if (rhead_got_ < header_size) continue;
+        const ipc::frame_header_view h = ipc::decode_frame_header(std::span<const char, header_size>(rhead_), max_size_);
+        if (h.status != ipc::frame_status::ok) {
+          try {
+            fail_malformed(ipc::describe(h, max_size_).c_str(), ec);
+          } catch (...) {
+            fail_malformed("bad header", ec);
+          }
+          return false;
+        }
+        pending_tag_ = h.tag;
+        rlen_ = h.length;
+        rgot_ = 0;
+        payload_.clear();
+      } else {
+        rgot_ += static_cast<std::size_t>(r);
+      }
+      if (rhead_got_ == header_size && rgot_ == rlen_) {
+        payload_.resize(rlen_);  // never grows here: rlen_ bytes are in
+        has_pending_ = true;
+        next_frame();
+      }
+      continue;
+    }
+    if (r == 0) {
+      if (rhead_got_ == 0) {
+        ec = errc::peer_closed;
+      } else {
+        fail_malformed("truncated: peer closed in the middle of a frame", ec);
+      }
+      return false;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      ec = is_peer_gone(errno) ? std::error_code(errc::peer_closed) : std::error_code(errno, std::generic_category());
+      return false;
+    }
+    // Nothing more now: wait for bytes, until the deadline.
+    if (deadline == clock::time_point::max()) {
+      internal::poll_one(fd_, POLLIN, clock::duration(-1));
+      continue;
+    }
+    const clock::duration slice = internal::wait_slice(deadline, std::chrono::hours(1));
+    if (slice <= clock::duration::zero()) {
+      ec = errc::timed_out;
+      return false;
+    }
+    internal::poll_one(fd_, POLLIN, slice);
   }
-  if (h.version != frame_version) {
-    char why[64];
-    std::snprintf(why, sizeof why, "unsupported version %u", static_cast<unsigned>(h.version));
-    fail_malformed(why, ec);
-    return false;
-  }
-  if (h.length > max_size_) {
-    char why[96];
-    std::snprintf(why, sizeof why, "length %u over the limit %zu", h.length, max_size_);
-    fail_malformed(why, ec);
-    return false;
-  }
-  try {
-    payload_.resize(h.length);
-  } catch (...) {
-    ec = std::make_error_code(std::errc::not_enough_memory);
-    close();
-    return false;
-  }
-  if (h.length > 0 && !read_exact(payload_.data(), h.length, false)) return false;
-  pending_tag_ = h.tag;
-  has_pending_ = true;
   return true;
 }
 
@@ -209,37 +251,41 @@ std::vector<char> connection::recv_bytes(std::error_code& ec) noexcept {
   return std::move(payload_);
 }
 
-bool connection::poll(std::chrono::nanoseconds timeout) const {
+std::vector<char> connection::recv_bytes(std::chrono::nanoseconds timeout) {
+  std::error_code ec;
+  auto v = recv_bytes(timeout, ec);
+  throw_if_error(ec, "procactor::connection::recv_bytes");
+  return v;
+}
+
+std::vector<char> connection::recv_bytes(std::chrono::nanoseconds timeout, std::error_code& ec) noexcept {
+  const clock::time_point deadline = timeout >= std::chrono::hours(24 * 365 * 100) ? clock::time_point::max()
+                                                                                   : internal::deadline_after(timeout);
+  if (!read_frame(deadline, ec)) return {};
+  has_pending_ = false;
+  return std::move(payload_);
+}
+
+bool connection::poll(std::chrono::nanoseconds timeout) {
   std::error_code ec;
   bool r = poll(timeout, ec);
   throw_if_error(ec, "procactor::connection::poll");
   return r;
 }
 
-bool connection::poll(std::chrono::nanoseconds timeout, std::error_code& ec) const noexcept {
+bool connection::poll(std::chrono::nanoseconds timeout, std::error_code& ec) noexcept {
+  ec.clear();
+  if (deferred_) return true;
   if (!may_read(ec)) return false;
   if (has_pending_) return true;
-  pollfd p{fd_, POLLIN, 0};
-  if (timeout < std::chrono::nanoseconds::zero()) timeout = std::chrono::nanoseconds::zero();
-  auto deadline = std::chrono::steady_clock::now();
-  bool forever = timeout >= std::chrono::hours(24 * 365 * 100);
-  if (!forever) deadline += timeout;
-  for (;;) {
-    timespec ts{};
-    if (!forever) {
-      auto left = deadline - std::chrono::steady_clock::now();
-      if (left < std::chrono::nanoseconds::zero()) left = std::chrono::nanoseconds::zero();
-      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-      ts = {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    }
-    int r = ::ppoll(&p, 1, forever ? nullptr : &ts, nullptr);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      ec = {errno, std::generic_category()};
-      return false;
-    }
-    return r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP)) != 0;
-  }
+  const clock::time_point deadline = timeout >= std::chrono::hours(24 * 365 * 100) ? clock::time_point::max()
+                                     : timeout <= std::chrono::nanoseconds::zero() ? clock::time_point::min()
+                                                                                   : internal::deadline_after(timeout);
+  std::error_code e;
+  if (read_frame(deadline, e)) return true;
+  if (e == errc::timed_out) return false;
+  deferred_ = e;  // end of file, a malformed frame, ...: "ready", the next receive reports it
+  return true;
 }
 
 std::pair<connection, connection> pipe(bool duplex) {

@@ -25,6 +25,7 @@ std::string mailbox_stats::to_string() const {
   add("generation", generation);
   add("closed", closed);
   add("poisoned", poisoned);
+  if (corrupted) add("corrupted", corrupted);
   return s;
 }
 

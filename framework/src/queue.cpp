@@ -48,9 +48,7 @@ std::span<const char> queue_base::get_bytes(clock::time_point deadline, std::err
     ec = errc::no_such_object;
     return {};
   }
-  std::size_t n = box_->receive(rbuf_, deadline, ec);
-  if (ec) return {};
-  return {rbuf_.data(), n};
+  return box_->receive(deadline, ec);  // valid until the next receive on this handle; no copy
 }
 
 std::size_t queue_base::size(std::error_code& ec) const noexcept {

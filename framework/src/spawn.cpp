@@ -52,15 +52,17 @@ void handle_spawned_child() {
   internal::child_report_fd() = fd;
   connection ctl(fd, connection::mode::duplex);
   std::error_code ec;
-  std::vector<char> key = ctl.recv_bytes(ec);  // the tree key: on this pipe, never in argv
+  // Every wait is bounded: a parent that stops in the middle of the handshake does not hold us.
+  constexpr auto handshake = std::chrono::seconds(60);
+  std::vector<char> key = ctl.recv_bytes(handshake, ec);  // the tree key: on this pipe, never in argv
   if (ec || key.size() != 2 * sizeof(std::uint64_t)) internal::finish_child(127);
   ipc::name_key k;
   std::memcpy(&k.k0, key.data(), sizeof k.k0);
   std::memcpy(&k.k1, key.data() + sizeof k.k0, sizeof k.k1);
   ipc::install_tree_key(k);
-  std::vector<char> name = ctl.recv_bytes(ec);
+  std::vector<char> name = ctl.recv_bytes(handshake, ec);
   std::vector<char> args;
-  if (!ec) args = ctl.recv_bytes(ec);
+  if (!ec) args = ctl.recv_bytes(handshake, ec);
   if (ec) internal::finish_child(127);
 
   detail::spawn_invoker invoker = detail::targets().find(std::string(name.begin(), name.end())).value_or(nullptr);

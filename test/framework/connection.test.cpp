@@ -207,6 +207,60 @@ BOOST_AUTO_TEST_CASE(a_frame_cut_short_by_eof_is_malformed) {
   BOOST_TEST((ec == errc::malformed_frame));
 }
 
+BOOST_AUTO_TEST_CASE(a_frame_with_unknown_flags_closes_the_connection) {
+  auto [a, b] = procactor::pipe();
+  raw_header h{0x5041, 1, 0x80, 0, 0};
+  write_raw(a, &h, sizeof h);
+  std::error_code ec;
+  (void)b.recv_bytes(ec);
+  BOOST_TEST((ec == errc::malformed_frame));
+}
+
+BOOST_AUTO_TEST_CASE(half_a_frame_from_a_live_peer_is_not_ready_and_a_timed_receive_returns) {
+  auto [a, b] = procactor::pipe();
+  raw_header h{0x5041, 1, 0, 10, 0};
+  // half a header: not ready
+  write_raw(a, &h, 5);
+  BOOST_TEST(!b.poll());
+  BOOST_TEST(!b.poll(20ms));
+  // the rest of the header and part of the payload: still not ready, and a receive with a
+  // timeout returns at its deadline instead of blocking on the peer
+  write_raw(a, reinterpret_cast<const char*>(&h) + 5, sizeof h - 5);
+  write_raw(a, "abc", 3);
+  BOOST_TEST(!b.poll(20ms));
+  std::error_code ec;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto got = b.recv_bytes(50ms, ec);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST((ec == errc::timed_out));
+  BOOST_TEST(got.empty());
+  BOOST_TEST((took >= 50ms));
+  BOOST_TEST((took < 5s));
+  BOOST_CHECK_THROW(b.recv_bytes(1ms), std::system_error);
+  // the peer finishes the frame: nothing of it was lost, and the next frame follows
+  write_raw(a, "defghij", 7);
+  BOOST_TEST(b.poll(5s));
+  got = b.recv_bytes(5s, ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(std::string(got.begin(), got.end()) == "abcdefghij");
+  a.send(7);
+  BOOST_TEST(b.recv<int>() == 7);
+}
+
+BOOST_AUTO_TEST_CASE(a_timed_receive_gets_a_frame_that_is_whole) {
+  auto [a, b] = procactor::pipe();
+  std::error_code ec;
+  (void)b.recv_bytes(0ms, ec);
+  BOOST_TEST((ec == errc::timed_out));
+  a.send_bytes(std::span<const char>("xy", 2));
+  auto got = b.recv_bytes(5s, ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(got.size() == 2u);
+  a.close();
+  (void)b.recv_bytes(5s, ec);
+  BOOST_TEST((ec == errc::peer_closed));
+}
+
 BOOST_AUTO_TEST_CASE(a_large_message_crosses_processes_intact) {
   auto [mine, theirs] = procactor::pipe();
   process echo(

@@ -11,13 +11,20 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <csignal>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
+#include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "internal/wait.hpp"
+#include "ipc/control_block.hpp"
+#include "ipc/frame.hpp"
 #include "ipc/names.hpp"
 #include "procactor/detail/codec.hpp"
 #include "procactor/gc.hpp"
@@ -84,6 +91,24 @@ std::string shm(const std::string& base, const char* suffix) { return std::strin
 bool private_and_ours(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 && st.st_uid == ::geteuid() && (st.st_mode & 077) == 0;
+}
+
+// Overwrites @p n bytes at @p offset of the shared-memory object @p path with bytes from @p rng.
+void scribble(const std::string& path, std::size_t offset, std::size_t n, std::mt19937_64& rng) {
+  std::vector<char> junk(n);
+  for (auto& b : junk) b = static_cast<char>(rng());
+  int fd = ::open(path.c_str(), O_RDWR);
+  BOOST_REQUIRE(fd >= 0);
+  BOOST_REQUIRE(::pwrite(fd, junk.data(), n, static_cast<off_t>(offset)) == static_cast<ssize_t>(n));
+  ::close(fd);
+}
+
+template <class T>
+void poke(const std::string& path, std::size_t offset, T value) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  BOOST_REQUIRE(fd >= 0);
+  BOOST_REQUIRE(::pwrite(fd, &value, sizeof value, static_cast<off_t>(offset)) == static_cast<ssize_t>(sizeof value));
+  ::close(fd);
 }
 
 class echo : public procactor::actor {
@@ -282,6 +307,203 @@ BOOST_AUTO_TEST_CASE(a_tree_s_mailbox_names_cannot_be_precomputed_from_what_dev_
   t.stop();
   BOOST_TEST(t.join(10s).has_value());
   ipc::remove_mailbox(guessed);
+}
+
+BOOST_AUTO_TEST_CASE(the_frame_header_decoder_checks_every_field_before_a_length_is_trusted) {
+  char h[ipc::frame_header_size];
+  ipc::encode_frame_header(h, 10, 77);
+  auto v = ipc::decode_frame_header(h, 10);
+  BOOST_TEST((v.status == ipc::frame_status::ok));
+  BOOST_TEST(v.length == 10u);
+  BOOST_TEST(v.tag == 77u);
+  BOOST_TEST((ipc::decode_frame_header(h, 9).status == ipc::frame_status::too_long));
+  ipc::encode_frame_header(h, 0xffffffffu, 0);
+  BOOST_TEST((ipc::decode_frame_header(h, std::size_t{64} << 20).status == ipc::frame_status::too_long));
+  ipc::encode_frame_header(h, 1, 0);
+  h[3] = 1;  // flags
+  BOOST_TEST((ipc::decode_frame_header(h, 10).status == ipc::frame_status::bad_flags));
+  h[2] = 2;  // version
+  BOOST_TEST((ipc::decode_frame_header(h, 10).status == ipc::frame_status::bad_version));
+  h[0] = 0;  // magic
+  BOOST_TEST((ipc::decode_frame_header(h, 10).status == ipc::frame_status::bad_magic));
+  BOOST_TEST(ipc::describe(ipc::decode_frame_header(h, 10), 10).find("bad magic") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(counters_read_from_shared_memory_give_bounded_figures) {
+  ipc::counter_snapshot c;
+  c.enqueued = 100;
+  c.dequeued = 100;
+  c.handled = 99;
+  BOOST_TEST(ipc::counters_plausible(c, 8));
+  BOOST_TEST(ipc::unaccounted(c, 8) == 1u);
+  c.handled = 0;  // an actor that never counted: 100 unaccounted, reported as at most the capacity
+  BOOST_TEST(ipc::unaccounted(c, 8) == 8u);
+  c.dequeued = 12446972692079683285ull;  // the figure a corrupted .ctl once printed
+  BOOST_TEST(!ipc::counters_plausible(c, 8));
+  BOOST_TEST(ipc::unaccounted(c, 8) == 0u);
+  c.dequeued = 100;
+  c.high_water = 9;
+  BOOST_TEST(!ipc::counters_plausible(c, 8));
+  BOOST_TEST(ipc::bounded_depth(1025, 0, 1024) == 1024u);
+  BOOST_TEST(ipc::bounded_depth(3, 5, 1024) == 0u);
+  std::mt19937_64 rng(1);
+  int passed = 0;
+  for (int i = 0; i < 100000; ++i) {
+    ipc::counter_snapshot r{rng(), rng(), rng(), rng(), rng(), static_cast<std::uint32_t>(rng()), static_cast<std::uint32_t>(rng())};
+    passed += ipc::counters_plausible(r, 1024);
+  }
+  BOOST_TEST(passed == 0);
+}
+
+BOOST_AUTO_TEST_CASE(random_bytes_over_the_control_block_poison_the_queue_instead_of_stalling_it) {
+  std::mt19937_64 rng(42);
+  for (int round = 0; round < 20; ++round) {
+    procactor::queue<int> q(8);
+    for (int i = 0; i < 3; ++i) q.put(i);
+    scribble(shm(q.name(), ".ctl"), 0, sizeof(ipc::control_block), rng);
+    if (round % 2) {  // flags that happen to read "healthy": only the integrity checks can tell
+      poke<std::uint32_t>(shm(q.name(), ".ctl"), offsetof(ipc::control_block, poisoned), 0);
+      poke<std::uint32_t>(shm(q.name(), ".ctl"), offsetof(ipc::control_block, closed), 0);
+    }
+    std::error_code ec;
+    const auto t0 = std::chrono::steady_clock::now();
+    (void)q.get(5s, ec);
+    BOOST_TEST((ec == errc::poisoned), ec.message());
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s));  // at once, not at the deadline
+    q.put(1, 1s, ec);
+    BOOST_TEST((ec == errc::poisoned));
+    const auto s = q.stats();
+    BOOST_TEST(s.poisoned);
+    BOOST_TEST(s.corrupted);
+    BOOST_TEST(s.capacity == 8u);  // what this handle validated, not what the bytes say now
+    BOOST_TEST(s.dequeued + s.enqueued + s.lost + s.high_water + s.depth == 0u, s.to_string());
+    BOOST_TEST(!procactor::queue<int>::open(q.name(), ec).valid());
+    BOOST_TEST((ec == errc::poisoned));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(random_bytes_over_the_queue_header_poison_the_mailbox) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 20; ++round) {
+    std::error_code ec;
+    const std::string base = ipc::make_base_name();
+    auto m = ipc::mailbox::create(base, {8, 64}, ec);
+    BOOST_REQUIRE(m);
+    m->send(std::span<const char>("abc", 3), 0, procactor::internal::try_only, ec);
+    BOOST_REQUIRE(!ec);
+    const auto l = m->layout();
+    BOOST_TEST(l.index_at > l.header_at);
+    scribble(shm(base, ".q"), 0, l.index_at, rng);  // Boost's word and the whole queue header
+    BOOST_TEST(m->poisoned());
+    std::vector<char> buf;
+    (void)m->receive(buf, procactor::internal::deadline_after(5s), ec);
+    BOOST_TEST((ec == errc::poisoned));
+    m->send(std::span<const char>("abc", 3), 0, procactor::internal::try_only, ec);
+    BOOST_TEST((ec == errc::poisoned));
+    const auto t0 = std::chrono::steady_clock::now();
+    BOOST_TEST(!ipc::mailbox::open(base, ec));  // never waits on Boost's initialisation word
+    BOOST_TEST((ec == errc::poisoned));
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s));
+    BOOST_TEST(m->account_lost_after_crash() == 0u);
+    // its owner recreates it: create_or_open makes a fresh one in place of a corrupt survivor
+    m->keep_names();
+    m.reset();
+    auto fresh = ipc::mailbox::create_or_open(base, {8, 64}, ec);
+    BOOST_REQUIRE(fresh);
+    BOOST_TEST(!fresh->poisoned());
+    fresh->remove();
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_corrupted_counter_alone_gives_no_absurd_lost_figure) {
+  std::error_code ec;
+  auto m = ipc::mailbox::create(ipc::make_base_name(), {8, 64}, ec);
+  BOOST_REQUIRE(m);
+  m->send(std::span<const char>("abc", 3), 0, procactor::internal::try_only, ec);
+  BOOST_TEST(!m->poisoned());
+  poke<std::uint64_t>(shm(m->name(), ".ctl"), offsetof(ipc::control_block, dequeued), 12446972692079683285ull);
+  BOOST_TEST(m->account_lost_after_crash() == 0u);  // was 12446972692079683285 "message(s) lost"
+  BOOST_TEST(m->poisoned());
+  BOOST_TEST(m->stats().corrupted);
+}
+
+BOOST_AUTO_TEST_CASE(a_forged_message_length_cannot_overflow_the_receive_buffer) {
+  std::error_code ec;
+  auto m = ipc::mailbox::create(ipc::make_base_name(), {4, 64}, ec);
+  BOOST_REQUIRE(m);
+  m->send(std::span<const char>("abc", 3), 0, procactor::internal::try_only, ec);
+  BOOST_REQUIRE(!ec);
+  const auto l = m->layout();
+  for (std::size_t i = 0; i < 4; ++i) {  // every slot claims one byte more than the maximum
+    poke<std::uint64_t>(shm(m->name(), ".q"), l.messages_at + i * l.slot_size, 65);
+  }
+  // The receive in a child: it must not copy 65 bytes into a 64-byte buffer and carry on.
+  process receiver([&] {
+    std::signal(SIGSEGV, SIG_DFL);  // not the test runner's handler
+    std::error_code e;
+    std::vector<char> buf;
+    std::size_t n = m->receive(buf, procactor::internal::try_only, e);
+    if (e == errc::poisoned) return 3;
+    return n > 64 ? 4 : 5;
+  });
+  receiver.start();
+  receiver.join();
+  const auto st = receiver.status();
+  BOOST_TEST((st.exitcode() == -11), st.to_string());  // stopped by the guard page at the 65th byte
+  // the supervisor's look after the crash finds it
+  BOOST_TEST(m->account_lost_after_crash() == 0u);
+  BOOST_TEST(m->poisoned());
+}
+
+BOOST_AUTO_TEST_CASE(a_tree_recreates_a_mailbox_whose_control_block_was_overwritten) {
+  // stderr of the tree's processes goes to a file, to check the figures they print
+  char path[] = "/tmp/procactor-ipc-XXXXXX";
+  int log = ::mkstemp(path);
+  BOOST_REQUIRE(log >= 0);
+  ::unlink(path);
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  ::dup2(log, 2);
+  {
+    procactor::supervisor_spec top;
+    top.children = {procactor::child_spec::of<echo>("e")};
+    auto t = procactor::tree::start("app", top);
+    auto r = t.request<int>("e", 1, 5s);
+    BOOST_TEST(r.value.value_or(0) == 2);
+    std::string prefix;
+    const std::string mine = std::string(procactor::ipc_name_prefix) + std::to_string(::getpid()) + "-";
+    for (const auto& n : procactor::list_ipc_objects()) {
+      if (n.rfind(mine, 0) == 0) prefix = n.substr(0, n.find('.', n.find('.', mine.size()) + 1));
+    }
+    BOOST_REQUIRE(!prefix.empty());
+    std::mt19937_64 rng(3);
+    scribble(shm(ipc::keyed_name(prefix, "/app/e"), ".ctl"), 0, sizeof(ipc::control_block), rng);
+    // The idle actor finds it within its 20 ms safety net, dies, and its supervisor recreates the
+    // mailbox; requests work again.
+    BOOST_TEST(procactor_test::wait_until(
+        [&] {
+          std::error_code e;
+          auto s = t.stats("e", e);
+          return !e && !s.poisoned && s.generation >= 1;
+        },
+        10s));
+    r = t.request<int>("e", 5, 5s);
+    BOOST_TEST(r.value.value_or(0) == 6, r.error.message() + " " + r.detail);
+    const auto s = t.stats("e");
+    BOOST_TEST(s.lost <= s.capacity, s.to_string());
+    t.stop();
+    BOOST_TEST(t.join(10s).has_value());
+  }
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::string text(1 << 16, '\0');
+  const ssize_t n = ::pread(log, text.data(), text.size(), 0);
+  ::close(log);
+  text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  BOOST_TEST_MESSAGE("the tree said: " << text);
+  BOOST_TEST(!std::regex_search(text, std::regex("[0-9]{10,}")), text);  // no absurd figure
+  BOOST_TEST(text.find("poisoned") != std::string::npos, text);  // the recreation was reported
 }
 
 BOOST_AUTO_TEST_SUITE_END()

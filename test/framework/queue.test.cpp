@@ -1,6 +1,8 @@
 #include "procactor/queue.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -9,8 +11,10 @@
 #include <map>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "ipc/control_block.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
@@ -204,6 +208,40 @@ BOOST_AUTO_TEST_CASE(stats_count_traffic) {
   BOOST_TEST(s.last_enqueue_ns > 0u);
   BOOST_TEST(s.last_dequeue_ns >= s.last_enqueue_ns - 1000000000ull);
   BOOST_TEST(!s.to_string().empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_high_water_mark_never_exceeds_the_capacity) {
+  // A receiver counts its dequeue just after taking the message out: a sender that fills the
+  // freed slot in between saw enqueued - dequeued = capacity + 1 (a user saw 1025 of 1024).
+  // Replay that moment: hold back one dequeue count, then fill the slot.
+  queue<int> q(4);
+  for (int i = 0; i < 4; ++i) q.put(i);
+  BOOST_TEST(q.stats().high_water == 4u);
+  (void)q.get();
+  int fd = ::shm_open(("/" + q.name() + ".ctl").c_str(), O_RDWR, 0);
+  BOOST_REQUIRE(fd >= 0);
+  void* addr = ::mmap(nullptr, sizeof(procactor::ipc::control_block), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  BOOST_REQUIRE(addr != MAP_FAILED);
+  auto* ctl = static_cast<procactor::ipc::control_block*>(addr);
+  ctl->dequeued.fetch_sub(1);  // the receiver has not counted it yet
+  q.put(9);
+  ctl->dequeued.fetch_add(1);  // now it has
+  ::munmap(addr, sizeof(procactor::ipc::control_block));
+  const auto s = q.stats();
+  BOOST_TEST(s.high_water == 4u, s.to_string());
+  BOOST_TEST(s.depth == 4u, s.to_string());
+}
+
+BOOST_AUTO_TEST_CASE(the_high_water_mark_stays_within_the_capacity_under_traffic) {
+  queue<int> q(4);
+  std::thread sender([name = q.name()] {
+    auto mine = queue<int>::open(name);  // one handle per thread
+    for (int i = 0; i < 100000; ++i) mine.put(i);
+  });
+  for (int i = 0; i < 100000; ++i) (void)q.get(5s);
+  sender.join();
+  BOOST_TEST(q.stats().high_water <= 4u, q.stats().to_string());
 }
 
 BOOST_AUTO_TEST_CASE(close_fails_puts_and_lets_gets_drain_then_fail) {

@@ -23,7 +23,13 @@ namespace procactor {
 /// Frame layout (16-byte header, host byte order, then the payload):
 /// `u16 magic 0x5041 | u8 version 1 | u8 flags 0 | u32 payload length | u64 type tag`.
 /// A frame whose header fails validation, or whose length exceeds max_message_size(), closes the
-/// connection with errc::malformed_frame and a logged reason.
+/// connection with errc::malformed_frame and a logged reason; the length is checked before any
+/// memory is set aside for the payload, which then grows only as its bytes arrive.
+///
+/// Receiving never trusts the peer to finish a frame: bytes are read as they come and kept until
+/// the frame is whole, so poll() says true only for a whole frame (or end of file, or an error
+/// recv will report), and a receive with a timeout returns errc::timed_out when a live peer sent
+/// half a frame and stopped; nothing is lost, the next receive goes on where this one stopped.
 ///
 /// @par Thread safety
 /// Distinct objects: safe. Shared object: unsafe.
@@ -92,13 +98,20 @@ class connection {
   /// Sends raw bytes as one untyped frame (Python's send_bytes).
   void send_bytes(std::span<const char> bytes);
   void send_bytes(std::span<const char> bytes, std::error_code& ec) noexcept;
-  /// Receives the next frame's payload, whatever its type (Python's recv_bytes).
+  /// Receives the next frame's payload, whatever its type (Python's recv_bytes), waiting as long
+  /// as it takes.
   std::vector<char> recv_bytes();
   std::vector<char> recv_bytes(std::error_code& ec) noexcept;
+  /// Receives the next frame's payload, waiting at most @p timeout for the whole frame;
+  /// errc::timed_out after that (bytes of a frame begun are kept for the next receive).
+  std::vector<char> recv_bytes(std::chrono::nanoseconds timeout);
+  std::vector<char> recv_bytes(std::chrono::nanoseconds timeout, std::error_code& ec) noexcept;
 
-  /// True when a frame (or end-of-file) is ready to be received, waiting at most @p timeout.
-  bool poll(std::chrono::nanoseconds timeout = std::chrono::nanoseconds::zero()) const;
-  bool poll(std::chrono::nanoseconds timeout, std::error_code& ec) const noexcept;
+  /// True when a whole frame (or end-of-file, or an error) is ready to be received, waiting at
+  /// most @p timeout: a receive right after a true poll() does not block. Reads what has arrived
+  /// (so it is not const).
+  bool poll(std::chrono::nanoseconds timeout = std::chrono::nanoseconds::zero());
+  bool poll(std::chrono::nanoseconds timeout, std::error_code& ec) noexcept;
 
   /// Closes this end; the peer's recv then fails with errc::peer_closed. Idempotent, noexcept.
   void close() noexcept;
@@ -110,8 +123,12 @@ class connection {
 
  private:
   void send_frame(std::uint64_t tag, std::span<const char> payload, std::error_code& ec) noexcept;
-  /// Makes sure a whole frame is pending (blocking). False with @p ec set on failure.
+  /// Makes sure a whole frame is pending, waiting as long as it takes. False with @p ec set on failure.
   bool read_frame(std::error_code& ec) noexcept;
+  /// The same, waiting until @p deadline at most (errc::timed_out); min(): do not wait, max(): forever.
+  bool read_frame(std::chrono::steady_clock::time_point deadline, std::error_code& ec) noexcept;
+  /// Resets the receive state for the next frame.
+  void next_frame() noexcept;
   void fail_malformed(const char* reason, std::error_code& ec) noexcept;
   /// errc::closed or errc::not_readable when this end cannot receive.
   bool may_read(std::error_code& ec) const noexcept;
@@ -123,6 +140,12 @@ class connection {
   std::uint64_t pending_tag_ = 0;
   std::vector<char> payload_;
   std::string sbuf_;
+  // A frame being received: header bytes so far, then payload bytes so far of rlen_.
+  char rhead_[header_size] = {};
+  std::size_t rhead_got_ = 0;
+  std::size_t rlen_ = 0;
+  std::size_t rgot_ = 0;
+  std::error_code deferred_;  // an error poll() found, reported by the next receive
 };
 
 }  // namespace procactor

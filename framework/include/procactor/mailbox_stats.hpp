@@ -29,7 +29,8 @@ struct mailbox_stats {
   std::uint64_t last_dequeue_ns = 0;    ///< wall-clock time (ns since the epoch) of the last dequeue, 0 if none
   std::uint64_t generation = 0;         ///< times the mailbox was recreated after being poisoned
   bool closed = false;                  ///< close() was called
-  bool poisoned = false;                ///< a process died inside the queue's lock
+  bool poisoned = false;                ///< a process died inside the queue's lock, or the shared memory is corrupt
+  bool corrupted = false;               ///< the shared memory failed its integrity checks: no counter is reported
 
   /// One line, `key=value` separated by spaces, for logs and test failure messages.
   std::string to_string() const;

@@ -68,7 +68,6 @@ class queue_base {
  protected:
   static clock::time_point deadline_for(clock::duration timeout) noexcept;
   std::unique_ptr<ipc::mailbox> box_;
-  std::vector<char> rbuf_;
   std::string sbuf_;
 };
 

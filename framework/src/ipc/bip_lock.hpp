@@ -14,12 +14,14 @@
 // message_queue (ipc/mailbox.cpp) and nowhere else.
 //
 // It names a Boost-internal function, whose signature and semantics may change in any release:
-// it is pinned to the one Boost version it was written and measured against.
+// it is pinned to the one Boost version it was written and measured against. So are the integrity
+// checks of ipc/mailbox.cpp, which read message_queue's segment layout (mq_hdr_t, msg_hdr_t,
+// managed_open_or_create_impl's initialisation word).
 
 #include <boost/version.hpp>
 
 #if BOOST_VERSION != 108100
-#error "procactor: ipc/bip_lock.hpp specialises boost::interprocess::ipcdetail::timeout_when_locking_aware_lock, a Boost 1.81 internal; re-check it against this Boost version, then update the version pinned here"
+#error "procactor: ipc/bip_lock.hpp specialises boost::interprocess::ipcdetail::timeout_when_locking_aware_lock, a Boost 1.81 internal; re-check it and the message_queue layout read by ipc/mailbox.cpp's integrity checks against this Boost version, then update the version pinned here"
 #endif
 
 #ifdef BOOST_INTERPROCESS_MESSAGE_QUEUE_HPP

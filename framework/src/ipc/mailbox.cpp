@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/interprocess/permissions.hpp>
@@ -30,6 +31,7 @@
 #include <optional>
 
 #include "internal/unique_fd.hpp"
+#include "ipc/control_block.hpp"
 #include "ipc/names.hpp"
 #include "procactor/errc.hpp"
 
@@ -42,44 +44,10 @@ using internal::clock;
 using u32 = std::uint32_t;
 using u64 = std::uint64_t;
 
-constexpr u64 magic_value = 0x70726f6361637472ull;  // "procactr"
-constexpr u32 layout_version = 1;
+constexpr u64 magic_value = control_magic;
+constexpr u32 layout_version = control_version;
 constexpr auto safety_net = std::chrono::milliseconds(20);
 constexpr std::chrono::nanoseconds default_spin = std::chrono::microseconds(20);  // adaptive, before sleeping
-
-static_assert(std::atomic<u64>::is_always_lock_free && std::atomic<u32>::is_always_lock_free);
-
-// The control block: only atomics, never locked. Sender-side and receiver-side counters sit on
-// separate cache lines.
-struct control_block {
-  std::atomic<u64> magic;
-  u32 version;
-  u32 reserved;
-  u64 capacity;
-  u64 max_message_size;
-  std::atomic<int> owner_pid;
-  std::atomic<u32> gen;
-  std::atomic<u32> closed;
-  std::atomic<u32> poisoned;
-  std::atomic<u64> restarts;
-  std::atomic<u64> lost;
-
-  alignas(64) std::atomic<u32> sleeping;
-  std::atomic<u32> senders_waiting;
-  std::atomic<u32> space_seq;
-
-  alignas(64) std::atomic<u64> enqueued;
-  std::atomic<u64> bytes_in;
-  std::atomic<u64> high_water;
-  std::atomic<u64> rejected_full;
-  std::atomic<u64> rejected_oversize;
-  std::atomic<u64> last_enqueue_ns;
-
-  alignas(64) std::atomic<u64> dequeued;
-  std::atomic<u64> bytes_out;
-  std::atomic<u64> last_dequeue_ns;
-  std::atomic<u64> handled;
-};
 
 // Coarse wall clock (a few ms resolution, a few ns per call): enough for "time of last enqueue".
 u64 wall_ns() noexcept {
@@ -155,6 +123,85 @@ void ignore_sigpipe() noexcept {
   });
 }
 
+// The layout of a Boost 1.81 message_queue segment (ipc/bip_lock.hpp pins the version), read
+// through a read-only view of the queue object by the integrity checks: the segment starts with
+// Boost's initialisation word, then the queue header (mq_hdr_t), the index (one offset_ptr per
+// slot) and the slots (msg_hdr_t + max_message_size bytes each).
+using mq_header = bip::ipcdetail::mq_hdr_t<bip::offset_ptr<void>>;
+using msg_header = bip::ipcdetail::msg_hdr_t<bip::offset_ptr<void>>;
+using msg_ptr = boost::intrusive::pointer_traits<bip::offset_ptr<void>>::rebind_pointer<msg_header>::type;
+constexpr std::size_t user_offset =
+    bip::ipcdetail::managed_open_or_create_impl<bip::shared_memory_object, 0, true, false>::ManagedOpenOrCreateUserOffset;
+constexpr u32 segment_initialized = 2;  // managed_open_or_create_impl's InitializedSegment
+static_assert(sizeof(msg_ptr) == sizeof(u64) && sizeof(std::size_t) == sizeof(u64));
+
+segment_layout layout_of(u64 cap, u64 max) noexcept {
+  using bip::ipcdetail::get_rounded_size;
+  const std::size_t index_align = alignof(msg_ptr), msg_align = alignof(msg_header);
+  segment_layout l;
+  l.header_at = user_offset;
+  l.index_at = user_offset + get_rounded_size<std::size_t>(sizeof(mq_header), index_align);
+  l.messages_at = l.index_at + get_rounded_size<std::size_t>(static_cast<std::size_t>(cap) * sizeof(msg_ptr), msg_align);
+  l.slot_size = get_rounded_size<std::size_t>(static_cast<std::size_t>(max), msg_align) + sizeof(msg_header);
+  l.total_size = mq_header::get_mem_size(max, cap);
+  return l;
+}
+
+// Relaxed atomic reads of words another process may be writing (never torn, never UB).
+u64 load64(const void* p) noexcept { return __atomic_load_n(static_cast<const u64*>(p), __ATOMIC_RELAXED); }
+u32 load32(const void* p) noexcept { return __atomic_load_n(static_cast<const u32*>(p), __ATOMIC_RELAXED); }
+
+// Where an offset_ptr stored at @p at points (offset 1 is null).
+std::uintptr_t pointee(const char* at) noexcept {
+  const u64 off = load64(at);
+  return off == 1 ? 0 : reinterpret_cast<std::uintptr_t>(at) + off;
+}
+
+counter_snapshot snapshot(const control_block& c) noexcept {
+  counter_snapshot s;
+  s.dequeued = c.dequeued.load(std::memory_order_relaxed);  // dequeued before enqueued: see counters_plausible
+  s.enqueued = c.enqueued.load(std::memory_order_relaxed);
+  s.handled = c.handled.load(std::memory_order_relaxed);
+  s.lost = c.lost.load(std::memory_order_relaxed);
+  s.high_water = c.high_water.load(std::memory_order_relaxed);
+  s.closed = c.closed.load(std::memory_order_relaxed);
+  s.poisoned = c.poisoned.load(std::memory_order_relaxed);
+  return s;
+}
+
+// A receive buffer of exactly max bytes that ends where an inaccessible page begins: a copy
+// longer than max (a message length forged in shared memory) faults instead of overwriting the
+// heap. Made on first receive.
+class guarded_buffer {
+ public:
+  guarded_buffer() noexcept = default;
+  guarded_buffer(const guarded_buffer&) = delete;
+  guarded_buffer& operator=(const guarded_buffer&) = delete;
+  ~guarded_buffer() {
+    if (map_) ::munmap(map_, map_size_);
+  }
+  char* get(std::size_t max) noexcept {
+    if (map_) return data_;
+    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t body = (max + page - 1) / page * page;
+    void* m = ::mmap(nullptr, body + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    if (::mprotect(static_cast<char*>(m) + body, page, PROT_NONE) != 0) {
+      ::munmap(m, body + page);
+      return nullptr;
+    }
+    map_ = m;
+    map_size_ = body + page;
+    data_ = static_cast<char*>(m) + body - max;
+    return data_;
+  }
+
+ private:
+  void* map_ = nullptr;
+  std::size_t map_size_ = 0;
+  char* data_ = nullptr;
+};
+
 }  // namespace
 
 struct mailbox::impl {
@@ -162,7 +209,13 @@ struct mailbox::impl {
   bool owner = false;
   bool removed = false;
   pid_t creator = 0;  // the process that created the objects: its destructor removes them
+  u64 cap = 0;        // capacity and maximum message size, validated when opened or created:
+  u64 max = 0;        // never re-read from shared memory
   control_block* ctl = nullptr;
+  const char* qview = nullptr;  // read-only view of the queue's segment, for the integrity checks
+  segment_layout layout;
+  bool corrupt = false;  // sticky verdict of the integrity checks (this handle)
+  guarded_buffer rbuf;
   std::optional<bip::message_queue> mq;
   internal::unique_fd bell;
   u32 wake_every = 1;
@@ -172,6 +225,78 @@ struct mailbox::impl {
 
   ~impl() {
     if (ctl) ::munmap(ctl, sizeof(control_block));
+    if (qview) ::munmap(const_cast<char*>(qview), layout.total_size);
+  }
+
+  // Maps the queue object read-only (after its owner, type and size were checked).
+  bool map_queue(int fd, std::error_code& ec) noexcept {
+    void* v = ::mmap(nullptr, layout.total_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (v == MAP_FAILED) {
+      ec = errno_code();
+      return false;
+    }
+    qview = static_cast<const char*>(v);
+    return true;
+  }
+
+  // The cheap integrity check, before every queue operation (a dozen loads, no lock): the control
+  // block's magic, version and sizes, and the queue header's sizes, counts and index pointer.
+  // Every value it reads never changes in a healthy mailbox, or stays within its bounds at every
+  // instant, so it cannot fail on a healthy one. Corruption makes the mailbox poisoned.
+  bool intact() noexcept {
+    if (corrupt) return false;
+    const control_block& c = *ctl;
+    const bool ok = c.magic.load(std::memory_order_relaxed) == magic_value && load32(&c.version) == layout_version &&
+                    load64(&c.capacity) == cap && load64(&c.max_message_size) == max && queue_intact();
+    if (!ok) mark_corrupt();
+    return ok;
+  }
+
+  bool queue_intact() const noexcept {
+    bool ok = true;
+    if (qview) {
+      const auto* h = reinterpret_cast<const mq_header*>(qview + layout.header_at);
+      const char* index_field = reinterpret_cast<const char*>(&h->mp_index);
+      // These share the segment's first cache line, which Boost reads before taking the lock
+      // anyway (m_max_msg_size): checking them costs no extra cache miss.
+      ok = load32(qview) == segment_initialized && load64(&h->m_max_num_msg) == cap &&
+           load64(&h->m_max_msg_size) == max && load64(&h->m_cur_num_msg) <= cap &&
+           pointee(index_field) == reinterpret_cast<std::uintptr_t>(qview + layout.index_at);
+    }
+    return ok;
+  }
+
+  // The rest of the queue header: its circular start (on a line every operation writes).
+  bool queue_tail_intact() const noexcept {
+    if (!qview) return true;
+    const auto* h = reinterpret_cast<const mq_header*>(qview + layout.header_at);
+    return load64(&h->m_cur_first_msg) <= cap;
+  }
+
+  // The whole check (after a crash, at open): intact(), plausible counters, and every index entry
+  // pointing at a slot whose length is at most max. O(capacity).
+  bool deep_intact() noexcept {
+    const bool ok = intact() && queue_tail_intact() && counters_plausible(snapshot(*ctl), cap) && slots_intact();
+    if (!ok) mark_corrupt();
+    return ok;
+  }
+
+  bool slots_intact() const noexcept {
+    bool ok = true;
+    if (qview) {
+      const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(qview + layout.messages_at);
+      for (u64 i = 0; ok && i < cap; ++i) {
+        const std::uintptr_t slot = pointee(qview + layout.index_at + i * sizeof(msg_ptr));
+        ok = slot >= first && (slot - first) % layout.slot_size == 0 && (slot - first) / layout.slot_size < cap &&
+             load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
+      }
+    }
+    return ok;
+  }
+
+  void mark_corrupt() noexcept {
+    corrupt = true;
+    ctl->poisoned.store(1, std::memory_order_release);  // our mapping: safe to write whatever it holds
   }
 
   // Maps a Boost.Interprocess failure to our error code; a dead lock owner poisons for good.
@@ -206,7 +331,7 @@ struct mailbox::impl {
     ctl->bytes_in.fetch_add(bytes, std::memory_order_relaxed);
     ctl->last_enqueue_ns.store(wall_ns(), std::memory_order_relaxed);
     u64 deq = ctl->dequeued.load(std::memory_order_relaxed);
-    u64 depth = enq > deq ? enq - deq : 0;
+    u64 depth = bounded_depth(enq, deq, cap);  // never above the capacity, whatever the counters' skew
     u64 hw = ctl->high_water.load(std::memory_order_relaxed);
     while (depth > hw && !ctl->high_water.compare_exchange_weak(hw, depth, std::memory_order_relaxed)) {
     }
@@ -241,8 +366,7 @@ mailbox::~mailbox() {
 std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_config& cfg,
                                          std::error_code& ec) noexcept {
   ec.clear();
-  if (cfg.capacity == 0 || cfg.max_message_size == 0 || cfg.capacity > (1u << 24) ||
-      cfg.max_message_size > (1u << 30)) {
+  if (!config_ok(cfg.capacity, cfg.max_message_size)) {
     ec = errc::invalid_argument;
     return nullptr;
   }
@@ -279,6 +403,8 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
     p->ctl->capacity = cfg.capacity;
     p->ctl->max_message_size = cfg.max_message_size;
     p->ctl->owner_pid.store(::getpid());
+    p->cap = cfg.capacity;
+    p->max = cfg.max_message_size;
 
     // 2. the doorbell FIFO (mkfifo fails on an existing name)
     std::string bell = bell_path(base);
@@ -305,6 +431,17 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
     bip::permissions perm(0600);
     p->mq.emplace(bip::create_only, queue_name(base).c_str(), cfg.capacity, cfg.max_message_size, perm);
     made_q = true;
+    p->layout = layout_of(p->cap, p->max);
+    internal::unique_fd qfd(::shm_open(queue_shm_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+    struct stat qst {};
+    if (!qfd || ::fstat(qfd.get(), &qst) != 0 || static_cast<std::size_t>(qst.st_size) != p->layout.total_size ||
+        !p->map_queue(qfd.get(), ec) || !p->queue_intact() || !p->queue_tail_intact() || !p->slots_intact()) {  // the layout the checks assume is Boost's
+      if (!ec) ec = qfd ? std::error_code(errc::poisoned) : errno_code();
+      bip::message_queue::remove(queue_name(base).c_str());
+      ::unlink(bell.c_str());
+      ::shm_unlink(ctl_name(base).c_str());
+      return nullptr;
+    }
     p->wake_every = static_cast<u32>(cfg.capacity / 4 > 0 ? cfg.capacity / 4 : 1);
 
     p->ctl->magic.store(magic_value, std::memory_order_release);
@@ -332,6 +469,11 @@ std::unique_ptr<mailbox> mailbox::create_or_open(const std::string& base, const 
   // A survivor (its supervisor was restarted) is re-opened with the same checks as any open:
   // made by our uid, mode 0600, of the right type. Anything else is refused, never adopted.
   auto m = open(base, ec);
+  if (!m && ec == errc::poisoned) {
+    // Ours (the ownership checks passed) but corrupt: its mail cannot be trusted. Start afresh.
+    remove_mailbox(base);
+    ec = errc::no_such_object;
+  }
   if (!m && ec == errc::no_such_object) {
     m = create(base, cfg, ec);
     if (!m && ec == std::errc::file_exists) m = open(base, ec);  // lost a race with another creator
@@ -397,32 +539,37 @@ void mailbox::note_handled() noexcept { impl_->ctl->handled.fetch_add(1, std::me
 
 std::uint64_t mailbox::account_lost_after_crash() noexcept {
   // Only the supervisor calls this, after its actor died: nobody else changes `lost` meanwhile.
+  // The crash may have been caused by corruption: check everything first; a corrupt mailbox is
+  // poisoned (to be recreated) and its counters, not to be trusted, give no figure.
+  if (!impl_->deep_intact()) return 0;
   control_block& c = *impl_->ctl;
-  u64 deq = c.dequeued.load(std::memory_order_acquire);
-  u64 done = c.handled.load(std::memory_order_acquire);
-  u64 gone = c.lost.load(std::memory_order_acquire);
-  u64 lost = deq > done + gone ? deq - done - gone : 0;
+  const u64 lost = unaccounted(snapshot(c), impl_->cap);  // bounded by the capacity
   if (lost) c.lost.fetch_add(lost, std::memory_order_relaxed);
   return lost;
 }
 
 void mailbox::inherit(const mailbox_stats& old) noexcept {
   control_block& c = *impl_->ctl;
+  c.gen.store(static_cast<u32>(old.generation + 1));
+  if (old.corrupted) return;  // nothing of it can be trusted: counters start afresh
   const u64 unhandled = old.dequeued > old.handled + old.lost ? old.dequeued - old.handled - old.lost : 0;
   c.enqueued.store(old.enqueued);
   c.dequeued.store(old.dequeued + old.depth);
   c.handled.store(old.handled);
   c.lost.store(old.lost + unhandled + old.depth);
-  c.high_water.store(old.high_water);
+  c.high_water.store(std::min<u64>(old.high_water, impl_->cap));
   c.rejected_full.store(old.rejected_full);
   c.rejected_oversize.store(old.rejected_oversize);
   c.bytes_in.store(old.bytes_in);
   c.bytes_out.store(old.bytes_out);
   c.restarts.store(old.restarts);
-  c.gen.store(static_cast<u32>(old.generation + 1));
 }
 
-bool mailbox::poisoned() const noexcept { return impl_->ctl->poisoned.load(std::memory_order_acquire) != 0; }
+bool mailbox::poisoned() const noexcept {
+  return impl_->ctl->poisoned.load(std::memory_order_acquire) != 0 || !impl_->intact();
+}
+
+segment_layout mailbox::layout() const noexcept { return impl_->layout; }
 
 std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code& ec) noexcept {
   ec.clear();
@@ -450,10 +597,19 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
       return nullptr;
     }
     p->ctl = static_cast<control_block*>(addr);
-    if (p->ctl->magic.load(std::memory_order_acquire) != magic_value || p->ctl->version != layout_version) {
-      ec = errc::no_such_object;
+    const u64 magic = p->ctl->magic.load(std::memory_order_acquire);
+    if (magic == 0) {
+      ec = errc::no_such_object;  // still being created
       return nullptr;
     }
+    // Anything else that is not ours is corruption: reported as poisoned (its owner recreates it).
+    p->cap = load64(&p->ctl->capacity);
+    p->max = load64(&p->ctl->max_message_size);
+    if (magic != magic_value || load32(&p->ctl->version) != layout_version || !config_ok(p->cap, p->max)) {
+      ec = errc::poisoned;
+      return nullptr;
+    }
+    p->layout = layout_of(p->cap, p->max);
 
     // The doorbell: ours, private, a FIFO.
     const std::string bell = bell_path(base);
@@ -474,8 +630,23 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
       return nullptr;
     }
     if (!check_private(qfd.get(), S_IFREG, q_path, st, ec)) return nullptr;
+    // Its size and Boost's initialisation word are checked before Boost maps it: a corrupt word
+    // would make Boost's open wait for an initialisation that never comes (minutes).
+    if (static_cast<std::size_t>(st.st_size) != p->layout.total_size) {
+      ec = errc::poisoned;
+      return nullptr;
+    }
+    if (!p->map_queue(qfd.get(), ec)) return nullptr;
+    if (load32(p->qview) != segment_initialized) {
+      ec = errc::poisoned;
+      return nullptr;
+    }
     p->mq.emplace(bip::open_only, queue_name(base).c_str());
-    p->wake_every = static_cast<u32>(p->ctl->capacity / 4 > 0 ? p->ctl->capacity / 4 : 1);
+    if (!p->deep_intact()) {
+      ec = errc::poisoned;
+      return nullptr;
+    }
+    p->wake_every = static_cast<u32>(p->cap / 4 > 0 ? p->cap / 4 : 1);
     return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
   } catch (const bip::interprocess_exception& e) {
     ec = e.get_error_code() == bip::not_found_error ? std::error_code(errc::no_such_object)
@@ -491,7 +662,7 @@ void mailbox::send(std::span<const char> msg, unsigned priority, clock::time_poi
   ec.clear();
   impl& m = *impl_;
   control_block& c = *m.ctl;
-  if (msg.size() > c.max_message_size) {
+  if (msg.size() > m.max) {
     c.rejected_oversize.fetch_add(1, std::memory_order_relaxed);
     ec = errc::message_too_large;
     return;
@@ -503,7 +674,7 @@ void mailbox::send(std::span<const char> msg, unsigned priority, clock::time_poi
     return true;
   };
   for (;;) {
-    if (c.poisoned.load(std::memory_order_acquire)) {
+    if (c.poisoned.load(std::memory_order_acquire) || !m.intact()) {
       ec = errc::poisoned;
       return;
     }
@@ -538,19 +709,39 @@ void mailbox::send(std::span<const char> msg, unsigned priority, clock::time_poi
 }
 
 std::size_t mailbox::receive(std::vector<char>& buf, clock::time_point deadline, std::error_code& ec) noexcept {
-  ec.clear();
-  impl& m = *impl_;
-  control_block& c = *m.ctl;
+  std::span<const char> got = receive(deadline, ec);
+  if (ec) return 0;
   try {
-    if (buf.size() < c.max_message_size) buf.resize(c.max_message_size);
+    if (buf.size() < impl_->max) buf.resize(impl_->max);
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
     return 0;
   }
+  std::memcpy(buf.data(), got.data(), got.size());
+  return got.size();
+}
+
+std::span<const char> mailbox::receive(clock::time_point deadline, std::error_code& ec) noexcept {
+  ec.clear();
+  impl& m = *impl_;
+  control_block& c = *m.ctl;
+  // Exactly max bytes (the size this handle validated, never one read from shared memory now),
+  // ending at an inaccessible page: Boost copies a message length read from shared memory.
+  char* const area = m.rbuf.get(static_cast<std::size_t>(m.max));
+  if (!area) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return {};
+  }
+  bool forged = false;
   auto attempt = [&](std::size_t& got) -> bool {
     bip::message_queue::size_type recvd = 0;
     unsigned prio = 0;
-    if (!m.mq->try_receive(buf.data(), buf.size(), recvd, prio)) return false;
+    if (!m.mq->try_receive(area, static_cast<bip::message_queue::size_type>(m.max), recvd, prio)) return false;
+    if (recvd > m.max) {  // a length forged in shared memory (the guard page stops longer copies)
+      forged = true;
+      m.mark_corrupt();
+      return false;
+    }
     got = static_cast<std::size_t>(recvd);
     m.note_dequeue(got);
     if (c.senders_waiting.load(std::memory_order_relaxed) > 0 && ++m.since_wake >= m.wake_every) {
@@ -559,37 +750,42 @@ std::size_t mailbox::receive(std::vector<char>& buf, clock::time_point deadline,
     return true;
   };
   for (;;) {
-    if (c.poisoned.load(std::memory_order_acquire)) {
+    if (c.poisoned.load(std::memory_order_acquire) || !m.intact()) {
       ec = errc::poisoned;
-      return 0;
+      return {};
     }
     std::size_t got = 0;
     try {
-      if (attempt(got)) return got;
+      if (attempt(got)) return {area, got};
+      if (forged) continue;  // reported as poisoned above
       // Empty. Before sleeping, let blocked senders in (they may be waiting for any space).
       if (c.senders_waiting.load(std::memory_order_relaxed) > 0) m.wake_senders();
       if (c.closed.load(std::memory_order_acquire)) {
         ec = errc::closed;
-        return 0;
+        return {};
       }
       if (deadline == internal::try_only) {
         ec = errc::empty;
-        return 0;
+        return {};
       }
       if (clock::now() >= deadline) {
         ec = errc::timed_out;
-        return 0;
+        return {};
       }
       if (spin_before_sleep()) continue;
       begin_sleep();
       if (attempt(got)) {
         impl::release_count(c.sleeping);
-        return got;
+        return {area, got};
+      }
+      if (forged) {
+        impl::release_count(c.sleeping);
+        continue;
       }
     } catch (const bip::interprocess_exception& e) {
       ec = m.translate(e);
       if (ec == errc::lock_timeout && m.may_retry(deadline)) continue;
-      return 0;
+      return {};
     }
     short ev = internal::poll_one(m.bell.get(), POLLIN, internal::wait_slice(deadline, safety_net));
     note_woken();
@@ -605,7 +801,7 @@ std::size_t mailbox::receive(std::vector<char>& buf, clock::time_point deadline,
 
 std::size_t mailbox::size(std::error_code& ec) const noexcept {
   ec.clear();
-  if (impl_->ctl->poisoned.load(std::memory_order_acquire)) {
+  if (impl_->ctl->poisoned.load(std::memory_order_acquire) || !impl_->intact()) {
     ec = errc::poisoned;
     return 0;
   }
@@ -617,8 +813,8 @@ std::size_t mailbox::size(std::error_code& ec) const noexcept {
   }
 }
 
-std::size_t mailbox::capacity() const noexcept { return impl_->ctl->capacity; }
-std::size_t mailbox::max_message_size() const noexcept { return impl_->ctl->max_message_size; }
+std::size_t mailbox::capacity() const noexcept { return impl_->cap; }
+std::size_t mailbox::max_message_size() const noexcept { return impl_->max; }
 
 void mailbox::close() noexcept {
   impl_->ctl->closed.store(1, std::memory_order_seq_cst);
@@ -634,24 +830,32 @@ bool mailbox::closed() const noexcept { return impl_->ctl->closed.load(std::memo
 mailbox_stats mailbox::stats() const noexcept {
   const control_block& c = *impl_->ctl;
   mailbox_stats s;
-  s.capacity = c.capacity;
-  s.max_message_size = c.max_message_size;
-  s.dequeued = c.dequeued.load(std::memory_order_relaxed);
-  s.enqueued = c.enqueued.load(std::memory_order_relaxed);
-  s.lost = c.lost.load(std::memory_order_relaxed);
-  s.depth = s.enqueued > s.dequeued ? s.enqueued - s.dequeued : 0;
-  s.high_water = c.high_water.load(std::memory_order_relaxed);
+  s.capacity = impl_->cap;
+  s.max_message_size = impl_->max;
+  const counter_snapshot snap = snapshot(c);
+  if (!impl_->intact() || !counters_plausible(snap, impl_->cap)) {
+    // Corrupt: no figure read from it is reported (a random counter would print as billions).
+    impl_->mark_corrupt();
+    s.poisoned = true;
+    s.corrupted = true;
+    return s;
+  }
+  s.dequeued = snap.dequeued;
+  s.enqueued = snap.enqueued;
+  s.lost = snap.lost;
+  s.depth = bounded_depth(s.enqueued, s.dequeued, impl_->cap);
+  s.high_water = std::min(snap.high_water, impl_->cap);
   s.rejected_full = c.rejected_full.load(std::memory_order_relaxed);
   s.rejected_oversize = c.rejected_oversize.load(std::memory_order_relaxed);
   s.bytes_in = c.bytes_in.load(std::memory_order_relaxed);
   s.bytes_out = c.bytes_out.load(std::memory_order_relaxed);
-  s.handled = c.handled.load(std::memory_order_relaxed);
+  s.handled = snap.handled;
   s.generation = c.gen.load(std::memory_order_relaxed);
   s.restarts = c.restarts.load(std::memory_order_relaxed);
   s.last_enqueue_ns = c.last_enqueue_ns.load(std::memory_order_relaxed);
   s.last_dequeue_ns = c.last_dequeue_ns.load(std::memory_order_relaxed);
-  s.closed = c.closed.load(std::memory_order_relaxed) != 0;
-  s.poisoned = c.poisoned.load(std::memory_order_relaxed) != 0;
+  s.closed = snap.closed != 0;
+  s.poisoned = snap.poisoned != 0;
   return s;
 }
 

@@ -21,6 +21,17 @@
 
 namespace procactor::ipc {
 
+/// Where the parts of a queue's shared-memory segment are (byte offsets), for integrity checks and
+/// for tests and fuzz harnesses that corrupt them on purpose. Every slot starts with its message's
+/// length (a size_t), then its priority, then the message.
+struct segment_layout {
+  std::size_t header_at = 0;    ///< the queue header (after the segment's initialisation word at 0)
+  std::size_t index_at = 0;     ///< one offset pointer (8 bytes) per slot
+  std::size_t messages_at = 0;  ///< the first slot
+  std::size_t slot_size = 0;
+  std::size_t total_size = 0;
+};
+
 struct mailbox_config {
   std::size_t capacity = 1024;           // messages
   std::size_t max_message_size = 8192;   // bytes
@@ -33,12 +44,15 @@ class mailbox {
   /// The calling process becomes the owner: the destructor removes the names when run in it.
   static std::unique_ptr<mailbox> create(const std::string& base, const mailbox_config& cfg,
                                          std::error_code& ec) noexcept;
-  /// Opens the mailbox named @p base if it exists (mail queued there survives), else creates it.
+  /// Opens the mailbox named @p base if it exists (mail queued there survives; a corrupt one is
+  /// removed and made afresh), else creates it.
   /// The caller is the owner either way. Objects that exist but fail open()'s checks are refused
   /// (errc::foreign_object), never adopted.
   static std::unique_ptr<mailbox> create_or_open(const std::string& base, const mailbox_config& cfg,
                                                  std::error_code& ec) noexcept;
-  /// Opens an existing mailbox by name. errc::no_such_object if there is none; errc::foreign_object
+  /// Opens an existing mailbox by name. errc::no_such_object if there is none; errc::poisoned if
+  /// it is ours but fails the integrity checks (control block, queue header, every slot);
+  /// errc::foreign_object
   /// (the reason in refusal()) if one of its objects is not owned by our uid, has group or other
   /// permission bits, is of the wrong type (the doorbell a FIFO, the others regular files) or is a
   /// symbolic link.
@@ -58,6 +72,11 @@ class mailbox {
   /// deadline == try_only: errc::empty at once; errc::timed_out; errc::closed once closed and empty.
   std::size_t receive(std::vector<char>& buf, internal::clock::time_point deadline,
                       std::error_code& ec) noexcept;
+  /// The same without a copy: the message stays valid until the next receive on this handle.
+  /// Sizes are never taken from shared memory beyond max_message_size(): the message is copied
+  /// into a buffer of exactly that size which ends at an inaccessible page, and a received length
+  /// above it makes the mailbox poisoned.
+  std::span<const char> receive(internal::clock::time_point deadline, std::error_code& ec) noexcept;
 
   /// Spins (no syscall, no lock) until a new message is enqueued or @p budget passes; true if one
   /// was. Adaptive callers shrink the budget when spins fail (DESIGN: spin on a counter, never on
@@ -82,13 +101,17 @@ class mailbox {
   /// Messages taken out and fully handled by the owner actor (for loss accounting).
   void note_handled() noexcept;
   /// Called by the supervisor after its actor died: counts dequeued-but-unhandled messages as
-  /// lost (so that dequeued == handled + lost) and returns how many.
+  /// lost (so that dequeued == handled + lost) and returns how many (at most the capacity). First
+  /// checks the whole mailbox (every slot): a corrupt one becomes poisoned and gives 0.
   std::uint64_t account_lost_after_crash() noexcept;
   /// Takes over the counters of a poisoned predecessor: its queued mail counts as dequeued and
   /// lost (so dequeued == handled + lost still holds), generation + 1.
   void inherit(const mailbox_stats& old) noexcept;
-  /// Whether a process died inside the lock (the mailbox must be recreated).
+  /// Whether a process died inside the lock, or the shared memory fails the integrity checks
+  /// (magic, version, sizes, counts): the mailbox must be recreated. Cheap (no lock, a dozen loads).
   bool poisoned() const noexcept;
+  /// The layout of the queue's segment (see segment_layout).
+  segment_layout layout() const noexcept;
 
   /// Number of messages queued (takes the queue's lock briefly).
   std::size_t size(std::error_code& ec) const noexcept;
@@ -99,7 +122,8 @@ class mailbox {
   void close() noexcept;
   bool closed() const noexcept;
 
-  /// Lock-free snapshot of the counters.
+  /// Lock-free snapshot of the counters; capacity and max size are the ones validated at open.
+  /// A mailbox failing the integrity checks gives no counters: poisoned and corrupted set.
   mailbox_stats stats() const noexcept;
   /// Adds to the owner-restart counter (used by supervisors).
   void add_restart() noexcept;

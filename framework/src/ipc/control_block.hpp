@@ -1,0 +1,103 @@
+#pragma once
+// The control block of a mailbox (its own shared-memory object, base.ctl): only atomics, never
+// locked; and the pure checks applied to what is read from it. Nothing read from shared memory
+// is trusted: another process of the same user (or a stray write) may have changed any byte, so
+// sizes and counters are validated before use and derived figures are bounded. Boost-free and
+// allocation-free, so tests and fuzz harnesses can call the checks directly.
+
+#include <atomic>
+#include <cstdint>
+
+namespace procactor::ipc {
+
+inline constexpr std::uint64_t control_magic = 0x70726f6361637472ull;  // "procactr"
+inline constexpr std::uint32_t control_version = 1;
+
+/// Limits of a mailbox's configuration (create() refuses more; open() treats more as corruption).
+inline constexpr std::uint64_t max_capacity = std::uint64_t{1} << 24;
+inline constexpr std::uint64_t max_message_limit = std::uint64_t{1} << 30;
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free);
+
+/// Sender-side and receiver-side counters sit on separate cache lines.
+struct control_block {
+  std::atomic<std::uint64_t> magic;  // written last by the creator: a complete mailbox or none
+  std::uint32_t version;
+  std::uint32_t reserved;
+  std::uint64_t capacity;
+  std::uint64_t max_message_size;
+  std::atomic<int> owner_pid;
+  std::atomic<std::uint32_t> gen;
+  std::atomic<std::uint32_t> closed;
+  std::atomic<std::uint32_t> poisoned;
+  std::atomic<std::uint64_t> restarts;
+  std::atomic<std::uint64_t> lost;
+
+  alignas(64) std::atomic<std::uint32_t> sleeping;
+  std::atomic<std::uint32_t> senders_waiting;
+  std::atomic<std::uint32_t> space_seq;
+
+  alignas(64) std::atomic<std::uint64_t> enqueued;
+  std::atomic<std::uint64_t> bytes_in;
+  std::atomic<std::uint64_t> high_water;
+  std::atomic<std::uint64_t> rejected_full;
+  std::atomic<std::uint64_t> rejected_oversize;
+  std::atomic<std::uint64_t> last_enqueue_ns;
+
+  alignas(64) std::atomic<std::uint64_t> dequeued;
+  std::atomic<std::uint64_t> bytes_out;
+  std::atomic<std::uint64_t> last_dequeue_ns;
+  std::atomic<std::uint64_t> handled;
+};
+
+/// Whether a capacity and a maximum message size are within the limits.
+constexpr bool config_ok(std::uint64_t capacity, std::uint64_t max_message_size) noexcept {
+  return capacity > 0 && capacity <= max_capacity && max_message_size > 0 && max_message_size <= max_message_limit;
+}
+
+/// The depth derived from the counters, never above the capacity. The counters are bumped just
+/// after the queue operation (a receiver counts its dequeue after taking the message out), so
+/// enqueued - dequeued may exceed, for an instant, what the queue can hold.
+constexpr std::uint64_t bounded_depth(std::uint64_t enqueued, std::uint64_t dequeued, std::uint64_t capacity) noexcept {
+  const std::uint64_t d = enqueued > dequeued ? enqueued - dequeued : 0;
+  return d < capacity ? d : capacity;
+}
+
+/// The counters that must agree with each other.
+struct counter_snapshot {
+  std::uint64_t enqueued = 0;
+  std::uint64_t dequeued = 0;
+  std::uint64_t handled = 0;
+  std::uint64_t lost = 0;
+  std::uint64_t high_water = 0;
+  std::uint32_t closed = 0;
+  std::uint32_t poisoned = 0;
+};
+
+/// How far counters read a few operations apart may disagree in a healthy mailbox (processes
+/// between their queue operation and its count). Far more than any real number of processes.
+inline constexpr std::uint64_t counter_slack = std::uint64_t{1} << 20;
+
+/// Whether the counters can be those of a healthy mailbox of @p capacity: dequeued at most
+/// enqueued, depth at most the capacity, handled and lost at most dequeued, high water at most
+/// the capacity, flags 0 or 1 (each up to counter_slack). Random bytes pass with a probability
+/// of about 2^-40. Pure.
+constexpr bool counters_plausible(const counter_snapshot& c, std::uint64_t capacity) noexcept {
+  auto at_most = [](std::uint64_t a, std::uint64_t b, std::uint64_t slack) {  // a <= b + slack, without overflow
+    return a <= b || a - b <= slack;
+  };
+  return at_most(c.dequeued, c.enqueued, counter_slack) && at_most(c.enqueued, c.dequeued, capacity + counter_slack) &&
+         at_most(c.handled, c.dequeued, counter_slack) && at_most(c.lost, c.dequeued, counter_slack) &&
+         c.high_water <= capacity && c.closed <= 1 && c.poisoned <= 1;
+}
+
+/// Messages taken out of a plausible mailbox but neither handled nor counted lost (what a crash of
+/// its actor lost), at most the capacity; 0 for implausible counters. Pure.
+constexpr std::uint64_t unaccounted(const counter_snapshot& c, std::uint64_t capacity) noexcept {
+  if (!counters_plausible(c, capacity)) return 0;
+  if (c.handled > c.dequeued || c.lost > c.dequeued - c.handled) return 0;
+  const std::uint64_t gap = c.dequeued - c.handled - c.lost;
+  return gap < capacity ? gap : capacity;
+}
+
+}  // namespace procactor::ipc
