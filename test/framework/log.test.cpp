@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "procactor/connection.hpp"
+#include "procactor/errc.hpp"
+#include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
 #include "procactor/spawn.hpp"
 #include "support/leak_check.hpp"
@@ -243,6 +246,28 @@ BOOST_AUTO_TEST_CASE(procactor_log_format_json_from_the_environment_makes_a_chil
   BOOST_TEST(o.at("message").as_string() == "hello \"child\"");
   BOOST_TEST(o.at("k").as_string() == "v\n");
   BOOST_TEST(o.at("pid").to_number<int>() != ::getpid());
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_frame_on_a_connection_is_an_error_record_with_its_reason) {
+  level_guard lg;
+  capture c;
+  procactor::set_log_level(log_level::info);
+  auto [a, b] = procactor::pipe();
+  const std::string garbage(procactor::connection::header_size, 'x');  // bad magic
+  BOOST_TEST_REQUIRE(::write(a.native_handle(), garbage.data(), garbage.size()) == static_cast<ssize_t>(garbage.size()));
+  const int fd = b.native_handle();
+  std::error_code ec;
+  (void)b.recv_bytes(ec);
+  BOOST_TEST((ec == procactor::errc::malformed_frame));
+  BOOST_TEST_REQUIRE(c.records.size() == 1u);
+  const log_record& r = c.records[0];
+  BOOST_TEST((r.level == log_level::error));
+  BOOST_TEST(r.event == "malformed_frame");
+  BOOST_TEST(r.message == "connection fd " + std::to_string(fd) + ": malformed frame (bad magic 0x7878); closing the connection");
+  BOOST_TEST_REQUIRE(r.fields.size() == 2u);
+  BOOST_TEST(r.fields[0].key == "fd");
+  BOOST_TEST(r.fields[1].key == "reason");
+  BOOST_TEST(r.fields[1].value == "bad magic 0x7878");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
