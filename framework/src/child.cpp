@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "procactor/log.hpp"
+
 namespace procactor::internal {
 
 void become_child(pid_t parent) noexcept {
@@ -72,8 +74,9 @@ void report_current_exception(connection& report) noexcept {
     msg += what;
     std::error_code ec;
     report.send_bytes(std::span<const char>(msg.data(), msg.size()), ec);
-    std::fprintf(stderr, "procactor: uncaught exception in child %d: %s: %s\n", static_cast<int>(::getpid()),
-                 type.c_str(), what.c_str());
+    detail::log_event(log_level::error, "uncaught_exception", "", "",
+                      "uncaught exception in child " + std::to_string(::getpid()) + ": " + type + ": " + what,
+                      {{"type", type}, {"what", what}});
   } catch (...) {
   }
 }

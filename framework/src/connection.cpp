@@ -14,6 +14,7 @@
 
 #include "internal/wait.hpp"
 #include "ipc/frame.hpp"
+#include "procactor/log.hpp"
 #include "procactor/pipe.hpp"
 
 namespace procactor {
@@ -127,7 +128,12 @@ void connection::send_frame(std::uint64_t tag, std::span<const char> payload, st
 }
 
 void connection::fail_malformed(const char* reason, std::error_code& ec) noexcept {
-  std::fprintf(stderr, "procactor: connection fd %d: malformed frame (%s); closing the connection\n", fd_, reason);
+  try {
+    detail::log_event(log_level::error, "malformed_frame", "", "",
+                      "connection fd " + std::to_string(fd_) + ": malformed frame (" + reason + "); closing the connection",
+                      {{"fd", std::to_string(fd_)}, {"reason", reason}});
+  } catch (...) {  // building the record's strings: never worth a std::terminate
+  }
   close();
   ec = errc::malformed_frame;
 }

@@ -15,7 +15,7 @@ enum class format { text, json };
 
 struct log_state {
   std::atomic<int> level{-1};  // -1: not read from the environment yet
-  format fmt = format::text;
+  std::atomic<format> fmt{format::text};
   std::mutex mu;  // guards sink
   log_sink sink;
 };
@@ -38,27 +38,66 @@ void init_from_env() noexcept {
   auto& s = state();
   if (s.level.load(std::memory_order_acquire) >= 0) return;
   const char* f = std::getenv("PROCACTOR_LOG_FORMAT");
-  s.fmt = f && !std::strcmp(f, "json") ? format::json : format::text;
+  s.fmt.store(f && !std::strcmp(f, "json") ? format::json : format::text, std::memory_order_relaxed);
   int expected = -1;
   s.level.compare_exchange_strong(expected, static_cast<int>(parse_level(std::getenv("PROCACTOR_LOG"))));
 }
 
+/// Length of the valid UTF-8 sequence at the start of @p s, 0 if it is not one (stray
+/// continuation byte, overlong form, surrogate, beyond U+10FFFF, truncated).
+std::size_t utf8_sequence(std::string_view s) noexcept {
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  std::size_t n;
+  unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;  // overlong
+    if (c == 0xed) hi = 0x9f;  // surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;  // overlong
+    if (c == 0xf4) hi = 0x8f;  // beyond U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < n || b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i) {
+    if (b(i) < 0x80 || b(i) > 0xbf) return 0;
+  }
+  return n;
+}
+
+/// @p s as the inside of a JSON string: quotes, backslashes and control characters escaped,
+/// bytes that are not UTF-8 replaced by U+FFFD (JSON text is UTF-8).
 void json_escape(std::string& out, std::string_view s) {
-  for (char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const char c = s[i];
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buf;
-        } else {
-          out += c;
-        }
+      case '"': out += "\\\""; ++i; continue;
+      case '\\': out += "\\\\"; ++i; continue;
+      case '\n': out += "\\n"; ++i; continue;
+      case '\r': out += "\\r"; ++i; continue;
+      case '\t': out += "\\t"; ++i; continue;
+      default: break;
+    }
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out += buf;
+      ++i;
+      continue;
+    }
+    const std::size_t n = utf8_sequence(s.substr(i));
+    if (n == 0) {
+      out += "\\ufffd";
+      ++i;
+    } else {
+      out.append(s.data() + i, n);
+      i += n;
     }
   }
 }
@@ -153,7 +192,7 @@ void log_event(log_level level, std::string_view event, std::string_view source,
       sink(r);
       return;
     }
-    std::string line = s.fmt == format::json ? format_json(r) : format_text(r);
+    std::string line = s.fmt.load(std::memory_order_relaxed) == format::json ? format_json(r) : format_text(r);
     line += '\n';
     // one write per record: lines of concurrent processes do not interleave
     ssize_t w = ::write(STDERR_FILENO, line.data(), line.size());

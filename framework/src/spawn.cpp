@@ -14,6 +14,7 @@
 #include "internal/name_registry.hpp"
 #include "ipc/names.hpp"
 #include "procactor/connection.hpp"
+#include "procactor/log.hpp"
 
 namespace procactor {
 namespace detail {
@@ -68,8 +69,9 @@ void handle_spawned_child() {
   detail::spawn_invoker invoker = detail::targets().find(std::string(name.begin(), name.end())).value_or(nullptr);
   if (!invoker) {
     ctl.send_bytes(std::span<const char>("U", 1), ec);
-    std::fprintf(stderr, "procactor: spawn target '%.*s' is not registered in this program\n",
-                 static_cast<int>(name.size()), name.data());
+    const std::string target(name.begin(), name.end());
+    detail::log_event(log_level::error, "spawn_target_unknown", "", "",
+                      "spawn target '" + target + "' is not registered in this program", {{"target", target}});
     internal::finish_child(127);
   }
   ctl.send_bytes(std::span<const char>("K", 1), ec);

@@ -11,6 +11,7 @@
 /// max_reflected_fields fields. Not supported (as with PFR): aggregates with base classes.
 
 #include <cstddef>
+#include <exception>
 #include <type_traits>
 #include <utility>
 
@@ -22,19 +23,24 @@ struct type_list {};
 /// The most fields an aggregate without a serialize function may have.
 inline constexpr std::size_t max_reflected_fields = 32;
 
-/// Converts to a reference to anything (declared only: used in unevaluated operands). Non-const,
-/// so that explicit constructor templates taking `const U&` (std::chrono::duration's) are not
-/// viable and the copy constructor is used.
+/// Converts to a reference to anything (only used in unevaluated operands; defined because Clang
+/// instantiates constexpr constructors there, which odr-use it). Non-const, so that explicit
+/// constructor templates taking `const U&` (std::chrono::duration's) are not viable and the copy
+/// constructor is used.
 struct any_field {
   template <class U>
-  operator U&();  // NOLINT(google-explicit-constructor)
+  [[noreturn]] operator U&() {  // NOLINT(google-explicit-constructor)
+    std::terminate();
+  }
 };
 
 /// Converts to a prvalue of anything: initialises, without braces, a member of any type but an
 /// lvalue reference (move-only and non-movable types included).
 struct any_value {
   template <class U>
-  operator U();  // NOLINT(google-explicit-constructor)
+  [[noreturn]] operator U() {  // NOLINT(google-explicit-constructor)
+    std::terminate();
+  }
 };
 
 // Counting the members of an aggregate T (T{} well-formed):
