@@ -17,6 +17,8 @@
 namespace procactor::testing {
 namespace {
 
+constexpr const char* shm_dir = "/dev/shm";
+
 bool read_stat(pid_t pid, char& state, pid_t& ppid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
@@ -43,7 +45,11 @@ bool ours_or_orphaned(const std::string& name) {
     if (p == me) return true;
     char state = 0;
     pid_t ppid = 0;
-    if (!read_stat(p, state, ppid)) return p == owner;  // the owner is dead: orphaned
+    if (!read_stat(p, state, ppid)) {
+      // The owner is dead. An owner removes its objects before it exits, so an object that is
+      // still there now was really left behind (and not listed a moment before its removal).
+      return p == owner && ::access((std::string(shm_dir) + "/" + name).c_str(), F_OK) == 0;
+    }
     p = ppid;
   }
   return false;
@@ -145,7 +151,7 @@ void leak_guard::clean_up() const noexcept {
       ::waitpid(k, nullptr, 0);
     }
     for (const auto& n : shm_objects()) {
-      if (!shm_before_.count(n) && ours_or_orphaned(n)) ::unlink(("/dev/shm/" + n).c_str());
+      if (!shm_before_.count(n) && ours_or_orphaned(n)) ::unlink((std::string(shm_dir) + "/" + n).c_str());
     }
   } catch (...) {
   }
