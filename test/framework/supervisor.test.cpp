@@ -13,6 +13,7 @@
 
 #include "procactor/gc.hpp"
 #include "procactor/queue.hpp"
+#include "support/known_bug.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
@@ -459,9 +460,9 @@ BOOST_AUTO_TEST_CASE(a_request_to_an_actor_that_dies_fails_at_once_naming_its_ex
 // the callee's restart count (the incarnation it watches) *after* sending the request. When the
 // callee dies on the request and is restarted before that read (a loaded machine: about 1 run in
 // 4 under `stress-ng --cpu 4` on 2 cores), the monitor names the new incarnation, no down comes,
-// and the request waits for its whole timeout. Disabled until fixed; run it by name:
-//   procactor_tests --run_test=supervisor_test/a_request_to_an_actor_that_dies_and_restarts_at_once_fails_at_once
-BOOST_AUTO_TEST_CASE(a_request_to_an_actor_that_dies_and_restarts_at_once_fails_at_once, *boost::unit_test::disabled()) {
+// and the request waits for its whole timeout. Skipped until fixed (support/known_bug.hpp):
+//   PROCACTOR_TEST_KNOWN_BUGS=1 procactor_tests --run_test=supervisor_test/a_request_to_an_actor_that_dies_and_restarts_at_once_fails_at_once
+BOOST_AUTO_TEST_CASE(a_request_to_an_actor_that_dies_and_restarts_at_once_fails_at_once, procactor_test::known_bug()) {
   events ev(256);
   auto sp = spec_of(strategy::one_for_one, {child_spec::of<worker>("victim", &ev),
                                             child_spec::of<asker>("asker", &ev, std::string("victim"), 60000)},
