@@ -17,6 +17,8 @@
 namespace procactor::testing {
 namespace {
 
+constexpr const char* shm_dir = "/dev/shm";
+
 bool read_stat(pid_t pid, char& state, pid_t& ppid) {
   auto st = internal::read_proc_stat(pid);
   if (!st) return false;
@@ -35,7 +37,11 @@ std::set<std::string> shm_objects() {
 bool ours_or_orphaned(const std::string& name) {
   const auto owner = ipc::owner_of(name);
   if (!owner) return false;
-  if (!ipc::owner_alive(*owner)) return true;  // the owner is dead (or its pid was reused): orphaned
+  if (!ipc::owner_alive(*owner)) {
+    // The owner is dead (or its pid was reused). An owner removes its objects before it exits, so
+    // an object still there now was really left behind (not listed a moment before its removal).
+    return ::access((std::string(shm_dir) + "/" + name).c_str(), F_OK) == 0;
+  }
   const pid_t me = ::getpid();
   for (pid_t p = owner->pid; p > 1;) {
     if (p == me) return true;
@@ -143,7 +149,7 @@ void leak_guard::clean_up() const noexcept {
       ::waitpid(k, nullptr, 0);
     }
     for (const auto& n : shm_objects()) {
-      if (!shm_before_.count(n) && ours_or_orphaned(n)) ::unlink(("/dev/shm/" + n).c_str());
+      if (!shm_before_.count(n) && ours_or_orphaned(n)) ::unlink((std::string(shm_dir) + "/" + n).c_str());
     }
   } catch (...) {
   }

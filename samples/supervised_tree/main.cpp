@@ -45,24 +45,34 @@ long count_primes(long lo, long hi) {
   return n;
 }
 
-// 1. A worker counts primes in a job's range and sends the count to the collector.
+void crash() {
+  std::signal(SIGSEGV, SIG_DFL);
+  std::raise(SIGSEGV);  // a real crash: its supervisor sees "signal 11 (SIGSEGV)"
+}
+
+// 1. A worker counts primes in a job's range and sends the count to the collector. Given a
+//    crash time, it segfaults once that time has come: at the next job (a timer message would
+//    wait behind the jobs already queued), or on a timer when no job comes.
 class worker : public procactor::actor {
  public:
   explicit worker(int crash_after_ms) : crash_after_ms_(crash_after_ms) {
-    on<job>([this](const job& j) { send("/app/collector", done{count_primes(j.lo, j.hi)}); });
-    on<crash_now>([](const crash_now&) {
-      std::signal(SIGSEGV, SIG_DFL);
-      std::raise(SIGSEGV);  // a real crash: its supervisor sees "signal 11 (SIGSEGV)"
+    on<job>([this](const job& j) {
+      if (crash_after_ms_ > 0 && std::chrono::steady_clock::now() >= crash_at_) crash();
+      send("/app/collector", done{count_primes(j.lo, j.hi)});
     });
+    on<crash_now>([](const crash_now&) { crash(); });
   }
 
  protected:
   void on_start() override {
-    if (crash_after_ms_ > 0) after(std::chrono::milliseconds(crash_after_ms_), crash_now{0});
+    if (crash_after_ms_ <= 0) return;
+    crash_at_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(crash_after_ms_);
+    after(std::chrono::milliseconds(crash_after_ms_), crash_now{0});
   }
 
  private:
   int crash_after_ms_;
+  std::chrono::steady_clock::time_point crash_at_;
 };
 
 // 2. The producer sends a job to each worker every 20 ms (round robin, straight into mailboxes).
@@ -122,16 +132,22 @@ int main(int argc, char** argv) {
                    procactor::child_spec::of<producer>("producer")};
   auto t = procactor::tree::start("app", root);
 
-  // 5. A live table of mailbox stats, read from shared memory.
+  // 5. A live table of mailbox stats, read from shared memory, every second for --duration
+  //    seconds; on a slow machine it goes on until w2's first restart has been shown (at most
+  //    a minute), so every run shows a crash and a restart.
   const char* actors[] = {"workers/w1", "workers/w2", "workers/w3", "collector", "producer"};
   const auto t0 = std::chrono::steady_clock::now();
-  for (int s = 1; std::chrono::steady_clock::now() - t0 < std::chrono::duration<double>(duration_s); ++s) {
+  bool restart_shown = false;
+  for (int s = 1;; ++s) {
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    if (elapsed >= std::chrono::duration<double>(duration_s) && (restart_shown || elapsed >= 60s)) break;
     if (t.join(1000ms)) break;  // the tree ended on its own: stop reporting
-    auto tot = t.request<totals>("collector", get_totals{0}, 1s);
+    auto tot = t.request<totals>("collector", get_totals{0}, 5s);
     std::printf("\n[%3ds] jobs done %ld, primes found %ld\n", s, tot ? tot.value->jobs : -1L, tot ? tot.value->primes : -1L);
     std::printf("  %-12s %6s %9s %9s %6s %9s %5s\n", "actor", "depth", "enqueued", "dequeued", "hwm", "restarts", "lost");
     for (const char* a : actors) {
       auto st = t.stats(a);
+      if (std::string(a) == "workers/w2" && st.restarts > 0) restart_shown = true;
       std::printf("  %-12s %6llu %9llu %9llu %6llu %9llu %5llu\n", a, static_cast<unsigned long long>(st.depth),
                   static_cast<unsigned long long>(st.enqueued), static_cast<unsigned long long>(st.dequeued),
                   static_cast<unsigned long long>(st.high_water), static_cast<unsigned long long>(st.restarts),

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "procactor/pipe.hpp"
 #include "procactor/queue.hpp"
@@ -380,14 +381,50 @@ BOOST_AUTO_TEST_CASE(set_daemon_after_start_fails) {
 }
 
 BOOST_AUTO_TEST_CASE(a_process_can_be_moved_while_running) {
+  // The child waits for a word from the parent, so it is surely running across both moves; its
+  // end (an exception, reported on the control socket) must reach the object it was moved to.
+  auto [mine, theirs] = procactor::pipe();
+  process p(
+      [](procactor::connection& c) {
+        (void)c.recv<int>();
+        throw std::runtime_error("ended after the moves");
+      },
+      std::move(theirs));
+  p.start();
+  const pid_t pid = p.pid();
+  process moved(std::move(p));
+  BOOST_TEST(p.pid() == 0);
+  BOOST_TEST(!p.started());
+  BOOST_TEST(moved.pid() == pid);
+  BOOST_TEST(moved.is_alive());
   std::vector<process> ps;
-  procactor::queue<int> q(16);
-  for (int i = 0; i < 5; ++i) ps.emplace_back([&q](int x) { q.put(x); }, i);
-  for (auto& p : ps) p.start();
-  for (auto& p : ps) p.join();
-  int sum = 0;
-  for (int i = 0; i < 5; ++i) sum += q.get(5s);
-  BOOST_TEST(sum == 10);
+  ps.push_back(std::move(moved));
+  ps.reserve(ps.capacity() + 8);  // the vector reallocates: a third move
+  BOOST_TEST(ps[0].pid() == pid);
+  BOOST_TEST(!ps[0].join(0ms));  // still running
+  mine.send(1);
+  BOOST_TEST_REQUIRE(ps[0].join(30s));
+  BOOST_TEST(ps[0].exitcode().value_or(-1) == 1);
+  BOOST_TEST(ps[0].status().exception_type.value_or("") == "std::runtime_error");
+  BOOST_TEST(ps[0].status().exception_what.value_or("") == "ended after the moves");
+}
+
+BOOST_AUTO_TEST_CASE(a_running_process_moved_by_assignment_is_terminated_and_joined_through_its_new_object,
+                     *boost::unit_test::timeout(60)) {  // a moved-from object that still joins would hang
+  process target;  // never started
+  {
+    process p([] {
+      for (;;) ::pause();
+    });
+    p.start();
+    target = std::move(p);
+  }  // the moved-from object is destroyed: it must neither join nor signal the child
+  BOOST_TEST_REQUIRE(target.started());
+  BOOST_TEST(target.is_alive());
+  target.terminate();
+  BOOST_TEST_REQUIRE(target.join(30s));
+  BOOST_TEST(target.status().signal == SIGTERM);
+  BOOST_TEST(!target.is_alive());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -13,6 +13,7 @@
 
 #include "procactor/gc.hpp"
 #include "procactor/queue.hpp"
+#include "support/known_bug.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
@@ -51,6 +52,19 @@ struct do_request {
 struct slow_job {
   int id;
 };
+struct hang {
+  int ignore_sigterm;  // 1: SIGTERM is ignored too
+};
+
+// A short, stable name for the errors these tests expect (messages are for humans).
+std::string name_of(const std::error_code& ec) {
+  if (!ec) return "ok";
+  if (ec == errc::full) return "full";
+  if (ec == errc::timed_out) return "timed_out";
+  if (ec == errc::died) return "died";
+  if (ec == errc::no_such_actor) return "no_such_actor";
+  return ec.message();
+}
 
 // Reports its life to the test's queue (inherited by fork) and answers pings.
 class worker : public actor {
@@ -97,10 +111,86 @@ class worker : public actor {
   int crash_at_ = -1;
 };
 
-// Takes a job only after the test says so: keeps its mailbox filling up meanwhile.
-class slow_starter : public worker {
+// Job 0 blocks until the test puts a token into `gate` (60 s at most): the mail sent meanwhile
+// stays queued behind it. Every other job is reported.
+class gated : public actor {
  public:
-  slow_starter(events* ev, int crash_at) : worker(ev, crash_at) {}
+  gated(events* ev, procactor::queue<int>* gate) : ev_(ev) {
+    on<job>([this, gate](const job& j) {
+      if (j.id == 0) {
+        ev_->put(self() + " blocked");
+        std::error_code ec;
+        (void)gate->get(60s, ec);
+        ev_->put(self() + " released");
+        return;
+      }
+      ev_->put(self() + " job " + std::to_string(j.id));
+    });
+    on<get_pid>([this](const get_pid&) { reply(static_cast<int>(::getpid())); });
+  }
+
+ protected:
+  void on_stop(const exit_reason& r) override { ev_->put(self() + " stop " + r.to_string()); }
+
+ private:
+  events* ev_;
+};
+
+// Takes pings and never answers them (a handler exists: the request is not refused, it is ignored).
+class silent : public actor {
+ public:
+  explicit silent(events* ev) {
+    on<ping>([this, ev](const ping& p) { ev->put(self() + " ignored ping " + std::to_string(p.n)); });
+  }
+};
+
+// On hang: reports, then never returns from its handler, so a stop message is never read; with
+// ignore_sigterm SIGTERM is ignored as well. Only its supervisor's escalation can end it.
+class stubborn : public actor {
+ public:
+  explicit stubborn(events* ev) : ev_(ev) {
+    on<hang>([this](const hang& h) {
+      if (h.ignore_sigterm) std::signal(SIGTERM, SIG_IGN);
+      ev_->put(self() + " hanging");
+      for (;;) ::pause();
+    });
+  }
+
+ protected:
+  void on_stop(const exit_reason& r) override { ev_->put(self() + " stop " + r.to_string()); }
+
+ private:
+  events* ev_;
+};
+
+// Sends into other actors' mailboxes on command, and reports how it went:
+//  "fill X"  - try_send jobs to X until one is refused: "filled N <error>"
+//  "push X"  - one send to X with a 300 ms backpressure limit: "pushed <error> ms M"
+class pusher : public actor {
+ public:
+  explicit pusher(events* ev) : ev_(ev) {
+    on<std::string>([this](const std::string& cmd) {
+      if (cmd.rfind("fill ", 0) == 0) {
+        int n = 0;
+        std::error_code ec;
+        for (; n < 100000; ++n) {
+          try_send(cmd.substr(5), job{1000 + n}, ec);
+          if (ec) break;
+        }
+        ev_->put("filled " + std::to_string(n) + " " + name_of(ec));
+      }
+      if (cmd.rfind("push ", 0) == 0) {
+        auto t0 = std::chrono::steady_clock::now();
+        std::error_code ec;
+        send(cmd.substr(5), job{999}, 300ms, ec);
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        ev_->put("pushed " + name_of(ec) + " ms " + std::to_string(ms));
+      }
+    });
+  }
+
+ private:
+  events* ev_;
 };
 
 // On do_request, asks `target` for a pong and reports the outcome (value or error + detail).
@@ -114,7 +204,7 @@ class asker : public actor {
         if (r) {
           ev_->put("reply " + std::to_string(r.value->n));
         } else {
-          ev_->put("error " + r.error.message() + " | " + r.detail + " | ms " + std::to_string(ms));
+          ev_->put("error " + name_of(r.error) + " | " + r.error.message() + " | " + r.detail + " | ms " + std::to_string(ms));
         }
       });
     });
@@ -130,6 +220,22 @@ class asker : public actor {
       }
       if (cmd == "tick once") ev_->put("tick once");
       if (cmd == "tick" && ++ticks_ == 3) ev_->put("ticked 3");
+      // A timer cancelled at once, then a later one: the first would fire before the second.
+      if (cmd == "cancel once") {
+        cancel_timer(after(20ms, std::string("cancelled timer fired")));
+        after(200ms, std::string("later timer fired"));
+      }
+      if (cmd == "cancelled timer fired" || cmd == "later timer fired") ev_->put(cmd);
+      // A periodic timer cancelled from its own third tick; a later one-shot proves no fourth.
+      if (cmd == "cancel periodic") periodic_ = every(10ms, std::string("periodic"));
+      if (cmd == "periodic") {
+        ev_->put("periodic " + std::to_string(++periodic_ticks_));
+        if (periodic_ticks_ == 3) {
+          cancel_timer(periodic_);
+          after(200ms, std::string("after periodic"));
+        }
+      }
+      if (cmd == "after periodic") ev_->put(cmd);
     });
   }
 
@@ -141,10 +247,13 @@ class asker : public actor {
   std::string target_;
   int timeout_;
   int ticks_ = 0;
+  std::uint64_t periodic_ = 0;
+  int periodic_ticks_ = 0;
 };
 
 // Waits for the next event containing @p needle (skipping others), with a deadline.
-std::string expect(events& ev, const std::string& needle, std::chrono::milliseconds timeout = 10s) {
+// The deadline only matters when the event never comes: generous, so a loaded machine passes.
+std::string expect(events& ev, const std::string& needle, std::chrono::milliseconds timeout = 30s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -196,8 +305,16 @@ supervisor_spec spec_of(strategy s, std::vector<child_spec> children, int max_re
   return sp;
 }
 
+// The procactor objects in /dev/shm named after this process (other test runs may add theirs).
+std::size_t own_ipc_objects() {
+  const std::string mine = procactor::ipc_name_prefix + std::to_string(::getpid()) + ".";
+  std::size_t n = 0;
+  for (const auto& name : procactor::list_ipc_objects()) n += name.rfind(mine, 0) == 0;
+  return n;
+}
+
 int pid_of(tree& t, const std::string& path) {
-  auto r = t.request<int>(path, get_pid{0}, 5s);
+  auto r = t.request<int>(path, get_pid{0}, 30s);
   BOOST_REQUIRE_MESSAGE(r, "no pid from " << path << ": " << r.error.message());
   return *r.value;
 }
@@ -322,29 +439,79 @@ BOOST_AUTO_TEST_CASE(a_nested_supervisor_that_gives_up_is_restarted_by_its_paren
 }
 
 BOOST_AUTO_TEST_CASE(a_request_to_an_actor_that_dies_fails_at_once_naming_its_exit) {
+  // "At once" without a clock: the request's own timeout is a minute, so an error that arrives
+  // before it, and says `died` rather than `timed_out`, came from the death. The victim's
+  // restart waits 4-6 s (backoff) so that the race below cannot hit this case.
   events ev(256);
-  auto t = tree::start("app", spec_of(strategy::one_for_one,
-                                      {child_spec::of<worker>("victim", &ev),
-                                       child_spec::of<asker>("asker", &ev, std::string("victim"), 30000)}));
+  auto sp = spec_of(strategy::one_for_one, {child_spec::of<worker>("victim", &ev),
+                                            child_spec::of<asker>("asker", &ev, std::string("victim"), 60000)});
+  sp.backoff.initial = 5s;
+  auto t = tree::start("app", sp);
   (void)pid_of(t, "victim");
   t.send("asker", do_request{0});  // ping{1}: the victim segfaults while handling it
-  std::string e = expect(ev, "error");
-  BOOST_TEST(e.find("died") != std::string::npos, e);
+  std::string e = expect(ev, "error", 50s);
+  BOOST_TEST(e.rfind("error died |", 0) == 0, e);
   BOOST_TEST(e.find("signal 11 (SIGSEGV)") != std::string::npos, e);
-  auto ms = std::stoi(e.substr(e.rfind("ms ") + 3));
-  BOOST_TEST(ms < 100, "took " << ms << " ms");
+  t.stop();
+  t.join();
+}
+
+// Library bug (framework/src/actor/runtime.cpp, actor_runtime::request): the requester reads
+// the callee's restart count (the incarnation it watches) *after* sending the request. When the
+// callee dies on the request and is restarted before that read (a loaded machine: about 1 run in
+// 4 under `stress-ng --cpu 4` on 2 cores), the monitor names the new incarnation, no down comes,
+// and the request waits for its whole timeout. Skipped until fixed (support/known_bug.hpp):
+//   PROCACTOR_TEST_KNOWN_BUGS=1 procactor_tests --run_test=supervisor_test/a_request_to_an_actor_that_dies_and_restarts_at_once_fails_at_once
+BOOST_AUTO_TEST_CASE(a_request_to_an_actor_that_dies_and_restarts_at_once_fails_at_once, procactor_test::known_bug()) {
+  events ev(256);
+  auto sp = spec_of(strategy::one_for_one, {child_spec::of<worker>("victim", &ev),
+                                            child_spec::of<asker>("asker", &ev, std::string("victim"), 60000)},
+                    1000);
+  sp.period = 1s;
+  auto t = tree::start("app", sp);
+  for (int i = 0; i < 20; ++i) {
+    (void)pid_of(t, "victim");
+    t.send("asker", do_request{0});
+    std::string e = expect(ev, "error", 50s);
+    BOOST_TEST_REQUIRE(e.rfind("error died |", 0) == 0, "request " << i << ": " << e);
+  }
   t.stop();
   t.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_request_without_a_reply_times_out) {
   events ev(256);
-  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<asker>("asker", &ev, std::string("asker"), 50)}));
-  t.send("asker", do_request{0});  // asks itself: it has no ping handler, so an error reply comes back
+  auto t = tree::start("app", spec_of(strategy::one_for_one,
+                                      {child_spec::of<silent>("quiet", &ev),
+                                       child_spec::of<asker>("asker", &ev, std::string("quiet"), 200)}));
+  t.send("asker", do_request{0});
+  BOOST_TEST(expect(ev, "ignored ping") == "/app/quiet ignored ping 1");  // delivered, handled, unanswered
   std::string e = expect(ev, "error");
-  BOOST_TEST(e.find("no handler") != std::string::npos, e);
-  auto r = t.request<pong>("asker", job{1}, 100ms);  // no handler for job: error reply
+  BOOST_TEST(e.rfind("error timed_out |", 0) == 0, e);
+  BOOST_TEST(e.find("no reply in time") != std::string::npos, e);
+  auto ms = std::stoi(e.substr(e.rfind("ms ") + 3));
+  BOOST_TEST(ms >= 200, "gave up after " << ms << " ms, before its timeout");
+  // the tree handle's request times out the same way
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = t.request<pong>("quiet", ping{2}, 200ms);
   BOOST_TEST(!r);
+  BOOST_TEST((r.error == errc::timed_out), r.error.message());
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 200ms));
+  BOOST_TEST(expect(ev, "ignored ping") == "/app/quiet ignored ping 2");
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_request_for_which_the_actor_has_no_handler_fails_with_an_error_reply) {
+  events ev(256);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<asker>("asker", &ev, std::string("asker"), 60000)}));
+  t.send("asker", do_request{0});  // asks itself: it has no ping handler, so an error reply comes back
+  std::string e = expect(ev, "error", 50s);
+  BOOST_TEST(e.find("timed_out") == std::string::npos, e);
+  BOOST_TEST(e.find("no handler") != std::string::npos, e);
+  auto r = t.request<pong>("asker", job{1}, 60s);  // no handler for job: error reply, long before the timeout
+  BOOST_TEST(!r);
+  BOOST_TEST((r.error != errc::timed_out), r.error.message());
   t.stop();
   t.join();
 }
@@ -455,14 +622,14 @@ BOOST_AUTO_TEST_CASE(sigkill_of_the_root_takes_every_actor_down_within_a_second)
 
 BOOST_AUTO_TEST_CASE(sigterm_to_the_root_stops_the_tree_in_order_and_removes_the_mailboxes) {
   events ev(256);
-  auto before = procactor::list_ipc_objects().size();
+  auto before = own_ipc_objects();
   auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("a", &ev), child_spec::of<worker>("b", &ev)}));
   (void)pid_of(t, "b");
   ::kill(t.root_pid(), SIGTERM);
   BOOST_TEST(t.join(10s).has_value());
   BOOST_TEST(expect(ev, "stop") == "/app/b stop shutdown");
   BOOST_TEST(expect(ev, "stop") == "/app/a stop shutdown");
-  BOOST_TEST(procactor::list_ipc_objects().size() <= before + 3);  // only the tree's client mailbox
+  BOOST_TEST(own_ipc_objects() <= before + 3);  // only the tree's client mailbox
 }
 
 BOOST_AUTO_TEST_CASE(a_pool_grows_and_shrinks_at_run_time) {
@@ -538,21 +705,35 @@ BOOST_AUTO_TEST_CASE(a_bad_child_spec_fails_the_start_of_the_tree_with_a_clear_e
 }
 
 BOOST_AUTO_TEST_CASE(a_stop_jumps_the_user_mail_already_queued) {
+  // The actor is held inside job 0 while 100 jobs and then the stop are queued. The stop also
+  // goes down the pipe, but the pipe is only read between batches of mail: the next message the
+  // actor takes from its mailbox must be the stop, so no job after job 0 is ever handled.
   events ev(4096);
-  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev).with_mailbox(2048, 256)}));
-  (void)pid_of(t, "w");
-  for (int i = 0; i < 1000; ++i) t.send("w", slow_job{i});  // 0.5 s of work queued
+  procactor::queue<int> gate(1);
+  auto t = tree::start("app", spec_of(strategy::one_for_one,
+                                      {child_spec::of<gated>("w", &ev, &gate)
+                                           .with_mailbox(256, 256)
+                                           .with_shutdown(procactor::shutdown_policy{60s, false})}));
+  t.send("w", job{0});
+  BOOST_TEST_REQUIRE(expect(ev, "blocked") == "/app/w blocked");
+  for (int i = 1; i <= 100; ++i) t.send("w", job{i});
   t.stop();
-  t.join();
-  std::string last;
-  int jobs = 0;
+  // job 0 was taken out: 100 jobs + the stop are queued, the stop last
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+      t, "w", [](const procactor::mailbox_stats& s) { return s.enqueued == 102; }, 30s));
+  gate.put(1);
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  std::vector<std::string> after;
+  bool released = false;
   std::error_code ec;
   while (auto e = ev.try_get(ec)) {
-    if (e->find(" job ") != std::string::npos) ++jobs;
-    last = *e;
+    if (released) after.push_back(*e);
+    released = released || *e == "/app/w released";
   }
-  BOOST_TEST(jobs < 1000, "the stop waited behind all " << jobs << " jobs");
-  BOOST_TEST(last == "/app/w stop shutdown");
+  BOOST_TEST(released);
+  BOOST_TEST_REQUIRE(!after.empty());
+  BOOST_TEST(after.front() == "/app/w stop shutdown", after.size() - 1 << " event(s) before the stop, first " << after.front());
+  BOOST_TEST(after.size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(an_oversized_message_is_refused_at_the_sender) {
@@ -582,6 +763,159 @@ BOOST_AUTO_TEST_CASE(restarts_wait_for_the_backoff_delay) {
   BOOST_TEST(expect(ev, "start") == "/app/w start");
   auto waited = std::chrono::steady_clock::now() - t0;
   BOOST_TEST((waited >= 180ms), "restarted after " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms");
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(backoff_grows_by_its_multiplier_with_each_restart_in_the_period) {
+  // Lower bounds only: initial * multiplier^(n-1) * (1 - jitter) for the n-th restart.
+  events ev(64);
+  auto sp = spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev)});
+  sp.period = 120s;  // both restarts count, however slow the machine
+  sp.backoff.initial = 100ms;
+  sp.backoff.multiplier = 4.0;
+  sp.backoff.max = 10s;
+  sp.backoff.jitter = 0.1;
+  auto t = tree::start("app", sp);
+  BOOST_TEST_REQUIRE(expect(ev, "start") == "/app/w start");
+  for (auto at_least : {90ms, 360ms}) {
+    auto t0 = std::chrono::steady_clock::now();
+    t.send("w", crash{1});
+    BOOST_TEST_REQUIRE(expect(ev, "start") == "/app/w start");
+    auto waited = std::chrono::steady_clock::now() - t0;
+    BOOST_TEST((waited >= at_least), "restarted after " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()
+                                                        << " ms, expected at least " << at_least.count() << " ms");
+  }
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(backoff_is_capped_at_its_maximum) {
+  // Uncapped, the second restart would wait 100 s; capped at 100 ms it comes long before the
+  // (generous) event deadline.
+  events ev(64);
+  auto sp = spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev)});
+  sp.period = 120s;
+  sp.backoff.initial = 100ms;
+  sp.backoff.multiplier = 1000.0;
+  sp.backoff.max = 100ms;
+  sp.backoff.jitter = 0.1;
+  auto t = tree::start("app", sp);
+  BOOST_TEST_REQUIRE(expect(ev, "start") == "/app/w start");
+  for (int i = 0; i < 2; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    t.send("w", crash{1});
+    BOOST_TEST_REQUIRE(expect(ev, "start", 30s) == "/app/w start", "restart " << i + 1 << " not capped");
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 90ms));
+  }
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(try_send_into_a_full_mailbox_fails_with_full_and_is_counted) {
+  events ev(256);
+  procactor::queue<int> gate(1);
+  auto t = tree::start("app", spec_of(strategy::one_for_one,
+                                      {child_spec::of<gated>("w", &ev, &gate).with_mailbox(4, 256),
+                                       child_spec::of<pusher>("p", &ev)}));
+  t.send("w", job{0});
+  BOOST_TEST_REQUIRE(expect(ev, "blocked") == "/app/w blocked");  // job 0 is out: 4 free slots
+  t.send("p", std::string("fill w"));
+  BOOST_TEST(expect(ev, "filled") == "filled 4 full");
+  auto s = t.stats("w");
+  BOOST_TEST(s.rejected_full == 1u, s.to_string());
+  BOOST_TEST(s.enqueued == 5u, s.to_string());
+  BOOST_TEST(s.depth == 4u, s.to_string());
+  gate.put(1);
+  for (int i = 0; i < 4; ++i) BOOST_TEST(expect(ev, "/app/w job") == "/app/w job " + std::to_string(1000 + i));
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_send_into_a_mailbox_that_stays_full_times_out_and_enqueues_nothing) {
+  events ev(256);
+  procactor::queue<int> gate(1);
+  auto t = tree::start("app", spec_of(strategy::one_for_one,
+                                      {child_spec::of<gated>("w", &ev, &gate).with_mailbox(4, 256),
+                                       child_spec::of<pusher>("p", &ev)}));
+  t.send("w", job{0});
+  BOOST_TEST_REQUIRE(expect(ev, "blocked") == "/app/w blocked");
+  for (int i = 1; i <= 4; ++i) t.send("w", job{i});  // full now
+  t.send("p", std::string("push w"));
+  std::string e = expect(ev, "pushed");
+  BOOST_TEST(e.rfind("pushed timed_out ms ", 0) == 0, e);
+  BOOST_TEST(std::stoi(e.substr(e.rfind("ms ") + 3)) >= 300, e);  // it did wait for space
+  auto s = t.stats("w");
+  BOOST_TEST(s.enqueued == 5u, s.to_string());
+  BOOST_TEST(s.rejected_full == 1u, s.to_string());
+  gate.put(1);
+  for (int i = 1; i <= 4; ++i) BOOST_TEST(expect(ev, "/app/w job") == "/app/w job " + std::to_string(i));
+  BOOST_TEST(procactor::testing::wait_for_stats(t, "w", [](const procactor::mailbox_stats& st) { return st.handled == 5; }, 30s));
+  BOOST_TEST(t.stats("w").dequeued == 5u);  // job 999 never got in
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_cancelled_timer_never_fires) {
+  events ev(256);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<asker>("x", &ev, std::string("x"), 1000)}));
+  t.send("x", std::string("cancel once"));
+  // timers fire in deadline order: the cancelled one (20 ms) would come before the later one (200 ms)
+  BOOST_TEST(expect(ev, "fired") == "later timer fired");
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_periodic_timer_cancelled_in_its_handler_stops_ticking) {
+  events ev(256);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<asker>("x", &ev, std::string("x"), 1000)}));
+  t.send("x", std::string("cancel periodic"));
+  BOOST_TEST(expect(ev, "periodic") == "periodic 1");
+  BOOST_TEST(expect(ev, "periodic") == "periodic 2");
+  BOOST_TEST(expect(ev, "periodic") == "periodic 3");
+  // 20 more ticks would be due before the 200 ms one-shot set at the third
+  BOOST_TEST(expect(ev, "periodic") == "after periodic");
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_that_never_reads_its_stop_is_ended_by_sigterm_after_the_grace_period) {
+  events ev(64);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<stubborn>("s", &ev).with_shutdown(
+                                                                    procactor::shutdown_policy{300ms, false})}));
+  t.send("s", hang{0});
+  BOOST_TEST_REQUIRE(expect(ev, "hanging") == "/app/s hanging");
+  auto t0 = std::chrono::steady_clock::now();
+  auto why = t.terminate_child("s");
+  BOOST_TEST(why.to_string() == "signal 15 (SIGTERM)");
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 300ms));  // the stop message had its chance first
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_that_ignores_its_stop_and_sigterm_is_ended_by_sigkill) {
+  events ev(64);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<stubborn>("s", &ev).with_shutdown(
+                                                                    procactor::shutdown_policy{300ms, false})}));
+  t.send("s", hang{1});
+  BOOST_TEST_REQUIRE(expect(ev, "hanging") == "/app/s hanging");
+  auto t0 = std::chrono::steady_clock::now();
+  auto why = t.terminate_child("s");
+  BOOST_TEST(why.to_string() == "signal 9 (SIGKILL)");
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 600ms));  // stop, grace, SIGTERM, grace, SIGKILL
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_brutal_shutdown_kills_at_once_without_a_stop_message) {
+  events ev(64);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev).with_shutdown(
+                                                                    procactor::shutdown_policy{std::chrono::hours(1), true})}));
+  (void)pid_of(t, "w");  // up, idle: a stop message would end it normally
+  auto why = t.terminate_child("w");
+  BOOST_TEST(why.to_string() == "signal 9 (SIGKILL)");
+  std::error_code ec;
+  while (auto e = ev.try_get(ec)) BOOST_TEST(e->find(" stop ") == std::string::npos, "on_stop ran: " << *e);
   t.stop();
   t.join();
 }

@@ -1,10 +1,12 @@
 #include "procactor/testing.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 
+#include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
 
 using namespace std::chrono_literals;
@@ -58,6 +60,46 @@ BOOST_AUTO_TEST_CASE(a_tree_fixture_with_a_probe_records_messages_and_stats_can_
   }
   std::string left = guard.leftovers();
   BOOST_TEST(left.empty(), left);
+}
+
+BOOST_AUTO_TEST_CASE(the_guard_reports_what_a_killed_child_left_behind) {
+  pt::leak_guard guard;
+  auto [mine, theirs] = procactor::pipe();
+  procactor::process p(
+      [](procactor::connection& c) {
+        procactor::queue<int> q(2);
+        c.send(q.name());
+        for (;;) ::pause();
+      },
+      std::move(theirs));
+  p.start();
+  BOOST_TEST_REQUIRE(mine.poll(30s));
+  const std::string name = mine.recv<std::string>();
+  p.kill();  // its queue stays: an orphan
+  BOOST_TEST_REQUIRE(p.join(30s));
+  std::string left = guard.leftovers(0ms);
+  BOOST_TEST(left.find(name + ".q") != std::string::npos, left);
+  guard.clean_up();
+  BOOST_TEST(guard.leftovers(0ms).empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_guard_leaves_alone_what_live_processes_that_are_not_ours_own) {
+  pt::leak_guard guard;
+  // named after our parent (the test driver) and after init: alive, and not descendants of ours
+  std::vector<std::string> foreign;
+  for (pid_t owner : {::getppid(), pid_t{1}}) {
+    foreign.push_back("procactor." + std::to_string(owner) + ".testing-test-" + std::to_string(::getpid()) + ".q");
+    int fd = ::open(("/dev/shm/" + foreign.back()).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    BOOST_REQUIRE(fd >= 0);
+    ::close(fd);
+  }
+  std::string left = guard.leftovers(0ms);
+  for (const auto& f : foreign) BOOST_TEST(left.find(f) == std::string::npos, left);
+  guard.clean_up();
+  for (const auto& f : foreign) {
+    BOOST_TEST(::access(("/dev/shm/" + f).c_str(), F_OK) == 0, f << " removed by clean_up");
+    ::unlink(("/dev/shm/" + f).c_str());
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

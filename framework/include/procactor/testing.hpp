@@ -35,8 +35,12 @@ bool wait_for_stats(const tree& t, const std::string& actor_path, const std::fun
 
 /// Records the children of this process and the procactor objects in /dev/shm; leftovers() then
 /// tells what appeared since and is still there — objects owned by this process, its descendants
-/// or dead processes (another test run's objects are not ours to judge or remove). Makes this process a child subreaper, so an
-/// orphaned grandchild counts as a leftover too.
+/// or dead processes (another test run's objects are not ours to judge or remove). Makes this
+/// process a child subreaper, so an orphaned grandchild counts as a leftover too.
+///
+/// Tests running in parallel: a live owner's objects are judged only by the run they belong to,
+/// but a dead owner's cannot be told apart. A test that leaves objects of a dead process on
+/// purpose (to collect them) should not run beside others (CTest's RUN_SERIAL).
 class leak_guard {
  public:
   leak_guard();

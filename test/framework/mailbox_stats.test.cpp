@@ -1,0 +1,171 @@
+#include "procactor/mailbox_stats.hpp"
+
+#include <time.h>
+
+#include <boost/test/unit_test.hpp>
+#include <string>
+#include <vector>
+
+#include "procactor/process.hpp"
+#include "procactor/queue.hpp"
+#include "procactor/supervisor.hpp"
+#include "procactor/testing.hpp"
+#include "support/known_bug.hpp"
+#include "support/leak_check.hpp"
+
+using namespace std::chrono_literals;
+using procactor::errc;
+using procactor::mailbox_stats;
+using procactor::queue;
+
+namespace {
+
+struct job {
+  int id;
+};
+
+// Job 0 blocks until the test puts a token into `gate` (60 s at most); the others return at once.
+class gated : public procactor::actor {
+ public:
+  explicit gated(queue<int>* gate) {
+    on<job>([gate](const job& j) {
+      if (j.id != 0) return;
+      std::error_code ec;
+      (void)gate->get(60s, ec);
+    });
+  }
+};
+
+std::uint64_t wall_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(mailbox_stats_test, procactor_test::leak_check)
+
+BOOST_AUTO_TEST_CASE(a_snapshot_prints_each_counter_as_key_equals_value) {
+  mailbox_stats zero;
+  BOOST_TEST(zero.to_string() ==
+             "depth=0 capacity=0 high_water=0 enqueued=0 dequeued=0 handled=0 rejected_full=0 rejected_oversize=0 "
+             "bytes_in=0 bytes_out=0 restarts=0 lost=0 generation=0 closed=0 poisoned=0");
+  mailbox_stats s;
+  s.depth = 1;
+  s.capacity = 2;
+  s.high_water = 3;
+  s.enqueued = 4;
+  s.dequeued = 5;
+  s.handled = 6;
+  s.rejected_full = 7;
+  s.rejected_oversize = 8;
+  s.bytes_in = 9;
+  s.bytes_out = 10;
+  s.restarts = 11;
+  s.lost = 12;
+  s.generation = 13;
+  s.closed = true;
+  s.poisoned = true;
+  BOOST_TEST(s.to_string() ==
+             "depth=1 capacity=2 high_water=3 enqueued=4 dequeued=5 handled=6 rejected_full=7 rejected_oversize=8 "
+             "bytes_in=9 bytes_out=10 restarts=11 lost=12 generation=13 closed=1 poisoned=1");
+}
+
+BOOST_AUTO_TEST_CASE(queue_counters_follow_puts_gets_and_refusals) {
+  const std::uint64_t t0 = wall_ns();
+  queue<int> q(4);
+  auto s = q.stats();
+  BOOST_TEST(s.capacity == 4u);
+  BOOST_TEST(s.max_message_size == sizeof(int));
+  BOOST_TEST(s.enqueued == 0u);
+  BOOST_TEST(s.last_enqueue_ns == 0u);
+  BOOST_TEST(s.last_dequeue_ns == 0u);
+
+  for (int i = 0; i < 3; ++i) q.put(i);
+  for (int i = 0; i < 2; ++i) (void)q.get();
+  s = q.stats();
+  BOOST_TEST(s.enqueued == 3u);
+  BOOST_TEST(s.dequeued == 2u);
+  BOOST_TEST(s.depth == 1u);
+  BOOST_TEST(s.high_water == 3u);  // the most it held, not what it holds
+  BOOST_TEST(s.bytes_in == 3 * sizeof(int));
+  BOOST_TEST(s.bytes_out == 2 * sizeof(int));
+  // the clock behind these is coarse (a few ms): allow 1 s either way
+  BOOST_TEST(s.last_enqueue_ns + 1000000000ull >= t0);
+  BOOST_TEST(s.last_dequeue_ns <= wall_ns() + 1000000000ull);
+
+  for (int i = 0; i < 3; ++i) q.put(i);  // full: 4 of 4
+  std::error_code ec;
+  q.try_put(9, ec);
+  BOOST_TEST((ec == errc::full));
+  q.put(9, 10ms, ec);
+  BOOST_TEST((ec == errc::timed_out));
+  s = q.stats();
+  BOOST_TEST(s.depth == 4u);
+  BOOST_TEST(s.high_water == 4u);
+  BOOST_TEST(s.enqueued == 6u);  // refusals are not enqueued
+  BOOST_TEST(s.rejected_full == 2u);
+  BOOST_TEST(!s.closed);
+  q.close();
+  BOOST_TEST(q.stats().closed);
+  BOOST_TEST(!q.stats().poisoned);
+}
+
+BOOST_AUTO_TEST_CASE(an_oversized_message_is_counted_apart_from_a_full_queue) {
+  queue<std::string> q(procactor::queue_options{4, 32});
+  std::error_code ec;
+  q.put(std::string(100, 'x'), ec);
+  BOOST_TEST((ec == errc::message_too_large));
+  q.put(std::string("fits"));
+  auto s = q.stats();
+  BOOST_TEST(s.rejected_oversize == 1u);
+  BOOST_TEST(s.rejected_full == 0u);
+  BOOST_TEST(s.enqueued == 1u);
+  BOOST_TEST(s.max_message_size == 32u);
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_mailbox_counts_the_message_in_hand_as_dequeued_but_not_handled) {
+  queue<int> gate(1);
+  procactor::supervisor_spec spec;
+  spec.children = {procactor::child_spec::of<gated>("w", &gate)};
+  procactor::testing::tree_fixture fx("app", spec);
+  auto& t = fx.tree();
+  for (int i = 0; i < 4; ++i) t.send("w", job{i});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(t, "w", [](const mailbox_stats& s) { return s.dequeued == 1; }, 30s));
+  auto s = t.stats("w");
+  BOOST_TEST(s.handled == 0u, s.to_string());  // job 0 is in its handler
+  BOOST_TEST(s.depth == 3u, s.to_string());
+  BOOST_TEST(s.high_water >= 3u, s.to_string());
+  gate.put(1);
+  BOOST_TEST(procactor::testing::wait_for_stats(t, "w", [](const mailbox_stats& st) { return st.handled == 4; }, 30s));
+  s = t.stats("w");
+  BOOST_TEST(s.dequeued == 4u, s.to_string());
+  BOOST_TEST(s.depth == 0u, s.to_string());
+  BOOST_TEST(s.lost == 0u, s.to_string());
+  BOOST_TEST(s.restarts == 0u, s.to_string());
+}
+
+// Library bug (framework/src/ipc/mailbox.cpp, impl::note_enqueue): depth is computed as
+// enqueued - dequeued after the message is in, but a receiver bumps `dequeued` only after it
+// took its message out of the queue; a sender that fills the freed slot in between sees one
+// message too many, and high_water ends above capacity (REVIEW.md: 1025 with capacity 1024).
+// Skipped until fixed (support/known_bug.hpp); fails about 1 run in 3:
+//   PROCACTOR_TEST_KNOWN_BUGS=1 procactor_tests --run_test=mailbox_stats_test/high_water_never_exceeds_the_capacity
+BOOST_AUTO_TEST_CASE(high_water_never_exceeds_the_capacity, procactor_test::known_bug()) {
+  constexpr int producers = 3, per_producer = 50000;
+  queue<int> q(2);  // small: nearly always full, so senders wait for the slot a receive frees
+  std::vector<procactor::process> ps;
+  for (int p = 0; p < producers; ++p) {
+    ps.emplace_back([&q] {
+      for (int i = 0; i < per_producer; ++i) q.put(i);
+    });
+  }
+  for (auto& p : ps) p.start();
+  for (int i = 0; i < producers * per_producer; ++i) (void)q.get(30s);
+  for (auto& p : ps) BOOST_TEST(p.join(30s));
+  auto s = q.stats();
+  BOOST_TEST(s.high_water <= s.capacity, s.to_string());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
