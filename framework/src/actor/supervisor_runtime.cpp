@@ -76,7 +76,7 @@ supervisor_runtime::supervisor_runtime(std::string path, supervisor_spec spec, t
       addr_(std::move(addr)),
       parent_(std::move(parent)),
       is_root_(is_root),
-      rng_(std::random_device{}()) {
+      policy_(spec_) {
   if (spec_.strat == strategy::pool) {
     for (std::size_t k = 0; k < spec_.pool_size; ++k) add_pool_child();
     return;
@@ -363,7 +363,8 @@ void supervisor_runtime::on_child_exit(std::size_t i) {
     c.gone = true;
     return;
   }
-  if (intensity_exceeded()) {
+  const auto decision = policy_.on_restart();
+  if (decision.what == restart_policy::action::give_up) {
     std::fprintf(stderr, "procactor: %s: more than %d restarts in %lld ms: giving up\n", path_.c_str(),
                  spec_.max_restarts, static_cast<long long>(spec_.period.count()));
     begin_shutdown(intensity_exit_code);
@@ -389,7 +390,7 @@ void supervisor_runtime::on_child_exit(std::size_t i) {
     if (children_[*it].running) stop_queue_.push_back(*it);
   }
   stop_next_of_group();
-  schedule_restart(std::move(group));
+  schedule_restart(std::move(group), decision.delay);
 }
 
 void supervisor_runtime::stop_next_of_group() {
@@ -403,31 +404,13 @@ void supervisor_runtime::stop_next_of_group() {
   }
 }
 
-bool supervisor_runtime::intensity_exceeded() {
-  auto now = std::chrono::steady_clock::now();
-  restarts_.push_back(now);
-  while (!restarts_.empty() && now - restarts_.front() > spec_.period) restarts_.pop_front();
-  return static_cast<int>(restarts_.size()) > spec_.max_restarts;
-}
-
-std::chrono::milliseconds supervisor_runtime::backoff_delay() {
-  const auto& b = spec_.backoff;
-  if (b.initial.count() <= 0) return std::chrono::milliseconds(0);
-  double d = static_cast<double>(b.initial.count());
-  for (std::size_t k = 1; k < restarts_.size(); ++k) d *= b.multiplier;
-  d = std::min(d, static_cast<double>(b.max.count()));
-  std::uniform_real_distribution<double> jitter(1.0 - b.jitter, 1.0 + b.jitter);
-  return std::chrono::milliseconds(static_cast<long long>(d * jitter(rng_)));
-}
-
-void supervisor_runtime::schedule_restart(std::vector<std::size_t> group) {
+void supervisor_runtime::schedule_restart(std::vector<std::size_t> group, std::chrono::milliseconds delay) {
   for (auto k : group) {
     if (std::find(restart_group_.begin(), restart_group_.end(), k) == restart_group_.end()) restart_group_.push_back(k);
   }
   std::sort(restart_group_.begin(), restart_group_.end());
   if (restart_waiting_) return;
   restart_waiting_ = true;
-  const auto delay = backoff_delay();
   restart_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   auto attempt = std::make_shared<std::function<void()>>();
   *attempt = [this, attempt] {

@@ -10,13 +10,13 @@
 #include <deque>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "actor/runtime.hpp"
 #include "procactor/process.hpp"
 #include "procactor/supervisor.hpp"
+#include "supervision/restart_policy.hpp"
 
 namespace procactor::detail {
 
@@ -66,10 +66,8 @@ class supervisor_runtime {
   void send_to(connection& c, const wire::frame& f);
   void send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind);
   void stop_child(std::size_t i);
-  void schedule_restart(std::vector<std::size_t> group);
+  void schedule_restart(std::vector<std::size_t> group, std::chrono::milliseconds delay);
   void stop_next_of_group();
-  bool intensity_exceeded();
-  std::chrono::milliseconds backoff_delay();
   void begin_shutdown(int exit_code);
   void shutdown_next();
   void finish();
@@ -83,14 +81,13 @@ class supervisor_runtime {
   std::unique_ptr<boost::asio::posix::stream_descriptor> parent_sd_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> signals_;
   std::vector<child> children_;
-  std::deque<std::chrono::steady_clock::time_point> restarts_;
+  restart_policy policy_;
   std::vector<std::size_t> restart_group_;
   std::deque<std::size_t> stop_queue_;
   std::unique_ptr<boost::asio::steady_timer> restart_timer_;
   bool restart_waiting_ = false;
   bool shutting_down_ = false;
   int exit_code_ = 0;
-  std::mt19937 rng_;
   std::size_t pool_counter_ = 0;
 };
 

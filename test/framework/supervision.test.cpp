@@ -1,0 +1,160 @@
+// Units of the supervision core (framework/src/supervision/), tested without a tree: the restart
+// policy with a fake clock and a fake random source.
+#include "supervision/restart_policy.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include "support/leak_check.hpp"
+
+using namespace std::chrono_literals;
+using procactor::backoff_policy;
+using procactor::detail::restart_policy;
+using procactor_test::leak_check;
+
+namespace {
+
+using action = restart_policy::action;
+
+// A clock that moves only when the test says so, and a random source that returns what it is told.
+struct fakes {
+  restart_policy::clock::time_point now{};
+  double random = 0.5;
+
+  restart_policy make(int max_restarts, std::chrono::milliseconds period, backoff_policy b = no_backoff()) {
+    return restart_policy(max_restarts, period, b, [this] { return now; }, [this] { return random; });
+  }
+  static backoff_policy no_backoff() { return backoff_policy{0ms, 1000ms, 2.0, 0.0}; }
+};
+
+backoff_policy backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double multiplier,
+                       double jitter) {
+  return backoff_policy{initial, max, multiplier, jitter};
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(supervision_test, leak_check)
+
+BOOST_AUTO_TEST_CASE(the_restart_after_max_restarts_within_the_period_gives_up) {
+  fakes f;
+  auto p = f.make(3, 1000ms);
+  for (int i = 1; i <= 3; ++i) {
+    f.now += 100ms;
+    auto d = p.on_restart();
+    BOOST_TEST((d.what == action::restart_now), "restart " << i);
+    BOOST_TEST(d.restarts == static_cast<std::size_t>(i));
+  }
+  f.now += 100ms;
+  auto d = p.on_restart();
+  BOOST_TEST((d.what == action::give_up));
+  BOOST_TEST(d.restarts == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(zero_max_restarts_gives_up_at_the_first_exit) {
+  fakes f;
+  auto p = f.make(0, 1000ms);
+  BOOST_TEST((p.on_restart().what == action::give_up));
+}
+
+BOOST_AUTO_TEST_CASE(restarts_older_than_the_period_drop_out_of_the_intensity_window) {
+  fakes f;
+  auto p = f.make(2, 1000ms);
+  BOOST_TEST((p.on_restart().what == action::restart_now));  // t = 0
+  f.now += 600ms;
+  BOOST_TEST((p.on_restart().what == action::restart_now));  // t = 600
+  f.now += 401ms;                                             // t = 1001: the first is 1001 ms old
+  auto d = p.on_restart();
+  BOOST_TEST((d.what == action::restart_now));
+  BOOST_TEST(d.restarts == 2u);
+  BOOST_TEST(p.restarts() == 2u);
+  f.now += 399ms;  // t = 1400: 600, 1001 and 1400 are all within 1000 ms
+  BOOST_TEST((p.on_restart().what == action::give_up));
+}
+
+BOOST_AUTO_TEST_CASE(a_restart_exactly_one_period_old_still_counts) {
+  fakes f;
+  auto p = f.make(1, 1000ms);
+  BOOST_TEST((p.on_restart().what == action::restart_now));
+  f.now += 1000ms;
+  BOOST_TEST((p.on_restart().what == action::give_up));
+}
+
+BOOST_AUTO_TEST_CASE(an_initial_delay_of_zero_restarts_at_once) {
+  fakes f;
+  f.random = 1.0;
+  auto p = f.make(10, 1000ms, backoff(0ms, 1000ms, 2.0, 0.5));
+  for (int i = 0; i < 5; ++i) {
+    auto d = p.on_restart();
+    BOOST_TEST((d.what == action::restart_now));
+    BOOST_TEST(d.delay.count() == 0);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_first_restart_waits_the_initial_delay) {
+  fakes f;
+  auto p = f.make(10, 1000ms, backoff(40ms, 1000ms, 2.0, 0.0));
+  auto d = p.on_restart();
+  BOOST_TEST((d.what == action::restart_after));
+  BOOST_TEST(d.delay.count() == 40);
+}
+
+BOOST_AUTO_TEST_CASE(each_restart_within_the_period_multiplies_the_delay) {
+  fakes f;
+  auto p = f.make(10, 10s, backoff(10ms, 100s, 3.0, 0.0));
+  const long expected[] = {10, 30, 90, 270, 810};
+  for (long e : expected) {
+    f.now += 1ms;
+    BOOST_TEST(p.on_restart().delay.count() == e);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_delay_comes_back_to_initial_once_earlier_restarts_left_the_period) {
+  fakes f;
+  auto p = f.make(10, 1000ms, backoff(10ms, 100s, 2.0, 0.0));
+  BOOST_TEST(p.on_restart().delay.count() == 10);
+  BOOST_TEST(p.on_restart().delay.count() == 20);
+  f.now += 2000ms;
+  BOOST_TEST(p.on_restart().delay.count() == 10);
+}
+
+BOOST_AUTO_TEST_CASE(the_delay_is_capped_at_max) {
+  fakes f;
+  auto p = f.make(100, 10s, backoff(10ms, 50ms, 2.0, 0.0));
+  const long expected[] = {10, 20, 40, 50, 50, 50};
+  for (long e : expected) BOOST_TEST(p.on_restart().delay.count() == e);
+}
+
+BOOST_AUTO_TEST_CASE(jitter_keeps_the_delay_within_one_minus_and_one_plus_jitter) {
+  fakes f;
+  const auto b = backoff(100ms, 1000ms, 2.0, 0.2);
+  f.random = 0.0;  // the smallest factor
+  BOOST_TEST(f.make(10, 1000ms, b).on_restart().delay.count() == 80);
+  f.random = 1.0;  // the largest
+  BOOST_TEST(f.make(10, 1000ms, b).on_restart().delay.count() == 120);
+  f.random = 0.5;  // the middle: no change
+  BOOST_TEST(f.make(10, 1000ms, b).on_restart().delay.count() == 100);
+  f.random = 7.0;  // a source out of range is clamped
+  BOOST_TEST(f.make(10, 1000ms, b).on_restart().delay.count() == 120);
+}
+
+BOOST_AUTO_TEST_CASE(jitter_applies_to_the_capped_delay) {
+  fakes f;
+  f.random = 1.0;
+  auto p = f.make(100, 10s, backoff(100ms, 150ms, 2.0, 0.1));
+  BOOST_TEST(p.on_restart().delay.count() == 110);
+  BOOST_TEST(p.on_restart().delay.count() == 165);  // min(200, 150) x 1.1
+}
+
+BOOST_AUTO_TEST_CASE(the_real_random_source_stays_within_the_jitter_bounds) {
+  procactor::supervisor_spec spec;
+  spec.max_restarts = 1000;
+  spec.period = 10s;
+  spec.backoff = backoff(100ms, 100ms, 1.0, 0.3);
+  restart_policy p(spec);
+  for (int i = 0; i < 200; ++i) {
+    auto d = p.on_restart().delay.count();
+    BOOST_TEST((d >= 70 && d <= 130), d);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
