@@ -321,6 +321,11 @@ void actor_runtime::request(const std::string& to_name, std::uint64_t tag, std::
                             std::chrono::milliseconds timeout, actor::reply_fn fn) {
   const std::string to = resolve(to_name);
   const std::uint64_t corr = next_corr_++;
+  // The incarnation asked is the one before the send: read its restart count first, or a callee
+  // that dies on this request and is restarted before the read would be the one watched.
+  const bool watch = monitored_for_requests_.count(to) == 0;
+  std::error_code se;
+  const auto before = watch ? out_.stats(to, se) : mailbox_stats{};
   std::error_code ec;
   send(to, wire::env_kind::request, tag, corr, payload, timeout, ec);
   if (ec) {
@@ -333,17 +338,15 @@ void actor_runtime::request(const std::string& to_name, std::uint64_t tag, std::
     if (!e) fail_request(corr, errc::timed_out, "no reply in time");
   });
   pending_.emplace(corr, pending{to, std::move(fn), std::move(timer)});
-  if (monitored_for_requests_.insert(to).second) {
+  if (watch && monitored_for_requests_.insert(to).second) {
     // Watch the incarnation that got the request (its restart count, read lock-free): if it has
     // died by the time the supervisor sees this, the down comes at once (Erlang's pid monitor).
-    std::error_code se;
-    auto st = out_.stats(to, se);
     wire::frame f;
     f.kind = wire::frame_kind::monitor;
     f.from = path_;
     f.to = to;
     f.corr = 2;
-    if (!se) f.payload = std::to_string(st.restarts);
+    if (!se) f.payload = std::to_string(before.restarts);
     send_frame(f);
   }
 }
