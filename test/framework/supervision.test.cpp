@@ -1,14 +1,27 @@
 // Units of the supervision core (framework/src/supervision/), tested without a tree: the restart
-// policy with a fake clock and a fake random source.
+// policy with a fake clock and a fake random source, the router, the answer to a monitor, the
+// stop escalation on real processes.
 #include "supervision/restart_policy.hpp"
+
+#include <signal.h>
+#include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 
+#include "procactor/pipe.hpp"
+#include "supervision/router.hpp"
+#include "supervision/stop_escalation.hpp"
+#include "supervision/watchers.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
 using procactor::backoff_policy;
+using procactor::detail::destination;
+using procactor::detail::monitor_answer;
 using procactor::detail::restart_policy;
+using procactor::detail::router;
+using procactor::detail::stop_escalation;
+using procactor::detail::watched_state;
 using procactor_test::leak_check;
 
 namespace {
@@ -29,6 +42,31 @@ struct fakes {
 backoff_policy backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double multiplier,
                        double jitter) {
   return backoff_policy{initial, max, multiplier, jitter};
+}
+
+using where = destination::where;
+
+// A child that reports it is set up (after @p setup ran), then waits; a byte from the parent
+// makes it exit 0.
+procactor::process obedient_child(procactor::connection& ours, void (*setup)()) {
+  auto [mine, theirs] = procactor::pipe();
+  procactor::process p([setup](procactor::connection& c) {
+    setup();
+    c.send(1);
+    (void)c.recv<int>();  // the stop request
+  }, std::move(theirs));
+  p.start();
+  ours = std::move(mine);
+  BOOST_REQUIRE(ours.poll(std::chrono::seconds(10)));
+  (void)ours.recv<int>();
+  return p;
+}
+
+// Runs @p io until @p p has ended (at most 10 s); returns how long that took.
+std::chrono::milliseconds run_until_ended(boost::asio::io_context& io, procactor::process& p) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (p.is_alive() && std::chrono::steady_clock::now() - t0 < 10s) io.run_one_for(10ms);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
 }
 
 }  // namespace
@@ -155,6 +193,92 @@ BOOST_AUTO_TEST_CASE(the_real_random_source_stays_within_the_jitter_bounds) {
     auto d = p.on_restart().delay.count();
     BOOST_TEST((d >= 70 && d <= 130), d);
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_router_finds_self_children_parent_and_the_tree_handle) {
+  router mid("/app/mid", false);
+  mid.add_child("/app/mid/a");
+  mid.add_child("/app/mid/deep");
+  BOOST_TEST((mid.locate("/app/mid").to == where::self));
+  BOOST_TEST((mid.locate("/app/mid/a").to == where::child));
+  BOOST_TEST(mid.locate("/app/mid/a").child == 0u);
+  BOOST_TEST((mid.locate("/app/mid/deep/x").to == where::below_child));
+  BOOST_TEST(mid.locate("/app/mid/deep/x").child == 1u);
+  BOOST_TEST((mid.locate("/app/mid/ab").to == where::nowhere));  // a name prefix is not a child
+  BOOST_TEST((mid.locate("/app/mid/nobody").to == where::nowhere));
+  BOOST_TEST((mid.locate("/app/y").to == where::up));
+  BOOST_TEST((mid.locate("/app").to == where::up));
+  BOOST_TEST((mid.locate("/.client").to == where::up));  // the tree handle is reached through the root
+  router root("/app", true);
+  root.add_child("/app/mid");
+  BOOST_TEST((root.locate("/.client").to == where::client));
+  BOOST_TEST((root.locate("/other/x").to == where::nowhere));
+  BOOST_TEST((root.locate("/application").to == where::nowhere));
+}
+
+BOOST_AUTO_TEST_CASE(a_monitor_is_answered_at_once_when_its_incarnation_is_dead_or_gone) {
+  const std::uint64_t monitor = 0, request = 2;
+  watched_state s;
+  s.running = true;
+  s.has_mailbox = true;
+  s.restarts = 3;
+  BOOST_TEST((procactor::detail::answer_monitor(s, monitor, "") == monitor_answer::watch));
+  BOOST_TEST((procactor::detail::answer_monitor(s, request, "3") == monitor_answer::watch));
+  BOOST_TEST((procactor::detail::answer_monitor(s, request, "") == monitor_answer::watch));
+  BOOST_TEST((procactor::detail::answer_monitor(s, request, "2") == monitor_answer::down_last_reason));
+  s.running = false;  // restarting: the incarnation asked is dead even if the count still matches
+  BOOST_TEST((procactor::detail::answer_monitor(s, request, "3") == monitor_answer::down_last_reason));
+  BOOST_TEST((procactor::detail::answer_monitor(s, monitor, "") == monitor_answer::watch));
+  s.gone = true;
+  BOOST_TEST((procactor::detail::answer_monitor(s, monitor, "") == monitor_answer::down_no_such_actor));
+}
+
+BOOST_AUTO_TEST_CASE(brutal_kills_at_once_without_asking) {
+  boost::asio::io_context io;
+  procactor::connection c;
+  auto p = obedient_child(c, [] {});
+  stop_escalation stop(io);
+  int asked = 0;
+  stop.begin(p, procactor::shutdown_policy{10000ms, true}, [&] { ++asked; });
+  run_until_ended(io, p);
+  BOOST_TEST(asked == 0);
+  BOOST_TEST(p.status().signal == SIGKILL);
+}
+
+BOOST_AUTO_TEST_CASE(a_child_that_obeys_the_stop_request_gets_no_signal) {
+  boost::asio::io_context io;
+  procactor::connection c;
+  auto p = obedient_child(c, [] {});
+  stop_escalation stop(io);
+  stop.begin(p, procactor::shutdown_policy{10000ms, false}, [&] { c.send(0); });
+  auto took = run_until_ended(io, p);
+  stop.cancel();
+  BOOST_TEST(p.status().success());
+  BOOST_TEST((took < 5000ms));
+}
+
+BOOST_AUTO_TEST_CASE(a_child_that_ignores_the_stop_request_gets_sigterm_after_graceful) {
+  boost::asio::io_context io;
+  procactor::connection c;
+  auto p = obedient_child(c, [] {});
+  stop_escalation stop(io);
+  int asked = 0;
+  stop.begin(p, procactor::shutdown_policy{100ms, false}, [&] { ++asked; });
+  auto took = run_until_ended(io, p);
+  BOOST_TEST(asked == 1);
+  BOOST_TEST(p.status().signal == SIGTERM);
+  BOOST_TEST((took >= 100ms), took.count());
+}
+
+BOOST_AUTO_TEST_CASE(a_child_that_ignores_sigterm_too_gets_sigkill_after_another_graceful) {
+  boost::asio::io_context io;
+  procactor::connection c;
+  auto p = obedient_child(c, [] { ::signal(SIGTERM, SIG_IGN); });
+  stop_escalation stop(io);
+  stop.begin(p, procactor::shutdown_policy{100ms, false}, [] {});
+  auto took = run_until_ended(io, p);
+  BOOST_TEST(p.status().signal == SIGKILL);
+  BOOST_TEST((took >= 200ms), took.count());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,12 +2,12 @@
 
 #include <cstdio>
 
-#include "actor/supervisor_runtime.hpp"
 #include "internal/child.hpp"
 #include "ipc/names.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/pipe.hpp"
 #include "procactor/supervisor.hpp"
+#include "supervision/supervisor.hpp"
 
 namespace procactor {
 
@@ -76,7 +76,7 @@ tree tree::start(const std::string& root_name, supervisor_spec spec) {
   p->root.emplace(opts, [spec = std::move(spec), addr = p->addr](connection& conn) -> int {
     internal::close_fds_except({conn.native_handle()});  // nothing of the caller's: our pipe's EOF must work
     for (int sig : {SIGINT, SIGTERM, SIGCHLD}) ::signal(sig, SIG_DFL);
-    detail::supervisor_runtime s(addr.root, spec, addr, std::move(conn), true);
+    detail::supervisor s(addr.root, spec, addr, std::move(conn), true);
     return s.run();
   }, std::move(theirs));
   p->root->start();

@@ -1,0 +1,469 @@
+#include "supervision/supervisor.hpp"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace procactor::detail {
+namespace {
+
+constexpr auto ready_timeout = std::chrono::seconds(10);
+
+exit_reason reason_of(exit_reason::kind_t k) {
+  exit_reason r;
+  r.kind = k;
+  return r;
+}
+
+}  // namespace
+
+supervisor::supervisor(std::string path, supervisor_spec spec, tree_address addr, connection parent, bool is_root)
+    : path_(std::move(path)),
+      spec_(std::move(spec)),
+      addr_(std::move(addr)),
+      is_root_(is_root),
+      router_(path_, is_root),
+      policy_(spec_),
+      restart_timer_(io_) {
+  if (parent.native_handle() >= 0) parent_ = std::make_unique<frame_pipe>(io_, std::move(parent));
+  if (spec_.strat == strategy::pool) {
+    for (std::size_t k = 0; k < spec_.pool_size; ++k) add_pool_child();
+    return;
+  }
+  for (auto& c : spec_.children) add_child(c, path_ + "/" + c.name);
+}
+
+supervisor::~supervisor() = default;
+
+void supervisor::add_child(child_spec spec, std::string path) {
+  auto c = std::make_unique<child>();
+  c->spec = std::move(spec);
+  c->path = std::move(path);
+  c->stopper = std::make_unique<stop_escalation>(io_);
+  router_.add_child(c->path);
+  children_.push_back(std::move(c));
+}
+
+void supervisor::add_pool_child() {
+  child_spec s = spec_.children.at(0);
+  s.name += '-';  // (not "-" + to_string: GCC 12's -Wrestrict false positive at -O3)
+  s.name += std::to_string(++pool_counter_);
+  std::string p = path_ + "/" + s.name;
+  add_child(std::move(s), std::move(p));
+}
+
+int supervisor::run() {
+  if (is_root_) ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // orphans of the tree come to the root
+  signals_.emplace(io_, is_root_);
+  signals_->start(
+      [this](int signo) {
+        std::fprintf(stderr, "procactor: %s: %s, stopping the tree\n", path_.c_str(), sigabbrev_np(signo));
+        begin_shutdown(0);
+      },
+      [this] { reap(); });
+  if (parent_) {
+    parent_->start([this](std::span<const char> bytes) { on_parent_frame(bytes); },
+                   [this] {  // the parent is gone: take everything down at once
+                     for (auto& c : children_) {
+                       if (c->running && c->proc) c->proc->kill();
+                     }
+                     std::fflush(nullptr);
+                     ::_exit(1);
+                   });
+  }
+  for (std::size_t i = 0; i < children_.size(); ++i) start_child(i);
+  // ready only if every child came up: a bad child spec (say, a zero-sized mailbox) fails the
+  // start of this supervisor, and of the tree when it is the root, with the reason logged.
+  if (shutting_down_) {
+    io_.run();  // stop what did start, in order
+    return exit_code_;
+  }
+  if (parent_) send_to(*parent_, wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}});
+  io_.run();
+  return exit_code_;
+}
+
+void supervisor::fail(const std::string& what) {
+  std::fprintf(stderr, "procactor: %s: %s\n", path_.c_str(), what.c_str());
+  begin_shutdown(1);
+}
+
+void supervisor::start_child(std::size_t i) {
+  child& c = *children_[i];
+  std::string error;
+  connection conn = launch_child(c, addr_, error);
+  if (!error.empty()) {
+    fail(error);
+    return;
+  }
+  c.running = true;
+  c.stop_requested = false;
+  // Start in order: the next child starts once this one is ready (its on_start ran; a nested
+  // supervisor has started its own children), as in OTP. A child that dies first is seen by reap().
+  std::vector<wire::frame> early;
+  std::error_code ec;
+  const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::nanoseconds::zero() || !conn.poll(left, ec)) {
+      std::fprintf(stderr, "procactor: %s: %s not ready in time\n", path_.c_str(), c.path.c_str());
+      break;
+    }
+    auto bytes = conn.recv_bytes(ec);
+    if (ec) break;  // died before ready
+    auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
+    if (!f) continue;
+    if (f->kind == wire::frame_kind::ready) break;
+    early.push_back(std::move(*f));
+  }
+  c.pipe = std::make_unique<frame_pipe>(io_, std::move(conn));
+  c.pipe->start([this, i](std::span<const char> bytes) { on_child_frame(i, bytes); }, [] {});
+  for (auto& f : early) handle_frame(std::move(f), static_cast<int>(i));
+}
+
+void supervisor::on_child_frame(std::size_t i, std::span<const char> bytes) {
+  child& c = *children_[i];
+  auto f = wire::decode_frame(bytes);
+  if (!f) {
+    std::fprintf(stderr, "procactor: %s: malformed frame from %s; closing its pipe\n", path_.c_str(), c.path.c_str());
+    c.pipe->close();
+    return;
+  }
+  handle_frame(std::move(*f), static_cast<int>(i));
+}
+
+void supervisor::on_parent_frame(std::span<const char> bytes) {
+  auto f = wire::decode_frame(bytes);
+  if (f) handle_frame(std::move(*f), -1);
+}
+
+void supervisor::reap() {
+  for (std::size_t i = 0; i < children_.size(); ++i) {
+    child& c = *children_[i];
+    if (c.running && c.proc && !c.proc->is_alive()) on_child_exit(i);
+  }
+  if (is_root_) reap_orphans();
+}
+
+void supervisor::reap_orphans() {
+  // Orphaned descendants reparented to the root (a child subreaper): reap them, but never our own
+  // children, whose status belongs to their process objects.
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+    bool ours = false;
+    for (auto& c : children_) ours = ours || (c->proc && c->proc->pid() == info.si_pid);
+    if (ours) return;
+    ::waitpid(info.si_pid, nullptr, WNOHANG);
+  }
+}
+
+void supervisor::on_child_exit(std::size_t i) {
+  child& c = *children_[i];
+  c.running = false;
+  c.stopper->cancel();
+  if (c.pipe) c.pipe->close();
+  const exit_reason why = exit_reason::from_status(c.proc->status(), c.stop_requested);
+  c.last_reason = why;
+  const auto box = settle_mailbox(c, why, addr_);
+  if (box.lost) {
+    std::fprintf(stderr, "procactor: %s: %llu message(s) lost with %s\n", path_.c_str(),
+                 static_cast<unsigned long long>(box.lost), c.path.c_str());
+  }
+  if (box.recreated) {
+    std::fprintf(stderr, "procactor: %s: mailbox of %s poisoned; recreating it\n", path_.c_str(), c.path.c_str());
+  }
+  if (why.abnormal() && !shutting_down_) {
+    std::fprintf(stderr, "procactor: %s: child %s ended: %s\n", path_.c_str(), c.path.c_str(), why.to_string().c_str());
+  }
+  if (!c.terminate_waiters.empty()) retire_mailbox(c);  // terminated for good: its mail is undeliverable
+  for (auto& w : c.terminate_waiters) reply_child(w.path, w.kind, c.path, false, why);
+  c.terminate_waiters.clear();
+  for (auto& w : c.watchers.take()) send_down(w.path, c.path, why, w.kind);  // each watcher is told once
+
+  if (shutting_down_) {
+    shutdown_next();
+    return;
+  }
+  if (c.stop_requested) {  // stopped on purpose (for a group restart, or for good)
+    stop_next_of_group();
+    return;
+  }
+  const bool restart = c.spec.restart == restart_type::permanent ||
+                       (c.spec.restart == restart_type::transient && why.abnormal());
+  if (!restart) {
+    c.gone = true;
+    return;
+  }
+  restart_for(i, why);
+}
+
+void supervisor::restart_for(std::size_t i, const exit_reason&) {
+  const auto decision = policy_.on_restart();
+  if (decision.what == restart_policy::action::give_up) {
+    std::fprintf(stderr, "procactor: %s: more than %d restarts in %lld ms: giving up\n", path_.c_str(),
+                 spec_.max_restarts, static_cast<long long>(spec_.period.count()));
+    begin_shutdown(intensity_exit_code);
+    return;
+  }
+  std::vector<std::size_t> group;
+  switch (spec_.strat) {
+    case strategy::one_for_one:
+    case strategy::pool: group = {i}; break;
+    case strategy::one_for_all:
+      for (std::size_t k = 0; k < children_.size(); ++k) {
+        if (!children_[k]->gone) group.push_back(k);
+      }
+      break;
+    case strategy::rest_for_one:
+      for (std::size_t k = i; k < children_.size(); ++k) {
+        if (!children_[k]->gone) group.push_back(k);
+      }
+      break;
+  }
+  // stop the others of the group one at a time in reverse order, then restart them all in order
+  for (auto it = group.rbegin(); it != group.rend(); ++it) {
+    if (children_[*it]->running) stop_queue_.push_back(*it);
+  }
+  stop_next_of_group();
+  schedule_restart(std::move(group), decision.delay);
+}
+
+void supervisor::stop_next_of_group() {
+  while (!stop_queue_.empty()) {
+    std::size_t k = stop_queue_.front();
+    stop_queue_.pop_front();
+    if (children_[k]->running) {
+      stop_child(k);
+      return;
+    }
+  }
+}
+
+void supervisor::schedule_restart(std::vector<std::size_t> group, std::chrono::milliseconds delay) {
+  for (auto k : group) {
+    if (std::find(restart_group_.begin(), restart_group_.end(), k) == restart_group_.end()) restart_group_.push_back(k);
+  }
+  std::sort(restart_group_.begin(), restart_group_.end());
+  if (restart_waiting_) return;
+  restart_waiting_ = true;
+  auto attempt = std::make_shared<std::function<void()>>();
+  *attempt = [this, attempt] {
+    if (shutting_down_) return;
+    for (auto k : restart_group_) {
+      if (children_[k]->running) {  // still stopping: look again shortly
+        restart_timer_.expires_after(std::chrono::milliseconds(1));
+        restart_timer_.async_wait([attempt](const boost::system::error_code& e) {
+          if (!e) (*attempt)();
+        });
+        return;
+      }
+    }
+    restart_waiting_ = false;
+    auto members = std::move(restart_group_);
+    restart_group_.clear();
+    for (auto k : members) {
+      if (children_[k]->box) children_[k]->box->add_restart();
+      start_child(k);
+    }
+  };
+  restart_timer_.expires_after(delay);
+  restart_timer_.async_wait([attempt](const boost::system::error_code& e) {
+    if (!e) (*attempt)();
+  });
+}
+
+void supervisor::stop_child(std::size_t i) {
+  child& c = *children_[i];
+  if (!c.running) return;
+  c.stop_requested = true;
+  c.stopper->begin(*c.proc, c.spec.shutdown, [this, &c] {
+    // The stop goes both ways: into the mailbox at system priority (ahead of queued user mail)
+    // and on the pipe (seen even when the mailbox is full); the actor acts on the first to arrive.
+    if (c.box) {
+      std::string env;
+      wire::encode_envelope(env, wire::env_kind::stop, 0, c.incarnation, path_, {});
+      std::error_code ec;
+      c.box->send(std::span<const char>(env.data(), env.size()), wire::system_priority, internal::try_only, ec);
+    }
+    if (c.pipe) send_to(*c.pipe, wire::frame{wire::frame_kind::stop, path_, c.path, 0, {}, {}});
+  });
+}
+
+void supervisor::begin_shutdown(int exit_code) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  exit_code_ = exit_code;
+  restart_timer_.cancel();
+  shutdown_next();
+}
+
+void supervisor::shutdown_next() {
+  // children stop one at a time, in reverse start order
+  for (std::size_t k = children_.size(); k-- > 0;) {
+    if (children_[k]->running) {
+      if (!children_[k]->stop_requested) stop_child(k);
+      return;
+    }
+  }
+  finish();
+}
+
+void supervisor::finish() {
+  // Mailboxes outlive a supervisor that gives up or is restarted by its parent: mail queued for
+  // its children waits for their next incarnation. They are removed when the whole tree ends.
+  for (auto& c : children_) {
+    if (c->box) c->box->keep_names();
+  }
+  if (is_root_) {
+    // all but the tree handle's own mailbox, which the handle removes
+    wire::remove_tree_mailboxes(addr_.prefix, wire::mailbox_name(addr_.prefix, wire::client_path));
+  }
+  io_.stop();
+}
+
+void supervisor::handle_frame(wire::frame f, int from_child) {
+  switch (f.kind) {
+    case wire::frame_kind::ready: return;
+    case wire::frame_kind::stop:
+      if (from_child < 0) begin_shutdown(0);
+      return;
+    case wire::frame_kind::monitor:
+      if (from_child >= 0 && f.corr == static_cast<std::uint64_t>(watch_kind::link) &&
+          f.from == children_[static_cast<std::size_t>(from_child)]->path) {
+        // the other half of a link: the linking child is told when its partner ends
+        children_[static_cast<std::size_t>(from_child)]->watchers.add(f.to, static_cast<std::uint64_t>(watch_kind::link));
+      }
+      route(std::move(f));
+      return;
+    default: route(std::move(f)); return;
+  }
+}
+
+void supervisor::route(wire::frame f) {
+  const destination d = router_.locate(f.to);
+  switch (d.to) {
+    case destination::where::client:
+    case destination::where::up:
+      if (parent_) {
+        send_to(*parent_, f);
+      } else {
+        not_found(f);
+      }
+      return;
+    case destination::where::self: control_at_self(std::move(f)); return;
+    case destination::where::child: control_at_child(d.child, std::move(f)); return;
+    case destination::where::below_child: {
+      child& c = *children_[d.child];
+      if (c.running && c.spec.supervisor && c.pipe) {
+        send_to(*c.pipe, f);
+      } else {
+        not_found(f);  // restarting, or no such actor below an actor
+      }
+      return;
+    }
+    case destination::where::nowhere: not_found(f); return;
+  }
+}
+
+void supervisor::control_at_self(wire::frame f) {
+  switch (f.kind) {
+    case wire::frame_kind::start_child:
+      if (spec_.strat != strategy::pool || spec_.children.empty() || shutting_down_) {
+        reply_child(f.from, f.corr, "not a pool supervisor: " + path_, true);
+        return;
+      }
+      add_pool_child();
+      start_child(children_.size() - 1);
+      reply_child(f.from, f.corr, children_.back()->path, false);
+      return;
+    case wire::frame_kind::monitor:
+    case wire::frame_kind::terminate_child:
+      if (!is_root_ && parent_) {  // a supervisor is watched and terminated by its own parent
+        send_to(*parent_, f);
+        return;
+      }
+      break;
+    case wire::frame_kind::down:
+    case wire::frame_kind::child_reply: return;
+    default: break;
+  }
+  send_down(f.from, f.to, reason_of(exit_reason::kind_t::no_such_actor),
+            f.kind == wire::frame_kind::monitor ? f.corr : 0);
+}
+
+void supervisor::control_at_child(std::size_t k, wire::frame f) {
+  child& c = *children_[k];
+  switch (f.kind) {
+    case wire::frame_kind::terminate_child:
+      if (c.gone || !c.running) {
+        c.gone = true;
+        reply_child(f.from, f.corr, c.path, false, reason_of(exit_reason::kind_t::shutdown));
+      } else {
+        c.gone = true;  // never restarted
+        c.terminate_waiters.push_back(watcher{f.from, f.corr});
+        stop_child(k);
+      }
+      return;
+    case wire::frame_kind::start_child:
+      if (!c.spec.supervisor) {
+        reply_child(f.from, f.corr, "not a pool supervisor: " + c.path, true);
+        return;
+      }
+      break;
+    case wire::frame_kind::monitor: {
+      watched_state s;
+      s.gone = c.gone;
+      s.running = c.running;
+      s.has_mailbox = c.box != nullptr;
+      s.restarts = c.box ? c.box->stats().restarts : 0;
+      switch (answer_monitor(s, f.corr, f.payload)) {
+        case monitor_answer::down_no_such_actor:
+          send_down(f.from, f.to, reason_of(exit_reason::kind_t::no_such_actor), f.corr);
+          break;
+        case monitor_answer::down_last_reason: send_down(f.from, f.to, c.last_reason, f.corr); break;
+        case monitor_answer::watch: c.watchers.add(f.from, f.corr); break;
+      }
+      return;
+    }
+    default: break;
+  }
+  if (c.running && c.pipe) {
+    send_to(*c.pipe, f);
+  } else {
+    not_found(f);  // not running now (restarting)
+  }
+}
+
+void supervisor::not_found(const wire::frame& f) {
+  if (f.kind == wire::frame_kind::down || f.kind == wire::frame_kind::child_reply) return;
+  if (f.kind == wire::frame_kind::start_child || f.kind == wire::frame_kind::terminate_child) {
+    reply_child(f.from, f.corr, "no such actor: " + f.to, true);
+    return;
+  }
+  send_down(f.from, f.to, reason_of(exit_reason::kind_t::no_such_actor),
+            f.kind == wire::frame_kind::monitor ? f.corr : 0);
+}
+
+void supervisor::reply_child(const std::string& to, std::uint64_t corr, const std::string& text, bool error,
+                             const exit_reason& why) {
+  wire::frame f{wire::frame_kind::child_reply, path_, to, corr, why, text};
+  if (error) f.reason.kind = exit_reason::kind_t::no_such_actor;
+  route(std::move(f));
+}
+
+void supervisor::send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind) {
+  if (to.empty() || !wire::is_under(to, addr_.root)) return;
+  route(wire::frame{wire::frame_kind::down, who, to, kind, why, {}});
+}
+
+void supervisor::send_to(frame_pipe& p, const wire::frame& f) {
+  std::string bytes = wire::encode_frame(f);
+  p.send(std::span<const char>(bytes.data(), bytes.size()));
+}
+
+}  // namespace procactor::detail

@@ -1,0 +1,89 @@
+#pragma once
+// A supervisor process: a one-threaded Boost.Asio loop that starts its children in order, learns
+// of every death at once (signal_watch), restarts by strategy, restart type and restart_policy,
+// stops children by their stop_escalation, routes frames between its children, its parent and
+// nested supervisors (router), keeps monitors and links (watchers), and stops everything in
+// reverse order.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actor/runtime.hpp"
+#include "actor/wire.hpp"
+#include "procactor/supervisor.hpp"
+#include "supervision/child.hpp"
+#include "supervision/frame_pipe.hpp"
+#include "supervision/restart_policy.hpp"
+#include "supervision/router.hpp"
+#include "supervision/signals.hpp"
+
+namespace procactor::detail {
+
+class supervisor {
+ public:
+  /// The supervisor at @p path (a child of its parent over @p parent; the root's parent is the
+  /// tree handle). Call run() in its own process.
+  supervisor(std::string path, supervisor_spec spec, tree_address addr, connection parent, bool is_root);
+  ~supervisor();
+  supervisor(const supervisor&) = delete;
+  supervisor& operator=(const supervisor&) = delete;
+
+  /// Runs until stopped (exit code 0), until the restart intensity is exceeded
+  /// (intensity_exit_code), or until a child cannot be started (1).
+  int run();
+
+ private:
+  // children and their lives
+  void add_child(child_spec spec, std::string path);
+  void add_pool_child();
+  void start_child(std::size_t i);
+  void on_child_frame(std::size_t i, std::span<const char> bytes);
+  void reap();
+  void reap_orphans();
+  void on_child_exit(std::size_t i);
+  void restart_for(std::size_t i, const exit_reason& why);
+  void schedule_restart(std::vector<std::size_t> group, std::chrono::milliseconds delay);
+  void stop_child(std::size_t i);
+  void stop_next_of_group();
+  // shutdown
+  void begin_shutdown(int exit_code);
+  void shutdown_next();
+  void finish();
+  // frames
+  void on_parent_frame(std::span<const char> bytes);
+  void handle_frame(wire::frame f, int from_child);
+  void route(wire::frame f);
+  void control_at_child(std::size_t k, wire::frame f);
+  void control_at_self(wire::frame f);
+  void not_found(const wire::frame& f);
+  void send_to(frame_pipe& p, const wire::frame& f);
+  void send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind);
+  void reply_child(const std::string& to, std::uint64_t corr, const std::string& text, bool error,
+                   const exit_reason& why = {});
+  void fail(const std::string& what);
+
+  std::string path_;
+  supervisor_spec spec_;
+  tree_address addr_;
+  bool is_root_;
+  boost::asio::io_context io_;
+  std::unique_ptr<frame_pipe> parent_;  // null for a supervisor without a parent pipe
+  std::optional<signal_watch> signals_;
+  router router_;
+  restart_policy policy_;
+  std::vector<std::unique_ptr<child>> children_;  // stable addresses: timers and escalations hold them
+  std::vector<std::size_t> restart_group_;
+  std::deque<std::size_t> stop_queue_;
+  boost::asio::steady_timer restart_timer_;
+  bool restart_waiting_ = false;
+  bool shutting_down_ = false;
+  int exit_code_ = 0;
+  std::size_t pool_counter_ = 0;
+};
+
+}  // namespace procactor::detail
