@@ -1,6 +1,6 @@
-// Units of the supervision core (framework/src/supervision/), tested without a tree: the restart
-// policy with a fake clock and a fake random source, the router, the answer to a monitor, the
-// stop escalation on real processes.
+// Units of the supervision core (framework/src/supervision/): the restart policy with a fake clock
+// and a fake random source, the router, the answer to a monitor, the stop escalation on real
+// processes; then, in real trees, what the supervisor does with them (asynchronous ordered start).
 #include "supervision/restart_policy.hpp"
 
 #include <signal.h>
@@ -9,6 +9,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "procactor/pipe.hpp"
+#include "procactor/queue.hpp"
+#include "procactor/supervisor.hpp"
 #include "supervision/router.hpp"
 #include "supervision/stop_escalation.hpp"
 #include "supervision/watchers.hpp"
@@ -45,6 +47,65 @@ backoff_policy backoff(std::chrono::milliseconds initial, std::chrono::milliseco
 }
 
 using where = destination::where;
+
+using events = procactor::queue<std::string>;
+using gate = procactor::queue<int>;
+
+// Reports its life to the test's queue (inherited by fork) and obeys text commands. A gated probe
+// blocks in on_start when restarted until the test opens its gate: a child slow to get ready.
+class probe : public procactor::actor {
+ public:
+  probe(events* ev, gate* g) : ev_(ev), gate_(g) {
+    on<std::string>([this](const std::string& cmd) {
+      if (cmd == "crash") std::_Exit(3);
+      if (cmd.rfind("route ", 0) == 0) route(cmd.substr(6), std::string("hello"));
+      if (cmd == "hello") ev_->put(self() + " got hello from " + sender());
+      if (cmd.rfind("monitor ", 0) == 0) monitor(cmd.substr(8));
+    });
+    on<procactor::down>([this](const procactor::down& d) { ev_->put("down " + d.who + " " + d.reason.to_string()); });
+  }
+
+ protected:
+  void on_start() override {
+    ev_->put(self() + " start");
+    std::error_code se;
+    if (gate_ && stats_of(self(), se).restarts > 0) {
+      ev_->put(self() + " waiting");
+      std::error_code ec;
+      (void)gate_->get(30s, ec);
+      ev_->put(self() + " released");
+    }
+  }
+
+ private:
+  events* ev_;
+  gate* gate_;
+};
+
+// Waits for the next event containing @p needle (skipping others), with a deadline.
+std::string expect(events& ev, const std::string& needle, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    std::error_code ec;
+    auto e = ev.get(left > 0ms ? left : 0ms, ec);
+    if (!e) return "<timed out waiting for '" + needle + "'>";
+    if (e->find(needle) != std::string::npos) return *e;
+  }
+}
+
+procactor::supervisor_spec spec_of(procactor::strategy s, std::vector<procactor::child_spec> children) {
+  procactor::supervisor_spec sp;
+  sp.strat = s;
+  sp.max_restarts = 10;
+  sp.period = 10s;
+  sp.children = std::move(children);
+  return sp;
+}
+
+procactor::child_spec probe_child(const std::string& name, events* ev, gate* g = nullptr) {
+  return procactor::child_spec::of<probe>(name, ev, g);
+}
 
 // A child that reports it is set up (after @p setup ran), then waits; a byte from the parent
 // makes it exit 0.
@@ -279,6 +340,60 @@ BOOST_AUTO_TEST_CASE(a_child_that_ignores_sigterm_too_gets_sigkill_after_another
   auto took = run_until_ended(io, p);
   BOOST_TEST(p.status().signal == SIGKILL);
   BOOST_TEST((took >= 200ms), took.count());
+}
+
+BOOST_AUTO_TEST_CASE(a_child_slow_to_start_holds_back_the_next_one_but_not_the_supervisor) {
+  events ev(256);
+  gate g(4);
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::rest_for_one,
+                     {probe_child("y", &ev), probe_child("slow", &ev, &g), probe_child("b", &ev)}));
+  BOOST_TEST(expect(ev, "/app/b start") == "/app/b start");
+  t.send("slow", std::string("crash"));  // b is stopped, slow restarts and blocks in on_start
+  BOOST_TEST(expect(ev, "/app/slow waiting") == "/app/slow waiting");
+  t.send("y", std::string("route /app/y"));  // a routed frame through the supervisor meanwhile
+  BOOST_TEST(expect(ev, "got hello", 5s) == "/app/y got hello from /app/y");
+  BOOST_TEST(t.stats("b").restarts == 0u);  // b waits for slow to be ready
+  g.put(1);
+  BOOST_TEST(expect(ev, "/app/slow released") == "/app/slow released");
+  BOOST_TEST(expect(ev, "/app/b start") == "/app/b start");
+  BOOST_TEST(t.stats("b").restarts == 1u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_death_while_a_child_starts_is_handled_at_once) {
+  events ev(256);
+  gate g(4);
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one,
+                     {probe_child("y", &ev), probe_child("slow", &ev, &g), probe_child("z", &ev)}));
+  BOOST_TEST(expect(ev, "/app/z start") == "/app/z start");
+  t.send("y", std::string("monitor z"));
+  t.send("y", std::string("monitor nobody"));  // its answer proves the first monitor is in place
+  BOOST_TEST(expect(ev, "down /app/nobody") == "down /app/nobody no such actor");
+  t.send("slow", std::string("crash"));
+  BOOST_TEST(expect(ev, "/app/slow waiting") == "/app/slow waiting");
+  t.send("z", std::string("crash"));
+  BOOST_TEST(expect(ev, "down /app/z", 5s) == "down /app/z exit code 3");
+  g.put(1);
+  BOOST_TEST(expect(ev, "/app/z start") == "/app/z start");  // restarted after slow is ready
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_stop_while_a_child_starts_stops_the_tree_at_once) {
+  events ev(256);
+  gate g(4);
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one,
+                     {probe_child("slow", &ev, &g).with_shutdown(procactor::shutdown_policy{100ms, false})}));
+  t.send("slow", std::string("crash"));
+  BOOST_TEST(expect(ev, "/app/slow waiting") == "/app/slow waiting");
+  t.stop();  // slow never gets ready: SIGTERM after 100 ms
+  auto why = t.join(5s);
+  BOOST_TEST_REQUIRE(why.has_value());
+  BOOST_TEST(why->to_string() == "shutdown");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -28,12 +28,14 @@ struct child {
   std::unique_ptr<frame_pipe> pipe;
   std::unique_ptr<stop_escalation> stopper;
   bool running = false;         // has a live process (not yet reaped)
+  bool launched_before = false; // the next launch is a restart
   bool stop_requested = false;  // stopped on purpose: a clean exit is `shutdown`
   bool gone = false;            // temporary child that ended, or terminated for good
   std::uint64_t incarnation = 0;  // stamped on mailbox stops, so a stale one is ignored
   exit_reason last_reason;        // of the previous incarnation
   watch_list watchers;
   std::vector<watcher> terminate_waiters;  // answered with child_reply once it ended
+  std::vector<watcher> start_waiters;      // answered with child_reply once it started (pool)
 };
 
 /// Launches a new incarnation of @p c (a child of the supervisor at @p supervisor_path in the

@@ -28,6 +28,7 @@ supervisor::supervisor(std::string path, supervisor_spec spec, tree_address addr
       is_root_(is_root),
       router_(path_, is_root),
       policy_(spec_),
+      ready_timer_(io_),
       restart_timer_(io_) {
   if (parent.native_handle() >= 0) parent_ = std::make_unique<frame_pipe>(io_, std::move(parent));
   if (spec_.strat == strategy::pool) {
@@ -75,14 +76,10 @@ int supervisor::run() {
                      ::_exit(1);
                    });
   }
-  for (std::size_t i = 0; i < children_.size(); ++i) start_child(i);
-  // ready only if every child came up: a bad child spec (say, a zero-sized mailbox) fails the
-  // start of this supervisor, and of the tree when it is the root, with the reason logged.
-  if (shutting_down_) {
-    io_.run();  // stop what did start, in order
-    return exit_code_;
-  }
-  if (parent_) send_to(*parent_, wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}});
+  // Ready goes to the parent once every child came up: a bad child spec (say, a zero-sized
+  // mailbox) fails the start of this supervisor, and of the tree when it is the root.
+  for (std::size_t i = 0; i < children_.size(); ++i) start_queue_.push_back(i);
+  start_next();
   io_.run();
   return exit_code_;
 }
@@ -92,37 +89,57 @@ void supervisor::fail(const std::string& what) {
   begin_shutdown(1);
 }
 
-void supervisor::start_child(std::size_t i) {
-  child& c = *children_[i];
-  std::string error;
-  connection conn = launch_child(c, addr_, error);
-  if (!error.empty()) {
-    fail(error);
+void supervisor::enqueue_start(std::size_t i) {
+  if (std::find(start_queue_.begin(), start_queue_.end(), i) == start_queue_.end()) start_queue_.push_back(i);
+  start_next();
+}
+
+void supervisor::start_next() {
+  if (starting_ || shutting_down_) return;
+  while (!start_queue_.empty()) {
+    const std::size_t i = start_queue_.front();
+    start_queue_.pop_front();
+    child& c = *children_[i];
+    if (c.running || c.gone) continue;  // already up, or terminated for good meanwhile
+    if (c.launched_before && c.box) c.box->add_restart();  // the incarnation requests watch
+    std::string error;
+    connection conn = launch_child(c, addr_, error);
+    if (!error.empty()) {
+      for (auto& w : c.start_waiters) reply_child(w.path, w.kind, error, true);
+      c.start_waiters.clear();
+      fail(error);
+      return;
+    }
+    c.launched_before = true;
+    c.running = true;
+    c.stop_requested = false;
+    c.pipe = std::make_unique<frame_pipe>(io_, std::move(conn));
+    c.pipe->start([this, i](std::span<const char> bytes) { on_child_frame(i, bytes); }, [] {});
+    // Its ready comes as a frame; a child that dies first is seen by reap(), one that never
+    // answers is left running after ready_timeout.
+    starting_ = i;
+    ready_timer_.expires_after(ready_timeout);
+    ready_timer_.async_wait([this, i](const boost::system::error_code& e) {
+      if (e || starting_ != i) return;
+      std::fprintf(stderr, "procactor: %s: %s not ready in time\n", path_.c_str(), children_[i]->path.c_str());
+      start_done(i);
+    });
     return;
   }
-  c.running = true;
-  c.stop_requested = false;
-  // Start in order: the next child starts once this one is ready (its on_start ran; a nested
-  // supervisor has started its own children), as in OTP. A child that dies first is seen by reap().
-  std::vector<wire::frame> early;
-  std::error_code ec;
-  const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now());
-    if (left <= std::chrono::nanoseconds::zero() || !conn.poll(left, ec)) {
-      std::fprintf(stderr, "procactor: %s: %s not ready in time\n", path_.c_str(), c.path.c_str());
-      break;
-    }
-    auto bytes = conn.recv_bytes(ec);
-    if (ec) break;  // died before ready
-    auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
-    if (!f) continue;
-    if (f->kind == wire::frame_kind::ready) break;
-    early.push_back(std::move(*f));
+  if (!announced_ && parent_) {
+    announced_ = true;
+    send_to(*parent_, wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}});
   }
-  c.pipe = std::make_unique<frame_pipe>(io_, std::move(conn));
-  c.pipe->start([this, i](std::span<const char> bytes) { on_child_frame(i, bytes); }, [] {});
-  for (auto& f : early) handle_frame(std::move(f), static_cast<int>(i));
+}
+
+void supervisor::start_done(std::size_t i) {
+  if (starting_ != i) return;
+  starting_.reset();
+  ready_timer_.cancel();
+  child& c = *children_[i];
+  for (auto& w : c.start_waiters) reply_child(w.path, w.kind, c.path, false);
+  c.start_waiters.clear();
+  start_next();
 }
 
 void supervisor::on_child_frame(std::size_t i, std::span<const char> bytes) {
@@ -166,6 +183,11 @@ void supervisor::on_child_exit(std::size_t i) {
   child& c = *children_[i];
   c.running = false;
   c.stopper->cancel();
+  const bool was_starting = starting_ == i;
+  if (was_starting) {  // died before ready: the next child may start (after this one's exit is handled)
+    starting_.reset();
+    ready_timer_.cancel();
+  }
   if (c.pipe) c.pipe->close();
   const exit_reason why = exit_reason::from_status(c.proc->status(), c.stop_requested);
   c.last_reason = why;
@@ -185,21 +207,23 @@ void supervisor::on_child_exit(std::size_t i) {
   c.terminate_waiters.clear();
   for (auto& w : c.watchers.take()) send_down(w.path, c.path, why, w.kind);  // each watcher is told once
 
+  for (auto& w : c.start_waiters) reply_child(w.path, w.kind, c.path, false);
+  c.start_waiters.clear();
+
   if (shutting_down_) {
     shutdown_next();
     return;
   }
   if (c.stop_requested) {  // stopped on purpose (for a group restart, or for good)
     stop_next_of_group();
-    return;
-  }
-  const bool restart = c.spec.restart == restart_type::permanent ||
-                       (c.spec.restart == restart_type::transient && why.abnormal());
-  if (!restart) {
+    try_restart();
+  } else if (c.spec.restart == restart_type::permanent ||
+             (c.spec.restart == restart_type::transient && why.abnormal())) {
+    restart_for(i, why);
+  } else {
     c.gone = true;
-    return;
   }
-  restart_for(i, why);
+  if (was_starting) start_next();
 }
 
 void supervisor::restart_for(std::size_t i, const exit_reason&) {
@@ -226,11 +250,14 @@ void supervisor::restart_for(std::size_t i, const exit_reason&) {
       break;
   }
   // stop the others of the group one at a time in reverse order, then restart them all in order
+  // (those still waiting for their first start start with the group)
+  for (auto k : group) std::erase(start_queue_, k);
   for (auto it = group.rbegin(); it != group.rend(); ++it) {
     if (children_[*it]->running) stop_queue_.push_back(*it);
   }
   stop_next_of_group();
   schedule_restart(std::move(group), decision.delay);
+  try_restart();  // a restart already due may be waiting for this very exit
 }
 
 void supervisor::stop_next_of_group() {
@@ -251,30 +278,26 @@ void supervisor::schedule_restart(std::vector<std::size_t> group, std::chrono::m
   std::sort(restart_group_.begin(), restart_group_.end());
   if (restart_waiting_) return;
   restart_waiting_ = true;
-  auto attempt = std::make_shared<std::function<void()>>();
-  *attempt = [this, attempt] {
-    if (shutting_down_) return;
-    for (auto k : restart_group_) {
-      if (children_[k]->running) {  // still stopping: look again shortly
-        restart_timer_.expires_after(std::chrono::milliseconds(1));
-        restart_timer_.async_wait([attempt](const boost::system::error_code& e) {
-          if (!e) (*attempt)();
-        });
-        return;
-      }
-    }
-    restart_waiting_ = false;
-    auto members = std::move(restart_group_);
-    restart_group_.clear();
-    for (auto k : members) {
-      if (children_[k]->box) children_[k]->box->add_restart();
-      start_child(k);
-    }
-  };
+  restart_due_ = false;
   restart_timer_.expires_after(delay);
-  restart_timer_.async_wait([attempt](const boost::system::error_code& e) {
-    if (!e) (*attempt)();
+  restart_timer_.async_wait([this](const boost::system::error_code& e) {
+    if (e) return;
+    restart_due_ = true;
+    try_restart();
   });
+}
+
+void supervisor::try_restart() {
+  if (!restart_waiting_ || !restart_due_ || shutting_down_) return;
+  for (auto k : restart_group_) {
+    if (children_[k]->running) return;  // still stopping: its exit brings us back here
+  }
+  restart_waiting_ = false;
+  for (auto k : restart_group_) {
+    if (std::find(start_queue_.begin(), start_queue_.end(), k) == start_queue_.end()) start_queue_.push_back(k);
+  }
+  restart_group_.clear();
+  start_next();
 }
 
 void supervisor::stop_child(std::size_t i) {
@@ -299,6 +322,12 @@ void supervisor::begin_shutdown(int exit_code) {
   shutting_down_ = true;
   exit_code_ = exit_code;
   restart_timer_.cancel();
+  ready_timer_.cancel();
+  for (auto k : start_queue_) {  // never started now
+    for (auto& w : children_[k]->start_waiters) reply_child(w.path, w.kind, "shutting down: " + path_, true);
+    children_[k]->start_waiters.clear();
+  }
+  start_queue_.clear();
   shutdown_next();
 }
 
@@ -328,7 +357,9 @@ void supervisor::finish() {
 
 void supervisor::handle_frame(wire::frame f, int from_child) {
   switch (f.kind) {
-    case wire::frame_kind::ready: return;
+    case wire::frame_kind::ready:
+      if (from_child >= 0) start_done(static_cast<std::size_t>(from_child));
+      return;
     case wire::frame_kind::stop:
       if (from_child < 0) begin_shutdown(0);
       return;
@@ -377,9 +408,9 @@ void supervisor::control_at_self(wire::frame f) {
         reply_child(f.from, f.corr, "not a pool supervisor: " + path_, true);
         return;
       }
-      add_pool_child();
-      start_child(children_.size() - 1);
-      reply_child(f.from, f.corr, children_.back()->path, false);
+      add_pool_child();  // answered once it started
+      children_.back()->start_waiters.push_back(watcher{f.from, f.corr});
+      enqueue_start(children_.size() - 1);
       return;
     case wire::frame_kind::monitor:
     case wire::frame_kind::terminate_child:

@@ -41,13 +41,16 @@ class supervisor {
   // children and their lives
   void add_child(child_spec spec, std::string path);
   void add_pool_child();
-  void start_child(std::size_t i);
+  void enqueue_start(std::size_t i);
+  void start_next();
+  void start_done(std::size_t i);
   void on_child_frame(std::size_t i, std::span<const char> bytes);
   void reap();
   void reap_orphans();
   void on_child_exit(std::size_t i);
   void restart_for(std::size_t i, const exit_reason& why);
   void schedule_restart(std::vector<std::size_t> group, std::chrono::milliseconds delay);
+  void try_restart();
   void stop_child(std::size_t i);
   void stop_next_of_group();
   // shutdown
@@ -77,10 +80,17 @@ class supervisor {
   router router_;
   restart_policy policy_;
   std::vector<std::unique_ptr<child>> children_;  // stable addresses: timers and escalations hold them
+  // Children start one at a time, in order: the next once the one starting is ready (or died,
+  // or missed ready_timeout), as in OTP; the loop runs meanwhile.
+  std::deque<std::size_t> start_queue_;
+  std::optional<std::size_t> starting_;
+  boost::asio::steady_timer ready_timer_;
+  bool announced_ = false;  // ready sent to the parent (once the first children are up)
   std::vector<std::size_t> restart_group_;
   std::deque<std::size_t> stop_queue_;
   boost::asio::steady_timer restart_timer_;
-  bool restart_waiting_ = false;
+  bool restart_waiting_ = false;  // a group restart is pending
+  bool restart_due_ = false;      // ... and its backoff delay is over
   bool shutting_down_ = false;
   int exit_code_ = 0;
   std::size_t pool_counter_ = 0;
