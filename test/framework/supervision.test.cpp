@@ -8,6 +8,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "procactor/exit_status.hpp"
 #include "procactor/pipe.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/supervisor.hpp"
@@ -58,6 +59,9 @@ class probe : public procactor::actor {
   probe(events* ev, gate* g) : ev_(ev), gate_(g) {
     on<std::string>([this](const std::string& cmd) {
       if (cmd == "crash") std::_Exit(3);
+      if (cmd == "exit 86") std::exit(86);  // the code a supervisor used to give up with
+      if (cmd == "throw") throw std::invalid_argument("bad input");
+      if (cmd.rfind("link ", 0) == 0) link(cmd.substr(5));
       if (cmd.rfind("route ", 0) == 0) route(cmd.substr(6), std::string("hello"));
       if (cmd == "hello") ev_->put(self() + " got hello from " + sender());
       if (cmd.rfind("monitor ", 0) == 0) monitor(cmd.substr(8));
@@ -92,6 +96,31 @@ std::string expect(events& ev, const std::string& needle, std::chrono::milliseco
     if (!e) return "<timed out waiting for '" + needle + "'>";
     if (e->find(needle) != std::string::npos) return *e;
   }
+}
+
+// Waits for one event containing each of @p needles, in any order; returns them in the order of
+// @p needles ("<timed out ...>" for those that did not come).
+std::vector<std::string> expect_all(events& ev, std::vector<std::string> needles, std::chrono::milliseconds timeout = 10s) {
+  std::vector<std::string> got(needles.size());
+  std::size_t left = needles.size();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (left > 0) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    std::error_code ec;
+    auto e = ev.get(wait > 0ms ? wait : 0ms, ec);
+    if (!e) break;
+    for (std::size_t k = 0; k < needles.size(); ++k) {
+      if (got[k].empty() && e->find(needles[k]) != std::string::npos) {
+        got[k] = *e;
+        --left;
+        break;
+      }
+    }
+  }
+  for (std::size_t k = 0; k < needles.size(); ++k) {
+    if (got[k].empty()) got[k] = "<timed out waiting for '" + needles[k] + "'>";
+  }
+  return got;
 }
 
 procactor::supervisor_spec spec_of(procactor::strategy s, std::vector<procactor::child_spec> children) {
@@ -394,6 +423,91 @@ BOOST_AUTO_TEST_CASE(a_stop_while_a_child_starts_stops_the_tree_at_once) {
   auto why = t.join(5s);
   BOOST_TEST_REQUIRE(why.has_value());
   BOOST_TEST(why->to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(an_exit_status_is_only_what_it_says) {
+  procactor::exit_status st;
+  st.kind = procactor::exit_status::kind_t::exited;
+  st.code = 86;
+  BOOST_TEST(procactor::exit_reason::from_status(st, false).to_string() == "exit code 86");
+  st.code = 0;
+  BOOST_TEST(procactor::exit_reason::from_status(st, true).to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_child_that_calls_exit_86_is_reported_as_exit_code_86) {
+  events ev(256);
+  auto t = procactor::tree::start("app", spec_of(procactor::strategy::one_for_one,
+                                                 {probe_child("m", &ev), probe_child("w", &ev)}));
+  BOOST_TEST(expect(ev, "/app/w start") == "/app/w start");
+  t.send("m", std::string("monitor w"));
+  t.send("m", std::string("monitor nobody"));  // its answer proves the first monitor is in place
+  BOOST_TEST(expect(ev, "down /app/nobody") == "down /app/nobody no such actor");
+  t.send("w", std::string("exit 86"));
+  BOOST_TEST(expect(ev, "down /app/w") == "down /app/w exit code 86");
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(an_exception_reason_names_the_type_and_what) {
+  events ev(256);
+  auto t = procactor::tree::start("app", spec_of(procactor::strategy::one_for_one,
+                                                 {probe_child("m", &ev), probe_child("w", &ev)}));
+  BOOST_TEST(expect(ev, "/app/w start") == "/app/w start");
+  t.send("m", std::string("monitor w"));
+  t.send("m", std::string("monitor nobody"));
+  BOOST_TEST(expect(ev, "down /app/nobody") == "down /app/nobody no such actor");
+  t.send("w", std::string("throw"));
+  BOOST_TEST(expect(ev, "down /app/w") == "down /app/w exception std::invalid_argument: bad input");
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_that_dies_with_its_link_has_the_reason_linked) {
+  events ev(256);
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one, {probe_child("m", &ev), probe_child("l", &ev), probe_child("w", &ev)}));
+  BOOST_TEST(expect(ev, "/app/w start") == "/app/w start");
+  t.send("l", std::string("link w"));
+  t.send("l", std::string("monitor nobody"));  // its answer proves the link is in place
+  BOOST_TEST(expect(ev, "down /app/nobody") == "down /app/nobody no such actor");
+  t.send("m", std::string("monitor l"));
+  t.send("m", std::string("monitor nobody"));
+  BOOST_TEST(expect(ev, "down /app/nobody") == "down /app/nobody no such actor");
+  t.send("w", std::string("crash"));
+  BOOST_TEST(expect(ev, "down /app/l") == "down /app/l linked /app/w: exit code 3");
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_supervisor_that_gives_up_reports_intensity_to_its_parent) {
+  events ev(256);
+  auto inner = spec_of(procactor::strategy::one_for_one, {probe_child("w", &ev)});
+  inner.max_restarts = 0;
+  auto t = procactor::tree::start("app", spec_of(procactor::strategy::one_for_one,
+                                                 {probe_child("m", &ev), procactor::child_spec::nested("inner", inner)}));
+  BOOST_TEST(expect(ev, "/app/inner/w start") == "/app/inner/w start");
+  t.send("m", std::string("monitor inner"));
+  t.send("m", std::string("monitor nobody"));
+  BOOST_TEST(expect(ev, "down /app/nobody") == "down /app/nobody no such actor");
+  t.send("inner/w", std::string("crash"));  // inner may not restart it: it gives up
+  auto got = expect_all(ev, {"down /app/inner", "/app/inner/w start"});  // and the root restarts inner
+  BOOST_TEST(got[0] == "down /app/inner restart intensity exceeded: more than 0 restarts in 10000 ms");
+  BOOST_TEST(got[1] == "/app/inner/w start");
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_root_that_gives_up_ends_the_tree_with_intensity) {
+  events ev(256);
+  auto sp = spec_of(procactor::strategy::one_for_one, {probe_child("w", &ev)});
+  sp.max_restarts = 0;
+  auto t = procactor::tree::start("app", sp);
+  BOOST_TEST(expect(ev, "/app/w start") == "/app/w start");
+  t.send("w", std::string("crash"));
+  auto why = t.join(10s);
+  BOOST_TEST_REQUIRE(why.has_value());
+  BOOST_TEST((why->kind == procactor::exit_reason::kind_t::intensity));
+  BOOST_TEST(why->detail == "more than 0 restarts in 10000 ms");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "supervision/exit_frame.hpp"
+
 namespace procactor::detail {
 namespace {
 
@@ -15,8 +17,8 @@ constexpr auto safety_net = std::chrono::milliseconds(20);
 constexpr int batch = 64;
 
 /// Thrown out of the loop when a linked actor ends abnormally: the actor ends with it.
-struct linked_exit : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct linked_exit {
+  exit_reason reason;
 };
 
 }  // namespace
@@ -95,17 +97,24 @@ std::string actor_runtime::resolve(const std::string& name) const {
 
 int actor_runtime::run() {
   actor_.rt_ = this;
-  actor_.on_start();
-  send_frame(wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}});
-  arm_pipe();
-  arm_tick();
-  boost::asio::post(io_, [this] { pump(); });
-  if (!stopping_) io_.run();
   exit_reason r;
-  r.kind = stop_kind_;
-  actor_.on_stop(r);
+  try {
+    actor_.on_start();
+    send_frame(wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}});
+    arm_pipe();
+    arm_tick();
+    boost::asio::post(io_, [this] { pump(); });
+    if (!stopping_) io_.run();
+    r.kind = stop_kind_;
+    actor_.on_stop(r);
+  } catch (const linked_exit& e) {
+    r = e.reason;
+  } catch (...) {
+    r = reason_of_current_exception();
+  }
   actor_.rt_ = nullptr;
-  return 0;
+  send_frame(exit_frame(path_, r));  // the reason as data: the supervisor reports this one
+  return r.abnormal() ? 1 : 0;
 }
 
 void actor_runtime::stop(exit_reason::kind_t why) noexcept {
@@ -273,7 +282,7 @@ void actor_runtime::handle_down(const wire::frame& f) {
                                                                    : std::error_code(errc::died);
   for (auto corr : dead) fail_request(corr, code, f.reason.to_string());
   if (f.corr == 1) {  // link
-    if (f.reason.abnormal()) throw linked_exit("linked actor " + f.from + " ended: " + f.reason.to_string());
+    if (f.reason.abnormal()) throw linked_exit{linked_reason(f.from, f.reason)};
     return;
   }
   if (f.corr == 2) return;  // an implicit monitor taken by request(): nothing to deliver

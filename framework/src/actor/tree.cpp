@@ -26,6 +26,7 @@ struct tree::impl {
   std::optional<process> root;
   connection pipe;
   std::optional<exit_reason> result;
+  std::optional<exit_reason> result_said;  // the root's exit frame
   std::vector<char> rbuf;
   std::string env_scratch, path_scratch;
   std::uint64_t next_corr = 1;
@@ -87,6 +88,7 @@ tree tree::start(const std::string& root_name, supervisor_spec spec) {
     if (!ec) {
       auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
       if (f && f->kind == wire::frame_kind::ready) return tree(std::move(p));
+      if (f && f->kind == wire::frame_kind::exit) p->result_said = f->reason;
     }
   }
   tree failed(std::move(p));
@@ -217,7 +219,15 @@ std::optional<exit_reason> tree::join(std::chrono::milliseconds timeout) {
   const bool done = timeout == std::chrono::milliseconds::max() ? (impl_->root->join(), true)
                                                                   : impl_->root->join(timeout);
   if (!done) return std::nullopt;
-  impl_->result = exit_reason::from_status(impl_->root->status(), true);
+  // the root's reason is its exit frame (intensity, ...); its exit status only if it sent none
+  std::error_code ec;
+  while (!impl_->result_said && impl_->pipe.poll(std::chrono::nanoseconds::zero(), ec)) {
+    auto in = impl_->pipe.recv_bytes(ec);
+    if (ec) break;
+    auto f = wire::decode_frame(std::span<const char>(in.data(), in.size()));
+    if (f && f->kind == wire::frame_kind::exit) impl_->result_said = f->reason;
+  }
+  impl_->result = impl_->result_said ? *impl_->result_said : exit_reason::from_status(impl_->root->status(), true);
   impl_->pipe.close();
   impl_->cleanup();
   return impl_->result;

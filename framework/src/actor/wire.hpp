@@ -46,6 +46,8 @@ enum class frame_kind : std::uint8_t {
   terminate_child = 7,  // to child `to`: stop it for good; answered by child_reply once it ended
   child_reply = 8,   // to requester `to`: corr echoes the request; payload: the child's path or
                      // an error text (reason.kind no_such_actor)
+  exit = 9,          // child -> supervisor, its last frame: it ends with `reason` (the exit status
+                     // is only the fallback, for a crash, a signal or _exit)
 };
 
 /// Path of the tree handle's own mailbox and pipe end.

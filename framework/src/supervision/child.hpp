@@ -33,6 +33,7 @@ struct child {
   bool gone = false;            // temporary child that ended, or terminated for good
   std::uint64_t incarnation = 0;  // stamped on mailbox stops, so a stale one is ignored
   exit_reason last_reason;        // of the previous incarnation
+  std::optional<exit_reason> said;  // the reason its exit frame gave, if one came
   watch_list watchers;
   std::vector<watcher> terminate_waiters;  // answered with child_reply once it ended
   std::vector<watcher> start_waiters;      // answered with child_reply once it started (pool)

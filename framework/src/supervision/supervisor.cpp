@@ -1,5 +1,7 @@
 #include "supervision/supervisor.hpp"
 
+#include "supervision/exit_frame.hpp"
+
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -63,7 +65,7 @@ int supervisor::run() {
   signals_->start(
       [this](int signo) {
         std::fprintf(stderr, "procactor: %s: %s, stopping the tree\n", path_.c_str(), sigabbrev_np(signo));
-        begin_shutdown(0);
+        begin_shutdown(0, reason_of(exit_reason::kind_t::shutdown));
       },
       [this] { reap(); });
   if (parent_) {
@@ -81,12 +83,15 @@ int supervisor::run() {
   for (std::size_t i = 0; i < children_.size(); ++i) start_queue_.push_back(i);
   start_next();
   io_.run();
+  if (parent_) send_to(*parent_, exit_frame(path_, exit_reason_));
   return exit_code_;
 }
 
 void supervisor::fail(const std::string& what) {
   std::fprintf(stderr, "procactor: %s: %s\n", path_.c_str(), what.c_str());
-  begin_shutdown(1);
+  exit_reason why = reason_of(exit_reason::kind_t::exit_code);
+  why.code = 1;
+  begin_shutdown(1, why);
 }
 
 void supervisor::enqueue_start(std::size_t i) {
@@ -111,6 +116,7 @@ void supervisor::start_next() {
       return;
     }
     c.launched_before = true;
+    c.said.reset();
     c.running = true;
     c.stop_requested = false;
     c.pipe = std::make_unique<frame_pipe>(io_, std::move(conn));
@@ -181,6 +187,7 @@ void supervisor::reap_orphans() {
 
 void supervisor::on_child_exit(std::size_t i) {
   child& c = *children_[i];
+  if (c.pipe) c.pipe->drain();  // its last frames (its exit frame among them) are in the pipe already
   c.running = false;
   c.stopper->cancel();
   const bool was_starting = starting_ == i;
@@ -189,7 +196,9 @@ void supervisor::on_child_exit(std::size_t i) {
     ready_timer_.cancel();
   }
   if (c.pipe) c.pipe->close();
-  const exit_reason why = exit_reason::from_status(c.proc->status(), c.stop_requested);
+  // the reason it gave; its exit status only when it could not say (a crash, a signal, _exit)
+  const exit_reason why = c.said ? *c.said : exit_reason::from_status(c.proc->status(), c.stop_requested);
+  c.said.reset();
   c.last_reason = why;
   const auto box = settle_mailbox(c, why, addr_);
   if (box.lost) {
@@ -231,7 +240,10 @@ void supervisor::restart_for(std::size_t i, const exit_reason&) {
   if (decision.what == restart_policy::action::give_up) {
     std::fprintf(stderr, "procactor: %s: more than %d restarts in %lld ms: giving up\n", path_.c_str(),
                  spec_.max_restarts, static_cast<long long>(spec_.period.count()));
-    begin_shutdown(intensity_exit_code);
+    exit_reason why = reason_of(exit_reason::kind_t::intensity);
+    why.detail = "more than " + std::to_string(spec_.max_restarts) + " restarts in " +
+                 std::to_string(spec_.period.count()) + " ms";
+    begin_shutdown(intensity_exit_code, why);
     return;
   }
   std::vector<std::size_t> group;
@@ -317,10 +329,11 @@ void supervisor::stop_child(std::size_t i) {
   });
 }
 
-void supervisor::begin_shutdown(int exit_code) {
+void supervisor::begin_shutdown(int exit_code, exit_reason why) {
   if (shutting_down_) return;
   shutting_down_ = true;
   exit_code_ = exit_code;
+  exit_reason_ = std::move(why);
   restart_timer_.cancel();
   ready_timer_.cancel();
   for (auto k : start_queue_) {  // never started now
@@ -361,7 +374,10 @@ void supervisor::handle_frame(wire::frame f, int from_child) {
       if (from_child >= 0) start_done(static_cast<std::size_t>(from_child));
       return;
     case wire::frame_kind::stop:
-      if (from_child < 0) begin_shutdown(0);
+      if (from_child < 0) begin_shutdown(0, reason_of(exit_reason::kind_t::shutdown));
+      return;
+    case wire::frame_kind::exit:
+      if (from_child >= 0) children_[static_cast<std::size_t>(from_child)]->said = f.reason;
       return;
     case wire::frame_kind::monitor:
       if (from_child >= 0 && f.corr == static_cast<std::uint64_t>(watch_kind::link) &&

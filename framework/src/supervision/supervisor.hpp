@@ -34,7 +34,8 @@ class supervisor {
   supervisor& operator=(const supervisor&) = delete;
 
   /// Runs until stopped (exit code 0), until the restart intensity is exceeded
-  /// (intensity_exit_code), or until a child cannot be started (1).
+  /// (intensity_exit_code), or until a child cannot be started (1). Its last frame to its parent
+  /// is its exit reason (shutdown, intensity, exit code 1).
   int run();
 
  private:
@@ -54,7 +55,7 @@ class supervisor {
   void stop_child(std::size_t i);
   void stop_next_of_group();
   // shutdown
-  void begin_shutdown(int exit_code);
+  void begin_shutdown(int exit_code, exit_reason why);
   void shutdown_next();
   void finish();
   // frames
@@ -93,6 +94,7 @@ class supervisor {
   bool restart_due_ = false;      // ... and its backoff delay is over
   bool shutting_down_ = false;
   int exit_code_ = 0;
+  exit_reason exit_reason_;
   std::size_t pool_counter_ = 0;
 };
 
