@@ -8,12 +8,16 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "actor/wire.hpp"
+#include "internal/child.hpp"
+#include "ipc/names.hpp"
 #include "procactor/exit_status.hpp"
 #include "procactor/pipe.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/supervisor.hpp"
 #include "supervision/router.hpp"
 #include "supervision/stop_escalation.hpp"
+#include "supervision/supervisor.hpp"
 #include "supervision/watchers.hpp"
 #include "support/leak_check.hpp"
 
@@ -131,6 +135,81 @@ procactor::supervisor_spec spec_of(procactor::strategy s, std::vector<procactor:
   sp.children = std::move(children);
   return sp;
 }
+
+procactor::wire::frame make_frame(procactor::wire::frame_kind kind, std::string from, std::string to,
+                                  std::uint64_t corr = 0, std::string payload = {}) {
+  procactor::wire::frame f;
+  f.kind = kind;
+  f.from = std::move(from);
+  f.to = std::move(to);
+  f.corr = corr;
+  f.payload = std::move(payload);
+  return f;
+}
+
+// A root supervisor driven by the test, which holds the other end of its pipe: the test plays
+// the tree handle and speaks frames.
+class root_harness {
+ public:
+  root_harness(const std::string& name, procactor::supervisor_spec spec)
+      : addr_{procactor::ipc::make_base_name(), "/" + name} {
+    auto [mine, theirs] = procactor::pipe();
+    root_.emplace([spec = std::move(spec), addr = addr_](procactor::connection& conn) -> int {
+      procactor::internal::close_fds_except({conn.native_handle()});
+      procactor::detail::supervisor s(addr.root, spec, addr, std::move(conn), true);
+      return s.run();
+    }, std::move(theirs));
+    root_->start();
+    pipe_ = std::move(mine);
+    auto f = next(10s);
+    BOOST_REQUIRE(f && f->kind == procactor::wire::frame_kind::ready);
+  }
+  ~root_harness() {
+    if (root_->is_alive()) send(make_frame(procactor::wire::frame_kind::stop, "", addr_.root));
+    if (!root_->join(30s)) root_->kill();
+    procactor::wire::remove_tree_mailboxes(addr_.prefix, "");
+  }
+  void send(const procactor::wire::frame& f) { send_raw(procactor::wire::encode_frame(f)); }
+  void send_raw(const std::string& bytes) { pipe_.send_bytes(std::span<const char>(bytes.data(), bytes.size())); }
+  /// The next frame from the root, or nullopt after @p timeout.
+  std::optional<procactor::wire::frame> next(std::chrono::milliseconds timeout) {
+    std::error_code ec;
+    if (!pipe_.poll(timeout, ec)) return std::nullopt;
+    auto bytes = pipe_.recv_bytes(ec);
+    if (ec) return std::nullopt;
+    return procactor::wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
+  }
+  /// The next frame of kind @p k (skipping others).
+  std::optional<procactor::wire::frame> next_of(procactor::wire::frame_kind k, std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left <= 0ms) return std::nullopt;
+      auto f = next(left);
+      if (!f) return std::nullopt;
+      if (f->kind == k) return f;
+    }
+  }
+  /// Sends @p msg into the mailbox of @p path (a root-relative path).
+  template <class T>
+  void tell(const std::string& path, const T& msg) {
+    std::string bytes, env;
+    std::error_code ec;
+    procactor::detail::encode(msg, bytes, ec);
+    procactor::wire::encode_envelope(env, procactor::wire::env_kind::message, procactor::detail::type_tag<T>(), 0, "",
+                                     std::span<const char>(bytes.data(), bytes.size()));
+    procactor::detail::mail_sender out(addr_.prefix);
+    out.send(addr_.root + "/" + path, env, 0, 5s, ec);
+    BOOST_REQUIRE_MESSAGE(!ec, ec.message());
+  }
+  const std::string& root() const { return addr_.root; }
+  procactor::process& process() { return *root_; }
+
+ private:
+  procactor::detail::tree_address addr_;
+  std::optional<procactor::process> root_;
+  procactor::connection pipe_;
+};
 
 procactor::child_spec probe_child(const std::string& name, events* ev, gate* g = nullptr) {
   return procactor::child_spec::of<probe>(name, ev, g);
@@ -508,6 +587,32 @@ BOOST_AUTO_TEST_CASE(a_root_that_gives_up_ends_the_tree_with_intensity) {
   BOOST_TEST_REQUIRE(why.has_value());
   BOOST_TEST((why->kind == procactor::exit_reason::kind_t::intensity));
   BOOST_TEST(why->detail == "more than 0 restarts in 10000 ms");
+}
+
+BOOST_AUTO_TEST_CASE(a_down_for_a_monitor_of_the_tree_handle_comes_back_from_any_depth) {
+  using procactor::wire::frame_kind;
+  events ev(256);
+  auto mid = spec_of(procactor::strategy::one_for_one, {probe_child("w", &ev)});
+  root_harness h("app", spec_of(procactor::strategy::one_for_one, {probe_child("v", &ev), procactor::child_spec::nested("mid", mid)}));
+  // request monitors of the tree handle, as tree::request takes them: corr 2, the incarnation asked
+  h.send(make_frame(frame_kind::monitor, procactor::wire::client_path, "/app/mid/w", 2, "0"));
+  h.send(make_frame(frame_kind::monitor, procactor::wire::client_path, "/app/v", 2, "0"));
+  h.send(make_frame(frame_kind::monitor, procactor::wire::client_path, "/app/mid/nobody"));
+  auto none = h.next_of(frame_kind::down);  // its answer proves the others are in place
+  BOOST_TEST_REQUIRE(none.has_value());
+  BOOST_TEST(none->from == "/app/mid/nobody");
+  BOOST_TEST(none->to == procactor::wire::client_path);
+  BOOST_TEST((none->reason.kind == procactor::exit_reason::kind_t::no_such_actor));
+  h.tell("mid/w", std::string("crash"));
+  auto d = h.next_of(frame_kind::down);
+  BOOST_TEST_REQUIRE(d.has_value());
+  BOOST_TEST(d->from == "/app/mid/w");
+  BOOST_TEST(d->corr == 2u);
+  BOOST_TEST(d->reason.to_string() == "exit code 3");
+  h.tell("v", std::string("crash"));
+  d = h.next_of(frame_kind::down);
+  BOOST_TEST_REQUIRE(d.has_value());
+  BOOST_TEST(d->from == "/app/v");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

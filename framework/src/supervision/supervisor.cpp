@@ -504,7 +504,8 @@ void supervisor::reply_child(const std::string& to, std::uint64_t corr, const st
 }
 
 void supervisor::send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind) {
-  if (to.empty() || !wire::is_under(to, addr_.root)) return;
+  // to an actor of this tree, or to the tree handle (its monitors, from tree::request)
+  if (to.empty() || (to != wire::client_path && !wire::is_under(to, addr_.root))) return;
   route(wire::frame{wire::frame_kind::down, who, to, kind, why, {}});
 }
 
