@@ -4,7 +4,10 @@
 #include "supervision/restart_policy.hpp"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <boost/test/unit_test.hpp>
 
@@ -15,6 +18,8 @@
 #include "procactor/pipe.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/supervisor.hpp"
+#include "supervision/event_loop.hpp"
+#include "supervision/frame_reader.hpp"
 #include "supervision/router.hpp"
 #include "supervision/stop_escalation.hpp"
 #include "supervision/supervisor.hpp"
@@ -66,6 +71,7 @@ class probe : public procactor::actor {
       if (cmd == "exit 86") std::exit(86);  // the code a supervisor used to give up with
       if (cmd == "throw") throw std::invalid_argument("bad input");
       if (cmd.rfind("link ", 0) == 0) link(cmd.substr(5));
+      if (cmd == "lie wire" || cmd == "lie length") lie(cmd == "lie length");
       if (cmd.rfind("route ", 0) == 0) route(cmd.substr(6), std::string("hello"));
       if (cmd == "hello") ev_->put(self() + " got hello from " + sender());
       if (cmd.rfind("monitor ", 0) == 0) monitor(cmd.substr(8));
@@ -86,6 +92,40 @@ class probe : public procactor::actor {
   }
 
  private:
+  // Writes one lying message on every socket it holds (its supervisor pipe): a wire frame whose
+  // lengths add up to more than its bytes, or a connection header announcing 1 GiB.
+  static void lie(bool connection_length) {
+    std::string bytes = procactor::wire::encode_frame(make_route("/app/p", "/app/v"));
+    std::uint32_t to_len = 1000;  // the `to` length field: 1000 bytes that are not there
+    std::memcpy(bytes.data() + 28, &to_len, sizeof to_len);
+    struct {
+      std::uint16_t magic = 0x5041;
+      std::uint8_t version = 1;
+      std::uint8_t flags = 0;
+      std::uint32_t length;
+      std::uint64_t tag = 0;
+    } h;
+    h.length = connection_length ? (1u << 30) : static_cast<std::uint32_t>(bytes.size());
+    std::string msg(reinterpret_cast<const char*>(&h), sizeof h);
+    msg += bytes;
+    for (int fd = 3; fd < 256; ++fd) {
+      char link[64] = {};
+      if (::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1) > 0 &&
+          std::string(link).rfind("socket:", 0) == 0) {
+        ssize_t w = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+      }
+    }
+  }
+  static procactor::wire::frame make_route(std::string from, std::string to) {
+    procactor::wire::frame f;
+    f.kind = procactor::wire::frame_kind::route;
+    f.from = std::move(from);
+    f.to = std::move(to);
+    f.payload = "xyz";
+    return f;
+  }
+
   events* ev_;
   gate* gate_;
 };
@@ -613,6 +653,194 @@ BOOST_AUTO_TEST_CASE(a_down_for_a_monitor_of_the_tree_handle_comes_back_from_any
   d = h.next_of(frame_kind::down);
   BOOST_TEST_REQUIRE(d.has_value());
   BOOST_TEST(d->from == "/app/v");
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_survives_encode_and_parse) {
+  procactor::exit_reason why;
+  why.kind = procactor::exit_reason::kind_t::signal;
+  why.signal = 11;
+  why.core_dumped = true;
+  why.detail = "d";
+  std::string bytes;
+  const std::string payload("\0\1payload", 9);
+  procactor::wire::encode_frame(bytes, procactor::wire::frame_kind::down, "/app/a", "/app/b/c", 7, why,
+                                std::span<const char>(payload.data(), payload.size()));
+  BOOST_TEST(bytes.size() == procactor::wire::frame_head_size + 6 + 8 + 1 + 9);
+  auto v = procactor::wire::parse_frame(std::span<const char>(bytes.data(), bytes.size()));
+  BOOST_TEST_REQUIRE(v.has_value());
+  BOOST_TEST((v->kind == procactor::wire::frame_kind::down));
+  BOOST_TEST(v->from == "/app/a");
+  BOOST_TEST(v->to == "/app/b/c");
+  BOOST_TEST(v->corr == 7u);
+  BOOST_TEST(std::string(v->payload.begin(), v->payload.end()) == payload);
+  BOOST_TEST(v->bytes.size() == bytes.size());
+  BOOST_TEST((v->reason() == why));
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_whose_lengths_do_not_add_up_to_its_bytes_is_malformed) {
+  using procactor::wire::parse_frame;
+  std::string good = procactor::wire::encode_frame(make_frame(procactor::wire::frame_kind::route, "/a/x", "/a/y", 0, "hello"));
+  auto parse = [](const std::string& b) { return parse_frame(std::span<const char>(b.data(), b.size())).has_value(); };
+  auto with_u32 = [&](std::size_t offset, std::uint32_t v) {
+    std::string b = good;
+    std::memcpy(b.data() + offset, &v, sizeof v);
+    return b;
+  };
+  BOOST_TEST(parse(good));
+  // the length fields: from 24, to 28, detail 32, payload 36
+  BOOST_TEST(!parse(with_u32(24, 5)));           // from claims one byte more than there is
+  BOOST_TEST(!parse(with_u32(36, 4)));           // payload one byte short: a byte left over
+  BOOST_TEST(!parse(with_u32(36, 0xFFFFFFFFu))); // payload far beyond the end
+  BOOST_TEST(!parse(with_u32(32, 0xFFFFFFFFu))); // a detail length far beyond the end
+  {  // lengths whose 32-bit sum wraps around to exactly the body size: 4 + 4 + (2^32 - 1) + 6
+    std::string b = with_u32(32, 0xFFFFFFFFu);
+    const std::uint32_t six = 6;
+    std::memcpy(b.data() + 36, &six, sizeof six);
+    BOOST_TEST(!parse(b));
+  }
+  BOOST_TEST(!parse(good.substr(0, good.size() - 1)));                        // truncated body
+  BOOST_TEST(!parse(good.substr(0, procactor::wire::frame_head_size - 1)));  // truncated head
+  BOOST_TEST(!parse(good + "x"));                                             // trailing byte
+  BOOST_TEST(!parse(with_u32(0, 0x31464150)));  // another magic
+  std::string bad_kind = good;
+  bad_kind[4] = 42;
+  BOOST_TEST(!parse(bad_kind));
+  std::string bad_reason = good;
+  bad_reason[5] = 99;
+  BOOST_TEST(!parse(bad_reason));
+}
+
+namespace {
+
+// A connection message (connection.hpp layout) around @p payload.
+std::string message(const std::string& payload, std::uint32_t length_field) {
+  struct {
+    std::uint16_t magic = 0x5041;
+    std::uint8_t version = 1;
+    std::uint8_t flags = 0;
+    std::uint32_t length;
+    std::uint64_t tag = 0;
+  } h;
+  h.length = length_field;
+  return std::string(reinterpret_cast<const char*>(&h), sizeof h) + payload;
+}
+std::string message(const std::string& payload) { return message(payload, static_cast<std::uint32_t>(payload.size())); }
+
+struct socket_pair {
+  int fd[2];
+  socket_pair() { BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) == 0); }
+  ~socket_pair() {
+    ::close(fd[0]);
+    if (fd[1] >= 0) ::close(fd[1]);
+  }
+  void write(const std::string& b) { BOOST_REQUIRE(::send(fd[1], b.data(), b.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(b.size())); }
+  void close_writer() {
+    ::close(fd[1]);
+    fd[1] = -1;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_frame_reader_takes_every_message_of_one_recv_and_assembles_split_ones) {
+  using st = procactor::detail::frame_reader::status;
+  socket_pair sp;
+  procactor::detail::frame_reader r;
+  std::vector<std::string> got;
+  auto collect = [&](std::span<const char> p) {
+    got.emplace_back(p.begin(), p.end());
+    return true;
+  };
+  sp.write(message("one") + message("") + message("three"));
+  BOOST_TEST((r.read(sp.fd[0], collect) == st::more));
+  BOOST_TEST(got == (std::vector<std::string>{"one", "", "three"}));
+  const std::string big(200 * 1024, 'b');  // more than the reader's first buffer
+  const std::string m = message(big);
+  sp.write(m.substr(0, 10));  // half a header
+  BOOST_TEST((r.read(sp.fd[0], collect) == st::more));
+  BOOST_TEST(got.size() == 3u);
+  sp.write(m.substr(10, 100000));
+  BOOST_TEST((r.read(sp.fd[0], collect) == st::more));
+  BOOST_TEST(got.size() == 3u);
+  sp.write(m.substr(100010));
+  BOOST_TEST((r.read(sp.fd[0], collect, true) == st::more));
+  BOOST_TEST_REQUIRE(got.size() == 4u);
+  BOOST_TEST((got[3] == big));
+  sp.close_writer();
+  BOOST_TEST((r.read(sp.fd[0], collect) == st::closed));
+}
+
+BOOST_AUTO_TEST_CASE(the_frame_reader_stops_when_told) {
+  socket_pair sp;
+  procactor::detail::frame_reader r;
+  int n = 0;
+  sp.write(message("a") + message("b"));
+  BOOST_TEST((r.read(sp.fd[0], [&](std::span<const char>) { return ++n < 1; }) == procactor::detail::frame_reader::status::more));
+  BOOST_TEST(n == 1);
+  BOOST_TEST((r.read(sp.fd[0], [&](std::span<const char>) { return ++n < 5; }) == procactor::detail::frame_reader::status::more));
+  BOOST_TEST(n == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_lying_length_prefix_is_a_malformed_stream) {
+  using st = procactor::detail::frame_reader::status;
+  {
+    socket_pair sp;
+    procactor::detail::frame_reader r(1024);
+    sp.write(message("x", 1u << 30));  // announces 1 GiB
+    BOOST_TEST((r.read(sp.fd[0], [](std::span<const char>) { return true; }) == st::malformed));
+    BOOST_TEST(r.why().find("over the limit") != std::string::npos, r.why());
+  }
+  {
+    socket_pair sp;
+    procactor::detail::frame_reader r;
+    sp.write(message("short", 500));  // announces 500 bytes, sends 5, then closes
+    sp.close_writer();
+    BOOST_TEST((r.read(sp.fd[0], [](std::span<const char>) { return true; }, true) == st::malformed));
+    BOOST_TEST(r.why().find("truncated") != std::string::npos, r.why());
+  }
+  {
+    socket_pair sp;
+    procactor::detail::frame_reader r;
+    sp.write("\xde\xad\xbe\xef not a message at all");
+    BOOST_TEST((r.read(sp.fd[0], [](std::span<const char>) { return true; }) == st::malformed));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_spin_budget_follows_the_gaps_between_work) {
+  procactor::detail::spin_budget b(std::chrono::microseconds(40));
+  BOOST_TEST(b.current().count() == 40000);
+  b.miss();
+  BOOST_TEST(b.current().count() == 20000);
+  b.miss();
+  b.miss();
+  b.miss();
+  b.miss();
+  b.miss();
+  BOOST_TEST(b.current().count() == 0);  // below 1 us: no spin
+  b.woken_after(std::chrono::microseconds(500));  // a long sleep: spinning would not have helped
+  BOOST_TEST(b.current().count() == 0);
+  b.woken_after(std::chrono::microseconds(30));  // work came within the budget: spin again
+  BOOST_TEST(b.current().count() == 40000);
+  b.miss();
+  b.hit();
+  BOOST_TEST(b.current().count() == 40000);
+}
+
+BOOST_AUTO_TEST_CASE(a_child_whose_frame_lies_about_its_lengths_loses_its_pipe_and_the_tree_carries_on) {
+  for (const char* lie : {"lie wire", "lie length"}) {
+    BOOST_TEST_CONTEXT(lie) {
+      events ev(256);
+      auto t = procactor::tree::start("app", spec_of(procactor::strategy::one_for_one,
+                                                     {probe_child("v", &ev), probe_child("y", &ev)}));
+      BOOST_TEST(expect(ev, "/app/y start") == "/app/y start");
+      t.send("v", std::string(lie));  // closed by its supervisor: v sees EOF, exits, is restarted
+      BOOST_TEST(expect(ev, "/app/v start") == "/app/v start");
+      t.send("y", std::string("route /app/v"));  // the supervisor routes on, to the new v
+      BOOST_TEST(expect(ev, "got hello") == "/app/v got hello from /app/y");
+      t.stop();
+      BOOST_TEST(t.join().to_string() == "shutdown");
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

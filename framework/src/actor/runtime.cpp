@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "supervision/exit_frame.hpp"
+#include "supervision/frame_reader.hpp"
 
 namespace procactor::detail {
 namespace {
@@ -202,25 +203,28 @@ void actor_runtime::arm_pipe() {
 }
 
 void actor_runtime::on_pipe_readable() {
-  std::error_code ec;
-  while (!stopping_ && pipe_.poll(std::chrono::nanoseconds::zero(), ec)) {
-    std::vector<char> bytes = pipe_.recv_bytes(ec);
-    if (ec) {
-      // the supervisor is gone: an orphaned actor has no one to work for
-      std::fflush(nullptr);
-      ::_exit(0);
-    }
-    auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
+  // one actor per process: one reader, its buffer reused (one recv per wake-up, frames in place)
+  static frame_reader reader(pipe_.max_message_size());
+  const auto st = reader.read(pipe_.native_handle(), [this](std::span<const char> in) {
+    auto f = wire::parse_frame(in);  // a view: a routed message is dispatched from these bytes
     if (!f) {
       std::fprintf(stderr, "procactor: actor %s: malformed control frame ignored\n", path_.c_str());
-      continue;
+      return !stopping_;
     }
     switch (f->kind) {
       case wire::frame_kind::stop: stop(exit_reason::kind_t::shutdown); break;
-      case wire::frame_kind::route: dispatch(std::span<const char>(f->payload.data(), f->payload.size())); break;
-      case wire::frame_kind::down: handle_down(*f); break;
+      case wire::frame_kind::route: dispatch(f->payload); break;
+      case wire::frame_kind::down:
+        if (auto d = wire::decode_frame(in)) handle_down(*d);
+        break;
       default: break;
     }
+    return !stopping_;
+  });
+  if (st != frame_reader::status::more) {
+    // the supervisor is gone (or its stream broke): an orphaned actor has no one to work for
+    std::fflush(nullptr);
+    ::_exit(0);
   }
 }
 
@@ -321,9 +325,20 @@ void actor_runtime::send(const std::string& to, wire::env_kind kind, std::uint64
 
 void actor_runtime::route(const std::string& to, std::uint64_t tag, std::span<const char> payload, std::error_code& ec) {
   ec.clear();
-  wire::frame f{wire::frame_kind::route, path_, resolve(to), 0, {}, {}};
-  wire::encode_envelope(f.payload, wire::env_kind::message, tag, 0, path_, payload);
-  send_frame(f);
+  // one actor per process, one thread: reused buffers, no allocation per routed message once warm
+  static std::string env, bytes;
+  static const exit_reason no_reason;
+  env.clear();
+  wire::encode_envelope(env, wire::env_kind::message, tag, 0, path_, payload);
+  bytes.clear();
+  const bool absolute = !to.empty() && to[0] == '/';
+  wire::encode_frame(bytes, wire::frame_kind::route, path_, absolute ? std::string_view(to) : resolve(to), 0, no_reason,
+                     std::span<const char>(env.data(), env.size()));
+  pipe_.send_bytes(std::span<const char>(bytes.data(), bytes.size()), ec);
+  if (ec) {
+    std::fflush(nullptr);
+    ::_exit(0);  // the supervisor is gone
+  }
 }
 
 void actor_runtime::request(const std::string& to_name, std::uint64_t tag, std::span<const char> payload,

@@ -6,7 +6,8 @@ namespace procactor::detail {
 
 frame_pipe::frame_pipe(boost::asio::io_context& io, connection conn)
     : conn_(std::move(conn)),
-      sd_(std::make_unique<boost::asio::posix::stream_descriptor>(io, ::fcntl(conn_.native_handle(), F_DUPFD_CLOEXEC, 3))) {}
+      sd_(std::make_unique<boost::asio::posix::stream_descriptor>(io, ::fcntl(conn_.native_handle(), F_DUPFD_CLOEXEC, 3))),
+      reader_(conn_.max_message_size()) {}
 
 void frame_pipe::start(frame_fn on_frame, closed_fn on_closed) {
   on_frame_ = std::move(on_frame);
@@ -17,26 +18,27 @@ void frame_pipe::start(frame_fn on_frame, closed_fn on_closed) {
 void frame_pipe::arm() {
   sd_->async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& e) {
     if (e) return;  // closed (this object may be gone: touch nothing)
-    if (read_available()) arm();
+    if (read_available(false)) arm();
   });
 }
 
-bool frame_pipe::read_available() {
-  std::error_code ec;
-  while (conn_.readable() && conn_.poll(std::chrono::nanoseconds::zero(), ec)) {
-    std::vector<char> bytes = conn_.recv_bytes(ec);
-    if (ec) {  // EOF, or a broken stream (the connection logged it and closed itself)
-      close();
-      if (on_closed_) on_closed_();
-      return false;
-    }
-    on_frame_(std::span<const char>(bytes.data(), bytes.size()));
-  }
-  return is_open();
+bool frame_pipe::read_available(bool to_the_end) {
+  if (!is_open()) return false;
+  const auto st = reader_.read(
+      conn_.native_handle(),
+      [this](std::span<const char> bytes) {
+        on_frame_(bytes);
+        return is_open();  // the callback may have closed us
+      },
+      to_the_end);
+  if (st == frame_reader::status::more) return is_open();
+  close();
+  if (on_closed_) on_closed_(st != frame_reader::status::closed, reader_.why());
+  return false;
 }
 
 void frame_pipe::drain() {
-  if (is_open() && on_frame_) read_available();
+  if (on_frame_) read_available(true);
 }
 
 void frame_pipe::send(std::span<const char> bytes) noexcept {

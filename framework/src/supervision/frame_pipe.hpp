@@ -1,15 +1,17 @@
 #pragma once
 // One end of a supervisor pipe (to a child or to the parent) on the supervisor's event loop: sends
-// frames, and hands every frame received to a callback, as it arrives.
+// frames, and hands every frame received to a callback, as it arrives (a frame_reader: one recv
+// per wake-up, the frame handed over in place).
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <functional>
 #include <memory>
 #include <span>
-#include <vector>
+#include <string>
 
 #include "procactor/connection.hpp"
+#include "supervision/frame_reader.hpp"
 
 namespace procactor::detail {
 
@@ -17,9 +19,9 @@ class frame_pipe {
  public:
   /// Receives one frame's bytes (valid during the call).
   using frame_fn = std::function<void(std::span<const char> bytes)>;
-  /// The peer closed its end, or the stream broke (a malformed connection frame, logged by the
-  /// connection): no more frames come.
-  using closed_fn = std::function<void()>;
+  /// No more frames come: the peer closed its end (@p malformed false), or the stream broke
+  /// (@p malformed true; @p why says how). The pipe is closed by then.
+  using closed_fn = std::function<void(bool malformed, const std::string& why)>;
 
   frame_pipe(boost::asio::io_context& io, connection conn);
   frame_pipe(const frame_pipe&) = delete;
@@ -39,10 +41,11 @@ class frame_pipe {
  private:
   void arm();
   /// False once the pipe closed.
-  bool read_available();
+  bool read_available(bool to_the_end);
 
   connection conn_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> sd_;
+  frame_reader reader_;
   frame_fn on_frame_;
   closed_fn on_closed_;
 };

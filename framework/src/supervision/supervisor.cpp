@@ -1,6 +1,7 @@
 #include "supervision/supervisor.hpp"
 
-#include "supervision/exit_frame.hpp"
+#include "supervision/event_loop.hpp"
+
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -14,6 +15,9 @@ namespace procactor::detail {
 namespace {
 
 constexpr auto ready_timeout = std::chrono::seconds(10);
+// Busy-poll after activity, at most (adaptive; the actors' default spin): a routed answer through
+// an actor usually comes back within it, and then costs the supervisor no wake-up.
+constexpr auto route_spin = std::chrono::microseconds(20);
 
 exit_reason reason_of(exit_reason::kind_t k) {
   exit_reason r;
@@ -70,7 +74,11 @@ int supervisor::run() {
       [this] { reap(); });
   if (parent_) {
     parent_->start([this](std::span<const char> bytes) { on_parent_frame(bytes); },
-                   [this] {  // the parent is gone: take everything down at once
+                   [this](bool malformed, const std::string& why) {  // the parent is gone: take everything down at once
+                     if (malformed) {
+                       std::fprintf(stderr, "procactor: %s: malformed frame from its parent (%s); exiting\n",
+                                    path_.c_str(), why.c_str());
+                     }
                      for (auto& c : children_) {
                        if (c->running && c->proc) c->proc->kill();
                      }
@@ -82,8 +90,8 @@ int supervisor::run() {
   // mailbox) fails the start of this supervisor, and of the tree when it is the root.
   for (std::size_t i = 0; i < children_.size(); ++i) start_queue_.push_back(i);
   start_next();
-  io_.run();
-  if (parent_) send_to(*parent_, exit_frame(path_, exit_reason_));
+  run_event_loop(io_, route_spin);
+  if (parent_) send_to(*parent_, wire::frame_kind::exit, "", exit_reason_);
   return exit_code_;
 }
 
@@ -120,7 +128,14 @@ void supervisor::start_next() {
     c.running = true;
     c.stop_requested = false;
     c.pipe = std::make_unique<frame_pipe>(io_, std::move(conn));
-    c.pipe->start([this, i](std::span<const char> bytes) { on_child_frame(i, bytes); }, [] {});
+    c.pipe->start([this, i](std::span<const char> bytes) { on_child_frame(i, bytes); },
+                  [this, i](bool malformed, const std::string& why) {
+                    // its death is seen by reap(); a broken stream is worth a line
+                    if (malformed) {
+                      std::fprintf(stderr, "procactor: %s: malformed frame from %s (%s); closing its pipe\n",
+                                   path_.c_str(), children_[i]->path.c_str(), why.c_str());
+                    }
+                  });
     // Its ready comes as a frame; a child that dies first is seen by reap(), one that never
     // answers is left running after ready_timeout.
     starting_ = i;
@@ -134,7 +149,7 @@ void supervisor::start_next() {
   }
   if (!announced_ && parent_) {
     announced_ = true;
-    send_to(*parent_, wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}});
+    send_to(*parent_, wire::frame_kind::ready, "", {});
   }
 }
 
@@ -150,18 +165,22 @@ void supervisor::start_done(std::size_t i) {
 
 void supervisor::on_child_frame(std::size_t i, std::span<const char> bytes) {
   child& c = *children_[i];
-  auto f = wire::decode_frame(bytes);
+  auto f = wire::parse_frame(bytes);
   if (!f) {
     std::fprintf(stderr, "procactor: %s: malformed frame from %s; closing its pipe\n", path_.c_str(), c.path.c_str());
     c.pipe->close();
     return;
   }
-  handle_frame(std::move(*f), static_cast<int>(i));
+  handle_frame(*f, static_cast<int>(i));
 }
 
 void supervisor::on_parent_frame(std::span<const char> bytes) {
-  auto f = wire::decode_frame(bytes);
-  if (f) handle_frame(std::move(*f), -1);
+  auto f = wire::parse_frame(bytes);
+  if (!f) {
+    std::fprintf(stderr, "procactor: %s: malformed frame from its parent; ignored\n", path_.c_str());
+    return;
+  }
+  handle_frame(*f, -1);
 }
 
 void supervisor::reap() {
@@ -325,7 +344,7 @@ void supervisor::stop_child(std::size_t i) {
       std::error_code ec;
       c.box->send(std::span<const char>(env.data(), env.size()), wire::system_priority, internal::try_only, ec);
     }
-    if (c.pipe) send_to(*c.pipe, wire::frame{wire::frame_kind::stop, path_, c.path, 0, {}, {}});
+    if (c.pipe) send_to(*c.pipe, wire::frame_kind::stop, c.path, {});
   });
 }
 
@@ -368,7 +387,7 @@ void supervisor::finish() {
   io_.stop();
 }
 
-void supervisor::handle_frame(wire::frame f, int from_child) {
+void supervisor::handle_frame(const wire::frame_view& f, int from_child) {
   switch (f.kind) {
     case wire::frame_kind::ready:
       if (from_child >= 0) start_done(static_cast<std::size_t>(from_child));
@@ -377,37 +396,39 @@ void supervisor::handle_frame(wire::frame f, int from_child) {
       if (from_child < 0) begin_shutdown(0, reason_of(exit_reason::kind_t::shutdown));
       return;
     case wire::frame_kind::exit:
-      if (from_child >= 0) children_[static_cast<std::size_t>(from_child)]->said = f.reason;
+      if (from_child >= 0) children_[static_cast<std::size_t>(from_child)]->said = f.reason();
       return;
     case wire::frame_kind::monitor:
       if (from_child >= 0 && f.corr == static_cast<std::uint64_t>(watch_kind::link) &&
           f.from == children_[static_cast<std::size_t>(from_child)]->path) {
         // the other half of a link: the linking child is told when its partner ends
-        children_[static_cast<std::size_t>(from_child)]->watchers.add(f.to, static_cast<std::uint64_t>(watch_kind::link));
+        children_[static_cast<std::size_t>(from_child)]->watchers.add(std::string(f.to),
+                                                                      static_cast<std::uint64_t>(watch_kind::link));
       }
-      route(std::move(f));
+      route(f);
       return;
-    default: route(std::move(f)); return;
+    default: route(f); return;
   }
 }
 
-void supervisor::route(wire::frame f) {
+// Frames are forwarded as received (f.bytes): a routed message is never decoded here.
+void supervisor::route(const wire::frame_view& f) {
   const destination d = router_.locate(f.to);
   switch (d.to) {
     case destination::where::client:
     case destination::where::up:
       if (parent_) {
-        send_to(*parent_, f);
+        parent_->send(f.bytes);
       } else {
         not_found(f);
       }
       return;
-    case destination::where::self: control_at_self(std::move(f)); return;
-    case destination::where::child: control_at_child(d.child, std::move(f)); return;
+    case destination::where::self: control_at_self(f); return;
+    case destination::where::child: control_at_child(d.child, f); return;
     case destination::where::below_child: {
       child& c = *children_[d.child];
       if (c.running && c.spec.supervisor && c.pipe) {
-        send_to(*c.pipe, f);
+        c.pipe->send(f.bytes);
       } else {
         not_found(f);  // restarting, or no such actor below an actor
       }
@@ -417,7 +438,7 @@ void supervisor::route(wire::frame f) {
   }
 }
 
-void supervisor::control_at_self(wire::frame f) {
+void supervisor::control_at_self(const wire::frame_view& f) {
   switch (f.kind) {
     case wire::frame_kind::start_child:
       if (spec_.strat != strategy::pool || spec_.children.empty() || shutting_down_) {
@@ -425,13 +446,17 @@ void supervisor::control_at_self(wire::frame f) {
         return;
       }
       add_pool_child();  // answered once it started
-      children_.back()->start_waiters.push_back(watcher{f.from, f.corr});
+      children_.back()->start_waiters.push_back(watcher{std::string(f.from), f.corr});
       enqueue_start(children_.size() - 1);
       return;
     case wire::frame_kind::monitor:
     case wire::frame_kind::terminate_child:
       if (!is_root_ && parent_) {  // a supervisor is watched and terminated by its own parent
-        send_to(*parent_, f);
+        parent_->send(f.bytes);
+        return;
+      }
+      if (f.kind == wire::frame_kind::terminate_child) {
+        reply_child(f.from, f.corr, "cannot terminate the root supervisor " + path_, true);
         return;
       }
       break;
@@ -443,7 +468,7 @@ void supervisor::control_at_self(wire::frame f) {
             f.kind == wire::frame_kind::monitor ? f.corr : 0);
 }
 
-void supervisor::control_at_child(std::size_t k, wire::frame f) {
+void supervisor::control_at_child(std::size_t k, const wire::frame_view& f) {
   child& c = *children_[k];
   switch (f.kind) {
     case wire::frame_kind::terminate_child:
@@ -452,7 +477,7 @@ void supervisor::control_at_child(std::size_t k, wire::frame f) {
         reply_child(f.from, f.corr, c.path, false, reason_of(exit_reason::kind_t::shutdown));
       } else {
         c.gone = true;  // never restarted
-        c.terminate_waiters.push_back(watcher{f.from, f.corr});
+        c.terminate_waiters.push_back(watcher{std::string(f.from), f.corr});
         stop_child(k);
       }
       return;
@@ -468,49 +493,60 @@ void supervisor::control_at_child(std::size_t k, wire::frame f) {
       s.running = c.running;
       s.has_mailbox = c.box != nullptr;
       s.restarts = c.box ? c.box->stats().restarts : 0;
-      switch (answer_monitor(s, f.corr, f.payload)) {
+      const std::string_view incarnation(f.payload.data(), f.payload.size());
+      switch (answer_monitor(s, f.corr, incarnation)) {
         case monitor_answer::down_no_such_actor:
           send_down(f.from, f.to, reason_of(exit_reason::kind_t::no_such_actor), f.corr);
           break;
         case monitor_answer::down_last_reason: send_down(f.from, f.to, c.last_reason, f.corr); break;
-        case monitor_answer::watch: c.watchers.add(f.from, f.corr); break;
+        case monitor_answer::watch: c.watchers.add(std::string(f.from), f.corr); break;
       }
       return;
     }
     default: break;
   }
   if (c.running && c.pipe) {
-    send_to(*c.pipe, f);
+    c.pipe->send(f.bytes);
   } else {
     not_found(f);  // not running now (restarting)
   }
 }
 
-void supervisor::not_found(const wire::frame& f) {
+void supervisor::not_found(const wire::frame_view& f) {
   if (f.kind == wire::frame_kind::down || f.kind == wire::frame_kind::child_reply) return;
   if (f.kind == wire::frame_kind::start_child || f.kind == wire::frame_kind::terminate_child) {
-    reply_child(f.from, f.corr, "no such actor: " + f.to, true);
+    reply_child(f.from, f.corr, "no such actor: " + std::string(f.to), true);
     return;
   }
   send_down(f.from, f.to, reason_of(exit_reason::kind_t::no_such_actor),
             f.kind == wire::frame_kind::monitor ? f.corr : 0);
 }
 
-void supervisor::reply_child(const std::string& to, std::uint64_t corr, const std::string& text, bool error,
-                             const exit_reason& why) {
-  wire::frame f{wire::frame_kind::child_reply, path_, to, corr, why, text};
-  if (error) f.reason.kind = exit_reason::kind_t::no_such_actor;
-  route(std::move(f));
+void supervisor::emit(wire::frame_kind kind, std::string_view to, std::string_view about, std::uint64_t corr,
+                      const exit_reason& why, std::string_view payload) {
+  std::string bytes;  // its own buffer: routing it may emit another frame
+  wire::encode_frame(bytes, kind, about, to, corr, why, std::span<const char>(payload.data(), payload.size()));
+  if (auto f = wire::parse_frame(std::span<const char>(bytes.data(), bytes.size()))) route(*f);
 }
 
-void supervisor::send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind) {
+void supervisor::reply_child(std::string_view to, std::uint64_t corr, std::string_view text, bool error,
+                             const exit_reason& why) {
+  if (!error) {
+    emit(wire::frame_kind::child_reply, to, path_, corr, why, text);
+    return;
+  }
+  emit(wire::frame_kind::child_reply, to, path_, corr, reason_of(exit_reason::kind_t::no_such_actor), text);
+}
+
+void supervisor::send_down(std::string_view to, std::string_view who, const exit_reason& why, std::uint64_t kind) {
   // to an actor of this tree, or to the tree handle (its monitors, from tree::request)
   if (to.empty() || (to != wire::client_path && !wire::is_under(to, addr_.root))) return;
-  route(wire::frame{wire::frame_kind::down, who, to, kind, why, {}});
+  emit(wire::frame_kind::down, to, who, kind, why, {});
 }
 
-void supervisor::send_to(frame_pipe& p, const wire::frame& f) {
-  std::string bytes = wire::encode_frame(f);
+void supervisor::send_to(frame_pipe& p, wire::frame_kind kind, std::string_view to, const exit_reason& why) {
+  std::string bytes;
+  wire::encode_frame(bytes, kind, path_, to, 0, why, {});
   p.send(std::span<const char>(bytes.data(), bytes.size()));
 }
 

@@ -60,15 +60,19 @@ class supervisor {
   void finish();
   // frames
   void on_parent_frame(std::span<const char> bytes);
-  void handle_frame(wire::frame f, int from_child);
-  void route(wire::frame f);
-  void control_at_child(std::size_t k, wire::frame f);
-  void control_at_self(wire::frame f);
-  void not_found(const wire::frame& f);
-  void send_to(frame_pipe& p, const wire::frame& f);
-  void send_down(const std::string& to, const std::string& who, const exit_reason& why, std::uint64_t kind);
-  void reply_child(const std::string& to, std::uint64_t corr, const std::string& text, bool error,
+  void handle_frame(const wire::frame_view& f, int from_child);
+  void route(const wire::frame_view& f);
+  void control_at_child(std::size_t k, const wire::frame_view& f);
+  void control_at_self(const wire::frame_view& f);
+  void not_found(const wire::frame_view& f);
+  /// Makes a frame from this supervisor's side (a down, a reply) and routes it.
+  void emit(wire::frame_kind kind, std::string_view to, std::string_view about, std::uint64_t corr,
+            const exit_reason& why, std::string_view payload);
+  void send_down(std::string_view to, std::string_view who, const exit_reason& why, std::uint64_t kind);
+  void reply_child(std::string_view to, std::uint64_t corr, std::string_view text, bool error,
                    const exit_reason& why = {});
+  /// Sends a frame of this supervisor's own to @p p.
+  void send_to(frame_pipe& p, wire::frame_kind kind, std::string_view to, const exit_reason& why);
   void fail(const std::string& what);
 
   std::string path_;
