@@ -1,25 +1,24 @@
 // Units of the supervision core (framework/src/supervision/): the restart policy with a fake clock
 // and a fake random source, the router, the answer to a monitor, the stop escalation on real
 // processes; then, in real trees, what the supervisor does with them (asynchronous ordered start).
-#include "supervision/restart_policy.hpp"
-
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include <boost/test/unit_test.hpp>
+#include <cstring>
 
 #include "actor/wire.hpp"
 #include "internal/child.hpp"
 #include "ipc/names.hpp"
 #include "procactor/exit_status.hpp"
+#include "procactor/log.hpp"
 #include "procactor/pipe.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/supervisor.hpp"
 #include "supervision/event_loop.hpp"
 #include "supervision/frame_reader.hpp"
+#include "supervision/restart_policy.hpp"
 #include "supervision/router.hpp"
 #include "supervision/stop_escalation.hpp"
 #include "supervision/supervisor.hpp"
@@ -46,7 +45,8 @@ struct fakes {
   double random = 0.5;
 
   restart_policy make(int max_restarts, std::chrono::milliseconds period, backoff_policy b = no_backoff()) {
-    return restart_policy(max_restarts, period, b, [this] { return now; }, [this] { return random; });
+    return restart_policy(
+        max_restarts, period, b, [this] { return now; }, [this] { return random; });
   }
   static backoff_policy no_backoff() { return backoff_policy{0ms, 1000ms, 2.0, 0.0}; }
 };
@@ -144,7 +144,8 @@ std::string expect(events& ev, const std::string& needle, std::chrono::milliseco
 
 // Waits for one event containing each of @p needles, in any order; returns them in the order of
 // @p needles ("<timed out ...>" for those that did not come).
-std::vector<std::string> expect_all(events& ev, std::vector<std::string> needles, std::chrono::milliseconds timeout = 10s) {
+std::vector<std::string> expect_all(events& ev, std::vector<std::string> needles,
+                                    std::chrono::milliseconds timeout = 10s) {
   std::vector<std::string> got(needles.size());
   std::size_t left = needles.size();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -187,6 +188,27 @@ procactor::wire::frame make_frame(procactor::wire::frame_kind kind, std::string 
   return f;
 }
 
+// Captures the log records of every process of a tree (forked children inherit the sink) as
+// lines "event|level|source|subject|message|k=v;k=v"; restores the sink and level afterwards.
+struct log_capture {
+  events lines{1024};
+  procactor::log_level before = procactor::current_log_level();
+  explicit log_capture(procactor::log_level level) {
+    procactor::set_log_level(level);
+    procactor::set_log_sink([q = &lines](const procactor::log_record& r) {
+      std::string l =
+          r.event + "|" + procactor::to_string(r.level) + "|" + r.source + "|" + r.subject + "|" + r.message + "|";
+      for (const auto& f : r.fields) l += f.key + "=" + f.value + ";";
+      std::error_code ec;
+      q->put(l, 1s, ec);
+    });
+  }
+  ~log_capture() {
+    procactor::set_log_sink({});
+    procactor::set_log_level(before);
+  }
+};
+
 // A root supervisor driven by the test, which holds the other end of its pipe: the test plays
 // the tree handle and speaks frames.
 class root_harness {
@@ -194,11 +216,13 @@ class root_harness {
   root_harness(const std::string& name, procactor::supervisor_spec spec)
       : addr_{procactor::ipc::make_base_name(), "/" + name} {
     auto [mine, theirs] = procactor::pipe();
-    root_.emplace([spec = std::move(spec), addr = addr_](procactor::connection& conn) -> int {
-      procactor::internal::close_fds_except({conn.native_handle()});
-      procactor::detail::supervisor s(addr.root, spec, addr, std::move(conn), true);
-      return s.run();
-    }, std::move(theirs));
+    root_.emplace(
+        [spec = std::move(spec), addr = addr_](procactor::connection& conn) -> int {
+          procactor::internal::close_fds_except({conn.native_handle()});
+          procactor::detail::supervisor s(addr.root, spec, addr, std::move(conn), true);
+          return s.run();
+        },
+        std::move(theirs));
     root_->start();
     pipe_ = std::move(mine);
     auto f = next(10s);
@@ -220,7 +244,8 @@ class root_harness {
     return procactor::wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
   }
   /// The next frame of kind @p k (skipping others).
-  std::optional<procactor::wire::frame> next_of(procactor::wire::frame_kind k, std::chrono::milliseconds timeout = 10s) {
+  std::optional<procactor::wire::frame> next_of(procactor::wire::frame_kind k,
+                                                std::chrono::milliseconds timeout = 10s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -259,11 +284,13 @@ procactor::child_spec probe_child(const std::string& name, events* ev, gate* g =
 // makes it exit 0.
 procactor::process obedient_child(procactor::connection& ours, void (*setup)()) {
   auto [mine, theirs] = procactor::pipe();
-  procactor::process p([setup](procactor::connection& c) {
-    setup();
-    c.send(1);
-    (void)c.recv<int>();  // the stop request
-  }, std::move(theirs));
+  procactor::process p(
+      [setup](procactor::connection& c) {
+        setup();
+        c.send(1);
+        (void)c.recv<int>();  // the stop request
+      },
+      std::move(theirs));
   p.start();
   ours = std::move(mine);
   BOOST_REQUIRE(ours.poll(std::chrono::seconds(10)));
@@ -309,7 +336,7 @@ BOOST_AUTO_TEST_CASE(restarts_older_than_the_period_drop_out_of_the_intensity_wi
   BOOST_TEST((p.on_restart().what == action::restart_now));  // t = 0
   f.now += 600ms;
   BOOST_TEST((p.on_restart().what == action::restart_now));  // t = 600
-  f.now += 401ms;                                             // t = 1001: the first is 1001 ms old
+  f.now += 401ms;                                            // t = 1001: the first is 1001 ms old
   auto d = p.on_restart();
   BOOST_TEST((d.what == action::restart_now));
   BOOST_TEST(d.restarts == 2u);
@@ -555,8 +582,8 @@ BOOST_AUTO_TEST_CASE(an_exit_status_is_only_what_it_says) {
 
 BOOST_AUTO_TEST_CASE(a_child_that_calls_exit_86_is_reported_as_exit_code_86) {
   events ev(256);
-  auto t = procactor::tree::start("app", spec_of(procactor::strategy::one_for_one,
-                                                 {probe_child("m", &ev), probe_child("w", &ev)}));
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one, {probe_child("m", &ev), probe_child("w", &ev)}));
   BOOST_TEST(expect(ev, "/app/w start") == "/app/w start");
   t.send("m", std::string("monitor w"));
   t.send("m", std::string("monitor nobody"));  // its answer proves the first monitor is in place
@@ -569,8 +596,8 @@ BOOST_AUTO_TEST_CASE(a_child_that_calls_exit_86_is_reported_as_exit_code_86) {
 
 BOOST_AUTO_TEST_CASE(an_exception_reason_names_the_type_and_what) {
   events ev(256);
-  auto t = procactor::tree::start("app", spec_of(procactor::strategy::one_for_one,
-                                                 {probe_child("m", &ev), probe_child("w", &ev)}));
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one, {probe_child("m", &ev), probe_child("w", &ev)}));
   BOOST_TEST(expect(ev, "/app/w start") == "/app/w start");
   t.send("m", std::string("monitor w"));
   t.send("m", std::string("monitor nobody"));
@@ -584,7 +611,8 @@ BOOST_AUTO_TEST_CASE(an_exception_reason_names_the_type_and_what) {
 BOOST_AUTO_TEST_CASE(an_actor_that_dies_with_its_link_has_the_reason_linked) {
   events ev(256);
   auto t = procactor::tree::start(
-      "app", spec_of(procactor::strategy::one_for_one, {probe_child("m", &ev), probe_child("l", &ev), probe_child("w", &ev)}));
+      "app",
+      spec_of(procactor::strategy::one_for_one, {probe_child("m", &ev), probe_child("l", &ev), probe_child("w", &ev)}));
   BOOST_TEST(expect(ev, "/app/w start") == "/app/w start");
   t.send("l", std::string("link w"));
   t.send("l", std::string("monitor nobody"));  // its answer proves the link is in place
@@ -602,13 +630,14 @@ BOOST_AUTO_TEST_CASE(a_supervisor_that_gives_up_reports_intensity_to_its_parent)
   events ev(256);
   auto inner = spec_of(procactor::strategy::one_for_one, {probe_child("w", &ev)});
   inner.max_restarts = 0;
-  auto t = procactor::tree::start("app", spec_of(procactor::strategy::one_for_one,
-                                                 {probe_child("m", &ev), procactor::child_spec::nested("inner", inner)}));
+  auto t =
+      procactor::tree::start("app", spec_of(procactor::strategy::one_for_one,
+                                            {probe_child("m", &ev), procactor::child_spec::nested("inner", inner)}));
   BOOST_TEST(expect(ev, "/app/inner/w start") == "/app/inner/w start");
   t.send("m", std::string("monitor inner"));
   t.send("m", std::string("monitor nobody"));
   BOOST_TEST(expect(ev, "down /app/nobody") == "down /app/nobody no such actor");
-  t.send("inner/w", std::string("crash"));  // inner may not restart it: it gives up
+  t.send("inner/w", std::string("crash"));                               // inner may not restart it: it gives up
   auto got = expect_all(ev, {"down /app/inner", "/app/inner/w start"});  // and the root restarts inner
   BOOST_TEST(got[0] == "down /app/inner restart intensity exceeded: more than 0 restarts in 10000 ms");
   BOOST_TEST(got[1] == "/app/inner/w start");
@@ -633,7 +662,8 @@ BOOST_AUTO_TEST_CASE(a_down_for_a_monitor_of_the_tree_handle_comes_back_from_any
   using procactor::wire::frame_kind;
   events ev(256);
   auto mid = spec_of(procactor::strategy::one_for_one, {probe_child("w", &ev)});
-  root_harness h("app", spec_of(procactor::strategy::one_for_one, {probe_child("v", &ev), procactor::child_spec::nested("mid", mid)}));
+  root_harness h("app", spec_of(procactor::strategy::one_for_one,
+                                {probe_child("v", &ev), procactor::child_spec::nested("mid", mid)}));
   // request monitors of the tree handle, as tree::request takes them: corr 2, the incarnation asked
   h.send(make_frame(frame_kind::monitor, procactor::wire::client_path, "/app/mid/w", 2, "0"));
   h.send(make_frame(frame_kind::monitor, procactor::wire::client_path, "/app/v", 2, "0"));
@@ -679,7 +709,8 @@ BOOST_AUTO_TEST_CASE(a_frame_survives_encode_and_parse) {
 
 BOOST_AUTO_TEST_CASE(a_frame_whose_lengths_do_not_add_up_to_its_bytes_is_malformed) {
   using procactor::wire::parse_frame;
-  std::string good = procactor::wire::encode_frame(make_frame(procactor::wire::frame_kind::route, "/a/x", "/a/y", 0, "hello"));
+  std::string good =
+      procactor::wire::encode_frame(make_frame(procactor::wire::frame_kind::route, "/a/x", "/a/y", 0, "hello"));
   auto parse = [](const std::string& b) { return parse_frame(std::span<const char>(b.data(), b.size())).has_value(); };
   auto with_u32 = [&](std::size_t offset, std::uint32_t v) {
     std::string b = good;
@@ -688,20 +719,20 @@ BOOST_AUTO_TEST_CASE(a_frame_whose_lengths_do_not_add_up_to_its_bytes_is_malform
   };
   BOOST_TEST(parse(good));
   // the length fields: from 24, to 28, detail 32, payload 36
-  BOOST_TEST(!parse(with_u32(24, 5)));           // from claims one byte more than there is
-  BOOST_TEST(!parse(with_u32(36, 4)));           // payload one byte short: a byte left over
-  BOOST_TEST(!parse(with_u32(36, 0xFFFFFFFFu))); // payload far beyond the end
-  BOOST_TEST(!parse(with_u32(32, 0xFFFFFFFFu))); // a detail length far beyond the end
+  BOOST_TEST(!parse(with_u32(24, 5)));            // from claims one byte more than there is
+  BOOST_TEST(!parse(with_u32(36, 4)));            // payload one byte short: a byte left over
+  BOOST_TEST(!parse(with_u32(36, 0xFFFFFFFFu)));  // payload far beyond the end
+  BOOST_TEST(!parse(with_u32(32, 0xFFFFFFFFu)));  // a detail length far beyond the end
   {  // lengths whose 32-bit sum wraps around to exactly the body size: 4 + 4 + (2^32 - 1) + 6
     std::string b = with_u32(32, 0xFFFFFFFFu);
     const std::uint32_t six = 6;
     std::memcpy(b.data() + 36, &six, sizeof six);
     BOOST_TEST(!parse(b));
   }
-  BOOST_TEST(!parse(good.substr(0, good.size() - 1)));                        // truncated body
+  BOOST_TEST(!parse(good.substr(0, good.size() - 1)));                       // truncated body
   BOOST_TEST(!parse(good.substr(0, procactor::wire::frame_head_size - 1)));  // truncated head
-  BOOST_TEST(!parse(good + "x"));                                             // trailing byte
-  BOOST_TEST(!parse(with_u32(0, 0x31464150)));  // another magic
+  BOOST_TEST(!parse(good + "x"));                                            // trailing byte
+  BOOST_TEST(!parse(with_u32(0, 0x31464150)));                               // another magic
   std::string bad_kind = good;
   bad_kind[4] = 42;
   BOOST_TEST(!parse(bad_kind));
@@ -733,7 +764,9 @@ struct socket_pair {
     ::close(fd[0]);
     if (fd[1] >= 0) ::close(fd[1]);
   }
-  void write(const std::string& b) { BOOST_REQUIRE(::send(fd[1], b.data(), b.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(b.size())); }
+  void write(const std::string& b) {
+    BOOST_REQUIRE(::send(fd[1], b.data(), b.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(b.size()));
+  }
   void close_writer() {
     ::close(fd[1]);
     fd[1] = -1;
@@ -775,9 +808,11 @@ BOOST_AUTO_TEST_CASE(the_frame_reader_stops_when_told) {
   procactor::detail::frame_reader r;
   int n = 0;
   sp.write(message("a") + message("b"));
-  BOOST_TEST((r.read(sp.fd[0], [&](std::span<const char>) { return ++n < 1; }) == procactor::detail::frame_reader::status::more));
+  BOOST_TEST((r.read(sp.fd[0], [&](std::span<const char>) { return ++n < 1; }) ==
+              procactor::detail::frame_reader::status::more));
   BOOST_TEST(n == 1);
-  BOOST_TEST((r.read(sp.fd[0], [&](std::span<const char>) { return ++n < 5; }) == procactor::detail::frame_reader::status::more));
+  BOOST_TEST((r.read(sp.fd[0], [&](std::span<const char>) { return ++n < 5; }) ==
+              procactor::detail::frame_reader::status::more));
   BOOST_TEST(n == 2);
 }
 
@@ -795,7 +830,8 @@ BOOST_AUTO_TEST_CASE(a_lying_length_prefix_is_a_malformed_stream) {
     procactor::detail::frame_reader r;
     sp.write(message("short", 500));  // announces 500 bytes, sends 5, then closes
     sp.close_writer();
-    BOOST_TEST((r.read(sp.fd[0], [](std::span<const char>) { return true; }, true) == st::malformed));
+    BOOST_TEST((r.read(
+                    sp.fd[0], [](std::span<const char>) { return true; }, true) == st::malformed));
     BOOST_TEST(r.why().find("truncated") != std::string::npos, r.why());
   }
   {
@@ -816,7 +852,7 @@ BOOST_AUTO_TEST_CASE(the_spin_budget_follows_the_gaps_between_work) {
   b.miss();
   b.miss();
   b.miss();
-  BOOST_TEST(b.current().count() == 0);  // below 1 us: no spin
+  BOOST_TEST(b.current().count() == 0);           // below 1 us: no spin
   b.woken_after(std::chrono::microseconds(500));  // a long sleep: spinning would not have helped
   BOOST_TEST(b.current().count() == 0);
   b.woken_after(std::chrono::microseconds(30));  // work came within the budget: spin again
@@ -830,8 +866,8 @@ BOOST_AUTO_TEST_CASE(a_child_whose_frame_lies_about_its_lengths_loses_its_pipe_a
   for (const char* lie : {"lie wire", "lie length"}) {
     BOOST_TEST_CONTEXT(lie) {
       events ev(256);
-      auto t = procactor::tree::start("app", spec_of(procactor::strategy::one_for_one,
-                                                     {probe_child("v", &ev), probe_child("y", &ev)}));
+      auto t = procactor::tree::start(
+          "app", spec_of(procactor::strategy::one_for_one, {probe_child("v", &ev), probe_child("y", &ev)}));
       BOOST_TEST(expect(ev, "/app/y start") == "/app/y start");
       t.send("v", std::string(lie));  // closed by its supervisor: v sees EOF, exits, is restarted
       BOOST_TEST(expect(ev, "/app/v start") == "/app/v start");
@@ -841,6 +877,51 @@ BOOST_AUTO_TEST_CASE(a_child_whose_frame_lies_about_its_lengths_loses_its_pipe_a
       BOOST_TEST(t.join().to_string() == "shutdown");
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(supervisors_log_starts_exits_restarts_and_lost_mail_as_records) {
+  log_capture log(procactor::log_level::debug);
+  events ev(256);
+  auto sp = spec_of(procactor::strategy::one_for_one, {probe_child("w", &ev)});
+  sp.backoff = procactor::backoff_policy{30ms, 1000ms, 2.0, 0.0};
+  auto t = procactor::tree::start("app", sp);
+  BOOST_TEST(expect(log.lines, "child_started")
+                 .rfind("child_started|debug|/app|/app/w|child /app/w started|incarnation=1;pid=", 0) == 0u);
+  t.send("w", std::string("crash"));  // exit(3) in the middle of that message
+  BOOST_TEST(expect(log.lines, "child_exited") ==
+             "child_exited|warn|/app|/app/w|child /app/w ended: exit code 3|reason=exit code 3;incarnation=1;");
+  BOOST_TEST(expect(log.lines, "messages_lost") ==
+             "messages_lost|warn|/app|/app/w|1 message(s) lost with /app/w|count=1;");
+  BOOST_TEST(expect(log.lines, "restart_scheduled") ==
+             "restart_scheduled|info|/app|/app/w|restarting /app/w in 30 ms (1 restart(s) within 10000 "
+             "ms)|delay_ms=30;restarts=1;");
+  BOOST_TEST(expect(log.lines, "child_started")
+                 .rfind("child_started|debug|/app|/app/w|child /app/w started|incarnation=2;pid=", 0) == 0u);
+  t.send("w", 42);  // no handler for int
+  BOOST_TEST(expect(log.lines, "unhandled_message")
+                 .rfind("unhandled_message|warn|/app/w||unhandled message from '' dropped|", 0) == 0u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  BOOST_TEST(expect(log.lines, "child_exited") ==
+             "child_exited|info|/app|/app/w|child /app/w ended: shutdown|reason=shutdown;incarnation=2;");
+}
+
+BOOST_AUTO_TEST_CASE(giving_up_and_malformed_frames_are_logged_as_errors) {
+  log_capture log(procactor::log_level::info);
+  events ev(256);
+  auto sp = spec_of(procactor::strategy::one_for_one, {probe_child("v", &ev), probe_child("w", &ev)});
+  sp.max_restarts = 1;
+  auto t = procactor::tree::start("app", sp);
+  BOOST_TEST(expect(ev, "/app/w start") == "/app/w start");
+  t.send("v", std::string("lie wire"));
+  BOOST_TEST(
+      expect(log.lines, "malformed_frame") ==
+      "malformed_frame|error|/app|/app/v|malformed frame from /app/v; closing its pipe|why=bad frame head or lengths;");
+  BOOST_TEST(expect(ev, "/app/v start") == "/app/v start");  // one restart allowed
+  t.send("w", std::string("crash"));
+  BOOST_TEST(expect(log.lines, "gave_up") ==
+             "gave_up|error|/app|/app/w|more than 1 restarts in 10000 ms: giving up|restarts=2;");
+  BOOST_TEST(t.join().to_string() == "restart intensity exceeded: more than 1 restarts in 10000 ms");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "procactor/log.hpp"
 #include "supervision/exit_frame.hpp"
 #include "supervision/frame_reader.hpp"
 
@@ -208,7 +209,7 @@ void actor_runtime::on_pipe_readable() {
   const auto st = reader.read(pipe_.native_handle(), [this](std::span<const char> in) {
     auto f = wire::parse_frame(in);  // a view: a routed message is dispatched from these bytes
     if (!f) {
-      std::fprintf(stderr, "procactor: actor %s: malformed control frame ignored\n", path_.c_str());
+      log_event(log_level::error, "malformed_frame", path_, "", "malformed control frame ignored");
       return !stopping_;
     }
     switch (f->kind) {
@@ -231,7 +232,7 @@ void actor_runtime::on_pipe_readable() {
 void actor_runtime::dispatch(std::span<const char> bytes) {
   auto env = wire::decode_envelope(bytes);
   if (!env) {
-    std::fprintf(stderr, "procactor: actor %s: malformed envelope dropped\n", path_.c_str());
+    log_event(log_level::error, "malformed_frame", path_, "", "malformed envelope dropped");
     return;
   }
   if (env->kind == wire::env_kind::stop) {
@@ -264,8 +265,10 @@ void actor_runtime::deliver(std::uint64_t tag, std::span<const char> payload) {
   auto it = actor_.handlers_.find(tag);
   bool ok = it != actor_.handlers_.end() && it->second(payload);
   if (!ok) {
-    std::fprintf(stderr, "procactor: actor %s: %s message from '%s' dropped\n", path_.c_str(),
-                 it == actor_.handlers_.end() ? "unhandled" : "undecodable", cur_from_.c_str());
+    const char* what = it == actor_.handlers_.end() ? "unhandled" : "undecodable";
+    log_event(log_level::warn, "unhandled_message", path_, cur_from_,
+              std::string(what) + " message from '" + cur_from_ + "' dropped",
+              {{"what", what}, {"from", cur_from_}, {"tag", std::to_string(tag)}});
     if (cur_kind_ == wire::env_kind::request && !cur_from_.empty()) {
       static const std::string why = "no handler for this message type";
       std::error_code ec;

@@ -31,8 +31,8 @@ connection launch_child(child& c, const tree_address& addr, std::string& error) 
   auto [mine, theirs] = procactor::pipe();
   process_options opts;
   opts.name = c.path;
+  ++c.incarnation;
   if (c.spec.make_actor && c.spec.method == start_method::spawn) {
-    ++c.incarnation;
     const std::string* registered = registered_actor_type(c.spec.actor_type_key);
     if (!registered) {
       error = c.path + ": start_method::spawn needs PROCACTOR_ACTOR(type)";
@@ -44,21 +44,26 @@ connection launch_child(child& c, const tree_address& addr, std::string& error) 
     c.proc.emplace(opts, &spawned_actor_main, *registered, c.path, addr.prefix, addr.root, c.incarnation,
                    static_cast<long>(c.spec.spin.count()), fd);
   } else if (c.spec.make_actor) {
-    ++c.incarnation;
-    c.proc.emplace(opts, [make = c.spec.make_actor, path = c.path, addr, inc = c.incarnation,
-                          spin = c.spec.spin](connection& conn) -> int {
-      // none of the supervisor's descriptors (siblings' pipes, its own pipe): EOFs must reach their owners
-      internal::close_fds_except({conn.native_handle()});
-      reset_signals();
-      return run_actor(make(), path, addr, std::move(conn), inc, spin);
-    }, std::move(theirs));
+    c.proc.emplace(
+        opts,
+        [make = c.spec.make_actor, path = c.path, addr, inc = c.incarnation,
+         spin = c.spec.spin](connection& conn) -> int {
+          // none of the supervisor's descriptors (siblings' pipes, its own pipe): EOFs must reach their owners
+          internal::close_fds_except({conn.native_handle()});
+          reset_signals();
+          return run_actor(make(), path, addr, std::move(conn), inc, spin);
+        },
+        std::move(theirs));
   } else {
-    c.proc.emplace(opts, [spec = *c.spec.supervisor, path = c.path, addr](connection& conn) -> int {
-      internal::close_fds_except({conn.native_handle()});
-      reset_signals();
-      supervisor s(path, spec, addr, std::move(conn), false);
-      return s.run();
-    }, std::move(theirs));
+    c.proc.emplace(
+        opts,
+        [spec = *c.spec.supervisor, path = c.path, addr](connection& conn) -> int {
+          internal::close_fds_except({conn.native_handle()});
+          reset_signals();
+          supervisor s(path, spec, addr, std::move(conn), false);
+          return s.run();
+        },
+        std::move(theirs));
   }
   c.proc->start(ec);
   theirs.close();  // the child has its end (forked or inherited across exec); ours would hide its EOF

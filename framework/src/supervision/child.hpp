@@ -27,12 +27,12 @@ struct child {
   std::optional<process> proc;
   std::unique_ptr<frame_pipe> pipe;
   std::unique_ptr<stop_escalation> stopper;
-  bool running = false;         // has a live process (not yet reaped)
-  bool launched_before = false; // the next launch is a restart
-  bool stop_requested = false;  // stopped on purpose: a clean exit is `shutdown`
-  bool gone = false;            // temporary child that ended, or terminated for good
-  std::uint64_t incarnation = 0;  // stamped on mailbox stops, so a stale one is ignored
-  exit_reason last_reason;        // of the previous incarnation
+  bool running = false;             // has a live process (not yet reaped)
+  bool launched_before = false;     // the next launch is a restart
+  bool stop_requested = false;      // stopped on purpose: a clean exit is `shutdown`
+  bool gone = false;                // temporary child that ended, or terminated for good
+  std::uint64_t incarnation = 0;    // stamped on mailbox stops, so a stale one is ignored
+  exit_reason last_reason;          // of the previous incarnation
   std::optional<exit_reason> said;  // the reason its exit frame gave, if one came
   watch_list watchers;
   std::vector<watcher> terminate_waiters;  // answered with child_reply once it ended

@@ -6,7 +6,8 @@ namespace procactor::detail {
 
 frame_pipe::frame_pipe(boost::asio::io_context& io, connection conn)
     : conn_(std::move(conn)),
-      sd_(std::make_unique<boost::asio::posix::stream_descriptor>(io, ::fcntl(conn_.native_handle(), F_DUPFD_CLOEXEC, 3))),
+      sd_(std::make_unique<boost::asio::posix::stream_descriptor>(io,
+                                                                  ::fcntl(conn_.native_handle(), F_DUPFD_CLOEXEC, 3))),
       reader_(conn_.max_message_size()) {}
 
 void frame_pipe::start(frame_fn on_frame, closed_fn on_closed) {

@@ -8,13 +8,14 @@
 namespace procactor::detail {
 
 restart_policy::restart_policy(const supervisor_spec& spec)
-    : restart_policy(spec.max_restarts, spec.period, spec.backoff, [] { return clock::now(); },
-                     [rng = std::make_shared<std::mt19937>(std::random_device{}())] {
-                       return std::uniform_real_distribution<double>(0.0, 1.0)(*rng);
-                     }) {}
+    : restart_policy(
+          spec.max_restarts, spec.period, spec.backoff, [] { return clock::now(); },
+          [rng = std::make_shared<std::mt19937>(std::random_device{}())] {
+            return std::uniform_real_distribution<double>(0.0, 1.0)(*rng);
+          }) {}
 
-restart_policy::restart_policy(int max_restarts, std::chrono::milliseconds period, backoff_policy backoff,
-                               clock_fn now, random_fn random)
+restart_policy::restart_policy(int max_restarts, std::chrono::milliseconds period, backoff_policy backoff, clock_fn now,
+                               random_fn random)
     : max_restarts_(max_restarts),
       period_(period),
       backoff_(backoff),

@@ -1,8 +1,5 @@
 #include "supervision/supervisor.hpp"
 
-#include "supervision/event_loop.hpp"
-
-
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -10,6 +7,9 @@
 
 #include <algorithm>
 #include <cstdio>
+
+#include "procactor/log.hpp"
+#include "supervision/event_loop.hpp"
 
 namespace procactor::detail {
 namespace {
@@ -68,7 +68,9 @@ int supervisor::run() {
   signals_.emplace(io_, is_root_);
   signals_->start(
       [this](int signo) {
-        std::fprintf(stderr, "procactor: %s: %s, stopping the tree\n", path_.c_str(), sigabbrev_np(signo));
+        const char* name = sigabbrev_np(signo);
+        log_event(log_level::info, "stopping_on_signal", path_, "",
+                  std::string(name ? name : "signal") + ", stopping the tree", {{"signal", std::to_string(signo)}});
         begin_shutdown(0, reason_of(exit_reason::kind_t::shutdown));
       },
       [this] { reap(); });
@@ -76,8 +78,8 @@ int supervisor::run() {
     parent_->start([this](std::span<const char> bytes) { on_parent_frame(bytes); },
                    [this](bool malformed, const std::string& why) {  // the parent is gone: take everything down at once
                      if (malformed) {
-                       std::fprintf(stderr, "procactor: %s: malformed frame from its parent (%s); exiting\n",
-                                    path_.c_str(), why.c_str());
+                       log_event(log_level::error, "malformed_frame", path_, "",
+                                 "malformed frame from its parent (" + why + "); exiting", {{"why", why}});
                      }
                      for (auto& c : children_) {
                        if (c->running && c->proc) c->proc->kill();
@@ -96,7 +98,7 @@ int supervisor::run() {
 }
 
 void supervisor::fail(const std::string& what) {
-  std::fprintf(stderr, "procactor: %s: %s\n", path_.c_str(), what.c_str());
+  log_event(log_level::error, "start_failed", path_, "", what);
   exit_reason why = reason_of(exit_reason::kind_t::exit_code);
   why.code = 1;
   begin_shutdown(1, why);
@@ -113,7 +115,7 @@ void supervisor::start_next() {
     const std::size_t i = start_queue_.front();
     start_queue_.pop_front();
     child& c = *children_[i];
-    if (c.running || c.gone) continue;  // already up, or terminated for good meanwhile
+    if (c.running || c.gone) continue;                     // already up, or terminated for good meanwhile
     if (c.launched_before && c.box) c.box->add_restart();  // the incarnation requests watch
     std::string error;
     connection conn = launch_child(c, addr_, error);
@@ -132,8 +134,9 @@ void supervisor::start_next() {
                   [this, i](bool malformed, const std::string& why) {
                     // its death is seen by reap(); a broken stream is worth a line
                     if (malformed) {
-                      std::fprintf(stderr, "procactor: %s: malformed frame from %s (%s); closing its pipe\n",
-                                   path_.c_str(), children_[i]->path.c_str(), why.c_str());
+                      const std::string& who = children_[i]->path;
+                      log_event(log_level::error, "malformed_frame", path_, who,
+                                "malformed frame from " + who + " (" + why + "); closing its pipe", {{"why", why}});
                     }
                   });
     // Its ready comes as a frame; a child that dies first is seen by reap(), one that never
@@ -142,7 +145,8 @@ void supervisor::start_next() {
     ready_timer_.expires_after(ready_timeout);
     ready_timer_.async_wait([this, i](const boost::system::error_code& e) {
       if (e || starting_ != i) return;
-      std::fprintf(stderr, "procactor: %s: %s not ready in time\n", path_.c_str(), children_[i]->path.c_str());
+      log_event(log_level::warn, "ready_timeout", path_, children_[i]->path, children_[i]->path + " not ready in time",
+                {{"timeout_ms", std::to_string(std::chrono::milliseconds(ready_timeout).count())}});
       start_done(i);
     });
     return;
@@ -158,6 +162,10 @@ void supervisor::start_done(std::size_t i) {
   starting_.reset();
   ready_timer_.cancel();
   child& c = *children_[i];
+  if (log_enabled(log_level::debug)) {
+    log_event(log_level::debug, "child_started", path_, c.path, "child " + c.path + " started",
+              {{"incarnation", std::to_string(c.incarnation)}, {"pid", std::to_string(c.proc ? c.proc->pid() : 0)}});
+  }
   for (auto& w : c.start_waiters) reply_child(w.path, w.kind, c.path, false);
   c.start_waiters.clear();
   start_next();
@@ -167,7 +175,8 @@ void supervisor::on_child_frame(std::size_t i, std::span<const char> bytes) {
   child& c = *children_[i];
   auto f = wire::parse_frame(bytes);
   if (!f) {
-    std::fprintf(stderr, "procactor: %s: malformed frame from %s; closing its pipe\n", path_.c_str(), c.path.c_str());
+    log_event(log_level::error, "malformed_frame", path_, c.path,
+              "malformed frame from " + c.path + "; closing its pipe", {{"why", "bad frame head or lengths"}});
     c.pipe->close();
     return;
   }
@@ -177,7 +186,8 @@ void supervisor::on_child_frame(std::size_t i, std::span<const char> bytes) {
 void supervisor::on_parent_frame(std::span<const char> bytes) {
   auto f = wire::parse_frame(bytes);
   if (!f) {
-    std::fprintf(stderr, "procactor: %s: malformed frame from its parent; ignored\n", path_.c_str());
+    log_event(log_level::error, "malformed_frame", path_, "", "malformed frame from its parent; ignored",
+              {{"why", "bad frame head or lengths"}});
     return;
   }
   handle_frame(*f, -1);
@@ -220,15 +230,16 @@ void supervisor::on_child_exit(std::size_t i) {
   c.said.reset();
   c.last_reason = why;
   const auto box = settle_mailbox(c, why, addr_);
+  const std::string reason = why.to_string();
+  log_event(why.abnormal() ? log_level::warn : log_level::info, "child_exited", path_, c.path,
+            "child " + c.path + " ended: " + reason,
+            {{"reason", reason}, {"incarnation", std::to_string(c.incarnation)}});
   if (box.lost) {
-    std::fprintf(stderr, "procactor: %s: %llu message(s) lost with %s\n", path_.c_str(),
-                 static_cast<unsigned long long>(box.lost), c.path.c_str());
+    log_event(log_level::warn, "messages_lost", path_, c.path,
+              std::to_string(box.lost) + " message(s) lost with " + c.path, {{"count", std::to_string(box.lost)}});
   }
   if (box.recreated) {
-    std::fprintf(stderr, "procactor: %s: mailbox of %s poisoned; recreating it\n", path_.c_str(), c.path.c_str());
-  }
-  if (why.abnormal() && !shutting_down_) {
-    std::fprintf(stderr, "procactor: %s: child %s ended: %s\n", path_.c_str(), c.path.c_str(), why.to_string().c_str());
+    log_event(log_level::warn, "mailbox_recreated", path_, c.path, "mailbox of " + c.path + " poisoned; recreating it");
   }
   if (!c.terminate_waiters.empty()) retire_mailbox(c);  // terminated for good: its mail is undeliverable
   for (auto& w : c.terminate_waiters) reply_child(w.path, w.kind, c.path, false, why);
@@ -247,28 +258,30 @@ void supervisor::on_child_exit(std::size_t i) {
     try_restart();
   } else if (c.spec.restart == restart_type::permanent ||
              (c.spec.restart == restart_type::transient && why.abnormal())) {
-    restart_for(i, why);
+    restart_for(i);
   } else {
     c.gone = true;
   }
   if (was_starting) start_next();
 }
 
-void supervisor::restart_for(std::size_t i, const exit_reason&) {
+void supervisor::restart_for(std::size_t i) {
   const auto decision = policy_.on_restart();
   if (decision.what == restart_policy::action::give_up) {
-    std::fprintf(stderr, "procactor: %s: more than %d restarts in %lld ms: giving up\n", path_.c_str(),
-                 spec_.max_restarts, static_cast<long long>(spec_.period.count()));
     exit_reason why = reason_of(exit_reason::kind_t::intensity);
     why.detail = "more than " + std::to_string(spec_.max_restarts) + " restarts in " +
                  std::to_string(spec_.period.count()) + " ms";
+    log_event(log_level::error, "gave_up", path_, children_[i]->path, why.detail + ": giving up",
+              {{"restarts", std::to_string(decision.restarts)}});
     begin_shutdown(intensity_exit_code, why);
     return;
   }
   std::vector<std::size_t> group;
   switch (spec_.strat) {
     case strategy::one_for_one:
-    case strategy::pool: group = {i}; break;
+    case strategy::pool:
+      group = {i};
+      break;
     case strategy::one_for_all:
       for (std::size_t k = 0; k < children_.size(); ++k) {
         if (!children_[k]->gone) group.push_back(k);
@@ -287,6 +300,12 @@ void supervisor::restart_for(std::size_t i, const exit_reason&) {
     if (children_[*it]->running) stop_queue_.push_back(*it);
   }
   stop_next_of_group();
+  log_event(log_level::info, "restart_scheduled", path_, children_[i]->path,
+            "restarting " + children_[i]->path +
+                (group.size() > 1 ? " and " + std::to_string(group.size() - 1) + " more" : "") + " in " +
+                std::to_string(decision.delay.count()) + " ms (" + std::to_string(decision.restarts) +
+                " restart(s) within " + std::to_string(spec_.period.count()) + " ms)",
+            {{"delay_ms", std::to_string(decision.delay.count())}, {"restarts", std::to_string(decision.restarts)}});
   schedule_restart(std::move(group), decision.delay);
   try_restart();  // a restart already due may be waiting for this very exit
 }
@@ -407,7 +426,9 @@ void supervisor::handle_frame(const wire::frame_view& f, int from_child) {
       }
       route(f);
       return;
-    default: route(f); return;
+    default:
+      route(f);
+      return;
   }
 }
 
@@ -423,8 +444,12 @@ void supervisor::route(const wire::frame_view& f) {
         not_found(f);
       }
       return;
-    case destination::where::self: control_at_self(f); return;
-    case destination::where::child: control_at_child(d.child, f); return;
+    case destination::where::self:
+      control_at_self(f);
+      return;
+    case destination::where::child:
+      control_at_child(d.child, f);
+      return;
     case destination::where::below_child: {
       child& c = *children_[d.child];
       if (c.running && c.spec.supervisor && c.pipe) {
@@ -434,7 +459,9 @@ void supervisor::route(const wire::frame_view& f) {
       }
       return;
     }
-    case destination::where::nowhere: not_found(f); return;
+    case destination::where::nowhere:
+      not_found(f);
+      return;
   }
 }
 
@@ -461,8 +488,10 @@ void supervisor::control_at_self(const wire::frame_view& f) {
       }
       break;
     case wire::frame_kind::down:
-    case wire::frame_kind::child_reply: return;
-    default: break;
+    case wire::frame_kind::child_reply:
+      return;
+    default:
+      break;
   }
   send_down(f.from, f.to, reason_of(exit_reason::kind_t::no_such_actor),
             f.kind == wire::frame_kind::monitor ? f.corr : 0);
@@ -498,12 +527,17 @@ void supervisor::control_at_child(std::size_t k, const wire::frame_view& f) {
         case monitor_answer::down_no_such_actor:
           send_down(f.from, f.to, reason_of(exit_reason::kind_t::no_such_actor), f.corr);
           break;
-        case monitor_answer::down_last_reason: send_down(f.from, f.to, c.last_reason, f.corr); break;
-        case monitor_answer::watch: c.watchers.add(std::string(f.from), f.corr); break;
+        case monitor_answer::down_last_reason:
+          send_down(f.from, f.to, c.last_reason, f.corr);
+          break;
+        case monitor_answer::watch:
+          c.watchers.add(std::string(f.from), f.corr);
+          break;
       }
       return;
     }
-    default: break;
+    default:
+      break;
   }
   if (c.running && c.pipe) {
     c.pipe->send(f.bytes);

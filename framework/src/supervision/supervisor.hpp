@@ -49,7 +49,7 @@ class supervisor {
   void reap();
   void reap_orphans();
   void on_child_exit(std::size_t i);
-  void restart_for(std::size_t i, const exit_reason& why);
+  void restart_for(std::size_t i);
   void schedule_restart(std::vector<std::size_t> group, std::chrono::milliseconds delay);
   void try_restart();
   void stop_child(std::size_t i);

@@ -34,15 +34,15 @@ class watch_list {
 };
 
 enum class monitor_answer {
-  watch,                ///< add the watcher: a down comes when the child ends
-  down_no_such_actor,   ///< it was terminated for good (or never comes back)
-  down_last_reason,     ///< the incarnation asked is already dead: down with its reason now
+  watch,               ///< add the watcher: a down comes when the child ends
+  down_no_such_actor,  ///< it was terminated for good (or never comes back)
+  down_last_reason,    ///< the incarnation asked is already dead: down with its reason now
 };
 
 /// The state of the watched child that decides a monitor's answer.
 struct watched_state {
-  bool gone = false;       ///< ended for good
-  bool running = false;    ///< has a live process
+  bool gone = false;     ///< ended for good
+  bool running = false;  ///< has a live process
   bool has_mailbox = false;
   std::uint64_t restarts = 0;  ///< its mailbox's restart count (the incarnation)
 };
