@@ -145,6 +145,7 @@ tree::wire_reply tree::control(int kind, const std::string& to, std::chrono::mil
     auto in = impl_->pipe.recv_bytes(ec);
     throw_if_error(ec, "procactor::tree (control)");
     auto r = wire::decode_frame(std::span<const char>(in.data(), in.size()));
+    if (r && r->kind == wire::frame_kind::exit) impl_->result_said = r->reason;  // kept for join()
     if (!r || r->kind != wire::frame_kind::child_reply || r->corr != corr) continue;
     wire_reply out;
     out.ok = r->reason.kind != exit_reason::kind_t::no_such_actor;
