@@ -39,10 +39,10 @@ exit_reason exit_reason::from_status(const exit_status& st, bool stop_requested)
     r.core_dumped = st.core_dumped;
     return r;
   }
+  // Only what the status says: a reason the process gave (intensity, linked, ...) travels as data
+  // in its exit frame, never as a special exit code.
   if (st.code == 0) {
     r.kind = stop_requested ? kind_t::shutdown : kind_t::normal;
-  } else if (st.code == intensity_exit_code) {
-    r.kind = kind_t::intensity;
   } else {
     r.kind = kind_t::exit_code;
     r.code = st.code;

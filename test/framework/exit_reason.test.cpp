@@ -89,15 +89,9 @@ BOOST_AUTO_TEST_CASE(an_exit_code_a_signal_and_an_exception_are_kept_as_they_are
   BOOST_TEST(exit_reason::from_status(threw, false).to_string() == "exception std::out_of_range: ");
 }
 
-BOOST_AUTO_TEST_CASE(a_supervisor_that_gave_up_is_reported_as_intensity) {
-  auto r = exit_reason::from_status(exited(procactor::intensity_exit_code), false);
-  BOOST_TEST((r.kind == kind::intensity));
-}
-
-// Library bug (REVIEW.md, code review item 7; framework/src/exit_reason.cpp, from_status): the
-// reason is inferred from the exit code, so any child that exits with code 86 is reported as
-// "restart intensity exceeded". Expected to fail until exit reasons travel as data.
-BOOST_AUTO_TEST_CASE(an_ordinary_exit_with_code_86_is_an_exit_code, *boost::unit_test::expected_failures(2)) {
+// A supervisor that gives up says so in its exit frame (supervision_test covers it); the exit
+// code is only a fallback and means nothing special: code 86 is just an exit code.
+BOOST_AUTO_TEST_CASE(an_ordinary_exit_with_code_86_is_an_exit_code) {
   auto r = exit_reason::from_status(exited(86), false);
   BOOST_TEST((r.kind == kind::exit_code));
   BOOST_TEST(r.to_string() == "exit code 86");

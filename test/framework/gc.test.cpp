@@ -73,7 +73,8 @@ BOOST_FIXTURE_TEST_SUITE(gc_test, procactor_test::leak_check)
 BOOST_AUTO_TEST_CASE(a_queue_is_listed_as_three_objects_named_after_its_owner) {
   procactor::queue<int> q(4);
   const std::string base = q.name();
-  BOOST_TEST(base.rfind(procactor::ipc_name_prefix + std::to_string(::getpid()) + ".", 0) == 0, base);
+  // procactor.<pid>-<start time>.<random>: the owner is a process, not just a pid
+  BOOST_TEST(base.rfind(procactor::ipc_name_prefix + std::to_string(::getpid()) + "-", 0) == 0, base);
   std::vector<std::string> want = {base + ".bell", base + ".ctl", base + ".q"};
   BOOST_TEST(objects_of(base) == want, boost::test_tools::per_element());
 }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "procactor/log.hpp"
+#include "supervision/exit_frame.hpp"
 
 namespace procactor::detail {
 namespace {
@@ -17,8 +18,8 @@ constexpr auto safety_net = std::chrono::milliseconds(20);
 constexpr int batch = 64;
 
 /// Thrown out of the loop when a linked actor ends abnormally: the actor ends with it.
-struct linked_exit : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct linked_exit {
+  exit_reason reason;
 };
 
 }  // namespace
@@ -37,6 +38,7 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       bell_(io_, ::fcntl(box_->doorbell_fd(), F_DUPFD_CLOEXEC, 3)),
       pipe_sd_(io_, ::fcntl(pipe_.native_handle(), F_DUPFD_CLOEXEC, 3)),
       tick_(io_),
+      reader_(pipe_.max_message_size()),
       incarnation_(incarnation) {
   box_->set_spin(spin);
 }
@@ -60,18 +62,25 @@ std::shared_ptr<ref_target> actor_runtime::lookup(const actor_ref* ref, std::str
 
 int actor_runtime::run() {
   actor_.rt_ = this;
-  actor_.on_start();
-  std::error_code ec;
-  send_frame(wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}}, ec);
-  arm_pipe();
-  arm_tick();
-  boost::asio::post(io_, [this] { pump(); });
-  if (!stopping_) io_.run();
   exit_reason r;
-  r.kind = stop_kind_;
-  actor_.on_stop(r);
+  std::error_code ec;
+  try {
+    actor_.on_start();
+    send_frame(wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}}, ec);
+    arm_pipe();
+    arm_tick();
+    boost::asio::post(io_, [this] { pump(); });
+    if (!stopping_) io_.run();
+    r.kind = stop_kind_;
+    actor_.on_stop(r);
+  } catch (const linked_exit& e) {
+    r = e.reason;
+  } catch (...) {
+    r = reason_of_current_exception();
+  }
   actor_.rt_ = nullptr;
-  return 0;
+  send_frame(exit_frame(path_, r), ec);  // the reason as data: the supervisor reports this one
+  return r.abnormal() ? 1 : 0;
 }
 
 void actor_runtime::stop(exit_reason::kind_t why) noexcept {
@@ -159,25 +168,27 @@ void actor_runtime::arm_pipe() {
 }
 
 void actor_runtime::on_pipe_readable() {
-  std::error_code ec;
-  while (!stopping_ && pipe_.poll(std::chrono::nanoseconds::zero(), ec)) {
-    std::vector<char> bytes = pipe_.recv_bytes(ec);
-    if (ec) {
-      // the supervisor is gone: an orphaned actor has no one to work for
-      std::fflush(nullptr);
-      ::_exit(0);
-    }
-    auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
+  // one recv per wake-up, frames handled in place from the reader's reused buffer
+  const auto st = reader_.read(pipe_.native_handle(), [this](std::span<const char> in) {
+    auto f = wire::parse_frame(in);  // a view: a routed message is dispatched from these bytes
     if (!f) {
-      log_event(log_level::warn, "malformed_frame", path_, path_, "actor " + path_ + ": malformed control frame ignored");
-      continue;
+      log_event(log_level::error, "malformed_frame", path_, "", "actor " + path_ + ": malformed control frame ignored");
+      return !stopping_;
     }
     switch (f->kind) {
       case wire::frame_kind::stop: stop(exit_reason::kind_t::shutdown); break;
-      case wire::frame_kind::route: dispatch(std::span<const char>(f->payload.data(), f->payload.size())); break;
-      case wire::frame_kind::down: handle_down(*f); break;
+      case wire::frame_kind::route: dispatch(f->payload); break;
+      case wire::frame_kind::down:
+        if (auto d = wire::decode_frame(in)) handle_down(*d);
+        break;
       default: break;
     }
+    return !stopping_;
+  });
+  if (st != frame_reader::status::more) {
+    // the supervisor is gone (or its stream broke): an orphaned actor has no one to work for
+    std::fflush(nullptr);
+    ::_exit(0);
   }
 }
 
@@ -259,7 +270,7 @@ void actor_runtime::handle_down(const wire::frame& f) {
   auto code = missing ? std::error_code(errc::no_such_actor) : std::error_code(errc::died);
   for (auto corr : dead) fail_request(corr, code, missing ? "no such actor " + f.from : f.from + " died: " + f.reason.to_string());
   if (f.corr == 1) {  // link
-    if (f.reason.abnormal()) throw linked_exit("linked actor " + f.from + " ended: " + f.reason.to_string());
+    if (f.reason.abnormal()) throw linked_exit{linked_reason(f.from, f.reason)};
     return;
   }
   if (f.corr == 2) return;  // an implicit monitor taken by request(): nothing to deliver
@@ -296,11 +307,21 @@ void actor_runtime::send(ref_target& to, wire::env_kind kind, std::uint64_t tag,
 void actor_runtime::route(const std::string& to, std::uint64_t tag, std::span<const char> payload,
                           std::error_code& ec) noexcept {
   try {
-    wire::frame f{wire::frame_kind::route, path_, to, 0, {}, {}};
-    wire::encode_envelope(f.payload, wire::env_kind::message, tag, 0, path_, payload);
-    send_frame(f, ec);
+    // reused buffers: no allocation per routed message once warm
+    static const exit_reason no_reason;
+    route_env_.clear();
+    wire::encode_envelope(route_env_, wire::env_kind::message, tag, 0, path_, payload);
+    route_frame_.clear();
+    wire::encode_frame(route_frame_, wire::frame_kind::route, path_, to, 0, no_reason,
+                       std::span<const char>(route_env_.data(), route_env_.size()));
+    pipe_.send_bytes(std::span<const char>(route_frame_.data(), route_frame_.size()), ec);
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
+    return;
+  }
+  if (ec == errc::peer_closed) {
+    std::fflush(nullptr);
+    ::_exit(0);  // the supervisor is gone
   }
 }
 

@@ -17,6 +17,7 @@
 #include "ipc/mailbox.hpp"
 #include "procactor/actor.hpp"
 #include "procactor/connection.hpp"
+#include "supervision/frame_reader.hpp"
 
 namespace procactor::detail {
 
@@ -74,6 +75,8 @@ class actor_runtime {
   boost::asio::steady_timer tick_;
   std::vector<char> rbuf_;
   std::string env_scratch_;
+  std::string route_env_, route_frame_;  // reused by route()
+  frame_reader reader_;                  // the supervisor pipe, read in batches
   std::uint64_t incarnation_;
   bool sleeping_ = false;
   bool bell_armed_ = false;

@@ -11,11 +11,11 @@
 #include <unordered_map>
 
 #include "actor/addressing.hpp"
-#include "actor/supervisor_runtime.hpp"
 #include "internal/child.hpp"
 #include "ipc/names.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/pipe.hpp"
+#include "supervision/supervisor.hpp"
 
 namespace procactor {
 
@@ -70,6 +70,7 @@ struct tree::impl {
   std::optional<process> root;
   connection pipe;
   std::optional<exit_reason> result;
+  std::optional<exit_reason> result_said;  // the root's exit frame (under mu)
 
   std::mutex send_mu;  // guards out, env_scratch and writes to the pipe
   detail::mail_sender out;
@@ -149,7 +150,9 @@ struct tree::impl {
 
   void on_frame(const wire::frame& f) {
     std::lock_guard lock(mu);
-    if (f.kind == wire::frame_kind::child_reply) {
+    if (f.kind == wire::frame_kind::exit) {
+      result_said = f.reason;  // kept for join()
+    } else if (f.kind == wire::frame_kind::child_reply) {
       complete(f.corr, [&](waiter& w) {
         if (f.reason.kind == exit_reason::kind_t::no_such_actor) w.ec = errc::no_such_actor;
         w.why = f.payload;
@@ -338,7 +341,7 @@ tree tree::start(const std::string& root_name, supervisor_spec spec) {
   p->root.emplace(opts, [spec = std::move(spec), addr = p->addr](connection& conn) -> int {
     internal::close_fds_except({conn.native_handle()});  // nothing of the caller's: our pipe's EOF must work
     for (int sig : {SIGINT, SIGTERM, SIGCHLD}) ::signal(sig, SIG_DFL);
-    detail::supervisor_runtime s(addr.root, spec, addr, std::move(conn), true);
+    detail::supervisor s(addr.root, spec, addr, std::move(conn), true);
     return s.run();
   }, std::move(theirs));
   p->root->start();
@@ -349,6 +352,7 @@ tree tree::start(const std::string& root_name, supervisor_spec spec) {
     if (!ec) {
       auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
       if (f && f->kind == wire::frame_kind::ready) return tree(std::move(p));
+      if (f && f->kind == wire::frame_kind::exit) p->result_said = f->reason;
     }
   }
   tree failed(std::move(p));
@@ -646,7 +650,20 @@ std::optional<exit_reason> tree::join(std::chrono::milliseconds timeout, std::er
   }
   if (!done) return std::nullopt;
   try {
-    impl_->result = exit_reason::from_status(impl_->root->status(), true);
+    // the root's reason is its exit frame (intensity, ...); its exit status only if it sent none
+    std::unique_lock lock(impl_->mu);
+    impl_->cv.wait(lock, [this] { return !impl_->pumping; });
+    impl_->pumping = true;  // nobody else reads the pipe now
+    lock.unlock();
+    std::error_code pe;
+    while (impl_->pipe.readable() && impl_->pipe.poll(std::chrono::nanoseconds::zero(), pe)) {
+      auto in = impl_->pipe.recv_bytes(pe);
+      if (pe) break;
+      if (auto f = wire::decode_frame(std::span<const char>(in.data(), in.size()))) impl_->on_frame(*f);
+    }
+    lock.lock();
+    impl_->pumping = false;
+    impl_->result = impl_->result_said ? *impl_->result_said : exit_reason::from_status(impl_->root->status(), true);
   } catch (...) {
     impl_->result = exit_reason{};
   }

@@ -25,6 +25,26 @@ struct env_head {
 };
 static_assert(sizeof(env_head) == 32);
 
+constexpr std::uint32_t frame_magic = 0x32464150;  // "PAF2"
+constexpr std::uint8_t max_frame_kind = static_cast<std::uint8_t>(frame_kind::exit);
+constexpr std::uint8_t max_reason_kind = static_cast<std::uint8_t>(exit_reason::kind_t::node_down);
+
+struct frame_head {
+  std::uint32_t magic;
+  std::uint8_t kind;
+  std::uint8_t reason_kind;
+  std::uint8_t reason_flags;
+  std::uint8_t pad;
+  std::uint64_t corr;
+  std::int32_t reason_code;
+  std::int32_t reason_signal;
+  std::uint32_t from_len;
+  std::uint32_t to_len;
+  std::uint32_t detail_len;
+  std::uint32_t payload_len;
+};
+static_assert(sizeof(frame_head) == frame_head_size);
+
 }  // namespace
 
 void encode_envelope(std::string& out, env_kind kind, std::uint64_t tag, std::uint64_t corr,
@@ -51,19 +71,90 @@ std::optional<envelope_view> decode_envelope(std::span<const char> bytes) noexce
   return v;
 }
 
+exit_reason frame_view::reason() const {
+  exit_reason r;
+  r.kind = static_cast<exit_reason::kind_t>(reason_kind_);
+  r.code = reason_code_;
+  r.signal = reason_signal_;
+  r.core_dumped = (reason_flags_ & 1) != 0;
+  r.detail.assign(detail_);
+  return r;
+}
+
+std::optional<frame_view> parse_frame(std::span<const char> bytes) noexcept {
+  frame_head h;
+  if (bytes.size() < sizeof h) return std::nullopt;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  if (h.magic != frame_magic || h.kind < 1 || h.kind > max_frame_kind || h.pad != 0 ||
+      h.reason_kind > max_reason_kind || h.reason_flags > 1) {
+    return std::nullopt;
+  }
+  // 64-bit sum of 32-bit lengths: no overflow, and each length is bounded by the bytes present
+  const std::uint64_t body = std::uint64_t{h.from_len} + h.to_len + h.detail_len + h.payload_len;
+  if (body != bytes.size() - sizeof h) return std::nullopt;
+  frame_view v;
+  v.kind = static_cast<frame_kind>(h.kind);
+  v.corr = h.corr;
+  const char* p = bytes.data() + sizeof h;
+  v.from = std::string_view(p, h.from_len);
+  p += h.from_len;
+  v.to = std::string_view(p, h.to_len);
+  p += h.to_len;
+  v.detail_ = std::string_view(p, h.detail_len);
+  p += h.detail_len;
+  v.payload = std::span<const char>(p, h.payload_len);
+  v.bytes = bytes;
+  v.reason_kind_ = h.reason_kind;
+  v.reason_flags_ = h.reason_flags;
+  v.reason_code_ = h.reason_code;
+  v.reason_signal_ = h.reason_signal;
+  return v;
+}
+
+void encode_frame(std::string& out, frame_kind kind, std::string_view from, std::string_view to, std::uint64_t corr,
+                  const exit_reason& reason, std::span<const char> payload) {
+  frame_head h{frame_magic,
+               static_cast<std::uint8_t>(kind),
+               static_cast<std::uint8_t>(reason.kind),
+               static_cast<std::uint8_t>(reason.core_dumped ? 1 : 0),
+               0,
+               corr,
+               reason.code,
+               reason.signal,
+               static_cast<std::uint32_t>(from.size()),
+               static_cast<std::uint32_t>(to.size()),
+               static_cast<std::uint32_t>(reason.detail.size()),
+               static_cast<std::uint32_t>(payload.size())};
+  out.reserve(out.size() + sizeof h + from.size() + to.size() + reason.detail.size() + payload.size());
+  out.append(reinterpret_cast<const char*>(&h), sizeof h);
+  out.append(from);
+  out.append(to);
+  out.append(reason.detail);
+  out.append(payload.data(), payload.size());
+}
+
 std::string encode_frame(const frame& f) {
   std::string out;
-  std::error_code ec;
-  detail::encode(f, out, ec);
+  encode_frame(out, f.kind, f.from, f.to, f.corr, f.reason,
+               std::span<const char>(f.payload.data(), f.payload.size()));
   return out;
 }
 
 std::optional<frame> decode_frame(std::span<const char> bytes) noexcept {
-  frame f;
-  std::error_code ec;
-  detail::decode(bytes, f, ec);
-  if (ec) return std::nullopt;
-  return f;
+  try {
+    auto v = parse_frame(bytes);
+    if (!v) return std::nullopt;
+    frame f;
+    f.kind = v->kind;
+    f.from.assign(v->from);
+    f.to.assign(v->to);
+    f.corr = v->corr;
+    f.reason = v->reason();
+    f.payload.assign(v->payload.begin(), v->payload.end());
+    return f;
+  } catch (...) {
+    return std::nullopt;
+  }
 }
 
 std::string mailbox_name(const std::string& tree_prefix, const std::string& path) {

@@ -2,10 +2,12 @@
 // What actors and supervisors exchange.
 //  - envelope: one mailbox message: fixed header (kind, type tag, correlation id), the sender's
 //    path, the payload. Also the payload of a routed frame.
-//  - frame: one control/routed message on a supervisor pipe (cereal-encoded).
+//  - frame: one control/routed message on a supervisor pipe (a fixed binary head, then the
+//    sender, the receiver, a reason text and the payload, each of the length the head gives).
 //  - mailbox names: derived from the tree prefix and the actor's path, so any process of the tree
 //    reaches any actor's mailbox without a look-up.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -46,6 +48,8 @@ enum class frame_kind : std::uint8_t {
   terminate_child = 7,  // to child `to`: stop it for good; answered by child_reply once it ended
   child_reply = 8,   // to requester `to`: corr echoes the request; payload: the child's path or
                      // an error text (reason.kind no_such_actor)
+  exit = 9,          // child -> supervisor, its last frame: it ends with `reason` (the exit status
+                     // is only the fallback, for a crash, a signal or _exit)
 };
 
 /// The payload of a down frame about an actor with a mailbox: "<restarts>:<dequeued>" of the
@@ -60,6 +64,48 @@ std::optional<down_info> parse_down_mark(std::string_view payload) noexcept;
 /// Path of the tree handle's own mailbox and pipe end.
 inline constexpr const char* client_path = "/.client";
 
+/// One frame on a supervisor pipe (one connection message), binary, host byte order:
+///
+///     frame_head (40 bytes) | from | to | detail | payload
+///
+/// `frame_head`: u32 magic "PAF2" | u8 kind | u8 reason kind | u8 reason flags (1: core dumped) |
+/// u8 0 | u64 corr | i32 reason code | i32 reason signal | u32 from length | u32 to length |
+/// u32 detail length (the reason's) | u32 payload length. The lengths must add up to exactly the
+/// bytes present: anything else is a malformed frame. A supervisor routes a frame by its head and
+/// `to` alone and forwards the bytes it received, never decoding the payload.
+inline constexpr std::size_t frame_head_size = 40;
+
+/// A parsed frame, pointing into the bytes it was parsed from.
+struct frame_view {
+  frame_kind kind = frame_kind::ready;
+  std::uint64_t corr = 0;
+  std::string_view from;
+  std::string_view to;
+  std::span<const char> payload;
+  /// The whole frame, as received: what a supervisor forwards.
+  std::span<const char> bytes;
+
+  /// The exit reason it carries (down, child_reply, exit).
+  exit_reason reason() const;
+
+ private:
+  friend std::optional<frame_view> parse_frame(std::span<const char> bytes) noexcept;
+  std::uint8_t reason_kind_ = 0;
+  std::uint8_t reason_flags_ = 0;
+  std::int32_t reason_code_ = 0;
+  std::int32_t reason_signal_ = 0;
+  std::string_view detail_;
+};
+
+/// Parses a frame with bounds checks: nullopt if it is shorter than its head, has a bad magic,
+/// kind or reason kind, or if its lengths do not add up to exactly the bytes present.
+std::optional<frame_view> parse_frame(std::span<const char> bytes) noexcept;
+
+/// Appends one frame to @p out (reused by callers on hot paths: no allocation once warm).
+void encode_frame(std::string& out, frame_kind kind, std::string_view from, std::string_view to, std::uint64_t corr,
+                  const exit_reason& reason, std::span<const char> payload);
+
+/// A frame with its own storage (control frames, tests).
 struct frame {
   frame_kind kind = frame_kind::ready;
   std::string from;
@@ -67,14 +113,10 @@ struct frame {
   std::uint64_t corr = 0;
   exit_reason reason;
   std::string payload;
-
-  template <class Archive>
-  void serialize(Archive& ar) {
-    ar(kind, from, to, corr, reason, payload);
-  }
 };
 
 std::string encode_frame(const frame& f);
+/// parse_frame, copied into a frame.
 std::optional<frame> decode_frame(std::span<const char> bytes) noexcept;
 
 /// Mailbox name of the actor at @p path in the tree with prefix @p tree_prefix.

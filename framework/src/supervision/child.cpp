@@ -1,0 +1,102 @@
+#include "supervision/child.hpp"
+
+#include <fcntl.h>
+
+#include "internal/child.hpp"
+#include "procactor/pipe.hpp"
+#include "supervision/actor_entry.hpp"
+#include "supervision/signals.hpp"
+#include "supervision/supervisor.hpp"
+
+namespace procactor::detail {
+namespace {
+
+constexpr std::size_t envelope_overhead = 512;  // envelope header + sender path
+
+ipc::mailbox_config box_config(const child_spec& s) {
+  return ipc::mailbox_config{s.mailbox_capacity, s.max_message_size + envelope_overhead};
+}
+
+}  // namespace
+
+connection launch_child(child& c, const tree_address& addr, std::string& error) {
+  std::error_code ec;
+  if (c.spec.make_actor && !c.box) {
+    c.box = ipc::mailbox::create_or_open(wire::mailbox_name(addr.prefix, c.path), box_config(c.spec), ec);
+    if (!c.box) {
+      error = "cannot create the mailbox of " + c.path + ": " + ec.message();
+      return {};
+    }
+  }
+  auto [mine, theirs] = procactor::pipe();
+  process_options opts;
+  opts.name = c.path;
+  ++c.incarnation;
+  if (c.spec.make_actor && c.spec.method == start_method::spawn) {
+    const std::string* registered = registered_actor_type(c.spec.actor_type_key);
+    if (!registered) {
+      error = c.path + ": start_method::spawn needs PROCACTOR_ACTOR(type)";
+      return {};
+    }
+    opts.method = start_method::spawn;
+    const int fd = theirs.native_handle();
+    ::fcntl(fd, F_SETFD, 0);  // the new image inherits the child's end of the pipe
+    c.proc.emplace(opts, &spawned_actor_main, *registered, c.path, addr.prefix, addr.root,
+                   encode_registry(*addr.registered), c.incarnation,
+                   static_cast<long>(c.spec.spin.count()), fd);
+  } else if (c.spec.make_actor) {
+    c.proc.emplace(
+        opts,
+        [make = c.spec.make_actor, path = c.path, addr, inc = c.incarnation,
+         spin = c.spec.spin](connection& conn) -> int {
+          // none of the supervisor's descriptors (siblings' pipes, its own pipe): EOFs must reach their owners
+          internal::close_fds_except({conn.native_handle()});
+          reset_signals();
+          return run_actor(make(), path, addr, std::move(conn), inc, spin);
+        },
+        std::move(theirs));
+  } else {
+    c.proc.emplace(
+        opts,
+        [spec = *c.spec.supervisor, path = c.path, addr](connection& conn) -> int {
+          internal::close_fds_except({conn.native_handle()});
+          reset_signals();
+          supervisor s(path, spec, addr, std::move(conn), false);
+          return s.run();
+        },
+        std::move(theirs));
+  }
+  c.proc->start(ec);
+  theirs.close();  // the child has its end (forked or inherited across exec); ours would hide its EOF
+  if (ec) {
+    error = "cannot start " + c.path + ": " + ec.message();
+    c.proc.reset();
+    return {};
+  }
+  return std::move(mine);
+}
+
+mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_address& addr) {
+  mailbox_outcome out;
+  if (!c.box) return out;
+  if (why.abnormal()) out.lost = c.box->account_lost_after_crash();
+  if (c.box->poisoned()) {  // it died inside the queue's lock: recreate under the same name
+    auto st = c.box->stats();
+    c.box->remove();
+    c.box.reset();
+    std::error_code ec;
+    c.box = ipc::mailbox::create(wire::mailbox_name(addr.prefix, c.path), box_config(c.spec), ec);
+    if (c.box) c.box->inherit(st);  // counters go on; the mail in the dead queue is counted lost
+    out.recreated = true;
+  }
+  return out;
+}
+
+void retire_mailbox(child& c) noexcept {
+  if (!c.box) return;
+  c.box->close();  // senders holding it open see `closed` and learn the actor is gone
+  c.box->remove();
+  c.box.reset();
+}
+
+}  // namespace procactor::detail

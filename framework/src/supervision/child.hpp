@@ -1,0 +1,62 @@
+#pragma once
+// One child of a supervisor (an actor or a nested supervisor) over its lives: the record the
+// supervisor keeps, how a new incarnation is launched (its mailbox made or kept, its process
+// forked or spawned), and what happens to the mailbox when a process ends (mail lost with it
+// counted, a poisoned mailbox recreated, removal when the child is terminated for good).
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "actor/runtime.hpp"
+#include "ipc/mailbox.hpp"
+#include "procactor/process.hpp"
+#include "procactor/supervisor.hpp"
+#include "supervision/frame_pipe.hpp"
+#include "supervision/stop_escalation.hpp"
+#include "supervision/watchers.hpp"
+
+namespace procactor::detail {
+
+struct child {
+  child_spec spec;
+  std::string path;
+  std::unique_ptr<ipc::mailbox> box;  // actors only; owned here, survives the actor's crashes
+  std::optional<process> proc;
+  std::unique_ptr<frame_pipe> pipe;
+  std::unique_ptr<stop_escalation> stopper;
+  bool running = false;             // has a live process (not yet reaped)
+  bool launched_before = false;     // the next launch is a restart
+  bool stop_requested = false;      // stopped on purpose: a clean exit is `shutdown`
+  bool gone = false;                // temporary child that ended, or terminated for good
+  std::uint64_t incarnation = 0;    // stamped on mailbox stops, so a stale one is ignored
+  exit_reason last_reason;          // of the previous incarnation
+  std::string last_down;            // its down mark: "restarts:dequeued" at its death (wire::down_mark)
+  std::vector<wire::frame> held;    // monitors for the subtree of a restarting nested supervisor
+  std::optional<exit_reason> said;  // the reason its exit frame gave, if one came
+  watch_list watchers;
+  std::vector<watcher> terminate_waiters;  // answered with child_reply once it ended
+  std::vector<watcher> start_waiters;      // answered with child_reply once it started (pool)
+};
+
+/// Launches a new incarnation of @p c (a child of the supervisor at @p supervisor_path in the
+/// tree @p addr): creates its mailbox if it has none, forks or spawns its process. Returns our
+/// end of its pipe; on failure an empty connection and @p error says why.
+connection launch_child(child& c, const tree_address& addr, std::string& error);
+
+/// What the end of @p c's process with reason @p why did to its mailbox.
+struct mailbox_outcome {
+  std::uint64_t lost = 0;  // messages lost with the process (abnormal ends only)
+  bool recreated = false;  // it died inside the queue's lock: the mailbox was made anew
+};
+/// Accounts the mail lost with an abnormal end and recreates a poisoned mailbox under the same
+/// name (its counters carry on).
+mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_address& addr);
+
+/// @p c is terminated for good: its mailbox is closed (senders holding it learn the actor is
+/// gone) and removed.
+void retire_mailbox(child& c) noexcept;
+
+}  // namespace procactor::detail

@@ -1,0 +1,101 @@
+#include "supervision/frame_reader.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <system_error>
+
+namespace procactor::detail {
+namespace {
+
+// connection.hpp: u16 magic 0x5041 | u8 version 1 | u8 flags 0 | u32 payload length | u64 type tag
+constexpr std::uint16_t message_magic = 0x5041;
+constexpr std::uint8_t message_version = 1;
+struct message_header {
+  std::uint16_t magic;
+  std::uint8_t version;
+  std::uint8_t flags;
+  std::uint32_t length;
+  std::uint64_t tag;
+};
+static_assert(sizeof(message_header) == connection::header_size);
+
+constexpr std::size_t initial_buffer = 64 * 1024;
+
+}  // namespace
+
+frame_reader::frame_reader(std::size_t max_message_size) : max_(max_message_size), buf_(initial_buffer) {}
+
+bool frame_reader::deliver(const message_fn& on_message, bool& stopped) {
+  stopped = false;
+  while (end_ - start_ >= sizeof(message_header)) {
+    message_header h;
+    std::memcpy(&h, buf_.data() + start_, sizeof h);
+    if (h.magic != message_magic || h.version != message_version) {
+      why_ = "bad header (magic " + std::to_string(h.magic) + ", version " + std::to_string(h.version) + ")";
+      return false;
+    }
+    if (h.length > max_) {
+      why_ = "length " + std::to_string(h.length) + " over the limit " + std::to_string(max_);
+      return false;
+    }
+    const std::size_t whole = sizeof h + std::size_t{h.length};
+    if (end_ - start_ < whole) {
+      need_ = whole;  // the rest is still on its way
+      return true;
+    }
+    need_ = 0;
+    const std::span<const char> payload(buf_.data() + start_ + sizeof h, h.length);
+    start_ += whole;
+    if (!on_message(payload)) {
+      stopped = true;
+      return true;
+    }
+  }
+  return true;
+}
+
+void frame_reader::make_room() {
+  if (start_ == end_) start_ = end_ = 0;
+  const std::size_t want = std::max(need_, initial_buffer);
+  if (buf_.size() - start_ >= want && end_ < buf_.size()) return;
+  if (start_ > 0) {  // move the partial message to the front
+    std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
+    end_ -= start_;
+    start_ = 0;
+  }
+  if (buf_.size() < want) buf_.resize(want);
+}
+
+frame_reader::status frame_reader::read(int fd, const message_fn& on_message, bool to_the_end) {
+  for (;;) {
+    bool stopped = false;
+    if (!deliver(on_message, stopped)) return status::malformed;
+    if (stopped) return status::more;
+    make_room();
+    const std::size_t space = buf_.size() - end_;
+    const ssize_t r = ::recv(fd, buf_.data() + end_, space, MSG_DONTWAIT);
+    if (r > 0) {
+      end_ += static_cast<std::size_t>(r);
+      if (static_cast<std::size_t>(r) < space && !to_the_end) {
+        if (!deliver(on_message, stopped)) return status::malformed;
+        return status::more;
+      }
+      continue;
+    }
+    if (r == 0) {
+      if (start_ == end_) return status::closed;
+      why_ = "truncated: peer closed in the middle of a message";
+      return status::malformed;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return status::more;
+    if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN) return status::closed;
+    why_ = std::system_category().message(errno);
+    return status::failed;
+  }
+}
+
+}  // namespace procactor::detail

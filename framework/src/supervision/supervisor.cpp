@@ -1,0 +1,608 @@
+#include "supervision/supervisor.hpp"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "procactor/log.hpp"
+#include "supervision/event_loop.hpp"
+
+namespace procactor::detail {
+namespace {
+
+constexpr auto ready_timeout = std::chrono::seconds(10);
+// Busy-poll after activity, at most (adaptive; the actors' default spin): a routed answer through
+// an actor usually comes back within it, and then costs the supervisor no wake-up.
+constexpr auto route_spin = std::chrono::microseconds(20);
+
+exit_reason reason_of(exit_reason::kind_t k) {
+  exit_reason r;
+  r.kind = k;
+  return r;
+}
+
+}  // namespace
+
+supervisor::supervisor(std::string path, supervisor_spec spec, tree_address addr, connection parent, bool is_root)
+    : path_(std::move(path)),
+      spec_(std::move(spec)),
+      addr_(std::move(addr)),
+      is_root_(is_root),
+      router_(path_, is_root),
+      policy_(spec_),
+      ready_timer_(io_),
+      restart_timer_(io_) {
+  if (parent.native_handle() >= 0) parent_ = std::make_unique<frame_pipe>(io_, std::move(parent));
+  if (spec_.strat == strategy::pool) {
+    for (std::size_t k = 0; k < spec_.pool_size; ++k) add_pool_child();
+    return;
+  }
+  for (auto& c : spec_.children) add_child(c, path_ + "/" + c.name);
+}
+
+supervisor::~supervisor() = default;
+
+void supervisor::add_child(child_spec spec, std::string path) {
+  auto c = std::make_unique<child>();
+  c->spec = std::move(spec);
+  c->path = std::move(path);
+  c->stopper = std::make_unique<stop_escalation>(io_);
+  router_.add_child(c->path);
+  children_.push_back(std::move(c));
+}
+
+void supervisor::add_pool_child() {
+  child_spec s = spec_.children.at(0);
+  s.name += '-';  // (not "-" + to_string: GCC 12's -Wrestrict false positive at -O3)
+  s.name += std::to_string(++pool_counter_);
+  std::string p = path_ + "/" + s.name;
+  add_child(std::move(s), std::move(p));
+}
+
+int supervisor::run() {
+  if (is_root_) ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // orphans of the tree come to the root
+  signals_.emplace(io_, is_root_);
+  signals_->start(
+      [this](int signo) {
+        const char* name = sigabbrev_np(signo);
+        log_event(log_level::info, "stopping_on_signal", path_, "",
+                  std::string(name ? name : "signal") + ", stopping the tree", {{"signal", std::to_string(signo)}});
+        begin_shutdown(0, reason_of(exit_reason::kind_t::shutdown));
+      },
+      [this] { reap(); });
+  if (parent_) {
+    parent_->start([this](std::span<const char> bytes) { on_parent_frame(bytes); },
+                   [this](bool malformed, const std::string& why) {  // the parent is gone: take everything down at once
+                     if (malformed) {
+                       log_event(log_level::error, "malformed_frame", path_, "",
+                                 "malformed frame from its parent (" + why + "); exiting", {{"why", why}});
+                     }
+                     for (auto& c : children_) {
+                       if (c->running && c->proc) c->proc->kill();
+                     }
+                     std::fflush(nullptr);
+                     ::_exit(1);
+                   });
+  }
+  // Ready goes to the parent once every child came up: a bad child spec (say, a zero-sized
+  // mailbox) fails the start of this supervisor, and of the tree when it is the root.
+  for (std::size_t i = 0; i < children_.size(); ++i) start_queue_.push_back(i);
+  start_next();
+  run_event_loop(io_, route_spin);
+  if (parent_) send_to(*parent_, wire::frame_kind::exit, "", exit_reason_);
+  return exit_code_;
+}
+
+void supervisor::fail(const std::string& what) {
+  log_event(log_level::error, "start_failed", path_, "", what);
+  exit_reason why = reason_of(exit_reason::kind_t::exit_code);
+  why.code = 1;
+  begin_shutdown(1, why);
+}
+
+void supervisor::enqueue_start(std::size_t i) {
+  if (std::find(start_queue_.begin(), start_queue_.end(), i) == start_queue_.end()) start_queue_.push_back(i);
+  start_next();
+}
+
+void supervisor::start_next() {
+  if (starting_ || shutting_down_) return;
+  while (!start_queue_.empty()) {
+    const std::size_t i = start_queue_.front();
+    start_queue_.pop_front();
+    child& c = *children_[i];
+    if (c.running || c.gone) continue;                     // already up, or terminated for good meanwhile
+    if (c.launched_before && c.box) c.box->add_restart();  // the incarnation requests watch
+    std::string error;
+    connection conn = launch_child(c, addr_, error);
+    if (!error.empty()) {
+      for (auto& w : c.start_waiters) reply_child(w.path, w.kind, error, true);
+      c.start_waiters.clear();
+      fail(error);
+      return;
+    }
+    c.launched_before = true;
+    c.said.reset();
+    c.running = true;
+    c.stop_requested = false;
+    c.pipe = std::make_unique<frame_pipe>(io_, std::move(conn));
+    c.pipe->start([this, i](std::span<const char> bytes) { on_child_frame(i, bytes); },
+                  [this, i](bool malformed, const std::string& why) {
+                    // its death is seen by reap(); a broken stream is worth a line
+                    if (malformed) {
+                      const std::string& who = children_[i]->path;
+                      log_event(log_level::error, "malformed_frame", path_, who,
+                                "malformed frame from " + who + " (" + why + "); closing its pipe", {{"why", why}});
+                    }
+                  });
+    // Its ready comes as a frame; a child that dies first is seen by reap(), one that never
+    // answers is left running after ready_timeout.
+    starting_ = i;
+    ready_timer_.expires_after(ready_timeout);
+    ready_timer_.async_wait([this, i](const boost::system::error_code& e) {
+      if (e || starting_ != i) return;
+      log_event(log_level::warn, "ready_timeout", path_, children_[i]->path, children_[i]->path + " not ready in time",
+                {{"timeout_ms", std::to_string(std::chrono::milliseconds(ready_timeout).count())}});
+      start_done(i);
+    });
+    return;
+  }
+  if (!announced_ && parent_) {
+    announced_ = true;
+    send_to(*parent_, wire::frame_kind::ready, "", {});
+  }
+}
+
+void supervisor::start_done(std::size_t i) {
+  if (starting_ != i) return;
+  starting_.reset();
+  ready_timer_.cancel();
+  child& c = *children_[i];
+  if (log_enabled(log_level::debug)) {
+    log_event(log_level::debug, "child_started", path_, c.path, "child " + c.path + " started",
+              {{"incarnation", std::to_string(c.incarnation)}, {"pid", std::to_string(c.proc ? c.proc->pid() : 0)}});
+  }
+  for (auto& w : c.start_waiters) reply_child(w.path, w.kind, c.path, false);
+  c.start_waiters.clear();
+  auto held = std::move(c.held);
+  c.held.clear();
+  for (const auto& h : held) {
+    const std::string bytes = wire::encode_frame(h);
+    if (auto v = wire::parse_frame(std::span<const char>(bytes.data(), bytes.size()))) route(*v);
+  }
+  start_next();
+}
+
+void supervisor::on_child_frame(std::size_t i, std::span<const char> bytes) {
+  child& c = *children_[i];
+  auto f = wire::parse_frame(bytes);
+  if (!f) {
+    log_event(log_level::error, "malformed_frame", path_, c.path,
+              "malformed frame from " + c.path + "; closing its pipe", {{"why", "bad frame head or lengths"}});
+    c.pipe->close();
+    return;
+  }
+  handle_frame(*f, static_cast<int>(i));
+}
+
+void supervisor::on_parent_frame(std::span<const char> bytes) {
+  auto f = wire::parse_frame(bytes);
+  if (!f) {
+    log_event(log_level::error, "malformed_frame", path_, "", "malformed frame from its parent; ignored",
+              {{"why", "bad frame head or lengths"}});
+    return;
+  }
+  handle_frame(*f, -1);
+}
+
+void supervisor::reap() {
+  for (std::size_t i = 0; i < children_.size(); ++i) {
+    child& c = *children_[i];
+    if (c.running && c.proc && !c.proc->is_alive()) on_child_exit(i);
+  }
+  if (is_root_) reap_orphans();
+}
+
+void supervisor::reap_orphans() {
+  // Orphaned descendants reparented to the root (a child subreaper): reap them, but never our own
+  // children, whose status belongs to their process objects.
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+    bool ours = false;
+    for (auto& c : children_) ours = ours || (c->proc && c->proc->pid() == info.si_pid);
+    if (ours) return;
+    ::waitpid(info.si_pid, nullptr, WNOHANG);
+  }
+}
+
+void supervisor::on_child_exit(std::size_t i) {
+  child& c = *children_[i];
+  if (c.pipe) c.pipe->drain();  // its last frames (its exit frame among them) are in the pipe already
+  c.running = false;
+  c.stopper->cancel();
+  const bool was_starting = starting_ == i;
+  if (was_starting) {  // died before ready: the next child may start (after this one's exit is handled)
+    starting_.reset();
+    ready_timer_.cancel();
+  }
+  if (c.pipe) c.pipe->close();
+  // the reason it gave; its exit status only when it could not say (a crash, a signal, _exit)
+  const exit_reason why = c.said ? *c.said : exit_reason::from_status(c.proc->status(), c.stop_requested);
+  c.said.reset();
+  c.last_reason = why;
+  const auto box = settle_mailbox(c, why, addr_);
+  const std::string reason = why.to_string();
+  // an abnormal end is a warning; a normal one or a shutdown is routine (debug), so that a clean
+  // stop of a big tree prints nothing at the default level
+  log_event(why.abnormal() ? log_level::warn : log_level::debug, "child_exited", path_, c.path,
+            "child " + c.path + " ended: " + reason,
+            {{"reason", reason}, {"incarnation", std::to_string(c.incarnation)}});
+  if (box.lost) {
+    log_event(log_level::warn, "messages_lost", path_, c.path,
+              std::to_string(box.lost) + " message(s) lost with " + c.path, {{"count", std::to_string(box.lost)}});
+  }
+  if (box.recreated) {
+    log_event(log_level::warn, "mailbox_recreated", path_, c.path, "mailbox of " + c.path + " poisoned; recreating it");
+  }
+  if (!c.terminate_waiters.empty()) retire_mailbox(c);  // terminated for good: its mail is undeliverable
+  for (auto& w : c.terminate_waiters) reply_child(w.path, w.kind, c.path, false, why);
+  c.terminate_waiters.clear();
+  // The down names the incarnation that ended and how much of its mail it took
+  // (wire::down_mark): a late down is never taken for the next incarnation's, and a request
+  // still queued waits for the next incarnation (detail::judge_down).
+  c.last_down.clear();
+  if (c.box) {
+    const auto st = c.box->stats();
+    c.last_down = wire::down_mark(st.restarts, st.dequeued);
+  }
+  for (auto& w : c.watchers.take()) send_down(w.path, c.path, why, w.kind, c.last_down);  // each watcher is told once
+
+  for (auto& w : c.start_waiters) reply_child(w.path, w.kind, c.path, false);
+  c.start_waiters.clear();
+
+  if (shutting_down_) {
+    shutdown_next();
+    return;
+  }
+  if (c.stop_requested) {  // stopped on purpose (for a group restart, or for good)
+    stop_next_of_group();
+    try_restart();
+  } else if (c.spec.restart == restart_type::permanent ||
+             (c.spec.restart == restart_type::transient && why.abnormal())) {
+    restart_for(i);
+  } else {
+    c.gone = true;
+  }
+  if (was_starting) start_next();
+}
+
+void supervisor::restart_for(std::size_t i) {
+  const auto decision = policy_.on_restart();
+  if (decision.what == restart_policy::action::give_up) {
+    exit_reason why = reason_of(exit_reason::kind_t::intensity);
+    why.detail = "more than " + std::to_string(spec_.max_restarts) + " restarts in " +
+                 std::to_string(spec_.period.count()) + " ms";
+    log_event(log_level::error, "gave_up", path_, children_[i]->path, why.detail + ": giving up",
+              {{"restarts", std::to_string(decision.restarts)}});
+    begin_shutdown(intensity_exit_code, why);
+    return;
+  }
+  std::vector<std::size_t> group;
+  switch (spec_.strat) {
+    case strategy::one_for_one:
+    case strategy::pool:
+      group = {i};
+      break;
+    case strategy::one_for_all:
+      for (std::size_t k = 0; k < children_.size(); ++k) {
+        if (!children_[k]->gone) group.push_back(k);
+      }
+      break;
+    case strategy::rest_for_one:
+      for (std::size_t k = i; k < children_.size(); ++k) {
+        if (!children_[k]->gone) group.push_back(k);
+      }
+      break;
+  }
+  // stop the others of the group one at a time in reverse order, then restart them all in order
+  // (those still waiting for their first start start with the group)
+  for (auto k : group) std::erase(start_queue_, k);
+  for (auto it = group.rbegin(); it != group.rend(); ++it) {
+    if (children_[*it]->running) stop_queue_.push_back(*it);
+  }
+  stop_next_of_group();
+  log_event(log_level::info, "restart_scheduled", path_, children_[i]->path,
+            "restarting " + children_[i]->path +
+                (group.size() > 1 ? " and " + std::to_string(group.size() - 1) + " more" : "") + " in " +
+                std::to_string(decision.delay.count()) + " ms (" + std::to_string(decision.restarts) +
+                " restart(s) within " + std::to_string(spec_.period.count()) + " ms)",
+            {{"delay_ms", std::to_string(decision.delay.count())}, {"restarts", std::to_string(decision.restarts)}});
+  schedule_restart(std::move(group), decision.delay);
+  try_restart();  // a restart already due may be waiting for this very exit
+}
+
+void supervisor::stop_next_of_group() {
+  while (!stop_queue_.empty()) {
+    std::size_t k = stop_queue_.front();
+    stop_queue_.pop_front();
+    if (children_[k]->running) {
+      stop_child(k);
+      return;
+    }
+  }
+}
+
+void supervisor::schedule_restart(std::vector<std::size_t> group, std::chrono::milliseconds delay) {
+  for (auto k : group) {
+    if (std::find(restart_group_.begin(), restart_group_.end(), k) == restart_group_.end()) restart_group_.push_back(k);
+  }
+  std::sort(restart_group_.begin(), restart_group_.end());
+  if (restart_waiting_) return;
+  restart_waiting_ = true;
+  restart_due_ = false;
+  restart_timer_.expires_after(delay);
+  restart_timer_.async_wait([this](const boost::system::error_code& e) {
+    if (e) return;
+    restart_due_ = true;
+    try_restart();
+  });
+}
+
+void supervisor::try_restart() {
+  if (!restart_waiting_ || !restart_due_ || shutting_down_) return;
+  for (auto k : restart_group_) {
+    if (children_[k]->running) return;  // still stopping: its exit brings us back here
+  }
+  restart_waiting_ = false;
+  for (auto k : restart_group_) {
+    if (std::find(start_queue_.begin(), start_queue_.end(), k) == start_queue_.end()) start_queue_.push_back(k);
+  }
+  restart_group_.clear();
+  start_next();
+}
+
+void supervisor::stop_child(std::size_t i) {
+  child& c = *children_[i];
+  if (!c.running) return;
+  c.stop_requested = true;
+  c.stopper->begin(*c.proc, c.spec.shutdown, [this, &c] {
+    // The stop goes both ways: into the mailbox at system priority (ahead of queued user mail)
+    // and on the pipe (seen even when the mailbox is full); the actor acts on the first to arrive.
+    if (c.box) {
+      std::string env;
+      wire::encode_envelope(env, wire::env_kind::stop, 0, c.incarnation, path_, {});
+      std::error_code ec;
+      c.box->send(std::span<const char>(env.data(), env.size()), wire::system_priority, internal::try_only, ec);
+    }
+    if (c.pipe) send_to(*c.pipe, wire::frame_kind::stop, c.path, {});
+  });
+}
+
+void supervisor::begin_shutdown(int exit_code, exit_reason why) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  exit_code_ = exit_code;
+  exit_reason_ = std::move(why);
+  restart_timer_.cancel();
+  ready_timer_.cancel();
+  for (auto k : start_queue_) {  // never started now
+    for (auto& w : children_[k]->start_waiters) reply_child(w.path, w.kind, "shutting down: " + path_, true);
+    children_[k]->start_waiters.clear();
+  }
+  start_queue_.clear();
+  shutdown_next();
+}
+
+void supervisor::shutdown_next() {
+  // children stop one at a time, in reverse start order
+  for (std::size_t k = children_.size(); k-- > 0;) {
+    if (children_[k]->running) {
+      if (!children_[k]->stop_requested) stop_child(k);
+      return;
+    }
+  }
+  finish();
+}
+
+void supervisor::finish() {
+  // Mailboxes outlive a supervisor that gives up or is restarted by its parent: mail queued for
+  // its children waits for their next incarnation. They are removed when the whole tree ends.
+  for (auto& c : children_) {
+    if (c->box) c->box->keep_names();
+  }
+  if (is_root_) {
+    // all but the tree handle's own mailbox, which the handle removes
+    wire::remove_tree_mailboxes(addr_.prefix, wire::mailbox_name(addr_.prefix, wire::client_path));
+  }
+  io_.stop();
+}
+
+void supervisor::handle_frame(const wire::frame_view& f, int from_child) {
+  switch (f.kind) {
+    case wire::frame_kind::ready:
+      if (from_child >= 0) start_done(static_cast<std::size_t>(from_child));
+      return;
+    case wire::frame_kind::stop:
+      if (from_child < 0) begin_shutdown(0, reason_of(exit_reason::kind_t::shutdown));
+      return;
+    case wire::frame_kind::exit:
+      if (from_child >= 0) children_[static_cast<std::size_t>(from_child)]->said = f.reason();
+      return;
+    case wire::frame_kind::monitor:
+      if (from_child >= 0 && f.corr == static_cast<std::uint64_t>(watch_kind::link) &&
+          f.from == children_[static_cast<std::size_t>(from_child)]->path) {
+        // the other half of a link: the linking child is told when its partner ends
+        children_[static_cast<std::size_t>(from_child)]->watchers.add(std::string(f.to),
+                                                                      static_cast<std::uint64_t>(watch_kind::link));
+      }
+      route(f);
+      return;
+    default:
+      route(f);
+      return;
+  }
+}
+
+// Frames are forwarded as received (f.bytes): a routed message is never decoded here.
+void supervisor::route(const wire::frame_view& f) {
+  const destination d = router_.locate(f.to);
+  switch (d.to) {
+    case destination::where::client:
+    case destination::where::up:
+      if (parent_) {
+        parent_->send(f.bytes);
+      } else {
+        not_found(f);
+      }
+      return;
+    case destination::where::self:
+      control_at_self(f);
+      return;
+    case destination::where::child:
+      control_at_child(d.child, f);
+      return;
+    case destination::where::below_child: {
+      child& c = *children_[d.child];
+      if (c.running && c.spec.supervisor && c.pipe) {
+        c.pipe->send(f.bytes);
+      } else {
+        not_found(f);  // restarting, or no such actor below an actor
+      }
+      return;
+    }
+    case destination::where::nowhere:
+      not_found(f);
+      return;
+  }
+}
+
+void supervisor::control_at_self(const wire::frame_view& f) {
+  switch (f.kind) {
+    case wire::frame_kind::start_child:
+      if (spec_.strat != strategy::pool || spec_.children.empty() || shutting_down_) {
+        reply_child(f.from, f.corr, "not a pool supervisor: " + path_, true);
+        return;
+      }
+      add_pool_child();  // answered once it started
+      children_.back()->start_waiters.push_back(watcher{std::string(f.from), f.corr});
+      enqueue_start(children_.size() - 1);
+      return;
+    case wire::frame_kind::monitor:
+    case wire::frame_kind::terminate_child:
+      if (!is_root_ && parent_) {  // a supervisor is watched and terminated by its own parent
+        parent_->send(f.bytes);
+        return;
+      }
+      if (f.kind == wire::frame_kind::terminate_child) {
+        reply_child(f.from, f.corr, "cannot terminate the root supervisor " + path_, true);
+        return;
+      }
+      break;
+    case wire::frame_kind::down:
+    case wire::frame_kind::child_reply:
+      return;
+    default:
+      break;
+  }
+  send_down(f.from, f.to, reason_of(exit_reason::kind_t::no_such_actor),
+            f.kind == wire::frame_kind::monitor ? f.corr : 0);
+}
+
+void supervisor::control_at_child(std::size_t k, const wire::frame_view& f) {
+  child& c = *children_[k];
+  switch (f.kind) {
+    case wire::frame_kind::terminate_child:
+      if (c.gone || !c.running) {
+        c.gone = true;
+        reply_child(f.from, f.corr, c.path, false, reason_of(exit_reason::kind_t::shutdown));
+      } else {
+        c.gone = true;  // never restarted
+        c.terminate_waiters.push_back(watcher{std::string(f.from), f.corr});
+        stop_child(k);
+      }
+      return;
+    case wire::frame_kind::start_child:
+      if (!c.spec.supervisor) {
+        reply_child(f.from, f.corr, "not a pool supervisor: " + c.path, true);
+        return;
+      }
+      break;
+    case wire::frame_kind::monitor: {
+      watched_state s;
+      s.gone = c.gone;
+      s.running = c.running;
+      s.has_mailbox = c.box != nullptr;
+      s.restarts = c.box ? c.box->stats().restarts : 0;
+      const std::string_view incarnation(f.payload.data(), f.payload.size());
+      switch (answer_monitor(s, f.corr, incarnation)) {
+        case monitor_answer::down_no_such_actor:
+          send_down(f.from, f.to, reason_of(exit_reason::kind_t::no_such_actor), f.corr);
+          break;
+        case monitor_answer::down_last_reason:
+          send_down(f.from, f.to, c.last_reason, f.corr, c.last_down);
+          break;
+        case monitor_answer::watch:
+          c.watchers.add(std::string(f.from), f.corr);
+          break;
+      }
+      return;
+    }
+    default:
+      break;
+  }
+  if (c.running && c.pipe) {
+    c.pipe->send(f.bytes);
+  } else if (c.spec.supervisor && !c.gone && f.kind == wire::frame_kind::monitor) {
+    // a nested supervisor being restarted: its children come back with it, so the monitor waits
+    // for it (a "no such actor" now would fail requests that its next children answer)
+    if (auto held = wire::decode_frame(f.bytes)) c.held.push_back(std::move(*held));
+  } else {
+    not_found(f);  // not running now (restarting)
+  }
+}
+
+void supervisor::not_found(const wire::frame_view& f) {
+  if (f.kind == wire::frame_kind::down || f.kind == wire::frame_kind::child_reply) return;
+  if (f.kind == wire::frame_kind::start_child || f.kind == wire::frame_kind::terminate_child) {
+    reply_child(f.from, f.corr, "no such actor: " + std::string(f.to), true);
+    return;
+  }
+  send_down(f.from, f.to, reason_of(exit_reason::kind_t::no_such_actor),
+            f.kind == wire::frame_kind::monitor ? f.corr : 0);
+}
+
+void supervisor::emit(wire::frame_kind kind, std::string_view to, std::string_view about, std::uint64_t corr,
+                      const exit_reason& why, std::string_view payload) {
+  std::string bytes;  // its own buffer: routing it may emit another frame
+  wire::encode_frame(bytes, kind, about, to, corr, why, std::span<const char>(payload.data(), payload.size()));
+  if (auto f = wire::parse_frame(std::span<const char>(bytes.data(), bytes.size()))) route(*f);
+}
+
+void supervisor::reply_child(std::string_view to, std::uint64_t corr, std::string_view text, bool error,
+                             const exit_reason& why) {
+  if (!error) {
+    emit(wire::frame_kind::child_reply, to, path_, corr, why, text);
+    return;
+  }
+  emit(wire::frame_kind::child_reply, to, path_, corr, reason_of(exit_reason::kind_t::no_such_actor), text);
+}
+
+void supervisor::send_down(std::string_view to, std::string_view who, const exit_reason& why, std::uint64_t kind,
+                           std::string_view mark) {
+  // to an actor of this tree, or to the tree handle (its monitors, from tree::request)
+  if (to.empty() || (to != wire::client_path && !wire::is_under(to, addr_.root))) return;
+  emit(wire::frame_kind::down, to, who, kind, why, mark);
+}
+
+void supervisor::send_to(frame_pipe& p, wire::frame_kind kind, std::string_view to, const exit_reason& why) {
+  std::string bytes;
+  wire::encode_frame(bytes, kind, path_, to, 0, why, {});
+  p.send(std::span<const char>(bytes.data(), bytes.size()));
+}
+
+}  // namespace procactor::detail
