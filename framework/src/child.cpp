@@ -52,23 +52,30 @@ void finish_child(int code) noexcept {
   ::_exit(code);
 }
 
-void report_current_exception(connection& report) noexcept {
+exception_info current_exception_info() noexcept {
+  exception_info info;
   try {
-    std::string type = "unknown";
     if (const std::type_info* ti = abi::__cxa_current_exception_type()) {
       int status = 0;
       char* dem = abi::__cxa_demangle(ti->name(), nullptr, nullptr, &status);
-      type = (status == 0 && dem) ? dem : ti->name();
+      info.type = (status == 0 && dem) ? dem : ti->name();
       std::free(dem);
     }
-    std::string what;
     try {
       throw;
     } catch (const std::exception& e) {
-      what = e.what();
+      info.what = e.what();
     } catch (...) {
     }
-    if (what.size() > 4096) what.resize(4096);
+    if (info.what.size() > 4096) info.what.resize(4096);
+  } catch (...) {
+  }
+  return info;
+}
+
+void report_current_exception(connection& report) noexcept {
+  try {
+    auto [type, what] = current_exception_info();
     std::string msg = "E" + type;
     msg.push_back('\0');
     msg += what;

@@ -178,6 +178,47 @@ BOOST_AUTO_TEST_CASE(the_handle_routes_messages_through_the_root) {
   t.join();
 }
 
+BOOST_AUTO_TEST_CASE(bad_specs_are_refused_with_invalid_argument_naming_the_child) {
+  const auto refused = [](supervisor_spec sp, const std::string& words) {
+    std::error_code ec;
+    auto t = tree::start("app", sp, ec);
+    BOOST_TEST((ec == errc::invalid_argument), ec.message());
+    BOOST_TEST(!t);
+    try {
+      (void)tree::start("app", sp);
+      BOOST_ERROR("no exception for " << words);
+    } catch (const std::system_error& e) {
+      BOOST_TEST(std::string(e.what()).find(words) != std::string::npos, e.what());
+    }
+  };
+  supervisor_spec twins;
+  twins.children = {child_spec::of<echo>("a"), child_spec::of<echo>("a")};
+  refused(twins, "two children named /app/a");
+  supervisor_spec empty;
+  empty.children = {child_spec{}};
+  empty.children[0].name = "x";
+  refused(empty, "/app/x is neither an actor");
+  supervisor_spec no_room;
+  no_room.children = {child_spec::of<echo>("x").with_mailbox(0, 4096)};
+  refused(no_room, "/app/x needs a mailbox capacity");
+}
+
+BOOST_AUTO_TEST_CASE(a_temporary_child_that_ended_takes_no_more_mail) {
+  supervisor_spec sp;
+  sp.children = {child_spec::of<echo>("t").with_restart(procactor::restart_type::temporary), child_spec::of<echo>("keep")};
+  auto t = tree::start("app", sp);
+  const int pid = *t.request<int>("t", 0, 10s).value;
+  ::kill(pid, SIGKILL);
+  std::error_code ec;
+  BOOST_TEST(procactor::testing::wait_until([&] {
+    t.send("t", 1, 100ms, ec);
+    return ec == errc::no_such_actor;
+  }, 30s), ec.message());
+  BOOST_TEST(!t.exists("t"));
+  t.stop();
+  t.join();
+}
+
 BOOST_AUTO_TEST_CASE(destroying_a_running_tree_stops_it_without_throwing) {
   pid_t root = 0;
   {

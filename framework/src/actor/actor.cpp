@@ -154,7 +154,7 @@ void actor::cancel_timer(std::uint64_t id) noexcept {
   if (rt_) rt_->cancel_timer(id);
 }
 
-void actor::monitor(std::string_view who, std::error_code& ec) noexcept {
+void actor::watch(std::string_view who, bool link, std::error_code& ec) noexcept {
   if (!rt_) {
     ec = errc::not_started;
     return;
@@ -164,31 +164,22 @@ void actor::monitor(std::string_view who, std::error_code& ec) noexcept {
     ec = errc::no_such_actor;
     return;
   }
-  rt_->monitor(path, false, ec);
+  rt_->monitor(path, link, ec);
 }
+
+void actor::monitor(std::string_view who, std::error_code& ec) noexcept { watch(who, false, ec); }
 
 void actor::monitor(std::string_view who) {
   std::error_code ec;
-  monitor(who, ec);
+  watch(who, false, ec);
   throw_if_error(ec, "procactor::actor::monitor");
 }
 
-void actor::link(std::string_view who, std::error_code& ec) noexcept {
-  if (!rt_) {
-    ec = errc::not_started;
-    return;
-  }
-  std::string path, why;
-  if (!rt_->resolve(who, path, why)) {
-    ec = errc::no_such_actor;
-    return;
-  }
-  rt_->monitor(path, true, ec);
-}
+void actor::link(std::string_view who, std::error_code& ec) noexcept { watch(who, true, ec); }
 
 void actor::link(std::string_view who) {
   std::error_code ec;
-  link(who, ec);
+  watch(who, true, ec);
   throw_if_error(ec, "procactor::actor::link");
 }
 

@@ -237,7 +237,9 @@ void actor_runtime::deliver(std::uint64_t tag, std::span<const char> payload) {
   std::string why = unhandled ? path_ + " has no handler for message type `" + type + "`"
                               : path_ + " could not decode a message of type `" + type + "`";
   log_event(log_level::warn, "unhandled_message", path_, cur_from_,
-            why + (cur_from_.empty() ? std::string() : " (from " + cur_from_ + ")"),
+            why + (cur_from_.empty() ? std::string()
+                   : cur_from_ == wire::client_path ? std::string(" (from the tree handle)")
+                                                    : " (from " + cur_from_ + ")"),
             {{"type", type}, {"sender", cur_from_}});
   if (cur_kind_ == wire::env_kind::request && !cur_from_.empty() && !cur_answered_) {
     cur_answered_ = true;

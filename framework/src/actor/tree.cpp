@@ -33,12 +33,24 @@ constexpr auto slice = std::chrono::milliseconds(20);  // longest a receiver sle
 
 // Collects the registered names of @p spec (below @p path) and checks the spec's names.
 void collect_names(const supervisor_spec& spec, const std::string& path, detail::registry_map& out) {
+  std::set<std::string, std::less<>> siblings;
   for (const auto& c : spec.children) {
     if (c.name.empty() || c.name.find('/') != std::string::npos || c.name == "." || c.name == ".." || c.name[0] == '~' ||
         c.name[0] == '@') {
       throw std::system_error(errc::invalid_argument, "procactor::tree::start: bad child name '" + c.name + "' under " + path);
     }
     const std::string child = path + "/" + c.name;
+    if (!siblings.insert(c.name).second) {
+      throw std::system_error(errc::invalid_argument, "procactor::tree::start: two children named " + child);
+    }
+    if (!c.supervisor && !c.make_actor) {
+      throw std::system_error(errc::invalid_argument, "procactor::tree::start: " + child +
+                                                          " is neither an actor (child_spec::of) nor a supervisor (child_spec::nested)");
+    }
+    if (!c.supervisor && (c.mailbox_capacity == 0 || c.max_message_size == 0)) {
+      throw std::system_error(errc::invalid_argument, "procactor::tree::start: " + child +
+                                                          " needs a mailbox capacity and a maximum message size above 0");
+    }
     if (!c.registered_name.empty()) {
       if (c.supervisor) {
         throw std::system_error(errc::invalid_argument, "procactor::tree::start: " + child +
@@ -393,9 +405,9 @@ actor_ref tree::ref(std::string_view name) const {
 
 void tree::send_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, const std::string& bytes,
                         std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept {
-  if (!impl_) {
+  if (!impl_ || impl_->result) {
     ec = errc::not_running;
-    if (why) *why = "empty tree handle";
+    if (why) *why = impl_ ? "the tree ended" : "empty tree handle";
     return;
   }
   try {

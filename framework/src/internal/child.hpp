@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <initializer_list>
+#include <string>
 
 #include "procactor/connection.hpp"
 
@@ -29,6 +30,13 @@ int& child_report_fd() noexcept;
 /// parent's own pipe), or EOF on those would never come.
 void close_fds_except(std::initializer_list<int> keep) noexcept;
 void report_current_exception(connection& report) noexcept;
+
+/// Inside a catch block: the current exception's demangled type and what() (capped at 4 KiB).
+struct exception_info {
+  std::string type = "unknown";
+  std::string what;
+};
+exception_info current_exception_info() noexcept;
 
 template <class Body>
 [[noreturn]] void run_child_body(connection& report, Body&& body) noexcept {

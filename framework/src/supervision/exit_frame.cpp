@@ -1,11 +1,8 @@
 #include "supervision/exit_frame.hpp"
 
-#include <cxxabi.h>
-
-#include <cstdlib>
-#include <exception>
 #include <string>
-#include <typeinfo>
+
+#include "internal/child.hpp"
 
 namespace procactor::detail {
 
@@ -17,22 +14,8 @@ exit_reason reason_of_current_exception() noexcept {
   exit_reason r;
   r.kind = exit_reason::kind_t::exception;
   try {
-    std::string type = "unknown";
-    if (const std::type_info* ti = abi::__cxa_current_exception_type()) {
-      int status = 0;
-      char* dem = abi::__cxa_demangle(ti->name(), nullptr, nullptr, &status);
-      type = (status == 0 && dem) ? dem : ti->name();
-      std::free(dem);
-    }
-    std::string what;
-    try {
-      throw;
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    if (what.size() > 4096) what.resize(4096);
-    r.detail = type + ": " + what;
+    const auto info = internal::current_exception_info();
+    r.detail = info.type + ": " + info.what;
   } catch (...) {
   }
   return r;

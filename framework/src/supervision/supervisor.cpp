@@ -276,7 +276,18 @@ void supervisor::on_child_exit(std::size_t i) {
              (c.spec.restart == restart_type::transient && why.abnormal())) {
     restart_for(i);
   } else {
+    // ended for good (temporary, or transient after a normal end): nobody will read its mail,
+    // so senders learn it at once (no_such_actor) instead of filling a dead mailbox
     c.gone = true;
+    if (c.box) {
+      const auto lost = c.box->stats().depth;
+      retire_mailbox(c);
+      if (lost) {
+        log_event(log_level::warn, "messages_lost", path_, c.path,
+                  std::to_string(lost) + " message(s) lost with " + c.path + " (it ended for good)",
+                  {{"count", std::to_string(lost)}});
+      }
+    }
   }
   if (was_starting) start_next();
 }
