@@ -24,6 +24,8 @@ std::vector<std::string> list_ipc_objects();
 /// other users are never touched, even when run as root).
 /// @returns the number of objects removed.
 std::size_t collect_garbage(std::error_code& ec) noexcept;
+/// @overload
+/// @throws std::system_error when /dev/shm cannot be listed.
 std::size_t collect_garbage();
 
 }  // namespace procactor
