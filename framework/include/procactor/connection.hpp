@@ -35,26 +35,37 @@ namespace procactor {
 /// Distinct objects: safe. Shared object: unsafe.
 class connection {
  public:
+  /// Which directions this end may use; the other direction fails with errc::not_readable or
+  /// errc::not_writable.
   enum class mode { duplex, receive_only, send_only };
+  /// The largest payload accepted by default (64 MiB); see max_message_size().
   static constexpr std::size_t default_max_message_size = 64u << 20;  // 64 MiB
+  /// The size in bytes of a frame's header (see the frame layout above).
   static constexpr std::size_t header_size = 16;
 
+  /// A closed connection: every send and receive fails with errc::closed.
   connection() noexcept = default;
   /// Adopts @p fd (a connected stream socket). The connection closes it.
   connection(int fd, mode m, std::size_t max_message_size = default_max_message_size) noexcept;
+  /// Takes over @p other's descriptor and any partly received frame; @p other is left closed.
   connection(connection&& other) noexcept;
+  /// Closes this end, then takes over @p other's descriptor; @p other is left closed.
   connection& operator=(connection&& other) noexcept;
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
   ~connection();
 
-  /// Sends @p value as one frame (encoded here, at the call site).
+  /// Sends @p value as one frame (encoded here, at the call site), blocking while the pipe is
+  /// full. @throws std::system_error errc::peer_closed when the peer is gone, errc::not_writable
+  /// on a receive-only end, errc::closed after close(), errc::message_too_large for a payload
+  /// over max_message_size(), or an encoding error.
   template <class T>
   void send(const T& value) {
     std::error_code ec;
     send(value, ec);
     throw_if_error(ec, "procactor::connection::send");
   }
+  /// @overload
   template <class T>
   void send(const T& value, std::error_code& ec) noexcept {
     if constexpr (detail::is_memcpy_codable_v<T>) {
@@ -68,7 +79,8 @@ class connection {
 
   /// Receives one value of type T, blocking until a frame arrives. If the waiting frame holds
   /// another type (errc::type_mismatch) or does not decode (errc::decode_failed), it stays
-  /// queued: nothing is lost, recv_bytes() can still take it.
+  /// queued: nothing is lost, recv_bytes() can still take it. @throws std::system_error with
+  /// those codes, errc::peer_closed at end of file, or errc::malformed_frame.
   template <class T>
   T recv() {
     std::error_code ec;
@@ -76,6 +88,8 @@ class connection {
     throw_if_error(ec, "procactor::connection::recv");
     return std::move(*v);
   }
+  /// @overload
+  /// Returns std::nullopt with @p ec set on failure.
   template <class T>
   std::optional<T> recv(std::error_code& ec) noexcept {
     if (!read_frame(ec)) return std::nullopt;
@@ -97,28 +111,37 @@ class connection {
 
   /// Sends raw bytes as one untyped frame (Python's send_bytes).
   void send_bytes(std::span<const char> bytes);
+  /// @overload
   void send_bytes(std::span<const char> bytes, std::error_code& ec) noexcept;
   /// Receives the next frame's payload, whatever its type (Python's recv_bytes), waiting as long
   /// as it takes.
   std::vector<char> recv_bytes();
+  /// @overload
   std::vector<char> recv_bytes(std::error_code& ec) noexcept;
   /// Receives the next frame's payload, waiting at most @p timeout for the whole frame;
   /// errc::timed_out after that (bytes of a frame begun are kept for the next receive).
   std::vector<char> recv_bytes(std::chrono::nanoseconds timeout);
+  /// @overload
   std::vector<char> recv_bytes(std::chrono::nanoseconds timeout, std::error_code& ec) noexcept;
 
   /// True when a whole frame (or end-of-file, or an error) is ready to be received, waiting at
   /// most @p timeout: a receive right after a true poll() does not block. Reads what has arrived
   /// (so it is not const).
   bool poll(std::chrono::nanoseconds timeout = std::chrono::nanoseconds::zero());
+  /// @overload
   bool poll(std::chrono::nanoseconds timeout, std::error_code& ec) noexcept;
 
   /// Closes this end; the peer's recv then fails with errc::peer_closed. Idempotent, noexcept.
   void close() noexcept;
+  /// True after close(), after a move from this object, or when default-constructed.
   bool closed() const noexcept { return fd_ < 0; }
+  /// True when this end is open and may receive (not send_only).
   bool readable() const noexcept { return fd_ >= 0 && mode_ != mode::send_only; }
+  /// True when this end is open and may send (not receive_only).
   bool writable() const noexcept { return fd_ >= 0 && mode_ != mode::receive_only; }
+  /// The socket's file descriptor, or -1 when closed; still owned by the connection.
   int native_handle() const noexcept { return fd_; }
+  /// The largest payload this end accepts; a longer incoming frame is errc::malformed_frame.
   std::size_t max_message_size() const noexcept { return max_size_; }
 
  private:

@@ -10,7 +10,10 @@
 
 namespace procactor {
 
+/// Why an actor, a supervisor or a whole tree ended. Plain data: it can be copied, compared,
+/// printed (to_string()) and sent across processes (it is cereal-serialisable).
 struct exit_reason {
+  /// The kind of ending; the other members add detail for some kinds.
   enum class kind_t : std::uint8_t {
     normal,         ///< the actor called stop() (or its process returned 0 on its own)
     shutdown,       ///< its supervisor stopped it
@@ -25,11 +28,11 @@ struct exit_reason {
     node_down,      ///< (cluster) the node it ran on went down
   };
 
-  kind_t kind = kind_t::normal;
-  int code = 0;
-  int signal = 0;
-  bool core_dumped = false;
-  std::string detail;
+  kind_t kind = kind_t::normal;  ///< what kind of ending
+  int code = 0;                  ///< the exit code, for `exit_code`
+  int signal = 0;                ///< the signal number, for `signal`
+  bool core_dumped = false;      ///< for `signal`: a core dump was written
+  std::string detail;            ///< words for `exception`, `linked`, `intensity`, `frozen`, `hung`, `node_down`
 
   /// Everything but normal and shutdown (what transient children are restarted for).
   bool abnormal() const noexcept { return kind != kind_t::normal && kind != kind_t::shutdown; }
@@ -40,10 +43,12 @@ struct exit_reason {
   /// `shutdown`.
   static exit_reason from_status(const exit_status& status, bool stop_requested);
 
+  /// Writes or reads every member with cereal (down messages and exit frames carry reasons).
   template <class Archive>
   void serialize(Archive& ar) {
     ar(kind, code, signal, core_dumped, detail);
   }
+  /// Member-wise equality.
   friend bool operator==(const exit_reason&, const exit_reason&) = default;
 };
 

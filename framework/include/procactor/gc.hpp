@@ -24,6 +24,9 @@ std::vector<std::string> list_ipc_objects();
 /// other users are never touched, even when run as root).
 /// @returns the number of objects removed.
 std::size_t collect_garbage(std::error_code& ec) noexcept;
+/// @overload
+/// @throws std::system_error (std::errc::not_enough_memory) only when memory runs out; an object
+/// it cannot remove is skipped, not an error.
 std::size_t collect_garbage();
 
 }  // namespace procactor

@@ -27,13 +27,13 @@ enum class log_level { off = 0, error = 1, warn = 2, info = 3, debug = 4 };
 
 /// One key/value field of a record ("delay_ms" -> "40", "reason" -> "signal 11 (SIGSEGV)").
 struct log_field {
-  std::string key;
-  std::string value;
+  std::string key;    ///< the field's name, an identifier ("delay_ms")
+  std::string value;  ///< its value, as text
 };
 
 /// One structured record.
 struct log_record {
-  log_level level = log_level::info;
+  log_level level = log_level::info;  ///< how severe; filtered by set_log_level()
   /// What happened, a stable identifier: "child_started", "child_exited", "restart_scheduled",
   /// "gave_up", "messages_lost", "mailbox_recreated", "unhandled_message", "malformed_frame", ...
   std::string event;
@@ -45,8 +45,8 @@ struct log_record {
   std::string message;
   /// Extra structured fields.
   std::vector<log_field> fields;
-  pid_t pid = 0;
-  std::chrono::system_clock::time_point time;
+  pid_t pid = 0;                               ///< the process that made the record (set when it is made)
+  std::chrono::system_clock::time_point time;  ///< when the record was made
 };
 
 /// Receives every record that passes the level filter.

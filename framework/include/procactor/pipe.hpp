@@ -9,6 +9,7 @@
 
 namespace procactor {
 
+/// How pipe() makes its two ends.
 struct pipe_options {
   /// Both ends can send and receive; otherwise the first end only receives, the second only sends.
   bool duplex = true;
@@ -19,7 +20,9 @@ struct pipe_options {
 /// Creates a pipe. With duplex=false, `first` is receive-only and `second` send-only (as in Python).
 /// @throws std::system_error if the socketpair cannot be created.
 std::pair<connection, connection> pipe(bool duplex = true);
+/// @overload
 std::pair<connection, connection> pipe(const pipe_options& opts);
+/// @overload
 std::pair<connection, connection> pipe(const pipe_options& opts, std::error_code& ec) noexcept;
 
 }  // namespace procactor

@@ -34,9 +34,11 @@ enum class start_method {
   spawn,
 };
 
+/// How a process is named and started, and what its destructor does.
 struct process_options {
   /// Name for logs and exit reports; "process-N" when empty.
   std::string name;
+  /// fork (the default) or spawn; see start_method.
   start_method method = start_method::fork;
   /// What the destructor does with a child still running: false (default) joins it, like Python
   /// at interpreter exit and std::jthread; true terminates it (SIGTERM to its process group, then
@@ -60,6 +62,7 @@ class process {
  public:
   /// For subclasses that override run().
   process();
+  /// For subclasses that override run(), with a name, start method or daemon flag.
   explicit process(process_options opts);
 
   /// Runs `f(args...)` in the child. `f` and the arguments are moved (or copied) into the process
@@ -72,6 +75,8 @@ class process {
     requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
   explicit process(F&& f, Args&&... args) : process(process_options{}, std::forward<F>(f), std::forward<Args>(args)...) {}
 
+  /// @overload
+  /// Runs `f(args...)` in a child named and started as @p opts says.
   template <class F, class... Args>
     requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
   process(process_options opts, F&& f, Args&&... args) : process(std::move(opts)) {
@@ -99,7 +104,10 @@ class process {
         });
   }
 
+  /// Takes over @p other's target and child (if started); @p other is left as never started.
   process(process&& other) noexcept;
+  /// Releases this object's child first (joins it, or terminates it for a daemon, as the
+  /// destructor does), then takes over @p other's; @p other is left as never started.
   process& operator=(process&& other) noexcept;
   process(const process&) = delete;
   process& operator=(const process&) = delete;
@@ -107,15 +115,22 @@ class process {
   /// Joins (or, for a daemon, terminates) a child that is still running; see process_options::daemon.
   virtual ~process();
 
-  /// Starts the child. A second call fails with errc::already_started.
+  /// Starts the child. A second call fails with errc::already_started; fork from a multi-threaded
+  /// parent with errc::unsafe_fork; spawn with errc::unknown_target (target not registered) or
+  /// errc::encode_failed (arguments not encodable); else the system's error.
+  /// @throws std::system_error with those codes.
   void start();
+  /// @overload
   void start(std::error_code& ec) noexcept;
 
-  /// Waits until the child ends.
+  /// Waits until the child ends (and reaps it; status() is then final). errc::not_started before
+  /// start(). @throws std::system_error with that code.
   void join();
+  /// @overload
   void join(std::error_code& ec) noexcept;
   /// Waits at most @p timeout. @returns true if the child ended, false if the wait timed out.
   bool join(std::chrono::nanoseconds timeout);
+  /// @overload
   bool join(std::chrono::nanoseconds timeout, std::error_code& ec) noexcept;
 
   /// True between start() and the child's end.
@@ -131,11 +146,15 @@ class process {
 
   /// The child's pid (0 before start()).
   pid_t pid() const noexcept { return pid_; }
+  /// The name given in process_options ("process-N" when none was given).
   const std::string& name() const noexcept { return opts_.name; }
+  /// The daemon flag (see process_options::daemon).
   bool daemon() const noexcept { return opts_.daemon; }
   /// Changes the daemon flag (before start(); errc::already_started after).
   void set_daemon(bool daemon);
+  /// How the child is (or will be) started.
   start_method method() const noexcept { return opts_.method; }
+  /// True once start() has succeeded, also after the child has ended.
   bool started() const noexcept { return started_; }
 
   /// How the child ended; kind running until it is joined (or seen dead by is_alive()).

@@ -92,12 +92,14 @@ class queue : private detail::queue_base {
                 "procactor::queue<T>: T must be trivially copyable or serializable with cereal");
 
  public:
-  using value_type = T;
+  using value_type = T;  ///< the type of the values queued
 
   /// An empty handle; every operation on it fails with errc::no_such_object.
   queue() noexcept = default;
   /// Creates a queue holding at most @p capacity messages.
   explicit queue(std::size_t capacity) : queue(queue_options{capacity, 0}) {}
+  /// Creates a queue with the capacity and message size limit of @p opts; this process owns it
+  /// (its destructor removes the IPC objects). @throws std::system_error when they cannot be made.
   explicit queue(const queue_options& opts)
       : queue_base(opts.capacity, opts.max_message_size ? opts.max_message_size : default_max_size()) {}
 
@@ -111,6 +113,7 @@ class queue : private detail::queue_base {
     if (ec) throw_open_error(ec, name);
     return q;
   }
+  /// @overload
   static queue open(const std::string& name, std::error_code& ec) noexcept {
     queue q;
     static_cast<queue_base&>(q) = queue_base::open(name, ec);
@@ -119,35 +122,41 @@ class queue : private detail::queue_base {
 
   /// Puts @p v, waiting as long as the queue is full.
   void put(const T& v) { put_at(v, clock::time_point::max(), "procactor::queue::put"); }
+  /// @overload
   void put(const T& v, std::error_code& ec) noexcept { put_at(v, clock::time_point::max(), ec); }
   /// Puts @p v, waiting at most @p timeout for space; errc::timed_out after that.
   template <class Rep, class Period>
   void put(const T& v, std::chrono::duration<Rep, Period> timeout) {
     put_at(v, deadline_for(timeout), "procactor::queue::put");
   }
+  /// @overload
   template <class Rep, class Period>
   void put(const T& v, std::chrono::duration<Rep, Period> timeout, std::error_code& ec) noexcept {
     put_at(v, deadline_for(timeout), ec);
   }
   /// Puts @p v if there is space now; errc::full otherwise (Python's put_nowait).
   void try_put(const T& v) { put_at(v, clock::time_point::min(), "procactor::queue::try_put"); }
+  /// @overload
   void try_put(const T& v, std::error_code& ec) noexcept { put_at(v, clock::time_point::min(), ec); }
 
   /// Takes the oldest value, waiting as long as the queue is empty; errc::closed once the queue
   /// is closed and drained.
   T get() { return get_at(clock::time_point::max(), "procactor::queue::get"); }
+  /// @overload
   std::optional<T> get(std::error_code& ec) noexcept { return get_at(clock::time_point::max(), ec); }
   /// Takes the oldest value, waiting at most @p timeout; errc::timed_out after that.
   template <class Rep, class Period>
   T get(std::chrono::duration<Rep, Period> timeout) {
     return get_at(deadline_for(timeout), "procactor::queue::get");
   }
+  /// @overload
   template <class Rep, class Period>
   std::optional<T> get(std::chrono::duration<Rep, Period> timeout, std::error_code& ec) noexcept {
     return get_at(deadline_for(timeout), ec);
   }
   /// Takes the oldest value if there is one now; errc::empty otherwise (Python's get_nowait).
   T try_get() { return get_at(clock::time_point::min(), "procactor::queue::try_get"); }
+  /// @overload
   std::optional<T> try_get(std::error_code& ec) noexcept { return get_at(clock::time_point::min(), ec); }
 
   /// Number of messages queued now (exact; works on every platform, unlike Python's qsize()).
@@ -157,8 +166,11 @@ class queue : private detail::queue_base {
     throw_if_error(ec, "procactor::queue::size");
     return n;
   }
+  /// @overload
   std::size_t size(std::error_code& ec) const noexcept { return queue_base::size(ec); }
+  /// True when no message is queued now. @throws std::system_error as size() does.
   bool empty() const { return size() == 0; }
+  /// True when capacity() messages are queued now. @throws std::system_error as size() does.
   bool full() const { return size() >= capacity(); }
 
   /// Closes the queue for everyone: puts fail with errc::closed, gets drain what is left and then
@@ -179,6 +191,7 @@ class queue : private detail::queue_base {
   void save(Archive& ar) const {
     ar(std::string(name()));
   }
+  /// cereal support: re-opens the queue by the name save() wrote (see open()).
   template <class Archive>
   void load(Archive& ar) {
     std::string n;

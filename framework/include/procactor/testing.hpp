@@ -58,6 +58,8 @@ class leak_guard {
 template <class T>
 class probe : public actor {
  public:
+  /// Puts each T received into @p sink, which must outlive the probe's process (a queue created
+  /// by the test before the tree starts).
   explicit probe(queue<T>* sink) {
     on<T>([sink](const T& v) { sink->put(v); });
   }
@@ -73,8 +75,11 @@ child_spec probe_child(std::string name, queue<T>& sink) {
 /// destructor (which kills it if it does not stop within 30 s).
 class tree_fixture {
  public:
+  /// Starts the tree (tree::start(@p root_name, @p spec)). @throws std::system_error as
+  /// tree::start does.
   tree_fixture(const std::string& root_name, supervisor_spec spec);
   ~tree_fixture();
+  /// The running tree, to send to, request from and inspect.
   procactor::tree& tree() noexcept { return tree_; }
 
  private:

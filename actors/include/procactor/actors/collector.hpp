@@ -12,12 +12,12 @@ namespace procactor::actors {
 
 /// Ask a collector for what it has gathered so far; the reply is a `std::vector<T>`.
 struct get_collected {
-  std::uint32_t unused = 0;
+  std::uint32_t unused = 0;  ///< not read: the request carries no data
 };
 
 /// Ask a collector how many items it holds; the reply is a `std::uint64_t`.
 struct count_collected {
-  std::uint32_t unused = 0;
+  std::uint32_t unused = 0;  ///< not read: the request carries no data
 };
 
 /// Keeps every T it receives, in arrival order. T must be cereal-serializable (std::vector<T> is

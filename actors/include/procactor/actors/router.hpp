@@ -13,6 +13,7 @@
 
 namespace procactor::actors {
 
+/// How a router picks the worker for the next message.
 enum class routing {
   round_robin,   ///< each worker in turn
   least_loaded,  ///< the worker with the fewest queued messages (ties: the next in turn)
@@ -23,13 +24,18 @@ enum class routing {
 template <class T>
 class router : public actor {
  public:
+  /// Routes to @p workers (tried in this order) as @p mode says, waiting up to @p timeout on a
+  /// full worker mailbox before trying the next worker. An empty list makes every message fail.
   explicit router(std::vector<std::string> workers, routing mode = routing::round_robin,
                   std::chrono::milliseconds timeout = std::chrono::seconds(5))
       : workers_(std::move(workers)), mode_(mode), timeout_(timeout) {
     on<T>([this](const T& msg) { forward(msg); });
   }
 
+  /// Messages delivered to a worker so far (counted in the router's own process).
   std::uint64_t forwarded() const noexcept { return forwarded_; }
+  /// Messages dropped so far because every worker refused them (gone, or full for the whole
+  /// timeout), or because there are no workers.
   std::uint64_t failed() const noexcept { return failed_; }
 
  private:
