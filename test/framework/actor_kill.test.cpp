@@ -25,7 +25,7 @@ struct whoami {
 class busy_worker : public procactor::actor {
  public:
   busy_worker() {
-    on<work>([this](const work& w) {
+    on<work>([](const work& w) {
       volatile long x = 0;
       for (int i = 0; i < 2000; ++i) x = x + i * w.id;  // a little real work per message
     });

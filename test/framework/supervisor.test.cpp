@@ -694,12 +694,12 @@ BOOST_AUTO_TEST_CASE(a_bad_child_spec_fails_the_start_of_the_tree_with_a_clear_e
   events ev(16);
   // a spec that is wrong on its face is refused before anything starts
   auto empty = spec_of(strategy::one_for_one, {child_spec::of<worker>("bad", &ev).with_mailbox(0, 64)});
-  BOOST_CHECK_EXCEPTION(tree::start("app", empty), std::system_error,
+  BOOST_CHECK_EXCEPTION((void)tree::start("app", empty), std::system_error,
                         [](const std::system_error& e) { return e.code() == errc::invalid_argument; });
   // one that fails only when its supervisor tries it (a 1 PiB mailbox) fails the start of the tree
   auto spec = spec_of(strategy::one_for_one, {child_spec::of<worker>("good", &ev),
                                               child_spec::of<worker>("bad", &ev).with_mailbox(std::size_t{1} << 20, std::size_t{1} << 30)});
-  BOOST_CHECK_EXCEPTION(tree::start("app", spec), std::system_error, [](const std::system_error& e) {
+  BOOST_CHECK_EXCEPTION((void)tree::start("app", spec), std::system_error, [](const std::system_error& e) {
     return e.code() == errc::spawn_failed && std::string(e.what()).find("exit code 1") != std::string::npos;
   });
   BOOST_TEST(expect(ev, "stop") == "/app/good stop shutdown");  // what did start was stopped in order

@@ -271,15 +271,16 @@ class actor {
     static_assert(std::is_same_v<T, std::remove_cvref_t<T>>, "procactor: on<T>: T must be a plain message type");
     static_assert(std::is_invocable_v<F&, const T&>, "procactor: handler must be callable with const T&");
     using R = std::invoke_result_t<F&, const T&>;
-    handlers_[detail::type_tag<T>()] = [this, h = std::forward<F>(handler)](std::span<const char> bytes) mutable {
+    handlers_[detail::type_tag<T>()] = [self = this, h = std::forward<F>(handler)](std::span<const char> bytes) mutable {
       T v{};
       std::error_code ec;
       detail::decode(bytes, v, ec);
       if (ec) return false;
       if constexpr (std::is_void_v<R> || detail::is_response_promise<std::remove_cvref_t<R>>::value) {
+        (void)self;  // only a handler that returns its reply needs it
         (void)h(static_cast<const T&>(v));
       } else {
-        reply_value(h(static_cast<const T&>(v)));
+        self->reply_value(h(static_cast<const T&>(v)));
       }
       return true;
     };
