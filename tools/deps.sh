@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Installs what procactor needs to build and test on Debian 12 (bookworm). Idempotent.
+#   bash tools/deps.sh          what building, the samples and the demo need
+#   bash tools/deps.sh --test   also what tools/test.sh needs: clang++ 14 for its clang build, and
+#                               libFuzzer's runtime once tools/fuzz.sh exists (g++'s sanitizer
+#                               runtimes come with g++ itself)
 set -euo pipefail
-packages=(g++ cmake make python3 libboost1.81-dev libboost-test1.81-dev libcereal-dev libcli11-dev doxygen)
+packages=(g++ cmake make python3 libboost1.81-dev libboost-test1.81-dev libcereal-dev libcli11-dev)
+if [[ ${1:-} == --test ]]; then
+  # the API reference check (ctest api_reference) and tools/test.sh's clang build
+  packages+=(doxygen clang-14)
+  # tools/fuzz.sh builds libFuzzer harnesses with clang: the fuzzer runtime
+  [[ -f "$(dirname "$0")/fuzz.sh" ]] && packages+=(libclang-rt-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,25 +1,164 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the whole test suite twice: a normal build and an AddressSanitizer +
-# UndefinedBehaviorSanitizer build, both with warnings as errors. Fails if any test fails or if
-# anything is left in /dev/shm.
+# Sets up, builds and runs the test suite in every configuration CI checks (docs/testing-plan.md
+# says what each one is for and why it is shaped as it is):
+#   plain   g++, Release, warnings as errors: everything (samples, bench, package_consumer)
+#   asan    g++, Release, AddressSanitizer + UndefinedBehaviorSanitizer: the whole ctest suite
+#   clang   clang++ 14, Debug, _GLIBCXX_ASSERTIONS, warnings as errors: the whole ctest suite
+#   tsan    g++, RelWithDebInfo, ThreadSanitizer: the suites that use threads (label `threads`)
+#   fuzz    tools/fuzz.sh, once it exists
+# PROCACTOR_TEST_STAGES="clang tsan" bash tools/test.sh runs only those stages (CI runs them all).
+# Every stage runs even if an earlier one failed; the script fails if any stage failed or if
+# anything is left in /dev/shm. One timing line per stage is printed as it ends, and all of them
+# again at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/deps.sh
+t0=$SECONDS
+bash tools/deps.sh --test
+deps_line=$(printf '%-5s %d s' deps $((SECONDS - t0)))
 shm_before=$(ls /dev/shm | grep '^procactor\.' | sort || true)
 
-run_suite() {  # build-dir, extra cmake args...
+clangxx=$(command -v clang++-14 || command -v clang++)
+summary=("$deps_line")
+failed=0
+stages=" ${PROCACTOR_TEST_STAGES:-plain asan clang tsan fuzz} "
+want() { [[ $stages == *" $1 "* ]]; }
+
+# configure BUILD_DIR CMAKE_ARGS...: quiet unless it fails.
+configure() {
   local dir=$1
   shift
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPROCACTOR_WARNINGS_AS_ERRORS=ON "$@" >/dev/null
-  cmake --build "$dir" -j2
-  (cd "$dir" && ctest --output-on-failure -j2)
+  cmake -S . -B "$dir" -DPROCACTOR_WARNINGS_AS_ERRORS=ON "$@" >"$dir/configure.log" 2>&1 ||
+    { cat "$dir/configure.log"; return 1; }
 }
 
-echo "== plain build"
-run_suite build-test
-echo "== ASan + UBSan build"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_suite build-asan -DPROCACTOR_SANITIZE=address,undefined
+# stage NAME BUILD_DIR BUILD_TARGET TEST_COMMAND -- CMAKE_ARGS...: configure, build with -j2, run
+# TEST_COMMAND in the build directory, print one timing line.
+stage() {
+  local name=$1 dir=$2 target=$3 test_command=$4
+  shift 4
+  [[ $1 == -- ]] && shift
+  echo "== $name: building in $dir"
+  local t0=$SECONDS status=ok build_s test_s=0
+  mkdir -p "$dir"
+  if configure "$dir" "$@" && cmake --build "$dir" -j2 --target "$target"; then
+    build_s=$((SECONDS - t0))
+    echo "== $name: testing"
+    (cd "$dir" && $test_command) || status=FAILED
+    test_s=$((SECONDS - t0 - build_s))
+  else
+    build_s=$((SECONDS - t0))
+    status="FAILED (build)"
+  fi
+  [[ $status == ok ]] || failed=1
+  local line
+  line=$(printf '%-5s build %4d s, tests %4d s, total %2dm%02ds (load %s): %s' "$name" "$build_s" "$test_s" \
+    $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$(cut -d' ' -f1 /proc/loadavg)" "$status")
+  echo "== timing: $line"
+  summary+=("$line")
+}
+
+# The whole ctest suite; its summary lines are printed as usual.
+all_tests() { ctest --output-on-failure -j2; }
+
+# all_tests_except ENTRY...: the whole ctest suite except each ENTRY, either a ctest name (left
+# out whole) or SUITE/CASE (one case of a Boost.Test suite: the suite's other cases then run on
+# their own, after ctest).
+all_tests_except() {
+  local e s rc=0 names=() args=()
+  for e in "$@"; do names+=("${e%%/*}"); done
+  echo "left out: $*"
+  ctest --output-on-failure -j2 -E "^($(IFS='|'; echo "${names[*]}"))\$" || rc=1
+  for s in $(printf '%s\n' "$@" | grep / | cut -d/ -f1 | sort -u); do
+    args=(--run_test="$s")
+    for e in "$@"; do [[ $e == "$s"/* ]] && args+=(--run_test="!$e"); done
+    echo "== the other cases of $s"
+    test/procactor_tests "${args[@]}" --report_level=short || rc=1
+  done
+  return $rc
+}
+
+# The clang build runs everything but the install/consume check (which the plain build runs).
+clang_tests() { all_tests; }
+
+# ThreadSanitizer cannot be pointed at the whole suite; see docs/testing-plan.md for the details.
+#  - Under g++ 12's TSan the process has a second thread, TSan's own background thread, from the
+#    first pthread_create on, and every forked child has it from the start (TSan starts it in the
+#    child right after fork). procactor's fork start method counts threads (process.cpp,
+#    thread_count) and refuses (errc::unsafe_fork) when there are two. So:
+#    * a suite whose cases start a thread and later cases fork (process_test) would fail from
+#      that case on: each case of a `threads` suite runs as its own ctest entry, in its own process;
+#    * so process.cpp's thread_count() does not count TSan's thread (TSan stops and restarts it
+#      around fork, so it does not make fork unsafe), and trees run under TSan as elsewhere.
+#  - TSan sees only the threads of one process. The chaos suites (SIGKILL of a process holding a
+#    robust mutex in shared memory) make it report "unlock of an unlocked mutex" when another
+#    process takes the mutex over (EOWNERDEAD): a cross-process hand-over it cannot model.
+#    Suites without threads have nothing for it to find, so only the `threads` label runs.
+tsan_excluded=()  # process.cpp's thread_count() does not count TSan's own thread (it is fork-aware)
+threads_tests_one_case_each() {
+  local dir=per-case suite case name skip
+  rm -rf "$dir" && mkdir -p "$dir"
+  local suites listing
+  suites=$(ctest -N -L threads | sed -n 's/^ *Test *#[0-9]*: *//p')
+  listing=$(test/procactor_tests --list_content 2>&1)  # "suite*" lines, then "    case*" (* = enabled)
+  for suite in $suites; do
+    for case in $(awk -v s="$suite" '/^[A-Za-z0-9_]+\*?$/ { cur = $1; sub(/\*$/, "", cur); next }
+                                     cur == s && /^    [A-Za-z0-9_]+\*$/ { sub(/\*$/, "", $1); print $1 }' <<<"$listing"); do
+      name=$suite/$case
+      skip=0
+      for x in "${tsan_excluded[@]}"; do [[ $name == "$x" || $suite == "$x" ]] && skip=1; done
+      if ((skip)); then
+        echo "tsan: left out: $name" >&2
+        continue
+      fi
+      printf 'add_test([=[%s]=] "%s" "--run_test=%s" "--report_level=short")\n' "$name" "$PWD/test/procactor_tests" "$name"
+      printf 'set_tests_properties([=[%s]=] PROPERTIES TIMEOUT 300 RESOURCE_LOCK procactor_shm)\n' "$name"
+    done >>"$dir/CTestTestfile.cmake"
+  done
+  [[ -s $dir/CTestTestfile.cmake ]] || { echo "tsan: no test case found with label threads"; return 1; }
+  ctest --test-dir "$dir" --output-on-failure -j2
+}
+
+# 1. The reference build: g++ Release, everything, including the install/consume check.
+want plain && stage plain build-test all all_tests -- -DCMAKE_BUILD_TYPE=Release
+
+# 2. ASan + UBSan over the whole suite (package_consumer is left out by test/CMakeLists.txt).
+want asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  stage asan build-asan all all_tests -- -DCMAKE_BUILD_TYPE=Release -DPROCACTOR_SANITIZE=address,undefined \
+  -DPROCACTOR_BUILD_BENCH=OFF
+
+# 3. clang++ with libstdc++'s checked operations (bounds of operator[], front/back of empty
+#    containers, ...). _GLIBCXX_ASSERTIONS only, not _GLIBCXX_DEBUG: the debug containers change
+#    the layout of std::vector/std::map, and Boost.Test's shared library (built without it)
+#    shares such objects with the test binary (sizeof(boost::unit_test::test_unit) is 280 bytes
+#    in the library, 440 under _GLIBCXX_DEBUG). package_consumer stays in the plain build.
+#    Debug keeps assert() on; -O1 instead of -O0 so that the suite's timing stays near the other
+#    builds' (same compile time here).
+want clang && stage clang build-clang all clang_tests -- -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$clangxx" \
+  -DCMAKE_CXX_FLAGS=-D_GLIBCXX_ASSERTIONS "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DPROCACTOR_BUILD_BENCH=OFF \
+  -DPROCACTOR_INSTALL=OFF
+
+# 4. ThreadSanitizer on the suites whose test process starts threads (label `threads`), one
+#    process per test case (above).
+want tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  stage tsan build-tsan procactor_tests threads_tests_one_case_each -- -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DPROCACTOR_SANITIZE=thread -DPROCACTOR_BUILD_BENCH=OFF -DPROCACTOR_BUILD_SAMPLES=OFF -DPROCACTOR_INSTALL=OFF
+
+# 5. Fuzzing -------------------------------------------------------------------------------------
+# tools/fuzz.sh (libFuzzer harnesses under test/fuzz/, built with clang) runs here once it lands,
+# with 60 as its time budget in seconds (tools/deps.sh --test then installs libFuzzer's runtime).
+if want fuzz && [[ -f tools/fuzz.sh ]]; then
+  echo "== fuzz"
+  t0=$SECONDS
+  status=ok
+  bash tools/fuzz.sh 60 || { status=FAILED; failed=1; }
+  line=$(printf '%-5s build and run %2dm%02ds: %s' fuzz $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$status")
+  echo "== timing: $line"
+  summary+=("$line")
+fi
+# ------------------------------------------------------------------------------------------------
+
+echo "== timings ($(nproc) cores; load now $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%s\n' "${summary[@]}"
 
 shm_after=$(ls /dev/shm | grep '^procactor\.' | sort || true)
 leaked=$(comm -13 <(echo "$shm_before") <(echo "$shm_after"))
@@ -29,3 +168,7 @@ if [[ -n "$leaked" ]]; then
   exit 1
 fi
 echo "/dev/shm: nothing left behind"
+if ((failed)); then
+  echo "FAILED: see the stages marked FAILED above"
+  exit 1
+fi
