@@ -80,9 +80,11 @@ all_tests_except() {
 # What the clang build leaves out, each until its bug is fixed (docs/testing-plan.md):
 #  - two cases of actor_test expect g++'s spelling of an anonymous namespace in a type name,
 #    `{anonymous}::unknown_msg` (actor.test.cpp:136, :151); clang's is `(anonymous namespace)::`.
-#  - sample_supervised_tree checks that w2 crashed within 4 s, but its crash timer queues behind
-#    the producer's backlog; when the workers fall behind (a slower build, a busy machine) the
-#    crash never comes (w2 depth 59, restarts 0 at 4 s here, -O1, load 6). The plain build runs it.
+#  - sample_supervised_tree checks that w2 crashed within 4 s of --crash-every 1000, but on 2 cores
+#    the three workers fall behind the producer (about 31 jobs/s each against 50/s sent) and the
+#    runtime lets a timer in only between batches of 64 messages (runtime.cpp, `batch`), so the
+#    crash comes late or not at all: restarts 0 at 4 s, in every build here, even on a quiet
+#    machine. The plain and asan builds still run it, so the failure stays visible.
 clang_tests() {
   all_tests_except actor_test/an_unhandled_request_fails_with_unhandled_naming_the_type_and_the_receiver \
     actor_test/a_reply_of_another_type_names_both_types sample_supervised_tree
