@@ -316,15 +316,11 @@ void actor_runtime::route(const std::string& to, std::uint64_t tag, std::span<co
     route_frame_.clear();
     wire::encode_frame(route_frame_, wire::frame_kind::route, path_, to, 0, no_reason,
                        std::span<const char>(route_env_.data(), route_env_.size()));
-    pipe_.send_bytes(std::span<const char>(route_frame_.data(), route_frame_.size()), ec);
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
     return;
   }
-  if (ec == errc::peer_closed) {
-    std::fflush(nullptr);
-    ::_exit(0);  // the supervisor is gone
-  }
+  send_to_supervisor(std::span<const char>(route_frame_.data(), route_frame_.size()), ec);
 }
 
 void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, std::span<const char> payload,
@@ -429,16 +425,21 @@ void actor_runtime::monitor(const std::string& who, bool link, std::error_code& 
 }
 
 void actor_runtime::send_frame(const wire::frame& f, std::error_code& ec) noexcept {
+  std::string bytes;
   try {
-    std::string bytes = wire::encode_frame(f);
-    pipe_.send_bytes(std::span<const char>(bytes.data(), bytes.size()), ec);
+    bytes = wire::encode_frame(f);
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
     return;
   }
+  send_to_supervisor(std::span<const char>(bytes.data(), bytes.size()), ec);
+}
+
+void actor_runtime::send_to_supervisor(std::span<const char> bytes, std::error_code& ec) noexcept {
+  pipe_.send_bytes(bytes, ec);
   if (ec == errc::peer_closed) {
     std::fflush(nullptr);
-    ::_exit(0);  // the supervisor is gone
+    ::_exit(0);  // the supervisor is gone: an orphaned actor has no one to work for
   }
 }
 

@@ -59,6 +59,7 @@ class actor_runtime {
   void handle_down(const wire::frame& f);
   void fail_request(std::uint64_t corr, std::error_code ec, std::string why);
   void send_frame(const wire::frame& f, std::error_code& ec) noexcept;
+  void send_to_supervisor(std::span<const char> bytes, std::error_code& ec) noexcept;
   void watch_callee(const std::string& callee, const std::string& mark) noexcept;
 
   actor& actor_;
