@@ -108,6 +108,13 @@ BOOST_AUTO_TEST_CASE(both_ends_are_closed_on_exec) {
 }
 
 BOOST_AUTO_TEST_CASE(a_pipe_that_cannot_be_made_is_reported_by_both_overloads) {
+#if defined(__SANITIZE_ADDRESS__)
+  // With every descriptor taken, UBSan's vptr check (it needs a pipe of its own to probe memory)
+  // reports the std::system_error as having an "invalid vptr". The plain, clang and TSan builds
+  // run this case; the sanitizer build skips it (a false positive of the tool, not of the code).
+  BOOST_TEST_MESSAGE("skipped in the ASan+UBSan build: UBSan needs descriptors of its own");
+  return;
+#endif
   no_free_descriptors full;
   std::error_code ec;
   auto [a, b] = procactor::pipe(procactor::pipe_options{}, ec);
