@@ -260,6 +260,23 @@ struct tree::impl {
     client_box->end_sleep(r > 0 && (fds[0].revents & POLLIN));
   }
 
+  // Sends the control frame @p kind to @p to (start_child, terminate_child) and waits for its
+  // child_reply. A frame that cannot be written throws, naming @p what and the target.
+  waiter control(wire::frame_kind kind, const std::string& to, std::chrono::milliseconds timeout, const char* what) {
+    waiter w;
+    w.to = to;
+    const std::uint64_t corr = enlist(w);
+    std::error_code ec;
+    write_frame(wire::frame{kind, wire::client_path, to, corr, {}, {}}, ec);
+    if (ec) {
+      std::lock_guard lock(mu);
+      waiting.erase(corr);
+      throw std::system_error(ec, std::string(what) + " " + to);
+    }
+    wait(corr, w, internal::deadline_after(timeout));
+    return w;
+  }
+
   // Waits until @p w is answered or @p deadline passes (then errc::timed_out).
   void wait(std::uint64_t corr, waiter& w, internal::clock::time_point deadline) {
     std::unique_lock lock(mu);
@@ -538,17 +555,7 @@ std::string tree::start_child(std::string_view supervisor_path, std::chrono::mil
 std::string tree::start_child(std::string_view supervisor_path, std::chrono::milliseconds timeout) {
   if (!impl_ || impl_->result) throw std::system_error(errc::not_running, "procactor::tree::start_child");
   const std::string to = path(supervisor_path);
-  impl::waiter w;
-  w.to = to;
-  const std::uint64_t corr = impl_->enlist(w);
-  std::error_code ec;
-  impl_->write_frame(wire::frame{wire::frame_kind::start_child, wire::client_path, to, corr, {}, {}}, ec);
-  if (!ec) impl_->wait(corr, w, internal::deadline_after(timeout));
-  if (ec) {
-    std::lock_guard lock(impl_->mu);
-    impl_->waiting.erase(corr);
-    throw std::system_error(ec, "procactor::tree::start_child " + to);
-  }
+  auto w = impl_->control(wire::frame_kind::start_child, to, timeout, "procactor::tree::start_child");
   if (w.ec == errc::no_such_actor && w.why.rfind("not a pool", 0) == 0) w.ec = errc::invalid_argument;
   if (w.ec) throw std::system_error(w.ec, "procactor::tree::start_child: " + (w.why.empty() ? to : w.why));
   return w.why;
@@ -569,17 +576,7 @@ exit_reason tree::terminate_child(std::string_view child_path, std::chrono::mill
 exit_reason tree::terminate_child(std::string_view child_path, std::chrono::milliseconds timeout) {
   if (!impl_ || impl_->result) throw std::system_error(errc::not_running, "procactor::tree::terminate_child");
   const std::string to = path(child_path);
-  impl::waiter w;
-  w.to = to;
-  const std::uint64_t corr = impl_->enlist(w);
-  std::error_code ec;
-  impl_->write_frame(wire::frame{wire::frame_kind::terminate_child, wire::client_path, to, corr, {}, {}}, ec);
-  if (!ec) impl_->wait(corr, w, internal::deadline_after(timeout));
-  if (ec) {
-    std::lock_guard lock(impl_->mu);
-    impl_->waiting.erase(corr);
-    throw std::system_error(ec, "procactor::tree::terminate_child " + to);
-  }
+  auto w = impl_->control(wire::frame_kind::terminate_child, to, timeout, "procactor::tree::terminate_child");
   if (w.ec) throw std::system_error(w.ec, "procactor::tree::terminate_child: " + (w.why.empty() ? to : w.why));
   return w.reason;
 }
