@@ -123,6 +123,21 @@ BOOST_AUTO_TEST_CASE(sending_to_a_ref_or_a_literal_name_allocates_nothing_per_me
   t.join();
 }
 
+BOOST_AUTO_TEST_CASE(the_tree_handle_sends_to_a_ref_without_allocating_per_message) {
+  auto t = tree::start("app", sample_tree());
+  auto sink_ref = t.ref("sink");
+  const std::string big(40, 'x');  // more than a std::string holds without the heap
+  std::error_code ec;
+  for (int i = 0; i < 10; ++i) t.send(sink_ref, big, 10s, ec);  // warm up the reused buffers
+  const long before = procactor_test::allocations();
+  for (int i = 0; i < 1000; ++i) t.send(sink_ref, big, 10s, ec);
+  const long spent = procactor_test::allocations() - before;
+  BOOST_TEST(!ec, ec.message());
+  BOOST_TEST(spent == 0, spent << " allocations for 1000 sends from the tree handle to a ref");
+  t.stop();
+  t.join();
+}
+
 BOOST_AUTO_TEST_CASE(names_resolve_relative_to_the_senders_supervisor_and_come_out_normalised) {
   auto t = tree::start("app", sample_tree());
   BOOST_TEST(resolve_from_sender(t, "sink") == "/app/sink");

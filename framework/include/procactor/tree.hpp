@@ -172,7 +172,8 @@ class tree {
   template <class T>
   void send_impl(const actor_ref* ref, std::string_view name, const T& msg, std::chrono::milliseconds timeout,
                  std::error_code& ec, std::string* why) noexcept {
-    std::string bytes;  // (small messages stay in the string's own buffer)
+    std::string& bytes = send_buffer();  // one per thread, reused: no allocation per message once warm
+    bytes.clear();
     detail::encode(msg, bytes, ec);
     if (!ec) send_encoded(ref, name, detail::type_tag<detail::message_t<T>>(), bytes, timeout, ec, why);
   }
@@ -202,6 +203,7 @@ class tree {
       return r;
     }
   }
+  static std::string& send_buffer() noexcept;
   void send_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, const std::string& bytes,
                     std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept;
   void route_encoded(std::string_view to, std::uint64_t tag, const std::string& bytes, std::error_code& ec) noexcept;

@@ -311,6 +311,11 @@ struct tree::impl {
   }
 };
 
+std::string& tree::send_buffer() noexcept {
+  thread_local std::string buffer;
+  return buffer;
+}
+
 tree::tree() noexcept = default;
 tree::tree(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
 tree::tree(tree&&) noexcept = default;
