@@ -5,6 +5,7 @@
 #   asan    g++, Release, AddressSanitizer + UndefinedBehaviorSanitizer: the whole ctest suite
 #   clang   clang++ 14, Debug, _GLIBCXX_ASSERTIONS, warnings as errors: the whole ctest suite
 #   tsan    g++, RelWithDebInfo, ThreadSanitizer: the suites that use threads (label `threads`)
+#   chaos   tools/chaos.py on the main demo: random SIGKILLs, then SIGSTOPs, from outside
 #   fuzz    tools/fuzz.sh, once it exists
 # PROCACTOR_TEST_STAGES="clang tsan" bash tools/test.sh runs only those stages (CI runs them all).
 # Every stage runs even if an earlier one failed; the script fails if any stage failed or if
@@ -20,7 +21,7 @@ shm_before=$(ls /dev/shm | grep '^procactor\.' | sort || true)
 clangxx=$(command -v clang++-14 || command -v clang++)
 summary=("$deps_line")
 failed=0
-stages=" ${PROCACTOR_TEST_STAGES:-plain asan clang tsan fuzz} "
+stages=" ${PROCACTOR_TEST_STAGES:-plain asan clang tsan chaos fuzz} "
 want() { [[ $stages == *" $1 "* ]]; }
 
 # configure BUILD_DIR CMAKE_ARGS...: quiet unless it fails.
@@ -143,7 +144,31 @@ want tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   stage tsan build-tsan procactor_tests threads_tests_one_case_each -- -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPROCACTOR_SANITIZE=thread -DPROCACTOR_BUILD_BENCH=OFF -DPROCACTOR_BUILD_SAMPLES=OFF -DPROCACTOR_INSTALL=OFF
 
-# 5. Fuzzing -------------------------------------------------------------------------------------
+# 5. Chaos, from outside (tools/chaos.py): the main demo under random SIGKILLs, then random
+#    SIGSTOPs, to any process of its tree but the owner, 5 per second for 30 s each; it must keep
+#    making progress, stop on SIGINT, leave no process (alive or stopped) and nothing in /dev/shm.
+#    The demo binary is the plain build's (built here if that stage did not run).
+if want chaos; then
+  echo "== chaos"
+  t0=$SECONDS
+  status=ok
+  if [[ -x build-test/samples/supervised_tree ]] ||
+    { mkdir -p build-test && configure build-test -DCMAKE_BUILD_TYPE=Release &&
+      cmake --build build-test -j2 --target supervised_tree; }; then
+    for mode in kill stop; do
+      python3 tools/chaos.py --mode "$mode" --duration 30 --binary build-test/samples/supervised_tree ||
+        status=FAILED
+    done
+  else
+    status="FAILED (build)"
+  fi
+  [[ $status == ok ]] || failed=1
+  line=$(printf '%-5s kill and stop modes %2dm%02ds: %s' chaos $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$status")
+  echo "== timing: $line"
+  summary+=("$line")
+fi
+
+# 6. Fuzzing -------------------------------------------------------------------------------------
 # tools/fuzz.sh (libFuzzer harnesses under test/fuzz/, built with clang) runs here once it lands,
 # with 60 as its time budget in seconds (tools/deps.sh --test then installs libFuzzer's runtime).
 if want fuzz && [[ -f tools/fuzz.sh ]]; then
