@@ -1048,6 +1048,30 @@ BOOST_AUTO_TEST_CASE(a_tree_with_stopped_children_stops_at_once_and_leaves_none_
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_child_stopped_while_it_is_being_stopped_is_killed_at_once) {
+  // h never returns from its handler, so it ignores the stop request; the stop is seen arriving in
+  // its mailbox (the escalation has begun: SIGTERM would follow after 5 s), then h is SIGSTOPped.
+  log_capture log(procactor::log_level::info);
+  events ev(256);
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one,
+                     {sleeper_child("h", &ev).with_frozen_timeout(0ms).with_shutdown({5000ms, false})}));
+  const int h = ask_int(t, "h", "pid");
+  t.send("h", std::string("spin"));
+  BOOST_TEST(expect(ev, "/app/h spinning") == "/app/h spinning");
+  const auto enqueued = t.stats("h").enqueued;
+  const auto t0 = std::chrono::steady_clock::now();
+  t.stop();
+  BOOST_TEST(procactor_test::wait_until([&] { return t.stats("h").enqueued > enqueued; }, 10000ms));
+  ::kill(h, SIGSTOP);
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST((took < 4000ms), std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  BOOST_TEST(procactor_test::wait_pid_gone(h, 5000ms));
+  BOOST_TEST(expect(log.lines, "child /app/h ended")
+                 .find("ended: frozen: stopped (SIGSTOP) while being stopped; killed") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(a_stopped_nested_supervisor_is_killed_as_frozen_and_its_subtree_restarted) {
   events ev(256);
   auto inner = spec_of(procactor::strategy::one_for_one, {sleeper_child("w", &ev)});
