@@ -999,8 +999,8 @@ BOOST_AUTO_TEST_CASE(an_actor_continued_before_its_frozen_timeout_is_left_alone)
   events ev(256);
   auto t = procactor::tree::start(
       "app", spec_of(procactor::strategy::one_for_one,
-                     {sleeper_child("m", &ev), sleeper_child("w", &ev).with_frozen_timeout(300ms),
-                      sleeper_child("witness", &ev).with_frozen_timeout(300ms)}));
+                     {sleeper_child("m", &ev), sleeper_child("w", &ev).with_frozen_timeout(1000ms),
+                      sleeper_child("witness", &ev).with_frozen_timeout(1000ms)}));
   const int w = ask_int(t, "w", "pid");
   const int witness = ask_int(t, "witness", "pid");
   watch(t, ev, "m", "w");
@@ -1013,7 +1013,7 @@ BOOST_AUTO_TEST_CASE(an_actor_continued_before_its_frozen_timeout_is_left_alone)
   ::kill(w, SIGCONT);
   BOOST_TEST(expect(log.lines, "child_continued") == "child_continued|info|/app|/app/w|child /app/w continued|");
   // the first down to come is the witness's: w was not killed
-  BOOST_TEST(expect(ev, "down /app/") == "down /app/witness frozen: stopped (SIGSTOP) for more than 300 ms");
+  BOOST_TEST(expect(ev, "down /app/") == "down /app/witness frozen: stopped (SIGSTOP) for more than 1000 ms");
   BOOST_TEST(ask_int(t, "w", "pid") == w);
   BOOST_TEST(t.stats("w").restarts == 0u);
   t.stop();
