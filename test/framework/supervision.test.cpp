@@ -926,4 +926,197 @@ BOOST_AUTO_TEST_CASE(giving_up_and_malformed_frames_are_logged_as_errors) {
   BOOST_TEST(t.join().to_string() == "restart intensity exceeded: more than 1 restarts in 10000 ms");
 }
 
+namespace {
+
+// For the stopped-child and watchdog cases: answers "pid" and "ppid" requests, monitors on
+// command, reports downs, and on "spin" never returns from its handler (a busy loop).
+class sleeper : public procactor::actor {
+ public:
+  explicit sleeper(events* ev) : ev_(ev) {
+    on<std::string>([this](const std::string& cmd) {
+      if (cmd == "pid") reply(static_cast<int>(::getpid()));
+      if (cmd == "ppid") reply(static_cast<int>(::getppid()));
+      if (cmd.rfind("monitor ", 0) == 0) monitor(cmd.substr(8));
+      if (cmd == "quick") ev_->put(self() + " quick");
+      if (cmd == "spin") {
+        ev_->put(self() + " spinning");
+        volatile unsigned long n = 0;
+        for (;;) n = n + 1;
+      }
+    });
+    on<procactor::down>([this](const procactor::down& d) { ev_->put("down " + d.who + " " + d.reason.to_string()); });
+  }
+
+ protected:
+  void on_start() override { ev_->put(self() + " start"); }
+
+ private:
+  events* ev_;
+};
+
+procactor::child_spec sleeper_child(const std::string& name, events* ev) {
+  return procactor::child_spec::of<sleeper>(name, ev);
+}
+
+int ask_int(procactor::tree& t, const std::string& path, const std::string& what) {
+  auto r = t.request<int>(path, what, 30s);
+  BOOST_REQUIRE_MESSAGE(r, "no " << what << " from " << path << ": " << r.error.message() << " " << r.detail);
+  return *r.value;
+}
+
+// Monitors @p who from the actor @p from, and waits until the monitor is in place.
+void watch(procactor::tree& t, events& ev, const std::string& from, const std::string& who) {
+  t.send(from, std::string("monitor " + who));
+  t.send(from, std::string("monitor nobody"));  // its answer proves the first monitor is in place
+  BOOST_REQUIRE_EQUAL(expect(ev, "down /app/nobody"), "down /app/nobody no such actor");
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(an_actor_stopped_longer_than_its_frozen_timeout_is_killed_as_frozen_and_restarted) {
+  log_capture log(procactor::log_level::info);
+  events ev(256);
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one,
+                     {sleeper_child("m", &ev), sleeper_child("w", &ev).with_frozen_timeout(200ms)}));
+  const int w = ask_int(t, "w", "pid");
+  watch(t, ev, "m", "w");
+  ::kill(w, SIGSTOP);
+  BOOST_TEST(expect(ev, "down /app/w") == "down /app/w frozen: stopped (SIGSTOP) for more than 200 ms");
+  BOOST_TEST(expect(log.lines, "child_frozen") ==
+             "child_frozen|warn|/app|/app/w|child /app/w stopped for more than 200 ms; killing it|timeout_ms=200;");
+  BOOST_TEST(procactor_test::wait_pid_gone(w, 10000ms));  // killed while stopped: no SIGCONT needed
+  BOOST_TEST(ask_int(t, "w", "pid") != w);                 // restarted, and answers
+  BOOST_TEST(t.stats("w").restarts == 1u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_continued_before_its_frozen_timeout_is_left_alone) {
+  // No clock: a witness stopped just after it, with the same timeout and left stopped, is killed
+  // after the first one's timeout would have run out (its timer started earlier).
+  log_capture log(procactor::log_level::info);
+  events ev(256);
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one,
+                     {sleeper_child("m", &ev), sleeper_child("w", &ev).with_frozen_timeout(1000ms),
+                      sleeper_child("witness", &ev).with_frozen_timeout(1000ms)}));
+  const int w = ask_int(t, "w", "pid");
+  const int witness = ask_int(t, "witness", "pid");
+  watch(t, ev, "m", "w");
+  watch(t, ev, "m", "witness");
+  ::kill(w, SIGSTOP);
+  BOOST_TEST(expect(log.lines, "child_stopped|info|/app|/app/w|").rfind("child_stopped|info|/app|/app/w|", 0) == 0u);
+  ::kill(witness, SIGSTOP);
+  BOOST_TEST(expect(log.lines, "child_stopped|info|/app|/app/witness|")
+                 .rfind("child_stopped|info|/app|/app/witness|", 0) == 0u);
+  ::kill(w, SIGCONT);
+  BOOST_TEST(expect(log.lines, "child_continued") == "child_continued|info|/app|/app/w|child /app/w continued|");
+  // the first down to come is the witness's: w was not killed
+  BOOST_TEST(expect(ev, "down /app/") == "down /app/witness frozen: stopped (SIGSTOP) for more than 1000 ms");
+  BOOST_TEST(ask_int(t, "w", "pid") == w);
+  BOOST_TEST(t.stats("w").restarts == 0u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_tree_with_stopped_children_stops_at_once_and_leaves_none_behind) {
+  log_capture log(procactor::log_level::info);
+  events ev(256);
+  const procactor::shutdown_policy patient{5000ms, false};  // 2 x 5 s of escalation per child, were it used
+  std::vector<procactor::child_spec> children;
+  for (const char* n : {"a", "b", "c"}) {
+    children.push_back(sleeper_child(n, &ev).with_frozen_timeout(0ms).with_shutdown(patient));  // never frozen-killed
+  }
+  children.push_back(sleeper_child("d", &ev).with_shutdown(patient));  // a running one, stopped normally
+  auto t = procactor::tree::start("app", spec_of(procactor::strategy::one_for_one, std::move(children)));
+  std::vector<int> pids;
+  for (const char* n : {"a", "b", "c"}) pids.push_back(ask_int(t, n, "pid"));
+  for (int p : pids) ::kill(p, SIGSTOP);
+  auto seen = expect_all(log.lines, {"child_stopped|info|/app|/app/a|", "child_stopped|info|/app|/app/b|",
+                                     "child_stopped|info|/app|/app/c|"});
+  for (const auto& s : seen) BOOST_TEST(s.rfind("child_stopped", 0) == 0u, s);
+  const auto t0 = std::chrono::steady_clock::now();
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST((took < 4000ms), std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  for (int p : pids) BOOST_TEST(procactor_test::wait_pid_gone(p, 5000ms), "pid " << p << " left behind");
+  auto exits = expect_all(log.lines, {"/app/a|child /app/a ended", "/app/b|child /app/b ended", "/app/c|child /app/c ended"});
+  for (const auto& e : exits) {
+    BOOST_TEST(e.find("ended: frozen: stopped (SIGSTOP) when asked to stop; killed") != std::string::npos, e);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_child_stopped_while_it_is_being_stopped_is_killed_at_once) {
+  // h never returns from its handler, so it ignores the stop request; the stop is seen arriving in
+  // its mailbox (the escalation has begun: SIGTERM would follow after 5 s), then h is SIGSTOPped.
+  log_capture log(procactor::log_level::info);
+  events ev(256);
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one,
+                     {sleeper_child("h", &ev).with_frozen_timeout(0ms).with_shutdown({5000ms, false})}));
+  const int h = ask_int(t, "h", "pid");
+  t.send("h", std::string("spin"));
+  BOOST_TEST(expect(ev, "/app/h spinning") == "/app/h spinning");
+  const auto enqueued = t.stats("h").enqueued;
+  const auto t0 = std::chrono::steady_clock::now();
+  t.stop();
+  BOOST_TEST(procactor_test::wait_until([&] { return t.stats("h").enqueued > enqueued; }, 10000ms));
+  ::kill(h, SIGSTOP);
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST((took < 4000ms), std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  BOOST_TEST(procactor_test::wait_pid_gone(h, 5000ms));
+  BOOST_TEST(expect(log.lines, "child /app/h ended")
+                 .find("ended: frozen: stopped (SIGSTOP) while being stopped; killed") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_stopped_nested_supervisor_is_killed_as_frozen_and_its_subtree_restarted) {
+  events ev(256);
+  auto inner = spec_of(procactor::strategy::one_for_one, {sleeper_child("w", &ev)});
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one,
+                     {sleeper_child("m", &ev), procactor::child_spec::nested("inner", inner).with_frozen_timeout(200ms)}));
+  const int w = ask_int(t, "inner/w", "pid");
+  const int sup = ask_int(t, "inner/w", "ppid");
+  watch(t, ev, "m", "inner");
+  ::kill(sup, SIGSTOP);
+  BOOST_TEST(expect(ev, "down /app/inner") == "down /app/inner frozen: stopped (SIGSTOP) for more than 200 ms");
+  BOOST_TEST(procactor_test::wait_pid_gone(sup, 10000ms));
+  BOOST_TEST(procactor_test::wait_pid_gone(w, 10000ms));  // its child went with it
+  BOOST_TEST(ask_int(t, "inner/w", "ppid") != sup);        // a new inner, with a new w that answers
+  BOOST_TEST(ask_int(t, "inner/w", "pid") != w);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_handler_running_longer_than_its_budget_is_killed_as_hung_and_an_idle_one_is_not) {
+  // No clock: `idle` handled its messages before `h` began its endless handler, so by the time h
+  // is killed, idle has been idle longer than the same budget.
+  log_capture log(procactor::log_level::info);
+  events ev(256);
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one,
+                     {sleeper_child("m", &ev), sleeper_child("idle", &ev).with_handler_budget(200ms),
+                      sleeper_child("h", &ev).with_handler_budget(200ms)}));
+  const int idle = ask_int(t, "idle", "pid");
+  for (int i = 0; i < 100; ++i) t.send("idle", std::string("quick"));
+  (void)ask_int(t, "idle", "pid");  // after the quick ones
+  const int h = ask_int(t, "h", "pid");
+  watch(t, ev, "m", "h");
+  watch(t, ev, "m", "idle");
+  t.send("h", std::string("spin"));
+  BOOST_TEST(expect(ev, "/app/h spinning") == "/app/h spinning");
+  BOOST_TEST(expect(ev, "down /app/") == "down /app/h hung: a handler ran longer than 200 ms");
+  BOOST_TEST(expect(log.lines, "child_hung") ==
+             "child_hung|warn|/app|/app/h|a handler of /app/h ran longer than 200 ms; killing it|budget_ms=200;");
+  BOOST_TEST(procactor_test::wait_pid_gone(h, 10000ms));
+  BOOST_TEST(ask_int(t, "h", "pid") != h);  // restarted, and answers
+  BOOST_TEST(ask_int(t, "idle", "pid") == idle);
+  BOOST_TEST(t.stats("idle").restarts == 0u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -79,6 +79,19 @@ struct child_spec {
   start_method method = start_method::fork;
   /// typeid name of the actor type (for spawn look-ups); set by of<A>().
   const char* actor_type_key = nullptr;
+  /// How long the child may stay stopped (SIGSTOP, SIGTSTP, ...; seen with waitid WSTOPPED) before
+  /// its supervisor SIGKILLs its process group and ends it with reason `frozen` (then restarted by
+  /// its restart type, like any abnormal end). A SIGCONT in time cancels it. Zero: never killed for
+  /// being stopped (say, to attach a debugger with a SIGSTOP); a stopped child is still killed at
+  /// once when it is to be stopped (shutdown, terminate_child, a group restart), since it cannot
+  /// read a stop request. Nested supervisors are watched the same way.
+  std::chrono::milliseconds frozen_timeout{5000};
+  /// Handler watchdog (actors only): a handler (or a reply, down or timer callback) that runs longer
+  /// than this is killed (SIGKILL to its process group) with reason `hung` and restarted by its
+  /// restart type. Detected between 1x and 1.5x the budget (the supervisor samples every
+  /// budget / 4); never before. Zero (default): no watchdog. The actor pays one relaxed store per
+  /// message, with or without a budget.
+  std::chrono::milliseconds handler_budget{0};
   /// Set for a nested supervisor (shared, immutable, between copies of the spec).
   std::shared_ptr<const supervisor_spec> supervisor;
   /// A name unique in the tree that any actor (and the tree handle) can send to as "@name" (or
@@ -146,6 +159,26 @@ struct child_spec {
   /// @overload
   child_spec&& with_busy_poll(std::chrono::microseconds budget) && {
     spin = budget;
+    return std::move(*this);
+  }
+  /// Sets how long the child may stay stopped before it is killed as `frozen` (zero: never).
+  child_spec& with_frozen_timeout(std::chrono::milliseconds t) & {
+    frozen_timeout = t;
+    return *this;
+  }
+  /// @overload
+  child_spec&& with_frozen_timeout(std::chrono::milliseconds t) && {
+    frozen_timeout = t;
+    return std::move(*this);
+  }
+  /// Sets the handler watchdog's budget (zero: no watchdog; see handler_budget).
+  child_spec& with_handler_budget(std::chrono::milliseconds budget) & {
+    handler_budget = budget;
+    return *this;
+  }
+  /// @overload
+  child_spec&& with_handler_budget(std::chrono::milliseconds budget) && {
+    handler_budget = budget;
     return std::move(*this);
   }
   /// Sets the mailbox bounds (see mailbox_capacity).

@@ -39,8 +39,18 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       pipe_sd_(io_, ::fcntl(pipe_.native_handle(), F_DUPFD_CLOEXEC, 3)),
       tick_(io_),
       reader_(pipe_.max_message_size()),
-      incarnation_(incarnation) {
+      incarnation_(incarnation),
+      busy_mark_(&box_->handler_mark()) {
   box_->set_spin(spin);
+  mark_idle();  // a predecessor killed inside a handler left its stamp
+}
+
+void actor_runtime::mark_busy() noexcept {
+  // (incarnation << 40) | sequence: a new stamp per handler, never 0, never a predecessor's
+  constexpr std::uint64_t seq_mask = (std::uint64_t{1} << 40) - 1;
+  busy_seq_ = (busy_seq_ + 1) & seq_mask;
+  if (busy_seq_ == 0) busy_seq_ = 1;
+  busy_mark_->store((incarnation_ << 40) | busy_seq_, std::memory_order_relaxed);
 }
 
 actor_runtime::~actor_runtime() = default;
@@ -92,6 +102,10 @@ void actor_runtime::stop(exit_reason::kind_t why) noexcept {
 
 void actor_runtime::pump() {
   if (stopping_) return;
+  struct idle_on_return {  // back to the loop: no handler runs (the watchdog's word)
+    actor_runtime* rt;
+    ~idle_on_return() { rt->mark_idle(); }
+  } idle{this};
   std::error_code ec;
   for (int i = 0; i < batch; ++i) {
     std::size_t n = box_->receive(rbuf_, internal::try_only, ec);
@@ -168,6 +182,10 @@ void actor_runtime::arm_pipe() {
 }
 
 void actor_runtime::on_pipe_readable() {
+  struct idle_on_return {  // routed messages and downs run handlers: idle again after them
+    actor_runtime* rt;
+    ~idle_on_return() { rt->mark_idle(); }
+  } idle{this};
   // one recv per wake-up, frames handled in place from the reader's reused buffer
   const auto st = reader_.read(pipe_.native_handle(), [this](std::span<const char> in) {
     auto f = wire::parse_frame(in);  // a view: a routed message is dispatched from these bytes
@@ -193,6 +211,7 @@ void actor_runtime::on_pipe_readable() {
 }
 
 void actor_runtime::dispatch(std::span<const char> bytes) {
+  mark_busy();  // the one store per message of the handler watchdog; the caller marks idle
   auto env = wire::decode_envelope(bytes);
   if (!env) {
     log_event(log_level::warn, "malformed_envelope", path_, path_, "malformed envelope dropped");
@@ -253,6 +272,7 @@ void actor_runtime::handle_down(const wire::frame& f) {
   // Requests that the dead incarnation had taken fail now, not at their timeout; those still
   // queued wait for the next incarnation (watched anew); a late down of an earlier incarnation
   // fails nothing.
+  mark_busy();  // request callbacks and the down handler run here (on_pipe_readable marks idle)
   monitored_for_requests_.erase(f.from);
   std::vector<std::uint64_t> dead;
   std::vector<const request_watch*> waiting;
@@ -345,7 +365,10 @@ void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, s
   auto timer = std::make_unique<boost::asio::steady_timer>(io_);
   timer->expires_after(timeout);
   timer->async_wait([this, corr, path = to->path](const boost::system::error_code& e) {
-    if (!e) fail_request(corr, errc::timed_out, "no reply from " + path + " in time");
+    if (e) return;
+    mark_busy();  // the request's callback runs here
+    fail_request(corr, errc::timed_out, "no reply from " + path + " in time");
+    mark_idle();
   });
   const std::string mark = rw.incarnation ? std::to_string(*rw.incarnation) : std::string();
   pending_.emplace(corr, pending{to->path, rw, std::move(fn), std::move(timer)});
@@ -410,7 +433,9 @@ void actor_runtime::arm_timer(std::uint64_t id) {
     }
     cur_from_.clear();
     cur_kind_ = wire::env_kind::message;
+    mark_busy();
     deliver(tag, std::span<const char>(bytes.data(), bytes.size()));
+    mark_idle();
   });
 }
 

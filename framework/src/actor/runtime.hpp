@@ -79,6 +79,12 @@ class actor_runtime {
   std::string route_env_, route_frame_;  // reused by route()
   frame_reader reader_;                  // the supervisor pipe, read in batches
   std::uint64_t incarnation_;
+  // The handler watchdog's word in the mailbox's control block (child_spec::handler_budget): a
+  // fresh stamp when a handler starts, 0 when the actor goes back to its loop.
+  std::atomic<std::uint64_t>* busy_mark_;
+  std::uint64_t busy_seq_ = 0;
+  void mark_busy() noexcept;
+  void mark_idle() noexcept { busy_mark_->store(0, std::memory_order_relaxed); }
   bool sleeping_ = false;
   bool bell_armed_ = false;
   bool stopping_ = false;

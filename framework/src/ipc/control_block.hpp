@@ -48,6 +48,10 @@ struct control_block {
   std::atomic<std::uint64_t> bytes_out;
   std::atomic<std::uint64_t> last_dequeue_ns;
   std::atomic<std::uint64_t> handled;
+  // The handler watchdog (child_spec::handler_budget): the stamp of the handler its actor is
+  // running ((incarnation << 40) | sequence, never 0), 0 when idle. One relaxed store by the
+  // actor per message; read by its supervisor on a timer. On the receiver's cache line.
+  std::atomic<std::uint64_t> handler_mark;
 };
 
 /// Whether a capacity and a maximum message size are within the limits.

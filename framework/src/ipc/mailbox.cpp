@@ -535,6 +535,8 @@ void mailbox::end_sleep(bool rung) noexcept {
   }
 }
 
+std::atomic<std::uint64_t>& mailbox::handler_mark() noexcept { return impl_->ctl->handler_mark; }
+
 void mailbox::note_handled() noexcept { impl_->ctl->handled.fetch_add(1, std::memory_order_relaxed); }
 
 std::uint64_t mailbox::account_lost_after_crash() noexcept {

@@ -7,6 +7,7 @@
 // cannot wedge the others; every wait is bounded (20 ms safety net). See DESIGN.md, "The mailbox
 // protocol". Boost.Interprocess types stay inside mailbox.cpp.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -98,6 +99,9 @@ class mailbox {
   /// otherwise withdraw the announcement.
   void end_sleep(bool rung) noexcept;
 
+  /// The handler watchdog's word (control_block::handler_mark): written by the owner actor, read
+  /// by its supervisor. Not validated: a stray write can only make the watchdog judge wrongly.
+  std::atomic<std::uint64_t>& handler_mark() noexcept;
   /// Messages taken out and fully handled by the owner actor (for loss accounting).
   void note_handled() noexcept;
   /// Called by the supervisor after its actor died: counts dequeued-but-unhandled messages as

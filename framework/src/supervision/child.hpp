@@ -4,6 +4,8 @@
 // forked or spawned), and what happens to the mailbox when a process ends (mail lost with it
 // counted, a poisoned mailbox recreated, removal when the child is terminated for good).
 
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +41,13 @@ struct child {
   watch_list watchers;
   std::vector<watcher> terminate_waiters;  // answered with child_reply once it ended
   std::vector<watcher> start_waiters;      // answered with child_reply once it started (pool)
+  // A stopped (SIGSTOP) child and a hung handler (child_spec::frozen_timeout, handler_budget)
+  bool stopped = false;                                     // group-stopped, as last seen by waitid
+  std::unique_ptr<boost::asio::steady_timer> frozen_timer;  // frozen_timeout from the stop on
+  std::unique_ptr<boost::asio::steady_timer> watchdog;      // samples the handler mark (with a budget)
+  std::uint64_t busy_stamp = 0;                             // the handler stamp last sampled (0: idle)
+  std::chrono::steady_clock::time_point busy_since;         // when that stamp was first seen
+  std::optional<exit_reason> killed_as;                     // its supervisor killed it as frozen or hung
 };
 
 /// Launches a new incarnation of @p c (a child of the supervisor at @p supervisor_path in the

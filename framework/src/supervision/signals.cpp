@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +20,12 @@ int open_signalfd(bool stop_signals) {
     sigaddset(&set, SIGTERM);
   }
   sigprocmask(SIG_BLOCK, &set, nullptr);
+  // SIGCHLD for stops and continues too (no SA_NOCLDSTOP, whatever the program set before a fork):
+  // a stopped child is noticed and judged (child_spec::frozen_timeout). Blocked, it is queued.
+  struct sigaction dfl{};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(SIGCHLD, &dfl, nullptr);
   const int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "signalfd");
   return fd;
@@ -50,6 +57,23 @@ void signal_watch::wait() {
     if (child_ended) on_child_ended_();
     if (!io_.stopped()) wait();
   });
+}
+
+child_run_state probe_child(pid_t pid) noexcept {
+  siginfo_t info{};
+  int r;
+  do {
+    r = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return child_run_state::ended;  // ECHILD
+  if (info.si_pid == 0) return child_run_state::running;
+  switch (info.si_code) {
+    case CLD_STOPPED: return child_run_state::stopped;
+    case CLD_EXITED:
+    case CLD_KILLED:
+    case CLD_DUMPED: return child_run_state::ended;
+    default: return child_run_state::running;  // CLD_CONTINUED (WNOWAIT keeps reporting the last one)
+  }
 }
 
 void reset_signals() noexcept {

@@ -6,6 +6,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <sys/types.h>
+
 #include <functional>
 
 namespace procactor::detail {
@@ -17,7 +19,9 @@ class signal_watch {
   signal_watch(boost::asio::io_context& io, bool stop_signals);
 
   /// From now until the loop stops: @p on_stop(signo) for each SIGINT or SIGTERM, then
-  /// @p on_child_ended once for any number of SIGCHLDs read together.
+  /// @p on_child_ended once for any number of SIGCHLDs read together. SIGCHLD also comes when a
+/// child stops or continues (SA_NOCLDSTOP is not set): on_child_ended is called for those too,
+/// and finds out with probe_child() (SIGCHLDs coalesce: the siginfo names only one of them).
   void start(std::function<void(int)> on_stop, std::function<void()> on_child_ended);
 
  private:
@@ -28,6 +32,16 @@ class signal_watch {
   std::function<void(int)> on_stop_;
   std::function<void()> on_child_ended_;
 };
+
+/// Where a child of this process is, as waitid(WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT)
+/// tells it: nothing is consumed, so its process object still reaps it and reads its status.
+enum class child_run_state {
+  running,  ///< running (or continued after a stop)
+  stopped,  ///< group-stopped by a signal (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU)
+  ended,    ///< a zombie, or not a child of ours (any more)
+};
+/// The state of child @p pid now (one system call).
+child_run_state probe_child(pid_t pid) noexcept;
 
 /// In a child forked by a supervisor, before it runs anything: default dispositions and an empty
 /// signal mask. A forked child must not keep the supervisor's blocked set (its SIGTERM would be

@@ -51,6 +51,8 @@ void supervisor::add_child(child_spec spec, std::string path) {
   c->spec = std::move(spec);
   c->path = std::move(path);
   c->stopper = std::make_unique<stop_escalation>(io_);
+  c->frozen_timer = std::make_unique<boost::asio::steady_timer>(io_);
+  c->watchdog = std::make_unique<boost::asio::steady_timer>(io_);
   router_.add_child(c->path);
   children_.push_back(std::move(c));
 }
@@ -129,6 +131,9 @@ void supervisor::start_next() {
     c.said.reset();
     c.running = true;
     c.stop_requested = false;
+    c.stopped = false;
+    c.killed_as.reset();
+    c.busy_stamp = 0;
     c.pipe = std::make_unique<frame_pipe>(io_, std::move(conn));
     c.pipe->start([this, i](std::span<const char> bytes) { on_child_frame(i, bytes); },
                   [this, i](bool malformed, const std::string& why) {
@@ -139,6 +144,7 @@ void supervisor::start_next() {
                                 "malformed frame from " + who + " (" + why + "); closing its pipe", {{"why", why}});
                     }
                   });
+    arm_watchdog(i);
     // Its ready comes as a frame; a child that dies first is seen by reap(), one that never
     // answers is left running after ready_timeout.
     starting_ = i;
@@ -202,7 +208,11 @@ void supervisor::on_parent_frame(std::span<const char> bytes) {
 void supervisor::reap() {
   for (std::size_t i = 0; i < children_.size(); ++i) {
     child& c = *children_[i];
-    if (c.running && c.proc && !c.proc->is_alive()) on_child_exit(i);
+    if (c.running && c.proc && !c.proc->is_alive()) {
+      on_child_exit(i);
+    } else if (c.running && c.proc) {
+      note_run_state(i);  // SIGCHLD comes for a stop or a continue too
+    }
   }
   if (is_root_) reap_orphans();
 }
@@ -232,7 +242,9 @@ void supervisor::on_child_exit(std::size_t i) {
   }
   if (c.pipe) c.pipe->close();
   // the reason it gave; its exit status only when it could not say (a crash, a signal, _exit)
-  const exit_reason why = c.said ? *c.said : exit_reason::from_status(c.proc->status(), c.stop_requested);
+  const exit_reason why = c.killed_as ? *c.killed_as  // frozen or hung: killed by this supervisor
+                          : c.said    ? *c.said
+                                      : exit_reason::from_status(c.proc->status(), c.stop_requested);
   c.said.reset();
   c.last_reason = why;
   const auto box = settle_mailbox(c, why, addr_);
@@ -381,6 +393,13 @@ void supervisor::stop_child(std::size_t i) {
   child& c = *children_[i];
   if (!c.running) return;
   c.stop_requested = true;
+  if (c.stopped || probe_child(c.proc->pid()) == child_run_state::stopped) {
+    // A stopped child cannot read a stop request, and SIGTERM waits for a SIGCONT: the escalation
+    // would wait 2 x graceful for nothing. SIGKILL needs no SIGCONT.
+    c.stopped = true;
+    kill_as(i, exit_reason::kind_t::frozen, "stopped (SIGSTOP) when asked to stop; killed");
+    return;
+  }
   c.stopper->begin(*c.proc, c.spec.shutdown, [this, &c] {
     // The stop goes both ways: into the mailbox at system priority (ahead of queued user mail)
     // and on the pipe (seen even when the mailbox is full); the actor acts on the first to arrive.
@@ -391,6 +410,86 @@ void supervisor::stop_child(std::size_t i) {
       c.box->send(std::span<const char>(env.data(), env.size()), wire::system_priority, internal::try_only, ec);
     }
     if (c.pipe) send_to(*c.pipe, wire::frame_kind::stop, c.path, {});
+  });
+}
+
+void supervisor::note_run_state(std::size_t i) {
+  child& c = *children_[i];
+  const bool stopped = probe_child(c.proc->pid()) == child_run_state::stopped;
+  if (stopped == c.stopped) return;
+  c.stopped = stopped;
+  const std::string timeout_ms = std::to_string(c.spec.frozen_timeout.count());
+  if (!stopped) {  // continued in time
+    c.frozen_timer->cancel();
+    c.busy_stamp = 0;  // the watchdog judges its handler afresh: the time stopped was not the handler's
+    log_event(log_level::info, "child_continued", path_, c.path, "child " + c.path + " continued");
+    return;
+  }
+  if (c.stop_requested) {  // being stopped: it cannot read the request any more
+    kill_as(i, exit_reason::kind_t::frozen, "stopped (SIGSTOP) while being stopped; killed");
+    return;
+  }
+  log_event(log_level::info, "child_stopped", path_, c.path,
+            "child " + c.path + " stopped by a signal" +
+                (c.spec.frozen_timeout.count() > 0 ? "; killed unless continued within " + timeout_ms + " ms" : ""),
+            {{"timeout_ms", timeout_ms}});
+  if (c.spec.frozen_timeout.count() <= 0) return;
+  const std::uint64_t inc = c.incarnation;
+  c.frozen_timer->expires_after(c.spec.frozen_timeout);
+  c.frozen_timer->async_wait([this, i, inc, timeout_ms](const boost::system::error_code& e) {
+    if (e) return;
+    child& k = *children_[i];
+    if (!k.running || k.incarnation != inc || !k.stopped || k.killed_as) return;
+    if (probe_child(k.proc->pid()) != child_run_state::stopped) return;  // continued: its SIGCHLD is on its way
+    log_event(log_level::warn, "child_frozen", path_, k.path,
+              "child " + k.path + " stopped for more than " + timeout_ms + " ms; killing it",
+              {{"timeout_ms", timeout_ms}});
+    kill_as(i, exit_reason::kind_t::frozen, "stopped (SIGSTOP) for more than " + timeout_ms + " ms");
+  });
+}
+
+void supervisor::kill_as(std::size_t i, exit_reason::kind_t kind, std::string detail) {
+  child& c = *children_[i];
+  if (!c.running || !c.proc || c.killed_as) return;
+  exit_reason why = reason_of(kind);
+  why.detail = std::move(detail);
+  c.killed_as = std::move(why);
+  c.frozen_timer->cancel();
+  c.watchdog->cancel();
+  // Its whole process group. SIGKILL ends a stopped process as it is: no SIGCONT is needed. Its
+  // death comes as a SIGCHLD; on_child_exit reports it with this reason.
+  std::error_code ec;
+  c.proc->signal(SIGKILL, true, ec);
+}
+
+void supervisor::arm_watchdog(std::size_t i) {
+  child& c = *children_[i];
+  if (c.spec.handler_budget.count() <= 0 || !c.box || !c.running) return;
+  // Sampled every budget / 4: a handler seen busy with the same stamp for a whole budget has run
+  // at least that long (never a false alarm), and is caught within 1.5 x its budget.
+  const std::uint64_t inc = c.incarnation;
+  c.watchdog->expires_after(std::max<std::chrono::milliseconds>(c.spec.handler_budget / 4, std::chrono::milliseconds(1)));
+  c.watchdog->async_wait([this, i, inc](const boost::system::error_code& e) {
+    if (e) return;
+    child& k = *children_[i];
+    if (!k.running || k.incarnation != inc || k.killed_as || !k.box) return;
+    constexpr std::uint64_t tag_mask = (std::uint64_t{1} << 24) - 1;  // the incarnation in a stamp
+    const std::uint64_t w = k.box->handler_mark().load(std::memory_order_relaxed);
+    const auto now = std::chrono::steady_clock::now();
+    if (k.stopped || w == 0 || (w >> 40) != (inc & tag_mask)) {
+      k.busy_stamp = 0;  // idle, stopped (the frozen watch's business), or a predecessor's stamp
+    } else if (w != k.busy_stamp) {
+      k.busy_stamp = w;  // a new handler
+      k.busy_since = now;
+    } else if (now - k.busy_since >= k.spec.handler_budget) {
+      const std::string budget_ms = std::to_string(k.spec.handler_budget.count());
+      log_event(log_level::warn, "child_hung", path_, k.path,
+                "a handler of " + k.path + " ran longer than " + budget_ms + " ms; killing it",
+                {{"budget_ms", budget_ms}});
+      kill_as(i, exit_reason::kind_t::hung, "a handler ran longer than " + budget_ms + " ms");
+      return;
+    }
+    arm_watchdog(i);
   });
 }
 

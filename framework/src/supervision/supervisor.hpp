@@ -53,6 +53,10 @@ class supervisor {
   void schedule_restart(std::vector<std::size_t> group, std::chrono::milliseconds delay);
   void try_restart();
   void stop_child(std::size_t i);
+  // stopped children and hung handlers
+  void note_run_state(std::size_t i);
+  void kill_as(std::size_t i, exit_reason::kind_t kind, std::string detail);
+  void arm_watchdog(std::size_t i);
   void stop_next_of_group();
   // shutdown
   void begin_shutdown(int exit_code, exit_reason why);
