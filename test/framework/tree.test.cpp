@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "procactor/pipe.hpp"
+#include "procactor/process.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
@@ -55,6 +57,47 @@ class echo : public actor {
  private:
   std::string last_;
 };
+
+// Starts `sleep 300` of its own (fork + exec, optionally in a new session) and answers its pid.
+struct start_sleeper {
+  bool new_session;
+};
+
+class spawner : public actor {
+ public:
+  spawner() {
+    on<start_sleeper>([](const start_sleeper& s) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        if (s.new_session) ::setsid();
+        ::execlp("sleep", "sleep", "300", static_cast<char*>(nullptr));
+        ::_exit(127);
+      }
+      return static_cast<int>(pid);
+    });
+    on<int>([](const int&) { return static_cast<int>(::getpid()); });
+  }
+};
+
+supervisor_spec one_spawner() {
+  supervisor_spec sp;
+  sp.max_restarts = 10;
+  sp.children = {child_spec::of<spawner>("spawner").with_shutdown({2000ms, false})};
+  return sp;
+}
+
+// Whether @p pid runs in a cgroup of its own tree ("procactor-..." in its cgroup v2 path).
+bool in_tree_cgroup(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/cgroup").c_str(), "r");
+  if (!f) return false;
+  char line[512];
+  bool yes = false;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::string_view(line).rfind("0::", 0) == 0 && std::string_view(line).find("/procactor-") != std::string_view::npos) yes = true;
+  }
+  std::fclose(f);
+  return yes;
+}
 
 supervisor_spec one_echo(std::size_t capacity = 128) {
   supervisor_spec sp;
@@ -227,6 +270,69 @@ BOOST_AUTO_TEST_CASE(destroying_a_running_tree_stops_it_without_throwing) {
     t.send("echo", hold{0});  // the child will need its brutal kill
   }
   BOOST_TEST(procactor_test::wait_pid_gone(root, 10s));
+}
+
+BOOST_AUTO_TEST_CASE(killing_the_owner_of_a_tree_ends_every_process_of_it_and_removes_every_object) {
+  auto [mine, theirs] = procactor::pipe();
+  // the owner: a process of its own that starts a tree, says its root's and an actor's pids, and waits
+  procactor::process owner([](procactor::connection& c) {
+    auto t = tree::start("app", one_spawner());
+    const int actor_pid = *t.request<int>("spawner", 0, 10s).value;
+    const int sleeper = *t.request<int>("spawner", start_sleeper{false}, 10s).value;
+    c.send(std::vector<int>{static_cast<int>(t.root_pid()), actor_pid, sleeper});
+    for (;;) ::pause();
+  }, std::move(theirs));
+  owner.start();
+  BOOST_TEST_REQUIRE(mine.poll(30s));
+  const auto pids = mine.recv<std::vector<int>>();
+  BOOST_TEST_REQUIRE(pids.size() == 3u);
+  owner.kill();
+  owner.join();
+  for (int pid : pids) BOOST_TEST(procactor_test::wait_pid_gone(pid, 20s), "pid " << pid << " still runs");
+  std::string left;
+  BOOST_TEST(procactor_test::wait_until([&] {
+    left = guard.leftovers(0ms);
+    return left.empty();
+  }, 20s), left);
+}
+
+BOOST_AUTO_TEST_CASE(a_process_an_actor_started_ends_when_the_actor_is_killed) {
+  auto t = tree::start("app", one_spawner());
+  const int sleeper = *t.request<int>("spawner", start_sleeper{false}, 10s).value;
+  const int actor_pid = *t.request<int>("spawner", 0, 10s).value;
+  BOOST_TEST_REQUIRE(::kill(sleeper, 0) == 0);
+  ::kill(actor_pid, SIGKILL);
+  BOOST_TEST(procactor_test::wait_pid_gone(sleeper, 20s));
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(processes_an_actor_started_end_with_the_tree_even_in_a_session_of_their_own) {
+  auto t = tree::start("app", one_spawner());
+  const int sleeper = *t.request<int>("spawner", start_sleeper{false}, 10s).value;
+  const int escaped = *t.request<int>("spawner", start_sleeper{true}, 10s).value;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return ::getsid(escaped) == escaped; }, 10s));
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  BOOST_TEST(procactor_test::wait_pid_gone(sleeper, 20s));
+  BOOST_TEST(procactor_test::wait_pid_gone(escaped, 20s));
+}
+
+BOOST_AUTO_TEST_CASE(with_a_cgroup_a_setsid_escape_ends_even_when_the_root_is_killed) {
+  auto t = tree::start("app", one_spawner());
+  const int escaped = *t.request<int>("spawner", start_sleeper{true}, 10s).value;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return ::getsid(escaped) == escaped; }, 10s));
+  if (!in_tree_cgroup(t.root_pid())) {
+    BOOST_TEST_MESSAGE("skipped: no cgroup v2 per tree here (not mounted or not writable); without it a setsid() "
+                       "escape outlives a SIGKILLed root");
+    ::kill(escaped, SIGKILL);
+    t.stop();
+    t.join();
+    return;
+  }
+  ::kill(t.root_pid(), SIGKILL);
+  (void)t.join();
+  BOOST_TEST(procactor_test::wait_pid_gone(escaped, 20s));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
