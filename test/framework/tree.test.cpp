@@ -37,6 +37,9 @@ struct hold {
 struct get_last {
   int unused;
 };
+struct kill_supervisor {
+  int unused;
+};
 
 class echo : public actor {
  public:
@@ -52,6 +55,10 @@ class echo : public actor {
     });
     on<std::string>([this](const std::string& s) { last_ = s + " from " + sender(); });
     on<get_last>([this](const get_last&) { return last_; });
+    on<kill_supervisor>([](const kill_supervisor&) -> int {  // the request is pending when the root dies
+      ::kill(::getppid(), SIGKILL);
+      while (true) ::pause();
+    });
   }
 
  private:
@@ -333,6 +340,78 @@ BOOST_AUTO_TEST_CASE(with_a_cgroup_a_setsid_escape_ends_even_when_the_root_is_ki
   ::kill(t.root_pid(), SIGKILL);
   (void)t.join();
   BOOST_TEST(procactor_test::wait_pid_gone(escaped, 20s));
+}
+
+BOOST_AUTO_TEST_CASE(a_killed_root_is_restarted_by_the_handle_and_the_tree_serves_again) {
+  procactor::tree_options o;
+  o.root_restarts = 3;
+  auto t = tree::start("app", one_echo(), o);
+  const pid_t first = t.root_pid();
+  const int echo_pid = *t.request<int>("echo", 0, 10s).value;
+  ::kill(first, SIGKILL);
+  BOOST_TEST_REQUIRE(procactor_test::wait_pid_gone(echo_pid, 20s));  // it dies with its supervisor
+  t.send("echo", std::string("queued"));  // into the mailbox that outlives them: it waits
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return t.running() && t.root_restarts() == 1; }, 30s));
+  BOOST_TEST(t.root_pid() != first);
+  auto r = t.request<int>("echo", 0, 20s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message() << " " << r.detail);
+  BOOST_TEST(*r.value != echo_pid);
+  auto last = t.request<std::string>("echo", get_last{0}, 20s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(last), last.error.message() << " " << last.detail);
+  BOOST_TEST(last.value->rfind("queued", 0) == 0u, *last.value);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_request_pending_when_the_root_dies_fails_fast_and_the_next_one_is_answered) {
+  procactor::tree_options o;
+  o.root_restarts = 3;
+  auto t = tree::start("app", one_echo(), o);
+  auto r = t.request<int>("echo", kill_supervisor{0}, 120s);  // a timeout would take two minutes
+  BOOST_TEST((r.error == errc::died), r.error.message() << " " << r.detail);
+  BOOST_TEST(r.detail.find("root supervisor /app died") != std::string::npos, r.detail);
+  auto again = t.request<int>("echo", 0, 20s);
+  BOOST_TEST(static_cast<bool>(again), again.error.message() << " " << again.detail);
+  BOOST_TEST(t.root_restarts() == 1u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_root_stopped_longer_than_its_frozen_timeout_is_killed_and_restarted) {
+  procactor::tree_options o;
+  o.root_restarts = 3;
+  o.frozen_timeout = 200ms;
+  auto t = tree::start("app", one_echo(), o);
+  const pid_t first = t.root_pid();
+  ::kill(first, SIGSTOP);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return t.running() && t.root_restarts() == 1; }, 30s));
+  BOOST_TEST(procactor_test::wait_pid_gone(first, 10s));
+  auto r = t.request<int>("echo", 0, 20s);
+  BOOST_TEST(static_cast<bool>(r), r.error.message() << " " << r.detail);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(without_root_restarts_a_killed_root_ends_the_tree) {
+  auto t = tree::start("app", one_echo());
+  ::kill(t.root_pid(), SIGKILL);
+  BOOST_TEST(t.join().to_string() == "signal 9 (SIGKILL)");
+  BOOST_TEST(t.root_restarts() == 0u);
+  BOOST_TEST(!t.running());
+  auto r = t.request<int>("echo", 0, 1s);
+  BOOST_TEST((r.error == errc::not_running));
+}
+
+BOOST_AUTO_TEST_CASE(a_root_killed_more_often_than_its_intensity_allows_ends_the_tree) {
+  procactor::tree_options o;
+  o.root_restarts = 1;
+  o.period = 60s;
+  auto t = tree::start("app", one_echo(), o);
+  ::kill(t.root_pid(), SIGKILL);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return t.running() && t.root_restarts() == 1; }, 30s));
+  ::kill(t.root_pid(), SIGKILL);
+  BOOST_TEST(t.join().to_string() == "signal 9 (SIGKILL)");
+  BOOST_TEST(t.root_restarts() == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
