@@ -145,9 +145,22 @@ void kill_cgroup(const std::string& dir, std::chrono::milliseconds within) noexc
       write_file(parent + "/cgroup.procs", "0");
       entered().clear();
     }
-    const bool has_kill = write_file(dir + "/cgroup.kill", "1");  // kernel >= 5.14
+    const bool has_kill = write_file(dir + "/cgroup.kill", "1");  // kernel >= 5.14 (kills the subtree too)
     for (;;) {
       const auto pids = read_pids(dir + "/cgroup.procs");
+      if (pids.empty()) {
+        // cgroups below ours (a tree started by one of our actors) go first: rmdir needs no children
+        if (DIR* d = ::opendir(dir.c_str())) {
+          std::vector<std::string> below;
+          while (dirent* e = ::readdir(d)) {
+            if (e->d_type == DT_DIR && e->d_name[0] != '.') below.push_back(dir + "/" + e->d_name);
+          }
+          ::closedir(d);
+          for (const auto& b : below) {
+            kill_cgroup(b, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
+          }
+        }
+      }
       if (pids.empty() && ::rmdir(dir.c_str()) == 0) return;
       if (pids.empty() && errno == ENOENT) return;
       if (!has_kill) {
