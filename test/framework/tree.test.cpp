@@ -1,6 +1,7 @@
 #include "procactor/tree.hpp"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -399,6 +400,23 @@ BOOST_AUTO_TEST_CASE(without_root_restarts_a_killed_root_ends_the_tree) {
   BOOST_TEST(!t.running());
   auto r = t.request<int>("echo", 0, 1s);
   BOOST_TEST((r.error == errc::not_running));
+}
+
+BOOST_AUTO_TEST_CASE(a_root_that_dies_after_stop_was_asked_is_not_restarted) {
+  procactor::tree_options o;
+  o.root_restarts = 3;
+  auto t = tree::start("app", one_echo(), o);
+  const pid_t root = t.root_pid();
+  ::kill(root, SIGKILL);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] {  // dead, left for the handle to reap
+    siginfo_t info{};
+    return ::waitid(P_PID, static_cast<id_t>(root), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == root;
+  }, 10s));
+  t.stop();
+  const auto end = t.join(30s);
+  BOOST_TEST_REQUIRE(end.has_value());
+  BOOST_TEST(t.root_restarts() == 0u);
+  BOOST_TEST(!t.running());
 }
 
 BOOST_AUTO_TEST_CASE(a_root_killed_more_often_than_its_intensity_allows_ends_the_tree) {
