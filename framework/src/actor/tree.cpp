@@ -163,19 +163,39 @@ struct tree::impl {
     pipe_eof = false;
     frozen_since.reset();
     next_check = internal::clock::now() + root_check;
-    if (pipe.poll(root_ready_timeout, ec)) {
-      auto bytes = pipe.recv_bytes(ec);
-      if (!ec) {
-        auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
-        if (f && f->kind == wire::frame_kind::ready) return true;
-        if (f && f->kind == wire::frame_kind::exit) {
-          std::lock_guard lock(mu);
-          result_said = f->reason;
+    // In slices: a root stopped (SIGSTOP) while it starts is given up after its frozen_timeout,
+    // not after the whole ready timeout.
+    const auto deadline = internal::deadline_after(root_ready_timeout);
+    for (;;) {
+      if (pipe.poll(root_check, ec)) {
+        auto bytes = pipe.recv_bytes(ec);
+        if (!ec) {
+          auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
+          if (f && f->kind == wire::frame_kind::ready) return true;
+          if (f && f->kind == wire::frame_kind::exit) {
+            std::lock_guard lock(mu);
+            result_said = f->reason;
+          }
         }
+        break;
       }
+      if (ec || internal::clock::now() >= deadline || stopped_too_long()) break;
     }
     why = "no ready from the root supervisor";
     return false;
+  }
+
+  // Whether the root is stopped (SIGSTOP) and has been for frozen_timeout (with root restarts on).
+  bool stopped_too_long() {
+    if (opts.root_restarts <= 0 || opts.frozen_timeout <= std::chrono::milliseconds::zero()) return false;
+    auto st = internal::read_proc_stat(root->pid());
+    if (!st || (st->state != 'T' && st->state != 't')) {
+      frozen_since.reset();
+      return false;
+    }
+    const auto now = internal::clock::now();
+    if (!frozen_since) frozen_since = now;
+    return now - *frozen_since >= opts.frozen_timeout;
   }
 
   // Whether the root has died (or was killed here for being stopped past its frozen_timeout).
@@ -186,14 +206,7 @@ struct tree::impl {
     if (!pipe_eof && now < next_check) return false;
     next_check = now + root_check;
     if (!root->is_alive()) return true;
-    if (opts.root_restarts <= 0 || opts.frozen_timeout <= std::chrono::milliseconds::zero()) return false;
-    auto st = internal::read_proc_stat(root->pid());
-    if (!st || (st->state != 'T' && st->state != 't')) {
-      frozen_since.reset();
-      return false;
-    }
-    if (!frozen_since) frozen_since = now;
-    if (now - *frozen_since < opts.frozen_timeout) return false;
+    if (!stopped_too_long()) return false;
     exit_reason why;
     why.kind = exit_reason::kind_t::frozen;
     why.detail = "stopped for more than " + std::to_string(opts.frozen_timeout.count()) + " ms";
