@@ -110,6 +110,9 @@ class collector : public procactor::actor {
   totals t_{0, 0};
 };
 
+volatile std::sig_atomic_t stop_requested = 0;
+extern "C" void on_stop_signal(int) { stop_requested = 1; }
+
 int main(int argc, char** argv) {
   procactor::handle_spawned_child();
   CLI::App app{"procactor demo: a supervised process tree with crashes and restarts"};
@@ -119,18 +122,31 @@ int main(int argc, char** argv) {
   app.add_option("--crash-every", crash_ms, "milliseconds between crashes of w2")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
-  // 4. The tree: /app { workers { w1 w2 w3 }, collector, producer }
+  // 4. The tree: /app { workers { w1 w2 w3 }, collector, producer }. Intensities are set for a
+  //    chaos run (SIGKILLs at 5/s to any of its 7 processes, about 0.7/s each): up to 100
+  //    restarts in 10 s per supervisor, and this program restarts the root (100 in 10 s; one
+  //    stopped by SIGSTOP for more than 2 s is killed and restarted). A crash loop still ends it.
   procactor::supervisor_spec workers;
   workers.strat = procactor::strategy::one_for_one;
-  workers.max_restarts = 20;
+  workers.max_restarts = 100;
   workers.period = 10s;
   workers.backoff.initial = 50ms;  // exponential backoff with jitter between restarts
   workers.children = {procactor::child_spec::of<worker>("w1", 0), procactor::child_spec::of<worker>("w2", crash_ms),
                       procactor::child_spec::of<worker>("w3", 0)};
   procactor::supervisor_spec root;
+  root.max_restarts = 100;
+  root.period = 10s;
   root.children = {procactor::child_spec::nested("workers", workers), procactor::child_spec::of<collector>("collector"),
                    procactor::child_spec::of<producer>("producer")};
-  auto t = procactor::tree::start("app", root);
+  procactor::tree_options opts;
+  opts.root_restarts = 100;
+  opts.period = 10s;
+  opts.frozen_timeout = 2s;
+  auto t = procactor::tree::start("app", root, opts);
+  // SIGINT/SIGTERM: stop the tree in order and say how it ended (set up after the start: the
+  // tree's processes keep the default dispositions)
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
 
   // 5. A live table of mailbox stats, read from shared memory, every second for --duration
   //    seconds; on a slow machine it goes on until w2's first restart has been shown (at most
@@ -141,12 +157,13 @@ int main(int argc, char** argv) {
   for (int s = 1;; ++s) {
     const auto elapsed = std::chrono::steady_clock::now() - t0;
     if (elapsed >= std::chrono::duration<double>(duration_s) && (restart_shown || elapsed >= 60s)) break;
-    if (t.join(1000ms)) break;  // the tree ended on its own: stop reporting
+    if (stop_requested || t.join(1000ms) || stop_requested) break;  // the tree ended on its own, or we were told to stop
     auto tot = t.request<totals>("collector", get_totals{0}, 5s);
     std::printf("\n[%3ds] jobs done %ld, primes found %ld\n", s, tot ? tot.value->jobs : -1L, tot ? tot.value->primes : -1L);
     std::printf("  %-12s %6s %9s %9s %6s %9s %5s\n", "actor", "depth", "enqueued", "dequeued", "hwm", "restarts", "lost");
     for (const char* a : actors) {
-      auto st = t.stats(a);
+      std::error_code ec;
+      auto st = t.stats(a, ec);  // zeros for a mailbox being recreated
       if (std::string(a) == "workers/w2" && st.restarts > 0) restart_shown = true;
       std::printf("  %-12s %6llu %9llu %9llu %6llu %9llu %5llu\n", a, static_cast<unsigned long long>(st.depth),
                   static_cast<unsigned long long>(st.enqueued), static_cast<unsigned long long>(st.dequeued),

@@ -21,6 +21,29 @@
 
 namespace procactor {
 
+/// How the tree handle looks after the root supervisor: the process holding the handle is the
+/// root's parent, and restarts it as a supervisor restarts a child (OTP's application master over
+/// the top supervisor; PostgreSQL's postmaster over its backends). A restarted root has the same
+/// tree address and key: the mailboxes, which outlive it, are reused and mail queued in them waits
+/// for the new actors. Requests pending when the root dies fail with errc::died.
+///
+/// Restarts happen in the calling threads of the handle (join, running, request, start_child,
+/// terminate_child): a program that waits in join() is always watching. A restart forks the root
+/// again from the calling thread, so, like tree::start, it needs the caller to be the program's
+/// only thread (else the tree ends: errc::unsafe_fork is logged).
+struct tree_options {
+  /// Root restarts allowed within `period`; one more ends the tree. 0 (the default): a root that
+  /// dies ends the tree.
+  int root_restarts = 0;
+  /// The intensity window of root restarts.
+  std::chrono::milliseconds period{5000};
+  /// Delay before a root restart (see backoff_policy); none by default.
+  backoff_policy backoff{};
+  /// With root_restarts > 0: a root stopped (SIGSTOP) longer than this is killed and restarted
+  /// (0: never). Checked about every 50 ms while a thread waits in the handle.
+  std::chrono::milliseconds frozen_timeout{5000};
+};
+
 /// A running supervised process tree. The root supervisor runs in a child process of the caller
 /// (started from the caller's thread, which must be the only one when it starts); the caller keeps
 /// this handle to send, request, read mailbox stats and stop the tree.
@@ -45,6 +68,12 @@ class tree {
   [[nodiscard]] static tree start(const std::string& root_name, supervisor_spec spec);
   /// @overload
   [[nodiscard]] static tree start(const std::string& root_name, supervisor_spec spec, std::error_code& ec) noexcept;
+  /// @overload
+  /// With a restart policy for the root (see tree_options).
+  [[nodiscard]] static tree start(const std::string& root_name, supervisor_spec spec, const tree_options& opts);
+  /// @overload
+  [[nodiscard]] static tree start(const std::string& root_name, supervisor_spec spec, const tree_options& opts,
+                                  std::error_code& ec) noexcept;
 
   /// @overload
   tree(tree&&) noexcept;
@@ -152,7 +181,8 @@ class tree {
 
   /// Stops the whole tree in order (children in reverse start order, depth first). Does not wait.
   void stop() noexcept;
-  /// Waits for the root supervisor to end; returns its exit reason.
+  /// Waits for the root supervisor to end (for good: a root restarted by its tree_options is
+  /// waited for again); returns its exit reason.
   exit_reason join();
   /// @overload
   exit_reason join(std::error_code& ec) noexcept;
@@ -160,10 +190,12 @@ class tree {
   std::optional<exit_reason> join(std::chrono::milliseconds timeout);
   /// @overload
   std::optional<exit_reason> join(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
-  /// The root supervisor's pid (0 for an empty handle).
+  /// The root supervisor's pid (0 for an empty handle); a restarted root has a new one.
   pid_t root_pid() const noexcept;
-  /// True while the root supervisor runs.
+  /// True while the root supervisor runs (restarting it first if it died and tree_options allow).
   bool running() noexcept;
+  /// How many times the root supervisor has been restarted (tree_options).
+  std::uint64_t root_restarts() const noexcept;
 
  private:
   struct impl;

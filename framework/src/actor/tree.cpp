@@ -3,18 +3,24 @@
 #include <poll.h>
 #include <signal.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <thread>
 #include <map>
 #include <set>
 #include <unordered_map>
 
 #include "actor/addressing.hpp"
 #include "internal/child.hpp"
+#include "internal/proc_stat.hpp"
 #include "ipc/names.hpp"
 #include "procactor/gc.hpp"
+#include "procactor/log.hpp"
 #include "procactor/pipe.hpp"
+#include "supervision/containment.hpp"
+#include "supervision/restart_policy.hpp"
 #include "supervision/supervisor.hpp"
 
 namespace procactor {
@@ -30,6 +36,16 @@ child_spec child_spec::nested(std::string name, supervisor_spec spec) {
 namespace {
 
 constexpr auto slice = std::chrono::milliseconds(20);  // longest a receiver sleeps between checks
+constexpr auto root_check = std::chrono::milliseconds(50);  // the root's liveness without EOF, and frozen state
+constexpr auto root_ready_timeout = std::chrono::seconds(30);
+
+supervisor_spec policy_spec(const tree_options& o) {
+  supervisor_spec s;
+  s.max_restarts = o.root_restarts;
+  s.period = o.period;
+  s.backoff = o.backoff;
+  return s;
+}
 
 // Collects the registered names of @p spec (below @p path) and checks the spec's names.
 void collect_names(const supervisor_spec& spec, const std::string& path, detail::registry_map& out) {
@@ -78,9 +94,18 @@ void collect_names(const supervisor_spec& spec, const std::string& path, detail:
 // variable, so concurrent requests from several threads each get their own reply.
 struct tree::impl {
   detail::tree_address addr;
+  supervisor_spec spec;  // for a root restart
+  tree_options opts;
+  detail::restart_policy policy;
   std::unique_ptr<ipc::mailbox> client_box;
-  std::optional<process> root;
+  std::optional<process> root;  // replaced by a restart (with the pumping token)
+  std::atomic<pid_t> root_pid{0};
+  std::atomic<std::uint64_t> restarts{0};
+  std::atomic<bool> stopping{false};  // stop() was called: a root that ends is not restarted
   connection pipe;
+  bool pipe_eof = false;  // (with the pumping token)
+  internal::clock::time_point next_check{};
+  std::optional<internal::clock::time_point> frozen_since;
   std::optional<exit_reason> result;
   std::optional<exit_reason> result_said;  // the root's exit frame (under mu)
 
@@ -108,10 +133,190 @@ struct tree::impl {
   std::vector<std::pair<std::string, std::string>> rewatch;  // monitors to send again (callee, mark)
   std::vector<char> rbuf;
 
-  explicit impl(detail::tree_address a) : addr(a), out(a, a.root) {}
+  impl(detail::tree_address a, supervisor_spec sp, const tree_options& o)
+      : addr(a), spec(std::move(sp)), opts(o), policy(policy_spec(o)), out(a, a.root) {}
+
+  // Starts a root supervisor and waits for its "ready" (every mailbox of the first level exists
+  // by then). With the pumping token (or before anyone else can use the handle). False with
+  // @p why when it did not come up; the process (if any) is left to the caller to reap.
+  bool launch(std::string& why) {
+    auto [mine, theirs] = procactor::pipe();
+    process_options o;
+    o.name = addr.root;
+    root.emplace(o, [sp = spec, a = addr](connection& conn) -> int {
+      internal::close_fds_except({conn.native_handle()});  // nothing of the caller's: our pipe's EOF must work
+      for (int sig : {SIGINT, SIGTERM, SIGCHLD}) ::signal(sig, SIG_DFL);
+      detail::supervisor s(a.root, sp, a, std::move(conn), true);
+      return s.run();
+    }, std::move(theirs));
+    std::error_code ec;
+    root->start(ec);
+    if (ec) {
+      why = ec.message();
+      return false;
+    }
+    root_pid = root->pid();
+    {
+      std::lock_guard lock(send_mu);
+      pipe = std::move(mine);
+    }
+    pipe_eof = false;
+    frozen_since.reset();
+    next_check = internal::clock::now() + root_check;
+    // In slices: a root stopped (SIGSTOP) while it starts is given up after its frozen_timeout,
+    // not after the whole ready timeout.
+    const auto deadline = internal::deadline_after(root_ready_timeout);
+    for (;;) {
+      if (pipe.poll(root_check, ec)) {
+        auto bytes = pipe.recv_bytes(ec);
+        if (!ec) {
+          auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
+          if (f && f->kind == wire::frame_kind::ready) return true;
+          if (f && f->kind == wire::frame_kind::exit) {
+            std::lock_guard lock(mu);
+            result_said = f->reason;
+          }
+        }
+        break;
+      }
+      if (ec || internal::clock::now() >= deadline || stopped_too_long()) break;
+    }
+    why = "no ready from the root supervisor";
+    return false;
+  }
+
+  // Whether the root is stopped (SIGSTOP) and has been for frozen_timeout (with root restarts on).
+  bool stopped_too_long() {
+    if (opts.root_restarts <= 0 || opts.frozen_timeout <= std::chrono::milliseconds::zero()) return false;
+    auto st = internal::read_proc_stat(root->pid());
+    if (!st || (st->state != 'T' && st->state != 't')) {
+      frozen_since.reset();
+      return false;
+    }
+    const auto now = internal::clock::now();
+    if (!frozen_since) frozen_since = now;
+    return now - *frozen_since >= opts.frozen_timeout;
+  }
+
+  // Whether the root has died (or was killed here for being stopped past its frozen_timeout).
+  // With the pumping token.
+  bool root_dead() {
+    if (!root || !root->started()) return true;
+    const auto now = internal::clock::now();
+    if (!pipe_eof && now < next_check) return false;
+    next_check = now + root_check;
+    if (!root->is_alive()) return true;
+    if (!stopped_too_long()) return false;
+    exit_reason why;
+    why.kind = exit_reason::kind_t::frozen;
+    why.detail = "stopped for more than " + std::to_string(opts.frozen_timeout.count()) + " ms";
+    detail::log_event(log_level::warn, "root_frozen", "", addr.root,
+                      "root supervisor " + addr.root + " " + why.detail + "; killing it");
+    {
+      std::lock_guard lock(mu);
+      result_said = why;
+    }
+    std::error_code ec;
+    root->signal(SIGKILL, false, ec);
+    return true;
+  }
+
+  // Reaps a dead root and reads what it said last; its exit reason.
+  exit_reason reap_root() {
+    std::error_code ec;
+    if (root && root->started()) root->join(ec);
+    while (!pipe_eof && pipe.readable() && pipe.poll(std::chrono::nanoseconds::zero(), ec)) {
+      auto in = pipe.recv_bytes(ec);
+      if (ec) break;
+      if (auto f = wire::decode_frame(std::span<const char>(in.data(), in.size()))) on_frame(*f);
+    }
+    std::lock_guard lock(mu);
+    exit_reason why = result_said ? *result_said
+                                  : (root && root->started() ? exit_reason::from_status(root->status(), stopping)
+                                                             : exit_reason{});
+    result_said.reset();
+    return why;
+  }
+
+  // The tree has ended for good.
+  void end(const exit_reason& why) {
+    result = why;
+    cleanup();
+    std::lock_guard lock(mu);
+    fail_all("the tree ended");
+    cv.notify_all();
+  }
+
+  // Watches the root: false while it runs (restarted here if it died and the policy allows),
+  // true once the tree has ended for good (result set). With the pumping token.
+  bool watch_root() {
+    if (result) return true;
+    if (!root_dead()) return false;
+    for (;;) {
+      const exit_reason why = reap_root();
+      if (stopping || opts.root_restarts <= 0 || why.kind == exit_reason::kind_t::shutdown) {
+        end(why);
+        return true;
+      }
+      const auto d = policy.on_restart();
+      if (d.what == detail::restart_policy::action::give_up) {
+        detail::log_event(log_level::error, "root_gave_up", "", addr.root,
+                          "root supervisor " + addr.root + " ended (" + why.to_string() + "): more than " +
+                              std::to_string(opts.root_restarts) + " restarts in " +
+                              std::to_string(opts.period.count()) + " ms; the tree ends");
+        end(why);
+        return true;
+      }
+      detail::log_event(log_level::warn, "root_restarting", "", addr.root,
+                        "root supervisor " + addr.root + " ended (" + why.to_string() + "); restarting it",
+                        {{"reason", why.to_string()}, {"restarts", std::to_string(d.restarts)}});
+      {
+        // Its requests cannot be answered by this incarnation: they fail now (as with any death).
+        std::lock_guard lock(mu);
+        for (auto& [corr, w] : waiting) {
+          w->ec = errc::died;
+          w->why = "the root supervisor " + addr.root + " died: " + why.to_string() + " (restarting it)";
+          w->done = true;
+        }
+        waiting.clear();
+        monitored.clear();
+        rewatch.clear();
+        cv.notify_all();
+      }
+      // whatever the old incarnation left running (its children die with it; escapes in its cgroup)
+      detail::containment::kill_cgroup(detail::containment::tree_cgroup_dir(addr.prefix), std::chrono::seconds(5));
+      if (d.delay > std::chrono::milliseconds::zero()) std::this_thread::sleep_for(d.delay);
+      std::string failed;
+      if (launch(failed)) {
+        ++restarts;
+        if (stopping) {  // stop() came during the restart: its frame went to the dead root
+          std::error_code ec;
+          write_frame(wire::frame{wire::frame_kind::stop, "", addr.root, 0, {}, {}}, ec);
+        }
+        return false;
+      }
+      detail::log_event(log_level::warn, "root_restart_failed", "", addr.root,
+                        "root supervisor " + addr.root + " did not come up again: " + failed);
+      if (!root || !root->started()) {  // not even forked (e.g. errc::unsafe_fork): no point in trying again
+        exit_reason r;
+        r.kind = exit_reason::kind_t::exit_code;
+        r.code = 1;
+        r.detail = "the root supervisor could not be restarted: " + failed;
+        end(r);
+        return true;
+      }
+      std::error_code ec;
+      root->signal(SIGKILL, false, ec);  // (it may be up but late): the loop reaps it and decides again
+    }
+  }
 
   void cleanup() noexcept {
-    // every mailbox of this tree, including those a SIGKILLed supervisor could not remove
+    // every process the tree left (a SIGKILLed root cannot clean up; with a cgroup per tree its
+    // setsid() escapes are found too) and every mailbox, also those a SIGKILLed supervisor left
+    try {
+      detail::containment::kill_cgroup(detail::containment::tree_cgroup_dir(addr.prefix), std::chrono::seconds(5));
+    } catch (...) {
+    }
     wire::remove_tree_mailboxes(addr.prefix, "");
     std::lock_guard lock(send_mu);
     out.clear();
@@ -235,11 +440,10 @@ struct tree::impl {
       got = true;
       on_envelope(std::span<const char>(rbuf.data(), n));
     }
-    while (pipe.readable() && pipe.poll(std::chrono::nanoseconds::zero(), ec)) {
+    while (!pipe_eof && pipe.readable() && pipe.poll(std::chrono::nanoseconds::zero(), ec)) {
       auto bytes = pipe.recv_bytes(ec);
-      if (ec) {  // the root supervisor is gone
-        std::lock_guard lock(mu);
-        fail_all("the tree ended (its root supervisor is gone)");
+      if (ec) {  // the root supervisor is gone: watch_root() decides (restart or end)
+        pipe_eof = true;
         return;
       }
       got = true;
@@ -254,7 +458,7 @@ struct tree::impl {
       on_envelope(std::span<const char>(rbuf.data(), n));
       return;
     }
-    pollfd fds[2] = {{client_box->doorbell_fd(), POLLIN, 0}, {pipe.native_handle(), POLLIN, 0}};
+    pollfd fds[2] = {{client_box->doorbell_fd(), POLLIN, 0}, {pipe_eof ? -1 : pipe.native_handle(), POLLIN, 0}};
     timespec ts = internal::to_timespec(internal::wait_slice(until, slice));
     const int r = ::ppoll(fds, 2, &ts, nullptr);
     client_box->end_sleep(r > 0 && (fds[0].revents & POLLIN));
@@ -288,26 +492,39 @@ struct tree::impl {
         return;
       }
       if (!pumping) {
-        pumping = true;
-        lock.unlock();
-        try {
-          pump(deadline);
-        } catch (...) {
-        }
-        lock.lock();
-        pumping = false;
-        auto again = std::move(rewatch);
-        rewatch.clear();
-        cv.notify_all();
-        if (!again.empty()) {
-          lock.unlock();
-          for (auto& [callee, mark] : again) send_monitor(callee, mark);
-          lock.lock();
-        }
+        pump_once(lock, deadline);
       } else {
         cv.wait_until(lock, std::min(deadline, internal::clock::now() + slice));
       }
     }
+  }
+
+  // Takes the pumping token (@p lock held, nobody pumping), reads what comes until @p until and
+  // watches the root (restarting it if it died), then gives the token back. True once the tree
+  // has ended for good.
+  bool pump_once(std::unique_lock<std::mutex>& lock, internal::clock::time_point until) {
+    pumping = true;
+    lock.unlock();
+    bool ended = false;
+    try {
+      ended = watch_root();
+      if (!ended) {
+        pump(until);
+        ended = watch_root();
+      }
+    } catch (...) {
+    }
+    lock.lock();
+    pumping = false;
+    auto again = std::move(rewatch);
+    rewatch.clear();
+    cv.notify_all();
+    if (!again.empty() && !ended) {
+      lock.unlock();
+      for (auto& [callee, mark] : again) send_monitor(callee, mark);
+      lock.lock();
+    }
+    return ended;
   }
 };
 
@@ -345,9 +562,14 @@ tree::~tree() {
 }
 
 tree tree::start(const std::string& root_name, supervisor_spec spec, std::error_code& ec) noexcept {
+  return start(root_name, std::move(spec), tree_options{}, ec);
+}
+
+tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_options& opts,
+                 std::error_code& ec) noexcept {
   try {
     ec.clear();
-    return start(root_name, std::move(spec));
+    return start(root_name, std::move(spec), opts);
   } catch (const std::system_error& e) {
     ec = e.code();
   } catch (...) {
@@ -357,43 +579,40 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, std::error_
 }
 
 tree tree::start(const std::string& root_name, supervisor_spec spec) {
+  return start(root_name, std::move(spec), tree_options{});
+}
+
+tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_options& opts) {
   if (root_name.empty() || root_name.find('/') != std::string::npos || root_name[0] == '~' || root_name[0] == '@' ||
       root_name[0] == '.') {
     throw std::system_error(errc::invalid_argument, "procactor::tree::start: bad root name '" + root_name + "'");
+  }
+  if (opts.root_restarts < 0) {
+    throw std::system_error(errc::invalid_argument, "procactor::tree::start: tree_options::root_restarts below 0");
   }
   auto names = std::make_shared<detail::registry_map>();
   collect_names(spec, "/" + root_name, *names);
   std::error_code ec;
   collect_garbage(ec);
-  auto p = std::make_unique<impl>(detail::tree_address{ipc::make_base_name(), "/" + root_name, std::move(names)});
+  auto p = std::make_unique<impl>(detail::tree_address{ipc::make_base_name(), "/" + root_name, std::move(names)},
+                                  std::move(spec), opts);
   p->client_box = ipc::mailbox::create(wire::mailbox_name(p->addr.prefix, wire::client_path),
                                        ipc::mailbox_config{64, 1 << 20}, ec);
   throw_if_error(ec, "procactor::tree::start (client mailbox)");
-  auto [mine, theirs] = procactor::pipe();
-  process_options opts;
-  opts.name = p->addr.root;
-  p->root.emplace(opts, [spec = std::move(spec), addr = p->addr](connection& conn) -> int {
-    internal::close_fds_except({conn.native_handle()});  // nothing of the caller's: our pipe's EOF must work
-    for (int sig : {SIGINT, SIGTERM, SIGCHLD}) ::signal(sig, SIG_DFL);
-    detail::supervisor s(addr.root, spec, addr, std::move(conn), true);
-    return s.run();
-  }, std::move(theirs));
-  p->root->start();
-  p->pipe = std::move(mine);
-  // Wait for the root's "ready": every mailbox of the first level exists by then.
-  if (p->pipe.poll(std::chrono::seconds(30), ec)) {
-    auto bytes = p->pipe.recv_bytes(ec);
-    if (!ec) {
-      auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
-      if (f && f->kind == wire::frame_kind::ready) return tree(std::move(p));
-      if (f && f->kind == wire::frame_kind::exit) p->result_said = f->reason;
-    }
-  }
+  std::string why;
+  if (p->launch(why)) return tree(std::move(p));
+  p->stopping = true;  // a root that does not come up the first time is not restarted
+  const bool forked = p->root && p->root->started();
   tree failed(std::move(p));
   std::error_code jec;
-  auto why = failed.join(std::chrono::seconds(5), jec);
+  std::optional<exit_reason> end;
+  if (forked) end = failed.join(std::chrono::seconds(5), jec);
+  if (!end) {
+    failed.impl_->client_box.reset();
+    failed.impl_->cleanup();
+  }
   throw std::system_error(errc::spawn_failed, "procactor::tree::start: the root supervisor did not come up (" +
-                                                   (why ? why->to_string() : std::string("no answer")) + ")");
+                                                   (end ? end->to_string() : why) + ")");
 }
 
 std::string tree::path(std::string_view name) const {
@@ -617,6 +836,7 @@ bool tree::exists(std::string_view actor_path) const noexcept {
 
 void tree::stop() noexcept {
   if (!impl_ || impl_->result) return;
+  impl_->stopping = true;
   std::error_code ec;
   impl_->write_frame(wire::frame{wire::frame_kind::stop, "", impl_->addr.root, 0, {}, {}}, ec);
 }
@@ -646,52 +866,37 @@ std::optional<exit_reason> tree::join(std::chrono::milliseconds timeout, std::er
     ec = errc::not_running;
     return std::nullopt;
   }
-  if (impl_->result) return impl_->result;
-  bool done = false;
+  impl& m = *impl_;
+  const auto deadline =
+      timeout == std::chrono::milliseconds::max() ? internal::forever : internal::deadline_after(timeout);
   try {
-    if (timeout == std::chrono::milliseconds::max()) {
-      impl_->root->join();
-      done = true;
-    } else {
-      done = impl_->root->join(timeout);
+    std::unique_lock lock(m.mu);
+    for (;;) {
+      if (m.result) return m.result;
+      if (m.pumping) {
+        if (internal::clock::now() >= deadline) return std::nullopt;
+        m.cv.wait_until(lock, std::min(deadline, internal::clock::now() + slice));
+        continue;
+      }
+      // the join reads as the others' requests do; it wakes at the root's death (EOF on its pipe)
+      // or at the next liveness check
+      if (m.pump_once(lock, std::min(deadline, internal::clock::now() + root_check))) return m.result;
+      if (internal::clock::now() >= deadline) return std::nullopt;
     }
-  } catch (const std::system_error& e) {
-    ec = e.code();
-    return std::nullopt;
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
     return std::nullopt;
   }
-  if (!done) return std::nullopt;
-  try {
-    // the root's reason is its exit frame (intensity, ...); its exit status only if it sent none
-    std::unique_lock lock(impl_->mu);
-    impl_->cv.wait(lock, [this] { return !impl_->pumping; });
-    impl_->pumping = true;  // nobody else reads the pipe now
-    lock.unlock();
-    std::error_code pe;
-    while (impl_->pipe.readable() && impl_->pipe.poll(std::chrono::nanoseconds::zero(), pe)) {
-      auto in = impl_->pipe.recv_bytes(pe);
-      if (pe) break;
-      if (auto f = wire::decode_frame(std::span<const char>(in.data(), in.size()))) impl_->on_frame(*f);
-    }
-    lock.lock();
-    impl_->pumping = false;
-    impl_->result = impl_->result_said ? *impl_->result_said : exit_reason::from_status(impl_->root->status(), true);
-  } catch (...) {
-    impl_->result = exit_reason{};
-  }
-  impl_->cleanup();
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->fail_all("the tree ended");
-    impl_->cv.notify_all();
-  }
-  return impl_->result;
 }
 
-pid_t tree::root_pid() const noexcept { return impl_ && impl_->root ? impl_->root->pid() : 0; }
+pid_t tree::root_pid() const noexcept { return impl_ ? impl_->root_pid.load() : 0; }
 
-bool tree::running() noexcept { return impl_ && impl_->root && !impl_->result && impl_->root->is_alive(); }
+bool tree::running() noexcept {
+  if (!impl_ || !impl_->root || impl_->result) return false;
+  std::error_code ec;
+  return !join(std::chrono::milliseconds::zero(), ec) && !ec;
+}
+
+std::uint64_t tree::root_restarts() const noexcept { return impl_ ? impl_->restarts.load() : 0; }
 
 }  // namespace procactor

@@ -2,13 +2,18 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
 #include "procactor/log.hpp"
+#include "supervision/containment.hpp"
 #include "supervision/event_loop.hpp"
 
 namespace procactor::detail {
@@ -66,7 +71,26 @@ void supervisor::add_pool_child() {
 }
 
 int supervisor::run() {
-  if (is_root_) ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // orphans of the tree come to the root
+  // The root watches its owner (the process holding the tree handle) on a pidfd instead of dying
+  // with it (PR_SET_PDEATHSIG, which also fires when only the forking thread ends): when the
+  // owner dies, nobody can stop the tree or remove its objects but the root.
+  std::optional<boost::asio::posix::stream_descriptor> owner;
+  bool owner_gone = false;
+  if (is_root_) {
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // orphans of the tree come to the root
+    containment::enter_tree_cgroup(addr_.prefix);  // before any child: all of them start in it
+#ifdef SYS_pidfd_open
+    const pid_t parent = ::getppid();
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, parent, 0));
+    if (fd >= 0) {
+      owner.emplace(io_, fd);
+      // Dying with the owner stops here (a death of the owner before this line is a SIGKILL, as
+      // before); one after it is seen on the pidfd, or, right now, by our new parent.
+      ::prctl(PR_SET_PDEATHSIG, 0);
+      owner_gone = ::getppid() != parent;
+    }
+#endif
+  }
   signals_.emplace(io_, is_root_);
   signals_->start(
       [this](int signo) {
@@ -76,12 +100,30 @@ int supervisor::run() {
         begin_shutdown(0, reason_of(exit_reason::kind_t::shutdown));
       },
       [this] { reap(); });
+  // The root without its owner (the process holding the tree handle): killed, not stopped in
+  // order — nobody is left to wait for a graceful stop or to read results, and a stuck child must
+  // not keep the tree's objects alive (a supervisor whose parent supervisor is gone does the same).
+  // Its objects go with it, the tree handle's mailbox too.
+  auto on_owner_gone = [this] {
+    log_event(log_level::warn, "owner_gone", path_, "",
+              "the process holding the tree handle is gone; killing the tree and removing its objects");
+    for (auto& c : children_) {
+      if (c->running && c->proc) c->proc->kill();  // its process group
+    }
+    containment::kill_children(std::chrono::seconds(5));  // our children, then orphans as they come
+    containment::kill_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
+    wire::remove_tree_mailboxes(addr_.prefix, "");
+    std::fflush(nullptr);
+    ::_exit(1);
+  };
   if (parent_) {
     parent_->start([this](std::span<const char> bytes) { on_parent_frame(bytes); },
-                   [this](bool malformed, const std::string& why) {  // the parent is gone: take everything down at once
+                   [this, on_owner_gone](bool malformed, const std::string& why) {  // the parent is gone: take everything down at once
                      if (malformed) {
                        log_event(log_level::error, "malformed_frame", path_, "",
                                  "malformed frame from its parent (" + why + "); exiting", {{"why", why}});
+                     } else if (is_root_) {
+                       on_owner_gone();  // the handle's end closes only with its process
                      }
                      for (auto& c : children_) {
                        if (c->running && c->proc) c->proc->kill();
@@ -90,8 +132,16 @@ int supervisor::run() {
                      ::_exit(1);
                    });
   }
-  // Ready goes to the parent once every child came up: a bad child spec (say, a zero-sized
-  // mailbox) fails the start of this supervisor, and of the tree when it is the root.
+  if (owner) {
+    if (owner_gone) {
+      boost::asio::post(io_, on_owner_gone);
+    } else {
+      owner->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [on_owner_gone](const boost::system::error_code& e) {
+                          if (!e) on_owner_gone();
+                        });
+    }
+  }
   for (std::size_t i = 0; i < children_.size(); ++i) start_queue_.push_back(i);
   start_next();
   run_event_loop(io_, route_spin);
@@ -232,6 +282,7 @@ void supervisor::reap_orphans() {
 
 void supervisor::on_child_exit(std::size_t i) {
   child& c = *children_[i];
+  if (c.proc) containment::kill_group(c.proc->pid());  // what it forked ends with it (its process group)
   if (c.pipe) c.pipe->drain();  // its last frames (its exit frame among them) are in the pipe already
   c.running = false;
   c.stopper->cancel();
@@ -526,6 +577,10 @@ void supervisor::finish() {
     if (c->box) c->box->keep_names();
   }
   if (is_root_) {
+    // every child has ended: what is left are orphans of the tree (a child subreaper gets them),
+    // setsid() escapes included, and with a cgroup whatever else the tree started
+    containment::kill_children(std::chrono::seconds(5));
+    containment::kill_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
     // all but the tree handle's own mailbox, which the handle removes
     wire::remove_tree_mailboxes(addr_.prefix, wire::mailbox_name(addr_.prefix, wire::client_path));
   }
