@@ -72,6 +72,12 @@ class supervisor {
                  std::string_view mark = {});
   void reply_child(std::string_view to, std::uint64_t corr, std::string_view text, bool error,
                    const exit_reason& why = {});
+  /// Forwards @p f on @p p: a control frame always, a routed one unless the pipe's bound is
+  /// reached (then undeliverable(), counted in @p box when the receiver is that child).
+  void forward(frame_pipe& p, const wire::frame_view& f, ipc::mailbox* box);
+  /// A routed frame @p f was dropped: counted in the receiver's mailbox @p box (if known) as
+  /// rejected_full, and its sender told with an undelivered frame naming the receiver and @p why.
+  void undeliverable(const wire::frame_view& f, ipc::mailbox* box, const std::string& why);
   /// Sends a frame of this supervisor's own to @p p.
   void send_to(frame_pipe& p, wire::frame_kind kind, std::string_view to, const exit_reason& why);
   void fail(const std::string& what);
