@@ -1,6 +1,7 @@
 #include "procactor/actor.hpp"
 
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -132,6 +133,7 @@ class router_actor : public actor {
       }
       return failed;
     });
+    on<pid_q>([](const pid_q&) -> int { return static_cast<int>(::getpid()); });
     on<count_q>([this](const count_q&) -> std::string {
       return std::to_string(told_) + " " + std::to_string(undelivered_count()) + " " + last_;
     });
@@ -167,6 +169,14 @@ char process_state(int pid) {
   std::getline(f, line);
   const auto close = line.rfind(')');
   return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
+}
+
+// True while @p pid is blocked in ppoll(): an actor waiting for room in its supervisor pipe (its
+// event loop waits in epoll_wait instead).
+bool in_ppoll(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/syscall");
+  long nr = -1;
+  return static_cast<bool>(f >> nr) && nr == SYS_ppoll;
 }
 
 // Blocks for good in the handler of ping{-1}, so that its mailbox fills up.
@@ -271,13 +281,19 @@ BOOST_AUTO_TEST_CASE(try_send_says_full_and_send_times_out_when_the_mailbox_is_f
 }
 
 BOOST_AUTO_TEST_CASE(a_300_kb_route_is_delivered_without_a_restart) {
-  // above the pipe's socket buffer: the sender waits for room (backpressure) instead of dying
+  // Above the pipe's socket buffer, with the supervisor stopped meanwhile so that the pipe is
+  // surely full: the sender waits for room (backpressure) instead of dying.
   supervisor_spec sp;
   sp.children = {child_spec::of<echo>("echo"), child_spec::of<router_actor>("router")};
   auto t = tree::start("app", sp);
-  auto r = t.request<std::string>("router", route_big{300'000}, 30s);
-  BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message() << " " << r.detail);
-  BOOST_TEST(*r.value == "routed");
+  auto router = t.request<int>("router", pid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(router), router.error.message());
+  BOOST_TEST_REQUIRE(::kill(t.root_pid(), SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(t.root_pid()) == 'T'; }, 10s));
+  t.send("router", route_big{300'000});  // straight into its mailbox: the supervisor is not needed
+  const bool waited = procactor::testing::wait_until([&] { return in_ppoll(*router.value); }, 30s);
+  ::kill(t.root_pid(), SIGCONT);
+  BOOST_TEST(waited, "the router never waited for room in its pipe");
   std::size_t got = 0;
   BOOST_TEST(procactor::testing::wait_until(
       [&] {

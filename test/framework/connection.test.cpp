@@ -307,7 +307,9 @@ BOOST_AUTO_TEST_CASE(a_frame_larger_than_the_socket_buffer_arrives_whole_over_a_
       [&a](connection& in) {
         // reads only once the sender's socket is full: the sender has met EAGAIN by then
         if (!procactor::testing::wait_until([&a] { return socket_full(a); }, 30s)) std::_Exit(2);
-        auto got = in.recv_bytes();
+        std::error_code ec;
+        auto got = in.recv_bytes(30s, ec);  // bounded: a sender that gave up mid-frame fails the test
+        if (ec) std::_Exit(3);
         in.send(got.size());
         in.send(std::string(got.begin(), got.end()) == pattern(8u << 20));
       },
