@@ -59,6 +59,9 @@ struct pid_q {
 struct count_q {
   int unused;
 };
+struct downs_q {
+  int unused;
+};
 
 // Answers pings by returning the reply (CAF style).
 class echo : public actor {
@@ -134,6 +137,8 @@ class router_actor : public actor {
       return failed;
     });
     on<pid_q>([](const pid_q&) -> int { return static_cast<int>(::getpid()); });
+    on<procactor::down>([this](const procactor::down& d) { downs_ += d.who + " " + d.reason.to_string() + ";"; });
+    on<downs_q>([this](const downs_q&) -> std::string { return downs_; });
     on<count_q>([this](const count_q&) -> std::string {
       return std::to_string(told_) + " " + std::to_string(undelivered_count()) + " " + last_;
     });
@@ -148,6 +153,7 @@ class router_actor : public actor {
  private:
   std::uint64_t told_ = 0;
   std::string last_;
+  std::string downs_;
 };
 
 // Counts the blobs it gets; says its pid.
@@ -370,6 +376,33 @@ BOOST_AUTO_TEST_CASE(routes_to_a_frozen_receiver_are_delivered_after_sigcont_or_
   BOOST_TEST(told.find("blob") != std::string::npos, told);
   BOOST_TEST(t.stats("counter").restarts == 0u);
   BOOST_TEST(t.stats("router").restarts == 0u);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_route_to_a_receiver_being_restarted_is_counted_and_comes_back_as_a_down) {
+  // the receiver's restart waits 30 s (backoff): meanwhile a route to it cannot be delivered
+  supervisor_spec sp;
+  sp.backoff = procactor::backoff_policy{30s, 60s, 2.0, 0.0};
+  sp.children = {child_spec::of<counter>("counter"), child_spec::of<router_actor>("router")};
+  auto t = tree::start("app", sp);
+  auto pid = t.request<int>("counter", pid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGKILL) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_pid_gone(*pid.value, 10s));  // reaped: its supervisor knows
+  auto failed = t.request<int>("router", flood{1, 10}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(failed), failed.error.message());
+  BOOST_TEST(*failed.value == 0);
+  std::string downs;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        auto d = t.request<std::string>("router", downs_q{0}, 10s);
+        downs = d ? *d.value : d.error.message();
+        return !downs.empty();
+      },
+      30s));
+  BOOST_TEST(downs == "/app/counter no such actor;", downs);
+  BOOST_TEST(t.stats("counter").rejected_full == 1u);
   t.stop();
   t.join();
 }
