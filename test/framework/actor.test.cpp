@@ -62,6 +62,9 @@ struct count_q {
 struct downs_q {
   int unused;
 };
+struct ppid_q {
+  int unused;
+};
 
 // Answers pings by returning the reply (CAF style).
 class echo : public actor {
@@ -120,7 +123,7 @@ class caller : public actor {
 // route() calls failed); counts the drops it is told about (on_undelivered).
 class router_actor : public actor {
  public:
-  router_actor() {
+  explicit router_actor(std::string target = "counter") : target_(std::move(target)) {
     on<route_big>([this](const route_big& b) -> std::string {
       std::error_code ec;
       route("echo", std::string(b.bytes, 'r'), ec);
@@ -131,7 +134,7 @@ class router_actor : public actor {
       const blob msg{std::string(static_cast<std::size_t>(f.bytes), 'b')};
       for (int i = 0; i < f.count; ++i) {
         std::error_code ec;
-        route("counter", msg, ec);
+        route(target_, msg, ec);
         failed += ec ? 1 : 0;
       }
       return failed;
@@ -154,6 +157,7 @@ class router_actor : public actor {
   std::uint64_t told_ = 0;
   std::string last_;
   std::string downs_;
+  std::string target_;
 };
 
 // Counts the blobs it gets; says its pid.
@@ -163,6 +167,7 @@ class counter : public actor {
     on<blob>([this](const blob&) { ++got_; });
     on<count_q>([this](const count_q&) -> int { return got_; });
     on<pid_q>([](const pid_q&) -> int { return static_cast<int>(::getpid()); });
+    on<ppid_q>([](const ppid_q&) -> int { return static_cast<int>(::getppid()); });
   }
 
  private:
@@ -444,6 +449,47 @@ BOOST_AUTO_TEST_CASE(routes_queued_for_a_frozen_receiver_that_is_killed_are_coun
       30s), "delivered " << delivered << " counted " << counted << " (at most " << in_socket_at_most
                          << " in the socket) told " << told);
   BOOST_TEST(t.stats("counter").restarts == 1u);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(routes_dropped_before_a_frozen_nested_supervisor_are_counted_at_the_receiver) {
+  // The receiver runs, its supervisor is frozen: the root's queue to that supervisor fills and
+  // drops; the root counts each drop in the receiver's mailbox (opened by name) and tells the
+  // sender. After SIGCONT: delivered + counted == sent, exactly.
+  constexpr int sent = 3000;
+  supervisor_spec sub;
+  sub.children = {child_spec::of<counter>("counter")};
+  supervisor_spec sp;
+  sp.children = {child_spec::nested("sub", sub), child_spec::of<router_actor>("router", std::string("sub/counter"))};
+  auto t = tree::start("app", sp);
+  auto ppid = t.request<int>("sub/counter", ppid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(ppid), ppid.error.message());
+  BOOST_TEST_REQUIRE(::kill(*ppid.value, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(*ppid.value) == 'T'; }, 10s));
+  // 8 KiB each: 24 MB, past the 16 MiB bound of a pipe to a supervisor
+  auto failed = t.request<int>("router", flood{sent, 8192}, 60s);
+  const bool flooded = static_cast<bool>(failed);
+  const bool dropped = procactor::testing::wait_until([&] { return t.stats("sub/counter").rejected_full > 0; }, 30s);
+  ::kill(*ppid.value, SIGCONT);
+  BOOST_TEST_REQUIRE(flooded, failed.error.message());
+  BOOST_TEST(*failed.value == 0);
+  BOOST_TEST(dropped);
+  int delivered = 0;
+  std::uint64_t counted = 0;
+  std::string told;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        auto d = t.request<int>("sub/counter", count_q{0}, 10s);
+        delivered = d ? *d.value : -1;
+        counted = t.stats("sub/counter").rejected_full;
+        auto r = t.request<std::string>("router", count_q{0}, 10s);
+        told = r ? *r.value : r.error.message();
+        return static_cast<std::uint64_t>(delivered) + counted == sent &&
+               told.rfind(std::to_string(counted) + " " + std::to_string(counted) + " ", 0) == 0;
+      },
+      30s), "delivered " << delivered << " counted " << counted << " told " << told);
+  BOOST_TEST(told.find("/app/sub/counter") != std::string::npos, told);
   t.stop();
   t.join();
 }

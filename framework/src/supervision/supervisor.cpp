@@ -494,6 +494,7 @@ void supervisor::route(const wire::frame_view& f) {
       if (c.running && c.spec.supervisor && c.pipe) {
         forward(*c.pipe, f, nullptr);
       } else {
+        if (f.kind == wire::frame_kind::route) count_lost(f, nullptr);
         not_found(f);  // restarting, or no such actor below an actor
       }
       return;
@@ -587,7 +588,7 @@ void supervisor::control_at_child(std::size_t k, const wire::frame_view& f) {
   } else {
     // not running now (restarting): a routed message is lost, counted in its mailbox; the sender
     // gets a down no_such_actor (not_found)
-    if (f.kind == wire::frame_kind::route && c.box) c.box->note_rejected_full();
+    if (f.kind == wire::frame_kind::route) count_lost(f, c.spec.supervisor ? nullptr : c.box.get());
     not_found(f);
   }
 }
@@ -649,8 +650,34 @@ void supervisor::forward(frame_pipe& p, const wire::frame_view& f, ipc::mailbox*
                             : "its pipe is closed");
 }
 
+void supervisor::count_lost(const wire::frame_view& f, ipc::mailbox* box) noexcept {
+  if (box) {
+    box->note_rejected_full();
+    return;
+  }
+  // an actor further down (below a nested supervisor that is frozen, behind or restarting)
+  if (f.to.empty() || f.to == wire::client_path || !wire::is_under(f.to, addr_.root)) return;
+  try {
+    std::string path(f.to);
+    auto it = far_boxes_.find(path);
+    if (it != far_boxes_.end() && (it->second->poisoned() || it->second->closed())) {
+      far_boxes_.erase(it);  // recreated or retired since: open it anew
+      it = far_boxes_.end();
+    }
+    if (it == far_boxes_.end()) {
+      std::error_code ec;
+      auto m = ipc::mailbox::open(wire::mailbox_name(addr_.prefix, path), ec);
+      if (!m) return;  // no such mailbox (a supervisor, an unknown name): the sender's report is all
+      if (far_boxes_.size() >= 64) far_boxes_.clear();
+      it = far_boxes_.emplace(std::move(path), std::move(m)).first;
+    }
+    it->second->note_rejected_full();
+  } catch (...) {
+  }
+}
+
 void supervisor::undeliverable(const wire::frame_view& f, ipc::mailbox* box, const std::string& why) {
-  if (box) box->note_rejected_full();
+  count_lost(f, box);
   // the sender is told (and counts it): an actor of this tree, or the tree handle
   if (f.from.empty() || (f.from != wire::client_path && !wire::is_under(f.from, addr_.root))) return;
   std::uint64_t tag = 0;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "actor/runtime.hpp"
@@ -78,6 +79,9 @@ class supervisor {
   /// A routed frame @p f was dropped: counted in the receiver's mailbox @p box (if known) as
   /// rejected_full, and its sender told with an undelivered frame naming the receiver and @p why.
   void undeliverable(const wire::frame_view& f, ipc::mailbox* box, const std::string& why);
+  /// Counts a routed frame lost on its way in its receiver's mailbox: @p box when this supervisor
+  /// owns it, else the mailbox of the actor at f.to opened by name (kept open for the next loss).
+  void count_lost(const wire::frame_view& f, ipc::mailbox* box) noexcept;
   /// Sends a frame of this supervisor's own to @p p.
   void send_to(frame_pipe& p, wire::frame_kind kind, std::string_view to, const exit_reason& why);
   void fail(const std::string& what);
@@ -107,6 +111,8 @@ class supervisor {
   int exit_code_ = 0;
   exit_reason exit_reason_;
   std::size_t pool_counter_ = 0;
+  // mailboxes of actors below nested supervisors, opened to count routed messages lost on the way
+  std::unordered_map<std::string, std::unique_ptr<ipc::mailbox>> far_boxes_;
 };
 
 }  // namespace procactor::detail
