@@ -188,7 +188,7 @@ void actor_runtime::on_pipe_readable() {
   });
   if (st != frame_reader::status::more) {
     // the supervisor is gone (or its stream broke): an orphaned actor has no one to work for
-    orphaned(st == frame_reader::status::closed ? "its supervisor closed the pipe (it is gone)"
+    orphaned(st == frame_reader::status::closed ? "its supervisor pipe was closed (the supervisor is gone, or dropped it)"
                                                 : "its supervisor pipe broke: " + reader_.why());
   }
 }
