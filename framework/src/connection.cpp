@@ -82,7 +82,8 @@ void connection::next_frame() noexcept {
   rgot_ = 0;
 }
 
-void connection::send_frame(std::uint64_t tag, std::span<const char> payload, std::error_code& ec) noexcept {
+void connection::send_frame(std::uint64_t tag, std::span<const char> payload, clock::time_point deadline,
+                            std::error_code& ec) noexcept {
   ec.clear();
   if (fd_ < 0) {
     ec = errc::closed;
@@ -117,14 +118,40 @@ void connection::send_frame(std::uint64_t tag, std::span<const char> payload, st
     msghdr msg{};
     msg.msg_iov = cur;
     msg.msg_iovlen = static_cast<std::size_t>(n);
-    ssize_t r = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      ec = is_peer_gone(errno) ? std::error_code(errc::peer_closed) : std::error_code(errno, std::generic_category());
-      return;
+    const ssize_t r = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r >= 0) {
+      done += static_cast<std::size_t>(r);
+      continue;
     }
-    done += static_cast<std::size_t>(r);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      // The peer's buffer is full: wait for room (the descriptor may be non-blocking, e.g.
+      // shared with an Asio descriptor), until the deadline.
+      const clock::duration slice =
+          deadline == clock::time_point::max() ? clock::duration(-1) : internal::wait_slice(deadline, std::chrono::hours(1));
+      if (slice == clock::duration::zero()) {
+        ec = errc::timed_out;
+        if (done > 0) abandon_frame("timed out", done, total);  // never leave half a frame on the stream
+        return;
+      }
+      internal::poll_one(fd_, POLLOUT, slice);
+      continue;
+    }
+    ec = is_peer_gone(errno) ? std::error_code(errc::peer_closed) : std::error_code(errno, std::generic_category());
+    if (done > 0 && ec != errc::peer_closed) abandon_frame(std::strerror(errno), done, total);
+    return;
   }
+}
+
+void connection::abandon_frame(const char* why, std::size_t sent, std::size_t total) noexcept {
+  try {
+    detail::log_event(log_level::warn, "send_abandoned", "", "",
+                      "connection fd " + std::to_string(fd_) + ": send " + why + " after " + std::to_string(sent) +
+                          " of " + std::to_string(total) + " bytes of a frame; closing the connection",
+                      {{"fd", std::to_string(fd_)}, {"sent", std::to_string(sent)}, {"total", std::to_string(total)}});
+  } catch (...) {
+  }
+  close();
 }
 
 void connection::fail_malformed(const char* reason, std::error_code& ec) noexcept {
@@ -242,6 +269,19 @@ void connection::send_bytes(std::span<const char> bytes) {
 
 void connection::send_bytes(std::span<const char> bytes, std::error_code& ec) noexcept {
   send_frame(0, bytes, ec);
+}
+
+void connection::send_bytes(std::span<const char> bytes, std::chrono::nanoseconds timeout) {
+  std::error_code ec;
+  send_bytes(bytes, timeout, ec);
+  throw_if_error(ec, "procactor::connection::send_bytes");
+}
+
+void connection::send_bytes(std::span<const char> bytes, std::chrono::nanoseconds timeout, std::error_code& ec) noexcept {
+  const clock::time_point deadline = timeout >= std::chrono::hours(24 * 365 * 100) ? clock::time_point::max()
+                                     : timeout <= std::chrono::nanoseconds::zero() ? clock::time_point::min()
+                                                                                   : internal::deadline_after(timeout);
+  send_frame(0, bytes, deadline, ec);
 }
 
 std::vector<char> connection::recv_bytes() {

@@ -1,11 +1,15 @@
 #include "procactor/actor.hpp"
 
+#include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <fstream>
 #include <string>
 
 #include "procactor/supervisor.hpp"
+#include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
@@ -34,6 +38,32 @@ struct send_big {
 };
 struct try_fill {
   int count;
+};
+struct route_big {
+  std::size_t bytes;
+};
+struct blob {
+  std::string bytes;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(bytes);
+  }
+};
+struct flood {
+  int count;
+  int bytes;
+};
+struct pid_q {
+  int unused;
+};
+struct count_q {
+  int unused;
+};
+struct downs_q {
+  int unused;
+};
+struct ppid_q {
+  int unused;
 };
 
 // Answers pings by returning the reply (CAF style).
@@ -88,6 +118,77 @@ class caller : public actor {
     });
   }
 };
+
+// Routes: one big string to "echo" (what route() said), or a flood of blobs to "counter" (how many
+// route() calls failed); counts the drops it is told about (on_undelivered).
+class router_actor : public actor {
+ public:
+  explicit router_actor(std::string target = "counter") : target_(std::move(target)) {
+    on<route_big>([this](const route_big& b) -> std::string {
+      std::error_code ec;
+      route("echo", std::string(b.bytes, 'r'), ec);
+      return ec ? ec.message() : std::string("routed");
+    });
+    on<flood>([this](const flood& f) -> int {
+      int failed = 0;
+      const blob msg{std::string(static_cast<std::size_t>(f.bytes), 'b')};
+      for (int i = 0; i < f.count; ++i) {
+        std::error_code ec;
+        route(target_, msg, ec);
+        failed += ec ? 1 : 0;
+      }
+      return failed;
+    });
+    on<pid_q>([](const pid_q&) -> int { return static_cast<int>(::getpid()); });
+    on<procactor::down>([this](const procactor::down& d) { downs_ += d.who + " " + d.reason.to_string() + ";"; });
+    on<downs_q>([this](const downs_q&) -> std::string { return downs_; });
+    on<count_q>([this](const count_q&) -> std::string {
+      return std::to_string(told_) + " " + std::to_string(undelivered_count()) + " " + last_;
+    });
+  }
+
+ protected:
+  void on_undelivered(const procactor::undelivered& u) override {
+    ++told_;
+    last_ = u.to + " " + u.type;
+  }
+
+ private:
+  std::uint64_t told_ = 0;
+  std::string last_;
+  std::string downs_;
+  std::string target_;
+};
+
+// Counts the blobs it gets; says its pid.
+class counter : public actor {
+ public:
+  counter() {
+    on<blob>([this](const blob&) { ++got_; });
+    on<count_q>([this](const count_q&) -> int { return got_; });
+    on<pid_q>([](const pid_q&) -> int { return static_cast<int>(::getpid()); });
+    on<ppid_q>([](const ppid_q&) -> int { return static_cast<int>(::getppid()); });
+  }
+
+ private:
+  int got_ = 0;
+};
+
+char process_state(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  const auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
+}
+
+// True while @p pid is blocked in ppoll(): an actor waiting for room in its supervisor pipe (its
+// event loop waits in epoll_wait instead).
+bool in_ppoll(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/syscall");
+  long nr = -1;
+  return static_cast<bool>(f >> nr) && nr == SYS_ppoll;
+}
 
 // Blocks for good in the handler of ping{-1}, so that its mailbox fills up.
 class sleeper : public actor {
@@ -186,6 +287,209 @@ BOOST_AUTO_TEST_CASE(try_send_says_full_and_send_times_out_when_the_mailbox_is_f
   auto st = t.stats("slow");
   BOOST_TEST(st.enqueued == 5u);  // the blocking ping and 4 more
   BOOST_TEST(st.rejected_full >= 1u);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_300_kb_route_is_delivered_without_a_restart) {
+  // Above the pipe's socket buffer, with the supervisor stopped meanwhile so that the pipe is
+  // surely full: the sender waits for room (backpressure) instead of dying.
+  supervisor_spec sp;
+  sp.children = {child_spec::of<echo>("echo"), child_spec::of<router_actor>("router")};
+  auto t = tree::start("app", sp);
+  auto router = t.request<int>("router", pid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(router), router.error.message());
+  BOOST_TEST_REQUIRE(::kill(t.root_pid(), SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(t.root_pid()) == 'T'; }, 10s));
+  t.send("router", route_big{300'000});  // straight into its mailbox: the supervisor is not needed
+  const bool waited = procactor::testing::wait_until([&] { return in_ppoll(*router.value); }, 30s);
+  ::kill(t.root_pid(), SIGCONT);
+  BOOST_TEST(waited, "the router never waited for room in its pipe");
+  std::size_t got = 0;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        auto last = t.request<std::string>("echo", 0, 10s);
+        got = last ? last.value->size() : 0;
+        return got == 300'000;
+      },
+      30s), "echo has a string of " << got << " bytes");
+  BOOST_TEST(t.stats("router").restarts == 0u);
+  BOOST_TEST(t.stats("echo").restarts == 0u);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_route_above_the_limit_is_message_too_large_and_the_sender_lives) {
+  supervisor_spec sp;
+  sp.children = {child_spec::of<echo>("echo"), child_spec::of<router_actor>("router")};
+  auto t = tree::start("app", sp);
+  // 64 MiB of text: with its length prefix and the frame around it, over the pipe's 64 MiB limit
+  auto r = t.request<std::string>("router", route_big{procactor::connection::default_max_message_size}, 60s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message() << " " << r.detail);
+  BOOST_TEST(*r.value == procactor::make_error_code(errc::message_too_large).message());
+  r = t.request<std::string>("router", route_big{10}, 10s);  // the same incarnation goes on
+  BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message() << " " << r.detail);
+  BOOST_TEST(*r.value == "routed");
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        auto last = t.request<std::string>("echo", 0, 10s);
+        return last && *last.value == std::string(10, 'r');
+      },
+      30s));
+  BOOST_TEST(t.stats("router").restarts == 0u);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(routes_to_a_frozen_receiver_are_delivered_after_sigcont_or_counted_and_reported) {
+  // 3000 routed messages of 1 KiB to a SIGSTOPped receiver: its supervisor's queue to it is bounded
+  // (1 MiB here), so some are dropped; every one is delivered once it runs again, or counted in
+  // its rejected_full, and the sender was told of each drop.
+  constexpr int sent = 3000;
+  supervisor_spec sp;
+  sp.children = {child_spec::of<counter>("counter"), child_spec::of<router_actor>("router")};
+  auto t = tree::start("app", sp);
+  auto pid = t.request<int>("counter", pid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(*pid.value) == 'T'; }, 10s));
+  auto failed = t.request<int>("router", flood{sent, 1024}, 60s);
+  const bool flooded = static_cast<bool>(failed);
+  // the supervisor is not frozen with it: drops are counted while the receiver is stopped
+  const bool dropped = procactor::testing::wait_until([&] { return t.stats("counter").rejected_full > 0; }, 30s);
+  ::kill(*pid.value, SIGCONT);
+  BOOST_TEST_REQUIRE(flooded, failed.error.message());
+  BOOST_TEST(*failed.value == 0);
+  BOOST_TEST(dropped);
+  int delivered = 0;
+  std::uint64_t counted = 0;
+  std::string told;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        auto d = t.request<int>("counter", count_q{0}, 10s);
+        delivered = d ? *d.value : -1;
+        counted = t.stats("counter").rejected_full;
+        auto r = t.request<std::string>("router", count_q{0}, 10s);
+        told = r ? *r.value : r.error.message();
+        return static_cast<std::uint64_t>(delivered) + counted == sent &&
+               told.rfind(std::to_string(counted) + " " + std::to_string(counted) + " ", 0) == 0;
+      },
+      30s), "delivered " << delivered << " counted " << counted << " told (count, undelivered_count, last) " << told);
+  BOOST_TEST(delivered > 0);
+  BOOST_TEST(counted > 0u);
+  BOOST_TEST(told.find("/app/counter") != std::string::npos, told);
+  BOOST_TEST(told.find("blob") != std::string::npos, told);
+  BOOST_TEST(t.stats("counter").restarts == 0u);
+  BOOST_TEST(t.stats("router").restarts == 0u);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_route_to_a_receiver_being_restarted_is_counted_and_comes_back_as_a_down) {
+  // the receiver's restart waits 30 s (backoff): meanwhile a route to it cannot be delivered
+  supervisor_spec sp;
+  sp.backoff = procactor::backoff_policy{30s, 60s, 2.0, 0.0};
+  sp.children = {child_spec::of<counter>("counter"), child_spec::of<router_actor>("router")};
+  auto t = tree::start("app", sp);
+  auto pid = t.request<int>("counter", pid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGKILL) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_pid_gone(*pid.value, 10s));  // reaped: its supervisor knows
+  auto failed = t.request<int>("router", flood{1, 10}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(failed), failed.error.message());
+  BOOST_TEST(*failed.value == 0);
+  std::string downs;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        auto d = t.request<std::string>("router", downs_q{0}, 10s);
+        downs = d ? *d.value : d.error.message();
+        return !downs.empty();
+      },
+      30s));
+  BOOST_TEST(downs == "/app/counter no such actor;", downs);
+  BOOST_TEST(t.stats("counter").rejected_full == 1u);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(routes_queued_for_a_frozen_receiver_that_is_killed_are_counted_and_reported) {
+  // The supervisor's queue to the frozen receiver holds about 1 MiB of routed messages when the
+  // receiver is killed: they are counted and reported, not forgotten. Only those already in the
+  // socket's buffer are lost uncounted: at most the buffer's size (wmem_default) in 1 KiB messages.
+  constexpr int sent = 3000;
+  std::ifstream wmem_file("/proc/sys/net/core/wmem_default");
+  std::uint64_t wmem = 212992;
+  wmem_file >> wmem;
+  const std::uint64_t in_socket_at_most = wmem / 1024;
+  supervisor_spec sp;
+  sp.children = {child_spec::of<counter>("counter"), child_spec::of<router_actor>("router")};
+  auto t = tree::start("app", sp);
+  auto pid = t.request<int>("counter", pid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(*pid.value) == 'T'; }, 10s));
+  auto failed = t.request<int>("router", flood{sent, 1024}, 60s);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return t.stats("counter").rejected_full > 0; }, 30s));
+  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGKILL) == 0);
+  BOOST_TEST_REQUIRE(static_cast<bool>(failed), failed.error.message());
+  BOOST_TEST_REQUIRE(procactor::testing::wait_pid_gone(*pid.value, 10s));
+  int delivered = 0;  // by the next incarnation (messages the supervisor routed after the restart)
+  std::uint64_t counted = 0;
+  std::string told;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        auto d = t.request<int>("counter", count_q{0}, 10s);
+        delivered = d ? *d.value : -1;
+        counted = t.stats("counter").rejected_full;
+        auto r = t.request<std::string>("router", count_q{0}, 10s);
+        told = r ? *r.value : r.error.message();
+        return delivered >= 0 && counted + static_cast<std::uint64_t>(delivered) + in_socket_at_most >= sent &&
+               told.rfind(std::to_string(counted) + " ", 0) == 0;
+      },
+      30s), "delivered " << delivered << " counted " << counted << " (at most " << in_socket_at_most
+                         << " in the socket) told " << told);
+  BOOST_TEST(t.stats("counter").restarts == 1u);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(routes_dropped_before_a_frozen_nested_supervisor_are_counted_at_the_receiver) {
+  // The receiver runs, its supervisor is frozen: the root's queue to that supervisor fills and
+  // drops; the root counts each drop in the receiver's mailbox (opened by name) and tells the
+  // sender. After SIGCONT: delivered + counted == sent, exactly.
+  constexpr int sent = 3000;
+  supervisor_spec sub;
+  sub.children = {child_spec::of<counter>("counter")};
+  supervisor_spec sp;
+  sp.children = {child_spec::nested("sub", sub), child_spec::of<router_actor>("router", std::string("sub/counter"))};
+  auto t = tree::start("app", sp);
+  auto ppid = t.request<int>("sub/counter", ppid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(ppid), ppid.error.message());
+  BOOST_TEST_REQUIRE(::kill(*ppid.value, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(*ppid.value) == 'T'; }, 10s));
+  // 8 KiB each: 24 MB, past the 16 MiB bound of a pipe to a supervisor
+  auto failed = t.request<int>("router", flood{sent, 8192}, 60s);
+  const bool flooded = static_cast<bool>(failed);
+  const bool dropped = procactor::testing::wait_until([&] { return t.stats("sub/counter").rejected_full > 0; }, 30s);
+  ::kill(*ppid.value, SIGCONT);
+  BOOST_TEST_REQUIRE(flooded, failed.error.message());
+  BOOST_TEST(*failed.value == 0);
+  BOOST_TEST(dropped);
+  int delivered = 0;
+  std::uint64_t counted = 0;
+  std::string told;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        auto d = t.request<int>("sub/counter", count_q{0}, 10s);
+        delivered = d ? *d.value : -1;
+        counted = t.stats("sub/counter").rejected_full;
+        auto r = t.request<std::string>("router", count_q{0}, 10s);
+        told = r ? *r.value : r.error.message();
+        return static_cast<std::uint64_t>(delivered) + counted == sent &&
+               told.rfind(std::to_string(counted) + " " + std::to_string(counted) + " ", 0) == 0;
+      },
+      30s), "delivered " << delivered << " counted " << counted << " told " << told);
+  BOOST_TEST(told.find("/app/sub/counter") != std::string::npos, told);
   t.stop();
   t.join();
 }

@@ -1,5 +1,7 @@
 #include "procactor/connection.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 
 #include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
+#include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
@@ -42,6 +45,22 @@ struct raw_header {
   std::uint32_t length;
   std::uint64_t tag;
 };
+
+void make_non_blocking(connection& c) {
+  BOOST_REQUIRE(::fcntl(c.native_handle(), F_SETFL, ::fcntl(c.native_handle(), F_GETFL) | O_NONBLOCK) == 0);
+}
+
+// True while @p c's socket has no room for more bytes (its peer's buffer is full).
+bool socket_full(const connection& c) {
+  pollfd p{c.native_handle(), POLLOUT, 0};
+  return ::poll(&p, 1, 0) == 0;
+}
+
+std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 4093) % 26);
+  return s;
+}
 
 }  // namespace
 
@@ -276,6 +295,70 @@ BOOST_AUTO_TEST_CASE(a_large_message_crosses_processes_intact) {
   BOOST_TEST((mine.recv<std::vector<int>>() == big));
   echo.join();
   BOOST_TEST(echo.status().success());
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_larger_than_the_socket_buffer_arrives_whole_over_a_non_blocking_descriptor) {
+  // The sender's descriptor is non-blocking (as when an Asio descriptor shares it): the send waits
+  // for room instead of failing with EAGAIN after part of the frame.
+  auto [a, b] = procactor::pipe();
+  make_non_blocking(a);
+  const std::string big = pattern(8u << 20);  // far above any socket buffer
+  process reader(
+      [&a](connection& in) {
+        // reads only once the sender's socket is full: the sender has met EAGAIN by then
+        if (!procactor::testing::wait_until([&a] { return socket_full(a); }, 30s)) std::_Exit(2);
+        std::error_code ec;
+        auto got = in.recv_bytes(30s, ec);  // bounded: a sender that gave up mid-frame fails the test
+        if (ec) std::_Exit(3);
+        in.send(got.size());
+        in.send(std::string(got.begin(), got.end()) == pattern(8u << 20));
+      },
+      std::move(b));
+  reader.start();
+  std::error_code ec;
+  a.send_bytes(std::span<const char>(big.data(), big.size()), ec);
+  BOOST_TEST(!ec, ec.message());
+  BOOST_TEST(a.recv<std::size_t>() == big.size());
+  BOOST_TEST(a.recv<bool>());
+  reader.join();
+  BOOST_TEST(reader.status().success());
+}
+
+BOOST_AUTO_TEST_CASE(a_send_with_a_deadline_to_a_peer_that_never_reads_times_out_and_closes_mid_frame) {
+  // 8 MiB cannot fit: part of the frame went out, so the connection is closed (never half a frame
+  // followed by another); the peer reads what came, then a truncated frame.
+  auto [a, b] = procactor::pipe();
+  make_non_blocking(a);
+  const std::string big = pattern(8u << 20);
+  std::error_code ec;
+  a.send_bytes(std::span<const char>(big.data(), big.size()), 50ms, ec);
+  BOOST_TEST((ec == errc::timed_out), ec.message());
+  BOOST_TEST(a.closed());
+  (void)b.recv_bytes(5s, ec);
+  BOOST_TEST((ec == errc::malformed_frame), ec.message());
+}
+
+BOOST_AUTO_TEST_CASE(a_send_with_a_deadline_that_sends_nothing_leaves_the_connection_at_a_frame_boundary) {
+  // Fill the peer's buffer with whole frames (each send either all or nothing) until one times out
+  // before its first byte; the connection stays open and the stream goes on at a frame boundary.
+  auto [a, b] = procactor::pipe();
+  const std::string small = pattern(16);  // 16 + 16 bytes a frame: far below a socket's unit of room
+  std::error_code ec;
+  int whole = 0;
+  for (; whole < 1'000'000; ++whole) {
+    a.send_bytes(std::span<const char>(small.data(), small.size()), 0ms, ec);
+    if (ec) break;
+  }
+  BOOST_TEST_REQUIRE((ec == errc::timed_out), ec.message());
+  BOOST_TEST_REQUIRE(!a.closed());
+  for (int i = 0; i < whole; ++i) {
+    auto got = b.recv_bytes(5s, ec);
+    BOOST_TEST_REQUIRE(!ec, ec.message() << " at frame " << i);
+    BOOST_TEST_REQUIRE((std::string(got.begin(), got.end()) == small));
+  }
+  BOOST_TEST(!b.poll(0ms));  // nothing of the refused frame
+  a.send(std::string("after"));
+  BOOST_TEST(b.recv<std::string>() == "after");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -16,7 +16,9 @@
 #include "procactor/pipe.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/supervisor.hpp"
+#include "procactor/testing.hpp"
 #include "supervision/event_loop.hpp"
+#include "supervision/frame_pipe.hpp"
 #include "supervision/frame_reader.hpp"
 #include "supervision/restart_policy.hpp"
 #include "supervision/router.hpp"
@@ -27,6 +29,7 @@
 
 using namespace std::chrono_literals;
 using procactor::backoff_policy;
+using procactor::errc;
 using procactor::detail::destination;
 using procactor::detail::monitor_answer;
 using procactor::detail::restart_policy;
@@ -816,6 +819,87 @@ BOOST_AUTO_TEST_CASE(the_frame_reader_stops_when_told) {
   BOOST_TEST((r.read(sp.fd[0], [&](std::span<const char>) { return ++n < 5; }) ==
               procactor::detail::frame_reader::status::more));
   BOOST_TEST(n == 2);
+}
+
+namespace {
+
+// A routed-frame stand-in for frame_pipe (which does not look inside): its number, then padding.
+std::string numbered(int i, std::size_t size) {
+  std::string f(size, 'p');
+  const std::string n = std::to_string(i);
+  f.replace(0, n.size(), n);
+  f[n.size()] = ':';
+  return f;
+}
+
+int number_of(const std::vector<char>& f) {
+  const std::string s(f.begin(), f.end());
+  return std::stoi(s.substr(0, s.find(':')));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_frame_pipe_refuses_routed_frames_past_its_bound_never_control_ones_and_writes_in_order) {
+  boost::asio::io_context io;
+  auto [mine, theirs] = procactor::pipe();
+  constexpr std::size_t bound = 64 * 1024;
+  procactor::detail::frame_pipe p(io, std::move(mine), bound);
+  p.start([](std::span<const char>) {}, [](bool, const std::string&) {});
+  // nobody reads: routed frames fill the socket, then the queue up to the bound, then are refused
+  int accepted = 0;
+  while (accepted < 100000 && p.send_routed(numbered(accepted, 4096))) ++accepted;
+  BOOST_TEST_REQUIRE(accepted < 100000);
+  BOOST_TEST(p.queued_bytes() > 0u);
+  BOOST_TEST(p.queued_bytes() <= bound);
+  const std::string control = numbered(-1, 100);
+  p.send(control);  // past the bound: taken all the same
+  BOOST_TEST(p.queued_bytes() > bound - 4096);
+  // the reader catches up: every accepted frame, whole and in order, then the control frame
+  std::vector<int> got;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        io.poll();  // the pipe writes its queue as the socket drains
+        std::error_code ec;
+        while (theirs.poll(0ms)) {
+          auto f = theirs.recv_bytes(ec);
+          if (ec) return true;
+          got.push_back(number_of(f));
+        }
+        return got.size() == static_cast<std::size_t>(accepted) + 1;
+      },
+      30s));
+  BOOST_TEST_REQUIRE(got.size() == static_cast<std::size_t>(accepted) + 1);
+  for (int i = 0; i < accepted; ++i) BOOST_TEST_REQUIRE(got[static_cast<std::size_t>(i)] == i);
+  BOOST_TEST(got.back() == -1);
+  BOOST_TEST(p.queued_bytes() == 0u);
+  BOOST_TEST(p.send_routed(numbered(accepted, 4096)));  // room again
+}
+
+BOOST_AUTO_TEST_CASE(closing_a_frame_pipe_hands_back_every_routed_frame_the_peer_will_not_get_whole) {
+  boost::asio::io_context io;
+  auto [mine, theirs] = procactor::pipe();
+  procactor::detail::frame_pipe p(io, std::move(mine), 64 * 1024);
+  std::vector<int> dropped;
+  p.start([](std::span<const char>) {}, [](bool, const std::string&) {},
+          [&](std::span<const char> f) { dropped.push_back(number_of(std::vector<char>(f.begin(), f.end()))); });
+  int accepted = 0;
+  while (accepted < 100000 && p.send_routed(numbered(accepted, 3000))) ++accepted;
+  p.send(numbered(-1, 100));  // a control frame queued too: not handed back
+  p.close();
+  // the peer gets the first frames whole (then one cut short, or none); the rest are handed back
+  int whole = 0;
+  std::error_code ec;
+  for (;;) {
+    auto f = theirs.recv_bytes(5s, ec);
+    if (ec) break;
+    BOOST_TEST_REQUIRE(number_of(f) == whole);
+    ++whole;
+  }
+  BOOST_TEST((ec == errc::peer_closed || ec == errc::malformed_frame), ec.message());
+  BOOST_TEST_REQUIRE(!dropped.empty());
+  BOOST_TEST(dropped.front() == whole);
+  BOOST_TEST(dropped.back() == accepted - 1);
+  BOOST_TEST(static_cast<int>(dropped.size()) + whole == accepted);
 }
 
 BOOST_AUTO_TEST_CASE(a_lying_length_prefix_is_a_malformed_stream) {

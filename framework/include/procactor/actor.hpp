@@ -12,6 +12,7 @@
 /// path `"/root/a/b"`. Resolve once with ref() for the hot path.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -41,6 +42,14 @@ struct down {
   void serialize(Archive& ar) {
     ar(who, reason);
   }
+};
+
+/// A routed message of this actor that its receiver never got (see actor::route and
+/// actor::on_undelivered).
+struct undelivered {
+  std::string to;      ///< the receiver's path
+  std::string type;    ///< the message's type name ("" when the type is not known here)
+  std::string reason;  ///< why, in words (e.g. the receiver is frozen or far behind)
 };
 
 /// The outcome of a request: a value, or an error (errc::timed_out, errc::died with the callee's
@@ -172,7 +181,20 @@ class actor {
 
   /// Sends @p msg through the supervisors' pipes (the routed path): it travels up and down the
   /// tree to @p to. Slower than send(); use it to reach actors whose mailbox you should not open
-  /// directly (later: other hosts). An unknown name comes back as a down message.
+  /// directly (later: other hosts).
+  ///
+  /// Backpressure: the call waits while the pipe to this actor's supervisor is full (never an
+  /// error; the supervisor reads it at all times). Limit: a message whose encoding is over
+  /// max_route_size(to) (the pipe's maximum message size, 64 MiB, less the frame around it) is
+  /// errc::message_too_large, and nothing is sent.
+  ///
+  /// Losses are never silent. An unknown name, or a receiver that is not running (being
+  /// restarted), comes back as a down message (reason no_such_actor). A message that a supervisor
+  /// on the way cannot queue because its receiver is frozen or far behind (the supervisor's
+  /// bounded outbound queue to it is full), or that was queued when the receiver died, is dropped:
+  /// counted in the receiver's mailbox_stats::rejected_full (when its supervisor owns the mailbox)
+  /// and reported back: this actor's runtime logs a warning and calls on_undelivered(). A message
+  /// already in the receiver's socket when it dies is lost uncounted.
   template <class T>
   void route(const actor_ref& to, const T& msg, std::error_code& ec) noexcept {
     route_impl(&to, {}, msg, ec);
@@ -256,6 +278,11 @@ class actor {
   /// Ends this actor normally once the current handler returns.
   void stop() noexcept;
 
+  /// The largest encoded message route() takes to @p to (see route()); 0 when not running.
+  [[nodiscard]] std::size_t max_route_size(std::string_view to) const noexcept;
+  /// Routed messages of this actor reported undelivered so far (this incarnation; see route()).
+  [[nodiscard]] std::uint64_t undelivered_count() const noexcept;
+
   /// Lock-free mailbox counters of @p who, read from shared memory without messaging it.
   /// errc::no_such_actor.
   [[nodiscard]] mailbox_stats stats_of(std::string_view who, std::error_code& ec) const noexcept;
@@ -297,6 +324,9 @@ class actor {
   virtual void on_start() {}
   /// Called on a normal stop and on shutdown (not after a crash), with the reason.
   virtual void on_stop(const exit_reason& reason) { (void)reason; }
+  /// Called for each routed message of this actor that was dropped on the way (see route()),
+  /// after the runtime counted it (undelivered_count()) and logged a warning. Default: nothing.
+  virtual void on_undelivered(const undelivered& what) { (void)what; }
 
  private:
   friend class detail::actor_runtime;

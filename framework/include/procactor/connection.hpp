@@ -31,6 +31,14 @@ namespace procactor {
 /// recv will report), and a receive with a timeout returns errc::timed_out when a live peer sent
 /// half a frame and stopped; nothing is lost, the next receive goes on where this one stopped.
 ///
+/// Sending writes the whole frame or nothing of it, whether the descriptor is blocking or not
+/// (a non-blocking one, e.g. shared with an Asio descriptor, waits for room with poll()). A send
+/// with a timeout that expires before the frame's first byte went out fails with
+/// errc::timed_out and leaves the connection intact (the stream is at a frame boundary); one that
+/// expires after part of the frame went out fails with errc::timed_out and closes the connection
+/// (the peer sees a truncated frame, then end of file), as does any other failure mid-frame:
+/// never half a frame followed by another.
+///
 /// @par Thread safety
 /// Distinct objects: safe. Shared object: unsafe.
 class connection {
@@ -109,10 +117,17 @@ class connection {
     }
   }
 
-  /// Sends raw bytes as one untyped frame (Python's send_bytes).
+  /// Sends raw bytes as one untyped frame (Python's send_bytes), waiting as long as it takes
+  /// for room (backpressure).
   void send_bytes(std::span<const char> bytes);
   /// @overload
   void send_bytes(std::span<const char> bytes, std::error_code& ec) noexcept;
+  /// Sends raw bytes as one untyped frame, waiting at most @p timeout for room: errc::timed_out
+  /// after that, the connection intact if nothing of the frame went out, closed otherwise (see
+  /// the class comment).
+  void send_bytes(std::span<const char> bytes, std::chrono::nanoseconds timeout);
+  /// @overload
+  void send_bytes(std::span<const char> bytes, std::chrono::nanoseconds timeout, std::error_code& ec) noexcept;
   /// Receives the next frame's payload, whatever its type (Python's recv_bytes), waiting as long
   /// as it takes.
   std::vector<char> recv_bytes();
@@ -145,7 +160,12 @@ class connection {
   std::size_t max_message_size() const noexcept { return max_size_; }
 
  private:
-  void send_frame(std::uint64_t tag, std::span<const char> payload, std::error_code& ec) noexcept;
+  void send_frame(std::uint64_t tag, std::span<const char> payload, std::error_code& ec) noexcept {
+    send_frame(tag, payload, std::chrono::steady_clock::time_point::max(), ec);
+  }
+  /// Writes one whole frame, waiting for room until @p deadline (max(): forever).
+  void send_frame(std::uint64_t tag, std::span<const char> payload, std::chrono::steady_clock::time_point deadline,
+                  std::error_code& ec) noexcept;
   /// Makes sure a whole frame is pending, waiting as long as it takes. False with @p ec set on failure.
   bool read_frame(std::error_code& ec) noexcept;
   /// The same, waiting until @p deadline at most (errc::timed_out); min(): do not wait, max(): forever.
@@ -153,6 +173,8 @@ class connection {
   /// Resets the receive state for the next frame.
   void next_frame() noexcept;
   void fail_malformed(const char* reason, std::error_code& ec) noexcept;
+  /// A frame begun (@p sent of @p total bytes out) cannot be finished: logs why and closes.
+  void abandon_frame(const char* why, std::size_t sent, std::size_t total) noexcept;
   /// errc::closed or errc::not_readable when this end cannot receive.
   bool may_read(std::error_code& ec) const noexcept;
 

@@ -19,7 +19,9 @@ struct mailbox_stats {
   std::uint64_t dequeued = 0;           ///< messages taken out
   std::uint64_t handled = 0;            ///< messages whose handler returned (actor mailboxes);
                                         ///< dequeued == handled + lost once the actor is idle
-  std::uint64_t rejected_full = 0;      ///< sends that gave up because the queue stayed full
+  std::uint64_t rejected_full = 0;      ///< sends that gave up because the queue stayed full, and
+                                        ///< routed messages its supervisor dropped (the actor
+                                        ///< frozen, far behind, or not running: see actor::route)
   std::uint64_t rejected_oversize = 0;  ///< sends refused because the message was too large
   std::uint64_t bytes_in = 0;           ///< payload bytes accepted
   std::uint64_t bytes_out = 0;          ///< payload bytes taken out

@@ -45,6 +45,19 @@ actor_ref actor::ref(std::string_view name) const {
   return actor_ref(std::move(t));
 }
 
+std::size_t actor::max_route_size(std::string_view to) const noexcept {
+  if (!rt_) return 0;
+  try {
+    std::string path, why;
+    if (!rt_->resolve(to, path, why)) path.assign(to);
+    return rt_->max_route_payload(path);
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::uint64_t actor::undelivered_count() const noexcept { return rt_ ? rt_->undelivered_count() : 0; }
+
 mailbox_stats actor::stats_of(std::string_view who, std::error_code& ec) const noexcept {
   if (!rt_) {
     ec = errc::not_started;

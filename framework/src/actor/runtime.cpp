@@ -199,15 +199,42 @@ void actor_runtime::on_pipe_readable() {
       case wire::frame_kind::down:
         if (auto d = wire::decode_frame(in)) handle_down(*d);
         break;
+      case wire::frame_kind::undelivered: handle_undelivered(*f); break;
       default: break;
     }
     return !stopping_;
   });
   if (st != frame_reader::status::more) {
     // the supervisor is gone (or its stream broke): an orphaned actor has no one to work for
-    std::fflush(nullptr);
-    ::_exit(0);
+    orphaned(st == frame_reader::status::closed ? "its supervisor pipe was closed (the supervisor is gone, or dropped it)"
+                                                : "its supervisor pipe broke: " + reader_.why());
   }
+}
+
+void actor_runtime::orphaned(const std::string& why) noexcept {
+  try {
+    log_event(log_level::warn, "orphaned", path_, "", "actor " + path_ + " exits: " + why, {{"why", why}});
+  } catch (...) {
+  }
+  std::fflush(nullptr);
+  ::_exit(0);
+}
+
+void actor_runtime::handle_undelivered(const wire::frame_view& f) {
+  ++undelivered_;
+  undelivered u;
+  u.to.assign(f.from);  // the receiver
+  u.type.assign(type_name_of(f.corr));
+  u.reason = f.reason().detail;
+  // a warning for the first, then for the 2nd, 4th, 8th, ...: a frozen receiver costs a few lines
+  if ((undelivered_ & (undelivered_ - 1)) == 0) {
+    log_event(log_level::warn, "route_undelivered", path_, u.to,
+              "a message of type `" + (u.type.empty() ? std::string("(unknown type)") : u.type) + "` routed by " +
+                  path_ + " to " + u.to + " was dropped: " + u.reason + " (" + std::to_string(undelivered_) +
+                  " undelivered so far)",
+              {{"type", u.type}, {"count", std::to_string(undelivered_)}, {"reason", u.reason}});
+  }
+  actor_.on_undelivered(u);
 }
 
 void actor_runtime::dispatch(std::span<const char> bytes) {
@@ -328,6 +355,11 @@ void actor_runtime::send(ref_target& to, wire::env_kind kind, std::uint64_t tag,
 
 void actor_runtime::route(const std::string& to, std::uint64_t tag, std::span<const char> payload,
                           std::error_code& ec) noexcept {
+  ec.clear();
+  if (payload.size() > max_route_payload(to)) {  // checked before anything is built or sent
+    ec = errc::message_too_large;
+    return;
+  }
   try {
     // reused buffers: no allocation per routed message once warm
     static const exit_reason no_reason;
@@ -460,12 +492,19 @@ void actor_runtime::send_frame(const wire::frame& f, std::error_code& ec) noexce
   send_to_supervisor(std::span<const char>(bytes.data(), bytes.size()), ec);
 }
 
+std::size_t actor_runtime::max_route_payload(std::string_view to) const noexcept {
+  // the whole frame (head, sender, receiver, envelope with the sender again) within the pipe's limit
+  const std::size_t overhead = wire::frame_head_size + wire::envelope_head_size + 2 * path_.size() + to.size();
+  const std::size_t max = pipe_.max_message_size();
+  return max > overhead ? max - overhead : 0;
+}
+
 void actor_runtime::send_to_supervisor(std::span<const char> bytes, std::error_code& ec) noexcept {
+  // Waits for room as long as it takes (backpressure): the supervisor reads its children's pipes
+  // at all times, never blocking on another child (frame_pipe).
   pipe_.send_bytes(bytes, ec);
-  if (ec == errc::peer_closed) {
-    std::fflush(nullptr);
-    ::_exit(0);  // the supervisor is gone: an orphaned actor has no one to work for
-  }
+  if (ec == errc::peer_closed) orphaned("its supervisor is gone (its pipe is closed)");
+  if (ec && pipe_.closed()) orphaned("its supervisor pipe failed mid-frame: " + ec.message());
 }
 
 }  // namespace procactor::detail

@@ -61,6 +61,18 @@ class actor_runtime {
   void send_frame(const wire::frame& f, std::error_code& ec) noexcept;
   void send_to_supervisor(std::span<const char> bytes, std::error_code& ec) noexcept;
   void watch_callee(const std::string& callee, const std::string& mark) noexcept;
+  /// The supervisor told us a routed message was dropped: count, log, on_undelivered().
+  void handle_undelivered(const wire::frame_view& f);
+  /// Ends an actor whose supervisor is gone (logged with @p why).
+  [[noreturn]] void orphaned(const std::string& why) noexcept;
+
+ public:
+  /// The largest payload route() takes to @p to (the pipe's maximum message size less the frame
+  /// and envelope around it); errc::message_too_large above.
+  std::size_t max_route_payload(std::string_view to) const noexcept;
+  std::uint64_t undelivered_count() const noexcept { return undelivered_; }
+
+ private:
 
   actor& actor_;
   std::string path_;
@@ -85,6 +97,7 @@ class actor_runtime {
   std::uint64_t busy_seq_ = 0;
   void mark_busy() noexcept;
   void mark_idle() noexcept { busy_mark_->store(0, std::memory_order_relaxed); }
+  std::uint64_t undelivered_ = 0;  // routed messages reported dropped (undelivered frames)
   bool sleeping_ = false;
   bool bell_armed_ = false;
   bool stopping_ = false;

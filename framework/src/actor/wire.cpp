@@ -23,10 +23,10 @@ struct env_head {
   std::uint32_t from_len;
   std::uint32_t payload_len;
 };
-static_assert(sizeof(env_head) == 32);
+static_assert(sizeof(env_head) == envelope_head_size);
 
 constexpr std::uint32_t frame_magic = 0x32464150;  // "PAF2"
-constexpr std::uint8_t max_frame_kind = static_cast<std::uint8_t>(frame_kind::exit);
+constexpr std::uint8_t max_frame_kind = static_cast<std::uint8_t>(frame_kind::undelivered);
 constexpr std::uint8_t max_reason_kind = static_cast<std::uint8_t>(exit_reason::kind_t::node_down);
 
 struct frame_head {

@@ -24,6 +24,9 @@ enum class env_kind : std::uint8_t { message = 1, request = 2, reply = 3, error_
 inline constexpr unsigned user_priority = 0;
 inline constexpr unsigned system_priority = 1;
 
+/// The size in bytes of an envelope's fixed head (the sender's path and the payload follow).
+inline constexpr std::size_t envelope_head_size = 32;
+
 struct envelope_view {
   env_kind kind = env_kind::message;
   std::uint64_t tag = 0;
@@ -50,6 +53,9 @@ enum class frame_kind : std::uint8_t {
                      // an error text (reason.kind no_such_actor)
   exit = 9,          // child -> supervisor, its last frame: it ends with `reason` (the exit status
                      // is only the fallback, for a crash, a signal or _exit)
+  undelivered = 10,  // supervisor -> the sender `to` of a routed message to `from` that was dropped
+                     // (its receiver frozen, far behind, or gone with it queued): corr = the
+                     // message's type tag, reason.detail = why. A control frame: never dropped.
 };
 
 /// The payload of a down frame about an actor with a mailbox: "<restarts>:<dequeued>" of the

@@ -862,6 +862,7 @@ mailbox_stats mailbox::stats() const noexcept {
 }
 
 void mailbox::add_restart() noexcept { impl_->ctl->restarts.fetch_add(1, std::memory_order_relaxed); }
+void mailbox::note_rejected_full() noexcept { impl_->ctl->rejected_full.fetch_add(1, std::memory_order_relaxed); }
 int mailbox::doorbell_fd() const noexcept { return impl_->bell.get(); }
 const std::string& mailbox::name() const noexcept { return impl_->base; }
 bool mailbox::is_owner() const noexcept { return impl_->owner; }

@@ -131,6 +131,9 @@ class mailbox {
   mailbox_stats stats() const noexcept;
   /// Adds to the owner-restart counter (used by supervisors).
   void add_restart() noexcept;
+  /// Counts one message that never reached this mailbox's owner in rejected_full (used by
+  /// supervisors for a routed message they dropped: its receiver frozen, far behind or restarting).
+  void note_rejected_full() noexcept;
 
   /// The doorbell's file descriptor: readable when a sleeping receiver is rung.
   int doorbell_fd() const noexcept;

@@ -23,6 +23,8 @@ constexpr auto ready_timeout = std::chrono::seconds(10);
 // Busy-poll after activity, at most (adaptive; the actors' default spin): a routed answer through
 // an actor usually comes back within it, and then costs the supervisor no wake-up.
 constexpr auto route_spin = std::chrono::microseconds(20);
+// How long a supervisor's last frame (its exit reason) may wait for its parent to read.
+constexpr auto exit_flush_timeout = std::chrono::seconds(1);
 
 exit_reason reason_of(exit_reason::kind_t k) {
   exit_reason r;
@@ -184,7 +186,10 @@ void supervisor::start_next() {
     c.stopped = false;
     c.killed_as.reset();
     c.busy_stamp = 0;
-    c.pipe = std::make_unique<frame_pipe>(io_, std::move(conn));
+    c.pipe = std::make_unique<frame_pipe>(io_, std::move(conn),
+                                          c.spec.supervisor ? max_outbound_bound
+                                                            : outbound_bound_for(c.spec.mailbox_capacity,
+                                                                                 c.spec.max_message_size));
     c.pipe->start([this, i](std::span<const char> bytes) { on_child_frame(i, bytes); },
                   [this, i](bool malformed, const std::string& why) {
                     // its death is seen by reap(); a broken stream is worth a line
@@ -192,6 +197,13 @@ void supervisor::start_next() {
                       const std::string& who = children_[i]->path;
                       log_event(log_level::error, "malformed_frame", path_, who,
                                 "malformed frame from " + who + " (" + why + "); closing its pipe", {{"why", why}});
+                    }
+                  },
+                  [this, i](std::span<const char> frame) {  // queued for it, then its pipe closed
+                    if (auto f = wire::parse_frame(frame)) {
+                      child& dead = *children_[i];
+                      undeliverable(*f, dead.spec.supervisor ? nullptr : dead.box.get(),
+                                    dead.path + " ended (or its pipe closed) before it was delivered");
                     }
                   });
     arm_watchdog(i);
@@ -620,7 +632,7 @@ void supervisor::route(const wire::frame_view& f) {
     case destination::where::client:
     case destination::where::up:
       if (parent_) {
-        parent_->send(f.bytes);
+        forward(*parent_, f, nullptr);
       } else {
         not_found(f);
       }
@@ -634,8 +646,9 @@ void supervisor::route(const wire::frame_view& f) {
     case destination::where::below_child: {
       child& c = *children_[d.child];
       if (c.running && c.spec.supervisor && c.pipe) {
-        c.pipe->send(f.bytes);
+        forward(*c.pipe, f, nullptr);
       } else {
+        if (f.kind == wire::frame_kind::route) count_lost(f, nullptr);
         not_found(f);  // restarting, or no such actor below an actor
       }
       return;
@@ -721,18 +734,24 @@ void supervisor::control_at_child(std::size_t k, const wire::frame_view& f) {
       break;
   }
   if (c.running && c.pipe) {
-    c.pipe->send(f.bytes);
+    forward(*c.pipe, f, c.spec.supervisor ? nullptr : c.box.get());
   } else if (c.spec.supervisor && !c.gone && f.kind == wire::frame_kind::monitor) {
     // a nested supervisor being restarted: its children come back with it, so the monitor waits
     // for it (a "no such actor" now would fail requests that its next children answer)
     if (auto held = wire::decode_frame(f.bytes)) c.held.push_back(std::move(*held));
   } else {
-    not_found(f);  // not running now (restarting)
+    // not running now (restarting): a routed message is lost, counted in its mailbox; the sender
+    // gets a down no_such_actor (not_found)
+    if (f.kind == wire::frame_kind::route) count_lost(f, c.spec.supervisor ? nullptr : c.box.get());
+    not_found(f);
   }
 }
 
 void supervisor::not_found(const wire::frame_view& f) {
-  if (f.kind == wire::frame_kind::down || f.kind == wire::frame_kind::child_reply) return;
+  if (f.kind == wire::frame_kind::down || f.kind == wire::frame_kind::child_reply ||
+      f.kind == wire::frame_kind::undelivered) {
+    return;
+  }
   if (f.kind == wire::frame_kind::start_child || f.kind == wire::frame_kind::terminate_child) {
     reply_child(f.from, f.corr, "no such actor: " + std::string(f.to), true);
     return;
@@ -768,6 +787,58 @@ void supervisor::send_to(frame_pipe& p, wire::frame_kind kind, std::string_view 
   std::string bytes;
   wire::encode_frame(bytes, kind, path_, to, 0, why, {});
   p.send(std::span<const char>(bytes.data(), bytes.size()));
+  // the last frame, after the loop ended: nothing would write what is left queued
+  if (kind == wire::frame_kind::exit) p.flush(exit_flush_timeout);
+}
+
+void supervisor::forward(frame_pipe& p, const wire::frame_view& f, ipc::mailbox* box) {
+  if (f.kind != wire::frame_kind::route) {
+    p.send(f.bytes);  // control frames are small and never dropped
+    return;
+  }
+  if (p.send_routed(f.bytes)) return;
+  undeliverable(f, box,
+                p.is_open() ? "the way to it is full (" + std::to_string(p.queued_bytes()) +
+                                  " bytes queued, bound " + std::to_string(p.bound()) +
+                                  "): it is frozen or far behind"
+                            : "its pipe is closed");
+}
+
+void supervisor::count_lost(const wire::frame_view& f, ipc::mailbox* box) noexcept {
+  if (box) {
+    box->note_rejected_full();
+    return;
+  }
+  // an actor further down (below a nested supervisor that is frozen, behind or restarting)
+  if (f.to.empty() || f.to == wire::client_path || !wire::is_under(f.to, addr_.root)) return;
+  try {
+    std::string path(f.to);
+    auto it = far_boxes_.find(path);
+    if (it != far_boxes_.end() && (it->second->poisoned() || it->second->closed())) {
+      far_boxes_.erase(it);  // recreated or retired since: open it anew
+      it = far_boxes_.end();
+    }
+    if (it == far_boxes_.end()) {
+      std::error_code ec;
+      auto m = ipc::mailbox::open(wire::mailbox_name(addr_.prefix, path), ec);
+      if (!m) return;  // no such mailbox (a supervisor, an unknown name): the sender's report is all
+      if (far_boxes_.size() >= 64) far_boxes_.clear();
+      it = far_boxes_.emplace(std::move(path), std::move(m)).first;
+    }
+    it->second->note_rejected_full();
+  } catch (...) {
+  }
+}
+
+void supervisor::undeliverable(const wire::frame_view& f, ipc::mailbox* box, const std::string& why) {
+  count_lost(f, box);
+  // the sender is told (and counts it): an actor of this tree, or the tree handle
+  if (f.from.empty() || (f.from != wire::client_path && !wire::is_under(f.from, addr_.root))) return;
+  std::uint64_t tag = 0;
+  if (auto env = wire::decode_envelope(f.payload)) tag = env->tag;
+  exit_reason r;
+  r.detail = why;
+  emit(wire::frame_kind::undelivered, f.from, f.to, tag, r, {});
 }
 
 }  // namespace procactor::detail

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "actor/runtime.hpp"
@@ -76,6 +77,15 @@ class supervisor {
                  std::string_view mark = {});
   void reply_child(std::string_view to, std::uint64_t corr, std::string_view text, bool error,
                    const exit_reason& why = {});
+  /// Forwards @p f on @p p: a control frame always, a routed one unless the pipe's bound is
+  /// reached (then undeliverable(), counted in @p box when the receiver is that child).
+  void forward(frame_pipe& p, const wire::frame_view& f, ipc::mailbox* box);
+  /// A routed frame @p f was dropped: counted in the receiver's mailbox @p box (if known) as
+  /// rejected_full, and its sender told with an undelivered frame naming the receiver and @p why.
+  void undeliverable(const wire::frame_view& f, ipc::mailbox* box, const std::string& why);
+  /// Counts a routed frame lost on its way in its receiver's mailbox: @p box when this supervisor
+  /// owns it, else the mailbox of the actor at f.to opened by name (kept open for the next loss).
+  void count_lost(const wire::frame_view& f, ipc::mailbox* box) noexcept;
   /// Sends a frame of this supervisor's own to @p p.
   void send_to(frame_pipe& p, wire::frame_kind kind, std::string_view to, const exit_reason& why);
   void fail(const std::string& what);
@@ -105,6 +115,8 @@ class supervisor {
   int exit_code_ = 0;
   exit_reason exit_reason_;
   std::size_t pool_counter_ = 0;
+  // mailboxes of actors below nested supervisors, opened to count routed messages lost on the way
+  std::unordered_map<std::string, std::unique_ptr<ipc::mailbox>> far_boxes_;
 };
 
 }  // namespace procactor::detail
