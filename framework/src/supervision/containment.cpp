@@ -134,7 +134,7 @@ bool enter_tree_cgroup(std::string_view prefix) noexcept {
 
 const std::string& entered_cgroup() noexcept { return entered(); }
 
-void kill_cgroup(const std::string& dir, std::chrono::milliseconds within) noexcept {
+void kill_cgroup(std::string dir, std::chrono::milliseconds within) noexcept {
   try {
     if (dir.empty()) return;
     struct stat st {};

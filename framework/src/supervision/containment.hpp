@@ -39,7 +39,7 @@ const std::string& entered_cgroup() noexcept;
 /// Kills every process in the cgroup @p dir and removes it, waiting at most @p within for it to
 /// empty. If the calling process is in it, it first moves itself back to the parent cgroup. A
 /// missing directory is fine. Never throws.
-void kill_cgroup(const std::string& dir, std::chrono::milliseconds within) noexcept;
+void kill_cgroup(std::string dir, std::chrono::milliseconds within) noexcept;
 
 /// In a child subreaper at its end: SIGKILLs (with their process groups) and reaps every child
 /// this process still has, again while new orphans arrive, for at most @p within. Never throws.
