@@ -49,7 +49,7 @@ struct raw_header {
 
 BOOST_FIXTURE_TEST_SUITE(connection_test, leak_check)
 
-BOOST_AUTO_TEST_CASE(recv_bytes_honours_its_timeout_when_a_live_peer_sent_half_a_frame) {
+BOOST_AUTO_TEST_CASE(recv_bytes_honours_its_timeout_when_a_live_peer_sent_half_a_frame, *boost::unit_test::timeout(30)) {
   // The bytes of one whole frame, as a connection writes them.
   std::string frame;
   {
