@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,36 @@ std::string pattern(std::size_t n) {
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(connection_test, leak_check)
+
+BOOST_AUTO_TEST_CASE(recv_bytes_honours_its_timeout_when_a_live_peer_sent_half_a_frame, *boost::unit_test::timeout(30)) {
+  // The bytes of one whole frame, as a connection writes them.
+  std::string frame;
+  {
+    auto [in, out] = procactor::pipe();
+    out.send_bytes(std::span<const char>("hello, half a frame", 19));
+    char buf[256];
+    const ssize_t n = ::recv(in.native_handle(), buf, sizeof buf, 0);
+    BOOST_TEST_REQUIRE(n > 19);
+    frame.assign(buf, static_cast<std::size_t>(n));
+  }
+  auto [a, b] = procactor::pipe();
+  const std::size_t half = frame.size() - 7;  // the header and part of the payload; the peer stays up
+  BOOST_TEST_REQUIRE(::send(b.native_handle(), frame.data(), half, MSG_NOSIGNAL) == static_cast<ssize_t>(half));
+  BOOST_TEST(a.poll(0ms) == false);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::error_code ec;
+  auto got = a.recv_bytes(100ms, ec);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST((ec == errc::timed_out), ec.message());
+  BOOST_TEST(got.empty());
+  BOOST_TEST((took >= 100ms && took < 5s), std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  // the rest arrives: the frame is read whole, nothing of the first half lost
+  BOOST_TEST_REQUIRE(::send(b.native_handle(), frame.data() + half, frame.size() - half, MSG_NOSIGNAL) ==
+                     static_cast<ssize_t>(frame.size() - half));
+  got = a.recv_bytes(10s, ec);
+  BOOST_TEST(!ec, ec.message());
+  BOOST_TEST(std::string(got.begin(), got.end()) == "hello, half a frame");
+}
 
 BOOST_AUTO_TEST_CASE(typed_values_travel_both_ways) {
   auto [a, b] = procactor::pipe();

@@ -44,6 +44,8 @@ int read_marker(int) { return marker + 5; }
 
 void never_registered() {}
 
+int takes_bool(int n, bool b) { return b ? n + 1 : n; }
+
 }  // namespace spawn_targets
 
 PROCACTOR_SPAWN_TARGET(spawn_targets::describe);
@@ -110,6 +112,21 @@ BOOST_AUTO_TEST_CASE(a_spawned_target_runs_in_a_fresh_image_not_a_copy_of_the_pa
   spawn_targets::marker = 0;
   BOOST_TEST_REQUIRE(p.join(30s));
   BOOST_TEST(p.exitcode().value_or(-1) == 5);  // 47 would be a fork
+}
+
+// ---- Found by fuzzing (test/fuzz/spawn.fuzz.cpp) ------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_spawn_argument_whose_bool_is_neither_0_nor_1_is_refused) {
+  // A bool argument was loaded from its byte as it came (UBSan: load of value 4, which is not a
+  // valid value for type 'bool'); it is now refused like the codec refuses one.
+  std::string bytes;
+  std::error_code ec;
+  std::tuple<int, bool> args{7, true};
+  procactor::detail::encode_spawn_args<std::tuple<int, bool>>(args, bytes, ec);
+  BOOST_TEST_REQUIRE(!ec);
+  BOOST_TEST(procactor::detail::invoke_spawned<&spawn_targets::takes_bool>(bytes) == 8);
+  bytes.back() = 4;
+  BOOST_CHECK_THROW((void)procactor::detail::invoke_spawned<&spawn_targets::takes_bool>(bytes), std::exception);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

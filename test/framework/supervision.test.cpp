@@ -1203,4 +1203,24 @@ BOOST_AUTO_TEST_CASE(a_handler_running_longer_than_its_budget_is_killed_as_hung_
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
+// ---- Found by fuzzing (test/fuzz/stream.fuzz.cpp) ----------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_header_with_unknown_flags_is_malformed_for_the_frame_reader_as_for_a_connection) {
+  // The two readers of one stream format disagreed: connection refused flags != 0 (none is
+  // defined), the supervisors' frame_reader took the message.
+  using st = procactor::detail::frame_reader::status;
+  socket_pair sp;
+  procactor::detail::frame_reader r;
+  std::string m = message("x");
+  m[3] = 1;  // flags
+  sp.write(message("ok") + m);
+  std::vector<std::string> got;
+  BOOST_TEST((r.read(sp.fd[0], [&](std::span<const char> p) {
+                got.emplace_back(p.begin(), p.end());
+                return true;
+              }) == st::malformed));
+  BOOST_TEST(got == std::vector<std::string>{"ok"});
+  BOOST_TEST(r.why().find("flags") != std::string::npos, r.why());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

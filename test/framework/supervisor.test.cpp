@@ -6,6 +6,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <random>
 #include <set>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "procactor/gc.hpp"
 #include "procactor/queue.hpp"
+#include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
@@ -920,6 +922,54 @@ BOOST_AUTO_TEST_CASE(a_brutal_shutdown_kills_at_once_without_a_stop_message) {
   while (auto e = ev.try_get(ec)) BOOST_TEST(e->find(" stop ") == std::string::npos, "on_stop ran: " << *e);
   t.stop();
   t.join();
+}
+
+// ---- A supervisor dies (not its actor): the mail its actor was handling is counted lost ---------
+
+namespace {
+
+// Job 0: says which process is its parent (its supervisor), then never returns from the handler.
+// Other jobs are reported.
+class blocker : public actor {
+ public:
+  explicit blocker(events* ev) {
+    on<job>([this, ev](const job& j) {
+      if (j.id != 0) {
+        ev->put(self() + " job " + std::to_string(j.id));
+        return;
+      }
+      ev->put(self() + " blocked under " + std::to_string(::getppid()));
+      for (;;) ::pause();
+    });
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_message_being_handled_when_the_actor_s_supervisor_is_killed_is_counted_lost) {
+  events ev(64);
+  auto inner = spec_of(strategy::one_for_one, {child_spec::of<blocker>("b", &ev)});
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("inner", inner)}));
+  t.send("inner/b", job{0});
+  const std::string line = expect(ev, "/app/inner/b blocked under ");
+  const pid_t sup = static_cast<pid_t>(std::atoi(line.substr(line.rfind(' ') + 1).c_str()));
+  BOOST_TEST_REQUIRE(sup > 1, line);
+  BOOST_TEST_REQUIRE(::kill(sup, SIGKILL) == 0);  // its actor dies with it (PR_SET_PDEATHSIG), inside job 0
+  t.send("inner/b", job{1});                      // waits in the mailbox for the next incarnation
+  BOOST_TEST(expect(ev, "/app/inner/b job") == "/app/inner/b job 1");
+  procactor::mailbox_stats st;
+  const bool balanced = procactor::testing::wait_until(
+      [&] {
+        st = t.stats("inner/b");
+        return st.dequeued == 2u && st.dequeued == st.handled + st.lost;
+      },
+      10s);
+  BOOST_TEST(balanced, "dequeued " << st.dequeued << ", handled " << st.handled << ", lost " << st.lost);
+  BOOST_TEST(st.lost == 1u);     // job 0
+  BOOST_TEST(st.handled == 1u);  // job 1
+  BOOST_TEST(st.restarts == 1u);  // the actor's second incarnation, though its supervisor is a new one
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

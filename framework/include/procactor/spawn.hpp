@@ -10,6 +10,8 @@
 /// which are re-opened by name).
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <functional>
 #include <istream>
 #include <ostream>
@@ -68,7 +70,11 @@ void write_spawn_arg(Archive& ar, const P& v) {
 template <class Archive, class P>
 void read_spawn_arg(Archive& ar, P& v) {
   if constexpr (is_memcpy_codable_v<P>) {
-    ar(cereal::binary_data(&v, sizeof(P)));
+    // through a buffer: object bytes whose bools are not 0 or 1 are refused, never loaded
+    alignas(P) char bytes[sizeof(P)];
+    ar(cereal::binary_data(bytes, sizeof(P)));
+    if (!object_bytes_valid(v, bytes)) throw decode_error("procactor: invalid bool in a spawn argument");
+    std::memcpy(static_cast<void*>(std::addressof(v)), bytes, sizeof(P));
   } else {
     ar(v);
   }

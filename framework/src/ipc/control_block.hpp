@@ -32,6 +32,11 @@ struct control_block {
   std::atomic<std::uint32_t> poisoned;
   std::atomic<std::uint64_t> restarts;
   std::atomic<std::uint64_t> lost;
+  // The process receiving from it (recorded by the supervisor that started it) and its start time
+  // (clock ticks after boot, /proc/PID/stat field 22, so a reused pid is told apart): a supervisor
+  // restarted after its predecessor died waits for that process's end before it counts its loss.
+  std::atomic<int> receiver_pid;
+  std::atomic<std::uint64_t> receiver_start;
 
   alignas(64) std::atomic<std::uint32_t> sleeping;
   std::atomic<std::uint32_t> senders_waiting;
@@ -82,15 +87,20 @@ struct counter_snapshot {
 /// between their queue operation and its count). Far more than any real number of processes.
 inline constexpr std::uint64_t counter_slack = std::uint64_t{1} << 20;
 
-/// Whether the counters can be those of a healthy mailbox of @p capacity: dequeued at most
-/// enqueued, depth at most the capacity, handled and lost at most dequeued, high water at most
-/// the capacity, flags 0 or 1 (each up to counter_slack). Random bytes pass with a probability
-/// of about 2^-40. Pure.
+/// No real mailbox counts this many messages (2^56: more than two years at a billion a second);
+/// a counter above it was written by something else (a corruption that kept the counters
+/// consistent with each other, e.g. all set near 2^64).
+inline constexpr std::uint64_t max_plausible_count = std::uint64_t{1} << 56;
+
+/// Whether the counters can be those of a healthy mailbox of @p capacity: enqueued below
+/// max_plausible_count, dequeued at most enqueued, depth at most the capacity, handled and lost at
+/// most dequeued, high water at most the capacity, flags 0 or 1 (each up to counter_slack).
+/// Random bytes pass with a probability of about 2^-40. Pure.
 constexpr bool counters_plausible(const counter_snapshot& c, std::uint64_t capacity) noexcept {
   auto at_most = [](std::uint64_t a, std::uint64_t b, std::uint64_t slack) {  // a <= b + slack, without overflow
     return a <= b || a - b <= slack;
   };
-  return at_most(c.dequeued, c.enqueued, counter_slack) && at_most(c.enqueued, c.dequeued, capacity + counter_slack) &&
+  return c.enqueued < max_plausible_count && at_most(c.dequeued, c.enqueued, counter_slack) && at_most(c.enqueued, c.dequeued, capacity + counter_slack) &&
          at_most(c.handled, c.dequeued, counter_slack) && at_most(c.lost, c.dequeued, counter_slack) &&
          c.high_water <= capacity && c.closed <= 1 && c.poisoned <= 1;
 }

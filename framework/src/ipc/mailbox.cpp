@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 #include <mutex>
 #include <optional>
 
+#include "internal/proc_stat.hpp"
 #include "internal/unique_fd.hpp"
 #include "ipc/control_block.hpp"
 #include "ipc/names.hpp"
@@ -215,6 +217,7 @@ struct mailbox::impl {
   const char* qview = nullptr;  // read-only view of the queue's segment, for the integrity checks
   segment_layout layout;
   bool corrupt = false;  // sticky verdict of the integrity checks (this handle)
+  bool adopted = false;  // create_or_open found it there (a dead supervisor's survivor)
   guarded_buffer rbuf;
   std::optional<bip::message_queue> mq;
   internal::unique_fd bell;
@@ -477,6 +480,8 @@ std::unique_ptr<mailbox> mailbox::create_or_open(const std::string& base, const 
   if (!m && ec == errc::no_such_object) {
     m = create(base, cfg, ec);
     if (!m && ec == std::errc::file_exists) m = open(base, ec);  // lost a race with another creator
+  } else if (m) {
+    m->impl_->adopted = true;
   }
   if (m) m->impl_->owner = true;
   return m;
@@ -549,6 +554,38 @@ std::uint64_t mailbox::account_lost_after_crash() noexcept {
   if (lost) c.lost.fetch_add(lost, std::memory_order_relaxed);
   return lost;
 }
+
+void mailbox::set_receiver(pid_t pid) noexcept {
+  const auto st = internal::read_proc_stat(pid);
+  control_block& c = *impl_->ctl;
+  c.receiver_start.store(st ? st->start_time : 0, std::memory_order_relaxed);
+  c.receiver_pid.store(st ? static_cast<int>(pid) : 0, std::memory_order_release);
+}
+
+bool mailbox::wait_previous_receiver(clock::time_point deadline) noexcept {
+  control_block& c = *impl_->ctl;
+  const int pid = c.receiver_pid.load(std::memory_order_acquire);
+  const u64 start = c.receiver_start.load(std::memory_order_relaxed);
+  if (pid <= 0 || pid == ::getpid()) return true;
+  // A pidfd names one process for good; it is the recorded one if that pid still has the recorded
+  // start time after the pidfd was opened (a later reuse of the pid cannot change our pidfd).
+  internal::unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) return errno == ESRCH;  // gone (ENOSYS and others: cannot tell)
+  const auto st = internal::read_proc_stat(pid);
+  if (!st || st->start_time != start) return true;  // ended; the pid is someone else's now
+  // Doomed already (PR_SET_PDEATHSIG); said again in case its parent's death came before the prctl.
+  ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+  for (;;) {
+    const auto slice = internal::wait_slice(deadline, std::chrono::seconds(1));
+    if (internal::poll_one(pidfd.get(), POLLIN, slice > clock::duration::zero() ? slice : clock::duration::zero()) & POLLIN) {
+      c.receiver_pid.store(0, std::memory_order_relaxed);
+      return true;  // a pidfd is readable once its process has ended (a zombie takes no message)
+    }
+    if (clock::now() >= deadline) return false;
+  }
+}
+
+bool mailbox::adopted() const noexcept { return impl_->adopted; }
 
 void mailbox::inherit(const mailbox_stats& old) noexcept {
   control_block& c = *impl_->ctl;

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <sys/types.h>
 #include <span>
 #include <string>
 #include <system_error>
@@ -108,6 +109,21 @@ class mailbox {
   /// lost (so that dequeued == handled + lost) and returns how many (at most the capacity). First
   /// checks the whole mailbox (every slot): a corrupt one becomes poisoned and gives 0.
   std::uint64_t account_lost_after_crash() noexcept;
+  /// Records @p pid (an unreaped child of the caller) as the process receiving from this mailbox,
+  /// with its start time.
+  void set_receiver(pid_t pid) noexcept;
+  /// The end of the recorded receiver, for a supervisor that adopted this mailbox from a
+  /// predecessor that died (create_or_open found it: adopted()). That receiver got SIGKILL when
+  /// its supervisor died (PR_SET_PDEATHSIG), but a signal sent is not a process ended: it may
+  /// still run for a moment (on another CPU, or in an uninterruptible sleep). Waits for it through
+  /// a pidfd (the pid is checked against the recorded start time first, so a reused pid is never
+  /// waited for nor signalled), sending it SIGKILL once more, until @p deadline. True if no
+  /// receiver is recorded or it has ended: nobody can take or handle a message of this mailbox
+  /// any more, and account_lost_after_crash() is exact. False if it still ran at the deadline.
+  bool wait_previous_receiver(internal::clock::time_point deadline) noexcept;
+  /// True if create_or_open() found this mailbox already there (a survivor of a dead supervisor's
+  /// subtree) rather than making it.
+  bool adopted() const noexcept;
   /// Takes over the counters of a poisoned predecessor: its queued mail counts as dequeued and
   /// lost (so dequeued == handled + lost still holds), generation + 1.
   void inherit(const mailbox_stats& old) noexcept;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include "internal/child.hpp"
+#include "procactor/log.hpp"
 #include "procactor/pipe.hpp"
 #include "supervision/actor_entry.hpp"
 #include "supervision/signals.hpp"
@@ -17,6 +18,26 @@ ipc::mailbox_config box_config(const child_spec& s) {
   return ipc::mailbox_config{s.mailbox_capacity, s.max_message_size + envelope_overhead};
 }
 
+/// How long a restarted supervisor waits for the actor process of its dead predecessor to end.
+constexpr auto previous_receiver_wait = std::chrono::seconds(5);
+
+/// @p c's mailbox survived a supervisor that died (this supervisor is its restart): the actor
+/// process of that supervisor ended with it, maybe inside a handler, and nobody counted what it
+/// took. Once that process has surely ended, the loss is counted as after any crash, and the new
+/// incarnation is a restart (the mailbox's restart count names incarnations in downs).
+void settle_adopted_mailbox(child& c) {
+  const std::string parent = c.path.substr(0, c.path.rfind('/'));
+  if (!c.box->wait_previous_receiver(internal::deadline_after(previous_receiver_wait))) {
+    log_event(log_level::warn, "messages_not_counted", parent, c.path,
+              "the previous process of " + c.path + " still runs: what it took is not counted");
+  } else if (const std::uint64_t lost = c.box->account_lost_after_crash()) {
+    log_event(log_level::warn, "messages_lost", parent, c.path,
+              std::to_string(lost) + " message(s) lost with " + c.path + " (its supervisor died)",
+              {{"count", std::to_string(lost)}});
+  }
+  c.box->add_restart();
+}
+
 }  // namespace
 
 connection launch_child(child& c, const tree_address& addr, std::string& error) {
@@ -27,6 +48,7 @@ connection launch_child(child& c, const tree_address& addr, std::string& error) 
       error = "cannot create the mailbox of " + c.path + ": " + ec.message();
       return {};
     }
+    if (c.box->adopted()) settle_adopted_mailbox(c);
   }
   auto [mine, theirs] = procactor::pipe();
   process_options opts;
@@ -73,6 +95,7 @@ connection launch_child(child& c, const tree_address& addr, std::string& error) 
     c.proc.reset();
     return {};
   }
+  if (c.box) c.box->set_receiver(c.proc->pid());  // for our successor, should we die
   return std::move(mine);
 }
 

@@ -7,20 +7,10 @@
 #include <cstring>
 #include <system_error>
 
+#include "ipc/frame.hpp"
+
 namespace procactor::detail {
 namespace {
-
-// connection.hpp: u16 magic 0x5041 | u8 version 1 | u8 flags 0 | u32 payload length | u64 type tag
-constexpr std::uint16_t message_magic = 0x5041;
-constexpr std::uint8_t message_version = 1;
-struct message_header {
-  std::uint16_t magic;
-  std::uint8_t version;
-  std::uint8_t flags;
-  std::uint32_t length;
-  std::uint64_t tag;
-};
-static_assert(sizeof(message_header) == connection::header_size);
 
 constexpr std::size_t initial_buffer = 64 * 1024;
 
@@ -30,24 +20,22 @@ frame_reader::frame_reader(std::size_t max_message_size) : max_(max_message_size
 
 bool frame_reader::deliver(const message_fn& on_message, bool& stopped) {
   stopped = false;
-  while (end_ - start_ >= sizeof(message_header)) {
-    message_header h;
-    std::memcpy(&h, buf_.data() + start_, sizeof h);
-    if (h.magic != message_magic || h.version != message_version) {
-      why_ = "bad header (magic " + std::to_string(h.magic) + ", version " + std::to_string(h.version) + ")";
+  while (end_ - start_ >= ipc::frame_header_size) {
+    // the one header decoder (connection's too): magic, version, flags and the length, checked
+    // before the length is trusted
+    const ipc::frame_header_view h = ipc::decode_frame_header(
+        std::span<const char, ipc::frame_header_size>(buf_.data() + start_, ipc::frame_header_size), max_);
+    if (h.status != ipc::frame_status::ok) {
+      why_ = "bad header: " + ipc::describe(h, max_);
       return false;
     }
-    if (h.length > max_) {
-      why_ = "length " + std::to_string(h.length) + " over the limit " + std::to_string(max_);
-      return false;
-    }
-    const std::size_t whole = sizeof h + std::size_t{h.length};
+    const std::size_t whole = ipc::frame_header_size + std::size_t{h.length};
     if (end_ - start_ < whole) {
       need_ = whole;  // the rest is still on its way
       return true;
     }
     need_ = 0;
-    const std::span<const char> payload(buf_.data() + start_ + sizeof h, h.length);
+    const std::span<const char> payload(buf_.data() + start_ + ipc::frame_header_size, h.length);
     start_ += whole;
     if (!on_message(payload)) {
       stopped = true;
