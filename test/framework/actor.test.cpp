@@ -341,6 +341,42 @@ BOOST_AUTO_TEST_CASE(a_route_above_the_limit_is_message_too_large_and_the_sender
   t.join();
 }
 
+// Freezes @p frozen_pid (the receiver or its supervisor), makes "router" route @p sent messages
+// of @p size bytes to @p receiver, resumes it, and checks the accounting: every message was
+// delivered or counted in the receiver's rejected_full, and the sender was told of each drop
+// (the router answers count_q with "<drops told> <undelivered_count()> <last receiver>"; returned).
+std::string check_routes_to_a_frozen_process(procactor::tree& t, int frozen_pid, std::string_view receiver, int sent,
+                                      int size) {
+  BOOST_TEST_REQUIRE(::kill(frozen_pid, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(frozen_pid) == 'T'; }, 10s));
+  auto failed = t.request<int>("router", flood{sent, size}, 60s);
+  const bool flooded = static_cast<bool>(failed);
+  // the receiver's supervisor's parent is not frozen: drops are counted while it is stopped
+  const bool dropped = procactor::testing::wait_until([&] { return t.stats(receiver).rejected_full > 0; }, 30s);
+  ::kill(frozen_pid, SIGCONT);
+  BOOST_TEST_REQUIRE(flooded, failed.error.message());
+  BOOST_TEST(*failed.value == 0);
+  BOOST_TEST(dropped);
+  int delivered = 0;
+  std::uint64_t counted = 0;
+  std::string told;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        auto d = t.request<int>(receiver, count_q{0}, 10s);
+        delivered = d ? *d.value : -1;
+        counted = t.stats(receiver).rejected_full;
+        auto r = t.request<std::string>("router", count_q{0}, 10s);
+        told = r ? *r.value : r.error.message();
+        return static_cast<std::uint64_t>(delivered) + counted == static_cast<std::uint64_t>(sent) &&
+               told.rfind(std::to_string(counted) + " " + std::to_string(counted) + " ", 0) == 0;
+      },
+      30s), "delivered " << delivered << " counted " << counted << " told (count, undelivered_count, last) " << told);
+  BOOST_TEST(delivered > 0);
+  BOOST_TEST(counted > 0u);
+  BOOST_TEST(told.find(t.path(receiver)) != std::string::npos, told);
+  return told;
+}
+
 BOOST_AUTO_TEST_CASE(routes_to_a_frozen_receiver_are_delivered_after_sigcont_or_counted_and_reported) {
   // 3000 routed messages of 1 KiB to a SIGSTOPped receiver: its supervisor's queue to it is bounded
   // (1 MiB here), so some are dropped; every one is delivered once it runs again, or counted in
@@ -351,33 +387,7 @@ BOOST_AUTO_TEST_CASE(routes_to_a_frozen_receiver_are_delivered_after_sigcont_or_
   auto t = tree::start("app", sp);
   auto pid = t.request<int>("counter", pid_q{0}, 10s);
   BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
-  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGSTOP) == 0);
-  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(*pid.value) == 'T'; }, 10s));
-  auto failed = t.request<int>("router", flood{sent, 1024}, 60s);
-  const bool flooded = static_cast<bool>(failed);
-  // the supervisor is not frozen with it: drops are counted while the receiver is stopped
-  const bool dropped = procactor::testing::wait_until([&] { return t.stats("counter").rejected_full > 0; }, 30s);
-  ::kill(*pid.value, SIGCONT);
-  BOOST_TEST_REQUIRE(flooded, failed.error.message());
-  BOOST_TEST(*failed.value == 0);
-  BOOST_TEST(dropped);
-  int delivered = 0;
-  std::uint64_t counted = 0;
-  std::string told;
-  BOOST_TEST(procactor::testing::wait_until(
-      [&] {
-        auto d = t.request<int>("counter", count_q{0}, 10s);
-        delivered = d ? *d.value : -1;
-        counted = t.stats("counter").rejected_full;
-        auto r = t.request<std::string>("router", count_q{0}, 10s);
-        told = r ? *r.value : r.error.message();
-        return static_cast<std::uint64_t>(delivered) + counted == sent &&
-               told.rfind(std::to_string(counted) + " " + std::to_string(counted) + " ", 0) == 0;
-      },
-      30s), "delivered " << delivered << " counted " << counted << " told (count, undelivered_count, last) " << told);
-  BOOST_TEST(delivered > 0);
-  BOOST_TEST(counted > 0u);
-  BOOST_TEST(told.find("/app/counter") != std::string::npos, told);
+  const std::string told = check_routes_to_a_frozen_process(t, *pid.value, "counter", sent, 1024);
   BOOST_TEST(told.find("blob") != std::string::npos, told);
   BOOST_TEST(t.stats("counter").restarts == 0u);
   BOOST_TEST(t.stats("router").restarts == 0u);
@@ -453,6 +463,34 @@ BOOST_AUTO_TEST_CASE(routes_queued_for_a_frozen_receiver_that_is_killed_are_coun
   t.join();
 }
 
+BOOST_AUTO_TEST_CASE(routes_from_the_tree_handle_to_a_frozen_receiver_are_counted_and_reported_to_the_handle) {
+  // The sender is the tree handle: drops come back to it (undelivered_count), as to an actor.
+  constexpr int sent = 3000;
+  supervisor_spec sp;
+  sp.children = {child_spec::of<counter>("counter")};
+  auto t = tree::start("app", sp);
+  auto pid = t.request<int>("counter", pid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(*pid.value) == 'T'; }, 10s));
+  for (int i = 0; i < sent; ++i) t.route("counter", blob{std::string(1024, 'x')});
+  const bool dropped = procactor::testing::wait_until([&] { return t.stats("counter").rejected_full > 0; }, 30s);
+  ::kill(*pid.value, SIGCONT);
+  BOOST_TEST(dropped);
+  int delivered = 0;
+  std::uint64_t counted = 0;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        auto d = t.request<int>("counter", count_q{0}, 10s);  // (a request reads the handle's pipe)
+        delivered = d ? *d.value : -1;
+        counted = t.stats("counter").rejected_full;
+        return static_cast<std::uint64_t>(delivered) + counted == sent && t.undelivered_count() == counted;
+      },
+      30s), "delivered " << delivered << " counted " << counted << " reported " << t.undelivered_count());
+  t.stop();
+  t.join();
+}
+
 BOOST_AUTO_TEST_CASE(routes_dropped_before_a_frozen_nested_supervisor_are_counted_at_the_receiver) {
   // The receiver runs, its supervisor is frozen: the root's queue to that supervisor fills and
   // drops; the root counts each drop in the receiver's mailbox (opened by name) and tells the
@@ -465,31 +503,8 @@ BOOST_AUTO_TEST_CASE(routes_dropped_before_a_frozen_nested_supervisor_are_counte
   auto t = tree::start("app", sp);
   auto ppid = t.request<int>("sub/counter", ppid_q{0}, 10s);
   BOOST_TEST_REQUIRE(static_cast<bool>(ppid), ppid.error.message());
-  BOOST_TEST_REQUIRE(::kill(*ppid.value, SIGSTOP) == 0);
-  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(*ppid.value) == 'T'; }, 10s));
   // 8 KiB each: 24 MB, past the 16 MiB bound of a pipe to a supervisor
-  auto failed = t.request<int>("router", flood{sent, 8192}, 60s);
-  const bool flooded = static_cast<bool>(failed);
-  const bool dropped = procactor::testing::wait_until([&] { return t.stats("sub/counter").rejected_full > 0; }, 30s);
-  ::kill(*ppid.value, SIGCONT);
-  BOOST_TEST_REQUIRE(flooded, failed.error.message());
-  BOOST_TEST(*failed.value == 0);
-  BOOST_TEST(dropped);
-  int delivered = 0;
-  std::uint64_t counted = 0;
-  std::string told;
-  BOOST_TEST(procactor::testing::wait_until(
-      [&] {
-        auto d = t.request<int>("sub/counter", count_q{0}, 10s);
-        delivered = d ? *d.value : -1;
-        counted = t.stats("sub/counter").rejected_full;
-        auto r = t.request<std::string>("router", count_q{0}, 10s);
-        told = r ? *r.value : r.error.message();
-        return static_cast<std::uint64_t>(delivered) + counted == sent &&
-               told.rfind(std::to_string(counted) + " " + std::to_string(counted) + " ", 0) == 0;
-      },
-      30s), "delivered " << delivered << " counted " << counted << " told " << told);
-  BOOST_TEST(told.find("/app/sub/counter") != std::string::npos, told);
+  (void)check_routes_to_a_frozen_process(t, *ppid.value, "sub/counter", sent, 8192);
   t.stop();
   t.join();
 }

@@ -24,6 +24,7 @@
 #include <variant>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "actor/addressing.hpp"
 #include "procactor/spawn.hpp"
 
@@ -31,9 +32,7 @@ namespace {
 
 namespace detail = procactor::detail;
 
-void require(bool ok) {
-  if (!ok) std::abort();
-}
+using procactor_fuzz::require;
 
 std::size_t input_size = 0;
 
@@ -109,10 +108,10 @@ void check_registry(std::span<const char> in) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  const char* dir = std::getenv("PROCACTOR_FUZZ_WRITE_SEEDS");
+  const char* dir = procactor_fuzz::seed_dir();
   if (!dir) return 0;
   auto seed = [&](const char* name, char selector, const std::string& body) {
-    std::ofstream(std::string(dir) + "/" + name, std::ios::binary) << std::string(1, selector) << body;
+    procactor_fuzz::write_seed(dir, name, std::string(1, selector), body);
   };
   std::error_code ec;
   std::string out;

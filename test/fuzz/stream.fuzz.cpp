@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "procactor/connection.hpp"
 #include "procactor/errc.hpp"
 #include "ipc/frame.hpp"
@@ -34,9 +35,7 @@
 
 namespace {
 
-void require(bool ok) {
-  if (!ok) std::abort();
-}
+using procactor_fuzz::require;
 
 struct socket_pair {
   int fd[2] = {-1, -1};
@@ -64,7 +63,7 @@ enum class ending { open, closed, malformed };
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  const char* dir = std::getenv("PROCACTOR_FUZZ_WRITE_SEEDS");
+  const char* dir = procactor_fuzz::seed_dir();
   if (!dir) return 0;
   auto frame = [](std::string_view payload, std::uint64_t tag) {
     std::string f(procactor::ipc::frame_header_size, '\0');
@@ -73,8 +72,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     return f.append(payload);
   };
   auto seed = [&](const char* name, std::uint8_t max, std::uint8_t chunk, const std::string& stream) {
-    std::ofstream(std::string(dir) + "/" + name, std::ios::binary)
-        << static_cast<char>(max) << static_cast<char>(chunk) << stream;
+    procactor_fuzz::write_seed(dir, name, std::string{static_cast<char>(max), static_cast<char>(chunk)}, stream);
   };
   seed("one", 64, 255, frame("hello", 0));
   seed("three-split", 64, 6, frame("a", 1) + frame("", 2) + frame(std::string(40, 'x'), 3));

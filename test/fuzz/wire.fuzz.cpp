@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_support.hpp"
 #include "actor/wire.hpp"
 #include "ipc/frame.hpp"
 
@@ -28,9 +29,7 @@ namespace {
 namespace wire = procactor::wire;
 namespace ipc = procactor::ipc;
 
-void require(bool ok) {
-  if (!ok) std::abort();
-}
+using procactor_fuzz::require;
 
 bool inside(std::string_view part, std::span<const char> whole) {
   return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
@@ -100,10 +99,10 @@ void check_header(std::span<const char> in) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  const char* dir = std::getenv("PROCACTOR_FUZZ_WRITE_SEEDS");
+  const char* dir = procactor_fuzz::seed_dir();
   if (!dir) return 0;
   auto seed = [&](const char* name, char selector, const std::string& body) {
-    std::ofstream(std::string(dir) + "/" + name, std::ios::binary) << std::string(1, selector) << body;
+    procactor_fuzz::write_seed(dir, name, std::string(1, selector), body);
   };
   procactor::exit_reason crash;
   crash.kind = procactor::exit_reason::kind_t::signal;

@@ -132,7 +132,11 @@ class tree {
     send_or_throw(nullptr, to, msg, std::chrono::milliseconds::min(), "procactor::tree::try_send");
   }
 
-  /// Sends @p msg on the routed path (through the root supervisor's pipe).
+  /// Sends @p msg on the routed path (through the root supervisor's pipe). A message dropped on
+  /// the way (its receiver frozen or far behind past its supervisor's bound, or being restarted)
+  /// is counted in the receiver's `rejected_full` and reported back: `undelivered_count()` grows
+  /// and a `route_undelivered` warning is logged (the 1st, 2nd, 4th, 8th, ... time), once a thread
+  /// reads the handle's pipe (any waiting call: join, request, running, ...).
   template <class T>
   void route(std::string_view to, const T& msg, std::error_code& ec) noexcept {
     std::string bytes;
@@ -196,6 +200,8 @@ class tree {
   bool running() noexcept;
   /// How many times the root supervisor has been restarted (tree_options).
   std::uint64_t root_restarts() const noexcept;
+  /// How many messages sent with route() were reported dropped on the way (see route()).
+  std::uint64_t undelivered_count() const noexcept;
 
  private:
   struct impl;

@@ -101,12 +101,14 @@ struct tree::impl {
   std::optional<process> root;  // replaced by a restart (with the pumping token)
   std::atomic<pid_t> root_pid{0};
   std::atomic<std::uint64_t> restarts{0};
+  std::atomic<std::uint64_t> undelivered{0};  // messages tree::route sent that were reported dropped
   std::atomic<bool> stopping{false};  // stop() was called: a root that ends is not restarted
   connection pipe;
   bool pipe_eof = false;  // (with the pumping token)
   internal::clock::time_point next_check{};
   std::optional<internal::clock::time_point> frozen_since;
-  std::optional<exit_reason> result;
+  std::optional<exit_reason> result;  // set once, under mu, by the pumping thread
+  std::atomic<bool> ended{false};     // result is set: for checks without mu
   std::optional<exit_reason> result_said;  // the root's exit frame (under mu)
 
   std::mutex send_mu;  // guards out, env_scratch and writes to the pipe
@@ -240,9 +242,10 @@ struct tree::impl {
 
   // The tree has ended for good.
   void end(const exit_reason& why) {
-    result = why;
     cleanup();
     std::lock_guard lock(mu);
+    result = why;
+    ended = true;
     fail_all("the tree ended");
     cv.notify_all();
   }
@@ -250,7 +253,7 @@ struct tree::impl {
   // Watches the root: false while it runs (restarted here if it died and the policy allows),
   // true once the tree has ended for good (result set). With the pumping token.
   bool watch_root() {
-    if (result) return true;
+    if (ended) return true;
     if (!root_dead()) return false;
     for (;;) {
       const exit_reason why = reap_root();
@@ -369,6 +372,16 @@ struct tree::impl {
     std::lock_guard lock(mu);
     if (f.kind == wire::frame_kind::exit) {
       result_said = f.reason;  // kept for join()
+    } else if (f.kind == wire::frame_kind::undelivered) {
+      // a message tree::route sent was dropped on the way (its receiver frozen or restarting):
+      // counted here, told as the actors' runtime does (the 1st, 2nd, 4th, 8th, ... drop)
+      const std::uint64_t n = ++undelivered;
+      if ((n & (n - 1)) == 0) {
+        detail::log_event(log_level::warn, "route_undelivered", wire::client_path, f.from,
+                          "a message routed by the tree handle to " + f.from + " was dropped: " + f.reason.detail +
+                              " (" + std::to_string(n) + " undelivered so far)",
+                          {{"count", std::to_string(n)}, {"reason", f.reason.detail}});
+      }
     } else if (f.kind == wire::frame_kind::child_reply) {
       complete(f.corr, [&](waiter& w) {
         if (f.reason.kind == exit_reason::kind_t::no_such_actor) w.ec = errc::no_such_actor;
@@ -505,12 +518,12 @@ struct tree::impl {
   bool pump_once(std::unique_lock<std::mutex>& lock, internal::clock::time_point until) {
     pumping = true;
     lock.unlock();
-    bool ended = false;
+    bool over = false;
     try {
-      ended = watch_root();
-      if (!ended) {
+      over = watch_root();
+      if (!over) {
         pump(until);
-        ended = watch_root();
+        over = watch_root();
       }
     } catch (...) {
     }
@@ -519,12 +532,12 @@ struct tree::impl {
     auto again = std::move(rewatch);
     rewatch.clear();
     cv.notify_all();
-    if (!again.empty() && !ended) {
+    if (!again.empty() && !over) {
       lock.unlock();
       for (auto& [callee, mark] : again) send_monitor(callee, mark);
       lock.lock();
     }
-    return ended;
+    return over;
   }
 };
 
@@ -547,7 +560,7 @@ tree& tree::operator=(tree&& other) noexcept {
 tree::~tree() {
   if (!impl_) return;
   try {
-    if (impl_->root && !impl_->result) {
+    if (impl_->root && !impl_->ended) {
       stop();
       std::error_code ec;
       if (!join(std::chrono::seconds(30), ec) && !ec) {
@@ -607,9 +620,17 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_
   std::error_code jec;
   std::optional<exit_reason> end;
   if (forked) end = failed.join(std::chrono::seconds(5), jec);
-  if (!end) {
-    failed.impl_->client_box.reset();
-    failed.impl_->cleanup();
+  if (!end) {  // alive but not ready (stopped, or its children slow): killed, and the tree ended here
+    if (forked) {
+      std::error_code kec;
+      failed.impl_->root->signal(SIGKILL, false, kec);
+      failed.impl_->root->join(kec);
+    }
+    exit_reason r;
+    r.kind = exit_reason::kind_t::exit_code;
+    r.code = 1;
+    r.detail = "the root supervisor did not come up: " + why;
+    failed.impl_->end(r);  // result set: ~tree neither stops nor pumps
   }
   throw std::system_error(errc::spawn_failed, "procactor::tree::start: the root supervisor did not come up (" +
                                                    (end ? end->to_string() : why) + ")");
@@ -646,7 +667,7 @@ actor_ref tree::ref(std::string_view name) const {
 
 void tree::send_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, const std::string& bytes,
                         std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept {
-  if (!impl_ || impl_->result) {
+  if (!impl_ || impl_->ended) {
     ec = errc::not_running;
     if (why) *why = impl_ ? "the tree ended" : "empty tree handle";
     return;
@@ -697,7 +718,7 @@ std::string tree::request_encoded(const actor_ref* ref, std::string_view name, s
                                   std::chrono::milliseconds timeout, std::uint64_t& reply_tag, std::error_code& ec,
                                   std::string& why) {
   ec.clear();
-  if (!impl_ || impl_->result) {
+  if (!impl_ || impl_->ended) {
     ec = errc::not_running;
     why = "the tree is not running";
     return {};
@@ -777,7 +798,7 @@ std::string tree::start_child(std::string_view supervisor_path, std::chrono::mil
 }
 
 std::string tree::start_child(std::string_view supervisor_path, std::chrono::milliseconds timeout) {
-  if (!impl_ || impl_->result) throw std::system_error(errc::not_running, "procactor::tree::start_child");
+  if (!impl_ || impl_->ended) throw std::system_error(errc::not_running, "procactor::tree::start_child");
   const std::string to = path(supervisor_path);
   auto w = impl_->control(wire::frame_kind::start_child, to, timeout, "procactor::tree::start_child");
   if (w.ec == errc::no_such_actor && w.why.rfind("not a pool", 0) == 0) w.ec = errc::invalid_argument;
@@ -798,7 +819,7 @@ exit_reason tree::terminate_child(std::string_view child_path, std::chrono::mill
 }
 
 exit_reason tree::terminate_child(std::string_view child_path, std::chrono::milliseconds timeout) {
-  if (!impl_ || impl_->result) throw std::system_error(errc::not_running, "procactor::tree::terminate_child");
+  if (!impl_ || impl_->ended) throw std::system_error(errc::not_running, "procactor::tree::terminate_child");
   const std::string to = path(child_path);
   auto w = impl_->control(wire::frame_kind::terminate_child, to, timeout, "procactor::tree::terminate_child");
   if (w.ec) throw std::system_error(w.ec, "procactor::tree::terminate_child: " + (w.why.empty() ? to : w.why));
@@ -835,7 +856,7 @@ bool tree::exists(std::string_view actor_path) const noexcept {
 }
 
 void tree::stop() noexcept {
-  if (!impl_ || impl_->result) return;
+  if (!impl_ || impl_->ended) return;
   impl_->stopping = true;
   std::error_code ec;
   impl_->write_frame(wire::frame{wire::frame_kind::stop, "", impl_->addr.root, 0, {}, {}}, ec);
@@ -862,7 +883,7 @@ std::optional<exit_reason> tree::join(std::chrono::milliseconds timeout) {
 
 std::optional<exit_reason> tree::join(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
   ec.clear();
-  if (!impl_ || !impl_->root) {
+  if (!impl_ || impl_->root_pid.load() == 0) {  // (root itself is the pumping thread's: re-made at a restart)
     ec = errc::not_running;
     return std::nullopt;
   }
@@ -889,10 +910,12 @@ std::optional<exit_reason> tree::join(std::chrono::milliseconds timeout, std::er
   }
 }
 
+std::uint64_t tree::undelivered_count() const noexcept { return impl_ ? impl_->undelivered.load() : 0; }
+
 pid_t tree::root_pid() const noexcept { return impl_ ? impl_->root_pid.load() : 0; }
 
 bool tree::running() noexcept {
-  if (!impl_ || !impl_->root || impl_->result) return false;
+  if (!impl_ || impl_->root_pid.load() == 0 || impl_->ended) return false;
   std::error_code ec;
   return !join(std::chrono::milliseconds::zero(), ec) && !ec;
 }

@@ -40,8 +40,9 @@ void frame_pipe::start(frame_fn on_frame, closed_fn on_closed, dropped_fn on_dro
 }
 
 void frame_pipe::arm() {
-  sd_->async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& e) {
-    if (e) return;  // closed (this object may be gone: touch nothing)
+  sd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                  [this, life = std::weak_ptr<char>(life_)](const boost::system::error_code& e) {
+    if (e || life.expired()) return;  // closed, or this object is gone: touch nothing
     if (read_available(false)) arm();
   });
 }
@@ -162,8 +163,9 @@ bool frame_pipe::write_some() noexcept {
 void frame_pipe::arm_write() {
   if (write_armed_ || !sd_ || !is_open() || broken_ || out_.empty()) return;
   write_armed_ = true;
-  sd_->async_wait(boost::asio::posix::stream_descriptor::wait_write, [this](const boost::system::error_code& e) {
-    if (e) return;  // closed (this object may be gone: touch nothing)
+  sd_->async_wait(boost::asio::posix::stream_descriptor::wait_write,
+                  [this, life = std::weak_ptr<char>(life_)](const boost::system::error_code& e) {
+    if (e || life.expired()) return;  // closed, or this object is gone: touch nothing
     write_armed_ = false;
     if (write_some()) arm_write();
   });

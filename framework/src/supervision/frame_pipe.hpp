@@ -107,6 +107,9 @@ class frame_pipe {
   std::vector<std::string> spare_;  // buffers of written entries, reused
   bool write_armed_ = false;
   bool broken_ = false;  // a write failed (the peer is gone): nothing more is written
+  // Expires with this object: a wait that completed (with success) before close() or the
+  // destructor still runs its handler later, which must then touch nothing.
+  std::shared_ptr<char> life_ = std::make_shared<char>(0);
 };
 
 }  // namespace procactor::detail

@@ -270,6 +270,11 @@ void supervisor::on_parent_frame(std::span<const char> bytes) {
 void supervisor::reap() {
   for (std::size_t i = 0; i < children_.size(); ++i) {
     child& c = *children_[i];
+    // What it forked ends with it (its process group), killed while it is still a zombie: until
+    // it is reaped its pid, the group's id, cannot be given to a new process.
+    if (c.running && c.proc && probe_child(c.proc->pid()) == child_run_state::ended) {
+      containment::kill_group(c.proc->pid());
+    }
     if (c.running && c.proc && !c.proc->is_alive()) {
       on_child_exit(i);
     } else if (c.running && c.proc) {
@@ -294,7 +299,6 @@ void supervisor::reap_orphans() {
 
 void supervisor::on_child_exit(std::size_t i) {
   child& c = *children_[i];
-  if (c.proc) containment::kill_group(c.proc->pid());  // what it forked ends with it (its process group)
   if (c.pipe) c.pipe->drain();  // its last frames (its exit frame among them) are in the pipe already
   c.running = false;
   c.stopper->cancel();
