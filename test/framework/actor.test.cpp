@@ -179,11 +179,7 @@ using procactor_test::process_state;
 
 // True while @p pid is blocked in ppoll(): an actor waiting for room in its supervisor pipe (its
 // event loop waits in epoll_wait instead).
-bool in_ppoll(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/syscall");
-  long nr = -1;
-  return static_cast<bool>(f >> nr) && nr == SYS_ppoll;
-}
+using procactor_test::in_ppoll;
 
 // Blocks for good in the handler of ping{-1}, so that its mailbox fills up.
 class sleeper : public actor {
