@@ -11,6 +11,7 @@
 #include "procactor/supervisor.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/process_state.hpp"
 
 using namespace std::chrono_literals;
 using procactor::actor;
@@ -174,21 +175,11 @@ class counter : public actor {
   int got_ = 0;
 };
 
-char process_state(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(f, line);
-  const auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
-}
+using procactor_test::process_state;
 
 // True while @p pid is blocked in ppoll(): an actor waiting for room in its supervisor pipe (its
 // event loop waits in epoll_wait instead).
-bool in_ppoll(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/syscall");
-  long nr = -1;
-  return static_cast<bool>(f >> nr) && nr == SYS_ppoll;
-}
+using procactor_test::in_ppoll;
 
 // Blocks for good in the handler of ping{-1}, so that its mailbox fills up.
 class sleeper : public actor {

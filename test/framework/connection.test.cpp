@@ -332,7 +332,9 @@ BOOST_AUTO_TEST_CASE(a_large_message_crosses_processes_intact) {
 BOOST_AUTO_TEST_CASE(a_frame_larger_than_the_socket_buffer_arrives_whole_over_a_non_blocking_descriptor) {
   // The sender's descriptor is non-blocking (as when an Asio descriptor shares it): the send waits
   // for room instead of failing with EAGAIN after part of the frame.
-  auto [a, b] = procactor::pipe();
+  auto ends = procactor::pipe();
+  connection& a = ends.first;  // (not a structured binding: clang 14 cannot capture those)
+  connection& b = ends.second;
   make_non_blocking(a);
   const std::string big = pattern(8u << 20);  // far above any socket buffer
   process reader(

@@ -19,6 +19,7 @@
 #include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
 #include "support/leak_check.hpp"
+#include "support/process_state.hpp"
 
 using namespace std::chrono_literals;
 using procactor::errc;
@@ -367,6 +368,9 @@ BOOST_AUTO_TEST_CASE(terminating_a_child_blocked_in_get_leaves_the_queue_usable)
       std::move(tx));
   getter.start();
   (void)rx.recv<int>();
+  // asleep on the doorbell, outside the lock (a process killed inside it poisons the queue: the
+  // chaos suites test that)
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::in_ppoll(getter.pid()); }, 10s));
   getter.terminate();
   BOOST_TEST(getter.join(10s));
   BOOST_TEST(getter.status().signal == SIGTERM);
@@ -386,6 +390,8 @@ BOOST_AUTO_TEST_CASE(a_sender_killed_while_waiting_on_a_full_queue_does_not_wedg
       std::move(tx));
   sender.start();
   (void)rx.recv<int>();
+  // waiting for room (a futex), outside the lock
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::in_syscall(sender.pid(), SYS_futex); }, 10s));
   sender.kill();
   BOOST_TEST(sender.join(10s));
   BOOST_TEST(q.get(1s) == 1);

@@ -13,6 +13,7 @@
 #include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
 #include "support/leak_check.hpp"
+#include "support/process_state.hpp"
 
 using namespace std::chrono_literals;
 using procactor::actor;
@@ -415,6 +416,29 @@ BOOST_AUTO_TEST_CASE(a_root_stopped_longer_than_its_frozen_timeout_is_killed_and
   BOOST_TEST(procactor_test::wait_pid_gone(first, 10s));
   auto r = t.request<int>("echo", 0, 20s);
   BOOST_TEST(static_cast<bool>(r), r.error.message() << " " << r.detail);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_route_from_the_handle_to_a_stopped_root_with_a_full_pipe_times_out_instead_of_hanging,
+                     *boost::unit_test::timeout(120)) {
+  procactor::tree_options o;  // no root restarts: nothing kills the stopped root
+  o.frozen_timeout = 300ms;
+  auto t = tree::start("app", one_echo(), o);
+  const pid_t root = t.root_pid();
+  BOOST_TEST_REQUIRE(::kill(root, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::process_state(root) == 'T'; }, 10s));
+  std::error_code ec;
+  int sent = 0;
+  while (!ec && sent < 100000) {  // ~200 KB fill the pipe; then one call waits 300 ms and gives up
+    t.route("echo", std::string(200, 'x'), ec);
+    if (!ec) ++sent;
+  }
+  BOOST_TEST((ec == errc::timed_out), ec.message() << " after " << sent << " routes");
+  BOOST_TEST(sent > 0);
+  ::kill(root, SIGCONT);
+  t.route("echo", std::string("after"), ec);  // room again once the root reads
+  BOOST_TEST(!ec, ec.message());
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
 }

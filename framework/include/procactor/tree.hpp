@@ -40,7 +40,10 @@ struct tree_options {
   /// Delay before a root restart (see backoff_policy); none by default.
   backoff_policy backoff{};
   /// With root_restarts > 0: a root stopped (SIGSTOP) longer than this is killed and restarted
-  /// (0: never). Checked about every 50 ms while a thread waits in the handle.
+  /// (0: never). Checked about every 50 ms while a thread waits in the handle. Whatever
+  /// root_restarts: a call that writes to the root's pipe (route, start_child, terminate_child,
+  /// stop) while it is full and the root stopped gives up after this long (5 s when 0) with
+  /// `errc::timed_out`, nothing written.
   std::chrono::milliseconds frozen_timeout{5000};
 };
 

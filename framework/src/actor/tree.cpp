@@ -325,15 +325,45 @@ struct tree::impl {
     out.clear();
   }
 
+  // Writes a frame to the root's pipe. While the pipe has no room the writer waits, but not on a
+  // stopped root: one that stays stopped (SIGSTOP) for frozen_timeout (5 s when that is 0) makes
+  // the write fail with timed_out before its first byte (never half a frame: that would break the
+  // stream, and a closed pipe makes the root end the tree as if its owner had died).
   bool write_frame(const wire::frame& f, std::error_code& ec) noexcept {
     try {
       std::string bytes = wire::encode_frame(f);
       std::lock_guard lock(send_mu);
+      if (!wait_for_room(ec)) return false;
       pipe.send_bytes(std::span<const char>(bytes.data(), bytes.size()), ec);
     } catch (...) {
       ec = std::make_error_code(std::errc::not_enough_memory);
     }
     return !ec;
+  }
+
+  // Until the root's pipe takes bytes (or is broken: the send reports it). Under send_mu.
+  bool wait_for_room(std::error_code& ec) {
+    ec.clear();
+    const int fd = pipe.native_handle();
+    if (fd < 0) return true;  // closed: the send says so
+    const auto limit = opts.frozen_timeout > std::chrono::milliseconds::zero() ? opts.frozen_timeout
+                                                                               : std::chrono::milliseconds(5000);
+    std::optional<internal::clock::time_point> stopped_at;
+    while (internal::poll_one(fd, POLLOUT, std::chrono::milliseconds(20)) == 0) {
+      auto st = internal::read_proc_stat(root_pid.load());
+      if (!st || (st->state != 'T' && st->state != 't')) {
+        stopped_at.reset();  // running (it reads), or gone (the send finds out)
+        if (!st) return true;
+        continue;
+      }
+      const auto now = internal::clock::now();
+      if (!stopped_at) stopped_at = now;
+      if (now - *stopped_at >= limit) {
+        ec = errc::timed_out;
+        return false;
+      }
+    }
+    return true;
   }
 
   std::uint64_t enlist(waiter& w) {

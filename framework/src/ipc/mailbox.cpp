@@ -276,6 +276,23 @@ struct mailbox::impl {
     return load64(&h->m_cur_first_msg) <= cap;
   }
 
+  // The length of the message a receive takes next (Boost's top_msg(): the index entry before
+  // end_pos()) is at most max. Boost copies that many bytes before anyone can check them: a forged
+  // length would run into the receive buffer's guard page (a crash inside the lock) and, under
+  // AddressSanitizer, be reported as a wild memcpy. Read without the lock: only valid lengths are
+  // ever written by senders, so a concurrent send cannot make it fail; a corrupt one does.
+  bool top_intact() const noexcept {
+    if (!qview) return true;
+    const auto* h = reinterpret_cast<const mq_header*>(qview + layout.header_at);
+    const u64 n = load64(&h->m_cur_num_msg), first = load64(&h->m_cur_first_msg);
+    if (n == 0 || n > cap || first >= cap) return true;  // empty; the rest is intact()'s and the tail check's
+    const u64 pos = first + n - 1 < cap ? first + n - 1 : first + n - 1 - cap;
+    const std::uintptr_t slot = pointee(qview + layout.index_at + pos * sizeof(msg_ptr));
+    const std::uintptr_t lo = reinterpret_cast<std::uintptr_t>(qview + layout.messages_at);
+    return slot >= lo && (slot - lo) % layout.slot_size == 0 && (slot - lo) / layout.slot_size < cap &&
+           load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
+  }
+
   // The whole check (after a crash, at open): intact(), plausible counters, and every index entry
   // pointing at a slot whose length is at most max. O(capacity).
   bool deep_intact() noexcept {
@@ -775,6 +792,11 @@ std::span<const char> mailbox::receive(clock::time_point deadline, std::error_co
   auto attempt = [&](std::size_t& got) -> bool {
     bip::message_queue::size_type recvd = 0;
     unsigned prio = 0;
+    if (!m.top_intact()) {  // a forged length: never handed to Boost's copy
+      forged = true;
+      m.mark_corrupt();
+      return false;
+    }
     if (!m.mq->try_receive(area, static_cast<bip::message_queue::size_type>(m.max), recvd, prio)) return false;
     if (recvd > m.max) {  // a length forged in shared memory (the guard page stops longer copies)
       forged = true;
