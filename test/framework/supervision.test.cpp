@@ -841,7 +841,9 @@ int number_of(const std::vector<char>& f) {
 
 BOOST_AUTO_TEST_CASE(a_frame_pipe_refuses_routed_frames_past_its_bound_never_control_ones_and_writes_in_order) {
   boost::asio::io_context io;
-  auto [mine, theirs] = procactor::pipe();
+  auto ends = procactor::pipe();  // (not a structured binding: clang 14 cannot capture those)
+  auto& mine = ends.first;
+  auto& theirs = ends.second;
   constexpr std::size_t bound = 64 * 1024;
   procactor::detail::frame_pipe p(io, std::move(mine), bound);
   p.start([](std::span<const char>) {}, [](bool, const std::string&) {});
