@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "actor/wire.hpp"
+#include "procactor/log.hpp"
 #include "procactor/detail/codec.hpp"
 
 namespace procactor {
@@ -266,6 +267,16 @@ promise_state::~promise_state() {
     fail_promise(*this, errc::broken_promise, why);
   } catch (...) {
   }
+}
+
+void report_undelivered(std::string_view by, std::string_view to, std::string_view type, std::string_view reason,
+                        std::uint64_t count) {
+  if (count == 0 || (count & (count - 1)) != 0) return;
+  const std::string what = type.empty() ? std::string("a message") : "a message of type `" + std::string(type) + "`";
+  log_event(log_level::warn, "route_undelivered", by, to,
+            what + " routed by " + std::string(by) + " to " + std::string(to) + " was dropped: " + std::string(reason) +
+                " (" + std::to_string(count) + " undelivered so far)",
+            {{"type", std::string(type)}, {"count", std::to_string(count)}, {"reason", std::string(reason)}});
 }
 
 }  // namespace detail

@@ -99,6 +99,12 @@ down_verdict judge_down(request_watch& w, std::string_view mark) noexcept;
 /// The monitor payload to watch the callee for the requests @p ws ("" for the next incarnation).
 std::string watch_mark(const std::vector<const request_watch*>& ws);
 
+/// The `route_undelivered` warning of a sender (@p by: an actor's path, or the tree handle's) whose
+/// @p count-th routed message, of type @p type ("" when unknown), to @p to was dropped for
+/// @p reason: logged the 1st, 2nd, 4th, 8th, ... time, so a frozen receiver costs a few lines.
+void report_undelivered(std::string_view by, std::string_view to, std::string_view type, std::string_view reason,
+                        std::uint64_t count);
+
 /// How a reply leaves the process that owes it (shared by an actor and its promises, which may
 /// outlive the actor's runtime).
 struct reply_channel {

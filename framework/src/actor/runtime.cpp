@@ -226,14 +226,7 @@ void actor_runtime::handle_undelivered(const wire::frame_view& f) {
   u.to.assign(f.from);  // the receiver
   u.type.assign(type_name_of(f.corr));
   u.reason = f.reason().detail;
-  // a warning for the first, then for the 2nd, 4th, 8th, ...: a frozen receiver costs a few lines
-  if ((undelivered_ & (undelivered_ - 1)) == 0) {
-    log_event(log_level::warn, "route_undelivered", path_, u.to,
-              "a message of type `" + (u.type.empty() ? std::string("(unknown type)") : u.type) + "` routed by " +
-                  path_ + " to " + u.to + " was dropped: " + u.reason + " (" + std::to_string(undelivered_) +
-                  " undelivered so far)",
-              {{"type", u.type}, {"count", std::to_string(undelivered_)}, {"reason", u.reason}});
-  }
+  report_undelivered(path_, u.to, u.type, u.reason, undelivered_);
   actor_.on_undelivered(u);
 }
 

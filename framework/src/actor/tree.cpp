@@ -191,7 +191,7 @@ struct tree::impl {
   bool stopped_too_long() {
     if (opts.root_restarts <= 0 || opts.frozen_timeout <= std::chrono::milliseconds::zero()) return false;
     auto st = internal::read_proc_stat(root->pid());
-    if (!st || (st->state != 'T' && st->state != 't')) {
+    if (!st || !st->stopped()) {
       frozen_since.reset();
       return false;
     }
@@ -351,7 +351,7 @@ struct tree::impl {
     std::optional<internal::clock::time_point> stopped_at;
     while (internal::poll_one(fd, POLLOUT, std::chrono::milliseconds(20)) == 0) {
       auto st = internal::read_proc_stat(root_pid.load());
-      if (!st || (st->state != 'T' && st->state != 't')) {
+      if (!st || !st->stopped()) {
         stopped_at.reset();  // running (it reads), or gone (the send finds out)
         if (!st) return true;
         continue;
@@ -405,13 +405,7 @@ struct tree::impl {
     } else if (f.kind == wire::frame_kind::undelivered) {
       // a message tree::route sent was dropped on the way (its receiver frozen or restarting):
       // counted here, told as the actors' runtime does (the 1st, 2nd, 4th, 8th, ... drop)
-      const std::uint64_t n = ++undelivered;
-      if ((n & (n - 1)) == 0) {
-        detail::log_event(log_level::warn, "route_undelivered", wire::client_path, f.from,
-                          "a message routed by the tree handle to " + f.from + " was dropped: " + f.reason.detail +
-                              " (" + std::to_string(n) + " undelivered so far)",
-                          {{"count", std::to_string(n)}, {"reason", f.reason.detail}});
-      }
+      detail::report_undelivered(wire::client_path, f.from, "", f.reason.detail, ++undelivered);
     } else if (f.kind == wire::frame_kind::child_reply) {
       complete(f.corr, [&](waiter& w) {
         if (f.reason.kind == exit_reason::kind_t::no_such_actor) w.ec = errc::no_such_actor;

@@ -22,6 +22,9 @@ struct proc_stat {
   pid_t ppid = 0;               ///< field 4
   long num_threads = 0;         ///< field 20
   std::uint64_t start_time = 0; ///< field 22: clock ticks after boot; with the pid, names one process
+
+  /// Stopped by a signal (SIGSTOP, SIGTSTP, ...: 'T') or by a tracer ('t').
+  bool stopped() const noexcept { return state == 'T' || state == 't'; }
 };
 
 /// Reads /proc/@p pid/stat (pid 0: the calling process). nullopt when the process does not exist
