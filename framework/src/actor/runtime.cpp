@@ -102,10 +102,7 @@ void actor_runtime::stop(exit_reason::kind_t why) noexcept {
 
 void actor_runtime::pump() {
   if (stopping_) return;
-  struct idle_on_return {  // back to the loop: no handler runs (the watchdog's word)
-    actor_runtime* rt;
-    ~idle_on_return() { rt->mark_idle(); }
-  } idle{this};
+  const idle_on_return idle{this};  // back to the loop: no handler runs (the watchdog's word)
   std::error_code ec;
   for (int i = 0; i < batch; ++i) {
     std::size_t n = box_->receive(rbuf_, internal::try_only, ec);
@@ -182,10 +179,7 @@ void actor_runtime::arm_pipe() {
 }
 
 void actor_runtime::on_pipe_readable() {
-  struct idle_on_return {  // routed messages and downs run handlers: idle again after them
-    actor_runtime* rt;
-    ~idle_on_return() { rt->mark_idle(); }
-  } idle{this};
+  const idle_on_return idle{this};  // routed messages and downs run handlers: idle again after them
   // one recv per wake-up, frames handled in place from the reader's reused buffer
   const auto st = reader_.read(pipe_.native_handle(), [this](std::span<const char> in) {
     auto f = wire::parse_frame(in);  // a view: a routed message is dispatched from these bytes

@@ -97,6 +97,11 @@ class actor_runtime {
   std::uint64_t busy_seq_ = 0;
   void mark_busy() noexcept;
   void mark_idle() noexcept { busy_mark_->store(0, std::memory_order_relaxed); }
+  // Marks the actor idle when the scope that ran handlers ends (however it ends).
+  struct idle_on_return {
+    actor_runtime* rt;
+    ~idle_on_return() { rt->mark_idle(); }
+  };
   std::uint64_t undelivered_ = 0;  // routed messages reported dropped (undelivered frames)
   bool sleeping_ = false;
   bool bell_armed_ = false;
