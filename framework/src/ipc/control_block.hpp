@@ -17,13 +17,23 @@ inline constexpr std::uint32_t control_version = 1;
 inline constexpr std::uint64_t max_capacity = std::uint64_t{1} << 24;
 inline constexpr std::uint64_t max_message_limit = std::uint64_t{1} << 30;
 
+/// The most messages one slot may carry (a packed slot: mailbox::send with a count). Counters
+/// count messages, so a mailbox of capacity C holds at most C * max_pack of them.
+inline constexpr std::uint64_t max_pack = 1024;
+
+/// The most messages a mailbox of @p capacity slots can hold (the bound of depth and loss): the
+/// capacity, or capacity * max_pack once a packed slot was sent into it.
+constexpr std::uint64_t message_limit(std::uint64_t capacity, bool packed) noexcept {
+  return packed ? capacity * max_pack : capacity;
+}
+
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free);
 
 /// Sender-side and receiver-side counters sit on separate cache lines.
 struct control_block {
   std::atomic<std::uint64_t> magic;  // written last by the creator: a complete mailbox or none
   std::uint32_t version;
-  std::uint32_t reserved;
+  std::atomic<std::uint32_t> packed;  // 1 once a packed slot was sent: depth may exceed the capacity
   std::uint64_t capacity;
   std::uint64_t max_message_size;
   std::atomic<int> owner_pid;

@@ -225,6 +225,10 @@ struct mailbox::impl {
   std::chrono::nanoseconds max_spin = default_spin;  // adaptive spin of this handle's receives
   std::chrono::nanoseconds spin = default_spin;
   u32 since_wake = 0;  // receives since senders were last woken (this process only)
+  mailbox::slot_counter counter = nullptr;  // messages per received slot (null: 1)
+
+  // The most messages it can hold (packed slots carry up to max_pack each).
+  u64 limit() const noexcept { return message_limit(cap, ctl->packed.load(std::memory_order_relaxed) != 0); }
 
   ~impl() {
     if (ctl) ::munmap(ctl, sizeof(control_block));
@@ -296,7 +300,7 @@ struct mailbox::impl {
   // The whole check (after a crash, at open): intact(), plausible counters, and every index entry
   // pointing at a slot whose length is at most max. O(capacity).
   bool deep_intact() noexcept {
-    const bool ok = intact() && queue_tail_intact() && counters_plausible(snapshot(*ctl), cap) && slots_intact();
+    const bool ok = intact() && queue_tail_intact() && counters_plausible(snapshot(*ctl), limit()) && slots_intact();
     if (!ok) mark_corrupt();
     return ok;
   }
@@ -346,19 +350,19 @@ struct mailbox::impl {
     internal::futex_wake_all(ctl->space_seq);
   }
 
-  void note_enqueue(std::size_t bytes) noexcept {
-    u64 enq = ctl->enqueued.fetch_add(1, std::memory_order_relaxed) + 1;
+  void note_enqueue(std::size_t bytes, u32 count) noexcept {
+    u64 enq = ctl->enqueued.fetch_add(count, std::memory_order_relaxed) + count;
     ctl->bytes_in.fetch_add(bytes, std::memory_order_relaxed);
     ctl->last_enqueue_ns.store(wall_ns(), std::memory_order_relaxed);
     u64 deq = ctl->dequeued.load(std::memory_order_relaxed);
-    u64 depth = bounded_depth(enq, deq, cap);  // never above the capacity, whatever the counters' skew
+    u64 depth = bounded_depth(enq, deq, limit());  // bounded, whatever the counters' skew
     u64 hw = ctl->high_water.load(std::memory_order_relaxed);
     while (depth > hw && !ctl->high_water.compare_exchange_weak(hw, depth, std::memory_order_relaxed)) {
     }
   }
 
-  void note_dequeue(std::size_t bytes) noexcept {
-    ctl->dequeued.fetch_add(1, std::memory_order_relaxed);
+  void note_dequeue(std::size_t bytes, u32 count) noexcept {
+    ctl->dequeued.fetch_add(count, std::memory_order_relaxed);
     ctl->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
     ctl->last_dequeue_ns.store(wall_ns(), std::memory_order_relaxed);
   }
@@ -559,7 +563,9 @@ void mailbox::end_sleep(bool rung) noexcept {
 
 std::atomic<std::uint64_t>& mailbox::handler_mark() noexcept { return impl_->ctl->handler_mark; }
 
-void mailbox::note_handled() noexcept { impl_->ctl->handled.fetch_add(1, std::memory_order_relaxed); }
+void mailbox::note_handled(std::uint64_t n) noexcept { impl_->ctl->handled.fetch_add(n, std::memory_order_relaxed); }
+
+void mailbox::set_slot_counter(slot_counter fn) noexcept { impl_->counter = fn; }
 
 std::uint64_t mailbox::account_lost_after_crash() noexcept {
   // Only the supervisor calls this, after its actor died: nobody else changes `lost` meanwhile.
@@ -567,7 +573,7 @@ std::uint64_t mailbox::account_lost_after_crash() noexcept {
   // poisoned (to be recreated) and its counters, not to be trusted, give no figure.
   if (!impl_->deep_intact()) return 0;
   control_block& c = *impl_->ctl;
-  const u64 lost = unaccounted(snapshot(c), impl_->cap);  // bounded by the capacity
+  const u64 lost = unaccounted(snapshot(c), impl_->limit());  // bounded by what it can hold
   if (lost) c.lost.fetch_add(lost, std::memory_order_relaxed);
   return lost;
 }
@@ -613,7 +619,7 @@ void mailbox::inherit(const mailbox_stats& old) noexcept {
   c.dequeued.store(old.dequeued + old.depth);
   c.handled.store(old.handled);
   c.lost.store(old.lost + unhandled + old.depth);
-  c.high_water.store(std::min<u64>(old.high_water, impl_->cap));
+  c.high_water.store(std::min<u64>(old.high_water, impl_->limit()));
   c.rejected_full.store(old.rejected_full);
   c.rejected_oversize.store(old.rejected_oversize);
   c.bytes_in.store(old.bytes_in);
@@ -714,10 +720,15 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
 }
 
 void mailbox::send(std::span<const char> msg, unsigned priority, clock::time_point deadline,
-                   std::error_code& ec) noexcept {
+                   std::error_code& ec, std::uint32_t count) noexcept {
   ec.clear();
   impl& m = *impl_;
   control_block& c = *m.ctl;
+  if (count == 0 || count > max_pack) {
+    ec = errc::invalid_argument;
+    return;
+  }
+  if (count > 1 && c.packed.load(std::memory_order_relaxed) == 0) c.packed.store(1, std::memory_order_relaxed);
   if (msg.size() > m.max) {
     c.rejected_oversize.fetch_add(1, std::memory_order_relaxed);
     ec = errc::message_too_large;
@@ -725,7 +736,7 @@ void mailbox::send(std::span<const char> msg, unsigned priority, clock::time_poi
   }
   auto attempt = [&]() -> bool {
     if (!m.mq->try_send(msg.data(), msg.size(), priority)) return false;
-    m.note_enqueue(msg.size());
+    m.note_enqueue(msg.size(), count);
     m.ring();
     return true;
   };
@@ -804,7 +815,9 @@ std::span<const char> mailbox::receive(clock::time_point deadline, std::error_co
       return false;
     }
     got = static_cast<std::size_t>(recvd);
-    m.note_dequeue(got);
+    u32 k = m.counter ? m.counter(std::span<const char>(area, got)) : 1;
+    k = k < 1 ? 1 : k > max_pack ? static_cast<u32>(max_pack) : k;  // read from untrusted bytes
+    m.note_dequeue(got, k);
     if (c.senders_waiting.load(std::memory_order_relaxed) > 0 && ++m.since_wake >= m.wake_every) {
       m.wake_senders();
     }
@@ -894,7 +907,7 @@ mailbox_stats mailbox::stats() const noexcept {
   s.capacity = impl_->cap;
   s.max_message_size = impl_->max;
   const counter_snapshot snap = snapshot(c);
-  if (!impl_->intact() || !counters_plausible(snap, impl_->cap)) {
+  if (!impl_->intact() || !counters_plausible(snap, impl_->limit())) {
     // Corrupt: no figure read from it is reported (a random counter would print as billions).
     impl_->mark_corrupt();
     s.poisoned = true;
@@ -904,8 +917,8 @@ mailbox_stats mailbox::stats() const noexcept {
   s.dequeued = snap.dequeued;
   s.enqueued = snap.enqueued;
   s.lost = snap.lost;
-  s.depth = bounded_depth(s.enqueued, s.dequeued, impl_->cap);
-  s.high_water = std::min(snap.high_water, impl_->cap);
+  s.depth = bounded_depth(s.enqueued, s.dequeued, impl_->limit());
+  s.high_water = std::min(snap.high_water, impl_->limit());
   s.rejected_full = c.rejected_full.load(std::memory_order_relaxed);
   s.rejected_oversize = c.rejected_oversize.load(std::memory_order_relaxed);
   s.bytes_in = c.bytes_in.load(std::memory_order_relaxed);

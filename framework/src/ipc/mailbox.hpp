@@ -67,8 +67,15 @@ class mailbox {
   /// Sends one message. deadline == try_only: errc::full at once when full; otherwise waits with
   /// backpressure until @p deadline (errc::timed_out). errc::message_too_large, errc::closed,
   /// errc::poisoned, errc::lock_timeout.
+  /// @p count: how many messages the slot carries (a packed slot, 1..max_pack): the counters
+  /// count messages, so a crash that loses the slot counts each of them.
   void send(std::span<const char> msg, unsigned priority, internal::clock::time_point deadline,
-            std::error_code& ec) noexcept;
+            std::error_code& ec, std::uint32_t count = 1) noexcept;
+
+  /// How many messages a received slot carries (read from its bytes; clamped to 1..max_pack).
+  /// The receiver sets it once; receive() adds that many to `dequeued`. Default: 1 per slot.
+  using slot_counter = std::uint32_t (*)(std::span<const char> slot) noexcept;
+  void set_slot_counter(slot_counter fn) noexcept;
 
   /// Receives one message into @p buf (resized to max_message_size), returns its size.
   /// deadline == try_only: errc::empty at once; errc::timed_out; errc::closed once closed and empty.
@@ -104,7 +111,7 @@ class mailbox {
   /// by its supervisor. Not validated: a stray write can only make the watchdog judge wrongly.
   std::atomic<std::uint64_t>& handler_mark() noexcept;
   /// Messages taken out and fully handled by the owner actor (for loss accounting).
-  void note_handled() noexcept;
+  void note_handled(std::uint64_t n = 1) noexcept;
   /// Called by the supervisor after its actor died: counts dequeued-but-unhandled messages as
   /// lost (so that dequeued == handled + lost) and returns how many (at most the capacity). First
   /// checks the whole mailbox (every slot): a corrupt one becomes poisoned and gives 0.
