@@ -374,6 +374,10 @@ struct mailbox::impl {
     return deadline != internal::try_only && clock::now() < deadline;
   }
 
+  template <class DeadlineOf>
+  void send(std::span<const char> msg, unsigned priority, DeadlineOf deadline_of, std::error_code& ec,
+            std::uint32_t count) noexcept;
+
   static void release_count(std::atomic<u32>& c) noexcept {
     u32 v = c.load(std::memory_order_relaxed);
     while (v > 0 && !c.compare_exchange_weak(v, v - 1, std::memory_order_acq_rel)) {
@@ -719,10 +723,13 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
   return nullptr;
 }
 
-void mailbox::send(std::span<const char> msg, unsigned priority, clock::time_point deadline,
-                   std::error_code& ec, std::uint32_t count) noexcept {
+// The send loop. @p deadline_of() gives the deadline; it is called only once the queue was found
+// full (a send with a timeout reads the clock only then).
+template <class DeadlineOf>
+void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineOf deadline_of, std::error_code& ec,
+                         std::uint32_t count) noexcept {
   ec.clear();
-  impl& m = *impl_;
+  impl& m = *this;
   control_block& c = *m.ctl;
   if (count == 0 || count > max_pack) {
     ec = errc::invalid_argument;
@@ -750,8 +757,10 @@ void mailbox::send(std::span<const char> msg, unsigned priority, clock::time_poi
       return;
     }
     u32 seq = 0;
+    clock::time_point deadline = internal::try_only;
     try {
       if (attempt()) return;
+      deadline = deadline_of();
       if (deadline == internal::try_only || clock::now() >= deadline) {
         c.rejected_full.fetch_add(1, std::memory_order_relaxed);
         ec = deadline == internal::try_only ? errc::full : errc::timed_out;
@@ -767,12 +776,30 @@ void mailbox::send(std::span<const char> msg, unsigned priority, clock::time_poi
       }
     } catch (const bip::interprocess_exception& e) {
       ec = m.translate(e);
-      if (ec == errc::lock_timeout && m.may_retry(deadline)) continue;
+      if (ec == errc::lock_timeout && m.may_retry(deadline_of())) continue;
       return;
     }
     internal::futex_wait(c.space_seq, seq, internal::wait_slice(deadline, safety_net));
     impl::release_count(c.senders_waiting);
   }
+}
+
+void mailbox::send(std::span<const char> msg, unsigned priority, clock::time_point deadline, std::error_code& ec,
+                   std::uint32_t count) noexcept {
+  impl_->send(msg, priority, [deadline] { return deadline; }, ec, count);
+}
+
+void mailbox::send(std::span<const char> msg, unsigned priority, std::chrono::nanoseconds timeout, std::error_code& ec,
+                   std::uint32_t count) noexcept {
+  if (timeout < std::chrono::nanoseconds::zero()) {
+    send(msg, priority, internal::try_only, ec, count);
+    return;
+  }
+  std::optional<clock::time_point> deadline;  // read from the clock once, if the mailbox is full
+  impl_->send(msg, priority, [&] {
+    if (!deadline) deadline = internal::deadline_after(timeout);
+    return *deadline;
+  }, ec, count);
 }
 
 std::size_t mailbox::receive(std::vector<char>& buf, clock::time_point deadline, std::error_code& ec) noexcept {

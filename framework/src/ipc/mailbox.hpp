@@ -72,6 +72,11 @@ class mailbox {
   void send(std::span<const char> msg, unsigned priority, internal::clock::time_point deadline,
             std::error_code& ec, std::uint32_t count = 1) noexcept;
 
+  /// The same with a timeout (negative: try only) instead of a deadline: the clock is read only
+  /// if the mailbox is found full, never on the fast path.
+  void send(std::span<const char> msg, unsigned priority, std::chrono::nanoseconds timeout, std::error_code& ec,
+            std::uint32_t count = 1) noexcept;
+
   /// How many messages a received slot carries (read from its bytes; clamped to 1..max_pack).
   /// The receiver sets it once; receive() adds that many to `dequeued`. Default: 1 per slot.
   using slot_counter = std::uint32_t (*)(std::span<const char> slot) noexcept;
