@@ -1,0 +1,491 @@
+#include "registry/registry.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "internal/proc_stat.hpp"
+#include "internal/unique_fd.hpp"
+#include "ipc/names.hpp"
+#include "procactor/errc.hpp"
+
+namespace procactor::registry {
+namespace {
+
+using u8 = std::uint8_t;
+using u32 = std::uint32_t;
+using u64 = std::uint64_t;
+
+constexpr u64 magic_value = 0x6765726170636f72ull;  // "rocpareg"
+constexpr u32 version = 1;
+constexpr u32 max_nodes = 1u << 20;
+constexpr u32 event_capacity = 1024;
+constexpr int read_attempts = 64;  // a reader gives up on an entry written this many times while it read
+
+// Strings live in fixed, 8-byte-aligned arrays and are copied word by word with relaxed atomics:
+// readers race writers by design (the sequence tells them afterwards whether the copy is valid).
+template <std::size_t N>
+struct text {
+  static_assert(N % 8 == 0);
+  u64 words[N / 8];
+};
+
+struct header {
+  std::atomic<u64> magic;  // written last by the creator
+  u32 version_;
+  u32 node_capacity;
+  u32 event_capacity_;
+  std::atomic<u32> seq;  // over root_pid/root_start
+  std::atomic<u32> node_count;
+  std::atomic<u32> dropped;
+  std::atomic<u64> event_next;
+  std::atomic<u64> root_pid;
+  std::atomic<u64> root_start;
+  u64 uid;
+  u64 owner_pid;
+  u64 owner_start;
+  u64 started_ns;
+  text<128> name;
+  text<96> prefix;
+};
+constexpr std::size_t header_size = 4096;
+static_assert(sizeof(header) <= header_size);
+
+struct node_entry {
+  std::atomic<u32> seq;
+  u8 kind;
+  u8 state;
+  u8 method;  // 1 fork, 2 spawn
+  u8 flags;
+  u64 pid;
+  u64 incarnation;
+  u64 restarts;
+  u64 updated_ns;
+  text<path_max + 1> path;
+  text<mailbox_max + 1> mailbox;
+  text<text_max + 1> last_exit;
+};
+static_assert(sizeof(node_entry) == 384);
+
+struct event_entry {
+  std::atomic<u64> seq;  // 2n+1 while event n is written, 2n+2 once complete
+  u64 time_ns;
+  u64 kind;
+  text<path_max + 1> path;
+  text<text_max + 1> detail;
+};
+static_assert(sizeof(event_entry) == 272);
+
+std::size_t object_size(u32 nodes) {
+  return header_size + static_cast<std::size_t>(nodes) * sizeof(node_entry) + event_capacity * sizeof(event_entry);
+}
+
+u64 wall_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<u64>(ts.tv_sec) * 1000000000ull + static_cast<u64>(ts.tv_nsec);
+}
+
+// Plain fields are read and written with relaxed atomics (the peer may be writing them).
+template <class T>
+T ld(const T& v) noexcept {
+  return __atomic_load_n(&v, __ATOMIC_RELAXED);
+}
+template <class T>
+void st(T& v, T x) noexcept {
+  __atomic_store_n(&v, x, __ATOMIC_RELAXED);
+}
+
+template <std::size_t N>
+void put(text<N>& t, std::string_view s) noexcept {
+  char buf[N] = {};
+  const std::size_t max = N - 1;
+  if (s.size() > max) {
+    std::memcpy(buf, s.data(), max - 1);
+    buf[max - 1] = '~';  // cut
+  } else {
+    std::memcpy(buf, s.data(), s.size());
+  }
+  for (std::size_t i = 0; i < N / 8; ++i) {
+    u64 w;
+    std::memcpy(&w, buf + i * 8, 8);
+    st(t.words[i], w);
+  }
+}
+
+template <std::size_t N>
+std::string get(const text<N>& t) {
+  char buf[N];
+  for (std::size_t i = 0; i < N / 8; ++i) {
+    const u64 w = ld(t.words[i]);
+    std::memcpy(buf + i * 8, &w, 8);
+  }
+  buf[N - 1] = '\0';  // bounded whatever the bytes are
+  return std::string(buf, ::strnlen(buf, N));
+}
+
+// Opens a sequence-locked write: returns the odd value to close it with + 1. An odd value left by a
+// writer that died mid-write is moved past (still odd) so that readers keep rejecting until done.
+template <class Seq>
+auto begin_write(std::atomic<Seq>& seq) noexcept {
+  const Seq s = seq.load(std::memory_order_relaxed);
+  const Seq w = (s % 2 == 0) ? s + 1 : s + 2;
+  seq.store(w, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  return w;
+}
+template <class Seq>
+void end_write(std::atomic<Seq>& seq, Seq w) noexcept {
+  seq.store(w + 1, std::memory_order_release);
+}
+
+std::error_code errno_code(int e = errno) { return {e, std::generic_category()}; }
+
+std::string shm_path(const std::string& file) { return std::string(ipc::shm_dir) + "/" + file; }
+
+bool valid_kind(u8 k) { return k >= 1 && k <= 2; }
+bool valid_state(u8 s) { return s >= 1 && s <= 6; }
+
+}  // namespace
+
+const char* to_string(node_kind k) noexcept {
+  switch (k) {
+    case node_kind::supervisor: return "supervisor";
+    case node_kind::actor: return "actor";
+  }
+  return "?";
+}
+
+const char* to_string(node_state s) noexcept {
+  switch (s) {
+    case node_state::starting: return "starting";
+    case node_state::running: return "running";
+    case node_state::restarting: return "restarting";
+    case node_state::stopping: return "stopping";
+    case node_state::stopped: return "stopped";
+    case node_state::frozen: return "frozen";
+  }
+  return "?";
+}
+
+const char* to_string(event_kind k) noexcept {
+  switch (k) {
+    case event_kind::started: return "started";
+    case event_kind::exited: return "exited";
+    case event_kind::restarted: return "restarted";
+    case event_kind::gave_up: return "gave_up";
+    case event_kind::frozen: return "frozen";
+  }
+  return "?";
+}
+
+std::string object_name(std::string_view tree_prefix) { return std::string(tree_prefix) + ".reg"; }
+
+bool snapshot::root_alive() const noexcept { return root_pid > 0 && internal::process_alive(root_pid, root_start); }
+bool snapshot::owner_alive() const noexcept { return owner_pid > 0 && internal::process_alive(owner_pid, owner_start); }
+
+struct publisher::impl {
+  std::string name;
+  pid_t creator = 0;
+  bool removed = false;
+  void* map = nullptr;
+  std::size_t size = 0;
+  header* h = nullptr;
+  node_entry* nodes = nullptr;
+  event_entry* events = nullptr;
+
+  ~impl() {
+    if (map) ::munmap(map, size);
+  }
+};
+
+publisher::publisher(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+
+publisher::~publisher() {
+  if (impl_ && ::getpid() == impl_->creator) remove();
+}
+
+std::unique_ptr<publisher> publisher::create(const std::string& tree_prefix, std::string_view tree_name,
+                                             std::uint32_t node_capacity, std::error_code& ec) noexcept {
+  ec.clear();
+  if (node_capacity == 0 || node_capacity > max_nodes) {
+    ec = errc::invalid_argument;
+    return nullptr;
+  }
+  try {
+    auto p = std::make_unique<impl>();
+    p->name = object_name(tree_prefix);
+    p->creator = ::getpid();
+    const std::string shm_name = "/" + p->name;
+    internal::unique_fd fd(::shm_open(shm_name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) {
+      ec = errno_code();
+      return nullptr;
+    }
+    p->size = object_size(node_capacity);
+    // sparse on tmpfs: only the pages written hold memory
+    if (::fchmod(fd.get(), 0600) != 0 || ::ftruncate(fd.get(), static_cast<off_t>(p->size)) != 0) {
+      ec = errno_code();
+      ::shm_unlink(shm_name.c_str());
+      return nullptr;
+    }
+    p->map = ::mmap(nullptr, p->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+    if (p->map == MAP_FAILED) {
+      p->map = nullptr;
+      ec = errno_code();
+      ::shm_unlink(shm_name.c_str());
+      return nullptr;
+    }
+    char* base = static_cast<char*>(p->map);
+    p->h = new (base) header{};
+    p->nodes = reinterpret_cast<node_entry*>(base + header_size);
+    p->events = reinterpret_cast<event_entry*>(base + header_size + node_capacity * sizeof(node_entry));
+    header& h = *p->h;
+    h.version_ = version;
+    h.node_capacity = node_capacity;
+    h.event_capacity_ = event_capacity;
+    h.uid = ::geteuid();
+    h.owner_pid = static_cast<u64>(::getpid());
+    const auto me = internal::read_proc_stat(::getpid());
+    h.owner_start = me ? me->start_time : 0;
+    h.started_ns = wall_ns();
+    put(h.name, tree_name);
+    put(h.prefix, tree_prefix);
+    h.magic.store(magic_value, std::memory_order_release);
+    return std::unique_ptr<publisher>(new publisher(std::move(p)));
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return nullptr;
+}
+
+void publisher::set_root(pid_t pid) noexcept {
+  header& h = *impl_->h;
+  const auto st_ = internal::read_proc_stat(pid);
+  const u32 w = begin_write(h.seq);
+  h.root_pid.store(static_cast<u64>(pid), std::memory_order_relaxed);
+  h.root_start.store(st_ ? st_->start_time : 0, std::memory_order_relaxed);
+  end_write(h.seq, w);
+}
+
+int publisher::claim(std::string_view path, bool adopt) noexcept {
+  header& h = *impl_->h;
+  const u32 cap = h.node_capacity;
+  if (adopt) {
+    const u32 n = std::min(h.node_count.load(std::memory_order_acquire), cap);
+    for (u32 i = 0; i < n; ++i) {
+      try {
+        if (get(impl_->nodes[i].path) == path) return static_cast<int>(i);
+      } catch (...) {
+        return -1;
+      }
+    }
+  }
+  const u32 i = h.node_count.fetch_add(1, std::memory_order_acq_rel);
+  if (i >= cap) {
+    h.node_count.store(cap, std::memory_order_relaxed);
+    h.dropped.fetch_add(1, std::memory_order_relaxed);
+    return -1;
+  }
+  return static_cast<int>(i);
+}
+
+void publisher::write(int slot, const node_fields& f) noexcept {
+  if (slot < 0 || static_cast<u32>(slot) >= impl_->h->node_capacity) return;
+  node_entry& e = impl_->nodes[slot];
+  const u32 w = begin_write(e.seq);
+  st(e.kind, static_cast<u8>(f.kind));
+  st(e.state, static_cast<u8>(f.state));
+  st(e.method, static_cast<u8>(f.method == "spawn" ? 2 : 1));
+  st(e.pid, static_cast<u64>(f.pid));
+  st(e.incarnation, f.incarnation);
+  st(e.restarts, f.restarts);
+  st(e.updated_ns, wall_ns());
+  put(e.path, f.path);
+  put(e.mailbox, f.mailbox);
+  put(e.last_exit, f.last_exit);
+  end_write(e.seq, w);
+}
+
+void publisher::post(event_kind k, std::string_view path, std::string_view detail) noexcept {
+  header& h = *impl_->h;
+  const u64 n = h.event_next.fetch_add(1, std::memory_order_acq_rel);
+  event_entry& e = impl_->events[n % event_capacity];
+  e.seq.store(2 * n + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  st(e.time_ns, wall_ns());
+  st(e.kind, static_cast<u64>(k));
+  put(e.path, path);
+  put(e.detail, detail);
+  e.seq.store(2 * n + 2, std::memory_order_release);
+}
+
+const std::string& publisher::name() const noexcept { return impl_->name; }
+
+void publisher::remove() noexcept {
+  if (impl_->removed) return;
+  impl_->removed = true;
+  ::shm_unlink(("/" + impl_->name).c_str());
+}
+
+std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool any_user) noexcept {
+  ec.clear();
+  try {
+    if (file.find('/') != std::string::npos || file.size() < 4 || file.compare(file.size() - 4, 4, ".reg") != 0) {
+      ec = errc::invalid_argument;
+      return std::nullopt;
+    }
+    internal::unique_fd fd(::shm_open(("/" + file).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+    if (!fd) {
+      ec = errno == ENOENT ? std::error_code(errc::no_such_object)
+           : (errno == EACCES || errno == ELOOP) ? std::error_code(errc::foreign_object)
+                                                 : errno_code();
+      return std::nullopt;
+    }
+    struct stat sb {};
+    if (::fstat(fd.get(), &sb) != 0) {
+      ec = errno_code();
+      return std::nullopt;
+    }
+    if (!S_ISREG(sb.st_mode) || (sb.st_mode & 077) != 0 || (!any_user && sb.st_uid != ::geteuid())) {
+      ec = errc::foreign_object;
+      return std::nullopt;
+    }
+    if (static_cast<std::size_t>(sb.st_size) < header_size) {
+      ec = errc::no_such_object;  // still being made
+      return std::nullopt;
+    }
+    const std::size_t size = static_cast<std::size_t>(sb.st_size);
+    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
+    if (m == MAP_FAILED) {
+      ec = errno_code();
+      return std::nullopt;
+    }
+    struct unmap {
+      void* m;
+      std::size_t n;
+      ~unmap() { ::munmap(m, n); }
+    } guard{m, size};
+    const char* base = static_cast<const char*>(m);
+    const header& h = *reinterpret_cast<const header*>(base);
+    const u64 magic = h.magic.load(std::memory_order_acquire);
+    if (magic == 0) {
+      ec = errc::no_such_object;
+      return std::nullopt;
+    }
+    const u32 cap = ld(h.node_capacity);
+    if (magic != magic_value || ld(h.version_) != version || ld(h.event_capacity_) != event_capacity || cap == 0 ||
+        cap > max_nodes || object_size(cap) != size) {
+      ec = errc::poisoned;
+      return std::nullopt;
+    }
+    snapshot s;
+    s.file = file;
+    s.uid = static_cast<uid_t>(sb.st_uid);
+    s.name = get(h.name);
+    s.prefix = get(h.prefix);
+    s.owner_pid = static_cast<pid_t>(ld(h.owner_pid));
+    s.owner_start = ld(h.owner_start);
+    s.started_ns = ld(h.started_ns);
+    s.capacity = cap;
+    s.dropped = h.dropped.load(std::memory_order_relaxed);
+    for (int a = 0; a < read_attempts; ++a) {
+      const u32 s1 = h.seq.load(std::memory_order_acquire);
+      const u64 pid = h.root_pid.load(std::memory_order_relaxed);
+      const u64 start = h.root_start.load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (s1 % 2 == 0 && h.seq.load(std::memory_order_relaxed) == s1) {
+        s.root_pid = static_cast<pid_t>(pid);
+        s.root_start = start;
+        break;
+      }
+    }
+    const auto* nodes = reinterpret_cast<const node_entry*>(base + header_size);
+    const u32 n = std::min(h.node_count.load(std::memory_order_acquire), cap);
+    s.nodes.reserve(n);
+    for (u32 i = 0; i < n; ++i) {
+      const node_entry& e = nodes[i];
+      node out;
+      out.index = static_cast<int>(i);
+      bool ok = false, unwritten = false;
+      for (int a = 0; a < read_attempts && !ok; ++a) {
+        const u32 s1 = e.seq.load(std::memory_order_acquire);
+        if (s1 == 0) {
+          unwritten = true;  // claimed, not yet written
+          break;
+        }
+        if (s1 % 2 == 1) continue;
+        const u8 k = ld(e.kind), stt = ld(e.state), meth = ld(e.method);
+        out.pid = static_cast<pid_t>(ld(e.pid));
+        out.incarnation = ld(e.incarnation);
+        out.restarts = ld(e.restarts);
+        out.updated_ns = ld(e.updated_ns);
+        out.path = get(e.path);
+        out.mailbox = get(e.mailbox);
+        out.last_exit = get(e.last_exit);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (e.seq.load(std::memory_order_relaxed) != s1) continue;
+        if (!valid_kind(k) || !valid_state(stt)) break;  // not ours: reported torn
+        out.kind = static_cast<node_kind>(k);
+        out.state = static_cast<node_state>(stt);
+        out.method = meth == 2 ? "spawn" : "fork";
+        ok = true;
+      }
+      if (unwritten) continue;
+      if (!ok) {
+        out = node{};
+        out.index = static_cast<int>(i);
+        out.torn = true;
+      }
+      s.nodes.push_back(std::move(out));
+    }
+    const auto* events = reinterpret_cast<const event_entry*>(base + header_size + cap * sizeof(node_entry));
+    const u64 next = h.event_next.load(std::memory_order_acquire);
+    for (u64 k = next > event_capacity ? next - event_capacity : 0; k < next; ++k) {
+      const event_entry& e = events[k % event_capacity];
+      const u64 want = 2 * k + 2;
+      if (e.seq.load(std::memory_order_acquire) != want) continue;  // being written, or overwritten
+      event ev;
+      ev.seq = k;
+      ev.time_ns = ld(e.time_ns);
+      const u64 kind = ld(e.kind);
+      ev.path = get(e.path);
+      ev.detail = get(e.detail);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (e.seq.load(std::memory_order_relaxed) != want || kind < 1 || kind > 5) continue;
+      ev.kind = static_cast<event_kind>(kind);
+      s.events.push_back(std::move(ev));
+    }
+    return s;
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> list(bool any_user) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(ipc::shm_dir);
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() < 4 || name.compare(name.size() - 4, 4, ".reg") != 0 || !ipc::owner_of(name)) continue;
+    struct stat sb {};
+    if (::lstat(shm_path(name).c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+    if (!any_user && sb.st_uid != ::geteuid()) continue;
+    out.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace procactor::registry
