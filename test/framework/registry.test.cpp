@@ -83,7 +83,7 @@ BOOST_FIXTURE_TEST_SUITE(registry_test, procactor_test::leak_check)
 BOOST_AUTO_TEST_CASE(what_a_publisher_writes_is_read_back_whole) {
   auto p = make();
   p->set_root(::getpid());
-  const int a = p->claim("/app", false), b = p->claim("/app/w1", false);
+  const int a = p->claim("/app"), b = p->claim("/app/w1");
   BOOST_TEST(a == 0);
   BOOST_TEST(b == 1);
   auto fa = fields("/app", ::getpid(), 0);
@@ -115,10 +115,15 @@ BOOST_AUTO_TEST_CASE(what_a_publisher_writes_is_read_back_whole) {
   BOOST_TEST(s.events[0].detail == "crashed (signal 9)");
 }
 
-BOOST_AUTO_TEST_CASE(a_claimed_but_unwritten_slot_is_not_shown_and_long_strings_are_cut) {
+BOOST_AUTO_TEST_CASE(a_claimed_slot_shows_as_starting_and_long_strings_are_cut) {
   auto p = make();
-  p->claim("/app", false);
-  BOOST_TEST(read_ok(*p).nodes.empty());
+  p->claim("/app");
+  {
+    const auto s = read_ok(*p);
+    BOOST_TEST_REQUIRE(s.nodes.size() == 1u);
+    BOOST_TEST(s.nodes[0].path == "/app");
+    BOOST_TEST(s.nodes[0].state == reg::node_state::starting);
+  }
   const std::string longp = "/app/" + std::string(300, 'x');
   p->write(0, fields(longp, 1, 0));
   const auto s = read_ok(*p);
@@ -129,19 +134,27 @@ BOOST_AUTO_TEST_CASE(a_claimed_but_unwritten_slot_is_not_shown_and_long_strings_
 
 BOOST_AUTO_TEST_CASE(a_restarted_supervisor_adopts_the_entry_of_its_path) {
   auto p = make();
-  p->claim("/app", false);
-  const int w = p->claim("/app/w1", false);
+  p->claim("/app");
+  const int w = p->claim("/app/w1");
   p->write(w, fields("/app/w1", 10, 0));
-  BOOST_TEST(p->claim("/app/w1", true) == w);
-  BOOST_TEST(p->claim("/app/w2", true) == 2);
+  BOOST_TEST(p->claim("/app/w1") == w);
+  BOOST_TEST(p->claim("/app/w2") == 2);
+  BOOST_TEST(p->claim("/app") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(ten_thousand_paths_each_find_their_own_slot_again) {
+  auto p = make(10100);
+  for (int i = 0; i < 10000; ++i) BOOST_TEST_REQUIRE(p->claim("/scale/s" + std::to_string(i / 100) + "/a" + std::to_string(i)) == i);
+  for (int i = 9999; i >= 0; i -= 7) BOOST_TEST_REQUIRE(p->claim("/scale/s" + std::to_string(i / 100) + "/a" + std::to_string(i)) == i);
+  BOOST_TEST(read_ok(*p).nodes.size() == 10000u);
 }
 
 BOOST_AUTO_TEST_CASE(a_full_table_refuses_claims_and_counts_them) {
   auto p = make(2);
-  BOOST_TEST(p->claim("/a", false) == 0);
-  BOOST_TEST(p->claim("/a/b", false) == 1);
-  BOOST_TEST(p->claim("/a/c", false) == -1);
-  BOOST_TEST(p->claim("/a/d", false) == -1);
+  BOOST_TEST(p->claim("/a") == 0);
+  BOOST_TEST(p->claim("/a/b") == 1);
+  BOOST_TEST(p->claim("/a/c") == -1);
+  BOOST_TEST(p->claim("/a/d") == -1);
   p->write(-1, fields("/a/c", 1, 0));  // no-op
   BOOST_TEST(read_ok(*p).dropped == 2u);
 }
@@ -158,7 +171,7 @@ BOOST_AUTO_TEST_CASE(the_event_ring_keeps_the_newest_events_in_order) {
 
 BOOST_AUTO_TEST_CASE(a_reader_racing_a_writer_in_another_process_never_sees_a_torn_entry) {
   auto p = make();
-  const int slot = p->claim("/app/w", false);
+  const int slot = p->claim("/app/w");
   p->write(slot, fields("/app/w", 1, 1));
   pid_t writer = ::fork();
   if (writer == 0) {
@@ -188,7 +201,7 @@ BOOST_AUTO_TEST_CASE(a_reader_racing_a_writer_in_another_process_never_sees_a_to
 
 BOOST_AUTO_TEST_CASE(a_writer_that_died_mid_write_shows_torn_until_the_entry_is_rewritten) {
   auto p = make();
-  const int slot = p->claim("/app/w", false);
+  const int slot = p->claim("/app/w");
   p->write(slot, fields("/app/w", 7, 0));
   {
     raw_map m(p->name());

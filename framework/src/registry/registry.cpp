@@ -84,8 +84,26 @@ struct event_entry {
 };
 static_assert(sizeof(event_entry) == 272);
 
-std::size_t object_size(u32 nodes) {
-  return header_size + static_cast<std::size_t>(nodes) * sizeof(node_entry) + event_capacity * sizeof(event_entry);
+// The path index: open addressing over a power of two at least twice the node capacity; an entry
+// is 0 (empty) or slot + 1. Entries are only ever set, never cleared.
+u32 index_size(u32 nodes) {
+  u32 n = 1;
+  while (n < 2 * nodes) n <<= 1;
+  return n;
+}
+
+std::size_t nodes_at() { return header_size; }
+std::size_t index_at(u32 nodes) { return nodes_at() + static_cast<std::size_t>(nodes) * sizeof(node_entry); }
+std::size_t events_at(u32 nodes) { return index_at(nodes) + static_cast<std::size_t>(index_size(nodes)) * sizeof(u32); }
+std::size_t object_size(u32 nodes) { return events_at(nodes) + event_capacity * sizeof(event_entry); }
+
+u64 path_hash(std::string_view s) {
+  u64 h = 1469598103934665603ull;
+  for (char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
 }
 
 u64 wall_ns() noexcept {
@@ -200,6 +218,8 @@ struct publisher::impl {
   std::size_t size = 0;
   header* h = nullptr;
   node_entry* nodes = nullptr;
+  std::atomic<u32>* index = nullptr;
+  u32 index_mask = 0;
   event_entry* events = nullptr;
 
   ~impl() {
@@ -246,8 +266,10 @@ std::unique_ptr<publisher> publisher::create(const std::string& tree_prefix, std
     }
     char* base = static_cast<char*>(p->map);
     p->h = new (base) header{};
-    p->nodes = reinterpret_cast<node_entry*>(base + header_size);
-    p->events = reinterpret_cast<event_entry*>(base + header_size + node_capacity * sizeof(node_entry));
+    p->nodes = reinterpret_cast<node_entry*>(base + nodes_at());
+    p->index = reinterpret_cast<std::atomic<u32>*>(base + index_at(node_capacity));
+    p->index_mask = index_size(node_capacity) - 1;
+    p->events = reinterpret_cast<event_entry*>(base + events_at(node_capacity));
     header& h = *p->h;
     h.version_ = version;
     h.node_capacity = node_capacity;
@@ -276,26 +298,39 @@ void publisher::set_root(pid_t pid) noexcept {
   end_write(h.seq, w);
 }
 
-int publisher::claim(std::string_view path, bool adopt) noexcept {
+int publisher::claim(std::string_view path) noexcept {
   header& h = *impl_->h;
   const u32 cap = h.node_capacity;
-  if (adopt) {
-    const u32 n = std::min(h.node_count.load(std::memory_order_acquire), cap);
-    for (u32 i = 0; i < n; ++i) {
-      try {
-        if (get(impl_->nodes[i].path) == path) return static_cast<int>(i);
-      } catch (...) {
-        return -1;
+  const u32 mask = impl_->index_mask;
+  u32 at = static_cast<u32>(path_hash(path)) & mask;
+  int mine = -1;  // a fresh slot, once taken
+  try {
+    for (u32 probes = 0; probes <= mask; ++probes, at = (at + 1) & mask) {
+      u32 e = impl_->index[at].load(std::memory_order_acquire);
+      if (e == 0) {
+        if (mine < 0) {
+          const u32 i = h.node_count.fetch_add(1, std::memory_order_acq_rel);
+          if (i >= cap) {
+            h.node_count.store(cap, std::memory_order_relaxed);
+            h.dropped.fetch_add(1, std::memory_order_relaxed);
+            return -1;
+          }
+          mine = static_cast<int>(i);
+          node_entry& n = impl_->nodes[i];  // the path first: a lookup compares it
+          const u32 w = begin_write(n.seq);
+          st(n.kind, static_cast<u8>(node_kind::actor));
+          st(n.state, static_cast<u8>(node_state::starting));
+          put(n.path, path);
+          end_write(n.seq, w);
+        }
+        if (impl_->index[at].compare_exchange_strong(e, static_cast<u32>(mine) + 1, std::memory_order_acq_rel)) return mine;
       }
+      // taken: ours if that slot holds this path (a predecessor's entry, adopted)
+      if (e != 0 && e - 1 < cap && get(impl_->nodes[e - 1].path) == path) return static_cast<int>(e - 1);
     }
+  } catch (...) {
   }
-  const u32 i = h.node_count.fetch_add(1, std::memory_order_acq_rel);
-  if (i >= cap) {
-    h.node_count.store(cap, std::memory_order_relaxed);
-    h.dropped.fetch_add(1, std::memory_order_relaxed);
-    return -1;
-  }
-  return static_cast<int>(i);
+  return mine;
 }
 
 void publisher::write(int slot, const node_fields& f) noexcept {
@@ -408,7 +443,7 @@ std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool 
         break;
       }
     }
-    const auto* nodes = reinterpret_cast<const node_entry*>(base + header_size);
+    const auto* nodes = reinterpret_cast<const node_entry*>(base + nodes_at());
     const u32 n = std::min(h.node_count.load(std::memory_order_acquire), cap);
     s.nodes.reserve(n);
     for (u32 i = 0; i < n; ++i) {
@@ -447,7 +482,7 @@ std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool 
       }
       s.nodes.push_back(std::move(out));
     }
-    const auto* events = reinterpret_cast<const event_entry*>(base + header_size + cap * sizeof(node_entry));
+    const auto* events = reinterpret_cast<const event_entry*>(base + events_at(cap));
     const u64 next = h.event_next.load(std::memory_order_acquire);
     for (u64 k = next > event_capacity ? next - event_capacity : 0; k < next; ++k) {
       const event_entry& e = events[k % event_capacity];

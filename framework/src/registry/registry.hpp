@@ -105,10 +105,10 @@ class publisher {
 
   /// Records the root process (at start and after a root restart).
   void set_root(pid_t pid) noexcept;
-  /// A slot for @p path: with @p adopt, the one already holding that path if any (a restarted
-  /// supervisor takes over its predecessor's entries), else a fresh one. -1 when the table is full
-  /// (counted in `dropped`).
-  int claim(std::string_view path, bool adopt) noexcept;
+  /// The slot of @p path: the one already holding that path if any (a restarted supervisor takes
+  /// over its predecessor's entries; found through a hash index, O(1)), else a fresh one (shown as
+  /// "starting" until written). -1 when the table is full (counted in `dropped`).
+  int claim(std::string_view path) noexcept;
   /// Publishes @p f in slot @p slot (no-op for -1).
   void write(int slot, const node_fields& f) noexcept;
   /// Appends an event to the ring (the oldest is overwritten).
