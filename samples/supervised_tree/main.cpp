@@ -142,7 +142,9 @@ int main(int argc, char** argv) {
   opts.root_restarts = 100;
   opts.period = 10s;
   opts.frozen_timeout = 2s;
+  opts.name = "supervised_tree";  // how `procactor ls/top/tree` name it
   auto t = procactor::tree::start("app", root, opts);
+  std::printf("watch it live from another terminal: procactor top supervised_tree   (or: procactor serve, then open http://127.0.0.1:9464/)\n");
   // SIGINT/SIGTERM: stop the tree in order and say how it ended (set up after the start: the
   // tree's processes keep the default dispositions)
   std::signal(SIGINT, on_stop_signal);

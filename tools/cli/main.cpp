@@ -87,18 +87,21 @@ void draw_tree(const tree_view& t) {
     for (const auto& w : t.nodes) has_parent = has_parent || (!parent.empty() && w.node.path == parent);
     (has_parent ? kids[parent] : roots).push_back(&v);
   }
-  auto draw = [&](auto& self, const node_view* v, const std::string& indent, bool last, bool top) -> void {
+  // the label column is padded to a fixed visual width (the box-drawing characters are 3 bytes, 1 column)
+  auto draw = [&](auto& self, const node_view* v, const std::string& indent, int indent_cols, bool last, bool top) -> void {
     const std::string& p = v->node.path;
     const std::string label = top ? p : p.substr(p.rfind('/') + 1);
     const std::string head = top ? "" : indent + (last ? "└── " : "├── ");
-    std::printf("%s%-*s %s\n", head.c_str(), std::max(1, 28 - static_cast<int>(head.size() / 3 * 1)), label.c_str(),
-                node_line(*v).c_str());
+    const int cols = top ? 0 : indent_cols + 4;
+    const int pad = std::max(1, 32 - cols - static_cast<int>(label.size()));
+    std::printf("%s%s%*s%s\n", head.c_str(), label.c_str(), pad, "", node_line(*v).c_str());
     const auto& ks = kids[p];
     for (std::size_t i = 0; i < ks.size(); ++i) {
-      self(self, ks[i], top ? std::string() : indent + (last ? "    " : "│   "), i + 1 == ks.size(), false);
+      self(self, ks[i], top ? std::string() : indent + (last ? "    " : "│   "), top ? 0 : indent_cols + 4, i + 1 == ks.size(),
+           false);
     }
   };
-  for (const auto* r : roots) draw(draw, r, "", true, true);
+  for (const auto* r : roots) draw(draw, r, "", 0, true, true);
 }
 
 int cmd_tree(const std::string& name, bool as_json, bool any_user) {
@@ -212,7 +215,7 @@ std::string top_frame(const std::vector<tree_view>& trees, const std::string& so
 int cmd_top(const std::string& name, bool once, std::string sort_by, bool any_user) {
   reader r(any_user);
   if (once) {
-    auto trees = r.read(name);
+    auto trees = read_with_rates(r, name, std::chrono::milliseconds(100));
     if (!name.empty() && trees.empty()) return fail("no such tree: " + name);
     std::cout << top_frame(trees, sort_by, 0) << "\n";
     return 0;

@@ -45,6 +45,9 @@ struct tree_options {
   /// stop) while it is full and the root stopped gives up after this long (5 s when 0) with
   /// `errc::timed_out`, nothing written.
   std::chrono::milliseconds frozen_timeout{5000};
+  /// The name under which tools show the tree (`procactor ls`, `procactor top NAME`, metrics'
+  /// `tree` label): the root's name when empty.
+  std::string name;
 };
 
 /// A running supervised process tree. The root supervisor runs in a child process of the caller

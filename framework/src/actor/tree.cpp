@@ -19,6 +19,7 @@
 #include "procactor/gc.hpp"
 #include "procactor/log.hpp"
 #include "procactor/pipe.hpp"
+#include "registry/registry.hpp"
 #include "supervision/containment.hpp"
 #include "supervision/restart_policy.hpp"
 #include "supervision/supervisor.hpp"
@@ -38,6 +39,9 @@ namespace {
 constexpr auto slice = std::chrono::milliseconds(20);  // longest a receiver sleeps between checks
 constexpr auto root_check = std::chrono::milliseconds(50);  // the root's liveness without EOF, and frozen state
 constexpr auto root_ready_timeout = std::chrono::seconds(30);
+// Entries of a tree's registry (supervisors and actors, pool children included): sparse in /dev/shm,
+// only the pages written take memory (384 bytes per node).
+constexpr std::uint32_t registry_capacity = 1u << 15;
 
 supervisor_spec policy_spec(const tree_options& o) {
   supervisor_spec s;
@@ -98,6 +102,7 @@ struct tree::impl {
   tree_options opts;
   detail::restart_policy policy;
   std::unique_ptr<ipc::mailbox> client_box;
+  std::unique_ptr<registry::publisher> reg;  // the tree's live registry (null if it could not be made)
   std::optional<process> root;  // replaced by a restart (with the pumping token)
   std::atomic<pid_t> root_pid{0};
   std::atomic<std::uint64_t> restarts{0};
@@ -152,12 +157,15 @@ struct tree::impl {
       return s.run();
     }, std::move(theirs));
     std::error_code ec;
+    registry::set_active(reg.get());  // inherited by the root and every process below it
     root->start(ec);
+    registry::set_active(nullptr);
     if (ec) {
       why = ec.message();
       return false;
     }
     root_pid = root->pid();
+    if (reg) reg->set_root(root->pid());
     {
       std::lock_guard lock(send_mu);
       pipe = std::move(mine);
@@ -636,6 +644,13 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_
   p->client_box = ipc::mailbox::create(wire::mailbox_name(p->addr.prefix, wire::client_path),
                                        ipc::mailbox_config{64, 1 << 20}, ec);
   throw_if_error(ec, "procactor::tree::start (client mailbox)");
+  p->reg = registry::publisher::create(p->addr.prefix, opts.name.empty() ? root_name : opts.name, registry_capacity, ec);
+  if (!p->reg) {  // the tree runs without one; tools do not see it
+    detail::log_event(log_level::warn, "registry_unavailable", "", p->addr.root,
+                      "no live registry for the tree " + p->addr.root + ": " + ec.message() + "; procactor ls/top will not show it",
+                      {{"why", ec.message()}});
+    ec.clear();
+  }
   std::string why;
   if (p->launch(why)) return tree(std::move(p));
   p->stopping = true;  // a root that does not come up the first time is not restarted

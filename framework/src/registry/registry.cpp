@@ -371,6 +371,13 @@ void publisher::remove() noexcept {
   ::shm_unlink(("/" + impl_->name).c_str());
 }
 
+namespace {
+publisher* active_publisher = nullptr;
+}  // namespace
+
+publisher* active() noexcept { return active_publisher; }
+void set_active(publisher* p) noexcept { active_publisher = p; }
+
 std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool any_user) noexcept {
   ec.clear();
   try {

@@ -125,6 +125,11 @@ class publisher {
   std::unique_ptr<impl> impl_;
 };
 
+/// The publisher of the tree this process belongs to, or null: set by tree::start just before it
+/// forks the root, so the root and every process forked below it inherit it.
+publisher* active() noexcept;
+void set_active(publisher* p) noexcept;
+
 /// Reads the registry object @p file (a name in /dev/shm). Refused (errc::foreign_object) unless
 /// it is a regular file owned by this process's effective uid with mode 0600 (root may read any
 /// with @p any_user); errc::no_such_object if it is gone or still being made; errc::poisoned if its

@@ -1,5 +1,6 @@
 #include "supervision/supervisor.hpp"
 
+
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -15,6 +16,7 @@
 #include "procactor/log.hpp"
 #include "supervision/containment.hpp"
 #include "supervision/event_loop.hpp"
+#include "supervision/publish.hpp"
 
 namespace procactor::detail {
 namespace {
@@ -93,6 +95,7 @@ int supervisor::run() {
     }
 #endif
   }
+  if (is_root_) publish_supervisor(path_, ::getpid(), registry::node_state::running);
   signals_.emplace(io_, is_root_);
   signals_->start(
       [this](int signo) {
@@ -182,6 +185,7 @@ void supervisor::start_next() {
     c.launched_before = true;
     c.said.reset();
     c.running = true;
+    publish_child(c, registry::node_state::starting);
     c.stop_requested = false;
     c.stopped = false;
     c.killed_as.reset();
@@ -234,6 +238,8 @@ void supervisor::start_done(std::size_t i) {
     log_event(log_level::debug, "child_started", path_, c.path, "child " + c.path + " started",
               {{"incarnation", std::to_string(c.incarnation)}, {"pid", std::to_string(c.proc ? c.proc->pid() : 0)}});
   }
+  publish_child(c, registry::node_state::running);
+  if (c.incarnation > 1) publish_event(registry::event_kind::restarted, c.path, "after " + c.last_reason.to_string());
   for (auto& w : c.start_waiters) reply_child(w.path, w.kind, c.path, false);
   c.start_waiters.clear();
   auto held = std::move(c.held);
@@ -321,6 +327,13 @@ void supervisor::on_child_exit(std::size_t i) {
   log_event(why.abnormal() ? log_level::warn : log_level::debug, "child_exited", path_, c.path,
             "child " + c.path + " ended: " + reason,
             {{"reason", reason}, {"incarnation", std::to_string(c.incarnation)}});
+  {
+    const bool restarts = !shutting_down_ && !c.gone &&
+                          (c.stop_requested || c.spec.restart == restart_type::permanent ||
+                           (c.spec.restart == restart_type::transient && why.abnormal()));
+    publish_child(c, restarts ? registry::node_state::restarting : registry::node_state::stopped);
+    if (why.abnormal()) publish_event(registry::event_kind::exited, c.path, reason);
+  }
   if (box.lost) {
     log_event(log_level::warn, "messages_lost", path_, c.path,
               std::to_string(box.lost) + " message(s) lost with " + c.path, {{"count", std::to_string(box.lost)}});
@@ -379,6 +392,7 @@ void supervisor::restart_for(std::size_t i) {
                  std::to_string(spec_.period.count()) + " ms";
     log_event(log_level::error, "gave_up", path_, children_[i]->path, why.detail + ": giving up",
               {{"restarts", std::to_string(decision.restarts)}});
+    publish_event(registry::event_kind::gave_up, path_, why.detail);
     begin_shutdown(intensity_exit_code, why);
     return;
   }
@@ -490,12 +504,14 @@ void supervisor::note_run_state(std::size_t i) {
     c.frozen_timer->cancel();
     c.busy_stamp = 0;  // the watchdog judges its handler afresh: the time stopped was not the handler's
     log_event(log_level::info, "child_continued", path_, c.path, "child " + c.path + " continued");
+    publish_child(c, registry::node_state::running);
     return;
   }
   if (c.stop_requested) {  // being stopped: it cannot read the request any more
     kill_as(i, exit_reason::kind_t::frozen, "stopped (SIGSTOP) while being stopped; killed");
     return;
   }
+  publish_child(c, registry::node_state::frozen);
   log_event(log_level::info, "child_stopped", path_, c.path,
             "child " + c.path + " stopped by a signal" +
                 (c.spec.frozen_timeout.count() > 0 ? "; killed unless continued within " + timeout_ms + " ms" : ""),
@@ -511,6 +527,7 @@ void supervisor::note_run_state(std::size_t i) {
     log_event(log_level::warn, "child_frozen", path_, k.path,
               "child " + k.path + " stopped for more than " + timeout_ms + " ms; killing it",
               {{"timeout_ms", timeout_ms}});
+    publish_event(registry::event_kind::frozen, k.path, "stopped for more than " + timeout_ms + " ms; killed");
     kill_as(i, exit_reason::kind_t::frozen, "stopped (SIGSTOP) for more than " + timeout_ms + " ms");
   });
 }
