@@ -122,7 +122,7 @@ def main():
 
         if args.screenshots:
             os.makedirs(args.screenshots, exist_ok=True)
-            driver.find_element(By.CSS_SELECTOR, "#tree tbody tr:nth-child(3)").click()  # an actor's own charts
+            driver.find_element(By.CSS_SELECTOR, '#tree tbody tr[data-sel$="/w1"]').click()  # an actor's own charts
             time.sleep(3)  # a few samples in the charts for the picture (not a synchronisation)
             path = os.path.join(args.screenshots, "dashboard.png")
             driver.save_screenshot(path)
