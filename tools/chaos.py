@@ -12,7 +12,10 @@ supervisor included, never the owner itself. Then it checks what the issue promi
   2. SIGINT to the owner stops everything within --stop-timeout seconds, and the owner exits;
   3. no process of the tree is left: none alive, none stopped (every pid the harness ever saw,
      judged by pid and start time so that a reused pid is not blamed);
-  4. /dev/shm holds the same procactor objects as before the run.
+  4. /dev/shm holds the same procactor objects as before the run;
+  5. with --cli: the tree's live registry, read throughout the chaos with `procactor tree --json`,
+     always parses and every entry is whole (a known state, a path in the tree, a pid for a
+     running node) or reported as torn (its writer killed mid-write), never a mix.
 
 Prints one JSON line with the figures and exits 0 when every check passed, 1 otherwise (the
 reasons are in the JSON line and on stderr).
@@ -106,6 +109,46 @@ class demo_output:
             return {a: r[4] for a, r in self.rows.items()}
 
 
+STATES = {"starting", "running", "restarting", "stopping", "stopped", "frozen"}
+
+
+class registry_reader:
+    """Reads the tree's registry with `procactor tree --json` in a loop and checks every reading."""
+
+    def __init__(self, cli, name):
+        self.cli, self.name = cli, name
+        self.readings = self.torn = 0
+        self.bad = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.is_set():
+            r = subprocess.run([self.cli, "tree", "--json", self.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+            if r.returncode != 0:
+                self.bad.append(f"exit {r.returncode}: {r.stderr.strip()}")
+                continue
+            try:
+                t = json.loads(r.stdout)
+                for n in t["nodes"]:
+                    if n["state"] == "torn":
+                        self.torn += 1
+                        continue
+                    whole = (n["state"] in STATES and n["path"].startswith("/app") and
+                             (n["pid"] > 0 or n["state"] != "running") and n["kind"] in ("actor", "supervisor"))
+                    if not whole:
+                        self.bad.append(f"entry not whole: {n}")
+                self.readings += 1
+            except (ValueError, KeyError, TypeError) as e:
+                self.bad.append(f"unreadable output ({e}): {r.stdout[:200]!r}")
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=("kill", "stop", "mixed"), default="kill")
@@ -115,6 +158,7 @@ def main():
     ap.add_argument("--stop-timeout", type=float, default=30.0, help="seconds allowed for SIGINT to end everything")
     ap.add_argument("--binary", default="build/samples/supervised_tree")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--cli", help="the procactor command: read the tree's registry throughout (check 5)")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -136,6 +180,7 @@ def main():
         problems.append("the demo never printed its first table")
 
     # The chaos.
+    reg = registry_reader(a.cli, "supervised_tree") if a.cli and not problems else None
     end = time.monotonic() + a.duration
     while not problems and time.monotonic() < end:
         if owner.poll() is not None:
@@ -159,6 +204,12 @@ def main():
 
     # Alive and making progress.
     chaos_end = time.monotonic()
+    if reg:
+        reg.finish()
+        if reg.bad:
+            problems.append(f"{len(reg.bad)} bad registry reading(s) of {reg.readings + len(reg.bad)}: {reg.bad[:3]}")
+        elif reg.readings == 0:
+            problems.append("the registry was never read")
     progress = None
     if not problems:
         deadline = chaos_end + a.recover
@@ -217,7 +268,9 @@ def main():
         "signals": sent, "hits_on_root": hit_root, "processes_seen": len(seen),
         "restarts": out.restarts(), "dequeued_after_chaos": progress,
         "stop_s": round(stop_s, 2), "owner_status": owner.returncode,
-        "left_processes": len(left), "left_shm": len(extra), "ok": not problems, "problems": problems,
+        "left_processes": len(left), "left_shm": len(extra),
+        "registry_readings": reg.readings if reg else None, "registry_torn": reg.torn if reg else None,
+        "ok": not problems, "problems": problems,
     }
     print(json.dumps(report))
     if problems:

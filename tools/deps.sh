@@ -4,9 +4,13 @@
 #   bash tools/deps.sh --test   also what tools/test.sh needs: clang++ 14 for its clang build, and
 #                               libFuzzer's runtime once tools/fuzz.sh exists (g++'s sanitizer
 #                               runtimes come with g++ itself)
+#   bash tools/deps.sh --browser   what the dashboard's browser test needs: Chromium, its WebDriver
+#                               and Debian's Selenium (for /usr/bin/python3)
 set -euo pipefail
 packages=(g++ cmake make python3 libboost1.81-dev libboost-test1.81-dev libcereal-dev libcli11-dev)
-if [[ ${1:-} == --test ]]; then
+if [[ ${1:-} == --browser ]]; then
+  packages=(chromium chromium-driver python3-selenium)
+elif [[ ${1:-} == --test ]]; then
   # the API reference check (ctest api_reference) and tools/test.sh's clang build
   packages+=(doxygen clang-14)
   # tools/fuzz.sh builds libFuzzer harnesses with clang: the fuzzer runtime

@@ -5,7 +5,9 @@
 #   asan    g++, Release, AddressSanitizer + UndefinedBehaviorSanitizer: the whole ctest suite
 #   clang   clang++ 14, Debug, _GLIBCXX_ASSERTIONS, warnings as errors: the whole ctest suite
 #   tsan    g++, RelWithDebInfo, ThreadSanitizer: the suites that use threads (label `threads`)
-#   chaos   tools/chaos.py on the main demo: random SIGKILLs, then SIGSTOPs, from outside
+#   chaos   tools/chaos.py on the main demo: random SIGKILLs, then SIGSTOPs, from outside, while
+#           `procactor tree --json` reads the tree's registry throughout
+#   browser tools/dashboard_test.py: the dashboard of `procactor serve` in headless Chromium
 #   fuzz    tools/fuzz.sh, once it exists
 # PROCACTOR_TEST_STAGES="clang tsan" bash tools/test.sh runs only those stages (CI runs them all).
 # Every stage runs even if an earlier one failed; the script fails if any stage failed or if
@@ -21,7 +23,7 @@ shm_before=$(ls /dev/shm | grep '^procactor\.' | sort || true)
 clangxx=$(command -v clang++-14 || command -v clang++)
 summary=("$deps_line")
 failed=0
-stages=" ${PROCACTOR_TEST_STAGES:-plain asan clang tsan chaos fuzz} "
+stages=" ${PROCACTOR_TEST_STAGES:-plain asan clang tsan chaos browser fuzz} "
 want() { [[ $stages == *" $1 "* ]]; }
 
 # configure BUILD_DIR CMAKE_ARGS...: quiet unless it fails.
@@ -152,12 +154,12 @@ if want chaos; then
   echo "== chaos"
   t0=$SECONDS
   status=ok
-  if [[ -x build-test/samples/supervised_tree ]] ||
+  if { [[ -x build-test/samples/supervised_tree && -x build-test/tools/cli/procactor ]]; } ||
     { mkdir -p build-test && configure build-test -DCMAKE_BUILD_TYPE=Release &&
-      cmake --build build-test -j2 --target supervised_tree; }; then
+      cmake --build build-test -j2 --target supervised_tree procactor_cli; }; then
     for mode in kill stop; do
-      python3 tools/chaos.py --mode "$mode" --duration 30 --binary build-test/samples/supervised_tree ||
-        status=FAILED
+      python3 tools/chaos.py --mode "$mode" --duration 30 --binary build-test/samples/supervised_tree \
+        --cli build-test/tools/cli/procactor || status=FAILED
     done
   else
     status="FAILED (build)"
@@ -168,7 +170,30 @@ if want chaos; then
   summary+=("$line")
 fi
 
-# 6. Fuzzing -------------------------------------------------------------------------------------
+# 6. The dashboard in a real browser (tools/dashboard_test.py): the demo runs, `procactor serve`
+#    serves it, headless Chromium (driven by Selenium) must show the demo's actors, a counter that
+#    increases and w2's restart in the event log. Chromium, its driver and Debian's Selenium are
+#    installed here (tools/deps.sh --browser); the script runs under Debian's python3, which has them.
+if want browser; then
+  echo "== browser"
+  t0=$SECONDS
+  status=ok
+  if bash tools/deps.sh --browser &&
+    { { [[ -x build-test/samples/supervised_tree && -x build-test/tools/cli/procactor ]]; } ||
+      { mkdir -p build-test && configure build-test -DCMAKE_BUILD_TYPE=Release &&
+        cmake --build build-test -j2 --target supervised_tree procactor_cli; }; }; then
+    /usr/bin/python3 tools/dashboard_test.py --demo build-test/samples/supervised_tree \
+      --cli build-test/tools/cli/procactor || status=FAILED
+  else
+    status="FAILED (setup)"
+  fi
+  [[ $status == ok ]] || failed=1
+  line=$(printf '%-5s dashboard in headless Chromium %2dm%02ds: %s' browser $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$status")
+  echo "== timing: $line"
+  summary+=("$line")
+fi
+
+# 7. Fuzzing -------------------------------------------------------------------------------------
 # tools/fuzz.sh (libFuzzer harnesses under test/fuzz/, built with clang) runs here once it lands,
 # with 60 as its time budget in seconds (tools/deps.sh --test then installs libFuzzer's runtime).
 if want fuzz && [[ -f tools/fuzz.sh ]]; then
