@@ -33,7 +33,11 @@ std::string metrics_text(const std::vector<tree_view>& trees) {
   auto head = [&](const family& f) { o << "# HELP " << f.name << " " << f.help << "\n# TYPE " << f.name << " " << f.type << "\n"; };
   auto sample = [&](const char* name, const std::string& labels, double v) {
     char b[64];
-    std::snprintf(b, sizeof b, "%.17g", v);
+    if (v == static_cast<double>(static_cast<long long>(v))) {
+      std::snprintf(b, sizeof b, "%lld", static_cast<long long>(v));  // counters: exact up to 2^53
+    } else {
+      std::snprintf(b, sizeof b, "%.6f", v);
+    }
     o << name << "{" << labels << "} " << b << "\n";
   };
   head({"procactor_tree_up", "gauge", "1 while the tree's root process runs."});
