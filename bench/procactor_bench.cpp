@@ -3,7 +3,9 @@
 // bench/compare.py runs this and the Python comparators in the same run and adds the ratios.
 #include <procactor/procactor.hpp>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,8 +17,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <dirent.h>
-#include <sys/resource.h>
-#include <sys/statvfs.h>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -129,7 +129,7 @@ double raw_rtt_us(long n) {
   }
   ::close(sv[1]);
   std::vector<double> rtts;
-  rtts.reserve(n);
+  rtts.reserve(static_cast<std::size_t>(n));
   for (long i = 0; i < n; ++i) {
     auto t0 = clk::now();
     full_io(sv[0], b, 64, true);
