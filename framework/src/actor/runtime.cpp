@@ -42,6 +42,7 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       incarnation_(incarnation),
       busy_mark_(&box_->handler_mark()) {
   box_->set_spin(spin);
+  box_->set_single_receiver();  // its only receiver: drain a pass per lock acquisition
   mark_idle();  // a predecessor killed inside a handler left its stamp
 }
 
@@ -120,7 +121,7 @@ void actor_runtime::pump() {
   // the doorbell or the safety net brings us back.
   // Empty: spin a little while spins pay off (adaptive), then announce sleep, re-check (the
   // lost-wake-up race) and wait for the doorbell.
-  if (box_->spin_before_sleep()) {
+  if (box_->spin_before_sleep(!pending_.empty())) {  // awaiting a reply: spin the full budget
     boost::asio::post(io_, [this] { pump(); });
     return;
   }

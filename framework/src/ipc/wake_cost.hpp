@@ -1,0 +1,23 @@
+#pragma once
+// ipc::wake_cost: what waking a sleeping process costs on this machine, measured once.
+//
+// Spinning before a sleep pays when mail comes within about one wake-up: a receiver that stops
+// spinning earlier trades a few microseconds of spinning for a whole wake-up on the next message
+// (both sides fall asleep and stay in the slow mode). The adaptive spin of a mailbox never shrinks
+// below this figure.
+
+#include <chrono>
+
+namespace procactor::ipc {
+
+/// The cost of one wake-up (a futex wake until the woken thread runs), in ns: half the median
+/// round trip of two threads ping-ponging on a futex, measured once per process (about 0.5 ms, on
+/// first use) and kept in a process global, so forked children inherit it. The environment
+/// variable PROCACTOR_WAKE_COST_NS, when set to a positive number, is used instead (exec'd
+/// programs measure afresh unless it is set). Clamped to [0.5 us, 50 us].
+std::chrono::nanoseconds wake_cost() noexcept;
+
+/// Measures now (no cache, no environment): for tests and benchmarks.
+std::chrono::nanoseconds measure_wake_cost() noexcept;
+
+}  // namespace procactor::ipc
