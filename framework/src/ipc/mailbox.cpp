@@ -683,6 +683,13 @@ bool mailbox::spin_before_sleep(bool reply_expected) noexcept {
   const std::chrono::nanoseconds floor = std::min(m.max_spin, wake_cost());
   if (m.spin < floor) m.spin = floor;
   m.yielded = false;
+  // More runnable tasks than CPUs: a spinner takes the CPU of a process with work (the one that
+  // would send the mail), so sleep at once; awaiting a reply, spin one wake-up (it yields).
+  if (oversubscribed()) {
+    if (reply_expected && spin_for_mail(floor)) return true;
+    m.spin = std::max(m.spin / 2, floor);
+    return false;
+  }
   if (spin_for_mail(reply_expected ? m.max_spin : m.spin)) {  // a reply is coming: the full budget
     m.spin = m.max_spin;
     return true;
@@ -695,6 +702,8 @@ void mailbox::note_woken() noexcept {
   impl& m = *impl_;
   if (m.spin < m.max_spin / 10) m.spin = m.max_spin / 10;  // after a sleep, spinning may pay off again
 }
+
+std::chrono::nanoseconds mailbox::spin_budget() const noexcept { return impl_->spin; }
 
 void mailbox::set_spin(std::chrono::nanoseconds max) noexcept {
   impl_->max_spin = max;

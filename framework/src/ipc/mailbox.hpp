@@ -111,10 +111,13 @@ class mailbox {
   /// wake-up of this machine (ipc::wake_cost(), or the full budget if that is smaller).
   /// @p reply_expected: the caller awaits a reply to a request it sent: spins the full budget.
   /// Every 2 us of spinning yields the CPU to other runnable processes; a yield that gave the CPU
-  /// away (more busy processes than cores) ends the spin at once.
+  /// away ends the spin at once. When the machine has more runnable tasks than this process has
+  /// CPUs (ipc::oversubscribed()), it does not spin (a miss), except one wake-up for a reply.
   bool spin_before_sleep(bool reply_expected = false) noexcept;
   /// After a sleep on the doorbell: spinning may pay off again, give it a tenth of the budget.
   void note_woken() noexcept;
+  /// The current adaptive budget of spin_before_sleep().
+  std::chrono::nanoseconds spin_budget() const noexcept;
   /// The full spin budget (default 20 us; 0: never spin).
   void set_spin(std::chrono::nanoseconds max) noexcept;
 
