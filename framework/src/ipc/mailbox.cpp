@@ -685,17 +685,16 @@ bool mailbox::spin_before_sleep(bool reply_expected) noexcept {
   m.yielded = false;
   // More runnable tasks than CPUs: a spinner takes the CPU of a process with work (the one that
   // would send the mail), so sleep at once; awaiting a reply, spin one wake-up (it yields).
-  if (oversubscribed()) {
-    if (reply_expected && spin_for_mail(floor)) return true;
+  auto miss = [&] {  // spinning is not paying off now: halve the budget, down to the floor
     m.spin = std::max(m.spin / 2, floor);
     return false;
-  }
+  };
+  if (oversubscribed()) return (reply_expected && spin_for_mail(floor)) || miss();
   if (spin_for_mail(reply_expected ? m.max_spin : m.spin)) {  // a reply is coming: the full budget
     m.spin = m.max_spin;
     return true;
   }
-  m.spin = std::max(m.spin / 2, floor);  // a miss: spinning is not paying off now
-  return false;
+  return miss();
 }
 
 void mailbox::note_woken() noexcept {
