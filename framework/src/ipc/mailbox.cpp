@@ -1,9 +1,12 @@
 // The doorbell mailbox protocol (DESIGN.md, "The mailbox protocol").
 //
-// Receive: try_receive -> sleeping += 1 (seq_cst) -> try_receive again (closes the lost-wake-up
-// race) -> wait on the doorbell FIFO at most min(20 ms, deadline) -> loop.
-// Send: try_send -> fence -> if sleeping, exchange(sleeping, 0) and write that many bytes to the
+// Receive: take (under the queue's lock) -> sleeping += 1 (seq_cst) -> take again (closes the
+// lost-wake-up race: the lock orders it with every send) -> wait on the doorbell FIFO at most
+// min(20 ms, deadline) -> loop. A single receiver takes every slot there (up to 256) per take.
+// Send: put (under the lock) -> if sleeping, exchange(sleeping, 0) and write that many bytes to the
 // doorbell. Full queue: senders_waiting += 1, retry, futex-wait on space_seq at most 20 ms.
+// put and take are Boost's try_send/try_receive done by us on the same segment and mutex (Boost
+// 1.81's layout, pinned in bip_lock.hpp), so the counters are kept inside the lock.
 // A waiter count left behind by a killed process is zeroed by the next exchange, so it costs
 // at most one spurious wake-up; a wake-up lost to a kill costs at most one 20 ms slice.
 
@@ -241,8 +244,7 @@ struct mailbox::impl {
   std::size_t batch_bytes = 0;
   std::unique_ptr<taken[]> batch;
   u32 batch_n = 0, batch_next = 0;
-  u64 stamp_every_mask = 63;  // time stamps: at least once per 64 messages
-  bool yielded = false;       // the last spin gave the CPU away (oversubscribed)
+  static constexpr u64 stamp_every_mask = 63;  // time stamps: at least once per 64 messages
 
   // The most messages it can hold (packed slots carry up to max_pack each).
   u64 limit() const noexcept { return message_limit(cap, ctl->packed.load(std::memory_order_relaxed) != 0); }
@@ -277,7 +279,8 @@ struct mailbox::impl {
   // One send under the queue's lock (the lock Boost's try_send takes, through bip_lock.hpp): the
   // message goes where Boost's would, and the senders' counters are bumped with plain stores
   // while the lock orders their writers (no locked instruction besides the mutex's own).
-  // Returns false when full. @p was_empty: the queue held nothing before (a receive pass starts).
+  // @p stamp: this enqueue is to be time-stamped (the first, one into an empty queue - the start
+  // of a receive pass - or one of every 64).
   // Throws what the lock throws (a dead owner: not_recoverable). Corrupt header or slot: poisons.
   enum class put_result { sent, full, corrupt };
   put_result put_locked(std::span<const char> msg, unsigned priority, u32 count, bool& stamp) {
@@ -306,7 +309,9 @@ struct mailbox::impl {
   // Takes up to @p max_n messages (in priority order, as Boost's try_receive would) under one
   // acquisition of the queue's lock into @p out (@p room bytes, at least max): each one's length
   // and slot checked before the copy. Counts them dequeued (messages, through the slot counter),
-  // records the depth found as the high water if it is the highest. Returns how many slots were
+  // records the depth found as the high water if it is the highest (@p stamp: the pass is to be
+  // time-stamped: the first, one that took several or emptied the queue, one of every 64).
+  // Returns how many slots were
   // taken, 0 if empty; -1 if the header or a slot is corrupt. Throws what the lock throws.
   long take_locked(char* out, std::size_t room, u32 max_n, taken* where, bool& stamp) {
     mq_header& h = header();
@@ -666,10 +671,7 @@ bool mailbox::spin_for_mail(std::chrono::nanoseconds budget) noexcept {
       // back late), the machine is oversubscribed: stop spinning, sleep on the doorbell.
       ::sched_yield();
       const auto back = clock::now();
-      if (back - now > std::chrono::microseconds(50)) {
-        impl_->yielded = true;
-        return c.enqueued.load(std::memory_order_acquire) != seen;
-      }
+      if (back - now > std::chrono::microseconds(50)) return c.enqueued.load(std::memory_order_acquire) != seen;
       yield_at = back + std::chrono::microseconds(2);
     }
   }
@@ -682,7 +684,6 @@ bool mailbox::spin_before_sleep(bool reply_expected) noexcept {
   // spin that misses costs a whole wake-up, and both sides stay in the slow mode.
   const std::chrono::nanoseconds floor = std::min(m.max_spin, wake_cost());
   if (m.spin < floor) m.spin = floor;
-  m.yielded = false;
   // More runnable tasks than CPUs: a spinner takes the CPU of a process with work (the one that
   // would send the mail), so sleep at once; awaiting a reply, spin one wake-up (it yields).
   auto miss = [&] {  // spinning is not paying off now: halve the budget, down to the floor
