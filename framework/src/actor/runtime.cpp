@@ -42,7 +42,6 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       incarnation_(incarnation),
       busy_mark_(&box_->handler_mark()) {
   box_->set_spin(spin);
-  box_->set_single_receiver();  // its only receiver: drain a pass per lock acquisition
   mark_idle();  // a predecessor killed inside a handler left its stamp
 }
 
