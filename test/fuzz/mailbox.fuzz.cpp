@@ -5,9 +5,10 @@
 // a forged mutex makes the lock time out, which the kill tests cover) the way another process of
 // the same user could, then receives (alternately one per lock and in single-receiver batches)
 // and sends. Beyond "no crash" (AddressSanitizer watches every copy):
-//  - every message received is at most max_message_size bytes, and, while the mailbox is not
-//    poisoned, is one of the messages sent (the first byte says which, the rest repeats it);
-//  - a mailbox found corrupt stays poisoned, and never hands out more messages than were sent.
+//  - every message received is at most max_message_size bytes, and never more of them than the
+//    queue has slots (the contents are not checked: a stray write to a message's bytes is not
+//    detectable, and not the mailbox's to detect);
+//  - a mailbox found corrupt stays poisoned: a later send fails with errc::poisoned.
 //
 // Input: byte 0: messages to queue first (mod 9); byte 1: bit 0 single receiver; then patches of
 // [where (2 bytes, little endian, an offset into the patchable part), length (1 byte, mod 9),
@@ -35,6 +36,7 @@
 #include "internal/wait.hpp"
 #include "ipc/mailbox.hpp"
 #include "ipc/names.hpp"
+#include "procactor/errc.hpp"
 
 namespace {
 
@@ -106,13 +108,8 @@ void run(const std::uint8_t* data, std::size_t size) {
     }
     require(msg.size() <= max);
     ++got;
-    if (!m->poisoned()) {
-      require(!msg.empty());
-      const char c = msg[0];
-      require(c >= 'a' && c < 'a' + static_cast<char>(cap));
-    }
   }
-  (void)got;
+  require(got <= cap);  // never more than the slots, whatever the counts say
   if (was_poisoned) require(m->poisoned());
   m->send(std::span<const char>("z", 1), 0, procactor::internal::try_only, ec);
   if (was_poisoned) require(ec == procactor::errc::poisoned);

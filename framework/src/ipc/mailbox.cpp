@@ -289,8 +289,21 @@ struct mailbox::impl {
     const u64 n = h.m_cur_num_msg, first = h.m_cur_first_msg;
     if (n > cap || first >= cap) return put_result::corrupt;
     if (n == cap) return put_result::full;
-    // queue_free_msg picks the slot at the free end of the circular index (first - 1 for the
-    // lowest priority, else a position found by priority): check the one it will write.
+    // queue_free_msg reads the bottom message's priority and takes the free entry before it
+    // (first - 1); a higher priority than the bottom's makes it read the top's and search the
+    // queued ones (a system message: rare). Every entry it will follow is checked first: a forged
+    // one is never dereferenced.
+    if (!slot_at(first == 0 ? cap - 1 : first - 1)) return put_result::corrupt;
+    if (n > 0) {
+      const msg_header* bottom = slot_at(first);
+      if (!bottom) return put_result::corrupt;
+      if (priority > load32(&bottom->priority)) {
+        for (u64 i = 0; i < n; ++i) {
+          if (!slot_at(first + i < cap ? first + i : first + i - cap)) return put_result::corrupt;
+        }
+        if (n < cap && !slot_at(first + n < cap ? first + n : first + n - cap)) return put_result::corrupt;
+      }
+    }
     msg_header& slot = h.queue_free_msg(priority);
     const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(&slot);
     const std::uintptr_t lo = reinterpret_cast<std::uintptr_t>(qview + layout.messages_at);
