@@ -120,7 +120,7 @@ void actor_runtime::pump() {
   // the doorbell or the safety net brings us back.
   // Empty: spin a little while spins pay off (adaptive), then announce sleep, re-check (the
   // lost-wake-up race) and wait for the doorbell.
-  if (box_->spin_before_sleep()) {
+  if (box_->spin_before_sleep(!pending_.empty())) {  // awaiting a reply: spin the full budget
     boost::asio::post(io_, [this] { pump(); });
     return;
   }

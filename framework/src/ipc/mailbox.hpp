@@ -82,6 +82,15 @@ class mailbox {
   using slot_counter = std::uint32_t (*)(std::span<const char> slot) noexcept;
   void set_slot_counter(slot_counter fn) noexcept;
 
+  /// This handle is the mailbox's only receiver (an actor's own mailbox): each receive pass takes
+  /// every slot available (up to 256, up to max(64 KiB, max_message_size) bytes) under ONE
+  /// acquisition of the queue's lock into a private buffer, and receive() hands them out one by
+  /// one without touching shared memory. Each is counted dequeued when taken, so a receiver
+  /// killed while holding a batch leaves dequeued - handled - lost = what it held, and
+  /// account_lost_after_crash() counts it per message. Never call it on a queue with several
+  /// receivers (a batch taken is invisible to them). Out of memory: stays one message per lock.
+  void set_single_receiver() noexcept;
+
   /// Receives one message into @p buf (resized to max_message_size), returns its size.
   /// deadline == try_only: errc::empty at once; errc::timed_out; errc::closed once closed and empty.
   std::size_t receive(std::vector<char>& buf, internal::clock::time_point deadline,
@@ -98,10 +107,17 @@ class mailbox {
   bool spin_for_mail(std::chrono::nanoseconds budget) noexcept;
 
   /// The adaptive spin of this handle's receiver (receive() and actor loops use it): spins up to
-  /// the current budget; a hit restores the full budget, a miss halves it (down to no spin).
-  bool spin_before_sleep() noexcept;
+  /// the current budget; a hit restores the full budget, a miss halves it, never below one
+  /// wake-up of this machine (ipc::wake_cost(), or the full budget if that is smaller).
+  /// @p reply_expected: the caller awaits a reply to a request it sent: spins the full budget.
+  /// Every 2 us of spinning yields the CPU to other runnable processes; a yield that gave the CPU
+  /// away ends the spin at once. When the machine has more runnable tasks than this process has
+  /// CPUs (ipc::oversubscribed()), it does not spin (a miss), except one wake-up for a reply.
+  bool spin_before_sleep(bool reply_expected = false) noexcept;
   /// After a sleep on the doorbell: spinning may pay off again, give it a tenth of the budget.
   void note_woken() noexcept;
+  /// The current adaptive budget of spin_before_sleep().
+  std::chrono::nanoseconds spin_budget() const noexcept;
   /// The full spin budget (default 20 us; 0: never spin).
   void set_spin(std::chrono::nanoseconds max) noexcept;
 
