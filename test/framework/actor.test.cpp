@@ -280,7 +280,13 @@ class packer : public actor {
       // packed, try_send (alone), packed, send_batch, packed, then a request: all in order
       for (int i = 0; i < 10; ++i) send(rec(), seq{next_++});
       try_send("rec", seq{next_++});
-      for (int i = 0; i < 10; ++i) send("rec", seq{next_++});
+      for (int i = 0; i < 10; ++i) {  // two refs of one actor (names cached apart): one pack
+        if (i % 2) {
+          send("~/rec", seq{next_++});
+        } else {
+          send(rec(), seq{next_++});
+        }
+      }
       std::vector<seq> v;
       for (int i = 0; i < 10; ++i) v.push_back(seq{next_++});
       send_batch(rec(), v);
