@@ -96,6 +96,10 @@ void actor::send_encoded(const actor_ref* ref, std::string_view name, std::uint6
     rt_->send(ref->shared_target(), tag, payload, timeout, ec, why);
     return;
   }
+  if (const auto* c = rt_->cached(name)) {  // the hot path: a name sent to before
+    rt_->send(*c, tag, payload, timeout, ec, why);
+    return;
+  }
   auto t = rt_->lookup(nullptr, name, ec, why);
   if (t) rt_->send(t, tag, payload, timeout, ec, why);
 }

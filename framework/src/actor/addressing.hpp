@@ -63,6 +63,12 @@ class mail_sender {
   /// The target of @p name (cached by the name as given: a hit costs one hash of the name and
   /// no allocation). errc::no_such_actor (with @p why) if it does not resolve or has no mailbox.
   std::shared_ptr<ref_target> lookup(std::string_view name, std::error_code& ec, std::string* why) noexcept;
+  /// The target cached for @p name by an earlier lookup, or null: the per-message path of a
+  /// send by name (one hash, no reference count touched). Valid until clear().
+  const std::shared_ptr<ref_target>* cached(std::string_view name) const noexcept {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : &it->second;
+  }
 
   /// Sends @p envelope into @p t's mailbox, waiting up to @p timeout for space
   /// (milliseconds::min(): never waits). Re-opens a poisoned (recreated) mailbox within the

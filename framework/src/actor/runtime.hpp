@@ -33,6 +33,7 @@ class actor_runtime {
   const std::string& path() const noexcept { return path_; }
   const std::string& sender() const noexcept { return cur_from_; }
   bool resolve(std::string_view name, std::string& out, std::string& why) const;
+  const std::shared_ptr<ref_target>* cached(std::string_view name) const noexcept { return out_->cached(name); }
   std::shared_ptr<ref_target> lookup(const actor_ref* ref, std::string_view name, std::error_code& ec,
                                      std::string* why) noexcept;
   /// A message of a handler (send(), try_send()): packed with the others this handler sends to
