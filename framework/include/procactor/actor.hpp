@@ -140,14 +140,15 @@ class actor {
   /// space (backpressure). Errors: errc::no_such_actor, errc::timed_out, errc::message_too_large,
   /// errc::encode_failed, errc::not_started.
   ///
-  /// Packing: the messages a handler (or on_start) sends with send() to one mailbox are packed
-  /// into one mailbox slot (one lock, one wake-up for all of them), placed when the handler
-  /// returns, when the slot is full, or before anything this actor sends that must come after
-  /// them (a request, a reply, a route, a monitor or link, a try_send or send_batch to that
-  /// mailbox, the actor's end). Order is kept: per receiver, messages arrive in the order sent,
-  /// packed or not. Errors known at once (no such actor, too large, encode) come back from this
-  /// call; a slot that finds no room within @p timeout is not placed: each of its messages is
-  /// counted in the receiver's rejected_full and reported to this actor like a dropped route
+  /// Packing: the first message a handler (or on_start) sends with send() to a mailbox goes at
+  /// once, with all its errors; the following ones to that mailbox are packed into one mailbox
+  /// slot (one lock, one wake-up for all of them), placed when the handler returns, when the
+  /// slot is full, or before anything this actor sends that must come after them (a request, a
+  /// reply, a route, a monitor or link, a try_send or send_batch to that mailbox, the actor's
+  /// end). Order is kept: per receiver, messages arrive in the order sent, packed or not. For a
+  /// packed message, the errors known at once (no such actor, too large, encode) come back from
+  /// this call; a slot that finds no room within @p timeout is not placed: each of its messages
+  /// is counted in the receiver's rejected_full and reported to this actor like a dropped route
   /// (undelivered_count(), a `route_undelivered` warning, on_undelivered()).
   template <class T>
   void send(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {

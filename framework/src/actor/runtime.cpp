@@ -406,6 +406,14 @@ void actor_runtime::send(const std::shared_ptr<ref_target>& to, std::uint64_t ta
   pack* p = pack_for(to, ec, why);
   if (ec) return;
   const std::size_t item = wire::batch_item_overhead + payload.size();
+  if (p && !p->first_sent) {
+    // The first message of a turn to a mailbox goes at once, as an unpacked send: a handler that
+    // sends one message sees its errors (timed_out) here and adds no latency; the following
+    // ones are packed.
+    p->first_sent = true;
+    send_now(*to, wire::env_kind::message, tag, 0, payload, timeout, ec, why);
+    return;
+  }
   if (!p || wire::envelope_head_size + path_.size() + item > p->limit) {
     // the tree handle's mailbox (which takes no packed slot), or too large for a pack: alone,
     // after what was packed for that mailbox (message_too_large comes back from here)
@@ -469,6 +477,7 @@ bool actor_runtime::open_pack(pack& p, const std::shared_ptr<ref_target>& to, st
     p.limit = std::min(box->max_message_size(), max_pack_bytes);
     p.timeout = timeout;
     p.count = 0;
+    p.first_sent = false;
     if (p.buf.capacity() < p.limit) p.buf.reserve(p.limit);
     wire::begin_batch(p.buf, path_);
   } catch (...) {

@@ -133,6 +133,7 @@ class actor_runtime {
     std::uint32_t count = 0;
     std::size_t limit = 0;             // bytes: the mailbox's maximum message size
     std::chrono::milliseconds timeout{};  // the shortest of its messages' send timeouts
+    bool first_sent = false;  // the turn's first message to it was sent alone (see send())
   };
   std::vector<pack> packs_;    // the first open_packs_ are open (reused: no allocation once warm)
   std::size_t open_packs_ = 0;
