@@ -1,6 +1,7 @@
 #include "actor/wire.hpp"
 
 #include <charconv>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 
@@ -69,6 +70,90 @@ std::optional<envelope_view> decode_envelope(std::span<const char> bytes) noexce
   v.from = std::string_view(bytes.data() + sizeof h, h.from_len);
   v.payload = bytes.subspan(sizeof h + h.from_len, h.payload_len);
   return v;
+}
+
+void begin_batch(std::string& out, std::string_view from) {
+  out.clear();
+  encode_envelope(out, env_kind::batch, 0, 0, from, {});
+}
+
+void append_to_batch(std::string& out, std::uint64_t tag, std::span<const char> payload) {
+  // the item's length and head in one append, then the payload; the batch head's count and
+  // length updated in place (no re-encoding): the per-message cost of packing
+  struct item_head {
+    std::uint32_t len;
+    env_head h;
+  } __attribute__((packed));
+  static_assert(sizeof(item_head) == batch_item_overhead);
+  const item_head ih{static_cast<std::uint32_t>(envelope_head_size + payload.size()),
+                     env_head{env_magic, static_cast<std::uint8_t>(env_kind::message), {0, 0, 0}, tag, 0, 0,
+                              static_cast<std::uint32_t>(payload.size())}};
+  out.append(reinterpret_cast<const char*>(&ih), sizeof ih);
+  out.append(payload.data(), payload.size());
+  env_head h;
+  std::memcpy(&h, out.data(), sizeof h);
+  ++h.corr;
+  h.payload_len = static_cast<std::uint32_t>(out.size() - sizeof h - h.from_len);
+  std::memcpy(out.data() + offsetof(env_head, corr), &h.corr, sizeof h.corr);
+  std::memcpy(out.data() + offsetof(env_head, payload_len), &h.payload_len, sizeof h.payload_len);
+}
+
+bool is_batch(std::span<const char> slot) noexcept {
+  env_head h;
+  if (slot.size() < sizeof h) return false;
+  std::memcpy(&h, slot.data(), sizeof h);
+  return h.magic == env_magic && h.kind == static_cast<std::uint8_t>(env_kind::batch);
+}
+
+std::uint32_t messages_in_slot(std::span<const char> slot) noexcept {
+  env_head h;
+  if (slot.size() < sizeof h) return 1;
+  std::memcpy(&h, slot.data(), sizeof h);
+  if (h.magic != env_magic || h.kind != static_cast<std::uint8_t>(env_kind::batch)) return 1;
+  return h.corr < 1 ? 1 : h.corr > max_batch ? max_batch : static_cast<std::uint32_t>(h.corr);
+}
+
+namespace {
+
+// One item at the front of @p rest: its envelope, and @p rest moved past it. False if malformed.
+bool take_item(std::span<const char>& rest, std::string_view from, envelope_view& out) noexcept {
+  std::uint32_t len = 0;
+  if (rest.size() < sizeof len) return false;
+  std::memcpy(&len, rest.data(), sizeof len);
+  if (len > rest.size() - sizeof len) return false;
+  auto env = decode_envelope(rest.subspan(sizeof len, len));
+  if (!env || env->kind != env_kind::message || !env->from.empty() || env->corr != 0) return false;
+  out = *env;
+  out.from = from;
+  rest = rest.subspan(sizeof len + len);
+  return true;
+}
+
+}  // namespace
+
+bool batch_view::next(envelope_view& out) noexcept { return !items.empty() && take_item(items, from, out); }
+
+std::optional<batch_view> decode_batch(std::span<const char> bytes) noexcept {
+  env_head h;
+  if (bytes.size() < sizeof h) return std::nullopt;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  if (h.magic != env_magic || h.kind != static_cast<std::uint8_t>(env_kind::batch) || h.tag != 0 || h.corr < 1 ||
+      h.corr > max_batch) {
+    return std::nullopt;
+  }
+  if (bytes.size() != sizeof h + std::size_t{h.from_len} + h.payload_len) return std::nullopt;
+  batch_view b;
+  b.from = std::string_view(bytes.data() + sizeof h, h.from_len);
+  b.count = static_cast<std::uint32_t>(h.corr);
+  b.items = bytes.subspan(sizeof h + h.from_len, h.payload_len);
+  // every item checked before any is handled: a malformed pack is dropped whole
+  std::span<const char> rest = b.items;
+  envelope_view e;
+  for (std::uint32_t i = 0; i < b.count; ++i) {
+    if (!take_item(rest, b.from, e)) return std::nullopt;
+  }
+  if (!rest.empty()) return std::nullopt;
+  return b;
 }
 
 exit_reason frame_view::reason() const {
