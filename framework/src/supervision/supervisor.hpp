@@ -115,6 +115,7 @@ class supervisor {
   int exit_code_ = 0;
   exit_reason exit_reason_;
   std::size_t pool_counter_ = 0;
+  mailbox_pool pool_;  // parked mailboxes of ended actors (pool supervisors only)
   // mailboxes of actors below nested supervisors, opened to count routed messages lost on the way
   std::unordered_map<std::string, std::unique_ptr<ipc::mailbox>> far_boxes_;
 };
