@@ -180,11 +180,48 @@ void kill_cgroup(std::string dir, std::chrono::milliseconds within) noexcept {
   }
 }
 
+void kill_others_in_cgroup(const std::string& dir, std::chrono::milliseconds within) noexcept {
+  try {
+    if (dir.empty()) return;
+    const pid_t self = ::getpid();
+    const auto deadline = clock::now() + within;
+    for (;;) {
+      bool others = false;
+      for (pid_t p : read_pids(dir + "/cgroup.procs")) {
+        if (p == self) continue;
+        ::kill(p, SIGKILL);
+        others = true;
+      }
+      if (DIR* d = ::opendir(dir.c_str())) {  // cgroups below ours (trees started by our actors): all of them
+        std::vector<std::string> below;
+        while (dirent* e = ::readdir(d)) {
+          if (e->d_type == DT_DIR && e->d_name[0] != '.') below.push_back(dir + "/" + e->d_name);
+        }
+        ::closedir(d);
+        for (const auto& b : below) {
+          kill_cgroup(b, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
+        }
+      }
+      if (!others) return;
+      if (clock::now() >= deadline) {
+        log_event(log_level::warn, "cgroup_not_emptied", "", "", "cgroup " + dir + " still has other processes",
+                  {{"dir", dir}});
+        return;
+      }
+      nap();
+    }
+  } catch (...) {
+  }
+}
+
 void kill_children(std::chrono::milliseconds within) noexcept {
   try {
     const pid_t self = ::getpid();
     const auto deadline = clock::now() + within;
     for (;;) {
+      // no child at all (the usual end: every child was stopped and reaped): nothing to look for
+      siginfo_t probe{};
+      if (::waitid(P_ALL, 0, &probe, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD) return;
       // our children: every /proc/<pid> whose parent is us (a child subreaper's orphans included)
       std::vector<pid_t> kids;
       if (DIR* d = ::opendir("/proc")) {

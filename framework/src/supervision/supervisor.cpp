@@ -602,7 +602,9 @@ void supervisor::finish() {
     // every child has ended: what is left are orphans of the tree (a child subreaper gets them),
     // setsid() escapes included, and with a cgroup whatever else the tree started
     containment::kill_children(std::chrono::seconds(5));
-    containment::kill_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
+    // the cgroup itself is removed by the tree handle once it has reaped us (leaving it costs a
+    // grace period); a handle that died meanwhile is seen by on_owner_gone, which removes it
+    containment::kill_others_in_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
     // all but the tree handle's own mailbox, which the handle removes
     wire::remove_tree_mailboxes(addr_.prefix, wire::mailbox_name(addr_.prefix, wire::client_path));
   }
