@@ -1066,4 +1066,17 @@ BOOST_AUTO_TEST_CASE(a_parked_mailbox_goes_with_the_tree) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_mailbox_sized_in_bytes_holds_that_many_bytes_of_its_largest_messages) {
+  events ev(16);
+  BOOST_TEST(child_spec::of<worker>("w", &ev).with_mailbox_bytes(512 * 1024, 4096).mailbox_capacity == 128u);  // the default
+  BOOST_TEST(child_spec::of<worker>("w", &ev).with_mailbox_bytes(512 * 1024, 256).mailbox_capacity == 2048u);
+  BOOST_TEST(child_spec::of<worker>("w", &ev).with_mailbox_bytes(100, 4096).mailbox_capacity == 1u);  // never none
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev).with_mailbox_bytes(64 * 1024, 1024)}));
+  const auto s = t.stats("w");
+  BOOST_TEST(s.capacity == 64u);
+  BOOST_TEST(s.max_message_size >= 1024u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
