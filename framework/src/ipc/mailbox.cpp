@@ -1026,14 +1026,20 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
   };
   try {
     // 1. empty the queue (what the previous actor left is undeliverable: its mailbox was closed)
-    char* const area = old.rbuf.get(static_cast<std::size_t>(old.max));
-    if (!area || old.corrupt || !old.queue_intact() || !old.queue_tail_intact() || !old.slots_intact()) {
-      fail(area ? std::error_code(errc::poisoned) : std::make_error_code(std::errc::not_enough_memory));
+    if (old.corrupt || !old.queue_intact() || !old.queue_tail_intact() || !old.slots_intact()) {
+      fail(errc::poisoned);
+      return;
+    }
+    // (the receive buffer, a mapping with a guard page, only when there is something to take)
+    const bool queued = old.mq->get_num_msg() > 0;
+    char* const area = queued ? old.rbuf.get(static_cast<std::size_t>(old.max)) : nullptr;
+    if (queued && !area) {
+      fail(std::make_error_code(std::errc::not_enough_memory));
       return;
     }
     bip::message_queue::size_type got = 0;
     unsigned prio = 0;
-    while (old.mq->try_receive(area, static_cast<bip::message_queue::size_type>(old.max), got, prio)) {
+    while (area && old.mq->try_receive(area, static_cast<bip::message_queue::size_type>(old.max), got, prio)) {
       if (got > old.max || !old.top_intact()) {
         fail(errc::poisoned);
         return;
