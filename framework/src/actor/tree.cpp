@@ -175,10 +175,11 @@ struct tree::impl {
     auto [mine, theirs] = procactor::pipe();
     process_options o;
     o.name = addr.root;
-    root.emplace(o, [sp = spec, a = addr](connection& conn) -> int {
+    root.emplace(o, [sp = spec, a = addr, again = root.has_value()](connection& conn) -> int {
       internal::close_fds_except({conn.native_handle()});  // nothing of the caller's: our pipe's EOF must work
       for (int sig : {SIGINT, SIGTERM, SIGCHLD}) ::signal(sig, SIG_DFL);
       detail::supervisor s(a.root, sp, a, std::move(conn), true);
+      if (again) s.note_restart();
       return s.run();
     }, std::move(theirs));
     std::error_code ec;

@@ -83,10 +83,11 @@ connection launch_child(child& c, const tree_address& addr, std::string& error, 
   } else {
     c.proc.emplace(
         opts,
-        [spec = *c.spec.supervisor, path = c.path, addr](connection& conn) -> int {
+        [spec = *c.spec.supervisor, path = c.path, addr, again = c.incarnation > 1](connection& conn) -> int {
           internal::close_fds_except({conn.native_handle()});
           reset_signals();
           supervisor s(path, spec, addr, std::move(conn), false);
+          if (again) s.note_restart();
           return s.run();
         },
         std::move(theirs));

@@ -149,7 +149,7 @@ int supervisor::run() {
                         });
     }
   }
-  pool_.remove_leftovers();  // parked by a predecessor at this path that died
+  if (restarted_) pool_.remove_leftovers();  // parked by a predecessor at this path that died
   for (std::size_t i = 0; i < children_.size(); ++i) start_queue_.push_back(i);
   start_next();
   run_event_loop(io_, route_spin);
