@@ -1168,4 +1168,130 @@ void remove_mailbox(const std::string& base) noexcept {
   }
 }
 
+// ---- recycling (issue #10 item 5; helper "start") ----
+// Starting an actor used to create its queue (posix_fallocate of capacity x slot size, Boost's
+// initialisation touching every slot) and to free it at its end. A supervisor parks the queue of
+// an actor that ended for good under a pool name instead, and reuses it for the next actor with
+// the same sizes: only the small control block and the doorbell are made afresh, so the new
+// mailbox starts with clean counters whatever the layout of the control block, and handles that
+// still hold the old control block keep seeing it closed. A parked queue is an object named under
+// the tree's prefix: gc and the removal of a tree's (or a pool supervisor's) objects by prefix
+// collect it after any crash. Relies only on: impl's base/owner/creator/removed/cap/max/ctl/qview/
+// layout/mq/bell/rbuf/wake_every and the integrity checks, create()'s control-block initialisation, remove_mailbox().
+
+bool mailbox::park(const std::string& pool_base) noexcept {
+  impl& m = *impl_;
+  if (!m.owner || m.removed || m.ctl->poisoned.load(std::memory_order_acquire) || !m.deep_intact()) {
+    remove();
+    return false;
+  }
+  const std::string from = shm_path(m.base, ".q"), to = shm_path(pool_base, ".q");
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+    remove();
+    return false;
+  }
+  ::shm_unlink(ctl_name(m.base).c_str());
+  ::unlink(bell_path(m.base).c_str());
+  m.base = pool_base;  // its destructor (or remove()) now removes the parked queue
+  return true;
+}
+
+void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
+  ec.clear();
+  impl& old = *impl_;
+  bool made_ctl = false, made_bell = false, renamed = false;
+  auto fail = [&](std::error_code e) {
+    ec = e;
+    if (renamed) ::shm_unlink(queue_shm_name(base).c_str());
+    if (made_bell) ::unlink(bell_path(base).c_str());
+    if (made_ctl) ::shm_unlink(ctl_name(base).c_str());
+    remove();  // the parked queue
+  };
+  try {
+    // 1. empty the queue (what the previous actor left is undeliverable: its mailbox was closed)
+    if (old.corrupt || !old.queue_intact() || !old.queue_tail_intact() || !old.slots_intact()) {
+      fail(errc::poisoned);
+      return;
+    }
+    // (the receive buffer, a mapping with a guard page, only when there is something to take)
+    const bool queued = old.mq->get_num_msg() > 0;
+    char* const area = queued ? old.rbuf.get(static_cast<std::size_t>(old.max)) : nullptr;
+    if (queued && !area) {
+      fail(std::make_error_code(std::errc::not_enough_memory));
+      return;
+    }
+    bip::message_queue::size_type got = 0;
+    unsigned prio = 0;
+    while (area && old.mq->try_receive(area, static_cast<bip::message_queue::size_type>(old.max), got, prio)) {
+      if (got > old.max || !old.top_intact()) {
+        fail(errc::poisoned);
+        return;
+      }
+    }
+    auto p = std::make_unique<impl>();
+    p->base = base;
+    p->owner = true;
+    p->creator = ::getpid();
+    p->cap = old.cap;
+    p->max = old.max;
+    // 2. a fresh control block (as create() makes it; magic written last)
+    internal::unique_fd cfd(::shm_open(ctl_name(base).c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!cfd) {
+      fail(errno_code());
+      return;
+    }
+    made_ctl = true;
+    if (::fchmod(cfd.get(), 0600) != 0 || ::ftruncate(cfd.get(), sizeof(control_block)) != 0) {
+      fail(errno_code());
+      return;
+    }
+    void* addr = ::mmap(nullptr, sizeof(control_block), PROT_READ | PROT_WRITE, MAP_SHARED, cfd.get(), 0);
+    if (addr == MAP_FAILED) {
+      fail(errno_code());
+      return;
+    }
+    p->ctl = new (addr) control_block{};
+    p->ctl->version = layout_version;
+    p->ctl->capacity = p->cap;
+    p->ctl->max_message_size = p->max;
+    p->ctl->owner_pid.store(::getpid());
+    // 3. a fresh doorbell
+    const std::string bell = bell_path(base);
+    if (::mkfifo(bell.c_str(), 0600) != 0) {
+      fail(errno_code());
+      return;
+    }
+    made_bell = true;
+    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!p->bell || ::fchmod(p->bell.get(), 0600) != 0) {
+      fail(errno_code());
+      return;
+    }
+    std::error_code cec;
+    if (!check_private(p->bell.get(), S_IFIFO, bell, st, cec)) {
+      fail(cec);
+      return;
+    }
+    // 4. the queue, renamed into place (never over an existing object)
+    if (::renameat2(AT_FDCWD, shm_path(old.base, ".q").c_str(), AT_FDCWD, shm_path(base, ".q").c_str(),
+                    RENAME_NOREPLACE) != 0) {
+      fail(errno == EEXIST ? std::make_error_code(std::errc::file_exists) : errno_code());
+      return;
+    }
+    renamed = true;
+    old.mq.reset();  // (message_queue does not move: opened again under its new name)
+    p->mq.emplace(bip::open_only, queue_name(base).c_str());
+    p->qview = std::exchange(old.qview, nullptr);
+    p->layout = old.layout;
+    p->wake_every = static_cast<u32>(p->cap / 4 > 0 ? p->cap / 4 : 1);
+    old.removed = true;  // its names are gone (renamed); the old control block is unmapped with it
+    p->ctl->magic.store(magic_value, std::memory_order_release);
+    impl_ = std::move(p);
+  } catch (...) {
+    fail(errc::poisoned);
+  }
+}
+// ---- end of recycling ----
+
 }  // namespace procactor::ipc

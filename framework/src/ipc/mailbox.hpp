@@ -190,6 +190,20 @@ class mailbox {
   /// Removes the names (idempotent). Processes that have it open keep working on it.
   void remove() noexcept;
 
+  // ---- recycling (issue #10 item 5; helper "start": self-contained, see mailbox.cpp's section) ----
+  /// Parks this mailbox (its owner's handle, closed by the caller) for reuse: the names of its
+  /// control block and doorbell are removed (handles that hold them keep seeing it closed) and its
+  /// queue object is renamed to @p pool_base + ".q" (which must not exist). False if it is poisoned
+  /// or corrupt or cannot be renamed: then its objects are removed and the caller drops it.
+  bool park(const std::string& pool_base) noexcept;
+  /// Brings a parked mailbox back as a new, empty one named @p base: its queue is drained, a fresh
+  /// control block (every counter zero, generation 0, not closed, no receiver) and doorbell are
+  /// created exclusively, then the queue is renamed into place (the control block's magic last, as
+  /// in create()). The handle becomes that mailbox's owner handle. On failure (file_exists if
+  /// @p base exists; poisoned) the parked objects are removed and the caller drops the handle.
+  void reuse(const std::string& base, std::error_code& ec) noexcept;
+  // ---- end of recycling ----
+
   struct impl;
 
  private:
