@@ -1,9 +1,5 @@
 #include "ipc/wake_cost.hpp"
 
-#include <fcntl.h>
-#include <sched.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -66,43 +62,6 @@ std::chrono::nanoseconds wake_cost() noexcept {
   if (v <= 0) v = measure_wake_cost().count();
   cached.store(v, std::memory_order_relaxed);
   return std::chrono::nanoseconds(v);
-}
-
-long loadavg_running(const char* text, std::size_t size) noexcept {
-  // "0.20 0.18 0.12 3/80 11206": skip three fields, then digits up to '/'.
-  std::size_t i = 0;
-  for (int field = 0; field < 3; ++field) {
-    while (i < size && text[i] != ' ') ++i;
-    while (i < size && text[i] == ' ') ++i;
-  }
-  long v = 0;
-  std::size_t digits = 0;
-  for (; i < size && text[i] >= '0' && text[i] <= '9' && digits < 9; ++i, ++digits) v = v * 10 + (text[i] - '0');
-  return digits > 0 && i < size && text[i] == '/' ? v : -1;
-}
-
-bool oversubscribed() noexcept {
-  using internal::clock;
-  static int fd = -2;
-  static long cpus = 0;
-  static clock::time_point next{};
-  static bool verdict = false;
-  const auto now = clock::now();
-  if (now < next) return verdict;
-  next = now + std::chrono::milliseconds(2);
-  if (fd == -2) {
-    fd = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : ::sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus <= 0) cpus = 1;
-  }
-  if (fd < 0) return verdict = false;
-  char text[128];
-  const ssize_t n = ::pread(fd, text, sizeof text, 0);
-  const long running = n > 0 ? loadavg_running(text, static_cast<std::size_t>(n)) : -1;
-  verdict = running > cpus;
-  return verdict;
 }
 
 }  // namespace procactor::ipc

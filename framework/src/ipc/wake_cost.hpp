@@ -7,7 +7,6 @@
 // below this figure.
 
 #include <chrono>
-#include <cstddef>
 
 namespace procactor::ipc {
 
@@ -21,13 +20,5 @@ std::chrono::nanoseconds wake_cost() noexcept;
 /// Measures now (no cache, no environment): for tests and benchmarks.
 std::chrono::nanoseconds measure_wake_cost() noexcept;
 
-/// Whether more tasks are runnable on the machine than this process has CPUs (the running count
-/// of /proc/loadavg, which includes spinning processes, against sched_getaffinity): spinning then
-/// takes a CPU from work that needs it. Sampled at most every 2 ms per process (a pread of an fd
-/// kept open, a few microseconds); false when it cannot be read.
-bool oversubscribed() noexcept;
-
-/// Parses the running count ("R" of "R/T", the fourth field) of a /proc/loadavg text; -1 if none.
-long loadavg_running(const char* text, std::size_t size) noexcept;
 
 }  // namespace procactor::ipc
