@@ -10,9 +10,10 @@
 
 namespace procactor::ipc {
 
-/// The cost of one wake-up (a futex wake until the woken thread runs), in ns: half the median
-/// round trip of two threads ping-ponging on a futex, measured once per process (about 0.5 ms, on
-/// first use) and kept in a process global, so forked children inherit it. The environment
+/// The cost of one wake-up the way a doorbell wakes a receiver (a write to a pipe until the
+/// thread asleep in poll() on it runs), in ns: half the median round trip of two threads
+/// ping-ponging through two pipes, measured once per process (40 round trips, well under 1 ms,
+/// on first use) and kept in a process global, so forked children inherit it. The environment
 /// variable PROCACTOR_WAKE_COST_NS, when set to a positive number, is used instead (exec'd
 /// programs measure afresh unless it is set). Clamped to [0.5 us, 50 us].
 std::chrono::nanoseconds wake_cost() noexcept;
