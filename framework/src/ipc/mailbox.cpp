@@ -697,13 +697,10 @@ bool mailbox::spin_before_sleep(bool reply_expected) noexcept {
   // spin that misses costs a whole wake-up, and both sides stay in the slow mode.
   const std::chrono::nanoseconds floor = std::min(m.max_spin, wake_cost());
   if (m.spin < floor) m.spin = floor;
-  // More runnable tasks than CPUs: a spinner takes the CPU of a process with work (the one that
-  // would send the mail), so sleep at once; awaiting a reply, spin one wake-up (it yields).
   auto miss = [&] {  // spinning is not paying off now: halve the budget, down to the floor
     m.spin = std::max(m.spin / 2, floor);
     return false;
   };
-  if (oversubscribed()) return (reply_expected && spin_for_mail(floor)) || miss();
   if (spin_for_mail(reply_expected ? m.max_spin : m.spin)) {  // a reply is coming: the full budget
     m.spin = m.max_spin;
     return true;

@@ -110,9 +110,9 @@ class mailbox {
   /// the current budget; a hit restores the full budget, a miss halves it, never below one
   /// wake-up of this machine (ipc::wake_cost(), or the full budget if that is smaller).
   /// @p reply_expected: the caller awaits a reply to a request it sent: spins the full budget.
-  /// Every 2 us of spinning yields the CPU to other runnable processes; a yield that gave the CPU
-  /// away ends the spin at once. When the machine has more runnable tasks than this process has
-  /// CPUs (ipc::oversubscribed()), it does not spin (a miss), except one wake-up for a reply.
+  /// Every 2 us of spinning yields the CPU to other runnable processes (more busy processes than
+  /// cores: the spinner never keeps a CPU from one with work); a yield that gave the CPU away for
+  /// more than 50 us ends the spin.
   bool spin_before_sleep(bool reply_expected = false) noexcept;
   /// After a sleep on the doorbell: spinning may pay off again, give it a tenth of the budget.
   void note_woken() noexcept;

@@ -1,7 +1,7 @@
 #include "ipc/wake_cost.hpp"
 
 #include <fcntl.h>
-#include <sched.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,32 +25,45 @@ std::int64_t clamp_ns(std::int64_t v) noexcept { return std::clamp(v, floor_ns, 
 
 std::chrono::nanoseconds measure_wake_cost() noexcept {
   using internal::clock;
-  // Two threads hand a token back and forth through one futex word: 0 = the measurer's turn,
-  // 1 = the helper's. Each side sleeps in FUTEX_WAIT until the other wakes it (no spinning), so a
-  // round trip is two wake-ups.
+  // Two threads hand a byte back and forth through two pipes, each side asleep in poll() until the
+  // other writes: the way a doorbell wakes a receiver (a write to its FIFO, then poll/epoll
+  // returns), so a round trip is two such wake-ups.
   constexpr int rounds = 40;
-  std::atomic<std::uint32_t> turn{0};
+  int ab[2], ba[2];
+  if (::pipe2(ab, O_CLOEXEC) != 0) return std::chrono::microseconds(5);
+  if (::pipe2(ba, O_CLOEXEC) != 0) {
+    ::close(ab[0]);
+    ::close(ab[1]);
+    return std::chrono::microseconds(5);  // a typical figure
+  }
+  auto wait_read = [](int fd) {
+    char b;
+    for (;;) {
+      if (internal::poll_one(fd, POLLIN, std::chrono::milliseconds(100)) & POLLIN) {
+        return ::read(fd, &b, 1) == 1;
+      }
+    }
+  };
   std::vector<std::int64_t> rtt;
+  bool ok = true;
   try {
     rtt.reserve(rounds);
-    std::thread helper([&turn] {
+    std::thread helper([&] {
       for (int i = 0; i < rounds; ++i) {
-        while (turn.load(std::memory_order_acquire) != 1) internal::futex_wait(turn, 0, std::chrono::milliseconds(5));
-        turn.store(0, std::memory_order_release);
-        internal::futex_wake_all(turn);
+        if (!wait_read(ab[0]) || ::write(ba[1], "x", 1) != 1) return;
       }
     });
-    for (int i = 0; i < rounds; ++i) {
+    for (int i = 0; i < rounds && ok; ++i) {
       const auto t0 = clock::now();
-      turn.store(1, std::memory_order_release);
-      internal::futex_wake_all(turn);
-      while (turn.load(std::memory_order_acquire) != 0) internal::futex_wait(turn, 1, std::chrono::milliseconds(5));
+      ok = ::write(ab[1], "x", 1) == 1 && wait_read(ba[0]);
       rtt.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count());
     }
     helper.join();
-  } catch (...) {  // no thread (resource limits): a typical figure
-    return std::chrono::microseconds(5);
+  } catch (...) {  // no thread (resource limits)
+    ok = false;
   }
+  for (int fd : {ab[0], ab[1], ba[0], ba[1]}) ::close(fd);
+  if (!ok || rtt.size() < rounds) return std::chrono::microseconds(5);
   std::nth_element(rtt.begin(), rtt.begin() + rounds / 2, rtt.end());
   return std::chrono::nanoseconds(clamp_ns(rtt[rounds / 2] / 2));
 }
@@ -66,43 +79,6 @@ std::chrono::nanoseconds wake_cost() noexcept {
   if (v <= 0) v = measure_wake_cost().count();
   cached.store(v, std::memory_order_relaxed);
   return std::chrono::nanoseconds(v);
-}
-
-long loadavg_running(const char* text, std::size_t size) noexcept {
-  // "0.20 0.18 0.12 3/80 11206": skip three fields, then digits up to '/'.
-  std::size_t i = 0;
-  for (int field = 0; field < 3; ++field) {
-    while (i < size && text[i] != ' ') ++i;
-    while (i < size && text[i] == ' ') ++i;
-  }
-  long v = 0;
-  std::size_t digits = 0;
-  for (; i < size && text[i] >= '0' && text[i] <= '9' && digits < 9; ++i, ++digits) v = v * 10 + (text[i] - '0');
-  return digits > 0 && i < size && text[i] == '/' ? v : -1;
-}
-
-bool oversubscribed() noexcept {
-  using internal::clock;
-  static int fd = -2;
-  static long cpus = 0;
-  static clock::time_point next{};
-  static bool verdict = false;
-  const auto now = clock::now();
-  if (now < next) return verdict;
-  next = now + std::chrono::milliseconds(2);
-  if (fd == -2) {
-    fd = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : ::sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus <= 0) cpus = 1;
-  }
-  if (fd < 0) return verdict = false;
-  char text[128];
-  const ssize_t n = ::pread(fd, text, sizeof text, 0);
-  const long running = n > 0 ? loadavg_running(text, static_cast<std::size_t>(n)) : -1;
-  verdict = running > cpus;
-  return verdict;
 }
 
 }  // namespace procactor::ipc
