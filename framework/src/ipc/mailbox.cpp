@@ -282,10 +282,16 @@ struct mailbox::impl {
   // @p stamp: this enqueue is to be time-stamped (the first, one into an empty queue - the start
   // of a receive pass - or one of every 64).
   // Throws what the lock throws (a dead owner: not_recoverable). Corrupt header or slot: poisons.
-  enum class put_result { sent, full, corrupt };
+  // Closed is checked again under the lock: close() happens before its owner's next use of the
+  // lock (the depth it counts as lost, the drain of a parked queue), so a sender that read "open"
+  // just before the close cannot slip a message past that count, nor, once the queue is parked
+  // and reused under another name, into the next actor's mailbox (this handle still maps the old,
+  // closed control block).
+  enum class put_result { sent, full, corrupt, closed };
   put_result put_locked(std::span<const char> msg, unsigned priority, u32 count, bool& stamp) {
     mq_header& h = header();
     bip::scoped_lock<bip::interprocess_mutex> lock(h.m_mutex);
+    if (ctl->closed.load(std::memory_order_relaxed)) return put_result::closed;
     const u64 n = h.m_cur_num_msg, first = h.m_cur_first_msg;
     if (n > cap || first >= cap) return put_result::corrupt;
     if (n == cap) return put_result::full;
@@ -930,7 +936,7 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
     ec = errc::message_too_large;
     return;
   }
-  bool bad = false;
+  bool bad = false, shut = false;
   auto attempt = [&]() -> bool {
     bool stamp = false;
     const put_result r = m.put_locked(msg, priority, count, stamp);
@@ -939,6 +945,7 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
         bad = true;
         m.mark_corrupt();
       }
+      shut = r == put_result::closed;
       return false;
     }
     // The time of the enqueue that starts a receive pass, wakes the receiver, or is one of 64.
@@ -958,7 +965,7 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
     clock::time_point deadline = internal::try_only;
     try {
       if (attempt()) return;
-      if (bad) continue;
+      if (bad || shut) continue;  // reported above (poisoned, closed)
       c.last_enqueue_ns.store(wall_ns(), std::memory_order_relaxed);  // the slow path: found full
       deadline = deadline_of();
       if (deadline == internal::try_only || clock::now() >= deadline) {
@@ -970,9 +977,9 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
       // this attempt sees us; the futex word is sampled before, so its bump is never missed.
       seq = c.space_seq.load(std::memory_order_acquire);
       c.senders_waiting.fetch_add(1, std::memory_order_seq_cst);
-      if (attempt() || bad) {
+      if (attempt() || bad || shut) {
         impl::release_count(c.senders_waiting);
-        if (bad) continue;
+        if (bad || shut) continue;
         return;
       }
     } catch (const bip::interprocess_exception& e) {
