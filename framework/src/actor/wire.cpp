@@ -78,17 +78,13 @@ void begin_batch(std::string& out, std::string_view from) {
 }
 
 void append_to_batch(std::string& out, std::uint64_t tag, std::span<const char> payload) {
-  // the item's length and head in one append, then the payload; the batch head's count and
-  // length updated in place (no re-encoding): the per-message cost of packing
-  struct item_head {
-    std::uint32_t len;
-    env_head h;
-  } __attribute__((packed));
-  static_assert(sizeof(item_head) == batch_item_overhead);
-  const item_head ih{static_cast<std::uint32_t>(envelope_head_size + payload.size()),
-                     env_head{env_magic, static_cast<std::uint8_t>(env_kind::message), {0, 0, 0}, tag, 0, 0,
-                              static_cast<std::uint32_t>(payload.size())}};
-  out.append(reinterpret_cast<const char*>(&ih), sizeof ih);
+  // the item's length and tag in one append, then the payload; the batch head's count and length
+  // updated in place (no re-encoding): the per-message cost of packing
+  char ih[batch_item_overhead];
+  const std::uint32_t len = static_cast<std::uint32_t>(sizeof tag + payload.size());
+  std::memcpy(ih, &len, sizeof len);
+  std::memcpy(ih + sizeof len, &tag, sizeof tag);
+  out.append(ih, sizeof ih);
   out.append(payload.data(), payload.size());
   env_head h;
   std::memcpy(&h, out.data(), sizeof h);
@@ -115,16 +111,19 @@ std::uint32_t messages_in_slot(std::span<const char> slot) noexcept {
 
 namespace {
 
-// One item at the front of @p rest: its envelope, and @p rest moved past it. False if malformed.
+// One item at the front of @p rest: its message, and @p rest moved past it. False if malformed.
 bool take_item(std::span<const char>& rest, std::string_view from, envelope_view& out) noexcept {
   std::uint32_t len = 0;
+  std::uint64_t tag = 0;
   if (rest.size() < sizeof len) return false;
   std::memcpy(&len, rest.data(), sizeof len);
-  if (len > rest.size() - sizeof len) return false;
-  auto env = decode_envelope(rest.subspan(sizeof len, len));
-  if (!env || env->kind != env_kind::message || !env->from.empty() || env->corr != 0) return false;
-  out = *env;
+  if (len < sizeof tag || len > rest.size() - sizeof len) return false;
+  std::memcpy(&tag, rest.data() + sizeof len, sizeof tag);
+  out.kind = env_kind::message;
+  out.tag = tag;
+  out.corr = 0;
   out.from = from;
+  out.payload = rest.subspan(sizeof len + sizeof tag, len - sizeof tag);
   rest = rest.subspan(sizeof len + len);
   return true;
 }

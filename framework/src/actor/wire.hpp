@@ -44,13 +44,15 @@ std::optional<envelope_view> decode_envelope(std::span<const char> bytes) noexce
 /// A packed envelope: several messages of one sender in one mailbox slot.
 ///
 ///     envelope head (kind batch, tag 0, corr = the message count) | from | items
-///     item: u32 length | envelope (kind message, corr 0, no sender: the batch's) of that length
+///     item: u32 length | u64 type tag | payload (length - 8 bytes)
 ///
+/// Each item is a plain message of the batch's sender (kind message, corr 0): 12 bytes of
+/// overhead per message instead of an envelope head's 32.
 /// Only plain messages are packed (requests, replies and stops travel alone, in order after the
 /// packed slots sent before them).
 inline constexpr std::uint32_t max_batch = 1024;  ///< messages in one packed envelope (ipc max_pack)
-/// Bytes a packed envelope adds per message (the item's length and envelope head).
-inline constexpr std::size_t batch_item_overhead = 4 + envelope_head_size;
+/// Bytes a packed envelope adds per message (the item's length and type tag).
+inline constexpr std::size_t batch_item_overhead = 4 + 8;
 
 /// Starts a packed envelope with no message in @p out (cleared first).
 void begin_batch(std::string& out, std::string_view from);
@@ -73,8 +75,8 @@ struct batch_view {
   bool next(envelope_view& out) noexcept;
 };
 /// Parses a packed envelope with bounds checks: nullopt unless the head is a batch head with a
-/// count of 1..max_batch, exactly `count` items follow, each a well-formed message envelope (no
-/// sender of its own) of exactly its length, and nothing after them.
+/// count of 1..max_batch, exactly `count` items follow, each of a length of at least its tag
+/// and within the bytes left, and nothing after them.
 std::optional<batch_view> decode_batch(std::span<const char> bytes) noexcept;
 
 enum class frame_kind : std::uint8_t {
