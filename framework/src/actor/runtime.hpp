@@ -160,6 +160,9 @@ class actor_runtime {
   void end_turn();
   static void flush_hook(void* rt) noexcept { static_cast<actor_runtime*>(rt)->flush_packs(); }
   bool sleeping_ = false;
+  // the safety-net tick (runtime.cpp): its period, and the slots handled (at the last tick)
+  std::chrono::milliseconds tick_period_{20};
+  std::uint64_t slots_ = 0, slots_at_tick_ = 0;
   bool bell_armed_ = false;
   bool stopping_ = false;
   exit_reason::kind_t stop_kind_ = exit_reason::kind_t::normal;
