@@ -3,10 +3,12 @@
 
 Prints one JSON object per line: {"name", "value", "unit", "reps", "samples"}.
 """
+import argparse
 import json
 import multiprocessing as mp
+import os
 import statistics
-import sys
+import tempfile
 import time
 
 
@@ -64,10 +66,109 @@ def start_join_us(ctx):
     return (time.perf_counter() - t0) * 1e6
 
 
+# ---- pipeline_oversubscribed: reader -> 4 parsers -> aggregator (Process + Queue), as a new user
+# writes it: one Queue per parser fed round robin, a None per parser at the end, a result Queue.
+PARSERS = 4
+LINES = 200000
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
+
+
+def write_lines(path, n):
+    """The lines both pipelines read (procactor_bench writes the same ones)."""
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write(f"{WORDS[(i * 7) % 10]} {i} {(i * i) % 1000003}\n")
+
+
+def parse_line(line):
+    word, a, b = line.split(" ")  # exactly three fields, or ValueError
+    return word, int(a), int(b)
+
+
+def new_totals():
+    return {"lines": 0, "sum_a": 0, "sum_b": 0, "per_word": {}}
+
+
+def add(totals, word, a, b):
+    totals["lines"] += 1
+    totals["sum_a"] += a
+    totals["sum_b"] += b
+    totals["per_word"][word] = totals["per_word"].get(word, 0) + 1
+
+
+def reader(path, queues):
+    with open(path) as f:
+        for i, line in enumerate(f):
+            queues[i % len(queues)].put(line.rstrip("\n"))
+    for q in queues:
+        q.put(None)
+
+
+def parser(inbox, out):
+    while (line := inbox.get()) is not None:
+        out.put(parse_line(line))
+    out.put(None)
+
+
+def aggregator(inbox, result, parsers):
+    totals = new_totals()
+    ends = 0
+    while ends < parsers:
+        item = inbox.get()
+        if item is None:
+            ends += 1
+        else:
+            add(totals, *item)
+    result.put((totals, time.perf_counter()))  # perf_counter is CLOCK_MONOTONIC: comparable across processes
+
+
+def pipeline_s(path, expected):
+    t0 = time.perf_counter()
+    lines = [mp.Queue() for _ in range(PARSERS)]
+    parsed, result = mp.Queue(), mp.Queue()
+    procs = [mp.Process(target=aggregator, args=(parsed, result, PARSERS))]
+    procs += [mp.Process(target=parser, args=(q, parsed)) for q in lines]
+    procs += [mp.Process(target=reader, args=(path, lines))]
+    for p in procs:
+        p.start()
+    totals, done = result.get()
+    for p in procs:
+        p.join()
+    if totals != expected:
+        raise SystemExit(f"python_pipeline_oversubscribed: FAILED: totals differ: got {totals}, expected {expected}")
+    return done - t0
+
+
+def pipeline(reps, path):
+    own = not path
+    if own:
+        fd, path = tempfile.mkstemp(prefix="procactor_lines_")
+        os.close(fd)
+        write_lines(path, LINES)
+    expected = new_totals()
+    with open(path) as f:
+        for line in f:
+            add(expected, *parse_line(line.rstrip("\n")))
+    samples = [pipeline_s(path, expected) for _ in range(reps)]
+    if own:
+        os.unlink(path)
+    print(json.dumps({"name": "python_pipeline_oversubscribed", "value": statistics.median(samples), "unit": "s",
+                      "reps": len(samples), "samples": samples, "lines": expected["lines"], "processes": PARSERS + 2,
+                      "ok": True}), flush=True)
+
+
 def main():
-    reps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    sweep = "--sweep" in sys.argv
+    ap = argparse.ArgumentParser()
+    ap.add_argument("reps", type=int, nargs="?", default=5)
+    ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--lines", help="pipeline input (default: 200,000 lines written to a temporary file)")
+    ap.add_argument("--only", help="run only the pipeline ('pipeline')")
+    args = ap.parse_args()
+    reps, sweep = args.reps, args.sweep
     mp.set_start_method("fork")
+    if args.only == "pipeline":
+        pipeline(reps, args.lines)
+        return
     emit("python_queue_throughput_64B", [queue_throughput(64, 200000) for _ in range(reps)], "msg/s")
     emit("python_queue_throughput_4KiB", [queue_throughput(4096, 50000) for _ in range(reps)], "msg/s")
     emit("python_pipe_rtt_64B", [pipe_rtt_us(10000) for _ in range(reps)], "us")
@@ -75,6 +176,7 @@ def main():
     emit("python_process_fork_start_join", [start_join_us(fork) for _ in range(20 * reps)], "us")
     spawn = mp.get_context("spawn")
     emit("python_process_spawn_start_join", [start_join_us(spawn) for _ in range(2 * reps)], "us")
+    pipeline(reps, args.lines)
     if sweep:
         for size in (64, 256, 1024, 4096, 16384):
             n = max(20000, 4000000 // (size + 200))

@@ -5,9 +5,17 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include "actor/wire.hpp"
+#include "ipc/mailbox.hpp"
+#include "ipc/names.hpp"
+#include "procactor/gc.hpp"
 #include "procactor/supervisor.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
@@ -114,10 +122,28 @@ class caller : public actor {
         ++sent;
       }
       std::string out = std::to_string(sent) + " sent, then " + ec.message();
+      // the first send waits 50 ms for room and says so; the 9 after it are packed: placed when
+      // this handler returns, where they find no room within 50 ms either
+      ec.clear();
       send("slow", ping{99}, 50ms, ec);
-      return out + "; send: " + ec.message();
+      const std::string first = ec.message();
+      for (int i = 0; i < 9; ++i) send("slow", ping{99}, 50ms, ec);
+      return out + "; send: " + first + ", then " + ec.message();
+    });
+    on<count_q>([this](const count_q&) -> std::string {
+      return std::to_string(told_) + " " + std::to_string(undelivered_count()) + " " + last_;
     });
   }
+
+ protected:
+  void on_undelivered(const procactor::undelivered& u) override {
+    ++told_;
+    last_ = u.to + " " + u.type + ": " + u.reason;
+  }
+
+ private:
+  std::uint64_t told_ = 0;
+  std::string last_;
 };
 
 // Routes: one big string to "echo" (what route() said), or a flood of blobs to "counter" (how many
@@ -191,9 +217,344 @@ class sleeper : public actor {
   }
 };
 
+struct seq {
+  int n;
+};
+struct burst {
+  int count;
+};
+struct mixed {
+  int unused;
+};
+struct batch_q {
+  int count;
+  int timeout_ms;  // -1: try only
+};
+struct strings_q {
+  std::vector<std::string> items;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(items);
+  }
+};
+struct ask {
+  int count;
+};
+
+// Records the seq numbers it gets: were they in order, how many. seq{-1} blocks it for good,
+// seq{-2} stops it.
+class recorder : public actor {
+ public:
+  recorder() {
+    on<seq>([this](const seq& s) {
+      while (s.n == -1) ::pause();
+      if (s.n == -2) {
+        stop();
+        return;
+      }
+      if (s.n != next_ && bad_ < 0) bad_ = s.n;
+      next_ = s.n + 1;
+      ++got_;
+    });
+    on<count_q>([this](const count_q&) -> std::string {
+      return std::to_string(got_) + (bad_ < 0 ? " in order" : " out of order at " + std::to_string(bad_));
+    });
+    on<pid_q>([](const pid_q&) -> int { return static_cast<int>(::getpid()); });
+    on<ask>([this](const ask& a) -> int {  // sends to the requester, then replies
+      for (int i = 0; i < a.count; ++i) send(sender(), seq{i});
+      return a.count;
+    });
+  }
+
+ private:
+  int next_ = 0;
+  int got_ = 0;
+  int bad_ = -1;
+};
+
+// Sends seq numbers to "rec" (one counter across calls, so the receiver can check the order).
+class packer : public actor {
+ public:
+  packer() {
+    on<burst>([this](const burst& b) {
+      for (int i = 0; i < b.count; ++i) send(rec(), seq{next_++});
+    });
+    on<mixed>([this](const mixed&) {
+      // packed, try_send (alone), packed, send_batch, packed, then a request: all in order
+      for (int i = 0; i < 10; ++i) send(rec(), seq{next_++});
+      try_send("rec", seq{next_++});
+      for (int i = 0; i < 10; ++i) {  // two refs of one actor (names cached apart): one pack
+        if (i % 2) {
+          send("~/rec", seq{next_++});
+        } else {
+          send(rec(), seq{next_++});
+        }
+      }
+      std::vector<seq> v;
+      for (int i = 0; i < 10; ++i) v.push_back(seq{next_++});
+      send_batch(rec(), v);
+      for (int i = 0; i < 5; ++i) send(rec(), seq{next_++});
+      auto rp = make_response_promise<std::string>();
+      request<std::string>(rec(), count_q{0}, 10s, [rp](procactor::result<std::string> r) mutable {
+        rp.deliver(r ? *r.value : r.error.message());
+      });
+    });
+    on<batch_q>([this](const batch_q& q) -> std::string {
+      std::vector<seq> v;
+      for (int i = 0; i < q.count; ++i) v.push_back(seq{next_++});
+      std::error_code ec;
+      const auto timeout = q.timeout_ms < 0 ? std::chrono::milliseconds::min() : std::chrono::milliseconds(q.timeout_ms);
+      const std::size_t n = send_batch(rec(), v, timeout, ec);
+      next_ -= q.count - static_cast<int>(n);  // those not placed are sent again later
+      return std::to_string(n) + " " + ec.message();
+    });
+    on<strings_q>([this](const strings_q& q) -> std::string {
+      std::error_code ec;
+      const std::size_t n = send_batch("echo", q.items, 5s, ec);
+      try {
+        send_batch("echo", q.items);
+      } catch (const std::system_error& e) {
+        return std::to_string(n) + " " + ec.message() + " | " + e.what();
+      }
+      return std::to_string(n) + " " + ec.message();
+    });
+    on<ask>([this](const ask& a) {
+      auto rp = make_response_promise<std::string>();
+      seen_ = 0;
+      request<int>("rec", a, 10s, [this, rp](procactor::result<int> r) mutable {
+        // the messages "rec" sent before its reply came before it
+        rp.deliver(r ? std::to_string(seen_) + " before a reply of " + std::to_string(*r.value) : r.error.message());
+      });
+    });
+    on<seq>([this](const seq&) { ++seen_; });
+    on<count_q>([this](const count_q&) -> std::string {
+      return std::to_string(undelivered_count());
+    });
+  }
+
+ private:
+  const procactor::actor_ref& rec() {
+    if (!rec_) rec_ = ref("rec");
+    return rec_;
+  }
+  procactor::actor_ref rec_;
+  int next_ = 0;
+  int seen_ = 0;
+};
+
+// The name prefix of the one tree this process runs (to open its mailboxes by name).
+std::string tree_prefix() {
+  std::string prefix;
+  const std::string mine = std::string(procactor::ipc_name_prefix) + std::to_string(::getpid()) + "-";
+  for (const auto& n : procactor::list_ipc_objects()) {  // <mine><n>.<token>.<hash>.<suffix>
+    if (n.rfind(mine, 0) == 0 && std::count(n.begin() + static_cast<std::ptrdiff_t>(mine.size()), n.end(), '.') == 3) {
+      prefix = n.substr(0, n.find('.', n.find('.', mine.size()) + 1));
+    }
+  }
+  return prefix;
+}
+
+std::string order_of(tree& t) {
+  auto r = t.request<std::string>("rec", count_q{0}, 10s);
+  return r ? *r.value : r.error.message();
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(actor_test, procactor_test::leak_check)
+
+BOOST_AUTO_TEST_CASE(messages_a_handler_sends_to_one_mailbox_are_packed_and_placed_when_it_returns) {
+  // "rec" has 4 slots and is frozen: 100 messages get in only if packed (a few slots at most).
+  supervisor_spec sp;
+  sp.children = {child_spec::of<recorder>("rec").with_mailbox(4, 4096), child_spec::of<packer>("packer")};
+  auto t = tree::start("app", sp);
+  auto pid = t.request<int>("rec", pid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(*pid.value) == 'T'; }, 10s));
+  t.send("packer", burst{100});  // not a request: nothing but the handler's return places them
+  const bool placed = procactor::testing::wait_for_stats(t, "rec", [](const auto& s) { return s.enqueued == 101; }, 10s);
+  ::kill(*pid.value, SIGCONT);
+  BOOST_TEST(placed, t.stats("rec").to_string());
+  BOOST_TEST(procactor::testing::wait_for_stats(t, "rec", [](const auto& s) { return s.handled == 101; }, 10s));
+  const auto st = t.stats("rec");
+  BOOST_TEST(st.rejected_full == 0u);
+  BOOST_TEST(st.dequeued == 101u);
+  BOOST_TEST(order_of(t) == "100 in order");
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_pack_that_fills_its_slot_is_placed_and_a_new_one_begun) {
+  // 3000 small messages: by bytes (4 KiB slots) and by count (1024 per slot in 64 KiB slots)
+  for (std::size_t max : {std::size_t{4096}, std::size_t{65536}}) {
+    supervisor_spec sp;
+    sp.children = {child_spec::of<recorder>("rec").with_mailbox(64, max), child_spec::of<packer>("packer")};
+    auto t = tree::start("app", sp);
+    t.send("packer", burst{3000});
+    BOOST_TEST(procactor::testing::wait_for_stats(t, "rec", [](const auto& s) { return s.handled == 3000; }, 20s),
+               max << ": " << t.stats("rec").to_string());
+    BOOST_TEST(order_of(t) == "3000 in order", max);
+    BOOST_TEST(t.stats("rec").rejected_oversize == 0u);
+    auto lost = t.request<std::string>("packer", count_q{0}, 10s);
+    BOOST_TEST((lost && *lost.value == "0"), max);
+    t.stop();
+    t.join();
+  }
+}
+
+BOOST_AUTO_TEST_CASE(order_is_kept_across_packed_sends_try_send_send_batch_and_a_request) {
+  supervisor_spec sp;
+  sp.children = {child_spec::of<recorder>("rec"), child_spec::of<packer>("packer")};
+  auto t = tree::start("app", sp);
+  for (int round = 0; round < 20; ++round) {
+    auto r = t.request<std::string>("packer", mixed{0}, 10s);
+    BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message());
+    // the request came after the 36 messages of its handler: they were all handled before it
+    BOOST_TEST(*r.value == std::to_string(36 * (round + 1)) + " in order");
+  }
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(messages_sent_before_a_reply_arrive_before_it) {
+  supervisor_spec sp;
+  sp.children = {child_spec::of<recorder>("rec"), child_spec::of<packer>("packer")};
+  auto t = tree::start("app", sp);
+  for (int round = 0; round < 10; ++round) {
+    auto r = t.request<std::string>("packer", ask{5}, 10s);
+    BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message());
+    BOOST_TEST(*r.value == "5 before a reply of 5");
+  }
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(send_batch_places_its_messages_at_once_and_says_what_failed) {
+  supervisor_spec sp;
+  sp.children = {child_spec::of<recorder>("rec").with_mailbox(4, 4096), child_spec::of<packer>("packer"),
+                 child_spec::of<echo>("echo").with_mailbox(8, 1024)};
+  auto t = tree::start("app", sp);
+  auto pid = t.request<int>("rec", pid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(*pid.value) == 'T'; }, 10s));
+  const std::string ok = std::error_code().message();
+  auto r = t.request<std::string>("packer", batch_q{80, 1000}, 10s);  // one slot of the 4
+  BOOST_TEST((r && *r.value == "80 " + ok), (r ? *r.value : r.error.message()));
+  for (int i = 0; i < 3; ++i) {  // the 3 others, one message each
+    r = t.request<std::string>("packer", batch_q{1, -1}, 10s);
+    BOOST_TEST((r && *r.value == "1 " + ok), (r ? *r.value : r.error.message()));
+  }
+  r = t.request<std::string>("packer", batch_q{10, -1}, 10s);  // full: said at once
+  BOOST_TEST((r && *r.value == "0 " + procactor::make_error_code(errc::full).message()),
+             (r ? *r.value : r.error.message()));
+  r = t.request<std::string>("packer", batch_q{10, 50}, 10s);
+  BOOST_TEST((r && *r.value == "0 " + procactor::make_error_code(errc::timed_out).message()),
+             (r ? *r.value : r.error.message()));
+  ::kill(*pid.value, SIGCONT);
+  BOOST_TEST(procactor::testing::wait_for_stats(t, "rec", [](const auto& s) { return s.handled == 84; }, 10s));
+  BOOST_TEST(order_of(t) == "83 in order");
+  BOOST_TEST(t.stats("rec").rejected_full == 20u);  // each message of the two refused slots
+  // a message too large for the mailbox stops the batch: what came before it was placed
+  strings_q q{{"a", "b", std::string(2000, 'x'), "c"}};
+  r = t.request<std::string>("packer", q, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message());
+  const std::string too_large = procactor::make_error_code(errc::message_too_large).message();
+  BOOST_TEST(r.value->rfind("2 " + too_large + " | procactor::actor::send_batch: message of 2008 bytes exceeds", 0) == 0u,
+             *r.value);
+  auto last = t.request<std::string>("echo", 0, 10s);
+  BOOST_TEST((last && *last.value == "b"));
+  BOOST_TEST(t.stats("echo").rejected_oversize == 2u);
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_packed_envelope_is_dropped_counted_and_logged) {
+  char log_path[] = "/tmp/procactor-actor-test-XXXXXX";
+  const int log = ::mkstemp(log_path);
+  BOOST_TEST_REQUIRE(log >= 0);
+  const int saved = ::dup(2);
+  ::dup2(log, 2);
+  std::string why;
+  {
+    supervisor_spec sp;
+    sp.children = {child_spec::of<recorder>("rec"), child_spec::of<packer>("packer")};
+    auto t = tree::start("app", sp);
+    (void)order_of(t);
+    std::error_code ec;
+    auto box = procactor::ipc::mailbox::open(procactor::ipc::keyed_name(tree_prefix(), "/app/rec"), ec);
+    BOOST_TEST_REQUIRE(static_cast<bool>(box), ec.message());
+    // a pack of 5 whose third item is cut short by one byte
+    std::string good, payload;
+    procactor::wire::begin_batch(good, "/app/packer");
+    for (int i = 0; i < 5; ++i) {
+      payload.clear();
+      procactor::detail::encode(seq{i}, payload, ec);
+      procactor::wire::append_to_batch(good, procactor::detail::type_tag<seq>(), std::span<const char>(payload));
+    }
+    BOOST_TEST_REQUIRE(procactor::wire::decode_batch(std::span<const char>(good)).has_value());
+    std::string bad = good;
+    const std::size_t third = procactor::wire::envelope_head_size + 11 + 2 * (procactor::wire::batch_item_overhead + payload.size());
+    bad[third] = static_cast<char>(bad[third] - 1);  // its length
+    BOOST_TEST_REQUIRE(!procactor::wire::decode_batch(std::span<const char>(bad)).has_value());
+    box->send(std::span<const char>(bad), procactor::wire::user_priority, 5s, ec, 5);
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    box->send(std::span<const char>(good), procactor::wire::user_priority, 5s, ec, 5);  // then a good one
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    BOOST_TEST(procactor::testing::wait_for_stats(t, "rec", [](const auto& s) { return s.handled == 11; }, 10s),
+               t.stats("rec").to_string());
+    BOOST_TEST(order_of(t) == "5 in order");  // the good pack only
+    // (the reply to order_of may come before its request counts as handled)
+    BOOST_TEST(procactor::testing::wait_for_stats(
+                   t, "rec", [](const auto& s) { return s.dequeued == 12 && s.dequeued == s.handled; }, 10s),
+               t.stats("rec").to_string());
+    BOOST_TEST(t.stats("rec").restarts == 0u);
+    t.stop();
+    t.join();
+  }
+  ::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::ifstream in(log_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  ::close(log);
+  ::unlink(log_path);
+  BOOST_TEST(text.str().find("malformed packed envelope dropped (5 message(s))") != std::string::npos, text.str());
+}
+
+BOOST_AUTO_TEST_CASE(a_stop_in_the_middle_of_a_packed_slot_counts_the_rest_lost) {
+  supervisor_spec sp;
+  sp.children = {child_spec::of<recorder>("rec"), child_spec::of<packer>("packer")};
+  auto t = tree::start("app", sp);
+  (void)order_of(t);
+  auto box = [&] {
+    std::error_code ec;
+    return procactor::ipc::mailbox::open(procactor::ipc::keyed_name(tree_prefix(), "/app/rec"), ec);
+  }();
+  BOOST_TEST_REQUIRE(static_cast<bool>(box));
+  std::string pack;
+  procactor::wire::begin_batch(pack, "/app/packer");
+  for (int n : {0, 1, -2, 3, 4}) {  // -2: the handler calls stop()
+    std::string payload;
+    std::error_code ec;
+    procactor::detail::encode(seq{n}, payload, ec);
+    procactor::wire::append_to_batch(pack, procactor::detail::type_tag<seq>(), std::span<const char>(payload));
+  }
+  std::error_code ec;
+  box->send(std::span<const char>(pack), procactor::wire::user_priority, 5s, ec, 5);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  BOOST_TEST(procactor::testing::wait_for_stats(
+                 t, "rec", [](const auto& s) { return s.restarts == 1 && s.dequeued == s.handled + s.lost; }, 10s),
+             t.stats("rec").to_string());
+  const auto st = t.stats("rec");
+  BOOST_TEST(st.lost == 2u, st.to_string());  // 3 and 4
+  BOOST_TEST(st.handled == 4u, st.to_string());  // the first count_q, 0, 1 and the stopping one
+  t.stop();
+  t.join();
+}
+
 
 BOOST_AUTO_TEST_CASE(a_handler_that_returns_a_value_answers_the_request_with_it) {
   supervisor_spec sp;
@@ -264,7 +625,7 @@ BOOST_AUTO_TEST_CASE(an_oversized_send_names_the_sizes_and_the_target) {
   t.join();
 }
 
-BOOST_AUTO_TEST_CASE(try_send_says_full_and_send_times_out_when_the_mailbox_is_full) {
+BOOST_AUTO_TEST_CASE(try_send_says_full_and_packed_sends_that_find_no_room_are_counted_and_reported) {
   supervisor_spec sp;
   sp.children = {child_spec::of<sleeper>("slow").with_mailbox(4, 256).with_shutdown({10ms, true}),
                  child_spec::of<caller>("caller")};
@@ -274,10 +635,16 @@ BOOST_AUTO_TEST_CASE(try_send_says_full_and_send_times_out_when_the_mailbox_is_f
   auto r = t.request<std::string>("caller", try_fill{100}, 10s);
   BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message());
   BOOST_TEST(*r.value == "4 sent, then " + procactor::make_error_code(errc::full).message() +
-                             "; send: " + procactor::make_error_code(errc::timed_out).message());
+                             "; send: " + procactor::make_error_code(errc::timed_out).message() + ", then " +
+                             std::error_code().message());
   auto st = t.stats("slow");
   BOOST_TEST(st.enqueued == 5u);  // the blocking ping and 4 more
-  BOOST_TEST(st.rejected_full >= 1u);
+  // the refused try_send, the send that timed out, each of the 9 packed whose slot found no room
+  BOOST_TEST(st.rejected_full == 11u, st.to_string());
+  auto told = t.request<std::string>("caller", count_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(told), told.error.message());
+  BOOST_TEST(told.value->rfind("9 9 /app/slow ", 0) == 0u, *told.value);
+  BOOST_TEST(told.value->find("ping: no room in the mailbox of /app/slow") != std::string::npos, *told.value);
   t.stop();
   t.join();
 }

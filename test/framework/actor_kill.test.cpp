@@ -21,6 +21,13 @@ struct work {
 struct whoami {
   int unused;
 };
+struct step {
+  int n;  // -1: blocks for good
+};
+struct feed {
+  int count;
+  int block_at;
+};
 
 class busy_worker : public procactor::actor {
  public:
@@ -30,6 +37,28 @@ class busy_worker : public procactor::actor {
       for (int i = 0; i < 2000; ++i) x = x + i * w.id;  // a little real work per message
     });
     on<whoami>([this](const whoami&) { reply(static_cast<int>(::getpid())); });
+  }
+};
+
+// Handles steps; step{-1} blocks it for good (to be killed there).
+class stepper : public procactor::actor {
+ public:
+  stepper() {
+    on<step>([](const step& s) {
+      while (s.n == -1) ::pause();
+    });
+    on<whoami>([](const whoami&) -> int { return static_cast<int>(::getpid()); });
+  }
+};
+
+// Sends `count` steps to "stepper" from one handler (one packed slot), the one at `block_at` a
+// blocking one.
+class feeder : public procactor::actor {
+ public:
+  feeder() {
+    on<feed>([this](const feed& f) {
+      for (int i = 0; i < f.count; ++i) send("stepper", step{i == f.block_at ? -1 : i});
+    });
   }
 };
 
@@ -96,6 +125,43 @@ BOOST_AUTO_TEST_CASE(a_thousand_sigkills_of_workers_lose_only_in_flight_messages
   BOOST_TEST_MESSAGE("kills " << total_kills << ", messages " << sent << ", lost (counted) " << lost
                               << ", vanished uncounted " << vanished << ", poisoned mailboxes recreated "
                               << generations << ", hangs 0");
+}
+
+BOOST_AUTO_TEST_CASE(a_receiver_killed_in_the_middle_of_a_packed_slot_counts_exactly_the_rest_lost) {
+  procactor::supervisor_spec app;
+  app.children = {child_spec::of<stepper>("stepper"), child_spec::of<feeder>("feeder")};
+  procactor::testing::tree_fixture fx("app", app);
+  auto& t = fx.tree();
+  for (int round = 0; round < 3; ++round) {
+    auto pid = t.request<int>("stepper", whoami{0}, 10s);
+    BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+    // (the reply may come before its request counts as handled)
+    BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+        t, "stepper", [](const procactor::mailbox_stats& s) { return s.depth == 0 && s.dequeued == s.handled + s.lost; },
+        10s));
+    const auto before = t.stats("stepper");
+    constexpr int count = 50;
+    const int block_at = 10 + 15 * round;
+    t.send("feeder", feed{count, block_at});  // 50 messages, one slot
+    // handled up to the blocking one, which never returns
+    BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+        t, "stepper",
+        [&](const procactor::mailbox_stats& s) {
+          return s.dequeued == before.dequeued + count && s.handled == before.handled + block_at;
+        },
+        10s));
+    BOOST_TEST_REQUIRE(::kill(*pid.value, SIGKILL) == 0);
+    BOOST_TEST(procactor::testing::wait_for_stats(
+                   t, "stepper",
+                   [&](const procactor::mailbox_stats& s) { return s.restarts == before.restarts + 1 && s.lost > before.lost; },
+                   10s),
+               t.stats("stepper").to_string());
+    const auto after = t.stats("stepper");
+    BOOST_TEST(after.dequeued == after.handled + after.lost, after.to_string());
+    // the one being handled and every one after it in the slot; none of those handled before
+    BOOST_TEST(after.lost - before.lost == static_cast<std::uint64_t>(count - block_at), after.to_string());
+    BOOST_TEST(after.handled - before.handled == static_cast<std::uint64_t>(block_at), after.to_string());
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

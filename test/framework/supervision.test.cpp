@@ -17,6 +17,7 @@
 #include "procactor/queue.hpp"
 #include "procactor/supervisor.hpp"
 #include "procactor/testing.hpp"
+#include "supervision/containment.hpp"
 #include "supervision/event_loop.hpp"
 #include "supervision/frame_pipe.hpp"
 #include "supervision/frame_reader.hpp"
@@ -235,6 +236,8 @@ class root_harness {
     if (root_->is_alive()) send(make_frame(procactor::wire::frame_kind::stop, "", addr_.root));
     if (!root_->join(30s)) root_->kill();
     procactor::wire::remove_tree_mailboxes(addr_.prefix, "");
+    // as the tree handle does: a root that ended normally leaves its cgroup to its owner
+    procactor::detail::containment::kill_cgroup(procactor::detail::containment::tree_cgroup_dir(addr_.prefix), 5s);
   }
   void send(const procactor::wire::frame& f) { send_raw(procactor::wire::encode_frame(f)); }
   void send_raw(const std::string& bytes) { pipe_.send_bytes(std::span<const char>(bytes.data(), bytes.size())); }

@@ -47,6 +47,9 @@ struct job {
 struct get_pid {
   int unused;
 };
+struct get_ppid {
+  int unused;
+};
 struct do_request {
   int unused;
 };
@@ -128,6 +131,7 @@ class gated : public actor {
       ev_->put(self() + " job " + std::to_string(j.id));
     });
     on<get_pid>([this](const get_pid&) { reply(static_cast<int>(::getpid())); });
+    on<get_ppid>([this](const get_ppid&) { reply(static_cast<int>(::getppid())); });  // its supervisor
   }
 
  protected:
@@ -308,9 +312,12 @@ supervisor_spec spec_of(strategy s, std::vector<child_spec> children, int max_re
 
 // The procactor objects in /dev/shm named after this process (other test runs may add theirs).
 std::size_t own_ipc_objects() {
-  const std::string mine = procactor::ipc_name_prefix + std::to_string(::getpid()) + ".";
+  // procactor.<pid>-<start time>.… (procactor.<pid>.… before start times were in names)
+  const std::string mine = procactor::ipc_name_prefix + std::to_string(::getpid());
   std::size_t n = 0;
-  for (const auto& name : procactor::list_ipc_objects()) n += name.rfind(mine, 0) == 0;
+  for (const auto& name : procactor::list_ipc_objects()) {
+    n += name.rfind(mine, 0) == 0 && name.size() > mine.size() && (name[mine.size()] == '-' || name[mine.size()] == '.');
+  }
   return n;
 }
 
@@ -968,6 +975,106 @@ BOOST_AUTO_TEST_CASE(a_message_being_handled_when_the_actor_s_supervisor_is_kill
   BOOST_TEST(st.lost == 1u);     // job 0
   BOOST_TEST(st.handled == 1u);  // job 1
   BOOST_TEST(st.restarts == 1u);  // the actor's second incarnation, though its supervisor is a new one
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+// ---- recycled mailboxes (pool supervisors) ----
+
+BOOST_AUTO_TEST_CASE(a_pool_actor_gets_the_parked_mailbox_of_an_ended_one_empty_with_clean_counters_and_none_of_its_mail) {
+  events ev(256);
+  procactor::queue<int> gate(4);
+  supervisor_spec pool;
+  pool.strat = strategy::pool;
+  pool.pool_size = 0;
+  pool.children = {child_spec::of<gated>("m", &ev, &gate).with_shutdown({0ms, true})};  // SIGKILL at once
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)}));
+  const std::string first = t.start_child("pool");
+  (void)pid_of(t, first);  // (the handle's own mailbox exists from here on)
+  const std::size_t with_first = own_ipc_objects();
+  t.send(first, job{0});
+  BOOST_TEST(expect(ev, first + " blocked") == first + " blocked");
+  for (int i = 1; i <= 5; ++i) t.send(first, job{i});  // queued behind the blocked handler
+  BOOST_TEST(t.stats(first).depth == 5u);
+  BOOST_TEST(t.terminate_child(first).to_string() == "signal 9 (SIGKILL)");
+  BOOST_TEST(own_ipc_objects() == with_first - 3 + 1);  // its control block and doorbell gone, its queue parked
+
+  const std::string second = t.start_child("pool");
+  BOOST_TEST(second != first);
+  BOOST_TEST(own_ipc_objects() == with_first);  // the parked queue became the new mailbox: nothing made
+  const auto s = t.stats(second);
+  BOOST_TEST(s.enqueued == 0u);
+  BOOST_TEST(s.dequeued == 0u);
+  BOOST_TEST(s.handled == 0u);
+  BOOST_TEST(s.lost == 0u);
+  BOOST_TEST(s.depth == 0u);
+  BOOST_TEST(s.high_water == 0u);
+  BOOST_TEST(s.restarts == 0u);
+  BOOST_TEST(s.generation == 0u);
+  BOOST_TEST(s.rejected_full == 0u);
+  BOOST_TEST(!s.closed);
+  t.send(second, job{7});
+  BOOST_TEST(expect(ev, second + " job") == second + " job 7");  // not one of the jobs queued for the first
+  BOOST_TEST(procactor::testing::wait_for_stats(
+      t, second, [](const procactor::mailbox_stats& st) { return st.handled == 1 && st.dequeued == 1; }, 10s));
+  BOOST_TEST(t.stats(second).enqueued == 1u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_the_restart_of_its_killed_pool_supervisor) {
+  events ev(256);
+  procactor::queue<int> gate(4);
+  supervisor_spec pool;
+  pool.strat = strategy::pool;
+  pool.pool_size = 0;
+  pool.children = {child_spec::of<gated>("m", &ev, &gate)};
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)}));
+  const std::string first = t.start_child("pool");
+  auto sup = t.request<int>(first, get_ppid{0}, 30s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(sup), sup.error.message());
+  const std::string second = t.start_child("pool");
+  const std::size_t with_both = own_ipc_objects();
+  BOOST_TEST(t.terminate_child(second).to_string() == "shutdown");
+  BOOST_TEST(own_ipc_objects() == with_both - 3 + 1);  // parked
+  ::kill(*sup.value, SIGKILL);
+  // the root restarts the pool supervisor, which removes what its predecessor parked (the first
+  // actor's mailbox stays: it waits for that actor's next incarnation)
+  BOOST_TEST(procactor_test::wait_until([&] { return own_ipc_objects() == with_both - 3; }, 10s));
+  const std::string again = t.start_child("pool");  // and it serves again
+  BOOST_TEST(again == first);
+  (void)pid_of(t, again);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_parked_mailbox_goes_with_the_tree) {
+  events ev(256);
+  procactor::queue<int> gate(4);
+  supervisor_spec pool;
+  pool.strat = strategy::pool;
+  pool.pool_size = 2;
+  pool.children = {child_spec::of<gated>("m", &ev, &gate)};
+  const std::size_t before = own_ipc_objects();
+  {
+    auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)}));
+    BOOST_TEST(t.terminate_child("pool/m-1").to_string() == "shutdown");
+    BOOST_TEST(own_ipc_objects() == before + 3 + 1);  // m-2's mailbox and m-1's parked queue
+    t.stop();
+    BOOST_TEST(t.join().to_string() == "shutdown");
+    BOOST_TEST(own_ipc_objects() == before);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_mailbox_sized_in_bytes_holds_that_many_bytes_of_its_largest_messages) {
+  events ev(16);
+  BOOST_TEST(child_spec::of<worker>("w", &ev).with_mailbox_bytes(512 * 1024, 4096).mailbox_capacity == 128u);  // the default
+  BOOST_TEST(child_spec::of<worker>("w", &ev).with_mailbox_bytes(512 * 1024, 256).mailbox_capacity == 2048u);
+  BOOST_TEST(child_spec::of<worker>("w", &ev).with_mailbox_bytes(100, 4096).mailbox_capacity == 1u);  // never none
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev).with_mailbox_bytes(64 * 1024, 1024)}));
+  const auto s = t.stats("w");
+  BOOST_TEST(s.capacity == 64u);
+  BOOST_TEST(s.max_message_size >= 1024u);
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
 }

@@ -1,6 +1,7 @@
 #include "procactor/tree.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "procactor/gc.hpp"
 #include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
 #include "support/leak_check.hpp"
@@ -482,6 +484,48 @@ BOOST_AUTO_TEST_CASE(a_root_killed_more_often_than_its_intensity_allows_ends_the
   BOOST_TEST_REQUIRE(end.has_value(), "restarted a second time");
   BOOST_TEST(end->to_string() == "signal 9 (SIGKILL)");
   BOOST_TEST(t.root_restarts() == 1u);
+}
+
+// ---- the handle's own mailbox ----
+
+// The procactor objects in /dev/shm made by this process (procactor.<pid>-<start time>.…).
+std::size_t objects_of_this_process() {
+  const std::string mine = procactor::ipc_name_prefix + std::to_string(::getpid()) + "-";
+  std::size_t n = 0;
+  for (const auto& name : procactor::list_ipc_objects()) n += name.rfind(mine, 0) == 0;
+  return n;
+}
+
+BOOST_AUTO_TEST_CASE(the_handle_makes_its_mailbox_at_its_first_request_and_it_goes_with_the_tree) {
+  const std::size_t before = objects_of_this_process();
+  auto t = tree::start("app", one_echo());
+  BOOST_TEST(objects_of_this_process() == before + 3);  // the actor's mailbox only
+  t.send("echo", std::string("hello"));                    // a send needs no reply: still none
+  BOOST_TEST(objects_of_this_process() == before + 3);
+  auto r = t.request<int>("echo", 0, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message());
+  BOOST_TEST(objects_of_this_process() == before + 6);  // now the handle's too
+  auto again = t.request<std::string>("echo", get_last{0}, 10s);  // the same mailbox serves the next ones
+  BOOST_TEST_REQUIRE(static_cast<bool>(again), again.error.message());
+  BOOST_TEST(*again.value == "hello from ");
+  BOOST_TEST(objects_of_this_process() == before + 6);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  BOOST_TEST(objects_of_this_process() == before);
+}
+
+BOOST_AUTO_TEST_CASE(the_cgroup_of_a_tree_is_removed_when_it_stops) {
+  auto t = tree::start("app", one_echo());
+  const std::string dir = cgroup_dir_of(t.root_pid());
+  if (!in_tree_cgroup(t.root_pid())) {
+    BOOST_TEST_MESSAGE("no cgroup per tree here: nothing to check");
+  }
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  struct stat st {};
+  if (!dir.empty() && dir.find("/procactor-") != std::string::npos) {
+    BOOST_TEST(::stat(dir.c_str(), &st) != 0, dir << " is still there");  // the root stays in it to the end; the handle removes it
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

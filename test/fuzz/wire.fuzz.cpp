@@ -5,6 +5,10 @@
 //    the input, and encoding the decoded frame gives back the same bytes;
 //  - decode_envelope: the same, up to the three padding bytes (never read), and a re-decode
 //    gives the same fields;
+//  - decode_batch (packed envelopes): an accepted one has a count of 1..max_batch, which is what
+//    messages_in_slot() counts for it, yields exactly that many message envelopes, each inside
+//    the input, with the batch's sender, and re-packs to the same bytes up to the padding of its
+//    head; messages_in_slot() of any input is in 1..max_batch; decode_envelope refuses a batch;
 //  - parse_down_mark: down_mark() of the figures parses back to them;
 //  - decode_frame_header: an accepted header has the right magic, version, flags and a length at
 //    most the maximum, and re-encodes to the same 16 bytes; a refused one says why (describe()).
@@ -71,6 +75,34 @@ void check_envelope(std::span<const char> in) {
               std::string_view(v->payload.data(), v->payload.size()));
 }
 
+void check_batch(std::span<const char> in) {
+  const std::uint32_t k = wire::messages_in_slot(in);
+  require(k >= 1 && k <= wire::max_batch);
+  const auto b = wire::decode_batch(in);
+  if (!b) return;
+  require(wire::is_batch(in) && !wire::decode_envelope(in));
+  require(b->count >= 1 && b->count <= wire::max_batch && b->count == k);
+  require(inside(b->from, in));
+  std::string out;
+  wire::begin_batch(out, b->from);
+  wire::batch_view it = *b;
+  wire::envelope_view e;
+  std::uint32_t n = 0;
+  while (it.next(e)) {
+    ++n;
+    require(n <= b->count);
+    require(e.kind == wire::env_kind::message && e.corr == 0 && e.from == b->from);
+    require(inside(std::string_view(e.payload.data(), e.payload.size()), in));
+    wire::append_to_batch(out, e.tag, e.payload);
+  }
+  require(n == b->count);
+  std::string masked(in.data(), in.size());  // bytes 5..7 of the head are padding: written 0, never read
+  std::memset(masked.data() + 5, 0, 3);
+  require(out == masked);
+  const auto again = wire::decode_batch(std::span<const char>(out.data(), out.size()));
+  require(again && again->count == b->count && again->from == b->from);
+}
+
 void check_down_mark(std::span<const char> in) {
   const auto d = wire::parse_down_mark(std::string_view(in.data(), in.size()));
   if (!d) return;
@@ -123,6 +155,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   wire::encode_envelope(empty_env, wire::env_kind::stop, 0, 0, "", {});
   seed("envelope-empty", 1, empty_env);
   seed("down-mark", 2, wire::down_mark(3, 12345));
+  std::string pack;
+  wire::begin_batch(pack, "/app/a");
+  for (const char* m : {"one", "", "three"}) wire::append_to_batch(pack, 42, std::span<const char>(m, std::strlen(m)));
+  seed("batch", 4, pack);
   std::string h(4 + ipc::frame_header_size, '\0');
   const std::uint32_t max = 1000;
   std::memcpy(h.data(), &max, 4);
@@ -134,11 +170,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const std::span<const char> in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0: check_frame(in); break;
     case 1: check_envelope(in); break;
     case 2: check_down_mark(in); break;
     case 3: check_header(in); break;
+    case 4: check_batch(in); break;
   }
   return 0;
 }

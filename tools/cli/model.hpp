@@ -16,10 +16,6 @@
 #include "procactor/mailbox_stats.hpp"
 #include "registry/registry.hpp"
 
-namespace procactor::ipc {
-class mailbox;
-}
-
 namespace procactor::cli {
 
 struct node_view {
@@ -40,8 +36,8 @@ struct tree_view {
   std::string user;
 };
 
-/// Reads trees and their mailbox counters, keeping mailboxes open between readings (a `top`
-/// frame after the first costs a few loads per actor).
+/// Reads trees and their mailbox counters (each mailbox's control block alone, mapped read-only
+/// for the reading), and rates between two readings.
 class reader {
  public:
   explicit reader(bool any_user = false);
@@ -58,7 +54,6 @@ class reader {
  private:
   std::optional<mailbox_stats> stats_of(const std::string& mailbox);
   bool any_user_;
-  std::map<std::string, std::unique_ptr<ipc::mailbox>> boxes_;
   struct last_reading {
     std::uint64_t handled = 0;
     std::chrono::steady_clock::time_point at;

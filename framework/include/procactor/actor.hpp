@@ -139,6 +139,17 @@ class actor {
   /// Sends @p msg straight into @p to's mailbox (the fast path). Waits up to @p timeout for
   /// space (backpressure). Errors: errc::no_such_actor, errc::timed_out, errc::message_too_large,
   /// errc::encode_failed, errc::not_started.
+  ///
+  /// Packing: the first message a handler (or on_start) sends with send() to a mailbox goes at
+  /// once, with all its errors; the following ones to that mailbox are packed into one mailbox
+  /// slot (one lock, one wake-up for all of them), placed when the handler returns, when the
+  /// slot is full, or before anything this actor sends that must come after them (a request, a
+  /// reply, a route, a monitor or link, a try_send or send_batch to that mailbox, the actor's
+  /// end). Order is kept: per receiver, messages arrive in the order sent, packed or not. For a
+  /// packed message, the errors known at once (no such actor, too large, encode) come back from
+  /// this call; a slot that finds no room within @p timeout is not placed: each of its messages
+  /// is counted in the receiver's rejected_full and reported to this actor like a dropped route
+  /// (undelivered_count(), a `route_undelivered` warning, on_undelivered()).
   template <class T>
   void send(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
     send_impl(&to, {}, msg, timeout, ec, nullptr);
@@ -158,7 +169,8 @@ class actor {
   void send(std::string_view to, const T& msg) {
     send_or_throw(nullptr, to, msg, default_send_timeout, "procactor::actor::send");
   }
-  /// Never waits: a full mailbox is errc::full (counted in the receiver's rejected_full).
+  /// Never waits: a full mailbox is errc::full (counted in the receiver's rejected_full). Not
+  /// packed: its answer comes at once (the messages packed for that mailbox go first).
   template <class T>
   void try_send(const actor_ref& to, const T& msg, std::error_code& ec) noexcept {
     send_impl(&to, {}, msg, std::chrono::milliseconds::min(), ec, nullptr);
@@ -177,6 +189,33 @@ class actor {
   template <class T>
   void try_send(std::string_view to, const T& msg) {
     send_or_throw(nullptr, to, msg, std::chrono::milliseconds::min(), "procactor::actor::try_send");
+  }
+
+  /// Sends the messages of the range @p msgs to @p to now, packed into as few mailbox slots as
+  /// they fit in (one for small ones: one lock and one wake-up for all), in order and after what
+  /// this handler sent to @p to before. Unlike send(), every error comes back here: waits up to
+  /// @p timeout for space per slot (milliseconds::min(): never waits, errc::full). @returns how
+  /// many of them were placed (all unless @p ec is set; the first error stops it).
+  template <class R>
+  std::size_t send_batch(const actor_ref& to, const R& msgs, std::chrono::milliseconds timeout,
+                         std::error_code& ec) noexcept {
+    return send_batch_impl(&to, {}, msgs, timeout, ec, nullptr);
+  }
+  /// @overload
+  template <class R>
+  std::size_t send_batch(std::string_view to, const R& msgs, std::chrono::milliseconds timeout,
+                         std::error_code& ec) noexcept {
+    return send_batch_impl(nullptr, to, msgs, timeout, ec, nullptr);
+  }
+  /// As above, waiting up to default_send_timeout. @throws std::system_error naming the target.
+  template <class R>
+  void send_batch(const actor_ref& to, const R& msgs) {
+    send_batch_or_throw(&to, {}, msgs);
+  }
+  /// @overload
+  template <class R>
+  void send_batch(std::string_view to, const R& msgs) {
+    send_batch_or_throw(nullptr, to, msgs);
   }
 
   /// Sends @p msg through the supervisors' pipes (the routed path): it travels up and down the
@@ -356,6 +395,29 @@ class actor {
     send_impl(ref, name, msg, timeout, ec, &why);
     if (ec) throw std::system_error(ec, std::string(what) + ": " + why);
   }
+  template <class R>
+  std::size_t send_batch_impl(const actor_ref* ref, std::string_view name, const R& msgs,
+                              std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept {
+    ec.clear();
+    if (!begin_batch(ref, name, timeout, ec, why)) return 0;
+    for (const auto& m : msgs) {
+      encode_into(m, ec);
+      if (ec) {
+        if (why) *why = "a message could not be encoded";
+        break;
+      }
+      add_encoded_to_batch(detail::type_tag<detail::message_t<std::remove_cvref_t<decltype(m)>>>(), ec, why);
+      if (ec) break;
+    }
+    return end_batch(ec, why);
+  }
+  template <class R>
+  void send_batch_or_throw(const actor_ref* ref, std::string_view name, const R& msgs) {
+    std::error_code ec;
+    std::string why;
+    send_batch_impl(ref, name, msgs, default_send_timeout, ec, &why);
+    if (ec) throw std::system_error(ec, "procactor::actor::send_batch: " + why);
+  }
   template <class T>
   void route_impl(const actor_ref* ref, std::string_view name, const T& msg, std::error_code& ec) noexcept {
     encode_into(msg, ec);
@@ -389,6 +451,10 @@ class actor {
   void send_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, std::chrono::milliseconds timeout,
                     std::error_code& ec, std::string* why) noexcept;
   void route_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, std::error_code& ec) noexcept;
+  bool begin_batch(const actor_ref* ref, std::string_view name, std::chrono::milliseconds timeout, std::error_code& ec,
+                   std::string* why) noexcept;
+  void add_encoded_to_batch(std::uint64_t tag, std::error_code& ec, std::string* why) noexcept;
+  std::size_t end_batch(std::error_code& ec, std::string* why) noexcept;
   void request_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, std::chrono::milliseconds timeout,
                        reply_fn fn);
   void reply_encoded(std::uint64_t tag, std::error_code& ec) noexcept;

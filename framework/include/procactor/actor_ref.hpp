@@ -57,6 +57,7 @@ class actor_ref {
   /// @cond internal
   explicit actor_ref(std::shared_ptr<detail::ref_target> t) noexcept : t_(std::move(t)) {}
   detail::ref_target* target() const noexcept { return t_.get(); }
+  const std::shared_ptr<detail::ref_target>& shared_target() const noexcept { return t_; }
   /// @endcond
 
  private:

@@ -10,11 +10,20 @@ namespace procactor {
 
 /// Counters of one queue or mailbox, read from shared memory (each field is read atomically;
 /// the snapshot as a whole is not: fields may be a few operations apart under traffic).
+///
+/// They cost the message path nothing measurable: the counts are written inside the queue's
+/// lock (plain stores, senders' and receivers' fields on separate cache lines), and the derived
+/// figures (depth, high water) are computed here, by the reader. The counts (enqueued, dequeued,
+/// handled, lost, bytes) are exact; the time stamps are sampled (see last_enqueue_ns).
 struct mailbox_stats {
   std::uint64_t depth = 0;              ///< enqueued - dequeued, at the time of reading
   std::uint64_t capacity = 0;           ///< maximum number of messages
   std::uint64_t max_message_size = 0;   ///< maximum encoded message size in bytes
-  std::uint64_t high_water = 0;         ///< highest depth seen after an enqueue
+  std::uint64_t high_water = 0;         ///< highest depth reached: each receive records the depth
+                                        ///< it finds (the peak since the previous receive, only
+                                        ///< sends came in between), and the reader adds the depth
+                                        ///< now. Exact; an actor's mailbox counts the messages its
+                                        ///< actor took in one pass (up to 256) as dequeued at once
   std::uint64_t enqueued = 0;           ///< messages accepted
   std::uint64_t dequeued = 0;           ///< messages taken out
   std::uint64_t handled = 0;            ///< messages whose handler returned (actor mailboxes);
@@ -27,8 +36,15 @@ struct mailbox_stats {
   std::uint64_t bytes_out = 0;          ///< payload bytes taken out
   std::uint64_t restarts = 0;           ///< restarts of the owning actor (set by supervisors)
   std::uint64_t lost = 0;               ///< messages lost (in a poisoned queue, or being handled at a crash)
-  std::uint64_t last_enqueue_ns = 0;    ///< wall-clock time (ns since the epoch) of the last enqueue, 0 if none
-  std::uint64_t last_dequeue_ns = 0;    ///< wall-clock time (ns since the epoch) of the last dequeue, 0 if none
+  std::uint64_t last_enqueue_ns = 0;    ///< wall-clock time (ns since the epoch, coarse clock: a few ms)
+                                        ///< of a recent enqueue, 0 if none: stamped by the first
+                                        ///< enqueue, an enqueue into an empty queue (the first of a
+                                        ///< receive pass), one that wakes a sleeping receiver or finds
+                                        ///< the queue full, and every 64th; so while the queue never
+                                        ///< empties it may lag the last enqueue by up to 63 of them
+  std::uint64_t last_dequeue_ns = 0;    ///< the same for dequeues, 0 if none: stamped by the first,
+                                        ///< by every receive pass that took several messages or
+                                        ///< emptied the queue, and every 64th
   std::uint64_t generation = 0;         ///< times the mailbox was recreated after being poisoned
   bool closed = false;                  ///< close() was called
   bool poisoned = false;                ///< a process died inside the queue's lock, or the shared memory is corrupt

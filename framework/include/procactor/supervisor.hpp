@@ -193,6 +193,20 @@ struct child_spec {
     max_message_size = max_size;
     return std::move(*this);
   }
+  /// Sizes the mailbox in bytes: it holds @p bytes of messages of at most @p max_size bytes each
+  /// (mailbox_capacity = bytes / max_size, at least 1). What it costs to create is about @p bytes
+  /// whatever the message size: with_mailbox_bytes(512 * 1024, 4096) is the default mailbox
+  /// (128 x 4 KiB); 512 KiB of 256-byte messages holds 2048 of them.
+  child_spec& with_mailbox_bytes(std::size_t bytes, std::size_t max_size) & {
+    mailbox_capacity = max_size == 0 ? 0 : bytes / max_size > 0 ? bytes / max_size : 1;
+    max_message_size = max_size;
+    return *this;
+  }
+  /// @overload
+  child_spec&& with_mailbox_bytes(std::size_t bytes, std::size_t max_size) && {
+    with_mailbox_bytes(bytes, max_size);
+    return std::move(*this);
+  }
 };
 
 /// A supervisor: strategy, restart intensity (more than `max_restarts` within `period` makes it

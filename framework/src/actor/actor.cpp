@@ -93,11 +93,45 @@ void actor::send_encoded(const actor_ref* ref, std::string_view name, std::uint6
       if (why) *why = "empty actor_ref";
       return;
     }
-    rt_->send(*ref->target(), wire::env_kind::message, tag, 0, payload, timeout, ec, why);
+    rt_->send(ref->shared_target(), tag, payload, timeout, ec, why);
+    return;
+  }
+  if (const auto* c = rt_->cached(name)) {  // the hot path: a name sent to before
+    rt_->send(*c, tag, payload, timeout, ec, why);
     return;
   }
   auto t = rt_->lookup(nullptr, name, ec, why);
-  if (t) rt_->send(*t, wire::env_kind::message, tag, 0, payload, timeout, ec, why);
+  if (t) rt_->send(t, tag, payload, timeout, ec, why);
+}
+
+bool actor::begin_batch(const actor_ref* ref, std::string_view name, std::chrono::milliseconds timeout,
+                        std::error_code& ec, std::string* why) noexcept {
+  if (!rt_) {
+    ec = errc::not_started;
+    if (why) *why = "the actor is not running";
+    return false;
+  }
+  if (ref) {
+    if (!ref->target()) {
+      ec = errc::no_such_actor;
+      if (why) *why = "empty actor_ref";
+      return false;
+    }
+    return rt_->begin_batch(ref->shared_target(), timeout, ec, why);
+  }
+  auto t = rt_->lookup(nullptr, name, ec, why);
+  return t && rt_->begin_batch(t, timeout, ec, why);
+}
+
+void actor::add_encoded_to_batch(std::uint64_t tag, std::error_code& ec, std::string* why) noexcept {
+  rt_->add_to_batch(tag, std::span<const char>(sbuf_.data(), sbuf_.size()), ec, why);
+}
+
+std::size_t actor::end_batch(std::error_code& ec, std::string* why) noexcept {
+  std::error_code sent;
+  const std::size_t n = rt_->end_batch(sent, why);
+  if (!ec) ec = sent;
+  return n;
 }
 
 void actor::route_encoded(const actor_ref* ref, std::string_view name, std::uint64_t tag, std::error_code& ec) noexcept {

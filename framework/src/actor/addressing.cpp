@@ -153,14 +153,33 @@ std::shared_ptr<ref_target> mail_sender::lookup(std::string_view name, std::erro
 }
 
 void mail_sender::send(ref_target& t, std::span<const char> envelope, unsigned priority,
-                       std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept {
-  const auto deadline = timeout == std::chrono::milliseconds::min() ? internal::try_only : internal::deadline_after(timeout);
+                       std::chrono::milliseconds timeout, std::error_code& ec, std::string* why,
+                       std::uint32_t count) noexcept {
+  // The fast path: the mailbox is open; mailbox::send checks it is intact and reads the clock
+  // only if it is full. The deadline of the slow paths below is computed once, when first needed.
+  const bool try_only = timeout == std::chrono::milliseconds::min();
+  internal::clock::time_point deadline{};
+  bool have_deadline = false;
+  auto deadline_of = [&] {
+    if (!have_deadline) {
+      deadline = try_only ? internal::try_only : internal::deadline_after(timeout);
+      have_deadline = true;
+    }
+    return deadline;
+  };
   auto nap = std::chrono::microseconds(100);
   bool recreating = false;
+  bool reopen = false;
   for (;;) {
-    ipc::mailbox* box = open(t, ec);
+    ipc::mailbox* box = t.box && !reopen ? t.box.get() : open(t, ec);
     if (box) {
-      box->send(envelope, priority, deadline, ec);
+      if (!have_deadline) {
+        box->send(envelope, priority, try_only ? std::chrono::nanoseconds(-1) : std::chrono::nanoseconds(timeout), ec,
+                  count);
+        if (ec == errc::timed_out || ec == errc::full) break;  // the whole timeout was waited
+      } else {
+        box->send(envelope, priority, deadline, ec, count);
+      }
     }
     if (ec == errc::message_too_large) {  // (counted in the receiver's rejected_oversize)
       if (why) {
@@ -178,8 +197,9 @@ void mail_sender::send(ref_target& t, std::span<const char> envelope, unsigned p
     }
     // a poisoned mailbox is being removed and recreated: its name may be missing for an instant
     const bool transient = ec == errc::poisoned || (recreating && ec == errc::no_such_actor);
-    if (!transient || deadline == internal::try_only || internal::clock::now() >= deadline) break;
+    if (!transient || try_only || internal::clock::now() >= deadline_of()) break;
     recreating = true;
+    reopen = true;
     // The receiver died inside the lock; its supervisor recreates the mailbox under the same
     // name once it has seen the death. Wait for that, within the caller's deadline.
     std::this_thread::sleep_for(nap);
@@ -233,9 +253,15 @@ void send_reply(reply_channel& ch, std::string_view to, std::uint64_t corr, std:
     const bool failed = error != errc{};
     wire::encode_envelope(ch.scratch, failed ? wire::env_kind::error_reply : wire::env_kind::reply,
                           failed ? static_cast<std::uint64_t>(error) : tag, corr, ch.self, payload);
-    auto t = ch.out->lookup(to, ec, nullptr);
-    if (!t) return;
-    ch.out->send(*t, std::span<const char>(ch.scratch.data(), ch.scratch.size()), wire::user_priority,
+    if (ch.before_send) ch.before_send(ch.ctx);
+    if (!ch.last_target || ch.last_to != to) {
+      ch.last_target.reset();
+      auto t = ch.out->lookup(to, ec, nullptr);
+      if (!t) return;
+      ch.last_to.assign(to);
+      ch.last_target = std::move(t);
+    }
+    ch.out->send(*ch.last_target, std::span<const char>(ch.scratch.data(), ch.scratch.size()), wire::user_priority,
                  std::chrono::seconds(5), ec, nullptr);
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);

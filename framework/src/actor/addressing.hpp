@@ -63,12 +63,23 @@ class mail_sender {
   /// The target of @p name (cached by the name as given: a hit costs one hash of the name and
   /// no allocation). errc::no_such_actor (with @p why) if it does not resolve or has no mailbox.
   std::shared_ptr<ref_target> lookup(std::string_view name, std::error_code& ec, std::string* why) noexcept;
+  /// The target cached for @p name by an earlier lookup, or null: the per-message path of a
+  /// send by name (one hash, no reference count touched). Valid until clear().
+  const std::shared_ptr<ref_target>* cached(std::string_view name) const noexcept {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : &it->second;
+  }
 
   /// Sends @p envelope into @p t's mailbox, waiting up to @p timeout for space
   /// (milliseconds::min(): never waits). Re-opens a poisoned (recreated) mailbox within the
   /// deadline. errc::no_such_actor, errc::full, errc::timed_out, errc::message_too_large.
+  /// @p count: the messages the envelope carries (a packed envelope). No clock read, lookup or
+  /// allocation unless the mailbox is full, poisoned or gone.
   void send(ref_target& t, std::span<const char> envelope, unsigned priority, std::chrono::milliseconds timeout,
-            std::error_code& ec, std::string* why) noexcept;
+            std::error_code& ec, std::string* why, std::uint32_t count = 1) noexcept;
+
+  /// @p t's mailbox, opened if it is not yet (re-opened if poisoned); errc::no_such_actor.
+  ipc::mailbox* open(ref_target& t, std::error_code& ec) noexcept;
 
   /// Lock-free counters of @p t's mailbox.
   mailbox_stats stats(ref_target& t, std::error_code& ec) noexcept;
@@ -77,7 +88,6 @@ class mail_sender {
   void clear() noexcept;
 
  private:
-  ipc::mailbox* open(ref_target& t, std::error_code& ec) noexcept;
   struct string_hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
@@ -111,6 +121,13 @@ struct reply_channel {
   std::shared_ptr<mail_sender> out;
   std::string self;  // the replier's path (the envelope's sender)
   std::string scratch;
+  // Called before a reply leaves (the actor's messages packed so far go first: FIFO per
+  // receiver); cleared when the actor's runtime ends.
+  void (*before_send)(void* ctx) noexcept = nullptr;
+  void* ctx = nullptr;
+  // The last requester answered (most replies go to the same one): no lookup for it.
+  std::string last_to;
+  std::shared_ptr<ref_target> last_target;
 };
 
 /// Sends a reply (or an error reply: @p error != 0, payload = the detail text) to @p to.

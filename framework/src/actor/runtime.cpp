@@ -8,14 +8,25 @@
 #include <stdexcept>
 #include <thread>
 
+#include "ipc/control_block.hpp"
 #include "procactor/log.hpp"
 #include "supervision/exit_frame.hpp"
 
 namespace procactor::detail {
 namespace {
 
+// The safety net of a sleeping actor (a sender killed between its send and its doorbell): a tick
+// every 20 ms while messages come, doubling on each tick that finds the actor asleep with nothing
+// handled since the previous one, up to 1 s: an idle actor costs about one wake-up a second, not
+// fifty (10,000 idle actors would otherwise keep ten cores busy).
 constexpr auto safety_net = std::chrono::milliseconds(20);
+constexpr auto idle_safety_net = std::chrono::milliseconds(1000);
 constexpr int batch = 64;
+/// Mailboxes one handler may have packs open for (more: the open packs are sent first).
+constexpr std::size_t max_open_packs = 16;
+/// The largest packed envelope (smaller than the mailbox's maximum message size if that is larger).
+constexpr std::size_t max_pack_bytes = 256 * 1024;
+static_assert(wire::max_batch == ipc::max_pack, "a packed envelope carries at most what a mailbox slot may count");
 
 /// Thrown out of the loop when a linked actor ends abnormally: the actor ends with it.
 struct linked_exit {
@@ -34,7 +45,7 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       pipe_(std::move(pipe)),
       box_(std::move(box)),
       out_(std::make_shared<mail_sender>(addr_, dir_)),
-      replies_(std::make_shared<reply_channel>(reply_channel{out_, path_, {}})),
+      replies_(std::make_shared<reply_channel>(reply_channel{out_, path_, {}, nullptr, nullptr, {}, {}})),
       bell_(io_, ::fcntl(box_->doorbell_fd(), F_DUPFD_CLOEXEC, 3)),
       pipe_sd_(io_, ::fcntl(pipe_.native_handle(), F_DUPFD_CLOEXEC, 3)),
       tick_(io_),
@@ -42,6 +53,9 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       incarnation_(incarnation),
       busy_mark_(&box_->handler_mark()) {
   box_->set_spin(spin);
+  box_->set_slot_counter(&wire::messages_in_slot);  // a packed slot counts its messages
+  replies_->before_send = &actor_runtime::flush_hook;  // replies go after the messages packed before them
+  replies_->ctx = this;
   mark_idle();  // a predecessor killed inside a handler left its stamp
 }
 
@@ -53,7 +67,10 @@ void actor_runtime::mark_busy() noexcept {
   busy_mark_->store((incarnation_ << 40) | busy_seq_, std::memory_order_relaxed);
 }
 
-actor_runtime::~actor_runtime() = default;
+actor_runtime::~actor_runtime() {
+  replies_->before_send = nullptr;  // promises may outlive this runtime
+  replies_->ctx = nullptr;
+}
 
 bool actor_runtime::resolve(std::string_view name, std::string& out, std::string& why) const {
   return resolve_name(addr_, dir_, name, out, why);
@@ -76,6 +93,7 @@ int actor_runtime::run() {
   std::error_code ec;
   try {
     actor_.on_start();
+    end_turn();
     send_frame(wire::frame{wire::frame_kind::ready, path_, "", 0, {}, {}}, ec);
     arm_pipe();
     arm_tick();
@@ -83,11 +101,13 @@ int actor_runtime::run() {
     if (!stopping_) io_.run();
     r.kind = stop_kind_;
     actor_.on_stop(r);
+    end_turn();
   } catch (const linked_exit& e) {
     r = e.reason;
   } catch (...) {
     r = reason_of_current_exception();
   }
+  flush_packs();  // what the actor sent before it ended (a handler that threw, a link) still goes
   actor_.rt_ = nullptr;
   send_frame(exit_frame(path_, r), ec);  // the reason as data: the supervisor reports this one
   return r.abnormal() ? 1 : 0;
@@ -107,9 +127,7 @@ void actor_runtime::pump() {
   for (int i = 0; i < batch; ++i) {
     std::size_t n = box_->receive(rbuf_, internal::try_only, ec);
     if (ec) break;
-    dispatch(std::span<const char>(rbuf_.data(), n));
-    box_->note_handled();
-    if (stopping_) return;
+    if (!handle_slot(std::span<const char>(rbuf_.data(), n))) return;  // stopping
   }
   if (!ec) {  // a full batch: let timers and the pipe in, then go on
     boost::asio::post(io_, [this] { pump(); });
@@ -120,7 +138,7 @@ void actor_runtime::pump() {
   // the doorbell or the safety net brings us back.
   // Empty: spin a little while spins pay off (adaptive), then announce sleep, re-check (the
   // lost-wake-up race) and wait for the doorbell.
-  if (box_->spin_before_sleep()) {
+  if (box_->spin_before_sleep(!pending_.empty())) {  // awaiting a reply: spin the full budget
     boost::asio::post(io_, [this] { pump(); });
     return;
   }
@@ -130,9 +148,7 @@ void actor_runtime::pump() {
   if (!ec) {
     box_->end_sleep(false);
     sleeping_ = false;
-    dispatch(std::span<const char>(rbuf_.data(), n));
-    box_->note_handled();
-    boost::asio::post(io_, [this] { pump(); });
+    if (handle_slot(std::span<const char>(rbuf_.data(), n))) boost::asio::post(io_, [this] { pump(); });
     return;
   }
   arm_bell();
@@ -158,14 +174,17 @@ void actor_runtime::arm_bell() {
 }
 
 void actor_runtime::arm_tick() {
-  tick_.expires_after(safety_net);
+  tick_.expires_after(tick_period_);
   tick_.async_wait([this](const boost::system::error_code& e) {
     if (e) return;
-    if (sleeping_) {  // the 20 ms safety net: a sender killed between its send and its ring
+    const bool idle = slots_ == slots_at_tick_;
+    tick_period_ = idle && sleeping_ ? std::min<std::chrono::milliseconds>(tick_period_ * 2, idle_safety_net) : safety_net;
+    if (sleeping_) {  // the safety net: a sender killed between its send and its ring
       box_->end_sleep(false);
       sleeping_ = false;
       pump();
     }
+    slots_at_tick_ = slots_;
     arm_tick();
   });
 }
@@ -196,6 +215,7 @@ void actor_runtime::on_pipe_readable() {
       case wire::frame_kind::undelivered: handle_undelivered(*f); break;
       default: break;
     }
+    end_turn();
     return !stopping_;
   });
   if (st != frame_reader::status::more) {
@@ -224,6 +244,45 @@ void actor_runtime::handle_undelivered(const wire::frame_view& f) {
   actor_.on_undelivered(u);
 }
 
+bool actor_runtime::handle_slot(std::span<const char> bytes) {
+  ++slots_;
+  if (!wire::is_batch(bytes)) {
+    dispatch(bytes);
+    end_turn();  // what the handler sent leaves before the message counts as handled
+    box_->note_handled();
+    return !stopping_;
+  }
+  const std::uint32_t k = wire::messages_in_slot(bytes);  // what the mailbox counted for it
+  auto b = wire::decode_batch(bytes);
+  if (!b) {
+    mark_busy();
+    log_event(log_level::warn, "malformed_envelope", path_, path_,
+              "malformed packed envelope dropped (" + std::to_string(k) + " message(s))", {{"count", std::to_string(k)}});
+    box_->note_handled(k);
+    return !stopping_;
+  }
+  std::uint32_t done = 0;
+  wire::envelope_view env;
+  while (b->next(env)) {
+    mark_busy();
+    dispatch_one(env);
+    end_turn();
+    box_->note_handled();
+    ++done;
+    if (stopping_) break;
+  }
+  if (done < k) {
+    // stop() in a handler ends the actor after it: the rest of the slot, taken out with it, is
+    // never handled. Counted lost (dequeued == handled + lost), as after a crash.
+    const std::uint64_t lost = box_->account_lost_after_crash();
+    log_event(log_level::warn, "messages_lost", path_, b->from,
+              std::to_string(lost) + " message(s) of a packed slot from " + std::string(b->from) + " not handled: " +
+                  path_ + " stopped",
+              {{"count", std::to_string(lost)}});
+  }
+  return !stopping_;
+}
+
 void actor_runtime::dispatch(std::span<const char> bytes) {
   mark_busy();  // the one store per message of the handler watchdog; the caller marks idle
   auto env = wire::decode_envelope(bytes);
@@ -231,6 +290,11 @@ void actor_runtime::dispatch(std::span<const char> bytes) {
     log_event(log_level::warn, "malformed_envelope", path_, path_, "malformed envelope dropped");
     return;
   }
+  dispatch_one(*env);
+}
+
+void actor_runtime::dispatch_one(const wire::envelope_view& e) {
+  const wire::envelope_view* env = &e;
   if (env->kind == wire::env_kind::stop) {
     if (env->corr == incarnation_) stop(exit_reason::kind_t::shutdown);  // else: meant for a predecessor
     return;
@@ -328,9 +392,9 @@ void actor_runtime::fail_request(std::uint64_t corr, std::error_code ec, std::st
   p.fn({}, 0, ec, std::move(why));
 }
 
-void actor_runtime::send(ref_target& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
-                         std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec,
-                         std::string* why) noexcept {
+void actor_runtime::send_now(ref_target& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
+                             std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec,
+                             std::string* why) noexcept {
   try {
     env_scratch_.clear();  // reused: no allocation per message once warm
     wire::encode_envelope(env_scratch_, kind, tag, corr, path_, payload);
@@ -338,6 +402,248 @@ void actor_runtime::send(ref_target& to, wire::env_kind kind, std::uint64_t tag,
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
+}
+
+void actor_runtime::send(const std::shared_ptr<ref_target>& to, std::uint64_t tag, std::span<const char> payload,
+                         std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept {
+  ec.clear();
+  if (timeout == std::chrono::milliseconds::min()) {  // try_send: its answer (full) is wanted now
+    flush_pack_of(*to);
+    send_now(*to, wire::env_kind::message, tag, 0, payload, timeout, ec, why);
+    return;
+  }
+  pack* p = pack_for(to, ec, why);
+  if (ec) return;
+  const std::size_t item = wire::batch_item_overhead + payload.size();
+  if (p && !p->first_sent) {
+    // The first message of a turn to a mailbox goes at once, as an unpacked send: a handler that
+    // sends one message sees its errors (timed_out) here and adds no latency; the following
+    // ones are packed.
+    p->first_sent = true;
+    send_now(*to, wire::env_kind::message, tag, 0, payload, timeout, ec, why);
+    return;
+  }
+  if (!p || wire::envelope_head_size + path_.size() + item > p->limit) {
+    // the tree handle's mailbox (which takes no packed slot), or too large for a pack: alone,
+    // after what was packed for that mailbox (message_too_large comes back from here)
+    if (p) flush_pack(*p);
+    send_now(*to, wire::env_kind::message, tag, 0, payload, timeout, ec, why);
+    return;
+  }
+  if (p->buf.size() + item > p->limit || p->count == wire::max_batch) flush_pack(*p);  // full: sent now
+  try {
+    wire::append_to_batch(p->buf, tag, payload);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return;
+  }
+  ++p->count;
+  if (timeout < p->timeout) p->timeout = timeout;
+}
+
+actor_runtime::pack* actor_runtime::pack_for(const std::shared_ptr<ref_target>& to, std::error_code& ec,
+                                             std::string* why) noexcept {
+  for (std::size_t i = 0; i < open_packs_; ++i) {
+    if (packs_[i].target == to.get()) return &packs_[i];
+  }
+  for (std::size_t i = 0; i < open_packs_; ++i) {  // another ref of the same actor: one pack, one order
+    if (packs_[i].target->path == to->path) return &packs_[i];
+  }
+  if (to->path == wire::client_path) return nullptr;
+  if (open_packs_ == max_open_packs) flush_packs();
+  try {
+    if (open_packs_ == packs_.size()) packs_.emplace_back();
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return nullptr;
+  }
+  pack& p = packs_[open_packs_];
+  if (!open_pack(p, to, std::chrono::milliseconds::max(), ec, why)) return nullptr;
+  ++open_packs_;
+  return &p;
+}
+
+bool actor_runtime::open_pack(pack& p, const std::shared_ptr<ref_target>& to, std::chrono::milliseconds timeout,
+                              std::error_code& ec, std::string* why) noexcept {
+  // the errors known at once come back from send(): no such actor, a mailbox closed for good
+  ipc::mailbox* box = out_->open(*to, ec);
+  if (box && box->closed()) {
+    to->box.reset();
+    ec = errc::no_such_actor;
+  }
+  if (ec) {
+    if (why) {
+      try {
+        *why = ec == errc::no_such_actor ? "no such actor " + to->path : ec.message() + " (" + to->path + ")";
+      } catch (...) {
+      }
+    }
+    return false;
+  }
+  try {
+    p.keep = to;
+    p.target = to.get();
+    p.limit = std::min(box->max_message_size(), max_pack_bytes);
+    p.timeout = timeout;
+    p.count = 0;
+    p.first_sent = false;
+    if (p.buf.capacity() < p.limit) p.buf.reserve(p.limit);
+    wire::begin_batch(p.buf, path_);
+  } catch (...) {
+    p.keep.reset();
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return false;
+  }
+  return true;
+}
+
+void actor_runtime::send_pack(pack& p, std::error_code& ec, std::string* why) noexcept {
+  ec.clear();
+  if (p.count == 0) return;
+  const std::uint32_t n = p.count;
+  try {
+    std::span<const char> bytes(p.buf.data(), p.buf.size());
+    if (n == 1) {  // one message: sent as a plain envelope, as if never packed
+      auto b = wire::decode_batch(bytes);
+      wire::envelope_view e;
+      if (b && b->next(e)) {
+        env_scratch_.clear();
+        wire::encode_envelope(env_scratch_, wire::env_kind::message, e.tag, 0, path_, e.payload);
+        bytes = std::span<const char>(env_scratch_.data(), env_scratch_.size());
+      }
+    }
+    out_->send(*p.target, bytes, wire::user_priority, p.timeout, ec, why, n);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+void actor_runtime::count_refused(const pack& p, std::error_code ec) noexcept {
+  // The receiver's rejected_full counts each message (the mailbox counted one for a slot that
+  // found no room); unreachable (removed, poisoned) mailboxes count nothing.
+  const std::uint64_t counted = ec == errc::full || ec == errc::timed_out ? 1 : 0;
+  ipc::mailbox* box = p.target->box.get();
+  if (box && !box->poisoned()) {
+    for (std::uint64_t i = counted; i < p.count; ++i) box->note_rejected_full();
+  }
+}
+
+void actor_runtime::lose_pack(const pack& p, std::error_code ec, const std::string& why) noexcept {
+  try {
+    count_refused(p, ec);
+    auto b = wire::decode_batch(std::span<const char>(p.buf.data(), p.buf.size()));
+    wire::envelope_view e;
+    const std::string reason = why.empty() ? ec.message() : why;
+    for (std::uint32_t i = 0; i < p.count; ++i) {
+      const std::uint64_t tag = b && b->next(e) ? e.tag : 0;
+      ++undelivered_;
+      undelivered u;
+      u.to = p.target->path;
+      u.type.assign(type_name_of(tag));
+      u.reason = reason;
+      report_undelivered(path_, u.to, u.type, u.reason, undelivered_);
+      unreported_.push_back(std::move(u));
+    }
+  } catch (...) {
+  }
+}
+
+void actor_runtime::flush_pack(pack& p) noexcept {
+  if (p.count == 0) return;
+  std::error_code ec;
+  std::string why;
+  send_pack(p, ec, &why);
+  if (ec) lose_pack(p, ec, why);
+  p.count = 0;
+  p.timeout = std::chrono::milliseconds::max();
+  try {
+    wire::begin_batch(p.buf, path_);  // keeps the buffer
+  } catch (...) {
+  }
+}
+
+void actor_runtime::flush_packs() noexcept {
+  // (open_packs_ re-read: a pack is never opened while flushing, send_pack calls no user code)
+  for (std::size_t i = 0; i < open_packs_; ++i) {
+    flush_pack(packs_[i]);
+    packs_[i].keep.reset();
+    packs_[i].target = nullptr;
+  }
+  open_packs_ = 0;
+}
+
+void actor_runtime::flush_pack_of(const ref_target& to) noexcept {
+  for (std::size_t i = 0; i < open_packs_; ++i) {
+    if (packs_[i].target == &to || packs_[i].target->path == to.path) flush_pack(packs_[i]);
+  }
+}
+
+void actor_runtime::end_turn() {
+  flush_packs();
+  while (!unreported_.empty()) {
+    auto lost = std::move(unreported_);
+    unreported_.clear();
+    for (const auto& u : lost) actor_.on_undelivered(u);
+    flush_packs();  // what on_undelivered sent
+  }
+}
+
+bool actor_runtime::begin_batch(const std::shared_ptr<ref_target>& to, std::chrono::milliseconds timeout,
+                                std::error_code& ec, std::string* why) noexcept {
+  ec.clear();
+  batch_sent_ = 0;
+  batch_ec_.clear();
+  flush_pack_of(*to);  // what this handler sent to it before goes first
+  return open_pack(batch_, to, timeout, ec, why);
+}
+
+void actor_runtime::add_to_batch(std::uint64_t tag, std::span<const char> payload, std::error_code& ec,
+                                 std::string* why) noexcept {
+  ec.clear();
+  if (batch_ec_) {
+    ec = batch_ec_;
+    return;
+  }
+  const std::size_t item = wire::batch_item_overhead + payload.size();
+  auto place = [&] {  // what is packed so far
+    const std::uint32_t n = batch_.count;
+    send_pack(batch_, ec, why);
+    if (ec) count_refused(batch_, ec);
+    batch_.count = 0;
+    wire::begin_batch(batch_.buf, path_);
+    if (!ec) batch_sent_ += n;
+  };
+  try {
+    if (wire::envelope_head_size + path_.size() + item > batch_.limit) {  // alone (or message_too_large)
+      place();
+      if (!ec) send_now(*batch_.target, wire::env_kind::message, tag, 0, payload, batch_.timeout, ec, why);
+      if (!ec) ++batch_sent_;
+    } else {
+      if (batch_.buf.size() + item > batch_.limit || batch_.count == wire::max_batch) place();
+      if (!ec) {
+        wire::append_to_batch(batch_.buf, tag, payload);
+        ++batch_.count;
+      }
+    }
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  if (ec) batch_ec_ = ec;
+}
+
+std::size_t actor_runtime::end_batch(std::error_code& ec, std::string* why) noexcept {
+  if (!batch_ec_ && batch_.target) {
+    const std::uint32_t n = batch_.count;
+    send_pack(batch_, ec, why);
+    if (ec) count_refused(batch_, ec);
+    if (!ec) batch_sent_ += n;
+  } else if (batch_ec_ && !ec) {
+    ec = batch_ec_;
+  }
+  batch_.count = 0;
+  batch_.keep.reset();
+  batch_.target = nullptr;
+  return batch_sent_;
 }
 
 void actor_runtime::route(const std::string& to, std::uint64_t tag, std::span<const char> payload,
@@ -367,11 +673,12 @@ void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, s
   const std::uint64_t corr = next_corr_++;
   // The incarnation that may take the request is the one running now or a later one: read its
   // restart count before sending (Erlang's pid monitor; see request_watch).
+  flush_packs();  // the messages packed before it go first
   std::error_code se;
   const auto before = out_->stats(*to, se);
   std::error_code ec;
   std::string why;
-  send(*to, wire::env_kind::request, tag, corr, payload, timeout, ec, &why);
+  send_now(*to, wire::env_kind::request, tag, corr, payload, timeout, ec, &why);
   if (ec) {
     fn({}, 0, ec, std::move(why));
     return;
@@ -387,6 +694,7 @@ void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, s
     if (e) return;
     mark_busy();  // the request's callback runs here
     fail_request(corr, errc::timed_out, "no reply from " + path + " in time");
+    end_turn();
     mark_idle();
   });
   const std::string mark = rw.incarnation ? std::to_string(*rw.incarnation) : std::string();
@@ -454,6 +762,7 @@ void actor_runtime::arm_timer(std::uint64_t id) {
     cur_kind_ = wire::env_kind::message;
     mark_busy();
     deliver(tag, std::span<const char>(bytes.data(), bytes.size()));
+    end_turn();
     mark_idle();
   });
 }
@@ -489,6 +798,7 @@ std::size_t actor_runtime::max_route_payload(std::string_view to) const noexcept
 void actor_runtime::send_to_supervisor(std::span<const char> bytes, std::error_code& ec) noexcept {
   // Waits for room as long as it takes (backpressure): the supervisor reads its children's pipes
   // at all times, never blocking on another child (frame_pipe).
+  flush_packs();  // a route, a monitor, the exit frame: after the messages packed before them
   pipe_.send_bytes(bytes, ec);
   if (ec == errc::peer_closed) orphaned("its supervisor is gone (its pipe is closed)");
   if (ec && pipe_.closed()) orphaned("its supervisor pipe failed mid-frame: " + ec.message());

@@ -33,10 +33,21 @@ class actor_runtime {
   const std::string& path() const noexcept { return path_; }
   const std::string& sender() const noexcept { return cur_from_; }
   bool resolve(std::string_view name, std::string& out, std::string& why) const;
+  const std::shared_ptr<ref_target>* cached(std::string_view name) const noexcept { return out_->cached(name); }
   std::shared_ptr<ref_target> lookup(const actor_ref* ref, std::string_view name, std::error_code& ec,
                                      std::string* why) noexcept;
-  void send(ref_target& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr, std::span<const char> payload,
+  /// A message of a handler (send(), try_send()): packed with the others this handler sends to
+  /// the same mailbox (flushed when it returns; see flush_packs), unless @p timeout is
+  /// milliseconds::min() (try_send: sent at once, after that mailbox's pack).
+  void send(const std::shared_ptr<ref_target>& to, std::uint64_t tag, std::span<const char> payload,
             std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept;
+  /// send_batch: opens a batch to @p to (its pending pack goes first), adds messages (sent in
+  /// full slots as they fill), then sends the rest; returns how many were placed. The first error
+  /// stops it and comes back in @p ec.
+  bool begin_batch(const std::shared_ptr<ref_target>& to, std::chrono::milliseconds timeout, std::error_code& ec,
+                   std::string* why) noexcept;
+  void add_to_batch(std::uint64_t tag, std::span<const char> payload, std::error_code& ec, std::string* why) noexcept;
+  std::size_t end_batch(std::error_code& ec, std::string* why) noexcept;
   void route(const std::string& to, std::uint64_t tag, std::span<const char> payload, std::error_code& ec) noexcept;
   void request(std::shared_ptr<ref_target> to, std::uint64_t tag, std::span<const char> payload,
                std::chrono::milliseconds timeout, actor::reply_fn fn);
@@ -55,6 +66,13 @@ class actor_runtime {
   void arm_tick();
   void on_pipe_readable();
   void dispatch(std::span<const char> bytes);
+  void dispatch_one(const wire::envelope_view& env);
+  /// One slot of the mailbox (a packed one: each of its messages, note_handled each); false
+  /// once stopping.
+  bool handle_slot(std::span<const char> bytes);
+  void send_now(ref_target& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
+                std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec,
+                std::string* why) noexcept;
   void deliver(std::uint64_t tag, std::span<const char> payload);
   void handle_down(const wire::frame& f);
   void fail_request(std::uint64_t corr, std::error_code ec, std::string why);
@@ -102,8 +120,49 @@ class actor_runtime {
     actor_runtime* rt;
     ~idle_on_return() { rt->mark_idle(); }
   };
-  std::uint64_t undelivered_ = 0;  // routed messages reported dropped (undelivered frames)
+  std::uint64_t undelivered_ = 0;  // messages reported dropped (undelivered frames, packs lost)
+
+  // Automatic packing: the messages a handler sends with send() to one mailbox go into one packed
+  // envelope (wire batch), sent when the handler returns (end_turn), when it is full, and before
+  // anything that must come after them (a request, a reply, a frame to the supervisor, a
+  // try_send or send_batch to that mailbox, the actor's end).
+  struct pack {
+    std::shared_ptr<ref_target> keep;  // the target outlives the pack
+    ref_target* target = nullptr;
+    std::string buf;                   // the packed envelope being built
+    std::uint32_t count = 0;
+    std::size_t limit = 0;             // bytes: the mailbox's maximum message size
+    std::chrono::milliseconds timeout{};  // the shortest of its messages' send timeouts
+    bool first_sent = false;  // the turn's first message to it was sent alone (see send())
+  };
+  std::vector<pack> packs_;    // the first open_packs_ are open (reused: no allocation once warm)
+  std::size_t open_packs_ = 0;
+  pack batch_;                 // send_batch's
+  std::size_t batch_sent_ = 0;
+  std::error_code batch_ec_;
+  std::vector<undelivered> unreported_;  // lost packed messages, for on_undelivered
+  pack* pack_for(const std::shared_ptr<ref_target>& to, std::error_code& ec, std::string* why) noexcept;
+  bool open_pack(pack& p, const std::shared_ptr<ref_target>& to, std::chrono::milliseconds timeout,
+                 std::error_code& ec, std::string* why) noexcept;
+  /// Sends @p p (a plain envelope if it holds one message); leaves it open and empty.
+  void send_pack(pack& p, std::error_code& ec, std::string* why) noexcept;
+  /// Counts the messages of @p p that could not be placed (@p ec): in the receiver's
+  /// rejected_full, undelivered_count(), the route_undelivered log, and on_undelivered later.
+  void lose_pack(const pack& p, std::error_code ec, const std::string& why) noexcept;
+  /// The receiver's rejected_full for each message of @p p refused with @p ec.
+  void count_refused(const pack& p, std::error_code ec) noexcept;
+  void flush_pack(pack& p) noexcept;
+  /// Sends every open pack (its losses counted: lose_pack).
+  void flush_packs() noexcept;
+  /// Sends the pack of @p to's mailbox, if there is one (before a try_send or send_batch to it).
+  void flush_pack_of(const ref_target& to) noexcept;
+  /// A handler returned: flush_packs(), then on_undelivered() for what was lost.
+  void end_turn();
+  static void flush_hook(void* rt) noexcept { static_cast<actor_runtime*>(rt)->flush_packs(); }
   bool sleeping_ = false;
+  // the safety-net tick (runtime.cpp): its period, and the slots handled (at the last tick)
+  std::chrono::milliseconds tick_period_{20};
+  std::uint64_t slots_ = 0, slots_at_tick_ = 0;
   bool bell_armed_ = false;
   bool stopping_ = false;
   exit_reason::kind_t stop_kind_ = exit_reason::kind_t::normal;

@@ -2,6 +2,9 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -15,6 +18,7 @@
 #include "actor/addressing.hpp"
 #include "internal/child.hpp"
 #include "internal/proc_stat.hpp"
+#include "internal/unique_fd.hpp"
 #include "ipc/names.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/log.hpp"
@@ -42,6 +46,9 @@ constexpr auto root_ready_timeout = std::chrono::seconds(30);
 // Entries of a tree's registry (supervisors and actors, pool children included): sparse in /dev/shm,
 // only the pages written take memory (384 bytes per node).
 constexpr std::uint32_t registry_capacity = 1u << 15;
+// The tree handle's mailbox (replies to its requests): made by the first request. Replies of up to
+// 1 MiB, as before; 16 of them at once (was 64: 64 MiB allocated by every tree::start).
+constexpr ipc::mailbox_config client_box_config{16, 1 << 20};
 
 supervisor_spec policy_spec(const tree_options& o) {
   supervisor_spec s;
@@ -101,7 +108,14 @@ struct tree::impl {
   supervisor_spec spec;  // for a root restart
   tree_options opts;
   detail::restart_policy policy;
-  std::unique_ptr<ipc::mailbox> client_box;
+  // The handle's own mailbox, for replies: made by the first request (ensure_box), not by start
+  // (a tree whose handle only sends, starts and stops children never pays for it). Read by the
+  // pumper through `box`; `wake` tells a pumper asleep without it that it is there now.
+  std::unique_ptr<ipc::mailbox> client_box;  // under box_mu
+  std::atomic<ipc::mailbox*> box{nullptr};
+  std::mutex box_mu;
+  internal::unique_fd wake{::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+  internal::unique_fd root_pidfd;  // readable once the root has ended (without it: the slice)
   std::unique_ptr<registry::publisher> reg;  // the tree's live registry (null if it could not be made)
   std::optional<process> root;  // replaced by a restart (with the pumping token)
   std::atomic<pid_t> root_pid{0};
@@ -143,6 +157,22 @@ struct tree::impl {
   impl(detail::tree_address a, supervisor_spec sp, const tree_options& o)
       : addr(a), spec(std::move(sp)), opts(o), policy(policy_spec(o)), out(a, a.root) {}
 
+  // The handle's mailbox, created on first use (before the first request is sent).
+  ipc::mailbox* ensure_box(std::error_code& ec) noexcept {
+    ec.clear();
+    if (ipc::mailbox* b = box.load(std::memory_order_acquire)) return b;
+    std::lock_guard lock(box_mu);
+    if (!client_box) {
+      client_box = ipc::mailbox::create(wire::mailbox_name(addr.prefix, wire::client_path), client_box_config, ec);
+      if (!client_box) return nullptr;
+      box.store(client_box.get(), std::memory_order_release);
+      const std::uint64_t one = 1;
+      ssize_t r = ::write(wake.get(), &one, sizeof one);  // a pumper asleep without it: look again
+      (void)r;
+    }
+    return client_box.get();
+  }
+
   // Starts a root supervisor and waits for its "ready" (every mailbox of the first level exists
   // by then). With the pumping token (or before anyone else can use the handle). False with
   // @p why when it did not come up; the process (if any) is left to the caller to reap.
@@ -150,10 +180,11 @@ struct tree::impl {
     auto [mine, theirs] = procactor::pipe();
     process_options o;
     o.name = addr.root;
-    root.emplace(o, [sp = spec, a = addr](connection& conn) -> int {
+    root.emplace(o, [sp = spec, a = addr, again = root.has_value()](connection& conn) -> int {
       internal::close_fds_except({conn.native_handle()});  // nothing of the caller's: our pipe's EOF must work
       for (int sig : {SIGINT, SIGTERM, SIGCHLD}) ::signal(sig, SIG_DFL);
       detail::supervisor s(a.root, sp, a, std::move(conn), true);
+      if (again) s.note_restart();
       return s.run();
     }, std::move(theirs));
     std::error_code ec;
@@ -166,6 +197,9 @@ struct tree::impl {
     }
     root_pid = root->pid();
     if (reg) reg->set_root(root->pid());
+#ifdef SYS_pidfd_open
+    root_pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, root->pid(), 0)));  // its end, once the pipe is at EOF
+#endif
     {
       std::lock_guard lock(send_mu);
       pipe = std::move(mine);
@@ -328,7 +362,7 @@ struct tree::impl {
       detail::containment::kill_cgroup(detail::containment::tree_cgroup_dir(addr.prefix), std::chrono::seconds(5));
     } catch (...) {
     }
-    wire::remove_tree_mailboxes(addr.prefix, "");
+    wire::remove_tree_mailboxes(addr.prefix, "", true);
     std::lock_guard lock(send_mu);
     out.clear();
   }
@@ -479,8 +513,9 @@ struct tree::impl {
   void pump(internal::clock::time_point until) {
     std::error_code ec;
     bool got = false;
-    for (;;) {  // drain the mailbox
-      std::size_t n = client_box->receive(rbuf, internal::try_only, ec);
+    ipc::mailbox* const cbox = box.load(std::memory_order_acquire);  // null until the first request
+    for (; cbox;) {  // drain the mailbox
+      std::size_t n = cbox->receive(rbuf, internal::try_only, ec);
       if (ec) break;
       got = true;
       on_envelope(std::span<const char>(rbuf.data(), n));
@@ -496,17 +531,26 @@ struct tree::impl {
     }
     if (got) return;
     // nothing yet: announce sleep, re-check (lost-wake-up race), wait on the doorbell and the pipe
-    client_box->begin_sleep();
-    std::size_t n = client_box->receive(rbuf, internal::try_only, ec);
-    if (!ec) {
-      client_box->end_sleep(false);
-      on_envelope(std::span<const char>(rbuf.data(), n));
-      return;
+    if (cbox) {
+      cbox->begin_sleep();
+      std::size_t n = cbox->receive(rbuf, internal::try_only, ec);
+      if (!ec) {
+        cbox->end_sleep(false);
+        on_envelope(std::span<const char>(rbuf.data(), n));
+        return;
+      }
     }
-    pollfd fds[2] = {{client_box->doorbell_fd(), POLLIN, 0}, {pipe_eof ? -1 : pipe.native_handle(), POLLIN, 0}};
+    pollfd fds[3] = {{cbox ? cbox->doorbell_fd() : -1, POLLIN, 0},
+                     {pipe_eof ? root_pidfd.get() : pipe.native_handle(), POLLIN, 0},
+                     {cbox ? -1 : wake.get(), POLLIN, 0}};
     timespec ts = internal::to_timespec(internal::wait_slice(until, slice));
-    const int r = ::ppoll(fds, 2, &ts, nullptr);
-    client_box->end_sleep(r > 0 && (fds[0].revents & POLLIN));
+    const int r = ::ppoll(fds, 3, &ts, nullptr);
+    if (cbox) cbox->end_sleep(r > 0 && (fds[0].revents & POLLIN));
+    if (r > 0 && (fds[2].revents & POLLIN)) {
+      std::uint64_t v = 0;
+      ssize_t k = ::read(wake.get(), &v, sizeof v);
+      (void)k;
+    }
   }
 
   // Sends the control frame @p kind to @p to (start_child, terminate_child) and waits for its
@@ -641,9 +685,9 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_
   collect_garbage(ec);
   auto p = std::make_unique<impl>(detail::tree_address{ipc::make_base_name(), "/" + root_name, std::move(names)},
                                   std::move(spec), opts);
-  p->client_box = ipc::mailbox::create(wire::mailbox_name(p->addr.prefix, wire::client_path),
-                                       ipc::mailbox_config{64, 1 << 20}, ec);
-  throw_if_error(ec, "procactor::tree::start (client mailbox)");
+  // The key that names the tree's mailboxes, made here before the root is forked so the whole
+  // tree and this handle share it (the handle's own mailbox, which used to make it, comes later).
+  (void)ipc::tree_key();
   p->reg = registry::publisher::create(p->addr.prefix, opts.name.empty() ? root_name : opts.name, registry_capacity, ec);
   if (!p->reg) {  // the tree runs without one; tools do not see it
     detail::log_event(log_level::warn, "registry_unavailable", "", p->addr.root,
@@ -774,6 +818,12 @@ std::string tree::request_encoded(const actor_ref* ref, std::string_view name, s
       why = "the tree ended";
       return {};
     }
+  }
+  if (!m.ensure_box(ec)) {  // the reply's way back, made by the first request
+    std::lock_guard lock(m.mu);
+    m.waiting.erase(corr);
+    why = "cannot create the tree handle's mailbox: " + ec.message();
+    return {};
   }
   bool watch = false;
   {

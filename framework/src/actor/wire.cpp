@@ -1,6 +1,9 @@
 #include "actor/wire.hpp"
 
+#include <sys/mman.h>
+
 #include <charconv>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 
@@ -69,6 +72,89 @@ std::optional<envelope_view> decode_envelope(std::span<const char> bytes) noexce
   v.from = std::string_view(bytes.data() + sizeof h, h.from_len);
   v.payload = bytes.subspan(sizeof h + h.from_len, h.payload_len);
   return v;
+}
+
+void begin_batch(std::string& out, std::string_view from) {
+  out.clear();
+  encode_envelope(out, env_kind::batch, 0, 0, from, {});
+}
+
+void append_to_batch(std::string& out, std::uint64_t tag, std::span<const char> payload) {
+  // the item's length and tag in one append, then the payload; the batch head's count and length
+  // updated in place (no re-encoding): the per-message cost of packing
+  char ih[batch_item_overhead];
+  const std::uint32_t len = static_cast<std::uint32_t>(sizeof tag + payload.size());
+  std::memcpy(ih, &len, sizeof len);
+  std::memcpy(ih + sizeof len, &tag, sizeof tag);
+  out.append(ih, sizeof ih);
+  out.append(payload.data(), payload.size());
+  env_head h;
+  std::memcpy(&h, out.data(), sizeof h);
+  ++h.corr;
+  h.payload_len = static_cast<std::uint32_t>(out.size() - sizeof h - h.from_len);
+  std::memcpy(out.data() + offsetof(env_head, corr), &h.corr, sizeof h.corr);
+  std::memcpy(out.data() + offsetof(env_head, payload_len), &h.payload_len, sizeof h.payload_len);
+}
+
+bool is_batch(std::span<const char> slot) noexcept {
+  env_head h;
+  if (slot.size() < sizeof h) return false;
+  std::memcpy(&h, slot.data(), sizeof h);
+  return h.magic == env_magic && h.kind == static_cast<std::uint8_t>(env_kind::batch);
+}
+
+std::uint32_t messages_in_slot(std::span<const char> slot) noexcept {
+  env_head h;
+  if (slot.size() < sizeof h) return 1;
+  std::memcpy(&h, slot.data(), sizeof h);
+  if (h.magic != env_magic || h.kind != static_cast<std::uint8_t>(env_kind::batch)) return 1;
+  return h.corr < 1 ? 1 : h.corr > max_batch ? max_batch : static_cast<std::uint32_t>(h.corr);
+}
+
+namespace {
+
+// One item at the front of @p rest: its message, and @p rest moved past it. False if malformed.
+bool take_item(std::span<const char>& rest, std::string_view from, envelope_view& out) noexcept {
+  std::uint32_t len = 0;
+  std::uint64_t tag = 0;
+  if (rest.size() < sizeof len) return false;
+  std::memcpy(&len, rest.data(), sizeof len);
+  if (len < sizeof tag || len > rest.size() - sizeof len) return false;
+  std::memcpy(&tag, rest.data() + sizeof len, sizeof tag);
+  out.kind = env_kind::message;
+  out.tag = tag;
+  out.corr = 0;
+  out.from = from;
+  out.payload = rest.subspan(sizeof len + sizeof tag, len - sizeof tag);
+  rest = rest.subspan(sizeof len + len);
+  return true;
+}
+
+}  // namespace
+
+bool batch_view::next(envelope_view& out) noexcept { return !items.empty() && take_item(items, from, out); }
+
+std::optional<batch_view> decode_batch(std::span<const char> bytes) noexcept {
+  env_head h;
+  if (bytes.size() < sizeof h) return std::nullopt;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  if (h.magic != env_magic || h.kind != static_cast<std::uint8_t>(env_kind::batch) || h.tag != 0 || h.corr < 1 ||
+      h.corr > max_batch) {
+    return std::nullopt;
+  }
+  if (bytes.size() != sizeof h + std::size_t{h.from_len} + h.payload_len) return std::nullopt;
+  batch_view b;
+  b.from = std::string_view(bytes.data() + sizeof h, h.from_len);
+  b.count = static_cast<std::uint32_t>(h.corr);
+  b.items = bytes.subspan(sizeof h + h.from_len, h.payload_len);
+  // every item checked before any is handled: a malformed pack is dropped whole
+  std::span<const char> rest = b.items;
+  envelope_view e;
+  for (std::uint32_t i = 0; i < b.count; ++i) {
+    if (!take_item(rest, b.from, e)) return std::nullopt;
+  }
+  if (!rest.empty()) return std::nullopt;
+  return b;
 }
 
 exit_reason frame_view::reason() const {
@@ -161,10 +247,14 @@ std::string mailbox_name(const std::string& tree_prefix, const std::string& path
   return ipc::keyed_name(tree_prefix, path);  // keyed by the tree's secret: not guessable from /dev/shm
 }
 
-void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep) noexcept {
+void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep, bool with_registry) noexcept {
   try {
     for (const auto& name : list_ipc_objects()) {
       if (name.rfind(tree_prefix + ".", 0) != 0 || (!keep.empty() && name.rfind(keep, 0) == 0)) continue;
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".reg") == 0) {  // the tree's registry
+        if (with_registry) ::shm_unlink(("/" + name).c_str());
+        continue;
+      }
       ipc::remove_mailbox(name.substr(0, name.rfind('.')));  // strip .q / .ctl / .bell
     }
   } catch (...) {

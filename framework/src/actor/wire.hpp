@@ -18,7 +18,7 @@
 
 namespace procactor::wire {
 
-enum class env_kind : std::uint8_t { message = 1, request = 2, reply = 3, error_reply = 4, stop = 5 };
+enum class env_kind : std::uint8_t { message = 1, request = 2, reply = 3, error_reply = 4, stop = 5, batch = 6 };
 
 /// Mailbox priorities: system messages (stop) jump the user messages already queued.
 inline constexpr unsigned user_priority = 0;
@@ -38,8 +38,46 @@ struct envelope_view {
 /// Appends an envelope to @p out.
 void encode_envelope(std::string& out, env_kind kind, std::uint64_t tag, std::uint64_t corr,
                      std::string_view from, std::span<const char> payload);
-/// Parses an envelope; nullopt if malformed.
+/// Parses an envelope; nullopt if malformed (a packed envelope too: see decode_batch).
 std::optional<envelope_view> decode_envelope(std::span<const char> bytes) noexcept;
+
+/// A packed envelope: several messages of one sender in one mailbox slot.
+///
+///     envelope head (kind batch, tag 0, corr = the message count) | from | items
+///     item: u32 length | u64 type tag | payload (length - 8 bytes)
+///
+/// Each item is a plain message of the batch's sender (kind message, corr 0): 12 bytes of
+/// overhead per message instead of an envelope head's 32.
+/// Only plain messages are packed (requests, replies and stops travel alone, in order after the
+/// packed slots sent before them).
+inline constexpr std::uint32_t max_batch = 1024;  ///< messages in one packed envelope (ipc max_pack)
+/// Bytes a packed envelope adds per message (the item's length and type tag).
+inline constexpr std::size_t batch_item_overhead = 4 + 8;
+
+/// Starts a packed envelope with no message in @p out (cleared first).
+void begin_batch(std::string& out, std::string_view from);
+/// Appends one message to the packed envelope in @p out; updates its count and length.
+void append_to_batch(std::string& out, std::uint64_t tag, std::span<const char> payload);
+
+/// True if @p slot starts with a packed envelope's head (decode_batch checks the rest).
+bool is_batch(std::span<const char> slot) noexcept;
+/// How many messages a mailbox slot carries: a packed envelope's count (clamped to
+/// 1..max_batch, read from untrusted bytes), 1 for anything else. The receiver's
+/// mailbox::slot_counter.
+std::uint32_t messages_in_slot(std::span<const char> slot) noexcept;
+
+/// A packed envelope checked whole (decode_batch); its messages are read with next().
+struct batch_view {
+  std::string_view from;
+  std::uint32_t count = 0;
+  std::span<const char> items;  ///< the items not read yet
+  /// The next message (its `from` is the batch's), false after the last.
+  bool next(envelope_view& out) noexcept;
+};
+/// Parses a packed envelope with bounds checks: nullopt unless the head is a batch head with a
+/// count of 1..max_batch, exactly `count` items follow, each of a length of at least its tag
+/// and within the bytes left, and nothing after them.
+std::optional<batch_view> decode_batch(std::span<const char> bytes) noexcept;
 
 enum class frame_kind : std::uint8_t {
   ready = 1,         // child -> supervisor: started
@@ -130,7 +168,9 @@ std::string mailbox_name(const std::string& tree_prefix, const std::string& path
 
 /// Removes every mailbox of the tree with prefix @p tree_prefix, except the one named @p keep
 /// ("" keeps none): also those whose supervisor was SIGKILLed before it could remove them.
-void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep) noexcept;
+/// With @p with_registry, the tree's registry (<prefix>.reg) too: when the tree ends for good (its
+/// owner gone); a root that ends may be restarted by its handle and publish there again.
+void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep, bool with_registry = false) noexcept;
 
 /// True if @p path is @p ancestor or below it.
 bool is_under(std::string_view path, std::string_view ancestor) noexcept;

@@ -35,11 +35,25 @@
 
 #include "ipc/cpu_relax.hpp"
 
+#include <pthread.h>
+
+namespace procactor::ipc {
+// The word glibc's mutex keeps its owner in (0: free), read without writing: spinning with
+// try_lock alone would take the line away from the owner at every attempt (a failed
+// compare-and-swap still needs it exclusive), so the owner's unlock would miss it in turn.
+// posix_mutex is exactly a pthread_mutex_t (Boost 1.81, pinned above).
+inline bool mutex_looks_free(boost::interprocess::ipcdetail::posix_mutex& m) noexcept {
+  static_assert(sizeof(boost::interprocess::ipcdetail::posix_mutex) == sizeof(pthread_mutex_t));
+  const int* word = &reinterpret_cast<pthread_mutex_t*>(&m)->__data.__lock;
+  return __atomic_load_n(word, __ATOMIC_RELAXED) == 0;
+}
+}  // namespace procactor::ipc
+
 namespace boost::interprocess::ipcdetail {
 template <>
 inline void timeout_when_locking_aware_lock<posix_mutex>(posix_mutex& m) {
   for (int i = 0; i < 128; ++i) {  // critical sections are a few hundred ns: spin briefly first
-    if (m.try_lock()) return;
+    if (procactor::ipc::mutex_looks_free(m) && m.try_lock()) return;
     procactor::ipc::cpu_relax();
   }
   if (!m.timed_lock(microsec_clock<ustime>::universal_time() +

@@ -11,7 +11,7 @@
 namespace procactor::ipc {
 
 inline constexpr std::uint64_t control_magic = 0x70726f6361637472ull;  // "procactr"
-inline constexpr std::uint32_t control_version = 1;
+inline constexpr std::uint32_t control_version = 2;  // 2: high_water on the receiver's line
 
 /// Limits of a mailbox's configuration (create() refuses more; open() treats more as corruption).
 inline constexpr std::uint64_t max_capacity = std::uint64_t{1} << 24;
@@ -52,15 +52,22 @@ struct control_block {
   std::atomic<std::uint32_t> senders_waiting;
   std::atomic<std::uint32_t> space_seq;
 
+  // The senders' line. enqueued and bytes_in are written only inside the queue's lock (plain
+  // load + store: the lock orders their writers); last_enqueue_ns at most once per receive pass
+  // or on a slow path; the rejected_* counters only on failed sends. The receiver reads it once
+  // per receive pass (and while spinning idle), never per message.
   alignas(64) std::atomic<std::uint64_t> enqueued;
   std::atomic<std::uint64_t> bytes_in;
-  std::atomic<std::uint64_t> high_water;
   std::atomic<std::uint64_t> rejected_full;
   std::atomic<std::uint64_t> rejected_oversize;
   std::atomic<std::uint64_t> last_enqueue_ns;
 
+  // The receivers' line: dequeued, bytes_out and high_water written inside the queue's lock (the
+  // high water is the depth a receive pass finds, the peak since the previous pass); handled and
+  // handler_mark by the one receiving actor.
   alignas(64) std::atomic<std::uint64_t> dequeued;
   std::atomic<std::uint64_t> bytes_out;
+  std::atomic<std::uint64_t> high_water;
   std::atomic<std::uint64_t> last_dequeue_ns;
   std::atomic<std::uint64_t> handled;
   // The handler watchdog (child_spec::handler_budget): the stamp of the handler its actor is

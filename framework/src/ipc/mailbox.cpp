@@ -1,9 +1,12 @@
 // The doorbell mailbox protocol (DESIGN.md, "The mailbox protocol").
 //
-// Receive: try_receive -> sleeping += 1 (seq_cst) -> try_receive again (closes the lost-wake-up
-// race) -> wait on the doorbell FIFO at most min(20 ms, deadline) -> loop.
-// Send: try_send -> fence -> if sleeping, exchange(sleeping, 0) and write that many bytes to the
+// Receive: take (under the queue's lock) -> sleeping += 1 (seq_cst) -> take again (closes the
+// lost-wake-up race: the lock orders it with every send) -> wait on the doorbell FIFO at most
+// min(20 ms, deadline) -> loop. A single receiver takes every slot there (up to 256) per take.
+// Send: put (under the lock) -> if sleeping, exchange(sleeping, 0) and write that many bytes to the
 // doorbell. Full queue: senders_waiting += 1, retry, futex-wait on space_seq at most 20 ms.
+// put and take are Boost's try_send/try_receive done by us on the same segment and mutex (Boost
+// 1.81's layout, pinned in bip_lock.hpp), so the counters are kept inside the lock.
 // A waiter count left behind by a killed process is zeroed by the next exchange, so it costs
 // at most one spurious wake-up; a wake-up lost to a kill costs at most one 20 ms slice.
 
@@ -13,6 +16,7 @@
 #include "ipc/mailbox.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -35,6 +39,7 @@
 #include "internal/unique_fd.hpp"
 #include "ipc/control_block.hpp"
 #include "ipc/names.hpp"
+#include "ipc/wake_cost.hpp"
 #include "procactor/errc.hpp"
 
 namespace bip = boost::interprocess;
@@ -214,7 +219,8 @@ struct mailbox::impl {
   u64 cap = 0;        // capacity and maximum message size, validated when opened or created:
   u64 max = 0;        // never re-read from shared memory
   control_block* ctl = nullptr;
-  const char* qview = nullptr;  // read-only view of the queue's segment, for the integrity checks
+  const char* qview = nullptr;  // the queue's segment, for the integrity checks (loads only)
+  char* qmap = nullptr;         // the same mapping, for the queue operations done under its lock
   segment_layout layout;
   bool corrupt = false;  // sticky verdict of the integrity checks (this handle)
   bool adopted = false;  // create_or_open found it there (a dead supervisor's survivor)
@@ -227,23 +233,145 @@ struct mailbox::impl {
   u32 since_wake = 0;  // receives since senders were last woken (this process only)
   mailbox::slot_counter counter = nullptr;  // messages per received slot (null: 1)
 
+  // A single receiver drains up to batch_max slots per lock acquisition into a private buffer
+  // and hands them out one by one (set_single_receiver). Each is counted dequeued when taken.
+  struct taken {
+    std::size_t at;
+    std::size_t len;
+  };
+  bool single = false;
+  guarded_buffer bbuf;
+  std::size_t batch_bytes = 0;
+  std::unique_ptr<taken[]> batch;
+  u32 batch_n = 0, batch_next = 0;
+  static constexpr u64 stamp_every_mask = 63;  // time stamps: at least once per 64 messages
+
   // The most messages it can hold (packed slots carry up to max_pack each).
   u64 limit() const noexcept { return message_limit(cap, ctl->packed.load(std::memory_order_relaxed) != 0); }
 
   ~impl() {
     if (ctl) ::munmap(ctl, sizeof(control_block));
-    if (qview) ::munmap(const_cast<char*>(qview), layout.total_size);
+    if (qmap) ::munmap(qmap, layout.total_size);
   }
 
-  // Maps the queue object read-only (after its owner, type and size were checked).
+  // Maps the queue object (after its owner, type and size were checked).
   bool map_queue(int fd, std::error_code& ec) noexcept {
-    void* v = ::mmap(nullptr, layout.total_size, PROT_READ, MAP_SHARED, fd, 0);
+    void* v = ::mmap(nullptr, layout.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (v == MAP_FAILED) {
       ec = errno_code();
       return false;
     }
-    qview = static_cast<const char*>(v);
+    qmap = static_cast<char*>(v);
+    qview = qmap;
     return true;
+  }
+
+  mq_header& header() const noexcept { return *reinterpret_cast<mq_header*>(qmap + layout.header_at); }
+
+  // The slot an index entry points to, or null if it is not one of this queue's slots.
+  msg_header* slot_at(u64 pos) const noexcept {
+    const std::uintptr_t slot = pointee(qview + layout.index_at + pos * sizeof(msg_ptr));
+    const std::uintptr_t lo = reinterpret_cast<std::uintptr_t>(qview + layout.messages_at);
+    if (slot < lo || (slot - lo) % layout.slot_size != 0 || (slot - lo) / layout.slot_size >= cap) return nullptr;
+    return reinterpret_cast<msg_header*>(slot);
+  }
+
+  // One send under the queue's lock (the lock Boost's try_send takes, through bip_lock.hpp): the
+  // message goes where Boost's would, and the senders' counters are bumped with plain stores
+  // while the lock orders their writers (no locked instruction besides the mutex's own).
+  // @p stamp: this enqueue is to be time-stamped (the first, one into an empty queue - the start
+  // of a receive pass - or one of every 64).
+  // Throws what the lock throws (a dead owner: not_recoverable). Corrupt header or slot: poisons.
+  // Closed is checked again under the lock: close() happens before its owner's next use of the
+  // lock (the depth it counts as lost, the drain of a parked queue), so a sender that read "open"
+  // just before the close cannot slip a message past that count, nor, once the queue is parked
+  // and reused under another name, into the next actor's mailbox (this handle still maps the old,
+  // closed control block).
+  enum class put_result { sent, full, corrupt, closed };
+  put_result put_locked(std::span<const char> msg, unsigned priority, u32 count, bool& stamp) {
+    mq_header& h = header();
+    bip::scoped_lock<bip::interprocess_mutex> lock(h.m_mutex);
+    if (ctl->closed.load(std::memory_order_relaxed)) return put_result::closed;
+    const u64 n = h.m_cur_num_msg, first = h.m_cur_first_msg;
+    if (n > cap || first >= cap) return put_result::corrupt;
+    if (n == cap) return put_result::full;
+    // queue_free_msg reads the bottom message's priority and takes the free entry before it
+    // (first - 1); a higher priority than the bottom's makes it read the top's and search the
+    // queued ones (a system message: rare). Every entry it will follow is checked first: a forged
+    // one is never dereferenced.
+    if (!slot_at(first == 0 ? cap - 1 : first - 1)) return put_result::corrupt;
+    if (n > 0) {
+      const msg_header* bottom = slot_at(first);
+      if (!bottom) return put_result::corrupt;
+      if (priority > load32(&bottom->priority)) {
+        for (u64 i = 0; i < n; ++i) {
+          if (!slot_at(first + i < cap ? first + i : first + i - cap)) return put_result::corrupt;
+        }
+        if (n < cap && !slot_at(first + n < cap ? first + n : first + n - cap)) return put_result::corrupt;
+      }
+    }
+    msg_header& slot = h.queue_free_msg(priority);
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(&slot);
+    const std::uintptr_t lo = reinterpret_cast<std::uintptr_t>(qview + layout.messages_at);
+    if (at < lo || (at - lo) % layout.slot_size != 0 || (at - lo) / layout.slot_size >= cap) return put_result::corrupt;
+    slot.priority = priority;
+    slot.len = msg.size();
+    std::memcpy(slot.data(), msg.data(), msg.size());
+    control_block& c = *ctl;
+    const u64 before = c.enqueued.load(std::memory_order_relaxed);
+    c.enqueued.store(before + count, std::memory_order_relaxed);
+    c.bytes_in.store(c.bytes_in.load(std::memory_order_relaxed) + msg.size(), std::memory_order_relaxed);
+    stamp = n == 0 || before == 0 || ((before + count) & ~stamp_every_mask) != (before & ~stamp_every_mask);
+    return put_result::sent;
+  }
+
+  // Takes up to @p max_n messages (in priority order, as Boost's try_receive would) under one
+  // acquisition of the queue's lock into @p out (@p room bytes, at least max): each one's length
+  // and slot checked before the copy. Counts them dequeued (messages, through the slot counter),
+  // records the depth found as the high water if it is the highest (@p stamp: the pass is to be
+  // time-stamped: the first, one that took several or emptied the queue, one of every 64).
+  // Returns how many slots were
+  // taken, 0 if empty; -1 if the header or a slot is corrupt. Throws what the lock throws.
+  long take_locked(char* out, std::size_t room, u32 max_n, taken* where, bool& stamp) {
+    mq_header& h = header();
+    control_block& c = *ctl;
+    bip::scoped_lock<bip::interprocess_mutex> lock(h.m_mutex);
+    u64 n = h.m_cur_num_msg;
+    const u64 first = h.m_cur_first_msg;
+    if (n > cap || first >= cap) return -1;
+    if (n == 0) return 0;
+    const u64 deq0 = c.dequeued.load(std::memory_order_relaxed);
+    const bool packed = c.packed.load(std::memory_order_relaxed) != 0;
+    // The depth now is the peak since the previous receive (only sends happened in between).
+    const u64 depth = packed ? bounded_depth(c.enqueued.load(std::memory_order_relaxed), deq0, limit()) : n;
+    if (depth > c.high_water.load(std::memory_order_relaxed)) c.high_water.store(depth, std::memory_order_relaxed);
+    std::size_t used = 0;
+    u64 msgs = 0, bytes = 0;
+    long got = 0;
+    while (n > 0 && static_cast<u32>(got) < max_n) {
+      const u64 pos = first + n - 1 < cap ? first + n - 1 : first + n - 1 - cap;  // Boost's top_msg()
+      msg_header* slot = slot_at(pos);
+      if (!slot) return -1;
+      const u64 len = load64(&slot->len);
+      if (len > max) return -1;
+      if (used > room || len > room - used) break;  // the next pass takes it (never the first: room >= max)
+      std::memcpy(out + used, slot->data(), static_cast<std::size_t>(len));
+      slot->len = 0;
+      slot->priority = 0;
+      h.free_top_msg();
+      --n;
+      u32 k = counter ? counter(std::span<const char>(out + used, static_cast<std::size_t>(len))) : 1;
+      k = k < 1 ? 1 : k > max_pack ? static_cast<u32>(max_pack) : k;  // read from untrusted bytes
+      where[got] = taken{used, static_cast<std::size_t>(len)};
+      used += (static_cast<std::size_t>(len) + 15) & ~std::size_t{15};
+      msgs += k;
+      bytes += len;
+      ++got;
+    }
+    c.dequeued.store(deq0 + msgs, std::memory_order_relaxed);
+    c.bytes_out.store(c.bytes_out.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+    stamp = got > 1 || n == 0 || deq0 == 0 || ((deq0 + msgs) & ~stamp_every_mask) != (deq0 & ~stamp_every_mask);
+    return got;
   }
 
   // The cheap integrity check, before every queue operation (a dozen loads, no lock): the control
@@ -333,14 +461,19 @@ struct mailbox::impl {
     return errc::poisoned;
   }
 
-  void ring() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (ctl->sleeping.load(std::memory_order_relaxed) == 0) return;
+  // Rings the doorbell if a receiver sleeps (or is about to). No fence: called after a send
+  // released the queue's lock, and a receiver announces its sleep (sleeping += 1) before its
+  // re-check takes that lock. Either the re-check's critical section comes first, and this
+  // send's lock acquisition made its announcement visible here, or this send's comes first, and
+  // the re-check finds the message. Returns true if it rang.
+  bool ring() noexcept {
+    if (ctl->sleeping.load(std::memory_order_relaxed) == 0) return false;
     u32 n = ctl->sleeping.exchange(0, std::memory_order_acq_rel);
-    if (n == 0) return;
+    if (n == 0) return false;
     char bytes[64] = {};
     ssize_t r = ::write(bell.get(), bytes, n < sizeof bytes ? n : sizeof bytes);
     (void)r;  // EAGAIN: the FIFO already holds plenty of wake-ups
+    return true;
   }
 
   void wake_senders() noexcept {
@@ -350,22 +483,45 @@ struct mailbox::impl {
     internal::futex_wake_all(ctl->space_seq);
   }
 
-  void note_enqueue(std::size_t bytes, u32 count) noexcept {
-    u64 enq = ctl->enqueued.fetch_add(count, std::memory_order_relaxed) + count;
-    ctl->bytes_in.fetch_add(bytes, std::memory_order_relaxed);
-    ctl->last_enqueue_ns.store(wall_ns(), std::memory_order_relaxed);
-    u64 deq = ctl->dequeued.load(std::memory_order_relaxed);
-    u64 depth = bounded_depth(enq, deq, limit());  // bounded, whatever the counters' skew
-    u64 hw = ctl->high_water.load(std::memory_order_relaxed);
-    while (depth > hw && !ctl->high_water.compare_exchange_weak(hw, depth, std::memory_order_relaxed)) {
+  // Takes the next message for receive(): from the private batch of a single receiver, else
+  // from the queue (a batch for a single receiver, one message otherwise). 1: @p got set; 0:
+  // empty; -1: corrupt (poisoned). Throws what the lock throws.
+  int next(std::span<const char>& got) {
+    if (batch_next < batch_n) {
+      const taken& t = batch[batch_next++];
+      got = {bbuf_area + t.at, t.len};
+      return 1;
     }
+    bool stamp = false;
+    long k;
+    if (single && batch) {
+      batch_n = batch_next = 0;
+      k = take_locked(bbuf_area, batch_bytes, batch_max, batch.get(), stamp);
+      if (k > 0) {
+        batch_n = static_cast<u32>(k);
+        batch_next = 1;
+        got = {bbuf_area + batch[0].at, batch[0].len};
+      }
+    } else {
+      taken t{};
+      k = take_locked(rbuf_area, static_cast<std::size_t>(max), 1, &t, stamp);
+      if (k > 0) got = {rbuf_area + t.at, t.len};
+    }
+    if (k < 0) {
+      mark_corrupt();
+      return -1;
+    }
+    if (k == 0) return 0;
+    if (stamp) ctl->last_dequeue_ns.store(wall_ns(), std::memory_order_relaxed);
+    if (ctl->senders_waiting.load(std::memory_order_relaxed) > 0) {
+      since_wake += static_cast<u32>(k);
+      if (since_wake >= wake_every) wake_senders();
+    }
+    return 1;
   }
-
-  void note_dequeue(std::size_t bytes, u32 count) noexcept {
-    ctl->dequeued.fetch_add(count, std::memory_order_relaxed);
-    ctl->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
-    ctl->last_dequeue_ns.store(wall_ns(), std::memory_order_relaxed);
-  }
+  char* rbuf_area = nullptr;
+  char* bbuf_area = nullptr;
+  static constexpr u32 batch_max = 256;
 
   // A lock wait that timed out is retried while the caller's deadline allows: glibc's robust
   // mutex can lose the wake-up of its waiters when the owner is killed inside unlock, leaving the
@@ -460,7 +616,7 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
     p->mq.emplace(bip::create_only, queue_name(base).c_str(), cfg.capacity, cfg.max_message_size, perm);
     made_q = true;
     p->layout = layout_of(p->cap, p->max);
-    internal::unique_fd qfd(::shm_open(queue_shm_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+    internal::unique_fd qfd(::shm_open(queue_shm_name(base).c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0));
     struct stat qst {};
     if (!qfd || ::fstat(qfd.get(), &qst) != 0 || static_cast<std::size_t>(qst.st_size) != p->layout.total_size ||
         !p->map_queue(qfd.get(), ec) || !p->queue_intact() || !p->queue_tail_intact() || !p->slots_intact()) {  // the layout the checks assume is Boost's
@@ -518,32 +674,52 @@ bool mailbox::spin_for_mail(std::chrono::nanoseconds budget) noexcept {
   const u64 seen = c.enqueued.load(std::memory_order_acquire);
   const u64 deq = c.dequeued.load(std::memory_order_acquire);
   if (seen > deq) return true;  // something is there already
-  const auto until = clock::now() + budget;
+  auto now = clock::now();
+  const auto until = now + budget;
+  auto yield_at = now + std::chrono::microseconds(2);
   for (;;) {
-    for (int k = 0; k < 64; ++k) {
+    for (int k = 0; k < 16; ++k) {
       if (c.enqueued.load(std::memory_order_acquire) != seen) return true;
       cpu_relax();
     }
-    if (clock::now() >= until) return false;
+    now = clock::now();
+    if (now >= until) return false;
+    if (now >= yield_at) {
+      // Every 2 us, let another runnable process of this CPU in: with more busy processes than
+      // cores a spinner must not take their time. If the yield did give the CPU away (it came
+      // back late), the machine is oversubscribed: stop spinning, sleep on the doorbell.
+      ::sched_yield();
+      const auto back = clock::now();
+      if (back - now > std::chrono::microseconds(50)) return c.enqueued.load(std::memory_order_acquire) != seen;
+      yield_at = back + std::chrono::microseconds(2);
+    }
   }
 }
 
-bool mailbox::spin_before_sleep() noexcept {
+bool mailbox::spin_before_sleep(bool reply_expected) noexcept {
   impl& m = *impl_;
-  if (m.spin.count() <= 0) return false;
-  if (spin_for_mail(m.spin)) {
+  if (m.max_spin.count() <= 0) return false;
+  // Never below one wake-up of this machine (unless the configured budget is smaller): a shorter
+  // spin that misses costs a whole wake-up, and both sides stay in the slow mode.
+  const std::chrono::nanoseconds floor = std::min(m.max_spin, wake_cost());
+  if (m.spin < floor) m.spin = floor;
+  auto miss = [&] {  // spinning is not paying off now: halve the budget, down to the floor
+    m.spin = std::max(m.spin / 2, floor);
+    return false;
+  };
+  if (spin_for_mail(reply_expected ? m.max_spin : m.spin)) {  // a reply is coming: the full budget
     m.spin = m.max_spin;
     return true;
   }
-  m.spin /= 2;  // a miss: spinning is not paying off now
-  if (m.spin < std::chrono::microseconds(1)) m.spin = std::chrono::nanoseconds::zero();
-  return false;
+  return miss();
 }
 
 void mailbox::note_woken() noexcept {
   impl& m = *impl_;
   if (m.spin < m.max_spin / 10) m.spin = m.max_spin / 10;  // after a sleep, spinning may pay off again
 }
+
+std::chrono::nanoseconds mailbox::spin_budget() const noexcept { return impl_->spin; }
 
 void mailbox::set_spin(std::chrono::nanoseconds max) noexcept {
   impl_->max_spin = max;
@@ -567,9 +743,28 @@ void mailbox::end_sleep(bool rung) noexcept {
 
 std::atomic<std::uint64_t>& mailbox::handler_mark() noexcept { return impl_->ctl->handler_mark; }
 
-void mailbox::note_handled(std::uint64_t n) noexcept { impl_->ctl->handled.fetch_add(n, std::memory_order_relaxed); }
+void mailbox::note_handled(std::uint64_t n) noexcept {
+  // One writer (the receiving actor): a plain store, no locked instruction.
+  std::atomic<u64>& h = impl_->ctl->handled;
+  h.store(h.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
 
 void mailbox::set_slot_counter(slot_counter fn) noexcept { impl_->counter = fn; }
+
+void mailbox::set_single_receiver() noexcept {
+  impl& m = *impl_;
+  if (m.single) return;
+  // Room for a pass of batch_max small messages, and for at least one of the largest.
+  const std::size_t bytes = std::max<std::size_t>(static_cast<std::size_t>(m.max), std::size_t{64} << 10);
+  m.batch.reset(new (std::nothrow) impl::taken[impl::batch_max]);
+  m.bbuf_area = m.batch ? m.bbuf.get(bytes) : nullptr;
+  if (!m.bbuf_area) {
+    m.batch.reset();
+    return;  // out of memory: stays a one-message-per-lock receiver
+  }
+  m.batch_bytes = bytes;
+  m.single = true;
+}
 
 std::uint64_t mailbox::account_lost_after_crash() noexcept {
   // Only the supervisor calls this, after its actor died: nobody else changes `lost` meanwhile.
@@ -690,7 +885,7 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
     // sticky (mode 1777): nobody else can unlink our object and put theirs in its place between
     // the check and Boost's open.
     const std::string q_path = shm_path(base, ".q");
-    internal::unique_fd qfd(::shm_open(queue_shm_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+    internal::unique_fd qfd(::shm_open(queue_shm_name(base).c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0));
     if (!qfd) {
       ec = open_error(errno, q_path);
       return nullptr;
@@ -741,14 +936,24 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
     ec = errc::message_too_large;
     return;
   }
+  bool bad = false, shut = false;
   auto attempt = [&]() -> bool {
-    if (!m.mq->try_send(msg.data(), msg.size(), priority)) return false;
-    m.note_enqueue(msg.size(), count);
-    m.ring();
+    bool stamp = false;
+    const put_result r = m.put_locked(msg, priority, count, stamp);
+    if (r != put_result::sent) {
+      if (r == put_result::corrupt) {
+        bad = true;
+        m.mark_corrupt();
+      }
+      shut = r == put_result::closed;
+      return false;
+    }
+    // The time of the enqueue that starts a receive pass, wakes the receiver, or is one of 64.
+    if (m.ring() || stamp) c.last_enqueue_ns.store(wall_ns(), std::memory_order_relaxed);
     return true;
   };
   for (;;) {
-    if (c.poisoned.load(std::memory_order_acquire) || !m.intact()) {
+    if (bad || c.poisoned.load(std::memory_order_acquire) || !m.intact()) {
       ec = errc::poisoned;
       return;
     }
@@ -760,6 +965,8 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
     clock::time_point deadline = internal::try_only;
     try {
       if (attempt()) return;
+      if (bad || shut) continue;  // reported above (poisoned, closed)
+      c.last_enqueue_ns.store(wall_ns(), std::memory_order_relaxed);  // the slow path: found full
       deadline = deadline_of();
       if (deadline == internal::try_only || clock::now() >= deadline) {
         c.rejected_full.fetch_add(1, std::memory_order_relaxed);
@@ -770,8 +977,9 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
       // this attempt sees us; the futex word is sampled before, so its bump is never missed.
       seq = c.space_seq.load(std::memory_order_acquire);
       c.senders_waiting.fetch_add(1, std::memory_order_seq_cst);
-      if (attempt()) {
+      if (attempt() || bad || shut) {
         impl::release_count(c.senders_waiting);
+        if (bad || shut) continue;
         return;
       }
     } catch (const bip::interprocess_exception& e) {
@@ -819,46 +1027,25 @@ std::span<const char> mailbox::receive(clock::time_point deadline, std::error_co
   ec.clear();
   impl& m = *impl_;
   control_block& c = *m.ctl;
-  // Exactly max bytes (the size this handle validated, never one read from shared memory now),
-  // ending at an inaccessible page: Boost copies a message length read from shared memory.
-  char* const area = m.rbuf.get(static_cast<std::size_t>(m.max));
-  if (!area) {
-    ec = std::make_error_code(std::errc::not_enough_memory);
-    return {};
-  }
-  bool forged = false;
-  auto attempt = [&](std::size_t& got) -> bool {
-    bip::message_queue::size_type recvd = 0;
-    unsigned prio = 0;
-    if (!m.top_intact()) {  // a forged length: never handed to Boost's copy
-      forged = true;
-      m.mark_corrupt();
-      return false;
-    }
-    if (!m.mq->try_receive(area, static_cast<bip::message_queue::size_type>(m.max), recvd, prio)) return false;
-    if (recvd > m.max) {  // a length forged in shared memory (the guard page stops longer copies)
-      forged = true;
-      m.mark_corrupt();
-      return false;
-    }
-    got = static_cast<std::size_t>(recvd);
-    u32 k = m.counter ? m.counter(std::span<const char>(area, got)) : 1;
-    k = k < 1 ? 1 : k > max_pack ? static_cast<u32>(max_pack) : k;  // read from untrusted bytes
-    m.note_dequeue(got, k);
-    if (c.senders_waiting.load(std::memory_order_relaxed) > 0 && ++m.since_wake >= m.wake_every) {
-      m.wake_senders();
-    }
-    return true;
-  };
-  for (;;) {
-    if (c.poisoned.load(std::memory_order_acquire) || !m.intact()) {
-      ec = errc::poisoned;
+  if (!m.rbuf_area) {
+    // Exactly max bytes (the size this handle validated, never one read from shared memory now),
+    // ending at an inaccessible page; every length is checked before its copy anyway.
+    m.rbuf_area = m.rbuf.get(static_cast<std::size_t>(m.max));
+    if (!m.rbuf_area) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
       return {};
     }
-    std::size_t got = 0;
+  }
+  std::span<const char> got;
+  for (;;) {
+    if (m.batch_next >= m.batch_n && (c.poisoned.load(std::memory_order_acquire) || !m.intact())) {
+      ec = errc::poisoned;  // (messages already taken into a batch are still handed out)
+      return {};
+    }
     try {
-      if (attempt(got)) return {area, got};
-      if (forged) continue;  // reported as poisoned above
+      const int r = m.next(got);
+      if (r > 0) return got;
+      if (r < 0) continue;  // reported as poisoned above
       // Empty. Before sleeping, let blocked senders in (they may be waiting for any space).
       if (c.senders_waiting.load(std::memory_order_relaxed) > 0) m.wake_senders();
       if (c.closed.load(std::memory_order_acquire)) {
@@ -869,18 +1056,16 @@ std::span<const char> mailbox::receive(clock::time_point deadline, std::error_co
         ec = errc::empty;
         return {};
       }
-      if (clock::now() >= deadline) {
+      if (deadline != internal::forever && clock::now() >= deadline) {
         ec = errc::timed_out;
         return {};
       }
       if (spin_before_sleep()) continue;
       begin_sleep();
-      if (attempt(got)) {
+      const int r2 = m.next(got);  // the re-check takes the lock (see impl::ring)
+      if (r2 != 0) {
         impl::release_count(c.sleeping);
-        return {area, got};
-      }
-      if (forged) {
-        impl::release_count(c.sleeping);
+        if (r2 > 0) return got;
         continue;
       }
     } catch (const bip::interprocess_exception& e) {
@@ -928,24 +1113,27 @@ void mailbox::close() noexcept {
 
 bool mailbox::closed() const noexcept { return impl_->ctl->closed.load(std::memory_order_acquire) != 0; }
 
-mailbox_stats mailbox::stats() const noexcept {
-  const control_block& c = *impl_->ctl;
-  mailbox_stats s;
-  s.capacity = impl_->cap;
-  s.max_message_size = impl_->max;
+namespace {
+
+// The figures of a control block whose capacity and maximum size were validated (@p cap, @p max);
+// false when its counters are implausible (corrupt: no figure is reported then).
+bool figures_of(const control_block& c, u64 cap, u64 max, mailbox_stats& s) noexcept {
+  s.capacity = cap;
+  s.max_message_size = max;
   const counter_snapshot snap = snapshot(c);
-  if (!impl_->intact() || !counters_plausible(snap, impl_->limit())) {
-    // Corrupt: no figure read from it is reported (a random counter would print as billions).
-    impl_->mark_corrupt();
+  const u64 limit = message_limit(cap, c.packed.load(std::memory_order_relaxed) != 0);
+  if (!counters_plausible(snap, limit)) {
     s.poisoned = true;
     s.corrupted = true;
-    return s;
+    return false;
   }
   s.dequeued = snap.dequeued;
   s.enqueued = snap.enqueued;
   s.lost = snap.lost;
-  s.depth = bounded_depth(s.enqueued, s.dequeued, impl_->limit());
-  s.high_water = std::min(snap.high_water, impl_->limit());
+  s.depth = bounded_depth(s.enqueued, s.dequeued, limit);
+  // The receivers record the depth each receive pass finds (the peak since the previous one);
+  // since the last pass only sends happened, so the depth now is the peak of that stretch.
+  s.high_water = std::max(std::min(snap.high_water, limit), s.depth);
   s.rejected_full = c.rejected_full.load(std::memory_order_relaxed);
   s.rejected_oversize = c.rejected_oversize.load(std::memory_order_relaxed);
   s.bytes_in = c.bytes_in.load(std::memory_order_relaxed);
@@ -957,7 +1145,67 @@ mailbox_stats mailbox::stats() const noexcept {
   s.last_dequeue_ns = c.last_dequeue_ns.load(std::memory_order_relaxed);
   s.closed = snap.closed != 0;
   s.poisoned = snap.poisoned != 0;
+  return true;
+}
+
+}  // namespace
+
+mailbox_stats mailbox::stats() const noexcept {
+  mailbox_stats s;
+  if (!impl_->intact() || !figures_of(*impl_->ctl, impl_->cap, impl_->max, s)) {
+    impl_->mark_corrupt();  // no figure read from it is reported (a random counter would print as billions)
+    s = mailbox_stats{};
+    s.capacity = impl_->cap;
+    s.max_message_size = impl_->max;
+    s.poisoned = true;
+    s.corrupted = true;
+  }
   return s;
+}
+
+std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user) noexcept {
+  ec.clear();
+  try {
+    const std::string path = shm_path(base, ".ctl");
+    internal::unique_fd fd(::shm_open(ctl_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+    if (!fd) {
+      ec = open_error(errno, path);
+      return std::nullopt;
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+      ec = errno_code();
+      return std::nullopt;
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0 || (!any_user && st.st_uid != ::geteuid())) {
+      ec = refuse(path, "not a private regular file of this user");
+      return std::nullopt;
+    }
+    if (static_cast<std::size_t>(st.st_size) < sizeof(control_block)) {
+      ec = errc::no_such_object;  // still being made
+      return std::nullopt;
+    }
+    void* m = ::mmap(nullptr, sizeof(control_block), PROT_READ, MAP_SHARED, fd.get(), 0);
+    if (m == MAP_FAILED) {
+      ec = errno_code();
+      return std::nullopt;
+    }
+    const auto& c = *static_cast<const control_block*>(m);
+    mailbox_stats s;
+    const u64 magic = c.magic.load(std::memory_order_acquire), cap = load64(&c.capacity), max = load64(&c.max_message_size);
+    if (magic == 0) {
+      ec = errc::no_such_object;
+    } else if (magic != magic_value || load32(&c.version) != layout_version || !config_ok(cap, max) ||
+               !figures_of(c, cap, max, s)) {
+      ec = errc::poisoned;
+    }
+    ::munmap(m, sizeof(control_block));
+    if (ec) return std::nullopt;
+    return s;
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return std::nullopt;
 }
 
 void mailbox::add_restart() noexcept { impl_->ctl->restarts.fetch_add(1, std::memory_order_relaxed); }
@@ -984,5 +1232,131 @@ void remove_mailbox(const std::string& base) noexcept {
   } catch (...) {
   }
 }
+
+// ---- recycling (issue #10 item 5; helper "start") ----
+// Starting an actor used to create its queue (posix_fallocate of capacity x slot size, Boost's
+// initialisation touching every slot) and to free it at its end. A supervisor parks the queue of
+// an actor that ended for good under a pool name instead, and reuses it for the next actor with
+// the same sizes: only the small control block and the doorbell are made afresh, so the new
+// mailbox starts with clean counters whatever the layout of the control block, and handles that
+// still hold the old control block keep seeing it closed. A parked queue is an object named under
+// the tree's prefix: gc and the removal of a tree's (or a pool supervisor's) objects by prefix
+// collect it after any crash. Relies only on: impl's base/owner/creator/removed/cap/max/ctl/qview/
+// layout/mq/bell/rbuf/wake_every and the integrity checks, create()'s control-block initialisation, remove_mailbox().
+
+bool mailbox::park(const std::string& pool_base) noexcept {
+  impl& m = *impl_;
+  if (!m.owner || m.removed || m.ctl->poisoned.load(std::memory_order_acquire) || !m.deep_intact()) {
+    remove();
+    return false;
+  }
+  const std::string from = shm_path(m.base, ".q"), to = shm_path(pool_base, ".q");
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+    remove();
+    return false;
+  }
+  ::shm_unlink(ctl_name(m.base).c_str());
+  ::unlink(bell_path(m.base).c_str());
+  m.base = pool_base;  // its destructor (or remove()) now removes the parked queue
+  return true;
+}
+
+void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
+  ec.clear();
+  impl& old = *impl_;
+  bool made_ctl = false, made_bell = false, renamed = false;
+  auto fail = [&](std::error_code e) {
+    ec = e;
+    if (renamed) ::shm_unlink(queue_shm_name(base).c_str());
+    if (made_bell) ::unlink(bell_path(base).c_str());
+    if (made_ctl) ::shm_unlink(ctl_name(base).c_str());
+    remove();  // the parked queue
+  };
+  try {
+    // 1. empty the queue (what the previous actor left is undeliverable: its mailbox was closed)
+    if (old.corrupt || !old.queue_intact() || !old.queue_tail_intact() || !old.slots_intact()) {
+      fail(errc::poisoned);
+      return;
+    }
+    // (the receive buffer, a mapping with a guard page, only when there is something to take)
+    const bool queued = old.mq->get_num_msg() > 0;
+    char* const area = queued ? old.rbuf.get(static_cast<std::size_t>(old.max)) : nullptr;
+    if (queued && !area) {
+      fail(std::make_error_code(std::errc::not_enough_memory));
+      return;
+    }
+    bip::message_queue::size_type got = 0;
+    unsigned prio = 0;
+    while (area && old.mq->try_receive(area, static_cast<bip::message_queue::size_type>(old.max), got, prio)) {
+      if (got > old.max || !old.top_intact()) {
+        fail(errc::poisoned);
+        return;
+      }
+    }
+    auto p = std::make_unique<impl>();
+    p->base = base;
+    p->owner = true;
+    p->creator = ::getpid();
+    p->cap = old.cap;
+    p->max = old.max;
+    // 2. a fresh control block (as create() makes it; magic written last)
+    internal::unique_fd cfd(::shm_open(ctl_name(base).c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!cfd) {
+      fail(errno_code());
+      return;
+    }
+    made_ctl = true;
+    if (::fchmod(cfd.get(), 0600) != 0 || ::ftruncate(cfd.get(), sizeof(control_block)) != 0) {
+      fail(errno_code());
+      return;
+    }
+    void* addr = ::mmap(nullptr, sizeof(control_block), PROT_READ | PROT_WRITE, MAP_SHARED, cfd.get(), 0);
+    if (addr == MAP_FAILED) {
+      fail(errno_code());
+      return;
+    }
+    p->ctl = new (addr) control_block{};
+    p->ctl->version = layout_version;
+    p->ctl->capacity = p->cap;
+    p->ctl->max_message_size = p->max;
+    p->ctl->owner_pid.store(::getpid());
+    // 3. a fresh doorbell
+    const std::string bell = bell_path(base);
+    if (::mkfifo(bell.c_str(), 0600) != 0) {
+      fail(errno_code());
+      return;
+    }
+    made_bell = true;
+    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!p->bell || ::fchmod(p->bell.get(), 0600) != 0) {
+      fail(errno_code());
+      return;
+    }
+    std::error_code cec;
+    if (!check_private(p->bell.get(), S_IFIFO, bell, st, cec)) {
+      fail(cec);
+      return;
+    }
+    // 4. the queue, renamed into place (never over an existing object)
+    if (::renameat2(AT_FDCWD, shm_path(old.base, ".q").c_str(), AT_FDCWD, shm_path(base, ".q").c_str(),
+                    RENAME_NOREPLACE) != 0) {
+      fail(errno == EEXIST ? std::make_error_code(std::errc::file_exists) : errno_code());
+      return;
+    }
+    renamed = true;
+    old.mq.reset();  // (message_queue does not move: opened again under its new name)
+    p->mq.emplace(bip::open_only, queue_name(base).c_str());
+    p->qview = std::exchange(old.qview, nullptr);
+    p->layout = old.layout;
+    p->wake_every = static_cast<u32>(p->cap / 4 > 0 ? p->cap / 4 : 1);
+    old.removed = true;  // its names are gone (renamed); the old control block is unmapped with it
+    p->ctl->magic.store(magic_value, std::memory_order_release);
+    impl_ = std::move(p);
+  } catch (...) {
+    fail(errc::poisoned);
+  }
+}
+// ---- end of recycling ----
 
 }  // namespace procactor::ipc

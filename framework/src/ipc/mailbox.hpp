@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <sys/types.h>
 #include <span>
 #include <string>
@@ -82,6 +83,15 @@ class mailbox {
   using slot_counter = std::uint32_t (*)(std::span<const char> slot) noexcept;
   void set_slot_counter(slot_counter fn) noexcept;
 
+  /// This handle is the mailbox's only receiver (an actor's own mailbox): each receive pass takes
+  /// every slot available (up to 256, up to max(64 KiB, max_message_size) bytes) under ONE
+  /// acquisition of the queue's lock into a private buffer, and receive() hands them out one by
+  /// one without touching shared memory. Each is counted dequeued when taken, so a receiver
+  /// killed while holding a batch leaves dequeued - handled - lost = what it held, and
+  /// account_lost_after_crash() counts it per message. Never call it on a queue with several
+  /// receivers (a batch taken is invisible to them). Out of memory: stays one message per lock.
+  void set_single_receiver() noexcept;
+
   /// Receives one message into @p buf (resized to max_message_size), returns its size.
   /// deadline == try_only: errc::empty at once; errc::timed_out; errc::closed once closed and empty.
   std::size_t receive(std::vector<char>& buf, internal::clock::time_point deadline,
@@ -98,10 +108,17 @@ class mailbox {
   bool spin_for_mail(std::chrono::nanoseconds budget) noexcept;
 
   /// The adaptive spin of this handle's receiver (receive() and actor loops use it): spins up to
-  /// the current budget; a hit restores the full budget, a miss halves it (down to no spin).
-  bool spin_before_sleep() noexcept;
+  /// the current budget; a hit restores the full budget, a miss halves it, never below one
+  /// wake-up of this machine (ipc::wake_cost(), or the full budget if that is smaller).
+  /// @p reply_expected: the caller awaits a reply to a request it sent: spins the full budget.
+  /// Every 2 us of spinning yields the CPU to other runnable processes (more busy processes than
+  /// cores: the spinner never keeps a CPU from one with work); a yield that gave the CPU away for
+  /// more than 50 us ends the spin.
+  bool spin_before_sleep(bool reply_expected = false) noexcept;
   /// After a sleep on the doorbell: spinning may pay off again, give it a tenth of the budget.
   void note_woken() noexcept;
+  /// The current adaptive budget of spin_before_sleep().
+  std::chrono::nanoseconds spin_budget() const noexcept;
   /// The full spin budget (default 20 us; 0: never spin).
   void set_spin(std::chrono::nanoseconds max) noexcept;
 
@@ -174,6 +191,20 @@ class mailbox {
   /// Removes the names (idempotent). Processes that have it open keep working on it.
   void remove() noexcept;
 
+  // ---- recycling (issue #10 item 5; helper "start": self-contained, see mailbox.cpp's section) ----
+  /// Parks this mailbox (its owner's handle, closed by the caller) for reuse: the names of its
+  /// control block and doorbell are removed (handles that hold them keep seeing it closed) and its
+  /// queue object is renamed to @p pool_base + ".q" (which must not exist). False if it is poisoned
+  /// or corrupt or cannot be renamed: then its objects are removed and the caller drops it.
+  bool park(const std::string& pool_base) noexcept;
+  /// Brings a parked mailbox back as a new, empty one named @p base: its queue is drained, a fresh
+  /// control block (every counter zero, generation 0, not closed, no receiver) and doorbell are
+  /// created exclusively, then the queue is renamed into place (the control block's magic last, as
+  /// in create()). The handle becomes that mailbox's owner handle. On failure (file_exists if
+  /// @p base exists; poisoned) the parked objects are removed and the caller drops the handle.
+  void reuse(const std::string& base, std::error_code& ec) noexcept;
+  // ---- end of recycling ----
+
   struct impl;
 
  private:
@@ -184,6 +215,13 @@ class mailbox {
 /// Why the last open or create on this thread failed with errc::foreign_object: the object's path
 /// and the failed check ("/dev/shm/procactor.1-2.ab.ctl: owned by uid 1001, not ...").
 const std::string& refusal() noexcept;
+
+/// The counters of the mailbox named @p base, read through a read-only mapping of its control
+/// block alone (a few loads: what tools read, thousands of mailboxes at a time), with the checks of
+/// open() on that object (ours, private, a regular file; root may read any user's with
+/// @p any_user). errc::no_such_object, errc::foreign_object, errc::poisoned (not a control block
+/// of ours, or implausible counters).
+std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user = false) noexcept;
 
 /// Removes the objects of a mailbox by name, whether or not it is open anywhere.
 void remove_mailbox(const std::string& base) noexcept;

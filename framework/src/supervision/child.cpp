@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include "internal/child.hpp"
+#include "procactor/gc.hpp"
 #include "procactor/log.hpp"
 #include "procactor/pipe.hpp"
 #include "supervision/actor_entry.hpp"
@@ -40,10 +41,12 @@ void settle_adopted_mailbox(child& c) {
 
 }  // namespace
 
-connection launch_child(child& c, const tree_address& addr, std::string& error) {
+connection launch_child(child& c, const tree_address& addr, std::string& error, mailbox_pool* pool) {
   std::error_code ec;
   if (c.spec.make_actor && !c.box) {
-    c.box = ipc::mailbox::create_or_open(wire::mailbox_name(addr.prefix, c.path), box_config(c.spec), ec);
+    const std::string name = wire::mailbox_name(addr.prefix, c.path);
+    if (pool) c.box = pool->take(name, box_config(c.spec));
+    if (!c.box) c.box = ipc::mailbox::create_or_open(name, box_config(c.spec), ec);
     if (!c.box) {
       error = "cannot create the mailbox of " + c.path + ": " + ec.message();
       return {};
@@ -80,10 +83,11 @@ connection launch_child(child& c, const tree_address& addr, std::string& error) 
   } else {
     c.proc.emplace(
         opts,
-        [spec = *c.spec.supervisor, path = c.path, addr](connection& conn) -> int {
+        [spec = *c.spec.supervisor, path = c.path, addr, again = c.incarnation > 1](connection& conn) -> int {
           internal::close_fds_except({conn.native_handle()});
           reset_signals();
           supervisor s(path, spec, addr, std::move(conn), false);
+          if (again) s.note_restart();
           return s.run();
         },
         std::move(theirs));
@@ -115,11 +119,49 @@ mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_addr
   return out;
 }
 
-void retire_mailbox(child& c) noexcept {
+void retire_mailbox(child& c, mailbox_pool* pool) noexcept {
   if (!c.box) return;
   c.box->close();  // senders holding it open see `closed` and learn the actor is gone
+  if (pool && !pool->prefix.empty()) {
+    pool->put(std::move(c.box));  // its names go: senders that open it by name find no actor
+    return;
+  }
   c.box->remove();
   c.box.reset();
+}
+
+void mailbox_pool::put(std::unique_ptr<ipc::mailbox> box) noexcept {
+  try {
+    if (parked.size() < limit && box->park(prefix + "-" + std::to_string(++next))) {
+      parked.push_back(std::move(box));
+      return;
+    }
+  } catch (...) {
+  }
+  box->remove();
+}
+
+std::unique_ptr<ipc::mailbox> mailbox_pool::take(const std::string& base, const ipc::mailbox_config& cfg) noexcept {
+  for (auto it = parked.rbegin(); it != parked.rend(); ++it) {  // the last parked: its pages are warm
+    auto& box = *it;
+    if (box->capacity() != cfg.capacity || box->max_message_size() != cfg.max_message_size) continue;
+    std::unique_ptr<ipc::mailbox> got = std::move(box);
+    parked.erase(std::next(it).base());
+    std::error_code ec;
+    got->reuse(base, ec);  // on failure the parked objects are gone and it is dropped
+    return ec ? nullptr : std::move(got);
+  }
+  return nullptr;
+}
+
+void mailbox_pool::remove_leftovers() const noexcept {
+  if (prefix.empty()) return;
+  try {
+    for (const auto& name : list_ipc_objects()) {
+      if (name.rfind(prefix + "-", 0) == 0) ipc::remove_mailbox(name.substr(0, name.rfind('.')));
+    }
+  } catch (...) {
+  }
 }
 
 }  // namespace procactor::detail

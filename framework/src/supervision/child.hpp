@@ -50,10 +50,31 @@ struct child {
   std::optional<exit_reason> killed_as;                     // its supervisor killed it as frozen or hung
 };
 
+/// The mailboxes of actors that ended for good, parked for reuse by the next actor of the same
+/// sizes (a pool supervisor starts and terminates actors all the time): a new actor then gets a
+/// queue that is only drained and renamed, not allocated and initialised (ipc::mailbox::park,
+/// reuse). Parked queues are named prefix + "-" + n under the tree's prefix: the removal of the
+/// tree's objects and gc collect them; a restarted supervisor removes its predecessor's by prefix.
+struct mailbox_pool {
+  std::string prefix;   // the names of parked queues start with it; empty: no pooling
+  std::size_t limit = 0;  // parked queues kept at most (more are removed)
+  std::size_t next = 0;   // the number of the next parked name
+  std::vector<std::unique_ptr<ipc::mailbox>> parked;
+
+  /// Parks @p box (closed) unless the pool is full or it cannot be parked (then it is removed).
+  void put(std::unique_ptr<ipc::mailbox> box) noexcept;
+  /// A parked mailbox of @p cfg's sizes reused as the new mailbox @p base, or null (none parked,
+  /// or @p base exists: the caller creates or opens it as before).
+  std::unique_ptr<ipc::mailbox> take(const std::string& base, const ipc::mailbox_config& cfg) noexcept;
+  /// Removes every object whose name starts with prefix (left by a predecessor that died).
+  void remove_leftovers() const noexcept;
+};
+
 /// Launches a new incarnation of @p c (a child of the supervisor at @p supervisor_path in the
 /// tree @p addr): creates its mailbox if it has none, forks or spawns its process. Returns our
 /// end of its pipe; on failure an empty connection and @p error says why.
-connection launch_child(child& c, const tree_address& addr, std::string& error);
+/// A new actor's mailbox comes from @p pool when it has one parked.
+connection launch_child(child& c, const tree_address& addr, std::string& error, mailbox_pool* pool = nullptr);
 
 /// What the end of @p c's process with reason @p why did to its mailbox.
 struct mailbox_outcome {
@@ -65,7 +86,7 @@ struct mailbox_outcome {
 mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_address& addr);
 
 /// @p c is terminated for good: its mailbox is closed (senders holding it learn the actor is
-/// gone) and removed.
-void retire_mailbox(child& c) noexcept;
+/// gone) and removed, or parked in @p pool for the next actor.
+void retire_mailbox(child& c, mailbox_pool* pool = nullptr) noexcept;
 
 }  // namespace procactor::detail

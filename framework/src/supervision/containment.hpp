@@ -41,6 +41,12 @@ const std::string& entered_cgroup() noexcept;
 /// missing directory is fine. Never throws.
 void kill_cgroup(std::string dir, std::chrono::milliseconds within) noexcept;
 
+/// SIGKILLs every process in the cgroup @p dir but the caller (which stays in it), and every
+/// cgroup below it, waiting at most @p within. For the root at a normal end: leaving the cgroup
+/// (a migration: one RCU grace period, 10-20 ms) is left to the tree handle, which removes the
+/// cgroup once it has reaped the root (kill_cgroup). Never throws.
+void kill_others_in_cgroup(const std::string& dir, std::chrono::milliseconds within) noexcept;
+
 /// In a child subreaper at its end: SIGKILLs (with their process groups) and reaps every child
 /// this process still has, again while new orphans arrive, for at most @p within. Never throws.
 void kill_children(std::chrono::milliseconds within) noexcept;

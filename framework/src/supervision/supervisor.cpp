@@ -25,6 +25,8 @@ constexpr auto ready_timeout = std::chrono::seconds(10);
 // Busy-poll after activity, at most (adaptive; the actors' default spin): a routed answer through
 // an actor usually comes back within it, and then costs the supervisor no wake-up.
 constexpr auto route_spin = std::chrono::microseconds(20);
+// Mailboxes a pool supervisor keeps parked for its next actors (ipc::mailbox::park).
+constexpr std::size_t parked_mailboxes = 4;
 // How long a supervisor's last frame (its exit reason) may wait for its parent to read.
 constexpr auto exit_flush_timeout = std::chrono::seconds(1);
 
@@ -47,6 +49,9 @@ supervisor::supervisor(std::string path, supervisor_spec spec, tree_address addr
       restart_timer_(io_) {
   if (parent.native_handle() >= 0) parent_ = std::make_unique<frame_pipe>(io_, std::move(parent));
   if (spec_.strat == strategy::pool) {
+    // its actors come and go (start_child, terminate_child): their mailboxes are recycled
+    pool_.prefix = wire::mailbox_name(addr_.prefix, path_ + "/.pool");
+    pool_.limit = parked_mailboxes;
     for (std::size_t k = 0; k < spec_.pool_size; ++k) add_pool_child();
     return;
   }
@@ -117,7 +122,7 @@ int supervisor::run() {
     }
     containment::kill_children(std::chrono::seconds(5));  // our children, then orphans as they come
     containment::kill_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
-    wire::remove_tree_mailboxes(addr_.prefix, "");
+    wire::remove_tree_mailboxes(addr_.prefix, "", true);
     std::fflush(nullptr);
     ::_exit(1);
   };
@@ -147,6 +152,7 @@ int supervisor::run() {
                         });
     }
   }
+  if (restarted_) pool_.remove_leftovers();  // parked by a predecessor at this path that died
   for (std::size_t i = 0; i < children_.size(); ++i) start_queue_.push_back(i);
   start_next();
   run_event_loop(io_, route_spin);
@@ -175,7 +181,7 @@ void supervisor::start_next() {
     if (c.running || c.gone) continue;                     // already up, or terminated for good meanwhile
     if (c.launched_before && c.box) c.box->add_restart();  // the incarnation requests watch
     std::string error;
-    connection conn = launch_child(c, addr_, error);
+    connection conn = launch_child(c, addr_, error, &pool_);
     if (!error.empty()) {
       for (auto& w : c.start_waiters) reply_child(w.path, w.kind, error, true);
       c.start_waiters.clear();
@@ -341,7 +347,7 @@ void supervisor::on_child_exit(std::size_t i) {
   if (box.recreated) {
     log_event(log_level::warn, "mailbox_recreated", path_, c.path, "mailbox of " + c.path + " poisoned; recreating it");
   }
-  if (!c.terminate_waiters.empty()) retire_mailbox(c);  // terminated for good: its mail is undeliverable
+  if (!c.terminate_waiters.empty()) retire_mailbox(c, &pool_);  // terminated for good: its mail is undeliverable
   for (auto& w : c.terminate_waiters) reply_child(w.path, w.kind, c.path, false, why);
   c.terminate_waiters.clear();
   // The down names the incarnation that ended and how much of its mail it took
@@ -373,7 +379,7 @@ void supervisor::on_child_exit(std::size_t i) {
     c.gone = true;
     if (c.box) {
       const auto lost = c.box->stats().depth;
-      retire_mailbox(c);
+      retire_mailbox(c, &pool_);
       if (lost) {
         log_event(log_level::warn, "messages_lost", path_, c.path,
                   std::to_string(lost) + " message(s) lost with " + c.path + " (it ended for good)",
@@ -613,7 +619,9 @@ void supervisor::finish() {
     // every child has ended: what is left are orphans of the tree (a child subreaper gets them),
     // setsid() escapes included, and with a cgroup whatever else the tree started
     containment::kill_children(std::chrono::seconds(5));
-    containment::kill_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
+    // the cgroup itself is removed by the tree handle once it has reaped us (leaving it costs a
+    // grace period); a handle that died meanwhile is seen by on_owner_gone, which removes it
+    containment::kill_others_in_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
     // all but the tree handle's own mailbox, which the handle removes
     wire::remove_tree_mailboxes(addr_.prefix, wire::mailbox_name(addr_.prefix, wire::client_path));
   }

@@ -38,6 +38,9 @@ class supervisor {
   /// (intensity_exit_code), or until a child cannot be started (1). Its last frame to its parent
   /// is its exit reason (shutdown, intensity, exit code 1).
   int run();
+  /// This supervisor restarts one that died at the same path: what that one left parked (its
+  /// pool's mailboxes) is removed before anything starts.
+  void note_restart() noexcept { restarted_ = true; }
 
  private:
   // children and their lives
@@ -115,6 +118,8 @@ class supervisor {
   int exit_code_ = 0;
   exit_reason exit_reason_;
   std::size_t pool_counter_ = 0;
+  mailbox_pool pool_;  // parked mailboxes of ended actors (pool supervisors only)
+  bool restarted_ = false;  // note_restart()
   // mailboxes of actors below nested supervisors, opened to count routed messages lost on the way
   std::unordered_map<std::string, std::unique_ptr<ipc::mailbox>> far_boxes_;
 };
