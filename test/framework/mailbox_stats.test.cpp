@@ -55,7 +55,7 @@ BOOST_AUTO_TEST_CASE(a_snapshot_prints_each_counter_as_key_equals_value) {
   mailbox_stats zero;
   BOOST_TEST(zero.to_string() ==
              "depth=0 capacity=0 high_water=0 enqueued=0 dequeued=0 handled=0 rejected_full=0 rejected_oversize=0 "
-             "bytes_in=0 bytes_out=0 restarts=0 lost=0 generation=0 closed=0 poisoned=0");
+             "bytes_in=0 bytes_out=0 restarts=0 lost=0 unsent_lost=0 generation=0 closed=0 poisoned=0");
   mailbox_stats s;
   s.depth = 1;
   s.capacity = 2;
@@ -69,12 +69,13 @@ BOOST_AUTO_TEST_CASE(a_snapshot_prints_each_counter_as_key_equals_value) {
   s.bytes_out = 10;
   s.restarts = 11;
   s.lost = 12;
+  s.unsent_lost = 14;
   s.generation = 13;
   s.closed = true;
   s.poisoned = true;
   BOOST_TEST(s.to_string() ==
              "depth=1 capacity=2 high_water=3 enqueued=4 dequeued=5 handled=6 rejected_full=7 rejected_oversize=8 "
-             "bytes_in=9 bytes_out=10 restarts=11 lost=12 generation=13 closed=1 poisoned=1");
+             "bytes_in=9 bytes_out=10 restarts=11 lost=12 unsent_lost=14 generation=13 closed=1 poisoned=1");
 }
 
 BOOST_AUTO_TEST_CASE(queue_counters_follow_puts_gets_and_refusals) {

@@ -45,6 +45,8 @@ struct mailbox_stats {
   std::uint64_t last_dequeue_ns = 0;    ///< the same for dequeues, 0 if none: stamped by the first,
                                         ///< by every receive pass that took several messages or
                                         ///< emptied the queue, and every 64th
+  std::uint64_t unsent_lost = 0;        ///< messages its actor had sent in a handler turn but not yet
+                                        ///< placed (packed in its own memory) when it died
   std::uint64_t generation = 0;         ///< times the mailbox was recreated after being poisoned
   bool closed = false;                  ///< close() was called
   bool poisoned = false;                ///< a process died inside the queue's lock, or the shared memory is corrupt

@@ -824,6 +824,7 @@ void mailbox::inherit(const mailbox_stats& old) noexcept {
   c.bytes_in.store(old.bytes_in);
   c.bytes_out.store(old.bytes_out);
   c.restarts.store(old.restarts);
+  c.unsent_lost.store(old.unsent_lost);
 }
 
 bool mailbox::poisoned() const noexcept {
@@ -1140,6 +1141,7 @@ mailbox_stats mailbox::stats() const noexcept {
   s.handled = snap.handled;
   s.generation = c.gen.load(std::memory_order_relaxed);
   s.restarts = c.restarts.load(std::memory_order_relaxed);
+  s.unsent_lost = c.unsent_lost.load(std::memory_order_relaxed);
   s.last_enqueue_ns = c.last_enqueue_ns.load(std::memory_order_relaxed);
   s.last_dequeue_ns = c.last_dequeue_ns.load(std::memory_order_relaxed);
   s.closed = snap.closed != 0;
@@ -1148,6 +1150,25 @@ mailbox_stats mailbox::stats() const noexcept {
 }
 
 void mailbox::add_restart() noexcept { impl_->ctl->restarts.fetch_add(1, std::memory_order_relaxed); }
+void mailbox::set_unsent(std::uint64_t n) noexcept { impl_->ctl->unsent.store(n, std::memory_order_relaxed); }
+
+std::uint64_t mailbox::account_unsent_after_crash() noexcept {
+  control_block& c = *impl_->ctl;
+  const u64 n = c.unsent.exchange(0, std::memory_order_relaxed);
+  // a stray write could make it anything: at most what one handler turn can pack
+  const u64 lost = std::min<u64>(n, max_pack * 1024);
+  if (lost) c.unsent_lost.fetch_add(lost, std::memory_order_relaxed);
+  return lost;
+}
+
+bool mailbox::stalled() const noexcept {
+  const control_block& c = *impl_->ctl;
+  return c.sleeping.load(std::memory_order_acquire) != 0 &&
+         c.enqueued.load(std::memory_order_acquire) != c.dequeued.load(std::memory_order_acquire);
+}
+
+void mailbox::wake_receiver() noexcept { impl_->ring(); }
+
 void mailbox::note_rejected_full() noexcept { impl_->ctl->rejected_full.fetch_add(1, std::memory_order_relaxed); }
 int mailbox::doorbell_fd() const noexcept { return impl_->bell.get(); }
 const std::string& mailbox::name() const noexcept { return impl_->base; }
