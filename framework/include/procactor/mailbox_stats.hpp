@@ -22,8 +22,7 @@ struct mailbox_stats {
   std::uint64_t high_water = 0;         ///< highest depth reached: each receive records the depth
                                         ///< it finds (the peak since the previous receive, only
                                         ///< sends came in between), and the reader adds the depth
-                                        ///< now. Exact; an actor's mailbox counts the messages its
-                                        ///< actor took in one pass (up to 256) as dequeued at once
+                                        ///< now. Exact
   std::uint64_t enqueued = 0;           ///< messages accepted
   std::uint64_t dequeued = 0;           ///< messages taken out
   std::uint64_t handled = 0;            ///< messages whose handler returned (actor mailboxes);
