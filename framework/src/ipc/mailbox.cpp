@@ -1307,7 +1307,12 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
     renamed = true;
     old.mq.reset();  // (message_queue does not move: opened again under its new name)
     p->mq.emplace(bip::open_only, queue_name(base).c_str());
-    p->qview = std::exchange(old.qview, nullptr);
+    // The mapping moves with the queue (the old impl's destructor would unmap it). Everything else
+    // of this handle starts as create() makes it: a batch the previous actor's receiver took, its
+    // slot counter, spin and buffers belong to the old life.
+    p->qmap = std::exchange(old.qmap, nullptr);
+    p->qview = p->qmap;
+    old.qview = nullptr;
     p->layout = old.layout;
     p->wake_every = static_cast<u32>(p->cap / 4 > 0 ? p->cap / 4 : 1);
     old.removed = true;  // its names are gone (renamed); the old control block is unmapped with it
