@@ -1245,13 +1245,19 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
       fail(std::make_error_code(std::errc::not_enough_memory));
       return;
     }
-    bip::message_queue::size_type got = 0;
-    unsigned prio = 0;
-    while (area && old.mq->try_receive(area, static_cast<bip::message_queue::size_type>(old.max), got, prio)) {
-      if (got > old.max || !old.top_intact()) {
-        fail(errc::poisoned);
-        return;
-      }
+    // Drained with our own checked take (each slot and length checked under the lock before the
+    // copy), never Boost's try_receive: it copies the top message's length unchecked and signals
+    // its condition variable when m_blocked_senders (a field no check reads) is not zero, so a
+    // forged header could make the supervisor fault or hang there.
+    old.counter = nullptr;  // the dying control block's counts do not matter
+    impl::taken where{};
+    bool stamp = false;
+    long took = 0;
+    while (area && (took = old.take_locked(area, static_cast<std::size_t>(old.max), 1, &where, stamp)) > 0) {
+    }
+    if (took < 0) {
+      fail(errc::poisoned);
+      return;
     }
     auto p = std::make_unique<impl>();
     p->base = base;
