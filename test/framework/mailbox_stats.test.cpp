@@ -6,8 +6,10 @@
 
 #include <boost/test/unit_test.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "internal/wait.hpp"
@@ -406,6 +408,39 @@ BOOST_AUTO_TEST_CASE(wake_receiver_rings_the_doorbell_of_a_sleeping_receiver) {
   BOOST_TEST(readable());
   m->end_sleep(true);  // takes the wake-up
   BOOST_TEST(!readable());
+}
+
+BOOST_AUTO_TEST_CASE(a_packed_mailbox_read_under_traffic_is_never_taken_for_corrupt) {
+  // High water above the unpacked capacity is healthy once slots are packed: a reader must bound it
+  // with the packed limit (stats() reads `packed` after the counters; on weakly ordered CPUs
+  // reading it first could see it stale and poison a healthy mailbox).
+  std::error_code ec;
+  auto m = procactor::ipc::mailbox::create(procactor::ipc::make_base_name(), {4, 16}, ec);
+  BOOST_REQUIRE(m);
+  m->set_slot_counter([](std::span<const char>) noexcept -> std::uint32_t { return 8; });
+  for (int i = 0; i < 4; ++i) m->send(std::span<const char>("p", 1), 0, procactor::internal::try_only, ec, 8);
+  BOOST_REQUIRE(!ec);
+  auto s = m->stats();
+  BOOST_TEST(!s.poisoned, s.to_string());
+  BOOST_TEST(s.depth == 32u, s.to_string());
+  (void)m->receive(procactor::internal::try_only, ec);  // records the high water: 32 > capacity 4
+  BOOST_REQUIRE(!ec);
+  std::atomic<bool> stop{false};
+  std::thread traffic([&] {
+    std::error_code e;
+    while (!stop.load()) {
+      m->send(std::span<const char>("p", 1), 0, procactor::internal::try_only, e, 8);
+      (void)m->receive(procactor::internal::try_only, e);
+    }
+  });
+  bool healthy = true;
+  for (int i = 0; i < 20000 && healthy; ++i) healthy = !m->stats().poisoned;
+  stop = true;
+  traffic.join();
+  s = m->stats();
+  BOOST_TEST(healthy);
+  BOOST_TEST(!s.poisoned, s.to_string());
+  BOOST_TEST(s.high_water == 32u, s.to_string());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
