@@ -1214,8 +1214,8 @@ void remove_mailbox(const std::string& base) noexcept {
 // mailbox starts with clean counters whatever the layout of the control block, and handles that
 // still hold the old control block keep seeing it closed. A parked queue is an object named under
 // the tree's prefix: gc and the removal of a tree's (or a pool supervisor's) objects by prefix
-// collect it after any crash. Relies only on: impl's base/owner/creator/removed/cap/max/ctl/qview/
-// layout/mq/bell/rbuf/wake_every and the integrity checks, create()'s control-block initialisation, remove_mailbox().
+// collect it after any crash. Relies only on: impl's base/owner/creator/removed/cap/max/ctl/qmap/qview/
+// layout/mq/bell/rbuf/wake_every, take_locked() and the integrity checks, create()'s control-block initialisation, remove_mailbox().
 
 bool mailbox::park(const std::string& pool_base) noexcept {
   impl& m = *impl_;
