@@ -173,6 +173,12 @@ counter_snapshot snapshot(const control_block& c) noexcept {
   s.high_water = c.high_water.load(std::memory_order_relaxed);
   s.closed = c.closed.load(std::memory_order_relaxed);
   s.poisoned = c.poisoned.load(std::memory_order_relaxed);
+  // Every store of enqueued and high_water is a release that comes after the store of `packed`
+  // that allowed its value (the packing sender's own, or through the queue's lock): with this fence,
+  // a limit() read after the snapshot sees `packed` set whenever a counter read here needed it
+  // (read before the counters, `packed` could be stale while they were not, and a healthy mailbox
+  // whose high water exceeds the unpacked capacity would look corrupt and be poisoned).
+  std::atomic_thread_fence(std::memory_order_acquire);
   return s;
 }
 
@@ -246,8 +252,9 @@ struct mailbox::impl {
   u32 batch_n = 0, batch_next = 0;
   static constexpr u64 stamp_every_mask = 63;  // time stamps: at least once per 64 messages
 
-  // The most messages it can hold (packed slots carry up to max_pack each).
-  u64 limit() const noexcept { return message_limit(cap, ctl->packed.load(std::memory_order_relaxed) != 0); }
+  // The most messages it can hold (packed slots carry up to max_pack each). Read it after the
+  // counters it bounds (snapshot()), never before.
+  u64 limit() const noexcept { return message_limit(cap, ctl->packed.load(std::memory_order_acquire) != 0); }
 
   ~impl() {
     if (ctl) ::munmap(ctl, sizeof(control_block));
@@ -319,7 +326,7 @@ struct mailbox::impl {
     std::memcpy(slot.data(), msg.data(), msg.size());
     control_block& c = *ctl;
     const u64 before = c.enqueued.load(std::memory_order_relaxed);
-    c.enqueued.store(before + count, std::memory_order_relaxed);
+    c.enqueued.store(before + count, std::memory_order_release);  // after `packed`: see snapshot()
     c.bytes_in.store(c.bytes_in.load(std::memory_order_relaxed) + msg.size(), std::memory_order_relaxed);
     stamp = n == 0 || before == 0 || ((before + count) & ~stamp_every_mask) != (before & ~stamp_every_mask);
     return put_result::sent;
@@ -344,7 +351,7 @@ struct mailbox::impl {
     const bool packed = c.packed.load(std::memory_order_relaxed) != 0;
     // The depth now is the peak since the previous receive (only sends happened in between).
     const u64 depth = packed ? bounded_depth(c.enqueued.load(std::memory_order_relaxed), deq0, limit()) : n;
-    if (depth > c.high_water.load(std::memory_order_relaxed)) c.high_water.store(depth, std::memory_order_relaxed);
+    if (depth > c.high_water.load(std::memory_order_relaxed)) c.high_water.store(depth, std::memory_order_release);
     std::size_t used = 0;
     u64 msgs = 0, bytes = 0;
     long got = 0;
@@ -428,7 +435,11 @@ struct mailbox::impl {
   // The whole check (after a crash, at open): intact(), plausible counters, and every index entry
   // pointing at a slot whose length is at most max. O(capacity).
   bool deep_intact() noexcept {
-    const bool ok = intact() && queue_tail_intact() && counters_plausible(snapshot(*ctl), limit()) && slots_intact();
+    bool ok = intact() && queue_tail_intact();
+    if (ok) {
+      const counter_snapshot snap = snapshot(*ctl);  // before limit(): see snapshot()
+      ok = counters_plausible(snap, limit()) && slots_intact();
+    }
     if (!ok) mark_corrupt();
     return ok;
   }
@@ -772,7 +783,8 @@ std::uint64_t mailbox::account_lost_after_crash() noexcept {
   // poisoned (to be recreated) and its counters, not to be trusted, give no figure.
   if (!impl_->deep_intact()) return 0;
   control_block& c = *impl_->ctl;
-  const u64 lost = unaccounted(snapshot(c), impl_->limit());  // bounded by what it can hold
+  const counter_snapshot snap = snapshot(c);                 // before limit(): see snapshot()
+  const u64 lost = unaccounted(snap, impl_->limit());  // bounded by what it can hold
   if (lost) c.lost.fetch_add(lost, std::memory_order_relaxed);
   return lost;
 }
@@ -931,7 +943,7 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
     ec = errc::invalid_argument;
     return;
   }
-  if (count > 1 && c.packed.load(std::memory_order_relaxed) == 0) c.packed.store(1, std::memory_order_relaxed);
+  if (count > 1 && c.packed.load(std::memory_order_relaxed) == 0) c.packed.store(1, std::memory_order_release);
   if (msg.size() > m.max) {
     c.rejected_oversize.fetch_add(1, std::memory_order_relaxed);
     ec = errc::message_too_large;
@@ -1120,7 +1132,8 @@ mailbox_stats mailbox::stats() const noexcept {
   s.capacity = impl_->cap;
   s.max_message_size = impl_->max;
   const counter_snapshot snap = snapshot(c);
-  if (!impl_->intact() || !counters_plausible(snap, impl_->limit())) {
+  const u64 limit = impl_->limit();  // after the counters: see snapshot()
+  if (!impl_->intact() || !counters_plausible(snap, limit)) {
     // Corrupt: no figure read from it is reported (a random counter would print as billions).
     impl_->mark_corrupt();
     s.poisoned = true;
@@ -1130,10 +1143,10 @@ mailbox_stats mailbox::stats() const noexcept {
   s.dequeued = snap.dequeued;
   s.enqueued = snap.enqueued;
   s.lost = snap.lost;
-  s.depth = bounded_depth(s.enqueued, s.dequeued, impl_->limit());
+  s.depth = bounded_depth(s.enqueued, s.dequeued, limit);
   // The receivers record the depth each receive pass finds (the peak since the previous one);
   // since the last pass only sends happened, so the depth now is the peak of that stretch.
-  s.high_water = std::max(std::min(snap.high_water, impl_->limit()), s.depth);
+  s.high_water = std::max(std::min(snap.high_water, limit), s.depth);
   s.rejected_full = c.rejected_full.load(std::memory_order_relaxed);
   s.rejected_oversize = c.rejected_oversize.load(std::memory_order_relaxed);
   s.bytes_in = c.bytes_in.load(std::memory_order_relaxed);
@@ -1201,8 +1214,8 @@ void remove_mailbox(const std::string& base) noexcept {
 // mailbox starts with clean counters whatever the layout of the control block, and handles that
 // still hold the old control block keep seeing it closed. A parked queue is an object named under
 // the tree's prefix: gc and the removal of a tree's (or a pool supervisor's) objects by prefix
-// collect it after any crash. Relies only on: impl's base/owner/creator/removed/cap/max/ctl/qview/
-// layout/mq/bell/rbuf/wake_every and the integrity checks, create()'s control-block initialisation, remove_mailbox().
+// collect it after any crash. Relies only on: impl's base/owner/creator/removed/cap/max/ctl/qmap/qview/
+// layout/mq/bell/rbuf/wake_every, take_locked() and the integrity checks, create()'s control-block initialisation, remove_mailbox().
 
 bool mailbox::park(const std::string& pool_base) noexcept {
   impl& m = *impl_;
@@ -1245,13 +1258,19 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
       fail(std::make_error_code(std::errc::not_enough_memory));
       return;
     }
-    bip::message_queue::size_type got = 0;
-    unsigned prio = 0;
-    while (area && old.mq->try_receive(area, static_cast<bip::message_queue::size_type>(old.max), got, prio)) {
-      if (got > old.max || !old.top_intact()) {
-        fail(errc::poisoned);
-        return;
-      }
+    // Drained with our own checked take (each slot and length checked under the lock before the
+    // copy), never Boost's try_receive: it copies the top message's length unchecked and signals
+    // its condition variable when m_blocked_senders (a field no check reads) is not zero, so a
+    // forged header could make the supervisor fault or hang there.
+    old.counter = nullptr;  // the dying control block's counts do not matter
+    impl::taken where{};
+    bool stamp = false;
+    long took = 0;
+    while (area && (took = old.take_locked(area, static_cast<std::size_t>(old.max), 1, &where, stamp)) > 0) {
+    }
+    if (took < 0) {
+      fail(errc::poisoned);
+      return;
     }
     auto p = std::make_unique<impl>();
     p->base = base;
@@ -1307,7 +1326,12 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
     renamed = true;
     old.mq.reset();  // (message_queue does not move: opened again under its new name)
     p->mq.emplace(bip::open_only, queue_name(base).c_str());
-    p->qview = std::exchange(old.qview, nullptr);
+    // The mapping moves with the queue (the old impl's destructor would unmap it). Everything else
+    // of this handle starts as create() makes it: a batch the previous actor's receiver took, its
+    // slot counter, spin and buffers belong to the old life.
+    p->qmap = std::exchange(old.qmap, nullptr);
+    p->qview = p->qmap;
+    old.qview = nullptr;
     p->layout = old.layout;
     p->wake_every = static_cast<u32>(p->cap / 4 > 0 ? p->cap / 4 : 1);
     old.removed = true;  // its names are gone (renamed); the old control block is unmapped with it
