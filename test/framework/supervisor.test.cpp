@@ -990,7 +990,9 @@ BOOST_AUTO_TEST_CASE(a_pool_actor_gets_the_parked_mailbox_of_an_ended_one_empty_
   pool.children = {child_spec::of<gated>("m", &ev, &gate).with_shutdown({0ms, true})};  // SIGKILL at once
   auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)}));
   const std::string first = t.start_child("pool");
-  (void)pid_of(t, first);  // (the handle's own mailbox exists from here on)
+  // (the handle's own mailbox exists from here on)
+  const auto pool_pid = t.request<int>(first, get_ppid{0}, 30s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pool_pid), pool_pid.error.message());
   const std::size_t with_first = own_ipc_objects();
   t.send(first, job{0});
   BOOST_TEST(expect(ev, first + " blocked") == first + " blocked");
@@ -1018,6 +1020,21 @@ BOOST_AUTO_TEST_CASE(a_pool_actor_gets_the_parked_mailbox_of_an_ended_one_empty_
   BOOST_TEST(procactor::testing::wait_for_stats(
       t, second, [](const procactor::mailbox_stats& st) { return st.handled == 1 && st.dequeued == 1; }, 10s));
   BOOST_TEST(t.stats(second).enqueued == 1u);
+
+  // the reused mailbox is parked and reused once more
+  BOOST_TEST(t.terminate_child(second).to_string() == "signal 9 (SIGKILL)");
+  BOOST_TEST(own_ipc_objects() == with_first - 3 + 1);
+  const std::string third = t.start_child("pool");
+  BOOST_TEST(own_ipc_objects() == with_first);
+  BOOST_TEST(t.stats(third).enqueued == 0u);
+  t.send(third, job{8});
+  BOOST_TEST(expect(ev, third + " job") == third + " job 8");
+  BOOST_TEST(t.stats(third).enqueued == 1u);
+  // and all along the pool supervisor neither ended nor was restarted (a crash of it, say on a
+  // recycled mailbox's stats, would give its actors another parent)
+  const auto pool_pid_now = t.request<int>(third, get_ppid{0}, 30s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pool_pid_now), pool_pid_now.error.message());
+  BOOST_TEST(*pool_pid_now.value == *pool_pid.value);
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
