@@ -7,8 +7,10 @@
 #include <boost/test/unit_test.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -1059,6 +1061,46 @@ BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_the_restart_of_its_killed_po
   // actor's mailbox stays: it waits for that actor's next incarnation)
   BOOST_TEST(procactor_test::wait_until([&] { return own_ipc_objects() == with_both - 3; }, 10s));
   const std::string again = t.start_child("pool");  // and it serves again
+  BOOST_TEST(again == first);
+  (void)pid_of(t, again);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_a_pool_supervisor_made_anew_by_its_restarted_parent) {
+  events ev(256);
+  procactor::queue<int> gate(4);
+  supervisor_spec pool;
+  pool.strat = strategy::pool;
+  pool.pool_size = 0;
+  pool.children = {child_spec::of<gated>("m", &ev, &gate)};
+  auto mid = spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)});
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("mid", mid)}));
+  const std::string first = t.start_child("mid/pool");
+  auto sup = t.request<int>(first, get_ppid{0}, 30s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(sup), sup.error.message());
+  int mid_pid = 0;  // the pool supervisor's parent
+  {
+    std::ifstream stat("/proc/" + std::to_string(*sup.value) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    char state = 0;
+    rest >> state >> mid_pid;
+  }
+  BOOST_TEST_REQUIRE(mid_pid > 1);
+  const std::string second = t.start_child("mid/pool");
+  const std::size_t with_both = own_ipc_objects();
+  BOOST_TEST(t.terminate_child(second).to_string() == "shutdown");
+  BOOST_TEST(own_ipc_objects() == with_both - 3 + 1);  // parked
+  // the pool supervisor dies without a word (stopped first: it cannot clean up on its parent's
+  // end), and its parent too: the restarted parent makes a new pool supervisor, a first
+  // incarnation, which still removes what its predecessor parked
+  ::kill(*sup.value, SIGSTOP);
+  ::kill(mid_pid, SIGKILL);
+  ::kill(*sup.value, SIGKILL);
+  BOOST_TEST(procactor_test::wait_until([&] { return own_ipc_objects() == with_both - 3; }, 10s));
+  const std::string again = t.start_child("mid/pool");  // and it serves again
   BOOST_TEST(again == first);
   (void)pid_of(t, again);
   t.stop();
