@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -14,10 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "actor/wire.hpp"
+#include "ipc/mailbox.hpp"
+#include "ipc/names.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/process_state.hpp"
 
 using namespace std::chrono_literals;
 using procactor::actor;
@@ -1103,6 +1108,52 @@ BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_a_pool_supervisor_made_anew_
   const std::string again = t.start_child("mid/pool");  // and it serves again
   BOOST_TEST(again == first);
   (void)pid_of(t, again);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+namespace {
+
+// The name prefix of the one tree this process runs (<prefix><pid>-<n>.<token>).
+std::string the_tree_prefix() {
+  std::string prefix;
+  const std::string mine = std::string(procactor::ipc_name_prefix) + std::to_string(::getpid()) + "-";
+  for (const auto& n : procactor::list_ipc_objects()) {  // <mine><n>.<token>.<hash>.<suffix>
+    if (n.rfind(mine, 0) == 0 && std::count(n.begin() + static_cast<std::ptrdiff_t>(mine.size()), n.end(), '.') == 3) {
+      prefix = n.substr(0, n.find('.', n.find('.', mine.size()) + 1));
+    }
+  }
+  return prefix;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(an_actor_asleep_with_mail_whose_wake_up_was_lost_is_woken_by_its_supervisor) {
+  events ev(256);
+  procactor::queue<int> gate(4);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<gated>("g", &ev, &gate).with_frozen_timeout(60s)}));
+  const int pid = pid_of(t, "g");
+  std::error_code ec;
+  auto box = procactor::ipc::mailbox::open(procactor::ipc::keyed_name(the_tree_prefix(), "/app/g"), ec);
+  BOOST_TEST_REQUIRE(static_cast<bool>(box), ec.message());
+  // stopped, the actor can neither take the mail nor be rung by anyone but its supervisor
+  ::kill(pid, SIGSTOP);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::process_state(pid) == 'T'; }, 10s));
+  std::string payload, envelope;
+  procactor::detail::encode(job{9}, payload, ec);
+  procactor::wire::encode_envelope(envelope, procactor::wire::env_kind::message, procactor::detail::type_tag<job>(), 0,
+                                   "/app/nobody", std::span<const char>(payload));
+  box->send(std::span<const char>(envelope), procactor::wire::user_priority, 5s, ec);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  // what a sender killed between its send and its ring leaves: the receiver announced its sleep,
+  // mail is queued, nobody rang (the actor's own safety-net tick may be a second away)
+  box->begin_sleep();
+  // the supervisor's periodic check rings it (the actor is stopped: nobody else takes the count)
+  BOOST_TEST(procactor_test::wait_until([&] { return !box->stalled(); }, 10s));
+  ::kill(pid, SIGCONT);
+  BOOST_TEST(expect(ev, "/app/g job") == "/app/g job 9");
+  BOOST_TEST(t.stats("g").restarts == 0u);  // by this incarnation
+  box.reset();
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
