@@ -165,11 +165,14 @@ int supervisor::run() {
 
 void supervisor::check_stalls() {
   if (shutting_down_) return;
+  bool actors = spec_.strat == strategy::pool;  // (a pool's actors come later)
   for (auto& c : children_) {
+    actors = actors || !c->spec.supervisor;
     // an actor asleep with mail queued: its sender was killed or stopped between its send and its
     // ring; the actor's own safety-net tick backs off to 1 s while idle, this bounds it
     if (c->running && c->box && !c->spec.supervisor && c->box->stalled()) c->box->wake_receiver();
   }
+  if (!actors) return;  // supervisors only: nothing to check, no timer
   stall_timer_.expires_after(stall_check_period);
   stall_timer_.async_wait([this](const boost::system::error_code& e) {
     if (!e) check_stalls();
