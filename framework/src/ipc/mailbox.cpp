@@ -767,8 +767,14 @@ void mailbox::set_single_receiver() noexcept {
   if (m.single) return;
   // Room for a pass of batch_max small messages, and for at least one of the largest.
   const std::size_t bytes = std::max<std::size_t>(static_cast<std::size_t>(m.max), std::size_t{64} << 10);
-  m.batch.reset(new (std::nothrow) impl::taken[impl::batch_max]);
-  m.bbuf_area = m.batch ? m.bbuf.get(bytes) : nullptr;
+  // (the plain array new that unique_ptr<T[]>'s delete[] pairs with: a program that replaces the
+  // global operator new[]/delete[] but not the nothrow new[] would otherwise free with the wrong one)
+  try {
+    m.batch = std::make_unique<impl::taken[]>(impl::batch_max);
+  } catch (const std::bad_alloc&) {
+    return;  // out of memory: stays a one-message-per-lock receiver
+  }
+  m.bbuf_area = m.bbuf.get(bytes);
   if (!m.bbuf_area) {
     m.batch.reset();
     return;  // out of memory: stays a one-message-per-lock receiver
