@@ -33,6 +33,7 @@
 #include "procactor/queue.hpp"
 #include "procactor/supervisor.hpp"
 #include "support/leak_check.hpp"
+#include "support/tree_prefix.hpp"
 
 using namespace std::chrono_literals;
 using procactor::errc;
@@ -157,13 +158,7 @@ void corrupt_a_running_tree(corruption how, std::uint64_t seed) {
     auto t = procactor::tree::start("app", top);
     auto r = t.request<int>("e", 1, 5s);
     BOOST_TEST(r.value.value_or(0) == 2);
-    std::string prefix;
-    const std::string mine = std::string(procactor::ipc_name_prefix) + std::to_string(::getpid()) + "-";
-    for (const auto& n : procactor::list_ipc_objects()) {  // the tree's: <mine><n>.<token>.<hash>.<suffix>
-      if (n.rfind(mine, 0) == 0 && std::count(n.begin() + static_cast<std::ptrdiff_t>(mine.size()), n.end(), '.') == 3) {
-        prefix = n.substr(0, n.find('.', n.find('.', mine.size()) + 1));
-      }
-    }
+    const std::string prefix = procactor_test::the_tree_prefix();
     BOOST_REQUIRE(!prefix.empty());
     const std::string base = ipc::keyed_name(prefix, "/app/e");
     std::mt19937_64 rng(seed);

@@ -22,6 +22,7 @@
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/tree_prefix.hpp"
 #include "support/process_state.hpp"
 
 using namespace std::chrono_literals;
@@ -307,6 +308,15 @@ class vandal : public actor {
     });
   }
 };
+
+// A pool supervisor of @p member, @p size of them at start.
+supervisor_spec pool_of(child_spec member, std::size_t size) {
+  supervisor_spec sp;
+  sp.strat = strategy::pool;
+  sp.pool_size = size;
+  sp.children = {std::move(member)};
+  return sp;
+}
 
 supervisor_spec spec_of(strategy s, std::vector<child_spec> children, int max_restarts = 10) {
   supervisor_spec sp;
@@ -991,10 +1001,7 @@ BOOST_AUTO_TEST_CASE(a_message_being_handled_when_the_actor_s_supervisor_is_kill
 BOOST_AUTO_TEST_CASE(a_pool_actor_gets_the_parked_mailbox_of_an_ended_one_empty_with_clean_counters_and_none_of_its_mail) {
   events ev(256);
   procactor::queue<int> gate(4);
-  supervisor_spec pool;
-  pool.strat = strategy::pool;
-  pool.pool_size = 0;
-  pool.children = {child_spec::of<gated>("m", &ev, &gate).with_shutdown({0ms, true})};  // SIGKILL at once
+  const supervisor_spec pool = pool_of(child_spec::of<gated>("m", &ev, &gate).with_shutdown({0ms, true}), 0);  // SIGKILL at once
   auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)}));
   const std::string first = t.start_child("pool");
   // (the handle's own mailbox exists from here on)
@@ -1049,10 +1056,7 @@ BOOST_AUTO_TEST_CASE(a_pool_actor_gets_the_parked_mailbox_of_an_ended_one_empty_
 BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_the_restart_of_its_killed_pool_supervisor) {
   events ev(256);
   procactor::queue<int> gate(4);
-  supervisor_spec pool;
-  pool.strat = strategy::pool;
-  pool.pool_size = 0;
-  pool.children = {child_spec::of<gated>("m", &ev, &gate)};
+  const supervisor_spec pool = pool_of(child_spec::of<gated>("m", &ev, &gate), 0);
   auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)}));
   const std::string first = t.start_child("pool");
   auto sup = t.request<int>(first, get_ppid{0}, 30s);
@@ -1075,10 +1079,7 @@ BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_the_restart_of_its_killed_po
 BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_a_pool_supervisor_made_anew_by_its_restarted_parent) {
   events ev(256);
   procactor::queue<int> gate(4);
-  supervisor_spec pool;
-  pool.strat = strategy::pool;
-  pool.pool_size = 0;
-  pool.children = {child_spec::of<gated>("m", &ev, &gate)};
+  const supervisor_spec pool = pool_of(child_spec::of<gated>("m", &ev, &gate), 0);
   auto mid = spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)});
   auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("mid", mid)}));
   const std::string first = t.start_child("mid/pool");
@@ -1112,29 +1113,13 @@ BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_a_pool_supervisor_made_anew_
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
-namespace {
-
-// The name prefix of the one tree this process runs (<prefix><pid>-<n>.<token>).
-std::string the_tree_prefix() {
-  std::string prefix;
-  const std::string mine = std::string(procactor::ipc_name_prefix) + std::to_string(::getpid()) + "-";
-  for (const auto& n : procactor::list_ipc_objects()) {  // <mine><n>.<token>.<hash>.<suffix>
-    if (n.rfind(mine, 0) == 0 && std::count(n.begin() + static_cast<std::ptrdiff_t>(mine.size()), n.end(), '.') == 3) {
-      prefix = n.substr(0, n.find('.', n.find('.', mine.size()) + 1));
-    }
-  }
-  return prefix;
-}
-
-}  // namespace
-
 BOOST_AUTO_TEST_CASE(an_actor_asleep_with_mail_whose_wake_up_was_lost_is_woken_by_its_supervisor) {
   events ev(256);
   procactor::queue<int> gate(4);
   auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<gated>("g", &ev, &gate).with_frozen_timeout(60s)}));
   const int pid = pid_of(t, "g");
   std::error_code ec;
-  auto box = procactor::ipc::mailbox::open(procactor::ipc::keyed_name(the_tree_prefix(), "/app/g"), ec);
+  auto box = procactor::ipc::mailbox::open(procactor::ipc::keyed_name(procactor_test::the_tree_prefix(), "/app/g"), ec);
   BOOST_TEST_REQUIRE(static_cast<bool>(box), ec.message());
   // stopped, the actor can neither take the mail nor be rung by anyone but its supervisor
   ::kill(pid, SIGSTOP);
@@ -1161,10 +1146,7 @@ BOOST_AUTO_TEST_CASE(an_actor_asleep_with_mail_whose_wake_up_was_lost_is_woken_b
 BOOST_AUTO_TEST_CASE(a_parked_mailbox_goes_with_the_tree) {
   events ev(256);
   procactor::queue<int> gate(4);
-  supervisor_spec pool;
-  pool.strat = strategy::pool;
-  pool.pool_size = 2;
-  pool.children = {child_spec::of<gated>("m", &ev, &gate)};
+  const supervisor_spec pool = pool_of(child_spec::of<gated>("m", &ev, &gate), 2);
   const std::size_t before = own_ipc_objects();
   {
     auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)}));
