@@ -520,13 +520,12 @@ void actor_runtime::send_pack(pack& p, std::error_code& ec, std::string* why) no
 }
 
 void actor_runtime::count_refused(const pack& p, std::error_code ec) noexcept {
-  // The receiver's rejected_full counts each message (the mailbox counted one for a slot that
-  // found no room); unreachable (removed, poisoned) mailboxes count nothing.
-  const std::uint64_t counted = ec == errc::full || ec == errc::timed_out ? 1 : 0;
+  // The receiver's rejected_full counts each message: a slot that found no room was counted by the
+  // mailbox (each of its messages); otherwise here. Unreachable (removed, poisoned) mailboxes
+  // count nothing.
+  if (ec == errc::full || ec == errc::timed_out) return;
   ipc::mailbox* box = p.target->box.get();
-  if (box && !box->poisoned()) {
-    for (std::uint64_t i = counted; i < p.count; ++i) box->note_rejected_full();
-  }
+  if (box && !box->poisoned()) box->note_rejected_full(p.count);
 }
 
 void actor_runtime::lose_pack(const pack& p, std::error_code ec, const std::string& why) noexcept {

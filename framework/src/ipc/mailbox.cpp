@@ -988,7 +988,7 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
       c.last_enqueue_ns.store(wall_ns(), std::memory_order_relaxed);  // the slow path: found full
       deadline = deadline_of();
       if (deadline == internal::try_only || clock::now() >= deadline) {
-        c.rejected_full.fetch_add(1, std::memory_order_relaxed);
+        c.rejected_full.fetch_add(count, std::memory_order_relaxed);  // each message of a packed slot
         ec = deadline == internal::try_only ? errc::full : errc::timed_out;
         return;
       }
@@ -1188,7 +1188,9 @@ bool mailbox::stalled() const noexcept {
 
 void mailbox::wake_receiver() noexcept { impl_->ring(); }
 
-void mailbox::note_rejected_full() noexcept { impl_->ctl->rejected_full.fetch_add(1, std::memory_order_relaxed); }
+void mailbox::note_rejected_full(std::uint64_t n) noexcept {
+  impl_->ctl->rejected_full.fetch_add(n, std::memory_order_relaxed);
+}
 int mailbox::doorbell_fd() const noexcept { return impl_->bell.get(); }
 const std::string& mailbox::name() const noexcept { return impl_->base; }
 bool mailbox::is_owner() const noexcept { return impl_->owner; }

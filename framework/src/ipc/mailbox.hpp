@@ -177,7 +177,7 @@ class mailbox {
   void add_restart() noexcept;
   /// Counts one message that never reached this mailbox's owner in rejected_full (used by
   /// supervisors for a routed message they dropped: its receiver frozen, far behind or restarting).
-  void note_rejected_full() noexcept;
+  void note_rejected_full(std::uint64_t n = 1) noexcept;
 
   /// The owner actor's messages sent in its current handler turn and not yet placed (packed in its
   /// own memory): written by the actor whenever the figure changes (one plain store).
