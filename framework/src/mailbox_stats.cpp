@@ -22,6 +22,7 @@ std::string mailbox_stats::to_string() const {
   add("bytes_out", bytes_out);
   add("restarts", restarts);
   add("lost", lost);
+  add("unsent_lost", unsent_lost);
   add("generation", generation);
   add("closed", closed);
   add("poisoned", poisoned);

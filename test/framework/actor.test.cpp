@@ -19,6 +19,7 @@
 #include "procactor/supervisor.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/tree_prefix.hpp"
 #include "support/process_state.hpp"
 
 using namespace std::chrono_literals;
@@ -342,17 +343,6 @@ class packer : public actor {
   int seen_ = 0;
 };
 
-// The name prefix of the one tree this process runs (to open its mailboxes by name).
-std::string tree_prefix() {
-  std::string prefix;
-  const std::string mine = std::string(procactor::ipc_name_prefix) + std::to_string(::getpid()) + "-";
-  for (const auto& n : procactor::list_ipc_objects()) {  // <mine><n>.<token>.<hash>.<suffix>
-    if (n.rfind(mine, 0) == 0 && std::count(n.begin() + static_cast<std::ptrdiff_t>(mine.size()), n.end(), '.') == 3) {
-      prefix = n.substr(0, n.find('.', n.find('.', mine.size()) + 1));
-    }
-  }
-  return prefix;
-}
 
 std::string order_of(tree& t) {
   auto r = t.request<std::string>("rec", count_q{0}, 10s);
@@ -483,7 +473,7 @@ BOOST_AUTO_TEST_CASE(a_malformed_packed_envelope_is_dropped_counted_and_logged) 
     auto t = tree::start("app", sp);
     (void)order_of(t);
     std::error_code ec;
-    auto box = procactor::ipc::mailbox::open(procactor::ipc::keyed_name(tree_prefix(), "/app/rec"), ec);
+    auto box = procactor::ipc::mailbox::open(procactor::ipc::keyed_name(procactor_test::the_tree_prefix(), "/app/rec"), ec);
     BOOST_TEST_REQUIRE(static_cast<bool>(box), ec.message());
     // a pack of 5 whose third item is cut short by one byte
     std::string good, payload;
@@ -531,7 +521,7 @@ BOOST_AUTO_TEST_CASE(a_stop_in_the_middle_of_a_packed_slot_counts_the_rest_lost)
   (void)order_of(t);
   auto box = [&] {
     std::error_code ec;
-    return procactor::ipc::mailbox::open(procactor::ipc::keyed_name(tree_prefix(), "/app/rec"), ec);
+    return procactor::ipc::mailbox::open(procactor::ipc::keyed_name(procactor_test::the_tree_prefix(), "/app/rec"), ec);
   }();
   BOOST_TEST_REQUIRE(static_cast<bool>(box));
   std::string pack;

@@ -62,6 +62,22 @@ class feeder : public procactor::actor {
   }
 };
 
+struct burst_then_die {
+  int count;
+};
+
+// Sends `count` steps to "stepper" from one handler turn, then dies (SIGKILL) before the turn ends:
+// all but the first (sent at once, unpacked) wait packed in its memory and die with it.
+class dier : public procactor::actor {
+ public:
+  dier() {
+    on<burst_then_die>([this](const burst_then_die& b) {
+      for (int i = 0; i < b.count; ++i) send("stepper", step{i});
+      ::raise(SIGKILL);
+    });
+  }
+};
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(actor_kill_test, procactor_test::leak_check)
@@ -162,6 +178,24 @@ BOOST_AUTO_TEST_CASE(a_receiver_killed_in_the_middle_of_a_packed_slot_counts_exa
     BOOST_TEST(after.lost - before.lost == static_cast<std::uint64_t>(count - block_at), after.to_string());
     BOOST_TEST(after.handled - before.handled == static_cast<std::uint64_t>(block_at), after.to_string());
   }
+}
+
+BOOST_AUTO_TEST_CASE(messages_packed_in_a_handler_turn_that_the_actor_died_in_are_counted_unsent_lost) {
+  constexpr int sent = 50;
+  procactor::supervisor_spec app;
+  app.children = {child_spec::of<stepper>("stepper"), child_spec::of<dier>("dier")};
+  procactor::testing::tree_fixture fx("app", app);
+  auto& t = fx.tree();
+  t.send("dier", burst_then_die{sent});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+      t, "dier", [](const procactor::mailbox_stats& s) { return s.restarts == 1 && s.unsent_lost != 0; }, 10s));
+  // the first send of the turn went out at once; the other 49 were packed and died with it
+  BOOST_TEST(t.stats("dier").unsent_lost == static_cast<std::uint64_t>(sent - 1));
+  auto pid = t.request<int>("stepper", whoami{0}, 10s);  // queued behind what stepper got
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  const auto st = t.stats("stepper");
+  BOOST_TEST(st.enqueued == 2u);  // the one step and the request: none of the packed ones
+  BOOST_TEST(st.unsent_lost == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/test/unit_test.hpp>
 #include <csignal>
 #include <cstddef>
@@ -32,6 +33,7 @@
 #include "procactor/queue.hpp"
 #include "procactor/supervisor.hpp"
 #include "support/leak_check.hpp"
+#include "support/tree_prefix.hpp"
 
 using namespace std::chrono_literals;
 using procactor::errc;
@@ -156,13 +158,7 @@ void corrupt_a_running_tree(corruption how, std::uint64_t seed) {
     auto t = procactor::tree::start("app", top);
     auto r = t.request<int>("e", 1, 5s);
     BOOST_TEST(r.value.value_or(0) == 2);
-    std::string prefix;
-    const std::string mine = std::string(procactor::ipc_name_prefix) + std::to_string(::getpid()) + "-";
-    for (const auto& n : procactor::list_ipc_objects()) {  // the tree's: <mine><n>.<token>.<hash>.<suffix>
-      if (n.rfind(mine, 0) == 0 && std::count(n.begin() + static_cast<std::ptrdiff_t>(mine.size()), n.end(), '.') == 3) {
-        prefix = n.substr(0, n.find('.', n.find('.', mine.size()) + 1));
-      }
-    }
+    const std::string prefix = procactor_test::the_tree_prefix();
     BOOST_REQUIRE(!prefix.empty());
     const std::string base = ipc::keyed_name(prefix, "/app/e");
     std::mt19937_64 rng(seed);
@@ -416,7 +412,7 @@ BOOST_AUTO_TEST_CASE(a_tree_s_mailbox_names_cannot_be_precomputed_from_what_dev_
     BOOST_TEST(private_and_ours(std::string(ipc::shm_dir) + "/" + n), n);
     ++ours;
   }
-  BOOST_TEST(ours == 3 * 3);  // the client's, w-1's and w-2's mailboxes
+  BOOST_TEST(ours == 3 * 3 + 1);  // the client's, w-1's and w-2's mailboxes, and the tree's registry
   t.stop();
   BOOST_TEST(t.join(10s).has_value());
   ipc::remove_mailbox(guessed);
@@ -623,6 +619,53 @@ BOOST_AUTO_TEST_CASE(the_previous_receiver_is_waited_for_until_it_ended_and_a_re
   BOOST_TEST(m->wait_previous_receiver(procactor::internal::deadline_after(5s)));
   BOOST_TEST(receiver.join(0ms));  // ended before the wait returned
   BOOST_TEST(receiver.exitcode().value_or(0) == -SIGKILL);
+}
+
+BOOST_AUTO_TEST_CASE(reusing_a_parked_queue_with_a_forged_header_never_touches_boost_s_condition_variables) {
+  // What a parked queue holds is emptied by reuse under the queue's lock: the header fields no
+  // integrity check reads (Boost's waiter counts and condition variables) must play no part.
+  using header = boost::interprocess::ipcdetail::mq_hdr_t<boost::interprocess::offset_ptr<void>>;
+  std::error_code ec;
+  auto m = ipc::mailbox::create(ipc::make_base_name(), {4, 64}, ec);
+  BOOST_REQUIRE(m);
+  for (const char* msg : {"abc", "de"}) {
+    m->send(std::span<const char>(msg, std::strlen(msg)), 0, procactor::internal::try_only, ec);
+    BOOST_REQUIRE(!ec);
+  }
+  m->close();
+  const std::string pool = ipc::make_base_name() + "-pool";
+  BOOST_REQUIRE(m->park(pool));
+  const auto l = m->layout();
+  {
+    int fd = ::open(shm(pool, ".q").c_str(), O_RDWR);
+    BOOST_REQUIRE(fd >= 0);
+    void* v = ::mmap(nullptr, l.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    BOOST_REQUIRE(v != MAP_FAILED);
+    auto* h = reinterpret_cast<header*>(static_cast<char*>(v) + l.header_at);
+    h->m_blocked_senders = 1;  // "a sender waits": Boost's try_receive would signal m_cond_send
+    std::memset(static_cast<void*>(&h->m_cond_send), 0xff, sizeof h->m_cond_send);
+    ::munmap(v, l.total_size);
+  }
+  process reuser([&] {
+    std::signal(SIGSEGV, SIG_DFL);  // not the test runner's handler
+    std::error_code e;
+    m->reuse(ipc::make_base_name(), e);
+    if (e) return 3;
+    const auto st = m->stats();
+    std::error_code se;
+    const bool ok = !st.poisoned && st.enqueued == 0 && m->size(se) == 0 && !se;
+    m->remove();  // (a child ends without running destructors)
+    return ok ? 0 : 4;
+  });
+  reuser.start();
+  const bool ended = reuser.join(10s);
+  if (!ended) {
+    reuser.kill();
+    reuser.join();
+  }
+  BOOST_TEST(ended);  // never hangs in Boost's notify on a forged condition variable
+  BOOST_TEST((reuser.status().exitcode() == 0), reuser.status().to_string());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1228,4 +1228,21 @@ BOOST_AUTO_TEST_CASE(a_header_with_unknown_flags_is_malformed_for_the_frame_read
   BOOST_TEST(r.why().find("flags") != std::string::npos, r.why());
 }
 
+BOOST_AUTO_TEST_CASE(mail_left_in_the_mailbox_of_a_terminated_actor_is_logged_lost) {
+  log_capture log(procactor::log_level::warn);
+  events ev(256);
+  auto t = procactor::tree::start(
+      "app", spec_of(procactor::strategy::one_for_one, {sleeper_child("s", &ev).with_shutdown({0ms, true})}));
+  BOOST_TEST(expect(ev, "/app/s start") == "/app/s start");
+  t.send("s", std::string("spin"));
+  BOOST_TEST(expect(ev, "/app/s spinning") == "/app/s spinning");
+  for (int i = 0; i < 4; ++i) t.send("s", std::string("quick"));  // queued behind the spin
+  BOOST_TEST(t.stats("s").depth == 4u);
+  BOOST_TEST(t.terminate_child("s").to_string() == "signal 9 (SIGKILL)");
+  BOOST_TEST(expect(log.lines, "(it was terminated)") ==
+             "messages_lost|warn|/app|/app/s|4 message(s) lost with /app/s (it was terminated)|count=4;");
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

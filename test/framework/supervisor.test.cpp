@@ -5,17 +5,25 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "actor/wire.hpp"
+#include "ipc/mailbox.hpp"
+#include "ipc/names.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/tree_prefix.hpp"
+#include "support/process_state.hpp"
 
 using namespace std::chrono_literals;
 using procactor::actor;
@@ -300,6 +308,15 @@ class vandal : public actor {
     });
   }
 };
+
+// A pool supervisor of @p member, @p size of them at start.
+supervisor_spec pool_of(child_spec member, std::size_t size) {
+  supervisor_spec sp;
+  sp.strat = strategy::pool;
+  sp.pool_size = size;
+  sp.children = {std::move(member)};
+  return sp;
+}
 
 supervisor_spec spec_of(strategy s, std::vector<child_spec> children, int max_restarts = 10) {
   supervisor_spec sp;
@@ -984,13 +1001,12 @@ BOOST_AUTO_TEST_CASE(a_message_being_handled_when_the_actor_s_supervisor_is_kill
 BOOST_AUTO_TEST_CASE(a_pool_actor_gets_the_parked_mailbox_of_an_ended_one_empty_with_clean_counters_and_none_of_its_mail) {
   events ev(256);
   procactor::queue<int> gate(4);
-  supervisor_spec pool;
-  pool.strat = strategy::pool;
-  pool.pool_size = 0;
-  pool.children = {child_spec::of<gated>("m", &ev, &gate).with_shutdown({0ms, true})};  // SIGKILL at once
+  const supervisor_spec pool = pool_of(child_spec::of<gated>("m", &ev, &gate).with_shutdown({0ms, true}), 0);  // SIGKILL at once
   auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)}));
   const std::string first = t.start_child("pool");
-  (void)pid_of(t, first);  // (the handle's own mailbox exists from here on)
+  // (the handle's own mailbox exists from here on)
+  const auto pool_pid = t.request<int>(first, get_ppid{0}, 30s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pool_pid), pool_pid.error.message());
   const std::size_t with_first = own_ipc_objects();
   t.send(first, job{0});
   BOOST_TEST(expect(ev, first + " blocked") == first + " blocked");
@@ -1018,6 +1034,21 @@ BOOST_AUTO_TEST_CASE(a_pool_actor_gets_the_parked_mailbox_of_an_ended_one_empty_
   BOOST_TEST(procactor::testing::wait_for_stats(
       t, second, [](const procactor::mailbox_stats& st) { return st.handled == 1 && st.dequeued == 1; }, 10s));
   BOOST_TEST(t.stats(second).enqueued == 1u);
+
+  // the reused mailbox is parked and reused once more
+  BOOST_TEST(t.terminate_child(second).to_string() == "signal 9 (SIGKILL)");
+  BOOST_TEST(own_ipc_objects() == with_first - 3 + 1);
+  const std::string third = t.start_child("pool");
+  BOOST_TEST(own_ipc_objects() == with_first);
+  BOOST_TEST(t.stats(third).enqueued == 0u);
+  t.send(third, job{8});
+  BOOST_TEST(expect(ev, third + " job") == third + " job 8");
+  BOOST_TEST(t.stats(third).enqueued == 1u);
+  // and all along the pool supervisor neither ended nor was restarted (a crash of it, say on a
+  // recycled mailbox's stats, would give its actors another parent)
+  const auto pool_pid_now = t.request<int>(third, get_ppid{0}, 30s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pool_pid_now), pool_pid_now.error.message());
+  BOOST_TEST(*pool_pid_now.value == *pool_pid.value);
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
@@ -1025,10 +1056,7 @@ BOOST_AUTO_TEST_CASE(a_pool_actor_gets_the_parked_mailbox_of_an_ended_one_empty_
 BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_the_restart_of_its_killed_pool_supervisor) {
   events ev(256);
   procactor::queue<int> gate(4);
-  supervisor_spec pool;
-  pool.strat = strategy::pool;
-  pool.pool_size = 0;
-  pool.children = {child_spec::of<gated>("m", &ev, &gate)};
+  const supervisor_spec pool = pool_of(child_spec::of<gated>("m", &ev, &gate), 0);
   auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)}));
   const std::string first = t.start_child("pool");
   auto sup = t.request<int>(first, get_ppid{0}, 30s);
@@ -1048,18 +1076,82 @@ BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_the_restart_of_its_killed_po
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
+BOOST_AUTO_TEST_CASE(a_parked_mailbox_is_removed_by_a_pool_supervisor_made_anew_by_its_restarted_parent) {
+  events ev(256);
+  procactor::queue<int> gate(4);
+  const supervisor_spec pool = pool_of(child_spec::of<gated>("m", &ev, &gate), 0);
+  auto mid = spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)});
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("mid", mid)}));
+  const std::string first = t.start_child("mid/pool");
+  auto sup = t.request<int>(first, get_ppid{0}, 30s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(sup), sup.error.message());
+  int mid_pid = 0;  // the pool supervisor's parent
+  {
+    std::ifstream stat("/proc/" + std::to_string(*sup.value) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    char state = 0;
+    rest >> state >> mid_pid;
+  }
+  BOOST_TEST_REQUIRE(mid_pid > 1);
+  const std::string second = t.start_child("mid/pool");
+  const std::size_t with_both = own_ipc_objects();
+  BOOST_TEST(t.terminate_child(second).to_string() == "shutdown");
+  BOOST_TEST(own_ipc_objects() == with_both - 3 + 1);  // parked
+  // the pool supervisor dies without a word (stopped first: it cannot clean up on its parent's
+  // end), and its parent too: the restarted parent makes a new pool supervisor, a first
+  // incarnation, which still removes what its predecessor parked
+  ::kill(*sup.value, SIGSTOP);
+  ::kill(mid_pid, SIGKILL);
+  ::kill(*sup.value, SIGKILL);
+  BOOST_TEST(procactor_test::wait_until([&] { return own_ipc_objects() == with_both - 3; }, 10s));
+  const std::string again = t.start_child("mid/pool");  // and it serves again
+  BOOST_TEST(again == first);
+  (void)pid_of(t, again);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_asleep_with_mail_whose_wake_up_was_lost_is_woken_by_its_supervisor) {
+  events ev(256);
+  procactor::queue<int> gate(4);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<gated>("g", &ev, &gate).with_frozen_timeout(60s)}));
+  const int pid = pid_of(t, "g");
+  std::error_code ec;
+  auto box = procactor::ipc::mailbox::open(procactor::ipc::keyed_name(procactor_test::the_tree_prefix(), "/app/g"), ec);
+  BOOST_TEST_REQUIRE(static_cast<bool>(box), ec.message());
+  // stopped, the actor can neither take the mail nor be rung by anyone but its supervisor
+  ::kill(pid, SIGSTOP);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::process_state(pid) == 'T'; }, 10s));
+  std::string payload, envelope;
+  procactor::detail::encode(job{9}, payload, ec);
+  procactor::wire::encode_envelope(envelope, procactor::wire::env_kind::message, procactor::detail::type_tag<job>(), 0,
+                                   "/app/nobody", std::span<const char>(payload));
+  box->send(std::span<const char>(envelope), procactor::wire::user_priority, 5s, ec);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  // what a sender killed between its send and its ring leaves: the receiver announced its sleep,
+  // mail is queued, nobody rang (the actor's own safety-net tick may be a second away)
+  box->begin_sleep();
+  // the supervisor's periodic check rings it (the actor is stopped: nobody else takes the count)
+  BOOST_TEST(procactor_test::wait_until([&] { return !box->stalled(); }, 10s));
+  ::kill(pid, SIGCONT);
+  BOOST_TEST(expect(ev, "/app/g job") == "/app/g job 9");
+  BOOST_TEST(t.stats("g").restarts == 0u);  // by this incarnation
+  box.reset();
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
 BOOST_AUTO_TEST_CASE(a_parked_mailbox_goes_with_the_tree) {
   events ev(256);
   procactor::queue<int> gate(4);
-  supervisor_spec pool;
-  pool.strat = strategy::pool;
-  pool.pool_size = 2;
-  pool.children = {child_spec::of<gated>("m", &ev, &gate)};
+  const supervisor_spec pool = pool_of(child_spec::of<gated>("m", &ev, &gate), 2);
   const std::size_t before = own_ipc_objects();
   {
     auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::nested("pool", pool)}));
     BOOST_TEST(t.terminate_child("pool/m-1").to_string() == "shutdown");
-    BOOST_TEST(own_ipc_objects() == before + 3 + 1);  // m-2's mailbox and m-1's parked queue
+    BOOST_TEST(own_ipc_objects() == before + 3 + 1 + 1);  // m-2's mailbox, m-1's parked queue, the tree's registry
     t.stop();
     BOOST_TEST(t.join().to_string() == "shutdown");
     BOOST_TEST(own_ipc_objects() == before);

@@ -6,6 +6,7 @@
 #include "internal/wait.hpp"
 #include "ipc/mailbox.hpp"
 #include "ipc/names.hpp"
+#include "procactor/process.hpp"
 #include "support/leak_check.hpp"
 
 namespace ipc = procactor::ipc;
@@ -45,6 +46,25 @@ BOOST_AUTO_TEST_CASE(a_requester_spins_its_full_budget_for_a_reply) {
   // 2 ms, or ended by a yield that gave the CPU away for more than 50 us; never the one wake-up
   // the adaptive budget shrank to
   BOOST_TEST(std::chrono::duration_cast<std::chrono::microseconds>(spun).count() >= 50);
+}
+
+BOOST_AUTO_TEST_CASE(a_helper_that_stops_answering_ends_the_measurement_with_the_fallback_figure) {
+  // In a child: a measurement that waited forever would hang it, not the test runner.
+  procactor::process measurer([] {
+    const auto t0 = procactor::internal::clock::now();
+    const auto cost = ipc::measure_wake_cost(10, 200ms);  // the helper ends after 10 of 40 rounds
+    const auto took = procactor::internal::clock::now() - t0;
+    if (cost != ipc::fallback_wake_cost) return 3;
+    return took < 5s ? 0 : 4;
+  });
+  measurer.start();
+  const bool ended = measurer.join(20s);
+  if (!ended) {
+    measurer.kill();
+    measurer.join();
+  }
+  BOOST_TEST(ended);
+  BOOST_TEST((measurer.status().exitcode() == 0), measurer.status().to_string());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -22,8 +22,7 @@ struct mailbox_stats {
   std::uint64_t high_water = 0;         ///< highest depth reached: each receive records the depth
                                         ///< it finds (the peak since the previous receive, only
                                         ///< sends came in between), and the reader adds the depth
-                                        ///< now. Exact; an actor's mailbox counts the messages its
-                                        ///< actor took in one pass (up to 256) as dequeued at once
+                                        ///< now. Exact
   std::uint64_t enqueued = 0;           ///< messages accepted
   std::uint64_t dequeued = 0;           ///< messages taken out
   std::uint64_t handled = 0;            ///< messages whose handler returned (actor mailboxes);
@@ -45,6 +44,8 @@ struct mailbox_stats {
   std::uint64_t last_dequeue_ns = 0;    ///< the same for dequeues, 0 if none: stamped by the first,
                                         ///< by every receive pass that took several messages or
                                         ///< emptied the queue, and every 64th
+  std::uint64_t unsent_lost = 0;        ///< messages its actor had sent in a handler turn but not yet
+                                        ///< placed (packed in its own memory) when it died
   std::uint64_t generation = 0;         ///< times the mailbox was recreated after being poisoned
   bool closed = false;                  ///< close() was called
   bool poisoned = false;                ///< a process died inside the queue's lock, or the shared memory is corrupt

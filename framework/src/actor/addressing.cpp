@@ -174,8 +174,12 @@ void mail_sender::send(ref_target& t, std::span<const char> envelope, unsigned p
     ipc::mailbox* box = t.box && !reopen ? t.box.get() : open(t, ec);
     if (box) {
       if (!have_deadline) {
-        box->send(envelope, priority, try_only ? std::chrono::nanoseconds(-1) : std::chrono::nanoseconds(timeout), ec,
-                  count);
+        // (a timeout beyond what nanoseconds hold, milliseconds::max() among them, saturates: it
+        // must not wrap to a negative "try only")
+        constexpr auto longest = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds::max());
+        const auto wait = try_only ? std::chrono::nanoseconds(-1)
+                                   : timeout >= longest ? std::chrono::nanoseconds::max() : std::chrono::nanoseconds(timeout);
+        box->send(envelope, priority, wait, ec, count);
         if (ec == errc::timed_out || ec == errc::full) break;  // the whole timeout was waited
       } else {
         box->send(envelope, priority, deadline, ec, count);

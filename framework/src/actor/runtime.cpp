@@ -438,6 +438,7 @@ void actor_runtime::send(const std::shared_ptr<ref_target>& to, std::uint64_t ta
     return;
   }
   ++p->count;
+  box_->set_unsent(++unsent_);  // lost with us should we die before it is placed: counted then
   if (timeout < p->timeout) p->timeout = timeout;
 }
 
@@ -519,13 +520,12 @@ void actor_runtime::send_pack(pack& p, std::error_code& ec, std::string* why) no
 }
 
 void actor_runtime::count_refused(const pack& p, std::error_code ec) noexcept {
-  // The receiver's rejected_full counts each message (the mailbox counted one for a slot that
-  // found no room); unreachable (removed, poisoned) mailboxes count nothing.
-  const std::uint64_t counted = ec == errc::full || ec == errc::timed_out ? 1 : 0;
+  // The receiver's rejected_full counts each message: a slot that found no room was counted by the
+  // mailbox (each of its messages); otherwise here. Unreachable (removed, poisoned) mailboxes
+  // count nothing.
+  if (ec == errc::full || ec == errc::timed_out) return;
   ipc::mailbox* box = p.target->box.get();
-  if (box && !box->poisoned()) {
-    for (std::uint64_t i = counted; i < p.count; ++i) box->note_rejected_full();
-  }
+  if (box && !box->poisoned()) box->note_rejected_full(p.count);
 }
 
 void actor_runtime::lose_pack(const pack& p, std::error_code ec, const std::string& why) noexcept {
@@ -554,6 +554,8 @@ void actor_runtime::flush_pack(pack& p) noexcept {
   std::string why;
   send_pack(p, ec, &why);
   if (ec) lose_pack(p, ec, why);
+  unsent_ = unsent_ > p.count ? unsent_ - p.count : 0;  // placed, or counted as undelivered
+  box_->set_unsent(unsent_);
   p.count = 0;
   p.timeout = std::chrono::milliseconds::max();
   try {
@@ -602,6 +604,15 @@ void actor_runtime::add_to_batch(std::uint64_t tag, std::span<const char> payloa
   ec.clear();
   if (batch_ec_) {
     ec = batch_ec_;
+    return;
+  }
+  if (batch_.target && batch_.target->path == wire::client_path) {  // the handle's mailbox takes no packed slot
+    send_now(*batch_.target, wire::env_kind::message, tag, 0, payload, batch_.timeout, ec, why);
+    if (ec) {
+      batch_ec_ = ec;
+    } else {
+      ++batch_sent_;
+    }
     return;
   }
   const std::size_t item = wire::batch_item_overhead + payload.size();

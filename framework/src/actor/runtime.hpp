@@ -137,6 +137,7 @@ class actor_runtime {
   };
   std::vector<pack> packs_;    // the first open_packs_ are open (reused: no allocation once warm)
   std::size_t open_packs_ = 0;
+  std::uint64_t unsent_ = 0;   // messages in open packs (mirrored in the mailbox: unsent_lost at a crash)
   pack batch_;                 // send_batch's
   std::size_t batch_sent_ = 0;
   std::error_code batch_ec_;

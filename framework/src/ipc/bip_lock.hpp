@@ -52,6 +52,9 @@ inline bool mutex_looks_free(boost::interprocess::ipcdetail::posix_mutex& m) noe
 namespace boost::interprocess::ipcdetail {
 template <>
 inline void timeout_when_locking_aware_lock<posix_mutex>(posix_mutex& m) {
+  // One plain try first: the uncontended case, and a lock whose owner died (EOWNERDEAD comes back
+  // through try_lock, as it did before the spin below reads the word first).
+  if (m.try_lock()) return;
   for (int i = 0; i < 128; ++i) {  // critical sections are a few hundred ns: spin briefly first
     if (procactor::ipc::mutex_looks_free(m) && m.try_lock()) return;
     procactor::ipc::cpu_relax();

@@ -74,6 +74,11 @@ struct control_block {
   // running ((incarnation << 40) | sequence, never 0), 0 when idle. One relaxed store by the
   // actor per message; read by its supervisor on a timer. On the receiver's cache line.
   std::atomic<std::uint64_t> handler_mark;
+  // Messages the actor has sent in its current handler turn that still wait in its own memory
+  // (packed, not yet placed in their receivers' mailboxes): one plain store by the actor when the
+  // figure changes. Its supervisor adds what a dead actor left here to unsent_lost.
+  std::atomic<std::uint64_t> unsent;
+  std::atomic<std::uint64_t> unsent_lost;
 };
 
 /// Whether a capacity and a maximum message size are within the limits.

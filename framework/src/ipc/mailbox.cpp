@@ -173,6 +173,12 @@ counter_snapshot snapshot(const control_block& c) noexcept {
   s.high_water = c.high_water.load(std::memory_order_relaxed);
   s.closed = c.closed.load(std::memory_order_relaxed);
   s.poisoned = c.poisoned.load(std::memory_order_relaxed);
+  // Every store of enqueued and high_water is a release that comes after the store of `packed`
+  // that allowed its value (the packing sender's own, or through the queue's lock): with this fence,
+  // a limit() read after the snapshot sees `packed` set whenever a counter read here needed it
+  // (read before the counters, `packed` could be stale while they were not, and a healthy mailbox
+  // whose high water exceeds the unpacked capacity would look corrupt and be poisoned).
+  std::atomic_thread_fence(std::memory_order_acquire);
   return s;
 }
 
@@ -246,8 +252,9 @@ struct mailbox::impl {
   u32 batch_n = 0, batch_next = 0;
   static constexpr u64 stamp_every_mask = 63;  // time stamps: at least once per 64 messages
 
-  // The most messages it can hold (packed slots carry up to max_pack each).
-  u64 limit() const noexcept { return message_limit(cap, ctl->packed.load(std::memory_order_relaxed) != 0); }
+  // The most messages it can hold (packed slots carry up to max_pack each). Read it after the
+  // counters it bounds (snapshot()), never before.
+  u64 limit() const noexcept { return message_limit(cap, ctl->packed.load(std::memory_order_acquire) != 0); }
 
   ~impl() {
     if (ctl) ::munmap(ctl, sizeof(control_block));
@@ -319,7 +326,7 @@ struct mailbox::impl {
     std::memcpy(slot.data(), msg.data(), msg.size());
     control_block& c = *ctl;
     const u64 before = c.enqueued.load(std::memory_order_relaxed);
-    c.enqueued.store(before + count, std::memory_order_relaxed);
+    c.enqueued.store(before + count, std::memory_order_release);  // after `packed`: see snapshot()
     c.bytes_in.store(c.bytes_in.load(std::memory_order_relaxed) + msg.size(), std::memory_order_relaxed);
     stamp = n == 0 || before == 0 || ((before + count) & ~stamp_every_mask) != (before & ~stamp_every_mask);
     return put_result::sent;
@@ -344,7 +351,7 @@ struct mailbox::impl {
     const bool packed = c.packed.load(std::memory_order_relaxed) != 0;
     // The depth now is the peak since the previous receive (only sends happened in between).
     const u64 depth = packed ? bounded_depth(c.enqueued.load(std::memory_order_relaxed), deq0, limit()) : n;
-    if (depth > c.high_water.load(std::memory_order_relaxed)) c.high_water.store(depth, std::memory_order_relaxed);
+    if (depth > c.high_water.load(std::memory_order_relaxed)) c.high_water.store(depth, std::memory_order_release);
     std::size_t used = 0;
     u64 msgs = 0, bytes = 0;
     long got = 0;
@@ -428,7 +435,11 @@ struct mailbox::impl {
   // The whole check (after a crash, at open): intact(), plausible counters, and every index entry
   // pointing at a slot whose length is at most max. O(capacity).
   bool deep_intact() noexcept {
-    const bool ok = intact() && queue_tail_intact() && counters_plausible(snapshot(*ctl), limit()) && slots_intact();
+    bool ok = intact() && queue_tail_intact();
+    if (ok) {
+      const counter_snapshot snap = snapshot(*ctl);  // before limit(): see snapshot()
+      ok = counters_plausible(snap, limit()) && slots_intact();
+    }
     if (!ok) mark_corrupt();
     return ok;
   }
@@ -756,8 +767,14 @@ void mailbox::set_single_receiver() noexcept {
   if (m.single) return;
   // Room for a pass of batch_max small messages, and for at least one of the largest.
   const std::size_t bytes = std::max<std::size_t>(static_cast<std::size_t>(m.max), std::size_t{64} << 10);
-  m.batch.reset(new (std::nothrow) impl::taken[impl::batch_max]);
-  m.bbuf_area = m.batch ? m.bbuf.get(bytes) : nullptr;
+  // (the plain array new that unique_ptr<T[]>'s delete[] pairs with: a program that replaces the
+  // global operator new[]/delete[] but not the nothrow new[] would otherwise free with the wrong one)
+  try {
+    m.batch = std::make_unique<impl::taken[]>(impl::batch_max);
+  } catch (const std::bad_alloc&) {
+    return;  // out of memory: stays a one-message-per-lock receiver
+  }
+  m.bbuf_area = m.bbuf.get(bytes);
   if (!m.bbuf_area) {
     m.batch.reset();
     return;  // out of memory: stays a one-message-per-lock receiver
@@ -772,7 +789,8 @@ std::uint64_t mailbox::account_lost_after_crash() noexcept {
   // poisoned (to be recreated) and its counters, not to be trusted, give no figure.
   if (!impl_->deep_intact()) return 0;
   control_block& c = *impl_->ctl;
-  const u64 lost = unaccounted(snapshot(c), impl_->limit());  // bounded by what it can hold
+  const counter_snapshot snap = snapshot(c);                 // before limit(): see snapshot()
+  const u64 lost = unaccounted(snap, impl_->limit());  // bounded by what it can hold
   if (lost) c.lost.fetch_add(lost, std::memory_order_relaxed);
   return lost;
 }
@@ -824,6 +842,7 @@ void mailbox::inherit(const mailbox_stats& old) noexcept {
   c.bytes_in.store(old.bytes_in);
   c.bytes_out.store(old.bytes_out);
   c.restarts.store(old.restarts);
+  c.unsent_lost.store(old.unsent_lost);
 }
 
 bool mailbox::poisoned() const noexcept {
@@ -930,7 +949,7 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
     ec = errc::invalid_argument;
     return;
   }
-  if (count > 1 && c.packed.load(std::memory_order_relaxed) == 0) c.packed.store(1, std::memory_order_relaxed);
+  if (count > 1 && c.packed.load(std::memory_order_relaxed) == 0) c.packed.store(1, std::memory_order_release);
   if (msg.size() > m.max) {
     c.rejected_oversize.fetch_add(1, std::memory_order_relaxed);
     ec = errc::message_too_large;
@@ -969,7 +988,7 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
       c.last_enqueue_ns.store(wall_ns(), std::memory_order_relaxed);  // the slow path: found full
       deadline = deadline_of();
       if (deadline == internal::try_only || clock::now() >= deadline) {
-        c.rejected_full.fetch_add(1, std::memory_order_relaxed);
+        c.rejected_full.fetch_add(count, std::memory_order_relaxed);  // each message of a packed slot
         ec = deadline == internal::try_only ? errc::full : errc::timed_out;
         return;
       }
@@ -1121,7 +1140,8 @@ bool figures_of(const control_block& c, u64 cap, u64 max, mailbox_stats& s) noex
   s.capacity = cap;
   s.max_message_size = max;
   const counter_snapshot snap = snapshot(c);
-  const u64 limit = message_limit(cap, c.packed.load(std::memory_order_relaxed) != 0);
+  // after the counters: see snapshot()
+  const u64 limit = message_limit(cap, c.packed.load(std::memory_order_acquire) != 0);
   if (!counters_plausible(snap, limit)) {
     s.poisoned = true;
     s.corrupted = true;
@@ -1141,6 +1161,7 @@ bool figures_of(const control_block& c, u64 cap, u64 max, mailbox_stats& s) noex
   s.handled = snap.handled;
   s.generation = c.gen.load(std::memory_order_relaxed);
   s.restarts = c.restarts.load(std::memory_order_relaxed);
+  s.unsent_lost = c.unsent_lost.load(std::memory_order_relaxed);
   s.last_enqueue_ns = c.last_enqueue_ns.load(std::memory_order_relaxed);
   s.last_dequeue_ns = c.last_dequeue_ns.load(std::memory_order_relaxed);
   s.closed = snap.closed != 0;
@@ -1209,7 +1230,28 @@ std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code
 }
 
 void mailbox::add_restart() noexcept { impl_->ctl->restarts.fetch_add(1, std::memory_order_relaxed); }
-void mailbox::note_rejected_full() noexcept { impl_->ctl->rejected_full.fetch_add(1, std::memory_order_relaxed); }
+void mailbox::set_unsent(std::uint64_t n) noexcept { impl_->ctl->unsent.store(n, std::memory_order_relaxed); }
+
+std::uint64_t mailbox::account_unsent_after_crash() noexcept {
+  control_block& c = *impl_->ctl;
+  const u64 n = c.unsent.exchange(0, std::memory_order_relaxed);
+  // a stray write could make it anything: at most what one handler turn can pack
+  const u64 lost = std::min<u64>(n, max_pack * 1024);
+  if (lost) c.unsent_lost.fetch_add(lost, std::memory_order_relaxed);
+  return lost;
+}
+
+bool mailbox::stalled() const noexcept {
+  const control_block& c = *impl_->ctl;
+  return c.sleeping.load(std::memory_order_acquire) != 0 &&
+         c.enqueued.load(std::memory_order_acquire) != c.dequeued.load(std::memory_order_acquire);
+}
+
+void mailbox::wake_receiver() noexcept { impl_->ring(); }
+
+void mailbox::note_rejected_full(std::uint64_t n) noexcept {
+  impl_->ctl->rejected_full.fetch_add(n, std::memory_order_relaxed);
+}
 int mailbox::doorbell_fd() const noexcept { return impl_->bell.get(); }
 const std::string& mailbox::name() const noexcept { return impl_->base; }
 bool mailbox::is_owner() const noexcept { return impl_->owner; }
@@ -1241,8 +1283,8 @@ void remove_mailbox(const std::string& base) noexcept {
 // mailbox starts with clean counters whatever the layout of the control block, and handles that
 // still hold the old control block keep seeing it closed. A parked queue is an object named under
 // the tree's prefix: gc and the removal of a tree's (or a pool supervisor's) objects by prefix
-// collect it after any crash. Relies only on: impl's base/owner/creator/removed/cap/max/ctl/qview/
-// layout/mq/bell/rbuf/wake_every and the integrity checks, create()'s control-block initialisation, remove_mailbox().
+// collect it after any crash. Relies only on: impl's base/owner/creator/removed/cap/max/ctl/qmap/qview/
+// layout/mq/bell/rbuf/wake_every, take_locked() and the integrity checks, create()'s control-block initialisation, remove_mailbox().
 
 bool mailbox::park(const std::string& pool_base) noexcept {
   impl& m = *impl_;
@@ -1285,13 +1327,19 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
       fail(std::make_error_code(std::errc::not_enough_memory));
       return;
     }
-    bip::message_queue::size_type got = 0;
-    unsigned prio = 0;
-    while (area && old.mq->try_receive(area, static_cast<bip::message_queue::size_type>(old.max), got, prio)) {
-      if (got > old.max || !old.top_intact()) {
-        fail(errc::poisoned);
-        return;
-      }
+    // Drained with our own checked take (each slot and length checked under the lock before the
+    // copy), never Boost's try_receive: it copies the top message's length unchecked and signals
+    // its condition variable when m_blocked_senders (a field no check reads) is not zero, so a
+    // forged header could make the supervisor fault or hang there.
+    old.counter = nullptr;  // the dying control block's counts do not matter
+    impl::taken where{};
+    bool stamp = false;
+    long took = 0;
+    while (area && (took = old.take_locked(area, static_cast<std::size_t>(old.max), 1, &where, stamp)) > 0) {
+    }
+    if (took < 0) {
+      fail(errc::poisoned);
+      return;
     }
     auto p = std::make_unique<impl>();
     p->base = base;
@@ -1347,7 +1395,12 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
     renamed = true;
     old.mq.reset();  // (message_queue does not move: opened again under its new name)
     p->mq.emplace(bip::open_only, queue_name(base).c_str());
-    p->qview = std::exchange(old.qview, nullptr);
+    // The mapping moves with the queue (the old impl's destructor would unmap it). Everything else
+    // of this handle starts as create() makes it: a batch the previous actor's receiver took, its
+    // slot counter, spin and buffers belong to the old life.
+    p->qmap = std::exchange(old.qmap, nullptr);
+    p->qview = p->qmap;
+    old.qview = nullptr;
     p->layout = old.layout;
     p->wake_every = static_cast<u32>(p->cap / 4 > 0 ? p->cap / 4 : 1);
     old.removed = true;  // its names are gone (renamed); the old control block is unmapped with it

@@ -178,7 +178,19 @@ class mailbox {
   void add_restart() noexcept;
   /// Counts one message that never reached this mailbox's owner in rejected_full (used by
   /// supervisors for a routed message they dropped: its receiver frozen, far behind or restarting).
-  void note_rejected_full() noexcept;
+  void note_rejected_full(std::uint64_t n = 1) noexcept;
+
+  /// The owner actor's messages sent in its current handler turn and not yet placed (packed in its
+  /// own memory): written by the actor whenever the figure changes (one plain store).
+  void set_unsent(std::uint64_t n) noexcept;
+  /// Called by the supervisor after its actor died: what it had sent but not placed is lost; adds
+  /// it to unsent_lost (mailbox_stats) and returns it.
+  std::uint64_t account_unsent_after_crash() noexcept;
+  /// Whether the receiver sleeps with mail queued: a wake-up lost with a sender killed (or
+  /// stopped) between its send and its ring. Lock-free loads, for a supervisor's periodic check.
+  bool stalled() const noexcept;
+  /// Rings the doorbell as a sender does (wakes a sleeping receiver).
+  void wake_receiver() noexcept;
 
   /// The doorbell's file descriptor: readable when a sleeping receiver is rung.
   int doorbell_fd() const noexcept;

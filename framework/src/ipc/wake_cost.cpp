@@ -23,25 +23,32 @@ std::int64_t clamp_ns(std::int64_t v) noexcept { return std::clamp(v, floor_ns, 
 
 }  // namespace
 
-std::chrono::nanoseconds measure_wake_cost() noexcept {
+std::chrono::nanoseconds measure_wake_cost() noexcept { return measure_wake_cost(40, std::chrono::seconds(1)); }
+
+std::chrono::nanoseconds measure_wake_cost(int helper_rounds, std::chrono::nanoseconds patience) noexcept {
   using internal::clock;
   // Two threads hand a byte back and forth through two pipes, each side asleep in poll() until the
   // other writes: the way a doorbell wakes a receiver (a write to its FIFO, then poll/epoll
   // returns), so a round trip is two such wake-ups.
   constexpr int rounds = 40;
   int ab[2], ba[2];
-  if (::pipe2(ab, O_CLOEXEC) != 0) return std::chrono::microseconds(5);
+  if (::pipe2(ab, O_CLOEXEC) != 0) return fallback_wake_cost;
   if (::pipe2(ba, O_CLOEXEC) != 0) {
     ::close(ab[0]);
     ::close(ab[1]);
-    return std::chrono::microseconds(5);  // a typical figure
+    return fallback_wake_cost;
   }
-  auto wait_read = [](int fd) {
+  // Every wait is bounded: a side that stopped answering (the helper thread ended early, a
+  // descriptor failed) makes the other give up after @p patience, never wait forever.
+  auto wait_read = [patience](int fd) {
     char b;
+    const auto deadline = clock::now() + patience;
     for (;;) {
-      if (internal::poll_one(fd, POLLIN, std::chrono::milliseconds(100)) & POLLIN) {
-        return ::read(fd, &b, 1) == 1;
-      }
+      const auto left = deadline - clock::now();
+      if (left <= clock::duration::zero()) return false;
+      const short ev = internal::poll_one(fd, POLLIN, std::min<clock::duration>(left, std::chrono::milliseconds(100)));
+      if (ev & POLLIN) return ::read(fd, &b, 1) == 1;
+      if (ev & (POLLERR | POLLHUP | POLLNVAL)) return false;
     }
   };
   std::vector<std::int64_t> rtt;
@@ -49,7 +56,7 @@ std::chrono::nanoseconds measure_wake_cost() noexcept {
   try {
     rtt.reserve(rounds);
     std::thread helper([&] {
-      for (int i = 0; i < rounds; ++i) {
+      for (int i = 0; i < helper_rounds; ++i) {
         if (!wait_read(ab[0]) || ::write(ba[1], "x", 1) != 1) return;
       }
     });
@@ -63,7 +70,7 @@ std::chrono::nanoseconds measure_wake_cost() noexcept {
     ok = false;
   }
   for (int fd : {ab[0], ab[1], ba[0], ba[1]}) ::close(fd);
-  if (!ok || rtt.size() < rounds) return std::chrono::microseconds(5);
+  if (!ok || rtt.size() < rounds) return fallback_wake_cost;
   std::nth_element(rtt.begin(), rtt.begin() + rounds / 2, rtt.end());
   return std::chrono::nanoseconds(clamp_ns(rtt[rounds / 2] / 2));
 }

@@ -18,8 +18,16 @@ namespace procactor::ipc {
 /// programs measure afresh unless it is set). Clamped to [0.5 us, 50 us].
 std::chrono::nanoseconds wake_cost() noexcept;
 
+/// The figure used when the measurement cannot be made (no pipe, no thread, no answer in time).
+inline constexpr std::chrono::nanoseconds fallback_wake_cost{5000};
+
 /// Measures now (no cache, no environment): for tests and benchmarks.
 std::chrono::nanoseconds measure_wake_cost() noexcept;
+
+/// The same, for tests: the helper thread answers only @p helper_rounds round trips (fewer than
+/// the 40 measured: it ends early), and each wait for an answer gives up after @p patience,
+/// falling back to fallback_wake_cost.
+std::chrono::nanoseconds measure_wake_cost(int helper_rounds, std::chrono::nanoseconds patience) noexcept;
 
 
 }  // namespace procactor::ipc

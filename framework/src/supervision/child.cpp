@@ -106,7 +106,10 @@ connection launch_child(child& c, const tree_address& addr, std::string& error, 
 mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_address& addr) {
   mailbox_outcome out;
   if (!c.box) return out;
-  if (why.abnormal()) out.lost = c.box->account_lost_after_crash();
+  if (why.abnormal()) {
+    out.lost = c.box->account_lost_after_crash();
+    out.unsent = c.box->account_unsent_after_crash();
+  }
   if (c.box->poisoned()) {  // it died inside the queue's lock: recreate under the same name
     auto st = c.box->stats();
     c.box->remove();
@@ -119,15 +122,19 @@ mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_addr
   return out;
 }
 
-void retire_mailbox(child& c, mailbox_pool* pool) noexcept {
-  if (!c.box) return;
+std::uint64_t retire_mailbox(child& c, mailbox_pool* pool) noexcept {
+  if (!c.box) return 0;
   c.box->close();  // senders holding it open see `closed` and learn the actor is gone
+  // Senders re-check `closed` under the queue's lock: once this takes that lock, none adds more.
+  std::error_code ec;
+  const std::uint64_t left = c.box->size(ec);
   if (pool && !pool->prefix.empty()) {
     pool->put(std::move(c.box));  // its names go: senders that open it by name find no actor
-    return;
+    return left;
   }
   c.box->remove();
   c.box.reset();
+  return left;
 }
 
 void mailbox_pool::put(std::unique_ptr<ipc::mailbox> box) noexcept {

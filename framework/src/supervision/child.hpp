@@ -78,7 +78,8 @@ connection launch_child(child& c, const tree_address& addr, std::string& error, 
 
 /// What the end of @p c's process with reason @p why did to its mailbox.
 struct mailbox_outcome {
-  std::uint64_t lost = 0;  // messages lost with the process (abnormal ends only)
+  std::uint64_t lost = 0;    // messages lost with the process (abnormal ends only)
+  std::uint64_t unsent = 0;  // messages it had sent in its last handler turn but not placed (abnormal ends)
   bool recreated = false;  // it died inside the queue's lock: the mailbox was made anew
 };
 /// Accounts the mail lost with an abnormal end and recreates a poisoned mailbox under the same
@@ -86,7 +87,8 @@ struct mailbox_outcome {
 mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_address& addr);
 
 /// @p c is terminated for good: its mailbox is closed (senders holding it learn the actor is
-/// gone) and removed, or parked in @p pool for the next actor.
-void retire_mailbox(child& c, mailbox_pool* pool = nullptr) noexcept;
+/// gone) and removed, or parked in @p pool for the next actor. Returns the messages it still held
+/// (read after the close under the queue's lock: no sender can add one after that), which are lost.
+std::uint64_t retire_mailbox(child& c, mailbox_pool* pool = nullptr) noexcept;
 
 }  // namespace procactor::detail

@@ -141,6 +141,23 @@ bool enter_tree_cgroup(std::string_view prefix) noexcept {
 
 const std::string& entered_cgroup() noexcept { return entered(); }
 
+namespace {
+// Kills and removes every cgroup directly below @p dir (trees started by the tree's actors), each
+// within what is left of @p deadline.
+void kill_cgroups_below(const std::string& dir, clock::time_point deadline) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> below;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_type == DT_DIR && e->d_name[0] != '.') below.push_back(dir + "/" + e->d_name);
+  }
+  ::closedir(d);
+  for (const auto& b : below) {
+    kill_cgroup(b, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
+  }
+}
+}  // namespace
+
 void kill_cgroup(std::string dir, std::chrono::milliseconds within) noexcept {
   try {
     if (dir.empty()) return;
@@ -157,16 +174,7 @@ void kill_cgroup(std::string dir, std::chrono::milliseconds within) noexcept {
       const auto pids = read_pids(dir + "/cgroup.procs");
       if (pids.empty()) {
         // cgroups below ours (a tree started by one of our actors) go first: rmdir needs no children
-        if (DIR* d = ::opendir(dir.c_str())) {
-          std::vector<std::string> below;
-          while (dirent* e = ::readdir(d)) {
-            if (e->d_type == DT_DIR && e->d_name[0] != '.') below.push_back(dir + "/" + e->d_name);
-          }
-          ::closedir(d);
-          for (const auto& b : below) {
-            kill_cgroup(b, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
-          }
-        }
+        kill_cgroups_below(dir, deadline);
       }
       if (pids.empty() && ::rmdir(dir.c_str()) == 0) return;
       if (pids.empty() && errno == ENOENT) return;
@@ -199,16 +207,7 @@ void kill_others_in_cgroup(const std::string& dir, std::chrono::milliseconds wit
         ::kill(p, SIGKILL);
         others = true;
       }
-      if (DIR* d = ::opendir(dir.c_str())) {  // cgroups below ours (trees started by our actors): all of them
-        std::vector<std::string> below;
-        while (dirent* e = ::readdir(d)) {
-          if (e->d_type == DT_DIR && e->d_name[0] != '.') below.push_back(dir + "/" + e->d_name);
-        }
-        ::closedir(d);
-        for (const auto& b : below) {
-          kill_cgroup(b, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
-        }
-      }
+      kill_cgroups_below(dir, deadline);  // trees started by our actors: all of them
       if (!others) return;
       if (clock::now() >= deadline) {
         log_event(log_level::warn, "cgroup_not_emptied", "", "", "cgroup " + dir + " still has other processes",

@@ -27,6 +27,8 @@ constexpr auto ready_timeout = std::chrono::seconds(10);
 constexpr auto route_spin = std::chrono::microseconds(20);
 // Mailboxes a pool supervisor keeps parked for its next actors (ipc::mailbox::park).
 constexpr std::size_t parked_mailboxes = 4;
+// How often a supervisor looks for an actor asleep with mail (a wake-up lost with its sender).
+constexpr auto stall_check_period = std::chrono::milliseconds(20);
 // How long a supervisor's last frame (its exit reason) may wait for its parent to read.
 constexpr auto exit_flush_timeout = std::chrono::seconds(1);
 
@@ -46,7 +48,8 @@ supervisor::supervisor(std::string path, supervisor_spec spec, tree_address addr
       router_(path_, is_root),
       policy_(spec_),
       ready_timer_(io_),
-      restart_timer_(io_) {
+      restart_timer_(io_),
+      stall_timer_(io_) {
   if (parent.native_handle() >= 0) parent_ = std::make_unique<frame_pipe>(io_, std::move(parent));
   if (spec_.strat == strategy::pool) {
     // its actors come and go (start_child, terminate_child): their mailboxes are recycled
@@ -152,12 +155,31 @@ int supervisor::run() {
                         });
     }
   }
-  if (restarted_) pool_.remove_leftovers();  // parked by a predecessor at this path that died
+  // parked by a predecessor at this path that died (also when a restarted parent made this one
+  // anew: then it is a first incarnation, and restarted_ is false)
+  if (restarted_ || !pool_.prefix.empty()) pool_.remove_leftovers();
+  check_stalls();
   for (std::size_t i = 0; i < children_.size(); ++i) start_queue_.push_back(i);
   start_next();
   run_event_loop(io_, route_spin);
   if (parent_) send_to(*parent_, wire::frame_kind::exit, "", exit_reason_);
   return exit_code_;
+}
+
+void supervisor::check_stalls() {
+  if (shutting_down_) return;
+  bool actors = spec_.strat == strategy::pool;  // (a pool's actors come later)
+  for (auto& c : children_) {
+    actors = actors || !c->spec.supervisor;
+    // an actor asleep with mail queued: its sender was killed or stopped between its send and its
+    // ring; the actor's own safety-net tick backs off to 1 s while idle, this bounds it
+    if (c->running && c->box && !c->spec.supervisor && c->box->stalled()) c->box->wake_receiver();
+  }
+  if (!actors) return;  // supervisors only: nothing to check, no timer
+  stall_timer_.expires_after(stall_check_period);
+  stall_timer_.async_wait([this](const boost::system::error_code& e) {
+    if (!e) check_stalls();
+  });
 }
 
 void supervisor::fail(const std::string& what) {
@@ -344,10 +366,18 @@ void supervisor::on_child_exit(std::size_t i) {
     log_event(log_level::warn, "messages_lost", path_, c.path,
               std::to_string(box.lost) + " message(s) lost with " + c.path, {{"count", std::to_string(box.lost)}});
   }
+  if (box.unsent) {
+    log_event(log_level::warn, "messages_unsent_lost", path_, c.path,
+              std::to_string(box.unsent) + " message(s) sent by " + c.path +
+                  " in its last handler turn were lost with it (packed, not yet placed)",
+              {{"count", std::to_string(box.unsent)}});
+  }
   if (box.recreated) {
     log_event(log_level::warn, "mailbox_recreated", path_, c.path, "mailbox of " + c.path + " poisoned; recreating it");
   }
-  if (!c.terminate_waiters.empty()) retire_mailbox(c, &pool_);  // terminated for good: its mail is undeliverable
+  if (!c.terminate_waiters.empty()) {  // terminated for good: its mail is undeliverable
+    log_retired_loss(c, retire_mailbox(c, &pool_), "it was terminated");
+  }
   for (auto& w : c.terminate_waiters) reply_child(w.path, w.kind, c.path, false, why);
   c.terminate_waiters.clear();
   // The down names the incarnation that ended and how much of its mail it took
@@ -377,17 +407,16 @@ void supervisor::on_child_exit(std::size_t i) {
     // ended for good (temporary, or transient after a normal end): nobody will read its mail,
     // so senders learn it at once (no_such_actor) instead of filling a dead mailbox
     c.gone = true;
-    if (c.box) {
-      const auto lost = c.box->stats().depth;
-      retire_mailbox(c, &pool_);
-      if (lost) {
-        log_event(log_level::warn, "messages_lost", path_, c.path,
-                  std::to_string(lost) + " message(s) lost with " + c.path + " (it ended for good)",
-                  {{"count", std::to_string(lost)}});
-      }
-    }
+    if (c.box) log_retired_loss(c, retire_mailbox(c, &pool_), "it ended for good");
   }
   if (was_starting) start_next();
+}
+
+void supervisor::log_retired_loss(const child& c, std::uint64_t lost, const char* why) {
+  if (!lost) return;
+  log_event(log_level::warn, "messages_lost", path_, c.path,
+            std::to_string(lost) + " message(s) lost with " + c.path + " (" + why + ")",
+            {{"count", std::to_string(lost)}});
 }
 
 void supervisor::restart_for(std::size_t i) {

@@ -62,6 +62,10 @@ class supervisor {
   void kill_as(std::size_t i, exit_reason::kind_t kind, std::string detail);
   void arm_watchdog(std::size_t i);
   void stop_next_of_group();
+  /// Every stall_check_period: wakes each actor child asleep with mail queued (mailbox::stalled).
+  void check_stalls();
+  /// Logs messages_lost for the @p lost messages a retired mailbox of @p c still held.
+  void log_retired_loss(const child& c, std::uint64_t lost, const char* why);
   // shutdown
   void begin_shutdown(int exit_code, exit_reason why);
   void shutdown_next();
@@ -112,6 +116,7 @@ class supervisor {
   std::vector<std::size_t> restart_group_;
   std::deque<std::size_t> stop_queue_;
   boost::asio::steady_timer restart_timer_;
+  boost::asio::steady_timer stall_timer_;  // check_stalls()
   bool restart_waiting_ = false;  // a group restart is pending
   bool restart_due_ = false;      // ... and its backoff delay is over
   bool shutting_down_ = false;
