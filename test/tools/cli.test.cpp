@@ -1,6 +1,10 @@
 // The `procactor` command (tools/cli) run against live trees of this test process: what ls,
 // tree, stat, top and metrics print, their exit codes and messages, and gc after an owner died.
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -71,6 +76,56 @@ procactor::tree start_tree(const std::string& name) {
 }
 
 std::string unique_name(const char* base) { return std::string(base) + "_" + std::to_string(::getpid()); }
+
+// A second user to run trees and the command as: nobody (root only; none without that account).
+std::optional<std::pair<uid_t, gid_t>> other_user() {
+  if (::geteuid() != 0) return std::nullopt;
+  const passwd* pw = ::getpwnam("nobody");
+  if (!pw || pw->pw_uid == 0) return std::nullopt;
+  return std::pair{pw->pw_uid, pw->pw_gid};
+}
+
+bool become(const std::pair<uid_t, gid_t>& who) {
+  return ::setgroups(0, nullptr) == 0 && ::setgid(who.second) == 0 && ::setuid(who.first) == 0;
+}
+
+// The procactor command with @p args run as @p who (its output in files this process made).
+result cli_as(const std::pair<uid_t, gid_t>& who, const std::string& args) {
+  char out[] = "/tmp/procactor_cli_out.XXXXXX", err[] = "/tmp/procactor_cli_err.XXXXXX";
+  const int o = ::mkstemp(out), e = ::mkstemp(err);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    if (!become(who)) ::_exit(90);
+    const std::string cmd = std::string(PROCACTOR_CLI) + " " + args;
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(o);
+  ::close(e);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  result r;
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  ::unlink(out);
+  ::unlink(err);
+  return r;
+}
+
+// Whether `ls --json` lists a tree named @p name; its entry in @p found.
+bool lists(const result& r, const std::string& name, json::object* found = nullptr) {
+  if (r.rc != 0) return false;
+  const json::value all = json::parse(r.out);
+  for (const auto& v : all.as_array()) {
+    if (v.as_object().at("name").as_string() != name.c_str()) continue;
+    if (found) *found = v.as_object();
+    return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -246,6 +301,148 @@ BOOST_AUTO_TEST_CASE(a_restart_shows_in_the_registry_with_its_exit_reason_and_ev
   }
   BOOST_TEST(exited, json::serialize(after.at("events")));
   BOOST_TEST(restarted);
+}
+
+BOOST_AUTO_TEST_CASE(a_pool_actor_on_a_recycled_mailbox_shows_its_own_counters_and_keeps_them_across_a_restart) {
+  const std::string name = unique_name("pool_tree");
+  procactor::supervisor_spec pool;
+  pool.strat = procactor::strategy::pool;
+  pool.pool_size = 0;
+  pool.children = {procactor::child_spec::of<counter>("m")};
+  procactor::supervisor_spec root;
+  root.children = {procactor::child_spec::nested("pool", pool)};
+  procactor::tree_options o;
+  o.name = name;
+  auto t = procactor::tree::start("app", root, o);
+  const std::string first = t.start_child("pool");
+  for (int i = 0; i < 5; ++i) t.send(first, i);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(t, first, [](const auto& s) { return s.handled == 5; }, 10s));
+  BOOST_TEST(t.terminate_child(first).to_string() == "shutdown");  // its mailbox is parked
+  const std::string second = t.start_child("pool");                // and taken again, renamed
+  BOOST_TEST_REQUIRE(first != second);
+  for (int i = 0; i < 3; ++i) t.send(second, i);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(t, second, [](const auto& s) { return s.handled == 3; }, 10s));
+  auto stat_of = [&](const std::string& path) {
+    const auto r = cli("stat --json --tree " + name + " " + path);
+    BOOST_TEST_REQUIRE(r.rc == 0, r.err);
+    return json::parse(r.out).as_object();
+  };
+  auto s = stat_of(second);
+  BOOST_TEST(s.at("mailbox").as_object().at("handled").to_number<int>() == 3);  // not its predecessor's 5 (or 8)
+  BOOST_TEST(s.at("mailbox").as_object().at("enqueued").to_number<int>() == 3);
+  BOOST_TEST(s.at("state").as_string() == "running");
+  const auto gone = cli("stat --tree " + name + " " + first);
+  BOOST_TEST(gone.rc == 1);
+  BOOST_TEST(gone.err == "procactor: the mailbox of " + first + " cannot be read (the actor is stopped)\n");
+  // killed, restarted by the pool supervisor: the same mailbox, its counters go on
+  const int pid = s.at("pid").to_number<int>();
+  ::kill(pid, SIGKILL);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until(
+      [&] {
+        const auto now = stat_of(second);
+        return now.at("restarts").to_number<int>() == 1 && now.at("state").as_string() == "running" &&
+               now.at("pid").to_number<int>() != pid;
+      },
+      20s));
+  for (int i = 0; i < 2; ++i) t.send(second, i);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(t, second, [](const auto& st) { return st.handled == 5; }, 10s));
+  s = stat_of(second);
+  BOOST_TEST(s.at("mailbox").as_object().at("handled").to_number<int>() == 5);
+  BOOST_TEST(s.at("mailbox").as_object().at("restarts").to_number<int>() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_user_sees_their_own_trees_only_and_root_sees_another_users_with_all_users) {
+  const auto who = other_user();
+  if (!who) {
+    BOOST_TEST_MESSAGE("skipped: running a tree as a second user needs root and the account nobody");
+    return;
+  }
+  // a tree of the other user, in a child that became that user; it stops when told (or when this
+  // process ends: the pipe closes)
+  const std::string theirs = unique_name("theirs");
+  int ready[2], go[2];
+  BOOST_TEST_REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+  BOOST_TEST_REQUIRE(::pipe2(go, O_CLOEXEC) == 0);
+  const pid_t owner = ::fork();
+  if (owner == 0) {
+    ::close(ready[0]);
+    ::close(go[1]);
+    std::string said = "ok";
+    std::optional<procactor::tree> t;
+    if (!become(*who)) {
+      said = "skip: cannot become uid " + std::to_string(who->first);
+    } else if (::access(PROCACTOR_CLI, X_OK) != 0) {
+      said = "skip: uid " + std::to_string(who->first) + " cannot run " + PROCACTOR_CLI;
+    } else {
+      try {
+        t.emplace(start_tree(theirs));
+      } catch (const std::exception& e) {
+        said = std::string("failed: ") + e.what();
+      }
+    }
+    (void)!::write(ready[1], said.data(), said.size());
+    ::close(ready[1]);
+    char c;
+    (void)!::read(go[0], &c, 1);
+    if (t) {
+      t->stop();
+      t->join();
+    }
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(go[0]);
+  std::string said;
+  char buf[256];
+  for (ssize_t n; (n = ::read(ready[0], buf, sizeof buf)) > 0;) said.append(buf, static_cast<std::size_t>(n));
+  ::close(ready[0]);
+  auto finish = [&] {
+    ::close(go[1]);
+    ::waitpid(owner, nullptr, 0);
+  };
+  if (said.rfind("skip: ", 0) == 0) {
+    finish();
+    BOOST_TEST_MESSAGE("skipped: " + said.substr(6));
+    return;
+  }
+  if (said != "ok") finish();
+  BOOST_TEST_REQUIRE(said == "ok");
+  const std::string mine = unique_name("mine");
+  auto t = start_tree(mine);
+
+  // root: its own trees by default, every user's with --all-users
+  const auto root_ls = cli("ls --json");
+  BOOST_TEST(lists(root_ls, mine), root_ls.out + root_ls.err);
+  BOOST_TEST(!lists(root_ls, theirs), root_ls.out);
+  json::object entry;
+  const auto all = cli("ls --json --all-users");
+  BOOST_TEST(lists(all, mine));
+  BOOST_TEST(lists(all, theirs, &entry), all.out + all.err);
+  // the other user: their own tree, with its counters; not root's
+  const auto their_ls = cli_as(*who, "ls --json");
+  BOOST_TEST(lists(their_ls, theirs), their_ls.out + their_ls.err);
+  BOOST_TEST(!lists(their_ls, mine), their_ls.out);
+  const auto their_stat = cli_as(*who, "stat --json --tree " + theirs + " /app/sink");
+  BOOST_TEST(their_stat.rc == 0, their_stat.err);
+  const auto no_tree = cli_as(*who, "tree " + mine);
+  BOOST_TEST(no_tree.rc == 1);
+  BOOST_TEST(no_tree.err == "procactor: no such tree: " + mine + "\n");
+  const auto no_actor = cli_as(*who, "stat --tree " + mine + " /app/sink");
+  BOOST_TEST(no_actor.rc == 1);
+  BOOST_TEST(no_actor.err == "procactor: no such actor /app/sink\n");
+  BOOST_TEST(cli_as(*who, "ls --all-users").rc == 1);  // root only
+  // the other user's registry: theirs alone, mode 0600
+  if (!entry.empty()) {
+    BOOST_TEST(entry.at("user").as_string() == "nobody");
+    BOOST_TEST(entry.at("uid").to_number<uid_t>() == who->first);
+    struct stat st {};
+    const std::string file = "/dev/shm/" + std::string(entry.at("registry").as_string());
+    BOOST_TEST_REQUIRE(::stat(file.c_str(), &st) == 0, file);
+    BOOST_TEST(st.st_uid == who->first);
+    BOOST_TEST((st.st_mode & 07777) == 0600u);
+  }
+  finish();
+  t.stop();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -125,7 +125,11 @@ int cmd_stat(const std::string& path, const std::string& tree_name, bool as_json
     for (const auto& v : t.nodes) {
       if (v.node.path != path) continue;
       if (v.node.kind != registry::node_kind::actor) return fail(path + " is a supervisor: it has no mailbox");
-      if (!v.stats) return fail("the mailbox of " + path + " cannot be read (its tree is not running)");
+      if (!v.stats) {
+        return fail("the mailbox of " + path + " cannot be read (" +
+                    (t.alive ? std::string("the actor is ") + registry::to_string(v.node.state) : std::string("its tree is not running")) +
+                    ")");
+      }
       if (as_json) {
         json::object o = node_json(v);
         o["tree"] = t.reg.name;
@@ -221,16 +225,19 @@ int cmd_top(const std::string& name, bool once, std::string sort_by, bool any_us
     return 0;
   }
   raw_terminal term;
+  int keys = 0;  // stdin, until it ends: at end of input (</dev/null) poll would return at once
   for (;;) {
     auto trees = r.read(name);
     winsize ws{};
     const int rows = ::ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 10 ? ws.ws_row - 8 : 40;
     std::cout << "\x1b[H\x1b[2J" << top_frame(trees, sort_by, rows)
               << "   [d]epth [r]ate re[s]tarts [l]ost [q]uit" << std::flush;
-    pollfd p{0, POLLIN, 0};
+    pollfd p{keys, POLLIN, 0};  // (a negative fd is ignored: the poll is a one second sleep)
     if (::poll(&p, 1, 1000) > 0) {
       char c = 0;
-      if (::read(0, &c, 1) == 1) {
+      if (::read(0, &c, 1) != 1) {
+        keys = -1;
+      } else {
         if (c == 'q') break;
         if (c == 'd') sort_by = "depth";
         if (c == 'r') sort_by = "rate";
