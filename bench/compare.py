@@ -44,6 +44,8 @@ TARGETS = {
     "scale_1000_actors_rss_per_actor": [("abs", "value", "<=", 2.0)],  # MiB
     "scale_10000_actors_wall": [("ok",), ("abs", "value", "<", 30.0)],  # s
     "scale_10000_actors_rss_per_actor": [("abs", "value", "<=", 0.2)],  # MiB
+    "cli_top_once_1000_actors": [("abs", "value", "<", 200.0), ("ok",)],  # ms
+    "mailbox_throughput_64B_with_top": [("abs", "ratio_to_without", ">=", 0.9)],  # nothing measurable, within noise
     "raw_socketpair_throughput_64B": [("baseline", "python_queue_throughput_64B")],
     "raw_socketpair_throughput_4KiB": [("baseline", "python_queue_throughput_4KiB")],
 }

@@ -6,11 +6,13 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -20,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <set>
 #include <sstream>
@@ -323,21 +326,119 @@ class producer : public procactor::actor {
   long left_ = 0;
 };
 
-double mailbox_throughput(long n) {
+// ---- the procactor command (tools/cli), for the lines that run it against a tree ----
+#ifdef PROCACTOR_CLI
+std::string cli_path = PROCACTOR_CLI;
+#else
+std::string cli_path;  // built without tools/cli: --cli PATH, or the lines that need it are skipped
+#endif
+
+// Starts `procactor ARGS` with stdin and stdout on @p in and @p out; its pid.
+pid_t start_cli(const std::vector<std::string>& args, int in, int out) {
+  std::vector<char*> argv{const_cast<char*>(cli_path.c_str())};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::execv(cli_path.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// `procactor top NAME` running beside a measurement, as an operator leaves it open: it refreshes
+// every second; its frames are read off its stdout (a pipe) and counted.
+class top_running {
+ public:
+  explicit top_running(const std::string& tree) {
+    int in[2], out[2];
+    if (::pipe(in) != 0 || ::pipe(out) != 0) throw std::runtime_error("pipe");
+    keys_ = in[1];  // kept open and silent: top waits a second for a key between frames
+    pid_ = start_cli({"top", tree}, in[0], out[1]);
+    ::close(in[0]);
+    ::close(out[1]);
+    reader_ = std::thread([this, fd = out[0]] {
+      char b[4096];
+      for (ssize_t n; (n = ::read(fd, b, sizeof b)) > 0;) {
+        for (ssize_t i = 0; i < n; ++i) frames_ += b[i] == '\x1b' && i + 1 < n && b[i + 1] == '[' && i + 2 < n && b[i + 2] == 'H';
+      }
+      ::close(fd);
+    });
+    // its first frame is out: the tree's registry was found and read once
+    const auto until = clk::now() + seconds(10);
+    while (frames_.load() == 0 && clk::now() < until) std::this_thread::sleep_for(milliseconds(1));
+    if (frames_.load() == 0) {
+      stop();
+      throw std::runtime_error("procactor top printed no frame in 10 s");
+    }
+  }
+  ~top_running() { stop(); }
+  int frames() const { return frames_.load(); }
+  void stop() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    if (keys_ >= 0) ::close(keys_);
+    keys_ = -1;
+    if (reader_.joinable()) reader_.join();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int keys_ = -1;
+  std::atomic<int> frames_{0};
+  std::thread reader_;
+};
+
+// One-way actor to actor throughput (mailbox_throughput_64B); with @p top, while `procactor top`
+// watches the tree (@p top_frames: how many frames it drew during the measurement).
+double mailbox_throughput(long n, bool top = false, int* top_frames = nullptr) {
   procactor::supervisor_spec spec;
   spec.children = {procactor::child_spec::of<sink>("sink").with_mailbox(1024, 256),
                    procactor::child_spec::of<producer>("producer")};
-  auto t = procactor::tree::start("tp", spec);
+  procactor::tree_options opts;
+  opts.name = "tp_" + std::to_string(::getpid());
+  auto t = procactor::tree::start("tp", spec, opts);
   (void)t.request<int>("sink", whoami{0}, seconds(5));
+  std::optional<top_running> watching;
+  if (top) watching.emplace(opts.name);
+  const int frames0 = watching ? watching->frames() : 0;
   const auto before = t.stats("sink").handled;
   auto t0 = clk::now();
   t.send("producer", produce{n});
   // the watcher naps instead of spinning: producer and sink have the 2 cores to themselves
   while (t.stats("sink").handled - before < static_cast<std::uint64_t>(n)) std::this_thread::sleep_for(microseconds(100));
   double r = static_cast<double>(n) / duration<double>(clk::now() - t0).count();
+  if (top_frames && watching) *top_frames += watching->frames() - frames0;
+  watching.reset();
   t.stop();
   t.join();
   return r;
+}
+
+// mailbox_throughput_64B and mailbox_throughput_64B_with_top in the same run, alternated (without,
+// with, without, ...), over runs of a few seconds so that the 1 s refresh of top falls inside (top_frames_during counts it).
+void throughput_with_top() {
+  if (cli_path.empty() || ::access(cli_path.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "mailbox_throughput_64B_with_top: no procactor command (--cli PATH)\n");
+    return;
+  }
+  constexpr long n = 20000000;
+  std::vector<double> without, with;
+  int frames = 0;
+  for (int i = 0; i < reps; ++i) {
+    without.push_back(mailbox_throughput(n));
+    with.push_back(mailbox_throughput(n, true, &frames));
+  }
+  char extra[160];
+  std::snprintf(extra, sizeof extra, ", \"ratio_to_without\": %.4f, \"top_frames_during\": %d, \"messages\": %ld",
+                median(with) / median(without), frames, n);
+  emit("mailbox_throughput_64B_without_top", without, "msg/s", ", \"messages\": " + std::to_string(n));
+  emit("mailbox_throughput_64B_with_top", with, "msg/s", extra);
 }
 
 double process_start_join_us() {
@@ -585,6 +686,52 @@ void scale(const std::string& name, int groups, int per_group, std::size_t capac
   emit(name + "_rss_per_actor", {pss / 1024.0 / n}, "MiB (PSS)", extra);
 }
 
+// `procactor top --once NAME` (a process started, the registry and every mailbox's counters read
+// twice, 100 ms apart for the rates, one frame printed) against an idle tree of groups x per_group
+// actors: the wall time of each run, in ms.
+void cli_top_once(const std::string& name, int groups, int per_group) {
+  if (cli_path.empty() || ::access(cli_path.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "%s: no procactor command (--cli PATH)\n", name.c_str());
+    return;
+  }
+  const int n = groups * per_group;
+  std::string why_not;
+  (void)raise_limits(static_cast<std::size_t>(n + groups + 2), static_cast<std::size_t>(n) * (128 * (256 + 64) + 8192), why_not);
+  if (!why_not.empty()) {
+    std::fprintf(stderr, "%s: cannot run here: %s\n", name.c_str(), why_not.c_str());
+    return;
+  }
+  procactor::supervisor_spec root;
+  for (int g = 0; g < groups; ++g) {
+    procactor::supervisor_spec group;
+    for (int a = 0; a < per_group; ++a) {
+      group.children.push_back(procactor::child_spec::of<sink>("a" + std::to_string(a)).with_mailbox(128, 256));
+    }
+    root.children.push_back(procactor::child_spec::nested("g" + std::to_string(g), group));
+  }
+  procactor::tree_options opts;
+  opts.name = "top_" + std::to_string(::getpid());
+  auto t = procactor::tree::start("scale", root, opts);
+  (void)t.request<int>("g" + std::to_string(groups - 1) + "/a" + std::to_string(per_group - 1), whoami{0}, seconds(30));
+  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  std::vector<double> ms;
+  bool ok = true;
+  for (int i = 0; i < 4 * reps; ++i) {
+    const auto t0 = clk::now();
+    const pid_t pid = start_cli({"top", "--once", opts.name}, null, null);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    ms.push_back(duration<double>(clk::now() - t0).count() * 1e3);
+    ok = ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }
+  ::close(null);
+  t.stop();
+  t.join();
+  char extra[64];
+  std::snprintf(extra, sizeof extra, ", \"ok\": %s, \"actors\": %d, \"p90\": %.6g", ok ? "true" : "false", n, percentile(ms, 90));
+  emit(name, ms, "ms", extra);
+}
+
 double restart_after_kill_ms() {
   procactor::supervisor_spec spec;
   spec.max_restarts = 1000;
@@ -829,6 +976,7 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "repetitions per measurement");
   app.add_option("--only", only, "run only the measurements whose name contains this");
   app.add_option("--skip", skip, "skip the measurements whose name contains this");
+  app.add_option("--cli", cli_path, "the procactor command, for the lines that run it (default: the one built with this)");
   app.add_option("--lines", lines_file, "pipeline_oversubscribed's input (default: 200,000 lines written to /tmp)");
   CLI11_PARSE(app, argc, argv);
   auto want = [&](const std::string& n) {
@@ -840,6 +988,7 @@ int main(int argc, char** argv) {
   if (want("raw_socketpair_throughput_64B")) emit("raw_socketpair_throughput_64B", repeat([] { return raw_throughput<64>(1000000); }), "msg/s");
   if (want("raw_socketpair_throughput_4KiB")) emit("raw_socketpair_throughput_4KiB", repeat([] { return raw_throughput<4096>(200000); }), "msg/s");
   if (want("mailbox_throughput_64B")) emit("mailbox_throughput_64B", repeat([] { return mailbox_throughput(500000); }), "msg/s");
+  if (want("mailbox_throughput_64B_with_top")) throughput_with_top();
   if (want("mailbox_throughput_64B_from_handle")) {
     emit("mailbox_throughput_64B_from_handle", repeat([] { return mailbox_throughput_from_handle(500000); }), "msg/s");
   }
@@ -861,6 +1010,7 @@ int main(int argc, char** argv) {
     emit("tree_start_stop", v, "ms", extra);
   }
   if (want("restart_after_kill")) emit("restart_after_kill", repeat(restart_after_kill_ms), "ms");
+  if (want("cli_top_once_1000_actors")) cli_top_once("cli_top_once_1000_actors", 10, 100);
   if (want("pipeline_oversubscribed")) pipeline_oversubscribed(lines_file);
   if (want("scale_1000_actors")) scale("scale_1000_actors", 10, 100, 128, 256);
   if (want("scale_10000_actors")) scale("scale_10000_actors", 100, 100, 128, 192);
