@@ -20,7 +20,7 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -53,12 +53,17 @@ def tree_listed(cli):
         return False
 
 
+# The tree table's cells, read in one script call: the page redraws the table every second, so
+# elements found one call earlier may be gone (StaleElementReferenceException) by the next.
+TABLE_CELLS = """return Array.from(document.querySelectorAll('#tree tbody tr')).map(
+    r => Array.from(r.querySelectorAll('td')).map(c => c.innerText.trim()));"""
+
+
 def handled_of(driver, actor):
     """The `handled` cell of @actor's row in the tree table (None while it is not shown)."""
-    for row in driver.find_elements(By.CSS_SELECTOR, "#tree tbody tr"):
-        cells = row.find_elements(By.TAG_NAME, "td")
-        if cells and cells[0].text.strip().endswith(actor) and cells[7].text.strip().isdigit():
-            return int(cells[7].text.strip())
+    for cells in driver.execute_script(TABLE_CELLS) or []:
+        if len(cells) > 7 and cells[0].endswith(actor) and cells[7].isdigit():
+            return int(cells[7])
     return None
 
 
@@ -98,7 +103,8 @@ def main():
         driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
         driver.set_page_load_timeout(args.timeout)
         driver.get(url)
-        wait = WebDriverWait(driver, args.timeout, poll_frequency=0.2)
+        wait = WebDriverWait(driver, args.timeout, poll_frequency=0.2,
+                             ignored_exceptions=(StaleElementReferenceException,))
 
         try:
             wait.until(lambda d: all(re.search(rf"\b{a}\b", d.find_element(By.ID, "tree").text) for a in ACTORS))
