@@ -2,6 +2,7 @@
 // tree, stat, top and metrics print, their exit codes and messages, and gc after an owner died.
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "ipc/mailbox.hpp"
 #include "ipc/names.hpp"
@@ -443,6 +445,46 @@ BOOST_AUTO_TEST_CASE(a_user_sees_their_own_trees_only_and_root_sees_another_user
   }
   finish();
   t.stop();
+}
+
+BOOST_AUTO_TEST_CASE(top_with_its_input_at_its_end_refreshes_once_a_second_instead_of_spinning) {
+  const std::string name = unique_name("top_eof");
+  auto t = start_tree(name);
+  int out[2];
+  BOOST_TEST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // as from cron or CI: no terminal, stdin at its end
+    const int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, 0);
+    ::dup2(out[1], 1);
+    ::execl(PROCACTOR_CLI, "procactor", "top", name.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  // each frame begins by clearing the screen; the time each one arrived
+  std::vector<std::chrono::steady_clock::time_point> frames;
+  std::string seen;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  char buf[65536];
+  while (frames.size() < 4 && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{out[0], POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) continue;
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    seen.append(buf, static_cast<std::size_t>(n));
+    for (std::size_t at; (at = seen.find("\x1b[H")) != std::string::npos;) {
+      frames.push_back(std::chrono::steady_clock::now());
+      seen.erase(0, at + 3);
+    }
+    if (seen.size() > 2) seen.erase(0, seen.size() - 2);  // an escape split between two reads
+  }
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, nullptr, 0);
+  ::close(out[0]);
+  BOOST_TEST_REQUIRE(frames.size() >= 4u, "frames drawn: " << frames.size());
+  // (the second frame may follow the first at once: that is when top finds its input ended)
+  const double two_refreshes = std::chrono::duration<double>(frames[3] - frames[1]).count();
+  BOOST_TEST(two_refreshes >= 1.5, "two refreshes took " << two_refreshes << " s");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
