@@ -151,6 +151,7 @@ class pool_core {
     std::size_t first = 0;
     std::size_t count = 0;
     int attempts = 0;  ///< deaths charged to it (single tasks only)
+    std::chrono::milliseconds wait{2000};  ///< how long a request waits before its worker is looked at
   };
 
   explicit pool_core(const pool_options& o) : opts(o) {
@@ -369,10 +370,30 @@ class pool_core {
       requeue_locked(std::move(c));
       return false;
     }
-    const auto timeout = opts.task_timeout.count() > 0
-                             ? opts.task_timeout * 4 + std::chrono::seconds(10)
-                             : std::chrono::duration_cast<std::chrono::milliseconds>(no_limit);
+    // Every wait is bounded (DESIGN.md): a request that gets no answer in time has its worker
+    // looked at. A death whose notice never came (the tree handle can miss one when a request
+    // races with a restart) is a death; a worker still on the same incarnation is busy with a
+    // long task: the chunk is sent again with twice the wait (the first reply is dropped, so a
+    // task longer than the wait runs again; the waits double, the waste is bounded).
+    const auto timeout = opts.task_timeout.count() > 0 ? opts.task_timeout * 4 + std::chrono::seconds(10) : c.wait;
+    std::error_code se;
+    const auto before = t.stats(path, se).restarts;
     auto r = t.request<pool_reply>(path, task, timeout);
+    if (!r && r.error == errc::timed_out && !se) {
+      std::error_code se2;
+      const auto after = t.stats(path, se2).restarts;
+      if (!se2 && after != before) {
+        r.error = errc::died;
+        r.detail = path + " died: (restarted; its death notice did not come)";
+      } else {
+        std::lock_guard lock(mu);
+        if (!(terminating || stopping)) {
+          c.wait = std::min<std::chrono::milliseconds>(c.wait * 2, std::chrono::duration_cast<std::chrono::milliseconds>(no_limit));
+          requeue_locked(std::move(c));
+          return false;
+        }
+      }
+    }
     std::lock_guard lock(mu);
     if (r) {
       if (!r.value->error.empty()) {
