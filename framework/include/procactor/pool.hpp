@@ -316,8 +316,10 @@ class pool {
   explicit pool(std::size_t processes = 0);
   /// @overload
   explicit pool(const pool_options& opts);
-  pool(pool&&) noexcept;
-  pool& operator=(pool&&) noexcept;
+  /// Takes @p other's workers; @p other is left empty.
+  pool(pool&& other) noexcept;
+  /// Terminates this pool's workers, then takes @p other's.
+  pool& operator=(pool&& other) noexcept;
   pool(const pool&) = delete;
   pool& operator=(const pool&) = delete;
   /// terminate(), then waits for the workers to end.
