@@ -133,7 +133,7 @@ namespace procactor {
 std::string pool_stats::to_string() const {
   std::ostringstream o;
   o << "queued " << queued << " running " << running << " done " << done << " retried " << retried << " failed "
-    << failed << " deaths " << deaths << " workers " << workers;
+    << failed << " deaths " << deaths << " workers " << workers << " resent " << resent;
   return o.str();
 }
 
@@ -260,6 +260,7 @@ class pool_core {
     s.failed = failed;
     s.deaths = deaths;
     s.workers = workers.size();
+    s.resent = resent;
     return s;
   }
 
@@ -374,7 +375,10 @@ class pool_core {
     // looked at. A death whose notice never came (the tree handle can miss one when a request
     // races with a restart) is a death; a worker still on the same incarnation is busy with a
     // long task: the chunk is sent again with twice the wait (the first reply is dropped, so a
-    // task longer than the wait runs again; the waits double, the waste is bounded).
+    // task longer than the wait runs again; the waits double, the waste is bounded), counted in
+    // pool_stats::resent. TODO: once tree::request reports every death (the handle's race with a
+    // restart fixed in tree.cpp), drop the restarts check, the resend and `resent`, and wait
+    // without a bound other than task_timeout's.
     const auto timeout = opts.task_timeout.count() > 0 ? opts.task_timeout * 4 + std::chrono::seconds(10) : c.wait;
     std::error_code se;
     const auto before = t.stats(path, se).restarts;
@@ -388,6 +392,7 @@ class pool_core {
       } else {
         std::lock_guard lock(mu);
         if (!(terminating || stopping)) {
+          resent += c.count;
           c.wait = std::min<std::chrono::milliseconds>(c.wait * 2, std::chrono::duration_cast<std::chrono::milliseconds>(no_limit));
           requeue_locked(std::move(c));
           return false;
@@ -453,7 +458,7 @@ class pool_core {
   bool stopping = false;
   bool terminating = false;
   bool shut_done = false;
-  std::uint64_t queued = 0, running = 0, done = 0, retried = 0, failed = 0, deaths = 0;
+  std::uint64_t queued = 0, running = 0, done = 0, retried = 0, failed = 0, deaths = 0, resent = 0;
 };
 
 bool pool_wait(pool_core& core, const std::function<bool()>& ready, std::chrono::milliseconds timeout) {

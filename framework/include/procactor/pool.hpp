@@ -79,7 +79,12 @@ struct pool_stats {
   std::uint64_t failed = 0;    ///< finished with an error (died, timed out, threw, ...)
   std::uint64_t deaths = 0;    ///< workers that died under a task (each was replaced)
   std::uint64_t workers = 0;   ///< worker processes
-  /// "queued 0 running 2 done 98 retried 1 failed 0 deaths 1 workers 2".
+  /// Tasks sent again to a worker that was still alive on the same incarnation, because no answer
+  /// came within the request's wait (2 s, doubling per resend; a workaround for a tree request
+  /// that can miss its worker's death notice). Such a task may have run twice (its first result
+  /// is dropped): nonzero only for tasks that run longer than the wait.
+  std::uint64_t resent = 0;
+  /// "queued 0 running 2 done 98 retried 1 failed 0 deaths 1 workers 2 resent 0".
   std::string to_string() const;
 };
 
