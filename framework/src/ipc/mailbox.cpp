@@ -937,6 +937,41 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
   return nullptr;
 }
 
+std::unique_ptr<mailbox> mailbox::inherited_receiver(std::error_code& ec) const noexcept {
+  ec.clear();
+  const impl& o = *impl_;
+  if (!o.ctl || !o.qmap || o.corrupt) {
+    ec = errc::poisoned;
+    return nullptr;
+  }
+  try {
+    auto p = std::make_unique<impl>();
+    p->bell.reset(::fcntl(o.bell.get(), F_DUPFD_CLOEXEC, 3));
+    if (!p->bell) {
+      ec = errno_code();
+      return nullptr;
+    }
+    p->base = o.base;
+    p->cap = o.cap;
+    p->max = o.max;
+    p->layout = o.layout;
+    p->ctl = o.ctl;  // the mappings are this process's own copies: unmapped by p's destructor
+    p->qmap = o.qmap;
+    p->qview = o.qmap;
+    p->wake_every = o.wake_every;
+    if (!p->intact() || !p->queue_tail_intact()) {
+      p->ctl = nullptr;  // (left mapped: the inherited handle refers to them)
+      p->qmap = nullptr;
+      ec = errc::poisoned;
+      return nullptr;
+    }
+    return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return nullptr;
+}
+
 // The send loop. @p deadline_of() gives the deadline; it is called only once the queue was found
 // full (a send with a timeout reads the clock only then).
 template <class DeadlineOf>
@@ -1111,6 +1146,8 @@ std::size_t mailbox::size(std::error_code& ec) const noexcept {
     return 0;
   }
   try {
+    // (a handle made by inherited_receiver() opens Boost's view of the queue on first use)
+    if (!impl_->mq) impl_->mq.emplace(bip::open_only, queue_name(impl_->base).c_str());
     return static_cast<std::size_t>(impl_->mq->get_num_msg());
   } catch (const bip::interprocess_exception& e) {
     ec = impl_->translate(e);

@@ -60,6 +60,14 @@ class mailbox {
   /// symbolic link.
   static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec) noexcept;
 
+  /// In a child forked from the process holding this handle: a receiver's handle (as open() gives)
+  /// on the same mailbox, made from the mappings the child inherited and a duplicate of the
+  /// doorbell descriptor. No open by name, no new mapping and no O(capacity) slot check (the
+  /// handle's process made or checked the mailbox; each receive still checks what it takes):
+  /// a forked actor starts without touching every page of its queue. errc::poisoned if the cheap
+  /// checks fail. This handle must stay untouched in the child (its destructor never runs there).
+  std::unique_ptr<mailbox> inherited_receiver(std::error_code& ec) const noexcept;
+
   ~mailbox();
   mailbox(const mailbox&) = delete;
   mailbox& operator=(const mailbox&) = delete;

@@ -27,9 +27,9 @@ const std::string* registered_actor_type(const char* type_key) {
 }
 
 int run_actor(std::unique_ptr<actor> a, const std::string& path, const tree_address& addr, connection conn,
-              std::uint64_t incarnation, std::chrono::microseconds spin) {
+              std::uint64_t incarnation, std::chrono::microseconds spin, std::unique_ptr<ipc::mailbox> box) {
   std::error_code e;
-  auto box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
+  if (!box) box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
   if (!box) throw std::runtime_error("cannot open own mailbox: " + e.message());
   actor_runtime rt(*a, path, addr, std::move(conn), std::move(box), incarnation, spin);
   return rt.run();
