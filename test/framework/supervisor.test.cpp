@@ -6,6 +6,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -1167,6 +1168,36 @@ BOOST_AUTO_TEST_CASE(a_mailbox_sized_in_bytes_holds_that_many_bytes_of_its_large
   const auto s = t.stats("w");
   BOOST_TEST(s.capacity == 64u);
   BOOST_TEST(s.max_message_size >= 1024u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+// Resident KiB of the mailbox queues (/dev/shm/*.q) mapped by @p pid, from its smaps.
+long queue_rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+  std::string line;
+  bool queue = false;
+  long kib = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find(' ') < line.find(':')) {
+      queue = line.size() > 2 && line.compare(line.size() - 2, 2, ".q") == 0;  // a mapping's first line
+    } else if (queue && line.rfind("Rss:", 0) == 0) {
+      kib += std::stol(line.substr(4));
+    }
+  }
+  return kib;
+}
+
+// A forked actor's mailbox comes from its supervisor's mappings (inherited by the fork): opening it
+// by name checked every slot, which mapped every page of the queue into the actor (4.6 MiB here).
+BOOST_AUTO_TEST_CASE(a_forked_actor_maps_only_the_pages_of_its_queue_that_it_uses) {
+  events ev(16);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev).with_mailbox(1024, 4096)}));
+  const auto pid = t.request<int>("w", get_pid{0}, 30s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  const long kib = queue_rss_kib(static_cast<pid_t>(*pid.value));
+  BOOST_TEST(kib > 0);  // (it does map its queue: the request came through it)
+  BOOST_TEST(kib < 1024, kib << " KiB of its queue resident");
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
