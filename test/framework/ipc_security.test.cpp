@@ -707,4 +707,34 @@ BOOST_AUTO_TEST_CASE(a_forked_child_receives_through_its_inherited_mailbox_and_a
   BOOST_TEST(refused.status().code == 0, refused.status().code);
 }
 
+// The deep check at open reads the index and the queued messages' slots, not every slot: a free
+// slot's length is written by the send that fills it (so a forged one does no harm), and reading
+// them all made every page of a queue resident in each process that opened it.
+BOOST_AUTO_TEST_CASE(open_refuses_a_forged_length_in_a_queued_message_and_ignores_free_slots) {
+  std::error_code ec;
+  const std::string base = ipc::make_base_name();
+  auto m = ipc::mailbox::create(base, {4, 64}, ec);
+  BOOST_REQUIRE(m);
+  const auto l = m->layout();
+  auto forge_every_length = [&] {
+    for (std::size_t i = 0; i < 4; ++i) poke<std::uint64_t>(shm(base, ".q"), l.messages_at + i * l.slot_size, 65);
+  };
+  forge_every_length();  // nothing queued: harmless
+  auto view = ipc::mailbox::open(base, ec);
+  BOOST_TEST_REQUIRE(static_cast<bool>(view), ec.message());
+  m->send(std::span<const char>("abc", 3), 0, procactor::internal::try_only, ec);
+  BOOST_REQUIRE(!ec);
+  std::vector<char> buf;
+  BOOST_TEST(view->receive(buf, procactor::internal::try_only, ec) == 3u);
+  BOOST_TEST(!ec, ec.message());
+  view->keep_names();
+  view.reset();
+
+  m->send(std::span<const char>("def", 3), 0, procactor::internal::try_only, ec);
+  BOOST_REQUIRE(!ec);
+  forge_every_length();  // the queued one too
+  BOOST_TEST(!ipc::mailbox::open(base, ec));
+  BOOST_TEST((ec == errc::poisoned), ec.message());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

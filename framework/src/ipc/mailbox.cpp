@@ -432,8 +432,9 @@ struct mailbox::impl {
            load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
   }
 
-  // The whole check (after a crash, at open): intact(), plausible counters, and every index entry
-  // pointing at a slot whose length is at most max. O(capacity).
+  // The whole check (after a crash, at open): intact(), plausible counters, every index entry
+  // pointing at a slot, and every queued message's length at most max. O(capacity) reads of the
+  // index, O(queued) of the slots.
   bool deep_intact() noexcept {
     bool ok = intact() && queue_tail_intact();
     if (ok) {
@@ -444,14 +445,23 @@ struct mailbox::impl {
     return ok;
   }
 
+  // Every index entry points at one of this queue's slots, and each slot holding a queued message
+  // (the n entries from the circular start) has a length of at most max. The lengths of free slots
+  // are not read: a send writes the length before its slot is queued, so a receiver never sees
+  // one, and reading them touched every page of the queue (a sender's open, a create: all of a
+  // mailbox's memory resident in every process that opened it).
   bool slots_intact() const noexcept {
     bool ok = true;
     if (qview) {
       const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(qview + layout.messages_at);
+      const auto* h = reinterpret_cast<const mq_header*>(qview + layout.header_at);
+      const u64 n = load64(&h->m_cur_num_msg), start = load64(&h->m_cur_first_msg);
       for (u64 i = 0; ok && i < cap; ++i) {
         const std::uintptr_t slot = pointee(qview + layout.index_at + i * sizeof(msg_ptr));
-        ok = slot >= first && (slot - first) % layout.slot_size == 0 && (slot - first) / layout.slot_size < cap &&
-             load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
+        ok = slot >= first && (slot - first) % layout.slot_size == 0 && (slot - first) / layout.slot_size < cap;
+        // queued: i in [start, start + n) modulo cap (n and start were checked against cap)
+        const bool queued = n >= cap || (i >= start ? i - start < n : i + cap - start < n);
+        if (ok && queued) ok = load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
       }
     }
     return ok;
