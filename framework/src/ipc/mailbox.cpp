@@ -231,7 +231,7 @@ struct mailbox::impl {
   bool corrupt = false;  // sticky verdict of the integrity checks (this handle)
   bool adopted = false;  // create_or_open found it there (a dead supervisor's survivor)
   guarded_buffer rbuf;
-  std::optional<bip::message_queue> mq;
+  std::optional<bip::message_queue> mq;  // Boost's handle, only while create() makes the queue
   internal::unique_fd bell;
   u32 wake_every = 1;
   std::chrono::nanoseconds max_spin = default_spin;  // adaptive spin of this handle's receives
@@ -274,6 +274,14 @@ struct mailbox::impl {
   }
 
   mq_header& header() const noexcept { return *reinterpret_cast<mq_header*>(qmap + layout.header_at); }
+
+  // Boost's get_num_msg() on our own mapping: the count, read under the queue's lock (a handle
+  // then needs no Boost mapping of its own after create or open). Throws what the lock throws.
+  u64 num_msg_locked() const {
+    mq_header& h = header();
+    bip::scoped_lock<bip::interprocess_mutex> lock(h.m_mutex);
+    return h.m_cur_num_msg;
+  }
 
   // The slot an index entry points to, or null if it is not one of this queue's slots.
   msg_header* slot_at(u64 pos) const noexcept {
@@ -648,6 +656,9 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
       return nullptr;
     }
     p->wake_every = static_cast<u32>(cfg.capacity / 4 > 0 ? cfg.capacity / 4 : 1);
+    // Boost made and initialised the queue; every operation goes through qmap from here on, so
+    // Boost's own mapping goes (one mapping fewer for every fork of this process to copy).
+    p->mq.reset();
 
     p->ctl->magic.store(magic_value, std::memory_order_release);
     return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
@@ -931,7 +942,6 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
       ec = errc::poisoned;
       return nullptr;
     }
-    p->mq.emplace(bip::open_only, queue_name(base).c_str());
     if (!p->deep_intact()) {
       ec = errc::poisoned;
       return nullptr;
@@ -1156,9 +1166,7 @@ std::size_t mailbox::size(std::error_code& ec) const noexcept {
     return 0;
   }
   try {
-    // (a handle made by inherited_receiver() opens Boost's view of the queue on first use)
-    if (!impl_->mq) impl_->mq.emplace(bip::open_only, queue_name(impl_->base).c_str());
-    return static_cast<std::size_t>(impl_->mq->get_num_msg());
+    return static_cast<std::size_t>(impl_->num_msg_locked());
   } catch (const bip::interprocess_exception& e) {
     ec = impl_->translate(e);
     return 0;
@@ -1307,7 +1315,7 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
       return;
     }
     // (the receive buffer, a mapping with a guard page, only when there is something to take)
-    const bool queued = old.mq->get_num_msg() > 0;
+    const bool queued = old.num_msg_locked() > 0;
     char* const area = queued ? old.rbuf.get(static_cast<std::size_t>(old.max)) : nullptr;
     if (queued && !area) {
       fail(std::make_error_code(std::errc::not_enough_memory));
@@ -1379,8 +1387,7 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
       return;
     }
     renamed = true;
-    old.mq.reset();  // (message_queue does not move: opened again under its new name)
-    p->mq.emplace(bip::open_only, queue_name(base).c_str());
+    old.mq.reset();  // (Boost's own mapping: not needed by the new handle, which uses qmap)
     // The mapping moves with the queue (the old impl's destructor would unmap it). Everything else
     // of this handle starts as create() makes it: a batch the previous actor's receiver took, its
     // slot counter, spin and buffers belong to the old life.
