@@ -267,6 +267,19 @@ class asker : public actor {
 
 // Waits for the next event containing @p needle (skipping others), with a deadline.
 // The deadline only matters when the event never comes: generous, so a loaded machine passes.
+// Says when it stops and when it is destroyed.
+class mortal : public actor {
+ public:
+  explicit mortal(events* ev) : ev_(ev) {}
+  ~mortal() override { ev_->put("destroyed"); }
+
+ protected:
+  void on_stop(const exit_reason&) override { ev_->put("stopped"); }
+
+ private:
+  events* ev_;
+};
+
 std::string expect(events& ev, const std::string& needle, std::chrono::milliseconds timeout = 30s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -1200,6 +1213,20 @@ BOOST_AUTO_TEST_CASE(a_forked_actor_maps_only_the_pages_of_its_queue_that_it_use
   BOOST_TEST(kib < 1024, kib << " KiB of its queue resident");
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+// The process of an actor ends without taking its runtime down piece by piece, but the actor
+// object itself is still destroyed, after on_stop (its destructor may flush what it owns).
+BOOST_AUTO_TEST_CASE(an_actor_is_destroyed_after_its_on_stop_when_it_ends) {
+  events ev(16);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<mortal>("m", &ev)}));
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  std::error_code ec;
+  const auto first = ev.get(10s, ec);
+  const auto second = ev.get(10s, ec);
+  BOOST_TEST(first.value_or("none") == "stopped");
+  BOOST_TEST(second.value_or("none") == "destroyed");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
