@@ -676,16 +676,16 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_
   collect_names(spec, "/" + root_name, *names);
   std::error_code ec;
   collect_garbage(ec);
-  auto p = std::make_unique<impl>(detail::tree_address{ipc::make_base_name(), "/" + root_name, std::move(names)},
-                                  std::move(spec), opts);
-  // The key that names the tree's mailboxes, made here before the root is forked so the whole
-  // tree and this handle share it (the handle's own mailbox, which used to make it, comes later).
-  (void)ipc::tree_key();
   // The cost of a wake-up (the floor of every mailbox's adaptive spin), measured once per process
   // here, before the root is forked: every supervisor and actor of every tree of this process
   // inherits it. Measured by each actor instead, it cost a thread and 40 pipe round trips per
   // actor start (about a third of actor_start_ready_stop).
   (void)ipc::wake_cost();
+  auto p = std::make_unique<impl>(detail::tree_address{ipc::make_base_name(), "/" + root_name, std::move(names)},
+                                  std::move(spec), opts);
+  // The key that names the tree's mailboxes, made here before the root is forked so the whole
+  // tree and this handle share it (the handle's own mailbox, which used to make it, comes later).
+  (void)ipc::tree_key();
   std::string why;
   if (p->launch(why)) return tree(std::move(p));
   p->stopping = true;  // a root that does not come up the first time is not restarted
