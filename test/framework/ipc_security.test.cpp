@@ -668,4 +668,73 @@ BOOST_AUTO_TEST_CASE(reusing_a_parked_queue_with_a_forged_header_never_touches_b
   BOOST_TEST((reuser.status().exitcode() == 0), reuser.status().to_string());
 }
 
+// A forked actor takes its mailbox from the supervisor's mappings (inherited_receiver) instead of
+// opening it by name: it receives what was sent, its handle is a receiver's (its end removes no
+// name), and the cheap checks still refuse a mailbox whose control block was tampered with.
+BOOST_AUTO_TEST_CASE(a_forked_child_receives_through_its_inherited_mailbox_and_a_tampered_one_is_refused) {
+  std::error_code ec;
+  const std::string base = ipc::make_base_name();
+  auto m = ipc::mailbox::create(base, {4, 64}, ec);
+  BOOST_REQUIRE(m);
+  m->send(std::span<const char>("hello", 5), 0, procactor::internal::try_only, ec);
+  BOOST_REQUIRE(!ec);
+  const ipc::mailbox* owner = m.get();
+  procactor::process child([owner] {
+    std::error_code e;
+    auto mine = owner->inherited_receiver(e);
+    if (!mine) return 10;
+    if (mine->is_owner()) return 11;
+    std::vector<char> buf;
+    const std::size_t n = mine->receive(buf, procactor::internal::try_only, e);
+    if (e || n != 5 || std::string(buf.data(), n) != "hello") return 12;
+    mine.reset();  // a receiver's handle: the names stay
+    return 0;
+  });
+  child.start();
+  child.join();
+  BOOST_TEST(child.status().code == 0, child.status().code);
+  BOOST_TEST(static_cast<bool>(ipc::mailbox::open(base, ec)), ec.message());
+  BOOST_TEST(m->stats().dequeued == 1u);
+
+  poke<std::uint64_t>(shm(base, ".ctl"), offsetof(ipc::control_block, capacity), 5);
+  procactor::process refused([owner] {
+    std::error_code e;
+    auto mine = owner->inherited_receiver(e);
+    return !mine && e == errc::poisoned ? 0 : 20;
+  });
+  refused.start();
+  refused.join();
+  BOOST_TEST(refused.status().code == 0, refused.status().code);
+}
+
+// The deep check at open reads the index and the queued messages' slots, not every slot: a free
+// slot's length is written by the send that fills it (so a forged one does no harm), and reading
+// them all made every page of a queue resident in each process that opened it.
+BOOST_AUTO_TEST_CASE(open_refuses_a_forged_length_in_a_queued_message_and_ignores_free_slots) {
+  std::error_code ec;
+  const std::string base = ipc::make_base_name();
+  auto m = ipc::mailbox::create(base, {4, 64}, ec);
+  BOOST_REQUIRE(m);
+  const auto l = m->layout();
+  auto forge_every_length = [&] {
+    for (std::size_t i = 0; i < 4; ++i) poke<std::uint64_t>(shm(base, ".q"), l.messages_at + i * l.slot_size, 65);
+  };
+  forge_every_length();  // nothing queued: harmless
+  auto view = ipc::mailbox::open(base, ec);
+  BOOST_TEST_REQUIRE(static_cast<bool>(view), ec.message());
+  m->send(std::span<const char>("abc", 3), 0, procactor::internal::try_only, ec);
+  BOOST_REQUIRE(!ec);
+  std::vector<char> buf;
+  BOOST_TEST(view->receive(buf, procactor::internal::try_only, ec) == 3u);
+  BOOST_TEST(!ec, ec.message());
+  view->keep_names();
+  view.reset();
+
+  m->send(std::span<const char>("def", 3), 0, procactor::internal::try_only, ec);
+  BOOST_REQUIRE(!ec);
+  forge_every_length();  // the queued one too
+  BOOST_TEST(!ipc::mailbox::open(base, ec));
+  BOOST_TEST((ec == errc::poisoned), ec.message());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -67,7 +67,9 @@ void actor_runtime::mark_busy() noexcept {
   busy_mark_->store((incarnation_ << 40) | busy_seq_, std::memory_order_relaxed);
 }
 
-actor_runtime::~actor_runtime() {
+actor_runtime::~actor_runtime() { detach_promises(); }
+
+void actor_runtime::detach_promises() noexcept {
   replies_->before_send = nullptr;  // promises may outlive this runtime
   replies_->ctx = nullptr;
 }

@@ -28,6 +28,9 @@ class actor_runtime {
   ~actor_runtime();
   /// Runs the actor until it stops; returns the process exit code.
   int run();
+  /// What the destructor does for the promises that may outlive this runtime (they stop reaching
+  /// it), for a process that ends without destroying its runtime.
+  void detach_promises() noexcept;
 
   // used by actor's members
   const std::string& path() const noexcept { return path_; }

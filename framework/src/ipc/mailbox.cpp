@@ -231,7 +231,7 @@ struct mailbox::impl {
   bool corrupt = false;  // sticky verdict of the integrity checks (this handle)
   bool adopted = false;  // create_or_open found it there (a dead supervisor's survivor)
   guarded_buffer rbuf;
-  std::optional<bip::message_queue> mq;
+  std::optional<bip::message_queue> mq;  // Boost's handle, only while create() makes the queue
   internal::unique_fd bell;
   u32 wake_every = 1;
   std::chrono::nanoseconds max_spin = default_spin;  // adaptive spin of this handle's receives
@@ -274,6 +274,14 @@ struct mailbox::impl {
   }
 
   mq_header& header() const noexcept { return *reinterpret_cast<mq_header*>(qmap + layout.header_at); }
+
+  // Boost's get_num_msg() on our own mapping: the count, read under the queue's lock (a handle
+  // then needs no Boost mapping of its own after create or open). Throws what the lock throws.
+  u64 num_msg_locked() const {
+    mq_header& h = header();
+    bip::scoped_lock<bip::interprocess_mutex> lock(h.m_mutex);
+    return h.m_cur_num_msg;
+  }
 
   // The slot an index entry points to, or null if it is not one of this queue's slots.
   msg_header* slot_at(u64 pos) const noexcept {
@@ -432,8 +440,9 @@ struct mailbox::impl {
            load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
   }
 
-  // The whole check (after a crash, at open): intact(), plausible counters, and every index entry
-  // pointing at a slot whose length is at most max. O(capacity).
+  // The whole check (after a crash, at open): intact(), plausible counters, every index entry
+  // pointing at a slot, and every queued message's length at most max. O(capacity) reads of the
+  // index, O(queued) of the slots.
   bool deep_intact() noexcept {
     bool ok = intact() && queue_tail_intact();
     if (ok) {
@@ -444,14 +453,23 @@ struct mailbox::impl {
     return ok;
   }
 
+  // Every index entry points at one of this queue's slots, and each slot holding a queued message
+  // (the n entries from the circular start) has a length of at most max. The lengths of free slots
+  // are not read: a send writes the length before its slot is queued, so a receiver never sees
+  // one, and reading them touched every page of the queue (a sender's open, a create: all of a
+  // mailbox's memory resident in every process that opened it).
   bool slots_intact() const noexcept {
     bool ok = true;
     if (qview) {
       const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(qview + layout.messages_at);
+      const auto* h = reinterpret_cast<const mq_header*>(qview + layout.header_at);
+      const u64 n = load64(&h->m_cur_num_msg), start = load64(&h->m_cur_first_msg);
       for (u64 i = 0; ok && i < cap; ++i) {
         const std::uintptr_t slot = pointee(qview + layout.index_at + i * sizeof(msg_ptr));
-        ok = slot >= first && (slot - first) % layout.slot_size == 0 && (slot - first) / layout.slot_size < cap &&
-             load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
+        ok = slot >= first && (slot - first) % layout.slot_size == 0 && (slot - first) / layout.slot_size < cap;
+        // queued: i in [start, start + n) modulo cap (n and start were checked against cap)
+        const bool queued = n >= cap || (i >= start ? i - start < n : i + cap - start < n);
+        if (ok && queued) ok = load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
       }
     }
     return ok;
@@ -638,6 +656,9 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
       return nullptr;
     }
     p->wake_every = static_cast<u32>(cfg.capacity / 4 > 0 ? cfg.capacity / 4 : 1);
+    // Boost made and initialised the queue; every operation goes through qmap from here on, so
+    // Boost's own mapping goes (one mapping fewer for every fork of this process to copy).
+    p->mq.reset();
 
     p->ctl->magic.store(magic_value, std::memory_order_release);
     return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
@@ -921,7 +942,6 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
       ec = errc::poisoned;
       return nullptr;
     }
-    p->mq.emplace(bip::open_only, queue_name(base).c_str());
     if (!p->deep_intact()) {
       ec = errc::poisoned;
       return nullptr;
@@ -931,6 +951,41 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
   } catch (const bip::interprocess_exception& e) {
     ec = e.get_error_code() == bip::not_found_error ? std::error_code(errc::no_such_object)
                                                      : std::error_code(errc::poisoned);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return nullptr;
+}
+
+std::unique_ptr<mailbox> mailbox::inherited_receiver(std::error_code& ec) const noexcept {
+  ec.clear();
+  const impl& o = *impl_;
+  if (!o.ctl || !o.qmap || o.corrupt) {
+    ec = errc::poisoned;
+    return nullptr;
+  }
+  try {
+    auto p = std::make_unique<impl>();
+    p->bell.reset(::fcntl(o.bell.get(), F_DUPFD_CLOEXEC, 3));
+    if (!p->bell) {
+      ec = errno_code();
+      return nullptr;
+    }
+    p->base = o.base;
+    p->cap = o.cap;
+    p->max = o.max;
+    p->layout = o.layout;
+    p->ctl = o.ctl;  // the mappings are this process's own copies: unmapped by p's destructor
+    p->qmap = o.qmap;
+    p->qview = o.qmap;
+    p->wake_every = o.wake_every;
+    if (!p->intact() || !p->queue_tail_intact()) {
+      p->ctl = nullptr;  // (left mapped: the inherited handle refers to them)
+      p->qmap = nullptr;
+      ec = errc::poisoned;
+      return nullptr;
+    }
+    return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
@@ -1111,7 +1166,7 @@ std::size_t mailbox::size(std::error_code& ec) const noexcept {
     return 0;
   }
   try {
-    return static_cast<std::size_t>(impl_->mq->get_num_msg());
+    return static_cast<std::size_t>(impl_->num_msg_locked());
   } catch (const bip::interprocess_exception& e) {
     ec = impl_->translate(e);
     return 0;
@@ -1321,7 +1376,7 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
       return;
     }
     // (the receive buffer, a mapping with a guard page, only when there is something to take)
-    const bool queued = old.mq->get_num_msg() > 0;
+    const bool queued = old.num_msg_locked() > 0;
     char* const area = queued ? old.rbuf.get(static_cast<std::size_t>(old.max)) : nullptr;
     if (queued && !area) {
       fail(std::make_error_code(std::errc::not_enough_memory));
@@ -1393,8 +1448,7 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
       return;
     }
     renamed = true;
-    old.mq.reset();  // (message_queue does not move: opened again under its new name)
-    p->mq.emplace(bip::open_only, queue_name(base).c_str());
+    old.mq.reset();  // (Boost's own mapping: not needed by the new handle, which uses qmap)
     // The mapping moves with the queue (the old impl's destructor would unmap it). Everything else
     // of this handle starts as create() makes it: a batch the previous actor's receiver took, its
     // slot counter, spin and buffers belong to the old life.

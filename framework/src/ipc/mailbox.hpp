@@ -54,12 +54,19 @@ class mailbox {
   static std::unique_ptr<mailbox> create_or_open(const std::string& base, const mailbox_config& cfg,
                                                  std::error_code& ec) noexcept;
   /// Opens an existing mailbox by name. errc::no_such_object if there is none; errc::poisoned if
-  /// it is ours but fails the integrity checks (control block, queue header, every slot);
-  /// errc::foreign_object
-  /// (the reason in refusal()) if one of its objects is not owned by our uid, has group or other
-  /// permission bits, is of the wrong type (the doorbell a FIFO, the others regular files) or is a
-  /// symbolic link.
+  /// it is ours but fails the integrity checks (control block, queue header, every index entry,
+  /// every queued message's length); errc::foreign_object (the reason in refusal()) if one of its
+  /// objects is not owned by our uid, has group or other permission bits, is of the wrong type
+  /// (the doorbell a FIFO, the others regular files) or is a symbolic link.
   static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec) noexcept;
+
+  /// In a child forked from the process holding this handle: a receiver's handle (as open() gives)
+  /// on the same mailbox, made from the mappings the child inherited and a duplicate of the
+  /// doorbell descriptor. No open by name, no new mapping and no index check (the handle's
+  /// process made or checked the mailbox; each receive still checks what it takes).
+  /// errc::poisoned if the cheap checks fail. This handle must stay untouched in the child (its
+  /// destructor never runs there).
+  std::unique_ptr<mailbox> inherited_receiver(std::error_code& ec) const noexcept;
 
   ~mailbox();
   mailbox(const mailbox&) = delete;
