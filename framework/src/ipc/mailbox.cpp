@@ -63,6 +63,12 @@ u64 wall_ns() noexcept {
   return static_cast<u64>(ts.tv_sec) * 1000000000ull + static_cast<u64>(ts.tv_nsec);
 }
 
+// The CPU this process runs on now, plus one (0: not known).
+u32 this_cpu() noexcept {
+  const int cpu = ::sched_getcpu();
+  return cpu < 0 ? 0 : static_cast<u32>(cpu) + 1;
+}
+
 std::string queue_name(const std::string& base) { return base + ".q"; }
 std::string queue_shm_name(const std::string& base) {  // what Boost passes to shm_open
   std::string n(1, '/');
@@ -236,6 +242,9 @@ struct mailbox::impl {
   u32 wake_every = 1;
   std::chrono::nanoseconds max_spin = default_spin;  // adaptive spin of this handle's receives
   std::chrono::nanoseconds spin = default_spin;
+  std::chrono::nanoseconds spun{0};  // the budget of the spin that missed before the current sleep
+  clock::time_point slept_at{};      // when the current sleep began (begin_sleep); epoch: none
+  spin_yield yield;                  // when a spin hands the CPU over (see spin_for_mail)
   u32 since_wake = 0;  // receives since senders were last woken (this process only)
   mailbox::slot_counter counter = nullptr;  // messages per received slot (null: 1)
 
@@ -328,6 +337,8 @@ struct mailbox::impl {
     const u64 before = c.enqueued.load(std::memory_order_relaxed);
     c.enqueued.store(before + count, std::memory_order_release);  // after `packed`: see snapshot()
     c.bytes_in.store(c.bytes_in.load(std::memory_order_relaxed) + msg.size(), std::memory_order_relaxed);
+    const u32 cpu = this_cpu();  // (rseq: a thread-local read) a hint for a spinning receiver
+    if (c.sender_cpu.load(std::memory_order_relaxed) != cpu) c.sender_cpu.store(cpu, std::memory_order_relaxed);
     stamp = n == 0 || before == 0 || ((before + count) & ~stamp_every_mask) != (before & ~stamp_every_mask);
     return put_result::sent;
   }
@@ -681,13 +692,17 @@ std::unique_ptr<mailbox> mailbox::create_or_open(const std::string& base, const 
 
 bool mailbox::spin_for_mail(std::chrono::nanoseconds budget) noexcept {
   if (budget <= std::chrono::nanoseconds::zero()) return false;
-  const control_block& c = *impl_->ctl;
+  impl& m = *impl_;
+  const control_block& c = *m.ctl;
   const u64 seen = c.enqueued.load(std::memory_order_acquire);
   const u64 deq = c.dequeued.load(std::memory_order_acquire);
   if (seen > deq) return true;  // something is there already
   auto now = clock::now();
   const auto until = now + budget;
-  auto yield_at = now + std::chrono::microseconds(2);
+  auto gap = [&] {  // until the next yield
+    return c.sender_cpu.load(std::memory_order_relaxed) == this_cpu() ? clock::duration::zero() : clock::duration(m.yield.gap);
+  };
+  auto yield_at = now + gap();
   for (;;) {
     for (int k = 0; k < 16; ++k) {
       if (c.enqueued.load(std::memory_order_acquire) != seen) return true;
@@ -696,38 +711,50 @@ bool mailbox::spin_for_mail(std::chrono::nanoseconds budget) noexcept {
     now = clock::now();
     if (now >= until) return false;
     if (now >= yield_at) {
-      // Every 2 us, let another runnable process of this CPU in: with more busy processes than
-      // cores a spinner must not take their time. If the yield did give the CPU away (it came
-      // back late), the machine is oversubscribed: stop spinning, sleep on the doorbell.
+      // Let another runnable process of this CPU in: more busy processes than cores, a spinner
+      // must not take their time (every 2-16 us, see spin_yield); a sender that last ran on this
+      // CPU (two actors that ping-pong on one CPU) gets it at every look, or our spin only
+      // delays the mail it waits for. If the yield gave the CPU away for long (it came back
+      // late), the machine is oversubscribed: stop spinning, sleep on the doorbell.
       ::sched_yield();
       const auto back = clock::now();
-      if (back - now > std::chrono::microseconds(50)) return c.enqueued.load(std::memory_order_acquire) != seen;
-      yield_at = back + std::chrono::microseconds(2);
+      if (back - now > std::chrono::microseconds(50)) {
+        m.yield.note(back - now);
+        return c.enqueued.load(std::memory_order_acquire) != seen;
+      }
+      m.yield.note(back - now);
+      yield_at = back + gap();
     }
   }
 }
 
 bool mailbox::spin_before_sleep(bool reply_expected) noexcept {
   impl& m = *impl_;
+  m.spun = std::chrono::nanoseconds::zero();
   if (m.max_spin.count() <= 0) return false;
   // Never below one wake-up of this machine (unless the configured budget is smaller): a shorter
   // spin that misses costs a whole wake-up, and both sides stay in the slow mode.
   const std::chrono::nanoseconds floor = std::min(m.max_spin, wake_cost());
   if (m.spin < floor) m.spin = floor;
-  auto miss = [&] {  // spinning is not paying off now: halve the budget, down to the floor
-    m.spin = std::max(m.spin / 2, floor);
-    return false;
-  };
-  if (spin_for_mail(reply_expected ? m.max_spin : m.spin)) {  // a reply is coming: the full budget
+  const std::chrono::nanoseconds budget = reply_expected ? m.max_spin : m.spin;  // a reply is coming: all of it
+  if (spin_for_mail(budget)) {
     m.spin = m.max_spin;
     return true;
   }
-  return miss();
+  // Spinning is not paying off now: halve the budget, down to the floor. The sleep that follows
+  // may give it back (note_woken).
+  m.spun = budget;
+  m.spin = std::max(m.spin / 2, floor);
+  return false;
 }
 
 void mailbox::note_woken() noexcept {
   impl& m = *impl_;
-  if (m.spin < m.max_spin / 10) m.spin = m.max_spin / 10;  // after a sleep, spinning may pay off again
+  if (m.slept_at == clock::time_point{}) return;
+  // Mail woke us this long after the spin began: a spin that long would have caught it.
+  m.spin = budget_after_sleep(m.spun, clock::now() - m.slept_at, m.spin, m.max_spin);
+  m.slept_at = {};
+  m.spun = std::chrono::nanoseconds::zero();
 }
 
 std::chrono::nanoseconds mailbox::spin_budget() const noexcept { return impl_->spin; }
@@ -738,6 +765,7 @@ void mailbox::set_spin(std::chrono::nanoseconds max) noexcept {
 }
 
 void mailbox::begin_sleep() noexcept {
+  impl_->slept_at = clock::now();  // note_woken: how long the sleep lasted
   impl_->ctl->sleeping.fetch_add(1, std::memory_order_seq_cst);
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
@@ -749,6 +777,7 @@ void mailbox::end_sleep(bool rung) noexcept {
     (void)r;
   } else {
     impl::release_count(impl_->ctl->sleeping);
+    impl_->slept_at = {};  // not woken by mail: the sleep says nothing about the spin
   }
 }
 

@@ -110,11 +110,13 @@ class mailbox {
   /// the current budget; a hit restores the full budget, a miss halves it, never below one
   /// wake-up of this machine (ipc::wake_cost(), or the full budget if that is smaller).
   /// @p reply_expected: the caller awaits a reply to a request it sent: spins the full budget.
-  /// Every 2 us of spinning yields the CPU to other runnable processes (more busy processes than
-  /// cores: the spinner never keeps a CPU from one with work); a yield that gave the CPU away for
-  /// more than 50 us ends the spin.
+  /// Spinning yields the CPU to other runnable processes (more busy processes than cores: the
+  /// spinner never keeps a CPU from one with work): every 2-16 us while yields find nobody else
+  /// to run, at every look once one let another process run (ipc::spin_yield); a yield that gave
+  /// the CPU away for more than 50 us ends the spin.
   bool spin_before_sleep(bool reply_expected = false) noexcept;
-  /// After a sleep on the doorbell: spinning may pay off again, give it a tenth of the budget.
+  /// After a sleep on the doorbell that mail ended (begin_sleep() to now): the budget grows to
+  /// what would have caught that mail (ipc::budget_after_sleep), up to the full budget.
   void note_woken() noexcept;
   /// The current adaptive budget of spin_before_sleep().
   std::chrono::nanoseconds spin_budget() const noexcept;
