@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "internal/wait.hpp"
 #include "ipc/control_block.hpp"
@@ -122,6 +123,46 @@ BOOST_AUTO_TEST_CASE(yields_that_find_nobody_else_to_run_space_out_and_a_late_on
   BOOST_TEST(y.gap == 2 * ipc::spin_yield::first_gap);
   y.note(1700ns);  // over four times the quickest (400 ns): late
   BOOST_TEST(y.gap == ipc::spin_yield::first_gap);
+}
+
+BOOST_AUTO_TEST_CASE(the_spin_floor_is_the_dearer_of_the_measured_and_the_seen_wake_ups) {
+  ipc::seen_wakes w;
+  BOOST_TEST(w.floor(2us, 20us) == 2us);  // none seen yet: the measured one
+  w.note(6us);
+  BOOST_TEST(w.average == 6us);  // the first as it is
+  BOOST_TEST(w.floor(2us, 20us) == 6us);
+  w.note(14us);
+  BOOST_TEST(w.average == 7us);  // an eighth of the way
+  w.note(5ms);                   // not a wake-up
+  BOOST_TEST(w.average == 7us);
+  BOOST_TEST(w.floor(2us, 4us) == 4us);  // never above the full budget
+  BOOST_TEST(w.floor(9us, 20us) == 9us);
+}
+
+BOOST_AUTO_TEST_CASE(a_receiver_that_saw_a_slow_wake_up_spins_at_least_that_long) {
+  using procactor::internal::clock;
+  std::error_code ec;
+  auto m = ipc::mailbox::create(ipc::make_base_name(), {4, 16}, ec);
+  BOOST_REQUIRE(m);
+  m->set_spin(1ms);
+  for (int i = 0; i < 20; ++i) BOOST_TEST(!m->spin_before_sleep());
+  BOOST_TEST(m->spin_budget().count() == std::min<std::chrono::nanoseconds>(1ms, ipc::wake_cost()).count());
+  // Asleep; a sender rings, and the receiver runs again only 200 us later (a slow wake-up).
+  m->begin_sleep();
+  m->send(std::span<const char>("x", 1), 0, 1s, ec);
+  BOOST_REQUIRE(!ec);
+  const auto rung = clock::now();
+  while (clock::now() - rung < 200us) {
+  }
+  m->end_sleep(true);
+  m->note_woken();
+  for (int i = 0; i < 20; ++i) (void)m->spin_before_sleep(); // (the message is there: hits)
+  std::vector<char> buf;
+  m->receive(buf, procactor::internal::try_only, ec);
+  BOOST_REQUIRE(!ec);
+  for (int i = 0; i < 20; ++i) BOOST_TEST(!m->spin_before_sleep());  // empty: shrinks to the floor
+  BOOST_TEST(m->spin_budget() >= 200us);
+  BOOST_TEST(m->spin_budget() <= 1ms);
 }
 
 BOOST_AUTO_TEST_CASE(a_send_tells_the_receiver_which_cpu_the_sender_runs_on) {

@@ -51,6 +51,9 @@ struct control_block {
   alignas(64) std::atomic<std::uint32_t> sleeping;
   std::atomic<std::uint32_t> senders_waiting;
   std::atomic<std::uint32_t> space_seq;
+  // When a sender last rang the doorbell (CLOCK_MONOTONIC ns, just before its write): the woken
+  // receiver learns what a wake-up across processes costs on this machine. Only compared.
+  std::atomic<std::uint64_t> rung_ns;
 
   // The senders' line. enqueued and bytes_in are written only inside the queue's lock (plain
   // load + store: the lock orders their writers); last_enqueue_ns at most once per receive pass

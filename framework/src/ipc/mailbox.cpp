@@ -63,6 +63,11 @@ u64 wall_ns() noexcept {
   return static_cast<u64>(ts.tv_sec) * 1000000000ull + static_cast<u64>(ts.tv_nsec);
 }
 
+// The monotonic clock in ns (the same in every process).
+u64 mono_ns() noexcept {
+  return static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch()).count());
+}
+
 // The CPU this process runs on now, plus one (0: not known).
 u32 this_cpu() noexcept {
   const int cpu = ::sched_getcpu();
@@ -245,6 +250,7 @@ struct mailbox::impl {
   std::chrono::nanoseconds spun{0};  // the budget of the spin that missed before the current sleep
   clock::time_point slept_at{};      // when the current sleep began (begin_sleep); epoch: none
   spin_yield yield;                  // when a spin hands the CPU over (see spin_for_mail)
+  seen_wakes wakes;                  // wake-ups seen across processes: the spin's floor
   u32 since_wake = 0;  // receives since senders were last woken (this process only)
   mailbox::slot_counter counter = nullptr;  // messages per received slot (null: 1)
 
@@ -513,6 +519,7 @@ struct mailbox::impl {
     if (ctl->sleeping.load(std::memory_order_relaxed) == 0) return false;
     u32 n = ctl->sleeping.exchange(0, std::memory_order_acq_rel);
     if (n == 0) return false;
+    ctl->rung_ns.store(mono_ns(), std::memory_order_relaxed);  // the receiver learns the wake-up's cost
     char bytes[64] = {};
     ssize_t r = ::write(bell.get(), bytes, n < sizeof bytes ? n : sizeof bytes);
     (void)r;  // EAGAIN: the FIFO already holds plenty of wake-ups
@@ -753,9 +760,10 @@ bool mailbox::spin_before_sleep(bool reply_expected) noexcept {
   impl& m = *impl_;
   m.spun = std::chrono::nanoseconds::zero();
   if (m.max_spin.count() <= 0) return false;
-  // Never below one wake-up of this machine (unless the configured budget is smaller): a shorter
-  // spin that misses costs a whole wake-up, and both sides stay in the slow mode.
-  const std::chrono::nanoseconds floor = std::min(m.max_spin, wake_cost());
+  // Never below one wake-up of this machine, as measured and as seen across processes (unless
+  // the configured budget is smaller): a shorter spin that misses costs a whole wake-up, and
+  // both sides stay in the slow mode.
+  const std::chrono::nanoseconds floor = m.wakes.floor(wake_cost(), m.max_spin);
   if (m.spin < floor) m.spin = floor;
   const std::chrono::nanoseconds budget = reply_expected ? m.max_spin : m.spin;  // a reply is coming: all of it
   if (spin_for_mail(budget)) {
@@ -772,8 +780,14 @@ bool mailbox::spin_before_sleep(bool reply_expected) noexcept {
 void mailbox::note_woken() noexcept {
   impl& m = *impl_;
   if (m.slept_at == clock::time_point{}) return;
+  const auto now = clock::now();
+  // What this wake-up cost, if a sender rang during this sleep.
+  const u64 rung = m.ctl->rung_ns.load(std::memory_order_relaxed);
+  const u64 slept = static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(m.slept_at.time_since_epoch()).count());
+  const u64 woke = static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
+  if (rung >= slept && rung <= woke) m.wakes.note(std::chrono::nanoseconds(woke - rung));
   // Mail woke us this long after the spin began: a spin that long would have caught it.
-  m.spin = budget_after_sleep(m.spun, clock::now() - m.slept_at, m.spin, m.max_spin);
+  m.spin = budget_after_sleep(m.spun, now - m.slept_at, m.spin, m.max_spin);
   m.slept_at = {};
   m.spun = std::chrono::nanoseconds::zero();
 }

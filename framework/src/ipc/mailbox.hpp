@@ -108,7 +108,8 @@ class mailbox {
 
   /// The adaptive spin of this handle's receiver (receive() and actor loops use it): spins up to
   /// the current budget; a hit restores the full budget, a miss halves it, never below one
-  /// wake-up of this machine (ipc::wake_cost(), or the full budget if that is smaller).
+  /// wake-up of this machine (the larger of ipc::wake_cost() and the wake-ups this receiver saw
+  /// across processes, ipc::seen_wakes; or the full budget if that is smaller).
   /// @p reply_expected: the caller awaits a reply to a request it sent: spins the full budget.
   /// Spinning yields the CPU to other runnable processes (more busy processes than cores: the
   /// spinner never keeps a CPU from one with work): every 2-16 us while yields find nobody else

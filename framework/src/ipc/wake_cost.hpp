@@ -55,6 +55,25 @@ inline std::chrono::nanoseconds budget_after_sleep(std::chrono::nanoseconds spun
   return std::max(current, std::min(max, (spun + slept) + (spun + slept) / 4));
 }
 
+/// The wake-ups a receiver has seen across processes (from the sender's ring to the receiver
+/// running again), averaged: the floor of its adaptive spin is the larger of this and
+/// wake_cost() (measured between threads, which is cheaper than between processes), so that a
+/// spin is never shorter than what a miss costs. A sample over 1 ms is not a wake-up (a stale
+/// ring, a descheduled receiver) and is ignored; the average moves an eighth of the way to each
+/// sample (the first is taken as it is).
+struct seen_wakes {
+  static constexpr std::chrono::nanoseconds ignored_over{1000000};
+  std::chrono::nanoseconds average{0};  ///< 0: none seen yet
+  void note(std::chrono::nanoseconds sample) noexcept {
+    if (sample.count() <= 0 || sample > ignored_over) return;
+    average = average.count() == 0 ? sample : average + (sample - average) / 8;
+  }
+  /// The floor of an adaptive spin whose full budget is @p max (never above it).
+  std::chrono::nanoseconds floor(std::chrono::nanoseconds measured, std::chrono::nanoseconds max) const noexcept {
+    return std::min(max, std::max(measured, average));
+  }
+};
+
 /// Measures now (no cache, no environment): for tests and benchmarks.
 std::chrono::nanoseconds measure_wake_cost() noexcept;
 
