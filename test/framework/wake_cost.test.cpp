@@ -76,15 +76,23 @@ BOOST_AUTO_TEST_CASE(a_receiver_woken_by_mail_spins_next_time_as_long_as_would_h
   for (int i = 0; i < 20; ++i) BOOST_TEST(!m->spin_before_sleep());  // shrunk to one wake-up
   const auto floor = m->spin_budget();
   // Asleep for 300 us (a third of the budget, three times the tenth a wake used to restore),
-  // then mail comes.
-  m->begin_sleep();
-  const auto t0 = clock::now();
-  while (clock::now() - t0 < 300us) {
+  // then mail comes. On a loaded machine this process may lose its CPU meanwhile, and the sleep
+  // outlast any spin (the budget rightly stays): then again.
+  std::vector<char> buf;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    m->begin_sleep();
+    const auto t0 = clock::now();
+    while (clock::now() - t0 < 300us) {
+    }
+    m->send(std::span<const char>("x", 1), 0, 1s, ec);
+    BOOST_REQUIRE(!ec);
+    m->end_sleep(true);
+    m->note_woken();
+    const bool within = clock::now() - t0 < 600us;
+    m->receive(buf, procactor::internal::try_only, ec);
+    BOOST_REQUIRE(!ec);
+    if (within) break;
   }
-  m->send(std::span<const char>("x", 1), 0, 1s, ec);
-  BOOST_REQUIRE(!ec);
-  m->end_sleep(true);
-  m->note_woken();
   BOOST_TEST(m->spin_budget() >= floor + 300us);
   BOOST_TEST(m->spin_budget() <= 1ms);
 }
@@ -147,19 +155,25 @@ BOOST_AUTO_TEST_CASE(a_receiver_that_saw_a_slow_wake_up_spins_at_least_that_long
   m->set_spin(1ms);
   for (int i = 0; i < 20; ++i) BOOST_TEST(!m->spin_before_sleep());
   BOOST_TEST(m->spin_budget().count() == std::min<std::chrono::nanoseconds>(1ms, ipc::wake_cost()).count());
-  // Asleep; a sender rings, and the receiver runs again only 200 us later (a slow wake-up).
-  m->begin_sleep();
-  m->send(std::span<const char>("x", 1), 0, 1s, ec);
-  BOOST_REQUIRE(!ec);
-  const auto rung = clock::now();
-  while (clock::now() - rung < 200us) {
-  }
-  m->end_sleep(true);
-  m->note_woken();
-  for (int i = 0; i < 20; ++i) (void)m->spin_before_sleep(); // (the message is there: hits)
+  // Asleep; a sender rings, and the receiver runs again only 200 us later (a slow wake-up). On a
+  // loaded machine this process may lose its CPU for over 1 ms meanwhile (a sample that is
+  // ignored): then again.
   std::vector<char> buf;
-  m->receive(buf, procactor::internal::try_only, ec);
-  BOOST_REQUIRE(!ec);
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    m->begin_sleep();
+    const auto before = clock::now();
+    m->send(std::span<const char>("x", 1), 0, 1s, ec);
+    BOOST_REQUIRE(!ec);
+    const auto rung = clock::now();
+    while (clock::now() - rung < 200us) {
+    }
+    m->end_sleep(true);
+    m->note_woken();
+    const bool counted = clock::now() - before < 900us;
+    m->receive(buf, procactor::internal::try_only, ec);
+    BOOST_REQUIRE(!ec);
+    if (counted) break;
+  }
   for (int i = 0; i < 20; ++i) BOOST_TEST(!m->spin_before_sleep());  // empty: shrinks to the floor
   BOOST_TEST(m->spin_budget() >= 200us);
   BOOST_TEST(m->spin_budget() <= 1ms);
