@@ -294,22 +294,30 @@ struct mailbox::impl {
   // circular start), for writing, all at once: the other side wrote them last, and fetched one
   // after another (the integrity check, the lock, the start) each cross-core miss would wait for
   // the one before. A hint: no fault, no effect on what is read.
-  // Then, from the header as it is now (read without the lock: a guess, each entry checked), the
-  // slot the operation will most likely write: a send's the free one before the bottom message,
-  // a receive's the top one.
+  // With them, the slot the operation will most likely write, where this handle's previous
+  // operation left the queue (a guess, checked; no header read, which would wait for its miss):
+  // a send fills the free entry before the bottom message (Boost's insert at the start for equal
+  // or lower priority; only sends move the start), a receive takes the top one. Unknown (this
+  // handle's first operation): from the header as it is now, read without the lock.
   void warm(bool for_send) const noexcept {
     const mq_header& h = header();
     __builtin_prefetch(&h.m_cur_num_msg, 1, 3);
     __builtin_prefetch(reinterpret_cast<const char*>(&h.m_mutex) + sizeof h.m_mutex - 1, 1, 3);
     __builtin_prefetch(&h.m_cur_first_msg, 1, 3);
-    const u64 n = load64(&h.m_cur_num_msg), first = load64(&h.m_cur_first_msg);
-    if (n > cap || first >= cap || (for_send ? n == cap : n == 0)) return;
-    const u64 top = first + n - 1 < cap ? first + n - 1 : first + n - 1 - cap;
-    if (const msg_header* slot = slot_at(for_send ? (first == 0 ? cap - 1 : first - 1) : top)) {
+    u64 pos = for_send ? put_next : take_next;
+    if (pos >= cap) {
+      const u64 n = load64(&h.m_cur_num_msg), first = load64(&h.m_cur_first_msg);
+      if (n > cap || first >= cap || (for_send ? n == cap : n == 0)) return;
+      pos = for_send ? before(first) : top_of(first, n);
+    }
+    if (const msg_header* slot = slot_at(pos)) {
       __builtin_prefetch(slot, 1, 3);
       __builtin_prefetch(reinterpret_cast<const char*>(slot) + 64, 1, 3);
     }
   }
+  u64 before(u64 first) const noexcept { return first == 0 ? cap - 1 : first - 1; }
+  u64 top_of(u64 first, u64 n) const noexcept { return first + n - 1 < cap ? first + n - 1 : first + n - 1 - cap; }
+  u64 put_next = ~u64{0}, take_next = ~u64{0};  // warm()'s guesses (index positions; >= cap: none)
 
   // The slot an index entry points to, or null if it is not one of this queue's slots.
   msg_header* slot_at(u64 pos) const noexcept {
@@ -360,6 +368,7 @@ struct mailbox::impl {
     slot.priority = priority;
     slot.len = msg.size();
     std::memcpy(slot.data(), msg.data(), msg.size());
+    put_next = before(h.m_cur_first_msg);  // (checked when used)
     control_block& c = *ctl;
     const u64 before = c.enqueued.load(std::memory_order_relaxed);
     c.enqueued.store(before + count, std::memory_order_release);  // after `packed`: see snapshot()
@@ -413,6 +422,7 @@ struct mailbox::impl {
       bytes += len;
       ++got;
     }
+    take_next = n > 0 ? top_of(first, n) : before(first);  // the next top, or where the next send goes
     c.dequeued.store(deq0 + msgs, std::memory_order_relaxed);
     c.bytes_out.store(c.bytes_out.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
     stamp = got > 1 || n == 0 || deq0 == 0 || ((deq0 + msgs) & ~stamp_every_mask) != (deq0 & ~stamp_every_mask);
