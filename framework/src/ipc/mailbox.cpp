@@ -1209,6 +1209,10 @@ void mailbox::close() noexcept {
 
 bool mailbox::closed() const noexcept { return impl_->ctl->closed.load(std::memory_order_acquire) != 0; }
 
+std::uint64_t mailbox::restarts() const noexcept { return impl_->ctl->restarts.load(std::memory_order_relaxed); }
+
+std::uint64_t mailbox::enqueued() const noexcept { return impl_->ctl->enqueued.load(std::memory_order_acquire); }
+
 mailbox_stats mailbox::stats() const noexcept {
   const control_block& c = *impl_->ctl;
   mailbox_stats s;

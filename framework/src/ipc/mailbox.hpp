@@ -101,6 +101,14 @@ class mailbox {
   /// above it makes the mailbox poisoned.
   std::span<const char> receive(internal::clock::time_point deadline, std::error_code& ec) noexcept;
 
+  /// Two of stats()' figures, read alone for a request's watch (its incarnation, its place in
+  /// the queue): the times it was restarted (a line written only at a restart) and the messages
+  /// enqueued (the senders' line, which a sender has just written). No integrity check: figures
+  /// read from shared memory, as stats() reports them; the send beside them checks the mailbox.
+  std::uint64_t restarts() const noexcept;
+  /// @copydoc restarts
+  std::uint64_t enqueued() const noexcept;
+
   /// Spins (no syscall, no lock) until a new message is enqueued or @p budget passes; true if one
   /// was. Adaptive callers shrink the budget when spins fail (DESIGN: spin on a counter, never on
   /// try_receive, which would fight senders for the lock).
