@@ -63,9 +63,9 @@ u64 wall_ns() noexcept {
   return static_cast<u64>(ts.tv_sec) * 1000000000ull + static_cast<u64>(ts.tv_nsec);
 }
 
-// The monotonic clock in ns (the same in every process).
-u64 mono_ns() noexcept {
-  return static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch()).count());
+// A time of the monotonic clock in ns (the same clock in every process).
+u64 mono_ns(clock::time_point t) noexcept {
+  return static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
 // The CPU this process runs on now, plus one (0: not known).
@@ -529,7 +529,7 @@ struct mailbox::impl {
     if (ctl->sleeping.load(std::memory_order_relaxed) == 0) return false;
     u32 n = ctl->sleeping.exchange(0, std::memory_order_acq_rel);
     if (n == 0) return false;
-    ctl->rung_ns.store(mono_ns(), std::memory_order_relaxed);  // the receiver learns the wake-up's cost
+    ctl->rung_ns.store(mono_ns(clock::now()), std::memory_order_relaxed);  // the receiver learns the wake-up's cost
     char bytes[64] = {};
     ssize_t r = ::write(bell.get(), bytes, n < sizeof bytes ? n : sizeof bytes);
     (void)r;  // EAGAIN: the FIFO already holds plenty of wake-ups
@@ -790,8 +790,7 @@ void mailbox::note_woken() noexcept {
   const auto now = clock::now();
   // What this wake-up cost, if a sender rang during this sleep.
   const u64 rung = m.ctl->rung_ns.load(std::memory_order_relaxed);
-  const u64 slept = static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(m.slept_at.time_since_epoch()).count());
-  const u64 woke = static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
+  const u64 slept = mono_ns(m.slept_at), woke = mono_ns(now);
   if (rung >= slept && rung <= woke) m.wakes.note(std::chrono::nanoseconds(woke - rung));
   // Mail woke us this long after the spin began: a spin that long would have caught it.
   m.spin = budget_after_sleep(m.spun, now - m.slept_at, m.spin, m.max_spin);
