@@ -126,21 +126,33 @@ void actor_runtime::pump() {
   if (stopping_) return;
   const idle_on_return idle{this};  // back to the loop: no handler runs (the watchdog's word)
   std::error_code ec;
+  bool spun = false;  // the spin before sleeping ran (and missed)
   for (int i = 0; i < batch; ++i) {
     std::size_t n = box_->receive(rbuf_, internal::try_only, ec);
+    if (ec == errc::empty) {
+      // Empty: spin a little while spins pay off (adaptive; awaiting a reply: the full budget).
+      // Mail found by the spin is taken in this pass, not after a round through the event loop
+      // (which costs an epoll_wait syscall, on the round trip's path); the batch bounds how long
+      // timers and the pipe wait.
+      mark_idle();
+      spun = true;
+      if (!box_->spin_before_sleep(!pending_.empty())) break;
+      ec.clear();
+      continue;
+    }
     if (ec) break;
     if (!handle_slot(std::span<const char>(rbuf_.data(), n))) return;  // stopping
   }
-  if (!ec) {  // a full batch: let timers and the pipe in, then go on
+  if (!ec) {  // a full batch (or the last spin found mail): let timers and the pipe in, then go on
     boost::asio::post(io_, [this] { pump(); });
     return;
   }
   if (ec == errc::poisoned) throw std::runtime_error("mailbox poisoned");  // the supervisor recreates it
   // errc::lock_timeout (a sender preempted inside the lock on an overloaded machine): transient,
   // the doorbell or the safety net brings us back.
-  // Empty: spin a little while spins pay off (adaptive), then announce sleep, re-check (the
-  // lost-wake-up race) and wait for the doorbell.
-  if (box_->spin_before_sleep(!pending_.empty())) {  // awaiting a reply: spin the full budget
+  // Empty and the spin missed: announce sleep, re-check (the lost-wake-up race) and wait for
+  // the doorbell.
+  if (!spun && box_->spin_before_sleep(!pending_.empty())) {
     boost::asio::post(io_, [this] { pump(); });
     return;
   }
@@ -687,8 +699,11 @@ void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, s
   // The incarnation that may take the request is the one running now or a later one: read its
   // restart count before sending (Erlang's pid monitor; see request_watch).
   flush_packs();  // the messages packed before it go first
+  // (Two figures, not stats(): that reads the receiver's line too, a cross-core miss on every
+  // request's path.)
   std::error_code se;
-  const auto before = out_->stats(*to, se);
+  const ipc::mailbox* box = out_->open(*to, se);
+  const std::uint64_t restarts_before = box ? box->restarts() : 0;
   std::error_code ec;
   std::string why;
   send_now(*to, wire::env_kind::request, tag, corr, payload, timeout, ec, &why);
@@ -698,8 +713,9 @@ void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, s
   }
   request_watch rw;
   if (!se) {
-    rw.incarnation = before.restarts;
-    rw.position = out_->stats(*to, se).enqueued;
+    rw.incarnation = restarts_before;
+    box = out_->open(*to, se);  // (the send may have replaced a poisoned handle)
+    if (box) rw.position = box->enqueued();
   }
   auto timer = std::make_unique<boost::asio::steady_timer>(io_);
   timer->expires_after(timeout);

@@ -946,8 +946,8 @@ mailbox_stats tree::stats(std::string_view actor_path, std::error_code& ec) cons
 
 bool tree::exists(std::string_view actor_path) const noexcept {
   std::error_code ec;
-  (void)stats(actor_path, ec);
-  return !ec;
+  const mailbox_stats s = stats(actor_path, ec);
+  return !ec && !s.closed;  // a closed mailbox belongs to an actor that ended for good (its name goes next)
 }
 
 void tree::stop() noexcept {

@@ -109,6 +109,14 @@ class mailbox {
   /// above it makes the mailbox poisoned.
   std::span<const char> receive(internal::clock::time_point deadline, std::error_code& ec) noexcept;
 
+  /// Two of stats()' figures, read alone for a request's watch (its incarnation, its place in
+  /// the queue): the times it was restarted (a line written only at a restart) and the messages
+  /// enqueued (the senders' line, which a sender has just written). No integrity check: figures
+  /// read from shared memory, as stats() reports them; the send beside them checks the mailbox.
+  std::uint64_t restarts() const noexcept;
+  /// @copydoc restarts
+  std::uint64_t enqueued() const noexcept;
+
   /// Spins (no syscall, no lock) until a new message is enqueued or @p budget passes; true if one
   /// was. Adaptive callers shrink the budget when spins fail (DESIGN: spin on a counter, never on
   /// try_receive, which would fight senders for the lock).
@@ -116,13 +124,16 @@ class mailbox {
 
   /// The adaptive spin of this handle's receiver (receive() and actor loops use it): spins up to
   /// the current budget; a hit restores the full budget, a miss halves it, never below one
-  /// wake-up of this machine (ipc::wake_cost(), or the full budget if that is smaller).
+  /// wake-up of this machine (the larger of ipc::wake_cost() and the wake-ups this receiver saw
+  /// across processes, ipc::seen_wakes; or the full budget if that is smaller).
   /// @p reply_expected: the caller awaits a reply to a request it sent: spins the full budget.
-  /// Every 2 us of spinning yields the CPU to other runnable processes (more busy processes than
-  /// cores: the spinner never keeps a CPU from one with work); a yield that gave the CPU away for
-  /// more than 50 us ends the spin.
+  /// Spinning yields the CPU to other runnable processes (more busy processes than cores: the
+  /// spinner never keeps a CPU from one with work): every 2-16 us while yields find nobody else
+  /// to run, at every look once one let another process run (ipc::spin_yield); a yield that gave
+  /// the CPU away for more than 50 us ends the spin.
   bool spin_before_sleep(bool reply_expected = false) noexcept;
-  /// After a sleep on the doorbell: spinning may pay off again, give it a tenth of the budget.
+  /// After a sleep on the doorbell that mail ended (begin_sleep() to now): the budget grows to
+  /// what would have caught that mail (ipc::budget_after_sleep), up to the full budget.
   void note_woken() noexcept;
   /// The current adaptive budget of spin_before_sleep().
   std::chrono::nanoseconds spin_budget() const noexcept;
