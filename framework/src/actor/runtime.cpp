@@ -344,10 +344,20 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
 }
 
 void actor_runtime::deliver(std::uint64_t tag, std::span<const char> payload) {
-  auto it = actor_.handlers_.find(tag);
-  bool ok = it != actor_.handlers_.end() && it->second(payload);
+  // the handler of the previous message's type, else a look-up (a message stream is mostly of one
+  // type; the map's nodes never move: handlers are only added or replaced in place)
+  auto* h = tag == last_tag_ ? last_handler_ : nullptr;
+  if (!h) {
+    auto it = actor_.handlers_.find(tag);
+    if (it != actor_.handlers_.end()) {
+      h = &it->second;
+      last_tag_ = tag;
+      last_handler_ = h;
+    }
+  }
+  bool ok = h && (*h)(payload);
   if (ok) return;
-  const bool unhandled = it == actor_.handlers_.end();
+  const bool unhandled = !h;
   std::string type(type_name_of(tag));
   if (type.empty()) type = "(unknown type)";
   std::string why = unhandled ? path_ + " has no handler for message type `" + type + "`"

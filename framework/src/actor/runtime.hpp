@@ -169,6 +169,10 @@ class actor_runtime {
   bool stopping_ = false;
   exit_reason::kind_t stop_kind_ = exit_reason::kind_t::normal;
 
+  // the handler found for the last type delivered (deliver)
+  std::uint64_t last_tag_ = 0;
+  std::function<bool(std::span<const char>)>* last_handler_ = nullptr;
+
   // the message being handled
   std::string cur_from_;
   std::uint64_t cur_corr_ = 0;
