@@ -275,16 +275,35 @@ bool actor_runtime::handle_slot(std::span<const char> bytes) {
     box_->note_handled(k);
     return !stopping_;
   }
-  std::uint32_t done = 0;
+  // One handler turn for the whole slot: what its handlers send to one mailbox is packed together
+  // (none goes alone: slot_turn_) and leaves when the slot is done. A message counts handled once
+  // what its handler sent has left: at once if nothing waits packed, else with the packs. Killed
+  // before that, the messages not counted are lost and what they packed is unsent_lost.
+  std::uint32_t done = 0, noted = 0;
   wire::envelope_view env;
-  while (b->next(env)) {
-    mark_busy();
-    dispatch_one(env);
-    end_turn();
-    box_->note_handled();
-    ++done;
-    if (stopping_) break;
+  slot_turn_ = true;
+  try {
+    while (b->next(env)) {
+      mark_busy();
+      dispatch_one(env);
+      ++done;
+      if (unsent_ == 0) {  // everything sent so far has left
+        box_->note_handled(done - noted);
+        noted = done;
+      }
+      if (stopping_) break;
+    }
+  } catch (...) {
+    // a handler threw (the actor ends): the messages before it are handled once their sends leave
+    slot_turn_ = false;
+    flush_packs();
+    box_->note_handled(done - noted);
+    throw;
   }
+  slot_turn_ = false;
+  flush_packs();
+  if (done > noted) box_->note_handled(done - noted);
+  end_turn();  // on_undelivered for what was lost, and what that sends
   if (done < k) {
     // stop() in a handler ends the actor after it: the rest of the slot, taken out with it, is
     // never handled. Counted lost (dequeued == handled + lost), as after a crash.
@@ -339,10 +358,20 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
 }
 
 void actor_runtime::deliver(std::uint64_t tag, std::span<const char> payload) {
-  auto it = actor_.handlers_.find(tag);
-  bool ok = it != actor_.handlers_.end() && it->second(payload);
+  // the handler of the previous message's type, else a look-up (a message stream is mostly of one
+  // type; the map's nodes never move: handlers are only added or replaced in place)
+  auto* h = tag == last_tag_ ? last_handler_ : nullptr;
+  if (!h) {
+    auto it = actor_.handlers_.find(tag);
+    if (it != actor_.handlers_.end()) {
+      h = &it->second;
+      last_tag_ = tag;
+      last_handler_ = h;
+    }
+  }
+  bool ok = h && (*h)(payload);
   if (ok) return;
-  const bool unhandled = it == actor_.handlers_.end();
+  const bool unhandled = !h;
   std::string type(type_name_of(tag));
   if (type.empty()) type = "(unknown type)";
   std::string why = unhandled ? path_ + " has no handler for message type `" + type + "`"
@@ -429,10 +458,11 @@ void actor_runtime::send(const std::shared_ptr<ref_target>& to, std::uint64_t ta
   pack* p = pack_for(to, ec, why);
   if (ec) return;
   const std::size_t item = wire::batch_item_overhead + payload.size();
-  if (p && !p->first_sent) {
+  if (p && !p->first_sent && !slot_turn_) {
     // The first message of a turn to a mailbox goes at once, as an unpacked send: a handler that
     // sends one message sees its errors (timed_out) here and adds no latency; the following
-    // ones are packed.
+    // ones are packed. In the turn of a packed slot every message is packed (one slot out per
+    // slot in, not one per message).
     p->first_sent = true;
     send_now(*to, wire::env_kind::message, tag, 0, payload, timeout, ec, why);
     return;
