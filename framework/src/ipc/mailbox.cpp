@@ -1220,12 +1220,14 @@ std::span<const char> mailbox::receive(clock::time_point deadline, std::error_co
       return {};
     }
     short ev = internal::poll_one(m.bell.get(), POLLIN, internal::wait_slice(deadline, safety_net));
-    note_woken();
     if (ev & POLLIN) {
+      note_woken();  // rung: the sleep's length tells the spin policy something (a timeout does not)
       char b;
       ssize_t r = ::read(m.bell.get(), &b, 1);  // consume one wake-up; EAGAIN: another receiver took it
       (void)r;
     } else {
+      m.slept_at = {};
+      m.spun = std::chrono::nanoseconds::zero();
       impl::release_count(c.sleeping);
     }
   }

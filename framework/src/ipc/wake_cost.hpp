@@ -68,9 +68,14 @@ struct seen_wakes {
     if (sample.count() <= 0 || sample > ignored_over) return;
     average = average.count() == 0 ? sample : average + (sample - average) / 8;
   }
+  /// Seen wake-ups raise the floor to at most this many times the measured cost: on a loaded
+  /// machine the time from ring to run is mostly the wait for a CPU, and a floor that followed it
+  /// would make every idle receiver spin its whole budget after every message (1000 lightly used
+  /// actors would burn cores), which in turn makes wake-ups slower still.
+  static constexpr int max_factor = 4;
   /// The floor of an adaptive spin whose full budget is @p max (never above it).
   std::chrono::nanoseconds floor(std::chrono::nanoseconds measured, std::chrono::nanoseconds max) const noexcept {
-    return std::min(max, std::max(measured, average));
+    return std::min(max, std::max(measured, std::min(average, measured * max_factor)));
   }
 };
 
