@@ -625,4 +625,16 @@ BOOST_AUTO_TEST_CASE(serve_answers_busy_at_once_beyond_its_connection_cap_and_se
       20s), ok);
 }
 
+BOOST_AUTO_TEST_CASE(serve_closes_a_connection_that_sends_nothing_after_its_read_deadline) {
+  server s;
+  const int c = connect_to(s.port);
+  BOOST_TEST_REQUIRE(c >= 0);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string got = read_all(c, 30s);  // ends at the server's close (10 s deadline)
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ::close(c);
+  BOOST_TEST(got.empty());
+  BOOST_TEST(waited < 25.0, "the idle connection was still open after " << waited << " s");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
