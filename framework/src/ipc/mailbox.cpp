@@ -1317,11 +1317,13 @@ mailbox_stats mailbox::stats() const noexcept {
   return s;
 }
 
-std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user) noexcept {
+std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user,
+                                         std::optional<uid_t> owner) noexcept {
   ec.clear();
   try {
     const std::string path = shm_path(base, ".ctl");
-    internal::unique_fd fd(::shm_open(ctl_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+    // O_NONBLOCK: a FIFO named like a control block must not block the reader until a writer appears
+    internal::unique_fd fd(::shm_open(ctl_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0));
     if (!fd) {
       ec = open_error(errno, path);
       return std::nullopt;
@@ -1335,16 +1337,29 @@ std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code
       ec = refuse(path, "not a private regular file of this user");
       return std::nullopt;
     }
+    if (owner && st.st_uid != *owner) {
+      ec = refuse(path, "not owned by the expected user");
+      return std::nullopt;
+    }
     if (static_cast<std::size_t>(st.st_size) < sizeof(control_block)) {
       ec = errc::no_such_object;  // still being made
       return std::nullopt;
     }
-    void* m = ::mmap(nullptr, sizeof(control_block), PROT_READ, MAP_SHARED, fd.get(), 0);
-    if (m == MAP_FAILED) {
-      ec = errno_code();
+    // a private copy read with pread, never a mapping: a mapping dies with SIGBUS when another
+    // process shrinks the object while it is read
+    alignas(control_block) unsigned char buf[sizeof(control_block)];
+    std::size_t got = 0;
+    while (got < sizeof buf) {
+      const ssize_t r = ::pread(fd.get(), buf + got, sizeof buf - got, static_cast<off_t>(got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    if (got != sizeof buf) {
+      ec = errc::no_such_object;  // shrank under us
       return std::nullopt;
     }
-    const auto& c = *static_cast<const control_block*>(m);
+    const auto& c = *reinterpret_cast<const control_block*>(buf);
     mailbox_stats s;
     const u64 magic = c.magic.load(std::memory_order_acquire), cap = load64(&c.capacity), max = load64(&c.max_message_size);
     if (magic == 0) {
@@ -1353,7 +1368,6 @@ std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code
                !figures_of(c, cap, max, s)) {
       ec = errc::poisoned;
     }
-    ::munmap(m, sizeof(control_block));
     if (ec) return std::nullopt;
     return s;
   } catch (const std::bad_alloc&) {

@@ -250,8 +250,12 @@ const std::string& refusal() noexcept;
 /// block alone (a few loads: what tools read, thousands of mailboxes at a time), with the checks of
 /// open() on that object (ours, private, a regular file; root may read any user's with
 /// @p any_user). errc::no_such_object, errc::foreign_object, errc::poisoned (not a control block
-/// of ours, or implausible counters).
-std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user = false) noexcept;
+/// of ours, or implausible counters). With @p owner, an object not owned by that uid is refused
+/// (errc::foreign_object): tools reading another user's registry follow its mailbox names only to
+/// that user's objects. The object is read with pread (a FIFO or a shrinking object gives an error,
+/// never a hang or SIGBUS).
+std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user = false,
+                                        std::optional<uid_t> owner = std::nullopt) noexcept;
 
 /// Removes the objects of a mailbox by name, whether or not it is open anywhere.
 void remove_mailbox(const std::string& base) noexcept;
