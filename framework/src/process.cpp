@@ -3,6 +3,7 @@
 #include <cxxabi.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -182,8 +184,25 @@ void process::after_fork_parent(pid_t pid) noexcept {
   pidfd_ = pidfd_open(pid);
 }
 
+// Whether this process has one thread (fork is safe). A thread that was just joined can still be
+// counted for a moment: pthread_join returns when the kernel clears its thread id, a little before
+// the kernel drops it from the count (about 1 join in 2000 here). So a count above 1 is read again
+// for up to 2 ms before fork is refused; a process that really has threads pays that only on a
+// call that fails anyway.
+namespace {
+bool single_threaded() noexcept {
+  if (thread_count() <= 1) return true;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+  while (std::chrono::steady_clock::now() < until) {
+    ::sched_yield();
+    if (thread_count() <= 1) return true;
+  }
+  return false;
+}
+}  // namespace
+
 void process::start_fork(std::error_code& ec) noexcept {
-  if (thread_count() > 1) {
+  if (!single_threaded()) {
     ec = errc::unsafe_fork;
     return;
   }

@@ -343,6 +343,29 @@ class packer : public actor {
   int seen_ = 0;
 };
 
+// Forwards each seq to "rec": one send per message it handles.
+class forwarder : public actor {
+ public:
+  forwarder() {
+    on<seq>([this](const seq& s) { send("rec", s); });
+  }
+};
+
+/// Places a packed slot of seq{n} for each of @p ns, from @p from, in the mailbox of @p path.
+void place_packed_seqs(const std::string& path, const std::string& from, const std::vector<int>& ns) {
+  std::error_code ec;
+  auto box = procactor::ipc::mailbox::open(procactor::ipc::keyed_name(procactor_test::the_tree_prefix(), path), ec);
+  BOOST_TEST_REQUIRE(static_cast<bool>(box), ec.message());
+  std::string pack;
+  procactor::wire::begin_batch(pack, from);
+  for (int n : ns) {
+    std::string payload;
+    procactor::detail::encode(seq{n}, payload, ec);
+    procactor::wire::append_to_batch(pack, procactor::detail::type_tag<seq>(), std::span<const char>(payload));
+  }
+  box->send(std::span<const char>(pack), procactor::wire::user_priority, 5s, ec, static_cast<std::uint32_t>(ns.size()));
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+}
 
 std::string order_of(tree& t) {
   auto r = t.request<std::string>("rec", count_q{0}, 10s);
@@ -391,6 +414,32 @@ BOOST_AUTO_TEST_CASE(a_pack_that_fills_its_slot_is_placed_and_a_new_one_begun) {
     t.stop();
     t.join();
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_packed_slot_is_one_handler_turn_whose_sends_to_a_mailbox_leave_as_one_slot) {
+  // "rec" holds one slot and is frozen: the 50 messages "fwd" sends while it handles a packed slot
+  // of 50 get in only as one slot (not one per message, nor the first alone and then the rest).
+  supervisor_spec sp;
+  sp.children = {child_spec::of<recorder>("rec").with_mailbox(1, 4096), child_spec::of<forwarder>("fwd")};
+  auto t = tree::start("app", sp);
+  auto pid = t.request<int>("rec", pid_q{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(t, "rec", [](const auto& s) { return s.handled == 1; }, 10s));
+  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return process_state(*pid.value) == 'T'; }, 10s));
+  std::vector<int> ns(50);
+  for (int i = 0; i < 50; ++i) ns[static_cast<std::size_t>(i)] = i;
+  place_packed_seqs("/app/fwd", "/app/test", ns);
+  const bool placed = procactor::testing::wait_for_stats(t, "rec", [](const auto& s) { return s.enqueued == 51; }, 10s);
+  ::kill(*pid.value, SIGCONT);
+  BOOST_TEST(placed, t.stats("rec").to_string());
+  BOOST_TEST(procactor::testing::wait_for_stats(t, "rec", [](const auto& s) { return s.handled == 51; }, 10s));
+  BOOST_TEST(t.stats("rec").rejected_full == 0u);
+  const auto fwd = t.stats("fwd");
+  BOOST_TEST((fwd.dequeued == 50u && fwd.handled == 50u && fwd.lost == 0u), fwd.to_string());
+  BOOST_TEST(order_of(t) == "50 in order");
+  t.stop();
+  t.join();
 }
 
 BOOST_AUTO_TEST_CASE(order_is_kept_across_packed_sends_try_send_send_batch_and_a_request) {

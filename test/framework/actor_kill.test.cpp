@@ -6,9 +6,13 @@
 #include <boost/test/unit_test.hpp>
 #include <random>
 
+#include "actor/wire.hpp"
+#include "ipc/mailbox.hpp"
+#include "ipc/names.hpp"
 #include "procactor/supervisor.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/tree_prefix.hpp"
 
 using namespace std::chrono_literals;
 using procactor::child_spec;
@@ -78,6 +82,38 @@ class dier : public procactor::actor {
   }
 };
 
+// Forwards each step to "stepper" (packed, in the turn of a packed slot); step{-1} tells "witness"
+// at once (try_send: never packed) and blocks for good.
+class relay : public procactor::actor {
+ public:
+  relay() {
+    on<step>([this](const step& s) {
+      if (s.n == -1) {
+        try_send("witness", step{0});
+        for (;;) ::pause();
+      }
+      send("stepper", s);
+    });
+    on<whoami>([](const whoami&) -> int { return static_cast<int>(::getpid()); });
+  }
+};
+
+/// Places one packed slot of steps in the mailbox of @p path (as a sender's handler turn would).
+void place_packed_steps(const std::string& path, const std::vector<int>& ns) {
+  std::error_code ec;
+  auto box = procactor::ipc::mailbox::open(procactor::ipc::keyed_name(procactor_test::the_tree_prefix(), path), ec);
+  BOOST_TEST_REQUIRE(static_cast<bool>(box), ec.message());
+  std::string pack;
+  procactor::wire::begin_batch(pack, "/app/feeder");
+  for (int n : ns) {
+    std::string payload;
+    procactor::detail::encode(step{n}, payload, ec);
+    procactor::wire::append_to_batch(pack, procactor::detail::type_tag<step>(), std::span<const char>(payload));
+  }
+  box->send(std::span<const char>(pack), procactor::wire::user_priority, 5s, ec, static_cast<std::uint32_t>(ns.size()));
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(actor_kill_test, procactor_test::leak_check)
@@ -88,7 +124,7 @@ BOOST_AUTO_TEST_CASE(a_thousand_sigkills_of_workers_lose_only_in_flight_messages
   procactor::supervisor_spec workers;
   workers.max_restarts = 1000000;  // this test is about kills, not about giving up
   workers.period = 1s;
-  for (int i = 1; i <= nworkers; ++i) workers.children.push_back(child_spec::of<busy_worker>("w" + std::to_string(i)));
+  for (int i = 1; i <= nworkers; ++i) workers.children.push_back(child_spec::of<busy_worker>(std::string("w").append(std::to_string(i))));
   procactor::supervisor_spec app;
   app.children = {child_spec::nested("workers", workers)};
   procactor::testing::tree_fixture fx("app", app);
@@ -177,6 +213,51 @@ BOOST_AUTO_TEST_CASE(a_receiver_killed_in_the_middle_of_a_packed_slot_counts_exa
     // the one being handled and every one after it in the slot; none of those handled before
     BOOST_TEST(after.lost - before.lost == static_cast<std::uint64_t>(count - block_at), after.to_string());
     BOOST_TEST(after.handled - before.handled == static_cast<std::uint64_t>(block_at), after.to_string());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_relay_killed_in_the_middle_of_a_packed_slot_balances_what_it_took_and_what_it_sent) {
+  // The relay handles a packed slot as one turn: the steps it forwards for the messages before the
+  // blocking one wait packed, so none of those messages counts handled yet. Killed there, all 50
+  // count lost, the forwarded ones unsent_lost, and the receiver gets none of them.
+  procactor::supervisor_spec app;
+  app.children = {child_spec::of<stepper>("stepper"), child_spec::of<stepper>("witness"), child_spec::of<relay>("relay")};
+  app.max_restarts = 10;  // one kill per round
+  procactor::testing::tree_fixture fx("app", app);
+  auto& t = fx.tree();
+  for (int block_at : {0, 1, 20, 49}) {
+    auto pid = t.request<int>("relay", whoami{0}, 10s);
+    BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+    BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+        t, "relay", [](const procactor::mailbox_stats& s) { return s.depth == 0 && s.dequeued == s.handled + s.lost; },
+        10s));
+    const auto before = t.stats("relay");
+    const auto rec_before = t.stats("stepper");
+    const auto witness_before = t.stats("witness");
+    constexpr int count = 50;
+    std::vector<int> ns;
+    for (int i = 0; i < count; ++i) ns.push_back(i == block_at ? -1 : i);
+    place_packed_steps("/app/relay", ns);
+    BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+        t, "witness", [&](const procactor::mailbox_stats& s) { return s.enqueued == witness_before.enqueued + 1; },
+        10s));  // the relay is in the blocking handler
+    const auto blocked = t.stats("relay");
+    BOOST_TEST(blocked.dequeued == before.dequeued + count, blocked.to_string());
+    BOOST_TEST(blocked.handled == before.handled, blocked.to_string());
+    BOOST_TEST_REQUIRE(::kill(*pid.value, SIGKILL) == 0);
+    BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+                           t, "relay",
+                           [&](const procactor::mailbox_stats& s) { return s.restarts == before.restarts + 1 && s.lost > before.lost; },
+                           10s),
+                       t.stats("relay").to_string());
+    const auto after = t.stats("relay");
+    BOOST_TEST(after.dequeued == after.handled + after.lost, after.to_string());
+    BOOST_TEST(after.lost - before.lost == static_cast<std::uint64_t>(count), after.to_string());
+    BOOST_TEST(after.handled == before.handled, after.to_string());
+    // what its handlers sent: placed (the witness's one) or unsent_lost (each forwarded step)
+    BOOST_TEST(after.unsent_lost - before.unsent_lost == static_cast<std::uint64_t>(block_at), after.to_string());
+    BOOST_TEST(t.stats("stepper").enqueued == rec_before.enqueued, t.stats("stepper").to_string());
+    BOOST_TEST(t.stats("witness").enqueued == witness_before.enqueued + 1);
   }
 }
 

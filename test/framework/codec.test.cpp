@@ -1,5 +1,8 @@
 #include "procactor/detail/codec.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
 #include <array>
 #include <chrono>
@@ -117,6 +120,21 @@ struct tc_custom {
 struct node {
   std::string name;
   std::vector<node> children;
+};
+
+/// Strings, scalars and memcpy-codable aggregates only: encoded without an archive, in its bytes.
+struct record {
+  std::string word;
+  std::int64_t a = 0;
+  point where;
+  bool flag = false;
+  color c = color::red;
+  flagged f;
+  std::string tail;
+};
+struct holds_record {
+  record r;
+  std::uint16_t n = 0;
 };
 
 /// Refused: pointers, references, views and spans, at any depth.
@@ -358,6 +376,65 @@ BOOST_AUTO_TEST_CASE(plain_aggregates_round_trip_without_a_serialize_function_at
   BOOST_TEST(back.name == "root");
   BOOST_TEST_REQUIRE(back.children.size() == 2u);
   BOOST_TEST(back.children[0].children.at(0).name == "a1");
+}
+
+BOOST_AUTO_TEST_CASE(strings_and_aggregates_of_strings_and_plain_fields_skip_the_archive_and_give_its_bytes) {
+  static_assert(detail::is_direct_codable<std::string>() && detail::is_direct_codable<record>() &&
+                detail::is_direct_codable<holds_record>());
+  static_assert(!detail::is_direct_codable<inner>() && !detail::is_direct_codable<outer>() &&
+                !detail::is_direct_codable<holds_custom>() && !detail::is_direct_codable<node>());
+  auto archived = [](const auto& v) {
+    std::string out;
+    {
+      detail::output_archive ar(out);
+      ar(v);
+    }
+    return out;
+  };
+  const record r{"alpha", -7, {1, 2}, true, color::blue, flagged{3, true, {4, 5}, {false, true}}, std::string(300, 'z')};
+  const holds_record h{r, 9};
+  BOOST_TEST(encode(std::string("text")) == archived(std::string("text")));
+  BOOST_TEST(encode(r) == archived(r));
+  BOOST_TEST(encode(h) == archived(h));
+  const holds_record back = round_trip(h);
+  BOOST_TEST((back.r.word == "alpha" && back.r.a == -7 && back.r.where == point{1, 2} && back.r.flag &&
+              back.r.c == color::blue && back.r.f.where == point{4, 5} && back.r.f.more[1] && back.r.tail == r.tail &&
+              back.n == 9));
+
+  // the archive's checks: every truncation, trailing bytes, a bool that is not 0 or 1 (a field,
+  // and one inside a memcpy-codable field), a length prefix beyond the bytes left
+  const std::string bytes = encode(r);
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    record x;
+    BOOST_TEST_CONTEXT("first " << n << " of " << bytes.size() << " bytes") {
+      BOOST_TEST((decode_into(std::string_view(bytes).substr(0, n), x) == errc::decode_failed));
+    }
+  }
+  record x;
+  BOOST_TEST((decode_into(bytes + "x", x) == errc::decode_failed));
+  const std::size_t flag_at = 8 + 5 + 8 + sizeof(point);
+  std::string bad = bytes;
+  BOOST_TEST_REQUIRE(bad[flag_at] == '\1');
+  bad[flag_at] = 2;
+  BOOST_TEST((decode_into(bad, x) == errc::decode_failed));
+  bad = bytes;
+  bad[flag_at + 2 + offsetof(flagged, on)] = 3;
+  BOOST_TEST((decode_into(bad, x) == errc::decode_failed));
+  std::string s;
+  BOOST_TEST((decode_into(prefix(6, "abcde"), s) == errc::decode_failed));
+  BOOST_TEST((decode_into(prefix(std::numeric_limits<std::uint64_t>::max(), "abc"), s) == errc::decode_failed));
+  BOOST_TEST(!decode_into(prefix(5, "abcde"), s));
+  BOOST_TEST(s == "abcde");
+  // nothing is read for a length prefix beyond the bytes left: here they end at an inaccessible page
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* area = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  BOOST_TEST_REQUIRE(area != MAP_FAILED);
+  BOOST_TEST_REQUIRE(::mprotect(static_cast<char*>(area) + page, page, PROT_NONE) == 0);
+  const std::string lying = prefix(std::uint64_t{1} << 20, "abc");
+  char* at = static_cast<char*>(area) + page - lying.size();
+  std::memcpy(at, lying.data(), lying.size());
+  BOOST_TEST((decode_into(std::string_view(at, lying.size()), s) == errc::decode_failed));
+  ::munmap(area, 2 * page);
 }
 
 BOOST_AUTO_TEST_CASE(types_with_their_own_serialize_keep_using_it) {

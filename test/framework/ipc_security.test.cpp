@@ -8,9 +8,11 @@
 #include <pwd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/test/unit_test.hpp>
 #include <csignal>
@@ -32,6 +34,7 @@
 #include "procactor/process.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/supervisor.hpp"
+#include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
 #include "support/tree_prefix.hpp"
 
@@ -666,6 +669,154 @@ BOOST_AUTO_TEST_CASE(reusing_a_parked_queue_with_a_forged_header_never_touches_b
   }
   BOOST_TEST(ended);  // never hangs in Boost's notify on a forged condition variable
   BOOST_TEST((reuser.status().exitcode() == 0), reuser.status().to_string());
+}
+
+// A forked actor takes its mailbox from the supervisor's mappings (inherited_receiver) instead of
+// opening it by name: it receives what was sent, its handle is a receiver's (its end removes no
+// name), and the cheap checks still refuse a mailbox whose control block was tampered with.
+BOOST_AUTO_TEST_CASE(a_forked_child_receives_through_its_inherited_mailbox_and_a_tampered_one_is_refused) {
+  std::error_code ec;
+  const std::string base = ipc::make_base_name();
+  auto m = ipc::mailbox::create(base, {4, 64}, ec);
+  BOOST_REQUIRE(m);
+  m->send(std::span<const char>("hello", 5), 0, procactor::internal::try_only, ec);
+  BOOST_REQUIRE(!ec);
+  const ipc::mailbox* owner = m.get();
+  procactor::process child([owner] {
+    std::error_code e;
+    auto mine = owner->inherited_receiver(e);
+    if (!mine) return 10;
+    if (mine->is_owner()) return 11;
+    std::vector<char> buf;
+    const std::size_t n = mine->receive(buf, procactor::internal::try_only, e);
+    if (e || n != 5 || std::string(buf.data(), n) != "hello") return 12;
+    mine.reset();  // a receiver's handle: the names stay
+    return 0;
+  });
+  child.start();
+  child.join();
+  BOOST_TEST(child.status().code == 0, child.status().code);
+  BOOST_TEST(static_cast<bool>(ipc::mailbox::open(base, ec)), ec.message());
+  BOOST_TEST(m->stats().dequeued == 1u);
+
+  poke<std::uint64_t>(shm(base, ".ctl"), offsetof(ipc::control_block, capacity), 5);
+  procactor::process refused([owner] {
+    std::error_code e;
+    auto mine = owner->inherited_receiver(e);
+    return !mine && e == errc::poisoned ? 0 : 20;
+  });
+  refused.start();
+  refused.join();
+  BOOST_TEST(refused.status().code == 0, refused.status().code);
+}
+
+// The deep check at open reads the index and the queued messages' slots, not every slot: a free
+// slot's length is written by the send that fills it (so a forged one does no harm), and reading
+// them all made every page of a queue resident in each process that opened it.
+BOOST_AUTO_TEST_CASE(open_refuses_a_forged_length_in_a_queued_message_and_ignores_free_slots) {
+  std::error_code ec;
+  const std::string base = ipc::make_base_name();
+  auto m = ipc::mailbox::create(base, {4, 64}, ec);
+  BOOST_REQUIRE(m);
+  const auto l = m->layout();
+  auto forge_every_length = [&] {
+    for (std::size_t i = 0; i < 4; ++i) poke<std::uint64_t>(shm(base, ".q"), l.messages_at + i * l.slot_size, 65);
+  };
+  forge_every_length();  // nothing queued: harmless
+  auto view = ipc::mailbox::open(base, ec);
+  BOOST_TEST_REQUIRE(static_cast<bool>(view), ec.message());
+  m->send(std::span<const char>("abc", 3), 0, procactor::internal::try_only, ec);
+  BOOST_REQUIRE(!ec);
+  std::vector<char> buf;
+  BOOST_TEST(view->receive(buf, procactor::internal::try_only, ec) == 3u);
+  BOOST_TEST(!ec, ec.message());
+  view->keep_names();
+  view.reset();
+
+  m->send(std::span<const char>("def", 3), 0, procactor::internal::try_only, ec);
+  BOOST_REQUIRE(!ec);
+  forge_every_length();  // the queued one too
+  BOOST_TEST(!ipc::mailbox::open(base, ec));
+  BOOST_TEST((ec == errc::poisoned), ec.message());
+}
+
+BOOST_AUTO_TEST_CASE(peek_stats_refuses_a_fifo_at_once_and_a_control_block_of_another_owner) {
+  const std::string base = ipc::make_base_name();
+  const std::string path = shm(base, ".ctl");
+  BOOST_TEST_REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::error_code e;
+    const auto s = ipc::peek_stats(base, e, true);
+    ::_exit(!s && e ? 0 : 1);
+  }
+  int st = 0;
+  const bool done = procactor::testing::wait_until([&] { return ::waitpid(pid, &st, WNOHANG) == pid; }, std::chrono::seconds(5));
+  if (!done) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &st, 0);
+  }
+  ::unlink(path.c_str());
+  BOOST_TEST_REQUIRE(done, "peek_stats blocked on the FIFO");
+  BOOST_TEST((WIFEXITED(st) && WEXITSTATUS(st) == 0));
+  // a real control block of ours: read, unless another owner was expected
+  std::error_code ec;
+  auto m = ipc::mailbox::create(base, {4, 64}, ec);
+  BOOST_TEST_REQUIRE(!!m);
+  BOOST_TEST(!!ipc::peek_stats(base, ec, true, ::geteuid()));
+  BOOST_TEST(!ipc::peek_stats(base, ec, true, ::geteuid() + 1));
+  BOOST_TEST((ec == procactor::errc::foreign_object));
+}
+
+BOOST_AUTO_TEST_CASE(peek_stats_of_a_control_block_that_shrinks_and_regrows_reads_whole_or_fails_never_a_signal) {
+  std::error_code ec;
+  const std::string base = ipc::make_base_name();
+  auto m = ipc::mailbox::create(base, {4, 64}, ec);
+  BOOST_TEST_REQUIRE(!!m);
+  struct stat sb {};
+  BOOST_TEST_REQUIRE(::stat(shm(base, ".ctl").c_str(), &sb) == 0);
+  std::vector<char> bytes(static_cast<std::size_t>(sb.st_size));
+  {
+    const int fd = ::open(shm(base, ".ctl").c_str(), O_RDONLY);
+    BOOST_TEST_REQUIRE(::pread(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
+    ::close(fd);
+  }
+  const pid_t flipper = ::fork();
+  if (flipper == 0) {
+    const int fd = ::open(shm(base, ".ctl").c_str(), O_RDWR);
+    for (;;) {
+      if (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(bytes.size())) != 0) ::_exit(2);
+      if (::pwrite(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) ::_exit(2);
+    }
+  }
+  const pid_t reader = ::fork();
+  if (reader == 0) {
+    ::signal(SIGBUS, SIG_DFL);  // a signal ends the child (not caught by Boost.Test there)
+    ::signal(SIGSEGV, SIG_DFL);
+    for (int r = 0; r < 20000; ++r) {
+      std::error_code e;
+      const auto s = ipc::peek_stats(base, e);
+      if (s && s->capacity != 4) ::_exit(3);  // read: then whole
+    }
+    ::_exit(0);
+  }
+  int st = 0;
+  const bool done = procactor::testing::wait_until([&] { return ::waitpid(reader, &st, WNOHANG) == reader; }, std::chrono::seconds(60));
+  if (!done) {
+    ::kill(reader, SIGKILL);
+    ::waitpid(reader, &st, 0);
+  }
+  ::kill(flipper, SIGKILL);
+  ::waitpid(flipper, nullptr, 0);
+  {  // whole again for the mailbox (it still maps it)
+    const int fd = ::open(shm(base, ".ctl").c_str(), O_RDWR);
+    BOOST_TEST_REQUIRE(::ftruncate(fd, static_cast<off_t>(bytes.size())) == 0);
+    BOOST_TEST_REQUIRE(::pwrite(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
+    ::close(fd);
+  }
+  BOOST_TEST_REQUIRE(done);
+  BOOST_TEST(!WIFSIGNALED(st), "the reader died of signal " << (WIFSIGNALED(st) ? WTERMSIG(st) : 0));
+  BOOST_TEST((WIFEXITED(st) && WEXITSTATUS(st) == 0));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -121,6 +122,21 @@ BOOST_AUTO_TEST_CASE(queue_counters_follow_puts_gets_and_refusals) {
   q.close();
   BOOST_TEST(q.stats().closed);
   BOOST_TEST(!q.stats().poisoned);
+}
+
+BOOST_AUTO_TEST_CASE(the_two_figures_a_request_reads_alone_agree_with_the_snapshot) {
+  namespace ipc = procactor::ipc;
+  std::error_code ec;
+  auto m = ipc::mailbox::create(ipc::make_base_name(), {8, 16}, ec);
+  BOOST_REQUIRE(m);
+  for (int i = 0; i < 3; ++i) m->send(std::span<const char>("abc", 3), 0, 1s, ec);
+  m->add_restart();
+  m->add_restart();
+  const auto s = m->stats();
+  BOOST_TEST(s.enqueued == 3u);
+  BOOST_TEST(m->enqueued() == s.enqueued);
+  BOOST_TEST(s.restarts == 2u);
+  BOOST_TEST(m->restarts() == s.restarts);
 }
 
 BOOST_AUTO_TEST_CASE(an_oversized_message_is_counted_apart_from_a_full_queue) {

@@ -13,10 +13,13 @@
 #include <algorithm>
 #include <chrono>
 #include <ostream>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ipc/names.hpp"
 #include "procactor/errc.hpp"
+#include "procactor/testing.hpp"
 #include "registry/registry.hpp"
 #include "support/leak_check.hpp"
 
@@ -75,6 +78,27 @@ struct raw_map {
 };
 
 constexpr std::size_t header_size = 4096, node_size = 384;
+
+// Runs @p body in a forked child and waits for it up to @p deadline (the child is killed then): the
+// exit status, or nullopt when it did not end in time. A reader that hangs or dies on a signal
+// cannot take the test process with it.
+template <class F>
+std::optional<int> in_child(F body, std::chrono::milliseconds deadline) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::signal(SIGBUS, SIG_DFL);  // a signal ends the child (not caught by Boost.Test there)
+    ::signal(SIGSEGV, SIG_DFL);
+    ::_exit(body());
+  }
+  int st = 0;
+  const bool done = procactor::testing::wait_until([&] { return ::waitpid(pid, &st, WNOHANG) == pid; }, deadline);
+  if (!done) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &st, 0);
+    return std::nullopt;
+  }
+  return st;
+}
 
 }  // namespace
 
@@ -246,6 +270,88 @@ BOOST_AUTO_TEST_CASE(list_shows_the_live_registries_of_this_user_and_the_creator
   }
   const auto l = reg::list();
   BOOST_TEST((std::find(l.begin(), l.end(), name) == l.end()));
+}
+
+BOOST_AUTO_TEST_CASE(a_fifo_named_like_a_registry_is_refused_at_once_instead_of_blocking_the_reader) {
+  const std::string name = procactor::ipc::make_base_name() + ".reg";
+  const std::string path = std::string(procactor::ipc::shm_dir) + "/" + name;
+  BOOST_TEST_REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  const auto st = in_child(
+      [&] {
+        std::error_code ec;
+        const auto s = reg::read(name, ec, true);  // as root's --all-users would
+        return !s && ec == procactor::errc::foreign_object ? 0 : 1;
+      },
+      5s);
+  ::unlink(path.c_str());
+  BOOST_TEST_REQUIRE(st.has_value(), "the reader blocked on the FIFO");
+  BOOST_TEST((WIFEXITED(*st) && WEXITSTATUS(*st) == 0));
+}
+
+BOOST_AUTO_TEST_CASE(a_registry_that_shrinks_and_regrows_while_read_reads_whole_or_fails_never_a_signal) {
+  auto p = make(64);
+  for (int i = 0; i < 40; ++i) p->write(p->claim("/app/w" + std::to_string(i)), fields("/app/w" + std::to_string(i), 1000 + i, 0));
+  for (int i = 0; i < 40; ++i) p->post(reg::event_kind::started, "/app/w" + std::to_string(i), "");
+  // a stranger flips the object between one page and its full size, restoring its bytes each time
+  std::vector<char> bytes;
+  {
+    raw_map m(p->name());
+    bytes.assign(m.base, m.base + m.size);
+  }
+  const pid_t flipper = ::fork();
+  if (flipper == 0) {
+    const int fd = ::shm_open(("/" + p->name()).c_str(), O_RDWR, 0);
+    for (;;) {
+      if (::ftruncate(fd, static_cast<off_t>(header_size)) != 0) ::_exit(2);
+      if (::ftruncate(fd, static_cast<off_t>(bytes.size())) != 0) ::_exit(2);
+      if (::pwrite(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) ::_exit(2);
+    }
+  }
+  const auto st = in_child(
+      [&] {
+        for (int r = 0; r < 3000; ++r) {
+          std::error_code ec;
+          const auto s = reg::read(p->name(), ec);
+          if (!s) continue;  // an error is fine
+          for (const auto& n : s->nodes) {  // what is read is ours, whole
+            if (n.torn || n.path.rfind("/app/w", 0) != 0 || n.pid != 1000 + std::stoi(n.path.substr(6))) return 3;
+          }
+        }
+        return 0;
+      },
+      60s);
+  ::kill(flipper, SIGKILL);
+  ::waitpid(flipper, nullptr, 0);
+  {  // whole again for the publisher (it still maps it)
+    const int fd = ::shm_open(("/" + p->name()).c_str(), O_RDWR, 0);
+    BOOST_TEST_REQUIRE(::ftruncate(fd, static_cast<off_t>(bytes.size())) == 0);
+    BOOST_TEST_REQUIRE(::pwrite(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
+    ::close(fd);
+  }
+  BOOST_TEST(read_ok(*p).nodes.size() == 40u);
+  BOOST_TEST_REQUIRE(st.has_value());
+  BOOST_TEST(!WIFSIGNALED(*st), "the reader died of signal " << (WIFSIGNALED(*st) ? WTERMSIG(*st) : 0));
+  BOOST_TEST((WIFEXITED(*st) && WEXITSTATUS(*st) == 0));
+}
+
+BOOST_AUTO_TEST_CASE(an_entry_abandoned_between_claim_and_index_is_not_shown_next_to_its_successor) {
+  const std::uint32_t cap = 16;
+  auto p = make(cap);
+  const int orphan = p->claim("/app/x");
+  {  // its claimer died before publishing it in the path index: the index entry is not there
+    raw_map m(p->name());
+    auto* index = reinterpret_cast<std::uint32_t*>(m.base + header_size + cap * node_size);
+    for (std::uint32_t i = 0; i < 32; ++i) {
+      if (index[i] == static_cast<std::uint32_t>(orphan) + 1) index[i] = 0;
+    }
+  }
+  const int again = p->claim("/app/x");
+  BOOST_TEST_REQUIRE(again != orphan);
+  p->write(again, fields("/app/x", 4242, 1));
+  const auto s = read_ok(*p);
+  BOOST_TEST_REQUIRE(s.nodes.size() == 1u);
+  BOOST_TEST(s.nodes[0].pid == 4242);
+  BOOST_TEST(s.nodes[0].index == again);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

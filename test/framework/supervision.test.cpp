@@ -472,6 +472,7 @@ BOOST_AUTO_TEST_CASE(a_monitor_is_answered_at_once_when_its_incarnation_is_dead_
   BOOST_TEST((procactor::detail::answer_monitor(s, request, "2") == monitor_answer::down_last_reason));
   s.running = false;  // restarting: the incarnation asked is dead even if the count still matches
   BOOST_TEST((procactor::detail::answer_monitor(s, request, "3") == monitor_answer::down_last_reason));
+  BOOST_TEST((procactor::detail::answer_monitor(s, request, "4") == monitor_answer::watch));  // the one to come
   BOOST_TEST((procactor::detail::answer_monitor(s, monitor, "") == monitor_answer::watch));
   s.gone = true;
   BOOST_TEST((procactor::detail::answer_monitor(s, monitor, "") == monitor_answer::down_no_such_actor));

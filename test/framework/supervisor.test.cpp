@@ -6,6 +6,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -266,6 +267,19 @@ class asker : public actor {
 
 // Waits for the next event containing @p needle (skipping others), with a deadline.
 // The deadline only matters when the event never comes: generous, so a loaded machine passes.
+// Says when it stops and when it is destroyed.
+class mortal : public actor {
+ public:
+  explicit mortal(events* ev) : ev_(ev) {}
+  ~mortal() override { ev_->put("destroyed"); }
+
+ protected:
+  void on_stop(const exit_reason&) override { ev_->put("stopped"); }
+
+ private:
+  events* ev_;
+};
+
 std::string expect(events& ev, const std::string& needle, std::chrono::milliseconds timeout = 30s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -1169,6 +1183,50 @@ BOOST_AUTO_TEST_CASE(a_mailbox_sized_in_bytes_holds_that_many_bytes_of_its_large
   BOOST_TEST(s.max_message_size >= 1024u);
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+// Resident KiB of the mailbox queues (/dev/shm/*.q) mapped by @p pid, from its smaps.
+long queue_rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+  std::string line;
+  bool queue = false;
+  long kib = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find(' ') < line.find(':')) {
+      queue = line.size() > 2 && line.compare(line.size() - 2, 2, ".q") == 0;  // a mapping's first line
+    } else if (queue && line.rfind("Rss:", 0) == 0) {
+      kib += std::stol(line.substr(4));
+    }
+  }
+  return kib;
+}
+
+// A forked actor's mailbox comes from its supervisor's mappings (inherited by the fork): opening it
+// by name checked every slot, which mapped every page of the queue into the actor (4.6 MiB here).
+BOOST_AUTO_TEST_CASE(a_forked_actor_maps_only_the_pages_of_its_queue_that_it_uses) {
+  events ev(16);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<worker>("w", &ev).with_mailbox(1024, 4096)}));
+  const auto pid = t.request<int>("w", get_pid{0}, 30s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  const long kib = queue_rss_kib(static_cast<pid_t>(*pid.value));
+  BOOST_TEST(kib > 0);  // (it does map its queue: the request came through it)
+  BOOST_TEST(kib < 1024, kib << " KiB of its queue resident");
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+// The process of an actor ends without taking its runtime down piece by piece, but the actor
+// object itself is still destroyed, after on_stop (its destructor may flush what it owns).
+BOOST_AUTO_TEST_CASE(an_actor_is_destroyed_after_its_on_stop_when_it_ends) {
+  events ev(16);
+  auto t = tree::start("app", spec_of(strategy::one_for_one, {child_spec::of<mortal>("m", &ev)}));
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+  std::error_code ec;
+  const auto first = ev.get(10s, ec);
+  const auto second = ev.get(10s, ec);
+  BOOST_TEST(first.value_or("none") == "stopped");
+  BOOST_TEST(second.value_or("none") == "destroyed");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

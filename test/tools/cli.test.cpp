@@ -1,10 +1,13 @@
 // The `procactor` command (tools/cli) run against live trees of this test process: what ls,
 // tree, stat, top and metrics print, their exit codes and messages, and gc after an owner died.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,6 +130,79 @@ bool lists(const result& r, const std::string& name, json::object* found = nullp
     return true;
   }
   return false;
+}
+
+// `procactor serve --port 0` started in the background: its pid and the port it printed.
+struct server {
+  pid_t pid = -1;
+  unsigned short port = 0;
+  server() {
+    int out[2];
+    BOOST_TEST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    pid = ::fork();
+    if (pid == 0) {
+      ::dup2(out[1], 1);
+      ::execl(PROCACTOR_CLI, "procactor", "serve", "--port", "0", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string line;
+    char c;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{out[0], POLLIN, 0};
+      if (::poll(&p, 1, 200) <= 0) continue;
+      if (::read(out[0], &c, 1) != 1) break;
+      line += c;
+    }
+    ::close(out[0]);
+    std::smatch m;
+    BOOST_TEST_REQUIRE(std::regex_search(line, m, std::regex(":([0-9]+)/")), line);
+    port = static_cast<unsigned short>(std::stoi(m[1]));
+  }
+  ~server() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+int connect_to(unsigned short port) {
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(s);
+    return -1;
+  }
+  return s;
+}
+
+// What the server answers on @p s until it closes it (or @p deadline passes).
+std::string read_all(int s, std::chrono::milliseconds deadline) {
+  std::string got;
+  char buf[65536];
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{s, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = ::read(s, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+// One GET of @p path with the Host header @p host; the whole response ("" when none in time).
+std::string http_get(unsigned short port, const std::string& host, const std::string& path) {
+  const int s = connect_to(port);
+  if (s < 0) return "";
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+  std::string got;
+  if (::write(s, req.data(), req.size()) == static_cast<ssize_t>(req.size())) got = read_all(s, 10s);
+  ::close(s);
+  return got;
 }
 
 }  // namespace
@@ -485,6 +561,80 @@ BOOST_AUTO_TEST_CASE(top_with_its_input_at_its_end_refreshes_once_a_second_inste
   // (the second frame may follow the first at once: that is when top finds its input ended)
   const double two_refreshes = std::chrono::duration<double>(frames[3] - frames[1]).count();
   BOOST_TEST(two_refreshes >= 1.5, "two refreshes took " << two_refreshes << " s");
+}
+
+BOOST_AUTO_TEST_CASE(names_paths_and_exit_reasons_with_control_characters_are_printed_escaped) {
+  std::error_code ec;
+  auto p = procactor::registry::publisher::create(procactor::ipc::make_base_name(), "evil\x1b[31mtree", 16, ec);
+  BOOST_TEST_REQUIRE(!!p, ec.message());
+  p->set_root(::getpid());
+  procactor::registry::node_fields f;
+  f.path = "/app/\x1b]0;owned\x07w";
+  f.kind = procactor::registry::node_kind::actor;
+  f.state = procactor::registry::node_state::running;
+  f.method = "fork";
+  f.pid = ::getpid();
+  f.last_exit = "boom\x1b[2J";
+  p->write(p->claim(f.path), f);
+  const auto ls = cli("ls");
+  BOOST_TEST(ls.rc == 0);
+  BOOST_TEST(ls.out.find("evil\\x1b[31mtree") != std::string::npos, ls.out);
+  const auto top = cli("top --once");
+  BOOST_TEST(top.rc == 0);
+  BOOST_TEST(top.out.find("/app/\\x1b]0;owned\\x07w") != std::string::npos, top.out);
+  BOOST_TEST(top.out.find("boom\\x1b[2J") != std::string::npos, top.out);
+  const auto tree = cli("tree " + std::to_string(::getpid()));
+  BOOST_TEST(tree.out.find("boom\\x1b[2J") != std::string::npos, tree.out);
+  for (const auto* out : {&ls.out, &top.out, &tree.out}) BOOST_TEST(out->find('\x1b') == std::string::npos, *out);
+}
+
+BOOST_AUTO_TEST_CASE(serve_refuses_a_request_whose_host_is_not_its_own) {
+  server s;
+  const std::string own = "127.0.0.1:" + std::to_string(s.port);
+  BOOST_TEST(http_get(s.port, own, "/api/trees").rfind("HTTP/1.1 200", 0) == 0u);
+  BOOST_TEST(http_get(s.port, "localhost:" + std::to_string(s.port), "/metrics").rfind("HTTP/1.1 200", 0) == 0u);
+  // a page of another origin whose name was rebound to 127.0.0.1
+  const auto bad = http_get(s.port, "rebind.example:" + std::to_string(s.port), "/api/trees");
+  BOOST_TEST(bad.rfind("HTTP/1.1 421", 0) == 0u, bad);
+  BOOST_TEST(bad.find("\"registry\"") == std::string::npos);  // no tree data
+}
+
+BOOST_AUTO_TEST_CASE(serve_answers_busy_at_once_beyond_its_connection_cap_and_serves_again_once_they_close) {
+  server s;
+  std::vector<int> idle;
+  for (int i = 0; i < 64; ++i) {
+    const int c = connect_to(s.port);
+    BOOST_TEST_REQUIRE(c >= 0);
+    idle.push_back(c);
+  }
+  // the 65th gets 503 without waiting for the idle ones (they send nothing)
+  std::string busy;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        busy = http_get(s.port, "127.0.0.1:" + std::to_string(s.port), "/api/trees");
+        return busy.rfind("HTTP/1.1 503", 0) == 0;
+      },
+      20s), busy);
+  for (int c : idle) ::close(c);
+  std::string ok;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        ok = http_get(s.port, "127.0.0.1:" + std::to_string(s.port), "/api/trees");
+        return ok.rfind("HTTP/1.1 200", 0) == 0;
+      },
+      20s), ok);
+}
+
+BOOST_AUTO_TEST_CASE(serve_closes_a_connection_that_sends_nothing_after_its_read_deadline) {
+  server s;
+  const int c = connect_to(s.port);
+  BOOST_TEST_REQUIRE(c >= 0);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string got = read_all(c, 30s);  // ends at the server's close (10 s deadline)
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ::close(c);
+  BOOST_TEST(got.empty());
+  BOOST_TEST(waited < 25.0, "the idle connection was still open after " << waited << " s");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -16,23 +16,11 @@
 
 #include "commands.hpp"
 #include "ipc/names.hpp"
+#include "supervision/containment.hpp"
 #include "procactor/gc.hpp"
 
 namespace procactor::cli {
 namespace {
-
-std::string cgroup2_mount() {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto dash = line.find(" - ");
-    if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
-    std::istringstream f(line.substr(0, dash));
-    std::string id, parent, dev, root, mount;
-    if (f >> id >> parent >> dev >> root >> mount && root == "/") return mount;
-  }
-  return {};
-}
 
 // The tree cgroups (named procactor-<tree prefix with '.' as '_'>, see supervision/containment)
 // under @p dir, to a bounded depth.
@@ -77,7 +65,7 @@ int cmd_gc(bool dry_run) {
     std::printf("%s %s (owner pid %d is gone)\n", verb, path.c_str(), static_cast<int>(owner->pid));
     ++n;
   }
-  if (const std::string mount = cgroup2_mount(); !mount.empty()) {
+  if (const std::string& mount = detail::containment::cgroup2_mount(); !mount.empty()) {
     std::vector<std::string> groups;
     find_tree_cgroups(mount, 0, groups);
     for (const auto& g : groups) {

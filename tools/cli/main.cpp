@@ -52,8 +52,8 @@ int cmd_ls(bool as_json, bool any_user) {
   std::printf("%-24s %-8s %-10s %-9s %7s %9s %9s %s\n", "NAME", "ROOT", "USER", "UPTIME", "ACTORS", "RESTARTS", "MSG/S",
               "STATE");
   for (const auto& t : trees) {
-    std::printf("%-24s %-8d %-10s %-9s %7zu %9llu %9s %s\n", t.reg.name.c_str(), static_cast<int>(t.reg.root_pid),
-                t.user.c_str(), format_duration(t.uptime_s).c_str(), t.actors,
+    std::printf("%-24s %-8d %-10s %-9s %7zu %9llu %9s %s\n", escape_text(t.reg.name).c_str(), static_cast<int>(t.reg.root_pid),
+                escape_text(t.user).c_str(), format_duration(t.uptime_s).c_str(), t.actors,
                 static_cast<unsigned long long>(t.restarts), format_rate(t.rate).c_str(), t.alive ? "running" : "dead");
   }
   return 0;
@@ -68,12 +68,12 @@ std::string node_line(const node_view& v) {
   if (n.restarts) o << "  restarts " << n.restarts;
   if (v.stats) o << "  depth " << v.stats->depth << "/" << v.stats->capacity << "  " << format_rate(v.rate) << " msg/s";
   if (v.stats && v.stats->lost) o << "  lost " << v.stats->lost;
-  if (!n.last_exit.empty()) o << "  last exit: " << n.last_exit;
+  if (!n.last_exit.empty()) o << "  last exit: " << escape_text(n.last_exit);
   return o.str();
 }
 
 void draw_tree(const tree_view& t) {
-  std::printf("%s  (root pid %d, %s, up %s, %zu actors, %llu restarts)\n", t.reg.name.c_str(),
+  std::printf("%s  (root pid %d, %s, up %s, %zu actors, %llu restarts)\n", escape_text(t.reg.name).c_str(),
               static_cast<int>(t.reg.root_pid), t.alive ? "running" : "dead", format_duration(t.uptime_s).c_str(),
               t.actors, static_cast<unsigned long long>(t.restarts));
   // children of each path, in path order
@@ -90,7 +90,7 @@ void draw_tree(const tree_view& t) {
   // the label column is padded to a fixed visual width (the box-drawing characters are 3 bytes, 1 column)
   auto draw = [&](auto& self, const node_view* v, const std::string& indent, int indent_cols, bool last, bool top) -> void {
     const std::string& p = v->node.path;
-    const std::string label = top ? p : p.substr(p.rfind('/') + 1);
+    const std::string label = escape_text(top ? p : p.substr(p.rfind('/') + 1));
     const std::string head = top ? "" : indent + (last ? "└── " : "├── ");
     const int cols = top ? 0 : indent_cols + 4;
     const int pad = std::max(1, 32 - cols - static_cast<int>(label.size()));
@@ -107,7 +107,7 @@ void draw_tree(const tree_view& t) {
 int cmd_tree(const std::string& name, bool as_json, bool any_user) {
   reader r(any_user);
   auto trees = read_with_rates(r, name, std::chrono::milliseconds(200));
-  if (trees.empty()) return fail("no such tree: " + name);
+  if (trees.empty()) return fail("no such tree: " + escape_text(name));
   if (as_json) {
     json::array a;
     for (const auto& t : trees) a.push_back(tree_json(t, true));
@@ -124,9 +124,9 @@ int cmd_stat(const std::string& path, const std::string& tree_name, bool as_json
   for (const auto& t : r.read(tree_name)) {
     for (const auto& v : t.nodes) {
       if (v.node.path != path) continue;
-      if (v.node.kind != registry::node_kind::actor) return fail(path + " is a supervisor: it has no mailbox");
+      if (v.node.kind != registry::node_kind::actor) return fail(escape_text(path) + " is a supervisor: it has no mailbox");
       if (!v.stats) {
-        return fail("the mailbox of " + path + " cannot be read (" +
+        return fail("the mailbox of " + escape_text(path) + " cannot be read (" +
                     (t.alive ? std::string("the actor is ") + registry::to_string(v.node.state) : std::string("its tree is not running")) +
                     ")");
       }
@@ -137,7 +137,7 @@ int cmd_stat(const std::string& path, const std::string& tree_name, bool as_json
         return 0;
       }
       const auto& s = *v.stats;
-      std::printf("%s  (tree %s, pid %d, %s, restarts %llu)\n", path.c_str(), t.reg.name.c_str(),
+      std::printf("%s  (tree %s, pid %d, %s, restarts %llu)\n", escape_text(path).c_str(), escape_text(t.reg.name).c_str(),
                   static_cast<int>(v.node.pid), registry::to_string(v.node.state),
                   static_cast<unsigned long long>(v.node.restarts));
       const std::pair<const char*, std::uint64_t> rows[] = {
@@ -149,11 +149,11 @@ int cmd_stat(const std::string& path, const std::string& tree_name, bool as_json
           {"last_dequeue_ns", s.last_dequeue_ns}};
       for (const auto& [k, val] : rows) std::printf("  %-18s %llu\n", k, static_cast<unsigned long long>(val));
       std::printf("  %-18s %s\n  %-18s %s\n", "closed", s.closed ? "yes" : "no", "poisoned", s.poisoned ? "yes" : "no");
-      if (!v.node.last_exit.empty()) std::printf("  %-18s %s\n", "last_exit", v.node.last_exit.c_str());
+      if (!v.node.last_exit.empty()) std::printf("  %-18s %s\n", "last_exit", escape_text(v.node.last_exit).c_str());
       return 0;
     }
   }
-  return fail("no such actor " + path);
+  return fail("no such actor " + escape_text(path));
 }
 
 // ---- top ----
@@ -180,7 +180,7 @@ std::string top_frame(const std::vector<tree_view>& trees, const std::string& so
   double total = 0;
   std::size_t n_actors = 0;
   for (const auto& t : trees) {
-    o << t.reg.name << " (root " << t.reg.root_pid << ", " << (t.alive ? "running" : "dead") << ", up "
+    o << escape_text(t.reg.name) << " (root " << t.reg.root_pid << ", " << (t.alive ? "running" : "dead") << ", up "
       << format_duration(t.uptime_s) << ", " << t.actors << " actors, " << t.restarts << " restarts, "
       << format_rate(t.rate) << " msg/s)\n";
     for (const auto& v : t.nodes) {
@@ -205,11 +205,11 @@ std::string top_frame(const std::vector<tree_view>& trees, const std::string& so
     if (rows > 0 && shown++ >= rows) break;
     const auto& s = v->stats;
     const std::string depth = s ? std::to_string(s->depth) + "/" + std::to_string(s->capacity) : "-";
-    std::snprintf(line, sizeof line, "%-36.36s %8d %-10s %9s %9s %9llu %8llu %6llu  %.40s\n", v->node.path.c_str(),
+    std::snprintf(line, sizeof line, "%-36.36s %8d %-10s %9s %9s %9llu %8llu %6llu  %.40s\n", escape_text(v->node.path).c_str(),
                   static_cast<int>(v->node.pid), v->node.torn ? "torn" : registry::to_string(v->node.state),
                   depth.c_str(), format_rate(v->rate).c_str(), static_cast<unsigned long long>(s ? s->handled : 0),
                   static_cast<unsigned long long>(s ? s->lost : 0), static_cast<unsigned long long>(v->node.restarts),
-                  v->node.last_exit.c_str());
+                  escape_text(v->node.last_exit).c_str());
     o << line;
   }
   o << "\n" << n_actors << " actors, " << format_rate(total) << " msg/s — sorted by " << sort_by;

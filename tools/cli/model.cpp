@@ -52,13 +52,36 @@ std::string format_rate(double r) {
   return b;
 }
 
+std::string escape_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  char b[16];
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      out += b;
+    } else if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      std::snprintf(b, sizeof b, "\\xc2\\x%02x", static_cast<unsigned char>(s[i + 1]));  // a C1 control in UTF-8
+      out += b;
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 reader::reader(bool any_user) : any_user_(any_user) {}
 reader::~reader() = default;
 
-std::optional<mailbox_stats> reader::stats_of(const std::string& name) {
+std::optional<mailbox_stats> reader::stats_of(const std::string& name, uid_t owner) {
   if (name.empty()) return std::nullopt;
   std::error_code ec;
-  return ipc::peek_stats(name, ec, any_user_);  // the control block alone: a few loads
+  // the control block alone: a few loads; only an object of the registry's own user (a registry
+  // of user A must not make root show user B's counters)
+  return ipc::peek_stats(name, ec, any_user_, owner);
 }
 
 std::vector<tree_view> reader::read() { return read(std::string()); }
@@ -82,7 +105,7 @@ std::vector<tree_view> reader::read(const std::string& key) {
       node_view v;
       v.node = n;
       v.user = t.user;
-      if (!n.torn && n.kind == registry::node_kind::actor && t.alive) v.stats = stats_of(n.mailbox);
+      if (!n.torn && n.kind == registry::node_kind::actor && t.alive) v.stats = stats_of(n.mailbox, t.reg.uid);
       t.restarts += n.restarts;
       if (n.kind == registry::node_kind::actor) ++t.actors;
       if (v.stats) {

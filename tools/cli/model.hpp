@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "procactor/mailbox_stats.hpp"
@@ -52,7 +53,7 @@ class reader {
   std::vector<tree_view> read(const std::string& key);
 
  private:
-  std::optional<mailbox_stats> stats_of(const std::string& mailbox);
+  std::optional<mailbox_stats> stats_of(const std::string& mailbox, uid_t owner);
   bool any_user_;
   struct last_reading {
     std::uint64_t handled = 0;
@@ -65,6 +66,11 @@ class reader {
 std::string user_name(uid_t uid);
 /// "1h02m", "3m05s", "12s".
 std::string format_duration(double seconds);
+
+/// @p s with its control characters (C0, DEL, and the C1 range U+0080..U+009F) written as \xNN:
+/// names, paths and exit reasons come from registries other users can write, and must not reach
+/// a terminal as escape sequences. For text output only (JSON escapes by itself).
+std::string escape_text(std::string_view s);
 /// "12.3k", "4.1M".
 std::string format_rate(double per_second);
 

@@ -4,8 +4,12 @@
 //   /api/trees    every tree as JSON (as `procactor tree --json`)
 //   /api/stream   the same, pushed once a second as server-sent events
 // One sampler thread reads the registries and mailbox counters once a second, whatever the number
-// of clients; each connection has its own thread and only copies the latest reading.
+// of clients; each connection has its own thread and only copies the latest reading. At most
+// max_connections at once; every read and write has a deadline; requests whose Host is not this
+// server's own name are refused (DNS rebinding).
 #include <signal.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,6 +23,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 
 #include "commands.hpp"
@@ -91,19 +97,43 @@ class sampler {
 
 std::atomic<bool> stopping{false};
 
-template <class Body>
-void send(tcp::socket& s, http::response<Body>& res) {
-  res.prepare_payload();
-  http::write(s, res);
+constexpr int max_connections = 64;                      // beyond: 503 and closed at once
+constexpr auto read_deadline = std::chrono::seconds(10);  // a request (or an idle keep-alive) within
+constexpr auto write_deadline = std::chrono::seconds(10); // a response (or one event) taken within
+std::atomic<int> connections{0};
+
+// One connection: its own io_context, so that every read and write has a deadline (Beast's
+// tcp_stream timeouts apply to asynchronous operations; each one is run to completion here).
+struct connection {
+  asio::io_context io;
+  beast::tcp_stream stream{io};
+  beast::error_code run() {
+    io.restart();
+    io.run();
+    return ec;
+  }
+  beast::error_code ec;
+};
+
+// Whether @p host (the Host header) names this server: localhost, 127.0.0.1, [::1] or the --bind
+// address, with the port or without. Anything else is refused: a page of another origin that
+// rebinds its DNS name to 127.0.0.1 sends its own name as Host.
+bool host_allowed(std::string_view host, const std::string& bind, unsigned short port) {
+  const std::string p = ":" + std::to_string(port);
+  std::string name(host);
+  if (name.size() > p.size() && name.compare(name.size() - p.size(), p.size(), p) == 0) name.resize(name.size() - p.size());
+  std::string b = bind;
+  if (b.find(':') != std::string::npos) b = "[" + b + "]";  // an IPv6 literal
+  return name == "localhost" || name == "127.0.0.1" || name == "[::1]" || (name == b && b != "0.0.0.0" && b != "[::]");
 }
 
-void serve_one(tcp::socket sock, sampler& data) {
-  beast::error_code ec;
+void serve_one(connection& c, sampler& data, const std::string& bind, unsigned short port) {
   beast::flat_buffer buf;
   for (;;) {
     http::request<http::string_body> req;
-    http::read(sock, buf, req, ec);
-    if (ec) return;
+    c.stream.expires_after(read_deadline);
+    http::async_read(c.stream, buf, req, [&](beast::error_code e, std::size_t) { c.ec = e; });
+    if (c.run()) return;
     const std::string target(req.target());
     const std::string path = target.substr(0, target.find('?'));
     http::response<http::string_body> res{http::status::ok, req.version()};
@@ -111,7 +141,12 @@ void serve_one(tcp::socket sock, sampler& data) {
     res.set(http::field::cache_control, "no-store");
     res.keep_alive(req.keep_alive());
     std::uint64_t seq = 0;
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    if (!host_allowed(req[http::field::host], bind, port)) {
+      res.result(http::status::misdirected_request);
+      res.set(http::field::content_type, "text/plain");
+      res.body() = "this server answers to localhost, 127.0.0.1, [::1] or its --bind address only\n";
+      res.keep_alive(false);
+    } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
       res.result(http::status::method_not_allowed);
       res.body() = "only GET\n";
     } else if (path == "/metrics") {
@@ -127,12 +162,14 @@ void serve_one(tcp::socket sock, sampler& data) {
       head.set(http::field::cache_control, "no-store");
       head.chunked(false);
       http::response_serializer<http::empty_body> sr{head};
-      http::write_header(sock, sr, ec);
+      c.stream.expires_after(write_deadline);
+      http::async_write_header(c.stream, sr, [&](beast::error_code e, std::size_t) { c.ec = e; });
       std::uint64_t seen = 0;
-      while (!ec && !stopping) {
+      while (!c.run() && !stopping) {
         const std::string j = data.latest(seen, std::chrono::seconds(2), seen).first;
         const std::string ev = "data: " + j + "\n\n";
-        asio::write(sock, asio::buffer(ev), ec);
+        c.stream.expires_after(write_deadline);
+        asio::async_write(c.stream, asio::buffer(ev), [&](beast::error_code e, std::size_t) { c.ec = e; });
       }
       return;
     } else if (const auto* a = find_dashboard_asset(path == "/" ? "/index.html" : path)) {
@@ -144,9 +181,21 @@ void serve_one(tcp::socket sock, sampler& data) {
       res.body() = "not found: " + path + "\n";
     }
     if (req.method() == http::verb::head) res.body().clear();
-    send(sock, res);
-    if (!res.keep_alive()) return;
+    res.prepare_payload();
+    c.stream.expires_after(write_deadline);
+    http::async_write(c.stream, res, [&](beast::error_code e, std::size_t) { c.ec = e; });
+    if (c.run() || !res.keep_alive()) return;
   }
+}
+
+// Answers 503 on a connection over the cap without waiting for anything (one non-blocking write).
+void refuse_busy(tcp::socket& s) {
+  static const char busy[] =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n";
+  beast::error_code ec;
+  s.non_blocking(true, ec);
+  if (!ec) s.write_some(asio::buffer(busy, sizeof busy - 1), ec);
+  s.close(ec);
 }
 
 }  // namespace
@@ -170,18 +219,38 @@ int cmd_serve(const std::string& host, unsigned short port, bool any_user) {
     return 1;
   }
   sampler data(any_user);
-  std::cout << "procactor serve: dashboard http://" << host << ":" << acc.local_endpoint().port()
-            << "/  metrics http://" << host << ":" << acc.local_endpoint().port() << "/metrics" << std::endl;
+  const unsigned short bound = acc.local_endpoint().port();
+  std::cout << "procactor serve: dashboard http://" << host << ":" << bound << "/  metrics http://" << host << ":"
+            << bound << "/metrics" << std::endl;
   for (;;) {
-    tcp::socket s(io);
-    acc.accept(s, ec);
-    if (ec) continue;
-    std::thread([sock = std::move(s), &data]() mutable {
-      try {
-        serve_one(std::move(sock), data);
-      } catch (const std::exception&) {
-      }
-    }).detach();
+    auto c = std::make_unique<connection>();
+    acc.accept(c->stream.socket(), ec);
+    if (ec) {
+      // out of descriptors (or memory): the pending connection stays queued, so accept would fail
+      // again at once; wait a little instead of spinning
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+          ec == asio::error::no_memory)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    if (connections.fetch_add(1) >= max_connections) {
+      connections.fetch_sub(1);
+      refuse_busy(c->stream.socket());
+      continue;
+    }
+    try {
+      std::thread([c = std::move(c), &data, &host, bound]() mutable {
+        try {
+          serve_one(*c, data, host, bound);
+        } catch (const std::exception&) {
+        }
+        c.reset();
+        connections.fetch_sub(1);
+      }).detach();
+    } catch (const std::system_error&) {
+      // no thread to be had: this connection is closed (the lambda and its socket are gone)
+      connections.fetch_sub(1);
+    }
   }
 }
 

@@ -171,7 +171,8 @@ class tree {
     return request_impl<Reply>(nullptr, to, msg, timeout);
   }
 
-  /// Whether an actor of that path exists in the tree (its mailbox does; it may be restarting).
+  /// Whether an actor of that path exists in the tree (its mailbox does and takes mail; it may be
+  /// restarting). An actor that ended for good does not, from the moment its mailbox closes.
   [[nodiscard]] bool exists(std::string_view actor_path) const noexcept;
 
   /// Lock-free mailbox counters of an actor, read from shared memory (no message to the actor).

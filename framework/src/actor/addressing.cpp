@@ -237,7 +237,9 @@ down_verdict judge_down(request_watch& w, std::string_view mark) noexcept {
   if (!d) return down_verdict::failed;  // no such actor, or an actor without a mailbox
   if (w.incarnation && *w.incarnation > d->restarts) return down_verdict::unrelated;  // a late down of an earlier one
   if (d->dequeued >= w.position) return down_verdict::failed;  // it had taken the request and died with it
-  w.incarnation.reset();  // still queued: the next incarnation takes it
+  // Still queued: the next incarnation takes it. Named (not "any next one"): a monitor that reaches
+  // the supervisor after that one died too is answered at once, not by the death after it.
+  w.incarnation = d->restarts + 1;
   return down_verdict::still_queued;
 }
 

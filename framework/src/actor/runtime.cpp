@@ -67,7 +67,9 @@ void actor_runtime::mark_busy() noexcept {
   busy_mark_->store((incarnation_ << 40) | busy_seq_, std::memory_order_relaxed);
 }
 
-actor_runtime::~actor_runtime() {
+actor_runtime::~actor_runtime() { detach_promises(); }
+
+void actor_runtime::detach_promises() noexcept {
   replies_->before_send = nullptr;  // promises may outlive this runtime
   replies_->ctx = nullptr;
 }
@@ -124,21 +126,33 @@ void actor_runtime::pump() {
   if (stopping_) return;
   const idle_on_return idle{this};  // back to the loop: no handler runs (the watchdog's word)
   std::error_code ec;
+  bool spun = false;  // the spin before sleeping ran (and missed)
   for (int i = 0; i < batch; ++i) {
     std::size_t n = box_->receive(rbuf_, internal::try_only, ec);
+    if (ec == errc::empty) {
+      // Empty: spin a little while spins pay off (adaptive; awaiting a reply: the full budget).
+      // Mail found by the spin is taken in this pass, not after a round through the event loop
+      // (which costs an epoll_wait syscall, on the round trip's path); the batch bounds how long
+      // timers and the pipe wait.
+      mark_idle();
+      spun = true;
+      if (!box_->spin_before_sleep(!pending_.empty())) break;
+      ec.clear();
+      continue;
+    }
     if (ec) break;
     if (!handle_slot(std::span<const char>(rbuf_.data(), n))) return;  // stopping
   }
-  if (!ec) {  // a full batch: let timers and the pipe in, then go on
+  if (!ec) {  // a full batch (or the last spin found mail): let timers and the pipe in, then go on
     boost::asio::post(io_, [this] { pump(); });
     return;
   }
   if (ec == errc::poisoned) throw std::runtime_error("mailbox poisoned");  // the supervisor recreates it
   // errc::lock_timeout (a sender preempted inside the lock on an overloaded machine): transient,
   // the doorbell or the safety net brings us back.
-  // Empty: spin a little while spins pay off (adaptive), then announce sleep, re-check (the
-  // lost-wake-up race) and wait for the doorbell.
-  if (box_->spin_before_sleep(!pending_.empty())) {  // awaiting a reply: spin the full budget
+  // Empty and the spin missed: announce sleep, re-check (the lost-wake-up race) and wait for
+  // the doorbell.
+  if (!spun && box_->spin_before_sleep(!pending_.empty())) {
     boost::asio::post(io_, [this] { pump(); });
     return;
   }
@@ -261,16 +275,35 @@ bool actor_runtime::handle_slot(std::span<const char> bytes) {
     box_->note_handled(k);
     return !stopping_;
   }
-  std::uint32_t done = 0;
+  // One handler turn for the whole slot: what its handlers send to one mailbox is packed together
+  // (none goes alone: slot_turn_) and leaves when the slot is done. A message counts handled once
+  // what its handler sent has left: at once if nothing waits packed, else with the packs. Killed
+  // before that, the messages not counted are lost and what they packed is unsent_lost.
+  std::uint32_t done = 0, noted = 0;
   wire::envelope_view env;
-  while (b->next(env)) {
-    mark_busy();
-    dispatch_one(env);
-    end_turn();
-    box_->note_handled();
-    ++done;
-    if (stopping_) break;
+  slot_turn_ = true;
+  try {
+    while (b->next(env)) {
+      mark_busy();
+      dispatch_one(env);
+      ++done;
+      if (unsent_ == 0) {  // everything sent so far has left
+        box_->note_handled(done - noted);
+        noted = done;
+      }
+      if (stopping_) break;
+    }
+  } catch (...) {
+    // a handler threw (the actor ends): the messages before it are handled once their sends leave
+    slot_turn_ = false;
+    flush_packs();
+    box_->note_handled(done - noted);
+    throw;
   }
+  slot_turn_ = false;
+  flush_packs();
+  if (done > noted) box_->note_handled(done - noted);
+  end_turn();  // on_undelivered for what was lost, and what that sends
   if (done < k) {
     // stop() in a handler ends the actor after it: the rest of the slot, taken out with it, is
     // never handled. Counted lost (dequeued == handled + lost), as after a crash.
@@ -325,10 +358,20 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
 }
 
 void actor_runtime::deliver(std::uint64_t tag, std::span<const char> payload) {
-  auto it = actor_.handlers_.find(tag);
-  bool ok = it != actor_.handlers_.end() && it->second(payload);
+  // the handler of the previous message's type, else a look-up (a message stream is mostly of one
+  // type; the map's nodes never move: handlers are only added or replaced in place)
+  auto* h = tag == last_tag_ ? last_handler_ : nullptr;
+  if (!h) {
+    auto it = actor_.handlers_.find(tag);
+    if (it != actor_.handlers_.end()) {
+      h = &it->second;
+      last_tag_ = tag;
+      last_handler_ = h;
+    }
+  }
+  bool ok = h && (*h)(payload);
   if (ok) return;
-  const bool unhandled = it == actor_.handlers_.end();
+  const bool unhandled = !h;
   std::string type(type_name_of(tag));
   if (type.empty()) type = "(unknown type)";
   std::string why = unhandled ? path_ + " has no handler for message type `" + type + "`"
@@ -415,10 +458,11 @@ void actor_runtime::send(const std::shared_ptr<ref_target>& to, std::uint64_t ta
   pack* p = pack_for(to, ec, why);
   if (ec) return;
   const std::size_t item = wire::batch_item_overhead + payload.size();
-  if (p && !p->first_sent) {
+  if (p && !p->first_sent && !slot_turn_) {
     // The first message of a turn to a mailbox goes at once, as an unpacked send: a handler that
     // sends one message sees its errors (timed_out) here and adds no latency; the following
-    // ones are packed.
+    // ones are packed. In the turn of a packed slot every message is packed (one slot out per
+    // slot in, not one per message).
     p->first_sent = true;
     send_now(*to, wire::env_kind::message, tag, 0, payload, timeout, ec, why);
     return;
@@ -685,8 +729,11 @@ void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, s
   // The incarnation that may take the request is the one running now or a later one: read its
   // restart count before sending (Erlang's pid monitor; see request_watch).
   flush_packs();  // the messages packed before it go first
+  // (Two figures, not stats(): that reads the receiver's line too, a cross-core miss on every
+  // request's path.)
   std::error_code se;
-  const auto before = out_->stats(*to, se);
+  const ipc::mailbox* box = out_->open(*to, se);
+  const std::uint64_t restarts_before = box ? box->restarts() : 0;
   std::error_code ec;
   std::string why;
   send_now(*to, wire::env_kind::request, tag, corr, payload, timeout, ec, &why);
@@ -696,8 +743,9 @@ void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, s
   }
   request_watch rw;
   if (!se) {
-    rw.incarnation = before.restarts;
-    rw.position = out_->stats(*to, se).enqueued;
+    rw.incarnation = restarts_before;
+    box = out_->open(*to, se);  // (the send may have replaced a poisoned handle)
+    if (box) rw.position = box->enqueued();
   }
   auto timer = std::make_unique<boost::asio::steady_timer>(io_);
   timer->expires_after(timeout);

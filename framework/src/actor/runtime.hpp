@@ -28,6 +28,9 @@ class actor_runtime {
   ~actor_runtime();
   /// Runs the actor until it stops; returns the process exit code.
   int run();
+  /// What the destructor does for the promises that may outlive this runtime (they stop reaching
+  /// it), for a process that ends without destroying its runtime.
+  void detach_promises() noexcept;
 
   // used by actor's members
   const std::string& path() const noexcept { return path_; }
@@ -67,8 +70,8 @@ class actor_runtime {
   void on_pipe_readable();
   void dispatch(std::span<const char> bytes);
   void dispatch_one(const wire::envelope_view& env);
-  /// One slot of the mailbox (a packed one: each of its messages, note_handled each); false
-  /// once stopping.
+  /// One slot of the mailbox, one handler turn (a packed one: each of its messages, then its
+  /// packs flushed and its messages noted handled); false once stopping.
   bool handle_slot(std::span<const char> bytes);
   void send_now(ref_target& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
                 std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec,
@@ -137,6 +140,7 @@ class actor_runtime {
   };
   std::vector<pack> packs_;    // the first open_packs_ are open (reused: no allocation once warm)
   std::size_t open_packs_ = 0;
+  bool slot_turn_ = false;     // the turn of a packed slot (handle_slot): no first message sent alone
   std::uint64_t unsent_ = 0;   // messages in open packs (mirrored in the mailbox: unsent_lost at a crash)
   pack batch_;                 // send_batch's
   std::size_t batch_sent_ = 0;
@@ -167,6 +171,10 @@ class actor_runtime {
   bool bell_armed_ = false;
   bool stopping_ = false;
   exit_reason::kind_t stop_kind_ = exit_reason::kind_t::normal;
+
+  // the handler found for the last type delivered (deliver)
+  std::uint64_t last_tag_ = 0;
+  std::function<bool(std::span<const char>)>* last_handler_ = nullptr;
 
   // the message being handled
   std::string cur_from_;

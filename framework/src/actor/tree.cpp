@@ -20,6 +20,7 @@
 #include "internal/proc_stat.hpp"
 #include "internal/unique_fd.hpp"
 #include "ipc/names.hpp"
+#include "ipc/wake_cost.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/log.hpp"
 #include "procactor/pipe.hpp"
@@ -152,6 +153,14 @@ struct tree::impl {
   std::unordered_map<std::uint64_t, waiter*> waiting;
   std::set<std::string, std::less<>> monitored;  // callees with a live request monitor (fail-fast)
   std::vector<std::pair<std::string, std::string>> rewatch;  // monitors to send again (callee, mark)
+  // The latest incarnation down seen per callee (its wire::down_mark, reason): a request whose
+  // down came between its send and its watch being registered is judged by it (not left waiting).
+  struct seen_down {
+    std::uint64_t restarts = 0;
+    std::string mark;
+    std::string why;
+  };
+  std::unordered_map<std::string, seen_down> last_downs;
   std::vector<char> rbuf;
 
   impl(detail::tree_address a, supervisor_spec sp, const tree_options& o)
@@ -326,6 +335,7 @@ struct tree::impl {
         waiting.clear();
         monitored.clear();
         rewatch.clear();
+        last_downs.clear();
         cv.notify_all();
       }
       // whatever the old incarnation left running (its children die with it; escapes in its cgroup)
@@ -459,6 +469,10 @@ struct tree::impl {
       // queued wait for the next incarnation (watched anew); a late down fails nothing.
       monitored.erase(f.from);
       const bool missing = f.reason.kind == exit_reason::kind_t::no_such_actor;
+      if (auto d = wire::parse_down_mark(f.payload)) {
+        auto& seen = last_downs[f.from];
+        if (seen.mark.empty() || d->restarts >= seen.restarts) seen = {d->restarts, f.payload, f.reason.to_string()};
+      }
       std::vector<std::uint64_t> dead;
       std::vector<const detail::request_watch*> queued;
       for (auto& [corr, w] : waiting) {
@@ -683,6 +697,11 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_
   collect_names(spec, "/" + root_name, *names);
   std::error_code ec;
   collect_garbage(ec);
+  // The cost of a wake-up (the floor of every mailbox's adaptive spin), measured once per process
+  // here, before the root is forked: every supervisor and actor of every tree of this process
+  // inherits it. Measured by each actor instead, it cost a thread and 40 pipe round trips per
+  // actor start (about a third of actor_start_ready_stop).
+  (void)ipc::wake_cost();
   auto p = std::make_unique<impl>(detail::tree_address{ipc::make_base_name(), "/" + root_name, std::move(names)},
                                   std::move(spec), opts);
   // The key that names the tree's mailboxes, made here before the root is forked so the whole
@@ -826,6 +845,8 @@ std::string tree::request_encoded(const actor_ref* ref, std::string_view name, s
     return {};
   }
   bool watch = false;
+  std::string to;
+  detail::request_watch watched;
   {
     std::lock_guard lock(m.send_mu);
     std::shared_ptr<detail::ref_target> owned;
@@ -838,7 +859,7 @@ std::string tree::request_encoded(const actor_ref* ref, std::string_view name, s
       why = "empty actor_ref";
     }
     if (t) {
-      w.to = t->path;
+      to = t->path;
       // the incarnation that may take the request is the one running now or a later one
       std::error_code se;
       const auto before = m.out.stats(*t, se);
@@ -847,8 +868,8 @@ std::string tree::request_encoded(const actor_ref* ref, std::string_view name, s
                             std::span<const char>(bytes.data(), bytes.size()));
       m.out.send(*t, std::span<const char>(env.data(), env.size()), wire::user_priority, timeout, ec, &why);
       if (!ec && !se) {
-        w.watch.incarnation = before.restarts;
-        w.watch.position = m.out.stats(*t, se).enqueued;
+        watched.incarnation = before.restarts;
+        watched.position = m.out.stats(*t, se).enqueued;
       }
     }
   }
@@ -858,8 +879,21 @@ std::string tree::request_encoded(const actor_ref* ref, std::string_view name, s
     return {};
   }
   {
+    // The waiter's callee and watch are set under mu (the pumper reads them there). A down of the
+    // incarnation asked (or a later one) that came since the send is applied now: without it the
+    // request waited for a death that had already been told.
     std::lock_guard lock(m.mu);
-    watch = m.monitored.insert(w.to).second;
+    w.to = to;
+    w.watch = watched;
+    auto seen = m.last_downs.find(to);
+    if (!w.done && seen != m.last_downs.end() && w.watch.incarnation && seen->second.restarts >= *w.watch.incarnation &&
+        detail::judge_down(w.watch, seen->second.mark) == detail::down_verdict::failed) {
+      m.complete(corr, [&](impl::waiter& x) {
+        x.ec = errc::died;
+        x.why = to + " died: " + seen->second.why;
+      });
+    }
+    if (!w.done) watch = m.monitored.insert(w.to).second;
   }
   // Watch the incarnation that got the request (as actor::request does): if it dies, its
   // supervisor sends a down to the tree handle and the request fails at once with `died`.
@@ -940,8 +974,8 @@ mailbox_stats tree::stats(std::string_view actor_path, std::error_code& ec) cons
 
 bool tree::exists(std::string_view actor_path) const noexcept {
   std::error_code ec;
-  (void)stats(actor_path, ec);
-  return !ec;
+  const mailbox_stats s = stats(actor_path, ec);
+  return !ec && !s.closed;  // a closed mailbox belongs to an actor that ended for good (its name goes next)
 }
 
 void tree::stop() noexcept {

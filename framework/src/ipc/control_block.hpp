@@ -51,6 +51,9 @@ struct control_block {
   alignas(64) std::atomic<std::uint32_t> sleeping;
   std::atomic<std::uint32_t> senders_waiting;
   std::atomic<std::uint32_t> space_seq;
+  // When a sender last rang the doorbell (CLOCK_MONOTONIC ns, just before its write): the woken
+  // receiver learns what a wake-up across processes costs on this machine. Only compared.
+  std::atomic<std::uint64_t> rung_ns;
 
   // The senders' line. enqueued and bytes_in are written only inside the queue's lock (plain
   // load + store: the lock orders their writers); last_enqueue_ns at most once per receive pass
@@ -61,6 +64,10 @@ struct control_block {
   std::atomic<std::uint64_t> rejected_full;
   std::atomic<std::uint64_t> rejected_oversize;
   std::atomic<std::uint64_t> last_enqueue_ns;
+  // The CPU the last sender ran on, plus one (0: not known), written inside the queue's lock when
+  // it changes: a hint for a spinning receiver (a sender on its own CPU runs only when the
+  // spinner yields). Only compared, never used as an index.
+  std::atomic<std::uint32_t> sender_cpu;
 
   // The receivers' line: dequeued, bytes_out and high_water written inside the queue's lock (the
   // high water is the depth a receive pass finds, the peak since the previous pass); handled and

@@ -63,6 +63,17 @@ u64 wall_ns() noexcept {
   return static_cast<u64>(ts.tv_sec) * 1000000000ull + static_cast<u64>(ts.tv_nsec);
 }
 
+// A time of the monotonic clock in ns (the same clock in every process).
+u64 mono_ns(clock::time_point t) noexcept {
+  return static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+// The CPU this process runs on now, plus one (0: not known).
+u32 this_cpu() noexcept {
+  const int cpu = ::sched_getcpu();
+  return cpu < 0 ? 0 : static_cast<u32>(cpu) + 1;
+}
+
 std::string queue_name(const std::string& base) { return base + ".q"; }
 std::string queue_shm_name(const std::string& base) {  // what Boost passes to shm_open
   std::string n(1, '/');
@@ -231,11 +242,15 @@ struct mailbox::impl {
   bool corrupt = false;  // sticky verdict of the integrity checks (this handle)
   bool adopted = false;  // create_or_open found it there (a dead supervisor's survivor)
   guarded_buffer rbuf;
-  std::optional<bip::message_queue> mq;
+  std::optional<bip::message_queue> mq;  // Boost's handle, only while create() makes the queue
   internal::unique_fd bell;
   u32 wake_every = 1;
   std::chrono::nanoseconds max_spin = default_spin;  // adaptive spin of this handle's receives
   std::chrono::nanoseconds spin = default_spin;
+  std::chrono::nanoseconds spun{0};  // the budget of the spin that missed before the current sleep
+  clock::time_point slept_at{};      // when the current sleep began (begin_sleep); epoch: none
+  spin_yield yield;                  // when a spin hands the CPU over (see spin_for_mail)
+  seen_wakes wakes;                  // wake-ups seen across processes: the spin's floor
   u32 since_wake = 0;  // receives since senders were last woken (this process only)
   mailbox::slot_counter counter = nullptr;  // messages per received slot (null: 1)
 
@@ -274,6 +289,42 @@ struct mailbox::impl {
   }
 
   mq_header& header() const noexcept { return *reinterpret_cast<mq_header*>(qmap + layout.header_at); }
+
+  // Boost's get_num_msg() on our own mapping: the count, read under the queue's lock (a handle
+  // then needs no Boost mapping of its own after create or open). Throws what the lock throws.
+  u64 num_msg_locked() const {
+    mq_header& h = header();
+    bip::scoped_lock<bip::interprocess_mutex> lock(h.m_mutex);
+    return h.m_cur_num_msg;
+  }
+  // Asks for the queue header's lines that a send or receive writes (the count and the lock, the
+  // circular start), for writing, all at once: the other side wrote them last, and fetched one
+  // after another (the integrity check, the lock, the start) each cross-core miss would wait for
+  // the one before. A hint: no fault, no effect on what is read.
+  // With them, the slot the operation will most likely write, where this handle's previous
+  // operation left the queue (a guess, checked; no header read, which would wait for its miss):
+  // a send fills the free entry before the bottom message (Boost's insert at the start for equal
+  // or lower priority; only sends move the start), a receive takes the top one. Unknown (this
+  // handle's first operation): from the header as it is now, read without the lock.
+  void warm(bool for_send) const noexcept {
+    const mq_header& h = header();
+    __builtin_prefetch(&h.m_cur_num_msg, 1, 3);
+    __builtin_prefetch(reinterpret_cast<const char*>(&h.m_mutex) + sizeof h.m_mutex - 1, 1, 3);
+    __builtin_prefetch(&h.m_cur_first_msg, 1, 3);
+    u64 pos = for_send ? put_next : take_next;
+    if (pos >= cap) {
+      const u64 n = load64(&h.m_cur_num_msg), first = load64(&h.m_cur_first_msg);
+      if (n > cap || first >= cap || (for_send ? n == cap : n == 0)) return;
+      pos = for_send ? before(first) : top_of(first, n);
+    }
+    if (const msg_header* slot = slot_at(pos)) {
+      __builtin_prefetch(slot, 1, 3);
+      __builtin_prefetch(reinterpret_cast<const char*>(slot) + 64, 1, 3);
+    }
+  }
+  u64 before(u64 first) const noexcept { return first == 0 ? cap - 1 : first - 1; }
+  u64 top_of(u64 first, u64 n) const noexcept { return first + n - 1 < cap ? first + n - 1 : first + n - 1 - cap; }
+  u64 put_next = ~u64{0}, take_next = ~u64{0};  // warm()'s guesses (index positions; >= cap: none)
 
   // The slot an index entry points to, or null if it is not one of this queue's slots.
   msg_header* slot_at(u64 pos) const noexcept {
@@ -324,10 +375,13 @@ struct mailbox::impl {
     slot.priority = priority;
     slot.len = msg.size();
     std::memcpy(slot.data(), msg.data(), msg.size());
+    put_next = before(h.m_cur_first_msg);  // (checked when used)
     control_block& c = *ctl;
     const u64 before = c.enqueued.load(std::memory_order_relaxed);
     c.enqueued.store(before + count, std::memory_order_release);  // after `packed`: see snapshot()
     c.bytes_in.store(c.bytes_in.load(std::memory_order_relaxed) + msg.size(), std::memory_order_relaxed);
+    const u32 cpu = this_cpu();  // (rseq: a thread-local read) a hint for a spinning receiver
+    if (c.sender_cpu.load(std::memory_order_relaxed) != cpu) c.sender_cpu.store(cpu, std::memory_order_relaxed);
     stamp = n == 0 || before == 0 || ((before + count) & ~stamp_every_mask) != (before & ~stamp_every_mask);
     return put_result::sent;
   }
@@ -375,6 +429,7 @@ struct mailbox::impl {
       bytes += len;
       ++got;
     }
+    take_next = n > 0 ? top_of(first, n) : before(first);  // the next top, or where the next send goes
     c.dequeued.store(deq0 + msgs, std::memory_order_relaxed);
     c.bytes_out.store(c.bytes_out.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
     stamp = got > 1 || n == 0 || deq0 == 0 || ((deq0 + msgs) & ~stamp_every_mask) != (deq0 & ~stamp_every_mask);
@@ -432,8 +487,9 @@ struct mailbox::impl {
            load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
   }
 
-  // The whole check (after a crash, at open): intact(), plausible counters, and every index entry
-  // pointing at a slot whose length is at most max. O(capacity).
+  // The whole check (after a crash, at open): intact(), plausible counters, every index entry
+  // pointing at a slot, and every queued message's length at most max. O(capacity) reads of the
+  // index, O(queued) of the slots.
   bool deep_intact() noexcept {
     bool ok = intact() && queue_tail_intact();
     if (ok) {
@@ -444,14 +500,23 @@ struct mailbox::impl {
     return ok;
   }
 
+  // Every index entry points at one of this queue's slots, and each slot holding a queued message
+  // (the n entries from the circular start) has a length of at most max. The lengths of free slots
+  // are not read: a send writes the length before its slot is queued, so a receiver never sees
+  // one, and reading them touched every page of the queue (a sender's open, a create: all of a
+  // mailbox's memory resident in every process that opened it).
   bool slots_intact() const noexcept {
     bool ok = true;
     if (qview) {
       const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(qview + layout.messages_at);
+      const auto* h = reinterpret_cast<const mq_header*>(qview + layout.header_at);
+      const u64 n = load64(&h->m_cur_num_msg), start = load64(&h->m_cur_first_msg);
       for (u64 i = 0; ok && i < cap; ++i) {
         const std::uintptr_t slot = pointee(qview + layout.index_at + i * sizeof(msg_ptr));
-        ok = slot >= first && (slot - first) % layout.slot_size == 0 && (slot - first) / layout.slot_size < cap &&
-             load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
+        ok = slot >= first && (slot - first) % layout.slot_size == 0 && (slot - first) / layout.slot_size < cap;
+        // queued: i in [start, start + n) modulo cap (n and start were checked against cap)
+        const bool queued = n >= cap || (i >= start ? i - start < n : i + cap - start < n);
+        if (ok && queued) ok = load64(reinterpret_cast<const char*>(slot)) <= max;  // msg_hdr_t::len comes first
       }
     }
     return ok;
@@ -481,6 +546,7 @@ struct mailbox::impl {
     if (ctl->sleeping.load(std::memory_order_relaxed) == 0) return false;
     u32 n = ctl->sleeping.exchange(0, std::memory_order_acq_rel);
     if (n == 0) return false;
+    ctl->rung_ns.store(mono_ns(clock::now()), std::memory_order_relaxed);  // the receiver learns the wake-up's cost
     char bytes[64] = {};
     ssize_t r = ::write(bell.get(), bytes, n < sizeof bytes ? n : sizeof bytes);
     (void)r;  // EAGAIN: the FIFO already holds plenty of wake-ups
@@ -638,6 +704,9 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
       return nullptr;
     }
     p->wake_every = static_cast<u32>(cfg.capacity / 4 > 0 ? cfg.capacity / 4 : 1);
+    // Boost made and initialised the queue; every operation goes through qmap from here on, so
+    // Boost's own mapping goes (one mapping fewer for every fork of this process to copy).
+    p->mq.reset();
 
     p->ctl->magic.store(magic_value, std::memory_order_release);
     return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
@@ -681,53 +750,72 @@ std::unique_ptr<mailbox> mailbox::create_or_open(const std::string& base, const 
 
 bool mailbox::spin_for_mail(std::chrono::nanoseconds budget) noexcept {
   if (budget <= std::chrono::nanoseconds::zero()) return false;
-  const control_block& c = *impl_->ctl;
+  impl& m = *impl_;
+  const control_block& c = *m.ctl;
   const u64 seen = c.enqueued.load(std::memory_order_acquire);
   const u64 deq = c.dequeued.load(std::memory_order_acquire);
   if (seen > deq) return true;  // something is there already
   auto now = clock::now();
   const auto until = now + budget;
-  auto yield_at = now + std::chrono::microseconds(2);
+  auto yield_at = now + m.yield.gap;
   for (;;) {
-    for (int k = 0; k < 16; ++k) {
+    // A sender that last ran on this CPU (two actors that ping-pong on one CPU) runs only when we
+    // yield: one look, then yield (16 looks with a pause each take about 1 us).
+    const bool shared = c.sender_cpu.load(std::memory_order_relaxed) == this_cpu();
+    for (int k = 0, looks = shared ? 1 : 16; k < looks; ++k) {
       if (c.enqueued.load(std::memory_order_acquire) != seen) return true;
       cpu_relax();
     }
     now = clock::now();
     if (now >= until) return false;
-    if (now >= yield_at) {
-      // Every 2 us, let another runnable process of this CPU in: with more busy processes than
-      // cores a spinner must not take their time. If the yield did give the CPU away (it came
-      // back late), the machine is oversubscribed: stop spinning, sleep on the doorbell.
+    if (shared || now >= yield_at) {
+      // Let another runnable process of this CPU in: more busy processes than cores, a spinner
+      // must not take their time (every 2-16 us, see spin_yield); a sender on this CPU at every
+      // look, or our spin only delays the mail it waits for. If the yield gave the CPU away for
+      // long (it came back late), the machine is oversubscribed: stop spinning, sleep on the
+      // doorbell.
       ::sched_yield();
       const auto back = clock::now();
+      m.yield.note(back - now);
       if (back - now > std::chrono::microseconds(50)) return c.enqueued.load(std::memory_order_acquire) != seen;
-      yield_at = back + std::chrono::microseconds(2);
+      yield_at = back + m.yield.gap;
     }
   }
 }
 
 bool mailbox::spin_before_sleep(bool reply_expected) noexcept {
   impl& m = *impl_;
+  m.spun = std::chrono::nanoseconds::zero();
   if (m.max_spin.count() <= 0) return false;
-  // Never below one wake-up of this machine (unless the configured budget is smaller): a shorter
-  // spin that misses costs a whole wake-up, and both sides stay in the slow mode.
-  const std::chrono::nanoseconds floor = std::min(m.max_spin, wake_cost());
+  // Never below one wake-up of this machine, as measured and as seen across processes (unless
+  // the configured budget is smaller): a shorter spin that misses costs a whole wake-up, and
+  // both sides stay in the slow mode.
+  const std::chrono::nanoseconds floor = m.wakes.floor(wake_cost(), m.max_spin);
   if (m.spin < floor) m.spin = floor;
-  auto miss = [&] {  // spinning is not paying off now: halve the budget, down to the floor
-    m.spin = std::max(m.spin / 2, floor);
-    return false;
-  };
-  if (spin_for_mail(reply_expected ? m.max_spin : m.spin)) {  // a reply is coming: the full budget
+  const std::chrono::nanoseconds budget = reply_expected ? m.max_spin : m.spin;  // a reply is coming: all of it
+  if (spin_for_mail(budget)) {
     m.spin = m.max_spin;
     return true;
   }
-  return miss();
+  // Spinning is not paying off now: halve the budget, down to the floor. The sleep that follows
+  // may give it back (note_woken).
+  m.spun = budget;
+  m.spin = std::max(m.spin / 2, floor);
+  return false;
 }
 
 void mailbox::note_woken() noexcept {
   impl& m = *impl_;
-  if (m.spin < m.max_spin / 10) m.spin = m.max_spin / 10;  // after a sleep, spinning may pay off again
+  if (m.slept_at == clock::time_point{}) return;
+  const auto now = clock::now();
+  // What this wake-up cost, if a sender rang during this sleep.
+  const u64 rung = m.ctl->rung_ns.load(std::memory_order_relaxed);
+  const u64 slept = mono_ns(m.slept_at), woke = mono_ns(now);
+  if (rung >= slept && rung <= woke) m.wakes.note(std::chrono::nanoseconds(woke - rung));
+  // Mail woke us this long after the spin began: a spin that long would have caught it.
+  m.spin = budget_after_sleep(m.spun, now - m.slept_at, m.spin, m.max_spin);
+  m.slept_at = {};
+  m.spun = std::chrono::nanoseconds::zero();
 }
 
 std::chrono::nanoseconds mailbox::spin_budget() const noexcept { return impl_->spin; }
@@ -738,6 +826,7 @@ void mailbox::set_spin(std::chrono::nanoseconds max) noexcept {
 }
 
 void mailbox::begin_sleep() noexcept {
+  impl_->slept_at = clock::now();  // note_woken: how long the sleep lasted
   impl_->ctl->sleeping.fetch_add(1, std::memory_order_seq_cst);
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
@@ -749,6 +838,7 @@ void mailbox::end_sleep(bool rung) noexcept {
     (void)r;
   } else {
     impl::release_count(impl_->ctl->sleeping);
+    impl_->slept_at = {};  // not woken by mail: the sleep says nothing about the spin
   }
 }
 
@@ -921,7 +1011,6 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
       ec = errc::poisoned;
       return nullptr;
     }
-    p->mq.emplace(bip::open_only, queue_name(base).c_str());
     if (!p->deep_intact()) {
       ec = errc::poisoned;
       return nullptr;
@@ -931,6 +1020,41 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
   } catch (const bip::interprocess_exception& e) {
     ec = e.get_error_code() == bip::not_found_error ? std::error_code(errc::no_such_object)
                                                      : std::error_code(errc::poisoned);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return nullptr;
+}
+
+std::unique_ptr<mailbox> mailbox::inherited_receiver(std::error_code& ec) const noexcept {
+  ec.clear();
+  const impl& o = *impl_;
+  if (!o.ctl || !o.qmap || o.corrupt) {
+    ec = errc::poisoned;
+    return nullptr;
+  }
+  try {
+    auto p = std::make_unique<impl>();
+    p->bell.reset(::fcntl(o.bell.get(), F_DUPFD_CLOEXEC, 3));
+    if (!p->bell) {
+      ec = errno_code();
+      return nullptr;
+    }
+    p->base = o.base;
+    p->cap = o.cap;
+    p->max = o.max;
+    p->layout = o.layout;
+    p->ctl = o.ctl;  // the mappings are this process's own copies: unmapped by p's destructor
+    p->qmap = o.qmap;
+    p->qview = o.qmap;
+    p->wake_every = o.wake_every;
+    if (!p->intact() || !p->queue_tail_intact()) {
+      p->ctl = nullptr;  // (left mapped: the inherited handle refers to them)
+      p->qmap = nullptr;
+      ec = errc::poisoned;
+      return nullptr;
+    }
+    return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
@@ -955,6 +1079,8 @@ void mailbox::impl::send(std::span<const char> msg, unsigned priority, DeadlineO
     ec = errc::message_too_large;
     return;
   }
+  m.warm(true);
+  __builtin_prefetch(&c.enqueued, 1, 3);  // bumped under the lock; the receiver reads it spinning
   bool bad = false, shut = false;
   auto attempt = [&]() -> bool {
     bool stamp = false;
@@ -1056,6 +1182,7 @@ std::span<const char> mailbox::receive(clock::time_point deadline, std::error_co
     }
   }
   std::span<const char> got;
+  if (m.batch_next >= m.batch_n) m.warm(false);
   for (;;) {
     if (m.batch_next >= m.batch_n && (c.poisoned.load(std::memory_order_acquire) || !m.intact())) {
       ec = errc::poisoned;  // (messages already taken into a batch are still handed out)
@@ -1093,12 +1220,14 @@ std::span<const char> mailbox::receive(clock::time_point deadline, std::error_co
       return {};
     }
     short ev = internal::poll_one(m.bell.get(), POLLIN, internal::wait_slice(deadline, safety_net));
-    note_woken();
     if (ev & POLLIN) {
+      note_woken();  // rung: the sleep's length tells the spin policy something (a timeout does not)
       char b;
       ssize_t r = ::read(m.bell.get(), &b, 1);  // consume one wake-up; EAGAIN: another receiver took it
       (void)r;
     } else {
+      m.slept_at = {};
+      m.spun = std::chrono::nanoseconds::zero();
       impl::release_count(c.sleeping);
     }
   }
@@ -1111,7 +1240,7 @@ std::size_t mailbox::size(std::error_code& ec) const noexcept {
     return 0;
   }
   try {
-    return static_cast<std::size_t>(impl_->mq->get_num_msg());
+    return static_cast<std::size_t>(impl_->num_msg_locked());
   } catch (const bip::interprocess_exception& e) {
     ec = impl_->translate(e);
     return 0;
@@ -1131,6 +1260,10 @@ void mailbox::close() noexcept {
 }
 
 bool mailbox::closed() const noexcept { return impl_->ctl->closed.load(std::memory_order_acquire) != 0; }
+
+std::uint64_t mailbox::restarts() const noexcept { return impl_->ctl->restarts.load(std::memory_order_relaxed); }
+
+std::uint64_t mailbox::enqueued() const noexcept { return impl_->ctl->enqueued.load(std::memory_order_acquire); }
 
 namespace {
 
@@ -1184,11 +1317,13 @@ mailbox_stats mailbox::stats() const noexcept {
   return s;
 }
 
-std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user) noexcept {
+std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user,
+                                         std::optional<uid_t> owner) noexcept {
   ec.clear();
   try {
     const std::string path = shm_path(base, ".ctl");
-    internal::unique_fd fd(::shm_open(ctl_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+    // O_NONBLOCK: a FIFO named like a control block must not block the reader until a writer appears
+    internal::unique_fd fd(::shm_open(ctl_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0));
     if (!fd) {
       ec = open_error(errno, path);
       return std::nullopt;
@@ -1202,16 +1337,29 @@ std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code
       ec = refuse(path, "not a private regular file of this user");
       return std::nullopt;
     }
+    if (owner && st.st_uid != *owner) {
+      ec = refuse(path, "not owned by the expected user");
+      return std::nullopt;
+    }
     if (static_cast<std::size_t>(st.st_size) < sizeof(control_block)) {
       ec = errc::no_such_object;  // still being made
       return std::nullopt;
     }
-    void* m = ::mmap(nullptr, sizeof(control_block), PROT_READ, MAP_SHARED, fd.get(), 0);
-    if (m == MAP_FAILED) {
-      ec = errno_code();
+    // a private copy read with pread, never a mapping: a mapping dies with SIGBUS when another
+    // process shrinks the object while it is read
+    alignas(control_block) unsigned char buf[sizeof(control_block)];
+    std::size_t got = 0;
+    while (got < sizeof buf) {
+      const ssize_t r = ::pread(fd.get(), buf + got, sizeof buf - got, static_cast<off_t>(got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    if (got != sizeof buf) {
+      ec = errc::no_such_object;  // shrank under us
       return std::nullopt;
     }
-    const auto& c = *static_cast<const control_block*>(m);
+    const auto& c = *reinterpret_cast<const control_block*>(buf);
     mailbox_stats s;
     const u64 magic = c.magic.load(std::memory_order_acquire), cap = load64(&c.capacity), max = load64(&c.max_message_size);
     if (magic == 0) {
@@ -1220,7 +1368,6 @@ std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code
                !figures_of(c, cap, max, s)) {
       ec = errc::poisoned;
     }
-    ::munmap(m, sizeof(control_block));
     if (ec) return std::nullopt;
     return s;
   } catch (const std::bad_alloc&) {
@@ -1321,7 +1468,7 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
       return;
     }
     // (the receive buffer, a mapping with a guard page, only when there is something to take)
-    const bool queued = old.mq->get_num_msg() > 0;
+    const bool queued = old.num_msg_locked() > 0;
     char* const area = queued ? old.rbuf.get(static_cast<std::size_t>(old.max)) : nullptr;
     if (queued && !area) {
       fail(std::make_error_code(std::errc::not_enough_memory));
@@ -1393,8 +1540,7 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
       return;
     }
     renamed = true;
-    old.mq.reset();  // (message_queue does not move: opened again under its new name)
-    p->mq.emplace(bip::open_only, queue_name(base).c_str());
+    old.mq.reset();  // (Boost's own mapping: not needed by the new handle, which uses qmap)
     // The mapping moves with the queue (the old impl's destructor would unmap it). Everything else
     // of this handle starts as create() makes it: a batch the previous actor's receiver took, its
     // slot counter, spin and buffers belong to the old life.

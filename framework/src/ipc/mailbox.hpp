@@ -54,12 +54,19 @@ class mailbox {
   static std::unique_ptr<mailbox> create_or_open(const std::string& base, const mailbox_config& cfg,
                                                  std::error_code& ec) noexcept;
   /// Opens an existing mailbox by name. errc::no_such_object if there is none; errc::poisoned if
-  /// it is ours but fails the integrity checks (control block, queue header, every slot);
-  /// errc::foreign_object
-  /// (the reason in refusal()) if one of its objects is not owned by our uid, has group or other
-  /// permission bits, is of the wrong type (the doorbell a FIFO, the others regular files) or is a
-  /// symbolic link.
+  /// it is ours but fails the integrity checks (control block, queue header, every index entry,
+  /// every queued message's length); errc::foreign_object (the reason in refusal()) if one of its
+  /// objects is not owned by our uid, has group or other permission bits, is of the wrong type
+  /// (the doorbell a FIFO, the others regular files) or is a symbolic link.
   static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec) noexcept;
+
+  /// In a child forked from the process holding this handle: a receiver's handle (as open() gives)
+  /// on the same mailbox, made from the mappings the child inherited and a duplicate of the
+  /// doorbell descriptor. No open by name, no new mapping and no index check (the handle's
+  /// process made or checked the mailbox; each receive still checks what it takes).
+  /// errc::poisoned if the cheap checks fail. This handle must stay untouched in the child (its
+  /// destructor never runs there).
+  std::unique_ptr<mailbox> inherited_receiver(std::error_code& ec) const noexcept;
 
   ~mailbox();
   mailbox(const mailbox&) = delete;
@@ -102,6 +109,14 @@ class mailbox {
   /// above it makes the mailbox poisoned.
   std::span<const char> receive(internal::clock::time_point deadline, std::error_code& ec) noexcept;
 
+  /// Two of stats()' figures, read alone for a request's watch (its incarnation, its place in
+  /// the queue): the times it was restarted (a line written only at a restart) and the messages
+  /// enqueued (the senders' line, which a sender has just written). No integrity check: figures
+  /// read from shared memory, as stats() reports them; the send beside them checks the mailbox.
+  std::uint64_t restarts() const noexcept;
+  /// @copydoc restarts
+  std::uint64_t enqueued() const noexcept;
+
   /// Spins (no syscall, no lock) until a new message is enqueued or @p budget passes; true if one
   /// was. Adaptive callers shrink the budget when spins fail (DESIGN: spin on a counter, never on
   /// try_receive, which would fight senders for the lock).
@@ -109,13 +124,16 @@ class mailbox {
 
   /// The adaptive spin of this handle's receiver (receive() and actor loops use it): spins up to
   /// the current budget; a hit restores the full budget, a miss halves it, never below one
-  /// wake-up of this machine (ipc::wake_cost(), or the full budget if that is smaller).
+  /// wake-up of this machine (the larger of ipc::wake_cost() and the wake-ups this receiver saw
+  /// across processes, ipc::seen_wakes; or the full budget if that is smaller).
   /// @p reply_expected: the caller awaits a reply to a request it sent: spins the full budget.
-  /// Every 2 us of spinning yields the CPU to other runnable processes (more busy processes than
-  /// cores: the spinner never keeps a CPU from one with work); a yield that gave the CPU away for
-  /// more than 50 us ends the spin.
+  /// Spinning yields the CPU to other runnable processes (more busy processes than cores: the
+  /// spinner never keeps a CPU from one with work): every 2-16 us while yields find nobody else
+  /// to run, at every look once one let another process run (ipc::spin_yield); a yield that gave
+  /// the CPU away for more than 50 us ends the spin.
   bool spin_before_sleep(bool reply_expected = false) noexcept;
-  /// After a sleep on the doorbell: spinning may pay off again, give it a tenth of the budget.
+  /// After a sleep on the doorbell that mail ended (begin_sleep() to now): the budget grows to
+  /// what would have caught that mail (ipc::budget_after_sleep), up to the full budget.
   void note_woken() noexcept;
   /// The current adaptive budget of spin_before_sleep().
   std::chrono::nanoseconds spin_budget() const noexcept;
@@ -232,8 +250,12 @@ const std::string& refusal() noexcept;
 /// block alone (a few loads: what tools read, thousands of mailboxes at a time), with the checks of
 /// open() on that object (ours, private, a regular file; root may read any user's with
 /// @p any_user). errc::no_such_object, errc::foreign_object, errc::poisoned (not a control block
-/// of ours, or implausible counters).
-std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user = false) noexcept;
+/// of ours, or implausible counters). With @p owner, an object not owned by that uid is refused
+/// (errc::foreign_object): tools reading another user's registry follow its mailbox names only to
+/// that user's objects. The object is read with pread (a FIFO or a shrinking object gives an error,
+/// never a hang or SIGBUS).
+std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user = false,
+                                        std::optional<uid_t> owner = std::nullopt) noexcept;
 
 /// Removes the objects of a mailbox by name, whether or not it is open anywhere.
 void remove_mailbox(const std::string& base) noexcept;

@@ -10,7 +10,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <map>
+#include <string_view>
+#include <vector>
 
 #include "internal/proc_stat.hpp"
 #include "internal/unique_fd.hpp"
@@ -378,6 +382,34 @@ publisher* active_publisher = nullptr;
 publisher* active() noexcept { return active_publisher; }
 void set_active(publisher* p) noexcept { active_publisher = p; }
 
+namespace {
+
+// Reads exactly n bytes at off into dst; false on a short read (the object shrank) or an error.
+bool read_exact(int fd, void* dst, std::size_t n, std::size_t off) noexcept {
+  auto* p = static_cast<char*>(dst);
+  while (n > 0) {
+    const ssize_t r = ::pread(fd, p, n, static_cast<off_t>(off));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+    off += static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+// A private copy of part of the object, 8-byte aligned. The object is read with pread, never mapped:
+// a mapping dies with SIGBUS when another process shrinks the object while it is read.
+template <class T>
+struct copy_of {
+  std::vector<u64> words;
+  explicit copy_of(std::size_t n) : words((n * sizeof(T) + 7) / 8) {}
+  const T* at(std::size_t i) const noexcept { return reinterpret_cast<const T*>(words.data()) + i; }
+  void* data() noexcept { return words.data(); }
+};
+
+}  // namespace
+
 std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool any_user) noexcept {
   ec.clear();
   try {
@@ -385,7 +417,8 @@ std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool 
       ec = errc::invalid_argument;
       return std::nullopt;
     }
-    internal::unique_fd fd(::shm_open(("/" + file).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+    // O_NONBLOCK: a FIFO named like a registry must not block the reader until a writer appears
+    internal::unique_fd fd(::shm_open(("/" + file).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0));
     if (!fd) {
       ec = errno == ENOENT ? std::error_code(errc::no_such_object)
            : (errno == EACCES || errno == ELOOP) ? std::error_code(errc::foreign_object)
@@ -406,25 +439,21 @@ std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool 
       return std::nullopt;
     }
     const std::size_t size = static_cast<std::size_t>(sb.st_size);
-    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
-    if (m == MAP_FAILED) {
-      ec = errno_code();
+    const int f = fd.get();
+    copy_of<header> hc(1);
+    hc.words.resize(header_size / 8);
+    if (!read_exact(f, hc.data(), header_size, 0)) {
+      ec = errc::no_such_object;  // shrank under us
       return std::nullopt;
     }
-    struct unmap {
-      void* m;
-      std::size_t n;
-      ~unmap() { ::munmap(m, n); }
-    } guard{m, size};
-    const char* base = static_cast<const char*>(m);
-    const header& h = *reinterpret_cast<const header*>(base);
-    const u64 magic = h.magic.load(std::memory_order_acquire);
+    const header* hp = hc.at(0);
+    u64 magic = hp->magic.load(std::memory_order_acquire);
     if (magic == 0) {
       ec = errc::no_such_object;
       return std::nullopt;
     }
-    const u32 cap = ld(h.node_capacity);
-    if (magic != magic_value || ld(h.version_) != version || ld(h.event_capacity_) != event_capacity || cap == 0 ||
+    const u32 cap = ld(hp->node_capacity);
+    if (magic != magic_value || ld(hp->version_) != version || ld(hp->event_capacity_) != event_capacity || cap == 0 ||
         cap > max_nodes || object_size(cap) != size) {
       ec = errc::poisoned;
       return std::nullopt;
@@ -432,40 +461,58 @@ std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool 
     snapshot s;
     s.file = file;
     s.uid = static_cast<uid_t>(sb.st_uid);
-    s.name = get(h.name);
-    s.prefix = get(h.prefix);
-    s.owner_pid = static_cast<pid_t>(ld(h.owner_pid));
-    s.owner_start = ld(h.owner_start);
-    s.started_ns = ld(h.started_ns);
+    s.name = get(hp->name);
+    s.prefix = get(hp->prefix);
+    s.owner_pid = static_cast<pid_t>(ld(hp->owner_pid));
+    s.owner_start = ld(hp->owner_start);
+    s.started_ns = ld(hp->started_ns);
     s.capacity = cap;
-    s.dropped = h.dropped.load(std::memory_order_relaxed);
+    s.dropped = hp->dropped.load(std::memory_order_relaxed);
+    // the root fields under their sequence: a copy is consistent when a second read of the sequence
+    // gives the same even value
     for (int a = 0; a < read_attempts; ++a) {
-      const u32 s1 = h.seq.load(std::memory_order_acquire);
-      const u64 pid = h.root_pid.load(std::memory_order_relaxed);
-      const u64 start = h.root_start.load(std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if (s1 % 2 == 0 && h.seq.load(std::memory_order_relaxed) == s1) {
-        s.root_pid = static_cast<pid_t>(pid);
-        s.root_start = start;
+      if (a > 0 && !read_exact(f, hc.data(), header_size, 0)) break;
+      const u32 s1 = hp->seq.load(std::memory_order_relaxed);
+      u32 s2 = 0;
+      if (!read_exact(f, &s2, sizeof s2, offsetof(header, seq))) break;
+      if (s1 % 2 == 0 && s2 == s1) {
+        s.root_pid = static_cast<pid_t>(hp->root_pid.load(std::memory_order_relaxed));
+        s.root_start = hp->root_start.load(std::memory_order_relaxed);
         break;
       }
     }
-    const auto* nodes = reinterpret_cast<const node_entry*>(base + nodes_at());
-    const u32 n = std::min(h.node_count.load(std::memory_order_acquire), cap);
+    const u32 n = std::min(hp->node_count.load(std::memory_order_relaxed), cap);
+    // two copies of the used entries: an entry is whole when its sequence is the same even value in both
+    // (pread copies each entry's sequence before its fields; the second copy reads it after them)
+    copy_of<node_entry> c1(n), c2(n);
+    const std::size_t nbytes = static_cast<std::size_t>(n) * sizeof(node_entry);
+    if (!read_exact(f, c1.data(), nbytes, nodes_at()) || !read_exact(f, c2.data(), nbytes, nodes_at())) {
+      ec = errc::no_such_object;  // shrank under us
+      return std::nullopt;
+    }
     s.nodes.reserve(n);
     for (u32 i = 0; i < n; ++i) {
-      const node_entry& e = nodes[i];
       node out;
       out.index = static_cast<int>(i);
       bool ok = false, unwritten = false;
       for (int a = 0; a < read_attempts && !ok; ++a) {
-        const u32 s1 = e.seq.load(std::memory_order_acquire);
+        if (a > 0) {
+          const std::size_t off = nodes_at() + static_cast<std::size_t>(i) * sizeof(node_entry);
+          if (!read_exact(f, const_cast<node_entry*>(c1.at(i)), sizeof(node_entry), off) ||
+              !read_exact(f, const_cast<node_entry*>(c2.at(i)), sizeof(node_entry), off)) {
+            ec = errc::no_such_object;
+            return std::nullopt;
+          }
+        }
+        const node_entry& e = *c1.at(i);
+        const u32 s1 = e.seq.load(std::memory_order_relaxed);
         if (s1 == 0) {
           unwritten = true;  // claimed, not yet written
           break;
         }
-        if (s1 % 2 == 1) continue;
+        if (s1 % 2 == 1 || c2.at(i)->seq.load(std::memory_order_relaxed) != s1) continue;
         const u8 k = ld(e.kind), stt = ld(e.state), meth = ld(e.method);
+        if (!valid_kind(k) || !valid_state(stt)) break;  // not ours: reported torn
         out.pid = static_cast<pid_t>(ld(e.pid));
         out.incarnation = ld(e.incarnation);
         out.restarts = ld(e.restarts);
@@ -473,9 +520,6 @@ std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool 
         out.path = get(e.path);
         out.mailbox = get(e.mailbox);
         out.last_exit = get(e.last_exit);
-        std::atomic_thread_fence(std::memory_order_acquire);
-        if (e.seq.load(std::memory_order_relaxed) != s1) continue;
-        if (!valid_kind(k) || !valid_state(stt)) break;  // not ours: reported torn
         out.kind = static_cast<node_kind>(k);
         out.state = static_cast<node_state>(stt);
         out.method = meth == 2 ? "spawn" : "fork";
@@ -489,22 +533,52 @@ std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool 
       }
       s.nodes.push_back(std::move(out));
     }
-    const auto* events = reinterpret_cast<const event_entry*>(base + events_at(cap));
-    const u64 next = h.event_next.load(std::memory_order_acquire);
-    for (u64 k = next > event_capacity ? next - event_capacity : 0; k < next; ++k) {
-      const event_entry& e = events[k % event_capacity];
-      const u64 want = 2 * k + 2;
-      if (e.seq.load(std::memory_order_acquire) != want) continue;  // being written, or overwritten
-      event ev;
-      ev.seq = k;
-      ev.time_ns = ld(e.time_ns);
-      const u64 kind = ld(e.kind);
-      ev.path = get(e.path);
-      ev.detail = get(e.detail);
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if (e.seq.load(std::memory_order_relaxed) != want || kind < 1 || kind > 5) continue;
-      ev.kind = static_cast<event_kind>(kind);
-      s.events.push_back(std::move(ev));
+    // A writer killed between claiming a fresh slot and publishing it in the path index leaves that
+    // slot "starting", never written after the claim, while the path is claimed again in a newer
+    // slot: such an abandoned entry is not shown when a newer entry has its path.
+    {
+      std::map<std::string_view, std::size_t> newest;  // path -> position in s.nodes of its newest entry
+      for (std::size_t i = 0; i < s.nodes.size(); ++i) {
+        if (!s.nodes[i].torn) newest[s.nodes[i].path] = i;
+      }
+      std::vector<bool> abandoned(s.nodes.size());
+      for (std::size_t i = 0; i < s.nodes.size(); ++i) {
+        const node& x = s.nodes[i];
+        abandoned[i] = !x.torn && x.state == node_state::starting && x.pid == 0 && newest[x.path] != i;
+      }
+      std::vector<node> kept;
+      kept.reserve(s.nodes.size());
+      for (std::size_t i = 0; i < s.nodes.size(); ++i) {
+        if (!abandoned[i]) kept.push_back(std::move(s.nodes[i]));
+      }
+      s.nodes = std::move(kept);
+    }
+    const u64 next = hp->event_next.load(std::memory_order_relaxed);
+    if (next > 0) {
+      const u64 first = next > event_capacity ? next - event_capacity : 0;
+      const std::size_t count = static_cast<std::size_t>(next - first);  // at most event_capacity
+      copy_of<event_entry> e1(event_capacity), e2(event_capacity);
+      const std::size_t ebytes = event_capacity * sizeof(event_entry);
+      if (!read_exact(f, e1.data(), ebytes, events_at(cap)) || !read_exact(f, e2.data(), ebytes, events_at(cap))) {
+        ec = errc::no_such_object;  // shrank under us
+        return std::nullopt;
+      }
+      for (std::size_t j = 0; j < count; ++j) {
+        const u64 k = first + j;
+        const event_entry& e = *e1.at(k % event_capacity);
+        const u64 want = 2 * k + 2;
+        if (e.seq.load(std::memory_order_relaxed) != want || e2.at(k % event_capacity)->seq.load(std::memory_order_relaxed) != want)
+          continue;  // being written, or overwritten
+        const u64 kind = ld(e.kind);
+        if (kind < 1 || kind > 5) continue;
+        event ev;
+        ev.seq = k;
+        ev.time_ns = ld(e.time_ns);
+        ev.path = get(e.path);
+        ev.detail = get(e.detail);
+        ev.kind = static_cast<event_kind>(kind);
+        s.events.push_back(std::move(ev));
+      }
     }
     return s;
   } catch (const std::bad_alloc&) {

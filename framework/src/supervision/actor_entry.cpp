@@ -27,12 +27,21 @@ const std::string* registered_actor_type(const char* type_key) {
 }
 
 int run_actor(std::unique_ptr<actor> a, const std::string& path, const tree_address& addr, connection conn,
-              std::uint64_t incarnation, std::chrono::microseconds spin) {
+              std::uint64_t incarnation, std::chrono::microseconds spin, std::unique_ptr<ipc::mailbox> box) {
   std::error_code e;
-  auto box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
+  if (!box) box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
   if (!box) throw std::runtime_error("cannot open own mailbox: " + e.message());
-  actor_runtime rt(*a, path, addr, std::move(conn), std::move(box), incarnation, spin);
-  return rt.run();
+  // The runtime is never destroyed: this process ends when run_actor returns (its caller reports
+  // and _exits), and the kernel drops its mappings, descriptors and event loop at once. Taking
+  // them down one by one first (every mailbox it opened unmapped, the event loop closed) was an
+  // eighth of an actor's CPU from fork to end, and its supervisor waited for it. The actor itself
+  // is destroyed as before (its destructor may flush what it owns).
+  auto* rt = new actor_runtime(*a, path, addr, std::move(conn), std::move(box), incarnation, spin);
+  struct detach {
+    actor_runtime* rt;
+    ~detach() { rt->detach_promises(); }  // before the actor goes (also when run() throws)
+  } guard{rt};
+  return rt->run();
 }
 
 int spawned_actor_main(std::string type, std::string path, std::string prefix, std::string root,

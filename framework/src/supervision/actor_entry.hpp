@@ -13,9 +13,11 @@
 
 namespace procactor::detail {
 
-/// Runs @p a in this (child) process until it stops; returns the process exit code.
+/// Runs @p a in this (child) process until it stops; returns the process exit code. @p box: its
+/// mailbox handle when the child has one already (a forked child: ipc::mailbox::inherited_receiver);
+/// null: opened by name.
 int run_actor(std::unique_ptr<actor> a, const std::string& path, const tree_address& addr, connection conn,
-              std::uint64_t incarnation, std::chrono::microseconds spin);
+              std::uint64_t incarnation, std::chrono::microseconds spin, std::unique_ptr<ipc::mailbox> box = nullptr);
 
 /// The name under which the actor type with typeid name @p type_key was registered; nullptr if
 /// it was not (start_method::spawn needs it).

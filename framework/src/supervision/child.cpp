@@ -72,12 +72,16 @@ connection launch_child(child& c, const tree_address& addr, std::string& error, 
   } else if (c.spec.make_actor) {
     c.proc.emplace(
         opts,
-        [make = c.spec.make_actor, path = c.path, addr, inc = c.incarnation,
-         spin = c.spec.spin](connection& conn) -> int {
+        [make = c.spec.make_actor, path = c.path, addr, inc = c.incarnation, spin = c.spec.spin,
+         inherited = static_cast<const ipc::mailbox*>(c.box.get())](connection& conn) -> int {
+          // Its mailbox from the supervisor's mappings, which the fork gave it (no open by name, no
+          // page of the queue touched before mail comes); opened by name if that fails.
+          std::error_code e;
+          std::unique_ptr<ipc::mailbox> box = inherited ? inherited->inherited_receiver(e) : nullptr;
           // none of the supervisor's descriptors (siblings' pipes, its own pipe): EOFs must reach their owners
-          internal::close_fds_except({conn.native_handle()});
+          internal::close_fds_except({conn.native_handle(), box ? box->doorbell_fd() : -1});
           reset_signals();
-          return run_actor(make(), path, addr, std::move(conn), inc, spin);
+          return run_actor(make(), path, addr, std::move(conn), inc, spin, std::move(box));
         },
         std::move(theirs));
   } else {

@@ -60,12 +60,6 @@ std::string read_cgroup2_mount() {
   return {};
 }
 
-// The same, read once per process (and inherited by forked children): every tree start and end
-// asks for it, and reading mountinfo costs 0.1-3 ms. Mounts do not move under a running program.
-const std::string& cgroup2_mount() {
-  static const std::string mount = read_cgroup2_mount();
-  return mount;
-}
 
 // Our own cgroup v2 path ("0::/path" in /proc/self/cgroup), "" when there is none.
 std::string own_cgroup() {
@@ -92,6 +86,13 @@ void say_unavailable(const std::string& why) {
 }
 
 }  // namespace
+
+// Read once per process (and inherited by forked children): every tree start and end asks for
+// it, and reading mountinfo costs 0.1-3 ms. Mounts do not move under a running program.
+const std::string& cgroup2_mount() {
+  static const std::string mount = read_cgroup2_mount();
+  return mount;
+}
 
 void kill_group(pid_t pgid) noexcept {
   if (pgid > 1) ::killpg(pgid, SIGKILL);

@@ -22,6 +22,10 @@ namespace procactor::detail::containment {
 /// SIGKILL to the process group @p pgid (nothing for pgid <= 1). Never throws.
 void kill_group(pid_t pgid) noexcept;
 
+/// Where the cgroup v2 hierarchy is mounted ("" when it is not), from /proc/self/mountinfo; read
+/// once per process.
+const std::string& cgroup2_mount();
+
 /// The cgroup v2 directory a tree with IPC prefix @p prefix gets below the cgroup of the calling
 /// process (the tree handle's or the root's: the root starts in its owner's cgroup), or "" when
 /// cgroup v2 is not mounted. Does not create it.

@@ -16,7 +16,8 @@ constexpr std::size_t initial_buffer = 64 * 1024;
 
 }  // namespace
 
-frame_reader::frame_reader(std::size_t max_message_size) : max_(max_message_size), buf_(initial_buffer) {}
+frame_reader::frame_reader(std::size_t max_message_size)
+    : max_(max_message_size), buf_(new char[initial_buffer]), size_(initial_buffer) {}
 
 bool frame_reader::deliver(const message_fn& on_message, bool& stopped) {
   stopped = false;
@@ -24,7 +25,7 @@ bool frame_reader::deliver(const message_fn& on_message, bool& stopped) {
     // the one header decoder (connection's too): magic, version, flags and the length, checked
     // before the length is trusted
     const ipc::frame_header_view h = ipc::decode_frame_header(
-        std::span<const char, ipc::frame_header_size>(buf_.data() + start_, ipc::frame_header_size), max_);
+        std::span<const char, ipc::frame_header_size>(buf_.get() + start_, ipc::frame_header_size), max_);
     if (h.status != ipc::frame_status::ok) {
       why_ = "bad header: " + ipc::describe(h, max_);
       return false;
@@ -35,7 +36,7 @@ bool frame_reader::deliver(const message_fn& on_message, bool& stopped) {
       return true;
     }
     need_ = 0;
-    const std::span<const char> payload(buf_.data() + start_ + ipc::frame_header_size, h.length);
+    const std::span<const char> payload(buf_.get() + start_ + ipc::frame_header_size, h.length);
     start_ += whole;
     if (!on_message(payload)) {
       stopped = true;
@@ -48,13 +49,18 @@ bool frame_reader::deliver(const message_fn& on_message, bool& stopped) {
 void frame_reader::make_room() {
   if (start_ == end_) start_ = end_ = 0;
   const std::size_t want = std::max(need_, initial_buffer);
-  if (buf_.size() - start_ >= want && end_ < buf_.size()) return;
+  if (size_ - start_ >= want && end_ < size_) return;
   if (start_ > 0) {  // move the partial message to the front
-    std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
+    std::memmove(buf_.get(), buf_.get() + start_, end_ - start_);
     end_ -= start_;
     start_ = 0;
   }
-  if (buf_.size() < want) buf_.resize(want);
+  if (size_ < want) {
+    std::unique_ptr<char[]> bigger(new char[want]);
+    std::memcpy(bigger.get(), buf_.get(), end_);
+    buf_ = std::move(bigger);
+    size_ = want;
+  }
 }
 
 frame_reader::status frame_reader::read(int fd, const message_fn& on_message, bool to_the_end) {
@@ -63,8 +69,8 @@ frame_reader::status frame_reader::read(int fd, const message_fn& on_message, bo
     if (!deliver(on_message, stopped)) return status::malformed;
     if (stopped) return status::more;
     make_room();
-    const std::size_t space = buf_.size() - end_;
-    const ssize_t r = ::recv(fd, buf_.data() + end_, space, MSG_DONTWAIT);
+    const std::size_t space = size_ - end_;
+    const ssize_t r = ::recv(fd, buf_.get() + end_, space, MSG_DONTWAIT);
     if (r > 0) {
       end_ += static_cast<std::size_t>(r);
       if (static_cast<std::size_t>(r) < space && !to_the_end) {

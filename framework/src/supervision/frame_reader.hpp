@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,7 +43,10 @@ class frame_reader {
   void make_room();
 
   std::size_t max_;
-  std::vector<char> buf_;
+  // Not zero-filled: a forked actor or supervisor touches (and so owns privately) only the pages
+  // its reads fill, not the whole 64 KiB at construction.
+  std::unique_ptr<char[]> buf_;
+  std::size_t size_ = 0;   // bytes allocated at buf_
   std::size_t start_ = 0;  // first unread byte
   std::size_t end_ = 0;    // one past the last byte read
   std::size_t need_ = 0;   // size of the message being assembled (header included), 0 if unknown

@@ -43,6 +43,66 @@ std::string_view text_of(const T& value) noexcept {
   }
 }
 
+/// Types encoded without a cereal archive, in the same bytes (constructing and destroying an
+/// archive costs more than encoding a small message): std::string, memcpy-codable scalars and
+/// aggregates, and aggregates without a serialize function made of these, at any depth.
+template <class T>
+consteval bool is_direct_codable() {
+  using U = std::remove_cv_t<T>;
+  constexpr codec_facts f = codec_facts_v<U>;
+  if constexpr (!f.supported || f.forbidden) {
+    return false;
+  } else if constexpr (std::is_same_v<U, std::string>) {
+    return true;
+  } else if constexpr (f.kind == codec_kind::scalar || f.kind == codec_kind::aggregate_bytes ||
+                       f.kind == codec_kind::opaque_bytes) {
+    return f.memcpy_ok;
+  } else if constexpr (f.kind == codec_kind::aggregate_fields) {
+    return []<class... F>(type_list<F...>) { return (is_direct_codable<F>() && ...); }(field_types_t<U>{});
+  } else {
+    return false;
+  }
+}
+
+/// What output_archive writes for @p v (is_direct_codable).
+template <class T>
+void encode_direct(const T& v, std::string& out) {
+  using U = std::remove_cv_t<T>;
+  if constexpr (std::is_same_v<U, std::string>) {
+    const cereal::size_type n = v.size();  // cereal: the length, then the characters
+    out.append(reinterpret_cast<const char*>(&n), sizeof n);
+    out.append(v.data(), v.size());
+  } else if constexpr (codec_facts_v<U>.memcpy_ok) {
+    out.append(reinterpret_cast<const char*>(std::addressof(v)), sizeof(U));
+  } else {
+    visit_fields(v, [&](auto, const auto&... f) { (encode_direct(f, out), ...); });
+  }
+}
+
+/// What input_archive reads into @p v (is_direct_codable), with its checks: false on truncated
+/// input, a length prefix beyond the bytes left, or a bool other than 0 or 1.
+template <class T>
+bool decode_direct(const char*& p, const char* end, T& v) {
+  using U = std::remove_cv_t<T>;
+  const auto left = static_cast<std::size_t>(end - p);
+  if constexpr (std::is_same_v<U, std::string>) {
+    cereal::size_type n = 0;
+    if (left < sizeof n) return false;
+    std::memcpy(&n, p, sizeof n);
+    if (n > left - sizeof n) return false;
+    v.assign(p + sizeof n, static_cast<std::size_t>(n));
+    p += sizeof n + static_cast<std::size_t>(n);
+    return true;
+  } else if constexpr (codec_facts_v<U>.memcpy_ok) {
+    if (left < sizeof(U) || !object_bytes_valid(v, p)) return false;
+    std::memcpy(static_cast<void*>(std::addressof(v)), p, sizeof(U));
+    p += sizeof(U);
+    return true;
+  } else {
+    return visit_fields(v, [&](auto, auto&... f) { return (decode_direct(p, end, f) && ...); });
+  }
+}
+
 /// Appends the encoding of @p value, as a message_t<T>, to @p out. Fails with
 /// errc::encode_failed (leaving @p out as it was) if the value cannot be encoded (a null char
 /// pointer, an exception from a serialize function).
@@ -67,6 +127,8 @@ void encode(const T& value, std::string& out, std::error_code& ec) noexcept {
       out.append(s.data(), s.size());
     } else if constexpr (is_memcpy_codable_v<M>) {
       out.append(reinterpret_cast<const char*>(std::addressof(value)), sizeof(M));
+    } else if constexpr (is_direct_codable<M>()) {
+      encode_direct(value, out);
     } else if constexpr (is_codable_v<M>) {
       output_archive ar(out);
       ar(value);
@@ -92,6 +154,13 @@ void decode(std::span<const char> in, T& value, std::error_code& ec) noexcept {
       return;
     }
     std::memcpy(static_cast<void*>(std::addressof(value)), in.data(), sizeof(T));
+  } else if constexpr (is_direct_codable<T>()) {
+    try {
+      const char* p = in.data();
+      if (!decode_direct(p, in.data() + in.size(), value) || p != in.data() + in.size()) ec = errc::decode_failed;
+    } catch (...) {
+      ec = errc::decode_failed;  // out of memory
+    }
   } else if constexpr (is_codable_v<T>) {
     try {
       input_archive ar(in);
