@@ -1037,7 +1037,6 @@ void pool_map_lines(bool small, bool kills) {
     emit("pool_map_with_kills", v, "tasks/s",
          ", \"kills\": " + std::to_string(killed.load()) + ", \"deaths\": " + std::to_string(st.deaths) +
              ", \"retried\": " + std::to_string(st.retried) + ", \"failed\": " + std::to_string(st.failed) +
-             ", \"resent\": " + std::to_string(st.resent) +
              ", \"ok\": " + (ok && st.failed == 0 ? "true" : "false"));
   }
 }

@@ -133,7 +133,7 @@ namespace procactor {
 std::string pool_stats::to_string() const {
   std::ostringstream o;
   o << "queued " << queued << " running " << running << " done " << done << " retried " << retried << " failed "
-    << failed << " deaths " << deaths << " workers " << workers << " resent " << resent;
+    << failed << " deaths " << deaths << " workers " << workers;
   return o.str();
 }
 
@@ -151,7 +151,6 @@ class pool_core {
     std::size_t first = 0;
     std::size_t count = 0;
     int attempts = 0;  ///< deaths charged to it (single tasks only)
-    std::chrono::milliseconds wait{2000};  ///< how long a request waits before its worker is looked at
   };
 
   explicit pool_core(const pool_options& o) : opts(o) {
@@ -260,7 +259,6 @@ class pool_core {
     s.failed = failed;
     s.deaths = deaths;
     s.workers = workers.size();
-    s.resent = resent;
     return s;
   }
 
@@ -329,6 +327,19 @@ class pool_core {
     work_cv.notify_all();
   }
 
+  // Puts the two halves of a multi-task chunk back at the front of the queue, first half first,
+  // uncharged (attempts 0): two workers can take them at once.
+  void split_locked(chunk c) {
+    chunk second = c;
+    c.count /= 2;
+    c.attempts = 0;
+    second.first = c.first + c.count;
+    second.count -= c.count;
+    second.attempts = 0;
+    requeue_locked(std::move(second));
+    requeue_locked(std::move(c));
+  }
+
   // Sends one chunk and takes its answer. @returns true when the worker was not there (being
   // restarted): the chunk is back in the queue, the caller waits a moment.
   bool run(const std::string& path, chunk& c) {
@@ -363,42 +374,15 @@ class pool_core {
                         std::to_string(opts.max_message_size));
         return false;
       }
-      chunk second = c;  // split in two halves, both back at the front
-      c.count /= 2;
-      second.first = c.first + c.count;
-      second.count -= c.count;
-      requeue_locked(std::move(second));
-      requeue_locked(std::move(c));
+      split_locked(std::move(c));
       return false;
     }
-    // Every wait is bounded (DESIGN.md): a request that gets no answer in time has its worker
-    // looked at. A death whose notice never came (the tree handle can miss one when a request
-    // races with a restart) is a death; a worker still on the same incarnation is busy with a
-    // long task: the chunk is sent again with twice the wait (the first reply is dropped, so a
-    // task longer than the wait runs again; the waits double, the waste is bounded), counted in
-    // pool_stats::resent. TODO: once tree::request reports every death (the handle's race with a
-    // restart fixed in tree.cpp), drop the restarts check, the resend and `resent`, and wait
-    // without a bound other than task_timeout's.
-    const auto timeout = opts.task_timeout.count() > 0 ? opts.task_timeout * 4 + std::chrono::seconds(10) : c.wait;
-    std::error_code se;
-    const auto before = t.stats(path, se).restarts;
+    // The request waits for the answer or the worker's death (the tree reports every death of
+    // the callee's incarnation at once); with task_timeout, the worker's watchdog kills a task
+    // over it, and this bound only covers a watchdog that never fires.
+    const auto timeout = opts.task_timeout.count() > 0 ? opts.task_timeout * 4 + std::chrono::seconds(10)
+                                                       : std::chrono::duration_cast<std::chrono::milliseconds>(no_limit);
     auto r = t.request<pool_reply>(path, task, timeout);
-    if (!r && r.error == errc::timed_out && !se) {
-      std::error_code se2;
-      const auto after = t.stats(path, se2).restarts;
-      if (!se2 && after != before) {
-        r.error = errc::died;
-        r.detail = path + " died: (restarted; its death notice did not come)";
-      } else {
-        std::lock_guard lock(mu);
-        if (!(terminating || stopping)) {
-          resent += c.count;
-          c.wait = std::min<std::chrono::milliseconds>(c.wait * 2, std::chrono::duration_cast<std::chrono::milliseconds>(no_limit));
-          requeue_locked(std::move(c));
-          return false;
-        }
-      }
-    }
     std::lock_guard lock(mu);
     if (r) {
       if (!r.value->error.empty()) {
@@ -422,14 +406,11 @@ class pool_core {
       }
       ++deaths;
       retried += c.count;
-      if (c.count > 1) {  // whose fault is not known: each task again on its own, uncharged
-        for (std::size_t k = c.count; k-- > 0;) {
-          chunk one;
-          one.job = c.job;
-          one.first = c.first + k;
-          one.count = 1;
-          requeue_locked(std::move(one));
-        }
+      if (c.count > 1) {
+        // Whose fault is not known: the two halves again, uncharged. A half that dies is halved
+        // in turn, so a task at fault is alone after log2(count) deaths and then charged; a death
+        // that was no task's fault (a kill from outside) costs two messages, not count.
+        split_locked(std::move(c));
         return false;
       }
       if (++c.attempts < opts.max_attempts) {
@@ -458,7 +439,7 @@ class pool_core {
   bool stopping = false;
   bool terminating = false;
   bool shut_done = false;
-  std::uint64_t queued = 0, running = 0, done = 0, retried = 0, failed = 0, deaths = 0, resent = 0;
+  std::uint64_t queued = 0, running = 0, done = 0, retried = 0, failed = 0, deaths = 0;
 };
 
 bool pool_wait(pool_core& core, const std::function<bool()>& ready, std::chrono::milliseconds timeout) {

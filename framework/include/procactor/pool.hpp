@@ -17,8 +17,9 @@
 /// as spawn targets are, and `main` must call handle_spawned_child() first.
 ///
 /// Chunks: map() and its kin send the tasks in chunks (one message and one reply per chunk). A
-/// chunk whose worker dies is run again one task per message, so that only the task at fault is
-/// charged with attempts: it runs at most max_attempts times on its own (plus once in the chunk).
+/// chunk whose worker dies is split in two halves, run again uncharged; a half that dies is
+/// halved in turn, so that only the task at fault is charged with attempts: alone after about
+/// log2(chunk) deaths, it runs at most max_attempts times on its own.
 
 #include <chrono>
 #include <cstddef>
@@ -79,12 +80,7 @@ struct pool_stats {
   std::uint64_t failed = 0;    ///< finished with an error (died, timed out, threw, ...)
   std::uint64_t deaths = 0;    ///< workers that died under a task (each was replaced)
   std::uint64_t workers = 0;   ///< worker processes
-  /// Tasks sent again to a worker that was still alive on the same incarnation, because no answer
-  /// came within the request's wait (2 s, doubling per resend; a workaround for a tree request
-  /// that can miss its worker's death notice). Such a task may have run twice (its first result
-  /// is dropped): nonzero only for tasks that run longer than the wait.
-  std::uint64_t resent = 0;
-  /// "queued 0 running 2 done 98 retried 1 failed 0 deaths 1 workers 2 resent 0".
+  /// "queued 0 running 2 done 98 retried 1 failed 0 deaths 1 workers 2".
   std::string to_string() const;
 };
 
