@@ -96,7 +96,12 @@ clang_tests() { all_tests; }
 #    robust mutex in shared memory) make it report "unlock of an unlocked mutex" when another
 #    process takes the mutex over (EOWNERDEAD): a cross-process hand-over it cannot model.
 #    Suites without threads have nothing for it to find, so only the `threads` label runs.
-tsan_excluded=()  # process.cpp's thread_count() does not count TSan's own thread (it is fork-aware)
+# process.cpp's thread_count() does not count TSan's own thread (it is fork-aware). Left out: a
+# test whose owner is a forked child that starts a tree; tree::start measures the wake-up cost on
+# a thread before it forks the root, and in a forked child of a TSan process the thread count
+# stays above what thread_count() discounts, so the fork is refused (a TSan artefact: the plain,
+# asan and clang stages run this test).
+tsan_excluded=(tree_test/killing_the_owner_of_a_tree_ends_every_process_of_it_and_removes_every_object)
 threads_tests_one_case_each() {
   local dir=per-case suite case name skip
   rm -rf "$dir" && mkdir -p "$dir"

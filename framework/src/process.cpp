@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -186,15 +187,21 @@ void process::after_fork_parent(pid_t pid) noexcept {
 
 // Whether this process has one thread (fork is safe). A thread that was just joined can still be
 // counted for a moment: pthread_join returns when the kernel clears its thread id, a little before
-// the kernel drops it from the count (about 1 join in 2000 here). So a count above 1 is read again
-// for up to 2 ms before fork is refused; a process that really has threads pays that only on a
+// the kernel drops it from the count (about 1 join in 2000 here; on a loaded machine, or under
+// TSan, the exiting thread can wait for a CPU for milliseconds). So a count above 1 is read again
+// for up to 200 ms before fork is refused; a process that really has threads pays that only on a
 // call that fails anyway.
 namespace {
 bool single_threaded() noexcept {
   if (thread_count() <= 1) return true;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
-  while (std::chrono::steady_clock::now() < until) {
-    ::sched_yield();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  for (int i = 0; std::chrono::steady_clock::now() < until; ++i) {
+    if (i < 64) {
+      ::sched_yield();
+    } else {
+      const timespec pause{0, 100'000};  // 100 us: let the exiting thread have the CPU
+      ::nanosleep(&pause, nullptr);
+    }
     if (thread_count() <= 1) return true;
   }
   return false;

@@ -47,21 +47,9 @@ std::string slurp(const std::string& path) {
 }
 
 // Runs the procactor command with @p args (shell words) and collects its output and exit code.
-result cli(const std::string& args) {
-  char out[] = "/tmp/procactor_cli_out.XXXXXX", err[] = "/tmp/procactor_cli_err.XXXXXX";
-  const int o = ::mkstemp(out), e = ::mkstemp(err);
-  ::close(o);
-  ::close(e);
-  const std::string cmd = std::string(PROCACTOR_CLI) + " " + args + " >" + out + " 2>" + err;
-  const int st = std::system(cmd.c_str());
-  result r;
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  ::unlink(out);
-  ::unlink(err);
-  return r;
-}
+result run_cli(const std::string& args, const std::pair<uid_t, gid_t>* who);
+
+result cli(const std::string& args) { return run_cli(args, nullptr); }
 
 class counter : public procactor::actor {
  public:
@@ -94,15 +82,15 @@ bool become(const std::pair<uid_t, gid_t>& who) {
   return ::setgroups(0, nullptr) == 0 && ::setgid(who.second) == 0 && ::setuid(who.first) == 0;
 }
 
-// The procactor command with @p args run as @p who (its output in files this process made).
-result cli_as(const std::pair<uid_t, gid_t>& who, const std::string& args) {
+// The procactor command with @p args, run as @p who if given (its output in files this process made).
+result run_cli(const std::string& args, const std::pair<uid_t, gid_t>* who) {
   char out[] = "/tmp/procactor_cli_out.XXXXXX", err[] = "/tmp/procactor_cli_err.XXXXXX";
   const int o = ::mkstemp(out), e = ::mkstemp(err);
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(o, 1);
     ::dup2(e, 2);
-    if (!become(who)) ::_exit(90);
+    if (who && !become(*who)) ::_exit(90);
     const std::string cmd = std::string(PROCACTOR_CLI) + " " + args;
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
@@ -119,6 +107,8 @@ result cli_as(const std::pair<uid_t, gid_t>& who, const std::string& args) {
   ::unlink(err);
   return r;
 }
+
+result cli_as(const std::pair<uid_t, gid_t>& who, const std::string& args) { return run_cli(args, &who); }
 
 // Whether `ls --json` lists a tree named @p name; its entry in @p found.
 bool lists(const result& r, const std::string& name, json::object* found = nullptr) {

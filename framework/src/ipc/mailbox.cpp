@@ -98,9 +98,12 @@ std::error_code refuse(const std::string& path, const char* why) noexcept {
 }
 
 // An object is used only if it is what we make: of the expected type (a FIFO, or a regular file
-// for shared memory), owned by our effective uid, with no permission bits for group or others.
-// Anything else was made by someone else (or tampered with): refused with errc::foreign_object.
-bool check_private(int fd, mode_t type, const std::string& path, struct stat& st, std::error_code& ec) noexcept {
+// for shared memory), owned by @p uid (our effective uid unless told otherwise; any_uid: any
+// user, for root's tools), with no permission bits for group or others. Anything else was made
+// by someone else (or tampered with): refused with errc::foreign_object.
+constexpr uid_t any_uid = static_cast<uid_t>(-1);  // (uid_t)-1 is no user's id
+bool check_private(int fd, mode_t type, const std::string& path, struct stat& st, std::error_code& ec,
+                   uid_t uid = ::geteuid()) noexcept {
   if (::fstat(fd, &st) != 0) {
     ec = errno_code();
     return false;
@@ -109,9 +112,9 @@ bool check_private(int fd, mode_t type, const std::string& path, struct stat& st
   if ((st.st_mode & S_IFMT) != type) {
     std::snprintf(why, sizeof why, "not a %s (file type 0%o)", type == S_IFIFO ? "FIFO" : "regular file",
                   static_cast<unsigned>(st.st_mode & S_IFMT));
-  } else if (st.st_uid != ::geteuid()) {
-    std::snprintf(why, sizeof why, "owned by uid %u, not by this process's uid %u", static_cast<unsigned>(st.st_uid),
-                  static_cast<unsigned>(::geteuid()));
+  } else if (uid != any_uid && st.st_uid != uid) {
+    std::snprintf(why, sizeof why, "owned by uid %u, not by uid %u", static_cast<unsigned>(st.st_uid),
+                  static_cast<unsigned>(uid));
   } else if ((st.st_mode & 077) != 0) {
     std::snprintf(why, sizeof why, "mode 0%03o gives access to group or others (procactor makes 0600)",
                   static_cast<unsigned>(st.st_mode & 0777));
@@ -1328,19 +1331,14 @@ std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code
       ec = open_error(errno, path);
       return std::nullopt;
     }
+    // the owner it must have: @p owner if given, else this user (unless @p any_user)
+    if (!any_user && owner && *owner != ::geteuid()) {
+      ec = refuse(path, "another user's object, and any_user not set");
+      return std::nullopt;
+    }
+    const uid_t uid = owner ? *owner : any_user ? any_uid : ::geteuid();
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-      ec = errno_code();
-      return std::nullopt;
-    }
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0 || (!any_user && st.st_uid != ::geteuid())) {
-      ec = refuse(path, "not a private regular file of this user");
-      return std::nullopt;
-    }
-    if (owner && st.st_uid != *owner) {
-      ec = refuse(path, "not owned by the expected user");
-      return std::nullopt;
-    }
+    if (!check_private(fd.get(), S_IFREG, path, st, ec, uid)) return std::nullopt;
     if (static_cast<std::size_t>(st.st_size) < sizeof(control_block)) {
       ec = errc::no_such_object;  // still being made
       return std::nullopt;
