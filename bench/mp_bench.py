@@ -157,6 +157,58 @@ def pipeline(reps, path):
                       "ok": True}), flush=True)
 
 
+def small_task(x):
+    s = x
+    for i in range(200):
+        s = (s * 31 + i) % 1000003
+    return s
+
+
+def pool_map_small(n):
+    with mp.get_context("fork").Pool() as p:
+        p.map(small_task, range(100))  # workers up, as the procactor line's pool
+        t0 = time.perf_counter()
+        r = p.map(small_task, range(n))
+        t = time.perf_counter() - t0
+    assert r[12345] == small_task(12345)
+    return n / t
+
+
+def _map_with_kills(n, q):
+    import random
+    import signal
+    import threading
+    os.setpgrp()  # so that a hung run is killed with its workers
+    with mp.get_context("fork").Pool() as p:
+        def killer():
+            while True:
+                time.sleep(0.1)
+                try:
+                    os.kill(random.choice([w.pid for w in p._pool]), signal.SIGKILL)
+                except (OSError, IndexError):
+                    pass
+        threading.Thread(target=killer, daemon=True).start()
+        t0 = time.perf_counter()
+        p.map(small_task, range(n))
+        q.put(n / (time.perf_counter() - t0))
+
+
+def pool_map_with_kills(n, timeout=20.0):
+    """Python's Pool.map with a worker SIGKILLed every 100 ms: cut after `timeout` s if it hangs."""
+    q = mp.Queue()
+    pr = mp.Process(target=_map_with_kills, args=(n, q))
+    pr.start()
+    pr.join(timeout)
+    hung = pr.is_alive()
+    if hung:
+        os.killpg(pr.pid, 9)
+        pr.join()
+    value = timeout if hung else q.get()
+    print(json.dumps({"name": "python_pool_map_with_kills", "value": value, "unit": "s" if hung else "tasks/s",
+                      "reps": 1, "samples": [value], "hung": hung, "ok": not hung,
+                      "note": f"cut by a {timeout:g} s timeout: Pool.map never returned" if hung else ""}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("reps", type=int, nargs="?", default=5)
@@ -177,6 +229,8 @@ def main():
     spawn = mp.get_context("spawn")
     emit("python_process_spawn_start_join", [start_join_us(spawn) for _ in range(2 * reps)], "us")
     pipeline(reps, args.lines)
+    emit("python_pool_map_small_tasks", [pool_map_small(100000) for _ in range(reps)], "tasks/s")
+    pool_map_with_kills(100000)
     if sweep:
         for size in (64, 256, 1024, 4096, 16384):
             n = max(20000, 4000000 // (size + 200))

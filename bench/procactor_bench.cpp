@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <set>
 #include <sstream>
@@ -967,6 +968,79 @@ std::vector<double> repeat(F f) {
 
 }  // namespace
 
+// ---- pool.map: 100,000 small tasks (about 1 us each), and the same with a worker SIGKILLed every 100 ms ----
+long pool_small_task(long x) {
+  long s = x;
+  for (long i = 0; i < 200; ++i) s = (s * 31 + i) % 1000003;
+  return s;
+}
+PROCACTOR_POOL_FUNCTION(pool_small_task);
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::ifstream f("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children");
+  std::vector<pid_t> v;
+  pid_t p = 0;
+  while (f >> p) v.push_back(p);
+  return v;
+}
+
+procactor::pool bench_pool() {
+  procactor::pool_options o;
+  o.method = procactor::start_method::spawn;  // this process may have threads by now
+  return procactor::pool(o);
+}
+
+// tasks/s of pool.map over n tasks, chunksize chosen by the pool; false in @p ok on a wrong result.
+double pool_map_rate(procactor::pool& p, const std::vector<long>& in, const std::vector<long>& want, bool& ok) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = p.map(pool_small_task, in);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (std::size_t i = 0; i < in.size(); ++i) ok = ok && out[i].value && *out[i].value == want[i];
+  return static_cast<double>(in.size()) / s;
+}
+
+void pool_map_lines(bool small, bool kills) {
+  std::vector<long> in(100000), want(100000);
+  for (long i = 0; i < 100000; ++i) {
+    in[static_cast<std::size_t>(i)] = i;
+    want[static_cast<std::size_t>(i)] = pool_small_task(i);
+  }
+  auto p = bench_pool();
+  bool ok = true;
+  if (small) {
+    std::vector<double> v;
+    for (int r = 0; r < 5; ++r) v.push_back(pool_map_rate(p, in, want, ok));
+    emit("pool_map_small_tasks", v, "tasks/s",
+         ", \"tasks\": 100000, \"workers\": " + std::to_string(p.size()) + ", \"ok\": " + (ok ? "true" : "false"));
+  }
+  if (kills) {
+    std::atomic<bool> done{false};
+    std::atomic<int> killed{0};
+    const pid_t root = p.workers_tree().root_pid();
+    std::thread killer([&] {
+      std::mt19937 rng(7);
+      while (!done.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        auto pids = children_of(root);
+        if (done.load() || pids.empty()) continue;
+        if (::kill(pids[rng() % pids.size()], SIGKILL) == 0) killed.fetch_add(1);
+      }
+    });
+    std::vector<double> v;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (v.size() < 5 || std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
+      v.push_back(pool_map_rate(p, in, want, ok));
+    }
+    done = true;
+    killer.join();
+    auto st = p.stats();
+    emit("pool_map_with_kills", v, "tasks/s",
+         ", \"kills\": " + std::to_string(killed.load()) + ", \"deaths\": " + std::to_string(st.deaths) +
+             ", \"retried\": " + std::to_string(st.retried) + ", \"failed\": " + std::to_string(st.failed) +
+             ", \"ok\": " + (ok && st.failed == 0 ? "true" : "false"));
+  }
+}
+
 int main(int argc, char** argv) {
   procactor::handle_spawned_child();
   CLI::App app{"procactor benchmarks (JSON lines)"};
@@ -1008,6 +1082,9 @@ int main(int argc, char** argv) {
     char extra[64];
     std::snprintf(extra, sizeof extra, ", \"p90\": %.6g", percentile(v, 90));
     emit("tree_start_stop", v, "ms", extra);
+  }
+  if (want("pool_map_small_tasks") || want("pool_map_with_kills")) {
+    pool_map_lines(want("pool_map_small_tasks"), want("pool_map_with_kills"));
   }
   if (want("restart_after_kill")) emit("restart_after_kill", repeat(restart_after_kill_ms), "ms");
   if (want("cli_top_once_1000_actors")) cli_top_once("cli_top_once_1000_actors", 10, 100);

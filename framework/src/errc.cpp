@@ -36,6 +36,7 @@ class category final : public std::error_category {
       case errc::broken_promise: return "the reply promise was dropped without a reply";
       case errc::foreign_object: return "an IPC object of that name belongs to someone else or has an unsafe mode";
       case errc::not_running: return "not running";
+      case errc::task_failed: return "the task threw an exception";
     }
     return "unknown procactor error " + std::to_string(value);
   }

@@ -37,6 +37,7 @@ enum class errc {
   broken_promise,      ///< a response_promise was dropped without delivering a reply
   foreign_object,      ///< an IPC object of that name exists but was not made by this user's tree
   not_running,         ///< the actor or tree is not running (stopped, or not started yet)
+  task_failed,         ///< a pool task threw; the detail names the exception
 };
 
 /// The category of `procactor::errc`; its name is "procactor".

@@ -11,6 +11,7 @@
 #include "procactor/log.hpp"
 #include "procactor/mailbox_stats.hpp"
 #include "procactor/pipe.hpp"
+#include "procactor/pool.hpp"
 #include "procactor/process.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/spawn.hpp"

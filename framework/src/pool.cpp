@@ -1,0 +1,508 @@
+// procactor::pool: the owner's side (a tree whose root supervises the workers with
+// strategy::pool, one dispatcher thread per worker sending chunks as requests) and the worker
+// actor (runs chunks through the registered or forked invoker).
+#include "procactor/pool.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <condition_variable>
+#include <cxxabi.h>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#include "procactor/supervisor.hpp"
+
+namespace procactor {
+namespace detail {
+
+std::string pool_current_exception() noexcept {
+  try {
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      int status = 0;
+      char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
+      std::string type = status == 0 && name ? name : typeid(e).name();
+      std::free(name);
+      return type + ": " + e.what();
+    } catch (...) {
+      return "an exception of unknown type";
+    }
+  } catch (...) {
+    return {};
+  }
+}
+
+namespace {
+
+struct registry_entry {
+  std::uint64_t fn = 0;
+  std::uint64_t invoker = 0;
+};
+struct pool_registry {
+  std::mutex mu;
+  std::map<std::string, registry_entry, std::less<>> by_name;
+  std::map<std::uint64_t, std::string> by_fn;
+};
+pool_registry& registry() {
+  static pool_registry r;
+  return r;
+}
+
+bool lookup(std::string_view name, registry_entry& out) {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  auto it = r.by_name.find(name);
+  if (it == r.by_name.end()) return false;
+  out = it->second;
+  return true;
+}
+
+}  // namespace
+
+void register_pool_function(const char* name, std::uint64_t fn, std::uint64_t invoker) {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  r.by_name[name] = registry_entry{fn, invoker};
+  r.by_fn[fn] = name;
+}
+
+const char* pool_function_name(std::uint64_t fn) noexcept {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  auto it = r.by_fn.find(fn);
+  return it == r.by_fn.end() ? nullptr : it->second.c_str();
+}
+
+/// The worker: runs the chunks it is sent, returns their results.
+class pool_worker : public actor {
+ public:
+  pool_worker() {
+    on<pool_task>([this](const pool_task& t) { return run(t); });
+  }
+
+ private:
+  pool_reply run(const pool_task& t) {
+    pool_reply out;
+    if (!initialised_) {
+      std::uint64_t init = t.init;
+      if (!t.init_name.empty()) {
+        registry_entry e;
+        if (!lookup(t.init_name, e)) {
+          out.error = "the initializer `" + t.init_name + "` is not registered (PROCACTOR_POOL_FUNCTION)";
+          return out;
+        }
+        init = e.fn;
+      }
+      if (init != 0) reinterpret_cast<void (*)()>(static_cast<std::uintptr_t>(init))();  // throws: the worker ends
+      initialised_ = true;
+    }
+    std::uint64_t fn = t.fn;
+    std::uint64_t invoker = t.invoker;
+    if (!t.fn_name.empty()) {
+      registry_entry e;
+      if (!lookup(t.fn_name, e) || e.invoker == 0) {
+        out.error = "the function `" + t.fn_name + "` is not registered here (PROCACTOR_POOL_FUNCTION)";
+        return out;
+      }
+      fn = e.fn;
+      invoker = e.invoker;
+    }
+    auto* run_chunk = reinterpret_cast<pool_invoker>(static_cast<std::uintptr_t>(invoker));
+    run_chunk(fn, std::span<const char>(t.args.data(), t.args.size()), out);
+    done_ += t.count;
+    if (t.max_tasks != 0 && done_ >= t.max_tasks) stop();  // retire: replaced by the supervisor
+    return out;
+  }
+  bool initialised_ = false;
+  std::uint64_t done_ = 0;
+};
+
+}  // namespace detail
+}  // namespace procactor
+
+PROCACTOR_ACTOR(procactor::detail::pool_worker);
+
+namespace procactor {
+
+std::string pool_stats::to_string() const {
+  std::ostringstream o;
+  o << "queued " << queued << " running " << running << " done " << done << " retried " << retried << " failed "
+    << failed << " deaths " << deaths << " workers " << workers;
+  return o.str();
+}
+
+namespace detail {
+
+namespace {
+std::atomic<std::uint64_t> pool_counter{0};
+constexpr auto no_limit = std::chrono::hours(24 * 365);
+}  // namespace
+
+class pool_core {
+ public:
+  struct chunk {
+    std::shared_ptr<pool_job> job;
+    std::size_t first = 0;
+    std::size_t count = 0;
+    int attempts = 0;  ///< deaths charged to it (single tasks only)
+  };
+
+  explicit pool_core(const pool_options& o) : opts(o) {
+    if (opts.processes == 0) opts.processes = std::max(1u, std::thread::hardware_concurrency());
+    if (opts.max_attempts < 1) opts.max_attempts = 1;
+    if (opts.method == start_method::spawn && opts.initializer) {
+      const char* n = pool_function_name(reinterpret_cast<std::uintptr_t>(opts.initializer));
+      if (!n) {
+        throw std::system_error(errc::unknown_target,
+                                "procactor::pool: with start_method::spawn the initializer must be registered "
+                                "with PROCACTOR_POOL_FUNCTION");
+      }
+      init_name = n;
+    }
+    supervisor_spec spec;
+    spec.strat = strategy::pool;
+    spec.pool_size = opts.processes;
+    spec.max_restarts = INT_MAX;  // deaths are the pool's business: never give up
+    spec.period = std::chrono::milliseconds(1000);
+    auto worker = child_spec::of<pool_worker>("w")
+                      .with_mailbox(4, std::max<std::size_t>(opts.max_message_size + 4096, 4096))
+                      .with_start_method(opts.method)
+                      .with_shutdown(shutdown_policy{std::chrono::milliseconds(2000), true})
+                      .with_handler_budget(opts.task_timeout);
+    spec.children = {std::move(worker)};
+    const std::string name = "pool-" + std::to_string(::getpid()) + "-" + std::to_string(pool_counter.fetch_add(1));
+    t = tree::start(name, std::move(spec));
+    for (std::size_t i = 1; i <= opts.processes; ++i) workers.push_back("w-" + std::to_string(i));
+    for (std::size_t i = 0; i < workers.size(); ++i) threads.emplace_back([this, i] { dispatch(i); });
+  }
+
+  ~pool_core() { shut(true); }
+
+  void submit(std::shared_ptr<pool_job> job, std::size_t chunksize) {
+    std::unique_lock lock(mu);
+    if (closed) throw std::system_error(errc::closed, "procactor::pool: the pool is closed");
+    if (opts.task_timeout.count() > 0) chunksize = 1;
+    if (chunksize == 0) {
+      const std::size_t parts = workers.size() * 4;
+      chunksize = std::max<std::size_t>(1, (job->size + parts - 1) / parts);
+    }
+    if (job->size == 0) return;
+    for (std::size_t first = 0; first < job->size; first += chunksize) {
+      chunk c;
+      c.job = job;
+      c.first = first;
+      c.count = std::min(chunksize, job->size - first);
+      queued += c.count;
+      queue.push_back(std::move(c));
+    }
+    work_cv.notify_all();
+  }
+
+  void close() noexcept {
+    std::lock_guard lock(mu);
+    closed = true;
+  }
+
+  // Ends the workers. terminate: at once, failing what is left; otherwise after the queue drains.
+  void shut(bool terminate) noexcept {
+    {
+      std::unique_lock lock(mu);
+      if (shut_done) return;
+      closed = true;
+      if (terminate) {
+        terminating = true;
+        for (auto& c : queue) {
+          queued -= c.count;
+          fail_locked(c, errc::not_running, "the pool was terminated");
+        }
+        queue.clear();
+      } else {
+        done_cv.wait(lock, [&] { return queue.empty() && running == 0; });
+      }
+      stopping = true;
+      work_cv.notify_all();
+    }
+    if (t) {
+      t.stop();  // brutal: workers in a task are SIGKILLed, their requests fail at once
+      std::error_code ec;
+      t.join(ec);
+    }
+    for (auto& th : threads) {
+      if (th.joinable()) th.join();
+    }
+    threads.clear();
+    {
+      std::lock_guard lock(mu);
+      for (auto& c : queue) {
+        queued -= c.count;
+        fail_locked(c, errc::not_running, "the pool ended");
+      }
+      queue.clear();
+      shut_done = true;
+    }
+    done_cv.notify_all();
+  }
+
+  pool_stats stats() {
+    std::lock_guard lock(mu);
+    pool_stats s;
+    s.queued = queued;
+    s.running = running;
+    s.done = done;
+    s.retried = retried;
+    s.failed = failed;
+    s.deaths = deaths;
+    s.workers = workers.size();
+    return s;
+  }
+
+  bool wait(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu);
+    if (timeout == std::chrono::milliseconds::max()) {
+      done_cv.wait(lock, ready);
+      return true;
+    }
+    return done_cv.wait_for(lock, timeout, ready);
+  }
+  void locked(const std::function<void()>& fn) {
+    std::lock_guard lock(mu);
+    fn();
+  }
+
+  pool_options opts;
+  std::string init_name;
+  tree t;
+  std::vector<std::string> workers;
+  bool closed = false;
+
+ private:
+  // Marks tasks [first, first + count) of the chunk finished (with their error already set, or values).
+  void settle_locked(const chunk& c, std::size_t first, std::size_t count) {
+    for (std::size_t i = first; i < first + count; ++i) {
+      if (c.job->settled[i]) continue;
+      c.job->settled[i] = 1;
+      ++c.job->finished;
+      if (c.job->unordered) c.job->order.push_back(i);
+    }
+  }
+  void fail_locked(const chunk& c, std::error_code ec, const std::string& why) {
+    for (std::size_t i = c.first; i < c.first + c.count; ++i) c.job->set_error(i, ec, why);
+    settle_locked(c, c.first, c.count);
+    failed += c.count;
+  }
+
+  void dispatch(std::size_t i) {
+    const std::string& path = workers[i];
+    for (;;) {
+      chunk c;
+      {
+        std::unique_lock lock(mu);
+        work_cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;  // stopping
+        c = std::move(queue.front());
+        queue.pop_front();
+        queued -= c.count;
+        running += c.count;
+      }
+      const bool again_soon = run(path, c);
+      {
+        std::lock_guard lock(mu);
+        running -= c.count;
+      }
+      done_cv.notify_all();
+      if (again_soon) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the worker is being restarted
+    }
+  }
+
+  // Puts @p c back at the front of the queue (a retry comes before new work).
+  void requeue_locked(chunk c) {
+    queued += c.count;
+    queue.push_front(std::move(c));
+    work_cv.notify_all();
+  }
+
+  // Puts the two halves of a multi-task chunk back at the front of the queue, first half first,
+  // uncharged (attempts 0): two workers can take them at once.
+  void split_locked(chunk c) {
+    chunk second = c;
+    c.count /= 2;
+    c.attempts = 0;
+    second.first = c.first + c.count;
+    second.count -= c.count;
+    second.attempts = 0;
+    requeue_locked(std::move(second));
+    requeue_locked(std::move(c));
+  }
+
+  // Sends one chunk and takes its answer. @returns true when the worker was not there (being
+  // restarted): the chunk is back in the queue, the caller waits a moment.
+  bool run(const std::string& path, chunk& c) {
+    pool_task task;
+    task.fn_name = c.job->fn_name;
+    if (opts.method == start_method::spawn && task.fn_name.empty()) {
+      std::lock_guard lock(mu);
+      fail_locked(c, errc::unknown_target,
+                  "with start_method::spawn a task function must be registered with PROCACTOR_POOL_FUNCTION");
+      return false;
+    }
+    if (task.fn_name.empty()) {
+      task.fn = c.job->fn;
+      task.invoker = c.job->invoker;
+    }
+    task.init_name = init_name;
+    if (init_name.empty()) task.init = reinterpret_cast<std::uintptr_t>(opts.initializer);
+    task.max_tasks = opts.max_tasks_per_child;
+    task.count = static_cast<std::uint32_t>(c.count);
+    std::error_code ec;
+    c.job->encode_args(c.first, c.count, task.args, ec);
+    if (ec) {
+      std::lock_guard lock(mu);
+      fail_locked(c, errc::encode_failed, "the arguments could not be encoded");
+      return false;
+    }
+    if (task.args.size() + 1024 > opts.max_message_size) {
+      std::lock_guard lock(mu);
+      if (c.count == 1) {
+        fail_locked(c, errc::message_too_large,
+                    "the task's arguments take " + std::to_string(task.args.size()) + " bytes; max_message_size is " +
+                        std::to_string(opts.max_message_size));
+        return false;
+      }
+      split_locked(std::move(c));
+      return false;
+    }
+    // The request waits for the answer or the worker's death (the tree reports every death of
+    // the callee's incarnation at once); with task_timeout, the worker's watchdog kills a task
+    // over it, and this bound only covers a watchdog that never fires.
+    const auto timeout = opts.task_timeout.count() > 0 ? opts.task_timeout * 4 + std::chrono::seconds(10)
+                                                       : std::chrono::duration_cast<std::chrono::milliseconds>(no_limit);
+    auto r = t.request<pool_reply>(path, task, timeout);
+    std::lock_guard lock(mu);
+    if (r) {
+      if (!r.value->error.empty()) {
+        fail_locked(c, errc::unknown_target, r.value->error);
+        return false;
+      }
+      const std::size_t bad = c.job->set_values(c.first, c.count, *r.value);
+      settle_locked(c, c.first, c.count);
+      failed += bad;
+      done += c.count - bad;
+      return false;
+    }
+    if (terminating || stopping) {
+      fail_locked(c, errc::not_running, "the pool was terminated");
+      return false;
+    }
+    if (r.error == errc::died) {
+      if (r.detail.find(" died: normal") != std::string::npos || r.detail.find(" died: shutdown") != std::string::npos) {
+        requeue_locked(std::move(c));  // a retiring worker (max_tasks_per_child): not the task's fault
+        return false;
+      }
+      ++deaths;
+      retried += c.count;
+      if (c.count > 1) {
+        // Whose fault is not known: the two halves again, uncharged. A half that dies is halved
+        // in turn, so a task at fault is alone after log2(count) deaths and then charged; a death
+        // that was no task's fault (a kill from outside) costs two messages, not count.
+        split_locked(std::move(c));
+        return false;
+      }
+      if (++c.attempts < opts.max_attempts) {
+        requeue_locked(std::move(c));
+        return false;
+      }
+      retried -= 1;  // not sent again after all
+      const bool hung = r.detail.find(" died: hung") != std::string::npos;
+      fail_locked(c, hung ? errc::timed_out : errc::died,
+                  r.detail + " (attempt " + std::to_string(c.attempts) + " of " + std::to_string(opts.max_attempts) + ")");
+      return false;
+    }
+    if (r.error == errc::no_such_actor || r.error == errc::full) {
+      requeue_locked(std::move(c));  // being restarted: again in a moment
+      return true;
+    }
+    fail_locked(c, r.error, r.detail);
+    return false;
+  }
+
+  std::mutex mu;
+  std::condition_variable work_cv;
+  std::condition_variable done_cv;
+  std::deque<chunk> queue;
+  std::vector<std::thread> threads;
+  bool stopping = false;
+  bool terminating = false;
+  bool shut_done = false;
+  std::uint64_t queued = 0, running = 0, done = 0, retried = 0, failed = 0, deaths = 0;
+};
+
+bool pool_wait(pool_core& core, const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
+  return core.wait(ready, timeout);
+}
+
+void pool_locked(pool_core& core, const std::function<void()>& fn) { core.locked(fn); }
+
+}  // namespace detail
+
+pool::pool(std::size_t processes) : pool([&] {
+  pool_options o;
+  o.processes = processes;
+  return o;
+}()) {}
+
+pool::pool(const pool_options& opts) : core_(std::make_shared<detail::pool_core>(opts)) {}
+
+pool::pool(pool&&) noexcept = default;
+
+pool& pool::operator=(pool&& other) noexcept {
+  if (this != &other) {
+    if (core_) core_->shut(true);
+    core_ = std::move(other.core_);
+  }
+  return *this;
+}
+
+pool::~pool() {
+  if (core_) core_->shut(true);
+}
+
+void pool::submit_job(std::shared_ptr<detail::pool_job> job, std::size_t chunksize) {
+  if (!core_) throw std::system_error(errc::not_running, "procactor::pool: moved-from pool");
+  core_->submit(std::move(job), chunksize);
+}
+
+void pool::wait_job(detail::pool_job& job) {
+  core_->wait([&] { return job.finished == job.size; }, std::chrono::milliseconds::max());
+}
+
+void pool::close() noexcept {
+  if (core_) core_->close();
+}
+
+void pool::terminate() noexcept {
+  if (core_) core_->shut(true);
+}
+
+void pool::join() {
+  if (!core_) return;
+  bool closed = false;
+  core_->locked([&] { closed = core_->closed; });
+  if (!closed) throw std::system_error(errc::invalid_argument, "procactor::pool::join: call close() or terminate() first");
+  core_->shut(false);
+}
+
+pool_stats pool::stats() const { return core_ ? core_->stats() : pool_stats{}; }
+
+std::size_t pool::size() const noexcept { return core_ ? core_->workers.size() : 0; }
+
+std::vector<std::string> pool::worker_names() const { return core_ ? core_->workers : std::vector<std::string>{}; }
+
+const tree& pool::workers_tree() const { return core_->t; }
+
+}  // namespace procactor
