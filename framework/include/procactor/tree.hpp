@@ -21,6 +21,14 @@
 
 namespace procactor {
 
+class tree;
+namespace detail {
+struct tree_address;
+/// The address of a running tree (its mailbox prefix, root and registered names), for the
+/// cluster gateway (cluster.hpp); null for an empty handle.
+const tree_address* address_of(const tree& t) noexcept;
+}  // namespace detail
+
 /// How the tree handle looks after the root supervisor: the process holding the handle is the
 /// root's parent, and restarts it as a supervisor restarts a child (OTP's application master over
 /// the top supervisor; PostgreSQL's postmaster over its backends). A restarted root has the same
@@ -211,6 +219,7 @@ class tree {
   std::uint64_t undelivered_count() const noexcept;
 
  private:
+  friend const detail::tree_address* detail::address_of(const tree& t) noexcept;
   struct impl;
   explicit tree(std::unique_ptr<impl> p) noexcept;
 

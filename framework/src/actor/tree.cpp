@@ -1045,4 +1045,7 @@ bool tree::running() noexcept {
 
 std::uint64_t tree::root_restarts() const noexcept { return impl_ ? impl_->restarts.load() : 0; }
 
+// The cluster gateway's hook (cluster.hpp): where the tree's mailboxes are.
+const detail::tree_address* detail::address_of(const tree& t) noexcept { return t.impl_ ? &t.impl_->addr : nullptr; }
+
 }  // namespace procactor

@@ -1,0 +1,57 @@
+#pragma once
+// The gateway process of a cluster node (issue #12), and what the node handle (node.cpp) and the
+// gateway (gateway.cpp, built with libnats only) agree on.
+//
+// Where it runs: in a process of its own, forked by cluster::node::start from the tree handle's
+// process, not in the root supervisor. The NATS client runs threads (a reader, a flusher, one
+// delivery thread per subscription); the root supervisor forks every child and every restart, and
+// a fork from a multi-threaded process is unsafe (procactor refuses it: errc::unsafe_fork), so
+// libnats must never live in the root, nor in the tree handle's process (it forks the root again
+// when tree_options allow root restarts). A process of its own also keeps a stalled NATS
+// connection or a crash of the client away from supervision.
+//
+// Local protocol (through the tree's mailboxes, keyed names like every actor's):
+//  - the gateway's inbox is the mailbox of gateway_path; a local sender puts there an envelope of
+//    kind message, type tag outbound_tag, whose payload is a cluster frame (frame.hpp) with
+//    dst_node, to, from (the sender's path), corr (a request's, echoed in its reply), tag, payload;
+//    the gateway fills in src_node and the incarnations;
+//  - requests of kind request with tag members_tag / stats_tag are answered with text;
+//  - replies of local actors to requests that came from other nodes come to the same inbox (the
+//    gateway is their requester: envelope `from` = gateway_path).
+//  - inbound messages reach local actors with `from` = "<node>:<path>" of the remote sender.
+
+#include <cstdint>
+#include <string>
+
+#include "actor/addressing.hpp"
+#include "ipc/mailbox.hpp"
+#include "procactor/cluster.hpp"
+#include "procactor/connection.hpp"
+
+namespace procactor::cluster::detail {
+
+inline constexpr const char* gateway_path = "/.gateway";
+inline constexpr const char* node_client_path = "/.node";  // the node handle's replies
+inline constexpr std::uint64_t outbound_tag = 0x7063'6c75'7374'6572;  // "pcluster"
+inline constexpr std::uint64_t members_tag = outbound_tag + 1;
+inline constexpr std::uint64_t stats_tag = outbound_tag + 2;
+inline constexpr ipc::mailbox_config gateway_box_config{512, 256 * 1024};
+inline constexpr ipc::mailbox_config client_box_config{16, (1 << 20) + 16 * 1024};
+
+struct gateway_config {
+  cluster_options opts;
+  procactor::detail::tree_address addr;
+  std::uint64_t incarnation = 0;
+};
+
+/// Runs the gateway until it is killed. Sends "ok" on @p ready once connected and subscribed, or
+/// "error: <why>" (then returns 1).
+int run_gateway(const gateway_config& cfg, connection& ready);
+
+/// NATS subjects.
+inline std::string in_subject(const std::string& cluster, const std::string& node) {
+  return "procactor." + cluster + "." + node + ".in";
+}
+inline std::string hb_subject(const std::string& cluster) { return "procactor." + cluster + ".hb"; }
+
+}  // namespace procactor::cluster::detail

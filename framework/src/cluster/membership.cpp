@@ -1,0 +1,82 @@
+#include "cluster/membership.hpp"
+
+#include <algorithm>
+
+namespace procactor::cluster {
+namespace {
+constexpr std::size_t fenced_kept = 64;  // incarnations remembered per node
+}
+
+void membership::fence(const std::string& node, std::uint64_t inc) {
+  auto& f = fenced_[node];
+  if (std::find(f.begin(), f.end(), inc) != f.end()) return;
+  f.push_back(inc);
+  if (f.size() > fenced_kept) f.pop_front();
+}
+
+bool membership::is_fenced(std::string_view node, std::uint64_t inc) const {
+  auto it = fenced_.find(node);
+  return it != fenced_.end() && std::find(it->second.begin(), it->second.end(), inc) != it->second.end();
+}
+
+membership::verdict membership::observe(std::string_view node, std::uint64_t inc, clock::time_point now,
+                                        std::vector<down_event>& downs) {
+  if (is_fenced(node, inc)) {
+    ++fenced_frames_;
+    return verdict::fenced;
+  }
+  auto it = peers_.find(node);
+  if (it == peers_.end()) {
+    peers_.emplace(std::string(node), peer{std::string(node), inc, true, now, now});
+    return verdict::joined;
+  }
+  peer& p = it->second;
+  if (p.incarnation == inc) {  // (a down incarnation is fenced: this one is up)
+    p.last_seen = now;
+    return verdict::accept;
+  }
+  if (p.up) {
+    downs.push_back({p.node, p.incarnation, "replaced by a new incarnation"});
+    fence(p.node, p.incarnation);
+  }
+  p.incarnation = inc;
+  p.up = true;
+  p.last_seen = now;
+  p.since = now;
+  return verdict::joined;
+}
+
+void membership::check(clock::time_point now, std::vector<down_event>& downs) {
+  const bool late = last_check_ && now - *last_check_ > down_after_ / 2;
+  last_check_ = now;
+  for (auto& [name, p] : peers_) {
+    if (!p.up) continue;
+    if (late) {
+      p.last_seen = std::max(p.last_seen, now);
+      continue;
+    }
+    if (now - p.last_seen > down_after_) {
+      p.up = false;
+      p.since = now;
+      fence(p.node, p.incarnation);
+      downs.push_back({p.node, p.incarnation,
+                       "no heartbeat for " +
+                           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_seen).count()) +
+                           " ms"});
+    }
+  }
+}
+
+std::optional<membership::peer> membership::find(std::string_view node) const {
+  auto it = peers_.find(node);
+  if (it == peers_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<membership::peer> membership::all() const {
+  std::vector<peer> out;
+  for (const auto& [n, p] : peers_) out.push_back(p);
+  return out;
+}
+
+}  // namespace procactor::cluster

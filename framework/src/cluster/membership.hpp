@@ -1,0 +1,71 @@
+#pragma once
+// The membership table of a gateway: which nodes of the cluster are up, under which incarnation,
+// and which incarnations were declared down (fenced: nothing of theirs is taken any more). Pure
+// logic on a clock given by the caller (tests drive it with made-up times); not thread-safe (the
+// gateway holds its lock around it).
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace procactor::cluster {
+
+class membership {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct peer {
+    std::string node;
+    std::uint64_t incarnation = 0;
+    bool up = false;
+    clock::time_point last_seen{};
+    clock::time_point since{};  // joined, or declared down
+  };
+  /// An incarnation declared down (missed heartbeats, or replaced by a newer one).
+  struct down_event {
+    std::string node;
+    std::uint64_t incarnation = 0;
+    std::string why;
+  };
+  enum class verdict {
+    accept,  // a live member's frame
+    joined,  // a new member (a new node, or a new incarnation of a known one)
+    fenced,  // from an incarnation declared down: drop it (counted)
+  };
+
+  /// @p down_after: silence after which an up member is declared down.
+  explicit membership(std::chrono::milliseconds down_after) : down_after_(down_after) {}
+
+  /// Any frame from @p node's incarnation @p inc, seen at @p now. A different incarnation of an
+  /// up member replaces it: the old one is declared down (added to @p downs) and fenced.
+  verdict observe(std::string_view node, std::uint64_t inc, clock::time_point now, std::vector<down_event>& downs);
+
+  /// Declares down every up member silent for longer than down_after (added to @p downs).
+  /// A check that comes late (the caller itself was stopped or starved for more than half of
+  /// down_after since the last check) declares nobody down: it gives every member a fresh window
+  /// instead, since the silence may be the caller's own.
+  void check(clock::time_point now, std::vector<down_event>& downs);
+
+  /// The member named @p node (up or down), if it was ever seen.
+  std::optional<peer> find(std::string_view node) const;
+  std::vector<peer> all() const;
+  /// True if @p inc of @p node was declared down.
+  bool is_fenced(std::string_view node, std::uint64_t inc) const;
+  /// Frames dropped because their incarnation was fenced.
+  std::uint64_t fenced_frames() const noexcept { return fenced_frames_; }
+
+ private:
+  void fence(const std::string& node, std::uint64_t inc);
+  std::chrono::milliseconds down_after_;
+  std::map<std::string, peer, std::less<>> peers_;
+  std::map<std::string, std::deque<std::uint64_t>, std::less<>> fenced_;  // per node, the latest 64
+  std::optional<clock::time_point> last_check_;
+  std::uint64_t fenced_frames_ = 0;
+};
+
+}  // namespace procactor::cluster

@@ -1,0 +1,339 @@
+// The node handle (cluster.hpp): forks the gateway process (gateway.cpp) and talks to it through
+// its mailbox. Built with and without libnats (without: start fails, function_not_supported).
+
+#include <signal.h>
+#include <sys/random.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+
+#include "actor/wire.hpp"
+#include "cluster/frame.hpp"
+#include "cluster/gateway.hpp"
+#include "internal/child.hpp"
+#include "internal/wait.hpp"
+#include "procactor/pipe.hpp"
+#include "procactor/process.hpp"
+
+namespace procactor::cluster {
+
+bool available() noexcept {
+#ifdef PROCACTOR_WITH_NATS
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool split_address(std::string_view address, std::string& node, std::string& name) {
+  const auto colon = address.find(':');
+  if (colon == std::string_view::npos) return false;
+  const std::string_view n = address.substr(0, colon);
+  if (!wire::valid_name(n) || colon + 1 == address.size()) return false;
+  node.assign(n);
+  name.assign(address.substr(colon + 1));
+  return true;
+}
+
+struct node::impl {
+  cluster_options opts;
+  procactor::detail::tree_address addr;
+  std::unique_ptr<ipc::mailbox> gw_box;  // the gateway's inbox (owned here: removed with the handle)
+  std::unique_ptr<ipc::mailbox> my_box;  // replies to this handle
+  std::optional<process> gw;
+  std::mutex mu;  // serialises the calls
+  std::uint64_t next_corr = 1;
+  std::vector<char> rbuf;
+  std::string env;
+  std::string frame;
+
+  ~impl() {
+    if (gw && gw->started()) {
+      std::error_code ec;
+      gw->signal(SIGKILL, true, ec);  // nothing to flush: at-most-once; peers see its heartbeats stop
+      gw->join(ec);
+    }
+  }
+
+  // Hands a frame to the gateway. errc::full / timed_out when its inbox stays full.
+  void to_gateway(wire::frame_view f, std::chrono::milliseconds timeout, std::error_code& ec) {
+    frame.clear();
+    if (!wire::encode(frame, f)) {
+      ec = errc::invalid_argument;
+      return;
+    }
+    env.clear();
+    procactor::wire::encode_envelope(env, procactor::wire::env_kind::message, detail::outbound_tag, 0,
+                                     detail::node_client_path, std::span<const char>(frame.data(), frame.size()));
+    gw_box->send(std::span<const char>(env.data(), env.size()), procactor::wire::user_priority,
+                 std::chrono::nanoseconds(timeout), ec);
+  }
+
+  // Waits for the reply of @p corr in this handle's mailbox (others, late, are dropped).
+  bool await(std::uint64_t corr, internal::clock::time_point deadline, std::uint64_t& tag, std::string& payload,
+             std::string& why, std::error_code& ec) {
+    for (;;) {
+      const std::size_t n = my_box->receive(rbuf, deadline, ec);
+      if (ec) return false;
+      auto v = procactor::wire::decode_envelope(std::span<const char>(rbuf.data(), n));
+      if (!v || v->corr != corr) continue;
+      if (v->kind == procactor::wire::env_kind::error_reply) {
+        ec = static_cast<errc>(v->tag);
+        why.assign(v->payload.begin(), v->payload.end());
+        return false;
+      }
+      if (v->kind != procactor::wire::env_kind::reply) continue;
+      tag = v->tag;
+      payload.assign(v->payload.begin(), v->payload.end());
+      why.assign(v->from);
+      return true;
+    }
+  }
+
+  // A control request to the gateway (members, stats): its text answer.
+  std::string ask(std::uint64_t what, std::chrono::milliseconds timeout, std::error_code& ec) {
+    std::lock_guard lock(mu);
+    const std::uint64_t corr = next_corr++;
+    env.clear();
+    procactor::wire::encode_envelope(env, procactor::wire::env_kind::request, what, corr, detail::node_client_path, {});
+    const auto deadline = internal::deadline_after(timeout);
+    gw_box->send(std::span<const char>(env.data(), env.size()), procactor::wire::user_priority, deadline, ec);
+    if (ec) return {};
+    std::uint64_t tag = 0;
+    std::string payload, why;
+    if (!await(corr, deadline, tag, payload, why, ec)) return {};
+    return payload;
+  }
+};
+
+node::node() noexcept = default;
+node::node(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+node::node(node&&) noexcept = default;
+node& node::operator=(node&&) noexcept = default;
+node::~node() = default;
+
+const std::string& node::name() const noexcept {
+  static const std::string empty;
+  return impl_ ? impl_->opts.node : empty;
+}
+
+pid_t node::gateway_pid() const noexcept { return impl_ && impl_->gw ? impl_->gw->pid() : 0; }
+
+node node::start(tree& t, cluster_options opts, std::error_code& ec) noexcept {
+  try {
+    ec.clear();
+    return start(t, std::move(opts));
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  } catch (...) {
+    ec = errc::spawn_failed;
+  }
+  return node();
+}
+
+node node::start(tree& t, cluster_options opts) {
+#ifndef PROCACTOR_WITH_NATS
+  (void)t;
+  (void)opts;
+  throw std::system_error(std::make_error_code(std::errc::function_not_supported),
+                          "procactor::cluster::node::start: procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)");
+#else
+  const char* what = "procactor::cluster::node::start";
+  if (opts.url.empty()) {
+    if (const char* u = std::getenv("PROCACTOR_NATS_URL")) opts.url = u;
+  }
+  if (opts.node.empty()) {
+    if (const char* n = std::getenv("PROCACTOR_NODE")) opts.node = n;
+  }
+  if (opts.url.empty()) throw std::system_error(errc::invalid_argument, std::string(what) + ": no NATS URL (PROCACTOR_NATS_URL)");
+  if (!wire::valid_name(opts.cluster)) {
+    throw std::system_error(errc::invalid_argument, std::string(what) + ": bad cluster name '" + opts.cluster + "'");
+  }
+  if (!wire::valid_name(opts.node)) {
+    throw std::system_error(errc::invalid_argument, std::string(what) + ": bad node name '" + opts.node + "'");
+  }
+  if (opts.heartbeat.count() <= 0 || opts.down_after <= opts.heartbeat) {
+    throw std::system_error(errc::invalid_argument, std::string(what) + ": down_after must exceed heartbeat > 0");
+  }
+  const procactor::detail::tree_address* addr = procactor::detail::address_of(t);
+  if (!addr) throw std::system_error(errc::not_running, std::string(what) + ": empty tree handle");
+  auto p = std::make_unique<impl>();
+  p->opts = opts;
+  p->addr = *addr;
+  std::error_code ec;
+  p->gw_box = ipc::mailbox::create(procactor::wire::mailbox_name(addr->prefix, detail::gateway_path),
+                                   detail::gateway_box_config, ec);
+  if (!p->gw_box) throw std::system_error(ec, std::string(what) + ": cannot create the gateway's mailbox");
+  p->my_box = ipc::mailbox::create(procactor::wire::mailbox_name(addr->prefix, detail::node_client_path),
+                                   detail::client_box_config, ec);
+  if (!p->my_box) throw std::system_error(ec, std::string(what) + ": cannot create the node handle's mailbox");
+  detail::gateway_config cfg;
+  cfg.opts = opts;
+  cfg.addr = *addr;
+  while (cfg.incarnation == 0) {
+    if (::getrandom(&cfg.incarnation, sizeof cfg.incarnation, 0) != static_cast<ssize_t>(sizeof cfg.incarnation)) {
+      throw std::system_error(std::error_code(errno, std::generic_category()), std::string(what) + ": getrandom");
+    }
+  }
+  auto [mine, theirs] = procactor::pipe();
+  process_options po;
+  po.name = "gateway:" + opts.node;
+  po.daemon = true;
+  p->gw.emplace(po, [cfg](connection& conn) -> int {
+    internal::close_fds_except({conn.native_handle()});  // none of the handle's (the root's pipe among them)
+    return detail::run_gateway(cfg, conn);
+  }, std::move(theirs));
+  p->gw->start();  // throws (unsafe_fork from a multi-threaded caller, ...)
+  const auto wait = opts.connect_timeout + std::chrono::seconds(1);
+  auto line = mine.recv_bytes(std::chrono::nanoseconds(wait), ec);
+  const std::string said(line.begin(), line.end());
+  if (ec || said != "ok") {
+    throw std::system_error(errc::spawn_failed, std::string(what) + ": the gateway of " + opts.node + " did not come up (" +
+                                                    (ec ? ec.message() : said) + ")");
+  }
+  return node(std::move(p));
+#endif
+}
+
+void node::send_encoded(std::string_view address, std::uint64_t tag, const std::string& bytes,
+                        std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept {
+  ec.clear();
+  if (!impl_) {
+    ec = errc::not_running;
+    if (why) *why = "empty node handle";
+    return;
+  }
+  try {
+    std::string dst, name;
+    if (!split_address(address, dst, name)) {
+      ec = errc::no_such_actor;
+      if (why) *why = "not a node:path address: " + std::string(address);
+      return;
+    }
+    std::lock_guard lock(impl_->mu);
+    wire::frame_view f;
+    f.kind = wire::kind::message;
+    f.dst_node = dst;
+    f.to = name;
+    f.from = detail::node_client_path;
+    f.tag = tag;
+    f.payload = std::span<const char>(bytes.data(), bytes.size());
+    impl_->to_gateway(f, timeout, ec);
+    if (ec && why) *why = "cannot hand the message to the gateway: " + ec.message();
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+std::string node::request_encoded(std::string_view address, std::uint64_t tag, const std::string& bytes,
+                                  std::chrono::milliseconds timeout, std::uint64_t& reply_tag, std::error_code& ec,
+                                  std::string& why) {
+  ec.clear();
+  if (!impl_) {
+    ec = errc::not_running;
+    why = "empty node handle";
+    return {};
+  }
+  std::string dst, name;
+  if (!split_address(address, dst, name)) {
+    ec = errc::no_such_actor;
+    why = "not a node:path address: " + std::string(address);
+    return {};
+  }
+  const auto deadline = internal::deadline_after(timeout);
+  std::lock_guard lock(impl_->mu);
+  const std::uint64_t corr = impl_->next_corr++;
+  wire::frame_view f;
+  f.kind = wire::kind::request;
+  f.dst_node = dst;
+  f.to = name;
+  f.from = detail::node_client_path;
+  f.corr = corr;
+  f.tag = tag;
+  f.timeout_ms = static_cast<std::uint32_t>(std::clamp<std::int64_t>(timeout.count(), 1, 0x7fffffff));
+  f.payload = std::span<const char>(bytes.data(), bytes.size());
+  impl_->to_gateway(f, timeout, ec);
+  if (ec) {
+    why = "cannot hand the request to the gateway: " + ec.message();
+    return {};
+  }
+  std::string payload;
+  if (!impl_->await(corr, deadline, reply_tag, payload, why, ec)) {
+    if (ec == errc::timed_out) why = "no answer from " + std::string(address) + " in time";
+    return {};
+  }
+  return payload;
+}
+
+namespace {
+
+std::uint64_t to_u64(std::string_view s) {
+  std::uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+// "a b c" -> fields
+std::vector<std::string_view> fields(std::string_view line) {
+  std::vector<std::string_view> out;
+  while (!line.empty()) {
+    auto sp = line.find(' ');
+    out.push_back(line.substr(0, sp));
+    line.remove_prefix(sp == std::string_view::npos ? line.size() : sp + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<member> node::members(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+  std::vector<member> out;
+  if (!impl_) {
+    ec = errc::not_running;
+    return out;
+  }
+  try {
+    const std::string text = impl_->ask(detail::members_tag, timeout, ec);
+    std::string_view rest = text;
+    while (!rest.empty()) {  // "node incarnation up\n" lines
+      auto nl = rest.find('\n');
+      auto f = fields(rest.substr(0, nl));
+      rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+      if (f.size() == 3) out.push_back(member{std::string(f[0]), to_u64(f[1]), f[2] == "up"});
+    }
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return out;
+}
+
+gateway_stats node::stats(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+  gateway_stats s;
+  if (!impl_) {
+    ec = errc::not_running;
+    return s;
+  }
+  try {
+    const std::string text = impl_->ask(detail::stats_tag, timeout, ec);
+    auto f = fields(text);
+    if (f.size() == 9) {
+      s.incarnation = to_u64(f[0]);
+      s.rejoins = to_u64(f[1]);
+      s.fenced_dropped = to_u64(f[2]);
+      s.stale_dropped = to_u64(f[3]);
+      s.malformed = to_u64(f[4]);
+      s.undeliverable = to_u64(f[5]);
+      s.sent = to_u64(f[6]);
+      s.received = to_u64(f[7]);
+      s.downs = to_u64(f[8]);
+    }
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return s;
+}
+
+}  // namespace procactor::cluster
