@@ -1,0 +1,460 @@
+#include "procactor/cluster.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/frame.hpp"
+#include "cluster/membership.hpp"
+#include "procactor/queue.hpp"
+#include "procactor/testing.hpp"
+#include "support/leak_check.hpp"
+#include "support/nats_server.hpp"
+
+using namespace std::chrono_literals;
+using procactor::actor;
+using procactor::child_spec;
+using procactor::cluster_options;
+using procactor::errc;
+using procactor::supervisor_spec;
+using procactor::tree;
+namespace cluster = procactor::cluster;
+namespace cw = procactor::cluster::wire;
+using procactor::cluster::membership;
+
+namespace {
+
+struct echo_q {
+  std::string text;
+};
+struct hold_q {
+  int unused;
+};
+
+// Answers echo_q with its text, prefixed with who asked; holds hold_q requests unanswered.
+class echo_actor : public actor {
+ public:
+  echo_actor() {
+    on<echo_q>([this](const echo_q& q) -> std::string { return q.text + " from " + sender(); });
+    on<hold_q>([this](const hold_q&) { held_.push_back(make_response_promise<std::string>()); });
+  }
+
+ private:
+  std::vector<procactor::response_promise<std::string>> held_;
+};
+
+// Why a test that needs a NATS server is skipped (empty: it runs).
+std::string why_no_nats() {
+  if (!cluster::available()) return "procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)";
+  if (!procactor_test::nats_server::found()) return "nats-server is not installed (PATH, PROCACTOR_NATS_SERVER)";
+  return {};
+}
+
+struct nats_precondition {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+    const std::string why = why_no_nats();
+    boost::test_tools::assertion_result r(why.empty());
+    if (!why.empty()) r.message() << "skipped: " << why;
+    return r;
+  }
+};
+
+supervisor_spec echo_spec() {
+  supervisor_spec s;
+  s.children = {child_spec::of<echo_actor>("echo")};
+  return s;
+}
+
+cluster_options options(const procactor_test::nats_server& srv, std::string node) {
+  cluster_options o;
+  o.url = srv.url();
+  o.cluster = "t" + std::to_string(::getpid());
+  o.node = std::move(node);
+  return o;
+}
+
+std::optional<cluster::member> member_of(cluster::node& n, const std::string& who) {
+  std::error_code ec;
+  for (auto& m : n.members(2s, ec)) {
+    if (m.node == who) return m;
+  }
+  return std::nullopt;
+}
+
+bool sees_up(cluster::node& n, const std::string& who) {
+  auto m = member_of(n, who);
+  return m && m->up;
+}
+
+cw::frame_view sample_frame(const std::string& payload) {
+  cw::frame_view f;
+  f.kind = cw::kind::request;
+  f.src_inc = 0x0102030405060708ULL;
+  f.dst_inc = 42;
+  f.corr = 7;
+  f.tag = 99;
+  f.timeout_ms = 1500;
+  f.src_node = "node-a";
+  f.dst_node = "node_b";
+  f.from = "/app/caller";
+  f.to = "/app/echo";
+  f.payload = std::span<const char>(payload.data(), payload.size());
+  return f;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(cluster_test, procactor_test::leak_check)
+
+BOOST_AUTO_TEST_CASE(a_cluster_frame_round_trips_and_a_malformed_one_is_refused) {
+  const std::string payload = "hello";
+  std::string bytes;
+  BOOST_TEST_REQUIRE(cw::encode(bytes, sample_frame(payload)));
+  BOOST_TEST(bytes.size() == cw::head_size + 6 + 6 + 11 + 9 + 5);
+  auto f = cw::decode(std::span<const char>(bytes.data(), bytes.size()));
+  BOOST_TEST_REQUIRE(f.has_value());
+  BOOST_TEST(static_cast<int>(f->kind) == static_cast<int>(cw::kind::request));
+  BOOST_TEST(f->src_inc == 0x0102030405060708ULL);
+  BOOST_TEST(f->dst_inc == 42u);
+  BOOST_TEST(f->corr == 7u);
+  BOOST_TEST(f->tag == 99u);
+  BOOST_TEST(f->timeout_ms == 1500u);
+  BOOST_TEST(f->src_node == "node-a");
+  BOOST_TEST(f->dst_node == "node_b");
+  BOOST_TEST(f->from == "/app/caller");
+  BOOST_TEST(f->to == "/app/echo");
+  BOOST_TEST(std::string(f->payload.begin(), f->payload.end()) == payload);
+  // little-endian on the wire: the magic reads "PCF1"
+  BOOST_TEST(bytes.substr(0, 4) == "PCF1");
+
+  auto refused = [](std::string b) { return !cw::decode(std::span<const char>(b.data(), b.size())).has_value(); };
+  BOOST_TEST(refused(bytes.substr(0, bytes.size() - 1)));  // one byte short
+  BOOST_TEST(refused(bytes + "x"));                        // one byte over
+  BOOST_TEST(refused(bytes.substr(0, cw::head_size - 1)));  // shorter than a head
+  std::string b = bytes;
+  b[0] = 'X';
+  BOOST_TEST(refused(b));  // magic
+  b = bytes;
+  b[4] = 2;
+  BOOST_TEST(refused(b));  // version
+  b = bytes;
+  b[5] = 0;
+  BOOST_TEST(refused(b));  // kind
+  b = bytes;
+  b[5] = 7;
+  BOOST_TEST(refused(b));
+  b = bytes;
+  b[52] = 1;
+  BOOST_TEST(refused(b));  // reserved
+  b = bytes;
+  b[cw::head_size] = '.';  // a node name that is no subject token
+  BOOST_TEST(refused(b));
+  b = bytes;
+  b[6] = static_cast<char>(cw::max_name + 1);  // src name length above the bound
+  BOOST_TEST(refused(b));
+  b = bytes;
+  b[48] = static_cast<char>(0xff);  // payload length pointing past the end
+  b[49] = static_cast<char>(0xff);
+  BOOST_TEST(refused(b));
+
+  std::string bad;
+  cw::frame_view g = sample_frame(payload);
+  g.dst_node = "a.b";
+  BOOST_TEST(!cw::encode(bad, g));
+  BOOST_TEST(bad.empty());
+}
+
+BOOST_AUTO_TEST_CASE(node_names_are_subject_tokens_and_addresses_split_at_the_first_colon) {
+  BOOST_TEST(cw::valid_name("n1"));
+  BOOST_TEST(cw::valid_name("Node_2-b"));
+  BOOST_TEST(!cw::valid_name(""));
+  BOOST_TEST(!cw::valid_name("a.b"));
+  BOOST_TEST(!cw::valid_name("a*"));
+  BOOST_TEST(!cw::valid_name("a>"));
+  BOOST_TEST(!cw::valid_name("a b"));
+  BOOST_TEST(!cw::valid_name(std::string(65, 'a')));
+  std::string node, name;
+  BOOST_TEST(cluster::split_address("b:/app/echo", node, name));
+  BOOST_TEST(node == "b");
+  BOOST_TEST(name == "/app/echo");
+  BOOST_TEST(cluster::split_address("b:@svc", node, name));
+  BOOST_TEST(name == "@svc");
+  BOOST_TEST(!cluster::split_address("/app/echo", node, name));
+  BOOST_TEST(!cluster::split_address("a.b:/x", node, name));
+  BOOST_TEST(!cluster::split_address("b:", node, name));
+}
+
+BOOST_AUTO_TEST_CASE(a_silent_member_is_declared_down_after_down_after_and_its_frames_are_fenced) {
+  membership m(700ms);
+  const auto t0 = membership::clock::time_point{} + 10s;
+  std::vector<membership::down_event> downs;
+  BOOST_TEST((m.observe("b", 11, t0, downs) == membership::verdict::joined));
+  BOOST_TEST((m.observe("b", 11, t0 + 100ms, downs) == membership::verdict::accept));
+  for (auto t = t0 + 120ms; t <= t0 + 800ms; t += 20ms) m.check(t, downs);  // 700 ms silent: still up
+  BOOST_TEST(downs.empty());
+  BOOST_TEST(m.find("b")->up);
+  m.check(t0 + 820ms, downs);
+  BOOST_TEST_REQUIRE(downs.size() == 1u);
+  BOOST_TEST(downs[0].node == "b");
+  BOOST_TEST(downs[0].incarnation == 11u);
+  BOOST_TEST(!m.find("b")->up);
+  BOOST_TEST(m.is_fenced("b", 11));
+  // the old incarnation comes back: fenced, counted, and still down
+  BOOST_TEST((m.observe("b", 11, t0 + 900ms, downs) == membership::verdict::fenced));
+  BOOST_TEST(m.fenced_frames() == 1u);
+  BOOST_TEST(!m.find("b")->up);
+  // a new incarnation is a new member
+  BOOST_TEST((m.observe("b", 12, t0 + 950ms, downs) == membership::verdict::joined));
+  BOOST_TEST(m.find("b")->up);
+  BOOST_TEST(m.find("b")->incarnation == 12u);
+  BOOST_TEST(downs.size() == 1u);
+  BOOST_TEST(!m.find("c"));
+}
+
+BOOST_AUTO_TEST_CASE(a_new_incarnation_of_an_up_member_declares_the_old_one_down) {
+  membership m(700ms);
+  const auto t0 = membership::clock::time_point{} + 10s;
+  std::vector<membership::down_event> downs;
+  m.observe("b", 1, t0, downs);
+  BOOST_TEST((m.observe("b", 2, t0 + 50ms, downs) == membership::verdict::joined));
+  BOOST_TEST_REQUIRE(downs.size() == 1u);
+  BOOST_TEST(downs[0].incarnation == 1u);
+  BOOST_TEST((m.observe("b", 1, t0 + 60ms, downs) == membership::verdict::fenced));
+  BOOST_TEST(m.find("b")->incarnation == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_check_that_comes_late_declares_nobody_down) {
+  // the checking gateway was itself stopped: the silence is its own, not its peers'
+  membership m(700ms);
+  const auto t0 = membership::clock::time_point{} + 10s;
+  std::vector<membership::down_event> downs;
+  m.observe("b", 1, t0, downs);
+  m.check(t0 + 20ms, downs);
+  m.check(t0 + 2s, downs);  // 2 s since the last check
+  BOOST_TEST(downs.empty());
+  BOOST_TEST(m.find("b")->up);
+  m.check(t0 + 2s + 20ms, downs);
+  BOOST_TEST(downs.empty());  // a fresh window from the late check
+  for (auto t = t0 + 2s + 40ms; t <= t0 + 2s + 800ms; t += 20ms) m.check(t, downs);
+  BOOST_TEST(downs.size() == 1u);  // and then silence counts again
+}
+
+BOOST_AUTO_TEST_CASE(without_nats_a_node_does_not_start) {
+  if (cluster::available()) return;  // built with NATS: the other cases cover start
+  auto t = tree::start("nonats", echo_spec());
+  std::error_code ec;
+  auto n = cluster::node::start(t, cluster_options{}, ec);
+  BOOST_TEST(!n);
+  BOOST_TEST((ec == std::errc::function_not_supported));
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(the_fixture_runs_nats_server_on_a_free_port_and_stops_it_by_pid,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  std::string dir;
+  pid_t pid = 0;
+  {
+    procactor_test::nats_server srv(true);  // with JetStream
+    BOOST_TEST(srv.url().rfind("nats://127.0.0.1:", 0) == 0u);
+    BOOST_TEST(srv.url() != "nats://127.0.0.1:4222");
+    pid = srv.pid();
+    dir = srv.dir();
+    BOOST_TEST(pid > 0);
+    BOOST_TEST(std::filesystem::exists(dir + "/js"));
+    procactor_test::nats_server second;  // another one beside it: another port
+    BOOST_TEST(second.url() != srv.url());
+  }
+  BOOST_TEST(!std::filesystem::exists(dir));
+  BOOST_TEST(procactor_test::wait_pid_gone(pid, 5s));
+}
+
+BOOST_AUTO_TEST_CASE(a_request_and_a_send_reach_an_actor_on_another_node,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  procactor::queue<std::string> sink(16);
+  supervisor_spec sb = echo_spec();
+  sb.children.push_back(procactor::testing::probe_child("sink", sink));
+  auto ta = tree::start("na", echo_spec());
+  auto tb = tree::start("nb", sb);
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    BOOST_TEST(a.name() == "a");
+    BOOST_TEST(a.gateway_pid() > 0);
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
+
+    auto r = a.request<std::string>("b:/nb/echo", echo_q{"hi"}, 5s);
+    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+    BOOST_TEST(*r.value == "hi from /.gateway");  // the gateway asks on the remote requester's behalf
+    BOOST_TEST(r.detail == "b:/nb/echo");          // who replied
+    auto rel = a.request<std::string>("b:echo", echo_q{"rel"}, 5s);  // relative to b's root
+    BOOST_TEST(rel.value.value_or("") == "rel from /.gateway");
+    auto back = b.request<std::string>("a:/na/echo", echo_q{"back"}, 5s);  // and the other way
+    BOOST_TEST(back.value.value_or("") == "back from /.gateway");
+    auto self = a.request<std::string>("a:/na/echo", echo_q{"self"}, 5s);  // to its own node
+    BOOST_TEST(self.value.value_or("") == "self from /.gateway");
+
+    a.send("b:/nb/sink", std::string("one-way"));
+    BOOST_TEST(sink.get(5s) == "one-way");
+
+    std::error_code ec;
+    auto st = a.stats(2s, ec);
+    BOOST_TEST(!ec);
+    BOOST_TEST(st.incarnation != 0u);
+    BOOST_TEST(st.sent >= 3u);
+    BOOST_TEST(st.fenced_dropped == 0u);
+  }
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_actor_on_a_live_node_and_an_unknown_node_are_no_such_actor,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto ta = tree::start("ua", echo_spec());
+  auto tb = tree::start("ub", echo_spec());
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = a.request<std::string>("b:/ub/nobody", echo_q{"x"}, 5s);
+    BOOST_TEST((r.error == errc::no_such_actor), r.error.message() << " | " << r.detail);
+    BOOST_TEST(r.detail.find("/ub/nobody") != std::string::npos, r.detail);
+    auto g = a.request<std::string>("b:/.gateway", echo_q{"x"}, 5s);  // the gateway is nobody's actor
+    BOOST_TEST((g.error == errc::no_such_actor), g.error.message() << " | " << g.detail);
+    auto u = a.request<std::string>("zz:/ub/echo", echo_q{"x"}, 5s);
+    BOOST_TEST((u.error == errc::no_such_actor), u.error.message() << " | " << u.detail);
+    BOOST_TEST(u.detail.find("no node zz") != std::string::npos, u.detail);
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // answers, not timeouts
+    auto bad = a.request<std::string>("/ub/echo", echo_q{"x"}, 5s);
+    BOOST_TEST((bad.error == errc::no_such_actor));
+  }
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_node_killed_is_declared_down_within_a_second_and_its_requests_fail_with_died_at_once,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto ta = tree::start("ka", echo_spec());
+  auto tb = tree::start("kb", echo_spec());
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+    BOOST_TEST_REQUIRE(a.request<std::string>("b:/kb/echo", echo_q{"warm"}, 5s).value.has_value());
+
+    const pid_t gw = b.gateway_pid();
+    BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);  // the node's process on the network
+    const auto killed = std::chrono::steady_clock::now();
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
+    const auto down_after = std::chrono::steady_clock::now() - killed;
+    BOOST_TEST_MESSAGE("node down detected after "
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(down_after).count() << " ms");
+    BOOST_TEST((down_after < 1s));
+    BOOST_TEST(member_of(a, "b").has_value());  // still known, as down
+
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = a.request<std::string>("b:/kb/echo", echo_q{"late"}, 5s);
+    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
+    BOOST_TEST(r.detail.find("node down") != std::string::npos, r.detail);
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 200ms));  // at once, not at the timeout
+    std::error_code ec;
+    BOOST_TEST(a.stats(2s, ec).downs == 1u);
+  }
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_request_pending_when_its_node_goes_down_fails_with_died_node_down,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto ta = tree::start("pa", echo_spec());
+  auto tb = tree::start("pb", echo_spec());
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+    // b's gateway is killed, from a helper process, once b's echo has taken the held request
+    const pid_t gw = b.gateway_pid();
+    procactor::process killer([gw, &tb] {
+      procactor::testing::wait_for_stats(tb, "/pb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
+                                         10s);
+      ::kill(gw, SIGKILL);
+    });
+    killer.start();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = a.request<std::string>("b:/pb/echo", hold_q{0}, 10s);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    killer.join();
+    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
+    BOOST_TEST(r.detail.find("b:/pb/echo died: node down: b") != std::string::npos, r.detail);
+    BOOST_TEST_MESSAGE("held request failed after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                                    << " ms");
+    BOOST_TEST((took < 2s));  // the kill plus the down detection, not the 10 s timeout
+  }
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_incarnation,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto ta = tree::start("fa", echo_spec());
+  auto tb = tree::start("fb", echo_spec());
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
+    std::error_code ec;
+    const auto a_inc = a.stats(2s, ec).incarnation;
+    const auto b_inc = member_of(a, "b")->incarnation;
+    BOOST_TEST(b.stats(2s, ec).incarnation == b_inc);
+
+    BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGSTOP) == 0);  // frozen: heartbeats stop, the connection stays
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
+    BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGCONT) == 0);
+
+    // its old incarnation's frames are dropped at a; told so, b takes a new one and joins again
+    BOOST_TEST_REQUIRE(procactor_test::wait_until(
+        [&] {
+          auto m = member_of(a, "b");
+          return m && m->up && m->incarnation != b_inc;
+        },
+        5s));
+    auto sa = a.stats(2s, ec);
+    auto sb = b.stats(2s, ec);
+    BOOST_TEST(sa.fenced_dropped >= 1u);
+    BOOST_TEST(sb.rejoins == 1u);
+    BOOST_TEST(sb.incarnation != b_inc);
+    BOOST_TEST(sb.incarnation == member_of(a, "b")->incarnation);
+    // a was not frozen: b's late check did not declare it down, it keeps its incarnation
+    BOOST_TEST(sa.rejoins == 0u);
+    BOOST_TEST(sa.incarnation == a_inc);
+    auto r = a.request<std::string>("b:/fb/echo", echo_q{"again"}, 5s);
+    BOOST_TEST(r.value.value_or(r.detail) == "again from /.gateway");
+  }
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,185 @@
+#pragma once
+// A nats-server for a test or a benchmark: started on a port the kernel picks (`-p -1`, never a
+// fixed one) on 127.0.0.1, with JetStream in a private store when asked; ready once its ports file
+// appears (inotify, no sleeping) and a TCP connect to the port succeeds; stopped by pid (SIGTERM,
+// then SIGKILL) with its directory removed. The binary is $PROCACTOR_NATS_SERVER, else
+// nats-server on PATH; found() is false when there is none (tests skip with a message).
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "procactor/process.hpp"
+
+namespace procactor_test {
+
+class nats_server {
+ public:
+  /// The nats-server binary, or "" when there is none.
+  static std::string binary() {
+    if (const char* b = std::getenv("PROCACTOR_NATS_SERVER"); b && *b) return b;
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    dirs += ":/usr/sbin:/sbin";  // Debian installs it in /usr/sbin
+    std::stringstream ss(dirs);
+    for (std::string d; std::getline(ss, d, ':');) {
+      std::error_code ec;
+      const auto p = std::filesystem::path(d) / "nats-server";
+      if (!d.empty() && std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0) return p.string();
+    }
+    return {};
+  }
+  static bool found() { return !binary().empty(); }
+
+  /// Starts it and waits (up to @p timeout) until it takes connections.
+  /// @throws std::runtime_error with its log when it does not come up.
+  explicit nats_server(bool jetstream = false, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const std::string bin = binary();
+    if (bin.empty()) throw std::runtime_error("nats-server not found (PATH, PROCACTOR_NATS_SERVER)");
+    char tmpl[] = "/tmp/procactor-nats-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::system_error(errno, std::generic_category(), "mkdtemp");
+    dir_ = tmpl;
+    inotify_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (inotify_ < 0 || ::inotify_add_watch(inotify_, dir_.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+      cleanup();
+      throw std::system_error(errno, std::generic_category(), "inotify");
+    }
+    std::vector<std::string> args = {bin, "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir_};
+    if (jetstream) {
+      args.insert(args.end(), {"--js", "--store_dir", dir_ + "/js"});
+    }
+    const std::string log = dir_ + "/log";
+    procactor::process_options o;
+    o.name = "nats-server";
+    o.daemon = true;
+    proc_.emplace(o, [args, log]() -> int {
+      std::vector<char*> argv;
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      if (FILE* f = std::freopen(log.c_str(), "w", stdout)) (void)f;
+      ::dup2(STDOUT_FILENO, STDERR_FILENO);
+      ::execv(argv[0], argv.data());
+      return 127;
+    });
+    try {
+      proc_->start();
+    } catch (...) {
+      cleanup();
+      throw;
+    }
+    if (!wait_ready(timeout)) {
+      const std::string why = "nats-server did not come up: " + read_log();
+      stop();
+      throw std::runtime_error(why);
+    }
+  }
+  nats_server(const nats_server&) = delete;
+  nats_server& operator=(const nats_server&) = delete;
+  ~nats_server() { stop(); }
+
+  /// "nats://127.0.0.1:PORT".
+  const std::string& url() const noexcept { return url_; }
+  pid_t pid() const noexcept { return proc_ ? proc_->pid() : 0; }
+  const std::string& dir() const noexcept { return dir_; }
+
+  /// Stops it (SIGTERM, then SIGKILL after 5 s) and removes its directory. Idempotent.
+  void stop() noexcept {
+    if (proc_ && proc_->started()) {
+      std::error_code ec;
+      proc_->signal(SIGTERM, true, ec);
+      if (!proc_->join(std::chrono::seconds(5), ec)) {
+        proc_->signal(SIGKILL, true, ec);
+        proc_->join(ec);
+      }
+    }
+    proc_.reset();
+    cleanup();
+  }
+
+ private:
+  std::string read_log() const {
+    std::ifstream in(dir_ + "/log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  // The ports file is {"nats":["nats://127.0.0.1:PORT"]}: the first nats:// URL in it.
+  bool read_ports() {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+      if (e.path().extension() != ".ports") continue;
+      std::ifstream in(e.path());
+      std::stringstream ss;
+      ss << in.rdbuf();
+      const std::string text = ss.str();
+      const auto at = text.find("nats://");
+      if (at == std::string::npos) continue;
+      const auto end = text.find('"', at);
+      if (end == std::string::npos) continue;
+      url_ = text.substr(at, end - at);
+      return true;
+    }
+    return false;
+  }
+
+  bool can_connect() const {
+    const auto colon = url_.rfind(':');
+    if (colon == std::string::npos) return false;
+    const int port = std::atoi(url_.c_str() + colon + 1);
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+  }
+
+  bool wait_ready(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (read_ports() && can_connect()) return true;
+      if (!proc_->is_alive()) return false;
+      pollfd p{inotify_, POLLIN, 0};
+      (void)::poll(&p, 1, 50);  // an event, or a slice to look at the process again
+      char buf[4096];
+      while (::read(inotify_, buf, sizeof buf) > 0) {
+      }
+    }
+    return false;
+  }
+
+  void cleanup() noexcept {
+    if (inotify_ >= 0) ::close(inotify_);
+    inotify_ = -1;
+    if (!dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+      dir_.clear();
+    }
+  }
+
+  std::string dir_;
+  std::string url_;
+  int inotify_ = -1;
+  std::optional<procactor::process> proc_;
+};
+
+}  // namespace procactor_test
