@@ -1,0 +1,93 @@
+// libFuzzer harness: the decoder of cluster frames (framework/src/cluster/frame.cpp), the bytes a
+// gateway takes from NATS (anyone who can publish on the cluster's subjects can send them).
+// Beyond "no crash", each accepted input must satisfy:
+//  - every part (node names, paths, payload) lies inside the input, and the parts and the 56-byte
+//    head add up to exactly the input;
+//  - the names are empty or valid_name(), the paths and payload within their bounds, the kind
+//    one of the six;
+//  - encoding the decoded frame gives back the very same bytes (the format is canonical).
+//
+// The seed corpus (corpus/cluster_frame/) is written by the harness itself:
+//   PROCACTOR_FUZZ_WRITE_SEEDS=test/fuzz/corpus/cluster_frame build-fuzz/test/fuzz/fuzz_cluster_frame
+
+#include <cstdint>
+#include <cstdlib>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "cluster/frame.hpp"
+#include "fuzz_support.hpp"
+
+namespace {
+
+namespace cw = procactor::cluster::wire;
+using procactor_fuzz::require;
+
+bool inside(std::string_view part, std::span<const char> whole) {
+  return part.empty() || (part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size());
+}
+
+void check(std::span<const char> in) {
+  const auto f = cw::decode(in);
+  if (!f) return;
+  const std::string_view payload(f->payload.data(), f->payload.size());
+  require(inside(f->src_node, in) && inside(f->dst_node, in) && inside(f->from, in) && inside(f->to, in) &&
+          inside(payload, in));
+  require(cw::head_size + f->src_node.size() + f->dst_node.size() + f->from.size() + f->to.size() + payload.size() ==
+          in.size());
+  require(f->src_node.empty() || cw::valid_name(f->src_node));
+  require(f->dst_node.empty() || cw::valid_name(f->dst_node));
+  require(f->from.size() <= cw::max_path && f->to.size() <= cw::max_path && payload.size() <= cw::max_payload);
+  const auto k = static_cast<int>(f->kind);
+  require(k >= 1 && k <= 6);
+  std::string out;
+  require(cw::encode(out, *f));
+  require(out == std::string_view(in.data(), in.size()));
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  const char* dir = procactor_fuzz::seed_dir();
+  if (!dir) return 0;
+  auto seed = [dir](const char* name, const cw::frame_view& f) {
+    std::string b;
+    if (cw::encode(b, f)) procactor_fuzz::write_seed(dir, name, "", b);
+  };
+  cw::frame_view hb;
+  hb.kind = cw::kind::heartbeat;
+  hb.src_node = "a";
+  hb.src_inc = 0x1234;
+  seed("heartbeat", hb);
+  const std::string payload = "payload";
+  cw::frame_view rq;
+  rq.kind = cw::kind::request;
+  rq.src_node = "node-a";
+  rq.dst_node = "node_b";
+  rq.src_inc = 1;
+  rq.dst_inc = 2;
+  rq.corr = 3;
+  rq.tag = 4;
+  rq.timeout_ms = 5000;
+  rq.from = "/.node";
+  rq.to = "/app/echo";
+  rq.payload = std::span<const char>(payload.data(), payload.size());
+  seed("request", rq);
+  cw::frame_view er = rq;
+  er.kind = cw::kind::error_reply;
+  er.tag = 22;
+  seed("error-reply", er);
+  cw::frame_view fe;
+  fe.kind = cw::kind::fenced;
+  fe.src_node = "a";
+  fe.dst_node = "b";
+  fe.dst_inc = 9;
+  seed("fenced", fe);
+  std::exit(0);
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  check(std::span<const char>(reinterpret_cast<const char*>(data), size));
+  return 0;
+}
