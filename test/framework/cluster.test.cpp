@@ -374,6 +374,15 @@ BOOST_AUTO_TEST_CASE(a_node_killed_is_declared_down_within_a_second_and_its_requ
     BOOST_TEST((std::chrono::steady_clock::now() - t0 < 200ms));  // at once, not at the timeout
     std::error_code ec;
     BOOST_TEST(a.stats(2s, ec).downs == 1u);
+    // and the node whose gateway was killed knows it: its calls fail at once
+    procactor::result<std::string> own;
+    BOOST_TEST(procactor_test::wait_until(
+        [&] {
+          own = b.request<std::string>("a:/ka/echo", echo_q{"x"}, 100ms);  // (long dead by now)
+          return own.error == errc::not_running;
+        },
+        5s));
+    BOOST_TEST(own.detail == "the gateway of node b has ended");
   }
   ta.stop();
   tb.stop();

@@ -31,6 +31,8 @@ constexpr auto check_period = std::chrono::milliseconds(20);
 constexpr auto delivery_wait = std::chrono::milliseconds(20);  // an inbound message into a full mailbox
 constexpr auto pending_grace = std::chrono::seconds(1);       // kept past a request's own timeout
 constexpr std::uint32_t default_timeout_ms = 30000;
+constexpr std::uint32_t max_timeout_ms = 10 * 60 * 1000;  // a pending entry outlives no request longer
+constexpr std::size_t max_pending = 1 << 16;  // requests waiting for an answer, each way
 
 std::string nats_error(natsStatus s) {
   const char* last = nats_GetLastError(nullptr);
@@ -237,10 +239,18 @@ struct gateway {
         std::uint64_t local = 0;
         {
           std::lock_guard lock(mu);
-          local = next_in++;
-          const auto ms = f->timeout_ms ? f->timeout_ms : default_timeout_ms;
-          pending_in[local] = in_req{std::string(f->src_node), f->src_inc, f->corr, std::string(f->from),
-                                     clock::now() + std::chrono::milliseconds(ms) + pending_grace};
+          if (pending_in.size() >= max_pending) {
+            local = 0;
+          } else {
+            local = next_in++;
+          const auto ms = std::min(f->timeout_ms ? f->timeout_ms : default_timeout_ms, max_timeout_ms);
+            pending_in[local] = in_req{std::string(f->src_node), f->src_inc, f->corr, std::string(f->from),
+                                       clock::now() + std::chrono::milliseconds(ms) + pending_grace};
+          }
+        }
+        if (local == 0) {
+          reply_error_remote(*f, errc::full, "too many requests waiting on node " + self, my_inc);
+          return;
         }
         std::string env;
         lw::encode_envelope(env, lw::env_kind::request, f->tag, local, gateway_path, f->payload);
@@ -322,7 +332,7 @@ struct gateway {
       if (out.kind == wire::kind::request) {  // answered like a remote one, through pending_out
         std::lock_guard lock(mu);
         const std::uint64_t wc = next_out++;
-        const auto ms = f->timeout_ms ? f->timeout_ms : default_timeout_ms;
+        const auto ms = std::min(f->timeout_ms ? f->timeout_ms : default_timeout_ms, max_timeout_ms);
         pending_out[wc] = out_req{std::string(f->from), f->corr, self, inc, std::string(f->to),
                                   clock::now() + std::chrono::milliseconds(ms) + pending_grace};
         out.corr = wc;
@@ -342,11 +352,14 @@ struct gateway {
       } else if (!peer->up) {
         failure = errc::died;
         why = node_down_text(address, dst, "down");
+      } else if (out.kind == wire::kind::request && pending_out.size() >= max_pending) {
+        failure = errc::full;
+        why = "too many requests waiting on node " + self + " (for " + address + ")";
       } else {
         out.dst_inc = peer->incarnation;
         if (out.kind == wire::kind::request) {
           const std::uint64_t wc = next_out++;
-          const auto ms = f->timeout_ms ? f->timeout_ms : default_timeout_ms;
+          const auto ms = std::min(f->timeout_ms ? f->timeout_ms : default_timeout_ms, max_timeout_ms);
           pending_out[wc] = out_req{std::string(f->from), f->corr, dst, peer->incarnation, std::string(f->to),
                                     clock::now() + std::chrono::milliseconds(ms) + pending_grace};
           out.corr = wc;

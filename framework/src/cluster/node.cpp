@@ -58,8 +58,13 @@ struct node::impl {
     }
   }
 
-  // Hands a frame to the gateway. errc::full / timed_out when its inbox stays full.
+  // Hands a frame to the gateway. errc::full / timed_out when its inbox stays full;
+  // errc::not_running when the gateway process has ended (killed: nobody reads its inbox).
   void to_gateway(wire::frame_view f, std::chrono::milliseconds timeout, std::error_code& ec) {
+    if (!gw || !gw->is_alive()) {
+      ec = errc::not_running;
+      return;
+    }
     frame.clear();
     if (!wire::encode(frame, f)) {
       ec = errc::invalid_argument;
@@ -96,6 +101,10 @@ struct node::impl {
   // A control request to the gateway (members, stats): its text answer.
   std::string ask(std::uint64_t what, std::chrono::milliseconds timeout, std::error_code& ec) {
     std::lock_guard lock(mu);
+    if (!gw || !gw->is_alive()) {
+      ec = errc::not_running;
+      return {};
+    }
     const std::uint64_t corr = next_corr++;
     env.clear();
     procactor::wire::encode_envelope(env, procactor::wire::env_kind::request, what, corr, detail::node_client_path, {});
@@ -222,7 +231,10 @@ void node::send_encoded(std::string_view address, std::uint64_t tag, const std::
     f.tag = tag;
     f.payload = std::span<const char>(bytes.data(), bytes.size());
     impl_->to_gateway(f, timeout, ec);
-    if (ec && why) *why = "cannot hand the message to the gateway: " + ec.message();
+    if (ec && why) {
+      *why = ec == errc::not_running ? "the gateway of node " + impl_->opts.node + " has ended"
+                                     : "cannot hand the message to the gateway: " + ec.message();
+    }
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
@@ -257,7 +269,8 @@ std::string node::request_encoded(std::string_view address, std::uint64_t tag, c
   f.payload = std::span<const char>(bytes.data(), bytes.size());
   impl_->to_gateway(f, timeout, ec);
   if (ec) {
-    why = "cannot hand the request to the gateway: " + ec.message();
+    why = ec == errc::not_running ? "the gateway of node " + impl_->opts.node + " has ended"
+                                  : "cannot hand the request to the gateway: " + ec.message();
     return {};
   }
   std::string payload;
