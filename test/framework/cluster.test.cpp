@@ -276,6 +276,48 @@ BOOST_AUTO_TEST_CASE(the_fixture_runs_nats_server_on_a_free_port_and_stops_it_by
   BOOST_TEST(procactor_test::wait_pid_gone(pid, 5s));
 }
 
+BOOST_AUTO_TEST_CASE(the_url_and_node_name_come_from_the_environment_and_bad_names_are_refused,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto t = tree::start("env", echo_spec());
+  {
+    ::setenv("PROCACTOR_NATS_URL", srv.url().c_str(), 1);
+    ::setenv("PROCACTOR_NODE", "from-env", 1);
+    cluster_options o;
+    o.cluster = "t" + std::to_string(::getpid());
+    std::error_code ec;
+    auto n = cluster::node::start(t, o, ec);
+    ::unsetenv("PROCACTOR_NATS_URL");
+    ::unsetenv("PROCACTOR_NODE");
+    BOOST_TEST_REQUIRE(!ec, ec.message());
+    BOOST_TEST(n.name() == "from-env");
+    for (const char* bad : {"a.b", "", "a*", "a b"}) {
+      cluster_options b = options(srv, bad);
+      auto m = cluster::node::start(t, b, ec);
+      BOOST_TEST(!m);
+      BOOST_TEST((ec == errc::invalid_argument), bad);
+    }
+    cluster_options c = options(srv, "x");
+    c.cluster = "c.d";
+    BOOST_TEST(!cluster::node::start(t, c, ec));
+    BOOST_TEST((ec == errc::invalid_argument));
+    // one node per tree
+    BOOST_TEST(!cluster::node::start(t, options(srv, "second"), ec));
+    BOOST_TEST((ec == errc::invalid_argument), ec.message());
+  }
+  {
+    // no server there: the gateway does not come up, and says why
+    std::error_code ec;
+    cluster_options d = options(srv, "y");
+    d.url = "nats://127.0.0.1:1";
+    d.connect_timeout = 500ms;
+    BOOST_TEST(!cluster::node::start(t, d, ec));
+    BOOST_TEST((ec == errc::spawn_failed), ec.message());
+  }
+  t.stop();
+  t.join();
+}
+
 BOOST_AUTO_TEST_CASE(a_request_and_a_send_reach_an_actor_on_another_node,
                      *boost::unit_test::precondition(nats_precondition{})) {
   procactor_test::nats_server srv;

@@ -175,6 +175,9 @@ node node::start(tree& t, cluster_options opts) {
   std::error_code ec;
   p->gw_box = ipc::mailbox::create(procactor::wire::mailbox_name(addr->prefix, detail::gateway_path),
                                    detail::gateway_box_config, ec);
+  if (!p->gw_box && ec == std::errc::file_exists) {
+    throw std::system_error(errc::invalid_argument, std::string(what) + ": the tree " + addr->root + " is a node already");
+  }
   if (!p->gw_box) throw std::system_error(ec, std::string(what) + ": cannot create the gateway's mailbox");
   p->my_box = ipc::mailbox::create(procactor::wire::mailbox_name(addr->prefix, detail::node_client_path),
                                    detail::client_box_config, ec);
