@@ -13,6 +13,8 @@
 
 #include "cluster/frame.hpp"
 #include "cluster/membership.hpp"
+#include "procactor/pipe.hpp"
+#include "procactor/process.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
@@ -430,6 +432,45 @@ BOOST_AUTO_TEST_CASE(a_node_killed_is_declared_down_within_a_second_and_its_requ
   tb.stop();
   ta.join();
   tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_node_whose_process_is_sigkilled_is_declared_down_within_a_second,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  // node c is a process of its own (its tree handle and node handle); SIGKILL of that process
+  // takes its tree down (the root sees its owner gone) and its gateway (PR_SET_PDEATHSIG)
+  procactor_test::nats_server srv;
+  auto ta = tree::start("sa", echo_spec());
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto [mine, theirs] = procactor::pipe();
+    const cluster_options co = options(srv, "c");
+    procactor::process c(
+        [co](procactor::connection& ready) {
+          auto t = tree::start("sc", echo_spec());
+          auto n = cluster::node::start(t, co);
+          ready.send_bytes(std::span<const char>("up", 2));
+          for (;;) ::pause();
+        },
+        std::move(theirs));
+    c.start();
+    BOOST_TEST_REQUIRE(mine.recv_bytes(10s).size() == 2u);
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c"); }, 5s));
+    BOOST_TEST_REQUIRE(a.request<std::string>("c:/sc/echo", echo_q{"up"}, 5s).value.has_value());
+    std::error_code ec;
+    c.signal(SIGKILL, false, ec);  // the node's process alone: the rest follows it
+    BOOST_TEST_REQUIRE(!ec);
+    const auto killed = std::chrono::steady_clock::now();
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "c"); }, 3s));
+    const auto took = std::chrono::steady_clock::now() - killed;
+    BOOST_TEST_MESSAGE("node process killed: down after "
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    BOOST_TEST((took < 1s));
+    c.join();
+    auto r = a.request<std::string>("c:/sc/echo", echo_q{"late"}, 5s);
+    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
+  }
+  ta.stop();
+  ta.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_request_pending_when_its_node_goes_down_fails_with_died_node_down,
