@@ -63,7 +63,7 @@ struct nats_precondition {
   boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
     const std::string why = why_no_nats();
     boost::test_tools::assertion_result r(why.empty());
-    if (!why.empty()) r.message() << "skipped: " << why;
+    if (!why.empty()) r.message() << why;
     return r;
   }
 };

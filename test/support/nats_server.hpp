@@ -3,7 +3,8 @@
 // fixed one) on 127.0.0.1, with JetStream in a private store when asked; ready once its ports file
 // appears (inotify, no sleeping) and a TCP connect to the port succeeds; stopped by pid (SIGTERM,
 // then SIGKILL) with its directory removed. The binary is $PROCACTOR_NATS_SERVER, else
-// nats-server on PATH; found() is false when there is none (tests skip with a message).
+// nats-server on PATH; found() is false when there is none or $PROCACTOR_NATS_SERVER is not an
+// executable (tests skip with a message).
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,7 +32,7 @@ class nats_server {
  public:
   /// The nats-server binary, or "" when there is none.
   static std::string binary() {
-    if (const char* b = std::getenv("PROCACTOR_NATS_SERVER"); b && *b) return b;
+    if (const char* b = std::getenv("PROCACTOR_NATS_SERVER"); b && *b) return ::access(b, X_OK) == 0 ? b : "";
     const char* path = std::getenv("PATH");
     std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
     dirs += ":/usr/sbin:/sbin";  // Debian installs it in /usr/sbin

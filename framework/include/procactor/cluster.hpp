@@ -59,9 +59,9 @@ bool available() noexcept;
 
 /// One node of the cluster as a gateway sees it.
 struct member {
-  std::string node;
-  std::uint64_t incarnation = 0;
-  bool up = false;
+  std::string node;              ///< its name
+  std::uint64_t incarnation = 0;  ///< the incarnation last seen (up) or declared down
+  bool up = false;               ///< up, or declared down
 };
 
 /// A gateway's counters.
@@ -97,11 +97,14 @@ class node {
   [[nodiscard]] static node start(tree& t, cluster_options opts);
   /// @overload
   [[nodiscard]] static node start(tree& t, cluster_options opts, std::error_code& ec) noexcept;
+  /// @overload
   node(node&&) noexcept;
+  /// @overload
   node& operator=(node&&) noexcept;
   /// Stops the gateway (SIGTERM, then SIGKILL) and removes its mailboxes. The tree keeps running.
   ~node();
 
+  /// True unless empty (moved from, or a failed start).
   explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
   /// This node's name.
   const std::string& name() const noexcept;
