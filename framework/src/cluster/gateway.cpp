@@ -28,6 +28,7 @@ namespace lw = procactor::wire;  // local (mailbox) wire
 using clock = std::chrono::steady_clock;
 
 constexpr auto check_period = std::chrono::milliseconds(20);
+constexpr auto gateway_spin = std::chrono::microseconds(100);  // the inbox's spin budget
 constexpr auto delivery_wait = std::chrono::milliseconds(20);  // an inbound message into a full mailbox
 constexpr auto pending_grace = std::chrono::seconds(1);       // kept past a request's own timeout
 constexpr std::uint32_t default_timeout_ms = 30000;
@@ -538,6 +539,10 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
     say("error: cannot open the gateway's mailbox: " + ec.message());
     return 1;
   }
+  // A local callee's reply usually comes within 100 us: caught by the (adaptive) spin, it costs
+  // no wake-up. Measured cluster_rtt_64B / raw NATS p50: 1.27-1.94x with the default 20 us,
+  // 1.34-1.48x with 100 us (3 runs each, interleaved, noisy machine).
+  box->set_spin(gateway_spin);
   gateway g(cfg);
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
