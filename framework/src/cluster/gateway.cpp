@@ -9,6 +9,7 @@
 // happen outside it, each thread with its own mail_sender.
 
 #include <nats/nats.h>
+#include <sys/random.h>
 
 #include <atomic>
 #include <mutex>
@@ -179,8 +180,12 @@ struct gateway {
     {
       std::lock_guard lock(mu);
       std::uint64_t fresh = 0;
-      while (fresh == 0 || fresh == inc) fresh = (inc * 6364136223846793005ULL + 1442695040888963407ULL) ^
-                                                 static_cast<std::uint64_t>(clock::now().time_since_epoch().count());
+      while (fresh == 0 || fresh == inc) {
+        if (::getrandom(&fresh, sizeof fresh, 0) != static_cast<ssize_t>(sizeof fresh)) {  // (no entropy: a mix)
+          fresh = (inc * 6364136223846793005ULL + 1442695040888963407ULL) ^
+                  static_cast<std::uint64_t>(clock::now().time_since_epoch().count());
+        }
+      }
       inc = fresh;
       ++st.rejoins;
       for (auto& [c, r] : pending_out) failed.push_back(std::move(r));
@@ -218,7 +223,7 @@ struct gateway {
     }
     switch (f->kind) {
       case wire::kind::fenced:
-        rejoin(out);
+        if (f->dst_inc == my_inc) rejoin(out);  // (names this incarnation; 0 would name any)
         return;
       case wire::kind::message: {
         const std::string from = std::string(f->src_node) + ":" + std::string(f->from);
@@ -244,7 +249,7 @@ struct gateway {
             local = 0;
           } else {
             local = next_in++;
-          const auto ms = std::min(f->timeout_ms ? f->timeout_ms : default_timeout_ms, max_timeout_ms);
+            const auto ms = std::min(f->timeout_ms ? f->timeout_ms : default_timeout_ms, max_timeout_ms);
             pending_in[local] = in_req{std::string(f->src_node), f->src_inc, f->corr, std::string(f->from),
                                        clock::now() + std::chrono::milliseconds(ms) + pending_grace};
           }
