@@ -2,7 +2,10 @@
 //  - cluster_rtt_64B: a request of 64 bytes from node a's handle to an echo actor on node b and
 //    its reply (handle -> a's gateway -> NATS -> b's gateway -> actor, and back), in us;
 //  - nats_rtt_64B: raw NATS request-reply of 64 bytes between two processes (libnats, SendAsap on
-//    both sides), on the same server in the same run.
+//    both sides), on the same server in the same run;
+//  - node_down_detection: ms from SIGKILL of node c's gateway to node a's table showing c down
+//    (polled every 2 ms), over --kills kills (a new incarnation of c joins between kills). Kills
+//    only: link cuts need network namespaces (left).
 // Repetitions alternate (cluster, raw, cluster, raw, ...) so that both see the same machine.
 // The nats-server is started on a free port (test/support/nats_server.hpp) and stopped at the end.
 //
@@ -151,14 +154,42 @@ std::vector<double> cluster_rtts(procactor::cluster::node& a, int rounds) {
   return v;
 }
 
+bool sees(procactor::cluster::node& n, const std::string& who, bool up) {
+  std::error_code ec;
+  for (const auto& m : n.members(1s, ec)) {
+    if (m.node == who) return m.up == up;
+  }
+  return !up;
+}
+
+// One kill: c joins (a new incarnation), its gateway is SIGKILLed, a's table is polled until c is
+// down. The ms it took, or -1.
+double one_down(procactor::tree& tc, procactor::cluster::node& a, const procactor::cluster_options& co) {
+  auto c = procactor::cluster::node::start(tc, co);
+  const auto give_up = clk::now() + 5s;
+  while (!sees(a, "c", true)) {
+    if (clk::now() > give_up) return -1;
+    std::this_thread::sleep_for(2ms);
+  }
+  ::kill(c.gateway_pid(), SIGKILL);
+  const auto killed = clk::now();
+  while (!sees(a, "c", false)) {
+    if (clk::now() > killed + 5s) return -1;
+    std::this_thread::sleep_for(2ms);
+  }
+  return std::chrono::duration<double, std::milli>(clk::now() - killed).count();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int reps = 5;
   int rounds = 2000;
+  int kills = 20;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--kills")) kills = std::atoi(argv[i + 1]);
   }
   if (!procactor_test::nats_server::found()) {
     std::printf("{\"name\": \"cluster_rtt_64B\", \"skipped\": \"nats-server not found\"}\n");
@@ -169,7 +200,8 @@ int main(int argc, char** argv) {
   s.children = {procactor::child_spec::of<echo_actor>("echo")};
   auto ta = procactor::tree::start("ca", s);
   auto tb = procactor::tree::start("cb", s);
-  std::vector<double> cm, call, nm, nall;
+  auto tc = procactor::tree::start("cc", s);
+  std::vector<double> cm, call, nm, nall, downs;
   {
     procactor::cluster_options o;
     o.url = srv.url();
@@ -190,14 +222,31 @@ int main(int argc, char** argv) {
       nm.push_back(percentile(n, 50));
       nall.insert(nall.end(), n.begin(), n.end());
     }
+    o.node = "c";
+    for (int k = 0; k < kills; ++k) {
+      const double ms = one_down(tc, a, o);
+      if (ms < 0) {
+        std::fprintf(stderr, "cluster_bench: node c was not seen up or down in time\n");
+        return 1;
+      }
+      downs.push_back(ms);
+    }
   }
   char extra[160];
   std::snprintf(extra, sizeof extra, ", \"vs_nats_p50\": %.3g", percentile(call, 50) / percentile(nall, 50));
   emit("cluster_rtt_64B", cm, call, extra);
   emit("nats_rtt_64B", nm, nall, "");
+  if (!downs.empty()) {
+    std::printf("{\"name\": \"node_down_detection\", \"value\": %.6g, \"unit\": \"ms\", \"kills\": %zu, "
+                "\"p50\": %.6g, \"p90\": %.6g, \"p99\": %.6g, \"max\": %.6g}\n",
+                percentile(downs, 99), downs.size(), percentile(downs, 50), percentile(downs, 90), percentile(downs, 99),
+                *std::max_element(downs.begin(), downs.end()));
+  }
   ta.stop();
   tb.stop();
+  tc.stop();
   ta.join();
   tb.join();
+  tc.join();
   return 0;
 }
