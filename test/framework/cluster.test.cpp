@@ -198,6 +198,7 @@ BOOST_AUTO_TEST_CASE(a_silent_member_is_declared_down_after_down_after_and_its_f
   const auto t0 = membership::clock::time_point{} + 10s;
   std::vector<membership::down_event> downs;
   BOOST_TEST((m.observe("b", 11, t0, downs) == membership::verdict::joined));
+  m.check(t0, downs);  // the first check (it declares nobody down)
   BOOST_TEST((m.observe("b", 11, t0 + 100ms, downs) == membership::verdict::accept));
   for (auto t = t0 + 120ms; t <= t0 + 800ms; t += 20ms) m.check(t, downs);  // 700 ms silent: still up
   BOOST_TEST(downs.empty());
@@ -230,6 +231,18 @@ BOOST_AUTO_TEST_CASE(a_new_incarnation_of_an_up_member_declares_the_old_one_down
   BOOST_TEST(downs[0].incarnation == 1u);
   BOOST_TEST((m.observe("b", 1, t0 + 60ms, downs) == membership::verdict::fenced));
   BOOST_TEST(m.find("b")->incarnation == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(the_first_check_declares_nobody_down) {
+  // a gateway stopped between its first heartbeat and its first check (found by the frozen-node
+  // case below: the frozen gateway declared the healthy node down on waking)
+  membership m(700ms);
+  const auto t0 = membership::clock::time_point{} + 10s;
+  std::vector<membership::down_event> downs;
+  m.observe("b", 1, t0, downs);
+  m.check(t0 + 2s, downs);
+  BOOST_TEST(downs.empty());
+  BOOST_TEST(m.find("b")->up);
 }
 
 BOOST_AUTO_TEST_CASE(a_check_that_comes_late_declares_nobody_down) {
@@ -313,6 +326,23 @@ BOOST_AUTO_TEST_CASE(the_url_and_node_name_come_from_the_environment_and_bad_nam
     // one node per tree
     BOOST_TEST(!cluster::node::start(t, options(srv, "second"), ec));
     BOOST_TEST((ec == errc::invalid_argument), ec.message());
+    // one node per name in a cluster (another tree asking for the name of a live node)
+    auto t2 = tree::start("env2", echo_spec());
+    cluster_options same = options(srv, "from-env");
+    try {
+      auto twin = cluster::node::start(t2, same);
+      BOOST_TEST(false, "a second node named from-env joined");
+    } catch (const std::system_error& e) {
+      BOOST_TEST((e.code() == errc::invalid_argument), e.what());
+      BOOST_TEST(std::string(e.what()).find("node name from-env is taken in cluster") != std::string::npos, e.what());
+    }
+    same.cluster += "x";  // the same name in another cluster is another node
+    auto other = cluster::node::start(t2, same, ec);
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(other.name() == "from-env");
+    other = cluster::node();
+    t2.stop();
+    t2.join();
   }
   {
     // no server there: the gateway does not come up, and says why
@@ -546,6 +576,9 @@ BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_
         5s));
     auto sa = a.stats(2s, ec);
     auto sb = b.stats(2s, ec);
+    BOOST_TEST_MESSAGE("a: downs " << sa.downs << " fenced " << sa.fenced_dropped << " rejoins " << sa.rejoins
+                                   << "; b: downs " << sb.downs << " fenced " << sb.fenced_dropped << " rejoins "
+                                   << sb.rejoins);
     BOOST_TEST(sa.fenced_dropped >= 1u);
     BOOST_TEST(sb.rejoins == 1u);
     BOOST_TEST(sb.incarnation != b_inc);

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "actor/wire.hpp"
@@ -21,6 +22,7 @@
 #include "cluster/membership.hpp"
 #include "internal/wait.hpp"
 #include "procactor/exit_reason.hpp"
+#include "procactor/log.hpp"
 
 namespace procactor::cluster::detail {
 namespace {
@@ -72,6 +74,7 @@ struct gateway {
   std::unordered_map<std::uint64_t, in_req> pending_in;  // by local corr
   std::uint64_t next_in = 1;
   std::unordered_map<std::string, clock::time_point> noticed;  // fenced notices sent, per node
+  std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
   gateway_stats st;
 
   procactor::detail::mail_sender main_out;
@@ -149,7 +152,15 @@ struct gateway {
       ++st.malformed;
       return;
     }
-    if (f->src_node == self) return;  // (no echo: only a namesake would be here)
+    if (f->src_node == self) {  // (no echo: only a namesake heartbeats under our name)
+      if (f->src_inc != inc && namesake != f->src_inc) {
+        namesake = f->src_inc;
+        procactor::detail::log_event(log_level::error, "node_name_taken", "cluster " + cfg.opts.cluster, self,
+                                     "another gateway heartbeats as node " + self + " in cluster " + cfg.opts.cluster +
+                                         " (incarnation " + std::to_string(f->src_inc) + ")");
+      }
+      return;
+    }
     if (members.observe(f->src_node, f->src_inc, clock::now(), downs) == membership::verdict::fenced) {
       notice_fenced(*f);
     }
@@ -458,9 +469,16 @@ struct gateway {
     std::vector<out_req> failed;
     std::vector<std::string> whys;
     const auto now = clock::now();
+    // Cut off from the server (reconnecting): we hear nobody, which says nothing about them. The
+    // others may declare us down meanwhile; then we are told, and rejoin.
+    const bool connected = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
     {
       std::lock_guard lock(mu);
-      members.check(now, downs);
+      if (connected) {
+        members.check(now, downs);
+      } else {
+        members.hold(now);
+      }
       found.swap(downs);
       st.downs += found.size();
       for (const auto& d : found) {
@@ -477,6 +495,12 @@ struct gateway {
       }
       std::erase_if(pending_out, [&](const auto& kv) { return kv.second.expires < now; });
       std::erase_if(pending_in, [&](const auto& kv) { return kv.second.expires < now; });
+    }
+    for (const auto& d : found) {
+      procactor::detail::log_event(log_level::warn, "node_down", self, d.node,
+                                   "node " + d.node + " (incarnation " + std::to_string(d.incarnation) +
+                                       ") declared down: " + d.why,
+                                   {{"incarnation", std::to_string(d.incarnation)}, {"why", d.why}});
     }
     for (std::size_t i = 0; i < failed.size(); ++i) {
       const auto& r = failed[i];
@@ -502,6 +526,18 @@ void on_in_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) 
   } catch (...) {
   }
   natsMsg_Destroy(msg);
+}
+
+void on_disconnected(natsConnection*, void* closure) {
+  auto* g = static_cast<gateway*>(closure);
+  procactor::detail::log_event(log_level::warn, "nats_disconnected", g->self, g->cfg.opts.url,
+                               "the gateway of node " + g->self + " lost its NATS connection; reconnecting");
+}
+
+void on_reconnected(natsConnection*, void* closure) {
+  auto* g = static_cast<gateway*>(closure);
+  procactor::detail::log_event(log_level::info, "nats_reconnected", g->self, g->cfg.opts.url,
+                               "the gateway of node " + g->self + " is connected to NATS again");
 }
 
 natsStatus set_options(natsOptions* o, const cluster_options& c) {
@@ -552,6 +588,8 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   if (s == NATS_OK) s = set_options(opts, cfg.opts);
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, &g);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, &g);
   if (s == NATS_OK) s = natsConnection_Connect(&g.nc, opts);
   natsSubscription* hb_sub = nullptr;
   natsSubscription* in_sub = nullptr;
@@ -562,6 +600,25 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   if (s != NATS_OK) {
     say("error: NATS at " + cfg.opts.url + ": " + nats_error(s));
     return 1;
+  }
+  // A node name is unique in its cluster (as Erlang refuses a second node of one name): a gateway
+  // that hears a heartbeat under its own name within two heartbeat periods does not join.
+  const auto listen_until = clock::now() + 2 * cfg.opts.heartbeat + std::chrono::milliseconds(20);
+  while (clock::now() < listen_until) {
+    {
+      std::lock_guard lock(g.mu);
+      if (g.namesake != 0) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // (a start-up window, not a wait for an event)
+  }
+  {
+    std::lock_guard lock(g.mu);
+    if (g.namesake != 0) {
+      say("taken: node name " + cfg.opts.node + " is taken in cluster " + cfg.opts.cluster + " (by incarnation " +
+          std::to_string(g.namesake) + ")");
+      natsConnection_Destroy(g.nc);
+      return 1;
+    }
   }
   g.send_heartbeat();
   say("ok");

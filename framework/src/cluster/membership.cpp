@@ -47,7 +47,10 @@ membership::verdict membership::observe(std::string_view node, std::uint64_t inc
 }
 
 void membership::check(clock::time_point now, std::vector<down_event>& downs) {
-  const bool late = last_check_ && now - *last_check_ > down_after_ / 2;
+  const auto gap = last_check_ ? now - *last_check_ : clock::duration::zero();
+  // The first check is "late" too: nothing says this caller was running before it (a gateway
+  // stopped between its first heartbeat and its first check would declare everyone down).
+  const bool late = !last_check_ || gap > down_after_ / 2;
   last_check_ = now;
   for (auto& [name, p] : peers_) {
     if (!p.up) continue;
@@ -64,6 +67,13 @@ void membership::check(clock::time_point now, std::vector<down_event>& downs) {
                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_seen).count()) +
                            " ms"});
     }
+  }
+}
+
+void membership::hold(clock::time_point now) {
+  last_check_ = now;
+  for (auto& [name, p] : peers_) {
+    if (p.up) p.last_seen = std::max(p.last_seen, now);
   }
 }
 

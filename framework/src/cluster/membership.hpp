@@ -48,8 +48,12 @@ class membership {
   /// Declares down every up member silent for longer than down_after (added to @p downs).
   /// A check that comes late (the caller itself was stopped or starved for more than half of
   /// down_after since the last check) declares nobody down: it gives every member a fresh window
-  /// instead, since the silence may be the caller's own.
+  /// instead, since the silence may be the caller's own. The first check counts as late.
   void check(clock::time_point now, std::vector<down_event>& downs);
+
+  /// Declares nobody down and gives every up member a fresh window from @p now: the caller cannot
+  /// hear anyone (its own connection is down), so silence says nothing about the others.
+  void hold(clock::time_point now);
 
   /// The member named @p node (up or down), if it was ever seen.
   std::optional<peer> find(std::string_view node) const;

@@ -202,6 +202,9 @@ node node::start(tree& t, cluster_options opts) {
   const auto wait = opts.connect_timeout + std::chrono::seconds(1);
   auto line = mine.recv_bytes(std::chrono::nanoseconds(wait), ec);
   const std::string said(line.begin(), line.end());
+  if (!ec && said.rfind("taken: ", 0) == 0) {
+    throw std::system_error(errc::invalid_argument, std::string(what) + ": " + said.substr(7));
+  }
   if (ec || said != "ok") {
     throw std::system_error(errc::spawn_failed, std::string(what) + ": the gateway of " + opts.node + " did not come up (" +
                                                     (ec ? ec.message() : said) + ")");
