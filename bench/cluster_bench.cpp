@@ -3,8 +3,8 @@
 //    its reply (handle -> a's gateway -> NATS -> b's gateway -> actor, and back), in us;
 //  - nats_rtt_64B: raw NATS request-reply of 64 bytes between two processes (libnats, SendAsap on
 //    both sides), on the same server in the same run;
-//  - node_down_detection: ms from SIGKILL of node c's gateway to node a's table showing c down
-//    (polled every 2 ms), over --kills kills (a new incarnation of c joins between kills). Kills
+//  - node_down_detection: ms from SIGKILL of node c's gateway to node a's gateway declaring c down
+//    (the time it records, on the machine's steady clock), over --kills kills (a new incarnation of c joins between kills). Kills
 //    only: link cuts need network namespaces (left).
 // Repetitions alternate (cluster, raw, cluster, raw, ...) so that both see the same machine.
 // The nats-server is started on a free port (test/support/nats_server.hpp) and stopped at the end.
@@ -177,7 +177,11 @@ double one_down(procactor::tree& tc, procactor::cluster::node& a, const procacto
     if (clk::now() > killed + 5s) return -1;
     std::this_thread::sleep_for(2ms);
   }
-  return std::chrono::duration<double, std::milli>(clk::now() - killed).count();
+  std::error_code ec;
+  for (const auto& m : a.members(1s, ec)) {  // when a's gateway declared it down (its own clock)
+    if (m.node == "c") return std::chrono::duration<double, std::milli>(m.since - killed).count();
+  }
+  return -1;
 }
 
 }  // namespace

@@ -62,6 +62,9 @@ struct member {
   std::string node;              ///< its name
   std::uint64_t incarnation = 0;  ///< the incarnation last seen (up) or declared down
   bool up = false;               ///< up, or declared down
+  /// When it joined (up) or was declared down, on the machine's steady clock (CLOCK_MONOTONIC:
+  /// comparable between the processes of one machine).
+  std::chrono::steady_clock::time_point since{};
 };
 
 /// A gateway's counters.

@@ -74,6 +74,7 @@ struct gateway {
   std::unordered_map<std::uint64_t, in_req> pending_in;  // by local corr
   std::uint64_t next_in = 1;
   std::unordered_map<std::string, clock::time_point> noticed;  // fenced notices sent, per node
+  std::atomic<bool> closing{false};  // our own close: no "lost its connection" line
   std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
   gateway_stats st;
 
@@ -432,7 +433,8 @@ struct gateway {
       std::lock_guard lock(mu);
       if (env.tag == members_tag) {
         for (const auto& p : members.all()) {
-          text += p.node + " " + std::to_string(p.incarnation) + (p.up ? " up\n" : " down\n");
+          text += p.node + " " + std::to_string(p.incarnation) + (p.up ? " up " : " down ") +
+                  std::to_string(p.since.time_since_epoch().count()) + "\n";
         }
       } else if (env.tag == stats_tag) {
         st.incarnation = inc;
@@ -530,6 +532,7 @@ void on_in_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) 
 
 void on_disconnected(natsConnection*, void* closure) {
   auto* g = static_cast<gateway*>(closure);
+  if (g->closing) return;
   procactor::detail::log_event(log_level::warn, "nats_disconnected", g->self, g->cfg.opts.url,
                                "the gateway of node " + g->self + " lost its NATS connection; reconnecting");
 }
@@ -616,6 +619,7 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
     if (g.namesake != 0) {
       say("taken: node name " + cfg.opts.node + " is taken in cluster " + cfg.opts.cluster + " (by incarnation " +
           std::to_string(g.namesake) + ")");
+      g.closing = true;
       natsConnection_Destroy(g.nc);
       return 1;
     }
