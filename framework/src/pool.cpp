@@ -79,6 +79,10 @@ const char* pool_function_name(std::uint64_t fn) noexcept {
   return it == r.by_fn.end() ? nullptr : it->second.c_str();
 }
 
+/// Largest reply a worker sends: the tree handle's reply mailbox takes messages of 1 MiB
+/// (tree.cpp, client_box_config), less room for the frame's header.
+constexpr std::size_t max_reply_size = (std::size_t{1} << 20) - 16 * 1024;
+
 /// The worker: runs the chunks it is sent, returns their results.
 class pool_worker : public actor {
  public:
@@ -99,7 +103,18 @@ class pool_worker : public actor {
         }
         init = e.fn;
       }
-      if (init != 0) reinterpret_cast<void (*)()>(static_cast<std::uintptr_t>(init))();  // throws: the worker ends
+      if (init != 0) {
+        // An initializer that throws fails this chunk's tasks at once and leaves the worker up,
+        // uninitialised (tried again before its next chunk): no death, no retry, no restart
+        // loop as in Python's Pool, where such a worker dies and is replaced forever.
+        try {
+          reinterpret_cast<void (*)()>(static_cast<std::uintptr_t>(init))();
+        } catch (...) {
+          out.error = "the initializer threw " + pool_current_exception();
+          out.code = static_cast<std::int32_t>(errc::task_failed);
+          return out;
+        }
+      }
       initialised_ = true;
     }
     std::uint64_t fn = t.fn;
@@ -115,6 +130,17 @@ class pool_worker : public actor {
     }
     auto* run_chunk = reinterpret_cast<pool_invoker>(static_cast<std::uintptr_t>(invoker));
     run_chunk(fn, std::span<const char>(t.args.data(), t.args.size()), out);
+    // A reply over the owner's reply mailbox could not be sent (the worker would die of it and the
+    // chunk be charged as a death): say so instead; the owner halves the chunk, a single task
+    // whose result is too large fails with errc::message_too_large.
+    std::size_t size = out.values.size() + out.error.size() + 4 * out.failed.size() + 64;
+    for (const auto& w : out.what) size += w.size() + 8;
+    if (size > max_reply_size) {
+      out = pool_reply{};
+      out.error = "the results take " + std::to_string(size) + " bytes; a reply holds at most " +
+                  std::to_string(max_reply_size);
+      out.code = static_cast<std::int32_t>(errc::message_too_large);
+    }
     done_ += t.count;
     if (t.max_tasks != 0 && done_ >= t.max_tasks) stop();  // retire: replaced by the supervisor
     return out;
@@ -210,21 +236,28 @@ class pool_core {
   }
 
   // Ends the workers. terminate: at once, failing what is left; otherwise after the queue drains.
+  // Several threads may call it at once (join in one, terminate or the destructor in another):
+  // one of them ends the tree and the dispatchers, the others wait for it; a terminate cuts
+  // short a join that waits for the queue to drain.
   void shut(bool terminate) noexcept {
     {
       std::unique_lock lock(mu);
-      if (shut_done) return;
       closed = true;
-      if (terminate) {
+      if (terminate && !terminating) {
         terminating = true;
         for (auto& c : queue) {
           queued -= c.count;
           fail_locked(c, errc::not_running, "the pool was terminated");
         }
         queue.clear();
-      } else {
-        done_cv.wait(lock, [&] { return queue.empty() && running == 0; });
+        done_cv.notify_all();  // a join waiting for the queue to drain goes on to the end
       }
+      if (!terminate) done_cv.wait(lock, [&] { return terminating || (queue.empty() && running == 0); });
+      if (shutting) {
+        done_cv.wait(lock, [&] { return shut_done; });
+        return;
+      }
+      shutting = true;
       stopping = true;
       work_cv.notify_all();
     }
@@ -236,9 +269,9 @@ class pool_core {
     for (auto& th : threads) {
       if (th.joinable()) th.join();
     }
-    threads.clear();
     {
       std::lock_guard lock(mu);
+      threads.clear();
       for (auto& c : queue) {
         queued -= c.count;
         fail_locked(c, errc::not_running, "the pool ended");
@@ -386,7 +419,12 @@ class pool_core {
     std::lock_guard lock(mu);
     if (r) {
       if (!r.value->error.empty()) {
-        fail_locked(c, errc::unknown_target, r.value->error);
+        const auto code = r.value->code != 0 ? static_cast<errc>(r.value->code) : errc::unknown_target;
+        if (code == errc::message_too_large && c.count > 1) {
+          split_locked(std::move(c));  // the results did not fit one reply: two halves
+          return false;
+        }
+        fail_locked(c, code, r.value->error);
         return false;
       }
       const std::size_t bad = c.job->set_values(c.first, c.count, *r.value);
@@ -438,6 +476,7 @@ class pool_core {
   std::vector<std::thread> threads;
   bool stopping = false;
   bool terminating = false;
+  bool shutting = false;   ///< one thread is ending the tree and the dispatchers
   bool shut_done = false;
   std::uint64_t queued = 0, running = 0, done = 0, retried = 0, failed = 0, deaths = 0;
 };

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "procactor/supervisor.hpp"
+#include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
@@ -90,6 +91,17 @@ int pid_of_worker(int) { return static_cast<int>(::getpid()); }
 int initialized = 0;
 void init_worker() { initialized = 42; }
 int read_initialized(int x) { return initialized + x; }
+// Throws the first time it runs in the test (a counter shared with the workers), then works.
+void init_fails_once() {
+  if (runs()[4000].fetch_add(1) == 0) throw std::runtime_error("no database yet");
+  initialized = 7;
+}
+void init_always_fails() {
+  runs()[4001].fetch_add(1);
+  throw std::runtime_error("no database");
+}
+// A string of @p n bytes: results larger than one reply can hold.
+std::string bytes_of(int n) { return std::string(static_cast<std::size_t>(n), 'x'); }
 int registered_twice(int x) { return 2 * x; }
 int not_registered(int x) { return x; }
 
@@ -375,6 +387,81 @@ BOOST_AUTO_TEST_CASE(the_destructor_terminates_a_pool_with_a_task_that_never_ret
   }
   BOOST_TEST(h->ready());
   BOOST_TEST((h->outcome(0ms).error == errc::not_running));
+}
+
+BOOST_AUTO_TEST_CASE(an_initializer_that_throws_fails_its_chunk_at_once_and_kills_no_worker, *boost::unit_test::timeout(120)) {
+  // Python's Pool replaces a worker whose initializer raised, forever; here the chunk's tasks fail
+  // with task_failed naming the exception, the worker lives, and tries the initializer again.
+  reset_runs();
+  {
+    pool_options o;
+    o.processes = 2;
+    o.initializer = init_always_fails;
+    pool p(o);
+    std::vector<int> in(200, 1);
+    auto out = p.map(read_initialized, in);
+    for (const auto& r : out) {
+      BOOST_TEST_REQUIRE(!r.value.has_value());
+      BOOST_TEST_REQUIRE((r.error == errc::task_failed), r.error.message() << " " << r.detail);
+      BOOST_TEST_REQUIRE(r.detail.find("initializer") != std::string::npos, r.detail);
+      BOOST_TEST_REQUIRE(r.detail.find("no database") != std::string::npos, r.detail);
+    }
+    auto s = p.stats();
+    BOOST_TEST(s.deaths == 0u);
+    BOOST_TEST(s.retried == 0u);
+    BOOST_TEST(s.failed == 200u);
+    BOOST_TEST(runs()[4001].load() == 8);  // once per chunk (about four chunks per worker): no more
+  }
+  pool_options o;
+  o.processes = 1;
+  o.initializer = init_fails_once;
+  pool p(o);
+  BOOST_CHECK_EXCEPTION(p.apply(read_initialized, 1), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::task_failed; });
+  BOOST_TEST(p.apply(read_initialized, 1) == 8);  // the same worker, initialised at its second try
+  BOOST_TEST(p.stats().deaths == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_result_too_large_for_a_reply_fails_alone_with_message_too_large_and_kills_no_worker,
+                     *boost::unit_test::timeout(120)) {
+  // [1] can never fit a reply; [2] and [3] fit one each but not together with [1] or each other:
+  // the chunk of four is halved until each fits, and only [1] fails.
+  pool p(1);
+  auto out = p.map(bytes_of, std::vector<int>{10, 2 << 20, 600'000, 600'000}, 4);
+  BOOST_TEST_REQUIRE(out[0].value.has_value(), out[0].detail);
+  BOOST_TEST(out[0].value->size() == 10u);
+  BOOST_TEST(!out[1].value.has_value());
+  BOOST_TEST((out[1].error == errc::message_too_large), out[1].error.message() << " " << out[1].detail);
+  BOOST_TEST_REQUIRE(out[2].value.has_value(), out[2].detail);
+  BOOST_TEST(out[2].value->size() == 600'000u);
+  BOOST_TEST_REQUIRE(out[3].value.has_value(), out[3].detail);
+  auto s = p.stats();
+  BOOST_TEST(s.deaths == 0u);
+  BOOST_TEST(s.failed == 1u);
+  BOOST_TEST(s.done == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(terminate_from_another_thread_ends_a_join_waiting_for_a_task_that_never_returns,
+                     *boost::unit_test::timeout(60)) {
+  // join() and terminate() at once (the pool's calls may come from several threads): one ends the
+  // tree and the dispatchers, the other waits for it (both ending them crashed on a double
+  // std::thread::join, or raced on the tree handle).
+  for (int round = 0; round < 5; ++round) {
+    pool p(1);
+    auto stuck = p.apply_async(hangs_on_5, 5);
+    BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return p.stats().running == 1; }, 20s));
+    p.close();
+    std::atomic<bool> joined{false};
+    std::thread joiner([&] {
+      p.join();
+      joined = true;
+    });
+    p.terminate();
+    joiner.join();
+    BOOST_TEST(joined.load());
+    BOOST_TEST(stuck.ready());
+    BOOST_TEST((stuck.outcome(0ms).error == errc::not_running));
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -52,7 +52,9 @@ struct pool_options {
   /// Worker processes; 0: std::thread::hardware_concurrency() (at least 1).
   std::size_t processes = 0;
   /// Run once in each worker (each incarnation) before its first task. With spawn: registered
-  /// with PROCACTOR_POOL_FUNCTION. An exception from it ends the worker (its task is retried).
+  /// with PROCACTOR_POOL_FUNCTION. An exception from it fails the tasks of the chunk it came
+  /// before with errc::task_failed ("the initializer threw ..."), at once, without killing the
+  /// worker; the worker tries the initializer again before its next chunk (no restart loop).
   void (*initializer)() = nullptr;
   /// A worker retires (exits normally and is replaced) after this many tasks; 0: never.
   /// Counted in whole chunks: a worker retires after the chunk that reaches the count.
@@ -109,10 +111,11 @@ struct pool_reply {
   std::vector<std::uint32_t> failed;   ///< indices (in the chunk) of the tasks that threw
   std::vector<std::string> what;       ///< their exceptions, "type: what()"
   std::string error;                   ///< the chunk could not run at all (unknown function, ...)
+  std::int32_t code = 0;               ///< with `error`: its errc (0: errc::unknown_target)
   /// cereal.
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(values, failed, what, error);
+    ar(values, failed, what, error, code);
   }
 };
 
@@ -130,6 +133,7 @@ void invoke_pool_chunk(std::uint64_t fn, std::span<const char> args, pool_reply&
   decode(args, in, ec);
   if (ec) {
     out.error = "the arguments could not be decoded";
+    out.code = static_cast<std::int32_t>(errc::decode_failed);
     return;
   }
   std::vector<R> values(in.size());
@@ -142,7 +146,10 @@ void invoke_pool_chunk(std::uint64_t fn, std::span<const char> args, pool_reply&
     }
   }
   encode(values, out.values, ec);
-  if (ec) out.error = "the results could not be encoded";
+  if (ec) {
+    out.error = "the results could not be encoded";
+    out.code = static_cast<std::int32_t>(errc::encode_failed);
+  }
 }
 
 void register_pool_function(const char* name, std::uint64_t fn, std::uint64_t invoker);
