@@ -203,9 +203,22 @@ class pool_core {
                       .with_handler_budget(opts.task_timeout);
     spec.children = {std::move(worker)};
     const std::string name = "pool-" + std::to_string(::getpid()) + "-" + std::to_string(pool_counter.fetch_add(1));
-    t = tree::start(name, std::move(spec));
+    try {
+      t = tree::start(name, std::move(spec));
+    } catch (const std::system_error& e) {
+      // tree::start reports a refused fork as errc::spawn_failed, the cause in its text only.
+      const bool refused = e.code() == errc::unsafe_fork ||
+                           std::string_view(e.what()).find(make_error_code(errc::unsafe_fork).message()) != std::string_view::npos;
+      if (!refused) throw;
+      throw std::system_error(errc::unsafe_fork,
+                              "procactor::pool: start_method::fork needs a program with one thread when the pool is "
+                              "made, and a pool that has been used runs threads (one per worker): make every fork "
+                              "pool before using any, or use start_method::spawn (" +
+                                  std::string(e.what()) + ")");
+    }
     for (std::size_t i = 1; i <= opts.processes; ++i) workers.push_back("w-" + std::to_string(i));
-    for (std::size_t i = 0; i < workers.size(); ++i) threads.emplace_back([this, i] { dispatch(i); });
+    // The dispatcher threads start with the first submission, not here: the program keeps one
+    // thread until then, so that several fork pools can be made one after the other.
   }
 
   ~pool_core() { shut(true); }
@@ -219,6 +232,9 @@ class pool_core {
       chunksize = std::max<std::size_t>(1, (job->size + parts - 1) / parts);
     }
     if (job->size == 0) return;
+    if (threads.empty()) {
+      for (std::size_t i = 0; i < workers.size(); ++i) threads.emplace_back([this, i] { dispatch(i); });
+    }
     for (std::size_t first = 0; first < job->size; first += chunksize) {
       chunk c;
       c.job = job;
@@ -480,6 +496,10 @@ class pool_core {
   bool shut_done = false;
   std::uint64_t queued = 0, running = 0, done = 0, retried = 0, failed = 0, deaths = 0;
 };
+
+void pool_empty_handle() {
+  throw std::system_error(errc::invalid_argument, "procactor::async_result: an empty handle (default-constructed)");
+}
 
 bool pool_wait(pool_core& core, const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
   return core.wait(ready, timeout);

@@ -148,6 +148,11 @@ BOOST_AUTO_TEST_CASE(starmap_apply_and_apply_async_unpack_their_arguments, *boos
   BOOST_TEST(h.successful());
   BOOST_TEST(h.get(1s) == 81);
   BOOST_TEST(h.get() == 81);  // again: the result stays
+  procactor::async_result<int> empty;  // a clear error, not a null dereference
+  BOOST_CHECK_EXCEPTION(empty.ready(), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::invalid_argument; });
+  BOOST_CHECK_EXCEPTION(empty.get(1s), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::invalid_argument; });
 }
 
 BOOST_AUTO_TEST_CASE(imap_streams_in_order_and_imap_unordered_streams_every_result_once, *boost::unit_test::timeout(120)) {
@@ -462,6 +467,21 @@ BOOST_AUTO_TEST_CASE(terminate_from_another_thread_ends_a_join_waiting_for_a_tas
     BOOST_TEST(stuck.ready());
     BOOST_TEST((stuck.outcome(0ms).error == errc::not_running));
   }
+}
+
+BOOST_AUTO_TEST_CASE(several_fork_pools_can_be_made_before_any_is_used_and_a_late_one_says_why_not,
+                     *boost::unit_test::timeout(120)) {
+  // A pool's dispatcher threads start with its first task, so the program still has one thread
+  // when the second pool forks its tree. Once a pool has run, forking another is refused with a
+  // message that says what to do.
+  pool a(1);
+  pool b(1);
+  BOOST_TEST(a.apply(square, 3) == 9);
+  BOOST_TEST(b.apply(square, 4) == 16);
+  BOOST_CHECK_EXCEPTION(pool(1), std::system_error, [](const std::system_error& e) {
+    BOOST_TEST(std::string(e.what()).find("start_method::spawn") != std::string::npos, e.what() << " [" << e.code().message() << "]");
+    return e.code() == errc::unsafe_fork;
+  });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

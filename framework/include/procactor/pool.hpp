@@ -246,7 +246,8 @@ struct is_tuple<std::tuple<T...>> : std::true_type {};
 }  // namespace detail
 
 /// The result of one task submitted with pool::apply_async (Python's AsyncResult,
-/// concurrent.futures' Future). Copies share the task.
+/// concurrent.futures' Future). Copies share the task. A default-constructed one is empty: its
+/// calls throw std::system_error errc::invalid_argument.
 template <class R>
 class async_result {
  public:
@@ -320,7 +321,9 @@ class result_stream {
 class pool {
  public:
   /// A pool of @p processes workers (0: one per CPU). @throws std::system_error when the workers
-  /// cannot be started (errc::unsafe_fork when forking a multi-threaded program).
+  /// cannot be started: errc::unsafe_fork when forking a multi-threaded program. A pool's own
+  /// threads (one per worker) start with its first task, so several fork pools can be made one
+  /// after the other before any is used.
   explicit pool(std::size_t processes = 0);
   /// @overload
   explicit pool(const pool_options& opts);
@@ -438,14 +441,21 @@ bool pool_wait(pool_core& core, const std::function<bool()>& ready, std::chrono:
 void pool_locked(pool_core& core, const std::function<void()>& fn);
 }  // namespace detail
 
+namespace detail {
+/// @throws std::system_error errc::invalid_argument: an async_result made empty (default-constructed).
+[[noreturn]] void pool_empty_handle();
+}  // namespace detail
+
 template <class R>
 bool async_result<R>::ready() const {
+  if (!job_) detail::pool_empty_handle();
   bool r = false;
   detail::pool_locked(*core_, [&] { r = job_->finished == job_->size; });
   return r;
 }
 template <class R>
 bool async_result<R>::wait(std::chrono::milliseconds timeout) const {
+  if (!job_) detail::pool_empty_handle();
   return detail::pool_wait(*core_, [&] { return job_->finished == job_->size; }, timeout);
 }
 template <class R>
@@ -454,6 +464,7 @@ void async_result<R>::wait() const {
 }
 template <class R>
 bool async_result<R>::successful() const {
+  if (!job_) detail::pool_empty_handle();
   bool done = false, ok = false;
   detail::pool_locked(*core_, [&] {
     done = job_->finished == job_->size;
@@ -464,6 +475,7 @@ bool async_result<R>::successful() const {
 }
 template <class R>
 result<R> async_result<R>::outcome(std::chrono::milliseconds timeout) const {
+  if (!job_) detail::pool_empty_handle();
   result<R> r;
   if (!detail::pool_wait(*core_, [&] { return job_->finished == job_->size; }, timeout)) {
     r.error = errc::timed_out;
