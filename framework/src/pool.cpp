@@ -409,10 +409,16 @@ class pool_core {
     task.max_tasks = opts.max_tasks_per_child;
     task.count = static_cast<std::uint32_t>(c.count);
     std::error_code ec;
-    c.job->encode_args(c.first, c.count, task.args, ec);
+    std::string why = "the arguments could not be encoded";
+    try {
+      c.job->encode_args(c.first, c.count, task.args, ec);  // copies them: a copy may throw
+    } catch (...) {
+      ec = errc::encode_failed;
+      why += ": " + pool_current_exception();
+    }
     if (ec) {
       std::lock_guard lock(mu);
-      fail_locked(c, errc::encode_failed, "the arguments could not be encoded");
+      fail_locked(c, errc::encode_failed, why);
       return false;
     }
     if (task.args.size() + 1024 > opts.max_message_size) {
@@ -443,7 +449,13 @@ class pool_core {
         fail_locked(c, code, r.value->error);
         return false;
       }
-      const std::size_t bad = c.job->set_values(c.first, c.count, *r.value);
+      std::size_t bad = c.count;
+      try {
+        bad = c.job->set_values(c.first, c.count, *r.value);  // decodes and moves the results: may throw
+      } catch (...) {
+        const std::string what = "the results could not be decoded: " + pool_current_exception();
+        for (std::size_t i = c.first; i < c.first + c.count; ++i) c.job->set_error(i, errc::decode_failed, what);
+      }
       settle_locked(c, c.first, c.count);
       failed += bad;
       done += c.count - bad;

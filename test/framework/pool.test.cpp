@@ -102,6 +102,25 @@ void init_always_fails() {
 }
 // A string of @p n bytes: results larger than one reply can hold.
 std::string bytes_of(int n) { return std::string(static_cast<std::size_t>(n), 'x'); }
+// An argument whose copy throws off the test's main thread (in the pool's dispatchers, which copy
+// a chunk's arguments to encode them); it moves without throwing.
+const std::thread::id main_thread = std::this_thread::get_id();
+struct touchy {
+  int v = 0;
+  touchy() = default;
+  touchy(int x) : v(x) {}  // NOLINT: converts, as map's inputs do
+  touchy(const touchy& o) : v(o.v) {
+    if (std::this_thread::get_id() != main_thread) throw std::runtime_error("copied off the main thread");
+  }
+  touchy(touchy&&) noexcept = default;
+  touchy& operator=(const touchy&) = default;
+  touchy& operator=(touchy&&) noexcept = default;
+  template <class A>
+  void serialize(A& a) {
+    a(v);
+  }
+};
+int touchy_value(touchy t) { return t.v; }
 int registered_twice(int x) { return 2 * x; }
 int not_registered(int x) { return x; }
 
@@ -482,6 +501,18 @@ BOOST_AUTO_TEST_CASE(several_fork_pools_can_be_made_before_any_is_used_and_a_lat
     BOOST_TEST(std::string(e.what()).find("start_method::spawn") != std::string::npos, e.what() << " [" << e.code().message() << "]");
     return e.code() == errc::unsafe_fork;
   });
+}
+
+BOOST_AUTO_TEST_CASE(an_argument_whose_copy_throws_fails_its_tasks_with_encode_failed_and_the_pool_lives,
+                     *boost::unit_test::timeout(120)) {
+  // The exception comes in a dispatcher thread: it fails the chunk, it does not std::terminate.
+  pool p(1);
+  auto out = p.map(touchy_value, std::vector<touchy>{touchy(1), touchy(2)});
+  for (const auto& r : out) {
+    BOOST_TEST((r.error == errc::encode_failed), r.error.message() << " " << r.detail);
+    BOOST_TEST(r.detail.find("copied off the main thread") != std::string::npos, r.detail);
+  }
+  BOOST_TEST(p.apply(square, 5) == 25);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
