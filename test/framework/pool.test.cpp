@@ -411,6 +411,21 @@ BOOST_AUTO_TEST_CASE(the_destructor_terminates_a_pool_with_a_task_that_never_ret
   }
   BOOST_TEST(h->ready());
   BOOST_TEST((h->outcome(0ms).error == errc::not_running));
+  // a stream outlives its pool too: every result is there to read, none waits
+  std::optional<procactor::result_stream<int>> s;
+  {
+    pool p(1);
+    s = p.imap(hangs_on_5, std::vector<int>{1, 5, 2});
+    auto first = s->next(20s);
+    BOOST_TEST_REQUIRE(first->value.has_value(), first->detail);
+  }
+  auto stuck = s->next(0ms);
+  BOOST_TEST_REQUIRE(stuck.has_value());
+  BOOST_TEST((stuck->error == errc::not_running), stuck->error.message());
+  auto after = s->next(0ms);
+  BOOST_TEST_REQUIRE(after.has_value());
+  BOOST_TEST((after->error == errc::not_running), after->error.message());
+  BOOST_TEST(!s->next(0ms).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(an_initializer_that_throws_fails_its_chunk_at_once_and_kills_no_worker, *boost::unit_test::timeout(120)) {
