@@ -88,6 +88,10 @@ int kills_on_700(int x) {
   return 3 * x;
 }
 int pid_of_worker(int) { return static_cast<int>(::getpid()); }
+int counted(int x) {
+  runs()[x].fetch_add(1);
+  return x;
+}
 int initialized = 0;
 void init_worker() { initialized = 42; }
 int read_initialized(int x) { return initialized + x; }
@@ -528,6 +532,23 @@ BOOST_AUTO_TEST_CASE(an_argument_whose_copy_throws_fails_its_tasks_with_encode_f
     BOOST_TEST(r.detail.find("copied off the main thread") != std::string::npos, r.detail);
   }
   BOOST_TEST(p.apply(square, 5) == 25);
+}
+
+BOOST_AUTO_TEST_CASE(with_max_tasks_per_child_every_task_runs_once, *boost::unit_test::timeout(120)) {
+  // A chunk sent to a worker that is retiring is sent again to its successor, and runs once.
+  reset_runs();
+  pool_options o;
+  o.processes = 2;
+  o.max_tasks_per_child = 1;
+  pool p(o);
+  std::vector<int> in;
+  for (int i = 0; i < 60; ++i) in.push_back(i);
+  auto out = p.map(counted, in, 1);
+  for (int i = 0; i < 60; ++i) {
+    BOOST_TEST_REQUIRE(out[i].value.has_value(), i << ": " << out[i].detail);
+    BOOST_TEST(runs()[i].load() == 1, i << " ran " << runs()[i].load() << " times");
+  }
+  BOOST_TEST(p.stats().deaths == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
