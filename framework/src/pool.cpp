@@ -313,7 +313,7 @@ class pool_core {
 
   bool wait(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu);
-    if (timeout == std::chrono::milliseconds::max()) {
+    if (timeout >= no_limit) {  // milliseconds::max() and other huge ones (now + timeout would overflow)
       done_cv.wait(lock, ready);
       return true;
     }

@@ -171,6 +171,8 @@ BOOST_AUTO_TEST_CASE(starmap_apply_and_apply_async_unpack_their_arguments, *boos
   BOOST_TEST(h.successful());
   BOOST_TEST(h.get(1s) == 81);
   BOOST_TEST(h.get() == 81);  // again: the result stays
+  // a huge timeout waits for the task, it does not overflow into none
+  BOOST_TEST(p.apply_async(square, 10).wait(std::chrono::milliseconds::max() - 1ms));
   procactor::async_result<int> empty;  // a clear error, not a null dereference
   BOOST_CHECK_EXCEPTION(empty.ready(), std::system_error,
                         [](const std::system_error& e) { return e.code() == errc::invalid_argument; });
