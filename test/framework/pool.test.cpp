@@ -125,6 +125,20 @@ struct touchy {
   }
 };
 int touchy_value(touchy t) { return t.v; }
+// An argument that refuses to be decoded when negative (in the worker).
+struct picky {
+  int v = 0;
+  template <class A>
+  void save(A& a) const {
+    a(v);
+  }
+  template <class A>
+  void load(A& a) {
+    a(v);
+    if (v < 0) throw std::runtime_error("negative");
+  }
+};
+int picky_value(picky p) { return p.v; }
 int registered_twice(int x) { return 2 * x; }
 int not_registered(int x) { return x; }
 
@@ -484,6 +498,10 @@ BOOST_AUTO_TEST_CASE(a_result_too_large_for_a_reply_fails_alone_with_message_too
   BOOST_TEST(s.deaths == 0u);
   BOOST_TEST(s.failed == 1u);
   BOOST_TEST(s.done == 3u);
+  // just under the worker's bound: the reply really fits the owner's reply mailbox
+  auto near = p.map(bytes_of, std::vector<int>{1'031'000}, 1);
+  BOOST_TEST_REQUIRE(near[0].value.has_value(), near[0].error.message() << " " << near[0].detail);
+  BOOST_TEST(p.stats().deaths == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(terminate_from_another_thread_ends_a_join_waiting_for_a_task_that_never_returns,
@@ -550,6 +568,15 @@ BOOST_AUTO_TEST_CASE(with_max_tasks_per_child_every_task_runs_once, *boost::unit
     BOOST_TEST_REQUIRE(out[i].value.has_value(), i << ": " << out[i].detail);
     BOOST_TEST(runs()[i].load() == 1, i << " ran " << runs()[i].load() << " times");
   }
+  BOOST_TEST(p.stats().deaths == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(arguments_that_cannot_be_decoded_in_the_worker_fail_with_decode_failed, *boost::unit_test::timeout(120)) {
+  pool p(1);
+  auto out = p.map(picky_value, std::vector<picky>{picky{1}, picky{-1}, picky{3}}, 1);
+  BOOST_TEST(*out[0].value == 1);
+  BOOST_TEST((out[1].error == errc::decode_failed), out[1].error.message() << " " << out[1].detail);
+  BOOST_TEST(*out[2].value == 3);
   BOOST_TEST(p.stats().deaths == 0u);
 }
 
