@@ -69,7 +69,9 @@ struct pool_options {
   /// death and fails with errc::timed_out. Detected between 1x and 1.5x this time. 0: no limit.
   std::chrono::milliseconds task_timeout{0};
   /// Largest encoded chunk (arguments) in bytes; a bigger chunk is split, a single task bigger
-  /// than this fails with errc::message_too_large. Results come back in replies of up to 1 MiB.
+  /// than this fails with errc::message_too_large. Results come back in replies of up to about
+  /// 1 MiB: a chunk whose results are larger is halved, a single result larger than that fails
+  /// with errc::message_too_large (the worker lives on).
   std::size_t max_message_size = 256 * 1024;
 };
 
@@ -314,7 +316,8 @@ class result_stream {
 /// unfinished tasks with errc::not_running. The destructor terminates (Python's `with Pool()`).
 ///
 /// Errors: submitting to a closed pool throws std::system_error errc::closed. Per-task failures
-/// never throw from map(): each task has its own result<R>.
+/// never throw from map(): each task has its own result<R>. A task's arguments that cannot be
+/// copied, encoded or decoded fail it with errc::encode_failed / errc::decode_failed.
 ///
 /// @par Thread safety
 /// The calls may come from several threads at once, except moving and destroying the pool.
