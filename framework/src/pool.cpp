@@ -13,6 +13,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <signal.h>
 #include <unistd.h>
 
 #include "procactor/supervisor.hpp"
@@ -168,6 +169,7 @@ namespace detail {
 namespace {
 std::atomic<std::uint64_t> pool_counter{0};
 constexpr auto no_limit = std::chrono::hours(24 * 365);
+constexpr auto root_stop_bound = std::chrono::milliseconds(10'000);
 }  // namespace
 
 class pool_core {
@@ -280,7 +282,13 @@ class pool_core {
     if (t) {
       t.stop();  // brutal: workers in a task are SIGKILLed, their requests fail at once
       std::error_code ec;
-      t.join(ec);
+      // A stopped (SIGSTOP) root supervisor never ends on its own and tree::join would wait for
+      // it for ever: after a bound well over the workers' shutdown (2 s), it is SIGKILLed (its
+      // workers end when its pipe closes) and waited for.
+      if (!t.join(root_stop_bound, ec) && !ec) {
+        if (const pid_t root = t.root_pid(); root > 0) ::kill(root, SIGKILL);
+        t.join(ec);
+      }
     }
     for (auto& th : threads) {
       if (th.joinable()) th.join();

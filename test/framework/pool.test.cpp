@@ -580,4 +580,17 @@ BOOST_AUTO_TEST_CASE(arguments_that_cannot_be_decoded_in_the_worker_fail_with_de
   BOOST_TEST(p.stats().deaths == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(terminate_ends_a_pool_whose_supervisor_is_stopped, *boost::unit_test::timeout(60)) {
+  // A SIGSTOPped root supervisor never ends on its own: terminate() kills it after a bound (10 s)
+  // instead of waiting for it for ever.
+  pool p(1);
+  BOOST_TEST(p.apply(square, 3) == 9);
+  const pid_t root = p.workers_tree().root_pid();
+  BOOST_TEST_REQUIRE(::kill(root, SIGSTOP) == 0);
+  p.terminate();
+  BOOST_TEST(procactor::testing::wait_pid_gone(root, 5s));
+  BOOST_CHECK_EXCEPTION(p.apply(square, 1), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::closed; });
+}
+
 BOOST_AUTO_TEST_SUITE_END()
