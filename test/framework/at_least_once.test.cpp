@@ -15,6 +15,7 @@
 #include <random>
 
 #include "actor/wire.hpp"
+#include "ipc/control_block.hpp"
 #include "ipc/journal.hpp"
 #include "ipc/mailbox.hpp"
 #include "ipc/names.hpp"
@@ -275,6 +276,42 @@ BOOST_AUTO_TEST_CASE(a_corrupt_journal_is_counted_lost_never_trusted_and_the_act
   t.send("w", item{31, 0, 0});
   BOOST_TEST(procactor::testing::wait_until([] { return the_board->returned[31].load() == 1; }, 10s));
   BOOST_TEST(the_board->runs[30].load() == 1u);  // not run from a corrupt record
+}
+
+BOOST_AUTO_TEST_CASE(a_poisoned_mailbox_is_recreated_with_its_queued_mail_and_its_journal_salvaged) {
+  // A receiver killed inside the queue's lock poisons its mailbox: at-most-once loses what was
+  // queued; at-least-once sends it again into the new mailbox and keeps the journal. (Poisoned
+  // here through its flag, as a dead lock owner makes it.)
+  shared_board sb;
+  procactor::testing::tree_fixture fx("app", one_worker(delivery::at_least_once, 3));
+  auto& t = fx.tree();
+  auto pid = t.request<int>("w", whoami{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid), pid.error.message());
+  t.send("w", item{50, static_cast<int>(death::block), 1});  // taken, pending in the journal
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([] { return the_board->runs[50].load() == 1; }, 10s));
+  for (int i = 51; i < 60; ++i) t.send("w", item{i, 0, 0});  // queued behind it
+  {
+    const std::string ctl =
+        std::string(procactor::ipc::shm_dir) + "/" + procactor::ipc::keyed_name(procactor_test::the_tree_prefix(), "/app/w") + ".ctl";
+    const int fd = ::open(ctl.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    BOOST_TEST_REQUIRE(fd >= 0, ctl);
+    const std::uint32_t one = 1;
+    BOOST_TEST_REQUIRE(::pwrite(fd, &one, sizeof one, static_cast<off_t>(offsetof(procactor::ipc::control_block, poisoned))) ==
+                       static_cast<ssize_t>(sizeof one));
+    ::close(fd);
+  }
+  BOOST_TEST_REQUIRE(::kill(*pid.value, SIGKILL) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([] { return the_board->returned[59].load() == 1; }, 20s),
+                     t.stats("w").to_string());
+  BOOST_TEST(the_board->runs[50].load() == 2u);
+  BOOST_TEST(the_board->returned[50].load() == 1u);
+  for (int i = 51; i < 60; ++i) BOOST_TEST(the_board->runs[i].load() == 1u, "id " << i);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(t, "w", settled, 10s), t.stats("w").to_string());
+  const auto s = t.stats("w");
+  BOOST_TEST(s.generation == 1u, s.to_string());
+  BOOST_TEST(s.lost == 0u, s.to_string());
+  BOOST_TEST(s.handled == 11u, s.to_string());  // whoami + 10
+  BOOST_TEST(s.enqueued == s.dequeued + s.depth, s.to_string());
 }
 
 BOOST_AUTO_TEST_CASE(at_most_once_stays_the_default_a_message_whose_handler_dies_is_lost_and_counted) {
