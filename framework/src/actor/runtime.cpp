@@ -54,6 +54,7 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       busy_mark_(&box_->handler_mark()) {
   box_->set_spin(spin);
   box_->set_slot_counter(&wire::messages_in_slot);  // a packed slot counts its messages
+  journaled_ = box_->journaled();                    // at-least-once (child_spec::with_delivery)
   replies_->before_send = &actor_runtime::flush_hook;  // replies go after the messages packed before them
   replies_->ctx = this;
   mark_idle();  // a predecessor killed inside a handler left its stamp
@@ -259,7 +260,7 @@ void actor_runtime::handle_undelivered(const wire::frame_view& f) {
 }
 
 bool actor_runtime::handle_slot(std::span<const char> bytes) {
-  if (box_->journaled()) return handle_journaled_slot(bytes);
+  if (journaled_) return handle_journaled_slot(bytes);
   ++slots_;
   if (!wire::is_batch(bytes)) {
     dispatch(bytes);

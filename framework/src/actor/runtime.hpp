@@ -151,6 +151,7 @@ class actor_runtime {
   std::vector<pack> packs_;    // the first open_packs_ are open (reused: no allocation once warm)
   std::size_t open_packs_ = 0;
   std::uint32_t attempt_ = 1;  // see attempt()
+  bool journaled_ = false;     // its mailbox has a delivery journal (at-least-once)
   bool slot_turn_ = false;     // the turn of a packed slot (handle_slot): no first message sent alone
   std::uint64_t unsent_ = 0;   // messages in open packs (mirrored in the mailbox: unsent_lost at a crash)
   pack batch_;                 // send_batch's
