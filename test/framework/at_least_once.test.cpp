@@ -113,6 +113,23 @@ class dead_letter_sink : public procactor::actor {
   }
 };
 
+struct attempt_seen {
+  int id;
+  std::uint32_t attempt;
+};
+
+// Started with start_method::spawn (a fresh image: its mailbox and journal opened by name). Dies
+// on the first attempt at each item, tells "probe" the attempt it handled.
+class spawned_dier : public procactor::actor {
+ public:
+  spawned_dier() {
+    on<item>([this](const item& m) {
+      if (attempt() == 1) std::_Exit(3);
+      send("probe", attempt_seen{m.id, attempt()});
+    });
+  }
+};
+
 bool settled(const procactor::mailbox_stats& s) {
   return s.depth == 0 && s.pending == 0 && s.dequeued == s.handled + s.lost + s.dead_lettered;
 }
@@ -132,7 +149,29 @@ std::string journal_path() {
 
 }  // namespace
 
+PROCACTOR_ACTOR(spawned_dier);
+
 BOOST_FIXTURE_TEST_SUITE(at_least_once_test, procactor_test::leak_check)
+
+BOOST_AUTO_TEST_CASE(a_spawned_actor_opens_its_journal_by_name_and_gets_the_message_again) {
+  procactor::queue<attempt_seen> seen(16);
+  procactor::supervisor_spec app;
+  app.max_restarts = 100;
+  app.children = {procactor::testing::probe_child("probe", seen),
+                  child_spec::of<spawned_dier>("w")
+                      .with_start_method(procactor::start_method::spawn)
+                      .with_delivery(delivery::at_least_once, 3)};
+  procactor::testing::tree_fixture fx("app", app);
+  auto& t = fx.tree();
+  t.send("w", item{60, 0, 0});
+  const auto got = seen.get(20s);
+  BOOST_TEST(got.id == 60);
+  BOOST_TEST(got.attempt == 2u);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(t, "w", settled, 10s), t.stats("w").to_string());
+  const auto s = t.stats("w");
+  BOOST_TEST(s.lost == 0u, s.to_string());
+  BOOST_TEST(s.redelivered == 1u, s.to_string());
+}
 
 BOOST_AUTO_TEST_CASE(a_message_whose_handler_is_sigkilled_comes_again_marked_redelivered_with_its_attempt) {
   shared_board sb;
