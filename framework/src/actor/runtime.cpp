@@ -367,6 +367,8 @@ bool actor_runtime::handle_journaled_slot(std::span<const char> bytes) {
 void actor_runtime::run_journaled(const wire::envelope_view& env, std::uint32_t runs_before) {
   if (runs_before >= box_->max_attempts()) {  // it died in its handler max_attempts times
     send_dead_letter(env, runs_before);
+    flush_packs();  // the dead letter has left (not packed) before the message is acked
+    if (!slot_turn_) end_turn();
     box_->ack(1, true);
     return;
   }
