@@ -54,6 +54,7 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       busy_mark_(&box_->handler_mark()) {
   box_->set_spin(spin);
   box_->set_slot_counter(&wire::messages_in_slot);  // a packed slot counts its messages
+  journaled_ = box_->journaled();                    // at-least-once (child_spec::with_delivery)
   replies_->before_send = &actor_runtime::flush_hook;  // replies go after the messages packed before them
   replies_->ctx = this;
   mark_idle();  // a predecessor killed inside a handler left its stamp
@@ -259,6 +260,7 @@ void actor_runtime::handle_undelivered(const wire::frame_view& f) {
 }
 
 bool actor_runtime::handle_slot(std::span<const char> bytes) {
+  if (journaled_) return handle_journaled_slot(bytes);
   ++slots_;
   if (!wire::is_batch(bytes)) {
     dispatch(bytes);
@@ -314,6 +316,87 @@ bool actor_runtime::handle_slot(std::span<const char> bytes) {
               {{"count", std::to_string(lost)}});
   }
   return !stopping_;
+}
+
+bool actor_runtime::handle_journaled_slot(std::span<const char> bytes) {
+  ++slots_;
+  const ipc::mailbox::delivery_state d = box_->current_delivery();
+  if (!wire::is_batch(bytes)) {
+    mark_busy();
+    auto env = wire::decode_envelope(bytes);
+    if (!env) {
+      log_event(log_level::warn, "malformed_envelope", path_, path_, "malformed envelope dropped");
+      box_->ack(1);
+      return !stopping_;
+    }
+    run_journaled(*env, d.runs);
+    return !stopping_;
+  }
+  const std::uint32_t k = wire::messages_in_slot(bytes);
+  auto b = wire::decode_batch(bytes);
+  if (!b) {
+    mark_busy();
+    log_event(log_level::warn, "malformed_envelope", path_, path_,
+              "malformed packed envelope dropped (" + std::to_string(k) + " message(s))", {{"count", std::to_string(k)}});
+    box_->ack(k);
+    return !stopping_;
+  }
+  wire::envelope_view env;
+  for (std::uint32_t i = 0; i < d.acked && b->next(env); ++i) {
+  }  // acked by an earlier incarnation: redelivered from the first not acked
+  std::uint32_t runs = d.runs;
+  slot_turn_ = true;
+  try {
+    while (!stopping_ && b->next(env)) {
+      mark_busy();
+      run_journaled(env, runs);
+      runs = 0;
+    }
+  } catch (...) {
+    slot_turn_ = false;
+    flush_packs();
+    throw;
+  }
+  slot_turn_ = false;
+  flush_packs();
+  end_turn();
+  // (stop() in a handler: the rest of the slot stays in the journal, for the next incarnation)
+  return !stopping_;
+}
+
+void actor_runtime::run_journaled(const wire::envelope_view& env, std::uint32_t runs_before) {
+  if (runs_before >= box_->max_attempts()) {  // it died in its handler max_attempts times
+    send_dead_letter(env, runs_before);
+    flush_packs();  // the dead letter has left (not packed) before the message is acked
+    if (!slot_turn_) end_turn();
+    box_->ack(1, true);
+    return;
+  }
+  attempt_ = box_->begin_attempt();  // recorded before the handler runs
+  dispatch_one(env);
+  if (!slot_turn_) end_turn();  // (an unpacked slot: what the handler sent leaves now)
+  box_->ack(1);                 // the handler returned: the message leaves for good
+  attempt_ = 1;
+}
+
+void actor_runtime::send_dead_letter(const wire::envelope_view& env, std::uint32_t runs) {
+  dead_letter dl;
+  dl.to = path_;
+  dl.from.assign(env.from);
+  dl.type.assign(type_name_of(env.tag));
+  dl.type_tag = env.tag;
+  dl.payload.assign(env.payload.begin(), env.payload.end());
+  dl.attempts = runs;
+  dl.reason = path_ + " died in its handler " + std::to_string(runs) + " time(s) with this message";
+  const std::string& to = box_->dead_letter_to();
+  std::error_code ec;
+  if (!to.empty()) actor_.send(to, dl, default_send_timeout, ec);
+  log_event(to.empty() || ec ? log_level::warn : log_level::info, "dead_letter", path_, dl.from,
+            "message of type `" + (dl.type.empty() ? std::string("(unknown type)") : dl.type) + "` from " +
+                (dl.from.empty() ? std::string("outside the tree") : dl.from) + " dead-lettered after " +
+                std::to_string(runs) + " attempt(s)" +
+                (to.empty() ? std::string() : ec ? " (not delivered to " + to + ": " + ec.message() + ")" : " to " + to),
+            {{"type", dl.type}, {"sender", dl.from}, {"attempts", std::to_string(runs)}});
 }
 
 void actor_runtime::dispatch(std::span<const char> bytes) {

@@ -235,6 +235,51 @@ class mailbox {
   void reuse(const std::string& base, std::error_code& ec) noexcept;
   // ---- end of recycling ----
 
+  // ---- at-least-once delivery (issue #11 part 2; ipc/journal.hpp, docs/delivery.md) ----
+  /// Gives this mailbox (the owner's handle: its supervisor) a delivery journal, base.jnl, made
+  /// exclusively with mode 0600 and removed with the mailbox (remove_mailbox). One left by a
+  /// supervisor that died (an adopted mailbox) is kept if sound, else made afresh (what it held
+  /// is then counted lost by account_lost_after_crash). With a journal, account_lost_after_crash
+  /// counts nothing pending in it as lost: the actor's next incarnation receives it again.
+  /// errc::invalid_argument: @p max_attempts outside 1..1000, or a path of 256 bytes or more.
+  void enable_journal(std::uint32_t max_attempts, const std::string& dead_letter_to, std::error_code& ec) noexcept;
+  /// Whether this handle has a journal (a receiver's handle has one when its mailbox has).
+  bool journaled() const noexcept;
+  /// The journal's settings, read by a receiver's handle (1 and empty without a journal).
+  std::uint32_t max_attempts() const noexcept;
+  const std::string& dead_letter_to() const noexcept;
+  /// The delivery of the slot the last receive() returned: how many of its messages were acked
+  /// (handled or dead-lettered) by earlier incarnations, and the handler runs started for the
+  /// first one not acked (runs > 0: it is being redelivered). All zero without a journal.
+  struct delivery_state {
+    std::uint32_t acked = 0;
+    std::uint32_t runs = 0;
+    std::uint32_t count = 0;
+  };
+  delivery_state current_delivery() const noexcept;
+  /// Records one more handler run of the current slot's first message not acked (before its
+  /// handler runs) and returns its number (1: first delivery); counts a redelivery above 1.
+  std::uint32_t begin_attempt() noexcept;
+  /// Acks @p n more messages of the current slot (their handlers returned), then counts them
+  /// handled; or, with @p dead_lettered, counts them dead-lettered, then acks them. Without a
+  /// journal: note_handled(n).
+  void ack(std::uint32_t n, bool dead_lettered = false) noexcept;
+  /// What recreate_journaled() did with the mail of the poisoned mailbox.
+  struct salvage_report {
+    std::uint64_t requeued = 0;    ///< queued messages sent again into the new mailbox
+    std::uint64_t pending = 0;     ///< journal records kept (received again first)
+    std::uint64_t lost = 0;        ///< counted lost
+    std::uint64_t duplicated = 0;  ///< messages counted in two places (a take cut by the kill)
+  };
+  /// Recreates a poisoned journaled mailbox (its receiver died inside the queue's lock) under the
+  /// same name: its queued slots (checked as open() checks them) are sent again into the new one,
+  /// its journal is carried over, and the counters are set so that enqueued == dequeued + depth
+  /// and dequeued == handled + lost + dead_lettered + pending (what cannot be found counted lost).
+  /// @p counter: messages per slot. Null (ec set) if the new mailbox cannot be made.
+  static std::unique_ptr<mailbox> recreate_journaled(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
+                                                     slot_counter counter, salvage_report& rep,
+                                                     std::error_code& ec) noexcept;
+
   struct impl;
 
  private:

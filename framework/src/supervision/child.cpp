@@ -51,6 +51,15 @@ connection launch_child(child& c, const tree_address& addr, std::string& error, 
       error = "cannot create the mailbox of " + c.path + ": " + ec.message();
       return {};
     }
+    if (c.spec.delivery_mode == delivery::at_least_once) {
+      c.box->enable_journal(c.spec.max_attempts, c.spec.dead_letter_to, ec);
+      if (ec) {
+        error = "cannot create the delivery journal of " + c.path + ": " + ec.message();
+        c.box->remove();
+        c.box.reset();
+        return {};
+      }
+    }
     if (c.box->adopted()) settle_adopted_mailbox(c);
   }
   auto [mine, theirs] = procactor::pipe();
@@ -113,6 +122,15 @@ mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_addr
   if (why.abnormal()) {
     out.lost = c.box->account_lost_after_crash();
     out.unsent = c.box->account_unsent_after_crash();
+  }
+  if (c.box->poisoned() && c.box->journaled()) {
+    // At-least-once: the queued mail and the journal are carried over into the new mailbox
+    std::error_code ec;
+    ipc::mailbox::salvage_report rep;
+    c.box = ipc::mailbox::recreate_journaled(std::move(c.box), box_config(c.spec), &wire::messages_in_slot, rep, ec);
+    out.lost += rep.lost;
+    out.recreated = true;
+    return out;
   }
   if (c.box->poisoned()) {  // it died inside the queue's lock: recreate under the same name
     auto st = c.box->stats();
