@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -121,6 +122,8 @@ leak_guard::leak_guard() {
 }
 
 std::string leak_guard::leftovers(std::chrono::milliseconds grace) const {
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  auto left_of = [deadline] { return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()); };
   std::vector<pid_t> kids;
   wait_until([&] { return (kids = live_children()).empty(); }, grace);
   std::string out;
@@ -131,13 +134,22 @@ std::string leak_guard::leftovers(std::chrono::milliseconds grace) const {
       out += std::to_string(k);
     }
   }
+  // Objects of a dead owner are often on their way out too: a supervisor removes what its killed
+  // child made a moment after reaping it (and a suite running beside this one may be in that
+  // moment). Within the grace, only what stays is reported.
   std::string objects;
-  for (const auto& n : shm_objects()) {
-    if (!shm_before_.count(n) && ours_or_orphaned(n)) {
-      objects += ' ';
-      objects += n;
-    }
-  }
+  wait_until(
+      [&] {
+        objects.clear();
+        for (const auto& n : shm_objects()) {
+          if (!shm_before_.count(n) && ours_or_orphaned(n)) {
+            objects += ' ';
+            objects += n;
+          }
+        }
+        return objects.empty();
+      },
+      std::max(left_of(), std::chrono::milliseconds(0)));
   if (!objects.empty()) out += (out.empty() ? "" : "; ") + std::string("IPC objects in /dev/shm:") + objects;
   return out;
 }

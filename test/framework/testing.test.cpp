@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/inotify.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <thread>
 
 #include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
@@ -81,6 +84,48 @@ BOOST_AUTO_TEST_CASE(the_guard_reports_what_a_killed_child_left_behind) {
   BOOST_TEST(left.find(name + ".q") != std::string::npos, left);
   guard.clean_up();
   BOOST_TEST(guard.leftovers(0ms).empty());
+}
+
+// A supervisor removes what its killed child made a moment after reaping it: a dead owner's object
+// removed within the grace is no leak (a suite running beside another must not report the other's
+// objects in that moment). The remover unlinks only after the guard's first scan of /dev/shm has
+// listed it (the directory closed after reading), so the guard must look again.
+BOOST_AUTO_TEST_CASE(the_guard_does_not_report_a_dead_owners_object_removed_within_the_grace) {
+  pt::leak_guard guard;
+  const pid_t dead = ::fork();
+  BOOST_TEST_REQUIRE(dead >= 0);
+  if (dead == 0) ::_exit(0);
+  BOOST_TEST_REQUIRE(::waitpid(dead, nullptr, 0) == dead);
+  const std::string path =
+      "/dev/shm/procactor." + std::to_string(dead) + ".testing-test-" + std::to_string(::getpid()) + ".q";
+  int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  ::close(fd);
+  BOOST_TEST(guard.leftovers(0ms).find(path.substr(9)) != std::string::npos, "an orphan at once is reported");
+
+  const int in = ::inotify_init1(IN_CLOEXEC);
+  BOOST_TEST_REQUIRE(in >= 0);
+  BOOST_TEST_REQUIRE(::inotify_add_watch(in, "/dev/shm", IN_CLOSE_NOWRITE | IN_ONLYDIR) >= 0);
+  std::thread remover([&] {
+    alignas(inotify_event) char buf[4096];
+    for (;;) {  // the directory itself closed (no name): a scan of it ended
+      const ssize_t n = ::read(in, buf, sizeof buf);
+      if (n <= 0) break;
+      bool dir_closed = false;
+      for (ssize_t at = 0; at < n;) {
+        const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
+        if ((e->mask & IN_ISDIR) && e->len == 0) dir_closed = true;
+        at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+      }
+      if (dir_closed) break;
+    }
+    ::unlink(path.c_str());
+  });
+  const std::string left = guard.leftovers(30s);
+  remover.join();
+  ::close(in);
+  BOOST_TEST(left.empty(), left);
+  ::unlink(path.c_str());
 }
 
 BOOST_AUTO_TEST_CASE(the_guard_leaves_alone_what_live_processes_that_are_not_ours_own) {
