@@ -705,9 +705,13 @@ void supervisor::route(const wire::frame_view& f) {
       child& c = *children_[d.child];
       if (c.running && c.spec.supervisor && c.pipe) {
         forward(*c.pipe, f, nullptr);
+      } else if (c.spec.supervisor && !c.gone && f.kind == wire::frame_kind::route) {
+        // below a nested supervisor being restarted: a lost message, not a missing actor (a down
+        // "no such actor" would fail the sender's requests to an actor that comes back)
+        undeliverable(f, nullptr, "its supervisor " + c.path + " is being restarted");
       } else {
         if (f.kind == wire::frame_kind::route) count_lost(f, nullptr);
-        not_found(f);  // restarting, or no such actor below an actor
+        not_found(f);  // no such actor below an actor, or below a supervisor gone for good
       }
       return;
     }
@@ -797,9 +801,13 @@ void supervisor::control_at_child(std::size_t k, const wire::frame_view& f) {
     // a nested supervisor being restarted: its children come back with it, so the monitor waits
     // for it (a "no such actor" now would fail requests that its next children answer)
     if (auto held = wire::decode_frame(f.bytes)) c.held.push_back(std::move(*held));
+  } else if (!c.gone && f.kind == wire::frame_kind::route) {
+    // not running now (restarting): a routed message is lost, counted in its mailbox and reported
+    // to its sender (undelivered), as one dropped for a frozen receiver. Not a down "no such
+    // actor": the actor exists and comes back, and such a down failed the sender's requests to it.
+    undeliverable(f, c.spec.supervisor ? nullptr : c.box.get(), "it is being restarted");
   } else {
-    // not running now (restarting): a routed message is lost, counted in its mailbox; the sender
-    // gets a down no_such_actor (not_found)
+    // ended for good: the sender gets a down no_such_actor (not_found)
     if (f.kind == wire::frame_kind::route) count_lost(f, c.spec.supervisor ? nullptr : c.box.get());
     not_found(f);
   }
