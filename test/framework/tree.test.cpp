@@ -194,6 +194,72 @@ supervisor_spec one_echo(std::size_t capacity = 128) {
   return sp;
 }
 
+// The outcome counts of requests_through_kills.
+struct through_kills {
+  int finished = 0, answered = 0, died = 0, killed = 0;
+  std::vector<std::string> bad;  // per thread, the first outcome outside the contract
+  std::string killer_bad;        // the killer's request that did not end with died
+};
+
+// Six threads request @p callee 300 times each (and route to it, one message per request) without
+// pause while another SIGKILLs it (or, with @p its_supervisor, has it SIGKILL its supervisor) 25 times. Each
+// outcome must be the right answer or errc::died naming SIGKILL; anything else goes in `bad`.
+// Stops and joins @p t.
+through_kills requests_through_kills(tree& t, const std::string& callee, bool its_supervisor) {
+  constexpr int threads = 6, rounds = 300, kills = 25;
+  std::atomic<int> finished{0}, answered{0}, died{0}, killed{0};
+  through_kills out;
+  out.bad.resize(threads);
+  std::vector<std::thread> callers;
+  for (int k = 0; k < threads; ++k) {
+    callers.emplace_back([&, k] {
+      std::string& bad = out.bad[static_cast<std::size_t>(k)];
+      for (int i = 0; i < rounds; ++i) {
+        // the timeout is far beyond the test's deadline: only an answer or a death returns it
+        auto r = i % 2 ? t.request<echo_n>(callee, echo_n{k, i}, 600s) : t.request<echo_n>(callee, slow_echo{k, i}, 600s);
+        if (r && r.value->thread == k && r.value->n == i) {
+          ++answered;
+        } else if (!r && r.error == errc::died && r.detail.find("SIGKILL") != std::string::npos) {
+          ++died;
+        } else if (bad.empty()) {
+          bad = r ? "a wrong answer" : r.error.message() + " " + r.detail;
+        }
+        std::error_code ec;
+        t.route(callee, std::string("routed"), ec);  // one per request: some meet the callee restarting
+      }
+      ++finished;
+    });
+  }
+  std::thread killer([&] {
+    while (killed.load() < kills && finished.load() < threads) {
+      if (its_supervisor) {
+        // from the callee's handler, which then waits to die with it (not in the middle of a
+        // reply to the handle: a process killed holding the lock of the handle's mailbox poisons it)
+        auto r = t.request<int>(callee, kill_supervisor{0}, 600s);
+        if (r.error != errc::died && out.killer_bad.empty()) out.killer_bad = r.error.message() + " " + r.detail;
+        ++killed;
+        continue;
+      }
+      auto pid = t.request<int>(callee, 0, 600s);
+      if (!pid) continue;  // (it cannot die here: only this thread kills it)
+      ::kill(*pid.value, SIGKILL);
+      procactor::testing::wait_pid_gone(*pid.value, 10s);
+      ++killed;
+    }
+  });
+  procactor::testing::wait_until([&] { return finished.load() == threads; }, 60s);
+  out.finished = finished.load();
+  t.stop();  // fails whatever still waits: the callers return
+  killer.join();
+  for (auto& th : callers) th.join();
+  t.join();
+  out.answered = answered.load();
+  out.died = died.load();
+  out.killed = killed.load();
+  BOOST_TEST_MESSAGE(out.answered << " answered, " << out.died << " died, " << out.killed << " kills");
+  return out;
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(tree_test, procactor_test::leak_check)
@@ -292,54 +358,34 @@ BOOST_AUTO_TEST_CASE(a_route_to_a_callee_being_restarted_does_not_fail_the_reque
 // The contract of a request whose callee restarts (tree.hpp, tree::request): it gets its answer
 // from the incarnation that takes it out of the mailbox, or errc::died with the exit reason of the
 // incarnation that took it and died; never no_such_actor for an actor of the spec, never a hang.
-// Six threads request (and route, one message per request) without pause while another SIGKILLs
-// the callee again and again (routes that meet it restarting are dropped, not turned into downs).
 BOOST_AUTO_TEST_CASE(requests_in_flight_while_their_callee_is_killed_again_and_again_get_their_answer_or_died) {
   supervisor_spec sp;
   sp.max_restarts = 1000000;
   sp.children = {child_spec::of<echo>("echo").with_mailbox(64, 256).with_shutdown({50ms, true})};
   auto t = tree::start("app", sp);
-  constexpr int threads = 6, rounds = 300, kills = 25;
-  std::atomic<int> finished{0}, answered{0}, died{0}, killed{0};
-  std::vector<std::string> bad(threads);
-  std::vector<std::thread> callers;
-  for (int k = 0; k < threads; ++k) {
-    callers.emplace_back([&, k] {
-      for (int i = 0; i < rounds; ++i) {
-        // the timeout is far beyond the test's deadline: only an answer or a death returns it
-        auto r = i % 2 ? t.request<echo_n>("echo", echo_n{k, i}, 600s) : t.request<echo_n>("echo", slow_echo{k, i}, 600s);
-        if (r && r.value->thread == k && r.value->n == i) {
-          ++answered;
-        } else if (!r && r.error == errc::died && r.detail.find("SIGKILL") != std::string::npos) {
-          ++died;
-        } else if (bad[k].empty()) {
-          bad[k] = r ? "a wrong answer" : r.error.message() + " " + r.detail;
-        }
-        std::error_code ec;
-        t.route("echo", std::string("routed"), ec);  // one per request: some meet the callee restarting
-      }
-      ++finished;
-    });
-  }
-  std::thread killer([&] {
-    while (killed.load() < kills && finished.load() < threads) {
-      auto pid = t.request<int>("echo", 0, 600s);
-      if (!pid) continue;  // (it cannot die here: only this thread kills it)
-      ::kill(*pid.value, SIGKILL);
-      procactor::testing::wait_pid_gone(*pid.value, 10s);
-      ++killed;
-    }
-  });
-  const bool all = procactor::testing::wait_until([&] { return finished.load() == threads; }, 60s);
-  BOOST_TEST(all, finished.load() << " of " << threads << " callers returned");
-  t.stop();  // fails whatever still waits: the callers return
-  killer.join();
-  for (auto& th : callers) th.join();
-  t.join();
-  BOOST_TEST_MESSAGE(answered.load() << " answered, " << died.load() << " died, " << killed.load() << " kills");
-  for (int k = 0; k < threads; ++k) BOOST_TEST(bad[k].empty(), "thread " << k << ": " << bad[k]);
-  BOOST_TEST(answered.load() + died.load() == threads * rounds);
-  BOOST_TEST(killed.load() > 0);
+  const auto out = requests_through_kills(t, "echo", false);
+  BOOST_TEST(out.finished == 6, out.finished << " of 6 callers returned");
+  for (std::size_t k = 0; k < out.bad.size(); ++k) BOOST_TEST(out.bad[k].empty(), "thread " << k << ": " << out.bad[k]);
+  BOOST_TEST(out.answered + out.died == 6 * 300);
+  BOOST_TEST(out.killed > 0);
+}
+
+// The same with the callee below a nested supervisor that is SIGKILLed again and again: the
+// callee dies with it and comes back with its next incarnation.
+BOOST_AUTO_TEST_CASE(requests_in_flight_while_their_callee_s_supervisor_is_killed_again_and_again_get_their_answer_or_died) {
+  supervisor_spec sub;
+  sub.max_restarts = 1000000;
+  sub.children = {child_spec::of<echo>("echo").with_mailbox(64, 256).with_shutdown({50ms, true})};
+  supervisor_spec sp;
+  sp.max_restarts = 1000000;
+  sp.children = {child_spec::nested("sub", sub)};
+  auto t = tree::start("app", sp);
+  const auto out = requests_through_kills(t, "sub/echo", true);
+  BOOST_TEST(out.finished == 6, out.finished << " of 6 callers returned");
+  BOOST_TEST(out.killer_bad.empty(), out.killer_bad);
+  for (std::size_t k = 0; k < out.bad.size(); ++k) BOOST_TEST(out.bad[k].empty(), "thread " << k << ": " << out.bad[k]);
+  BOOST_TEST(out.answered + out.died == 6 * 300);
+  BOOST_TEST(out.killed > 0);
 }
 
 BOOST_AUTO_TEST_CASE(eight_threads_requesting_at_once_each_get_their_own_replies) {
