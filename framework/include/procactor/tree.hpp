@@ -168,7 +168,8 @@ class tree {
   /// - errc::died, with that incarnation's exit reason in `detail`, if it dies before answering,
   ///   as soon as its supervisor sees it die (a reply it sent before dying wins);
   /// - still queued when the running incarnation dies, it is not failed: the next incarnation takes
-  ///   it (a restart is never errc::no_such_actor, whatever else is sent or routed meanwhile);
+  ///   it (a restart is never errc::no_such_actor, whatever else is sent or routed meanwhile; the
+  ///   same when the callee dies with a nested supervisor above it that is restarted);
   /// - errc::no_such_actor only when the callee does not exist when it is sent (an unknown name,
   ///   or an actor that ended for good: terminated, temporary, transient after a normal end), or
   ///   when it ends for good with the request still queued (OTP's noproc);
