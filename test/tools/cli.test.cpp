@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,9 +16,12 @@
 #include <boost/json.hpp>  // (its header-only source is compiled in log.test.cpp)
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -126,11 +130,12 @@ bool lists(const result& r, const std::string& name, json::object* found = nullp
 struct server {
   pid_t pid = -1;
   unsigned short port = 0;
-  server() {
+  explicit server(const std::pair<uid_t, gid_t>* who = nullptr) {
     int out[2];
     BOOST_TEST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
     pid = ::fork();
     if (pid == 0) {
+      if (who && !become(*who)) ::_exit(90);
       ::dup2(out[1], 1);
       ::execl(PROCACTOR_CLI, "procactor", "serve", "--port", "0", static_cast<char*>(nullptr));
       ::_exit(127);
@@ -195,6 +200,65 @@ std::string http_get(unsigned short port, const std::string& host, const std::st
   return got;
 }
 
+
+// Sets the soft limit @p resource of @p pid (a process of @p who) to @p value (RLIM_INFINITY:
+// its hard limit) from a process of @p who: a process may read and change the soft limits of its
+// own user's processes (root without CAP_SYS_RESOURCE may not touch another user's).
+bool soft_limit_as(const std::pair<uid_t, gid_t>& who, pid_t pid, __rlimit_resource resource, rlim_t value) {
+  const pid_t helper = ::fork();
+  if (helper == 0) {
+    rlimit lim{};
+    if (!become(who) || ::prlimit(pid, resource, nullptr, &lim) != 0) ::_exit(1);
+    lim.rlim_cur = value == RLIM_INFINITY ? lim.rlim_max : value;
+    ::_exit(::prlimit(pid, resource, &lim, nullptr) == 0 ? 0 : 1);
+  }
+  int st = 0;
+  return helper > 0 && ::waitpid(helper, &st, 0) == helper && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+// The descriptor limit that leaves process @p pid exactly @p spare new descriptors: the number of
+// its (spare + 1)-th free descriptor (a new descriptor takes the lowest free number, and must be
+// below the limit). 0 when its descriptors cannot be read.
+int limit_leaving(pid_t pid, int spare) {
+  std::set<int> open;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    open.insert(std::stoi(it->path().filename().string()));
+  }
+  if (open.empty()) return 0;
+  for (int n = 0, free = 0;; ++n) {
+    if (open.count(n)) continue;
+    if (free++ == spare) return n;
+  }
+}
+
+// The main thread of @p pid: its voluntary context switches and its CPU time in clock ticks.
+struct thread_use {
+  long voluntary = -1;
+  long ticks = -1;
+};
+thread_use main_thread_use(pid_t pid) {
+  thread_use u;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid);
+  std::ifstream status(dir + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) u.voluntary = std::stol(line.substr(24));
+  }
+  std::ifstream stat(dir + "/stat");
+  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = all.rfind(')');
+  if (close == std::string::npos) return u;
+  std::istringstream rest(all.substr(close + 2));  // from field 3 (state) on
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  u.ticks = utime + stime;
+  return u;
+}
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(cli_test, procactor_test::leak_check)
@@ -625,6 +689,97 @@ BOOST_AUTO_TEST_CASE(serve_closes_a_connection_that_sends_nothing_after_its_read
   ::close(c);
   BOOST_TEST(got.empty());
   BOOST_TEST(waited < 25.0, "the idle connection was still open after " << waited << " s");
+}
+
+// Runs `serve` with its descriptors limited to what it has open at rest plus @p spare, sends two
+// requests, and checks that the server, out of descriptors, neither ends nor spins (with no spare
+// descriptor: a voluntary switch per try, little CPU), and serves what is queued once descriptors
+// are free again (with one spare: the first request is served before that).
+void serve_out_of_descriptors(int spare, bool measure_backoff) {
+  server s;
+  const std::string own = "127.0.0.1:" + std::to_string(s.port);
+  BOOST_TEST_REQUIRE(http_get(s.port, own, "/api/trees").rfind("HTTP/1.1 200", 0) == 0u);
+  // (it holds the connection object its next accept waits with: an io_context, three descriptors)
+  const int limit = limit_leaving(s.pid, spare);
+  BOOST_TEST_REQUIRE(limit > 0);
+  // (the soft limit only: raising it again needs no privilege; the hard one would)
+  rlimit old{};
+  BOOST_TEST_REQUIRE(::prlimit(s.pid, RLIMIT_NOFILE, nullptr, &old) == 0);
+  const rlimit lim{static_cast<rlim_t>(limit), old.rlim_max};
+  BOOST_TEST_REQUIRE(::prlimit(s.pid, RLIMIT_NOFILE, &lim, nullptr) == 0);
+  const std::string req = "GET /api/trees HTTP/1.1\r\nHost: " + own + "\r\nConnection: close\r\n\r\n";
+  std::vector<int> sent;
+  for (int i = 0; i < 2; ++i) {
+    const int c = connect_to(s.port);  // the kernel takes it even when the server cannot
+    BOOST_TEST_REQUIRE(c >= 0);
+    BOOST_TEST_REQUIRE(::write(c, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+    sent.push_back(c);
+  }
+  if (measure_backoff) {  // each try fails at once: it must sleep between tries
+    const thread_use before = main_thread_use(s.pid);
+    const auto start = std::chrono::steady_clock::now();
+    thread_use now;
+    BOOST_TEST(procactor::testing::wait_until(
+                   [&] {
+                     now = main_thread_use(s.pid);
+                     return now.voluntary >= before.voluntary + 50 || ::kill(s.pid, 0) != 0;
+                   },
+                   20s),
+               "voluntary switches " << before.voluntary << " -> " << now.voluntary);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double cpu = static_cast<double>(now.ticks - before.ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    BOOST_TEST(cpu < wall / 4, "the accept loop used " << cpu << " s of CPU in " << wall << " s");
+  } else {  // the first request is accepted and answered before descriptors come back
+    const std::string first = read_all(sent.front(), 20s);
+    BOOST_TEST(first.rfind("HTTP/1.1 200", 0) == 0u, first);
+    ::close(sent.front());
+    sent.erase(sent.begin());
+  }
+  BOOST_TEST_REQUIRE(::kill(s.pid, 0) == 0, "serve ended");
+  BOOST_TEST_REQUIRE(::prlimit(s.pid, RLIMIT_NOFILE, &old, nullptr) == 0);
+  for (int c : sent) {
+    const std::string got = read_all(c, 20s);
+    ::close(c);
+    BOOST_TEST(got.rfind("HTTP/1.1 200", 0) == 0u, got);
+  }
+}
+
+// Out of descriptors while a connection is queued: each try fails at once, so the server sleeps
+// between tries instead of spinning.
+BOOST_AUTO_TEST_CASE(serve_out_of_descriptors_backs_off_instead_of_spinning_and_serves_the_queued_connections_later) {
+  // (the io_context of the next connection, made before its accept, takes descriptors first: that
+  // is what fails here; an accept that fails alone, with just enough for the io_context, is the
+  // same back-off, not reached deterministically)
+  serve_out_of_descriptors(0, true);
+}
+
+// Out of descriptors for the next connection's io_context (after one accept): the same, not the
+// end of serve (0.2: "epoll: Too many open files" ended it).
+BOOST_AUTO_TEST_CASE(serve_out_of_descriptors_for_a_connection_backs_off_and_serves_the_queued_connections_later) {
+  serve_out_of_descriptors(1, false);
+}
+
+// No thread to be had for a connection: it is closed at once and not counted against the cap
+// (70 such connections, more than the cap of 64, and the server serves again afterwards). The
+// server runs as a second user whose process limit (RLIMIT_NPROC, which root ignores) is 1.
+BOOST_AUTO_TEST_CASE(serve_closes_a_connection_it_has_no_thread_for_and_does_not_count_it) {
+  const auto who = other_user();
+  if (!who) {
+    BOOST_TEST_MESSAGE("skipped: a process limit that binds needs root and the account nobody");
+    return;
+  }
+  server s(&*who);
+  const std::string own = "127.0.0.1:" + std::to_string(s.port);
+  BOOST_TEST_REQUIRE(http_get(s.port, own, "/api/trees").rfind("HTTP/1.1 200", 0) == 0u);
+  BOOST_TEST_REQUIRE(soft_limit_as(*who, s.pid, RLIMIT_NPROC, 1));
+  for (int i = 0; i < 70; ++i) {
+    const std::string got = http_get(s.port, own, "/api/trees");
+    BOOST_TEST_REQUIRE(got.empty(), "connection " << i << ": " << got);  // closed without an answer
+  }
+  BOOST_TEST_REQUIRE(::kill(s.pid, 0) == 0, "serve ended");
+  BOOST_TEST_REQUIRE(soft_limit_as(*who, s.pid, RLIMIT_NPROC, RLIM_INFINITY));
+  const std::string ok = http_get(s.port, own, "/api/trees");
+  BOOST_TEST(ok.rfind("HTTP/1.1 200", 0) == 0u, ok);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

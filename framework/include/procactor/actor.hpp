@@ -253,10 +253,11 @@ class actor {
   /// max_route_size(to) (the pipe's maximum message size, 64 MiB, less the frame around it) is
   /// errc::message_too_large, and nothing is sent.
   ///
-  /// Losses are never silent. An unknown name, or a receiver that is not running (being
-  /// restarted), comes back as a down message (reason no_such_actor). A message that a supervisor
-  /// on the way cannot queue because its receiver is frozen or far behind (the supervisor's
-  /// bounded outbound queue to it is full), or that was queued when the receiver died, is dropped:
+  /// Losses are never silent. An unknown name, or a receiver that ended for good, comes back as a
+  /// down message (reason no_such_actor). A message that a supervisor on the way cannot queue
+  /// because its receiver is frozen or far behind (the supervisor's bounded outbound queue to it
+  /// is full), or is being restarted (it exists: no down), or that was queued when the receiver
+  /// died, is dropped:
   /// counted in the receiver's mailbox_stats::rejected_full (when its supervisor owns the mailbox)
   /// and reported back: this actor's runtime logs a warning and calls on_undelivered(). A message
   /// already in the receiver's socket when it dies is lost uncounted.
@@ -289,6 +290,12 @@ class actor {
   /// callee dies (detail: its exit reason), errc::no_such_actor, errc::unhandled (no handler for
   /// the type), errc::broken_promise, errc::type_mismatch (detail: both types), errc::full /
   /// errc::message_too_large when the request could not be sent. Never throws for these.
+  ///
+  /// A callee that restarts (its mailbox, and the request in it, outlive it): the request gets
+  /// the reply of the incarnation that takes it out of the mailbox, or errc::died with the exit
+  /// reason of the one that took it and died; one still queued waits for the next incarnation.
+  /// errc::no_such_actor only for a callee that does not exist when it is sent, or that ends for
+  /// good with the request still queued (tree::request states the same contract).
   template <class Reply, class T, class F>
   void request(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout, F&& on_result) {
     request_impl<Reply>(&to, {}, msg, timeout, std::forward<F>(on_result));

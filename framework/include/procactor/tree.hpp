@@ -142,7 +142,9 @@ class tree {
   /// the way (its receiver frozen or far behind past its supervisor's bound, or being restarted)
   /// is counted in the receiver's `rejected_full` and reported back: `undelivered_count()` grows
   /// and a `route_undelivered` warning is logged (the 1st, 2nd, 4th, 8th, ... time), once a thread
-  /// reads the handle's pipe (any waiting call: join, request, running, ...).
+  /// reads the handle's pipe (any waiting call: join, request, running, ...). A message to an
+  /// actor that does not exist or ended for good is reported the same way. A lost route never
+  /// fails a request (see request()).
   template <class T>
   void route(std::string_view to, const T& msg, std::error_code& ec) noexcept {
     std::string bytes;
@@ -157,10 +159,24 @@ class tree {
     throw_if_error(ec, "procactor::tree::route");
   }
 
-  /// Sends a request from outside the tree and waits for the reply. Fails fast like
-  /// actor::request: errc::died with the callee's exit reason in `detail` as soon as its
-  /// supervisor sees it die; errc::timed_out, errc::no_such_actor, errc::unhandled,
-  /// errc::broken_promise, errc::type_mismatch. Never throws.
+  /// Sends a request from outside the tree and waits for the reply. Never throws.
+  ///
+  /// The request goes into the callee's mailbox, which outlives the callee's incarnations (a
+  /// restart keeps the mail queued in it). Its outcome, as actor::request's (OTP's gen_server:call
+  /// to a registered name, the name being the actor's path):
+  /// - the reply of the incarnation that takes it out of the mailbox;
+  /// - errc::died, with that incarnation's exit reason in `detail`, if it dies before answering,
+  ///   as soon as its supervisor sees it die (a reply it sent before dying wins);
+  /// - still queued when the running incarnation dies, it is not failed: the next incarnation takes
+  ///   it (a restart is never errc::no_such_actor, whatever else is sent or routed meanwhile; the
+  ///   same when the callee dies with a nested supervisor above it that is restarted);
+  /// - errc::no_such_actor only when the callee does not exist when it is sent (an unknown name,
+  ///   or an actor that ended for good: terminated, temporary, transient after a normal end), or
+  ///   when it ends for good with the request still queued (OTP's noproc);
+  /// - errc::timed_out after @p timeout, errc::not_running when the tree ends, errc::died when
+  ///   the root supervisor dies (see tree_options); errc::unhandled, errc::broken_promise,
+  ///   errc::type_mismatch from the callee.
+  /// It never waits past @p timeout, and returns as soon as one of these is known.
   template <class Reply, class T>
   [[nodiscard]] result<Reply> request(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout) noexcept {
     return request_impl<Reply>(&to, {}, msg, timeout);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -50,6 +51,8 @@ constexpr std::uint32_t registry_capacity = 1u << 15;
 // The tree handle's mailbox (replies to its requests): made by the first request. Replies of up to
 // 1 MiB, as before; 16 of them at once (was 64: 64 MiB allocated by every tree::start).
 constexpr ipc::mailbox_config client_box_config{16, 1 << 20};
+// The kind (corr) of the handle's monitors: a request watch (supervision's watch_kind::request).
+constexpr std::uint64_t request_watch_kind = 2;
 
 supervisor_spec policy_spec(const tree_options& o) {
   supervisor_spec s;
@@ -151,16 +154,12 @@ struct tree::impl {
   bool root_gone = false;
   std::uint64_t next_corr = 1;
   std::unordered_map<std::uint64_t, waiter*> waiting;
-  std::set<std::string, std::less<>> monitored;  // callees with a live request monitor (fail-fast)
+  // Callees with a live request monitor (fail-fast), with the incarnation it watches (its mark:
+  // the restart count as text; "" for the next death, whichever incarnation). A request is covered
+  // by it only if it watches the request's incarnation or an earlier one: a monitor of a later
+  // incarnation never reports the death of the one that took the request (see covered()).
+  std::unordered_map<std::string, std::string> monitored;
   std::vector<std::pair<std::string, std::string>> rewatch;  // monitors to send again (callee, mark)
-  // The latest incarnation down seen per callee (its wire::down_mark, reason): a request whose
-  // down came between its send and its watch being registered is judged by it (not left waiting).
-  struct seen_down {
-    std::uint64_t restarts = 0;
-    std::string mark;
-    std::string why;
-  };
-  std::unordered_map<std::string, seen_down> last_downs;
   std::vector<char> rbuf;
 
   impl(detail::tree_address a, supervisor_spec sp, const tree_options& o)
@@ -335,7 +334,6 @@ struct tree::impl {
         waiting.clear();
         monitored.clear();
         rewatch.clear();
-        last_downs.clear();
         cv.notify_all();
       }
       // whatever the old incarnation left running (its children die with it; escapes in its cgroup)
@@ -464,15 +462,17 @@ struct tree::impl {
         w.why = f.payload;
         w.reason = f.reason;
       });
+    } else if (f.kind == wire::frame_kind::down && f.corr != request_watch_kind) {
+      // Not the answer to a request monitor (the only monitors the handle takes): a message sent
+      // with route() could not be routed (no such actor, or one that ended for good). A lost
+      // message, told as one dropped on the way; it says nothing of requests (a restarting
+      // receiver is reported with `undelivered`, never with a down).
+      detail::report_undelivered(wire::client_path, f.from, "", f.reason.to_string(), ++undelivered);
     } else if (f.kind == wire::frame_kind::down) {
       // Requests that the dead incarnation had taken fail now, not at their timeout; those still
       // queued wait for the next incarnation (watched anew); a late down fails nothing.
       monitored.erase(f.from);
       const bool missing = f.reason.kind == exit_reason::kind_t::no_such_actor;
-      if (auto d = wire::parse_down_mark(f.payload)) {
-        auto& seen = last_downs[f.from];
-        if (seen.mark.empty() || d->restarts >= seen.restarts) seen = {d->restarts, f.payload, f.reason.to_string()};
-      }
       std::vector<std::uint64_t> dead;
       std::vector<const detail::request_watch*> queued;
       for (auto& [corr, w] : waiting) {
@@ -484,8 +484,9 @@ struct tree::impl {
         }
       }
       if (!queued.empty()) {
-        monitored.insert(f.from);
-        rewatch.emplace_back(f.from, detail::watch_mark(queued));
+        std::string mark = detail::watch_mark(queued);
+        monitored[f.from] = mark;
+        rewatch.emplace_back(f.from, std::move(mark));
       }
       for (auto corr : dead) {
         complete(corr, [&](waiter& w) {
@@ -496,13 +497,27 @@ struct tree::impl {
     }
   }
 
+  // Whether the request watch @p w on @p callee is covered by the live monitor (under mu): that
+  // one watches the same incarnation or an earlier one, whose down (at once if it is dead) judges
+  // the request too. Not covered, the request sends a monitor of its own: without it, a request
+  // sent just before its callee died, registered here after a request to the next incarnation
+  // had taken the monitor, waited for the death of that next one (a hang).
+  bool covered(const std::string& callee, const detail::request_watch& w) const {
+    auto it = monitored.find(callee);
+    if (it == monitored.end()) return false;
+    if (!w.incarnation) return true;  // (watching any next death, as the monitor does)
+    std::uint64_t m = 0;
+    const auto [end, err] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), m);
+    return err == std::errc{} && end == it->second.data() + it->second.size() && m <= *w.incarnation;
+  }
+
   bool send_monitor(const std::string& callee, const std::string& mark) noexcept {
     try {
       wire::frame f;
       f.kind = wire::frame_kind::monitor;
       f.from = wire::client_path;
       f.to = callee;
-      f.corr = 2;
+      f.corr = request_watch_kind;
       f.payload = mark;
       std::error_code ec;
       return write_frame(f, ec);
@@ -541,7 +556,17 @@ struct tree::impl {
         return;
       }
       got = true;
-      if (auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()))) on_frame(*f);
+      auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
+      if (!f) continue;
+      // A reply its callee sent before it died is in the mailbox before the down is on the pipe
+      // (its supervisor saw the death after): taken first, the request gets it, not `died`.
+      while (f->kind == wire::frame_kind::down && cbox) {
+        std::size_t n = cbox->receive(rbuf, internal::try_only, ec);
+        if (ec) break;
+        on_envelope(std::span<const char>(rbuf.data(), n));
+      }
+      ec.clear();
+      on_frame(*f);
     }
     if (got) return;
     // nothing yet: announce sleep, re-check (lost-wake-up race), wait on the doorbell and the pipe
@@ -878,28 +903,27 @@ std::string tree::request_encoded(const actor_ref* ref, std::string_view name, s
     m.waiting.erase(corr);
     return {};
   }
+  std::string mark;
   {
-    // The waiter's callee and watch are set under mu (the pumper reads them there). A down of the
-    // incarnation asked (or a later one) that came since the send is applied now: without it the
-    // request waited for a death that had already been told.
+    // The waiter's callee and watch are set under mu (the pumper reads them there). A down that
+    // came since the send did not judge this request; the live monitor then watches a later
+    // incarnation (or none is left), so covered() is false and the request watches its own: its
+    // supervisor answers at once for an incarnation already dead (with the last death's mark).
     std::lock_guard lock(m.mu);
     w.to = to;
     w.watch = watched;
-    auto seen = m.last_downs.find(to);
-    if (!w.done && seen != m.last_downs.end() && w.watch.incarnation && seen->second.restarts >= *w.watch.incarnation &&
-        detail::judge_down(w.watch, seen->second.mark) == detail::down_verdict::failed) {
-      m.complete(corr, [&](impl::waiter& x) {
-        x.ec = errc::died;
-        x.why = to + " died: " + seen->second.why;
-      });
+    if (!w.done && !m.covered(w.to, w.watch)) {
+      watch = true;
+      mark = w.watch.incarnation ? std::to_string(*w.watch.incarnation) : std::string();
+      m.monitored[w.to] = mark;
     }
-    if (!w.done) watch = m.monitored.insert(w.to).second;
   }
   // Watch the incarnation that got the request (as actor::request does): if it dies, its
   // supervisor sends a down to the tree handle and the request fails at once with `died`.
-  if (watch && !m.send_monitor(w.to, w.watch.incarnation ? std::to_string(*w.watch.incarnation) : std::string())) {
+  if (watch && !m.send_monitor(w.to, mark)) {
     std::lock_guard lock(m.mu);
-    m.monitored.erase(w.to);
+    auto it = m.monitored.find(w.to);
+    if (it != m.monitored.end() && it->second == mark) m.monitored.erase(it);
   }
   m.wait(corr, w, deadline);
   ec = w.ec;

@@ -31,10 +31,21 @@ void settle_adopted_mailbox(child& c) {
   if (!c.box->wait_previous_receiver(internal::deadline_after(previous_receiver_wait))) {
     log_event(log_level::warn, "messages_not_counted", parent, c.path,
               "the previous process of " + c.path + " still runs: what it took is not counted");
-  } else if (const std::uint64_t lost = c.box->account_lost_after_crash()) {
-    log_event(log_level::warn, "messages_lost", parent, c.path,
-              std::to_string(lost) + " message(s) lost with " + c.path + " (its supervisor died)",
-              {{"count", std::to_string(lost)}});
+  } else {
+    // Its down, as its own supervisor would have sent it: request monitors routed again to this
+    // supervisor (supervisor::keep_transit_watches) are answered with it, so a request that
+    // process had taken fails with `died` and one still queued waits for the next incarnation.
+    const auto st = c.box->stats();
+    c.last_down = wire::down_mark(st.restarts, st.dequeued);
+    c.last_reason = exit_reason{};
+    c.last_reason.kind = exit_reason::kind_t::signal;
+    c.last_reason.signal = SIGKILL;  // PR_SET_PDEATHSIG, or wait_previous_receiver
+    c.last_reason.detail = "killed with its supervisor";
+    if (const std::uint64_t lost = c.box->account_lost_after_crash()) {
+      log_event(log_level::warn, "messages_lost", parent, c.path,
+                std::to_string(lost) + " message(s) lost with " + c.path + " (its supervisor died)",
+                {{"count", std::to_string(lost)}});
+    }
   }
   c.box->add_restart();
 }
