@@ -305,7 +305,8 @@ BOOST_AUTO_TEST_CASE(gc_removes_what_a_dead_owner_left_and_a_dry_run_removes_not
     const std::string prefix = procactor::ipc::make_base_name();
     auto reg = procactor::registry::publisher::create(prefix, "doomed", 8, ec);
     auto box = procactor::ipc::mailbox::create(prefix + ".box", procactor::ipc::mailbox_config{4, 64}, ec);
-    const std::string names = reg && box ? reg->name() + "\n" + prefix + ".box.q\n" : "failed\n";
+    auto dlq = procactor::detail::create_dead_letter_queue(prefix, ec);  // as tree::start makes it
+    const std::string names = reg && box && dlq ? reg->name() + "\n" + prefix + ".box.q\n" + prefix + ".dlq.q\n" : "failed\n";
     (void)!::write(fds[1], names.data(), names.size());
     ::raise(SIGKILL);
   }
@@ -317,10 +318,12 @@ BOOST_AUTO_TEST_CASE(gc_removes_what_a_dead_owner_left_and_a_dry_run_removes_not
   ::waitpid(owner, nullptr, 0);
   const std::string reg = names.substr(0, names.find('\n'));
   const std::string q = names.substr(reg.size() + 1, names.find('\n', reg.size() + 1) - reg.size() - 1);
+  const std::string dlq = names.substr(reg.size() + q.size() + 2, names.find('\n', reg.size() + q.size() + 2) - reg.size() - q.size() - 2);
   BOOST_TEST_REQUIRE(reg.find(".reg") != std::string::npos, names);
   auto exists = [](const std::string& n) { return ::access((std::string("/dev/shm/") + n).c_str(), F_OK) == 0; };
   BOOST_TEST_REQUIRE(exists(reg));
   BOOST_TEST_REQUIRE(exists(q));
+  BOOST_TEST_REQUIRE(exists(dlq), dlq);
 
   const auto dry = cli("gc --dry-run");
   BOOST_TEST(dry.rc == 0);
@@ -335,6 +338,8 @@ BOOST_AUTO_TEST_CASE(gc_removes_what_a_dead_owner_left_and_a_dry_run_removes_not
   BOOST_TEST(r.out.find("removed /dev/shm/" + q) != std::string::npos);
   BOOST_TEST(!exists(reg));
   BOOST_TEST(!exists(q));
+  BOOST_TEST(r.out.find("removed /dev/shm/" + dlq) != std::string::npos, r.out);  // the tree's dead-letter queue
+  BOOST_TEST(!exists(dlq));
 }
 
 BOOST_AUTO_TEST_CASE(a_restart_shows_in_the_registry_with_its_exit_reason_and_event) {

@@ -66,6 +66,7 @@ std::vector<dead_letter> take_dead_letters(ipc::mailbox& q, std::size_t max, std
       if (skipped) ++*skipped;
       continue;
     }
+    q.note_handled(1);  // (its counters: dequeued == handled, nothing pending)
     out.push_back(std::move(dl));
   }
   return out;
