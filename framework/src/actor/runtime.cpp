@@ -1,6 +1,7 @@
 #include "actor/runtime.hpp"
 
 #include "actor/dead_letters.hpp"
+#include "registry/registry.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -390,6 +391,16 @@ void actor_runtime::send_dead_letter(const wire::envelope_view& env, std::uint32
   dl.payload.assign(env.payload.begin(), env.payload.end());
   dl.attempts = runs;
   dl.reason = path_ + " died in its handler " + std::to_string(runs) + " time(s) with this message";
+  // The exit reason of the last death, as its supervisor published it in the tree's registry
+  // (one read of the registry per dead letter; none when the tree has no registry).
+  {
+    std::error_code rec;
+    if (auto snap = registry::read(registry::object_name(addr_.prefix), rec)) {
+      for (const auto& n : snap->nodes) {
+        if (n.path == path_ && !n.torn && !n.last_exit.empty()) dl.reason += " (last death: " + n.last_exit + ")";
+      }
+    }
+  }
   const std::string& to = box_->dead_letter_to();
   std::error_code ec;
   if (!to.empty()) actor_.send(to, dl, default_send_timeout, ec);
