@@ -292,6 +292,21 @@ BOOST_AUTO_TEST_CASE(without_a_dead_letter_path_the_poison_message_ends_in_the_t
   BOOST_TEST(!dlq_object_exists(prefix));  // removed when the tree ended
 }
 
+BOOST_AUTO_TEST_CASE(a_letter_its_dead_letter_path_cannot_take_ends_in_the_trees_queue_saying_why) {
+  shared_board sb;
+  procactor::testing::tree_fixture fx("app", one_worker(delivery::at_least_once, 1, "nowhere"));
+  auto& t = fx.tree();
+  t.send("w", item{9, static_cast<int>(death::sigkill), 1000});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+                         t, "w", [](const procactor::mailbox_stats& s) { return s.dead_lettered == 1 && settled(s); }, 20s),
+                     t.stats("w").to_string());
+  const auto letters = t.dead_letters();
+  BOOST_TEST_REQUIRE(letters.size() == 1u);
+  BOOST_TEST(letters[0].to == "/app/w");
+  BOOST_TEST(letters[0].reason.find("not delivered to nowhere") != std::string::npos, letters[0].reason);
+  BOOST_TEST(the_board->dead_letters.load() == 0u);  // the sink got nothing
+}
+
 BOOST_AUTO_TEST_CASE(the_dead_letter_queue_holds_1024_letters_and_drops_and_counts_the_newest_beyond) {
   shared_board sb;
   auto t = procactor::tree::start("app", one_worker(delivery::at_least_once, 1));

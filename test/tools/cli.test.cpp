@@ -637,6 +637,27 @@ BOOST_AUTO_TEST_CASE(dlq_counts_without_taking_and_drain_prints_and_removes_the_
   BOOST_TEST(c.at("waiting").to_number<int>() == 0, after.out);
   BOOST_TEST(c.at("dead_lettered").to_number<int>() == 2, after.out);
   BOOST_TEST(c.at("taken").to_number<int>() == 2, after.out);
+  {
+    std::error_code ec;
+    auto q = procactor::ipc::mailbox::open(procactor::detail::dead_letter_queue_name(procactor_test::the_tree_prefix()), ec);
+    BOOST_TEST_REQUIRE(!!q, ec.message());
+    procactor::dead_letter a;
+    a.to = "/app/sink";
+    a.payload = "AB";
+    a.attempts = 5;
+    a.reason = "why";
+    BOOST_TEST_REQUIRE((procactor::detail::post_dead_letter(*q, a, ec) == procactor::detail::dead_letter_post::queued));
+  }
+  const auto as_json = cli("dlq --drain --json " + name);
+  BOOST_TEST_REQUIRE(as_json.rc == 0, as_json.err);
+  const auto letters = json::parse(as_json.out).as_object().at("letters").as_array();
+  BOOST_TEST_REQUIRE(letters.size() == 1u, as_json.out);
+  const auto& l = letters[0].as_object();
+  BOOST_TEST(l.at("to").as_string() == "/app/sink");
+  BOOST_TEST(l.at("from").as_string() == "");
+  BOOST_TEST(l.at("attempts").to_number<int>() == 5);
+  BOOST_TEST(l.at("reason").as_string() == "why");
+  BOOST_TEST(l.at("payload_hex").as_string() == "4142");
   const auto empty = cli("dlq --drain --json " + name);
   BOOST_TEST_REQUIRE(empty.rc == 0, empty.err);
   BOOST_TEST(json::parse(empty.out).as_object().at("letters").as_array().empty(), empty.out);
