@@ -307,6 +307,30 @@ BOOST_AUTO_TEST_CASE(a_letter_its_dead_letter_path_cannot_take_ends_in_the_trees
   BOOST_TEST(the_board->dead_letters.load() == 0u);  // the sink got nothing
 }
 
+BOOST_AUTO_TEST_CASE(a_letter_too_large_for_the_queue_is_kept_without_its_payload_saying_so) {
+  shared_board sb;
+  auto t = procactor::tree::start("app", one_worker(delivery::at_least_once, 1));
+  std::error_code ec;
+  auto q = procactor::ipc::mailbox::open(procactor::detail::dead_letter_queue_name(procactor_test::the_tree_prefix()), ec);
+  BOOST_TEST_REQUIRE(!!q, ec.message());
+  procactor::dead_letter dl;
+  dl.to = "/app/big";
+  dl.payload.assign(procactor::detail::dead_letter_max_size + 1, 'x');
+  dl.reason = "r";
+  BOOST_TEST((procactor::detail::post_dead_letter(*q, dl, ec) == procactor::detail::dead_letter_post::queued_without_payload),
+             ec.message());
+  const auto letters = t.dead_letters();
+  BOOST_TEST_REQUIRE(letters.size() == 1u);
+  BOOST_TEST(letters[0].to == "/app/big");
+  BOOST_TEST(letters[0].payload.empty());
+  BOOST_TEST(letters[0].reason.find("payload of " + std::to_string(procactor::detail::dead_letter_max_size + 1) +
+                                    " bytes was too large") != std::string::npos,
+             letters[0].reason);
+  q.reset();
+  t.stop();
+  t.join();
+}
+
 BOOST_AUTO_TEST_CASE(the_dead_letter_queue_holds_1024_letters_and_drops_and_counts_the_newest_beyond) {
   shared_board sb;
   auto t = procactor::tree::start("app", one_worker(delivery::at_least_once, 1));
