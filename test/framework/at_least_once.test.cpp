@@ -13,7 +13,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <random>
+#include <sys/stat.h>
 
+#include "actor/dead_letters.hpp"
 #include "actor/wire.hpp"
 #include "ipc/control_block.hpp"
 #include "ipc/journal.hpp"
@@ -130,6 +132,20 @@ class spawned_dier : public procactor::actor {
   }
 };
 
+// Passes each item on to "w": the poison message's sender is an actor of the tree.
+class relay : public procactor::actor {
+ public:
+  relay() {
+    on<item>([this](const item& m) { send("w", m); });
+  }
+};
+
+bool dlq_object_exists(const std::string& prefix) {
+  struct stat st {};
+  return ::stat((std::string(procactor::ipc::shm_dir) + "/" + procactor::detail::dead_letter_queue_name(prefix) + ".q").c_str(),
+                &st) == 0;
+}
+
 bool settled(const procactor::mailbox_stats& s) {
   return s.depth == 0 && s.pending == 0 && s.dequeued == s.handled + s.lost + s.dead_lettered;
 }
@@ -237,6 +253,130 @@ BOOST_AUTO_TEST_CASE(without_a_dead_letter_path_the_poison_message_is_counted_de
   BOOST_TEST(t.stats("w").lost == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(without_a_dead_letter_path_the_poison_message_ends_in_the_trees_dead_letter_queue) {
+  shared_board sb;
+  auto spec = one_worker(delivery::at_least_once, 2);
+  spec.children.push_back(child_spec::of<relay>("relay"));
+  auto t = procactor::tree::start("app", spec);
+  const std::string prefix = procactor_test::the_tree_prefix();
+  BOOST_TEST_REQUIRE(dlq_object_exists(prefix));  // made when the tree started
+  BOOST_TEST(t.dead_letters().empty());
+  t.send("relay", item{6, static_cast<int>(death::sigkill), 1000});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+                         t, "w", [](const procactor::mailbox_stats& s) { return s.dead_lettered == 1 && settled(s); }, 20s),
+                     t.stats("w").to_string());
+  // the letter is in the queue before the message is acked (dead_lettered counted)
+  auto letters = t.dead_letters();
+  BOOST_TEST_REQUIRE(letters.size() == 1u);
+  const auto& d = letters[0];
+  BOOST_TEST(d.to == "/app/w");
+  BOOST_TEST(d.from == "/app/relay");
+  BOOST_TEST(d.attempts == 2u);
+  BOOST_TEST(d.type_tag == procactor::detail::type_tag_v<item>);
+  item m{};
+  std::error_code ec;
+  procactor::detail::decode(std::span<const char>(d.payload.data(), d.payload.size()), m, ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(m.id == 6);
+  BOOST_TEST(m.die_until == 1000);
+  BOOST_TEST(d.reason.find("died in its handler 2 time(s)") != std::string::npos, d.reason);
+  BOOST_TEST(d.reason.find("(last death: signal 9 (SIGKILL))") != std::string::npos, d.reason);
+  BOOST_TEST(the_board->runs[6].load() == 2u);
+  BOOST_TEST(t.dead_letters().empty());  // taken
+  const auto q = t.dead_letter_stats();
+  BOOST_TEST(q.enqueued == 1u, q.to_string());
+  BOOST_TEST(q.dequeued == 1u, q.to_string());
+  BOOST_TEST(q.rejected_full == 0u, q.to_string());
+  t.stop();
+  t.join();
+  BOOST_TEST(!dlq_object_exists(prefix));  // removed when the tree ended
+}
+
+BOOST_AUTO_TEST_CASE(a_letter_its_dead_letter_path_cannot_take_ends_in_the_trees_queue_saying_why) {
+  shared_board sb;
+  procactor::testing::tree_fixture fx("app", one_worker(delivery::at_least_once, 1, "nowhere"));
+  auto& t = fx.tree();
+  t.send("w", item{9, static_cast<int>(death::sigkill), 1000});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+                         t, "w", [](const procactor::mailbox_stats& s) { return s.dead_lettered == 1 && settled(s); }, 20s),
+                     t.stats("w").to_string());
+  const auto letters = t.dead_letters();
+  BOOST_TEST_REQUIRE(letters.size() == 1u);
+  BOOST_TEST(letters[0].to == "/app/w");
+  BOOST_TEST(letters[0].reason.find("not delivered to nowhere") != std::string::npos, letters[0].reason);
+  BOOST_TEST(the_board->dead_letters.load() == 0u);  // the sink got nothing
+}
+
+BOOST_AUTO_TEST_CASE(a_letter_too_large_for_the_queue_is_kept_without_its_payload_saying_so) {
+  shared_board sb;
+  auto t = procactor::tree::start("app", one_worker(delivery::at_least_once, 1));
+  std::error_code ec;
+  auto q = procactor::ipc::mailbox::open(procactor::detail::dead_letter_queue_name(procactor_test::the_tree_prefix()), ec);
+  BOOST_TEST_REQUIRE(!!q, ec.message());
+  procactor::dead_letter dl;
+  dl.to = "/app/big";
+  dl.payload.assign(procactor::detail::dead_letter_max_size + 1, 'x');
+  dl.reason = "r";
+  BOOST_TEST((procactor::detail::post_dead_letter(*q, dl, ec) == procactor::detail::dead_letter_post::queued_without_payload),
+             ec.message());
+  const auto letters = t.dead_letters();
+  BOOST_TEST_REQUIRE(letters.size() == 1u);
+  BOOST_TEST(letters[0].to == "/app/big");
+  BOOST_TEST(letters[0].payload.empty());
+  BOOST_TEST(letters[0].reason.find("payload of " + std::to_string(procactor::detail::dead_letter_max_size + 1) +
+                                    " bytes was too large") != std::string::npos,
+             letters[0].reason);
+  q.reset();
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(the_dead_letter_queue_holds_1024_letters_and_drops_and_counts_the_newest_beyond) {
+  shared_board sb;
+  auto t = procactor::tree::start("app", one_worker(delivery::at_least_once, 1));
+  const std::string prefix = procactor_test::the_tree_prefix();
+  {
+    // fill it as the actors do (another process's handle, opened by name)
+    std::error_code ec;
+    auto q = procactor::ipc::mailbox::open(procactor::detail::dead_letter_queue_name(prefix), ec);
+    BOOST_TEST_REQUIRE(!!q, ec.message());
+    for (std::size_t i = 0; i < procactor::detail::dead_letter_capacity; ++i) {
+      procactor::dead_letter dl;
+      dl.to = "/app/filler";
+      dl.attempts = static_cast<std::uint32_t>(i);
+      BOOST_TEST_REQUIRE((procactor::detail::post_dead_letter(*q, dl, ec) == procactor::detail::dead_letter_post::queued),
+                         i << ": " << ec.message());
+    }
+  }
+  t.send("w", item{7, static_cast<int>(death::sigkill), 1000});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+                         t, "w", [](const procactor::mailbox_stats& s) { return s.dead_lettered == 1 && settled(s); }, 20s),
+                     t.stats("w").to_string());
+  auto q = t.dead_letter_stats();
+  BOOST_TEST(q.depth == procactor::detail::dead_letter_capacity, q.to_string());
+  BOOST_TEST(q.rejected_full == 1u, q.to_string());  // the poison message's letter: dropped, counted
+  auto letters = t.dead_letters(10);
+  BOOST_TEST_REQUIRE(letters.size() == 10u);
+  for (std::uint32_t i = 0; i < 10; ++i) BOOST_TEST(letters[i].attempts == i);  // oldest first
+  letters = t.dead_letters();
+  BOOST_TEST_REQUIRE(letters.size() == procactor::detail::dead_letter_capacity - 10);
+  for (const auto& d : letters) BOOST_TEST(d.to == "/app/filler");  // the newest was the one dropped
+  q = t.dead_letter_stats();
+  BOOST_TEST(q.depth == 0u, q.to_string());
+  BOOST_TEST(q.enqueued + q.rejected_full == procactor::detail::dead_letter_capacity + 1, q.to_string());
+  // room again: the next poison message's letter is kept
+  t.send("w", item{8, static_cast<int>(death::sigkill), 1000});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+                         t, "w", [](const procactor::mailbox_stats& s) { return s.dead_lettered == 2 && settled(s); }, 20s),
+                     t.stats("w").to_string());
+  letters = t.dead_letters();
+  BOOST_TEST_REQUIRE(letters.size() == 1u);
+  BOOST_TEST(letters[0].to == "/app/w");
+  BOOST_TEST(letters[0].attempts == 1u);
+  t.stop();
+  t.join();
+}
+
 BOOST_AUTO_TEST_CASE(a_kill_between_handlers_redelivers_nothing_already_acked) {
   shared_board sb;
   procactor::testing::tree_fixture fx("app", one_worker(delivery::at_least_once, 3));
@@ -271,7 +411,7 @@ BOOST_AUTO_TEST_CASE(a_packed_slot_is_redelivered_from_its_first_message_not_ack
   for (int i = 100; i < 120; ++i) {
     std::string payload;
     procactor::detail::encode(item{i, i == 107 ? static_cast<int>(death::sigkill) : 0, 1}, payload, ec);
-    procactor::wire::append_to_batch(pack, procactor::detail::type_tag<item>(), std::span<const char>(payload));
+    procactor::wire::append_to_batch(pack, procactor::detail::type_tag_v<item>, std::span<const char>(payload));
   }
   box->send(std::span<const char>(pack), procactor::wire::user_priority, 5s, ec, 20);
   BOOST_TEST_REQUIRE(!ec, ec.message());

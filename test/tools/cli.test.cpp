@@ -1,5 +1,5 @@
 // The `procactor` command (tools/cli) run against live trees of this test process: what ls,
-// tree, stat, top and metrics print, their exit codes and messages, and gc after an owner died.
+// tree, stat, top, dlq and metrics print, their exit codes and messages, and gc after an owner died.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -26,12 +26,14 @@
 #include <string>
 #include <vector>
 
+#include "actor/dead_letters.hpp"
 #include "ipc/mailbox.hpp"
 #include "ipc/names.hpp"
 #include "procactor/testing.hpp"
 #include "procactor/tree.hpp"
 #include "registry/registry.hpp"
 #include "support/leak_check.hpp"
+#include "support/tree_prefix.hpp"
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
@@ -367,7 +369,8 @@ BOOST_AUTO_TEST_CASE(gc_removes_what_a_dead_owner_left_and_a_dry_run_removes_not
     const std::string prefix = procactor::ipc::make_base_name();
     auto reg = procactor::registry::publisher::create(prefix, "doomed", 8, ec);
     auto box = procactor::ipc::mailbox::create(prefix + ".box", procactor::ipc::mailbox_config{4, 64}, ec);
-    const std::string names = reg && box ? reg->name() + "\n" + prefix + ".box.q\n" : "failed\n";
+    auto dlq = procactor::detail::create_dead_letter_queue(prefix, ec);  // as tree::start makes it
+    const std::string names = reg && box && dlq ? reg->name() + "\n" + prefix + ".box.q\n" + prefix + ".dlq.q\n" : "failed\n";
     (void)!::write(fds[1], names.data(), names.size());
     ::raise(SIGKILL);
   }
@@ -379,10 +382,12 @@ BOOST_AUTO_TEST_CASE(gc_removes_what_a_dead_owner_left_and_a_dry_run_removes_not
   ::waitpid(owner, nullptr, 0);
   const std::string reg = names.substr(0, names.find('\n'));
   const std::string q = names.substr(reg.size() + 1, names.find('\n', reg.size() + 1) - reg.size() - 1);
+  const std::string dlq = names.substr(reg.size() + q.size() + 2, names.find('\n', reg.size() + q.size() + 2) - reg.size() - q.size() - 2);
   BOOST_TEST_REQUIRE(reg.find(".reg") != std::string::npos, names);
   auto exists = [](const std::string& n) { return ::access((std::string("/dev/shm/") + n).c_str(), F_OK) == 0; };
   BOOST_TEST_REQUIRE(exists(reg));
   BOOST_TEST_REQUIRE(exists(q));
+  BOOST_TEST_REQUIRE(exists(dlq), dlq);
 
   const auto dry = cli("gc --dry-run");
   BOOST_TEST(dry.rc == 0);
@@ -397,6 +402,8 @@ BOOST_AUTO_TEST_CASE(gc_removes_what_a_dead_owner_left_and_a_dry_run_removes_not
   BOOST_TEST(r.out.find("removed /dev/shm/" + q) != std::string::npos);
   BOOST_TEST(!exists(reg));
   BOOST_TEST(!exists(q));
+  BOOST_TEST(r.out.find("removed /dev/shm/" + dlq) != std::string::npos, r.out);  // the tree's dead-letter queue
+  BOOST_TEST(!exists(dlq));
 }
 
 BOOST_AUTO_TEST_CASE(a_restart_shows_in_the_registry_with_its_exit_reason_and_event) {
@@ -640,6 +647,92 @@ BOOST_AUTO_TEST_CASE(names_paths_and_exit_reasons_with_control_characters_are_pr
   const auto tree = cli("tree " + std::to_string(::getpid()));
   BOOST_TEST(tree.out.find("boom\\x1b[2J") != std::string::npos, tree.out);
   for (const auto* out : {&ls.out, &top.out, &tree.out}) BOOST_TEST(out->find('\x1b') == std::string::npos, *out);
+}
+
+BOOST_AUTO_TEST_CASE(dlq_counts_without_taking_and_drain_prints_and_removes_the_letters_escaped) {
+  const std::string name = unique_name("dlq_tree");
+  auto t = start_tree(name);
+  {
+    // two letters posted as an at-least-once actor posts them (its own handle, opened by name)
+    std::error_code ec;
+    auto q = procactor::ipc::mailbox::open(procactor::detail::dead_letter_queue_name(procactor_test::the_tree_prefix()), ec);
+    BOOST_TEST_REQUIRE(!!q, ec.message());
+    procactor::dead_letter a;
+    a.to = "/app/sink";
+    a.from = "/app/workers/w1";
+    a.type = "int";
+    a.type_tag = 42;
+    a.payload = std::string("\x01\x02\xff", 3);
+    a.attempts = 3;
+    a.reason = "died 3 times";
+    procactor::dead_letter b = a;
+    b.to = "/app/\x1b]0;owned\x07w";
+    b.reason = "boom\x1b[2J";
+    BOOST_TEST_REQUIRE((procactor::detail::post_dead_letter(*q, a, ec) == procactor::detail::dead_letter_post::queued));
+    BOOST_TEST_REQUIRE((procactor::detail::post_dead_letter(*q, b, ec) == procactor::detail::dead_letter_post::queued));
+  }
+  for (int i = 0; i < 2; ++i) {  // counting takes nothing
+    const auto r = cli("dlq --json " + name);
+    BOOST_TEST_REQUIRE(r.rc == 0, r.err);
+    const auto c = json::parse(r.out).as_object().at("counts").as_object();
+    BOOST_TEST(c.at("waiting").to_number<int>() == 2, r.out);
+    BOOST_TEST(c.at("dead_lettered").to_number<int>() == 2, r.out);
+    BOOST_TEST(c.at("dropped").to_number<int>() == 0, r.out);
+  }
+  const auto text = cli("dlq " + name);
+  BOOST_TEST(text.rc == 0);
+  BOOST_TEST(text.out.find("waiting 2  dead_lettered 2  dropped 0  taken 0") != std::string::npos, text.out);
+  BOOST_TEST(t.dead_letter_stats().depth == 2u);
+
+  const auto drained = cli("dlq --drain " + name);
+  BOOST_TEST_REQUIRE(drained.rc == 0, drained.err);
+  BOOST_TEST(drained.out.find("#1 to /app/sink from /app/workers/w1 type int") != std::string::npos, drained.out);
+  BOOST_TEST(drained.out.find("attempts 3") != std::string::npos, drained.out);
+  BOOST_TEST(drained.out.find("payload (3 bytes): 0102ff") != std::string::npos, drained.out);
+  BOOST_TEST(drained.out.find("#2 to /app/\\x1b]0;owned\\x07w") != std::string::npos, drained.out);
+  BOOST_TEST(drained.out.find("reason: boom\\x1b[2J") != std::string::npos, drained.out);
+  BOOST_TEST(drained.out.find('\x1b') == std::string::npos, drained.out);
+  BOOST_TEST(t.dead_letter_stats().depth == 0u);  // taken out
+  BOOST_TEST(t.dead_letters().empty());
+
+  const auto after = cli("dlq --json " + name);
+  BOOST_TEST_REQUIRE(after.rc == 0, after.err);
+  const auto c = json::parse(after.out).as_object().at("counts").as_object();
+  BOOST_TEST(c.at("waiting").to_number<int>() == 0, after.out);
+  BOOST_TEST(c.at("dead_lettered").to_number<int>() == 2, after.out);
+  BOOST_TEST(c.at("taken").to_number<int>() == 2, after.out);
+  {
+    std::error_code ec;
+    auto q = procactor::ipc::mailbox::open(procactor::detail::dead_letter_queue_name(procactor_test::the_tree_prefix()), ec);
+    BOOST_TEST_REQUIRE(!!q, ec.message());
+    procactor::dead_letter a;
+    a.to = "/app/sink";
+    a.payload = "AB";
+    a.attempts = 5;
+    a.reason = "why";
+    BOOST_TEST_REQUIRE((procactor::detail::post_dead_letter(*q, a, ec) == procactor::detail::dead_letter_post::queued));
+  }
+  const auto as_json = cli("dlq --drain --json " + name);
+  BOOST_TEST_REQUIRE(as_json.rc == 0, as_json.err);
+  const auto letters = json::parse(as_json.out).as_object().at("letters").as_array();
+  BOOST_TEST_REQUIRE(letters.size() == 1u, as_json.out);
+  const auto& l = letters[0].as_object();
+  BOOST_TEST(l.at("to").as_string() == "/app/sink");
+  BOOST_TEST(l.at("from").as_string() == "");
+  BOOST_TEST(l.at("attempts").to_number<int>() == 5);
+  BOOST_TEST(l.at("reason").as_string() == "why");
+  BOOST_TEST(l.at("payload_hex").as_string() == "4142");
+  const auto empty = cli("dlq --drain --json " + name);
+  BOOST_TEST_REQUIRE(empty.rc == 0, empty.err);
+  BOOST_TEST(json::parse(empty.out).as_object().at("letters").as_array().empty(), empty.out);
+
+  const auto none = cli("dlq no_such_tree_" + std::to_string(::getpid()));
+  BOOST_TEST(none.rc == 1);
+  BOOST_TEST(none.err.find("no such tree") != std::string::npos, none.err);
+  if (auto who = other_user()) {  // another user sees neither the tree nor its letters
+    const auto other = cli_as(*who, "dlq --drain " + name);
+    BOOST_TEST(other.rc == 1, other.out);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(serve_refuses_a_request_whose_host_is_not_its_own) {

@@ -1,5 +1,5 @@
 // procactor: look at the live trees of this host from the outside, without messaging them.
-//   procactor ls | tree NAME | stat PATH | top [NAME] | gc | metrics [NAME] | serve
+//   procactor ls | tree NAME | stat PATH | top [NAME] | gc | dlq TREE [--drain] | metrics [NAME] | serve
 // Exit status: 0 success, 1 what was asked for does not exist (or a failure), 2 a usage error.
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -275,12 +275,17 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"depth", "rate", "restarts", "lost"}));
   auto* gc = app.add_subcommand("gc", "remove the objects of dead trees (and of dead owners) of this user");
   gc->add_flag("--dry-run", dry_run, "only print what would be removed");
+  bool drain = false;
+  auto* dlq = app.add_subcommand("dlq", "a tree's dead-letter queue: letters waiting, ever dead-lettered, dropped");
+  dlq->add_option("TREE", name, "tree name, registry object or root pid")->required();
+  dlq->add_flag("--drain", drain, "take every letter out and print it");
+  dlq->add_flag("--json", as_json, "one JSON object");
   auto* metrics = app.add_subcommand("metrics", "Prometheus text exposition of every tree (or one)");
   metrics->add_option("NAME", name, "only this tree");
   auto* serve = app.add_subcommand("serve", "HTTP: /metrics for Prometheus and a live dashboard at /");
   serve->add_option("--port", port, "TCP port (default 9464)");
   serve->add_option("--bind", host, "address to listen on (default 127.0.0.1)");
-  for (auto* c : {ls, tree, stat, top, metrics, serve}) {
+  for (auto* c : {ls, tree, stat, top, dlq, metrics, serve}) {
     c->add_flag("--all-users", any_user, "root only: every user's trees (default: the caller's own)");
   }
   try {
@@ -295,6 +300,7 @@ int main(int argc, char** argv) {
     if (*stat) return cmd_stat(path, tree_name, as_json, any_user);
     if (*top) return cmd_top(name, once, sort_by, any_user);
     if (*gc) return cmd_gc(dry_run);
+    if (*dlq) return cmd_dlq(name, drain, as_json, any_user);
     if (*metrics) {
       reader r(any_user);
       auto trees = r.read(name);

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "procactor/actor.hpp"
 #include "procactor/actor_ref.hpp"
@@ -225,6 +226,22 @@ class tree {
   std::uint64_t root_restarts() const noexcept;
   /// How many messages sent with route() were reported dropped on the way (see route()).
   std::uint64_t undelivered_count() const noexcept;
+
+  /// Takes up to @p max letters out of the tree's dead-letter queue, oldest first: the messages
+  /// at-least-once actors gave up on (child_spec::with_delivery) that had no dead-letter path, or
+  /// whose path could not take them (docs/delivery.md, "Dead letters"). Each carries its payload,
+  /// sender, type, attempts and reason. The queue is the tree's, made when it starts: it can still
+  /// be read after the tree has ended, through this handle (its object is gone from /dev/shm).
+  /// It holds 1024 letters; a letter that finds it full is dropped and counted (dead_letter_stats()).
+  /// errc::not_running for an empty handle or a tree that could not make its queue.
+  std::vector<dead_letter> dead_letters(std::size_t max = SIZE_MAX);
+  /// @overload
+  std::vector<dead_letter> dead_letters(std::size_t max, std::error_code& ec) noexcept;
+  /// The dead-letter queue's counters (lock-free, nothing taken): `depth` letters wait,
+  /// `enqueued` were queued, `rejected_full` dropped (found it full), `dequeued` taken out.
+  [[nodiscard]] mailbox_stats dead_letter_stats() const;
+  /// @overload
+  [[nodiscard]] mailbox_stats dead_letter_stats(std::error_code& ec) const noexcept;
 
  private:
   struct impl;

@@ -1,5 +1,8 @@
 #include "actor/runtime.hpp"
 
+#include "actor/dead_letters.hpp"
+#include "registry/registry.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -388,14 +391,43 @@ void actor_runtime::send_dead_letter(const wire::envelope_view& env, std::uint32
   dl.payload.assign(env.payload.begin(), env.payload.end());
   dl.attempts = runs;
   dl.reason = path_ + " died in its handler " + std::to_string(runs) + " time(s) with this message";
+  // The exit reason of the last death, as its supervisor published it in the tree's registry
+  // (one read of the registry per dead letter; none when the tree has no registry).
+  {
+    std::error_code rec;
+    if (auto snap = registry::read(registry::object_name(addr_.prefix), rec)) {
+      for (const auto& n : snap->nodes) {
+        if (n.path == path_ && !n.torn && !n.last_exit.empty()) dl.reason += " (last death: " + n.last_exit + ")";
+      }
+    }
+  }
   const std::string& to = box_->dead_letter_to();
   std::error_code ec;
   if (!to.empty()) actor_.send(to, dl, default_send_timeout, ec);
+  // No path, or the path could not take it: the tree's dead-letter queue (dead_letters.hpp),
+  // opened once, written without waiting (full: the letter is dropped and counted there).
+  std::string queued;
+  if (to.empty() || ec) {
+    if (ec) dl.reason += "; not delivered to " + to + ": " + ec.message();
+    std::error_code qec;
+    if (!dlq_ || dlq_->poisoned()) dlq_ = ipc::mailbox::open(dead_letter_queue_name(addr_.prefix), qec);
+    if (dlq_) {
+      switch (post_dead_letter(*dlq_, dl, qec)) {
+        case dead_letter_post::queued: queued = " to the tree's dead-letter queue"; break;
+        case dead_letter_post::queued_without_payload: queued = " to the tree's dead-letter queue (without its payload: too large)"; break;
+        case dead_letter_post::dropped_full: queued = " and dropped: the tree's dead-letter queue is full"; break;
+        case dead_letter_post::failed: queued = " and not kept (the tree's dead-letter queue: " + qec.message() + ")"; break;
+      }
+    } else {
+      queued = " and not kept (no dead-letter queue: " + qec.message() + ")";
+    }
+  }
   log_event(to.empty() || ec ? log_level::warn : log_level::info, "dead_letter", path_, dl.from,
             "message of type `" + (dl.type.empty() ? std::string("(unknown type)") : dl.type) + "` from " +
                 (dl.from.empty() ? std::string("outside the tree") : dl.from) + " dead-lettered after " +
                 std::to_string(runs) + " attempt(s)" +
-                (to.empty() ? std::string() : ec ? " (not delivered to " + to + ": " + ec.message() + ")" : " to " + to),
+                (to.empty() ? std::string() : ec ? " (not delivered to " + to + ": " + ec.message() + ")" : " to " + to) +
+                queued,
             {{"type", dl.type}, {"sender", dl.from}, {"attempts", std::to_string(runs)}});
 }
 

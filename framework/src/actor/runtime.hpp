@@ -111,6 +111,7 @@ class actor_runtime {
   tree_address addr_;
   connection pipe_;
   std::unique_ptr<ipc::mailbox> box_;
+  std::unique_ptr<ipc::mailbox> dlq_;  // the tree's dead-letter queue, opened by the first letter for it
   std::shared_ptr<mail_sender> out_;
   std::shared_ptr<reply_channel> replies_;
   boost::asio::io_context io_;

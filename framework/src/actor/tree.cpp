@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "actor/addressing.hpp"
+#include "actor/dead_letters.hpp"
 #include "internal/child.hpp"
 #include "internal/proc_stat.hpp"
 #include "internal/unique_fd.hpp"
@@ -121,6 +122,7 @@ struct tree::impl {
   internal::unique_fd wake{::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
   internal::unique_fd root_pidfd;  // readable once the root has ended (without it: the slice)
   std::unique_ptr<registry::publisher> reg;  // the tree's live registry (null if it could not be made)
+  std::unique_ptr<ipc::mailbox> dlq;  // the tree's dead-letter queue (null if it could not be made)
   std::optional<process> root;  // replaced by a restart (with the pumping token)
   std::atomic<pid_t> root_pid{0};
   std::atomic<std::uint64_t> restarts{0};
@@ -739,6 +741,12 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_
                       {{"why", ec.message()}});
     ec.clear();
   }
+  p->dlq = detail::create_dead_letter_queue(p->addr.prefix, ec);  // before any process of the tree runs
+  if (!p->dlq) {  // the tree runs without one: letters without a path are only counted and logged
+    detail::log_event(log_level::warn, "dead_letter_queue_unavailable", "", p->addr.root,
+                      "no dead-letter queue for the tree " + p->addr.root + ": " + ec.message(), {{"why", ec.message()}});
+    ec.clear();
+  }
   std::string why;
   if (p->launch(why)) return tree(std::move(p));
   p->stopping = true;  // a root that does not come up the first time is not restarted
@@ -1068,5 +1076,42 @@ bool tree::running() noexcept {
 }
 
 std::uint64_t tree::root_restarts() const noexcept { return impl_ ? impl_->restarts.load() : 0; }
+
+std::vector<dead_letter> tree::dead_letters(std::size_t max) {
+  std::error_code ec;
+  auto v = dead_letters(max, ec);
+  throw_if_error(ec, "procactor::tree::dead_letters");
+  return v;
+}
+
+std::vector<dead_letter> tree::dead_letters(std::size_t max, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!impl_ || !impl_->dlq) {
+    ec = errc::not_running;
+    return {};
+  }
+  try {
+    return detail::take_dead_letters(*impl_->dlq, max, ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return {};
+  }
+}
+
+mailbox_stats tree::dead_letter_stats() const {
+  std::error_code ec;
+  auto s = dead_letter_stats(ec);
+  throw_if_error(ec, "procactor::tree::dead_letter_stats");
+  return s;
+}
+
+mailbox_stats tree::dead_letter_stats(std::error_code& ec) const noexcept {
+  ec.clear();
+  if (!impl_ || !impl_->dlq) {
+    ec = errc::not_running;
+    return {};
+  }
+  return impl_->dlq->stats();
+}
 
 }  // namespace procactor

@@ -255,6 +255,9 @@ void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& ke
         if (with_registry) ::shm_unlink(("/" + name).c_str());
         continue;
       }
+      // the tree's dead-letter queue (<prefix>.dlq.q/.ctl/.bell): the tree handle's, like the
+      // registry: it outlives a root supervisor that ends (and is restarted)
+      if (name.rfind(tree_prefix + ".dlq.", 0) == 0 && !with_registry) continue;
       ipc::remove_mailbox(name.substr(0, name.rfind('.')));  // strip .q / .ctl / .bell
     }
   } catch (...) {
