@@ -64,9 +64,11 @@ class counter : public procactor::actor {
   }
 };
 
-procactor::tree start_tree(const std::string& name) {
+// @p at_least_once: w1 is an at-least-once actor (the tree then has a dead-letter queue).
+procactor::tree start_tree(const std::string& name, bool at_least_once = false) {
   procactor::supervisor_spec workers;
   workers.children = {procactor::child_spec::of<counter>("w1"), procactor::child_spec::of<counter>("w2")};
+  if (at_least_once) workers.children[0].with_delivery(procactor::delivery::at_least_once);
   procactor::supervisor_spec root;
   root.children = {procactor::child_spec::nested("workers", workers), procactor::child_spec::of<counter>("sink")};
   procactor::tree_options o;
@@ -649,9 +651,28 @@ BOOST_AUTO_TEST_CASE(names_paths_and_exit_reasons_with_control_characters_are_pr
   for (const auto* out : {&ls.out, &top.out, &tree.out}) BOOST_TEST(out->find('\x1b') == std::string::npos, *out);
 }
 
+BOOST_AUTO_TEST_CASE(dlq_of_a_tree_without_an_at_least_once_actor_shows_zeros_and_no_queue_is_made) {
+  const std::string name = unique_name("dlq_none");
+  auto t = start_tree(name);
+  const std::string prefix = procactor_test::the_tree_prefix();
+  BOOST_TEST_REQUIRE(!prefix.empty());
+  std::error_code ec;
+  BOOST_TEST(!procactor::ipc::peek_stats(procactor::detail::dead_letter_queue_name(prefix), ec));
+  BOOST_TEST((ec == procactor::errc::no_such_object), ec.message());
+  const auto r = cli("dlq " + name);
+  BOOST_TEST(r.rc == 0, r.err);
+  BOOST_TEST(r.out.find("waiting 0  dead_lettered 0  dropped 0  taken 0") != std::string::npos, r.out);
+  const auto d = cli("dlq " + name + " --drain");
+  BOOST_TEST(d.rc == 0, d.err);
+  BOOST_TEST(t.dead_letters().empty());
+  BOOST_TEST(t.dead_letter_stats().enqueued == 0u);
+  t.stop();
+  BOOST_TEST(t.join(30s).has_value());
+}
+
 BOOST_AUTO_TEST_CASE(dlq_counts_without_taking_and_drain_prints_and_removes_the_letters_escaped) {
   const std::string name = unique_name("dlq_tree");
-  auto t = start_tree(name);
+  auto t = start_tree(name, true);
   {
     // two letters posted as an at-least-once actor posts them (its own handle, opened by name)
     std::error_code ec;

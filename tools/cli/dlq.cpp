@@ -57,6 +57,9 @@ int cmd_dlq(const std::string& name, bool drain, bool as_json, bool any_user) {
     const std::string base = detail::dead_letter_queue_name(t.reg.prefix);
     std::error_code ec;
     auto s = ipc::peek_stats(base, ec, any_user, t.reg.uid);
+    // A tree without an at-least-once actor has no queue (it cannot have a dead letter): all zero.
+    const bool none = !s && ec == errc::no_such_object;
+    if (none) s = mailbox_stats{};
     if (!s) {
       std::cerr << "procactor: tree " << escape_text(t.reg.name) << ": no dead-letter queue (" << ec.message() << ")\n";
       status = 1;
@@ -64,7 +67,7 @@ int cmd_dlq(const std::string& name, bool drain, bool as_json, bool any_user) {
     }
     std::vector<dead_letter> letters;
     std::size_t skipped = 0;
-    if (drain) {
+    if (drain && !none) {
       auto q = ipc::mailbox::open(base, ec);  // refuses objects that are not the caller's own
       if (!q) {
         std::cerr << "procactor: tree " << escape_text(t.reg.name) << ": cannot open its dead-letter queue ("

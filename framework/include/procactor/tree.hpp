@@ -230,10 +230,12 @@ class tree {
   /// Takes up to @p max letters out of the tree's dead-letter queue, oldest first: the messages
   /// at-least-once actors gave up on (child_spec::with_delivery) that had no dead-letter path, or
   /// whose path could not take them (docs/delivery.md, "Dead letters"). Each carries its payload,
-  /// sender, type, attempts and reason. The queue is the tree's, made when it starts: it can still
-  /// be read after the tree has ended, through this handle (its object is gone from /dev/shm).
-  /// It holds 1024 letters; a letter that finds it full is dropped and counted (dead_letter_stats()).
-  /// errc::not_running for an empty handle or a tree that could not make its queue.
+  /// sender, type, attempts and reason. The queue is the tree's, made when it starts if some actor
+  /// of its spec (nested supervisors and pool templates included) is at-least-once; a tree without
+  /// one has no queue and no letter (empty, no error). It can still be read after the tree has
+  /// ended, through this handle (its object is gone from /dev/shm). It holds 1024 letters; a
+  /// letter that finds it full is dropped and counted (dead_letter_stats()).
+  /// errc::not_running for an empty handle.
   std::vector<dead_letter> dead_letters(std::size_t max = SIZE_MAX);
   /// @overload
   std::vector<dead_letter> dead_letters(std::size_t max, std::error_code& ec) noexcept;
