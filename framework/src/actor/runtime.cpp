@@ -374,8 +374,14 @@ void actor_runtime::run_journaled(const wire::envelope_view& env, std::uint32_t 
   }
   attempt_ = box_->begin_attempt();  // recorded before the handler runs
   dispatch_one(env);
-  if (!slot_turn_) end_turn();  // (an unpacked slot: what the handler sent leaves now)
-  box_->ack(1);                 // the handler returned: the message leaves for good
+  // What the handler sent leaves before its message is acked: an ack with output still packed
+  // would let a kill lose that output for good (unsent_lost) with its message never run again.
+  if (!slot_turn_) {
+    end_turn();  // (an unpacked slot: what the handler sent leaves now)
+  } else if (open_packs_ != 0) {
+    flush_packs();  // (a packed slot: its packs go per message, not per slot)
+  }
+  box_->ack(1);  // the handler returned: the message leaves for good
   attempt_ = 1;
 }
 
