@@ -323,6 +323,17 @@ struct mailbox::impl {
       const u32 i = batch_next;
       journal_entry e;
       if (record_ok(*jnl, i, jbytes, max, e) && e.done < e.count) {
+        // The record's count must be its slot's (a forged one would hand the slot out forever)
+        const std::span<const char> bytes{jbuf + e.at, static_cast<std::size_t>(e.len)};
+        u32 k = counter ? counter(bytes) : 1;
+        k = k < 1 ? 1 : k > max_pack ? static_cast<u32>(max_pack) : k;
+        if (k != e.count) {
+          jnl->rec[i].count.store(k, std::memory_order_relaxed);
+          if (e.done >= k) {
+            ++batch_next;
+            continue;
+          }
+        }
         cur = i;
         got = {jbuf + e.at, static_cast<std::size_t>(e.len)};
         return 1;
@@ -1850,6 +1861,18 @@ void mailbox::ack(std::uint32_t n, bool dead_lettered) noexcept {
   if (!dead_lettered) note_handled(n);
 }
 
+std::uint32_t mailbox::ack_rest_lost(std::uint32_t in_slot) noexcept {
+  impl& m = *impl_;
+  journal_entry e;
+  if (!m.jnl || m.cur >= journal_slots || !record_ok(*m.jnl, m.cur, m.jbytes, m.max, e) || e.done >= e.count) return 0;
+  const u32 n = in_slot > e.done ? std::min<u32>(in_slot, static_cast<u32>(max_pack)) - e.done : 0;
+  journal_record& r = m.jnl->rec[m.cur];
+  r.done.store(e.count, std::memory_order_release);  // acked first: killed before the count, its
+  r.runs.store(static_cast<u64>(e.count) << 32, std::memory_order_relaxed);  // supervisor counts them
+  if (n) m.ctl->lost.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
 namespace {
 
 // After the journaled actor of @p m died outside the queue's lock: reconciles the counters with
@@ -1901,6 +1924,22 @@ u64 settle_journal(mailbox::impl& m) noexcept {
 }
 
 }  // namespace
+
+std::uint64_t mailbox::account_journal_lost() noexcept {
+  impl& m = *impl_;
+  if (!m.jnl || !m.deep_intact()) return 0;
+  control_block& c = *m.ctl;
+  u64 pending = 0;
+  if (m.journal_corrupt || !journal_header_ok(*m.jnl, m.jbytes, m.max) || !journal_pending(*m.jnl, m.jbytes, m.max, pending)) {
+    const counter_snapshot snap = snapshot(c);
+    const u64 settled = snap.handled + snap.lost + c.dead_lettered.load(std::memory_order_relaxed);
+    pending = snap.dequeued > settled ? std::min<u64>(snap.dequeued - settled, m.limit()) : 0;
+  }
+  m.jnl->n.store(0, std::memory_order_release);
+  m.jnl->taking.store(0, std::memory_order_relaxed);
+  if (pending) c.lost.fetch_add(pending, std::memory_order_relaxed);
+  return pending;
+}
 
 std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
                                                      slot_counter counter, salvage_report& rep,

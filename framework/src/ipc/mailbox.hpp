@@ -264,6 +264,16 @@ class mailbox {
   /// handled; or, with @p dead_lettered, counts them dead-lettered, then acks them. Without a
   /// journal: note_handled(n).
   void ack(std::uint32_t n, bool dead_lettered = false) noexcept;
+  /// Acks the messages of the current slot not acked yet: a slot that ended without reaching them
+  /// (its record says more messages than it reached). Those of its @p in_slot real messages (the
+  /// slot counter's figure, what dequeued counted) not acked are counted lost. Returns how many.
+  std::uint32_t ack_rest_lost(std::uint32_t in_slot) noexcept;
+  /// For a journaled mailbox retired for good (its actor ended and will not run again; the
+  /// supervisor's handle): counts what its journal still holds (taken, not acked) as lost and
+  /// empties the journal, so that dequeued == handled + lost + dead_lettered with nothing pending.
+  /// A corrupt journal: the counters' gap is counted. Returns the messages counted; 0 without a
+  /// journal.
+  std::uint64_t account_journal_lost() noexcept;
   /// What recreate_journaled() did with the mail of the poisoned mailbox.
   struct salvage_report {
     std::uint64_t requeued = 0;    ///< queued messages sent again into the new mailbox

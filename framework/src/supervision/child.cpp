@@ -149,7 +149,8 @@ std::uint64_t retire_mailbox(child& c, mailbox_pool* pool) noexcept {
   c.box->close();  // senders holding it open see `closed` and learn the actor is gone
   // Senders re-check `closed` under the queue's lock: once this takes that lock, none adds more.
   std::error_code ec;
-  const std::uint64_t left = c.box->size(ec);
+  std::uint64_t left = c.box->size(ec);
+  left += c.box->account_journal_lost();  // at-least-once: taken, not acked, never run again
   if (pool && !pool->prefix.empty()) {
     pool->put(std::move(c.box));  // its names go: senders that open it by name find no actor
     return left;
