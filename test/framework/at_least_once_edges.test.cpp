@@ -11,6 +11,7 @@
 #include <boost/test/unit_test.hpp>
 #include <csignal>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 
 #include "actor/wire.hpp"
@@ -238,6 +239,54 @@ BOOST_AUTO_TEST_CASE(a_journal_record_counting_more_than_one_message_for_a_lone_
              "the actor never took new mail");
   BOOST_TEST(the_board->runs[410].load() == 1u, "a lone message ran again");
   BOOST_TEST(procactor::testing::wait_for_stats(t, "w", settled, 10s), t.stats("w").to_string());
+}
+
+BOOST_AUTO_TEST_CASE(a_corrupt_mailbox_found_by_a_restarted_supervisor_keeps_its_sound_journal) {
+  // The supervisor of w dies while w's queue is corrupt: its successor makes the mailbox afresh,
+  // and the message w was handling, in the journal (sound), comes again.
+  shared_board sb;
+  procactor::supervisor_spec inner;
+  inner.max_restarts = 100;
+  inner.children = {child_spec::of<relay>("w").with_delivery(delivery::at_least_once, 3), child_spec::of<relay_sink>("sink")};
+  procactor::supervisor_spec app;
+  app.max_restarts = 100;
+  app.children = {child_spec::nested("sup", inner)};
+  procactor::testing::tree_fixture fx("app", app);
+  auto& t = fx.tree();
+  auto pid = t.request<int>("sup/w", whoami{0}, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(pid));
+  t.send("sup/w", item{700, block_first});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([] { return the_board->runs[700].load() == 1; }, 10s));
+  const std::string base = procactor::ipc::keyed_name(procactor_test::the_tree_prefix(), "/app/sup/w");
+  {
+    const std::string q = std::string(procactor::ipc::shm_dir) + "/" + base + ".q";
+    const int fd = ::open(q.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    BOOST_TEST_REQUIRE(fd >= 0, q);
+    const std::uint32_t junk = 0x5a5a5a5a;  // the segment's initialisation word: open() says poisoned
+    BOOST_TEST_REQUIRE(::pwrite(fd, &junk, sizeof junk, 0) == static_cast<ssize_t>(sizeof junk));
+    ::close(fd);
+  }
+  std::error_code ec;
+  BOOST_TEST_REQUIRE(!procactor::ipc::mailbox::open(base, ec));
+  BOOST_TEST_REQUIRE((ec == procactor::errc::poisoned), ec.message());
+  const pid_t sup_pid = [&] {
+    // the parent of w is its supervisor
+    std::string stat;
+    const int fd = ::open(("/proc/" + std::to_string(*pid.value) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    char buf[512] = {};
+    const ssize_t n = fd >= 0 ? ::read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) ::close(fd);
+    stat.assign(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    const auto rp = stat.rfind(')');
+    int ppid = 0;
+    if (rp != std::string::npos) std::sscanf(stat.c_str() + rp + 2, "%*c %d", &ppid);
+    return static_cast<pid_t>(ppid);
+  }();
+  BOOST_TEST_REQUIRE(sup_pid > 1);
+  BOOST_TEST_REQUIRE(::kill(sup_pid, SIGKILL) == 0);
+  BOOST_TEST(procactor::testing::wait_until([] { return the_board->returned[700].load() == 1; }, 20s),
+             "the message pending in the journal was not received again: runs " << the_board->runs[700].load());
+  BOOST_TEST(the_board->runs[700].load() == 2u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

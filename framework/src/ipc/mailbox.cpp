@@ -517,6 +517,9 @@ struct mailbox::impl {
         r.done.store(0, std::memory_order_relaxed);
         r.runs.store(0, std::memory_order_relaxed);
         j->n.store(static_cast<u32>(got + 1), std::memory_order_release);
+        // A SIGKILL sees the stores in the order the compiler left them: the record and n are
+        // written before the slot is freed, as the salvage (recreate_journaled) assumes.
+        std::atomic_signal_fence(std::memory_order_seq_cst);
       }
       slot->len = 0;
       slot->priority = 0;
@@ -853,13 +856,18 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
 }
 
 std::unique_ptr<mailbox> mailbox::create_or_open(const std::string& base, const mailbox_config& cfg,
-                                                 std::error_code& ec) noexcept {
+                                                 std::error_code& ec, bool keep_journal) noexcept {
   // A survivor (its supervisor was restarted) is re-opened with the same checks as any open:
   // made by our uid, mode 0600, of the right type. Anything else is refused, never adopted.
   auto m = open(base, ec);
   if (!m && ec == errc::poisoned) {
-    // Ours (the ownership checks passed) but corrupt: its mail cannot be trusted. Start afresh.
-    remove_mailbox(base);
+    // Ours (the ownership checks passed) but corrupt: its mail cannot be trusted. Start afresh
+    // (an at-least-once child's journal, checked on its own, is kept: enable_journal takes it).
+    if (keep_journal) {
+      remove_queue_objects(base);
+    } else {
+      remove_mailbox(base);
+    }
     ec = errc::no_such_object;
   }
   if (!m && ec == errc::no_such_object) {
@@ -1566,6 +1574,15 @@ void mailbox::remove() noexcept {
 
 const std::string& refusal() noexcept { return refusal_text; }
 
+void remove_queue_objects(const std::string& base) noexcept {
+  try {
+    bip::message_queue::remove(queue_name(base).c_str());
+    ::shm_unlink(ctl_name(base).c_str());
+    ::unlink(bell_path(base).c_str());
+  } catch (...) {
+  }
+}
+
 void remove_mailbox(const std::string& base) noexcept {
   try {
     bip::message_queue::remove(queue_name(base).c_str());
@@ -1957,7 +1974,7 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
     std::string bytes;
   };
   std::vector<slot_copy> queued;
-  std::string journal_copy;  // the records and the buffer, when the journal is sound
+  bool journal_kept = false;  // the journal is sound: it stays (its records are what it holds)
   u64 pending = 0, queued_msgs = 0;
   try {
     bool journal_sound = o.jnl && !st.corrupted && journal_header_ok(*o.jnl, o.jbytes, o.max) &&
@@ -1967,7 +1984,7 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
     u64 taking = 0;
     if (journal_sound) {
       taking = o.jnl->taking.load(std::memory_order_relaxed);
-      journal_copy.assign(reinterpret_cast<const char*>(o.jnl), journal_size(o.jbytes));
+      journal_kept = true;
     }
     // The queue of a mailbox whose receiver died inside its lock: nobody can change it any more
     // (the lock is dead). Its queued slots, checked as open() checks them, top (next) first.
@@ -1997,10 +2014,17 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
     }
   } catch (const std::bad_alloc&) {
     queued.clear();
-    journal_copy.clear();
-    pending = queued_msgs = 0;
+    queued_msgs = 0;
   }
-  old->remove();
+  // A sound journal stays where it is (never copied out and back: a kill of this supervisor from
+  // here on leaves it for its successor, whose enable_journal takes it over); the queue's objects
+  // are made afresh.
+  if (journal_kept) {
+    old->keep_names();
+    remove_queue_objects(base);
+  } else {
+    old->remove();
+  }
   old.reset();
   auto fresh = create(base, cfg, ec);
   if (!fresh) return nullptr;
@@ -2008,14 +2032,14 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
   impl& f = *fresh->impl_;
   fresh->enable_journal(attempts, dl_to, ec);
   if (ec) return fresh;  // (at-most-once until the next start: the caller reports it)
-  if (!journal_copy.empty() && journal_copy.size() == journal_size(f.jbytes)) {
-    // records and buffer as they were (the header is the new one's, with the same settings)
-    std::memcpy(reinterpret_cast<char*>(f.jnl->rec), journal_copy.data() + offsetof(journal_block, rec),
-                journal_copy.size() - offsetof(journal_block, rec));
-    u32 n = 0;
-    std::memcpy(&n, journal_copy.data() + offsetof(journal_block, n), sizeof n);
-    f.jnl->n.store(n, std::memory_order_release);
+  u64 still = 0;
+  if (journal_kept && !f.journal_corrupt && journal_header_ok(*f.jnl, f.jbytes, f.max) &&
+      journal_pending(*f.jnl, f.jbytes, f.max, still) && still == pending) {
+    f.jnl->taking.store(0, std::memory_order_relaxed);  // the salvage below keeps one copy
   } else {
+    f.jnl->n.store(0, std::memory_order_release);
+    f.jnl->taking.store(0, std::memory_order_relaxed);
+    f.journal_corrupt = false;
     pending = 0;
   }
   if (!st.corrupted) {

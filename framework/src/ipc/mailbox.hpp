@@ -50,9 +50,10 @@ class mailbox {
   /// Opens the mailbox named @p base if it exists (mail queued there survives; a corrupt one is
   /// removed and made afresh), else creates it.
   /// The caller is the owner either way. Objects that exist but fail open()'s checks are refused
-  /// (errc::foreign_object), never adopted.
+  /// (errc::foreign_object), never adopted. @p keep_journal (an at-least-once child's): a corrupt
+  /// mailbox's delivery journal is kept, for enable_journal() to take it over if it is sound.
   static std::unique_ptr<mailbox> create_or_open(const std::string& base, const mailbox_config& cfg,
-                                                 std::error_code& ec) noexcept;
+                                                 std::error_code& ec, bool keep_journal = false) noexcept;
   /// Opens an existing mailbox by name. errc::no_such_object if there is none; errc::poisoned if
   /// it is ours but fails the integrity checks (control block, queue header, every index entry,
   /// every queued message's length); errc::foreign_object (the reason in refusal()) if one of its
@@ -314,5 +315,7 @@ std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code
 
 /// Removes the objects of a mailbox by name, whether or not it is open anywhere.
 void remove_mailbox(const std::string& base) noexcept;
+/// Removes the queue, control block and doorbell of mailbox @p base, not its delivery journal.
+void remove_queue_objects(const std::string& base) noexcept;
 
 }  // namespace procactor::ipc
