@@ -289,4 +289,25 @@ BOOST_AUTO_TEST_CASE(a_corrupt_mailbox_found_by_a_restarted_supervisor_keeps_its
   BOOST_TEST(the_board->runs[700].load() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(a_sender_opens_an_at_least_once_mailbox_whatever_its_journal_holds) {
+  // Only the receiver maps the journal: a sender's open neither maps it nor fails on it.
+  shared_board sb;
+  procactor::testing::tree_fixture fx("app", relay_app());
+  auto& t = fx.tree();
+  BOOST_TEST_REQUIRE(static_cast<bool>(t.request<int>("w", whoami{0}, 10s)));
+  const int fd = ::open(journal_path().c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  std::uint64_t magic = 0, junk = 0;
+  BOOST_TEST_REQUIRE(::pread(fd, &magic, sizeof magic, 0) == static_cast<ssize_t>(sizeof magic));
+  BOOST_TEST_REQUIRE(::pwrite(fd, &junk, sizeof junk, 0) == static_cast<ssize_t>(sizeof junk));  // as if half made
+  std::error_code ec;
+  auto box = procactor::ipc::mailbox::open(box_name(), ec);
+  BOOST_TEST(static_cast<bool>(box), ec.message());
+  BOOST_TEST(!(box && box->journaled()));
+  BOOST_TEST_REQUIRE(::pwrite(fd, &magic, sizeof magic, 0) == static_cast<ssize_t>(sizeof magic));
+  ::close(fd);
+  t.send("w", item{900, live});
+  BOOST_TEST(procactor::testing::wait_until([] { return the_board->relayed[900].load() == 1; }, 10s));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1084,7 +1084,7 @@ bool mailbox::poisoned() const noexcept {
 
 segment_layout mailbox::layout() const noexcept { return impl_->layout; }
 
-std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code& ec) noexcept {
+std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code& ec, bool receiver) noexcept {
   ec.clear();
   ignore_sigpipe();
   try {
@@ -1160,7 +1160,7 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
     }
     p->wake_every = static_cast<u32>(p->cap / 4 > 0 ? p->cap / 4 : 1);
     // The delivery journal of an at-least-once mailbox, if it has one (a spawned actor's open).
-    if (p->jnl == nullptr) {
+    if (receiver && p->jnl == nullptr) {
       std::error_code je;
       if (map_journal_object(*p, false, 0, {}, je)) {
         if (!journal_receiver(*p)) {

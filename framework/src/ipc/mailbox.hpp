@@ -59,7 +59,10 @@ class mailbox {
   /// every queued message's length); errc::foreign_object (the reason in refusal()) if one of its
   /// objects is not owned by our uid, has group or other permission bits, is of the wrong type
   /// (the doorbell a FIFO, the others regular files) or is a symbolic link.
-  static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec) noexcept;
+  /// @p receiver: the handle of the mailbox's receiving actor (a spawned actor's own): it maps the
+  /// delivery journal of an at-least-once mailbox too (a half-made one: errc::poisoned). A
+  /// sender's handle never maps it.
+  static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec, bool receiver = false) noexcept;
 
   /// In a child forked from the process holding this handle: a receiver's handle (as open() gives)
   /// on the same mailbox, made from the mappings the child inherited and a duplicate of the
