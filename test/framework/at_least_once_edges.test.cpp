@@ -40,6 +40,7 @@ struct board {
   std::atomic<std::uint32_t> returned[max_ids];  // handler runs that returned per id
   std::atomic<std::uint32_t> relayed[max_ids];   // messages the sink received per id
   std::atomic<std::uint32_t> go;                 // releases the handlers that spin (die == spin_until_go)
+  std::atomic<std::uint32_t> kill_at_record;     // procactor::ipc::journal_test_kill points here
 };
 
 board* the_board = nullptr;
@@ -287,6 +288,44 @@ BOOST_AUTO_TEST_CASE(a_corrupt_mailbox_found_by_a_restarted_supervisor_keeps_its
   BOOST_TEST(procactor::testing::wait_until([] { return the_board->returned[700].load() == 1; }, 20s),
              "the message pending in the journal was not received again: runs " << the_board->runs[700].load());
   BOOST_TEST(the_board->runs[700].load() == 2u);
+}
+
+void cut_a_take_inside_the_lock(std::uint32_t at_record) {
+  // w's take is killed inside the queue's lock right after it recorded slot @p at_record, still in
+  // the queue too: the mailbox is poisoned, and its salvage keeps exactly one copy of each message.
+  shared_board sb;
+  procactor::ipc::journal_test_kill = &the_board->kill_at_record;  // (inherited by the actors)
+  struct unhook {
+    ~unhook() { procactor::ipc::journal_test_kill = nullptr; }
+  } restore;
+  procactor::testing::tree_fixture fx("app", relay_app());
+  auto& t = fx.tree();
+  BOOST_TEST_REQUIRE(static_cast<bool>(t.request<int>("w", whoami{0}, 10s)));
+  t.send("w", item{1000, spin_until_go});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([] { return the_board->runs[1000].load() == 1; }, 10s));
+  for (int id = 1001; id <= 1004; ++id) t.send("w", item{id, live});  // the next take: 4 slots
+  the_board->kill_at_record.store(at_record);
+  the_board->go.store(1);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([] { return the_board->returned[1004].load() >= 1; }, 20s));
+  BOOST_TEST(the_board->kill_at_record.load() == 0u);  // the take was cut
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(t, "w", settled, 10s), t.stats("w").to_string());
+  for (int id = 1000; id <= 1004; ++id) {
+    BOOST_TEST(the_board->runs[id].load() == 1u, "id " << id);
+    BOOST_TEST(the_board->returned[id].load() == 1u, "id " << id);
+  }
+  const auto st = t.stats("w");
+  BOOST_TEST(st.generation == 1u, st.to_string());  // recreated once
+  BOOST_TEST(st.lost == 0u, st.to_string());
+  BOOST_TEST(st.handled == 6u, st.to_string());  // whoami + 5
+  BOOST_TEST(st.enqueued == st.dequeued + st.depth, st.to_string());
+}
+
+BOOST_AUTO_TEST_CASE(a_take_cut_inside_the_lock_at_its_first_slot_is_salvaged_with_one_copy_of_each_message) {
+  cut_a_take_inside_the_lock(1);
+}
+
+BOOST_AUTO_TEST_CASE(a_take_cut_inside_the_lock_at_its_third_slot_is_salvaged_with_one_copy_of_each_message) {
+  cut_a_take_inside_the_lock(3);
 }
 
 BOOST_AUTO_TEST_CASE(a_sender_opens_an_at_least_once_mailbox_whatever_its_journal_holds) {

@@ -520,6 +520,12 @@ struct mailbox::impl {
         // A SIGKILL sees the stores in the order the compiler left them: the record and n are
         // written before the slot is freed, as the salvage (recreate_journaled) assumes.
         std::atomic_signal_fence(std::memory_order_seq_cst);
+        if (journal_test_kill) [[unlikely]] {
+          if (journal_test_kill->load(std::memory_order_relaxed) == static_cast<u32>(got + 1)) {
+            journal_test_kill->store(0, std::memory_order_relaxed);
+            ::raise(SIGKILL);
+          }
+        }
       }
       slot->len = 0;
       slot->priority = 0;
