@@ -576,17 +576,17 @@ BOOST_AUTO_TEST_CASE(a_thousand_sigkills_of_at_least_once_workers_lose_nothing_a
     reruns += the_board->runs[i].load() - 1;
     marked += the_board->redelivered_runs[i].load();
   }
-  // every run after the first was told it is a redelivery (but a copy left in both the queue and
-  // the journal by a take cut inside the lock), and the mailbox counted it
-  BOOST_TEST(reruns <= marked + generations, "reruns " << reruns << ", marked redelivered " << marked);
+  // every run after the first was told it is a redelivery (a take cut inside the lock leaves one
+  // copy: the salvage keeps the journal's), and the mailbox counted it; a kill between the attempt
+  // recorded and the handler's first line marks the next run without an earlier one seen here
+  BOOST_TEST(reruns <= marked, "reruns " << reruns << ", marked redelivered " << marked);
   BOOST_TEST(marked <= redelivered);  // (the mailbox counts the redelivered whoami requests too)
   BOOST_TEST(missing == 0, missing << " message(s) never handled, the first id " << first_missing);
   BOOST_TEST(lost == 0u);
   BOOST_TEST(dead == 0u);
   BOOST_TEST(restarts == static_cast<std::uint64_t>(total_kills));
-  // a handler that returned runs again only if its incarnation died before the ack (one per kill),
-  // or if a take cut by a kill inside the queue's lock left it in the queue and the journal
-  BOOST_TEST(duplicates <= static_cast<std::uint64_t>(total_kills) + generations);
+  // a handler that returned runs again only if its incarnation died before the ack (one per kill)
+  BOOST_TEST(duplicates <= static_cast<std::uint64_t>(total_kills));
   BOOST_TEST_MESSAGE("kills " << total_kills << ", messages " << id << ", lost " << lost << ", redelivered runs "
                               << redelivered << ", duplicate handler returns " << duplicates
                               << ", poisoned mailboxes recreated (salvaged) " << generations);

@@ -333,6 +333,7 @@ bool actor_runtime::handle_journaled_slot(std::span<const char> bytes) {
       return !stopping_;
     }
     run_journaled(*env, d.runs);
+    if (!stopping_) drop_unreached(1);
     return !stopping_;
   }
   const std::uint32_t k = wire::messages_in_slot(bytes);
@@ -364,7 +365,22 @@ bool actor_runtime::handle_journaled_slot(std::span<const char> bytes) {
   flush_packs();
   end_turn();
   // (stop() in a handler: the rest of the slot stays in the journal, for the next incarnation)
+  if (!stopping_) drop_unreached(k);
   return !stopping_;
+}
+
+void actor_runtime::drop_unreached(std::uint32_t in_slot) noexcept {
+  // A slot ended with messages of its record not acked (a record saying more than its slot
+  // holds, or a pack not decoded to its end): handed out again, it would run forever. Acked; the
+  // slot's real messages not reached are counted lost.
+  if (const std::uint32_t lost = box_->ack_rest_lost(in_slot)) {
+    try {
+      log_event(log_level::warn, "messages_lost", path_, path_,
+                std::to_string(lost) + " message(s) of a packed slot not reached (malformed)",
+                {{"count", std::to_string(lost)}});
+    } catch (...) {
+    }
+  }
 }
 
 void actor_runtime::run_journaled(const wire::envelope_view& env, std::uint32_t runs_before) {
@@ -377,8 +393,14 @@ void actor_runtime::run_journaled(const wire::envelope_view& env, std::uint32_t 
   }
   attempt_ = box_->begin_attempt();  // recorded before the handler runs
   dispatch_one(env);
-  if (!slot_turn_) end_turn();  // (an unpacked slot: what the handler sent leaves now)
-  box_->ack(1);                 // the handler returned: the message leaves for good
+  // What the handler sent leaves before its message is acked: an ack with output still packed
+  // would let a kill lose that output for good (unsent_lost) with its message never run again.
+  if (!slot_turn_) {
+    end_turn();  // (an unpacked slot: what the handler sent leaves now)
+  } else if (open_packs_ != 0) {
+    flush_packs();  // (a packed slot: its packs go per message, not per slot)
+  }
+  box_->ack(1);  // the handler returned: the message leaves for good
   attempt_ = 1;
 }
 

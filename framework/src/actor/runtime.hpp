@@ -82,6 +82,7 @@ class actor_runtime {
   bool handle_journaled_slot(std::span<const char> bytes);
   /// Runs one message of a journaled slot (or dead-letters it); false if it was dead-lettered.
   void run_journaled(const wire::envelope_view& env, std::uint32_t runs_before);
+  void drop_unreached(std::uint32_t in_slot) noexcept;  // acks (lost) what a journaled slot ended without reaching
   void send_dead_letter(const wire::envelope_view& env, std::uint32_t runs);
   void send_now(ref_target& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
                 std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec,

@@ -56,6 +56,12 @@ struct journal_block {
   journal_record rec[journal_slots];
 };
 
+/// Test only: when set (to shared memory the test maps before its tree starts), a journaled take
+/// raises SIGKILL inside the queue's lock once it has recorded the slot numbered by its value (1:
+/// the take's first slot), the slot still in the queue; the value is reset to 0 first. Null in
+/// production: one predictable branch per slot of a journaled take.
+inline std::atomic<std::uint32_t>* journal_test_kill = nullptr;
+
 /// Where the buffer starts in the object, and the object's size for @p buf_bytes of buffer.
 inline constexpr std::size_t journal_buf_at = (sizeof(journal_block) + 4095) & ~std::size_t{4095};
 constexpr std::size_t journal_size(std::size_t buf_bytes) noexcept { return journal_buf_at + buf_bytes; }

@@ -323,6 +323,17 @@ struct mailbox::impl {
       const u32 i = batch_next;
       journal_entry e;
       if (record_ok(*jnl, i, jbytes, max, e) && e.done < e.count) {
+        // The record's count must be its slot's (a forged one would hand the slot out forever)
+        const std::span<const char> bytes{jbuf + e.at, static_cast<std::size_t>(e.len)};
+        u32 k = counter ? counter(bytes) : 1;
+        k = k < 1 ? 1 : k > max_pack ? static_cast<u32>(max_pack) : k;
+        if (k != e.count) {
+          jnl->rec[i].count.store(k, std::memory_order_relaxed);
+          if (e.done >= k) {
+            ++batch_next;
+            continue;
+          }
+        }
         cur = i;
         got = {jbuf + e.at, static_cast<std::size_t>(e.len)};
         return 1;
@@ -506,6 +517,15 @@ struct mailbox::impl {
         r.done.store(0, std::memory_order_relaxed);
         r.runs.store(0, std::memory_order_relaxed);
         j->n.store(static_cast<u32>(got + 1), std::memory_order_release);
+        // A SIGKILL sees the stores in the order the compiler left them: the record and n are
+        // written before the slot is freed, as the salvage (recreate_journaled) assumes.
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        if (journal_test_kill) [[unlikely]] {
+          if (journal_test_kill->load(std::memory_order_relaxed) == static_cast<u32>(got + 1)) {
+            journal_test_kill->store(0, std::memory_order_relaxed);
+            ::raise(SIGKILL);
+          }
+        }
       }
       slot->len = 0;
       slot->priority = 0;
@@ -842,13 +862,18 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
 }
 
 std::unique_ptr<mailbox> mailbox::create_or_open(const std::string& base, const mailbox_config& cfg,
-                                                 std::error_code& ec) noexcept {
+                                                 std::error_code& ec, bool keep_journal) noexcept {
   // A survivor (its supervisor was restarted) is re-opened with the same checks as any open:
   // made by our uid, mode 0600, of the right type. Anything else is refused, never adopted.
   auto m = open(base, ec);
   if (!m && ec == errc::poisoned) {
-    // Ours (the ownership checks passed) but corrupt: its mail cannot be trusted. Start afresh.
-    remove_mailbox(base);
+    // Ours (the ownership checks passed) but corrupt: its mail cannot be trusted. Start afresh
+    // (an at-least-once child's journal, checked on its own, is kept: enable_journal takes it).
+    if (keep_journal) {
+      remove_queue_objects(base);
+    } else {
+      remove_mailbox(base);
+    }
     ec = errc::no_such_object;
   }
   if (!m && ec == errc::no_such_object) {
@@ -1065,7 +1090,7 @@ bool mailbox::poisoned() const noexcept {
 
 segment_layout mailbox::layout() const noexcept { return impl_->layout; }
 
-std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code& ec) noexcept {
+std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code& ec, bool receiver) noexcept {
   ec.clear();
   ignore_sigpipe();
   try {
@@ -1141,7 +1166,7 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
     }
     p->wake_every = static_cast<u32>(p->cap / 4 > 0 ? p->cap / 4 : 1);
     // The delivery journal of an at-least-once mailbox, if it has one (a spawned actor's open).
-    if (p->jnl == nullptr) {
+    if (receiver && p->jnl == nullptr) {
       std::error_code je;
       if (map_journal_object(*p, false, 0, {}, je)) {
         if (!journal_receiver(*p)) {
@@ -1555,6 +1580,15 @@ void mailbox::remove() noexcept {
 
 const std::string& refusal() noexcept { return refusal_text; }
 
+void remove_queue_objects(const std::string& base) noexcept {
+  try {
+    bip::message_queue::remove(queue_name(base).c_str());
+    ::shm_unlink(ctl_name(base).c_str());
+    ::unlink(bell_path(base).c_str());
+  } catch (...) {
+  }
+}
+
 void remove_mailbox(const std::string& base) noexcept {
   try {
     bip::message_queue::remove(queue_name(base).c_str());
@@ -1850,6 +1884,18 @@ void mailbox::ack(std::uint32_t n, bool dead_lettered) noexcept {
   if (!dead_lettered) note_handled(n);
 }
 
+std::uint32_t mailbox::ack_rest_lost(std::uint32_t in_slot) noexcept {
+  impl& m = *impl_;
+  journal_entry e;
+  if (!m.jnl || m.cur >= journal_slots || !record_ok(*m.jnl, m.cur, m.jbytes, m.max, e) || e.done >= e.count) return 0;
+  const u32 n = in_slot > e.done ? std::min<u32>(in_slot, static_cast<u32>(max_pack)) - e.done : 0;
+  journal_record& r = m.jnl->rec[m.cur];
+  r.done.store(e.count, std::memory_order_release);  // acked first: killed before the count, its
+  r.runs.store(static_cast<u64>(e.count) << 32, std::memory_order_relaxed);  // supervisor counts them
+  if (n) m.ctl->lost.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
 namespace {
 
 // After the journaled actor of @p m died outside the queue's lock: reconciles the counters with
@@ -1902,6 +1948,22 @@ u64 settle_journal(mailbox::impl& m) noexcept {
 
 }  // namespace
 
+std::uint64_t mailbox::account_journal_lost() noexcept {
+  impl& m = *impl_;
+  if (!m.jnl || !m.deep_intact()) return 0;
+  control_block& c = *m.ctl;
+  u64 pending = 0;
+  if (m.journal_corrupt || !journal_header_ok(*m.jnl, m.jbytes, m.max) || !journal_pending(*m.jnl, m.jbytes, m.max, pending)) {
+    const counter_snapshot snap = snapshot(c);
+    const u64 settled = snap.handled + snap.lost + c.dead_lettered.load(std::memory_order_relaxed);
+    pending = snap.dequeued > settled ? std::min<u64>(snap.dequeued - settled, m.limit()) : 0;
+  }
+  m.jnl->n.store(0, std::memory_order_release);
+  m.jnl->taking.store(0, std::memory_order_relaxed);
+  if (pending) c.lost.fetch_add(pending, std::memory_order_relaxed);
+  return pending;
+}
+
 std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
                                                      slot_counter counter, salvage_report& rep,
                                                      std::error_code& ec) noexcept {
@@ -1918,7 +1980,7 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
     std::string bytes;
   };
   std::vector<slot_copy> queued;
-  std::string journal_copy;  // the records and the buffer, when the journal is sound
+  bool journal_kept = false;  // the journal is sound: it stays (its records are what it holds)
   u64 pending = 0, queued_msgs = 0;
   try {
     bool journal_sound = o.jnl && !st.corrupted && journal_header_ok(*o.jnl, o.jbytes, o.max) &&
@@ -1928,7 +1990,7 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
     u64 taking = 0;
     if (journal_sound) {
       taking = o.jnl->taking.load(std::memory_order_relaxed);
-      journal_copy.assign(reinterpret_cast<const char*>(o.jnl), journal_size(o.jbytes));
+      journal_kept = true;
     }
     // The queue of a mailbox whose receiver died inside its lock: nobody can change it any more
     // (the lock is dead). Its queued slots, checked as open() checks them, top (next) first.
@@ -1958,10 +2020,17 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
     }
   } catch (const std::bad_alloc&) {
     queued.clear();
-    journal_copy.clear();
-    pending = queued_msgs = 0;
+    queued_msgs = 0;
   }
-  old->remove();
+  // A sound journal stays where it is (never copied out and back: a kill of this supervisor from
+  // here on leaves it for its successor, whose enable_journal takes it over); the queue's objects
+  // are made afresh.
+  if (journal_kept) {
+    old->keep_names();
+    remove_queue_objects(base);
+  } else {
+    old->remove();
+  }
   old.reset();
   auto fresh = create(base, cfg, ec);
   if (!fresh) return nullptr;
@@ -1969,14 +2038,14 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
   impl& f = *fresh->impl_;
   fresh->enable_journal(attempts, dl_to, ec);
   if (ec) return fresh;  // (at-most-once until the next start: the caller reports it)
-  if (!journal_copy.empty() && journal_copy.size() == journal_size(f.jbytes)) {
-    // records and buffer as they were (the header is the new one's, with the same settings)
-    std::memcpy(reinterpret_cast<char*>(f.jnl->rec), journal_copy.data() + offsetof(journal_block, rec),
-                journal_copy.size() - offsetof(journal_block, rec));
-    u32 n = 0;
-    std::memcpy(&n, journal_copy.data() + offsetof(journal_block, n), sizeof n);
-    f.jnl->n.store(n, std::memory_order_release);
+  u64 still = 0;
+  if (journal_kept && !f.journal_corrupt && journal_header_ok(*f.jnl, f.jbytes, f.max) &&
+      journal_pending(*f.jnl, f.jbytes, f.max, still) && still == pending) {
+    f.jnl->taking.store(0, std::memory_order_relaxed);  // the salvage below keeps one copy
   } else {
+    f.jnl->n.store(0, std::memory_order_release);
+    f.jnl->taking.store(0, std::memory_order_relaxed);
+    f.journal_corrupt = false;
     pending = 0;
   }
   if (!st.corrupted) {

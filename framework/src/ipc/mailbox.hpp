@@ -50,15 +50,19 @@ class mailbox {
   /// Opens the mailbox named @p base if it exists (mail queued there survives; a corrupt one is
   /// removed and made afresh), else creates it.
   /// The caller is the owner either way. Objects that exist but fail open()'s checks are refused
-  /// (errc::foreign_object), never adopted.
+  /// (errc::foreign_object), never adopted. @p keep_journal (an at-least-once child's): a corrupt
+  /// mailbox's delivery journal is kept, for enable_journal() to take it over if it is sound.
   static std::unique_ptr<mailbox> create_or_open(const std::string& base, const mailbox_config& cfg,
-                                                 std::error_code& ec) noexcept;
+                                                 std::error_code& ec, bool keep_journal = false) noexcept;
   /// Opens an existing mailbox by name. errc::no_such_object if there is none; errc::poisoned if
   /// it is ours but fails the integrity checks (control block, queue header, every index entry,
   /// every queued message's length); errc::foreign_object (the reason in refusal()) if one of its
   /// objects is not owned by our uid, has group or other permission bits, is of the wrong type
   /// (the doorbell a FIFO, the others regular files) or is a symbolic link.
-  static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec) noexcept;
+  /// @p receiver: the handle of the mailbox's receiving actor (a spawned actor's own): it maps the
+  /// delivery journal of an at-least-once mailbox too (a half-made one: errc::poisoned). A
+  /// sender's handle never maps it.
+  static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec, bool receiver = false) noexcept;
 
   /// In a child forked from the process holding this handle: a receiver's handle (as open() gives)
   /// on the same mailbox, made from the mappings the child inherited and a duplicate of the
@@ -264,6 +268,16 @@ class mailbox {
   /// handled; or, with @p dead_lettered, counts them dead-lettered, then acks them. Without a
   /// journal: note_handled(n).
   void ack(std::uint32_t n, bool dead_lettered = false) noexcept;
+  /// Acks the messages of the current slot not acked yet: a slot that ended without reaching them
+  /// (its record says more messages than it reached). Those of its @p in_slot real messages (the
+  /// slot counter's figure, what dequeued counted) not acked are counted lost. Returns how many.
+  std::uint32_t ack_rest_lost(std::uint32_t in_slot) noexcept;
+  /// For a journaled mailbox retired for good (its actor ended and will not run again; the
+  /// supervisor's handle): counts what its journal still holds (taken, not acked) as lost and
+  /// empties the journal, so that dequeued == handled + lost + dead_lettered with nothing pending.
+  /// A corrupt journal: the counters' gap is counted. Returns the messages counted; 0 without a
+  /// journal.
+  std::uint64_t account_journal_lost() noexcept;
   /// What recreate_journaled() did with the mail of the poisoned mailbox.
   struct salvage_report {
     std::uint64_t requeued = 0;    ///< queued messages sent again into the new mailbox
@@ -304,5 +318,7 @@ std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code
 
 /// Removes the objects of a mailbox by name, whether or not it is open anywhere.
 void remove_mailbox(const std::string& base) noexcept;
+/// Removes the queue, control block and doorbell of mailbox @p base, not its delivery journal.
+void remove_queue_objects(const std::string& base) noexcept;
 
 }  // namespace procactor::ipc

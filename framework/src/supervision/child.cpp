@@ -26,9 +26,12 @@ constexpr auto previous_receiver_wait = std::chrono::seconds(5);
 /// process of that supervisor ended with it, maybe inside a handler, and nobody counted what it
 /// took. Once that process has surely ended, the loss is counted as after any crash, and the new
 /// incarnation is a restart (the mailbox's restart count names incarnations in downs).
-void settle_adopted_mailbox(child& c) {
+/// False for an at-least-once mailbox whose previous receiver still runs: two receivers must
+/// never share one journal, so the child is not started (its start fails; a restart tries again).
+bool settle_adopted_mailbox(child& c) {
   const std::string parent = c.path.substr(0, c.path.rfind('/'));
   if (!c.box->wait_previous_receiver(internal::deadline_after(previous_receiver_wait))) {
+    if (c.box->journaled()) return false;
     log_event(log_level::warn, "messages_not_counted", parent, c.path,
               "the previous process of " + c.path + " still runs: what it took is not counted");
   } else {
@@ -48,6 +51,7 @@ void settle_adopted_mailbox(child& c) {
     }
   }
   c.box->add_restart();
+  return true;
 }
 
 }  // namespace
@@ -57,7 +61,7 @@ connection launch_child(child& c, const tree_address& addr, std::string& error, 
   if (c.spec.make_actor && !c.box) {
     const std::string name = wire::mailbox_name(addr.prefix, c.path);
     if (pool) c.box = pool->take(name, box_config(c.spec));
-    if (!c.box) c.box = ipc::mailbox::create_or_open(name, box_config(c.spec), ec);
+    if (!c.box) c.box = ipc::mailbox::create_or_open(name, box_config(c.spec), ec, c.spec.delivery_mode == delivery::at_least_once);
     if (!c.box) {
       error = "cannot create the mailbox of " + c.path + ": " + ec.message();
       return {};
@@ -71,7 +75,13 @@ connection launch_child(child& c, const tree_address& addr, std::string& error, 
         return {};
       }
     }
-    if (c.box->adopted()) settle_adopted_mailbox(c);
+    if (c.box->adopted() && !settle_adopted_mailbox(c)) {
+      error = "cannot start " + c.path + ": the previous process of " + c.path +
+              " still runs and may still use its delivery journal";
+      c.box->keep_names();  // kept for the next try (which waits again)
+      c.box.reset();
+      return {};
+    }
   }
   auto [mine, theirs] = procactor::pipe();
   process_options opts;
@@ -141,6 +151,13 @@ mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_addr
     c.box = ipc::mailbox::recreate_journaled(std::move(c.box), box_config(c.spec), &wire::messages_in_slot, rep, ec);
     out.lost += rep.lost;
     out.recreated = true;
+    if (ec) {  // no new mailbox, or one without its journal: what the old one held may be gone
+      const std::string parent = c.path.substr(0, c.path.rfind('/'));
+      log_event(log_level::error, "mailbox_not_recreated", parent, c.path,
+                "the poisoned mailbox of " + c.path + " could not be recreated with its journal: " + ec.message() +
+                    (c.box ? std::string() : std::string(" (no mailbox: its mail is lost)")),
+                {{"error", ec.message()}});
+    }
     return out;
   }
   if (c.box->poisoned()) {  // it died inside the queue's lock: recreate under the same name
@@ -160,7 +177,8 @@ std::uint64_t retire_mailbox(child& c, mailbox_pool* pool) noexcept {
   c.box->close();  // senders holding it open see `closed` and learn the actor is gone
   // Senders re-check `closed` under the queue's lock: once this takes that lock, none adds more.
   std::error_code ec;
-  const std::uint64_t left = c.box->size(ec);
+  std::uint64_t left = c.box->size(ec);
+  left += c.box->account_journal_lost();  // at-least-once: taken, not acked, never run again
   if (pool && !pool->prefix.empty()) {
     pool->put(std::move(c.box));  // its names go: senders that open it by name find no actor
     return left;
