@@ -1,5 +1,6 @@
 #include "procactor/tree.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "actor/wire.hpp"
+#include "ipc/control_block.hpp"
+#include "ipc/names.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/pipe.hpp"
 #include "ipc/wake_cost.hpp"
@@ -22,6 +26,7 @@
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
 #include "support/process_state.hpp"
+#include "support/tree_prefix.hpp"
 
 using namespace std::chrono_literals;
 using procactor::actor;
@@ -739,6 +744,35 @@ BOOST_AUTO_TEST_CASE(the_handle_makes_its_mailbox_at_its_first_request_and_it_go
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
   BOOST_TEST(objects_of_this_process() == before);
+}
+
+// A replier killed while holding the lock of the handle's mailbox poisons it (a dead lock owner;
+// here through the flag it sets). The handle makes it afresh under the same name and the next
+// replies come: before, every later reply failed (the replier's send found it poisoned, for ever)
+// and the callee died of it.
+BOOST_AUTO_TEST_CASE(a_poisoned_handle_mailbox_is_made_afresh_and_requests_go_on) {
+  auto t = tree::start("app", one_echo());
+  auto first = t.request<int>("echo", 0, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(first), first.error.message());
+  {
+    const std::string ctl = std::string(procactor::ipc::shm_dir) + "/" +
+                            procactor::wire::mailbox_name(procactor_test::the_tree_prefix(), procactor::wire::client_path) +
+                            ".ctl";
+    const int fd = ::open(ctl.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    BOOST_TEST_REQUIRE(fd >= 0, ctl);
+    const std::uint32_t one = 1;
+    BOOST_TEST_REQUIRE(::pwrite(fd, &one, sizeof one, static_cast<off_t>(offsetof(procactor::ipc::control_block, poisoned))) ==
+                       static_cast<ssize_t>(sizeof one));
+    ::close(fd);
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto r = t.request<int>("echo", 0, 10s);
+    BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message());
+    BOOST_TEST(*r.value == *first.value);  // the same incarnation answered: nobody died of it
+  }
+  BOOST_TEST(t.stats("echo").restarts == 0u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
 BOOST_AUTO_TEST_CASE(the_cgroup_of_a_tree_is_removed_when_it_stops) {

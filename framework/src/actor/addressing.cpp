@@ -129,7 +129,9 @@ std::shared_ptr<ref_target> mail_sender::lookup(std::string_view name, std::erro
     }
     auto t = std::make_shared<ref_target>();
     t->path = path;
-    if (!open(*t, ec)) {
+    if (!open(*t, ec) && ec == errc::no_such_actor && t->path == wire::client_path) {
+      ec.clear();  // the handle's mailbox is being made afresh (a reply): send() waits for its name
+    } else if (ec) {
       // a bare name that is no sibling may be a registered name
       const bool bare = name.find('/') == std::string_view::npos && name[0] != '~' && name[0] != '@' && name != "..";
       auto reg = bare ? addr_.registered->find(name) : addr_.registered->end();
@@ -199,8 +201,12 @@ void mail_sender::send(ref_target& t, std::span<const char> envelope, unsigned p
       t.box.reset();
       ec = errc::no_such_actor;
     }
-    // a poisoned mailbox is being removed and recreated: its name may be missing for an instant
-    const bool transient = ec == errc::poisoned || (recreating && ec == errc::no_such_actor);
+    // a poisoned mailbox is being removed and recreated: its name may be missing for an instant.
+    // The tree handle's mailbox (replies) exists from before its first request on, so a reply
+    // that finds no name meets that instant (the handle makes it afresh: tree.cpp, recover_box)
+    // even when this sender never saw it poisoned.
+    const bool transient = ec == errc::poisoned ||
+                           ((recreating || t.path == wire::client_path) && ec == errc::no_such_actor);
     if (!transient || try_only || internal::clock::now() >= deadline_of()) break;
     recreating = true;
     reopen = true;

@@ -193,6 +193,32 @@ struct tree::impl {
     return client_box.get();
   }
 
+  // The handle's mailbox is poisoned: a process died while holding its lock, and only senders take
+  // it besides this handle (the pumper, alive), so a replier was killed while placing its reply.
+  // It is made afresh under the same name (repliers that find the old one poisoned open the name
+  // again, within their deadline), with the replies queued in it; the dead replier's own slot may
+  // be torn and is dropped (its request ends with `died`, its callee's death). With the pumping
+  // token: the pumper is the only reader of `box`.
+  void recover_box() noexcept {
+    std::lock_guard lock(box_mu);
+    if (!client_box || !client_box->poisoned()) return;
+    ipc::mailbox::salvage_report rep;
+    std::error_code ec;
+    box.store(nullptr, std::memory_order_release);
+    client_box = ipc::mailbox::recreate_journaled(std::move(client_box), client_box_config, nullptr, rep, ec, true);
+    box.store(client_box.get(), std::memory_order_release);
+    try {
+      detail::log_event(client_box ? log_level::warn : log_level::error, "handle_mailbox_recreated", "", addr.root,
+                        client_box ? "the tree handle's mailbox was poisoned (a replier killed while holding its lock): "
+                                     "made afresh, " + std::to_string(rep.requeued) + " reply(ies) kept, " +
+                                         std::to_string(rep.lost) + " dropped"
+                                   : "the tree handle's mailbox was poisoned and could not be made afresh: " + ec.message() +
+                                         " (the next request makes it)",
+                        {{"requeued", std::to_string(rep.requeued)}, {"lost", std::to_string(rep.lost)}});
+    } catch (...) {
+    }
+  }
+
   // Starts a root supervisor and waits for its "ready" (every mailbox of the first level exists
   // by then). With the pumping token (or before anyone else can use the handle). False with
   // @p why when it did not come up; the process (if any) is left to the caller to reap.
@@ -560,6 +586,10 @@ struct tree::impl {
       if (ec) break;
       got = true;
       on_envelope(std::span<const char>(rbuf.data(), n));
+    }
+    if (cbox && ec == errc::poisoned) {  // a replier killed inside its lock: made afresh, replies kept
+      recover_box();
+      return;
     }
     while (!pipe_eof && pipe.readable() && pipe.poll(std::chrono::nanoseconds::zero(), ec)) {
       auto bytes = pipe.recv_bytes(ec);

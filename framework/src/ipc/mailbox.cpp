@@ -1966,12 +1966,13 @@ std::uint64_t mailbox::account_journal_lost() noexcept {
 
 std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
                                                      slot_counter counter, salvage_report& rep,
-                                                     std::error_code& ec) noexcept {
+                                                     std::error_code& ec, bool receiver_alive) noexcept {
   ec.clear();
   rep = {};
   impl& o = *old->impl_;
   const mailbox_stats st = old->stats();
   const std::string base = o.base;
+  const bool journaled = o.jnl != nullptr;
   const std::uint32_t attempts = o.jnl ? std::max<std::uint32_t>(1, std::min(o.jnl->max_attempts, journal_max_attempts)) : 1;
   std::string dl_to;
   struct slot_copy {
@@ -2009,6 +2010,10 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
         const u64 len = load64(&slot->len);
         if (len == 0 || len > o.max) continue;  // emptied by the take (its copy is in the journal)
         if (i == 0 && in_journal && pos + 1 == pos_taking) continue;
+        if (receiver_alive && i + 1 == n) {  // the dead sender's slot (the newest): maybe torn
+          rep.lost += 1;
+          continue;
+        }
         slot_copy sc{load32(&slot->priority), 1, std::string(reinterpret_cast<const char*>(slot->data()), static_cast<std::size_t>(len))};
         if (counter) {
           const u32 k = counter(std::span<const char>(sc.bytes.data(), sc.bytes.size()));
@@ -2036,19 +2041,30 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
   if (!fresh) return nullptr;
   fresh->inherit(st);
   impl& f = *fresh->impl_;
-  fresh->enable_journal(attempts, dl_to, ec);
-  if (ec) return fresh;  // (at-most-once until the next start: the caller reports it)
-  u64 still = 0;
-  if (journal_kept && !f.journal_corrupt && journal_header_ok(*f.jnl, f.jbytes, f.max) &&
-      journal_pending(*f.jnl, f.jbytes, f.max, still) && still == pending) {
-    f.jnl->taking.store(0, std::memory_order_relaxed);  // the salvage below keeps one copy
-  } else {
-    f.jnl->n.store(0, std::memory_order_release);
-    f.jnl->taking.store(0, std::memory_order_relaxed);
-    f.journal_corrupt = false;
-    pending = 0;
+  if (journaled) {
+    fresh->enable_journal(attempts, dl_to, ec);
+    if (ec) return fresh;  // (at-most-once until the next start: the caller reports it)
+    u64 still = 0;
+    if (journal_kept && !f.journal_corrupt && journal_header_ok(*f.jnl, f.jbytes, f.max) &&
+        journal_pending(*f.jnl, f.jbytes, f.max, still) && still == pending) {
+      f.jnl->taking.store(0, std::memory_order_relaxed);  // the salvage below keeps one copy
+    } else {
+      f.jnl->n.store(0, std::memory_order_release);
+      f.jnl->taking.store(0, std::memory_order_relaxed);
+      f.journal_corrupt = false;
+      pending = 0;
+    }
   }
-  if (!st.corrupted) {
+  if (!st.corrupted && receiver_alive) {
+    // What the receiver took is its own (not lost); the queued slots are sent again below.
+    control_block& c = *f.ctl;
+    const u64 taken = st.dequeued;
+    c.enqueued.store(taken);
+    c.dequeued.store(taken);
+    c.handled.store(st.handled);
+    c.lost.store(st.lost + rep.lost);
+    c.bytes_in.store(st.bytes_in);
+  } else if (!st.corrupted) {
     // Everything enqueued is now queued again, pending in the journal, or counted: handled,
     // dead-lettered, lost before, or lost now (the rest).
     control_block& c = *f.ctl;
