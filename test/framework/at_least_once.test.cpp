@@ -24,6 +24,7 @@
 #include "procactor/supervisor.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/shared_memory.hpp"
 #include "support/tree_prefix.hpp"
 
 using namespace std::chrono_literals;
@@ -48,16 +49,8 @@ struct board {
 
 board* the_board = nullptr;
 
-struct shared_board {
-  shared_board() {
-    void* p = ::mmap(nullptr, sizeof(board), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    BOOST_TEST_REQUIRE(p != MAP_FAILED);
-    the_board = new (p) board{};
-  }
-  ~shared_board() {
-    ::munmap(the_board, sizeof(board));
-    the_board = nullptr;
-  }
+struct shared_board : procactor_test::anonymous_board<board> {
+  shared_board() : anonymous_board(the_board) {}
 };
 
 enum class death { none, sigkill, abort, block };
@@ -470,16 +463,7 @@ BOOST_AUTO_TEST_CASE(a_poisoned_mailbox_is_recreated_with_its_queued_mail_and_it
   t.send("w", item{50, static_cast<int>(death::block), 1});  // taken, pending in the journal
   BOOST_TEST_REQUIRE(procactor::testing::wait_until([] { return the_board->runs[50].load() == 1; }, 10s));
   for (int i = 51; i < 60; ++i) t.send("w", item{i, 0, 0});  // queued behind it
-  {
-    const std::string ctl =
-        std::string(procactor::ipc::shm_dir) + "/" + procactor::ipc::keyed_name(procactor_test::the_tree_prefix(), "/app/w") + ".ctl";
-    const int fd = ::open(ctl.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    BOOST_TEST_REQUIRE(fd >= 0, ctl);
-    const std::uint32_t one = 1;
-    BOOST_TEST_REQUIRE(::pwrite(fd, &one, sizeof one, static_cast<off_t>(offsetof(procactor::ipc::control_block, poisoned))) ==
-                       static_cast<ssize_t>(sizeof one));
-    ::close(fd);
-  }
+  procactor_test::poison_mailbox(procactor::ipc::keyed_name(procactor_test::the_tree_prefix(), "/app/w"));
   BOOST_TEST_REQUIRE(::kill(*pid.value, SIGKILL) == 0);
   BOOST_TEST_REQUIRE(procactor::testing::wait_until([] { return the_board->returned[59].load() == 1; }, 20s),
                      t.stats("w").to_string());

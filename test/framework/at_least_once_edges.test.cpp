@@ -24,6 +24,7 @@
 #include "procactor/supervisor.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/shared_memory.hpp"
 #include "support/tree_prefix.hpp"
 
 using namespace std::chrono_literals;
@@ -45,16 +46,8 @@ struct board {
 
 board* the_board = nullptr;
 
-struct shared_board {
-  shared_board() {
-    void* p = ::mmap(nullptr, sizeof(board), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    BOOST_TEST_REQUIRE(p != MAP_FAILED);
-    the_board = new (p) board{};
-  }
-  ~shared_board() {
-    ::munmap(the_board, sizeof(board));
-    the_board = nullptr;
-  }
+struct shared_board : procactor_test::anonymous_board<board> {
+  shared_board() : anonymous_board(the_board) {}
 };
 
 enum : int { live = 0, sigkill_first = 1, block_first = 2, spin_until_go = 9 };

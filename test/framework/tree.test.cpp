@@ -1,6 +1,5 @@
 #include "procactor/tree.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,8 +15,6 @@
 #include <vector>
 
 #include "actor/wire.hpp"
-#include "ipc/control_block.hpp"
-#include "ipc/names.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/pipe.hpp"
 #include "ipc/wake_cost.hpp"
@@ -26,6 +23,7 @@
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
 #include "support/process_state.hpp"
+#include "support/shared_memory.hpp"
 #include "support/tree_prefix.hpp"
 
 using namespace std::chrono_literals;
@@ -754,17 +752,7 @@ BOOST_AUTO_TEST_CASE(a_poisoned_handle_mailbox_is_made_afresh_and_requests_go_on
   auto t = tree::start("app", one_echo());
   auto first = t.request<int>("echo", 0, 10s);
   BOOST_TEST_REQUIRE(static_cast<bool>(first), first.error.message());
-  {
-    const std::string ctl = std::string(procactor::ipc::shm_dir) + "/" +
-                            procactor::wire::mailbox_name(procactor_test::the_tree_prefix(), procactor::wire::client_path) +
-                            ".ctl";
-    const int fd = ::open(ctl.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    BOOST_TEST_REQUIRE(fd >= 0, ctl);
-    const std::uint32_t one = 1;
-    BOOST_TEST_REQUIRE(::pwrite(fd, &one, sizeof one, static_cast<off_t>(offsetof(procactor::ipc::control_block, poisoned))) ==
-                       static_cast<ssize_t>(sizeof one));
-    ::close(fd);
-  }
+  procactor_test::poison_mailbox(procactor::wire::mailbox_name(procactor_test::the_tree_prefix(), procactor::wire::client_path));
   for (int i = 0; i < 3; ++i) {
     auto r = t.request<int>("echo", 0, 10s);
     BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message());
