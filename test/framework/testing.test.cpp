@@ -2,15 +2,14 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
-#include <thread>
 
 #include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
+#include "testing_hooks.hpp"
 
 using namespace std::chrono_literals;
 namespace pt = procactor::testing;
@@ -88,43 +87,53 @@ BOOST_AUTO_TEST_CASE(the_guard_reports_what_a_killed_child_left_behind) {
 
 // A supervisor removes what its killed child made a moment after reaping it: a dead owner's object
 // removed within the grace is no leak (a suite running beside another must not report the other's
-// objects in that moment). The remover unlinks only after the guard's first scan of /dev/shm has
-// listed it (the directory closed after reading), so the guard must look again.
+// objects in that moment). The object is removed right after the guard's first scan has listed it
+// (a test hook), so the guard must look again.
+namespace {
+std::string removed_after_first_scan;  // (the hook is a plain function pointer)
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(the_guard_does_not_report_a_dead_owners_object_removed_within_the_grace) {
   pt::leak_guard guard;
   const pid_t dead = ::fork();
   BOOST_TEST_REQUIRE(dead >= 0);
   if (dead == 0) ::_exit(0);
   BOOST_TEST_REQUIRE(::waitpid(dead, nullptr, 0) == dead);
-  const std::string path =
-      "/dev/shm/procactor." + std::to_string(dead) + ".testing-test-" + std::to_string(::getpid()) + ".q";
+  const std::string name = "procactor." + std::to_string(dead) + ".testing-test-" + std::to_string(::getpid()) + ".q";
+  const std::string path = "/dev/shm/" + name;
   int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
   BOOST_TEST_REQUIRE(fd >= 0);
   ::close(fd);
-  BOOST_TEST(guard.leftovers(0ms).find(path.substr(9)) != std::string::npos, "an orphan at once is reported");
+  BOOST_TEST(guard.leftovers(0ms).find(name) != std::string::npos, "an orphan at once is reported");
 
-  const int in = ::inotify_init1(IN_CLOEXEC);
-  BOOST_TEST_REQUIRE(in >= 0);
-  BOOST_TEST_REQUIRE(::inotify_add_watch(in, "/dev/shm", IN_CLOSE_NOWRITE | IN_ONLYDIR) >= 0);
-  std::thread remover([&] {
-    alignas(inotify_event) char buf[4096];
-    for (;;) {  // the directory itself closed (no name): a scan of it ended
-      const ssize_t n = ::read(in, buf, sizeof buf);
-      if (n <= 0) break;
-      bool dir_closed = false;
-      for (ssize_t at = 0; at < n;) {
-        const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
-        if ((e->mask & IN_ISDIR) && e->len == 0) dir_closed = true;
-        at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
-      }
-      if (dir_closed) break;
-    }
-    ::unlink(path.c_str());
-  });
+  removed_after_first_scan = path;
+  procactor::testing::detail::after_leak_scan = [] {
+    if (!removed_after_first_scan.empty()) ::unlink(removed_after_first_scan.c_str());
+    removed_after_first_scan.clear();
+  };
   const std::string left = guard.leftovers(30s);
-  remover.join();
-  ::close(in);
+  procactor::testing::detail::after_leak_scan = nullptr;
+  BOOST_TEST(removed_after_first_scan.empty(), "the guard scanned");
   BOOST_TEST(left.empty(), left);
+  ::unlink(path.c_str());
+}
+
+// An object of a live owner of ours (this process) is reported at once, not after the grace.
+BOOST_AUTO_TEST_CASE(the_guard_reports_an_object_of_its_own_process_without_waiting_the_grace) {
+  pt::leak_guard guard;
+  const std::string name = "procactor." + std::to_string(::getpid()) + ".testing-test-own.q";
+  const std::string path = "/dev/shm/" + name;
+  int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  ::close(fd);
+  int scans = 0;
+  static int* counter = nullptr;
+  counter = &scans;
+  procactor::testing::detail::after_leak_scan = [] { ++*counter; };
+  const std::string left = guard.leftovers(30s);
+  procactor::testing::detail::after_leak_scan = nullptr;
+  BOOST_TEST(left.find(name) != std::string::npos, left);
+  BOOST_TEST(scans == 1, scans << " scans");
   ::unlink(path.c_str());
 }
 

@@ -129,9 +129,7 @@ std::shared_ptr<ref_target> mail_sender::lookup(std::string_view name, std::erro
     }
     auto t = std::make_shared<ref_target>();
     t->path = path;
-    if (!open(*t, ec) && ec == errc::no_such_actor && t->path == wire::client_path) {
-      ec.clear();  // the handle's mailbox is being made afresh (a reply): send() waits for its name
-    } else if (ec) {
+    if (!open(*t, ec)) {
       // a bare name that is no sibling may be a registered name
       const bool bare = name.find('/') == std::string_view::npos && name[0] != '~' && name[0] != '@' && name != "..";
       auto reg = bare ? addr_.registered->find(name) : addr_.registered->end();
@@ -201,12 +199,8 @@ void mail_sender::send(ref_target& t, std::span<const char> envelope, unsigned p
       t.box.reset();
       ec = errc::no_such_actor;
     }
-    // a poisoned mailbox is being removed and recreated: its name may be missing for an instant.
-    // The tree handle's mailbox (replies) exists from before its first request on, so a reply
-    // that finds no name meets that instant (the handle makes it afresh: tree.cpp, recover_box)
-    // even when this sender never saw it poisoned.
-    const bool transient = ec == errc::poisoned ||
-                           ((recreating || t.path == wire::client_path) && ec == errc::no_such_actor);
+    // a poisoned mailbox is being removed and recreated: its name may be missing for an instant
+    const bool transient = ec == errc::poisoned || (recreating && ec == errc::no_such_actor);
     if (!transient || try_only || internal::clock::now() >= deadline_of()) break;
     recreating = true;
     reopen = true;
@@ -266,12 +260,25 @@ void send_reply(reply_channel& ch, std::string_view to, std::uint64_t corr, std:
     wire::encode_envelope(ch.scratch, failed ? wire::env_kind::error_reply : wire::env_kind::reply,
                           failed ? static_cast<std::uint64_t>(error) : tag, corr, ch.self, payload);
     if (ch.before_send) ch.before_send(ch.ctx);
-    if (!ch.last_target || ch.last_to != to) {
-      ch.last_target.reset();
-      auto t = ch.out->lookup(to, ec, nullptr);
-      if (!t) return;
-      ch.last_to.assign(to);
-      ch.last_target = std::move(t);
+    // A reply to the tree handle finds its mailbox there: made before the request was sent. No
+    // name means the handle is making it afresh (a replier killed inside its lock poisoned it:
+    // tree.cpp, recover_box), or the handle has ended: looked for again for up to a second.
+    const auto give_up = internal::clock::now() + std::chrono::seconds(1);
+    auto nap = std::chrono::microseconds(100);
+    for (;;) {
+      if (!ch.last_target || ch.last_to != to) {
+        ch.last_target.reset();
+        auto t = ch.out->lookup(to, ec, nullptr);
+        if (!t && ec == errc::no_such_actor && to == wire::client_path && internal::clock::now() < give_up) {
+          std::this_thread::sleep_for(nap);
+          if (nap < std::chrono::milliseconds(5)) nap *= 2;
+          continue;
+        }
+        if (!t) return;
+        ch.last_to.assign(to);
+        ch.last_target = std::move(t);
+      }
+      break;
     }
     ch.out->send(*ch.last_target, std::span<const char>(ch.scratch.data(), ch.scratch.size()), wire::user_priority,
                  std::chrono::seconds(5), ec, nullptr);

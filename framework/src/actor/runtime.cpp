@@ -425,7 +425,22 @@ void actor_runtime::send_dead_letter(const wire::envelope_view& env, std::uint32
   }
   const std::string& to = box_->dead_letter_to();
   std::error_code ec;
-  if (!to.empty()) actor_.send(to, dl, default_send_timeout, ec);
+  if (!to.empty()) {
+    // Sent now, never packed (in a packed slot's turn a packed letter's failure would only show
+    // at the flush, after its message is acked: the letter would be lost instead of going to the
+    // tree's queue), after what was packed for that mailbox.
+    try {
+      std::string bytes;
+      detail::encode(dl, bytes, ec);
+      if (auto target = ec ? nullptr : out_->lookup(to, ec, nullptr)) {
+        flush_pack_of(*target);
+        send_now(*target, wire::env_kind::message, detail::type_tag<dead_letter>(), 0,
+                 std::span<const char>(bytes.data(), bytes.size()), default_send_timeout, ec, nullptr);
+      }
+    } catch (...) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
+    }
+  }
   // No path, or the path could not take it: the tree's dead-letter queue (dead_letters.hpp),
   // opened once, written without waiting (full: the letter is dropped and counted there).
   std::string queued;

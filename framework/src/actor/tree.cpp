@@ -199,15 +199,22 @@ struct tree::impl {
   // again, within their deadline), with the replies queued in it; the dead replier's own slot may
   // be torn and is dropped (its request ends with `died`, its callee's death). With the pumping
   // token: the pumper is the only reader of `box`.
-  void recover_box() noexcept {
-    std::lock_guard lock(box_mu);
-    if (!client_box || !client_box->poisoned()) return;
+  // The replies it held are handled here (not sent again into the new mailbox, which repliers
+  // may fill first). True if it was made afresh (or could not be: then the next request makes it).
+  bool recover_box() noexcept {
+    std::vector<std::string> kept;
     ipc::mailbox::salvage_report rep;
     std::error_code ec;
-    box.store(nullptr, std::memory_order_release);
-    client_box = ipc::mailbox::recreate_journaled(std::move(client_box), client_box_config, nullptr, rep, ec, true);
-    box.store(client_box.get(), std::memory_order_release);
+    {
+      std::lock_guard lock(box_mu);
+      if (!client_box || !client_box->poisoned()) return false;
+      box.store(nullptr, std::memory_order_release);
+      client_box = ipc::mailbox::recreate_journaled(std::move(client_box), client_box_config, nullptr, rep, ec, true, &kept);
+      box.store(client_box.get(), std::memory_order_release);
+    }
     try {
+      for (const auto& r : kept) on_envelope(std::span<const char>(r.data(), r.size()));
+
       detail::log_event(client_box ? log_level::warn : log_level::error, "handle_mailbox_recreated", "", addr.root,
                         client_box ? "the tree handle's mailbox was poisoned (a replier killed while holding its lock): "
                                      "made afresh, " + std::to_string(rep.requeued) + " reply(ies) kept, " +
@@ -217,6 +224,7 @@ struct tree::impl {
                         {{"requeued", std::to_string(rep.requeued)}, {"lost", std::to_string(rep.lost)}});
     } catch (...) {
     }
+    return true;
   }
 
   // Starts a root supervisor and waits for its "ready" (every mailbox of the first level exists
@@ -587,10 +595,7 @@ struct tree::impl {
       got = true;
       on_envelope(std::span<const char>(rbuf.data(), n));
     }
-    if (cbox && ec == errc::poisoned) {  // a replier killed inside its lock: made afresh, replies kept
-      recover_box();
-      return;
-    }
+    if (cbox && ec == errc::poisoned && recover_box()) return;  // a replier killed inside its lock: made afresh, replies kept
     while (!pipe_eof && pipe.readable() && pipe.poll(std::chrono::nanoseconds::zero(), ec)) {
       auto bytes = pipe.recv_bytes(ec);
       if (ec) {  // the root supervisor is gone: watch_root() decides (restart or end)

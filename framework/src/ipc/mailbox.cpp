@@ -1966,7 +1966,8 @@ std::uint64_t mailbox::account_journal_lost() noexcept {
 
 std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
                                                      slot_counter counter, salvage_report& rep,
-                                                     std::error_code& ec, bool receiver_alive) noexcept {
+                                                     std::error_code& ec, bool receiver_alive,
+                                                     std::vector<std::string>* salvaged) noexcept {
   ec.clear();
   rep = {};
   impl& o = *old->impl_;
@@ -2010,7 +2011,9 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
         const u64 len = load64(&slot->len);
         if (len == 0 || len > o.max) continue;  // emptied by the take (its copy is in the journal)
         if (i == 0 && in_journal && pos + 1 == pos_taking) continue;
-        if (receiver_alive && i + 1 == n) {  // the dead sender's slot (the newest): maybe torn
+        // The dead sender's slot (the newest, at the bottom), if it is in the queue but was never
+        // counted enqueued (the count follows the copy): maybe torn.
+        if (receiver_alive && i + 1 == n && n > (st.enqueued > st.dequeued ? st.enqueued - st.dequeued : 0)) {
           rep.lost += 1;
           continue;
         }
@@ -2056,14 +2059,29 @@ std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> ol
     }
   }
   if (!st.corrupted && receiver_alive) {
-    // What the receiver took is its own (not lost); the queued slots are sent again below.
+    // What the receiver took is its own (not lost); the dropped slot was taken and lost; the
+    // queued slots are handed back (taken now) or sent again below.
     control_block& c = *f.ctl;
-    const u64 taken = st.dequeued;
+    const u64 taken = st.dequeued + rep.lost + (salvaged ? queued_msgs : 0);
     c.enqueued.store(taken);
     c.dequeued.store(taken);
     c.handled.store(st.handled);
     c.lost.store(st.lost + rep.lost);
     c.bytes_in.store(st.bytes_in);
+    if (salvaged) {
+      u64 handed = 0;
+      try {
+        for (slot_copy& sc : queued) {
+          salvaged->push_back(std::move(sc.bytes));
+          handed += sc.count;
+        }
+      } catch (const std::bad_alloc&) {
+      }
+      rep.requeued = handed;
+      rep.lost += queued_msgs - handed;  // (out of memory: taken and lost)
+      c.lost.store(st.lost + rep.lost);
+      return fresh;
+    }
   } else if (!st.corrupted) {
     // Everything enqueued is now queued again, pending in the journal, or counted: handled,
     // dead-lettered, lost before, or lost now (the rest).

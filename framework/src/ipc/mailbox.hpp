@@ -290,14 +290,17 @@ class mailbox {
   /// its journal is carried over, and the counters are set so that enqueued == dequeued + depth
   /// and dequeued == handled + lost + dead_lettered + pending (what cannot be found counted lost).
   /// @p counter: messages per slot. Null (ec set) if the new mailbox cannot be made.
-  /// @p receiver_alive: the caller is the mailbox's receiver, alive (a mailbox without a journal,
-  /// e.g. the tree handle's): the process that died inside the lock was a sender, and the slot it
-  /// was placing (the newest, at the bottom of the queue: replies and mail share one priority)
-  /// may be torn, so it is dropped and counted lost; the other queued slots are sent again, and
-  /// the counters keep what the receiver took as it was (enqueued == dequeued + depth).
+  /// @p receiver_alive: the caller is the mailbox's receiver, alive (a mailbox without a journal
+  /// and one message per slot, e.g. the tree handle's): the process that died inside the lock was
+  /// a sender. If it died after placing its slot in the queue but before counting it (the queue
+  /// holds more than enqueued - dequeued), that slot (the newest, at the bottom: every sender uses
+  /// one priority) may be torn: it is dropped and counted lost (enqueued, dequeued and lost). The
+  /// other queued slots are kept: with @p salvaged, handed back there (counted dequeued, for the
+  /// receiver to handle itself: nothing can fill the new mailbox before them), else sent again.
   static std::unique_ptr<mailbox> recreate_journaled(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
                                                      slot_counter counter, salvage_report& rep,
-                                                     std::error_code& ec, bool receiver_alive = false) noexcept;
+                                                     std::error_code& ec, bool receiver_alive = false,
+                                                     std::vector<std::string>* salvaged = nullptr) noexcept;
 
   struct impl;
 
