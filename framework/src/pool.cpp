@@ -368,12 +368,15 @@ class pool_core {
     if (root <= 0) return;
     std::chrono::steady_clock::time_point since{};  // when it was first seen stopped
     bool seen_stopped = false;
+    const auto first = internal::read_proc_stat(root);
+    if (!first) return;
+    const std::uint64_t started = first->start_time;  // with the pid, names the root (not a reuse)
     std::unique_lock lock(mu);
     while (!stopping) {
       work_cv.wait_for(lock, std::chrono::milliseconds(50));
       if (stopping) return;
       const auto st = internal::read_proc_stat(root);
-      if (!st) return;  // gone: the tree reports it to every request
+      if (!st || st->start_time != started) return;  // gone: the tree reports it to every request
       if (!st->stopped()) {
         seen_stopped = false;
         continue;
