@@ -16,6 +16,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "internal/proc_stat.hpp"
+#include "procactor/log.hpp"
 #include "procactor/supervisor.hpp"
 
 namespace procactor {
@@ -202,7 +204,8 @@ class pool_core {
                       .with_mailbox(4, std::max<std::size_t>(opts.max_message_size + 4096, 4096))
                       .with_start_method(opts.method)
                       .with_shutdown(shutdown_policy{std::chrono::milliseconds(2000), true})
-                      .with_handler_budget(opts.task_timeout);
+                      .with_handler_budget(opts.task_timeout)
+                      .with_frozen_timeout(opts.frozen_timeout);
     spec.children = {std::move(worker)};
     const std::string name = "pool-" + std::to_string(::getpid()) + "-" + std::to_string(pool_counter.fetch_add(1));
     try {
@@ -227,6 +230,7 @@ class pool_core {
 
   void submit(std::shared_ptr<pool_job> job, std::size_t chunksize) {
     std::unique_lock lock(mu);
+    if (!broken.empty()) throw std::system_error(errc::died, "procactor::pool: the pool is broken: " + broken);
     if (closed) throw std::system_error(errc::closed, "procactor::pool: the pool is closed");
     if (opts.task_timeout.count() > 0) chunksize = 1;
     if (chunksize == 0) {
@@ -236,6 +240,7 @@ class pool_core {
     if (job->size == 0) return;
     if (threads.empty()) {
       for (std::size_t i = 0; i < workers.size(); ++i) threads.emplace_back([this, i] { dispatch(i); });
+      if (opts.frozen_timeout.count() > 0) threads.emplace_back([this] { watch_root(); });
     }
     for (std::size_t first = 0; first < job->size; first += chunksize) {
       chunk c;
@@ -354,6 +359,50 @@ class pool_core {
     failed += c.count;
   }
 
+  // Watches the root supervisor while the pool runs: one stopped (SIGSTOP) for frozen_timeout is
+  // SIGKILLed and the pool broken (the tree's own watch of a stopped root needs root restarts,
+  // which a pool, with its dispatcher threads, cannot have). Its workers end with its pipe; the
+  // requests waiting on them fail, and run() fails their chunks with the reason below.
+  void watch_root() {
+    const pid_t root = t.root_pid();
+    if (root <= 0) return;
+    std::chrono::steady_clock::time_point since{};  // when it was first seen stopped
+    bool seen_stopped = false;
+    const auto first = internal::read_proc_stat(root);
+    if (!first) return;
+    const std::uint64_t started = first->start_time;  // with the pid, names the root (not a reuse)
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      work_cv.wait_for(lock, std::chrono::milliseconds(50));
+      if (stopping) return;
+      const auto st = internal::read_proc_stat(root);
+      if (!st || st->start_time != started) return;  // gone: the tree reports it to every request
+      if (!st->stopped()) {
+        seen_stopped = false;
+        continue;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (!seen_stopped) {
+        seen_stopped = true;
+        since = now;
+      }
+      if (now - since < opts.frozen_timeout) continue;
+      broken = "its root supervisor (pid " + std::to_string(root) + ") was stopped (SIGSTOP) for more than " +
+               std::to_string(opts.frozen_timeout.count()) + " ms (pool_options::frozen_timeout) and was killed";
+      closed = true;
+      for (auto& c : queue) {
+        queued -= c.count;
+        fail_locked(c, errc::died, "the pool is broken: " + broken);
+      }
+      queue.clear();
+      done_cv.notify_all();
+      lock.unlock();
+      detail::log_event(log_level::error, "pool_broken", "", "", "procactor::pool: " + broken);
+      ::kill(root, SIGKILL);
+      return;
+    }
+  }
+
   void dispatch(std::size_t i) {
     const std::string& path = workers[i];
     for (;;) {
@@ -447,6 +496,10 @@ class pool_core {
                                                        : std::chrono::duration_cast<std::chrono::milliseconds>(no_limit);
     auto r = t.request<pool_reply>(path, task, timeout);
     std::lock_guard lock(mu);
+    if (!r && !broken.empty()) {
+      fail_locked(c, errc::died, "the pool is broken: " + broken);
+      return false;
+    }
     if (r) {
       if (!r.value->error.empty()) {
         const auto code = r.value->code != 0 ? static_cast<errc>(r.value->code) : errc::unknown_target;
@@ -514,6 +567,7 @@ class pool_core {
   bool terminating = false;
   bool shutting = false;   ///< one thread is ending the tree and the dispatchers
   bool shut_done = false;
+  std::string broken;      ///< why the pool is broken (its root was stopped too long), or ""
   std::uint64_t queued = 0, running = 0, done = 0, retried = 0, failed = 0, deaths = 0;
 };
 

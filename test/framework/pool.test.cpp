@@ -139,6 +139,20 @@ struct picky {
   }
 };
 int picky_value(picky p) { return p.v; }
+// Stops (SIGSTOP) the pool's root supervisor, whose pid the test put in runs()[4002], on input 5;
+// SIGKILLs its own worker on input 10 (a death the stopped supervisor can neither report nor mend).
+int stops_the_root_on_5(int x) {
+  if (x == 5) ::kill(static_cast<pid_t>(runs()[4002].load()), SIGSTOP);
+  if (x == 10) ::raise(SIGKILL);
+  return x;
+}
+// Never returns the first time it runs (until its worker is killed), then works.
+int stuck_the_first_time(int x) {
+  if (runs()[x].fetch_add(1) == 0) {
+    for (;;) ::pause();
+  }
+  return x + 1;
+}
 int registered_twice(int x) { return 2 * x; }
 int not_registered(int x) { return x; }
 
@@ -591,6 +605,70 @@ BOOST_AUTO_TEST_CASE(terminate_ends_a_pool_whose_supervisor_is_stopped, *boost::
   BOOST_TEST(procactor::testing::wait_pid_gone(root, 5s));
   BOOST_CHECK_EXCEPTION(p.apply(square, 1), std::system_error,
                         [](const std::system_error& e) { return e.code() == errc::closed; });
+}
+
+BOOST_AUTO_TEST_CASE(an_imap_whose_root_supervisor_is_stopped_ends_within_frozen_timeout_and_the_pool_is_broken,
+                     *boost::unit_test::timeout(60)) {
+  // Without task_timeout the requests wait without limit, and a stopped root relays none of them:
+  // the pool kills a root stopped for frozen_timeout; every unfinished task fails with died, its
+  // detail naming the stop, and later calls throw at once (as BrokenProcessPool).
+  reset_runs();
+  pool_options o;
+  o.processes = 2;
+  o.frozen_timeout = 500ms;
+  pool p(o);
+  const pid_t root = p.workers_tree().root_pid();
+  runs()[4002].store(static_cast<int>(root));
+  std::vector<int> in;
+  for (int i = 0; i < 100; ++i) in.push_back(i);
+  auto s = p.imap(stops_the_root_on_5, in, 1);
+  std::size_t values = 0, died = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto r = s.next(20s);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST_REQUIRE((r->value.has_value() || r->error != errc::timed_out), i << ": no result within 20 s");
+    if (r->value) {
+      BOOST_TEST(*r->value == i);
+      ++values;
+      continue;
+    }
+    BOOST_TEST((r->error == errc::died), i << ": " << r->error.message() << " " << r->detail);
+    BOOST_TEST(r->detail.find("stopped (SIGSTOP)") != std::string::npos, r->detail);
+    BOOST_TEST(i >= 10);
+    ++died;
+  }
+  BOOST_TEST(!s.next().has_value());
+  // Requests go to the workers' mailboxes without the supervisor: the tasks before 10 finish; 10's
+  // worker dies under it, and only the supervisor could report that death or replace the worker.
+  BOOST_TEST(values >= 10u);
+  BOOST_TEST(died >= 1u);
+  BOOST_TEST(p.stats().failed == died);
+  BOOST_TEST(procactor::testing::wait_pid_gone(root, 5s));
+  BOOST_CHECK_EXCEPTION(p.apply(square, 1), std::system_error, [](const std::system_error& e) {
+    BOOST_TEST(std::string(e.what()).find("broken") != std::string::npos, e.what());
+    return e.code() == errc::died;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_stopped_worker_is_killed_after_frozen_timeout_and_its_task_retried, *boost::unit_test::timeout(60)) {
+  // A worker stopped in a task (no task_timeout) is killed as frozen by its supervisor after the
+  // pool's frozen_timeout (not the 5 s child_spec default), replaced, and its task run again.
+  reset_runs();
+  pool_options o;
+  o.processes = 1;
+  o.frozen_timeout = 300ms;
+  pool p(o);
+  const pid_t worker = p.apply(pid_of_worker, 0);
+  auto f = p.apply_async(stuck_the_first_time, 1);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([] { return runs()[1].load() == 1; }, 20s));
+  BOOST_TEST_REQUIRE(::kill(worker, SIGSTOP) == 0);
+  auto r = f.outcome(4s);  // under the 5 s a child_spec's frozen_timeout defaults to
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " " << r.detail);
+  BOOST_TEST(*r.value == 2);
+  BOOST_TEST(runs()[1].load() == 2);
+  BOOST_TEST(procactor::testing::wait_pid_gone(worker, 5s));
+  BOOST_TEST(p.stats().deaths == 1u);
+  BOOST_TEST(p.apply(pid_of_worker, 0) != worker);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -68,6 +68,14 @@ struct pool_options {
   /// longer than this is killed with its worker, which is replaced; the task is retried like a
   /// death and fails with errc::timed_out. Detected between 1x and 1.5x this time. 0: no limit.
   std::chrono::milliseconds task_timeout{0};
+  /// How long a pool process may stay stopped (SIGSTOP) before the pool gives up on it; 0: no
+  /// limit (a stopped process then stalls the pool until it is continued). A stopped worker is
+  /// SIGKILLed by its supervisor and replaced, its task retried like any death (reason `frozen`).
+  /// A stopped root supervisor (the workers' supervisor, tree::root_pid()) is SIGKILLed by the
+  /// pool, which is then broken, as concurrent.futures' BrokenProcessPool: every unfinished task
+  /// fails with errc::died, its detail saying the supervisor was stopped, and later calls throw
+  /// std::system_error(errc::died) at once. Detected between 1x this time and 1x plus 50 ms.
+  std::chrono::milliseconds frozen_timeout{3000};
   /// Largest encoded chunk (arguments) in bytes; a bigger chunk is split, a single task bigger
   /// than this fails with errc::message_too_large. Results come back in replies of up to about
   /// 1 MiB: a chunk whose results are larger is halved, a single result larger than that fails
