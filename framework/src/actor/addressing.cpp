@@ -226,7 +226,20 @@ void mail_sender::send(ref_target& t, std::span<const char> envelope, unsigned p
 }
 
 mailbox_stats mail_sender::stats(ref_target& t, std::error_code& ec) noexcept {
+  // A mailbox this handle had open and now finds poisoned is being made afresh by its supervisor:
+  // its name may be missing for an instant. Looked for again for up to 200 ms (as a send does
+  // within its deadline), then the error is reported.
+  const bool had = t.box && t.box->poisoned();
   ipc::mailbox* box = open(t, ec);
+  if (!box && had && (ec == errc::no_such_actor || ec == errc::poisoned)) {
+    const auto give_up = internal::clock::now() + std::chrono::milliseconds(200);
+    auto nap = std::chrono::microseconds(100);
+    while (!box && (ec == errc::no_such_actor || ec == errc::poisoned) && internal::clock::now() < give_up) {
+      std::this_thread::sleep_for(nap);
+      if (nap < std::chrono::milliseconds(5)) nap *= 2;
+      box = open(t, ec);
+    }
+  }
   return box ? box->stats() : mailbox_stats{};
 }
 
