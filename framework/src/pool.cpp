@@ -18,7 +18,9 @@
 
 #include "internal/proc_stat.hpp"
 #include "procactor/log.hpp"
+#include "pool_stats_shm.hpp"
 #include "procactor/supervisor.hpp"
+#include "registry/registry.hpp"
 
 namespace procactor {
 namespace detail {
@@ -170,6 +172,45 @@ namespace detail {
 
 namespace {
 std::atomic<std::uint64_t> pool_counter{0};
+
+/// A pool counter: its value here, and the same value stored (relaxed) into the pool's shared
+/// object when there is one (pool_stats_shm.hpp), so that other processes read it.
+class shared_count {
+ public:
+  void attach(std::atomic<std::uint64_t>* a) noexcept {
+    shm_ = a;
+    publish();
+  }
+  shared_count& operator+=(std::uint64_t n) noexcept {
+    v_ += n;
+    publish();
+    return *this;
+  }
+  shared_count& operator-=(std::uint64_t n) noexcept {
+    v_ -= n;
+    publish();
+    return *this;
+  }
+  shared_count& operator++() noexcept { return *this += 1; }
+  operator std::uint64_t() const noexcept { return v_; }
+
+ private:
+  void publish() noexcept {
+    if (shm_) shm_->store(v_, std::memory_order_relaxed);
+  }
+  std::uint64_t v_ = 0;
+  std::atomic<std::uint64_t>* shm_ = nullptr;
+};
+
+/// The prefix of the tree this process holds under @p name, from its registry ("" if not found).
+std::string own_tree_prefix(const std::string& name) {
+  for (const auto& file : registry::list()) {
+    std::error_code ec;
+    auto snap = registry::read(file, ec);
+    if (snap && snap->name == name && snap->owner_pid == ::getpid()) return snap->prefix;
+  }
+  return {};
+}
 constexpr auto no_limit = std::chrono::hours(24 * 365);
 constexpr auto root_stop_bound = std::chrono::milliseconds(10'000);
 }  // namespace
@@ -222,6 +263,7 @@ class pool_core {
                                   std::string(e.what()) + ")");
     }
     for (std::size_t i = 1; i <= opts.processes; ++i) workers.push_back("w-" + std::to_string(i));
+    publish_stats(name);
     // The dispatcher threads start with the first submission, not here: the program keeps one
     // thread until then, so that several fork pools can be made one after the other.
   }
@@ -307,12 +349,52 @@ class pool_core {
       }
       queue.clear();
       shut_done = true;
+      if (shm) shm->remove();  // the name goes with the pool; stats() still reads the mapping
     }
     done_cv.notify_all();
   }
 
+  // The counters in "<tree prefix>.pool" for other processes (read_pool_stats). Without it (the
+  // object could not be made) the counters are kept here only.
+  void publish_stats(const std::string& tree_name) noexcept {
+    try {
+      const std::string prefix = own_tree_prefix(tree_name);
+      if (prefix.empty()) return;
+      std::error_code ec;
+      shm = pool_stats_shm::create(prefix, ec);
+      if (!shm) {
+        log_event(log_level::warn, "pool_stats_unpublished", "", tree_name,
+                  "procactor::pool: its counters cannot be published in shared memory (" + ec.message() +
+                      "): pool::stats() reads them in this process only");
+        return;
+      }
+      auto& b = shm->block();
+      std::lock_guard lock(mu);
+      queued.attach(&b.queued);
+      running.attach(&b.running);
+      done.attach(&b.done);
+      retried.attach(&b.retried);
+      failed.attach(&b.failed);
+      deaths.attach(&b.deaths);
+      b.workers.store(workers.size(), std::memory_order_relaxed);
+    } catch (...) {
+    }
+  }
+
   pool_stats stats() {
     std::lock_guard lock(mu);
+    if (shm) {  // the published counters (the same values: written under this lock)
+      const auto& b = shm->block();
+      pool_stats s;
+      s.queued = b.queued.load(std::memory_order_relaxed);
+      s.running = b.running.load(std::memory_order_relaxed);
+      s.done = b.done.load(std::memory_order_relaxed);
+      s.retried = b.retried.load(std::memory_order_relaxed);
+      s.failed = b.failed.load(std::memory_order_relaxed);
+      s.deaths = b.deaths.load(std::memory_order_relaxed);
+      s.workers = b.workers.load(std::memory_order_relaxed);
+      return s;
+    }
     pool_stats s;
     s.queued = queued;
     s.running = running;
@@ -568,7 +650,8 @@ class pool_core {
   bool shutting = false;   ///< one thread is ending the tree and the dispatchers
   bool shut_done = false;
   std::string broken;      ///< why the pool is broken (its root was stopped too long), or ""
-  std::uint64_t queued = 0, running = 0, done = 0, retried = 0, failed = 0, deaths = 0;
+  shared_count queued, running, done, retried, failed, deaths;
+  std::unique_ptr<pool_stats_shm> shm;  ///< the published counters, or null
 };
 
 void pool_empty_handle() {

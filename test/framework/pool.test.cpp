@@ -15,8 +15,10 @@
 #include <tuple>
 #include <vector>
 
+#include "pool_stats_shm.hpp"
 #include "procactor/supervisor.hpp"
 #include "procactor/testing.hpp"
+#include "registry/registry.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
@@ -184,6 +186,61 @@ BOOST_AUTO_TEST_CASE(map_returns_every_result_in_input_order, *boost::unit_test:
   auto strings = p.map(shout, std::vector<std::string>{"a", "bc", ""});
   BOOST_TEST(*strings[1].value == "bc!");
   BOOST_TEST(p.map(square, std::vector<int>{}).empty());
+}
+
+namespace {
+
+// The prefix of this process's pool tree (one pool at a time in these tests), from the registry.
+std::string own_pool_prefix() {
+  for (const auto& file : procactor::registry::list()) {
+    std::error_code ec;
+    auto snap = procactor::registry::read(file, ec);
+    if (snap && snap->owner_pid == ::getpid() && snap->name.rfind("pool-", 0) == 0) return snap->prefix;
+  }
+  return {};
+}
+
+bool same(const procactor::pool_stats& a, const procactor::pool_stats& b) {
+  return a.queued == b.queued && a.running == b.running && a.done == b.done && a.retried == b.retried &&
+         a.failed == b.failed && a.deaths == b.deaths && a.workers == b.workers;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_counters_are_published_in_shared_memory_while_the_pool_runs_and_removed_when_it_ends,
+                     *boost::unit_test::timeout(120)) {
+  reset_runs();
+  std::string prefix;
+  {
+    pool p(2);
+    prefix = own_pool_prefix();
+    BOOST_TEST_REQUIRE(!prefix.empty());
+    std::error_code ec;
+    auto before = procactor::detail::read_pool_stats(prefix, ec);
+    BOOST_TEST_REQUIRE(before.has_value(), ec.message());
+    BOOST_TEST(before->workers == 2u);
+    BOOST_TEST(before->done == 0u);
+    auto out = p.map(dies_once, std::vector<int>{0, 1, 2, 3, 4, 5}, 1);
+    auto r = p.map(throws_on_7, std::vector<int>{6, 7, 8});
+    BOOST_TEST(!r[1].value.has_value());
+    auto s = p.stats();
+    auto seen = procactor::detail::read_pool_stats(prefix, ec);
+    BOOST_TEST_REQUIRE(seen.has_value(), ec.message());
+    BOOST_TEST(same(*seen, s), seen->to_string() << " vs " << s.to_string());
+    BOOST_TEST(seen->done == 8u);
+    BOOST_TEST(seen->failed == 1u);
+    BOOST_TEST(seen->retried == 3u);
+    BOOST_TEST(seen->deaths == 3u);
+    // another user's (or a group-readable) object of that name is refused
+    BOOST_TEST(!procactor::detail::read_pool_stats(prefix, ec, false, ::geteuid() + 1).has_value());
+    BOOST_TEST(ec == errc::foreign_object);
+    p.close();
+    p.join();
+    BOOST_TEST(p.stats().done == 8u);  // still readable in the program after the end
+  }
+  std::error_code ec;
+  BOOST_TEST(!procactor::detail::read_pool_stats(prefix, ec).has_value());
+  BOOST_TEST(ec == errc::no_such_object);
 }
 
 BOOST_AUTO_TEST_CASE(starmap_apply_and_apply_async_unpack_their_arguments, *boost::unit_test::timeout(120)) {

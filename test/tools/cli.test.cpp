@@ -29,6 +29,7 @@
 #include "actor/dead_letters.hpp"
 #include "ipc/mailbox.hpp"
 #include "ipc/names.hpp"
+#include "procactor/pool.hpp"
 #include "procactor/testing.hpp"
 #include "procactor/tree.hpp"
 #include "registry/registry.hpp"
@@ -44,6 +45,8 @@ struct result {
   int rc = -1;
   std::string out, err;
 };
+
+int twice(int x) { return 2 * x; }
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -327,6 +330,42 @@ BOOST_AUTO_TEST_CASE(stat_prints_the_counters_of_one_mailbox_and_an_unknown_acto
   const auto sup = cli("stat --tree " + name + " /app/workers");
   BOOST_TEST(sup.rc == 1);
   BOOST_TEST(sup.err.find("is a supervisor") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(stat_of_a_pools_tree_prints_the_pools_counters) {
+  {  // a tree that is not a pool's has no pool line (first: a fork pool is made in one thread)
+    const std::string plain = unique_name("stat_nopool");
+    auto t = start_tree(plain);
+    const auto none = cli("stat " + plain);
+    BOOST_TEST_REQUIRE(none.rc == 0, none.err);
+    BOOST_TEST(none.out.find(plain + "  (root pid ") == 0u, none.out);
+    BOOST_TEST(none.out.find("pool:") == std::string::npos, none.out);
+    const auto missing = cli("stat no_such_tree_here");
+    BOOST_TEST(missing.rc == 1);
+    t.stop();
+    t.join();
+  }
+  procactor::pool p(2);
+  std::string name;  // the pool's tree, from the registry
+  for (const auto& file : procactor::registry::list()) {
+    std::error_code ec;
+    auto snap = procactor::registry::read(file, ec);
+    if (snap && snap->owner_pid == ::getpid() && snap->name.rfind("pool-", 0) == 0) name = snap->name;
+  }
+  BOOST_TEST_REQUIRE(!name.empty());
+  const auto out = p.map(twice, std::vector<int>{1, 2, 3, 4, 5}, 1);
+  BOOST_TEST_REQUIRE(out.size() == 5u);
+  const auto text = cli("stat " + name);
+  BOOST_TEST_REQUIRE(text.rc == 0, text.err);
+  BOOST_TEST(text.out.find("  pool: queued 0 running 0 done 5 retried 0 failed 0 deaths 0 workers 2\n") != std::string::npos,
+             text.out);
+  const auto j = cli("stat --json " + name);
+  BOOST_TEST_REQUIRE(j.rc == 0, j.err);
+  const json::value jv = json::parse(j.out);
+  const auto& pj = jv.as_object().at("pool").as_object();
+  BOOST_TEST(pj.at("done").to_number<int>() == 5);
+  BOOST_TEST(pj.at("workers").to_number<int>() == 2);
+  BOOST_TEST(pj.at("queued").to_number<int>() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(top_once_prints_one_frame_with_every_actor) {
