@@ -849,6 +849,15 @@ BOOST_AUTO_TEST_CASE(serve_closes_a_connection_that_sends_nothing_after_its_read
 // descriptor: a voluntary switch per try, little CPU), and serves what is queued once descriptors
 // are free again (with one spare: the first request is served before that).
 void serve_out_of_descriptors(int spare, bool measure_backoff) {
+#if defined(__SANITIZE_ADDRESS__)
+  // Out of descriptors, UBSan's vptr check (it needs descriptors of its own) reports the thrown
+  // system_error as having an "invalid vptr" and the server ends; as in pipe_test, the sanitizer
+  // build skips this case (the plain, clang and TSan builds run it).
+  (void)spare;
+  (void)measure_backoff;
+  BOOST_TEST_MESSAGE("skipped in the ASan+UBSan build: UBSan needs descriptors of its own");
+  return;
+#endif
   server s;
   const std::string own = "127.0.0.1:" + std::to_string(s.port);
   BOOST_TEST_REQUIRE(http_get(s.port, own, "/api/trees").rfind("HTTP/1.1 200", 0) == 0u);
