@@ -1016,15 +1016,15 @@ std::uint64_t mailbox::account_lost_after_crash() noexcept {
   // The crash may have been caused by corruption: check everything first; a corrupt mailbox is
   // poisoned (to be recreated) and its counters, not to be trusted, give no figure.
   if (!impl_->deep_intact()) return 0;
-  if (impl_->jnl) {
-    // Its receiver died inside the queue's lock: the counters and the journal may disagree (a take
-    // half done); recreate_journaled() settles them. The probe takes the lock briefly (a dead
-    // owner makes the mailbox poisoned).
-    std::error_code ec;
-    (void)size(ec);
-    if (ec == errc::poisoned || impl_->ctl->poisoned.load(std::memory_order_acquire)) return 0;
-    return settle_journal(*impl_);
-  }
+  // A receiver killed inside the queue's lock leaves it owned by a dead process, which only a lock
+  // attempt finds: the probe takes the lock briefly (a dead owner makes the mailbox poisoned), so
+  // the supervisor makes it afresh before the next incarnation starts, instead of that incarnation
+  // dying of it. Journaled: the counters and the journal may disagree (a take half done), and
+  // recreate_journaled() settles them.
+  std::error_code ec;
+  (void)size(ec);
+  if (ec == errc::poisoned || impl_->ctl->poisoned.load(std::memory_order_acquire)) return 0;
+  if (impl_->jnl) return settle_journal(*impl_);
   control_block& c = *impl_->ctl;
   const counter_snapshot snap = snapshot(c);                 // before limit(): see snapshot()
   const u64 lost = unaccounted(snap, impl_->limit());  // bounded by what it can hold
