@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ipc/mailbox.hpp"
 #include "procactor/errc.hpp"
 
 namespace procactor::detail {
@@ -75,85 +76,60 @@ pool_stats_shm::~pool_stats_shm() {
   ::munmap(block_, sizeof(pool_stats_block));
 }
 
+std::optional<pool_stats> decode_pool_stats(std::span<const unsigned char> bytes, std::error_code& ec) noexcept {
+  ec.clear();
+  struct raw {
+    std::uint64_t magic;
+    std::uint32_t version, size;
+    std::uint64_t v[7];
+  };
+  static_assert(sizeof(raw) == sizeof(pool_stats_block));
+  raw r{};
+  if (bytes.size() < sizeof r) {
+    ec = errc::no_such_object;
+    return std::nullopt;
+  }
+  std::memcpy(&r, bytes.data(), sizeof r);
+  if (r.magic == 0) {
+    ec = errc::no_such_object;  // still being made
+    return std::nullopt;
+  }
+  if (r.magic != pool_stats_magic || r.version != pool_stats_version || r.size != sizeof(pool_stats_block)) {
+    ec = errc::poisoned;
+    return std::nullopt;
+  }
+  constexpr std::uint64_t plausible = std::uint64_t{1} << 62;  // no real count comes near
+  for (auto x : r.v) {
+    if (x >= plausible) {
+      ec = errc::poisoned;
+      return std::nullopt;
+    }
+  }
+  if (r.v[6] > (std::uint64_t{1} << 20)) {  // workers
+    ec = errc::poisoned;
+    return std::nullopt;
+  }
+  pool_stats s;
+  s.queued = r.v[0];
+  s.running = r.v[1];
+  s.done = r.v[2];
+  s.retried = r.v[3];
+  s.failed = r.v[4];
+  s.deaths = r.v[5];
+  s.workers = r.v[6];
+  return s;
+}
+
 std::optional<pool_stats> read_pool_stats(std::string_view tree_prefix, std::error_code& ec, bool any_user,
                                           std::optional<uid_t> owner) noexcept {
   ec.clear();
   try {
-    const std::string shm = shm_name(tree_prefix);
-    // O_NONBLOCK: a FIFO of that name must not block the reader
-    const int fd = ::shm_open(shm.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
-    if (fd < 0) {
-      const int e = errno;
-      ec = e == ENOENT ? make_error_code(errc::no_such_object)
-           : (e == EACCES || e == EPERM || e == ELOOP) ? make_error_code(errc::foreign_object)
-                                                       : std::error_code(e, std::generic_category());
+    // the mailbox's checks (owner, mode, a regular file, no FIFO, pread: no SIGBUS)
+    alignas(pool_stats_block) unsigned char buf[sizeof(pool_stats_block)];
+    if (!ipc::read_private_object(pool_stats_object_name(tree_prefix), buf, sizeof buf, ec, any_user, owner)) {
       return std::nullopt;
     }
-    struct closer {
-      int fd;
-      ~closer() { ::close(fd); }
-    } c{fd};
-    if (!any_user && owner && *owner != ::geteuid()) {
-      ec = errc::foreign_object;
-      return std::nullopt;
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      ec = std::error_code(errno, std::generic_category());
-      return std::nullopt;
-    }
-    const bool uid_ok = owner ? st.st_uid == *owner : any_user || st.st_uid == ::geteuid();
-    if ((st.st_mode & S_IFMT) != S_IFREG || !uid_ok || (st.st_mode & 077) != 0) {
-      ec = errc::foreign_object;
-      return std::nullopt;
-    }
-    if (static_cast<std::size_t>(st.st_size) < sizeof(pool_stats_block)) {
-      ec = errc::no_such_object;  // still being made
-      return std::nullopt;
-    }
-    struct raw {
-      std::uint64_t magic;
-      std::uint32_t version, size;
-      std::uint64_t v[7];
-    };
-    static_assert(sizeof(raw) == sizeof(pool_stats_block));
-    raw r{};
-    auto* buf = reinterpret_cast<unsigned char*>(&r);
-    std::size_t got = 0;
-    while (got < sizeof r) {
-      const ssize_t n = ::pread(fd, buf + got, sizeof r - got, static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    if (got != sizeof r || r.magic == 0) {
-      ec = errc::no_such_object;  // shrank under us, or still being made
-      return std::nullopt;
-    }
-    if (r.magic != pool_stats_magic || r.version != pool_stats_version || r.size != sizeof(pool_stats_block)) {
-      ec = errc::poisoned;
-      return std::nullopt;
-    }
-    constexpr std::uint64_t plausible = std::uint64_t{1} << 62;  // no real count comes near
-    for (auto x : r.v) {
-      if (x >= plausible) {
-        ec = errc::poisoned;
-        return std::nullopt;
-      }
-    }
-    pool_stats s;
-    s.queued = r.v[0];
-    s.running = r.v[1];
-    s.done = r.v[2];
-    s.retried = r.v[3];
-    s.failed = r.v[4];
-    s.deaths = r.v[5];
-    s.workers = r.v[6];
-    if (s.workers > (std::uint64_t{1} << 20)) {
-      ec = errc::poisoned;
-      return std::nullopt;
-    }
-    return s;
+    return decode_pool_stats(buf, ec);
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
     return std::nullopt;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -56,6 +57,12 @@ class pool_stats_shm {
 /// has no pool object (or it is still being made or shrank), errc::foreign_object when it is not a
 /// private regular file of @p owner (this user unless given; any user with @p any_user),
 /// errc::poisoned when its header or figures are not plausible.
+/// The counters in @p bytes (a copy of a pool_stats_block, read from another process: untrusted):
+/// errc::no_such_object if it is not made yet (magic 0) or too short, errc::poisoned if the magic,
+/// version or size are not ours or a figure is implausible (a counter at 2^62 or more, more than
+/// 2^20 workers). Pure (fuzzed: test/fuzz/pool_stats.fuzz.cpp).
+std::optional<pool_stats> decode_pool_stats(std::span<const unsigned char> bytes, std::error_code& ec) noexcept;
+
 std::optional<pool_stats> read_pool_stats(std::string_view tree_prefix, std::error_code& ec, bool any_user = false,
                                           std::optional<uid_t> owner = std::nullopt) noexcept;
 

@@ -1489,43 +1489,54 @@ mailbox_stats mailbox::stats() const noexcept {
   return s;
 }
 
-std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user,
-                                         std::optional<uid_t> owner) noexcept {
+bool read_private_object(const std::string& name, void* out, std::size_t len, std::error_code& ec, bool any_user,
+                         std::optional<uid_t> owner) noexcept {
   ec.clear();
   try {
-    const std::string path = shm_path(base, ".ctl");
-    // O_NONBLOCK: a FIFO named like a control block must not block the reader until a writer appears
-    internal::unique_fd fd(::shm_open(ctl_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0));
+    const std::string path = std::string(shm_dir) + "/" + name;
+    // O_NONBLOCK: a FIFO named like our object must not block the reader until a writer appears
+    internal::unique_fd fd(::shm_open(("/" + name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0));
     if (!fd) {
       ec = open_error(errno, path);
-      return std::nullopt;
+      return false;
     }
     // the owner it must have: @p owner if given, else this user (unless @p any_user)
     if (!any_user && owner && *owner != ::geteuid()) {
       ec = refuse(path, "another user's object, and any_user not set");
-      return std::nullopt;
+      return false;
     }
     const uid_t uid = owner ? *owner : any_user ? any_uid : ::geteuid();
     struct stat st {};
-    if (!check_private(fd.get(), S_IFREG, path, st, ec, uid)) return std::nullopt;
-    if (static_cast<std::size_t>(st.st_size) < sizeof(control_block)) {
+    if (!check_private(fd.get(), S_IFREG, path, st, ec, uid)) return false;
+    if (static_cast<std::size_t>(st.st_size) < len) {
       ec = errc::no_such_object;  // still being made
-      return std::nullopt;
+      return false;
     }
-    // a private copy read with pread, never a mapping: a mapping dies with SIGBUS when another
-    // process shrinks the object while it is read
-    alignas(control_block) unsigned char buf[sizeof(control_block)];
+    auto* buf = static_cast<unsigned char*>(out);
     std::size_t got = 0;
-    while (got < sizeof buf) {
-      const ssize_t r = ::pread(fd.get(), buf + got, sizeof buf - got, static_cast<off_t>(got));
+    while (got < len) {
+      const ssize_t r = ::pread(fd.get(), buf + got, len - got, static_cast<off_t>(got));
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) break;
       got += static_cast<std::size_t>(r);
     }
-    if (got != sizeof buf) {
+    if (got != len) {
       ec = errc::no_such_object;  // shrank under us
-      return std::nullopt;
+      return false;
     }
+    return true;
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return false;
+  }
+}
+
+std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user,
+                                         std::optional<uid_t> owner) noexcept {
+  ec.clear();
+  try {
+    alignas(control_block) unsigned char buf[sizeof(control_block)];
+    if (!read_private_object(base + ".ctl", buf, sizeof buf, ec, any_user, owner)) return std::nullopt;
     const auto& c = *reinterpret_cast<const control_block*>(buf);
     mailbox_stats s;
     const u64 magic = c.magic.load(std::memory_order_acquire), cap = load64(&c.capacity), max = load64(&c.max_message_size);

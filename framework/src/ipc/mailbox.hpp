@@ -324,6 +324,16 @@ const std::string& refusal() noexcept;
 std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user = false,
                                         std::optional<uid_t> owner = std::nullopt) noexcept;
 
+/// Reads the first @p len bytes of the shared-memory object @p name (as in /dev/shm, no leading
+/// slash) into @p out, with open()'s checks: opened with O_NOFOLLOW and O_NONBLOCK (a FIFO never
+/// blocks the reader), a regular file with no group or other permission bits, owned by @p owner
+/// if given (refused unless @p any_user when that is not this user), else by this user (any user
+/// with @p any_user). Read with pread into a private copy, never mapped (an object that shrinks
+/// gives an error, not a SIGBUS). errc::no_such_object if it is missing or shorter than @p len
+/// (still being made, or shrinking), errc::foreign_object (the reason in refusal()), or errno.
+bool read_private_object(const std::string& name, void* out, std::size_t len, std::error_code& ec,
+                         bool any_user = false, std::optional<uid_t> owner = std::nullopt) noexcept;
+
 /// Removes the objects of a mailbox by name, whether or not it is open anywhere.
 void remove_mailbox(const std::string& base) noexcept;
 /// Removes the queue, control block and doorbell of mailbox @p base, not its delivery journal.
