@@ -763,6 +763,34 @@ BOOST_AUTO_TEST_CASE(a_poisoned_handle_mailbox_is_made_afresh_and_requests_go_on
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
+// A replier that meets the instant in which the handle makes its mailbox afresh finds no name for
+// it: it looks again (send_reply, up to a second) instead of failing the reply and dying of it.
+// The instant is made here by moving the handle's objects away until the replier has taken the
+// request (its handler then replies at once).
+BOOST_AUTO_TEST_CASE(a_reply_that_finds_no_handle_mailbox_for_an_instant_looks_again) {
+  supervisor_spec sp = one_echo();
+  sp.children.push_back(child_spec::of<echo>("second").with_mailbox(16, 256));
+  auto t = tree::start("app", sp);
+  auto first = t.request<int>("echo", 0, 10s);  // the handle's mailbox exists from here on
+  BOOST_TEST_REQUIRE(static_cast<bool>(first), first.error.message());
+  const std::string base = std::string(procactor::ipc::shm_dir) + "/" +
+                           procactor::wire::mailbox_name(procactor_test::the_tree_prefix(), procactor::wire::client_path);
+  for (const char* suffix : {".q", ".ctl", ".bell"}) {
+    BOOST_TEST_REQUIRE(::rename((base + suffix).c_str(), (base + suffix + "-away").c_str()) == 0, base + suffix);
+  }
+  const std::uint64_t taken = t.stats("second").dequeued;
+  procactor::result<int> r;
+  std::thread caller([&] { r = t.request<int>("second", 0, 30s); });  // "second" never replied before
+  const bool took = procactor::testing::wait_until([&] { return t.stats("second").dequeued > taken; }, 10s);
+  for (const char* suffix : {".q", ".ctl", ".bell"}) ::rename((base + suffix + "-away").c_str(), (base + suffix).c_str());
+  caller.join();
+  BOOST_TEST(took);
+  BOOST_TEST(static_cast<bool>(r), r.error.message() << " " << r.detail);
+  BOOST_TEST(t.stats("second").restarts == 0u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
 BOOST_AUTO_TEST_CASE(the_cgroup_of_a_tree_is_removed_when_it_stops) {
   auto t = tree::start("app", one_echo());
   const std::string dir = cgroup_dir_of(t.root_pid());

@@ -98,6 +98,24 @@ bool resolve_name(const tree_address& addr, std::string_view base_dir, std::stri
   return true;
 }
 
+namespace {
+
+// Calls @p attempt until it returns true or @p give_up passes, napping between tries (100 us,
+// doubling up to 5 ms): the wait for a mailbox its owner is making afresh (its name missing for an
+// instant). At least one try; false if the last one failed.
+template <class F>
+bool retry_until(internal::clock::time_point give_up, F attempt) {
+  auto nap = std::chrono::microseconds(100);
+  for (;;) {
+    if (attempt()) return true;
+    if (internal::clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(nap);
+    if (nap < std::chrono::milliseconds(5)) nap *= 2;
+  }
+}
+
+}  // namespace
+
 mail_sender::mail_sender(tree_address addr, std::string base_dir) : addr_(std::move(addr)), base_dir_(std::move(base_dir)) {}
 
 ipc::mailbox* mail_sender::open(ref_target& t, std::error_code& ec) noexcept {
@@ -229,17 +247,12 @@ mailbox_stats mail_sender::stats(ref_target& t, std::error_code& ec) noexcept {
   // A mailbox this handle had open and now finds poisoned is being made afresh by its supervisor:
   // its name may be missing for an instant. Looked for again for up to 200 ms (as a send does
   // within its deadline), then the error is reported.
-  const bool had = t.box && t.box->poisoned();
-  ipc::mailbox* box = open(t, ec);
-  if (!box && had && (ec == errc::no_such_actor || ec == errc::poisoned)) {
-    const auto give_up = internal::clock::now() + std::chrono::milliseconds(200);
-    auto nap = std::chrono::microseconds(100);
-    while (!box && (ec == errc::no_such_actor || ec == errc::poisoned) && internal::clock::now() < give_up) {
-      std::this_thread::sleep_for(nap);
-      if (nap < std::chrono::milliseconds(5)) nap *= 2;
-      box = open(t, ec);
-    }
-  }
+  const bool remade = t.box && t.box->poisoned();
+  ipc::mailbox* box = nullptr;
+  retry_until(internal::clock::now() + (remade ? std::chrono::milliseconds(200) : std::chrono::milliseconds(0)), [&] {
+    box = open(t, ec);
+    return box || (ec != errc::no_such_actor && ec != errc::poisoned);
+  });
   return box ? box->stats() : mailbox_stats{};
 }
 
@@ -276,22 +289,17 @@ void send_reply(reply_channel& ch, std::string_view to, std::uint64_t corr, std:
     // A reply to the tree handle finds its mailbox there: made before the request was sent. No
     // name means the handle is making it afresh (a replier killed inside its lock poisoned it:
     // tree.cpp, recover_box), or the handle has ended: looked for again for up to a second.
-    const auto give_up = internal::clock::now() + std::chrono::seconds(1);
-    auto nap = std::chrono::microseconds(100);
-    for (;;) {
-      if (!ch.last_target || ch.last_to != to) {
-        ch.last_target.reset();
-        auto t = ch.out->lookup(to, ec, nullptr);
-        if (!t && ec == errc::no_such_actor && to == wire::client_path && internal::clock::now() < give_up) {
-          std::this_thread::sleep_for(nap);
-          if (nap < std::chrono::milliseconds(5)) nap *= 2;
-          continue;
-        }
-        if (!t) return;
-        ch.last_to.assign(to);
-        ch.last_target = std::move(t);
-      }
-      break;
+    if (!ch.last_target || ch.last_to != to) {
+      ch.last_target.reset();
+      std::shared_ptr<ref_target> t;
+      const auto wait = to == wire::client_path ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(0);
+      retry_until(internal::clock::now() + wait, [&] {
+        t = ch.out->lookup(to, ec, nullptr);
+        return t || ec != errc::no_such_actor;
+      });
+      if (!t) return;
+      ch.last_to.assign(to);
+      ch.last_target = std::move(t);
     }
     ch.out->send(*ch.last_target, std::span<const char>(ch.scratch.data(), ch.scratch.size()), wire::user_priority,
                  std::chrono::seconds(5), ec, nullptr);
