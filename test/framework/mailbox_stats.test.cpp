@@ -474,7 +474,7 @@ BOOST_AUTO_TEST_CASE(a_packed_mailbox_read_under_traffic_is_never_taken_for_corr
 }
 
 // The tree handle remakes its mailbox when a replier was killed inside its lock
-// (mailbox::recreate_journaled with receiver_alive): the whole slots are handed back in order; a
+// (mailbox::recreate_poisoned with receiver_alive): the whole slots are handed back in order; a
 // slot placed but never counted enqueued (its sender died between the copy and the count) may be
 // torn and is dropped, counted taken and lost.
 BOOST_AUTO_TEST_CASE(a_mailbox_remade_by_its_live_receiver_keeps_whole_slots_and_drops_one_never_counted) {
@@ -497,7 +497,7 @@ BOOST_AUTO_TEST_CASE(a_mailbox_remade_by_its_live_receiver_keeps_whole_slots_and
   procactor_test::poison_mailbox(base);
   std::vector<std::string> kept;
   ipc::mailbox::salvage_report rep;
-  m = ipc::mailbox::recreate_journaled(std::move(m), cfg, nullptr, rep, ec, true, &kept);
+  m = ipc::mailbox::recreate_poisoned(std::move(m), cfg, nullptr, rep, ec, true, &kept);
   BOOST_TEST_REQUIRE(!!m, ec.message());
   BOOST_TEST((kept == std::vector<std::string>{"a", "b", "c"}));
   BOOST_TEST(rep.lost == 0u);
@@ -517,7 +517,7 @@ BOOST_AUTO_TEST_CASE(a_mailbox_remade_by_its_live_receiver_keeps_whole_slots_and
   }
   procactor_test::poison_mailbox(base);
   kept.clear();
-  m = ipc::mailbox::recreate_journaled(std::move(m), cfg, nullptr, rep, ec, true, &kept);
+  m = ipc::mailbox::recreate_poisoned(std::move(m), cfg, nullptr, rep, ec, true, &kept);
   BOOST_TEST_REQUIRE(!!m, ec.message());
   BOOST_TEST((kept == std::vector<std::string>{"d"}));
   BOOST_TEST(rep.lost == 1u);

@@ -209,7 +209,7 @@ struct tree::impl {
       std::lock_guard lock(box_mu);
       if (!client_box || !client_box->poisoned()) return false;
       box.store(nullptr, std::memory_order_release);
-      client_box = ipc::mailbox::recreate_journaled(std::move(client_box), client_box_config, nullptr, rep, ec, true, &kept);
+      client_box = ipc::mailbox::recreate_poisoned(std::move(client_box), client_box_config, nullptr, rep, ec, true, &kept);
       box.store(client_box.get(), std::memory_order_release);
     }
     try {

@@ -508,7 +508,7 @@ struct mailbox::impl {
       k = k < 1 ? 1 : k > max_pack ? static_cast<u32>(max_pack) : k;  // read from untrusted bytes
       if (j) {
         // Killed from here on (inside the lock: the mailbox is poisoned), the slot is in the queue,
-        // in the journal, or both: `taking` tells the salvage which (recreate_journaled).
+        // in the journal, or both: `taking` tells the salvage which (recreate_poisoned).
         j->taking.store((static_cast<u64>(got + 1) << 32) | (pos + 1), std::memory_order_relaxed);
         journal_record& r = j->rec[got];
         r.at.store(used, std::memory_order_relaxed);
@@ -518,7 +518,7 @@ struct mailbox::impl {
         r.runs.store(0, std::memory_order_relaxed);
         j->n.store(static_cast<u32>(got + 1), std::memory_order_release);
         // A SIGKILL sees the stores in the order the compiler left them: the record and n are
-        // written before the slot is freed, as the salvage (recreate_journaled) assumes.
+        // written before the slot is freed, as the salvage (recreate_poisoned) assumes.
         std::atomic_signal_fence(std::memory_order_seq_cst);
         if (journal_test_kill) [[unlikely]] {
           if (journal_test_kill->load(std::memory_order_relaxed) == static_cast<u32>(got + 1)) {
@@ -1020,7 +1020,7 @@ std::uint64_t mailbox::account_lost_after_crash() noexcept {
   // attempt finds: the probe takes the lock briefly (a dead owner makes the mailbox poisoned), so
   // the supervisor makes it afresh before the next incarnation starts, instead of that incarnation
   // dying of it. Journaled: the counters and the journal may disagree (a take half done), and
-  // recreate_journaled() settles them.
+  // recreate_poisoned() settles them.
   std::error_code ec;
   (void)size(ec);
   if (ec == errc::poisoned || impl_->ctl->poisoned.load(std::memory_order_acquire)) return 0;
@@ -1975,7 +1975,7 @@ std::uint64_t mailbox::account_journal_lost() noexcept {
   return pending;
 }
 
-std::unique_ptr<mailbox> mailbox::recreate_journaled(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
+std::unique_ptr<mailbox> mailbox::recreate_poisoned(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
                                                      slot_counter counter, salvage_report& rep,
                                                      std::error_code& ec, bool receiver_alive,
                                                      std::vector<std::string>* salvaged) noexcept {

@@ -278,17 +278,18 @@ class mailbox {
   /// A corrupt journal: the counters' gap is counted. Returns the messages counted; 0 without a
   /// journal.
   std::uint64_t account_journal_lost() noexcept;
-  /// What recreate_journaled() did with the mail of the poisoned mailbox.
+  /// What recreate_poisoned() did with the mail of the poisoned mailbox.
   struct salvage_report {
     std::uint64_t requeued = 0;    ///< queued messages sent again into the new mailbox
     std::uint64_t pending = 0;     ///< journal records kept (received again first)
     std::uint64_t lost = 0;        ///< counted lost
     std::uint64_t duplicated = 0;  ///< messages counted in two places (a take cut by the kill)
   };
-  /// Recreates a poisoned journaled mailbox (its receiver died inside the queue's lock) under the
-  /// same name: its queued slots (checked as open() checks them) are sent again into the new one,
-  /// its journal is carried over, and the counters are set so that enqueued == dequeued + depth
-  /// and dequeued == handled + lost + dead_lettered + pending (what cannot be found counted lost).
+  /// Recreates a poisoned mailbox (a process died inside the queue's lock) under the same name.
+  /// Journaled (its receiver died there): its queued slots (checked as open() checks them) are sent
+  /// again into the new one, its journal is carried over, and the counters are set so that
+  /// enqueued == dequeued + depth and dequeued == handled + lost + dead_lettered + pending (what
+  /// cannot be found counted lost).
   /// @p counter: messages per slot. Null (ec set) if the new mailbox cannot be made.
   /// @p receiver_alive: the caller is the mailbox's receiver, alive (a mailbox without a journal
   /// and one message per slot, e.g. the tree handle's): the process that died inside the lock was
@@ -297,7 +298,7 @@ class mailbox {
   /// one priority) may be torn: it is dropped and counted lost (enqueued, dequeued and lost). The
   /// other queued slots are kept: with @p salvaged, handed back there (counted dequeued, for the
   /// receiver to handle itself: nothing can fill the new mailbox before them), else sent again.
-  static std::unique_ptr<mailbox> recreate_journaled(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
+  static std::unique_ptr<mailbox> recreate_poisoned(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
                                                      slot_counter counter, salvage_report& rep,
                                                      std::error_code& ec, bool receiver_alive = false,
                                                      std::vector<std::string>* salvaged = nullptr) noexcept;

@@ -148,7 +148,7 @@ mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_addr
     // At-least-once: the queued mail and the journal are carried over into the new mailbox
     std::error_code ec;
     ipc::mailbox::salvage_report rep;
-    c.box = ipc::mailbox::recreate_journaled(std::move(c.box), box_config(c.spec), &wire::messages_in_slot, rep, ec);
+    c.box = ipc::mailbox::recreate_poisoned(std::move(c.box), box_config(c.spec), &wire::messages_in_slot, rep, ec);
     out.lost += rep.lost;
     out.recreated = true;
     if (ec) {  // no new mailbox, or one without its journal: what the old one held may be gone
