@@ -273,13 +273,7 @@ bool actor_runtime::handle_slot(std::span<const char> bytes) {
   }
   const std::uint32_t k = wire::messages_in_slot(bytes);  // what the mailbox counted for it
   auto b = wire::decode_batch(bytes);
-  if (!b) {
-    mark_busy();
-    log_event(log_level::warn, "malformed_envelope", path_, path_,
-              "malformed packed envelope dropped (" + std::to_string(k) + " message(s))", {{"count", std::to_string(k)}});
-    box_->note_handled(k);
-    return !stopping_;
-  }
+  if (!b) return drop_malformed_batch(k);
   // One handler turn for the whole slot: what its handlers send to one mailbox is packed together
   // (none goes alone: slot_turn_) and leaves when the slot is done. A message counts handled once
   // what its handler sent has left: at once if nothing waits packed, else with the packs. Killed
@@ -338,13 +332,7 @@ bool actor_runtime::handle_journaled_slot(std::span<const char> bytes) {
   }
   const std::uint32_t k = wire::messages_in_slot(bytes);
   auto b = wire::decode_batch(bytes);
-  if (!b) {
-    mark_busy();
-    log_event(log_level::warn, "malformed_envelope", path_, path_,
-              "malformed packed envelope dropped (" + std::to_string(k) + " message(s))", {{"count", std::to_string(k)}});
-    box_->ack(k);
-    return !stopping_;
-  }
+  if (!b) return drop_malformed_batch(k);
   wire::envelope_view env;
   for (std::uint32_t i = 0; i < d.acked && b->next(env); ++i) {
   }  // acked by an earlier incarnation: redelivered from the first not acked
@@ -369,6 +357,14 @@ bool actor_runtime::handle_journaled_slot(std::span<const char> bytes) {
   return !stopping_;
 }
 
+bool actor_runtime::drop_malformed_batch(std::uint32_t k) {
+  mark_busy();
+  log_event(log_level::warn, "malformed_envelope", path_, path_,
+            "malformed packed envelope dropped (" + std::to_string(k) + " message(s))", {{"count", std::to_string(k)}});
+  box_->ack(k);  // counted handled (dropped, never to be run); without a journal, note_handled
+  return !stopping_;
+}
+
 void actor_runtime::drop_unreached(std::uint32_t in_slot) noexcept {
   // A slot ended with messages of its record not acked (a record saying more than its slot
   // holds, or a pack not decoded to its end): handed out again, it would run forever. Acked; the
@@ -385,8 +381,7 @@ void actor_runtime::drop_unreached(std::uint32_t in_slot) noexcept {
 
 void actor_runtime::run_journaled(const wire::envelope_view& env, std::uint32_t runs_before) {
   if (runs_before >= box_->max_attempts()) {  // it died in its handler max_attempts times
-    send_dead_letter(env, runs_before);
-    flush_packs();  // the dead letter has left (not packed) before the message is acked
+    send_dead_letter(env, runs_before);  // sent at once, never packed: it has left before the ack
     if (!slot_turn_) end_turn();
     box_->ack(1, true);
     return;

@@ -82,6 +82,8 @@ class actor_runtime {
   bool handle_journaled_slot(std::span<const char> bytes);
   /// Runs one message of a journaled slot (or dead-letters it); false if it was dead-lettered.
   void run_journaled(const wire::envelope_view& env, std::uint32_t runs_before);
+  // A packed slot that does not decode: logged, its k messages counted handled (dropped).
+  bool drop_malformed_batch(std::uint32_t k);
   void drop_unreached(std::uint32_t in_slot) noexcept;  // acks (lost) what a journaled slot ended without reaching
   void send_dead_letter(const wire::envelope_view& env, std::uint32_t runs);
   void send_now(ref_target& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
