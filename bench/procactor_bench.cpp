@@ -397,9 +397,11 @@ class top_running {
 
 // One-way actor to actor throughput (mailbox_throughput_64B); with @p top, while `procactor top`
 // watches the tree (@p top_frames: how many frames it drew during the measurement).
-double mailbox_throughput(long n, bool top = false, int* top_frames = nullptr) {
+// @p d: the sink's delivery (at_least_once_throughput_64B).
+double mailbox_throughput(long n, bool top = false, int* top_frames = nullptr,
+                          procactor::delivery d = procactor::delivery::at_most_once) {
   procactor::supervisor_spec spec;
-  spec.children = {procactor::child_spec::of<sink>("sink").with_mailbox(1024, 256),
+  spec.children = {procactor::child_spec::of<sink>("sink").with_mailbox(1024, 256).with_delivery(d),
                    procactor::child_spec::of<producer>("producer")};
   procactor::tree_options opts;
   opts.name = "tp_" + std::to_string(::getpid());
@@ -440,6 +442,23 @@ void throughput_with_top() {
                 median(with) / median(without), frames, n);
   emit("mailbox_throughput_64B_without_top", without, "msg/s", ", \"messages\": " + std::to_string(n));
   emit("mailbox_throughput_64B_with_top", with, "msg/s", extra);
+}
+
+// at_least_once_throughput_64B: mailbox_throughput_64B's workload with an at-least-once sink (a
+// journaled mailbox: each slot recorded in the journal inside the take's lock, an attempt before
+// and an ack after each handler), alternated with the default sink in the same run (default,
+// at-least-once, default, ...); ratio_to_default: the medians' ratio.
+void at_least_once_throughput() {
+  constexpr long n = 500000;
+  std::vector<double> plain, alo;
+  for (int i = 0; i < reps; ++i) {
+    plain.push_back(mailbox_throughput(n));
+    alo.push_back(mailbox_throughput(n, false, nullptr, procactor::delivery::at_least_once));
+  }
+  char extra[160];
+  std::snprintf(extra, sizeof extra, ", \"ratio_to_default\": %.4f, \"default_msg_s\": %.6g, \"messages\": %ld",
+                median(alo) / median(plain), median(plain), n);
+  emit("at_least_once_throughput_64B", alo, "msg/s", extra);
 }
 
 double process_start_join_us() {
@@ -1063,6 +1082,7 @@ int main(int argc, char** argv) {
   if (want("raw_socketpair_throughput_4KiB")) emit("raw_socketpair_throughput_4KiB", repeat([] { return raw_throughput<4096>(200000); }), "msg/s");
   if (want("mailbox_throughput_64B")) emit("mailbox_throughput_64B", repeat([] { return mailbox_throughput(500000); }), "msg/s");
   if (want("mailbox_throughput_64B_with_top")) throughput_with_top();
+  if (want("at_least_once_throughput_64B")) at_least_once_throughput();
   if (want("mailbox_throughput_64B_from_handle")) {
     emit("mailbox_throughput_64B_from_handle", repeat([] { return mailbox_throughput_from_handle(500000); }), "msg/s");
   }

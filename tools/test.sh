@@ -147,7 +147,7 @@ want clang && stage clang build-clang all clang_tests -- -DCMAKE_BUILD_TYPE=Debu
 
 # 4. ThreadSanitizer on the suites whose test process starts threads (label `threads`), one
 #    process per test case (above).
-want tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+want tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tools/tsan.supp" \
   stage tsan build-tsan procactor_tests threads_tests_one_case_each -- -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPROCACTOR_SANITIZE=thread -DPROCACTOR_BUILD_BENCH=OFF -DPROCACTOR_BUILD_SAMPLES=OFF -DPROCACTOR_INSTALL=OFF
 

@@ -23,6 +23,9 @@ std::string mailbox_stats::to_string() const {
   add("restarts", restarts);
   add("lost", lost);
   add("unsent_lost", unsent_lost);
+  if (dead_lettered) add("dead_lettered", dead_lettered);
+  if (redelivered) add("redelivered", redelivered);
+  if (pending) add("pending", pending);
   add("generation", generation);
   add("closed", closed);
   add("poisoned", poisoned);

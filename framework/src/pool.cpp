@@ -13,9 +13,14 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <signal.h>
 #include <unistd.h>
 
+#include "internal/proc_stat.hpp"
+#include "procactor/log.hpp"
+#include "pool_stats_shm.hpp"
 #include "procactor/supervisor.hpp"
+#include "registry/registry.hpp"
 
 namespace procactor {
 namespace detail {
@@ -79,6 +84,10 @@ const char* pool_function_name(std::uint64_t fn) noexcept {
   return it == r.by_fn.end() ? nullptr : it->second.c_str();
 }
 
+/// Largest reply a worker sends: the tree handle's reply mailbox takes messages of 1 MiB
+/// (tree.cpp, client_box_config), less room for the frame's header.
+constexpr std::size_t max_reply_size = (std::size_t{1} << 20) - 16 * 1024;
+
 /// The worker: runs the chunks it is sent, returns their results.
 class pool_worker : public actor {
  public:
@@ -99,7 +108,18 @@ class pool_worker : public actor {
         }
         init = e.fn;
       }
-      if (init != 0) reinterpret_cast<void (*)()>(static_cast<std::uintptr_t>(init))();  // throws: the worker ends
+      if (init != 0) {
+        // An initializer that throws fails this chunk's tasks at once and leaves the worker up,
+        // uninitialised (tried again before its next chunk): no death, no retry, no restart
+        // loop as in Python's Pool, where such a worker dies and is replaced forever.
+        try {
+          reinterpret_cast<void (*)()>(static_cast<std::uintptr_t>(init))();
+        } catch (...) {
+          out.error = "the initializer threw " + pool_current_exception();
+          out.code = static_cast<std::int32_t>(errc::task_failed);
+          return out;
+        }
+      }
       initialised_ = true;
     }
     std::uint64_t fn = t.fn;
@@ -115,6 +135,17 @@ class pool_worker : public actor {
     }
     auto* run_chunk = reinterpret_cast<pool_invoker>(static_cast<std::uintptr_t>(invoker));
     run_chunk(fn, std::span<const char>(t.args.data(), t.args.size()), out);
+    // A reply over the owner's reply mailbox could not be sent (the worker would die of it and the
+    // chunk be charged as a death): say so instead; the owner halves the chunk, a single task
+    // whose result is too large fails with errc::message_too_large.
+    std::size_t size = out.values.size() + out.error.size() + 4 * out.failed.size() + 64;
+    for (const auto& w : out.what) size += w.size() + 8;
+    if (size > max_reply_size) {
+      out = pool_reply{};
+      out.error = "the results take " + std::to_string(size) + " bytes; a reply holds at most " +
+                  std::to_string(max_reply_size);
+      out.code = static_cast<std::int32_t>(errc::message_too_large);
+    }
     done_ += t.count;
     if (t.max_tasks != 0 && done_ >= t.max_tasks) stop();  // retire: replaced by the supervisor
     return out;
@@ -141,7 +172,47 @@ namespace detail {
 
 namespace {
 std::atomic<std::uint64_t> pool_counter{0};
+
+/// A pool counter: its value here, and the same value stored (relaxed) into the pool's shared
+/// object when there is one (pool_stats_shm.hpp), so that other processes read it.
+class shared_count {
+ public:
+  void attach(std::atomic<std::uint64_t>* a) noexcept {
+    shm_ = a;
+    publish();
+  }
+  shared_count& operator+=(std::uint64_t n) noexcept {
+    v_ += n;
+    publish();
+    return *this;
+  }
+  shared_count& operator-=(std::uint64_t n) noexcept {
+    v_ -= n;
+    publish();
+    return *this;
+  }
+  shared_count& operator++() noexcept { return *this += 1; }
+  operator std::uint64_t() const noexcept { return v_; }
+
+ private:
+  void publish() noexcept {
+    if (shm_) shm_->store(v_, std::memory_order_relaxed);
+  }
+  std::uint64_t v_ = 0;
+  std::atomic<std::uint64_t>* shm_ = nullptr;
+};
+
+/// The prefix of the tree this process holds under @p name, from its registry ("" if not found).
+std::string own_tree_prefix(const std::string& name) {
+  for (const auto& file : registry::list()) {
+    std::error_code ec;
+    auto snap = registry::read(file, ec);
+    if (snap && snap->name == name && snap->owner_pid == ::getpid()) return snap->prefix;
+  }
+  return {};
+}
 constexpr auto no_limit = std::chrono::hours(24 * 365);
+constexpr auto root_stop_bound = std::chrono::milliseconds(10'000);
 }  // namespace
 
 class pool_core {
@@ -174,18 +245,34 @@ class pool_core {
                       .with_mailbox(4, std::max<std::size_t>(opts.max_message_size + 4096, 4096))
                       .with_start_method(opts.method)
                       .with_shutdown(shutdown_policy{std::chrono::milliseconds(2000), true})
-                      .with_handler_budget(opts.task_timeout);
+                      .with_handler_budget(opts.task_timeout)
+                      .with_frozen_timeout(opts.frozen_timeout);
     spec.children = {std::move(worker)};
     const std::string name = "pool-" + std::to_string(::getpid()) + "-" + std::to_string(pool_counter.fetch_add(1));
-    t = tree::start(name, std::move(spec));
+    try {
+      t = tree::start(name, std::move(spec));
+    } catch (const std::system_error& e) {
+      // tree::start reports a refused fork as errc::spawn_failed, the cause in its text only.
+      const bool refused = e.code() == errc::unsafe_fork ||
+                           std::string_view(e.what()).find(make_error_code(errc::unsafe_fork).message()) != std::string_view::npos;
+      if (!refused) throw;
+      throw std::system_error(errc::unsafe_fork,
+                              "procactor::pool: start_method::fork needs a program with one thread when the pool is "
+                              "made, and a pool that has been used runs threads (one per worker): make every fork "
+                              "pool before using any, or use start_method::spawn (" +
+                                  std::string(e.what()) + ")");
+    }
     for (std::size_t i = 1; i <= opts.processes; ++i) workers.push_back("w-" + std::to_string(i));
-    for (std::size_t i = 0; i < workers.size(); ++i) threads.emplace_back([this, i] { dispatch(i); });
+    publish_stats(name);
+    // The dispatcher threads start with the first submission, not here: the program keeps one
+    // thread until then, so that several fork pools can be made one after the other.
   }
 
   ~pool_core() { shut(true); }
 
   void submit(std::shared_ptr<pool_job> job, std::size_t chunksize) {
     std::unique_lock lock(mu);
+    if (!broken.empty()) throw std::system_error(errc::died, "procactor::pool: the pool is broken: " + broken);
     if (closed) throw std::system_error(errc::closed, "procactor::pool: the pool is closed");
     if (opts.task_timeout.count() > 0) chunksize = 1;
     if (chunksize == 0) {
@@ -193,6 +280,10 @@ class pool_core {
       chunksize = std::max<std::size_t>(1, (job->size + parts - 1) / parts);
     }
     if (job->size == 0) return;
+    if (threads.empty()) {
+      for (std::size_t i = 0; i < workers.size(); ++i) threads.emplace_back([this, i] { dispatch(i); });
+      if (opts.frozen_timeout.count() > 0) threads.emplace_back([this] { watch_root(); });
+    }
     for (std::size_t first = 0; first < job->size; first += chunksize) {
       chunk c;
       c.job = job;
@@ -210,47 +301,100 @@ class pool_core {
   }
 
   // Ends the workers. terminate: at once, failing what is left; otherwise after the queue drains.
+  // Several threads may call it at once (join in one, terminate or the destructor in another):
+  // one of them ends the tree and the dispatchers, the others wait for it; a terminate cuts
+  // short a join that waits for the queue to drain.
   void shut(bool terminate) noexcept {
     {
       std::unique_lock lock(mu);
-      if (shut_done) return;
       closed = true;
-      if (terminate) {
+      if (terminate && !terminating) {
         terminating = true;
         for (auto& c : queue) {
           queued -= c.count;
           fail_locked(c, errc::not_running, "the pool was terminated");
         }
         queue.clear();
-      } else {
-        done_cv.wait(lock, [&] { return queue.empty() && running == 0; });
+        done_cv.notify_all();  // a join waiting for the queue to drain goes on to the end
       }
+      if (!terminate) done_cv.wait(lock, [&] { return terminating || (queue.empty() && running == 0); });
+      if (shutting) {
+        done_cv.wait(lock, [&] { return shut_done; });
+        return;
+      }
+      shutting = true;
       stopping = true;
       work_cv.notify_all();
     }
     if (t) {
       t.stop();  // brutal: workers in a task are SIGKILLed, their requests fail at once
       std::error_code ec;
-      t.join(ec);
+      // A stopped (SIGSTOP) root supervisor never ends on its own and tree::join would wait for
+      // it for ever: after a bound well over the workers' shutdown (2 s), it is SIGKILLed (its
+      // workers end when its pipe closes) and waited for.
+      if (!t.join(root_stop_bound, ec) && !ec) {
+        if (const pid_t root = t.root_pid(); root > 0) ::kill(root, SIGKILL);
+        t.join(ec);
+      }
     }
     for (auto& th : threads) {
       if (th.joinable()) th.join();
     }
-    threads.clear();
     {
       std::lock_guard lock(mu);
+      threads.clear();
       for (auto& c : queue) {
         queued -= c.count;
         fail_locked(c, errc::not_running, "the pool ended");
       }
       queue.clear();
       shut_done = true;
+      if (shm) shm->remove();  // the name goes with the pool; stats() still reads the mapping
     }
     done_cv.notify_all();
   }
 
+  // The counters in "<tree prefix>.pool" for other processes (read_pool_stats). Without it (the
+  // object could not be made) the counters are kept here only.
+  void publish_stats(const std::string& tree_name) noexcept {
+    try {
+      const std::string prefix = own_tree_prefix(tree_name);
+      if (prefix.empty()) return;
+      std::error_code ec;
+      shm = pool_stats_shm::create(prefix, ec);
+      if (!shm) {
+        log_event(log_level::warn, "pool_stats_unpublished", "", tree_name,
+                  "procactor::pool: its counters cannot be published in shared memory (" + ec.message() +
+                      "): pool::stats() reads them in this process only");
+        return;
+      }
+      auto& b = shm->block();
+      std::lock_guard lock(mu);
+      queued.attach(&b.queued);
+      running.attach(&b.running);
+      done.attach(&b.done);
+      retried.attach(&b.retried);
+      failed.attach(&b.failed);
+      deaths.attach(&b.deaths);
+      b.workers.store(workers.size(), std::memory_order_relaxed);
+    } catch (...) {
+    }
+  }
+
   pool_stats stats() {
     std::lock_guard lock(mu);
+    if (shm) {  // the published counters (the same values: written under this lock)
+      const auto& b = shm->block();
+      pool_stats s;
+      s.queued = b.queued.load(std::memory_order_relaxed);
+      s.running = b.running.load(std::memory_order_relaxed);
+      s.done = b.done.load(std::memory_order_relaxed);
+      s.retried = b.retried.load(std::memory_order_relaxed);
+      s.failed = b.failed.load(std::memory_order_relaxed);
+      s.deaths = b.deaths.load(std::memory_order_relaxed);
+      s.workers = b.workers.load(std::memory_order_relaxed);
+      return s;
+    }
     pool_stats s;
     s.queued = queued;
     s.running = running;
@@ -264,7 +408,7 @@ class pool_core {
 
   bool wait(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu);
-    if (timeout == std::chrono::milliseconds::max()) {
+    if (timeout >= no_limit) {  // milliseconds::max() and other huge ones (now + timeout would overflow)
       done_cv.wait(lock, ready);
       return true;
     }
@@ -295,6 +439,50 @@ class pool_core {
     for (std::size_t i = c.first; i < c.first + c.count; ++i) c.job->set_error(i, ec, why);
     settle_locked(c, c.first, c.count);
     failed += c.count;
+  }
+
+  // Watches the root supervisor while the pool runs: one stopped (SIGSTOP) for frozen_timeout is
+  // SIGKILLed and the pool broken (the tree's own watch of a stopped root needs root restarts,
+  // which a pool, with its dispatcher threads, cannot have). Its workers end with its pipe; the
+  // requests waiting on them fail, and run() fails their chunks with the reason below.
+  void watch_root() {
+    const pid_t root = t.root_pid();
+    if (root <= 0) return;
+    std::chrono::steady_clock::time_point since{};  // when it was first seen stopped
+    bool seen_stopped = false;
+    const auto first = internal::read_proc_stat(root);
+    if (!first) return;
+    const std::uint64_t started = first->start_time;  // with the pid, names the root (not a reuse)
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      work_cv.wait_for(lock, std::chrono::milliseconds(50));
+      if (stopping) return;
+      const auto st = internal::read_proc_stat(root);
+      if (!st || st->start_time != started) return;  // gone: the tree reports it to every request
+      if (!st->stopped()) {
+        seen_stopped = false;
+        continue;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (!seen_stopped) {
+        seen_stopped = true;
+        since = now;
+      }
+      if (now - since < opts.frozen_timeout) continue;
+      broken = "its root supervisor (pid " + std::to_string(root) + ") was stopped (SIGSTOP) for more than " +
+               std::to_string(opts.frozen_timeout.count()) + " ms (pool_options::frozen_timeout) and was killed";
+      closed = true;
+      for (auto& c : queue) {
+        queued -= c.count;
+        fail_locked(c, errc::died, "the pool is broken: " + broken);
+      }
+      queue.clear();
+      done_cv.notify_all();
+      lock.unlock();
+      detail::log_event(log_level::error, "pool_broken", "", "", "procactor::pool: " + broken);
+      ::kill(root, SIGKILL);
+      return;
+    }
   }
 
   void dispatch(std::size_t i) {
@@ -360,10 +548,16 @@ class pool_core {
     task.max_tasks = opts.max_tasks_per_child;
     task.count = static_cast<std::uint32_t>(c.count);
     std::error_code ec;
-    c.job->encode_args(c.first, c.count, task.args, ec);
+    std::string why = "the arguments could not be encoded";
+    try {
+      c.job->encode_args(c.first, c.count, task.args, ec);  // copies them: a copy may throw
+    } catch (...) {
+      ec = errc::encode_failed;
+      why += ": " + pool_current_exception();
+    }
     if (ec) {
       std::lock_guard lock(mu);
-      fail_locked(c, errc::encode_failed, "the arguments could not be encoded");
+      fail_locked(c, errc::encode_failed, why);
       return false;
     }
     if (task.args.size() + 1024 > opts.max_message_size) {
@@ -384,12 +578,27 @@ class pool_core {
                                                        : std::chrono::duration_cast<std::chrono::milliseconds>(no_limit);
     auto r = t.request<pool_reply>(path, task, timeout);
     std::lock_guard lock(mu);
+    if (!r && !broken.empty()) {
+      fail_locked(c, errc::died, "the pool is broken: " + broken);
+      return false;
+    }
     if (r) {
       if (!r.value->error.empty()) {
-        fail_locked(c, errc::unknown_target, r.value->error);
+        const auto code = r.value->code != 0 ? static_cast<errc>(r.value->code) : errc::unknown_target;
+        if (code == errc::message_too_large && c.count > 1) {
+          split_locked(std::move(c));  // the results did not fit one reply: two halves
+          return false;
+        }
+        fail_locked(c, code, r.value->error);
         return false;
       }
-      const std::size_t bad = c.job->set_values(c.first, c.count, *r.value);
+      std::size_t bad = c.count;
+      try {
+        bad = c.job->set_values(c.first, c.count, *r.value);  // decodes and moves the results: may throw
+      } catch (...) {
+        const std::string what = "the results could not be decoded: " + pool_current_exception();
+        for (std::size_t i = c.first; i < c.first + c.count; ++i) c.job->set_error(i, errc::decode_failed, what);
+      }
       settle_locked(c, c.first, c.count);
       failed += bad;
       done += c.count - bad;
@@ -438,9 +647,16 @@ class pool_core {
   std::vector<std::thread> threads;
   bool stopping = false;
   bool terminating = false;
+  bool shutting = false;   ///< one thread is ending the tree and the dispatchers
   bool shut_done = false;
-  std::uint64_t queued = 0, running = 0, done = 0, retried = 0, failed = 0, deaths = 0;
+  std::string broken;      ///< why the pool is broken (its root was stopped too long), or ""
+  shared_count queued, running, done, retried, failed, deaths;
+  std::unique_ptr<pool_stats_shm> shm;  ///< the published counters, or null
 };
+
+void pool_empty_handle() {
+  throw std::system_error(errc::invalid_argument, "procactor::async_result: an empty handle (default-constructed)");
+}
 
 bool pool_wait(pool_core& core, const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
   return core.wait(ready, timeout);

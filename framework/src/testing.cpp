@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "internal/proc_stat.hpp"
 #include "ipc/names.hpp"
 #include "procactor/gc.hpp"
+#include "testing_hooks.hpp"
 
 namespace procactor::testing {
 namespace {
@@ -114,6 +116,10 @@ bool wait_for_stats(const tree& t, const std::string& actor_path, const std::fun
       timeout);
 }
 
+namespace detail {
+void (*after_leak_scan)() = nullptr;
+}  // namespace detail
+
 leak_guard::leak_guard() {
   static const bool subreaper = (::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
   (void)subreaper;
@@ -121,6 +127,8 @@ leak_guard::leak_guard() {
 }
 
 std::string leak_guard::leftovers(std::chrono::milliseconds grace) const {
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  auto left_of = [deadline] { return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()); };
   std::vector<pid_t> kids;
   wait_until([&] { return (kids = live_children()).empty(); }, grace);
   std::string out;
@@ -131,13 +139,27 @@ std::string leak_guard::leftovers(std::chrono::milliseconds grace) const {
       out += std::to_string(k);
     }
   }
+  // Objects of a dead owner are often on their way out too: a supervisor removes what its killed
+  // child made a moment after reaping it (and a suite running beside this one may be in that
+  // moment). Within the grace, only what stays is reported; an object of a live owner (this
+  // process or a descendant) is reported at once.
   std::string objects;
-  for (const auto& n : shm_objects()) {
-    if (!shm_before_.count(n) && ours_or_orphaned(n)) {
-      objects += ' ';
-      objects += n;
-    }
-  }
+  wait_until(
+      [&] {
+        objects.clear();
+        bool all_dead_owners = true;
+        for (const auto& n : shm_objects()) {
+          if (!shm_before_.count(n) && ours_or_orphaned(n)) {
+            objects += ' ';
+            objects += n;
+            const auto owner = ipc::owner_of(n);
+            if (owner && ipc::owner_alive(*owner)) all_dead_owners = false;
+          }
+        }
+        if (detail::after_leak_scan) detail::after_leak_scan();
+        return objects.empty() || !all_dead_owners;
+      },
+      std::max(left_of(), std::chrono::milliseconds(0)));
   if (!objects.empty()) out += (out.empty() ? "" : "; ") + std::string("IPC objects in /dev/shm:") + objects;
   return out;
 }

@@ -415,7 +415,7 @@ BOOST_AUTO_TEST_CASE(a_tree_s_mailbox_names_cannot_be_precomputed_from_what_dev_
     BOOST_TEST(private_and_ours(std::string(ipc::shm_dir) + "/" + n), n);
     ++ours;
   }
-  BOOST_TEST(ours == 3 * 3 + 1);  // the client's, w-1's and w-2's mailboxes, and the tree's registry
+  BOOST_TEST(ours == 3 * 3 + 1);  // the client's, w-1's and w-2's mailboxes, and the tree's registry (no at-least-once actor: no dead-letter queue)
   t.stop();
   BOOST_TEST(t.join(10s).has_value());
   ipc::remove_mailbox(guessed);

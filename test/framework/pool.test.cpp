@@ -15,7 +15,10 @@
 #include <tuple>
 #include <vector>
 
+#include "pool_stats_shm.hpp"
 #include "procactor/supervisor.hpp"
+#include "procactor/testing.hpp"
+#include "registry/registry.hpp"
 #include "support/leak_check.hpp"
 
 using namespace std::chrono_literals;
@@ -87,9 +90,71 @@ int kills_on_700(int x) {
   return 3 * x;
 }
 int pid_of_worker(int) { return static_cast<int>(::getpid()); }
+int counted(int x) {
+  runs()[x].fetch_add(1);
+  return x;
+}
 int initialized = 0;
 void init_worker() { initialized = 42; }
 int read_initialized(int x) { return initialized + x; }
+// Throws the first time it runs in the test (a counter shared with the workers), then works.
+void init_fails_once() {
+  if (runs()[4000].fetch_add(1) == 0) throw std::runtime_error("no database yet");
+  initialized = 7;
+}
+void init_always_fails() {
+  runs()[4001].fetch_add(1);
+  throw std::runtime_error("no database");
+}
+// A string of @p n bytes: results larger than one reply can hold.
+std::string bytes_of(int n) { return std::string(static_cast<std::size_t>(n), 'x'); }
+// An argument whose copy throws off the test's main thread (in the pool's dispatchers, which copy
+// a chunk's arguments to encode them); it moves without throwing.
+const std::thread::id main_thread = std::this_thread::get_id();
+struct touchy {
+  int v = 0;
+  touchy() = default;
+  touchy(int x) : v(x) {}  // NOLINT: converts, as map's inputs do
+  touchy(const touchy& o) : v(o.v) {
+    if (std::this_thread::get_id() != main_thread) throw std::runtime_error("copied off the main thread");
+  }
+  touchy(touchy&&) noexcept = default;
+  touchy& operator=(const touchy&) = default;
+  touchy& operator=(touchy&&) noexcept = default;
+  template <class A>
+  void serialize(A& a) {
+    a(v);
+  }
+};
+int touchy_value(touchy t) { return t.v; }
+// An argument that refuses to be decoded when negative (in the worker).
+struct picky {
+  int v = 0;
+  template <class A>
+  void save(A& a) const {
+    a(v);
+  }
+  template <class A>
+  void load(A& a) {
+    a(v);
+    if (v < 0) throw std::runtime_error("negative");
+  }
+};
+int picky_value(picky p) { return p.v; }
+// Stops (SIGSTOP) the pool's root supervisor, whose pid the test put in runs()[4002], on input 5;
+// SIGKILLs its own worker on input 10 (a death the stopped supervisor can neither report nor mend).
+int stops_the_root_on_5(int x) {
+  if (x == 5) ::kill(static_cast<pid_t>(runs()[4002].load()), SIGSTOP);
+  if (x == 10) ::raise(SIGKILL);
+  return x;
+}
+// Never returns the first time it runs (until its worker is killed), then works.
+int stuck_the_first_time(int x) {
+  if (runs()[x].fetch_add(1) == 0) {
+    for (;;) ::pause();
+  }
+  return x + 1;
+}
 int registered_twice(int x) { return 2 * x; }
 int not_registered(int x) { return x; }
 
@@ -123,6 +188,61 @@ BOOST_AUTO_TEST_CASE(map_returns_every_result_in_input_order, *boost::unit_test:
   BOOST_TEST(p.map(square, std::vector<int>{}).empty());
 }
 
+namespace {
+
+// The prefix of this process's pool tree (one pool at a time in these tests), from the registry.
+std::string own_pool_prefix() {
+  for (const auto& file : procactor::registry::list()) {
+    std::error_code ec;
+    auto snap = procactor::registry::read(file, ec);
+    if (snap && snap->owner_pid == ::getpid() && snap->name.rfind("pool-", 0) == 0) return snap->prefix;
+  }
+  return {};
+}
+
+bool same(const procactor::pool_stats& a, const procactor::pool_stats& b) {
+  return a.queued == b.queued && a.running == b.running && a.done == b.done && a.retried == b.retried &&
+         a.failed == b.failed && a.deaths == b.deaths && a.workers == b.workers;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_counters_are_published_in_shared_memory_while_the_pool_runs_and_removed_when_it_ends,
+                     *boost::unit_test::timeout(120)) {
+  reset_runs();
+  std::string prefix;
+  {
+    pool p(2);
+    prefix = own_pool_prefix();
+    BOOST_TEST_REQUIRE(!prefix.empty());
+    std::error_code ec;
+    auto before = procactor::detail::read_pool_stats(prefix, ec);
+    BOOST_TEST_REQUIRE(before.has_value(), ec.message());
+    BOOST_TEST(before->workers == 2u);
+    BOOST_TEST(before->done == 0u);
+    auto out = p.map(dies_once, std::vector<int>{0, 1, 2, 3, 4, 5}, 1);
+    auto r = p.map(throws_on_7, std::vector<int>{6, 7, 8});
+    BOOST_TEST(!r[1].value.has_value());
+    auto s = p.stats();
+    auto seen = procactor::detail::read_pool_stats(prefix, ec);
+    BOOST_TEST_REQUIRE(seen.has_value(), ec.message());
+    BOOST_TEST(same(*seen, s), seen->to_string() << " vs " << s.to_string());
+    BOOST_TEST(seen->done == 8u);
+    BOOST_TEST(seen->failed == 1u);
+    BOOST_TEST(seen->retried == 3u);
+    BOOST_TEST(seen->deaths == 3u);
+    // another user's (or a group-readable) object of that name is refused
+    BOOST_TEST(!procactor::detail::read_pool_stats(prefix, ec, false, ::geteuid() + 1).has_value());
+    BOOST_TEST(ec == errc::foreign_object);
+    p.close();
+    p.join();
+    BOOST_TEST(p.stats().done == 8u);  // still readable in the program after the end
+  }
+  std::error_code ec;
+  BOOST_TEST(!procactor::detail::read_pool_stats(prefix, ec).has_value());
+  BOOST_TEST(ec == errc::no_such_object);
+}
+
 BOOST_AUTO_TEST_CASE(starmap_apply_and_apply_async_unpack_their_arguments, *boost::unit_test::timeout(120)) {
   pool p(2);
   std::vector<std::tuple<int, long, std::string>> in{{1, 10, "abc"}, {2, 20, ""}};
@@ -136,6 +256,13 @@ BOOST_AUTO_TEST_CASE(starmap_apply_and_apply_async_unpack_their_arguments, *boos
   BOOST_TEST(h.successful());
   BOOST_TEST(h.get(1s) == 81);
   BOOST_TEST(h.get() == 81);  // again: the result stays
+  // a huge timeout waits for the task, it does not overflow into none
+  BOOST_TEST(p.apply_async(square, 10).wait(std::chrono::milliseconds::max() - 1ms));
+  procactor::async_result<int> empty;  // a clear error, not a null dereference
+  BOOST_CHECK_EXCEPTION(empty.ready(), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::invalid_argument; });
+  BOOST_CHECK_EXCEPTION(empty.get(1s), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::invalid_argument; });
 }
 
 BOOST_AUTO_TEST_CASE(imap_streams_in_order_and_imap_unordered_streams_every_result_once, *boost::unit_test::timeout(120)) {
@@ -375,6 +502,230 @@ BOOST_AUTO_TEST_CASE(the_destructor_terminates_a_pool_with_a_task_that_never_ret
   }
   BOOST_TEST(h->ready());
   BOOST_TEST((h->outcome(0ms).error == errc::not_running));
+  // a stream outlives its pool too: every result is there to read, none waits
+  std::optional<procactor::result_stream<int>> s;
+  {
+    pool p(1);
+    s = p.imap(hangs_on_5, std::vector<int>{1, 5, 2});
+    auto first = s->next(20s);
+    BOOST_TEST_REQUIRE(first->value.has_value(), first->detail);
+  }
+  auto stuck = s->next(0ms);
+  BOOST_TEST_REQUIRE(stuck.has_value());
+  BOOST_TEST((stuck->error == errc::not_running), stuck->error.message());
+  auto after = s->next(0ms);
+  BOOST_TEST_REQUIRE(after.has_value());
+  BOOST_TEST((after->error == errc::not_running), after->error.message());
+  BOOST_TEST(!s->next(0ms).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(an_initializer_that_throws_fails_its_chunk_at_once_and_kills_no_worker, *boost::unit_test::timeout(120)) {
+  // Python's Pool replaces a worker whose initializer raised, forever; here the chunk's tasks fail
+  // with task_failed naming the exception, the worker lives, and tries the initializer again.
+  reset_runs();
+  {
+    pool_options o;
+    o.processes = 2;
+    o.initializer = init_always_fails;
+    pool p(o);
+    std::vector<int> in(200, 1);
+    auto out = p.map(read_initialized, in);
+    for (const auto& r : out) {
+      BOOST_TEST_REQUIRE(!r.value.has_value());
+      BOOST_TEST_REQUIRE((r.error == errc::task_failed), r.error.message() << " " << r.detail);
+      BOOST_TEST_REQUIRE(r.detail.find("initializer") != std::string::npos, r.detail);
+      BOOST_TEST_REQUIRE(r.detail.find("no database") != std::string::npos, r.detail);
+    }
+    auto s = p.stats();
+    BOOST_TEST(s.deaths == 0u);
+    BOOST_TEST(s.retried == 0u);
+    BOOST_TEST(s.failed == 200u);
+    BOOST_TEST(runs()[4001].load() == 8);  // once per chunk (about four chunks per worker): no more
+  }
+  pool_options o;
+  o.processes = 1;
+  o.initializer = init_fails_once;
+  pool p(o);
+  BOOST_CHECK_EXCEPTION(p.apply(read_initialized, 1), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::task_failed; });
+  BOOST_TEST(p.apply(read_initialized, 1) == 8);  // the same worker, initialised at its second try
+  BOOST_TEST(p.stats().deaths == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_result_too_large_for_a_reply_fails_alone_with_message_too_large_and_kills_no_worker,
+                     *boost::unit_test::timeout(120)) {
+  // [1] can never fit a reply; [2] and [3] fit one each but not together with [1] or each other:
+  // the chunk of four is halved until each fits, and only [1] fails.
+  pool p(1);
+  auto out = p.map(bytes_of, std::vector<int>{10, 2 << 20, 600'000, 600'000}, 4);
+  BOOST_TEST_REQUIRE(out[0].value.has_value(), out[0].detail);
+  BOOST_TEST(out[0].value->size() == 10u);
+  BOOST_TEST(!out[1].value.has_value());
+  BOOST_TEST((out[1].error == errc::message_too_large), out[1].error.message() << " " << out[1].detail);
+  BOOST_TEST_REQUIRE(out[2].value.has_value(), out[2].detail);
+  BOOST_TEST(out[2].value->size() == 600'000u);
+  BOOST_TEST_REQUIRE(out[3].value.has_value(), out[3].detail);
+  auto s = p.stats();
+  BOOST_TEST(s.deaths == 0u);
+  BOOST_TEST(s.failed == 1u);
+  BOOST_TEST(s.done == 3u);
+  // just under the worker's bound: the reply really fits the owner's reply mailbox
+  auto near = p.map(bytes_of, std::vector<int>{1'031'000}, 1);
+  BOOST_TEST_REQUIRE(near[0].value.has_value(), near[0].error.message() << " " << near[0].detail);
+  BOOST_TEST(p.stats().deaths == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(terminate_from_another_thread_ends_a_join_waiting_for_a_task_that_never_returns,
+                     *boost::unit_test::timeout(60)) {
+  // join() and terminate() at once (the pool's calls may come from several threads): one ends the
+  // tree and the dispatchers, the other waits for it (both ending them crashed on a double
+  // std::thread::join, or raced on the tree handle).
+  for (int round = 0; round < 5; ++round) {
+    pool p(1);
+    auto stuck = p.apply_async(hangs_on_5, 5);
+    BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return p.stats().running == 1; }, 20s));
+    p.close();
+    std::atomic<bool> joined{false};
+    std::thread joiner([&] {
+      p.join();
+      joined = true;
+    });
+    p.terminate();
+    joiner.join();
+    BOOST_TEST(joined.load());
+    BOOST_TEST(stuck.ready());
+    BOOST_TEST((stuck.outcome(0ms).error == errc::not_running));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(several_fork_pools_can_be_made_before_any_is_used_and_a_late_one_says_why_not,
+                     *boost::unit_test::timeout(120)) {
+  // A pool's dispatcher threads start with its first task, so the program still has one thread
+  // when the second pool forks its tree. Once a pool has run, forking another is refused with a
+  // message that says what to do.
+  pool a(1);
+  pool b(1);
+  BOOST_TEST(a.apply(square, 3) == 9);
+  BOOST_TEST(b.apply(square, 4) == 16);
+  BOOST_CHECK_EXCEPTION(pool(1), std::system_error, [](const std::system_error& e) {
+    BOOST_TEST(std::string(e.what()).find("start_method::spawn") != std::string::npos, e.what() << " [" << e.code().message() << "]");
+    return e.code() == errc::unsafe_fork;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(an_argument_whose_copy_throws_fails_its_tasks_with_encode_failed_and_the_pool_lives,
+                     *boost::unit_test::timeout(120)) {
+  // The exception comes in a dispatcher thread: it fails the chunk, it does not std::terminate.
+  pool p(1);
+  auto out = p.map(touchy_value, std::vector<touchy>{touchy(1), touchy(2)});
+  for (const auto& r : out) {
+    BOOST_TEST((r.error == errc::encode_failed), r.error.message() << " " << r.detail);
+    BOOST_TEST(r.detail.find("copied off the main thread") != std::string::npos, r.detail);
+  }
+  BOOST_TEST(p.apply(square, 5) == 25);
+}
+
+BOOST_AUTO_TEST_CASE(with_max_tasks_per_child_every_task_runs_once, *boost::unit_test::timeout(120)) {
+  // A chunk sent to a worker that is retiring is sent again to its successor, and runs once.
+  reset_runs();
+  pool_options o;
+  o.processes = 2;
+  o.max_tasks_per_child = 1;
+  pool p(o);
+  std::vector<int> in;
+  for (int i = 0; i < 60; ++i) in.push_back(i);
+  auto out = p.map(counted, in, 1);
+  for (int i = 0; i < 60; ++i) {
+    BOOST_TEST_REQUIRE(out[i].value.has_value(), i << ": " << out[i].detail);
+    BOOST_TEST(runs()[i].load() == 1, i << " ran " << runs()[i].load() << " times");
+  }
+  BOOST_TEST(p.stats().deaths == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(arguments_that_cannot_be_decoded_in_the_worker_fail_with_decode_failed, *boost::unit_test::timeout(120)) {
+  pool p(1);
+  auto out = p.map(picky_value, std::vector<picky>{picky{1}, picky{-1}, picky{3}}, 1);
+  BOOST_TEST(*out[0].value == 1);
+  BOOST_TEST((out[1].error == errc::decode_failed), out[1].error.message() << " " << out[1].detail);
+  BOOST_TEST(*out[2].value == 3);
+  BOOST_TEST(p.stats().deaths == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(terminate_ends_a_pool_whose_supervisor_is_stopped, *boost::unit_test::timeout(60)) {
+  // A SIGSTOPped root supervisor never ends on its own: terminate() kills it after a bound (10 s)
+  // instead of waiting for it for ever.
+  pool p(1);
+  BOOST_TEST(p.apply(square, 3) == 9);
+  const pid_t root = p.workers_tree().root_pid();
+  BOOST_TEST_REQUIRE(::kill(root, SIGSTOP) == 0);
+  p.terminate();
+  BOOST_TEST(procactor::testing::wait_pid_gone(root, 5s));
+  BOOST_CHECK_EXCEPTION(p.apply(square, 1), std::system_error,
+                        [](const std::system_error& e) { return e.code() == errc::closed; });
+}
+
+BOOST_AUTO_TEST_CASE(an_imap_whose_root_supervisor_is_stopped_ends_within_frozen_timeout_and_the_pool_is_broken,
+                     *boost::unit_test::timeout(60)) {
+  // Without task_timeout the requests wait without limit, and a stopped root relays none of them:
+  // the pool kills a root stopped for frozen_timeout; every unfinished task fails with died, its
+  // detail naming the stop, and later calls throw at once (as BrokenProcessPool).
+  reset_runs();
+  pool_options o;
+  o.processes = 2;
+  o.frozen_timeout = 500ms;
+  pool p(o);
+  const pid_t root = p.workers_tree().root_pid();
+  runs()[4002].store(static_cast<int>(root));
+  std::vector<int> in;
+  for (int i = 0; i < 100; ++i) in.push_back(i);
+  auto s = p.imap(stops_the_root_on_5, in, 1);
+  std::size_t values = 0, died = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto r = s.next(20s);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST_REQUIRE((r->value.has_value() || r->error != errc::timed_out), i << ": no result within 20 s");
+    if (r->value) {
+      BOOST_TEST(*r->value == i);
+      ++values;
+      continue;
+    }
+    BOOST_TEST((r->error == errc::died), i << ": " << r->error.message() << " " << r->detail);
+    BOOST_TEST(r->detail.find("stopped (SIGSTOP)") != std::string::npos, r->detail);
+    BOOST_TEST(i >= 10);
+    ++died;
+  }
+  BOOST_TEST(!s.next().has_value());
+  // Requests go to the workers' mailboxes without the supervisor: the tasks before 10 finish; 10's
+  // worker dies under it, and only the supervisor could report that death or replace the worker.
+  BOOST_TEST(values >= 10u);
+  BOOST_TEST(died >= 1u);
+  BOOST_TEST(p.stats().failed == died);
+  BOOST_TEST(procactor::testing::wait_pid_gone(root, 5s));
+  BOOST_CHECK_EXCEPTION(p.apply(square, 1), std::system_error, [](const std::system_error& e) {
+    BOOST_TEST(std::string(e.what()).find("broken") != std::string::npos, e.what());
+    return e.code() == errc::died;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_stopped_worker_is_killed_after_frozen_timeout_and_its_task_retried, *boost::unit_test::timeout(60)) {
+  // A worker stopped in a task (no task_timeout) is killed as frozen by its supervisor after the
+  // pool's frozen_timeout (not the 5 s child_spec default), replaced, and its task run again.
+  reset_runs();
+  pool_options o;
+  o.processes = 1;
+  o.frozen_timeout = 300ms;
+  pool p(o);
+  const pid_t worker = p.apply(pid_of_worker, 0);
+  auto f = p.apply_async(stuck_the_first_time, 1);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([] { return runs()[1].load() == 1; }, 20s));
+  BOOST_TEST_REQUIRE(::kill(worker, SIGSTOP) == 0);
+  auto r = f.outcome(4s);  // under the 5 s a child_spec's frozen_timeout defaults to
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " " << r.detail);
+  BOOST_TEST(*r.value == 2);
+  BOOST_TEST(runs()[1].load() == 2);
+  BOOST_TEST(procactor::testing::wait_pid_gone(worker, 5s));
+  BOOST_TEST(p.stats().deaths == 1u);
+  BOOST_TEST(p.apply(pid_of_worker, 0) != worker);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "actor/wire.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/pipe.hpp"
 #include "ipc/wake_cost.hpp"
@@ -22,6 +23,8 @@
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
 #include "support/process_state.hpp"
+#include "support/shared_memory.hpp"
+#include "support/tree_prefix.hpp"
 
 using namespace std::chrono_literals;
 using procactor::actor;
@@ -71,6 +74,10 @@ struct echo_n {
   int thread;
   int n;
 };
+struct slow_echo {  // answered after about 300 us of work: a kill often lands inside the handler
+  int thread;
+  int n;
+};
 struct die_now {
   int unused;
 };
@@ -91,6 +98,12 @@ class echo : public actor {
  public:
   echo() {
     on<echo_n>([](const echo_n& e) { return e; });
+    on<slow_echo>([](const slow_echo& e) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(300);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      return echo_n{e.thread, e.n};
+    });
     on<die_now>([](const die_now&) {
       std::signal(SIGSEGV, SIG_DFL);
       ::raise(SIGSEGV);
@@ -184,6 +197,72 @@ supervisor_spec one_echo(std::size_t capacity = 128) {
   return sp;
 }
 
+// The outcome counts of requests_through_kills.
+struct through_kills {
+  int finished = 0, answered = 0, died = 0, killed = 0;
+  std::vector<std::string> bad;  // per thread, the first outcome outside the contract
+  std::string killer_bad;        // the killer's request that did not end with died
+};
+
+// Six threads request @p callee 300 times each (and route to it, one message per request) without
+// pause while another SIGKILLs it (or, with @p its_supervisor, has it SIGKILL its supervisor) 25 times. Each
+// outcome must be the right answer or errc::died naming SIGKILL; anything else goes in `bad`.
+// Stops and joins @p t.
+through_kills requests_through_kills(tree& t, const std::string& callee, bool its_supervisor) {
+  constexpr int threads = 6, rounds = 300, kills = 25;
+  std::atomic<int> finished{0}, answered{0}, died{0}, killed{0};
+  through_kills out;
+  out.bad.resize(threads);
+  std::vector<std::thread> callers;
+  for (int k = 0; k < threads; ++k) {
+    callers.emplace_back([&, k] {
+      std::string& bad = out.bad[static_cast<std::size_t>(k)];
+      for (int i = 0; i < rounds; ++i) {
+        // the timeout is far beyond the test's deadline: only an answer or a death returns it
+        auto r = i % 2 ? t.request<echo_n>(callee, echo_n{k, i}, 600s) : t.request<echo_n>(callee, slow_echo{k, i}, 600s);
+        if (r && r.value->thread == k && r.value->n == i) {
+          ++answered;
+        } else if (!r && r.error == errc::died && r.detail.find("SIGKILL") != std::string::npos) {
+          ++died;
+        } else if (bad.empty()) {
+          bad = r ? "a wrong answer" : r.error.message() + " " + r.detail;
+        }
+        std::error_code ec;
+        t.route(callee, std::string("routed"), ec);  // one per request: some meet the callee restarting
+      }
+      ++finished;
+    });
+  }
+  std::thread killer([&] {
+    while (killed.load() < kills && finished.load() < threads) {
+      if (its_supervisor) {
+        // from the callee's handler, which then waits to die with it (not in the middle of a
+        // reply to the handle: a process killed holding the lock of the handle's mailbox poisons it)
+        auto r = t.request<int>(callee, kill_supervisor{0}, 600s);
+        if (r.error != errc::died && out.killer_bad.empty()) out.killer_bad = r.error.message() + " " + r.detail;
+        ++killed;
+        continue;
+      }
+      auto pid = t.request<int>(callee, 0, 600s);
+      if (!pid) continue;  // (it cannot die here: only this thread kills it)
+      ::kill(*pid.value, SIGKILL);
+      procactor::testing::wait_pid_gone(*pid.value, 10s);
+      ++killed;
+    }
+  });
+  procactor::testing::wait_until([&] { return finished.load() == threads; }, 60s);
+  out.finished = finished.load();
+  t.stop();  // fails whatever still waits: the callers return
+  killer.join();
+  for (auto& th : callers) th.join();
+  t.join();
+  out.answered = answered.load();
+  out.died = died.load();
+  out.killed = killed.load();
+  BOOST_TEST_MESSAGE(out.answered << " answered, " << out.died << " died, " << out.killed << " kills");
+  return out;
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(tree_test, procactor_test::leak_check)
@@ -250,6 +329,66 @@ BOOST_AUTO_TEST_CASE(requests_from_several_threads_to_callees_killed_and_restart
   t.join();
   for (int k = 0; k < threads; ++k) BOOST_TEST(bad[k].empty(), "thread " << k << ": " << bad[k]);
   BOOST_TEST(died.load() > 0);
+}
+
+// A route that cannot be delivered because its receiver is being restarted is a lost message
+// (counted, reported to the handle: undelivered_count), not a death: a request queued in the
+// receiver's mailbox meanwhile is answered by the next incarnation (0.2: the supervisor's
+// "no such actor" down for the route failed it with no_such_actor).
+BOOST_AUTO_TEST_CASE(a_route_to_a_callee_being_restarted_does_not_fail_the_requests_queued_for_it) {
+  supervisor_spec sp = one_echo();
+  sp.backoff = procactor::backoff_policy{2s, 4s, 2.0, 0.0};  // the restart waits: a window to route into
+  auto t = tree::start("app", sp);
+  const auto first = t.request<int>("echo", 0, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(first), first.error.message());
+  BOOST_TEST_REQUIRE(::kill(*first.value, SIGKILL) == 0);
+  BOOST_TEST_REQUIRE(procactor::testing::wait_pid_gone(*first.value, 10s));  // reaped: restarting
+  const std::uint64_t before = t.stats("echo").enqueued;
+  procactor::result<int> queued;
+  std::thread caller([&] { queued = t.request<int>("echo", 0, 60s); });
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return t.stats("echo").enqueued > before; }, 10s));
+  t.route("echo", std::string("lost"));  // the receiver does not run: dropped and reported
+  caller.join();
+  BOOST_TEST(static_cast<bool>(queued), queued.error.message() << " " << queued.detail);
+  if (queued) BOOST_TEST(*queued.value != *first.value);
+  BOOST_TEST(procactor::testing::wait_until([&] { return t.running() && t.undelivered_count() == 1u; }, 10s),
+             t.undelivered_count());
+  BOOST_TEST(t.stats("echo").rejected_full == 1u);
+  t.stop();
+  t.join();
+}
+
+// The contract of a request whose callee restarts (tree.hpp, tree::request): it gets its answer
+// from the incarnation that takes it out of the mailbox, or errc::died with the exit reason of the
+// incarnation that took it and died; never no_such_actor for an actor of the spec, never a hang.
+BOOST_AUTO_TEST_CASE(requests_in_flight_while_their_callee_is_killed_again_and_again_get_their_answer_or_died) {
+  supervisor_spec sp;
+  sp.max_restarts = 1000000;
+  sp.children = {child_spec::of<echo>("echo").with_mailbox(64, 256).with_shutdown({50ms, true})};
+  auto t = tree::start("app", sp);
+  const auto out = requests_through_kills(t, "echo", false);
+  BOOST_TEST(out.finished == 6, out.finished << " of 6 callers returned");
+  for (std::size_t k = 0; k < out.bad.size(); ++k) BOOST_TEST(out.bad[k].empty(), "thread " << k << ": " << out.bad[k]);
+  BOOST_TEST(out.answered + out.died == 6 * 300);
+  BOOST_TEST(out.killed > 0);
+}
+
+// The same with the callee below a nested supervisor that is SIGKILLed again and again: the
+// callee dies with it and comes back with its next incarnation.
+BOOST_AUTO_TEST_CASE(requests_in_flight_while_their_callee_s_supervisor_is_killed_again_and_again_get_their_answer_or_died) {
+  supervisor_spec sub;
+  sub.max_restarts = 1000000;
+  sub.children = {child_spec::of<echo>("echo").with_mailbox(64, 256).with_shutdown({50ms, true})};
+  supervisor_spec sp;
+  sp.max_restarts = 1000000;
+  sp.children = {child_spec::nested("sub", sub)};
+  auto t = tree::start("app", sp);
+  const auto out = requests_through_kills(t, "sub/echo", true);
+  BOOST_TEST(out.finished == 6, out.finished << " of 6 callers returned");
+  BOOST_TEST(out.killer_bad.empty(), out.killer_bad);
+  for (std::size_t k = 0; k < out.bad.size(); ++k) BOOST_TEST(out.bad[k].empty(), "thread " << k << ": " << out.bad[k]);
+  BOOST_TEST(out.answered + out.died == 6 * 300);
+  BOOST_TEST(out.killed > 0);
 }
 
 BOOST_AUTO_TEST_CASE(eight_threads_requesting_at_once_each_get_their_own_replies) {
@@ -377,6 +516,10 @@ BOOST_AUTO_TEST_CASE(a_temporary_child_that_ended_takes_no_more_mail) {
     return ec == errc::no_such_actor;
   }, 30s), ec.message());
   BOOST_TEST(!t.exists("t"));
+  // a route to it is lost, and told (its supervisor's down "no such actor" is counted as one)
+  t.route("t", 1);
+  BOOST_TEST(procactor::testing::wait_until([&] { return t.running() && t.undelivered_count() == 1u; }, 10s),
+             t.undelivered_count());
   t.stop();
   t.join();
 }
@@ -586,7 +729,7 @@ std::size_t objects_of_this_process() {
 BOOST_AUTO_TEST_CASE(the_handle_makes_its_mailbox_at_its_first_request_and_it_goes_with_the_tree) {
   const std::size_t before = objects_of_this_process();
   auto t = tree::start("app", one_echo());
-  BOOST_TEST(objects_of_this_process() == before + 3 + 1);  // the actor's mailbox only (and the tree's registry)
+  BOOST_TEST(objects_of_this_process() == before + 3 + 1);  // the actor's mailbox only (and the tree's registry; no at-least-once actor: no dead-letter queue)
   t.send("echo", std::string("hello"));                    // a send needs no reply: still none
   BOOST_TEST(objects_of_this_process() == before + 3 + 1);
   auto r = t.request<int>("echo", 0, 10s);
@@ -599,6 +742,53 @@ BOOST_AUTO_TEST_CASE(the_handle_makes_its_mailbox_at_its_first_request_and_it_go
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
   BOOST_TEST(objects_of_this_process() == before);
+}
+
+// A replier killed while holding the lock of the handle's mailbox poisons it (a dead lock owner;
+// here through the flag it sets). The handle makes it afresh under the same name and the next
+// replies come: before, every later reply failed (the replier's send found it poisoned, for ever)
+// and the callee died of it.
+BOOST_AUTO_TEST_CASE(a_poisoned_handle_mailbox_is_made_afresh_and_requests_go_on) {
+  auto t = tree::start("app", one_echo());
+  auto first = t.request<int>("echo", 0, 10s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(first), first.error.message());
+  procactor_test::poison_mailbox(procactor::wire::mailbox_name(procactor_test::the_tree_prefix(), procactor::wire::client_path));
+  for (int i = 0; i < 3; ++i) {
+    auto r = t.request<int>("echo", 0, 10s);
+    BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message());
+    BOOST_TEST(*r.value == *first.value);  // the same incarnation answered: nobody died of it
+  }
+  BOOST_TEST(t.stats("echo").restarts == 0u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
+// A replier that meets the instant in which the handle makes its mailbox afresh finds no name for
+// it: it looks again (send_reply, up to a second) instead of failing the reply and dying of it.
+// The instant is made here by moving the handle's objects away until the replier has taken the
+// request (its handler then replies at once).
+BOOST_AUTO_TEST_CASE(a_reply_that_finds_no_handle_mailbox_for_an_instant_looks_again) {
+  supervisor_spec sp = one_echo();
+  sp.children.push_back(child_spec::of<echo>("second").with_mailbox(16, 256));
+  auto t = tree::start("app", sp);
+  auto first = t.request<int>("echo", 0, 10s);  // the handle's mailbox exists from here on
+  BOOST_TEST_REQUIRE(static_cast<bool>(first), first.error.message());
+  const std::string base = std::string(procactor::ipc::shm_dir) + "/" +
+                           procactor::wire::mailbox_name(procactor_test::the_tree_prefix(), procactor::wire::client_path);
+  for (const char* suffix : {".q", ".ctl", ".bell"}) {
+    BOOST_TEST_REQUIRE(::rename((base + suffix).c_str(), (base + suffix + "-away").c_str()) == 0, base + suffix);
+  }
+  const std::uint64_t taken = t.stats("second").dequeued;
+  procactor::result<int> r;
+  std::thread caller([&] { r = t.request<int>("second", 0, 30s); });  // "second" never replied before
+  const bool took = procactor::testing::wait_until([&] { return t.stats("second").dequeued > taken; }, 10s);
+  for (const char* suffix : {".q", ".ctl", ".bell"}) ::rename((base + suffix + "-away").c_str(), (base + suffix).c_str());
+  caller.join();
+  BOOST_TEST(took);
+  BOOST_TEST(static_cast<bool>(r), r.error.message() << " " << r.detail);
+  BOOST_TEST(t.stats("second").restarts == 0u);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
 BOOST_AUTO_TEST_CASE(the_cgroup_of_a_tree_is_removed_when_it_stops) {

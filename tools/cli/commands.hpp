@@ -17,6 +17,10 @@ boost::json::object tree_json(const tree_view& t, bool with_nodes);
 /// `procactor gc`: removes this user's objects of dead trees; prints each. Returns the exit status.
 int cmd_gc(bool dry_run);
 
+/// `procactor dlq`: the counters of a tree's dead-letter queue; with @p drain, its letters taken
+/// out and printed. Returns the exit status.
+int cmd_dlq(const std::string& name, bool drain, bool as_json, bool any_user);
+
 /// The Prometheus text exposition (format 0.0.4) of @p trees.
 std::string metrics_text(const std::vector<tree_view>& trees);
 

@@ -1,5 +1,5 @@
 // procactor: look at the live trees of this host from the outside, without messaging them.
-//   procactor ls | tree NAME | stat PATH | top [NAME] | gc | metrics [NAME] | serve
+//   procactor ls | tree NAME | stat PATH|TREE | top [NAME] | gc | dlq TREE [--drain] | metrics [NAME] | serve
 // Exit status: 0 success, 1 what was asked for does not exist (or a failure), 2 a usage error.
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -20,6 +21,7 @@
 
 #include "commands.hpp"
 #include "model.hpp"
+#include "pool_stats_shm.hpp"
 
 namespace json = boost::json;
 using namespace procactor;
@@ -119,8 +121,41 @@ int cmd_tree(const std::string& name, bool as_json, bool any_user) {
 }
 
 // ---- stat ----
+// A pool's counters (<prefix>.pool, pool_stats_shm.hpp), if the tree is a pool's.
+std::optional<pool_stats> pool_of(const tree_view& t, bool any_user) {
+  std::error_code ec;
+  return detail::read_pool_stats(t.reg.prefix, ec, any_user, t.reg.uid);
+}
+
+json::object pool_json(const pool_stats& s) {
+  return json::object{{"queued", s.queued}, {"running", s.running}, {"done", s.done},   {"retried", s.retried},
+                      {"failed", s.failed}, {"deaths", s.deaths},   {"workers", s.workers}};
+}
+
+// `stat TREE`: the tree, and its pool's counters when it is a pool's.
+int cmd_stat_tree(reader& r, const std::string& key, bool as_json, bool any_user) {
+  auto trees = r.read(key);
+  if (trees.empty()) return fail("no such tree " + escape_text(key));
+  json::array out;
+  for (const auto& t : trees) {
+    const auto p = pool_of(t, any_user);
+    if (as_json) {
+      json::object o{{"tree", t.reg.name}, {"root_pid", t.reg.root_pid}, {"alive", t.alive}};
+      if (p) o["pool"] = pool_json(*p);
+      out.push_back(std::move(o));
+      continue;
+    }
+    std::printf("%s  (root pid %d, %s)\n", escape_text(t.reg.name).c_str(), static_cast<int>(t.reg.root_pid),
+                t.alive ? "running" : "not running");
+    if (p) std::printf("  pool: %s\n", p->to_string().c_str());
+  }
+  if (as_json) std::cout << json::serialize(out.size() == 1 ? out[0] : json::value(out)) << "\n";
+  return 0;
+}
+
 int cmd_stat(const std::string& path, const std::string& tree_name, bool as_json, bool any_user) {
   reader r(any_user);
+  if (path.empty() || path[0] != '/') return cmd_stat_tree(r, path, as_json, any_user);
   for (const auto& t : r.read(tree_name)) {
     for (const auto& v : t.nodes) {
       if (v.node.path != path) continue;
@@ -264,8 +299,9 @@ int main(int argc, char** argv) {
   auto* tree = app.add_subcommand("tree", "a tree drawn as a tree, with per node pid, state, restarts, depth, rate");
   tree->add_option("NAME", name, "tree name, registry object or root pid")->required();
   tree->add_flag("--json", as_json, "one JSON object");
-  auto* stat = app.add_subcommand("stat", "every counter of one actor's mailbox");
-  stat->add_option("PATH", path, "the actor's absolute path, e.g. /app/workers/w1")->required();
+  auto* stat = app.add_subcommand("stat", "every counter of one actor's mailbox, or of a tree's pool");
+  stat->add_option("PATH", path, "the actor's absolute path, e.g. /app/workers/w1; or a tree (name, registry object "
+                                 "or root pid): its pool's counters")->required();
   stat->add_option("--tree", tree_name, "the tree, when several have this path");
   stat->add_flag("--json", as_json, "one JSON object");
   auto* top = app.add_subcommand("top", "a live view of the actors, refreshed every second (keys: d r s l q)");
@@ -275,12 +311,17 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"depth", "rate", "restarts", "lost"}));
   auto* gc = app.add_subcommand("gc", "remove the objects of dead trees (and of dead owners) of this user");
   gc->add_flag("--dry-run", dry_run, "only print what would be removed");
+  bool drain = false;
+  auto* dlq = app.add_subcommand("dlq", "a tree's dead-letter queue: letters waiting, ever dead-lettered, dropped");
+  dlq->add_option("TREE", name, "tree name, registry object or root pid")->required();
+  dlq->add_flag("--drain", drain, "take every letter out and print it");
+  dlq->add_flag("--json", as_json, "one JSON object");
   auto* metrics = app.add_subcommand("metrics", "Prometheus text exposition of every tree (or one)");
   metrics->add_option("NAME", name, "only this tree");
   auto* serve = app.add_subcommand("serve", "HTTP: /metrics for Prometheus and a live dashboard at /");
   serve->add_option("--port", port, "TCP port (default 9464)");
   serve->add_option("--bind", host, "address to listen on (default 127.0.0.1)");
-  for (auto* c : {ls, tree, stat, top, metrics, serve}) {
+  for (auto* c : {ls, tree, stat, top, dlq, metrics, serve}) {
     c->add_flag("--all-users", any_user, "root only: every user's trees (default: the caller's own)");
   }
   try {
@@ -295,6 +336,7 @@ int main(int argc, char** argv) {
     if (*stat) return cmd_stat(path, tree_name, as_json, any_user);
     if (*top) return cmd_top(name, once, sort_by, any_user);
     if (*gc) return cmd_gc(dry_run);
+    if (*dlq) return cmd_dlq(name, drain, as_json, any_user);
     if (*metrics) {
       reader r(any_user);
       auto trees = r.read(name);

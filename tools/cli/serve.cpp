@@ -223,7 +223,14 @@ int cmd_serve(const std::string& host, unsigned short port, bool any_user) {
   std::cout << "procactor serve: dashboard http://" << host << ":" << bound << "/  metrics http://" << host << ":"
             << bound << "/metrics" << std::endl;
   for (;;) {
-    auto c = std::make_unique<connection>();
+    std::unique_ptr<connection> c;
+    try {
+      c = std::make_unique<connection>();  // its io_context takes descriptors (epoll, eventfd)
+    } catch (const std::exception&) {
+      // out of descriptors (or memory) already: as a failed accept below, not the end of serve
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
     acc.accept(c->stream.socket(), ec);
     if (ec) {
       // out of descriptors (or memory): the pending connection stays queued, so accept would fail

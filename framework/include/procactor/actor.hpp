@@ -52,6 +52,24 @@ struct undelivered {
   std::string reason;  ///< why, in words (e.g. the receiver is frozen or far behind)
 };
 
+/// A message that an at-least-once actor (child_spec::with_delivery) gave up on: its handler
+/// died max_attempts times with it. Sent to the child's dead-letter path (an actor that handles
+/// dead_letter); counted in mailbox_stats::dead_lettered. See docs/delivery.md.
+struct dead_letter {
+  std::string to;            ///< the actor that could not handle it
+  std::string from;          ///< its original sender ("" from outside the tree)
+  std::string type;          ///< its type name ("" when the type is not known here)
+  std::uint64_t type_tag = 0;  ///< its type tag (the codec's)
+  std::string payload;       ///< its encoded bytes (decode with the codec as type `type`)
+  std::uint32_t attempts = 0;  ///< handler runs that died with it
+  std::string reason;        ///< why it was given up, in words
+  /// cereal.
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(to, from, type, type_tag, payload, attempts, reason);
+  }
+};
+
 /// The outcome of a request: a value, or an error (errc::timed_out, errc::died with the callee's
 /// exit reason in `detail`, errc::no_such_actor, errc::unhandled, errc::broken_promise,
 /// errc::type_mismatch, errc::decode_failed, errc::message_too_large, ...). `detail` names what
@@ -124,6 +142,14 @@ class actor {
   const std::string& self() const noexcept;
   /// The sender of the message being handled ("" when sent from outside the tree or by a timer).
   const std::string& sender() const noexcept;
+  /// The delivery attempt of the message being handled: 1 for its first delivery. An
+  /// at-least-once actor (child_spec::with_delivery) that died in a handler receives the same
+  /// message again in its next incarnation with attempt() 2, 3, ... (the handler runs so far,
+  /// this one included). Always 1 for an at-most-once actor.
+  std::uint32_t attempt() const noexcept;
+  /// attempt() > 1: the message is delivered again after an incarnation died handling it (a
+  /// handler must be idempotent: it may have done part or all of its work already).
+  bool redelivered() const noexcept;
 
   /// Resolves @p name (see the file comment) once: the returned ref sends without any lookup.
   /// @throws std::system_error errc::no_such_actor naming the path.
@@ -227,10 +253,11 @@ class actor {
   /// max_route_size(to) (the pipe's maximum message size, 64 MiB, less the frame around it) is
   /// errc::message_too_large, and nothing is sent.
   ///
-  /// Losses are never silent. An unknown name, or a receiver that is not running (being
-  /// restarted), comes back as a down message (reason no_such_actor). A message that a supervisor
-  /// on the way cannot queue because its receiver is frozen or far behind (the supervisor's
-  /// bounded outbound queue to it is full), or that was queued when the receiver died, is dropped:
+  /// Losses are never silent. An unknown name, or a receiver that ended for good, comes back as a
+  /// down message (reason no_such_actor). A message that a supervisor on the way cannot queue
+  /// because its receiver is frozen or far behind (the supervisor's bounded outbound queue to it
+  /// is full), or is being restarted (it exists: no down), or that was queued when the receiver
+  /// died, is dropped:
   /// counted in the receiver's mailbox_stats::rejected_full (when its supervisor owns the mailbox)
   /// and reported back: this actor's runtime logs a warning and calls on_undelivered(). A message
   /// already in the receiver's socket when it dies is lost uncounted.
@@ -263,6 +290,12 @@ class actor {
   /// callee dies (detail: its exit reason), errc::no_such_actor, errc::unhandled (no handler for
   /// the type), errc::broken_promise, errc::type_mismatch (detail: both types), errc::full /
   /// errc::message_too_large when the request could not be sent. Never throws for these.
+  ///
+  /// A callee that restarts (its mailbox, and the request in it, outlive it): the request gets
+  /// the reply of the incarnation that takes it out of the mailbox, or errc::died with the exit
+  /// reason of the one that took it and died; one still queued waits for the next incarnation.
+  /// errc::no_such_actor only for a callee that does not exist when it is sent, or that ends for
+  /// good with the request still queued (tree::request states the same contract).
   template <class Reply, class T, class F>
   void request(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout, F&& on_result) {
     request_impl<Reply>(&to, {}, msg, timeout, std::forward<F>(on_result));

@@ -46,6 +46,17 @@ struct mailbox_stats {
                                         ///< emptied the queue, and every 64th
   std::uint64_t unsent_lost = 0;        ///< messages its actor had sent in a handler turn but not yet
                                         ///< placed (packed in its own memory) when it died
+  std::uint64_t dead_lettered = 0;      ///< messages of an at-least-once actor given up after
+                                        ///< max_attempts handler runs that died, sent to its dead
+                                        ///< letter destination (see docs/delivery.md)
+  std::uint64_t redelivered = 0;        ///< handler runs of a message that an earlier incarnation
+                                        ///< of an at-least-once actor had started and died in
+  std::uint64_t pending = 0;            ///< taken out and neither handled, lost nor dead-lettered:
+                                        ///< dequeued == handled + lost + dead_lettered + pending.
+                                        ///< The message being handled (or the rest of a batch);
+                                        ///< after a crash of an at-least-once actor, what its next
+                                        ///< incarnation will receive again (0 for at-most-once once
+                                        ///< the supervisor counted the loss)
   std::uint64_t generation = 0;         ///< times the mailbox was recreated after being poisoned
   bool closed = false;                  ///< close() was called
   bool poisoned = false;                ///< a process died inside the queue's lock, or the shared memory is corrupt

@@ -52,7 +52,9 @@ struct pool_options {
   /// Worker processes; 0: std::thread::hardware_concurrency() (at least 1).
   std::size_t processes = 0;
   /// Run once in each worker (each incarnation) before its first task. With spawn: registered
-  /// with PROCACTOR_POOL_FUNCTION. An exception from it ends the worker (its task is retried).
+  /// with PROCACTOR_POOL_FUNCTION. An exception from it fails the tasks of the chunk it came
+  /// before with errc::task_failed ("the initializer threw ..."), at once, without killing the
+  /// worker; the worker tries the initializer again before its next chunk (no restart loop).
   void (*initializer)() = nullptr;
   /// A worker retires (exits normally and is replaced) after this many tasks; 0: never.
   /// Counted in whole chunks: a worker retires after the chunk that reaches the count.
@@ -66,8 +68,18 @@ struct pool_options {
   /// longer than this is killed with its worker, which is replaced; the task is retried like a
   /// death and fails with errc::timed_out. Detected between 1x and 1.5x this time. 0: no limit.
   std::chrono::milliseconds task_timeout{0};
+  /// How long a pool process may stay stopped (SIGSTOP) before the pool gives up on it; 0: no
+  /// limit (a stopped process then stalls the pool until it is continued). A stopped worker is
+  /// SIGKILLed by its supervisor and replaced, its task retried like any death (reason `frozen`).
+  /// A stopped root supervisor (the workers' supervisor, tree::root_pid()) is SIGKILLed by the
+  /// pool, which is then broken, as concurrent.futures' BrokenProcessPool: every unfinished task
+  /// fails with errc::died, its detail saying the supervisor was stopped, and later calls throw
+  /// std::system_error(errc::died) at once. Detected between 1x this time and 1x plus 50 ms.
+  std::chrono::milliseconds frozen_timeout{3000};
   /// Largest encoded chunk (arguments) in bytes; a bigger chunk is split, a single task bigger
-  /// than this fails with errc::message_too_large. Results come back in replies of up to 1 MiB.
+  /// than this fails with errc::message_too_large. Results come back in replies of up to about
+  /// 1 MiB: a chunk whose results are larger is halved, a single result larger than that fails
+  /// with errc::message_too_large (the worker lives on).
   std::size_t max_message_size = 256 * 1024;
 };
 
@@ -109,10 +121,11 @@ struct pool_reply {
   std::vector<std::uint32_t> failed;   ///< indices (in the chunk) of the tasks that threw
   std::vector<std::string> what;       ///< their exceptions, "type: what()"
   std::string error;                   ///< the chunk could not run at all (unknown function, ...)
+  std::int32_t code = 0;               ///< with `error`: its errc (0: errc::unknown_target)
   /// cereal.
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(values, failed, what, error);
+    ar(values, failed, what, error, code);
   }
 };
 
@@ -130,6 +143,7 @@ void invoke_pool_chunk(std::uint64_t fn, std::span<const char> args, pool_reply&
   decode(args, in, ec);
   if (ec) {
     out.error = "the arguments could not be decoded";
+    out.code = static_cast<std::int32_t>(errc::decode_failed);
     return;
   }
   std::vector<R> values(in.size());
@@ -142,7 +156,10 @@ void invoke_pool_chunk(std::uint64_t fn, std::span<const char> args, pool_reply&
     }
   }
   encode(values, out.values, ec);
-  if (ec) out.error = "the results could not be encoded";
+  if (ec) {
+    out.error = "the results could not be encoded";
+    out.code = static_cast<std::int32_t>(errc::encode_failed);
+  }
 }
 
 void register_pool_function(const char* name, std::uint64_t fn, std::uint64_t invoker);
@@ -239,7 +256,8 @@ struct is_tuple<std::tuple<T...>> : std::true_type {};
 }  // namespace detail
 
 /// The result of one task submitted with pool::apply_async (Python's AsyncResult,
-/// concurrent.futures' Future). Copies share the task.
+/// concurrent.futures' Future). Copies share the task. A default-constructed one is empty: its
+/// calls throw std::system_error errc::invalid_argument.
 template <class R>
 class async_result {
  public:
@@ -306,14 +324,17 @@ class result_stream {
 /// unfinished tasks with errc::not_running. The destructor terminates (Python's `with Pool()`).
 ///
 /// Errors: submitting to a closed pool throws std::system_error errc::closed. Per-task failures
-/// never throw from map(): each task has its own result<R>.
+/// never throw from map(): each task has its own result<R>. A task's arguments that cannot be
+/// copied, encoded or decoded fail it with errc::encode_failed / errc::decode_failed.
 ///
 /// @par Thread safety
 /// The calls may come from several threads at once, except moving and destroying the pool.
 class pool {
  public:
   /// A pool of @p processes workers (0: one per CPU). @throws std::system_error when the workers
-  /// cannot be started (errc::unsafe_fork when forking a multi-threaded program).
+  /// cannot be started: errc::unsafe_fork when forking a multi-threaded program. A pool's own
+  /// threads (one per worker) start with its first task, so several fork pools can be made one
+  /// after the other before any is used.
   explicit pool(std::size_t processes = 0);
   /// @overload
   explicit pool(const pool_options& opts);
@@ -431,14 +452,21 @@ bool pool_wait(pool_core& core, const std::function<bool()>& ready, std::chrono:
 void pool_locked(pool_core& core, const std::function<void()>& fn);
 }  // namespace detail
 
+namespace detail {
+/// @throws std::system_error errc::invalid_argument: an async_result made empty (default-constructed).
+[[noreturn]] void pool_empty_handle();
+}  // namespace detail
+
 template <class R>
 bool async_result<R>::ready() const {
+  if (!job_) detail::pool_empty_handle();
   bool r = false;
   detail::pool_locked(*core_, [&] { r = job_->finished == job_->size; });
   return r;
 }
 template <class R>
 bool async_result<R>::wait(std::chrono::milliseconds timeout) const {
+  if (!job_) detail::pool_empty_handle();
   return detail::pool_wait(*core_, [&] { return job_->finished == job_->size; }, timeout);
 }
 template <class R>
@@ -447,6 +475,7 @@ void async_result<R>::wait() const {
 }
 template <class R>
 bool async_result<R>::successful() const {
+  if (!job_) detail::pool_empty_handle();
   bool done = false, ok = false;
   detail::pool_locked(*core_, [&] {
     done = job_->finished == job_->size;
@@ -457,6 +486,7 @@ bool async_result<R>::successful() const {
 }
 template <class R>
 result<R> async_result<R>::outcome(std::chrono::milliseconds timeout) const {
+  if (!job_) detail::pool_empty_handle();
   result<R> r;
   if (!detail::pool_wait(*core_, [&] { return job_->finished == job_->size; }, timeout)) {
     r.error = errc::timed_out;

@@ -58,6 +58,18 @@ struct backoff_policy {
 
 struct supervisor_spec;
 
+/// What happens to the message an actor is handling when it dies (see docs/delivery.md).
+enum class delivery {
+  /// Default: the message being handled when the actor died is lost (counted in
+  /// mailbox_stats::lost); the mail still queued waits for the next incarnation.
+  at_most_once,
+  /// A message leaves the mailbox for good only when its handler returns. The next incarnation of
+  /// an actor that died in a handler receives that message first, again (actor::redelivered(),
+  /// actor::attempt()); after max_attempts handler runs that died, it goes to the dead-letter
+  /// destination. Handlers must be idempotent.
+  at_least_once,
+};
+
 /// One child of a supervisor: an actor or a nested supervisor.
 struct child_spec {
   std::string name;                                ///< unique among its siblings; no '/'
@@ -98,6 +110,13 @@ struct child_spec {
   /// "name" when no sibling has that name), wherever this child sits: OTP's register/whereis.
   /// Actors only; not on a pool's template (its members share the spec). Checked at tree start.
   std::string registered_name;
+  /// Delivery guarantee of the actor's mailbox (see delivery; with_delivery).
+  procactor::delivery delivery_mode = procactor::delivery::at_most_once;
+  /// at_least_once: handler runs that may die with one message before it is dead-lettered (1..1000).
+  std::uint32_t max_attempts = 3;
+  /// at_least_once: the actor path its dead letters go to (as procactor::dead_letter messages);
+  /// empty: they are counted (mailbox_stats::dead_lettered) and logged (event `dead_letter`).
+  std::string dead_letter_to;
 
   /// An actor child of type A constructed from copies of @p args.
   template <class A, class... Args>
@@ -119,6 +138,20 @@ struct child_spec {
   /// @overload
   child_spec&& register_as(std::string as) && {
     registered_name = std::move(as);
+    return std::move(*this);
+  }
+  /// Sets the delivery guarantee (see delivery): with at_least_once, a message is run at most
+  /// @p attempts times (handler runs that died, the last one included) before it goes to
+  /// @p dead_letter_path (an actor path; empty: counted and logged only).
+  child_spec& with_delivery(procactor::delivery d, std::uint32_t attempts = 3, std::string dead_letter_path = {}) & {
+    delivery_mode = d;
+    max_attempts = attempts;
+    dead_letter_to = std::move(dead_letter_path);
+    return *this;
+  }
+  /// @overload
+  child_spec&& with_delivery(procactor::delivery d, std::uint32_t attempts = 3, std::string dead_letter_path = {}) && {
+    with_delivery(d, attempts, std::move(dead_letter_path));
     return std::move(*this);
   }
   /// Sets the restart type.

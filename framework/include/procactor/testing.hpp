@@ -45,7 +45,9 @@ class leak_guard {
  public:
   leak_guard();
   /// "" when nothing is left; otherwise a description. Waits up to @p grace for processes on
-  /// their way out.
+  /// their way out, and for objects of dead owners to be removed (a supervisor removes what its
+  /// killed child made a moment after reaping it): only what is still there is reported. An
+  /// object of a live owner of ours (this process or a descendant) is reported at once.
   std::string leftovers(std::chrono::milliseconds grace = std::chrono::seconds(5)) const;
   /// Kills leftover children and removes leftover IPC objects (after a failed check).
   void clean_up() const noexcept;

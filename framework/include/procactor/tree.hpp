@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "procactor/actor.hpp"
 #include "procactor/actor_ref.hpp"
@@ -150,7 +151,9 @@ class tree {
   /// the way (its receiver frozen or far behind past its supervisor's bound, or being restarted)
   /// is counted in the receiver's `rejected_full` and reported back: `undelivered_count()` grows
   /// and a `route_undelivered` warning is logged (the 1st, 2nd, 4th, 8th, ... time), once a thread
-  /// reads the handle's pipe (any waiting call: join, request, running, ...).
+  /// reads the handle's pipe (any waiting call: join, request, running, ...). A message to an
+  /// actor that does not exist or ended for good is reported the same way. A lost route never
+  /// fails a request (see request()).
   template <class T>
   void route(std::string_view to, const T& msg, std::error_code& ec) noexcept {
     std::string bytes;
@@ -165,10 +168,24 @@ class tree {
     throw_if_error(ec, "procactor::tree::route");
   }
 
-  /// Sends a request from outside the tree and waits for the reply. Fails fast like
-  /// actor::request: errc::died with the callee's exit reason in `detail` as soon as its
-  /// supervisor sees it die; errc::timed_out, errc::no_such_actor, errc::unhandled,
-  /// errc::broken_promise, errc::type_mismatch. Never throws.
+  /// Sends a request from outside the tree and waits for the reply. Never throws.
+  ///
+  /// The request goes into the callee's mailbox, which outlives the callee's incarnations (a
+  /// restart keeps the mail queued in it). Its outcome, as actor::request's (OTP's gen_server:call
+  /// to a registered name, the name being the actor's path):
+  /// - the reply of the incarnation that takes it out of the mailbox;
+  /// - errc::died, with that incarnation's exit reason in `detail`, if it dies before answering,
+  ///   as soon as its supervisor sees it die (a reply it sent before dying wins);
+  /// - still queued when the running incarnation dies, it is not failed: the next incarnation takes
+  ///   it (a restart is never errc::no_such_actor, whatever else is sent or routed meanwhile; the
+  ///   same when the callee dies with a nested supervisor above it that is restarted);
+  /// - errc::no_such_actor only when the callee does not exist when it is sent (an unknown name,
+  ///   or an actor that ended for good: terminated, temporary, transient after a normal end), or
+  ///   when it ends for good with the request still queued (OTP's noproc);
+  /// - errc::timed_out after @p timeout, errc::not_running when the tree ends, errc::died when
+  ///   the root supervisor dies (see tree_options); errc::unhandled, errc::broken_promise,
+  ///   errc::type_mismatch from the callee.
+  /// It never waits past @p timeout, and returns as soon as one of these is known.
   template <class Reply, class T>
   [[nodiscard]] result<Reply> request(const actor_ref& to, const T& msg, std::chrono::milliseconds timeout) noexcept {
     return request_impl<Reply>(&to, {}, msg, timeout);
@@ -217,6 +234,24 @@ class tree {
   std::uint64_t root_restarts() const noexcept;
   /// How many messages sent with route() were reported dropped on the way (see route()).
   std::uint64_t undelivered_count() const noexcept;
+
+  /// Takes up to @p max letters out of the tree's dead-letter queue, oldest first: the messages
+  /// at-least-once actors gave up on (child_spec::with_delivery) that had no dead-letter path, or
+  /// whose path could not take them (docs/delivery.md, "Dead letters"). Each carries its payload,
+  /// sender, type, attempts and reason. The queue is the tree's, made when it starts if some actor
+  /// of its spec (nested supervisors and pool templates included) is at-least-once; a tree without
+  /// one has no queue and no letter (empty, no error). It can still be read after the tree has
+  /// ended, through this handle (its object is gone from /dev/shm). It holds 1024 letters; a
+  /// letter that finds it full is dropped and counted (dead_letter_stats()).
+  /// errc::not_running for an empty handle.
+  std::vector<dead_letter> dead_letters(std::size_t max = SIZE_MAX);
+  /// @overload
+  std::vector<dead_letter> dead_letters(std::size_t max, std::error_code& ec) noexcept;
+  /// The dead-letter queue's counters (lock-free, nothing taken): `depth` letters wait,
+  /// `enqueued` were queued, `rejected_full` dropped (found it full), `dequeued` taken out.
+  [[nodiscard]] mailbox_stats dead_letter_stats() const;
+  /// @overload
+  [[nodiscard]] mailbox_stats dead_letter_stats(std::error_code& ec) const noexcept;
 
  private:
   friend const detail::tree_address* detail::address_of(const tree& t) noexcept;

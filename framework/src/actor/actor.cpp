@@ -19,6 +19,8 @@ actor::~actor() = default;
 
 const std::string& actor::self() const noexcept { return rt_ ? rt_->path() : no_name(); }
 const std::string& actor::sender() const noexcept { return rt_ ? rt_->sender() : no_name(); }
+std::uint32_t actor::attempt() const noexcept { return rt_ ? rt_->attempt() : 1; }
+bool actor::redelivered() const noexcept { return attempt() > 1; }
 
 std::string actor::resolve(std::string_view name) const {
   require(rt_);

@@ -98,6 +98,24 @@ bool resolve_name(const tree_address& addr, std::string_view base_dir, std::stri
   return true;
 }
 
+namespace {
+
+// Calls @p attempt until it returns true or @p give_up passes, napping between tries (100 us,
+// doubling up to 5 ms): the wait for a mailbox its owner is making afresh (its name missing for an
+// instant). At least one try; false if the last one failed.
+template <class F>
+bool retry_until(internal::clock::time_point give_up, F attempt) {
+  auto nap = std::chrono::microseconds(100);
+  for (;;) {
+    if (attempt()) return true;
+    if (internal::clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(nap);
+    if (nap < std::chrono::milliseconds(5)) nap *= 2;
+  }
+}
+
+}  // namespace
+
 mail_sender::mail_sender(tree_address addr, std::string base_dir) : addr_(std::move(addr)), base_dir_(std::move(base_dir)) {}
 
 ipc::mailbox* mail_sender::open(ref_target& t, std::error_code& ec) noexcept {
@@ -226,7 +244,15 @@ void mail_sender::send(ref_target& t, std::span<const char> envelope, unsigned p
 }
 
 mailbox_stats mail_sender::stats(ref_target& t, std::error_code& ec) noexcept {
-  ipc::mailbox* box = open(t, ec);
+  // A mailbox this handle had open and now finds poisoned is being made afresh by its supervisor:
+  // its name may be missing for an instant. Looked for again for up to 200 ms (as a send does
+  // within its deadline), then the error is reported.
+  const bool remade = t.box && t.box->poisoned();
+  ipc::mailbox* box = nullptr;
+  retry_until(internal::clock::now() + (remade ? std::chrono::milliseconds(200) : std::chrono::milliseconds(0)), [&] {
+    box = open(t, ec);
+    return box || (ec != errc::no_such_actor && ec != errc::poisoned);
+  });
   return box ? box->stats() : mailbox_stats{};
 }
 
@@ -260,9 +286,17 @@ void send_reply(reply_channel& ch, std::string_view to, std::uint64_t corr, std:
     wire::encode_envelope(ch.scratch, failed ? wire::env_kind::error_reply : wire::env_kind::reply,
                           failed ? static_cast<std::uint64_t>(error) : tag, corr, ch.self, payload);
     if (ch.before_send) ch.before_send(ch.ctx);
+    // A reply to the tree handle finds its mailbox there: made before the request was sent. No
+    // name means the handle is making it afresh (a replier killed inside its lock poisoned it:
+    // tree.cpp, recover_box), or the handle has ended: looked for again for up to a second.
     if (!ch.last_target || ch.last_to != to) {
       ch.last_target.reset();
-      auto t = ch.out->lookup(to, ec, nullptr);
+      std::shared_ptr<ref_target> t;
+      const auto wait = to == wire::client_path ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(0);
+      retry_until(internal::clock::now() + wait, [&] {
+        t = ch.out->lookup(to, ec, nullptr);
+        return t || ec != errc::no_such_actor;
+      });
       if (!t) return;
       ch.last_to.assign(to);
       ch.last_target = std::move(t);

@@ -1,5 +1,8 @@
 #include "actor/runtime.hpp"
 
+#include "actor/dead_letters.hpp"
+#include "registry/registry.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -54,6 +57,7 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
       busy_mark_(&box_->handler_mark()) {
   box_->set_spin(spin);
   box_->set_slot_counter(&wire::messages_in_slot);  // a packed slot counts its messages
+  journaled_ = box_->journaled();                    // at-least-once (child_spec::with_delivery)
   replies_->before_send = &actor_runtime::flush_hook;  // replies go after the messages packed before them
   replies_->ctx = this;
   mark_idle();  // a predecessor killed inside a handler left its stamp
@@ -259,6 +263,7 @@ void actor_runtime::handle_undelivered(const wire::frame_view& f) {
 }
 
 bool actor_runtime::handle_slot(std::span<const char> bytes) {
+  if (journaled_) return handle_journaled_slot(bytes);
   ++slots_;
   if (!wire::is_batch(bytes)) {
     dispatch(bytes);
@@ -268,13 +273,7 @@ bool actor_runtime::handle_slot(std::span<const char> bytes) {
   }
   const std::uint32_t k = wire::messages_in_slot(bytes);  // what the mailbox counted for it
   auto b = wire::decode_batch(bytes);
-  if (!b) {
-    mark_busy();
-    log_event(log_level::warn, "malformed_envelope", path_, path_,
-              "malformed packed envelope dropped (" + std::to_string(k) + " message(s))", {{"count", std::to_string(k)}});
-    box_->note_handled(k);
-    return !stopping_;
-  }
+  if (!b) return drop_malformed_batch(k);
   // One handler turn for the whole slot: what its handlers send to one mailbox is packed together
   // (none goes alone: slot_turn_) and leaves when the slot is done. A message counts handled once
   // what its handler sent has left: at once if nothing waits packed, else with the packs. Killed
@@ -314,6 +313,154 @@ bool actor_runtime::handle_slot(std::span<const char> bytes) {
               {{"count", std::to_string(lost)}});
   }
   return !stopping_;
+}
+
+bool actor_runtime::handle_journaled_slot(std::span<const char> bytes) {
+  ++slots_;
+  const ipc::mailbox::delivery_state d = box_->current_delivery();
+  if (!wire::is_batch(bytes)) {
+    mark_busy();
+    auto env = wire::decode_envelope(bytes);
+    if (!env) {
+      log_event(log_level::warn, "malformed_envelope", path_, path_, "malformed envelope dropped");
+      box_->ack(1);
+      return !stopping_;
+    }
+    run_journaled(*env, d.runs);
+    if (!stopping_) drop_unreached(1);
+    return !stopping_;
+  }
+  const std::uint32_t k = wire::messages_in_slot(bytes);
+  auto b = wire::decode_batch(bytes);
+  if (!b) return drop_malformed_batch(k);
+  wire::envelope_view env;
+  for (std::uint32_t i = 0; i < d.acked && b->next(env); ++i) {
+  }  // acked by an earlier incarnation: redelivered from the first not acked
+  std::uint32_t runs = d.runs;
+  slot_turn_ = true;
+  try {
+    while (!stopping_ && b->next(env)) {
+      mark_busy();
+      run_journaled(env, runs);
+      runs = 0;
+    }
+  } catch (...) {
+    slot_turn_ = false;
+    flush_packs();
+    throw;
+  }
+  slot_turn_ = false;
+  flush_packs();
+  end_turn();
+  // (stop() in a handler: the rest of the slot stays in the journal, for the next incarnation)
+  if (!stopping_) drop_unreached(k);
+  return !stopping_;
+}
+
+bool actor_runtime::drop_malformed_batch(std::uint32_t k) {
+  mark_busy();
+  log_event(log_level::warn, "malformed_envelope", path_, path_,
+            "malformed packed envelope dropped (" + std::to_string(k) + " message(s))", {{"count", std::to_string(k)}});
+  box_->ack(k);  // counted handled (dropped, never to be run); without a journal, note_handled
+  return !stopping_;
+}
+
+void actor_runtime::drop_unreached(std::uint32_t in_slot) noexcept {
+  // A slot ended with messages of its record not acked (a record saying more than its slot
+  // holds, or a pack not decoded to its end): handed out again, it would run forever. Acked; the
+  // slot's real messages not reached are counted lost.
+  if (const std::uint32_t lost = box_->ack_rest_lost(in_slot)) {
+    try {
+      log_event(log_level::warn, "messages_lost", path_, path_,
+                std::to_string(lost) + " message(s) of a packed slot not reached (malformed)",
+                {{"count", std::to_string(lost)}});
+    } catch (...) {
+    }
+  }
+}
+
+void actor_runtime::run_journaled(const wire::envelope_view& env, std::uint32_t runs_before) {
+  if (runs_before >= box_->max_attempts()) {  // it died in its handler max_attempts times
+    send_dead_letter(env, runs_before);  // sent at once, never packed: it has left before the ack
+    if (!slot_turn_) end_turn();
+    box_->ack(1, true);
+    return;
+  }
+  attempt_ = box_->begin_attempt();  // recorded before the handler runs
+  dispatch_one(env);
+  // What the handler sent leaves before its message is acked: an ack with output still packed
+  // would let a kill lose that output for good (unsent_lost) with its message never run again.
+  if (!slot_turn_) {
+    end_turn();  // (an unpacked slot: what the handler sent leaves now)
+  } else if (open_packs_ != 0) {
+    flush_packs();  // (a packed slot: its packs go per message, not per slot)
+  }
+  box_->ack(1);  // the handler returned: the message leaves for good
+  attempt_ = 1;
+}
+
+void actor_runtime::send_dead_letter(const wire::envelope_view& env, std::uint32_t runs) {
+  dead_letter dl;
+  dl.to = path_;
+  dl.from.assign(env.from);
+  dl.type.assign(type_name_of(env.tag));
+  dl.type_tag = env.tag;
+  dl.payload.assign(env.payload.begin(), env.payload.end());
+  dl.attempts = runs;
+  dl.reason = path_ + " died in its handler " + std::to_string(runs) + " time(s) with this message";
+  // The exit reason of the last death, as its supervisor published it in the tree's registry
+  // (one read of the registry per dead letter; none when the tree has no registry).
+  {
+    std::error_code rec;
+    if (auto snap = registry::read(registry::object_name(addr_.prefix), rec)) {
+      for (const auto& n : snap->nodes) {
+        if (n.path == path_ && !n.torn && !n.last_exit.empty()) dl.reason += " (last death: " + n.last_exit + ")";
+      }
+    }
+  }
+  const std::string& to = box_->dead_letter_to();
+  std::error_code ec;
+  if (!to.empty()) {
+    // Sent now, never packed (in a packed slot's turn a packed letter's failure would only show
+    // at the flush, after its message is acked: the letter would be lost instead of going to the
+    // tree's queue), after what was packed for that mailbox.
+    try {
+      std::string bytes;
+      detail::encode(dl, bytes, ec);
+      if (auto target = ec ? nullptr : out_->lookup(to, ec, nullptr)) {
+        flush_pack_of(*target);
+        send_now(*target, wire::env_kind::message, detail::type_tag<dead_letter>(), 0,
+                 std::span<const char>(bytes.data(), bytes.size()), default_send_timeout, ec, nullptr);
+      }
+    } catch (...) {
+      ec = std::make_error_code(std::errc::not_enough_memory);
+    }
+  }
+  // No path, or the path could not take it: the tree's dead-letter queue (dead_letters.hpp),
+  // opened once, written without waiting (full: the letter is dropped and counted there).
+  std::string queued;
+  if (to.empty() || ec) {
+    if (ec) dl.reason += "; not delivered to " + to + ": " + ec.message();
+    std::error_code qec;
+    if (!dlq_ || dlq_->poisoned()) dlq_ = ipc::mailbox::open(dead_letter_queue_name(addr_.prefix), qec);
+    if (dlq_) {
+      switch (post_dead_letter(*dlq_, dl, qec)) {
+        case dead_letter_post::queued: queued = " to the tree's dead-letter queue"; break;
+        case dead_letter_post::queued_without_payload: queued = " to the tree's dead-letter queue (without its payload: too large)"; break;
+        case dead_letter_post::dropped_full: queued = " and dropped: the tree's dead-letter queue is full"; break;
+        case dead_letter_post::failed: queued = " and not kept (the tree's dead-letter queue: " + qec.message() + ")"; break;
+      }
+    } else {
+      queued = " and not kept (no dead-letter queue: " + qec.message() + ")";
+    }
+  }
+  log_event(to.empty() || ec ? log_level::warn : log_level::info, "dead_letter", path_, dl.from,
+            "message of type `" + (dl.type.empty() ? std::string("(unknown type)") : dl.type) + "` from " +
+                (dl.from.empty() ? std::string("outside the tree") : dl.from) + " dead-lettered after " +
+                std::to_string(runs) + " attempt(s)" +
+                (to.empty() ? std::string() : ec ? " (not delivered to " + to + ": " + ec.message() + ")" : " to " + to) +
+                queued,
+            {{"type", dl.type}, {"sender", dl.from}, {"attempts", std::to_string(runs)}});
 }
 
 void actor_runtime::dispatch(std::span<const char> bytes) {

@@ -35,6 +35,9 @@ class actor_runtime {
   // used by actor's members
   const std::string& path() const noexcept { return path_; }
   const std::string& sender() const noexcept { return cur_from_; }
+  /// The delivery attempt of the message being handled (1: first; at-least-once actors count the
+  /// handler runs an earlier incarnation died in).
+  std::uint32_t attempt() const noexcept { return attempt_; }
   bool resolve(std::string_view name, std::string& out, std::string& why) const;
   const std::shared_ptr<ref_target>* cached(std::string_view name) const noexcept { return out_->cached(name); }
   std::shared_ptr<ref_target> lookup(const actor_ref* ref, std::string_view name, std::error_code& ec,
@@ -73,6 +76,16 @@ class actor_runtime {
   /// One slot of the mailbox, one handler turn (a packed one: each of its messages, then its
   /// packs flushed and its messages noted handled); false once stopping.
   bool handle_slot(std::span<const char> bytes);
+  /// handle_slot for an at-least-once actor (its mailbox has a journal): each message is acked
+  /// after its handler returns; one that died max_attempts times goes to its dead-letter
+  /// destination instead of running again.
+  bool handle_journaled_slot(std::span<const char> bytes);
+  /// Runs one message of a journaled slot (or dead-letters it); false if it was dead-lettered.
+  void run_journaled(const wire::envelope_view& env, std::uint32_t runs_before);
+  // A packed slot that does not decode: logged, its k messages counted handled (dropped).
+  bool drop_malformed_batch(std::uint32_t k);
+  void drop_unreached(std::uint32_t in_slot) noexcept;  // acks (lost) what a journaled slot ended without reaching
+  void send_dead_letter(const wire::envelope_view& env, std::uint32_t runs);
   void send_now(ref_target& to, wire::env_kind kind, std::uint64_t tag, std::uint64_t corr,
                 std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec,
                 std::string* why) noexcept;
@@ -101,6 +114,7 @@ class actor_runtime {
   tree_address addr_;
   connection pipe_;
   std::unique_ptr<ipc::mailbox> box_;
+  std::unique_ptr<ipc::mailbox> dlq_;  // the tree's dead-letter queue, opened by the first letter for it
   std::shared_ptr<mail_sender> out_;
   std::shared_ptr<reply_channel> replies_;
   boost::asio::io_context io_;
@@ -140,6 +154,8 @@ class actor_runtime {
   };
   std::vector<pack> packs_;    // the first open_packs_ are open (reused: no allocation once warm)
   std::size_t open_packs_ = 0;
+  std::uint32_t attempt_ = 1;  // see attempt()
+  bool journaled_ = false;     // its mailbox has a delivery journal (at-least-once)
   bool slot_turn_ = false;     // the turn of a packed slot (handle_slot): no first message sent alone
   std::uint64_t unsent_ = 0;   // messages in open packs (mirrored in the mailbox: unsent_lost at a crash)
   pack batch_;                 // send_batch's

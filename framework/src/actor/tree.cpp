@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include <unordered_map>
 
 #include "actor/addressing.hpp"
+#include "actor/dead_letters.hpp"
 #include "internal/child.hpp"
 #include "internal/proc_stat.hpp"
 #include "internal/unique_fd.hpp"
@@ -50,6 +52,8 @@ constexpr std::uint32_t registry_capacity = 1u << 15;
 // The tree handle's mailbox (replies to its requests): made by the first request. Replies of up to
 // 1 MiB, as before; 16 of them at once (was 64: 64 MiB allocated by every tree::start).
 constexpr ipc::mailbox_config client_box_config{16, 1 << 20};
+// The kind (corr) of the handle's monitors: a request watch (supervision's watch_kind::request).
+constexpr std::uint64_t request_watch_kind = 2;
 
 supervisor_spec policy_spec(const tree_options& o) {
   supervisor_spec s;
@@ -98,6 +102,16 @@ void collect_names(const supervisor_spec& spec, const std::string& path, detail:
   }
 }
 
+// Whether some actor of @p spec (nested supervisors and pool templates included) is at-least-once:
+// only such a tree can have dead letters, so only it gets a dead-letter queue (8 MiB of /dev/shm
+// and 0.7 ms of its start).
+bool any_at_least_once(const supervisor_spec& spec) {
+  for (const auto& c : spec.children) {
+    if (c.supervisor ? any_at_least_once(*c.supervisor) : c.delivery_mode == delivery::at_least_once) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 // The tree handle's side. Replies come into its own mailbox; control answers (child_reply) and
@@ -118,6 +132,7 @@ struct tree::impl {
   internal::unique_fd wake{::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
   internal::unique_fd root_pidfd;  // readable once the root has ended (without it: the slice)
   std::unique_ptr<registry::publisher> reg;  // the tree's live registry (null if it could not be made)
+  std::unique_ptr<ipc::mailbox> dlq;  // the tree's dead-letter queue (null if it could not be made)
   std::optional<process> root;  // replaced by a restart (with the pumping token)
   std::atomic<pid_t> root_pid{0};
   std::atomic<std::uint64_t> restarts{0};
@@ -151,16 +166,12 @@ struct tree::impl {
   bool root_gone = false;
   std::uint64_t next_corr = 1;
   std::unordered_map<std::uint64_t, waiter*> waiting;
-  std::set<std::string, std::less<>> monitored;  // callees with a live request monitor (fail-fast)
+  // Callees with a live request monitor (fail-fast), with the incarnation it watches (its mark:
+  // the restart count as text; "" for the next death, whichever incarnation). A request is covered
+  // by it only if it watches the request's incarnation or an earlier one: a monitor of a later
+  // incarnation never reports the death of the one that took the request (see covered()).
+  std::unordered_map<std::string, std::string> monitored;
   std::vector<std::pair<std::string, std::string>> rewatch;  // monitors to send again (callee, mark)
-  // The latest incarnation down seen per callee (its wire::down_mark, reason): a request whose
-  // down came between its send and its watch being registered is judged by it (not left waiting).
-  struct seen_down {
-    std::uint64_t restarts = 0;
-    std::string mark;
-    std::string why;
-  };
-  std::unordered_map<std::string, seen_down> last_downs;
   std::vector<char> rbuf;
 
   impl(detail::tree_address a, supervisor_spec sp, const tree_options& o)
@@ -180,6 +191,40 @@ struct tree::impl {
       (void)r;
     }
     return client_box.get();
+  }
+
+  // The handle's mailbox is poisoned: a process died while holding its lock, and only senders take
+  // it besides this handle (the pumper, alive), so a replier was killed while placing its reply.
+  // It is made afresh under the same name (repliers that find the old one poisoned open the name
+  // again, within their deadline), with the replies queued in it; the dead replier's own slot may
+  // be torn and is dropped (its request ends with `died`, its callee's death). With the pumping
+  // token: the pumper is the only reader of `box`.
+  // The replies it held are handled here (not sent again into the new mailbox, which repliers
+  // may fill first). True if it was made afresh (or could not be: then the next request makes it).
+  bool recover_box() noexcept {
+    std::vector<std::string> kept;
+    ipc::mailbox::salvage_report rep;
+    std::error_code ec;
+    {
+      std::lock_guard lock(box_mu);
+      if (!client_box || !client_box->poisoned()) return false;
+      box.store(nullptr, std::memory_order_release);
+      client_box = ipc::mailbox::recreate_poisoned(std::move(client_box), client_box_config, nullptr, rep, ec, true, &kept);
+      box.store(client_box.get(), std::memory_order_release);
+    }
+    try {
+      for (const auto& r : kept) on_envelope(std::span<const char>(r.data(), r.size()));
+
+      detail::log_event(client_box ? log_level::warn : log_level::error, "handle_mailbox_recreated", "", addr.root,
+                        client_box ? "the tree handle's mailbox was poisoned (a replier killed while holding its lock): "
+                                     "made afresh, " + std::to_string(rep.requeued) + " reply(ies) kept, " +
+                                         std::to_string(rep.lost) + " dropped"
+                                   : "the tree handle's mailbox was poisoned and could not be made afresh: " + ec.message() +
+                                         " (the next request makes it)",
+                        {{"requeued", std::to_string(rep.requeued)}, {"lost", std::to_string(rep.lost)}});
+    } catch (...) {
+    }
+    return true;
   }
 
   // Starts a root supervisor and waits for its "ready" (every mailbox of the first level exists
@@ -335,7 +380,6 @@ struct tree::impl {
         waiting.clear();
         monitored.clear();
         rewatch.clear();
-        last_downs.clear();
         cv.notify_all();
       }
       // whatever the old incarnation left running (its children die with it; escapes in its cgroup)
@@ -464,15 +508,17 @@ struct tree::impl {
         w.why = f.payload;
         w.reason = f.reason;
       });
+    } else if (f.kind == wire::frame_kind::down && f.corr != request_watch_kind) {
+      // Not the answer to a request monitor (the only monitors the handle takes): a message sent
+      // with route() could not be routed (no such actor, or one that ended for good). A lost
+      // message, told as one dropped on the way; it says nothing of requests (a restarting
+      // receiver is reported with `undelivered`, never with a down).
+      detail::report_undelivered(wire::client_path, f.from, "", f.reason.to_string(), ++undelivered);
     } else if (f.kind == wire::frame_kind::down) {
       // Requests that the dead incarnation had taken fail now, not at their timeout; those still
       // queued wait for the next incarnation (watched anew); a late down fails nothing.
       monitored.erase(f.from);
       const bool missing = f.reason.kind == exit_reason::kind_t::no_such_actor;
-      if (auto d = wire::parse_down_mark(f.payload)) {
-        auto& seen = last_downs[f.from];
-        if (seen.mark.empty() || d->restarts >= seen.restarts) seen = {d->restarts, f.payload, f.reason.to_string()};
-      }
       std::vector<std::uint64_t> dead;
       std::vector<const detail::request_watch*> queued;
       for (auto& [corr, w] : waiting) {
@@ -484,8 +530,9 @@ struct tree::impl {
         }
       }
       if (!queued.empty()) {
-        monitored.insert(f.from);
-        rewatch.emplace_back(f.from, detail::watch_mark(queued));
+        std::string mark = detail::watch_mark(queued);
+        monitored[f.from] = mark;
+        rewatch.emplace_back(f.from, std::move(mark));
       }
       for (auto corr : dead) {
         complete(corr, [&](waiter& w) {
@@ -496,13 +543,27 @@ struct tree::impl {
     }
   }
 
+  // Whether the request watch @p w on @p callee is covered by the live monitor (under mu): that
+  // one watches the same incarnation or an earlier one, whose down (at once if it is dead) judges
+  // the request too. Not covered, the request sends a monitor of its own: without it, a request
+  // sent just before its callee died, registered here after a request to the next incarnation
+  // had taken the monitor, waited for the death of that next one (a hang).
+  bool covered(const std::string& callee, const detail::request_watch& w) const {
+    auto it = monitored.find(callee);
+    if (it == monitored.end()) return false;
+    if (!w.incarnation) return true;  // (watching any next death, as the monitor does)
+    std::uint64_t m = 0;
+    const auto [end, err] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), m);
+    return err == std::errc{} && end == it->second.data() + it->second.size() && m <= *w.incarnation;
+  }
+
   bool send_monitor(const std::string& callee, const std::string& mark) noexcept {
     try {
       wire::frame f;
       f.kind = wire::frame_kind::monitor;
       f.from = wire::client_path;
       f.to = callee;
-      f.corr = 2;
+      f.corr = request_watch_kind;
       f.payload = mark;
       std::error_code ec;
       return write_frame(f, ec);
@@ -534,6 +595,7 @@ struct tree::impl {
       got = true;
       on_envelope(std::span<const char>(rbuf.data(), n));
     }
+    if (cbox && ec == errc::poisoned && recover_box()) return;  // a replier killed inside its lock: made afresh, replies kept
     while (!pipe_eof && pipe.readable() && pipe.poll(std::chrono::nanoseconds::zero(), ec)) {
       auto bytes = pipe.recv_bytes(ec);
       if (ec) {  // the root supervisor is gone: watch_root() decides (restart or end)
@@ -541,7 +603,17 @@ struct tree::impl {
         return;
       }
       got = true;
-      if (auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()))) on_frame(*f);
+      auto f = wire::decode_frame(std::span<const char>(bytes.data(), bytes.size()));
+      if (!f) continue;
+      // A reply its callee sent before it died is in the mailbox before the down is on the pipe
+      // (its supervisor saw the death after): taken first, the request gets it, not `died`.
+      while (f->kind == wire::frame_kind::down && cbox) {
+        std::size_t n = cbox->receive(rbuf, internal::try_only, ec);
+        if (ec) break;
+        on_envelope(std::span<const char>(rbuf.data(), n));
+      }
+      ec.clear();
+      on_frame(*f);
     }
     if (got) return;
     // nothing yet: announce sleep, re-check (lost-wake-up race), wait on the doorbell and the pipe
@@ -714,6 +786,12 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_
                       {{"why", ec.message()}});
     ec.clear();
   }
+  if (any_at_least_once(p->spec)) p->dlq = detail::create_dead_letter_queue(p->addr.prefix, ec);  // before any process of the tree runs
+  if (!p->dlq && ec) {  // the tree runs without one: letters without a path are only counted and logged
+    detail::log_event(log_level::warn, "dead_letter_queue_unavailable", "", p->addr.root,
+                      "no dead-letter queue for the tree " + p->addr.root + ": " + ec.message(), {{"why", ec.message()}});
+    ec.clear();
+  }
   std::string why;
   if (p->launch(why)) return tree(std::move(p));
   p->stopping = true;  // a root that does not come up the first time is not restarted
@@ -878,28 +956,27 @@ std::string tree::request_encoded(const actor_ref* ref, std::string_view name, s
     m.waiting.erase(corr);
     return {};
   }
+  std::string mark;
   {
-    // The waiter's callee and watch are set under mu (the pumper reads them there). A down of the
-    // incarnation asked (or a later one) that came since the send is applied now: without it the
-    // request waited for a death that had already been told.
+    // The waiter's callee and watch are set under mu (the pumper reads them there). A down that
+    // came since the send did not judge this request; the live monitor then watches a later
+    // incarnation (or none is left), so covered() is false and the request watches its own: its
+    // supervisor answers at once for an incarnation already dead (with the last death's mark).
     std::lock_guard lock(m.mu);
     w.to = to;
     w.watch = watched;
-    auto seen = m.last_downs.find(to);
-    if (!w.done && seen != m.last_downs.end() && w.watch.incarnation && seen->second.restarts >= *w.watch.incarnation &&
-        detail::judge_down(w.watch, seen->second.mark) == detail::down_verdict::failed) {
-      m.complete(corr, [&](impl::waiter& x) {
-        x.ec = errc::died;
-        x.why = to + " died: " + seen->second.why;
-      });
+    if (!w.done && !m.covered(w.to, w.watch)) {
+      watch = true;
+      mark = w.watch.incarnation ? std::to_string(*w.watch.incarnation) : std::string();
+      m.monitored[w.to] = mark;
     }
-    if (!w.done) watch = m.monitored.insert(w.to).second;
   }
   // Watch the incarnation that got the request (as actor::request does): if it dies, its
   // supervisor sends a down to the tree handle and the request fails at once with `died`.
-  if (watch && !m.send_monitor(w.to, w.watch.incarnation ? std::to_string(*w.watch.incarnation) : std::string())) {
+  if (watch && !m.send_monitor(w.to, mark)) {
     std::lock_guard lock(m.mu);
-    m.monitored.erase(w.to);
+    auto it = m.monitored.find(w.to);
+    if (it != m.monitored.end() && it->second == mark) m.monitored.erase(it);
   }
   m.wait(corr, w, deadline);
   ec = w.ec;
@@ -1047,5 +1124,44 @@ std::uint64_t tree::root_restarts() const noexcept { return impl_ ? impl_->resta
 
 // The cluster gateway's hook (cluster.hpp): where the tree's mailboxes are.
 const detail::tree_address* detail::address_of(const tree& t) noexcept { return t.impl_ ? &t.impl_->addr : nullptr; }
+
+std::vector<dead_letter> tree::dead_letters(std::size_t max) {
+  std::error_code ec;
+  auto v = dead_letters(max, ec);
+  throw_if_error(ec, "procactor::tree::dead_letters");
+  return v;
+}
+
+std::vector<dead_letter> tree::dead_letters(std::size_t max, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!impl_) {
+    ec = errc::not_running;
+    return {};
+  }
+  if (!impl_->dlq) return {};  // no at-least-once actor in the tree (or no queue could be made): no letter
+  try {
+    return detail::take_dead_letters(*impl_->dlq, max, ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return {};
+  }
+}
+
+mailbox_stats tree::dead_letter_stats() const {
+  std::error_code ec;
+  auto s = dead_letter_stats(ec);
+  throw_if_error(ec, "procactor::tree::dead_letter_stats");
+  return s;
+}
+
+mailbox_stats tree::dead_letter_stats(std::error_code& ec) const noexcept {
+  ec.clear();
+  if (!impl_) {
+    ec = errc::not_running;
+    return {};
+  }
+  if (!impl_->dlq) return {};  // no at-least-once actor in the tree: no queue, no letter
+  return impl_->dlq->stats();
+}
 
 }  // namespace procactor

@@ -251,10 +251,15 @@ void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& ke
   try {
     for (const auto& name : list_ipc_objects()) {
       if (name.rfind(tree_prefix + ".", 0) != 0 || (!keep.empty() && name.rfind(keep, 0) == 0)) continue;
-      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".reg") == 0) {  // the tree's registry
+      // the tree's registry, and a pool's counters (<prefix>.pool): the tree handle's
+      if ((name.size() > 4 && name.compare(name.size() - 4, 4, ".reg") == 0) ||
+          (name.size() > 5 && name.compare(name.size() - 5, 5, ".pool") == 0)) {
         if (with_registry) ::shm_unlink(("/" + name).c_str());
         continue;
       }
+      // the tree's dead-letter queue (<prefix>.dlq.q/.ctl/.bell): the tree handle's, like the
+      // registry: it outlives a root supervisor that ends (and is restarted)
+      if (name.rfind(tree_prefix + ".dlq.", 0) == 0 && !with_registry) continue;
       ipc::remove_mailbox(name.substr(0, name.rfind('.')));  // strip .q / .ctl / .bell
     }
   } catch (...) {

@@ -168,7 +168,7 @@ std::string mailbox_name(const std::string& tree_prefix, const std::string& path
 
 /// Removes every mailbox of the tree with prefix @p tree_prefix, except the one named @p keep
 /// ("" keeps none): also those whose supervisor was SIGKILLed before it could remove them.
-/// With @p with_registry, the tree's registry (<prefix>.reg) too: when the tree ends for good (its
+/// With @p with_registry, the tree's registry (<prefix>.reg) and dead-letter queue (<prefix>.dlq) too: when the tree ends for good (its
 /// owner gone); a root that ends may be restarted by its handle and publish there again.
 void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep, bool with_registry = false) noexcept;
 

@@ -11,7 +11,7 @@
 namespace procactor::ipc {
 
 inline constexpr std::uint64_t control_magic = 0x70726f6361637472ull;  // "procactr"
-inline constexpr std::uint32_t control_version = 2;  // 2: high_water on the receiver's line
+inline constexpr std::uint32_t control_version = 3;  // 2: high_water on the receiver's line; 3: delivery counters
 
 /// Limits of a mailbox's configuration (create() refuses more; open() treats more as corruption).
 inline constexpr std::uint64_t max_capacity = std::uint64_t{1} << 24;
@@ -86,6 +86,12 @@ struct control_block {
   // figure changes. Its supervisor adds what a dead actor left here to unsent_lost.
   std::atomic<std::uint64_t> unsent;
   std::atomic<std::uint64_t> unsent_lost;
+  // At-least-once delivery (a journaled mailbox, see journal.hpp): messages sent to their dead
+  // letter destination after max_attempts handler runs that died, and handler runs of a message
+  // that an earlier incarnation had started (redeliveries). Written by the one receiving actor
+  // (plain stores) and by its supervisor after the actor died.
+  std::atomic<std::uint64_t> dead_lettered;
+  std::atomic<std::uint64_t> redelivered;
 };
 
 /// Whether a capacity and a maximum message size are within the limits.

@@ -38,6 +38,7 @@
 #include "internal/proc_stat.hpp"
 #include "internal/unique_fd.hpp"
 #include "ipc/control_block.hpp"
+#include "ipc/journal.hpp"
 #include "ipc/names.hpp"
 #include "ipc/wake_cost.hpp"
 #include "procactor/errc.hpp"
@@ -81,6 +82,7 @@ std::string queue_shm_name(const std::string& base) {  // what Boost passes to s
   return n;
 }
 std::string ctl_name(const std::string& base) { return "/" + base + ".ctl"; }
+std::string journal_name(const std::string& base) { return "/" + base + ".jnl"; }
 std::string bell_path(const std::string& base) { return std::string(shm_dir) + "/" + base + ".bell"; }
 std::string shm_path(const std::string& base, const char* suffix) { return std::string(shm_dir) + "/" + base + suffix; }
 
@@ -268,13 +270,92 @@ struct mailbox::impl {
   std::size_t batch_bytes = 0;
   std::unique_ptr<taken[]> batch;
   u32 batch_n = 0, batch_next = 0;
-  static constexpr u64 stamp_every_mask = 63;  // time stamps: at least once per 64 messages
+  static constexpr u64 stamp_every_mask = 63;
+
+  // At-least-once delivery: the journal (journal.hpp), its buffer, and the record of the slot
+  // receive() handed out last (~0u: none).
+  journal_block* jnl = nullptr;
+  char* jbuf = nullptr;
+  std::size_t jbytes = 0;
+  u32 cur = ~u32{0};
+  std::string dl_to;  // the dead-letter path read from the journal (validated)
+  bool journal_corrupt = false;  // enable_journal found a corrupt one and made it anew
+  u32 attempts_max = 1;
+
+  static std::size_t journal_buf_bytes(u64 max) noexcept {
+    return std::max<std::size_t>(static_cast<std::size_t>(max), std::size_t{64} << 10);
+  }
+  // Maps the journal object @p fd (checked: ours, private, its size) and validates its header.
+  bool map_journal(int fd, std::error_code& ec) noexcept {
+    const std::size_t bytes = journal_buf_bytes(max), size = journal_size(bytes);
+    void* v = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (v == MAP_FAILED) {
+      ec = errno_code();
+      return false;
+    }
+    jnl = static_cast<journal_block*>(v);
+    jbuf = static_cast<char*>(v) + journal_buf_at;
+    jbytes = bytes;
+    return true;
+  }
+  void unmap_journal() noexcept {
+    if (jnl) ::munmap(jnl, journal_size(jbytes));
+    jnl = nullptr;
+    jbuf = nullptr;
+  }
+  // Reads the settings of a mapped journal; false if its header is not valid.
+  bool read_journal_settings() noexcept {
+    if (!journal_header_ok(*jnl, jbytes, max)) return false;
+    attempts_max = jnl->max_attempts;
+    try {
+      dl_to.assign(jnl->dead_letter_to, ::strnlen(jnl->dead_letter_to, journal_path_max));
+    } catch (...) {
+      return false;
+    }
+    batch_n = jnl->n.load(std::memory_order_acquire);  // a predecessor's records come first
+    batch_next = 0;
+    return true;
+  }
+  // The next record of the journal not fully acked from batch_next on, or a new take. A corrupt
+  // record is skipped (its supervisor counted it lost).
+  int next_journaled(std::span<const char>& got, bool& stamp) {
+    while (batch_next < batch_n) {
+      const u32 i = batch_next;
+      journal_entry e;
+      if (record_ok(*jnl, i, jbytes, max, e) && e.done < e.count) {
+        // The record's count must be its slot's (a forged one would hand the slot out forever)
+        const std::span<const char> bytes{jbuf + e.at, static_cast<std::size_t>(e.len)};
+        u32 k = counter ? counter(bytes) : 1;
+        k = k < 1 ? 1 : k > max_pack ? static_cast<u32>(max_pack) : k;
+        if (k != e.count) {
+          jnl->rec[i].count.store(k, std::memory_order_relaxed);
+          if (e.done >= k) {
+            ++batch_next;
+            continue;
+          }
+        }
+        cur = i;
+        got = {jbuf + e.at, static_cast<std::size_t>(e.len)};
+        return 1;
+      }
+      ++batch_next;
+    }
+    batch_n = batch_next = 0;
+    cur = ~u32{0};
+    const long k = take_locked(jbuf, jbytes, journal_slots, batch.get(), stamp, jnl);
+    if (k <= 0) return static_cast<int>(k);
+    batch_n = static_cast<u32>(k);
+    cur = 0;
+    got = {jbuf + batch[0].at, batch[0].len};
+    return 2;
+  }  // time stamps: at least once per 64 messages
 
   // The most messages it can hold (packed slots carry up to max_pack each). Read it after the
   // counters it bounds (snapshot()), never before.
   u64 limit() const noexcept { return message_limit(cap, ctl->packed.load(std::memory_order_acquire) != 0); }
 
   ~impl() {
+    unmap_journal();
     if (ctl) ::munmap(ctl, sizeof(control_block));
     if (qmap) ::munmap(qmap, layout.total_size);
   }
@@ -396,7 +477,9 @@ struct mailbox::impl {
   // time-stamped: the first, one that took several or emptied the queue, one of every 64).
   // Returns how many slots were
   // taken, 0 if empty; -1 if the header or a slot is corrupt. Throws what the lock throws.
-  long take_locked(char* out, std::size_t room, u32 max_n, taken* where, bool& stamp) {
+  // @p j: a journaled take (at-least-once): @p out is the journal's buffer, and each slot is
+  // recorded in the journal before it leaves the queue (see journal.hpp; journal_taking).
+  long take_locked(char* out, std::size_t room, u32 max_n, taken* where, bool& stamp, journal_block* j = nullptr) {
     mq_header& h = header();
     control_block& c = *ctl;
     bip::scoped_lock<bip::interprocess_mutex> lock(h.m_mutex);
@@ -404,6 +487,7 @@ struct mailbox::impl {
     const u64 first = h.m_cur_first_msg;
     if (n > cap || first >= cap) return -1;
     if (n == 0) return 0;
+    if (j) j->n.store(0, std::memory_order_release);  // (the caller checked every record was acked)
     const u64 deq0 = c.dequeued.load(std::memory_order_relaxed);
     const bool packed = c.packed.load(std::memory_order_relaxed) != 0;
     // The depth now is the peak since the previous receive (only sends happened in between).
@@ -420,18 +504,40 @@ struct mailbox::impl {
       if (len > max) return -1;
       if (used > room || len > room - used) break;  // the next pass takes it (never the first: room >= max)
       std::memcpy(out + used, slot->data(), static_cast<std::size_t>(len));
+      u32 k = counter ? counter(std::span<const char>(out + used, static_cast<std::size_t>(len))) : 1;
+      k = k < 1 ? 1 : k > max_pack ? static_cast<u32>(max_pack) : k;  // read from untrusted bytes
+      if (j) {
+        // Killed from here on (inside the lock: the mailbox is poisoned), the slot is in the queue,
+        // in the journal, or both: `taking` tells the salvage which (recreate_poisoned).
+        j->taking.store((static_cast<u64>(got + 1) << 32) | (pos + 1), std::memory_order_relaxed);
+        journal_record& r = j->rec[got];
+        r.at.store(used, std::memory_order_relaxed);
+        r.len.store(len, std::memory_order_relaxed);
+        r.count.store(k, std::memory_order_relaxed);
+        r.done.store(0, std::memory_order_relaxed);
+        r.runs.store(0, std::memory_order_relaxed);
+        j->n.store(static_cast<u32>(got + 1), std::memory_order_release);
+        // A SIGKILL sees the stores in the order the compiler left them: the record and n are
+        // written before the slot is freed, as the salvage (recreate_poisoned) assumes.
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        if (journal_test_kill) [[unlikely]] {
+          if (journal_test_kill->load(std::memory_order_relaxed) == static_cast<u32>(got + 1)) {
+            journal_test_kill->store(0, std::memory_order_relaxed);
+            ::raise(SIGKILL);
+          }
+        }
+      }
       slot->len = 0;
       slot->priority = 0;
       h.free_top_msg();
       --n;
-      u32 k = counter ? counter(std::span<const char>(out + used, static_cast<std::size_t>(len))) : 1;
-      k = k < 1 ? 1 : k > max_pack ? static_cast<u32>(max_pack) : k;  // read from untrusted bytes
       where[got] = taken{used, static_cast<std::size_t>(len)};
       used += (static_cast<std::size_t>(len) + 15) & ~std::size_t{15};
       msgs += k;
       bytes += len;
       ++got;
     }
+    if (j) j->taking.store(0, std::memory_order_relaxed);
     take_next = n > 0 ? top_of(first, n) : before(first);  // the next top, or where the next send goes
     c.dequeued.store(deq0 + msgs, std::memory_order_relaxed);
     c.bytes_out.store(c.bytes_out.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
@@ -567,6 +673,23 @@ struct mailbox::impl {
   // from the queue (a batch for a single receiver, one message otherwise). 1: @p got set; 0:
   // empty; -1: corrupt (poisoned). Throws what the lock throws.
   int next(std::span<const char>& got) {
+    if (jnl) {
+      bool stamp = false;
+      const int r = next_journaled(got, stamp);
+      if (r < 0) {
+        mark_corrupt();
+        return -1;
+      }
+      if (r == 0) return 0;
+      if (r == 2) {
+        if (stamp) ctl->last_dequeue_ns.store(wall_ns(), std::memory_order_relaxed);
+        if (ctl->senders_waiting.load(std::memory_order_relaxed) > 0) {
+          since_wake += batch_n;
+          if (since_wake >= wake_every) wake_senders();
+        }
+      }
+      return 1;
+    }
     if (batch_next < batch_n) {
       const taken& t = batch[batch_next++];
       got = {bbuf_area + t.at, t.len};
@@ -620,6 +743,13 @@ struct mailbox::impl {
     }
   }
 };
+
+namespace {
+bool map_journal_object(mailbox::impl& m, bool create, std::uint32_t max_attempts, const std::string& dl_to,
+                        std::error_code& ec) noexcept;
+bool journal_receiver(mailbox::impl& m) noexcept;
+std::uint64_t settle_journal(mailbox::impl& m) noexcept;
+}  // namespace
 
 mailbox::mailbox(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
 
@@ -732,13 +862,18 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
 }
 
 std::unique_ptr<mailbox> mailbox::create_or_open(const std::string& base, const mailbox_config& cfg,
-                                                 std::error_code& ec) noexcept {
+                                                 std::error_code& ec, bool keep_journal) noexcept {
   // A survivor (its supervisor was restarted) is re-opened with the same checks as any open:
   // made by our uid, mode 0600, of the right type. Anything else is refused, never adopted.
   auto m = open(base, ec);
   if (!m && ec == errc::poisoned) {
-    // Ours (the ownership checks passed) but corrupt: its mail cannot be trusted. Start afresh.
-    remove_mailbox(base);
+    // Ours (the ownership checks passed) but corrupt: its mail cannot be trusted. Start afresh
+    // (an at-least-once child's journal, checked on its own, is kept: enable_journal takes it).
+    if (keep_journal) {
+      remove_queue_objects(base);
+    } else {
+      remove_mailbox(base);
+    }
     ec = errc::no_such_object;
   }
   if (!m && ec == errc::no_such_object) {
@@ -881,6 +1016,15 @@ std::uint64_t mailbox::account_lost_after_crash() noexcept {
   // The crash may have been caused by corruption: check everything first; a corrupt mailbox is
   // poisoned (to be recreated) and its counters, not to be trusted, give no figure.
   if (!impl_->deep_intact()) return 0;
+  // A receiver killed inside the queue's lock leaves it owned by a dead process, which only a lock
+  // attempt finds: the probe takes the lock briefly (a dead owner makes the mailbox poisoned), so
+  // the supervisor makes it afresh before the next incarnation starts, instead of that incarnation
+  // dying of it. Journaled: the counters and the journal may disagree (a take half done), and
+  // recreate_poisoned() settles them.
+  std::error_code ec;
+  (void)size(ec);
+  if (ec == errc::poisoned || impl_->ctl->poisoned.load(std::memory_order_acquire)) return 0;
+  if (impl_->jnl) return settle_journal(*impl_);
   control_block& c = *impl_->ctl;
   const counter_snapshot snap = snapshot(c);                 // before limit(): see snapshot()
   const u64 lost = unaccounted(snap, impl_->limit());  // bounded by what it can hold
@@ -936,6 +1080,8 @@ void mailbox::inherit(const mailbox_stats& old) noexcept {
   c.bytes_out.store(old.bytes_out);
   c.restarts.store(old.restarts);
   c.unsent_lost.store(old.unsent_lost);
+  c.dead_lettered.store(old.dead_lettered);
+  c.redelivered.store(old.redelivered);
 }
 
 bool mailbox::poisoned() const noexcept {
@@ -944,7 +1090,7 @@ bool mailbox::poisoned() const noexcept {
 
 segment_layout mailbox::layout() const noexcept { return impl_->layout; }
 
-std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code& ec) noexcept {
+std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code& ec, bool receiver) noexcept {
   ec.clear();
   ignore_sigpipe();
   try {
@@ -1019,6 +1165,19 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
       return nullptr;
     }
     p->wake_every = static_cast<u32>(p->cap / 4 > 0 ? p->cap / 4 : 1);
+    // The delivery journal of an at-least-once mailbox, if it has one (a spawned actor's open).
+    if (receiver && p->jnl == nullptr) {
+      std::error_code je;
+      if (map_journal_object(*p, false, 0, {}, je)) {
+        if (!journal_receiver(*p)) {
+          ec = errc::poisoned;
+          return nullptr;
+        }
+      } else if (je != errc::no_such_object) {
+        ec = je;
+        return nullptr;
+      }
+    }
     return std::unique_ptr<mailbox>(new mailbox(std::move(p)));
   } catch (const bip::interprocess_exception& e) {
     ec = e.get_error_code() == bip::not_found_error ? std::error_code(errc::no_such_object)
@@ -1051,9 +1210,13 @@ std::unique_ptr<mailbox> mailbox::inherited_receiver(std::error_code& ec) const 
     p->qmap = o.qmap;
     p->qview = o.qmap;
     p->wake_every = o.wake_every;
-    if (!p->intact() || !p->queue_tail_intact()) {
+    p->jnl = o.jnl;  // (this process's copy of the mapping, as above)
+    p->jbuf = o.jbuf;
+    p->jbytes = o.jbytes;
+    if (!p->intact() || !p->queue_tail_intact() || (p->jnl && !journal_receiver(*p))) {
       p->ctl = nullptr;  // (left mapped: the inherited handle refers to them)
       p->qmap = nullptr;
+      p->jnl = nullptr;
       ec = errc::poisoned;
       return nullptr;
     }
@@ -1298,6 +1461,12 @@ bool figures_of(const control_block& c, u64 cap, u64 max, mailbox_stats& s) noex
   s.generation = c.gen.load(std::memory_order_relaxed);
   s.restarts = c.restarts.load(std::memory_order_relaxed);
   s.unsent_lost = c.unsent_lost.load(std::memory_order_relaxed);
+  s.dead_lettered = c.dead_lettered.load(std::memory_order_relaxed);
+  s.redelivered = c.redelivered.load(std::memory_order_relaxed);
+  {
+    const u64 settled = s.handled + s.lost + s.dead_lettered;  // (each below 2^56: plausible counters)
+    s.pending = s.dequeued > settled ? std::min<u64>(s.dequeued - settled, limit) : 0;
+  }
   s.last_enqueue_ns = c.last_enqueue_ns.load(std::memory_order_relaxed);
   s.last_dequeue_ns = c.last_dequeue_ns.load(std::memory_order_relaxed);
   s.closed = snap.closed != 0;
@@ -1320,43 +1489,54 @@ mailbox_stats mailbox::stats() const noexcept {
   return s;
 }
 
-std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user,
-                                         std::optional<uid_t> owner) noexcept {
+bool read_private_object(const std::string& name, void* out, std::size_t len, std::error_code& ec, bool any_user,
+                         std::optional<uid_t> owner) noexcept {
   ec.clear();
   try {
-    const std::string path = shm_path(base, ".ctl");
-    // O_NONBLOCK: a FIFO named like a control block must not block the reader until a writer appears
-    internal::unique_fd fd(::shm_open(ctl_name(base).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0));
+    const std::string path = std::string(shm_dir) + "/" + name;
+    // O_NONBLOCK: a FIFO named like our object must not block the reader until a writer appears
+    internal::unique_fd fd(::shm_open(("/" + name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0));
     if (!fd) {
       ec = open_error(errno, path);
-      return std::nullopt;
+      return false;
     }
     // the owner it must have: @p owner if given, else this user (unless @p any_user)
     if (!any_user && owner && *owner != ::geteuid()) {
       ec = refuse(path, "another user's object, and any_user not set");
-      return std::nullopt;
+      return false;
     }
     const uid_t uid = owner ? *owner : any_user ? any_uid : ::geteuid();
     struct stat st {};
-    if (!check_private(fd.get(), S_IFREG, path, st, ec, uid)) return std::nullopt;
-    if (static_cast<std::size_t>(st.st_size) < sizeof(control_block)) {
+    if (!check_private(fd.get(), S_IFREG, path, st, ec, uid)) return false;
+    if (static_cast<std::size_t>(st.st_size) < len) {
       ec = errc::no_such_object;  // still being made
-      return std::nullopt;
+      return false;
     }
-    // a private copy read with pread, never a mapping: a mapping dies with SIGBUS when another
-    // process shrinks the object while it is read
-    alignas(control_block) unsigned char buf[sizeof(control_block)];
+    auto* buf = static_cast<unsigned char*>(out);
     std::size_t got = 0;
-    while (got < sizeof buf) {
-      const ssize_t r = ::pread(fd.get(), buf + got, sizeof buf - got, static_cast<off_t>(got));
+    while (got < len) {
+      const ssize_t r = ::pread(fd.get(), buf + got, len - got, static_cast<off_t>(got));
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) break;
       got += static_cast<std::size_t>(r);
     }
-    if (got != sizeof buf) {
+    if (got != len) {
       ec = errc::no_such_object;  // shrank under us
-      return std::nullopt;
+      return false;
     }
+    return true;
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return false;
+  }
+}
+
+std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user,
+                                         std::optional<uid_t> owner) noexcept {
+  ec.clear();
+  try {
+    alignas(control_block) unsigned char buf[sizeof(control_block)];
+    if (!read_private_object(base + ".ctl", buf, sizeof buf, ec, any_user, owner)) return std::nullopt;
     const auto& c = *reinterpret_cast<const control_block*>(buf);
     mailbox_stats s;
     const u64 magic = c.magic.load(std::memory_order_acquire), cap = load64(&c.capacity), max = load64(&c.max_message_size);
@@ -1411,11 +1591,21 @@ void mailbox::remove() noexcept {
 
 const std::string& refusal() noexcept { return refusal_text; }
 
+void remove_queue_objects(const std::string& base) noexcept {
+  try {
+    bip::message_queue::remove(queue_name(base).c_str());
+    ::shm_unlink(ctl_name(base).c_str());
+    ::unlink(bell_path(base).c_str());
+  } catch (...) {
+  }
+}
+
 void remove_mailbox(const std::string& base) noexcept {
   try {
     bip::message_queue::remove(queue_name(base).c_str());
     ::shm_unlink(ctl_name(base).c_str());
     ::unlink(bell_path(base).c_str());
+    ::shm_unlink(journal_name(base).c_str());
   } catch (...) {
   }
 }
@@ -1432,6 +1622,7 @@ void remove_mailbox(const std::string& base) noexcept {
 // layout/mq/bell/rbuf/wake_every, take_locked() and the integrity checks, create()'s control-block initialisation, remove_mailbox().
 
 bool mailbox::park(const std::string& pool_base) noexcept {
+  if (impl_->jnl) return false;  // at-least-once mailboxes are not recycled: removed with their journal
   impl& m = *impl_;
   if (!m.owner || m.removed || m.ctl->poisoned.load(std::memory_order_acquire) || !m.deep_intact()) {
     remove();
@@ -1555,5 +1746,382 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
   }
 }
 // ---- end of recycling ----
+
+
+// ---- at-least-once delivery (issue #11 part 2; see journal.hpp and docs/delivery.md) ----
+// Relies on: impl's base/cap/max/ctl/jnl/jbuf/jbytes/cur/batch*, take_locked()'s journaled take,
+// the integrity checks, check_private(), create(), inherit(), remove_mailbox() (removes base.jnl).
+
+namespace {
+
+// Maps the journal object of @p m's mailbox. @p create: makes it exclusively (0600), else opens
+// it (ours, private, a regular file of the exact size). A new one is initialised: settings,
+// no record, magic last.
+bool map_journal_object(mailbox::impl& m, bool create, std::uint32_t max_attempts, const std::string& dl_to,
+                        std::error_code& ec) noexcept {
+  const std::string name = journal_name(m.base), path = shm_path(m.base, ".jnl");
+  const std::size_t size = journal_size(mailbox::impl::journal_buf_bytes(m.max));
+  internal::unique_fd fd(::shm_open(name.c_str(), create ? O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC : O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) {
+    ec = create ? errno_code() : open_error(errno, path);
+    return false;
+  }
+  struct stat st {};
+  if (create) {
+    if (::fchmod(fd.get(), 0600) != 0 || ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
+      ec = errno_code();
+      ::shm_unlink(name.c_str());
+      return false;
+    }
+  } else {
+    if (!check_private(fd.get(), S_IFREG, path, st, ec)) return false;
+    if (static_cast<std::size_t>(st.st_size) != size) {
+      ec = errc::poisoned;
+      return false;
+    }
+  }
+  if (!m.map_journal(fd.get(), ec)) {
+    if (create) ::shm_unlink(name.c_str());
+    return false;
+  }
+  if (create) {
+    journal_block& j = *m.jnl;
+    j.version = journal_version;
+    j.max_attempts = max_attempts;
+    j.buf_bytes = m.jbytes;
+    j.max_message_size = m.max;
+    std::memset(j.dead_letter_to, 0, journal_path_max);
+    std::memcpy(j.dead_letter_to, dl_to.data(), dl_to.size());
+    j.n.store(0, std::memory_order_relaxed);
+    j.taking.store(0, std::memory_order_relaxed);
+    j.magic.store(journal_magic, std::memory_order_release);
+  }
+  return true;
+}
+
+bool journal_settings_ok(std::uint32_t max_attempts, const std::string& dl_to) noexcept {
+  return max_attempts >= 1 && max_attempts <= journal_max_attempts && dl_to.size() < journal_path_max &&
+         dl_to.find('\0') == std::string::npos;
+}
+
+// The receiver side: the batch array its journaled takes fill.
+bool journal_receiver(mailbox::impl& m) noexcept {
+  if (!m.batch) {
+    try {
+      m.batch = std::make_unique<mailbox::impl::taken[]>(journal_slots);
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+  }
+  return m.read_journal_settings();
+}
+
+}  // namespace
+
+void mailbox::enable_journal(std::uint32_t max_attempts, const std::string& dead_letter_to, std::error_code& ec) noexcept {
+  ec.clear();
+  impl& m = *impl_;
+  if (m.jnl) return;
+  if (!journal_settings_ok(max_attempts, dead_letter_to)) {
+    ec = errc::invalid_argument;
+    return;
+  }
+  try {
+    if (map_journal_object(m, true, max_attempts, dead_letter_to, ec)) return;
+    if (ec != std::errc::file_exists) return;
+    // A journal left by a supervisor that died (an adopted mailbox): kept if it is sound, else made
+    // afresh (account_lost_after_crash counts what it held as lost).
+    ec.clear();
+    if (map_journal_object(m, false, 0, {}, ec) && journal_header_ok(*m.jnl, m.jbytes, m.max)) {
+      m.jnl->max_attempts = max_attempts;  // this supervisor's settings from now on
+      std::memset(m.jnl->dead_letter_to, 0, journal_path_max);
+      std::memcpy(m.jnl->dead_letter_to, dead_letter_to.data(), dead_letter_to.size());
+      return;
+    }
+    m.unmap_journal();
+    ::shm_unlink(journal_name(m.base).c_str());
+    ec.clear();
+    m.journal_corrupt = true;
+    map_journal_object(m, true, max_attempts, dead_letter_to, ec);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+bool mailbox::journaled() const noexcept { return impl_->jnl != nullptr; }
+std::uint32_t mailbox::max_attempts() const noexcept { return impl_->attempts_max; }
+const std::string& mailbox::dead_letter_to() const noexcept { return impl_->dl_to; }
+
+mailbox::delivery_state mailbox::current_delivery() const noexcept {
+  const impl& m = *impl_;
+  delivery_state d;
+  journal_entry e;
+  if (m.jnl && m.cur < journal_slots && record_ok(*m.jnl, m.cur, m.jbytes, m.max, e)) {
+    d.acked = e.done;
+    d.runs = e.runs;
+    d.count = e.count;
+  }
+  return d;
+}
+
+std::uint32_t mailbox::begin_attempt() noexcept {
+  impl& m = *impl_;
+  journal_entry e;
+  if (!m.jnl || m.cur >= journal_slots || !record_ok(*m.jnl, m.cur, m.jbytes, m.max, e) || e.done >= e.count) return 1;
+  const u32 run = e.runs + 1;
+  m.jnl->rec[m.cur].runs.store((static_cast<u64>(e.done) << 32) | run, std::memory_order_relaxed);
+  if (run > 1) {
+    std::atomic<u64>& r = m.ctl->redelivered;
+    r.store(r.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  return run;
+}
+
+void mailbox::ack(std::uint32_t n, bool dead_lettered) noexcept {
+  impl& m = *impl_;
+  journal_entry e;
+  if (!m.jnl || m.cur >= journal_slots || !record_ok(*m.jnl, m.cur, m.jbytes, m.max, e)) {
+    if (!dead_lettered) note_handled(n);
+    return;
+  }
+  n = std::min(n, e.count - e.done);
+  if (dead_lettered) {  // counted first: killed before the ack, its supervisor acks it (account_lost_after_crash)
+    std::atomic<u64>& d = m.ctl->dead_lettered;
+    d.store(d.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  journal_record& r = m.jnl->rec[m.cur];
+  r.done.store(e.done + n, std::memory_order_release);  // acked first: killed before the count, its
+  r.runs.store(static_cast<u64>(e.done + n) << 32, std::memory_order_relaxed);  // supervisor counts it handled
+  if (!dead_lettered) note_handled(n);
+}
+
+std::uint32_t mailbox::ack_rest_lost(std::uint32_t in_slot) noexcept {
+  impl& m = *impl_;
+  journal_entry e;
+  if (!m.jnl || m.cur >= journal_slots || !record_ok(*m.jnl, m.cur, m.jbytes, m.max, e) || e.done >= e.count) return 0;
+  const u32 n = in_slot > e.done ? std::min<u32>(in_slot, static_cast<u32>(max_pack)) - e.done : 0;
+  journal_record& r = m.jnl->rec[m.cur];
+  r.done.store(e.count, std::memory_order_release);  // acked first: killed before the count, its
+  r.runs.store(static_cast<u64>(e.count) << 32, std::memory_order_relaxed);  // supervisor counts them
+  if (n) m.ctl->lost.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+namespace {
+
+// After the journaled actor of @p m died outside the queue's lock: reconciles the counters with
+// the journal. Taken messages are acked (counted handled or dead-lettered), or pending in the
+// journal (its next incarnation receives them again). The actor acks in the journal before it
+// counts handled, and counts a dead letter before it acks it: so the gap dequeued - handled - lost
+// - dead_lettered exceeds the pending messages by what was acked but not counted (handled), or
+// falls short by one dead letter counted but not acked (acked here). A corrupt journal: what it
+// held is counted lost and it starts empty. Returns the messages counted lost.
+u64 settle_journal(mailbox::impl& m) noexcept {
+  control_block& c = *m.ctl;
+  const counter_snapshot snap = snapshot(c);
+  const u64 dl = c.dead_lettered.load(std::memory_order_relaxed);
+  const u64 settled = snap.handled + snap.lost + dl;
+  const u64 gap = snap.dequeued > settled ? std::min<u64>(snap.dequeued - settled, m.limit()) : 0;
+  u64 pending = 0;
+  if (m.journal_corrupt || !journal_header_ok(*m.jnl, m.jbytes, m.max) || !journal_pending(*m.jnl, m.jbytes, m.max, pending) ||
+      pending > gap + 1) {
+    m.journal_corrupt = false;
+    // Nothing of it is trusted: its records go, what the counters say was taken is lost.
+    m.jnl->n.store(0, std::memory_order_release);
+    m.jnl->taking.store(0, std::memory_order_relaxed);
+    if (!journal_header_ok(*m.jnl, m.jbytes, m.max)) {
+      m.jnl->version = journal_version;
+      m.jnl->buf_bytes = m.jbytes;
+      m.jnl->max_message_size = m.max;
+      if (m.jnl->max_attempts < 1 || m.jnl->max_attempts > journal_max_attempts) m.jnl->max_attempts = 1;
+      m.jnl->dead_letter_to[journal_path_max - 1] = 0;
+      m.jnl->magic.store(journal_magic, std::memory_order_release);
+    }
+    if (gap) c.lost.fetch_add(gap, std::memory_order_relaxed);
+    return gap;
+  }
+  if (gap >= pending) {
+    if (gap > pending) c.handled.store(snap.handled + (gap - pending), std::memory_order_relaxed);
+    return 0;
+  }
+  // pending == gap + 1: the dead letter counted and not acked is the first message not acked
+  const u32 n = m.jnl->n.load(std::memory_order_acquire);
+  for (u32 i = 0; i < n; ++i) {
+    journal_entry e;
+    if (record_ok(*m.jnl, i, m.jbytes, m.max, e) && e.done < e.count) {
+      m.jnl->rec[i].done.store(e.done + 1, std::memory_order_release);
+      m.jnl->rec[i].runs.store(static_cast<u64>(e.done + 1) << 32, std::memory_order_relaxed);
+      break;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::uint64_t mailbox::account_journal_lost() noexcept {
+  impl& m = *impl_;
+  if (!m.jnl || !m.deep_intact()) return 0;
+  control_block& c = *m.ctl;
+  u64 pending = 0;
+  if (m.journal_corrupt || !journal_header_ok(*m.jnl, m.jbytes, m.max) || !journal_pending(*m.jnl, m.jbytes, m.max, pending)) {
+    const counter_snapshot snap = snapshot(c);
+    const u64 settled = snap.handled + snap.lost + c.dead_lettered.load(std::memory_order_relaxed);
+    pending = snap.dequeued > settled ? std::min<u64>(snap.dequeued - settled, m.limit()) : 0;
+  }
+  m.jnl->n.store(0, std::memory_order_release);
+  m.jnl->taking.store(0, std::memory_order_relaxed);
+  if (pending) c.lost.fetch_add(pending, std::memory_order_relaxed);
+  return pending;
+}
+
+std::unique_ptr<mailbox> mailbox::recreate_poisoned(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
+                                                     slot_counter counter, salvage_report& rep,
+                                                     std::error_code& ec, bool receiver_alive,
+                                                     std::vector<std::string>* salvaged) noexcept {
+  ec.clear();
+  rep = {};
+  impl& o = *old->impl_;
+  const mailbox_stats st = old->stats();
+  const std::string base = o.base;
+  const bool journaled = o.jnl != nullptr;
+  const std::uint32_t attempts = o.jnl ? std::max<std::uint32_t>(1, std::min(o.jnl->max_attempts, journal_max_attempts)) : 1;
+  std::string dl_to;
+  struct slot_copy {
+    unsigned priority;
+    u32 count;
+    std::string bytes;
+  };
+  std::vector<slot_copy> queued;
+  bool journal_kept = false;  // the journal is sound: it stays (its records are what it holds)
+  u64 pending = 0, queued_msgs = 0;
+  try {
+    bool journal_sound = o.jnl && !st.corrupted && journal_header_ok(*o.jnl, o.jbytes, o.max) &&
+                         journal_pending(*o.jnl, o.jbytes, o.max, pending);
+    if (o.jnl) dl_to.assign(o.jnl->dead_letter_to, ::strnlen(o.jnl->dead_letter_to, journal_path_max));
+    if (!journal_settings_ok(attempts, dl_to)) dl_to.clear();
+    u64 taking = 0;
+    if (journal_sound) {
+      taking = o.jnl->taking.load(std::memory_order_relaxed);
+      journal_kept = true;
+    }
+    // The queue of a mailbox whose receiver died inside its lock: nobody can change it any more
+    // (the lock is dead). Its queued slots, checked as open() checks them, top (next) first.
+    if (!st.corrupted && o.qview && o.intact() && o.queue_tail_intact() && o.slots_intact()) {
+      const auto* h = reinterpret_cast<const mq_header*>(o.qview + o.layout.header_at);
+      const u64 n = load64(&h->m_cur_num_msg), first = load64(&h->m_cur_first_msg);
+      // The slot the dead take was moving, recorded in the journal and not yet out of the queue:
+      // the journal's copy is the one kept.
+      const u64 rec = taking >> 32, pos_taking = taking & 0xffffffffu;
+      const bool in_journal = taking != 0 && rec <= o.jnl->n.load(std::memory_order_acquire);
+      for (u64 i = 0; i < n; ++i) {
+        const u64 top = first + n - 1 - i;
+        const u64 pos = top < o.cap ? top : top - o.cap;
+        msg_header* slot = o.slot_at(pos);
+        if (!slot) break;
+        const u64 len = load64(&slot->len);
+        if (len == 0 || len > o.max) continue;  // emptied by the take (its copy is in the journal)
+        if (i == 0 && in_journal && pos + 1 == pos_taking) continue;
+        // The dead sender's slot (the newest, at the bottom), if it is in the queue but was never
+        // counted enqueued (the count follows the copy): maybe torn.
+        if (receiver_alive && i + 1 == n && n > (st.enqueued > st.dequeued ? st.enqueued - st.dequeued : 0)) {
+          rep.lost += 1;
+          continue;
+        }
+        slot_copy sc{load32(&slot->priority), 1, std::string(reinterpret_cast<const char*>(slot->data()), static_cast<std::size_t>(len))};
+        if (counter) {
+          const u32 k = counter(std::span<const char>(sc.bytes.data(), sc.bytes.size()));
+          sc.count = k < 1 ? 1 : k > max_pack ? static_cast<u32>(max_pack) : k;
+        }
+        queued_msgs += sc.count;
+        queued.push_back(std::move(sc));
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    queued.clear();
+    queued_msgs = 0;
+  }
+  // A sound journal stays where it is (never copied out and back: a kill of this supervisor from
+  // here on leaves it for its successor, whose enable_journal takes it over); the queue's objects
+  // are made afresh.
+  if (journal_kept) {
+    old->keep_names();
+    remove_queue_objects(base);
+  } else {
+    old->remove();
+  }
+  old.reset();
+  auto fresh = create(base, cfg, ec);
+  if (!fresh) return nullptr;
+  fresh->inherit(st);
+  impl& f = *fresh->impl_;
+  if (journaled) {
+    fresh->enable_journal(attempts, dl_to, ec);
+    if (ec) return fresh;  // (at-most-once until the next start: the caller reports it)
+    u64 still = 0;
+    if (journal_kept && !f.journal_corrupt && journal_header_ok(*f.jnl, f.jbytes, f.max) &&
+        journal_pending(*f.jnl, f.jbytes, f.max, still) && still == pending) {
+      f.jnl->taking.store(0, std::memory_order_relaxed);  // the salvage below keeps one copy
+    } else {
+      f.jnl->n.store(0, std::memory_order_release);
+      f.jnl->taking.store(0, std::memory_order_relaxed);
+      f.journal_corrupt = false;
+      pending = 0;
+    }
+  }
+  if (!st.corrupted && receiver_alive) {
+    // What the receiver took is its own (not lost); the dropped slot was taken and lost; the
+    // queued slots are handed back (taken now) or sent again below.
+    control_block& c = *f.ctl;
+    const u64 taken = st.dequeued + rep.lost + (salvaged ? queued_msgs : 0);
+    c.enqueued.store(taken);
+    c.dequeued.store(taken);
+    c.handled.store(st.handled);
+    c.lost.store(st.lost + rep.lost);
+    c.bytes_in.store(st.bytes_in);
+    if (salvaged) {
+      u64 handed = 0;
+      try {
+        for (slot_copy& sc : queued) {
+          salvaged->push_back(std::move(sc.bytes));
+          handed += sc.count;
+        }
+      } catch (const std::bad_alloc&) {
+      }
+      rep.requeued = handed;
+      rep.lost += queued_msgs - handed;  // (out of memory: taken and lost)
+      c.lost.store(st.lost + rep.lost);
+      return fresh;
+    }
+  } else if (!st.corrupted) {
+    // Everything enqueued is now queued again, pending in the journal, or counted: handled,
+    // dead-lettered, lost before, or lost now (the rest).
+    control_block& c = *f.ctl;
+    const u64 taken = st.enqueued > queued_msgs ? st.enqueued - queued_msgs : 0;
+    const u64 settled = st.handled + st.dead_lettered + st.lost + pending;
+    rep.lost = taken > settled ? taken - settled : 0;
+    rep.duplicated = settled > taken ? settled - taken : 0;
+    c.enqueued.store(taken);
+    c.dequeued.store(taken);
+    c.lost.store(st.lost + rep.lost);
+    c.bytes_in.store(st.bytes_in);
+  }
+  rep.pending = pending;
+  for (const slot_copy& sc : queued) {
+    std::error_code e;
+    fresh->send(std::span<const char>(sc.bytes.data(), sc.bytes.size()), sc.priority,
+                internal::deadline_after(std::chrono::milliseconds(200)), e, sc.count);
+    if (e) {
+      rep.lost += sc.count;  // (counted: taken and lost)
+      control_block& c = *f.ctl;
+      c.enqueued.fetch_add(sc.count, std::memory_order_relaxed);
+      c.dequeued.fetch_add(sc.count, std::memory_order_relaxed);
+      c.lost.fetch_add(sc.count, std::memory_order_relaxed);
+    } else {
+      rep.requeued += sc.count;
+    }
+  }
+  return fresh;
+}
 
 }  // namespace procactor::ipc

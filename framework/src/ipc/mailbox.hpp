@@ -50,15 +50,19 @@ class mailbox {
   /// Opens the mailbox named @p base if it exists (mail queued there survives; a corrupt one is
   /// removed and made afresh), else creates it.
   /// The caller is the owner either way. Objects that exist but fail open()'s checks are refused
-  /// (errc::foreign_object), never adopted.
+  /// (errc::foreign_object), never adopted. @p keep_journal (an at-least-once child's): a corrupt
+  /// mailbox's delivery journal is kept, for enable_journal() to take it over if it is sound.
   static std::unique_ptr<mailbox> create_or_open(const std::string& base, const mailbox_config& cfg,
-                                                 std::error_code& ec) noexcept;
+                                                 std::error_code& ec, bool keep_journal = false) noexcept;
   /// Opens an existing mailbox by name. errc::no_such_object if there is none; errc::poisoned if
   /// it is ours but fails the integrity checks (control block, queue header, every index entry,
   /// every queued message's length); errc::foreign_object (the reason in refusal()) if one of its
   /// objects is not owned by our uid, has group or other permission bits, is of the wrong type
   /// (the doorbell a FIFO, the others regular files) or is a symbolic link.
-  static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec) noexcept;
+  /// @p receiver: the handle of the mailbox's receiving actor (a spawned actor's own): it maps the
+  /// delivery journal of an at-least-once mailbox too (a half-made one: errc::poisoned). A
+  /// sender's handle never maps it.
+  static std::unique_ptr<mailbox> open(const std::string& base, std::error_code& ec, bool receiver = false) noexcept;
 
   /// In a child forked from the process holding this handle: a receiver's handle (as open() gives)
   /// on the same mailbox, made from the mappings the child inherited and a duplicate of the
@@ -235,6 +239,70 @@ class mailbox {
   void reuse(const std::string& base, std::error_code& ec) noexcept;
   // ---- end of recycling ----
 
+  // ---- at-least-once delivery (issue #11 part 2; ipc/journal.hpp, docs/delivery.md) ----
+  /// Gives this mailbox (the owner's handle: its supervisor) a delivery journal, base.jnl, made
+  /// exclusively with mode 0600 and removed with the mailbox (remove_mailbox). One left by a
+  /// supervisor that died (an adopted mailbox) is kept if sound, else made afresh (what it held
+  /// is then counted lost by account_lost_after_crash). With a journal, account_lost_after_crash
+  /// counts nothing pending in it as lost: the actor's next incarnation receives it again.
+  /// errc::invalid_argument: @p max_attempts outside 1..1000, or a path of 256 bytes or more.
+  void enable_journal(std::uint32_t max_attempts, const std::string& dead_letter_to, std::error_code& ec) noexcept;
+  /// Whether this handle has a journal (a receiver's handle has one when its mailbox has).
+  bool journaled() const noexcept;
+  /// The journal's settings, read by a receiver's handle (1 and empty without a journal).
+  std::uint32_t max_attempts() const noexcept;
+  const std::string& dead_letter_to() const noexcept;
+  /// The delivery of the slot the last receive() returned: how many of its messages were acked
+  /// (handled or dead-lettered) by earlier incarnations, and the handler runs started for the
+  /// first one not acked (runs > 0: it is being redelivered). All zero without a journal.
+  struct delivery_state {
+    std::uint32_t acked = 0;
+    std::uint32_t runs = 0;
+    std::uint32_t count = 0;
+  };
+  delivery_state current_delivery() const noexcept;
+  /// Records one more handler run of the current slot's first message not acked (before its
+  /// handler runs) and returns its number (1: first delivery); counts a redelivery above 1.
+  std::uint32_t begin_attempt() noexcept;
+  /// Acks @p n more messages of the current slot (their handlers returned), then counts them
+  /// handled; or, with @p dead_lettered, counts them dead-lettered, then acks them. Without a
+  /// journal: note_handled(n).
+  void ack(std::uint32_t n, bool dead_lettered = false) noexcept;
+  /// Acks the messages of the current slot not acked yet: a slot that ended without reaching them
+  /// (its record says more messages than it reached). Those of its @p in_slot real messages (the
+  /// slot counter's figure, what dequeued counted) not acked are counted lost. Returns how many.
+  std::uint32_t ack_rest_lost(std::uint32_t in_slot) noexcept;
+  /// For a journaled mailbox retired for good (its actor ended and will not run again; the
+  /// supervisor's handle): counts what its journal still holds (taken, not acked) as lost and
+  /// empties the journal, so that dequeued == handled + lost + dead_lettered with nothing pending.
+  /// A corrupt journal: the counters' gap is counted. Returns the messages counted; 0 without a
+  /// journal.
+  std::uint64_t account_journal_lost() noexcept;
+  /// What recreate_poisoned() did with the mail of the poisoned mailbox.
+  struct salvage_report {
+    std::uint64_t requeued = 0;    ///< queued messages sent again into the new mailbox
+    std::uint64_t pending = 0;     ///< journal records kept (received again first)
+    std::uint64_t lost = 0;        ///< counted lost
+    std::uint64_t duplicated = 0;  ///< messages counted in two places (a take cut by the kill)
+  };
+  /// Recreates a poisoned mailbox (a process died inside the queue's lock) under the same name.
+  /// Journaled (its receiver died there): its queued slots (checked as open() checks them) are sent
+  /// again into the new one, its journal is carried over, and the counters are set so that
+  /// enqueued == dequeued + depth and dequeued == handled + lost + dead_lettered + pending (what
+  /// cannot be found counted lost).
+  /// @p counter: messages per slot. Null (ec set) if the new mailbox cannot be made.
+  /// @p receiver_alive: the caller is the mailbox's receiver, alive (a mailbox without a journal
+  /// and one message per slot, e.g. the tree handle's): the process that died inside the lock was
+  /// a sender. If it died after placing its slot in the queue but before counting it (the queue
+  /// holds more than enqueued - dequeued), that slot (the newest, at the bottom: every sender uses
+  /// one priority) may be torn: it is dropped and counted lost (enqueued, dequeued and lost). The
+  /// other queued slots are kept: with @p salvaged, handed back there (counted dequeued, for the
+  /// receiver to handle itself: nothing can fill the new mailbox before them), else sent again.
+  static std::unique_ptr<mailbox> recreate_poisoned(std::unique_ptr<mailbox> old, const mailbox_config& cfg,
+                                                     slot_counter counter, salvage_report& rep,
+                                                     std::error_code& ec, bool receiver_alive = false,
+                                                     std::vector<std::string>* salvaged = nullptr) noexcept;
+
   struct impl;
 
  private:
@@ -257,7 +325,19 @@ const std::string& refusal() noexcept;
 std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code& ec, bool any_user = false,
                                         std::optional<uid_t> owner = std::nullopt) noexcept;
 
+/// Reads the first @p len bytes of the shared-memory object @p name (as in /dev/shm, no leading
+/// slash) into @p out, with open()'s checks: opened with O_NOFOLLOW and O_NONBLOCK (a FIFO never
+/// blocks the reader), a regular file with no group or other permission bits, owned by @p owner
+/// if given (refused unless @p any_user when that is not this user), else by this user (any user
+/// with @p any_user). Read with pread into a private copy, never mapped (an object that shrinks
+/// gives an error, not a SIGBUS). errc::no_such_object if it is missing or shorter than @p len
+/// (still being made, or shrinking), errc::foreign_object (the reason in refusal()), or errno.
+bool read_private_object(const std::string& name, void* out, std::size_t len, std::error_code& ec,
+                         bool any_user = false, std::optional<uid_t> owner = std::nullopt) noexcept;
+
 /// Removes the objects of a mailbox by name, whether or not it is open anywhere.
 void remove_mailbox(const std::string& base) noexcept;
+/// Removes the queue, control block and doorbell of mailbox @p base, not its delivery journal.
+void remove_queue_objects(const std::string& base) noexcept;
 
 }  // namespace procactor::ipc

@@ -29,7 +29,7 @@ const std::string* registered_actor_type(const char* type_key) {
 int run_actor(std::unique_ptr<actor> a, const std::string& path, const tree_address& addr, connection conn,
               std::uint64_t incarnation, std::chrono::microseconds spin, std::unique_ptr<ipc::mailbox> box) {
   std::error_code e;
-  if (!box) box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e);
+  if (!box) box = ipc::mailbox::open(wire::mailbox_name(addr.prefix, path), e, true);
   if (!box) throw std::runtime_error("cannot open own mailbox: " + e.message());
   // The runtime is never destroyed: this process ends when run_actor returns (its caller reports
   // and _exits), and the kernel drops its mappings, descriptors and event loop at once. Taking

@@ -26,17 +26,32 @@ constexpr auto previous_receiver_wait = std::chrono::seconds(5);
 /// process of that supervisor ended with it, maybe inside a handler, and nobody counted what it
 /// took. Once that process has surely ended, the loss is counted as after any crash, and the new
 /// incarnation is a restart (the mailbox's restart count names incarnations in downs).
-void settle_adopted_mailbox(child& c) {
+/// False for an at-least-once mailbox whose previous receiver still runs: two receivers must
+/// never share one journal, so the child is not started (its start fails; a restart tries again).
+bool settle_adopted_mailbox(child& c) {
   const std::string parent = c.path.substr(0, c.path.rfind('/'));
   if (!c.box->wait_previous_receiver(internal::deadline_after(previous_receiver_wait))) {
+    if (c.box->journaled()) return false;
     log_event(log_level::warn, "messages_not_counted", parent, c.path,
               "the previous process of " + c.path + " still runs: what it took is not counted");
-  } else if (const std::uint64_t lost = c.box->account_lost_after_crash()) {
-    log_event(log_level::warn, "messages_lost", parent, c.path,
-              std::to_string(lost) + " message(s) lost with " + c.path + " (its supervisor died)",
-              {{"count", std::to_string(lost)}});
+  } else {
+    // Its down, as its own supervisor would have sent it: request monitors routed again to this
+    // supervisor (supervisor::keep_transit_watches) are answered with it, so a request that
+    // process had taken fails with `died` and one still queued waits for the next incarnation.
+    const auto st = c.box->stats();
+    c.last_down = wire::down_mark(st.restarts, st.dequeued);
+    c.last_reason = exit_reason{};
+    c.last_reason.kind = exit_reason::kind_t::signal;
+    c.last_reason.signal = SIGKILL;  // PR_SET_PDEATHSIG, or wait_previous_receiver
+    c.last_reason.detail = "killed with its supervisor";
+    if (const std::uint64_t lost = c.box->account_lost_after_crash()) {
+      log_event(log_level::warn, "messages_lost", parent, c.path,
+                std::to_string(lost) + " message(s) lost with " + c.path + " (its supervisor died)",
+                {{"count", std::to_string(lost)}});
+    }
   }
   c.box->add_restart();
+  return true;
 }
 
 }  // namespace
@@ -46,12 +61,27 @@ connection launch_child(child& c, const tree_address& addr, std::string& error, 
   if (c.spec.make_actor && !c.box) {
     const std::string name = wire::mailbox_name(addr.prefix, c.path);
     if (pool) c.box = pool->take(name, box_config(c.spec));
-    if (!c.box) c.box = ipc::mailbox::create_or_open(name, box_config(c.spec), ec);
+    if (!c.box) c.box = ipc::mailbox::create_or_open(name, box_config(c.spec), ec, c.spec.delivery_mode == delivery::at_least_once);
     if (!c.box) {
       error = "cannot create the mailbox of " + c.path + ": " + ec.message();
       return {};
     }
-    if (c.box->adopted()) settle_adopted_mailbox(c);
+    if (c.spec.delivery_mode == delivery::at_least_once) {
+      c.box->enable_journal(c.spec.max_attempts, c.spec.dead_letter_to, ec);
+      if (ec) {
+        error = "cannot create the delivery journal of " + c.path + ": " + ec.message();
+        c.box->remove();
+        c.box.reset();
+        return {};
+      }
+    }
+    if (c.box->adopted() && !settle_adopted_mailbox(c)) {
+      error = "cannot start " + c.path + ": the previous process of " + c.path +
+              " still runs and may still use its delivery journal";
+      c.box->keep_names();  // kept for the next try (which waits again)
+      c.box.reset();
+      return {};
+    }
   }
   auto [mine, theirs] = procactor::pipe();
   process_options opts;
@@ -114,6 +144,22 @@ mailbox_outcome settle_mailbox(child& c, const exit_reason& why, const tree_addr
     out.lost = c.box->account_lost_after_crash();
     out.unsent = c.box->account_unsent_after_crash();
   }
+  if (c.box->poisoned() && c.box->journaled()) {
+    // At-least-once: the queued mail and the journal are carried over into the new mailbox
+    std::error_code ec;
+    ipc::mailbox::salvage_report rep;
+    c.box = ipc::mailbox::recreate_poisoned(std::move(c.box), box_config(c.spec), &wire::messages_in_slot, rep, ec);
+    out.lost += rep.lost;
+    out.recreated = true;
+    if (ec) {  // no new mailbox, or one without its journal: what the old one held may be gone
+      const std::string parent = c.path.substr(0, c.path.rfind('/'));
+      log_event(log_level::error, "mailbox_not_recreated", parent, c.path,
+                "the poisoned mailbox of " + c.path + " could not be recreated with its journal: " + ec.message() +
+                    (c.box ? std::string() : std::string(" (no mailbox: its mail is lost)")),
+                {{"error", ec.message()}});
+    }
+    return out;
+  }
   if (c.box->poisoned()) {  // it died inside the queue's lock: recreate under the same name
     auto st = c.box->stats();
     c.box->remove();
@@ -131,7 +177,8 @@ std::uint64_t retire_mailbox(child& c, mailbox_pool* pool) noexcept {
   c.box->close();  // senders holding it open see `closed` and learn the actor is gone
   // Senders re-check `closed` under the queue's lock: once this takes that lock, none adds more.
   std::error_code ec;
-  const std::uint64_t left = c.box->size(ec);
+  std::uint64_t left = c.box->size(ec);
+  left += c.box->account_journal_lost();  // at-least-once: taken, not acked, never run again
   if (pool && !pool->prefix.empty()) {
     pool->put(std::move(c.box));  // its names go: senders that open it by name find no actor
     return left;

@@ -37,6 +37,10 @@ struct child {
   exit_reason last_reason;          // of the previous incarnation
   std::string last_down;            // its down mark: "restarts:dequeued" at its death (wire::down_mark)
   std::vector<wire::frame> held;    // monitors for the subtree of a restarting nested supervisor
+  // Request monitors forwarded to this nested supervisor for its subtree and not yet answered (a
+  // down for them passes back up through here): should it die, they were lost with its watcher
+  // lists, and are routed again to its next incarnation (see supervisor::keep_transit_watches).
+  std::vector<wire::frame> transit;
   std::optional<exit_reason> said;  // the reason its exit frame gave, if one came
   watch_list watchers;
   std::vector<watcher> terminate_waiters;  // answered with child_reply once it ended

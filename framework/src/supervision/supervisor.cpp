@@ -389,6 +389,7 @@ void supervisor::on_child_exit(std::size_t i) {
     c.last_down = wire::down_mark(st.restarts, st.dequeued);
   }
   for (auto& w : c.watchers.take()) send_down(w.path, c.path, why, w.kind, c.last_down);  // each watcher is told once
+  keep_transit_watches(c, why);
 
   for (auto& w : c.start_waiters) reply_child(w.path, w.kind, c.path, false);
   c.start_waiters.clear();
@@ -677,9 +678,42 @@ void supervisor::handle_frame(const wire::frame_view& f, int from_child) {
       }
       route(f);
       return;
+    case wire::frame_kind::down:
+      if (from_child >= 0) forget_transit_watch(*children_[static_cast<std::size_t>(from_child)], f);
+      route(f);
+      return;
     default:
       route(f);
       return;
+  }
+}
+
+void supervisor::note_transit_watch(child& c, const wire::frame_view& f) {
+  if (f.corr != static_cast<std::uint64_t>(watch_kind::request)) return;
+  if (auto w = wire::decode_frame(f.bytes)) c.transit.push_back(std::move(*w));
+}
+
+void supervisor::forget_transit_watch(child& c, const wire::frame_view& down) {
+  if (c.transit.empty() || down.corr != static_cast<std::uint64_t>(watch_kind::request)) return;
+  // the down answers the monitor its watcher (down.to) took on the actor it names (down.from)
+  auto it = std::find_if(c.transit.begin(), c.transit.end(),
+                         [&](const wire::frame& m) { return m.from == down.to && m.to == down.from; });
+  if (it != c.transit.end()) c.transit.erase(it);
+}
+
+void supervisor::keep_transit_watches(child& c, const exit_reason& why) {
+  if (c.transit.empty()) return;
+  auto lost = std::move(c.transit);
+  c.transit.clear();
+  const bool back = !shutting_down_ && !c.gone &&
+                    (c.stop_requested || c.spec.restart == restart_type::permanent ||
+                     (c.spec.restart == restart_type::transient && why.abnormal()));
+  for (auto& m : lost) {
+    if (back) {
+      c.held.push_back(std::move(m));
+    } else {
+      send_down(m.from, m.to, reason_of(exit_reason::kind_t::no_such_actor), m.corr);
+    }
   }
 }
 
@@ -704,10 +738,19 @@ void supervisor::route(const wire::frame_view& f) {
     case destination::where::below_child: {
       child& c = *children_[d.child];
       if (c.running && c.spec.supervisor && c.pipe) {
+        if (f.kind == wire::frame_kind::monitor) note_transit_watch(c, f);
         forward(*c.pipe, f, nullptr);
+      } else if (c.spec.supervisor && !c.gone && f.kind == wire::frame_kind::monitor) {
+        // below a nested supervisor being restarted: the monitor waits for it (as one of that
+        // supervisor itself), a "no such actor" now would fail requests its next children answer
+        if (auto held = wire::decode_frame(f.bytes)) c.held.push_back(std::move(*held));
+      } else if (c.spec.supervisor && !c.gone && f.kind == wire::frame_kind::route) {
+        // below a nested supervisor being restarted: a lost message, not a missing actor (a down
+        // "no such actor" would fail the sender's requests to an actor that comes back)
+        undeliverable(f, nullptr, "its supervisor " + c.path + " is being restarted");
       } else {
         if (f.kind == wire::frame_kind::route) count_lost(f, nullptr);
-        not_found(f);  // restarting, or no such actor below an actor
+        not_found(f);  // no such actor below an actor, or below a supervisor gone for good
       }
       return;
     }
@@ -797,9 +840,13 @@ void supervisor::control_at_child(std::size_t k, const wire::frame_view& f) {
     // a nested supervisor being restarted: its children come back with it, so the monitor waits
     // for it (a "no such actor" now would fail requests that its next children answer)
     if (auto held = wire::decode_frame(f.bytes)) c.held.push_back(std::move(*held));
+  } else if (!c.gone && f.kind == wire::frame_kind::route) {
+    // not running now (restarting): a routed message is lost, counted in its mailbox and reported
+    // to its sender (undelivered), as one dropped for a frozen receiver. Not a down "no such
+    // actor": the actor exists and comes back, and such a down failed the sender's requests to it.
+    undeliverable(f, c.spec.supervisor ? nullptr : c.box.get(), "it is being restarted");
   } else {
-    // not running now (restarting): a routed message is lost, counted in its mailbox; the sender
-    // gets a down no_such_actor (not_found)
+    // ended for good: the sender gets a down no_such_actor (not_found)
     if (f.kind == wire::frame_kind::route) count_lost(f, c.spec.supervisor ? nullptr : c.box.get());
     not_found(f);
   }

@@ -77,6 +77,13 @@ class supervisor {
   void control_at_child(std::size_t k, const wire::frame_view& f);
   void control_at_self(const wire::frame_view& f);
   void not_found(const wire::frame_view& f);
+  /// Request monitors forwarded to the nested supervisor @p c for its subtree (child::transit):
+  /// remembered, forgotten when their down passes back, and at its death (@p why) held for its
+  /// next incarnation, which answers them (an incarnation below it that died with it is reported
+  /// by the mark its mailbox's adopter sets), or answered "no such actor" if it is not restarted.
+  void note_transit_watch(child& c, const wire::frame_view& f);
+  void forget_transit_watch(child& c, const wire::frame_view& down);
+  void keep_transit_watches(child& c, const exit_reason& why);
   /// Makes a frame from this supervisor's side (a down, a reply) and routes it.
   void emit(wire::frame_kind kind, std::string_view to, std::string_view about, std::uint64_t corr,
             const exit_reason& why, std::string_view payload);
