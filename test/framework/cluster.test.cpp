@@ -588,8 +588,79 @@ BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_
     // a was not frozen: b's late check did not declare it down, it keeps its incarnation
     BOOST_TEST(sa.rejoins == 0u);
     BOOST_TEST(sa.incarnation == a_inc);
+    // nor did it take a itself for unreachable (its own probe of the server was frozen too)
+    BOOST_TEST(sb.downs == 0u);
     auto r = a.request<std::string>("b:/fb/echo", echo_q{"again"}, 5s);
     BOOST_TEST(r.value.value_or(r.detail) == "again from /.gateway");
+  }
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(an_isolated_member_table_fences_everyone_until_it_reconnects) {
+  membership m(700ms);
+  const auto t0 = membership::clock::time_point{} + 10s;
+  std::vector<membership::down_event> downs;
+  m.observe("b", 1, t0, downs);
+  m.observe("c", 2, t0, downs);
+  m.isolate(t0 + 1s, "lost the server", downs);
+  BOOST_TEST_REQUIRE(downs.size() == 2u);
+  BOOST_TEST(downs[0].why == "lost the server");
+  BOOST_TEST(!m.find("b")->up);
+  BOOST_TEST((m.observe("b", 1, t0 + 1s, downs) == membership::verdict::fenced));  // while isolated
+  BOOST_TEST(!m.find("b")->up);
+  m.reconnected();  // back as a new incarnation: unreachable, not dead, they are members again
+  BOOST_TEST(!m.is_fenced("b", 1));
+  BOOST_TEST((m.observe("b", 1, t0 + 2s, downs) == membership::verdict::joined));
+  BOOST_TEST(m.find("b")->up);
+  // a new incarnation of c replaces the unreachable one, which is fenced now (no second down)
+  BOOST_TEST((m.observe("c", 3, t0 + 2s, downs) == membership::verdict::joined));
+  BOOST_TEST(downs.size() == 2u);
+  BOOST_TEST((m.observe("c", 2, t0 + 2s, downs) == membership::verdict::fenced));
+}
+
+BOOST_AUTO_TEST_CASE(nodes_that_lose_the_server_declare_each_other_down_and_rejoin_when_it_answers_again,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto ta = tree::start("ia", echo_spec());
+  auto tb = tree::start("ib", echo_spec());
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
+    std::error_code ec;
+    const auto a_inc = a.stats(2s, ec).incarnation;
+    const auto b_inc = b.stats(2s, ec).incarnation;
+
+    // The server stops answering; both TCP connections stay open, so no client notices by itself
+    // (as with a cut link while traffic flows). Each gateway's own probe does: the other is
+    // unreachable (down), then both come back as new incarnations.
+    BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGSTOP) == 0);
+    struct resume {
+      pid_t pid;
+      ~resume() { ::kill(pid, SIGCONT); }
+    } resume_server{srv.pid()};
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b") && !sees_up(b, "a"); }, 5s));
+    auto r = a.request<std::string>("b:/ib/echo", echo_q{"cut"}, 5s);
+    BOOST_TEST((r.error == errc::died));  // at once, not after 5 s
+    BOOST_TEST(r.detail.find("node down") != std::string::npos, r.detail);
+    BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGCONT) == 0);
+
+    BOOST_TEST_REQUIRE(procactor_test::wait_until(
+        [&] {
+          auto mb = member_of(a, "b");
+          auto ma = member_of(b, "a");
+          return mb && mb->up && mb->incarnation != b_inc && ma && ma->up && ma->incarnation != a_inc;
+        },
+        10s));
+    auto sa = a.stats(2s, ec);
+    auto sb = b.stats(2s, ec);
+    BOOST_TEST(sa.rejoins == 1u);
+    BOOST_TEST(sb.rejoins == 1u);
+    auto again = a.request<std::string>("b:/ib/echo", echo_q{"healed"}, 5s);
+    BOOST_TEST(again.value.value_or(again.detail) == "healed from /.gateway");
   }
   ta.stop();
   tb.stop();

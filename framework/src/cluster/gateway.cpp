@@ -75,6 +75,12 @@ struct gateway {
   std::uint64_t next_in = 1;
   std::unordered_map<std::string, clock::time_point> noticed;  // fenced notices sent, per node
   std::atomic<bool> closing{false};  // our own close: no "lost its connection" line
+  // When the server last answered this gateway's PING (steady clock, ns; the prober thread). A cut
+  // link is not noticed by the NATS client while traffic flows (CLUSTER-NOTES), so the gateway
+  // asks the server itself: silence of the others only means something while it answers.
+  std::atomic<std::int64_t> server_ok{0};
+  bool isolated = false;  // under mu: every member declared unreachable, this node lost the server
+  clock::time_point last_check{};  // under mu
   std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
   gateway_stats st;
 
@@ -170,6 +176,7 @@ struct gateway {
   // Under mu: tells a fenced incarnation that it was declared down here (at most once per heartbeat
   // period per node), so that it rejoins as a new incarnation.
   void notice_fenced(const wire::frame_view& f) {
+    if (isolated) return;  // fenced by isolation: they did nothing wrong, we rejoin ourselves
     const auto now = clock::now();
     auto& last = noticed[std::string(f.src_node)];
     if (now - last < cfg.opts.heartbeat) return;
@@ -200,6 +207,8 @@ struct gateway {
       }
       inc = fresh;
       ++st.rejoins;
+      if (isolated) members.reconnected();  // the others were unreachable, not dead
+      isolated = false;  // (told it was fenced before it heard the server again: one rejoin is enough)
       for (auto& [c, r] : pending_out) failed.push_back(std::move(r));
       pending_out.clear();
       pending_in.clear();
@@ -473,11 +482,38 @@ struct gateway {
     const auto now = clock::now();
     // Cut off from the server (reconnecting): we hear nobody, which says nothing about them. The
     // others may declare us down meanwhile; then we are told, and rejoin.
+    // A link cut or a stopped server is not noticed by the client while it writes into its socket:
+    // the prober's last answer from the server says whether we hear anything at all.
     const bool connected = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+    bool back = false;
     {
       std::lock_guard lock(mu);
-      if (connected) {
-        members.check(now, downs);
+      // A check that comes late (this gateway was stopped or starved, prober included), or the
+      // first one (stopped before it, the same): the server, like every member
+      // (membership::check), gets a fresh window from now.
+      if (last_check == clock::time_point{} || now - last_check > cfg.opts.down_after / 2) {
+        server_ok.store(std::max(server_ok.load(), now.time_since_epoch().count()));
+      }
+      last_check = now;
+      const auto server_age = now - clock::time_point(clock::duration(server_ok.load(std::memory_order_relaxed)));
+      if (connected && server_age <= cfg.opts.down_after / 2) {
+        if (isolated) {  // heard again: the others fenced our old incarnation; take a new one
+          isolated = false;
+          back = true;
+        } else {
+          members.check(now, downs);
+        }
+      } else if (server_age > cfg.opts.down_after && !isolated) {
+        // Cut off for down_after: the others are unreachable from here (requests to them fail with
+        // node_down, monitors fire, their frames are refused until we come back) but not told
+        // they are fenced, since they did nothing wrong; the others declare *us* down meanwhile,
+        // and we come back as a new incarnation.
+        members.isolate(now,
+                        "unreachable: node " + self + " lost the NATS server for " +
+                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(server_age).count()) +
+                            " ms",
+                        downs);
+        isolated = true;
       } else {
         members.hold(now);
       }
@@ -507,6 +543,23 @@ struct gateway {
     for (std::size_t i = 0; i < failed.size(); ++i) {
       const auto& r = failed[i];
       error_to(main_out, r.requester, r.corr, errc::died, node_down_text(r.node + ":" + r.to, r.node, whys[i]));
+    }
+    if (back) {
+      procactor::detail::log_event(log_level::info, "nats_server_back", self, cfg.opts.url,
+                                   "node " + self + " hears the NATS server again; rejoining as a new incarnation");
+      rejoin(main_out);
+    }
+  }
+
+  // The prober thread: a PING to the server every heartbeat period (FlushTimeout waits for the
+  // PONG), recording when the server last answered.
+  void probe(const std::atomic<bool>& stop) {
+    while (!stop.load()) {
+      const auto t0 = clock::now();
+      if (natsConnection_FlushTimeout(nc, cfg.opts.down_after.count()) == NATS_OK) {
+        server_ok.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+      }
+      std::this_thread::sleep_until(t0 + cfg.opts.heartbeat);  // (a period, not a wait for an event)
     }
   }
 };
@@ -624,6 +677,17 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
       return 1;
     }
   }
+  g.server_ok.store(clock::now().time_since_epoch().count());  // (the flush above was answered)
+  std::atomic<bool> stop_probe{false};
+  std::thread prober([&] { g.probe(stop_probe); });
+  struct joiner {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~joiner() {
+      stop = true;
+      t.join();
+    }
+  } join_prober{stop_probe, prober};
   g.send_heartbeat();
   say("ok");
   ready.close();

@@ -31,14 +31,17 @@ membership::verdict membership::observe(std::string_view node, std::uint64_t inc
     return verdict::joined;
   }
   peer& p = it->second;
-  if (p.incarnation == inc) {  // (a down incarnation is fenced: this one is up)
+  if (p.incarnation == inc) {
     p.last_seen = now;
-    return verdict::accept;
+    if (p.up) return verdict::accept;
+    // Down but not fenced: declared unreachable while this side was isolated (isolate()), and
+    // forgiven since (reconnected()); heard again, it is a member again.
+    p.up = true;
+    p.since = now;
+    return verdict::joined;
   }
-  if (p.up) {
-    downs.push_back({p.node, p.incarnation, "replaced by a new incarnation"});
-    fence(p.node, p.incarnation);
-  }
+  if (p.up) downs.push_back({p.node, p.incarnation, "replaced by a new incarnation"});
+  fence(p.node, p.incarnation);  // (a down one is fenced already, unless forgiven: reconnected())
   p.incarnation = inc;
   p.up = true;
   p.last_seen = now;
@@ -75,6 +78,26 @@ void membership::hold(clock::time_point now) {
   for (auto& [name, p] : peers_) {
     if (p.up) p.last_seen = std::max(p.last_seen, now);
   }
+}
+
+void membership::isolate(clock::time_point now, const std::string& why, std::vector<down_event>& downs) {
+  last_check_ = now;
+  for (auto& [name, p] : peers_) {
+    if (!p.up) continue;
+    p.up = false;
+    p.since = now;
+    fence(p.node, p.incarnation);
+    unreachable_.emplace_back(p.node, p.incarnation);
+    downs.push_back({p.node, p.incarnation, why});
+  }
+}
+
+void membership::reconnected() {
+  for (const auto& [node, inc] : unreachable_) {
+    auto it = fenced_.find(node);
+    if (it != fenced_.end()) std::erase(it->second, inc);
+  }
+  unreachable_.clear();
 }
 
 std::optional<membership::peer> membership::find(std::string_view node) const {

@@ -55,6 +55,16 @@ class membership {
   /// hear anyone (its own connection is down), so silence says nothing about the others.
   void hold(clock::time_point now);
 
+  /// Declares every up member down with @p why (added to @p downs): the caller itself lost the
+  /// server (isolated), so the others are unreachable from here. Their incarnations are fenced
+  /// until reconnected(): nothing of theirs is delivered after the down while this side still runs
+  /// its old incarnation.
+  void isolate(clock::time_point now, const std::string& why, std::vector<down_event>& downs);
+  /// The caller came back as a new incarnation of its own after isolate(): the incarnations it
+  /// fenced then are not fenced any more (their frames to its old incarnation are refused as
+  /// stale anyway); heard again, they are members again (verdict::joined).
+  void reconnected();
+
   /// The member named @p node (up or down), if it was ever seen.
   std::optional<peer> find(std::string_view node) const;
   std::vector<peer> all() const;
@@ -69,6 +79,7 @@ class membership {
   std::map<std::string, peer, std::less<>> peers_;
   std::map<std::string, std::deque<std::uint64_t>, std::less<>> fenced_;  // per node, the latest 64
   std::optional<clock::time_point> last_check_;
+  std::vector<std::pair<std::string, std::uint64_t>> unreachable_;  // fenced by isolate()
   std::uint64_t fenced_frames_ = 0;
 };
 
