@@ -200,14 +200,39 @@ BOOST_AUTO_TEST_CASE(a_batch_round_trips_and_one_whose_inner_lengths_lie_is_refu
   bad = good;
   bad[items + 4 + 8] = 1;  // an inner frame with its own incarnation
   BOOST_TEST(refused(bad));
+  // the last inner frame claims one byte more, and that byte is there: only the inner frame's own
+  // check (its parts must add up to exactly its length) sees the lie
+  {
+    std::string two;
+    BOOST_TEST_REQUIRE(cw::append_inner(two, frame_of(cw::kind::message, 0, p1)));
+    const std::size_t second = two.size();
+    BOOST_TEST_REQUIRE(cw::append_inner(two, frame_of(cw::kind::message, 1, p1)));
+    for (bool lie : {false, true}) {
+      std::string body = two;
+      if (lie) {
+        put32(body, second, static_cast<std::uint32_t>(body.size() - second - 4 + 1));
+        body += 'x';
+      }
+      cw::frame_view outer;
+      outer.kind = cw::kind::batch;
+      outer.src_node = "a";
+      outer.dst_node = "b";
+      outer.tag = 2;
+      outer.payload = std::span<const char>(body.data(), body.size());
+      std::string enc;
+      BOOST_TEST_REQUIRE(cw::encode(enc, outer));
+      BOOST_TEST(refused(enc) == lie);
+    }
+  }
   // an inner frame that names a node: a batch with the names given back is refused as well
   {
     std::string items_bytes;
     BOOST_TEST_REQUIRE(cw::append_inner(items_bytes, frame_of(cw::kind::message, 0, p1)));
     std::string named;
     cw::frame_view in = frame_of(cw::kind::message, 0, p1);
-    put32(named, 0, 0);
-    named.resize(4);
+    in.src_inc = 0;  // (only the names are wrong)
+    in.dst_inc = 0;
+    named.assign(4, '\0');
     BOOST_TEST_REQUIRE(cw::encode(named, in));
     put32(named, 0, static_cast<std::uint32_t>(named.size() - 4));
     for (const std::string* body : {&items_bytes, &named}) {
