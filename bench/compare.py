@@ -178,7 +178,7 @@ def main():
     # the cluster lines, and cluster_bench's mode for each
     cluster_modes = {"cluster_rtt_64B": "rtt", "nats_rtt_64B": "rtt", "cluster_throughput_64B": "throughput",
                      "nats_publish_64B": "throughput", "node_down_detection": "down"}
-    modes = sorted({m for n, m in cluster_modes.items() if only in n})
+    modes = sorted({m for n, m in cluster_modes.items() if only in n or only == "cluster"})
     local = not only or not modes  # procactor_bench and mp_bench: unless --only names a cluster line
     # the pipeline's input, written once and read by both pipelines
     sys.path.insert(0, HERE)
