@@ -3,6 +3,11 @@
 //    its reply (handle -> a's gateway -> NATS -> b's gateway -> actor, and back), in us;
 //  - nats_rtt_64B: raw NATS request-reply of 64 bytes between two processes (libnats, SendAsap on
 //    both sides), on the same server in the same run;
+//  - cluster_throughput_64B: one-way messages of 64 bytes from node a's handle to a counting
+//    actor on node b (handle -> a's gateway -> NATS -> b's gateway -> actor), in msg/s: --msgs
+//    messages sent, counted when the actor has received them (its clock: the last one's arrival);
+//  - nats_publish_64B: raw NATS publish of 64 bytes from one process to a subscriber in another
+//    (libnats, default buffering), counted at the subscriber, same server, same run;
 //  - node_down_detection: ms from SIGKILL of node c's gateway to node a's gateway declaring c down
 //    (the time it records, on the machine's steady clock), over --kills kills (a new incarnation of c joins between kills). Kills
 //    only: link cuts need network namespaces (left).
@@ -12,7 +17,7 @@
 // The main process never loads libnats' threads: it forks the trees, the gateways and the raw
 // NATS processes, which a multi-threaded process could not do safely.
 //
-//   cluster_bench [--reps N] [--rounds N]
+//   cluster_bench [--reps N] [--rounds N] [--msgs N] [--kills N] [--only rtt|throughput|down]
 
 #include <nats/nats.h>
 
@@ -50,6 +55,35 @@ class echo_actor : public procactor::actor {
   echo_actor() {
     on<echo64>([](const echo64& m) { return m; });
   }
+};
+
+std::int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(clk::now().time_since_epoch()).count(); }
+
+struct tput64 {
+  std::array<char, 64> bytes;
+};
+struct count_q {
+  int unused;
+};
+struct count_r {
+  std::uint64_t count = 0;
+  std::int64_t last_ns = 0;  // steady clock (one machine: comparable across processes)
+};
+
+// Counts tput64 messages, and when the last one came.
+class count_actor : public procactor::actor {
+ public:
+  count_actor() {
+    on<tput64>([this](const tput64&) {
+      ++n_;
+      last_ = now_ns();
+    });
+    on<count_q>([this](const count_q&) { return count_r{n_, last_}; });
+  }
+
+ private:
+  std::uint64_t n_ = 0;
+  std::int64_t last_ = 0;
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -138,6 +172,105 @@ std::vector<double> raw_nats_rtts(const std::string& url, int rounds) {
   return v;
 }
 
+// Raw NATS publish: a subscriber process counts --msgs messages and reports when the last came;
+// a publisher process publishes them (default options: libnats buffers and flushes) and reports
+// when it began. Messages per second, or -1 (the count when short in @p got).
+int nats_subscriber(std::string url, int msgs, procactor::connection& io) {
+  natsConnection* nc = nullptr;
+  natsOptions* o = nullptr;
+  natsOptions_Create(&o);
+  natsOptions_SetURL(o, url.c_str());
+  if (natsConnection_Connect(&nc, o) != NATS_OK) return 1;
+  natsSubscription* sub = nullptr;
+  if (natsConnection_SubscribeSync(&sub, nc, "bench.tput") != NATS_OK) return 1;
+  natsSubscription_SetPendingLimits(sub, -1, 512 * 1024 * 1024);
+  natsConnection_Flush(nc);
+  io.send_bytes(std::span<const char>("ok", 2));
+  int n = 0;
+  std::int64_t last = 0;
+  while (n < msgs) {
+    natsMsg* m = nullptr;
+    if (natsSubscription_NextMsg(&m, sub, 3000) != NATS_OK) break;  // (lost: reported short)
+    last = now_ns();
+    natsMsg_Destroy(m);
+    ++n;
+  }
+  const std::string text = std::to_string(n) + " " + std::to_string(last);
+  io.send_bytes(std::span<const char>(text.data(), text.size()));
+  natsConnection_Destroy(nc);
+  return 0;
+}
+
+int nats_publisher(std::string url, int msgs, procactor::connection& io) {
+  natsConnection* nc = nullptr;
+  natsOptions* o = nullptr;
+  natsOptions_Create(&o);
+  natsOptions_SetURL(o, url.c_str());
+  if (natsConnection_Connect(&nc, o) != NATS_OK) return 1;
+  char data[64] = {};
+  const std::int64_t t0 = now_ns();
+  for (int i = 0; i < msgs; ++i) {
+    if (natsConnection_Publish(nc, "bench.tput", data, sizeof data) != NATS_OK) return 2;
+  }
+  natsConnection_FlushTimeout(nc, 10000);
+  const std::string text = std::to_string(t0);
+  io.send_bytes(std::span<const char>(text.data(), text.size()));
+  natsConnection_Destroy(nc);
+  return 0;
+}
+
+double raw_nats_publish(const std::string& url, int msgs) {
+  auto [smine, stheirs] = procactor::pipe();
+  procactor::process subscriber(nats_subscriber, url, msgs, std::move(stheirs));
+  subscriber.start();
+  (void)smine.recv_bytes(std::chrono::seconds(10));  // subscribed
+  auto [pmine, ptheirs] = procactor::pipe();
+  procactor::process publisher(nats_publisher, url, msgs, std::move(ptheirs));
+  publisher.start();
+  auto t0b = pmine.recv_bytes(std::chrono::seconds(120));
+  auto endb = smine.recv_bytes(std::chrono::seconds(120));
+  publisher.join();
+  subscriber.join();
+  const std::int64_t t0 = std::atoll(std::string(t0b.begin(), t0b.end()).c_str());
+  const std::string end(endb.begin(), endb.end());
+  const long long n = std::atoll(end.c_str());
+  const std::int64_t last = std::atoll(end.substr(end.find(' ') + 1).c_str());
+  if (n != msgs) {
+    std::fprintf(stderr, "cluster_bench: raw NATS subscriber got %lld of %d\n", n, msgs);
+    return -1;
+  }
+  return static_cast<double>(msgs) / (static_cast<double>(last - t0) / 1e9);
+}
+
+// Through the cluster: a's handle sends --msgs messages to b's counter; b's tree handle asks the
+// counter (locally) until all came, or none came for 3 s (then -1: lost ones, and the gateways'
+// counters say where).
+double cluster_throughput(procactor::cluster::node& a, procactor::tree& tb, int msgs) {
+  auto before = tb.request<count_r>("count", count_q{}, 5s);
+  if (!before) return -1;
+  tput64 m{};
+  const std::int64_t t0 = now_ns();
+  for (int i = 0; i < msgs; ++i) a.send("b:/cb/count", m);
+  std::uint64_t seen = before.value->count;
+  auto progress = clk::now();
+  for (;;) {
+    auto r = tb.request<count_r>("count", count_q{}, 5s);
+    if (!r) return -1;
+    if (r.value->count - before.value->count >= static_cast<std::uint64_t>(msgs)) {
+      return static_cast<double>(msgs) / (static_cast<double>(r.value->last_ns - t0) / 1e9);
+    }
+    if (r.value->count != seen) {
+      seen = r.value->count;
+      progress = clk::now();
+    } else if (clk::now() - progress > 3s) {
+      std::fprintf(stderr, "cluster_bench: b's counter got %llu of %d\n",
+                   static_cast<unsigned long long>(r.value->count - before.value->count), msgs);
+      return -1;
+    }
+    std::this_thread::sleep_for(1ms);  // (a benchmark polling its counter, not a test)
+  }
+}
+
 std::vector<double> cluster_rtts(procactor::cluster::node& a, int rounds) {
   echo64 m{};
   std::vector<double> v;
@@ -184,28 +317,46 @@ double one_down(procactor::tree& tc, procactor::cluster::node& a, const procacto
   return -1;
 }
 
+void emit_rate(const std::string& name, const std::vector<double>& v, const std::string& extra) {
+  std::printf("{\"name\": \"%s\", \"value\": %.6g, \"unit\": \"msg/s\", \"reps\": %zu, \"samples\": [", name.c_str(),
+              percentile(v, 50), v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) std::printf("%s%.6g", i ? ", " : "", v[i]);
+  std::printf("]%s}\n", extra.c_str());
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int reps = 5;
   int rounds = 2000;
   int kills = 20;
+  int msgs = 200000;
+  std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--kills")) kills = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--msgs")) msgs = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--only")) only = argv[i + 1];
   }
+  const bool do_rtt = only.empty() || only == "rtt";
+  const bool do_tput = only.empty() || only == "throughput";
+  const bool do_down = (only.empty() || only == "down") && kills > 0;
   if (!procactor_test::nats_server::found()) {
-    std::printf("{\"name\": \"cluster_rtt_64B\", \"skipped\": \"nats-server not found\"}\n");
+    for (const char* n : {"cluster_rtt_64B", "cluster_throughput_64B", "node_down_detection"}) {
+      std::printf("{\"name\": \"%s\", \"skipped\": \"nats-server not found (PATH, PROCACTOR_NATS_SERVER)\"}\n", n);
+    }
     return 0;
   }
   procactor_test::nats_server srv;
   procactor::supervisor_spec s;
-  s.children = {procactor::child_spec::of<echo_actor>("echo")};
+  s.children = {procactor::child_spec::of<echo_actor>("echo"), procactor::child_spec::of<count_actor>("count")};
   auto ta = procactor::tree::start("ca", s);
   auto tb = procactor::tree::start("cb", s);
   auto tc = procactor::tree::start("cc", s);
-  std::vector<double> cm, call, nm, nall, downs;
+  std::vector<double> cm, call, nm, nall, downs, ct, nt;
+  bool failed = false;
   {
     procactor::cluster_options o;
     o.url = srv.url();
@@ -218,16 +369,40 @@ int main(int argc, char** argv) {
       if (a.request<echo64>("b:/cb/echo", echo64{}, 1s)) break;
       std::this_thread::sleep_for(10ms);  // (a benchmark's start-up, not a test)
     }
-    for (int r = 0; r < reps; ++r) {
-      auto c = cluster_rtts(a, rounds);
-      cm.push_back(percentile(c, 50));
-      call.insert(call.end(), c.begin(), c.end());
-      auto n = raw_nats_rtts(srv.url(), rounds);
-      nm.push_back(percentile(n, 50));
-      nall.insert(nall.end(), n.begin(), n.end());
+    for (int r = 0; r < reps; ++r) {  // interleaved: cluster, raw, cluster, raw ...
+      if (do_rtt) {
+        auto c = cluster_rtts(a, rounds);
+        cm.push_back(percentile(c, 50));
+        call.insert(call.end(), c.begin(), c.end());
+        auto n = raw_nats_rtts(srv.url(), rounds);
+        nm.push_back(percentile(n, 50));
+        nall.insert(nall.end(), n.begin(), n.end());
+      }
+      if (do_tput) {
+        const double c = cluster_throughput(a, tb, msgs);
+        const double n = raw_nats_publish(srv.url(), msgs);
+        if (c < 0 || n < 0) {
+          failed = true;
+          break;
+        }
+        ct.push_back(c);
+        nt.push_back(n);
+      }
+    }
+    if (do_tput) {
+      std::error_code ec;
+      const auto sa = a.stats(1s, ec);
+      const auto sb = b.stats(1s, ec);
+      std::fprintf(stderr,
+                   "cluster_bench: a sent %llu frames in %llu batches (unpublished %llu); b received %llu frames in "
+                   "%llu batches, %llu packed slots, undeliverable %llu, nats_dropped %llu\n",
+                   static_cast<unsigned long long>(sa.sent), static_cast<unsigned long long>(sa.batches_sent),
+                   static_cast<unsigned long long>(sa.unpublished), static_cast<unsigned long long>(sb.received),
+                   static_cast<unsigned long long>(sb.batches_received), static_cast<unsigned long long>(sb.packed_slots),
+                   static_cast<unsigned long long>(sb.undeliverable), static_cast<unsigned long long>(sb.nats_dropped));
     }
     o.node = "c";
-    for (int k = 0; k < kills; ++k) {
+    for (int k = 0; do_down && k < kills; ++k) {
       const double ms = one_down(tc, a, o);
       if (ms < 0) {
         std::fprintf(stderr, "cluster_bench: node c was not seen up or down in time\n");
@@ -236,10 +411,19 @@ int main(int argc, char** argv) {
       downs.push_back(ms);
     }
   }
-  char extra[160];
-  std::snprintf(extra, sizeof extra, ", \"vs_nats_p50\": %.3g", percentile(call, 50) / percentile(nall, 50));
-  emit("cluster_rtt_64B", cm, call, extra);
-  emit("nats_rtt_64B", nm, nall, "");
+  if (!cm.empty()) {
+    char extra[160];
+    std::snprintf(extra, sizeof extra, ", \"vs_nats_p50\": %.3g", percentile(call, 50) / percentile(nall, 50));
+    emit("cluster_rtt_64B", cm, call, extra);
+    emit("nats_rtt_64B", nm, nall, "");
+  }
+  if (!ct.empty()) {
+    char extra[160];
+    std::snprintf(extra, sizeof extra, ", \"msgs\": %d, \"vs_nats\": %.3g", msgs, percentile(ct, 50) / percentile(nt, 50));
+    emit_rate("cluster_throughput_64B", ct, extra);
+    std::snprintf(extra, sizeof extra, ", \"msgs\": %d", msgs);
+    emit_rate("nats_publish_64B", nt, extra);
+  }
   if (!downs.empty()) {
     std::printf("{\"name\": \"node_down_detection\", \"value\": %.6g, \"unit\": \"ms\", \"kills\": %zu, "
                 "\"p50\": %.6g, \"p90\": %.6g, \"p99\": %.6g, \"max\": %.6g}\n",
@@ -252,5 +436,9 @@ int main(int argc, char** argv) {
   ta.join();
   tb.join();
   tc.join();
+  if (failed) {
+    std::fprintf(stderr, "cluster_bench: a throughput run lost messages (see above)\n");
+    return 1;
+  }
   return 0;
 }

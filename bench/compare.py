@@ -50,6 +50,10 @@ TARGETS = {
     "pool_map_small_tasks": [("ratio", "python_pool_map_small_tasks", ">=", 10), ("ok",)],
     "pool_map_with_kills": [("ok",)],  # python_pool_map_with_kills: hung (cut by its timeout)
     "raw_socketpair_throughput_64B": [("baseline", "python_queue_throughput_64B")],
+    # issue #12 (cluster_bench; the raw NATS lines are measured in the same run, interleaved)
+    "cluster_rtt_64B": [("ratio", "nats_rtt_64B", "<=", 1.5), ("abs", "p50", "<=", 300.0)],  # us
+    "cluster_throughput_64B": [("baseline", "nats_publish_64B"), ("abs", "value", ">=", 300000.0)],  # msg/s
+    "node_down_detection": [("abs", "p99", "<=", 1000.0)],  # ms
     "raw_socketpair_throughput_4KiB": [("baseline", "python_queue_throughput_4KiB")],
 }
 
@@ -164,10 +168,18 @@ def main():
     ap.add_argument("--reps", type=int, default=None, help="repetitions per measurement (default 5; 1 with --quick)")
     ap.add_argument("--quick", action="store_true", help="one repetition, no scale_10000_actors")
     ap.add_argument("--plot", help="write a PNG of throughput against message size")
+    ap.add_argument("--cluster-bench", help="path of cluster_bench (built with libnats only)")
+    ap.add_argument("--only", help="run only the measurements whose name contains this")
     args = ap.parse_args()
     reps = args.reps if args.reps is not None else (1 if args.quick else 5)
     sweep = ["--sweep"] if args.plot else []
     skip = ["--skip", "scale_10000"] if args.quick else []
+    only = args.only or ""
+    # the cluster lines, and cluster_bench's mode for each
+    cluster_modes = {"cluster_rtt_64B": "rtt", "nats_rtt_64B": "rtt", "cluster_throughput_64B": "throughput",
+                     "nats_publish_64B": "throughput", "node_down_detection": "down"}
+    modes = sorted({m for n, m in cluster_modes.items() if only in n or only == "cluster"})
+    local = not only or not modes  # procactor_bench and mp_bench: unless --only names a cluster line
     # the pipeline's input, written once and read by both pipelines
     sys.path.insert(0, HERE)
     import mp_bench
@@ -177,18 +189,39 @@ def main():
     try:
         mp_bench.write_lines(lines, mp_bench.LINES)
         results = {}
-        got, ok = run_lines([sys.executable, os.path.join(HERE, "mp_bench.py"), str(reps), "--lines", lines] + sweep)
-        all_ok &= ok
-        for r in got:
-            results[r["name"]] = r
-        got, ok = run_lines([args.bench, "--reps", str(reps), "--lines", lines] + sweep + skip)
-        all_ok &= ok
-        for r in got:
-            results[r["name"]] = r
+        if local:
+            got, ok = run_lines([sys.executable, os.path.join(HERE, "mp_bench.py"), str(reps), "--lines", lines] + sweep)
+            all_ok &= ok
+            for r in got:
+                results[r["name"]] = r
+            got, ok = run_lines([args.bench, "--reps", str(reps), "--lines", lines] + sweep + skip +
+                                (["--only", only] if only else []))
+            all_ok &= ok
+            for r in got:
+                results[r["name"]] = r
+        if modes:
+            if not args.cluster_bench or not os.path.exists(args.cluster_bench):
+                for n in ("cluster_rtt_64B", "cluster_throughput_64B", "node_down_detection"):
+                    if cluster_modes[n] in modes:
+                        results[n] = {"name": n, "skipped": "cluster_bench not built (libnats not found: "
+                                                            "PROCACTOR_WITH_NATS=OFF)"}
+            else:
+                mode = modes[0] if len(modes) == 1 else None
+                cmd = [args.cluster_bench, "--reps", str(reps)] + (["--only", mode] if mode else [])
+                if args.quick:
+                    cmd += ["--kills", "5", "--msgs", "100000"]
+                got, ok = run_lines(cmd)
+                all_ok &= ok
+                for r in got:
+                    results[r["name"]] = r
     finally:
         os.unlink(lines)
     met, missed = 0, []
     for name, r in results.items():
+        if "skipped" in r:  # (nats-server or libnats missing: said so, no check)
+            print(json.dumps(r), flush=True)
+            print(f"compare.py: skipped {name}: {r['skipped']}", file=sys.stderr)
+            continue
         for c in annotate(r, results):
             if c["met"]:
                 met += 1

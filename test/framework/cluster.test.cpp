@@ -150,7 +150,7 @@ BOOST_AUTO_TEST_CASE(a_cluster_frame_round_trips_and_a_malformed_one_is_refused)
   b[5] = 0;
   BOOST_TEST(refused(b));  // kind
   b = bytes;
-  b[5] = 7;
+  b[5] = static_cast<char>(0xff);  // (7 is kind batch: cluster_batch_test)
   BOOST_TEST(refused(b));
   b = bytes;
   b[52] = 1;

@@ -5,7 +5,10 @@
 //    head add up to exactly the input;
 //  - the names are empty or valid_name(), the paths and payload within their bounds, the kind
 //    one of the six;
-//  - encoding the decoded frame gives back the very same bytes (the format is canonical).
+//  - encoding the decoded frame gives back the very same bytes (the format is canonical);
+//  - a batch (kind 7) that decode_batch() accepts holds exactly `tag` frames, each inside the
+//    input, of a kind a batch carries, with the batch's names and incarnations; writing them
+//    again with append_inner() gives back its payload byte for byte.
 //
 // The seed corpus (corpus/cluster_frame/) is written by the harness itself:
 //   PROCACTOR_FUZZ_WRITE_SEEDS=test/fuzz/corpus/cluster_frame build-fuzz/test/fuzz/fuzz_cluster_frame
@@ -40,10 +43,29 @@ void check(std::span<const char> in) {
   require(f->dst_node.empty() || cw::valid_name(f->dst_node));
   require(f->from.size() <= cw::max_path && f->to.size() <= cw::max_path && payload.size() <= cw::max_payload);
   const auto k = static_cast<int>(f->kind);
-  require(k >= 1 && k <= 6);
+  require(k >= 1 && k <= 7);
   std::string out;
   require(cw::encode(out, *f));
   require(out == std::string_view(in.data(), in.size()));
+  if (f->kind != cw::kind::batch) return;
+  auto b = cw::decode_batch(*f);
+  if (!b) return;
+  require(b->count >= 1 && b->count <= cw::max_batch_frames && b->count == f->tag);
+  std::string items;
+  std::size_t n = 0;
+  cw::frame_view g;
+  while (b->next(g)) {
+    ++n;
+    const std::string_view gp(g.payload.data(), g.payload.size());
+    require(inside(g.from, in) && inside(g.to, in) && inside(gp, in));
+    require(g.kind == cw::kind::message || g.kind == cw::kind::request || g.kind == cw::kind::reply ||
+            g.kind == cw::kind::error_reply);
+    require(g.src_node == f->src_node && g.dst_node == f->dst_node && g.src_inc == f->src_inc &&
+            g.dst_inc == f->dst_inc);
+    require(cw::append_inner(items, g));
+  }
+  require(n == b->count);
+  require(items == std::string_view(f->payload.data(), f->payload.size()));
 }
 
 }  // namespace
@@ -84,6 +106,30 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   fe.dst_node = "b";
   fe.dst_inc = 9;
   seed("fenced", fe);
+  // batches: three frames of a to b, and one
+  cw::frame_view m = rq;
+  m.kind = cw::kind::message;
+  m.corr = 0;
+  m.timeout_ms = 0;
+  cw::frame_view rp = rq;
+  rp.kind = cw::kind::reply;
+  rp.timeout_ms = 0;
+  std::string items;
+  for (const auto* x : {&m, &rq, &rp}) cw::append_inner(items, *x);
+  cw::frame_view ba;
+  ba.kind = cw::kind::batch;
+  ba.src_node = "node-a";
+  ba.dst_node = "node_b";
+  ba.src_inc = 1;
+  ba.dst_inc = 2;
+  ba.tag = 3;
+  ba.payload = std::span<const char>(items.data(), items.size());
+  seed("batch-3", ba);
+  std::string one;
+  cw::append_inner(one, m);
+  ba.tag = 1;
+  ba.payload = std::span<const char>(one.data(), one.size());
+  seed("batch-1", ba);
   std::exit(0);
 }
 

@@ -78,6 +78,11 @@ struct gateway_stats {
   std::uint64_t sent = 0;             ///< frames published (heartbeats excluded)
   std::uint64_t received = 0;         ///< frames taken from NATS (heartbeats excluded)
   std::uint64_t downs = 0;            ///< incarnations of peers declared down
+  std::uint64_t batches_sent = 0;     ///< NATS messages published carrying several frames (in `sent`)
+  std::uint64_t batches_received = 0;  ///< batches taken from NATS (their frames in `received`)
+  std::uint64_t packed_slots = 0;     ///< inbound messages delivered several per mailbox slot: the slots
+  std::uint64_t unpublished = 0;      ///< frames dropped: the NATS client refused the publish
+  std::uint64_t nats_dropped = 0;     ///< messages the NATS client dropped for this slow subscriber
 };
 
 /// Splits "node:/path" (or "node:name", "node:@registered") into its node and local name; false

@@ -33,7 +33,7 @@ bool valid_name(std::string_view s) noexcept {
 
 bool encode(std::string& out, const frame_view& f) {
   const auto k = static_cast<std::uint8_t>(f.kind);
-  if (k < 1 || k > static_cast<std::uint8_t>(kind::fenced) || !name_ok(f.src_node) || !name_ok(f.dst_node) ||
+  if (k < 1 || k > static_cast<std::uint8_t>(kind::batch) || !name_ok(f.src_node) || !name_ok(f.dst_node) ||
       f.from.size() > max_path || f.to.size() > max_path || f.payload.size() > max_payload) {
     return false;
   }
@@ -66,7 +66,7 @@ std::optional<frame_view> decode(std::span<const char> bytes) noexcept {
   const char* p = bytes.data();
   if (get(p, 4) != magic || get(p + 4, 1) != version || get(p + 52, 4) != 0) return std::nullopt;
   const auto k = get(p + 5, 1);
-  if (k < 1 || k > static_cast<std::uint8_t>(kind::fenced)) return std::nullopt;
+  if (k < 1 || k > static_cast<std::uint8_t>(kind::batch)) return std::nullopt;
   const std::size_t src_len = get(p + 6, 1);
   const std::size_t dst_len = get(p + 7, 1);
   const std::size_t from_len = get(p + 44, 2);
@@ -96,6 +96,78 @@ std::optional<frame_view> decode(std::span<const char> bytes) noexcept {
   f.payload = std::span<const char>(q, payload_len);
   if (!name_ok(f.src_node) || !name_ok(f.dst_node)) return std::nullopt;
   return f;
+}
+
+namespace {
+
+bool batchable(kind k) noexcept {
+  return k == kind::message || k == kind::request || k == kind::reply || k == kind::error_reply;
+}
+
+}  // namespace
+
+std::size_t inner_size(const frame_view& f) noexcept {
+  return 4 + head_size + f.from.size() + f.to.size() + f.payload.size();
+}
+
+bool append_inner(std::string& items, const frame_view& f) {
+  if (!batchable(f.kind)) return false;
+  frame_view in = f;
+  in.src_node = {};
+  in.dst_node = {};
+  in.src_inc = 0;
+  in.dst_inc = 0;
+  const std::size_t at = items.size();
+  put(items, 0, 4);
+  if (!encode(items, in)) {
+    items.resize(at);
+    return false;
+  }
+  const std::size_t len = items.size() - at - 4;
+  for (int i = 0; i < 4; ++i) items[at + static_cast<std::size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xff);
+  return true;
+}
+
+bool batch_view::next(frame_view& out) noexcept {
+  if (rest.size() < 4) return false;
+  const std::size_t len = get(rest.data(), 4);
+  if (len > rest.size() - 4) return false;  // (decode_batch checked: cannot happen)
+  auto f = decode(rest.subspan(4, len));
+  if (!f) return false;
+  rest = rest.subspan(4 + len);
+  out = *f;
+  out.src_node = outer.src_node;
+  out.dst_node = outer.dst_node;
+  out.src_inc = outer.src_inc;
+  out.dst_inc = outer.dst_inc;
+  return true;
+}
+
+std::optional<batch_view> decode_batch(const frame_view& outer) noexcept {
+  if (outer.kind != kind::batch || outer.tag < 1 || outer.tag > max_batch_frames || outer.corr != 0 ||
+      outer.timeout_ms != 0 || !outer.from.empty() || !outer.to.empty()) {
+    return std::nullopt;
+  }
+  std::span<const char> rest = outer.payload;
+  std::size_t n = 0;
+  while (!rest.empty()) {
+    if (rest.size() < 4 || n == outer.tag) return std::nullopt;
+    const std::size_t len = get(rest.data(), 4);
+    if (len > rest.size() - 4) return std::nullopt;  // a length that lies about the bytes left
+    auto f = decode(rest.subspan(4, len));
+    if (!f || !batchable(f->kind) || !f->src_node.empty() || !f->dst_node.empty() || f->src_inc != 0 ||
+        f->dst_inc != 0) {
+      return std::nullopt;
+    }
+    rest = rest.subspan(4 + len);
+    ++n;
+  }
+  if (n != outer.tag) return std::nullopt;
+  batch_view b;
+  b.outer = outer;
+  b.count = n;
+  b.rest = outer.payload;
+  return b;
 }
 
 }  // namespace procactor::cluster::wire

@@ -30,6 +30,7 @@ enum class kind : std::uint8_t {
   reply = 4,        // to the requester `to` on dst: tag, payload
   error_reply = 5,  // the same, failed: tag = the errc, payload = why
   fenced = 6,       // to dst: your incarnation dst_inc was declared down here; rejoin as a new one
+  batch = 7,        // several frames of src for dst in one NATS message (below); tag = how many
 };
 
 inline constexpr std::uint32_t magic = 0x31464350;  // "PCF1"
@@ -67,5 +68,38 @@ bool encode(std::string& out, const frame_view& f);
 /// kind or reserved field, a name that is not empty or valid_name(), a path or payload above its
 /// bound, or lengths that do not add up to exactly the bytes present.
 std::optional<frame_view> decode(std::span<const char> bytes) noexcept;
+
+// ---- batches (kind batch): several frames from one node to one node in one NATS message ----
+//
+//     a frame of kind batch: src_node, dst_node, src_inc, dst_inc of every frame it carries;
+//     tag = the number of inner frames (1..max_batch_frames); corr, timeout 0; from, to empty;
+//     payload = inner frames, each  u32 length | a frame (decode()d with its bounds)
+//
+// An inner frame is a message, request, reply or error_reply whose src_node and dst_node are
+// empty and whose incarnations are 0 (the batch's apply): 56 bytes of head per frame. The payload
+// must hold exactly `tag` inner frames, nothing after them; the batch as a whole is bounded by
+// max_payload like any frame (and by the server's max_payload: the sender's batcher keeps under it).
+
+/// The most frames one batch may carry (each takes at least its length and a head).
+inline constexpr std::size_t max_batch_frames = max_payload / (4 + head_size);
+/// Bytes an inner frame of @p f takes in a batch's payload (its length prefix included).
+std::size_t inner_size(const frame_view& f) noexcept;
+/// Appends @p f to @p items as an inner frame (its names and incarnations left out). False
+/// (nothing appended) if it is not a kind a batch may carry or a field is out of bounds.
+bool append_inner(std::string& items, const frame_view& f);
+
+/// A batch checked whole (decode_batch); its frames are read with next().
+struct batch_view {
+  frame_view outer;            ///< the batch frame itself (names and incarnations)
+  std::size_t count = 0;       ///< its frames
+  std::span<const char> rest;  ///< the inner frames not read yet
+  /// The next frame, with the batch's names and incarnations filled in; false after the last.
+  bool next(frame_view& out) noexcept;
+};
+/// Checks a decoded frame of kind batch and every frame inside it: nullopt unless its tag is
+/// 1..max_batch_frames, its corr, timeout, from and to are zero or empty, and its payload is
+/// exactly `tag` length-prefixed frames, each accepted by decode() (its length within the bytes
+/// left), of kind message, request, reply or error_reply, with empty names and zero incarnations.
+std::optional<batch_view> decode_batch(const frame_view& outer) noexcept;
 
 }  // namespace procactor::cluster::wire

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "actor/wire.hpp"
+#include "cluster/batch.hpp"
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/membership.hpp"
@@ -83,9 +84,13 @@ struct gateway {
   clock::time_point last_check{};  // under mu
   std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
   gateway_stats st;
+  std::uint64_t fenced_extra = 0;  // frames of fenced batches beyond the one membership counts
 
   procactor::detail::mail_sender main_out;
   procactor::detail::mail_sender in_out;
+  natsSubscription* in_sub = nullptr;
+  outbound_batcher batcher;  // main thread: frames for other nodes, flushed when the inbox is drained
+  local_packer in_pack;      // the .in delivery thread: a batch's messages into local mailboxes in bulk
 
   explicit gateway(const gateway_config& c)
       : cfg(c),
@@ -95,7 +100,24 @@ struct gateway {
         inc(c.incarnation),
         members(c.opts.down_after),
         main_out(c.addr, c.addr.root),
-        in_out(c.addr, c.addr.root) {}
+        in_out(c.addr, c.addr.root),
+        batcher({}, [this](std::string_view node, const std::string& bytes, std::size_t frames) {
+          publish_batch(node, bytes, frames);
+        }),
+        in_pack(in_out, delivery_wait) {}
+
+  // The batcher's publish: one NATS message of @p frames frames (a batch, or a lone plain frame).
+  void publish_batch(std::string_view node, const std::string& bytes, std::size_t frames) {
+    const natsStatus s = natsConnection_Publish(nc, in_subject(cfg.opts.cluster, std::string(node)).c_str(),
+                                                bytes.data(), static_cast<int>(bytes.size()));
+    std::lock_guard lock(mu);
+    if (s != NATS_OK) {
+      st.unpublished += frames;
+      return;
+    }
+    st.sent += frames;
+    if (frames > 1) ++st.batches_sent;
+  }
 
   void publish(const std::string& subject, const std::string& bytes) {
     natsConnection_Publish(nc, subject.c_str(), bytes.data(), static_cast<int>(bytes.size()));
@@ -220,28 +242,66 @@ struct gateway {
     send_heartbeat();
   }
 
+  // @p out: the calling thread's sender (in_out on the .in delivery thread, which alone gets
+  // batches; main_out for a frame this node sends itself).
   void on_inbound(std::span<const char> bytes, procactor::detail::mail_sender& out) {
     auto f = wire::decode(bytes);
+    std::optional<wire::batch_view> batch;
+    if (f && f->kind == wire::kind::batch) batch = wire::decode_batch(*f);  // every frame checked first
     std::uint64_t my_inc = 0;
     {
       std::lock_guard lock(mu);
-      if (!f || f->src_node.empty() || f->dst_node != self || f->kind == wire::kind::heartbeat) {
+      if (!f || f->src_node.empty() || f->dst_node != self || f->kind == wire::kind::heartbeat ||
+          (f->kind == wire::kind::batch && (!batch || &out != &in_out))) {
         ++st.malformed;
         return;
       }
-      ++st.received;
+      const std::uint64_t n = batch ? batch->count : 1;
+      st.received += n;
+      if (batch) ++st.batches_received;
       my_inc = inc;
       if (f->dst_inc != 0 && f->dst_inc != inc) {  // for an earlier incarnation of this node
-        ++st.stale_dropped;
+        st.stale_dropped += n;
         return;
       }
       if (f->kind != wire::kind::fenced && f->src_node != self &&
           members.observe(f->src_node, f->src_inc, clock::now(), downs) == membership::verdict::fenced) {
         ++st.fenced_dropped;
+        fenced_extra += n - 1;  // (membership counts the batch as one frame)
         notice_fenced(*f);
         return;
       }
     }
+    if (batch) {
+      on_batch(*batch, my_inc);
+      return;
+    }
+    dispatch(*f, out, my_inc);
+  }
+
+  // The frames of a batch, in order, on the .in delivery thread: consecutive messages of one
+  // sender to one receiver go into its mailbox as one packed slot.
+  void on_batch(wire::batch_view& b, std::uint64_t my_inc) {
+    wire::frame_view f;
+    while (b.next(f)) {
+      if (f.kind == wire::kind::message && f.to != gateway_path) {
+        in_pack.add(f.to, f.src_node, f.from, f.tag, f.payload);
+        continue;
+      }
+      in_pack.flush();  // what this sender sent before goes first
+      dispatch(f, in_out, my_inc);
+    }
+    in_pack.flush();
+    const std::uint64_t lost = in_pack.take_undelivered();
+    const std::uint64_t packed = in_pack.take_packed_slots();
+    std::lock_guard lock(mu);
+    st.undeliverable += lost;
+    st.packed_slots += packed;
+  }
+
+  // One frame from another node (or this one), admitted by on_inbound.
+  void dispatch(const wire::frame_view& fr, procactor::detail::mail_sender& out, std::uint64_t my_inc) {
+    const wire::frame_view* f = &fr;
     switch (f->kind) {
       case wire::kind::fenced:
         if (f->dst_inc == my_inc) rejoin(out);  // (names this incarnation; 0 would name any)
@@ -313,6 +373,7 @@ struct gateway {
         return;
       }
       case wire::kind::heartbeat:
+      case wire::kind::batch:
         return;
     }
   }
@@ -320,6 +381,19 @@ struct gateway {
   // ---- from the inbox (main thread) ----
 
   void on_local(std::span<const char> bytes) {
+    if (lw::is_batch(bytes)) {  // a local actor's packed slot: its frames, in order
+      auto b = lw::decode_batch(bytes);
+      if (!b) {
+        std::lock_guard lock(mu);
+        ++st.malformed;
+        return;
+      }
+      lw::envelope_view e;
+      while (b->next(e)) {
+        if (e.tag == outbound_tag) outbound(e.payload);
+      }
+      return;
+    }
     auto env = lw::decode_envelope(bytes);
     if (!env) return;
     switch (env->kind) {
@@ -398,7 +472,7 @@ struct gateway {
       if (f->kind == wire::kind::request) error_to(main_out, f->from, f->corr, failure, why);
       return;
     }
-    publish_frame(out);
+    batcher.add(out);  // published when the inbox is drained (or the batch is full)
   }
 
   // A frame this node sends itself: handled as if it came from NATS, on the main thread.
@@ -433,7 +507,7 @@ struct gateway {
       if (wire::encode(b, f)) self_delivery(b);
       return;
     }
-    publish_frame(f);
+    batcher.add(f);  // after the messages this actor sent before it (FIFO per sender)
   }
 
   void control(const lw::envelope_view& env) {
@@ -447,9 +521,14 @@ struct gateway {
         }
       } else if (env.tag == stats_tag) {
         st.incarnation = inc;
-        st.fenced_dropped = members.fenced_frames();
+        st.fenced_dropped = members.fenced_frames() + fenced_extra;
+        int64_t dropped = 0;  // messages libnats dropped for this slow consumer
+        if (in_sub && natsSubscription_GetDropped(in_sub, &dropped) == NATS_OK) {
+          st.nats_dropped = static_cast<std::uint64_t>(dropped);
+        }
         for (std::uint64_t v : {st.incarnation, st.rejoins, st.fenced_dropped, st.stale_dropped, st.malformed,
-                                st.undeliverable, st.sent, st.received, st.downs}) {
+                                st.undeliverable, st.sent, st.received, st.downs, st.batches_sent,
+                                st.batches_received, st.packed_slots, st.unpublished, st.nats_dropped}) {
           text += std::to_string(v) + " ";
         }
         text.pop_back();
@@ -652,6 +731,11 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   if (s == NATS_OK) s = natsConnection_Subscribe(&hb_sub, g.nc, g.hb_subj.c_str(), on_hb_msg, &g);
   if (s == NATS_OK) s = natsConnection_Subscribe(&in_sub, g.nc, g.in_subj.c_str(), on_in_msg, &g);
   if (s == NATS_OK) s = natsSubscription_SetPendingLimits(in_sub, -1, 256 * 1024 * 1024);
+  g.in_sub = in_sub;
+  if (s == NATS_OK) {  // a batch stays under the server's max_payload
+    const int64_t server_max = natsConnection_GetMaxPayload(g.nc);
+    if (server_max > 0) g.batcher.set_max_bytes(static_cast<std::size_t>(server_max));
+  }
   if (s == NATS_OK) s = natsConnection_FlushTimeout(g.nc, cfg.opts.connect_timeout.count());  // subscribed at the server
   if (s != NATS_OK) {
     say("error: NATS at " + cfg.opts.url + ": " + nats_error(s));
@@ -692,6 +776,8 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   say("ok");
   ready.close();
   std::vector<char> buf;
+  box->set_single_receiver();  // each pass takes every slot queued under one lock
+  box->set_slot_counter(&procactor::wire::messages_in_slot);  // a local actor's packed slot counts its frames
   auto next_hb = clock::now() + cfg.opts.heartbeat;
   auto next_check = clock::now() + check_period;
   for (;;) {
@@ -704,9 +790,18 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
       g.check();
       next_check = std::max(next_check + check_period, now);
     }
-    const std::size_t n = box->receive(buf, std::min(next_hb, next_check), ec);
+    // While frames wait in the batcher, the inbox is only drained (never waited on): once it is
+    // empty they are published, so a lone request waits for nothing.
+    const std::size_t n =
+        box->receive(buf, g.batcher.empty() ? std::min(next_hb, next_check) : internal::try_only, ec);
+    if (ec && !g.batcher.empty()) {
+      try {
+        g.batcher.flush();
+      } catch (...) {
+      }
+    }
     if (ec == errc::closed) return 0;
-    if (ec) continue;  // timed out (or a transient error): the timers
+    if (ec) continue;  // empty, timed out (or a transient error): the timers
     try {
       g.on_local(std::span<const char>(buf.data(), n));
     } catch (...) {

@@ -342,7 +342,7 @@ gateway_stats node::stats(std::chrono::milliseconds timeout, std::error_code& ec
   try {
     const std::string text = impl_->ask(detail::stats_tag, timeout, ec);
     auto f = fields(text);
-    if (f.size() == 9) {
+    if (f.size() >= 9) {
       s.incarnation = to_u64(f[0]);
       s.rejoins = to_u64(f[1]);
       s.fenced_dropped = to_u64(f[2]);
@@ -352,6 +352,13 @@ gateway_stats node::stats(std::chrono::milliseconds timeout, std::error_code& ec
       s.sent = to_u64(f[6]);
       s.received = to_u64(f[7]);
       s.downs = to_u64(f[8]);
+    }
+    if (f.size() >= 14) {  // batching (cluster/batch.hpp)
+      s.batches_sent = to_u64(f[9]);
+      s.batches_received = to_u64(f[10]);
+      s.packed_slots = to_u64(f[11]);
+      s.unpublished = to_u64(f[12]);
+      s.nats_dropped = to_u64(f[13]);
     }
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
