@@ -80,8 +80,9 @@ struct gateway_stats {
   std::uint64_t downs = 0;            ///< incarnations of peers declared down
 };
 
-/// Splits "node:/path" (or "node:name", "node:@registered") into its node and local name; false
-/// if there is no ':' or the node is not a valid name.
+/// Splits "node:/path" (or "node:name", "node:@registered", "*:name") into its node and local
+/// name; false if there is no ':' or the node is neither a valid name nor "*" (a cluster-wide
+/// registered name, see node::register_name).
 bool split_address(std::string_view address, std::string& node, std::string& name);
 
 /// A tree's membership in a cluster: its gateway process and the handle's way to it.
@@ -163,6 +164,46 @@ class node {
   /// The gateway's counters. errc::timed_out, errc::not_running.
   gateway_stats stats(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
 
+  /// @name Cluster-wide registered names
+  /// A name (1..64 characters of [A-Za-z0-9_-]) is unique in the whole cluster: it is held in
+  /// the NATS JetStream key-value bucket `procactor_<cluster>_names` (the server needs
+  /// JetStream, `nats-server --js`; without it these calls fail with
+  /// std::errc::function_not_supported) and registered with the bucket's create-if-absent, so of
+  /// concurrent registrations of one name exactly one succeeds. Send and request to it as
+  /// `"*:name"` (node.send("*:svc", msg), node.request<R>("*:svc", q, timeout)): the sender's
+  /// gateway resolves it from a watched cache of the bucket, then sends as to "node:/path";
+  /// an unregistered name is errc::no_such_actor. The name follows the path, not one
+  /// incarnation of the actor (a restarted actor keeps it). A name is freed when its node is
+  /// declared down (deleted by the gateways that see the down, each only if the name still holds
+  /// the revision they read, so a new owner's registration is never removed), when its node
+  /// rejoins as a new incarnation, when the node handle is destroyed, or by unregister_name.
+  /// @{
+
+  /// Registers @p name for the actor at @p path of this node ("echo" relative to the tree's
+  /// root, "/app/echo", "@local" as tree handles resolve them).
+  /// @throws std::system_error std::errc::file_exists (the name is registered anywhere in the
+  /// cluster: the message names its owner), errc::no_such_actor (no such actor here),
+  /// errc::invalid_argument (a bad name), errc::timed_out, errc::not_running (the gateway has
+  /// ended), std::errc::function_not_supported (no JetStream).
+  void register_name(std::string_view name, std::string_view path);
+  /// @overload
+  void register_name(std::string_view name, std::string_view path, std::chrono::milliseconds timeout,
+                     std::error_code& ec) noexcept;
+  /// Unregisters @p name, registered by this node.
+  /// @throws std::system_error errc::no_such_actor (not registered), std::errc::operation_not_permitted
+  /// (registered by another node), errc::timed_out, errc::not_running,
+  /// std::errc::function_not_supported.
+  void unregister_name(std::string_view name);
+  /// @overload
+  void unregister_name(std::string_view name, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+  /// Where @p name is registered: "node:/path", read from the bucket.
+  /// @throws std::system_error errc::no_such_actor (not registered), errc::timed_out,
+  /// errc::not_running, std::errc::function_not_supported.
+  std::string whereis(std::string_view name);
+  /// @overload Returns "" on an error.
+  std::string whereis(std::string_view name, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+  /// @}
+
  private:
   struct impl;
   explicit node(std::unique_ptr<impl> p) noexcept;
@@ -171,6 +212,8 @@ class node {
   std::string request_encoded(std::string_view address, std::uint64_t tag, const std::string& bytes,
                               std::chrono::milliseconds timeout, std::uint64_t& reply_tag, std::error_code& ec,
                               std::string& why);
+  std::string names_call(std::uint64_t what, std::string_view body, std::chrono::milliseconds timeout,
+                         std::error_code& ec, std::string& why) noexcept;
   std::unique_ptr<impl> impl_;
 };
 

@@ -20,6 +20,7 @@
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/membership.hpp"
+#include "cluster/names.hpp"
 #include "internal/wait.hpp"
 #include "procactor/exit_reason.hpp"
 #include "procactor/log.hpp"
@@ -77,6 +78,7 @@ struct gateway {
   std::atomic<bool> closing{false};  // our own close: no "lost its connection" line
   std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
   gateway_stats st;
+  names nm{cfg};  // cluster-wide registered names (names.hpp)
 
   procactor::detail::mail_sender main_out;
   procactor::detail::mail_sender in_out;
@@ -189,8 +191,11 @@ struct gateway {
   // are forgotten.
   void rejoin(procactor::detail::mail_sender& out) {
     std::vector<out_req> failed;
+    std::uint64_t old_inc = 0;
+    std::uint64_t new_inc = 0;
     {
       std::lock_guard lock(mu);
+      old_inc = inc;
       std::uint64_t fresh = 0;
       while (fresh == 0 || fresh == inc) {
         if (::getrandom(&fresh, sizeof fresh, 0) != static_cast<ssize_t>(sizeof fresh)) {  // (no entropy: a mix)
@@ -199,6 +204,7 @@ struct gateway {
         }
       }
       inc = fresh;
+      new_inc = fresh;
       ++st.rejoins;
       for (auto& [c, r] : pending_out) failed.push_back(std::move(r));
       pending_out.clear();
@@ -208,6 +214,7 @@ struct gateway {
       error_to(out, r.requester, r.corr, errc::died,
                node_down_text(r.node + ":" + r.to, self, "this node was declared down and rejoined"));
     }
+    nm.on_rejoin(old_inc, new_inc);  // its names of the old incarnation (names.hpp)
     send_heartbeat();
   }
 
@@ -331,6 +338,9 @@ struct gateway {
 
   void outbound(std::span<const char> bytes) {
     auto f = wire::decode(bytes);
+    std::string name_node, name_path;  // "*:name" resolved (names.hpp)
+    std::uint64_t name_inc = 0;
+    if (f && f->dst_node == wire::any_node && !resolve_name(*f, name_node, name_path, name_inc)) return;
     if (!f || f->dst_node.empty() || (f->kind != wire::kind::message && f->kind != wire::kind::request)) {
       std::lock_guard lock(mu);
       ++st.malformed;
@@ -342,6 +352,17 @@ struct gateway {
     out.src_node = self;
     if (dst == self) {  // to this very node: never through NATS (no echo anyway)
       std::string b;
+      bool stale = false;
+      {
+        std::lock_guard lock(mu);
+        stale = name_inc != 0 && name_inc != inc;  // registered by an earlier incarnation of this node
+      }
+      if (stale) {
+        if (out.kind == wire::kind::request) {
+          error_to(main_out, f->from, f->corr, errc::no_such_actor, "the name of " + address + " is stale");
+        }
+        return;
+      }
       {
         std::lock_guard lock(mu);
         out.src_inc = inc;
@@ -370,6 +391,9 @@ struct gateway {
       } else if (!peer->up) {
         failure = errc::died;
         why = node_down_text(address, dst, "down");
+      } else if (name_inc != 0 && name_inc != peer->incarnation) {
+        failure = errc::no_such_actor;  // registered by an earlier incarnation of that node
+        why = "the name of " + address + " is stale (incarnation " + std::to_string(name_inc) + ")";
       } else if (out.kind == wire::kind::request && pending_out.size() >= max_pending) {
         failure = errc::full;
         why = "too many requests waiting on node " + self + " (for " + address + ")";
@@ -427,7 +451,26 @@ struct gateway {
     publish_frame(f);
   }
 
+  // "*:name": the frame's node and path become the name's owner's. False (answered or counted)
+  // when the name is not registered.
+  bool resolve_name(wire::frame_view& f, std::string& node, std::string& path, std::uint64_t& owner_inc) {
+    std::string why;
+    if (nm.resolve(f.to, node, path, owner_inc, why)) {
+      f.dst_node = node;
+      f.to = path;
+      return true;
+    }
+    if (f.kind == wire::kind::request) {
+      error_to(main_out, f.from, f.corr, errc::no_such_actor, why);
+    } else {
+      std::lock_guard lock(mu);
+      ++st.undeliverable;
+    }
+    return false;
+  }
+
   void control(const lw::envelope_view& env) {
+    if (nm.control(env)) return;  // names requests (names.hpp)
     std::string text;
     {
       std::lock_guard lock(mu);
@@ -499,6 +542,7 @@ struct gateway {
       std::erase_if(pending_in, [&](const auto& kv) { return kv.second.expires < now; });
     }
     for (const auto& d : found) {
+      nm.on_down(d.node, d.incarnation);  // its names are freed (names.hpp)
       procactor::detail::log_event(log_level::warn, "node_down", self, d.node,
                                    "node " + d.node + " (incarnation " + std::to_string(d.incarnation) +
                                        ") declared down: " + d.why,
@@ -603,6 +647,9 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   if (s != NATS_OK) {
     say("error: NATS at " + cfg.opts.url + ": " + nats_error(s));
     return 1;
+  }
+  if (std::string why; !g.nm.start(g.nc, why)) {  // the node runs on, without cluster-wide names
+    procactor::detail::log_event(log_level::info, "names_unavailable", g.self, cfg.opts.url, why);
   }
   // A node name is unique in its cluster (as Erlang refuses a second node of one name): a gateway
   // that hears a heartbeat under its own name within two heartbeat periods does not join.
