@@ -187,12 +187,14 @@ BOOST_AUTO_TEST_CASE(of_two_nodes_registering_one_name_at_once_exactly_one_wins,
     auto b = cluster::node::start(tb, options(srv, "b"));
     constexpr int rounds = 20;
     std::vector<std::error_code> ea(rounds), eb(rounds);
-    std::atomic<int> go{0};
+    std::atomic<int> arrived{0};  // both racers start each round together (a spin barrier)
     auto racer = [&](cluster::node& n, std::vector<std::error_code>& out) {
-      go.fetch_add(1);
-      while (go.load() < 2) {
+      for (int i = 0; i < rounds; ++i) {
+        arrived.fetch_add(1);
+        while (arrived.load() < 2 * (i + 1)) {
+        }
+        n.register_name("race" + std::to_string(i), "echo", 5s, out[static_cast<std::size_t>(i)]);
       }
-      for (int i = 0; i < rounds; ++i) n.register_name("race" + std::to_string(i), "echo", 5s, out[static_cast<std::size_t>(i)]);
     };
     std::thread x(racer, std::ref(a), std::ref(ea));
     std::thread y(racer, std::ref(b), std::ref(eb));
