@@ -6,6 +6,7 @@
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -37,6 +38,52 @@ class echo_actor : public actor {
   echo_actor() {
     on<echo_q>([this](const echo_q& q) -> std::string { return q.text + " from " + sender(); });
   }
+};
+
+struct register_me {
+  std::string name;
+};
+struct unregister_me {
+  std::string name;
+};
+
+// Registers itself (register_me) or unregisters (unregister_me) a cluster-wide name from inside
+// the actor, answering with "node:/path" (or "ok") or "error: <message>: <why>"; answers echo_q.
+class self_registering_actor : public actor {
+ public:
+  self_registering_actor() {
+    on<echo_q>([this](const echo_q& q) -> std::string { return q.text + " from " + sender(); });
+    on<register_me>([this](const register_me& m) {
+      std::error_code ec;
+      cluster::register_name(*this, m.name, "", ++token_, ec);
+      return wait_answer(ec);
+    });
+    on<unregister_me>([this](const unregister_me& m) {
+      std::error_code ec;
+      cluster::unregister_name(*this, m.name, ++token_, ec);
+      return wait_answer(ec);
+    });
+    on<cluster::name_answer>([this](const cluster::name_answer& a) {
+      auto it = waiting_.find(a.token);
+      if (it == waiting_.end()) return;
+      const auto ec = a.error();
+      it->second.deliver(ec ? "error: " + ec.message() + ": " + a.text : a.text.empty() ? "ok" : a.text);
+      waiting_.erase(it);
+    });
+  }
+
+ private:
+  procactor::response_promise<std::string> wait_answer(std::error_code ec) {
+    auto p = make_response_promise<std::string>();
+    if (ec) {
+      p.deliver("error: " + ec.message());
+    } else {
+      waiting_[token_] = p;
+    }
+    return p;
+  }
+  std::uint64_t token_ = 0;
+  std::map<std::uint64_t, procactor::response_promise<std::string>> waiting_;
 };
 
 std::string why_no_nats() {
@@ -244,6 +291,34 @@ BOOST_AUTO_TEST_CASE(the_names_of_a_node_killed_are_freed_after_its_down_and_can
     BOOST_TEST(b.whereis("svc") == "b:/nkb/echo");
     auto r = b.request<std::string>("*:svc", echo_q{"here"}, 5s);
     BOOST_TEST(r.value.value_or(r.detail) == "here from /.gateway");
+  }
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_registers_and_unregisters_a_cluster_wide_name_itself,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv(true);
+  supervisor_spec sa;
+  sa.children = {child_spec::of<self_registering_actor>("me")};
+  auto ta = tree::start("naa", sa);
+  auto tb = tree::start("nab", echo_spec());
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
+    auto r = ta.request<std::string>("me", register_me{"svc"}, 10s);
+    BOOST_TEST(r.value.value_or(r.detail) == "a:/naa/me");
+    BOOST_TEST(b.whereis("svc") == "a:/naa/me");
+    auto e = b.request<std::string>("*:svc", echo_q{"hi"}, 5s);
+    BOOST_TEST(e.value.value_or(e.detail) == "hi from /.gateway");
+    auto again = ta.request<std::string>("me", register_me{"svc"}, 10s);  // taken (by itself)
+    BOOST_TEST(again.value.value_or(again.detail).rfind("error: File exists", 0) == 0u, again.value.value_or(again.detail));
+    auto un = ta.request<std::string>("me", unregister_me{"svc"}, 10s);
+    BOOST_TEST(un.value.value_or(un.detail) == "a:/naa/me");  // (where it was)
+    BOOST_TEST((where_error(b, "svc") == errc::no_such_actor));
   }
   ta.stop();
   tb.stop();

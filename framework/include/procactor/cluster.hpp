@@ -200,7 +200,8 @@ class node {
   /// @throws std::system_error errc::no_such_actor (not registered), errc::timed_out,
   /// errc::not_running, std::errc::function_not_supported.
   std::string whereis(std::string_view name);
-  /// @overload Returns "" on an error.
+  /// @overload
+  /// On an error: "" (and @p ec).
   std::string whereis(std::string_view name, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
   /// @}
 
@@ -216,6 +217,62 @@ class node {
                          std::error_code& ec, std::string& why) noexcept;
   std::unique_ptr<impl> impl_;
 };
+
+/// @name Cluster-wide registered names from inside an actor
+/// An actor sends its node's gateway (the mailbox "/.gateway") a name_request; the gateway
+/// answers later with a name_answer *message* to the actor (handle it with
+/// `on<cluster::name_answer>(...)`), carrying the request's token. The three functions below
+/// send such a request (with try_send: never packed, never waiting; errc::full if the gateway's
+/// inbox is full, errc::no_such_actor if the tree is no cluster node). The answers' errors are
+/// those of node::register_name, node::unregister_name and node::whereis (name_answer::error()).
+/// @{
+
+/// What an actor asks its gateway (see register_name(actor&, ...)).
+struct name_request {
+  std::uint32_t op = 0;     ///< 1: register, 2: unregister, 3: whereis
+  std::uint64_t token = 0;  ///< echoed in the name_answer
+  std::string name;         ///< the cluster-wide name
+  std::string path;         ///< register: the actor's path on this node (resolved as the tree handle does)
+};
+
+/// The gateway's answer to a name_request, sent as a message to the actor that asked.
+struct name_answer {
+  std::uint64_t token = 0;  ///< the request's
+  /// "ok", "exists", "none", "denied", "timeout", "unavailable" or "invalid".
+  std::string status;
+  std::string text;  ///< "node:/path" when ok, else why
+  /// The status as an error code: none for "ok", else the code node::register_name and the
+  /// others throw (std::errc::file_exists for "exists", errc::no_such_actor for "none" ...).
+  std::error_code error() const noexcept;
+};
+
+/// From inside @p self (an actor of a cluster node's tree): asks to register @p name for the
+/// actor at @p path of this node (empty: @p self). The name_answer comes as a message.
+inline void register_name(actor& self, std::string_view name, std::string_view path, std::uint64_t token,
+                          std::error_code& ec) noexcept {
+  try {
+    self.try_send("/.gateway", name_request{1, token, std::string(name), std::string(path.empty() ? std::string_view(self.self()) : path)}, ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+/// From inside @p self: asks to unregister @p name (registered by this node); a name_answer follows.
+inline void unregister_name(actor& self, std::string_view name, std::uint64_t token, std::error_code& ec) noexcept {
+  try {
+    self.try_send("/.gateway", name_request{2, token, std::string(name), {}}, ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+/// From inside @p self: asks where @p name is registered; a name_answer ("node:/path") follows.
+inline void whereis(actor& self, std::string_view name, std::uint64_t token, std::error_code& ec) noexcept {
+  try {
+    self.try_send("/.gateway", name_request{3, token, std::string(name), {}}, ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+/// @}
 
 }  // namespace cluster
 }  // namespace procactor

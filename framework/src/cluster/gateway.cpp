@@ -322,7 +322,11 @@ struct gateway {
     if (!env) return;
     switch (env->kind) {
       case lw::env_kind::message:
-        if (env->tag == outbound_tag) outbound(env->payload);
+        if (env->tag == outbound_tag) {
+          outbound(env->payload);
+        } else {
+          nm.control(*env);  // an actor's name_request (names.hpp)
+        }
         return;
       case lw::env_kind::request:
         control(*env);

@@ -32,6 +32,14 @@ std::string nats_text(natsStatus s) {
   return std::string(natsStatus_GetText(s)) + (last && *last ? std::string(": ") + last : std::string());
 }
 
+// Who asked: the handle (a text answer) or an actor (a name_answer, cluster.hpp).
+struct asker {
+  std::string to;
+  std::uint64_t corr = 0;
+  bool typed = false;      // an actor's name_request: answered with a name_answer message
+  std::uint64_t token = 0;  // (its token)
+};
+
 struct owner {
   std::uint64_t rev = 0;
   std::uint64_t inc = 0;
@@ -187,15 +195,23 @@ struct names::impl {
     cv.notify_all();
   }
 
-  void answer(const std::string& to, std::uint64_t corr, std::string_view status, const std::string& text) {
+  void answer(const asker& a, std::string_view status, const std::string& text) {
     std::error_code ec;
-    auto t = out.lookup(to, ec, nullptr);
+    auto t = out.lookup(a.to, ec, nullptr);
     if (!t) return;
-    std::string payload(status);
-    payload += '\n';
-    payload += text;
+    std::string payload;
+    std::uint64_t tag = 0;
+    if (a.typed) {
+      procactor::detail::encode(name_answer{a.token, std::string(status), text}, payload, ec);
+      if (ec) return;
+      tag = procactor::detail::type_tag<name_answer>();
+    } else {
+      payload.assign(status);
+      payload += '\n';
+      payload += text;
+    }
     std::string env;
-    lw::encode_envelope(env, lw::env_kind::reply, 0, corr, gateway_path, std::span<const char>(payload.data(), payload.size()));
+    lw::encode_envelope(env, a.typed ? lw::env_kind::message : lw::env_kind::reply, tag, a.corr, gateway_path, std::span<const char>(payload.data(), payload.size()));
     out.send(*t, std::span<const char>(env.data(), env.size()), lw::user_priority, reply_wait, ec, nullptr);
   }
 
@@ -262,19 +278,19 @@ struct names::impl {
 
   // ---- the requests (worker) ----
 
-  void do_register(const std::string& name, const std::string& path, const std::string& requester, std::uint64_t corr) {
+  void do_register(const std::string& name, const std::string& path, const asker& requester) {
     if (!wire::valid_name(name)) {
-      answer(requester, corr, "invalid", "bad name '" + name + "' (1..64 characters of [A-Za-z0-9_-])");
+      answer(requester, "invalid", "bad name '" + name + "' (1..64 characters of [A-Za-z0-9_-])");
       return;
     }
     std::string abs, why;
     if (!procactor::detail::resolve_name(cfg.addr, cfg.addr.root, path, abs, why)) {
-      answer(requester, corr, "none", why);
+      answer(requester, "none", why);
       return;
     }
     std::error_code ec;
     if (!out.lookup(abs, ec, nullptr)) {
-      answer(requester, corr, "none", "no actor " + abs + " on node " + self);
+      answer(requester, "none", "no actor " + abs + " on node " + self);
       return;
     }
     std::uint64_t my_inc = 0;
@@ -292,40 +308,40 @@ struct names::impl {
         apply(name, rev, true, value);
         mine[name] = mine_t{my_inc, rev};
       }
-      answer(requester, corr, "ok", address);
+      answer(requester, "ok", address);
       return;
     }
     owner o;
     std::string gwhy;
     const int found = get(kv_work, name, o, gwhy);
     if (found == 1) {
-      answer(requester, corr, "exists", "name " + name + " is registered in cluster " + cfg.opts.cluster + " as " +
+      answer(requester, "exists", "name " + name + " is registered in cluster " + cfg.opts.cluster + " as " +
                                             o.node + ":" + o.path);
     } else {
-      answer(requester, corr, s == NATS_TIMEOUT ? "timeout" : "unavailable",
+      answer(requester, s == NATS_TIMEOUT ? "timeout" : "unavailable",
              "cannot register " + name + ": " + nats_text(s));
     }
   }
 
-  void do_unregister(const std::string& name, const std::string& requester, std::uint64_t corr) {
+  void do_unregister(const std::string& name, const asker& requester) {
     owner o;
     std::string why;
     const int found = get(kv_work, name, o, why);
     if (found < 0) {
-      answer(requester, corr, "unavailable", why);
+      answer(requester, "unavailable", why);
       return;
     }
     if (found == 0) {
-      answer(requester, corr, "none", "no name " + name + " in cluster " + cfg.opts.cluster);
+      answer(requester, "none", "no name " + name + " in cluster " + cfg.opts.cluster);
       return;
     }
     if (o.node != self) {
-      answer(requester, corr, "denied", "name " + name + " is registered by node " + o.node + ", not " + self);
+      answer(requester, "denied", "name " + name + " is registered by node " + o.node + ", not " + self);
       return;
     }
     bool conflict = false;
     if (!delete_if(js_work, name, o.rev, conflict, why)) {
-      answer(requester, corr, conflict ? "none" : "unavailable",
+      answer(requester, conflict ? "none" : "unavailable",
              conflict ? "name " + name + " changed meanwhile" : "cannot unregister " + name + ": " + why);
       return;
     }
@@ -333,23 +349,23 @@ struct names::impl {
       std::lock_guard lock(mu);
       mine.erase(name);
     }
-    answer(requester, corr, "ok", o.node + ":" + o.path);
+    answer(requester, "ok", o.node + ":" + o.path);
   }
 
-  void do_whereis(const std::string& name, const std::string& requester, std::uint64_t corr) {
+  void do_whereis(const std::string& name, const asker& requester) {
     owner o;
     std::string why;
     const int found = get(kv_work, name, o, why);
     if (found < 0) {
-      answer(requester, corr, "unavailable", why);
+      answer(requester, "unavailable", why);
     } else if (found == 0) {
-      answer(requester, corr, "none", "no name " + name + " in cluster " + cfg.opts.cluster);
+      answer(requester, "none", "no name " + name + " in cluster " + cfg.opts.cluster);
     } else {
-      answer(requester, corr, "ok", o.node + ":" + o.path);
+      answer(requester, "ok", o.node + ":" + o.path);
     }
   }
 
-  void do_leave(const std::string& requester, std::uint64_t corr) {
+  void do_leave(const asker& requester) {
     std::vector<std::pair<std::string, std::uint64_t>> which;
     {
       std::lock_guard lock(mu);
@@ -357,7 +373,7 @@ struct names::impl {
       mine.clear();
     }
     delete_all(js_work, which, "node " + self + " left the cluster");
-    answer(requester, corr, "ok", "");
+    answer(requester, "ok", "");
   }
 
   void do_down(const std::string& node, std::uint64_t down_inc) {
@@ -409,28 +425,42 @@ bool names::start(natsConnection* nc, std::string& why) {
 }
 
 bool names::control(const procactor::wire::envelope_view& env) {
-  if (env.tag < register_tag || env.tag > leave_tag) return false;
+  const bool typed = env.tag == procactor::detail::type_tag<name_request>();  // from an actor
+  if (!typed && (env.tag < register_tag || env.tag > leave_tag)) return false;
   auto& p = *p_;
-  std::string requester(env.from);
-  const std::uint64_t corr = env.corr;
-  if (!p.ready) {
-    p.answer(requester, corr, "unavailable", "cluster-wide names need JetStream (nats-server --js)");
+  asker requester{std::string(env.from), env.corr, typed, 0};
+  std::uint64_t op = env.tag;
+  std::string name, path;
+  if (typed) {
+    name_request q;
+    std::error_code ec;
+    procactor::detail::decode(env.payload, q, ec);
+    requester.token = q.token;
+    if (ec || q.op < 1 || q.op > 3) {
+      if (p.ready) p.post([&p, requester] { p.answer(requester, "invalid", "a malformed name_request"); });
+      return true;
+    }
+    op = register_tag + q.op - 1;
+    name = std::move(q.name);
+    path = std::move(q.path);
+  } else {
+    const std::string_view text(env.payload.data(), env.payload.size());
+    const auto nl = op == register_tag ? text.find('\n') : std::string_view::npos;
+    name.assign(text.substr(0, nl));
+    if (nl != std::string_view::npos) path.assign(text.substr(nl + 1));
+  }
+  if (!p.ready) {  // (no worker: answered here)
+    p.answer(requester, "unavailable", "cluster-wide names need JetStream (nats-server --js)");
     return true;
   }
-  const std::string_view text(env.payload.data(), env.payload.size());
-  if (env.tag == register_tag) {
-    const auto nl = text.find('\n');
-    std::string name(text.substr(0, nl));
-    std::string path(nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1));
-    p.post([&p, name = std::move(name), path = std::move(path), requester, corr] {
-      p.do_register(name, path, requester, corr);
-    });
-  } else if (env.tag == unregister_tag) {
-    p.post([&p, name = std::string(text), requester, corr] { p.do_unregister(name, requester, corr); });
-  } else if (env.tag == whereis_tag) {
-    p.post([&p, name = std::string(text), requester, corr] { p.do_whereis(name, requester, corr); });
+  if (op == register_tag) {
+    p.post([&p, name = std::move(name), path = std::move(path), requester] { p.do_register(name, path, requester); });
+  } else if (op == unregister_tag) {
+    p.post([&p, name = std::move(name), requester] { p.do_unregister(name, requester); });
+  } else if (op == whereis_tag) {
+    p.post([&p, name = std::move(name), requester] { p.do_whereis(name, requester); });
   } else {
-    p.post([&p, requester, corr] { p.do_leave(requester, corr); });
+    p.post([&p, requester] { p.do_leave(requester); });
   }
   return true;
 }

@@ -397,6 +397,17 @@ constexpr auto names_timeout = std::chrono::seconds(5);
 
 }  // namespace
 
+std::error_code name_answer::error() const noexcept {
+  try {
+    std::error_code ec;
+    std::string why;
+    names_answer(status + "\n", ec, why);
+    return ec;
+  } catch (...) {
+    return std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
 std::string node::names_call(std::uint64_t what, std::string_view body, std::chrono::milliseconds timeout,
                              std::error_code& ec, std::string& why) noexcept {
   ec.clear();
