@@ -177,6 +177,8 @@ BOOST_AUTO_TEST_CASE(a_name_registered_on_one_node_is_reached_from_another_as_st
     a.register_name("ghost", "nobody", 5s, ec);
     BOOST_TEST((ec == errc::no_such_actor), ec.message());
     BOOST_TEST((where_error(b, "ghost") == errc::no_such_actor));
+    a.register_name("gw", "/.gateway", 5s, ec);  // the gateway is nobody's actor
+    BOOST_TEST((ec == errc::no_such_actor), ec.message());
 
     // only the owner's node unregisters it; then it is gone everywhere
     b.unregister_name("svc", 5s, ec);

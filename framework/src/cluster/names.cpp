@@ -289,7 +289,7 @@ struct names::impl {
       return;
     }
     std::error_code ec;
-    if (!out.lookup(abs, ec, nullptr)) {
+    if (abs.rfind("/.", 0) == 0 || !out.lookup(abs, ec, nullptr)) {  // (the gateway and handle are no actors)
       answer(requester, "none", "no actor " + abs + " on node " + self);
       return;
     }
