@@ -17,7 +17,10 @@
 // Local protocol: requests to the gateway's inbox with tags register_tag (payload "name\npath"),
 // unregister_tag ("name"), whereis_tag ("name"), leave_tag (""); each is answered with a reply
 // whose payload is "<status>\n<text>" (status: ok, exists, none, denied, timeout, unavailable,
-// invalid; text: "node:/path" for ok, else why).
+// invalid; text: "node:/path" for ok, else why). An actor sends instead a name_request message
+// (cluster.hpp; with try_send, so never packed) and gets a name_answer message with its token: a
+// request from an actor to "/.gateway" cannot be used, the runtime's watch of the callee fails it
+// at once as no_such_actor (the gateway is no actor of the tree).
 //
 // Threads: the watcher (cache), a worker (registrations and deletes, answering requesters with a
 // mail_sender of its own), and the gateway's own threads calling resolve() / on_down() /
@@ -57,7 +60,8 @@ class names {
   /// answered "unavailable").
   bool start(natsConnection* nc, std::string& why);
 
-  /// True if @p tag is one of the names requests (then it was handled: queued for the worker).
+  /// True if @p env is a names request (a handle's request with one of the tags above, or an
+  /// actor's name_request message): then it was handled (queued for the worker, or answered).
   bool control(const procactor::wire::envelope_view& env);
 
   /// The owner of @p name: node, absolute path, and the incarnation that registered it. From the
