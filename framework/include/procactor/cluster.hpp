@@ -85,8 +85,9 @@ struct gateway_stats {
   std::uint64_t nats_dropped = 0;     ///< messages the NATS client dropped for this slow subscriber
 };
 
-/// Splits "node:/path" (or "node:name", "node:@registered") into its node and local name; false
-/// if there is no ':' or the node is not a valid name.
+/// Splits "node:/path" (or "node:name", "node:@registered", "*:name") into its node and local
+/// name; false if there is no ':' or the node is neither a valid name nor "*" (a cluster-wide
+/// registered name, see node::register_name).
 bool split_address(std::string_view address, std::string& node, std::string& name);
 
 /// A tree's membership in a cluster: its gateway process and the handle's way to it.
@@ -168,6 +169,47 @@ class node {
   /// The gateway's counters. errc::timed_out, errc::not_running.
   gateway_stats stats(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
 
+  /// @name Cluster-wide registered names
+  /// A name (1..64 characters of [A-Za-z0-9_-]) is unique in the whole cluster: it is held in
+  /// the NATS JetStream key-value bucket `procactor_<cluster>_names` (the server needs
+  /// JetStream, `nats-server --js`; without it these calls fail with
+  /// std::errc::function_not_supported) and registered with the bucket's create-if-absent, so of
+  /// concurrent registrations of one name exactly one succeeds. Send and request to it as
+  /// `"*:name"` (node.send("*:svc", msg), node.request<R>("*:svc", q, timeout)): the sender's
+  /// gateway resolves it from a watched cache of the bucket, then sends as to "node:/path";
+  /// an unregistered name is errc::no_such_actor. The name follows the path, not one
+  /// incarnation of the actor (a restarted actor keeps it). A name is freed when its node is
+  /// declared down (deleted by the gateways that see the down, each only if the name still holds
+  /// the revision they read, so a new owner's registration is never removed), when its node
+  /// rejoins as a new incarnation, when the node handle is destroyed, or by unregister_name.
+  /// @{
+
+  /// Registers @p name for the actor at @p path of this node ("echo" relative to the tree's
+  /// root, "/app/echo", "@local" as tree handles resolve them).
+  /// @throws std::system_error std::errc::file_exists (the name is registered anywhere in the
+  /// cluster: the message names its owner), errc::no_such_actor (no such actor here),
+  /// errc::invalid_argument (a bad name), errc::timed_out, errc::not_running (the gateway has
+  /// ended), std::errc::function_not_supported (no JetStream).
+  void register_name(std::string_view name, std::string_view path);
+  /// @overload
+  void register_name(std::string_view name, std::string_view path, std::chrono::milliseconds timeout,
+                     std::error_code& ec) noexcept;
+  /// Unregisters @p name, registered by this node.
+  /// @throws std::system_error errc::no_such_actor (not registered), std::errc::operation_not_permitted
+  /// (registered by another node), errc::timed_out, errc::not_running,
+  /// std::errc::function_not_supported.
+  void unregister_name(std::string_view name);
+  /// @overload
+  void unregister_name(std::string_view name, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+  /// Where @p name is registered: "node:/path", read from the bucket.
+  /// @throws std::system_error errc::no_such_actor (not registered), errc::timed_out,
+  /// errc::not_running, std::errc::function_not_supported.
+  std::string whereis(std::string_view name);
+  /// @overload
+  /// On an error: "" (and @p ec).
+  std::string whereis(std::string_view name, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+  /// @}
+
  private:
   struct impl;
   explicit node(std::unique_ptr<impl> p) noexcept;
@@ -176,8 +218,66 @@ class node {
   std::string request_encoded(std::string_view address, std::uint64_t tag, const std::string& bytes,
                               std::chrono::milliseconds timeout, std::uint64_t& reply_tag, std::error_code& ec,
                               std::string& why);
+  std::string names_call(std::uint64_t what, std::string_view body, std::chrono::milliseconds timeout,
+                         std::error_code& ec, std::string& why) noexcept;
   std::unique_ptr<impl> impl_;
 };
+
+/// @name Cluster-wide registered names from inside an actor
+/// An actor sends its node's gateway (the mailbox "/.gateway") a name_request; the gateway
+/// answers later with a name_answer *message* to the actor (handle it with
+/// `on<cluster::name_answer>(...)`), carrying the request's token. The three functions below
+/// send such a request (with try_send: never packed, never waiting; errc::full if the gateway's
+/// inbox is full, errc::no_such_actor if the tree is no cluster node). The answers' errors are
+/// those of node::register_name, node::unregister_name and node::whereis (name_answer::error()).
+/// @{
+
+/// What an actor asks its gateway (see register_name(actor&, ...)).
+struct name_request {
+  std::uint32_t op = 0;     ///< 1: register, 2: unregister, 3: whereis
+  std::uint64_t token = 0;  ///< echoed in the name_answer
+  std::string name;         ///< the cluster-wide name
+  std::string path;         ///< register: the actor's path on this node (resolved as the tree handle does)
+};
+
+/// The gateway's answer to a name_request, sent as a message to the actor that asked.
+struct name_answer {
+  std::uint64_t token = 0;  ///< the request's
+  /// "ok", "exists", "none", "denied", "timeout", "unavailable" or "invalid".
+  std::string status;
+  std::string text;  ///< "node:/path" when ok, else why
+  /// The status as an error code: none for "ok", else the code node::register_name and the
+  /// others throw (std::errc::file_exists for "exists", errc::no_such_actor for "none" ...).
+  std::error_code error() const noexcept;
+};
+
+/// From inside @p self (an actor of a cluster node's tree): asks to register @p name for the
+/// actor at @p path of this node (empty: @p self). The name_answer comes as a message.
+inline void register_name(actor& self, std::string_view name, std::string_view path, std::uint64_t token,
+                          std::error_code& ec) noexcept {
+  try {
+    self.try_send("/.gateway", name_request{1, token, std::string(name), std::string(path.empty() ? std::string_view(self.self()) : path)}, ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+/// From inside @p self: asks to unregister @p name (registered by this node); a name_answer follows.
+inline void unregister_name(actor& self, std::string_view name, std::uint64_t token, std::error_code& ec) noexcept {
+  try {
+    self.try_send("/.gateway", name_request{2, token, std::string(name), {}}, ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+/// From inside @p self: asks where @p name is registered; a name_answer ("node:/path") follows.
+inline void whereis(actor& self, std::string_view name, std::uint64_t token, std::error_code& ec) noexcept {
+  try {
+    self.try_send("/.gateway", name_request{3, token, std::string(name), {}}, ec);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+/// @}
 
 }  // namespace cluster
 }  // namespace procactor

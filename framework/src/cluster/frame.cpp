@@ -19,6 +19,7 @@ std::uint64_t get(const char* p, int bytes) noexcept {
 }
 
 bool name_ok(std::string_view s) noexcept { return s.empty() || valid_name(s); }
+bool dst_ok(std::string_view s) noexcept { return name_ok(s) || s == any_node; }
 
 }  // namespace
 
@@ -33,7 +34,7 @@ bool valid_name(std::string_view s) noexcept {
 
 bool encode(std::string& out, const frame_view& f) {
   const auto k = static_cast<std::uint8_t>(f.kind);
-  if (k < 1 || k > static_cast<std::uint8_t>(kind::batch) || !name_ok(f.src_node) || !name_ok(f.dst_node) ||
+  if (k < 1 || k > static_cast<std::uint8_t>(kind::batch) || !name_ok(f.src_node) || !dst_ok(f.dst_node) ||
       f.from.size() > max_path || f.to.size() > max_path || f.payload.size() > max_payload) {
     return false;
   }
@@ -94,7 +95,7 @@ std::optional<frame_view> decode(std::span<const char> bytes) noexcept {
   f.to = std::string_view(q, to_len);
   q += to_len;
   f.payload = std::span<const char>(q, payload_len);
-  if (!name_ok(f.src_node) || !name_ok(f.dst_node)) return std::nullopt;
+  if (!name_ok(f.src_node) || !dst_ok(f.dst_node)) return std::nullopt;
   return f;
 }
 

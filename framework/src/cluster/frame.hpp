@@ -57,6 +57,11 @@ struct frame_view {
   std::span<const char> payload;
 };
 
+/// The destination node of a frame a local sender hands its gateway for a cluster-wide registered
+/// name ("*:name"): the gateway resolves `to` (the name) to its owner's node and path before
+/// anything goes on NATS. Accepted as dst_node by encode/decode; no gateway takes it from NATS.
+inline constexpr std::string_view any_node = "*";
+
 /// True for 1..64 characters of [A-Za-z0-9_-] (a node or cluster name: one NATS subject token).
 bool valid_name(std::string_view s) noexcept;
 

@@ -21,6 +21,7 @@
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/membership.hpp"
+#include "cluster/names.hpp"
 #include "internal/wait.hpp"
 #include "procactor/exit_reason.hpp"
 #include "procactor/log.hpp"
@@ -85,6 +86,7 @@ struct gateway {
   std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
   gateway_stats st;
   std::uint64_t fenced_extra = 0;  // frames of fenced batches beyond the one membership counts
+  names nm{cfg};  // cluster-wide registered names (names.hpp)
 
   procactor::detail::mail_sender main_out;
   procactor::detail::mail_sender in_out;
@@ -218,8 +220,11 @@ struct gateway {
   // are forgotten.
   void rejoin(procactor::detail::mail_sender& out) {
     std::vector<out_req> failed;
+    std::uint64_t old_inc = 0;
+    std::uint64_t new_inc = 0;
     {
       std::lock_guard lock(mu);
+      old_inc = inc;
       std::uint64_t fresh = 0;
       while (fresh == 0 || fresh == inc) {
         if (::getrandom(&fresh, sizeof fresh, 0) != static_cast<ssize_t>(sizeof fresh)) {  // (no entropy: a mix)
@@ -228,6 +233,7 @@ struct gateway {
         }
       }
       inc = fresh;
+      new_inc = fresh;
       ++st.rejoins;
       if (isolated) members.reconnected();  // the others were unreachable, not dead
       isolated = false;  // (told it was fenced before it heard the server again: one rejoin is enough)
@@ -239,6 +245,7 @@ struct gateway {
       error_to(out, r.requester, r.corr, errc::died,
                node_down_text(r.node + ":" + r.to, self, "this node was declared down and rejoined"));
     }
+    nm.on_rejoin(old_inc, new_inc);  // its names of the old incarnation (names.hpp)
     send_heartbeat();
   }
 
@@ -398,7 +405,11 @@ struct gateway {
     if (!env) return;
     switch (env->kind) {
       case lw::env_kind::message:
-        if (env->tag == outbound_tag) outbound(env->payload);
+        if (env->tag == outbound_tag) {
+          outbound(env->payload);
+        } else {
+          nm.control(*env);  // an actor's name_request (names.hpp)
+        }
         return;
       case lw::env_kind::request:
         control(*env);
@@ -414,6 +425,9 @@ struct gateway {
 
   void outbound(std::span<const char> bytes) {
     auto f = wire::decode(bytes);
+    std::string name_node, name_path;  // "*:name" resolved (names.hpp)
+    std::uint64_t name_inc = 0;
+    if (f && f->dst_node == wire::any_node && !resolve_name(*f, name_node, name_path, name_inc)) return;
     if (!f || f->dst_node.empty() || (f->kind != wire::kind::message && f->kind != wire::kind::request)) {
       std::lock_guard lock(mu);
       ++st.malformed;
@@ -425,6 +439,20 @@ struct gateway {
     out.src_node = self;
     if (dst == self) {  // to this very node: never through NATS (no echo anyway)
       std::string b;
+      bool stale = false;
+      {
+        std::lock_guard lock(mu);
+        stale = name_inc != 0 && name_inc != inc;  // registered by an earlier incarnation of this node
+      }
+      if (stale) {
+        if (out.kind == wire::kind::request) {
+          error_to(main_out, f->from, f->corr, errc::no_such_actor, "the name of " + address + " is stale");
+        } else {
+          std::lock_guard lock(mu);
+          ++st.undeliverable;  // (a message: counted, as for a stale name of another node)
+        }
+        return;
+      }
       {
         std::lock_guard lock(mu);
         out.src_inc = inc;
@@ -453,6 +481,9 @@ struct gateway {
       } else if (!peer->up) {
         failure = errc::died;
         why = node_down_text(address, dst, "down");
+      } else if (name_inc != 0 && name_inc != peer->incarnation) {
+        failure = errc::no_such_actor;  // registered by an earlier incarnation of that node
+        why = "the name of " + address + " is stale (incarnation " + std::to_string(name_inc) + ")";
       } else if (out.kind == wire::kind::request && pending_out.size() >= max_pending) {
         failure = errc::full;
         why = "too many requests waiting on node " + self + " (for " + address + ")";
@@ -510,7 +541,26 @@ struct gateway {
     batcher.add(f);  // after the messages this actor sent before it (FIFO per sender)
   }
 
+  // "*:name": the frame's node and path become the name's owner's. False (answered or counted)
+  // when the name is not registered.
+  bool resolve_name(wire::frame_view& f, std::string& node, std::string& path, std::uint64_t& owner_inc) {
+    std::string why;
+    if (nm.resolve(f.to, node, path, owner_inc, why)) {
+      f.dst_node = node;
+      f.to = path;
+      return true;
+    }
+    if (f.kind == wire::kind::request) {
+      error_to(main_out, f.from, f.corr, errc::no_such_actor, why);
+    } else {
+      std::lock_guard lock(mu);
+      ++st.undeliverable;
+    }
+    return false;
+  }
+
   void control(const lw::envelope_view& env) {
+    if (nm.control(env)) return;  // names requests (names.hpp)
     std::string text;
     {
       std::lock_guard lock(mu);
@@ -614,6 +664,7 @@ struct gateway {
       std::erase_if(pending_in, [&](const auto& kv) { return kv.second.expires < now; });
     }
     for (const auto& d : found) {
+      nm.on_down(d.node, d.incarnation);  // its names are freed (names.hpp)
       procactor::detail::log_event(log_level::warn, "node_down", self, d.node,
                                    "node " + d.node + " (incarnation " + std::to_string(d.incarnation) +
                                        ") declared down: " + d.why,
@@ -740,6 +791,9 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   if (s != NATS_OK) {
     say("error: NATS at " + cfg.opts.url + ": " + nats_error(s));
     return 1;
+  }
+  if (std::string why; !g.nm.start(g.nc, why)) {  // the node runs on, without cluster-wide names
+    procactor::detail::log_event(log_level::info, "names_unavailable", g.self, cfg.opts.url, why);
   }
   // A node name is unique in its cluster (as Erlang refuses a second node of one name): a gateway
   // that hears a heartbeat under its own name within two heartbeat periods does not join.

@@ -13,6 +13,7 @@
 #include "actor/wire.hpp"
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
+#include "cluster/names.hpp"
 #include "internal/child.hpp"
 #include "internal/wait.hpp"
 #include "procactor/pipe.hpp"
@@ -32,7 +33,7 @@ bool split_address(std::string_view address, std::string& node, std::string& nam
   const auto colon = address.find(':');
   if (colon == std::string_view::npos) return false;
   const std::string_view n = address.substr(0, colon);
-  if (!wire::valid_name(n) || colon + 1 == address.size()) return false;
+  if ((!wire::valid_name(n) && n != wire::any_node) || colon + 1 == address.size()) return false;
   node.assign(n);
   name.assign(address.substr(colon + 1));
   return true;
@@ -53,6 +54,7 @@ struct node::impl {
   ~impl() {
     if (gw && gw->started()) {
       std::error_code ec;
+      ask(detail::leave_tag, std::chrono::seconds(1), ec);  // this node's cluster-wide names are freed
       gw->signal(SIGKILL, true, ec);  // nothing to flush: at-most-once; peers see its heartbeats stop
       gw->join(ec);
     }
@@ -99,7 +101,8 @@ struct node::impl {
   }
 
   // A control request to the gateway (members, stats): its text answer.
-  std::string ask(std::uint64_t what, std::chrono::milliseconds timeout, std::error_code& ec) {
+  std::string ask(std::uint64_t what, std::chrono::milliseconds timeout, std::error_code& ec,
+                  std::string_view body = {}) {
     std::lock_guard lock(mu);
     if (!gw || !gw->is_alive()) {
       ec = errc::not_running;
@@ -107,7 +110,8 @@ struct node::impl {
     }
     const std::uint64_t corr = next_corr++;
     env.clear();
-    procactor::wire::encode_envelope(env, procactor::wire::env_kind::request, what, corr, detail::node_client_path, {});
+    procactor::wire::encode_envelope(env, procactor::wire::env_kind::request, what, corr, detail::node_client_path,
+                                     std::span<const char>(body.data(), body.size()));
     const auto deadline = internal::deadline_after(timeout);
     gw_box->send(std::span<const char>(env.data(), env.size()), procactor::wire::user_priority, deadline, ec);
     if (ec) return {};
@@ -364,6 +368,121 @@ gateway_stats node::stats(std::chrono::milliseconds timeout, std::error_code& ec
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
   return s;
+}
+
+}  // namespace procactor::cluster
+
+// ---- cluster-wide registered names (names.hpp: the gateway's side) ----
+
+namespace procactor::cluster {
+namespace {
+
+// A names answer "<status>\n<text>" -> the text, or @p ec and @p why.
+std::string names_answer(const std::string& payload, std::error_code& ec, std::string& why) {
+  const auto nl = payload.find('\n');
+  const std::string status = payload.substr(0, nl);
+  std::string text = nl == std::string::npos ? std::string() : payload.substr(nl + 1);
+  if (status == "ok") return text;
+  why = std::move(text);
+  if (status == "exists") {
+    ec = std::make_error_code(std::errc::file_exists);
+  } else if (status == "none") {
+    ec = errc::no_such_actor;
+  } else if (status == "denied") {
+    ec = std::make_error_code(std::errc::operation_not_permitted);
+  } else if (status == "timeout") {
+    ec = errc::timed_out;
+  } else if (status == "invalid") {
+    ec = errc::invalid_argument;
+  } else {
+    ec = std::make_error_code(std::errc::function_not_supported);
+  }
+  return {};
+}
+
+constexpr auto names_timeout = std::chrono::seconds(5);
+
+}  // namespace
+
+std::error_code name_answer::error() const noexcept {
+  try {
+    std::error_code ec;
+    std::string why;
+    names_answer(status + "\n", ec, why);
+    return ec;
+  } catch (...) {
+    return std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+std::string node::names_call(std::uint64_t what, std::string_view body, std::chrono::milliseconds timeout,
+                             std::error_code& ec, std::string& why) noexcept {
+  ec.clear();
+  if (!impl_) {
+    ec = errc::not_running;
+    why = "empty node handle";
+    return {};
+  }
+  try {
+    const std::string payload = impl_->ask(what, timeout, ec, body);
+    if (ec) {
+      why = ec == errc::not_running ? "the gateway of node " + impl_->opts.node + " has ended"
+                                    : "no answer from the gateway of node " + impl_->opts.node + ": " + ec.message();
+      return {};
+    }
+    return names_answer(payload, ec, why);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return {};
+  }
+}
+
+void node::register_name(std::string_view name, std::string_view path, std::chrono::milliseconds timeout,
+                         std::error_code& ec) noexcept {
+  std::string why;
+  try {
+    std::string body(name);
+    body += '\n';
+    body += path;
+    names_call(detail::register_tag, body, timeout, ec, why);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+void node::register_name(std::string_view name, std::string_view path) {
+  std::error_code ec;
+  std::string why;
+  std::string body(name);
+  body += '\n';
+  body += path;
+  names_call(detail::register_tag, body, names_timeout, ec, why);
+  if (ec) throw std::system_error(ec, "procactor::cluster::node::register_name: " + why);
+}
+
+void node::unregister_name(std::string_view name, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+  std::string why;
+  names_call(detail::unregister_tag, name, timeout, ec, why);
+}
+
+void node::unregister_name(std::string_view name) {
+  std::error_code ec;
+  std::string why;
+  names_call(detail::unregister_tag, name, names_timeout, ec, why);
+  if (ec) throw std::system_error(ec, "procactor::cluster::node::unregister_name: " + why);
+}
+
+std::string node::whereis(std::string_view name, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+  std::string why;
+  return names_call(detail::whereis_tag, name, timeout, ec, why);
+}
+
+std::string node::whereis(std::string_view name) {
+  std::error_code ec;
+  std::string why;
+  std::string where = names_call(detail::whereis_tag, name, names_timeout, ec, why);
+  if (ec) throw std::system_error(ec, "procactor::cluster::node::whereis: " + why);
+  return where;
 }
 
 }  // namespace procactor::cluster

@@ -1,0 +1,527 @@
+// Cluster-wide registered names in the gateway (see names.hpp and docs/cluster.md).
+
+#include "cluster/names.hpp"
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "actor/addressing.hpp"
+#include "cluster/frame.hpp"
+#include "procactor/log.hpp"
+
+namespace procactor::cluster::detail {
+namespace {
+
+namespace lw = procactor::wire;
+
+constexpr std::int64_t main_wait_ms = 250;    // a miss on a send path (the gateway's main thread)
+constexpr std::int64_t work_wait_ms = 2000;   // registrations and deletes (the worker)
+constexpr auto reply_wait = std::chrono::milliseconds(20);
+constexpr auto initial_wait_ms = 2000;        // the watcher's initial state
+
+std::string nats_text(natsStatus s) {
+  const char* last = nats_GetLastError(nullptr);
+  return std::string(natsStatus_GetText(s)) + (last && *last ? std::string(": ") + last : std::string());
+}
+
+// Who asked: the handle (a text answer) or an actor (a name_answer, cluster.hpp).
+struct asker {
+  std::string to;
+  std::uint64_t corr = 0;
+  bool typed = false;      // an actor's name_request: answered with a name_answer message
+  std::uint64_t token = 0;  // (its token)
+};
+
+struct owner {
+  std::uint64_t rev = 0;
+  std::uint64_t inc = 0;
+  std::string node;
+  std::string path;
+};
+
+// "<incarnation> <node>:<path>"
+bool parse_value(std::string_view v, owner& o) {
+  const auto sp = v.find(' ');
+  if (sp == std::string_view::npos) return false;
+  std::uint64_t inc = 0;
+  const auto r = std::from_chars(v.data(), v.data() + sp, inc);
+  if (r.ec != std::errc{} || r.ptr != v.data() + sp) return false;
+  const std::string_view addr = v.substr(sp + 1);
+  const auto colon = addr.find(':');
+  if (colon == std::string_view::npos || !wire::valid_name(addr.substr(0, colon)) || colon + 1 == addr.size()) {
+    return false;
+  }
+  o.inc = inc;
+  o.node.assign(addr.substr(0, colon));
+  o.path.assign(addr.substr(colon + 1));
+  return true;
+}
+
+}  // namespace
+
+struct names::impl {
+  const gateway_config& cfg;
+  const std::string self;
+  const std::string bucket;
+  const std::string pre;  // the bucket's subject prefix "$KV.<bucket>."
+  jsCtx* js_main = nullptr;
+  jsCtx* js_work = nullptr;
+  kvStore* kv_main = nullptr;
+  kvStore* kv_work = nullptr;
+  kvWatcher* watcher = nullptr;
+  std::atomic<bool> ready{false};
+
+  std::mutex mu;  // guards everything below
+  std::condition_variable cv;
+  std::map<std::string, owner, std::less<>> cache;
+  std::map<std::string, std::uint64_t, std::less<>> seen;  // the highest revision applied, per name
+  struct mine_t {
+    std::uint64_t inc = 0;
+    std::uint64_t rev = 0;
+  };
+  std::map<std::string, mine_t, std::less<>> mine;  // what this node registered (as written)
+  std::uint64_t inc;
+  bool initial_done = false;
+  bool stopping = false;
+  std::deque<std::function<void()>> jobs;
+  std::thread watch_thread;
+  std::thread work_thread;
+  procactor::detail::mail_sender out;  // the worker's
+
+  explicit impl(const gateway_config& c)
+      : cfg(c),
+        self(c.opts.node),
+        bucket(names_bucket(c.opts.cluster)),
+        pre("$KV." + names_bucket(c.opts.cluster) + "."),
+        inc(c.incarnation),
+        out(c.addr, c.addr.root) {}
+
+  ~impl() {
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    if (watcher) kvWatcher_Stop(watcher);
+    if (watch_thread.joinable()) watch_thread.join();
+    if (work_thread.joinable()) work_thread.join();
+    if (watcher) kvWatcher_Destroy(watcher);
+    if (kv_main) kvStore_Destroy(kv_main);
+    if (kv_work) kvStore_Destroy(kv_work);
+    if (js_main) jsCtx_Destroy(js_main);
+    if (js_work) jsCtx_Destroy(js_work);
+  }
+
+  // Under mu: applies what the bucket says of @p key at @p rev (a put with @p value, or a delete),
+  // unless something newer of that key was applied already.
+  void apply(const std::string& key, std::uint64_t rev, bool put, std::string_view value) {
+    auto& s = seen[key];
+    if (rev < s) return;
+    s = rev;
+    owner o;
+    if (put && parse_value(value, o)) {
+      o.rev = rev;
+      cache[key] = std::move(o);
+    } else {
+      cache.erase(key);
+    }
+  }
+
+  void watch() {
+    for (;;) {
+      kvEntry* e = nullptr;
+      const natsStatus s = kvWatcher_Next(&e, watcher, 500);
+      {
+        std::lock_guard lock(mu);
+        if (stopping) {
+          if (e) kvEntry_Destroy(e);
+          return;
+        }
+      }
+      if (s == NATS_TIMEOUT) continue;
+      if (s != NATS_OK) {  // (stopped, or the connection closed for good)
+        if (s == NATS_ILLEGAL_STATE || s == NATS_CONNECTION_CLOSED) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // (a transient error: no spin)
+        continue;
+      }
+      std::lock_guard lock(mu);
+      if (!e) {  // the initial state is loaded
+        initial_done = true;
+        cv.notify_all();
+        continue;
+      }
+      const char* key = kvEntry_Key(e);
+      const kvOperation op = kvEntry_Operation(e);
+      const char* v = static_cast<const char*>(kvEntry_Value(e));
+      const int n = kvEntry_ValueLen(e);
+      if (key) {
+        apply(key, kvEntry_Revision(e), op == kvOp_Put,
+              v && n > 0 ? std::string_view(v, static_cast<std::size_t>(n)) : std::string_view());
+      }
+      kvEntry_Destroy(e);
+    }
+  }
+
+  void work() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stopping || !jobs.empty(); });
+        if (stopping) return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      try {
+        job();
+      } catch (...) {
+      }
+    }
+  }
+
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard lock(mu);
+      jobs.push_back(std::move(job));
+    }
+    cv.notify_all();
+  }
+
+  void answer(const asker& a, std::string_view status, const std::string& text) {
+    std::error_code ec;
+    auto t = out.lookup(a.to, ec, nullptr);
+    if (!t) return;
+    std::string payload;
+    std::uint64_t tag = 0;
+    if (a.typed) {
+      procactor::detail::encode(name_answer{a.token, std::string(status), text}, payload, ec);
+      if (ec) return;
+      tag = procactor::detail::type_tag<name_answer>();
+    } else {
+      payload.assign(status);
+      payload += '\n';
+      payload += text;
+    }
+    std::string env;
+    lw::encode_envelope(env, a.typed ? lw::env_kind::message : lw::env_kind::reply, tag, a.corr, gateway_path, std::span<const char>(payload.data(), payload.size()));
+    out.send(*t, std::span<const char>(env.data(), env.size()), lw::user_priority, reply_wait, ec, nullptr);
+  }
+
+  // The bucket's entry of @p name: 1 found, 0 not registered, -1 failed (@p why).
+  int get(kvStore* kv, const std::string& name, owner& o, std::string& why) {
+    kvEntry* e = nullptr;
+    const natsStatus s = kvStore_Get(&e, kv, name.c_str());
+    if (s == NATS_NOT_FOUND) return 0;
+    if (s != NATS_OK) {
+      why = "the names bucket " + bucket + ": " + nats_text(s);
+      return -1;
+    }
+    const char* v = static_cast<const char*>(kvEntry_Value(e));
+    const int n = kvEntry_ValueLen(e);
+    const bool ok = v && n > 0 && parse_value(std::string_view(v, static_cast<std::size_t>(n)), o);
+    o.rev = kvEntry_Revision(e);
+    {
+      std::lock_guard lock(mu);
+      if (ok) apply(name, o.rev, true, std::string_view(v, static_cast<std::size_t>(n)));
+    }
+    kvEntry_Destroy(e);
+    if (!ok) {
+      why = "the names bucket " + bucket + " holds a malformed value for " + name;
+      return -1;
+    }
+    return 1;
+  }
+
+  // Deletes @p name if its last revision is still @p rev (a DEL marker published with
+  // Nats-Expected-Last-Subject-Sequence, as KeyValue.Delete(key, LastRevision(rev)) of other
+  // clients does; kvStore_Delete of libnats 3.4 has no such option). @p conflict: it is not.
+  bool delete_if(jsCtx* js, const std::string& name, std::uint64_t rev, bool& conflict, std::string& why) {
+    conflict = false;
+    natsMsg* m = nullptr;
+    const std::string subject = pre + name;
+    natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, nullptr, 0);
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, "KV-Operation", "DEL");
+    jsPubOptions o;
+    jsPubOptions_Init(&o);
+    o.ExpectLastSubjectSeq = rev;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    jsPubAck* ack = nullptr;
+    if (s == NATS_OK) s = js_PublishMsg(&ack, js, m, &o, &jerr);
+    if (ack) jsPubAck_Destroy(ack);
+    if (m) natsMsg_Destroy(m);
+    if (s == NATS_OK) return true;
+    conflict = jerr == JSStreamWrongLastSequenceErr;
+    why = nats_text(s);
+    return false;
+  }
+
+  // Deletes each (name, revision) given, conditioned; logs what it removed.
+  void delete_all(jsCtx* js, const std::vector<std::pair<std::string, std::uint64_t>>& which, const std::string& because) {
+    for (const auto& [name, rev] : which) {
+      bool conflict = false;
+      std::string why;
+      if (delete_if(js, name, rev, conflict, why)) {
+        procactor::detail::log_event(log_level::info, "name_freed", self, name,
+                                     "cluster name " + name + " freed: " + because);
+      }
+      // a conflict: someone else deleted it first, or a new owner registered it since: kept
+    }
+  }
+
+  // ---- the requests (worker) ----
+
+  void do_register(const std::string& name, const std::string& path, const asker& requester) {
+    if (!wire::valid_name(name)) {
+      answer(requester, "invalid", "bad name '" + name + "' (1..64 characters of [A-Za-z0-9_-])");
+      return;
+    }
+    std::string abs, why;
+    if (!procactor::detail::resolve_name(cfg.addr, cfg.addr.root, path, abs, why)) {
+      answer(requester, "none", why);
+      return;
+    }
+    std::error_code ec;
+    if (abs.rfind("/.", 0) == 0 || !out.lookup(abs, ec, nullptr)) {  // (the gateway and handle are no actors)
+      answer(requester, "none", "no actor " + abs + " on node " + self);
+      return;
+    }
+    std::uint64_t my_inc = 0;
+    {
+      std::lock_guard lock(mu);
+      my_inc = inc;
+    }
+    const std::string address = self + ":" + abs;
+    const std::string value = std::to_string(my_inc) + " " + address;
+    std::uint64_t rev = 0;
+    const natsStatus s = kvStore_CreateString(&rev, kv_work, name.c_str(), value.c_str());
+    if (s == NATS_OK) {
+      {
+        std::lock_guard lock(mu);
+        apply(name, rev, true, value);
+        mine[name] = mine_t{my_inc, rev};
+      }
+      answer(requester, "ok", address);
+      return;
+    }
+    owner o;
+    std::string gwhy;
+    const int found = get(kv_work, name, o, gwhy);
+    if (found == 1) {
+      answer(requester, "exists", "name " + name + " is registered in cluster " + cfg.opts.cluster + " as " +
+                                            o.node + ":" + o.path);
+    } else {
+      answer(requester, s == NATS_TIMEOUT ? "timeout" : "unavailable",
+             "cannot register " + name + ": " + nats_text(s));
+    }
+  }
+
+  void do_unregister(const std::string& name, const asker& requester) {
+    owner o;
+    std::string why;
+    const int found = get(kv_work, name, o, why);
+    if (found < 0) {
+      answer(requester, "unavailable", why);
+      return;
+    }
+    if (found == 0) {
+      answer(requester, "none", "no name " + name + " in cluster " + cfg.opts.cluster);
+      return;
+    }
+    if (o.node != self) {
+      answer(requester, "denied", "name " + name + " is registered by node " + o.node + ", not " + self);
+      return;
+    }
+    bool conflict = false;
+    if (!delete_if(js_work, name, o.rev, conflict, why)) {
+      answer(requester, conflict ? "none" : "unavailable",
+             conflict ? "name " + name + " changed meanwhile" : "cannot unregister " + name + ": " + why);
+      return;
+    }
+    {
+      std::lock_guard lock(mu);
+      mine.erase(name);
+    }
+    answer(requester, "ok", o.node + ":" + o.path);
+  }
+
+  void do_whereis(const std::string& name, const asker& requester) {
+    owner o;
+    std::string why;
+    const int found = get(kv_work, name, o, why);
+    if (found < 0) {
+      answer(requester, "unavailable", why);
+    } else if (found == 0) {
+      answer(requester, "none", "no name " + name + " in cluster " + cfg.opts.cluster);
+    } else {
+      answer(requester, "ok", o.node + ":" + o.path);
+    }
+  }
+
+  void do_leave(const asker& requester) {
+    std::vector<std::pair<std::string, std::uint64_t>> which;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [name, m] : mine) which.emplace_back(name, m.rev);
+      mine.clear();
+    }
+    delete_all(js_work, which, "node " + self + " left the cluster");
+    answer(requester, "ok", "");
+  }
+
+  void do_down(const std::string& node, std::uint64_t down_inc) {
+    std::vector<std::pair<std::string, std::uint64_t>> which;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [name, o] : cache) {
+        if (o.node == node && o.inc == down_inc) which.emplace_back(name, o.rev);
+      }
+    }
+    delete_all(js_work, which, "node " + node + " (incarnation " + std::to_string(down_inc) + ") is down");
+  }
+};
+
+names::names(const gateway_config& cfg) : p_(std::make_unique<impl>(cfg)) {}
+names::~names() = default;
+
+bool names::start(natsConnection* nc, std::string& why) {
+  auto& p = *p_;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = main_wait_ms;
+  natsStatus s = natsConnection_JetStream(&p.js_main, nc, &jo);
+  jo.Wait = work_wait_ms;
+  if (s == NATS_OK) s = natsConnection_JetStream(&p.js_work, nc, &jo);
+  if (s == NATS_OK) {
+    kvConfig kc;
+    kvConfig_Init(&kc);
+    kc.Bucket = p.bucket.c_str();
+    kc.History = 1;
+    kc.Description = "procactor cluster-wide registered names";
+    s = js_CreateKeyValue(&p.kv_work, p.js_work, &kc);  // (the same config again: the existing bucket)
+    if (s != NATS_OK) s = js_KeyValue(&p.kv_work, p.js_work, p.bucket.c_str());
+  }
+  if (s == NATS_OK) s = js_KeyValue(&p.kv_main, p.js_main, p.bucket.c_str());
+  if (s == NATS_OK) s = kvStore_WatchAll(&p.watcher, p.kv_work, nullptr);
+  if (s != NATS_OK) {
+    why = "no JetStream key-value bucket " + p.bucket + ": " + nats_text(s);
+    return false;
+  }
+  p.watch_thread = std::thread([&p] { p.watch(); });
+  p.work_thread = std::thread([&p] { p.work(); });
+  std::unique_lock lock(p.mu);
+  if (!p.cv.wait_for(lock, std::chrono::milliseconds(initial_wait_ms), [&] { return p.initial_done; })) {
+    why = "the names bucket " + p.bucket + " did not load in time";  // (it goes on loading)
+  }
+  p.ready = true;
+  return true;
+}
+
+bool names::control(const procactor::wire::envelope_view& env) {
+  const bool typed = env.tag == procactor::detail::type_tag<name_request>();  // from an actor
+  if (!typed && (env.tag < register_tag || env.tag > leave_tag)) return false;
+  auto& p = *p_;
+  asker requester{std::string(env.from), env.corr, typed, 0};
+  std::uint64_t op = env.tag;
+  std::string name, path;
+  if (typed) {
+    name_request q;
+    std::error_code ec;
+    procactor::detail::decode(env.payload, q, ec);
+    requester.token = q.token;
+    if (ec || q.op < 1 || q.op > 3) {
+      if (p.ready) p.post([&p, requester] { p.answer(requester, "invalid", "a malformed name_request"); });
+      return true;
+    }
+    op = register_tag + q.op - 1;
+    name = std::move(q.name);
+    path = std::move(q.path);
+  } else {
+    const std::string_view text(env.payload.data(), env.payload.size());
+    const auto nl = op == register_tag ? text.find('\n') : std::string_view::npos;
+    name.assign(text.substr(0, nl));
+    if (nl != std::string_view::npos) path.assign(text.substr(nl + 1));
+  }
+  if (!p.ready) {  // (no worker: answered here)
+    p.answer(requester, "unavailable", "cluster-wide names need JetStream (nats-server --js)");
+    return true;
+  }
+  if (op == register_tag) {
+    p.post([&p, name = std::move(name), path = std::move(path), requester] { p.do_register(name, path, requester); });
+  } else if (op == unregister_tag) {
+    p.post([&p, name = std::move(name), requester] { p.do_unregister(name, requester); });
+  } else if (op == whereis_tag) {
+    p.post([&p, name = std::move(name), requester] { p.do_whereis(name, requester); });
+  } else {
+    p.post([&p, requester] { p.do_leave(requester); });
+  }
+  return true;
+}
+
+bool names::resolve(std::string_view name, std::string& node, std::string& path, std::uint64_t& inc, std::string& why) {
+  auto& p = *p_;
+  if (!p.ready) {
+    why = "cluster-wide names need JetStream (nats-server --js): cannot resolve *:" + std::string(name);
+    return false;
+  }
+  {
+    std::lock_guard lock(p.mu);
+    auto it = p.cache.find(name);
+    if (it != p.cache.end()) {
+      node = it->second.node;
+      path = it->second.path;
+      inc = it->second.inc;
+      return true;
+    }
+  }
+  // a miss: the watcher may not have caught up with a registration made a moment ago elsewhere
+  owner o;
+  const std::string key(name);
+  if (!wire::valid_name(key)) {
+    why = "bad cluster name '" + key + "'";
+    return false;
+  }
+  const int found = p.get(p.kv_main, key, o, why);
+  if (found != 1) {
+    if (found == 0) why = "no name " + key + " in cluster " + p.cfg.opts.cluster;
+    return false;
+  }
+  node = std::move(o.node);
+  path = std::move(o.path);
+  inc = o.inc;
+  return true;
+}
+
+void names::on_down(const std::string& node, std::uint64_t inc) {
+  auto& p = *p_;
+  if (!p.ready) return;
+  p.post([&p, node, inc] { p.do_down(node, inc); });
+}
+
+void names::on_rejoin(std::uint64_t old_inc, std::uint64_t new_inc) {
+  auto& p = *p_;
+  std::vector<std::pair<std::string, std::uint64_t>> which;
+  {
+    std::lock_guard lock(p.mu);
+    p.inc = new_inc;
+    if (!p.ready) return;
+    for (auto it = p.mine.begin(); it != p.mine.end();) {
+      if (it->second.inc == old_inc) {
+        which.emplace_back(it->first, it->second.rev);
+        it = p.mine.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  p.delete_all(p.js_main, which, "node " + p.self + " rejoined (incarnation " + std::to_string(old_inc) + " was declared down)");
+}
+
+}  // namespace procactor::cluster::detail
