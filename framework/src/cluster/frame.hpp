@@ -30,6 +30,8 @@ enum class kind : std::uint8_t {
   reply = 4,        // to the requester `to` on dst: tag, payload
   error_reply = 5,  // the same, failed: tag = the errc, payload = why
   fenced = 6,       // to dst: your incarnation dst_inc was declared down here; rejoin as a new one
+  watch = 10,       // remote monitor/link (watch.hpp): corr = the watcher's watch id, tag = the kind
+  down = 11,        // a watched actor ended (watch.hpp): payload = a local down frame
 };
 
 inline constexpr std::uint32_t magic = 0x31464350;  // "PCF1"
@@ -55,6 +57,9 @@ struct frame_view {
   std::string_view to;
   std::span<const char> payload;
 };
+
+/// True for the kinds above.
+bool known_kind(std::uint8_t k) noexcept;
 
 /// True for 1..64 characters of [A-Za-z0-9_-] (a node or cluster name: one NATS subject token).
 bool valid_name(std::string_view s) noexcept;
