@@ -10,6 +10,15 @@
 /// supervisor), `"~/a/b"` (from the tree's root supervisor), `"@name"` (a registered name, see
 /// child_spec::register_as; a bare `"name"` that is not a sibling also finds it), or an absolute
 /// path `"/root/a/b"`. Resolve once with ref() for the hot path.
+///
+/// Cluster (procactor/cluster.hpp): in a tree that is a cluster node, `"node:name"` names an
+/// actor on another node (`name` resolved there from its root: `"b:/app/x"`, `"b:x"`,
+/// `"b:@svc"`) whenever it names no local actor (a local child may have a ':' in its name).
+/// send(), request() (reply, error reply and response_promise as locally), route() (sent like
+/// send: at most once), monitor() and link() take it, with the errors of the node handle:
+/// errc::no_such_actor for an unknown node, errc::died "node down" for a node that is down; a
+/// remote watch ends with a down whose reason is the actor's own, or node_down when its node is
+/// declared down. A message from another node has sender() "node:/path": send to it to answer.
 
 #include <chrono>
 #include <cstddef>

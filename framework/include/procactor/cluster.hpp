@@ -129,8 +129,8 @@ class node {
   template <class T>
   void send(std::string_view address, const T& msg, std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
     std::string bytes;
-    detail::encode(msg, bytes, ec);
-    if (!ec) send_encoded(address, detail::type_tag<detail::message_t<T>>(), bytes, timeout, ec, nullptr);
+    procactor::detail::encode(msg, bytes, ec);
+    if (!ec) send_encoded(address, procactor::detail::type_tag<procactor::detail::message_t<T>>(), bytes, timeout, ec, nullptr);
   }
   /// @overload
   template <class T>
@@ -138,8 +138,8 @@ class node {
     std::error_code ec;
     std::string why;
     std::string bytes;
-    detail::encode(msg, bytes, ec);
-    if (!ec) send_encoded(address, detail::type_tag<detail::message_t<T>>(), bytes, default_send_timeout, ec, &why);
+    procactor::detail::encode(msg, bytes, ec);
+    if (!ec) send_encoded(address, procactor::detail::type_tag<procactor::detail::message_t<T>>(), bytes, default_send_timeout, ec, &why);
     if (ec) throw std::system_error(ec, "procactor::cluster::node::send: " + why);
   }
 
@@ -151,12 +151,12 @@ class node {
     try {
       std::string bytes;
       std::error_code ec;
-      detail::encode(msg, bytes, ec);
-      if (ec) return detail::make_result<Reply>({}, 0, ec, "the request could not be encoded");
+      procactor::detail::encode(msg, bytes, ec);
+      if (ec) return procactor::detail::make_result<Reply>({}, 0, ec, "the request could not be encoded");
       std::uint64_t tag = 0;
       std::string why;
-      std::string reply = request_encoded(address, detail::type_tag<detail::message_t<T>>(), bytes, timeout, tag, ec, why);
-      return detail::make_result<Reply>(std::span<const char>(reply.data(), reply.size()), tag, ec, std::move(why));
+      std::string reply = request_encoded(address, procactor::detail::type_tag<procactor::detail::message_t<T>>(), bytes, timeout, tag, ec, why);
+      return procactor::detail::make_result<Reply>(std::span<const char>(reply.data(), reply.size()), tag, ec, std::move(why));
     } catch (...) {
       result<Reply> r;
       r.error = std::make_error_code(std::errc::not_enough_memory);
@@ -211,6 +211,7 @@ class node {
   /// @}
 
  private:
+  friend class procactor::tree;  // a tree started with cluster_options sends through its node
   struct impl;
   explicit node(std::unique_ptr<impl> p) noexcept;
   void send_encoded(std::string_view address, std::uint64_t tag, const std::string& bytes,

@@ -23,6 +23,10 @@
 namespace procactor {
 
 class tree;
+struct cluster_options;
+namespace cluster {
+class node;
+}
 namespace detail {
 struct tree_address;
 /// The address of a running tree (its mailbox prefix, root and registered names), for the
@@ -89,6 +93,22 @@ class tree {
   /// @overload
   [[nodiscard]] static tree start(const std::string& root_name, supervisor_spec spec, const tree_options& opts,
                                   std::error_code& ec) noexcept;
+  /// @overload
+  /// Starts the tree and joins it to a cluster (procactor/cluster.hpp; include it for
+  /// cluster_options): the tree owns its node (cluster::node::start, its gateway stopped with the
+  /// tree), and send(), request() and route() take "node:name" addresses too. A name that names
+  /// a local actor stays local; otherwise "<node name>:<name>" goes to that node (errc::no_such_actor
+  /// for an unknown node, errc::died "node down" for a node that is down). Empty
+  /// cluster_options::url / node come from PROCACTOR_NATS_URL / PROCACTOR_NODE.
+  /// @throws std::system_error: the errors of start() and of cluster::node::start (the tree is
+  /// stopped when its node does not start).
+  [[nodiscard]] static tree start(const std::string& root_name, supervisor_spec spec, const tree_options& opts,
+                                  const cluster_options& cluster);
+  /// @overload
+  [[nodiscard]] static tree start(const std::string& root_name, supervisor_spec spec, const tree_options& opts,
+                                  const cluster_options& cluster, std::error_code& ec) noexcept;
+  /// The cluster node this tree owns (started with cluster_options), or null.
+  [[nodiscard]] cluster::node* cluster_node() const noexcept;
 
   /// @overload
   tree(tree&&) noexcept;

@@ -1,6 +1,7 @@
 #include "procactor/actor.hpp"
 
 #include "actor/runtime.hpp"
+#include "cluster/watch.hpp"
 
 namespace procactor {
 
@@ -150,6 +151,14 @@ void actor::route_encoded(const actor_ref* ref, std::string_view name, std::uint
     rt_->route(ref->path(), tag, payload, ec);
     return;
   }
+  if (cluster::detail::node_shaped(name)) {  // a node address (no local actor of that name): through the gateway
+    auto t = rt_->lookup(nullptr, name, ec, nullptr);
+    if (t && t->remote) {
+      rt_->send(t, tag, payload, default_send_timeout, ec, nullptr);
+      return;
+    }
+    ec.clear();
+  }
   std::string to, why;
   if (!rt_->resolve(name, to, why)) {
     ec = errc::no_such_actor;
@@ -207,6 +216,14 @@ void actor::watch(std::string_view who, bool link, std::error_code& ec) noexcept
   if (!rt_) {
     ec = errc::not_started;
     return;
+  }
+  if (cluster::detail::node_shaped(who)) {  // a node address (no local actor of that name): its gateway watches
+    auto t = rt_->lookup(nullptr, who, ec, nullptr);
+    if (t && t->remote) {
+      rt_->watch_remote(*t, link ? cluster::detail::watch_link : cluster::detail::watch_monitor, ec);
+      return;
+    }
+    ec.clear();
   }
   std::string path, why;
   if (!rt_->resolve(who, path, why)) {

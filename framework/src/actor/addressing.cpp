@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "actor/wire.hpp"
+#include "cluster/watch.hpp"
 #include "procactor/log.hpp"
 #include "procactor/detail/codec.hpp"
 
@@ -122,7 +123,8 @@ ipc::mailbox* mail_sender::open(ref_target& t, std::error_code& ec) noexcept {
   ec.clear();
   if (t.box && !t.box->poisoned()) return t.box.get();
   try {
-    auto box = ipc::mailbox::open(wire::mailbox_name(addr_.prefix, t.path), ec);
+    auto box = ipc::mailbox::open(
+        wire::mailbox_name(addr_.prefix, t.remote ? std::string(cluster::detail::gateway_inbox) : t.path), ec);
     if (!box) {
       if (ec == errc::no_such_object) ec = errc::no_such_actor;
       return nullptr;
@@ -142,8 +144,11 @@ std::shared_ptr<ref_target> mail_sender::lookup(std::string_view name, std::erro
     std::string path, reason;
     if (!resolve_name(addr_, base_dir_, name, path, reason)) {
       ec = errc::no_such_actor;
-      if (why) *why = reason;
-      return nullptr;
+      if (!node_addresses_ || !cluster::detail::node_shaped(name)) {
+        if (why) *why = reason;
+        return nullptr;
+      }
+      path.assign(name);  // (no local name: a node address, below)
     }
     auto t = std::make_shared<ref_target>();
     t->path = path;
@@ -154,6 +159,16 @@ std::shared_ptr<ref_target> mail_sender::lookup(std::string_view name, std::erro
       if (ec == errc::no_such_actor && reg != addr_.registered->end()) {
         t->path = reg->second;
         open(*t, ec);
+      }
+      if (ec == errc::no_such_actor && node_addresses_ && cluster::detail::node_shaped(name)) {
+        // no local actor of that name: an actor on another node, through the gateway
+        t->path.assign(name);
+        t->remote = true;
+        t->box.reset();
+        if (!open(*t, ec)) {
+          if (why) *why = "no such actor " + t->path + " (this tree is not a cluster node: no gateway)";
+          return nullptr;
+        }
       }
       if (ec) {
         if (why) {

@@ -49,6 +49,9 @@ bool resolve_name(const tree_address& addr, std::string_view base_dir, std::stri
 struct ref_target {
   std::string path;
   std::unique_ptr<ipc::mailbox> box;  // opened on first use; re-opened after a poisoning
+  // An actor on another node: `path` is its address "node:name" and `box` the gateway's inbox
+  // (cluster/watch.hpp); what is sent to it goes as a cluster frame.
+  bool remote = false;
 };
 
 /// Opens mailboxes by name once and sends envelopes into them. Not thread-safe (the tree handle
@@ -58,6 +61,10 @@ class mail_sender {
   mail_sender(tree_address addr, std::string base_dir);
 
   const tree_address& address() const noexcept { return addr_; }
+  /// Lets lookup() return remote targets: a name that is no local actor and has the shape of a
+  /// node address ("node:name", cluster/watch.hpp) reaches that node through the gateway's inbox
+  /// (errc::no_such_actor when this tree has no gateway). Off by default (the gateway's own).
+  void allow_node_addresses() noexcept { node_addresses_ = true; }
   const std::string& base_dir() const noexcept { return base_dir_; }
 
   /// The target of @p name (cached by the name as given: a hit costs one hash of the name and
@@ -94,6 +101,7 @@ class mail_sender {
   };
   tree_address addr_;
   std::string base_dir_;
+  bool node_addresses_ = false;
   std::unordered_map<std::string, std::shared_ptr<ref_target>, string_hash, std::equal_to<>> by_name_;
 };
 

@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 #include <thread>
 
+#include "cluster/watch.hpp"
 #include "ipc/control_block.hpp"
 #include "procactor/log.hpp"
 #include "supervision/exit_frame.hpp"
@@ -60,6 +62,7 @@ actor_runtime::actor_runtime(actor& a, std::string path, tree_address addr, conn
   journaled_ = box_->journaled();                    // at-least-once (child_spec::with_delivery)
   replies_->before_send = &actor_runtime::flush_hook;  // replies go after the messages packed before them
   replies_->ctx = this;
+  out_->allow_node_addresses();  // "node:name" reaches other nodes through the gateway (cluster/watch.hpp)
   mark_idle();  // a predecessor killed inside a handler left its stamp
 }
 
@@ -492,6 +495,12 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
     }
     return;
   }
+  if (env->tag == cluster::detail::down_tag && env->kind == wire::env_kind::message &&
+      env->from == cluster::detail::gateway_inbox) {
+    // a remote watch ended (cluster/watch.hpp): handled as a down from the supervisor
+    if (auto d = wire::decode_frame(env->payload)) handle_down(*d);
+    return;
+  }
   cur_from_.assign(env->from);
   cur_corr_ = env->corr;
   cur_kind_ = env->kind;
@@ -587,7 +596,18 @@ void actor_runtime::send_now(ref_target& to, wire::env_kind kind, std::uint64_t 
                              std::string* why) noexcept {
   try {
     env_scratch_.clear();  // reused: no allocation per message once warm
-    wire::encode_envelope(env_scratch_, kind, tag, corr, path_, payload);
+    if (to.remote) {
+      // a cluster frame into the gateway's inbox (cluster/watch.hpp); replies come back here
+      const auto ms = std::clamp<std::int64_t>(timeout.count(), 1, 0x7fffffff);
+      if (!cluster::detail::encode_outbound(env_scratch_, remote_scratch_, kind == wire::env_kind::request, to.path,
+                                            path_, corr, tag, static_cast<std::uint32_t>(ms), payload)) {
+        ec = errc::message_too_large;
+        if (why) *why = "a frame to " + to.path + " is limited to 1 MiB and paths of 4096 bytes";
+        return;
+      }
+    } else {
+      wire::encode_envelope(env_scratch_, kind, tag, corr, path_, payload);
+    }
     out_->send(to, std::span<const char>(env_scratch_.data(), env_scratch_.size()), wire::user_priority, timeout, ec, why);
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
@@ -597,6 +617,10 @@ void actor_runtime::send_now(ref_target& to, wire::env_kind kind, std::uint64_t 
 void actor_runtime::send(const std::shared_ptr<ref_target>& to, std::uint64_t tag, std::span<const char> payload,
                          std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept {
   ec.clear();
+  if (to->remote) {  // to another node: one frame each, in order, through the gateway (never packed)
+    send_now(*to, wire::env_kind::message, tag, 0, payload, timeout, ec, why);
+    return;
+  }
   if (timeout == std::chrono::milliseconds::min()) {  // try_send: its answer (full) is wanted now
     flush_pack_of(*to);
     send_now(*to, wire::env_kind::message, tag, 0, payload, timeout, ec, why);
@@ -786,6 +810,11 @@ bool actor_runtime::begin_batch(const std::shared_ptr<ref_target>& to, std::chro
   ec.clear();
   batch_sent_ = 0;
   batch_ec_.clear();
+  if (to->remote) {
+    ec = errc::invalid_argument;
+    if (why) *why = "send_batch to another node (" + to->path + ") is not supported: use send";
+    return false;
+  }
   flush_pack_of(*to);  // what this handler sent to it before goes first
   return open_pack(batch_, to, timeout, ec, why);
 }
@@ -876,6 +905,10 @@ void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, s
   // The incarnation that may take the request is the one running now or a later one: read its
   // restart count before sending (Erlang's pid monitor; see request_watch).
   flush_packs();  // the messages packed before it go first
+  if (to->remote) {
+    request_remote(std::move(to), corr, tag, payload, timeout, std::move(fn));
+    return;
+  }
   // (Two figures, not stats(): that reads the receiver's line too, a cross-core miss on every
   // request's path.)
   std::error_code se;
@@ -907,6 +940,47 @@ void actor_runtime::request(std::shared_ptr<ref_target> to, std::uint64_t tag, s
   pending_.emplace(corr, pending{to->path, rw, std::move(fn), std::move(timer)});
   // if that incarnation has died by the time the supervisor sees this, the down comes at once
   if (monitored_for_requests_.insert(to->path).second) watch_callee(to->path, mark);
+}
+
+void actor_runtime::request_remote(std::shared_ptr<ref_target> to, std::uint64_t corr, std::uint64_t tag,
+                                   std::span<const char> payload, std::chrono::milliseconds timeout,
+                                   actor::reply_fn fn) {
+  // The gateway answers it (reply or error reply with this corr, into this mailbox), or fails it
+  // at once (unknown node, node down). A remote watch (kind request) fails it with died when the
+  // callee dies, as a local callee's down does.
+  std::error_code ec;
+  std::string why;
+  send_now(*to, wire::env_kind::request, tag, corr, payload, timeout, ec, &why);
+  if (ec) {
+    fn({}, 0, ec, std::move(why));
+    return;
+  }
+  auto timer = std::make_unique<boost::asio::steady_timer>(io_);
+  timer->expires_after(timeout);
+  timer->async_wait([this, corr, path = to->path](const boost::system::error_code& e) {
+    if (e) return;
+    mark_busy();
+    fail_request(corr, errc::timed_out, "no reply from " + path + " in time");
+    end_turn();
+    mark_idle();
+  });
+  pending_.emplace(corr, pending{to->path, request_watch{}, std::move(fn), std::move(timer)});
+  if (monitored_for_requests_.insert(to->path).second) {
+    watch_remote(*to, cluster::detail::watch_request, ec);
+    if (ec) monitored_for_requests_.erase(to->path);
+  }
+}
+
+void actor_runtime::watch_remote(ref_target& who, std::uint64_t kind, std::error_code& ec) noexcept {
+  try {
+    flush_packs();  // (as a local monitor goes after what was packed before it)
+    env_scratch_.clear();
+    cluster::detail::encode_watch(env_scratch_, path_, kind, who.path);
+    out_->send(who, std::span<const char>(env_scratch_.data(), env_scratch_.size()), wire::user_priority,
+               default_send_timeout, ec, nullptr);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
 }
 
 void actor_runtime::watch_callee(const std::string& callee, const std::string& mark) noexcept {

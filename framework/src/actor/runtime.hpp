@@ -62,6 +62,8 @@ class actor_runtime {
   std::uint64_t start_timer(std::chrono::milliseconds d, bool repeat, std::uint64_t tag, std::string bytes);
   void cancel_timer(std::uint64_t id) noexcept;
   void monitor(const std::string& who, bool link, std::error_code& ec) noexcept;
+  /// monitor / link (kind: cluster/watch.hpp watch_*) of an actor on another node (@p who remote).
+  void watch_remote(ref_target& who, std::uint64_t kind, std::error_code& ec) noexcept;
   void stop(exit_reason::kind_t why) noexcept;
   mailbox_stats stats_of(ref_target& who, std::error_code& ec) noexcept { return out_->stats(who, ec); }
 
@@ -95,6 +97,8 @@ class actor_runtime {
   void send_frame(const wire::frame& f, std::error_code& ec) noexcept;
   void send_to_supervisor(std::span<const char> bytes, std::error_code& ec) noexcept;
   void watch_callee(const std::string& callee, const std::string& mark) noexcept;
+  void request_remote(std::shared_ptr<ref_target> to, std::uint64_t corr, std::uint64_t tag,
+                      std::span<const char> payload, std::chrono::milliseconds timeout, actor::reply_fn fn);
   /// The supervisor told us a routed message was dropped: count, log, on_undelivered().
   void handle_undelivered(const wire::frame_view& f);
   /// Ends an actor whose supervisor is gone (logged with @p why).
@@ -123,6 +127,7 @@ class actor_runtime {
   boost::asio::steady_timer tick_;
   std::vector<char> rbuf_;
   std::string env_scratch_;
+  std::string remote_scratch_;  // a cluster frame being built (send_now to a remote target)
   std::string route_env_, route_frame_;  // reused by route()
   frame_reader reader_;                  // the supervisor pipe, read in batches
   std::uint64_t incarnation_;

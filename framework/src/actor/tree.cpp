@@ -18,6 +18,8 @@
 
 #include "actor/addressing.hpp"
 #include "actor/dead_letters.hpp"
+#include "cluster/watch.hpp"
+#include "procactor/cluster.hpp"
 #include "internal/child.hpp"
 #include "internal/proc_stat.hpp"
 #include "internal/unique_fd.hpp"
@@ -148,6 +150,9 @@ struct tree::impl {
 
   std::mutex send_mu;  // guards out, env_scratch and writes to the pipe
   detail::mail_sender out;
+  // The cluster node of a tree started with cluster_options (stopped first by ~tree): names that
+  // are no local actor and look like "node:name" go through it.
+  std::unique_ptr<cluster::node> node;
   std::string env_scratch;
 
   struct waiter {
@@ -722,6 +727,7 @@ tree& tree::operator=(tree&& other) noexcept {
 tree::~tree() {
   if (!impl_) return;
   try {
+    impl_->node.reset();  // the gateway first: it delivers into the tree's mailboxes
     if (impl_->root && !impl_->ended) {
       stop();
       std::error_code ec;
@@ -756,6 +762,29 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_
 tree tree::start(const std::string& root_name, supervisor_spec spec) {
   return start(root_name, std::move(spec), tree_options{});
 }
+
+tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_options& opts,
+                 const cluster_options& cluster) {
+  tree t = start(root_name, std::move(spec), opts);
+  auto n = std::make_unique<cluster::node>(cluster::node::start(t, cluster));  // throws: ~tree stops t
+  t.impl_->node = std::move(n);
+  return t;
+}
+
+tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_options& opts,
+                 const cluster_options& cluster, std::error_code& ec) noexcept {
+  try {
+    ec.clear();
+    return start(root_name, std::move(spec), opts, cluster);
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  } catch (...) {
+    ec = errc::spawn_failed;
+  }
+  return tree();
+}
+
+cluster::node* tree::cluster_node() const noexcept { return impl_ ? impl_->node.get() : nullptr; }
 
 tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_options& opts) {
   if (root_name.empty() || root_name.find('/') != std::string::npos || root_name[0] == '~' || root_name[0] == '@' ||
@@ -853,12 +882,18 @@ void tree::send_encoded(const actor_ref* ref, std::string_view name, std::uint64
     return;
   }
   try {
-    std::lock_guard lock(impl_->send_mu);
+    std::unique_lock lock(impl_->send_mu);
     std::shared_ptr<detail::ref_target> owned;
     detail::ref_target* t = ref ? ref->target() : nullptr;
     if (!ref) {
       owned = impl_->out.lookup(name, ec, why);
       t = owned.get();
+    }
+    if (!t && !ref && ec == errc::no_such_actor && impl_->node && cluster::detail::node_shaped(name)) {
+      lock.unlock();  // no local actor of that name: an actor on another node
+      if (why) why->clear();
+      impl_->node->send_encoded(name, tag, bytes, timeout, ec, why);
+      return;
     }
     if (!t) {
       if (!ec) ec = errc::no_such_actor;
@@ -880,6 +915,17 @@ void tree::route_encoded(std::string_view to, std::uint64_t tag, const std::stri
     return;
   }
   try {
+    if (impl_->node && cluster::detail::node_shaped(to)) {
+      bool local = false;
+      {
+        std::lock_guard lock(impl_->send_mu);
+        local = impl_->out.lookup(to, ec, nullptr) != nullptr;
+      }
+      if (!local) {  // an actor on another node: at most once, through the gateway (as send)
+        impl_->node->send_encoded(to, tag, bytes, default_send_timeout, ec, nullptr);
+        return;
+      }
+    }
     std::string path, why;
     if (!detail::resolve_name(impl_->addr, impl_->addr.root, to, path, why)) {
       ec = errc::no_such_actor;
@@ -952,8 +998,14 @@ std::string tree::request_encoded(const actor_ref* ref, std::string_view name, s
     }
   }
   if (ec) {
-    std::lock_guard lock(m.mu);
-    m.waiting.erase(corr);
+    {
+      std::lock_guard lock(m.mu);
+      m.waiting.erase(corr);
+    }
+    if (!ref && ec == errc::no_such_actor && m.node && cluster::detail::node_shaped(name)) {
+      why.clear();  // no local actor of that name: an actor on another node, through the node
+      return m.node->request_encoded(name, tag, bytes, timeout, reply_tag, ec, why);
+    }
     return {};
   }
   std::string mark;

@@ -31,6 +31,8 @@ enum class kind : std::uint8_t {
   error_reply = 5,  // the same, failed: tag = the errc, payload = why
   fenced = 6,       // to dst: your incarnation dst_inc was declared down here; rejoin as a new one
   batch = 7,        // several frames of src for dst in one NATS message (below); tag = how many
+  watch = 10,       // remote monitor/link (watch.hpp): corr = the watcher's watch id, tag = the kind
+  down = 11,        // a watched actor ended (watch.hpp): payload = a local down frame
 };
 
 inline constexpr std::uint32_t magic = 0x31464350;  // "PCF1"
@@ -61,6 +63,8 @@ struct frame_view {
 /// name ("*:name"): the gateway resolves `to` (the name) to its owner's node and path before
 /// anything goes on NATS. Accepted as dst_node by encode/decode; no gateway takes it from NATS.
 inline constexpr std::string_view any_node = "*";
+/// True for the kinds above.
+bool known_kind(std::uint8_t k) noexcept;
 
 /// True for 1..64 characters of [A-Za-z0-9_-] (a node or cluster name: one NATS subject token).
 bool valid_name(std::string_view s) noexcept;

@@ -22,6 +22,7 @@
 #include "cluster/gateway.hpp"
 #include "cluster/membership.hpp"
 #include "cluster/names.hpp"
+#include "cluster/watch.hpp"
 #include "internal/wait.hpp"
 #include "procactor/exit_reason.hpp"
 #include "procactor/log.hpp"
@@ -87,6 +88,7 @@ struct gateway {
   gateway_stats st;
   std::uint64_t fenced_extra = 0;  // frames of fenced batches beyond the one membership counts
   names nm{cfg};  // cluster-wide registered names (names.hpp)
+  watch_table watches;  // remote monitors and links, both sides (watch.cpp)
 
   procactor::detail::mail_sender main_out;
   procactor::detail::mail_sender in_out;
@@ -101,6 +103,7 @@ struct gateway {
         in_subj(in_subject(c.opts.cluster, c.opts.node)),
         inc(c.incarnation),
         members(c.opts.down_after),
+        watches(c.addr, c.opts.node),
         main_out(c.addr, c.addr.root),
         in_out(c.addr, c.addr.root),
         batcher({}, [this](std::string_view node, const std::string& bytes, std::size_t frames) {
@@ -241,6 +244,11 @@ struct gateway {
       pending_out.clear();
       pending_in.clear();
     }
+    {
+      watch_actions acts;  // the watches of the old incarnation end as a node down
+      for (const auto& p : members_now()) watches.node_down(p, 0, "this node was declared down and rejoined", acts);
+      run_watch_actions(acts, out);
+    }
     for (auto& r : failed) {
       error_to(out, r.requester, r.corr, errc::died,
                node_down_text(r.node + ":" + r.to, self, "this node was declared down and rejoined"));
@@ -379,10 +387,83 @@ struct gateway {
                 f->payload, ec);
         return;
       }
+      case wire::kind::watch:
+      case wire::kind::down: {
+        watch_actions acts;
+        if (f->kind == wire::kind::watch) {
+          watches.on_watch(f->src_node, f->src_inc, f->corr, f->tag, f->from, f->to, acts);
+        } else {
+          watches.on_down(f->src_node, f->src_inc, f->corr, f->timeout_ms, f->payload, acts);
+        }
+        run_watch_actions(acts, out);
+        return;
+      }
       case wire::kind::heartbeat:
       case wire::kind::batch:
         return;
     }
+  }
+
+  std::vector<std::string> members_now() {
+    std::vector<std::string> out;
+    std::lock_guard lock(mu);
+    for (const auto& p : members.all()) out.push_back(p.node);
+    return out;
+  }
+
+  // What the watch table asked for: frames to other nodes (or this one), downs to local watchers.
+  void run_watch_actions(watch_actions& acts, procactor::detail::mail_sender& out) {
+    for (auto& w : acts.frames) {
+      wire::frame_view f;
+      f.kind = w.is_watch ? wire::kind::watch : wire::kind::down;
+      f.src_node = self;
+      f.dst_node = w.node;
+      f.dst_inc = w.node_inc;
+      f.corr = w.corr;
+      f.tag = w.tag;
+      f.timeout_ms = w.mode;
+      f.from = w.from;
+      f.to = w.to;
+      f.payload = std::span<const char>(w.payload.data(), w.payload.size());
+      {
+        std::lock_guard lock(mu);
+        f.src_inc = inc;
+        if (w.node == self) f.dst_inc = inc;
+      }
+      if (w.node == self) {
+        std::string b;
+        if (wire::encode(b, f)) on_inbound(std::span<const char>(b.data(), b.size()), out);
+      } else {
+        publish_frame(f);
+      }
+    }
+    for (auto& d : acts.downs) {
+      std::error_code ec;
+      deliver(out, d.to, lw::env_kind::message, down_tag, 0, gateway_path,
+              std::span<const char>(d.frame.data(), d.frame.size()), ec);
+    }
+  }
+
+  // A local actor's monitor or link of an actor on a node (watch.hpp).
+  void local_watch(const lw::envelope_view& env) {
+    const std::string_view address(env.payload.data(), env.payload.size());
+    std::string node, name;
+    node_is state = node_is::unknown;
+    std::uint64_t node_inc = 0, my_inc = 0;
+    if (split_address(address, node, name)) {
+      std::lock_guard lock(mu);
+      my_inc = inc;
+      if (node == self) {
+        state = node_is::up;
+        node_inc = inc;
+      } else if (auto peer = members.find(node)) {
+        state = peer->up ? node_is::up : node_is::down;
+        node_inc = peer->incarnation;
+      }
+    }
+    watch_actions acts;
+    watches.watch(env.from, env.corr, address, state, node_inc, my_inc, acts);
+    run_watch_actions(acts, main_out);
   }
 
   // ---- from the inbox (main thread) ----
@@ -407,6 +488,8 @@ struct gateway {
       case lw::env_kind::message:
         if (env->tag == outbound_tag) {
           outbound(env->payload);
+        } else if (env->tag == watch_tag) {
+          local_watch(*env);
         } else {
           nm.control(*env);  // an actor's name_request (names.hpp)
         }
@@ -615,6 +698,7 @@ struct gateway {
     // the prober's last answer from the server says whether we hear anything at all.
     const bool connected = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
     bool back = false;
+    bool cut_off = false;  // isolated: the downs are "unreachable from here", not deaths
     {
       std::lock_guard lock(mu);
       // A check that comes late (this gateway was stopped or starved, prober included), or the
@@ -646,6 +730,7 @@ struct gateway {
       } else {
         members.hold(now);
       }
+      cut_off = isolated;
       found.swap(downs);
       st.downs += found.size();
       for (const auto& d : found) {
@@ -664,7 +749,9 @@ struct gateway {
       std::erase_if(pending_in, [&](const auto& kv) { return kv.second.expires < now; });
     }
     for (const auto& d : found) {
-      nm.on_down(d.node, d.incarnation);  // its names are freed (names.hpp)
+      // Its names are freed (names.hpp), unless this node is the one cut off: the others live on,
+      // and their names with them.
+      if (!cut_off) nm.on_down(d.node, d.incarnation);
       procactor::detail::log_event(log_level::warn, "node_down", self, d.node,
                                    "node " + d.node + " (incarnation " + std::to_string(d.incarnation) +
                                        ") declared down: " + d.why,
@@ -674,6 +761,10 @@ struct gateway {
       const auto& r = failed[i];
       error_to(main_out, r.requester, r.corr, errc::died, node_down_text(r.node + ":" + r.to, r.node, whys[i]));
     }
+    watch_actions acts;  // remote watches: downs of the nodes declared down, deaths of the watched
+    for (const auto& d : found) watches.node_down(d.node, d.incarnation, d.why, acts);
+    watches.poll(acts);
+    run_watch_actions(acts, main_out);
     if (back) {
       procactor::detail::log_event(log_level::info, "nats_server_back", self, cfg.opts.url,
                                    "node " + self + " hears the NATS server again; rejoining as a new incarnation");

@@ -1,0 +1,377 @@
+// Actors across nodes (issue #12): node:/path addressing from actors and from a tree started with
+// cluster_options, replies to a remote sender by name, remote monitors and links (framework/src/
+// cluster/watch.hpp). Two trees in this test process, each a node of a cluster on a nats-server
+// started on a free port; skipped with a message without NATS.
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <deque>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "procactor/cluster.hpp"
+#include "procactor/queue.hpp"
+#include "procactor/testing.hpp"
+#include "support/leak_check.hpp"
+#include "support/nats_server.hpp"
+
+using namespace std::chrono_literals;
+using procactor::actor;
+using procactor::child_spec;
+using procactor::cluster_options;
+using procactor::errc;
+using procactor::supervisor_spec;
+using procactor::tree;
+namespace cluster = procactor::cluster;
+
+namespace {
+
+struct echo_q {
+  std::string text;
+};
+struct hold_q {
+  int unused;
+};
+struct crash_q {
+  int unused;
+};
+struct kill_q {
+  int unused;
+};
+// to an asker: what to do
+struct ask {
+  std::string address;
+  std::string text;
+};
+struct tell {
+  std::string address;
+  std::string text;
+};
+struct watch_q {
+  std::string address;
+  bool link = false;
+};
+struct ask_held {  // a held request to address, then an echo request after it (the sync)
+  std::string address;
+};
+struct fetch_q {  // to an asker: the oldest line of its log ("" if none)
+  int unused;
+};
+
+// Answers echo_q with its text and who asked; holds hold_q; throws on crash_q; SIGKILLs itself
+// on kill_q.
+class echo_actor : public actor {
+ public:
+  echo_actor() {
+    on<echo_q>([this](const echo_q& q) -> std::string { return q.text + " from " + sender(); });
+    on<hold_q>([this](const hold_q&) { held_.push_back(make_response_promise<std::string>()); });
+    on<crash_q>([](const crash_q&) { throw std::runtime_error("boom"); });
+    on<kill_q>([](const kill_q&) { ::kill(::getpid(), SIGKILL); });
+  }
+
+ private:
+  std::vector<procactor::response_promise<std::string>> held_;
+};
+
+// Sends back to the sender, by its name, what it got.
+class replier : public actor {
+ public:
+  replier() {
+    on<std::string>([this](const std::string& s) { send(sender(), "re:" + s + " to " + sender()); });
+  }
+};
+
+std::string outcome(const procactor::result<std::string>& r) {
+  if (r) return *r.value;
+  return "error " + std::string(r.error == errc::died ? "died" : r.error == errc::no_such_actor ? "no_such_actor"
+                                                                                                : r.error.message()) +
+         ": " + r.detail;
+}
+
+// Does what the test tells it, towards other nodes, and logs what comes back (the test fetches
+// the lines with requests: a procactor::queue written from a forked actor rings a doorbell
+// descriptor the actor no longer has, see the report).
+class asker : public actor {
+ public:
+  asker() {
+    auto* sink = this;
+    on<ask>([this, sink](const ask& a) {
+      request<std::string>(a.address, echo_q{a.text}, 5s,
+                           [sink](procactor::result<std::string> r) { sink->put(outcome(r)); });
+    });
+    on<tell>([this](const tell& t) { send(t.address, t.text); });
+    on<std::string>([this, sink](const std::string& s) { sink->put("got " + s + " from " + sender()); });
+    on<watch_q>([this, sink](const watch_q& w) {
+      if (w.link) {
+        link(w.address);
+      } else {
+        monitor(w.address);
+      }
+      // the watch went to the node's gateway before this request: its reply says it is there
+      request<std::string>(w.address, echo_q{"sync"}, 5s,
+                           [sink](procactor::result<std::string> r) { sink->put("watching: " + outcome(r)); });
+    });
+    on<ask_held>([this, sink](const ask_held& a) {
+      request<std::string>(a.address, hold_q{0}, 10s,
+                           [sink](procactor::result<std::string> r) { sink->put("held: " + outcome(r)); });
+      request<std::string>(a.address, echo_q{"sync"}, 5s,
+                           [sink](procactor::result<std::string> r) { sink->put("synced: " + outcome(r)); });
+    });
+    on<crash_q>([](const crash_q&) { throw std::runtime_error("asker crashed"); });
+    on<procactor::down>(
+        [sink](const procactor::down& d) { sink->put("down " + d.who + " " + d.reason.to_string()); });
+    on<fetch_q>([this](const fetch_q&) -> std::string {
+      if (log_.empty()) return {};
+      std::string s = std::move(log_.front());
+      log_.pop_front();
+      return s;
+    });
+  }
+  void put(std::string s) { log_.push_back(std::move(s)); }
+
+ private:
+  std::deque<std::string> log_;
+};
+
+// The next line of the log of @p t's asker (waits up to @p timeout; "" if none came).
+std::string next(tree& t, std::chrono::milliseconds timeout = 5s) {
+  std::string got;
+  procactor_test::wait_until(
+      [&] {
+        auto r = t.request<std::string>("asker", fetch_q{0}, 2s);
+        if (!r || r.value->empty()) return false;
+        got = *r.value;
+        return true;
+      },
+      timeout);
+  return got;
+}
+
+std::string why_no_nats() {
+  if (!cluster::available()) return "procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)";
+  if (!procactor_test::nats_server::found()) return "nats-server is not installed (PATH, PROCACTOR_NATS_SERVER)";
+  return {};
+}
+
+struct nats_precondition {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+    const std::string why = why_no_nats();
+    boost::test_tools::assertion_result r(why.empty());
+    if (!why.empty()) r.message() << why;
+    return r;
+  }
+};
+
+cluster_options options(const procactor_test::nats_server& srv, std::string node) {
+  cluster_options o;
+  o.url = srv.url();
+  o.cluster = "r" + std::to_string(::getpid());
+  o.node = std::move(node);
+  return o;
+}
+
+bool sees_up(tree& t, const std::string& who) {
+  std::error_code ec;
+  for (auto& m : t.cluster_node()->members(2s, ec)) {
+    if (m.node == who) return m.up;
+  }
+  return false;
+}
+
+// node a: an asker (and an echo); node b: an echo, a replier and a second echo to crash
+supervisor_spec a_spec() {
+  supervisor_spec s;
+  s.children = {child_spec::of<asker>("asker"), child_spec::of<echo_actor>("echo")};
+  return s;
+}
+supervisor_spec b_spec() {
+  supervisor_spec s;
+  s.children = {child_spec::of<echo_actor>("echo"), child_spec::of<replier>("replier"),
+                child_spec::of<echo_actor>("crash")};
+  return s;
+}
+
+// Two nodes a and b, up and seeing each other.
+struct two_nodes {
+  procactor_test::nats_server srv;
+  tree ta;
+  tree tb;
+  two_nodes(const std::string& prefix, supervisor_spec b = b_spec()) {
+    ta = tree::start(prefix + "a", a_spec(), {}, options(srv, "a"));
+    tb = tree::start(prefix + "b", std::move(b), {}, options(srv, "b"));
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(ta, "b") && sees_up(tb, "a"); }, 5s));
+  }
+  ~two_nodes() {
+    ta.stop();
+    tb.stop();
+    ta.join();
+    tb.join();
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(cluster_remote_test, procactor_test::leak_check)
+
+BOOST_AUTO_TEST_CASE(an_actor_requests_from_and_sends_to_an_actor_on_another_node,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("xr");
+  n.ta.send("asker", ask{"b:/xrb/echo", "hi"});
+  BOOST_TEST(next(n.ta) == "hi from /.gateway");  // (the gateway asks on the remote requester's behalf)
+  n.ta.send("asker", ask{"b:echo", "rel"});  // relative to b's root
+  BOOST_TEST(next(n.ta) == "rel from /.gateway");
+  n.ta.send("asker", ask{"a:/xra/echo", "self"});  // to its own node, by node address
+  BOOST_TEST(next(n.ta) == "self from /.gateway");
+  n.ta.send("asker", ask{"/xra/echo", "local"});  // a local name stays local
+  BOOST_TEST(next(n.ta) == "local from /xra/asker");
+  // the errors of the node handle, at once
+  const auto t0 = std::chrono::steady_clock::now();
+  n.ta.send("asker", ask{"zz:/xrb/echo", "x"});
+  const std::string unknown_node = next(n.ta);
+  BOOST_TEST(unknown_node.rfind("error no_such_actor: no node zz", 0) == 0u, unknown_node);
+  n.ta.send("asker", ask{"b:/xrb/nobody", "x"});
+  const std::string unknown_actor = next(n.ta);
+  BOOST_TEST(unknown_actor.rfind("error no_such_actor:", 0) == 0u, unknown_actor);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // answers, not timeouts
+}
+
+BOOST_AUTO_TEST_CASE(a_remote_messages_sender_is_its_node_address_and_a_send_to_it_reaches_it,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("sr");
+  n.ta.send("asker", tell{"b:/srb/replier", "one"});
+  BOOST_TEST(next(n.ta) == "got re:one to a:/sra/asker from b:/srb/replier");
+  // in order, per sender
+  for (int i = 0; i < 50; ++i) n.ta.send("asker", tell{"b:replier", std::to_string(i)});
+  bool in_order = true;
+  for (int i = 0; i < 50; ++i) {
+    in_order = in_order && next(n.ta) == "got re:" + std::to_string(i) + " to a:/sra/asker from b:/srb/replier";
+  }
+  BOOST_TEST(in_order);
+}
+
+BOOST_AUTO_TEST_CASE(a_remote_monitor_gets_down_with_the_actors_own_reason,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("mr");
+  n.ta.send("asker", watch_q{"b:/mrb/crash", false});
+  BOOST_TEST_REQUIRE(next(n.ta) == "watching: sync from /.gateway");
+  n.tb.send("crash", crash_q{0});
+  const std::string d = next(n.ta);
+  BOOST_TEST(d.rfind("down b:/mrb/crash exception ", 0) == 0u, d);
+  BOOST_TEST(d.find("boom") != std::string::npos, d);
+  // a monitor of an actor that does not exist: down no_such_actor at once
+  n.ta.send("asker", watch_q{"b:/mrb/nobody", false});
+  const std::string none = next(n.ta);
+  const std::string sync = next(n.ta);
+  BOOST_TEST((none == "down b:/mrb/nobody no such actor" || sync == "down b:/mrb/nobody no such actor"),
+             none << " | " << sync);
+}
+
+BOOST_AUTO_TEST_CASE(a_request_pending_to_a_remote_actor_that_dies_fails_with_died,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("dr");
+  n.ta.send("asker", ask_held{"b:/drb/crash"});
+  BOOST_TEST_REQUIRE(next(n.ta) == "synced: sync from /.gateway");
+  const auto t0 = std::chrono::steady_clock::now();
+  n.tb.send("crash", kill_q{0});
+  const std::string held = next(n.ta);
+  BOOST_TEST(held.rfind("held: error died: b:/drb/crash died: signal 9", 0) == 0u, held);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // not the 10 s timeout
+}
+
+BOOST_AUTO_TEST_CASE(a_node_killed_gives_its_remote_monitors_down_node_down_within_a_second,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("kr");
+  n.ta.send("asker", watch_q{"b:/krb/echo", false});
+  BOOST_TEST_REQUIRE(next(n.ta) == "watching: sync from /.gateway");
+  BOOST_TEST_REQUIRE(::kill(n.tb.cluster_node()->gateway_pid(), SIGKILL) == 0);
+  const auto killed = std::chrono::steady_clock::now();
+  const std::string d = next(n.ta);
+  const auto took = std::chrono::steady_clock::now() - killed;
+  BOOST_TEST(d.rfind("down b:/krb/echo node down: b", 0) == 0u, d);
+  BOOST_TEST_MESSAGE("remote monitor got node_down after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  BOOST_TEST((took < 1s));
+  // and a request to it now fails at once with died
+  n.ta.send("asker", ask{"b:/krb/echo", "late"});
+  const std::string late = next(n.ta);
+  BOOST_TEST(late.rfind("error died: b:/krb/echo died: node down: b", 0) == 0u, late);
+}
+
+BOOST_AUTO_TEST_CASE(a_link_across_nodes_ends_each_side_when_the_other_ends_abnormally_or_its_node_goes_down,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  supervisor_spec b = b_spec();
+  b.children.push_back(child_spec::of<echo_actor>("crash2"));
+  two_nodes n("lr", std::move(b));
+  // b's crash dies abnormally: a's asker, linked to it, ends with it (and is restarted)
+  n.ta.send("asker", watch_q{"b:/lrb/crash", true});
+  BOOST_TEST_REQUIRE(next(n.ta) == "watching: sync from /.gateway");
+  const auto asker0 = n.ta.stats("asker").restarts;
+  n.tb.send("crash", crash_q{0});
+  BOOST_TEST(procactor_test::wait_until([&] { return n.ta.stats("asker").restarts == asker0 + 1; }, 5s));
+  // the other way: the asker links b's crash2, then dies abnormally: crash2 ends with it
+  n.ta.send("asker", watch_q{"b:/lrb/crash2", true});
+  BOOST_TEST_REQUIRE(next(n.ta) == "watching: sync from /.gateway");
+  const auto crash2_0 = n.tb.stats("crash2").restarts;
+  n.ta.send("asker", crash_q{0});
+  BOOST_TEST(procactor_test::wait_until([&] { return n.tb.stats("crash2").restarts == crash2_0 + 1; }, 5s));
+  // a node down is an exit: the asker links b's echo, b's gateway is killed, the asker ends
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return n.ta.stats("asker").restarts == asker0 + 2; }, 5s));
+  n.ta.send("asker", watch_q{"b:/lrb/echo", true});
+  BOOST_TEST_REQUIRE(next(n.ta) == "watching: sync from /.gateway");
+  BOOST_TEST_REQUIRE(::kill(n.tb.cluster_node()->gateway_pid(), SIGKILL) == 0);
+  const auto killed = std::chrono::steady_clock::now();
+  BOOST_TEST(procactor_test::wait_until([&] { return n.ta.stats("asker").restarts == asker0 + 3; }, 5s));
+  BOOST_TEST((std::chrono::steady_clock::now() - killed < 1500ms));
+}
+
+BOOST_AUTO_TEST_CASE(a_tree_started_with_cluster_options_sends_and_requests_by_node_address,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  supervisor_spec sa;
+  sa.children = {child_spec::of<echo_actor>("echo"), child_spec::of<echo_actor>("b:local")};
+  // node b's url and name from the environment (empty in its options)
+  ::setenv("PROCACTOR_NATS_URL", srv.url().c_str(), 1);
+  ::setenv("PROCACTOR_NODE", "b", 1);
+  cluster_options ob = options(srv, "");
+  ob.url.clear();
+  std::error_code ec;
+  supervisor_spec sb = b_spec();
+  sb.children.push_back(child_spec::of<asker>("asker"));
+  auto tb = tree::start("tcb", sb, {}, ob, ec);
+  ::unsetenv("PROCACTOR_NATS_URL");
+  ::unsetenv("PROCACTOR_NODE");
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  BOOST_TEST_REQUIRE(tb.cluster_node() != nullptr);
+  BOOST_TEST(tb.cluster_node()->name() == "b");
+  auto ta = tree::start("tca", sa, {}, options(srv, "a"));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(ta, "b") && sees_up(tb, "a"); }, 5s));
+  auto r = ta.request<std::string>("b:/tcb/echo", echo_q{"hi"}, 5s);
+  BOOST_TEST(outcome(r) == "hi from /.gateway");
+  // a local child whose name looks like a node address stays local
+  auto l = ta.request<std::string>("b:local", echo_q{"here"}, 5s);
+  BOOST_TEST(outcome(l) == "here from /.client");
+  auto u = ta.request<std::string>("zz:/tcb/echo", echo_q{"x"}, 5s);
+  BOOST_TEST((u.error == errc::no_such_actor), outcome(u));
+  // a send and a route by node address
+  ta.send("b:/tcb/asker", std::string("sent"));
+  BOOST_TEST(next(tb) == "got sent from a:/.node");
+  ta.route("b:asker", std::string("routed"));
+  BOOST_TEST(next(tb) == "got routed from a:/.node");
+  // a tree without cluster options has no node, and node addresses are no actors there
+  BOOST_TEST(tree().cluster_node() == nullptr);
+  // a bad node name: the tree does not start
+  tree bad = tree::start("tcx", b_spec(), {}, options(srv, "a.b"), ec);
+  BOOST_TEST((ec == errc::invalid_argument), ec.message());
+  BOOST_TEST(!bad);
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
