@@ -33,7 +33,7 @@ bool valid_name(std::string_view s) noexcept {
 
 bool encode(std::string& out, const frame_view& f) {
   const auto k = static_cast<std::uint8_t>(f.kind);
-  if (k < 1 || k > static_cast<std::uint8_t>(kind::fenced) || !name_ok(f.src_node) || !name_ok(f.dst_node) ||
+  if (!known_kind(k) || !name_ok(f.src_node) || !name_ok(f.dst_node) ||
       f.from.size() > max_path || f.to.size() > max_path || f.payload.size() > max_payload) {
     return false;
   }
@@ -66,7 +66,7 @@ std::optional<frame_view> decode(std::span<const char> bytes) noexcept {
   const char* p = bytes.data();
   if (get(p, 4) != magic || get(p + 4, 1) != version || get(p + 52, 4) != 0) return std::nullopt;
   const auto k = get(p + 5, 1);
-  if (k < 1 || k > static_cast<std::uint8_t>(kind::fenced)) return std::nullopt;
+  if (!known_kind(static_cast<std::uint8_t>(k))) return std::nullopt;
   const std::size_t src_len = get(p + 6, 1);
   const std::size_t dst_len = get(p + 7, 1);
   const std::size_t from_len = get(p + 44, 2);

@@ -30,7 +30,15 @@ enum class kind : std::uint8_t {
   reply = 4,        // to the requester `to` on dst: tag, payload
   error_reply = 5,  // the same, failed: tag = the errc, payload = why
   fenced = 6,       // to dst: your incarnation dst_inc was declared down here; rejoin as a new one
+  // remote children (children.hpp); corr = the origin gateway's placement id
+  spawn = 20,       // origin -> host: start `payload` ("type\nname\ncapacity\nmax_size") for placeholder `to`
+  spawned = 21,     // host -> origin: it runs at `payload` (a path on the host)
+  child_exit = 22,  // host -> origin: it ended; payload = its exit_reason (codec bytes)
+  child_stop = 23,  // origin -> host: stop it
 };
+
+/// True for a kind decode() accepts.
+constexpr bool known_kind(std::uint8_t k) noexcept { return (k >= 1 && k <= 6) || (k >= 20 && k <= 23); }
 
 inline constexpr std::uint32_t magic = 0x31464350;  // "PCF1"
 inline constexpr std::uint8_t version = 1;

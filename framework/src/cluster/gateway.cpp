@@ -12,11 +12,13 @@
 #include <sys/random.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "actor/wire.hpp"
+#include "cluster/children.hpp"
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/membership.hpp"
@@ -80,6 +82,14 @@ struct gateway {
 
   procactor::detail::mail_sender main_out;
   procactor::detail::mail_sender in_out;
+  procactor::detail::mail_sender host_out;
+
+  // remote children (children.hpp): its bookkeeping under mu; what it sends is queued in todo
+  // (under mu) and done by the calling thread after (run_todo), with that thread's mail_sender
+  remote_children kids;
+  std::vector<std::function<void(procactor::detail::mail_sender&)>> todo;
+  connection host;     // the /.remote supervisor's parent pipe
+  std::mutex host_mu;  // serialises writes to it
 
   explicit gateway(const gateway_config& c)
       : cfg(c),
@@ -89,7 +99,87 @@ struct gateway {
         inc(c.incarnation),
         members(c.opts.down_after),
         main_out(c.addr, c.addr.root),
-        in_out(c.addr, c.addr.root) {}
+        in_out(c.addr, c.addr.root),
+        host_out(c.addr, c.addr.root),
+        kids(c.opts.node, c.addr.root + gateway_path, kid_hooks()),
+        host(c.host_fd >= 0 ? connection(c.host_fd, connection::mode::duplex) : connection()) {}
+
+  remote_children::hooks kid_hooks() {
+    remote_children::hooks h;
+    h.publish = [this](const wire::frame_view& f) {
+      std::string b;
+      if (!wire::encode(b, f)) return;
+      todo.push_back([this, subj = in_subject(cfg.opts.cluster, std::string(f.dst_node)), b](auto&) {
+        publish(subj, b);
+        std::lock_guard lock(mu);
+        ++st.sent;
+      });
+    };
+    h.deliver = [this](const std::string& to, std::uint64_t tag, std::string bytes) {
+      todo.push_back([to, tag, b = std::move(bytes)](procactor::detail::mail_sender& out) {
+        std::error_code ec;
+        deliver(out, to, lw::env_kind::message, tag, 0, gateway_path, std::span<const char>(b.data(), b.size()), ec);
+      });
+    };
+    h.to_host = [this](std::string bytes) {
+      todo.push_back([this, b = std::move(bytes)](auto&) {
+        std::lock_guard lock(host_mu);
+        std::error_code ec;
+        if (host.native_handle() >= 0) host.send_bytes(std::span<const char>(b.data(), b.size()), ec);
+      });
+    };
+    return h;
+  }
+
+  void run_todo(procactor::detail::mail_sender& out) {
+    std::vector<std::function<void(procactor::detail::mail_sender&)>> t;
+    {
+      std::lock_guard lock(mu);
+      t.swap(todo);
+    }
+    for (auto& f : t) f(out);
+  }
+
+  // Under mu.
+  std::vector<remote_children::member_view> member_views() const {
+    std::vector<remote_children::member_view> v;
+    for (const auto& p : members.all()) v.push_back({p.node, p.incarnation, p.up});
+    return v;
+  }
+
+  // A placeholder's place_child / unplace_child (typed messages, children.hpp).
+  void children_message(const lw::envelope_view& env) {
+    const std::string from(env.from);
+    if (env.tag == procactor::detail::type_tag<place_child>()) {
+      place_child req;
+      std::error_code ec;
+      procactor::detail::decode(env.payload, req, ec);
+      if (ec) return;
+      std::lock_guard lock(mu);
+      kids.on_place(from, req, clock::now(), inc, member_views());
+    } else if (env.tag == procactor::detail::type_tag<unplace_child>()) {
+      std::lock_guard lock(mu);
+      kids.on_unplace(from, inc);
+    } else {
+      return;
+    }
+    run_todo(main_out);
+  }
+
+  // The /.remote supervisor's frames (its own thread).
+  void host_reader() {
+    for (;;) {
+      std::error_code ec;
+      auto b = host.recv_bytes(std::chrono::milliseconds(200), ec);
+      if (ec == errc::closed) return;
+      if (ec) continue;
+      {
+        std::lock_guard lock(mu);
+        kids.on_host_frame(std::span<const char>(b.data(), b.size()), inc);
+      }
+      run_todo(host_out);
+    }
+  }
 
   void publish(const std::string& subject, const std::string& bytes) {
     natsConnection_Publish(nc, subject.c_str(), bytes.data(), static_cast<int>(bytes.size()));
@@ -303,6 +393,16 @@ struct gateway {
                 f->payload, ec);
         return;
       }
+      case wire::kind::spawn:
+      case wire::kind::spawned:
+      case wire::kind::child_exit:
+      case wire::kind::child_stop:
+        {
+          std::lock_guard lock(mu);
+          kids.on_frame(*f, my_inc);
+        }
+        run_todo(out);
+        return;
       case wire::kind::heartbeat:
         return;
     }
@@ -315,7 +415,11 @@ struct gateway {
     if (!env) return;
     switch (env->kind) {
       case lw::env_kind::message:
-        if (env->tag == outbound_tag) outbound(env->payload);
+        if (env->tag == outbound_tag) {
+          outbound(env->payload);
+        } else {
+          children_message(*env);
+        }
         return;
       case lw::env_kind::request:
         control(*env);
@@ -444,6 +548,8 @@ struct gateway {
           text += std::to_string(v) + " ";
         }
         text.pop_back();
+      } else if (env.tag == children_tag) {
+        text = kids.listing();
       } else {
         return;
       }
@@ -495,6 +601,8 @@ struct gateway {
         }
         std::erase_if(pending_in, [&](const auto& kv) { return kv.second.node == d.node && kv.second.node_inc == d.incarnation; });
       }
+      for (const auto& d : found) kids.on_node_down(d.node, d.incarnation, d.why);
+      kids.retry(now, inc, member_views());
       std::erase_if(pending_out, [&](const auto& kv) { return kv.second.expires < now; });
       std::erase_if(pending_in, [&](const auto& kv) { return kv.second.expires < now; });
     }
@@ -504,6 +612,7 @@ struct gateway {
                                        ") declared down: " + d.why,
                                    {{"incarnation", std::to_string(d.incarnation)}, {"why", d.why}});
     }
+    run_todo(main_out);
     for (std::size_t i = 0; i < failed.size(); ++i) {
       const auto& r = failed[i];
       error_to(main_out, r.requester, r.corr, errc::died, node_down_text(r.node + ":" + r.to, r.node, whys[i]));
@@ -624,6 +733,7 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
       return 1;
     }
   }
+  if (cfg.host_fd >= 0) std::thread([&g] { g.host_reader(); }).detach();  // (ends with the process)
   g.send_heartbeat();
   say("ok");
   ready.close();
