@@ -11,9 +11,11 @@ command -v nats-server >/dev/null || { echo "run.sh: nats-server is not installe
 
 work=$(mktemp -d)
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do
+cleanup() {  # the nodes first (newest first), nats-server last
+  local rev=()
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do rev+=("${pids[i]}"); done
+  for p in "${rev[@]}"; do
+    kill -TERM "$p" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null
     wait "$p" 2>/dev/null

@@ -119,7 +119,8 @@ std::string why_not_placeable(const child_spec& spec) {
 
 void make_remote_placeholder(child_spec& spec) {
   place_child req;
-  req.type = *procactor::detail::registered_actor_type(spec.actor_type_key);
+  const std::string* type = procactor::detail::registered_actor_type(spec.actor_type_key);
+  req.type = type ? *type : std::string();  // (refused by the host: tree::start checks it first)
   req.name = spec.name;
   req.nodes = spec.place->nodes;
   req.fewest = spec.place->fewest;
