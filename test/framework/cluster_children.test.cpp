@@ -176,8 +176,9 @@ BOOST_AUTO_TEST_CASE(a_child_placed_on_node_b_runs_in_b_and_answers_requests_and
   {
     auto b = cluster::node::start(tb, options(srv, "b"));
     auto a = cluster::node::start(ta, options(srv, "a"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return running(a).has_value(); }, 10s));
-    const auto c = *running(a);
+    std::optional<cluster::remote_child> found;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a)).has_value(); }, 10s));
+    const auto c = *found;
     BOOST_TEST(c.node == "b");
     BOOST_TEST(c.placeholder == "/rca/w");
     auto r = a.request<std::int64_t>("b:" + c.path, pid_q{}, 5s);
@@ -205,11 +206,12 @@ BOOST_AUTO_TEST_CASE(a_crashed_remote_child_is_placed_again_and_its_supervisor_s
   {
     auto b = cluster::node::start(tb, options(srv, "b"));
     auto a = cluster::node::start(ta, options(srv, "a"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return running(a).has_value(); }, 10s));
-    const auto first = *running(a);
+    std::optional<cluster::remote_child> found;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a)).has_value(); }, 10s));
+    const auto first = *found;
     a.send("b:" + first.path, crash_q{});
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return running(a, 2).has_value(); }, 10s));
-    const auto second = *running(a, 2);
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a, 2)).has_value(); }, 10s));
+    const auto second = *found;
     BOOST_TEST(second.node == "b");
     BOOST_TEST(second.path != first.path);
     BOOST_TEST(second.last_exit.find("crash on request") != std::string::npos, second.last_exit);
@@ -236,15 +238,16 @@ BOOST_AUTO_TEST_CASE(a_remote_child_whose_node_goes_down_is_placed_on_the_fallba
     auto c = cluster::node::start(tc, options(srv, "c"));
     auto b = cluster::node::start(tb, options(srv, "b"));
     auto a = cluster::node::start(ta, options(srv, "a"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { auto x = running(a); return x && x->node == "b"; }, 10s));
+    std::optional<cluster::remote_child> found;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a); return found && found->node == "b"; }, 10s));
     BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGKILL) == 0);  // node b is gone from the network
     const auto killed = std::chrono::steady_clock::now();
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { auto x = running(a, 2); return x && x->node == "c"; }, 5s));
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a, 2); return found && found->node == "c"; }, 5s));
     const auto took = std::chrono::steady_clock::now() - killed;
     BOOST_TEST_MESSAGE("re-placed on c "
                        << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms after the kill");
     BOOST_TEST((took < 1500ms));
-    const auto moved = *running(a, 2);
+    const auto moved = *found;
     BOOST_TEST(moved.last_exit.find("node down") != std::string::npos, moved.last_exit);
     const auto downs = downs_seen(ta);
     BOOST_TEST_REQUIRE(downs.size() == 1u);
@@ -279,8 +282,9 @@ BOOST_AUTO_TEST_CASE(a_node_that_sees_the_origin_node_go_down_stops_the_children
         std::move(theirs));
     origin.start();
     BOOST_TEST_REQUIRE(mine.recv_bytes(10s).size() == 2u);
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { auto h = find_child(b, true); return h && !h->path.empty(); }, 10s));
-    const auto h = *find_child(b, true);
+    std::optional<cluster::remote_child> found;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = find_child(b, true); return found && !found->path.empty(); }, 10s));
+    const auto h = *found;
     auto r = b.request<std::int64_t>("b:" + h.path, pid_q{}, 5s);
     BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
     const auto pid = static_cast<pid_t>(*r.value);
