@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
+#include <cstdlib>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -296,6 +298,44 @@ BOOST_AUTO_TEST_CASE(a_node_that_sees_the_origin_node_go_down_stops_the_children
   }
   tb.stop();
   tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(children_placed_on_any_node_go_to_the_node_with_the_fewest_placed_there,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto tb = tree::start("rcb", host_spec());
+  auto tc = tree::start("rcc", host_spec());
+  supervisor_spec s;
+  s.children = {child_spec::of<placed_worker>("w1").on_any_node(), child_spec::of<placed_worker>("w2").on_any_node(),
+                child_spec::of<placed_worker>("w3").on_any_node({"b", "c"})};
+  auto ta = tree::start("rca", s);
+  {
+    auto c = cluster::node::start(tc, options(srv, "c"));
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    std::vector<cluster::remote_child> all;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until(
+        [&] {
+          std::error_code ec;
+          all = a.remote_children(2s, ec);
+          return all.size() == 3u && std::all_of(all.begin(), all.end(), [](const auto& x) { return !x.path.empty(); });
+        },
+        10s));
+    int on_b = 0, on_c = 0;
+    for (const auto& x : all) {
+      BOOST_TEST_MESSAGE(x.placeholder << " on " << x.node << " at " << x.path << " placements " << x.placements << " last exit " << x.last_exit);
+      on_b += x.node == "b";
+      on_c += x.node == "c";
+    }
+    BOOST_TEST(on_b + on_c == 3);
+    BOOST_TEST(std::abs(on_b - on_c) == 1);  // two on one node, one on the other
+  }
+  ta.stop();
+  ta.join();
+  tb.stop();
+  tb.join();
+  tc.stop();
+  tc.join();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
