@@ -70,7 +70,6 @@ enum class delivery {
   at_least_once,
 };
 
-/// One child of a supervisor: an actor or a nested supervisor.
 /// Where a child runs in a cluster (child_spec::on_node, child_spec::on_any_node; issue #12): its
 /// node's gateway places it on another node and reports its exits; a node that goes down is the
 /// child's death with reason node_down, and its restart places it again by this policy.
@@ -83,6 +82,7 @@ struct placement {
   bool fewest = false;
 };
 
+/// One child of a supervisor: an actor or a nested supervisor.
 struct child_spec {
   std::string name;                                ///< unique among its siblings; no '/'
   restart_type restart = restart_type::permanent;  ///< when it is restarted
