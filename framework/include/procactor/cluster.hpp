@@ -85,6 +85,16 @@ struct gateway_stats {
   std::uint64_t nats_dropped = 0;     ///< messages the NATS client dropped for this slow subscriber
 };
 
+/// A remote child as its node's gateway sees it (node::remote_children).
+struct remote_child {
+  bool hosted = false;      ///< false: placed by this node; true: run here for another node
+  std::string placeholder;  ///< the child's path in its origin tree (its placeholder)
+  std::string node;         ///< placed: the node it runs on ("" while waiting for one); hosted: its origin node
+  std::string path;         ///< its path on the node it runs on ("" until started)
+  std::uint64_t placements = 0;  ///< placed: how many times it was placed (starts and restarts)
+  std::string last_exit;    ///< placed: the last exit reason of an earlier placement ("" if none)
+};
+
 /// Splits "node:/path" (or "node:name", "node:@registered", "*:name") into its node and local
 /// name; false if there is no ':' or the node is neither a valid name nor "*" (a cluster-wide
 /// registered name, see node::register_name).
@@ -168,6 +178,12 @@ class node {
   std::vector<member> members(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
   /// The gateway's counters. errc::timed_out, errc::not_running.
   gateway_stats stats(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+  /// The children this node placed on others (child_spec::on_node, on_any_node) and those it runs
+  /// for others. errc::timed_out, errc::not_running.
+  std::vector<remote_child> remote_children(std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
+  /// The process of this node's /.remote supervisor, which runs the children other nodes place
+  /// here (0 for an empty handle).
+  pid_t host_pid() const noexcept;
 
   /// @name Cluster-wide registered names
   /// A name (1..64 characters of [A-Za-z0-9_-]) is unique in the whole cluster: it is held in

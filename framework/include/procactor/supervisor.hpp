@@ -70,6 +70,18 @@ enum class delivery {
   at_least_once,
 };
 
+/// Where a child runs in a cluster (child_spec::on_node, child_spec::on_any_node; issue #12): its
+/// node's gateway places it on another node and reports its exits; a node that goes down is the
+/// child's death with reason node_down, and its restart places it again by this policy.
+struct placement {
+  /// Candidate nodes in order of preference (the first one up is taken); empty: any node of the
+  /// cluster but this one.
+  std::vector<std::string> nodes;
+  /// Among the candidates up: the one with the fewest children placed on it by this node (ties:
+  /// the first in order), instead of the first one up.
+  bool fewest = false;
+};
+
 /// One child of a supervisor: an actor or a nested supervisor.
 struct child_spec {
   std::string name;                                ///< unique among its siblings; no '/'
@@ -117,6 +129,38 @@ struct child_spec {
   /// at_least_once: the actor path its dead letters go to (as procactor::dead_letter messages);
   /// empty: they are counted (mailbox_stats::dead_lettered) and logged (event `dead_letter`).
   std::string dead_letter_to;
+  /// Set for a child placed on another node of the cluster (on_node, on_any_node): its actor type
+  /// must be registered by name (PROCACTOR_ACTOR) in the program the other node runs.
+  std::shared_ptr<const procactor::placement> place;
+
+  /// Places the child on node @p node, or on the first of @p fallback up when @p node is not
+  /// (checked at each start and restart). A remote child: see placement.
+  child_spec& on_node(std::string node, std::vector<std::string> fallback = {}) & {
+    auto p = std::make_shared<procactor::placement>();
+    p->nodes.push_back(std::move(node));
+    for (auto& n : fallback) p->nodes.push_back(std::move(n));
+    place = std::move(p);
+    return *this;
+  }
+  /// @overload
+  child_spec&& on_node(std::string node, std::vector<std::string> fallback = {}) && {
+    on_node(std::move(node), std::move(fallback));
+    return std::move(*this);
+  }
+  /// Places the child on the node of @p nodes (empty: any other node of the cluster) with the
+  /// fewest children placed there by this node. A remote child: see placement.
+  child_spec& on_any_node(std::vector<std::string> nodes = {}) & {
+    auto p = std::make_shared<procactor::placement>();
+    p->nodes = std::move(nodes);
+    p->fewest = true;
+    place = std::move(p);
+    return *this;
+  }
+  /// @overload
+  child_spec&& on_any_node(std::vector<std::string> nodes = {}) && {
+    on_any_node(std::move(nodes));
+    return std::move(*this);
+  }
 
   /// An actor child of type A constructed from copies of @p args.
   template <class A, class... Args>

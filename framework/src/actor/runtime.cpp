@@ -113,6 +113,8 @@ int actor_runtime::run() {
     end_turn();
   } catch (const linked_exit& e) {
     r = e.reason;
+  } catch (const exit_with& e) {
+    r = e.reason;
   } catch (...) {
     r = reason_of_current_exception();
   }

@@ -21,6 +21,12 @@
 
 namespace procactor::detail {
 
+/// Thrown by a handler of framework code: the actor ends with @p reason (a remote child's
+/// placeholder ends with its child's reason, node_down among them).
+struct exit_with {
+  exit_reason reason;
+};
+
 class actor_runtime {
  public:
   actor_runtime(actor& a, std::string path, tree_address addr, connection pipe, std::unique_ptr<ipc::mailbox> box,

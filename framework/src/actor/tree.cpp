@@ -18,6 +18,7 @@
 
 #include "actor/addressing.hpp"
 #include "actor/dead_letters.hpp"
+#include "cluster/children.hpp"
 #include "cluster/watch.hpp"
 #include "procactor/cluster.hpp"
 #include "internal/child.hpp"
@@ -84,6 +85,12 @@ void collect_names(const supervisor_spec& spec, const std::string& path, detail:
     if (!c.supervisor && (c.mailbox_capacity == 0 || c.max_message_size == 0)) {
       throw std::system_error(errc::invalid_argument, "procactor::tree::start: " + child +
                                                           " needs a mailbox capacity and a maximum message size above 0");
+    }
+    if (c.place) {
+      if (std::string why = cluster::detail::why_not_placeable(c); !why.empty()) {
+        throw std::system_error(errc::invalid_argument, "procactor::tree::start: child " + child +
+                                                            " cannot be placed remotely: " + why);
+      }
     }
     if (!c.registered_name.empty()) {
       if (c.supervisor) {

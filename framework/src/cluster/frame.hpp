@@ -33,6 +33,11 @@ enum class kind : std::uint8_t {
   batch = 7,        // several frames of src for dst in one NATS message (below); tag = how many
   watch = 10,       // remote monitor/link (watch.hpp): corr = the watcher's watch id, tag = the kind
   down = 11,        // a watched actor ended (watch.hpp): payload = a local down frame
+  // remote children (children.hpp); corr = the origin gateway's placement id
+  spawn = 20,       // origin -> host: start `payload` ("type\nname\ncapacity\nmax_size") for placeholder `to`
+  spawned = 21,     // host -> origin: it runs at `payload` (a path on the host)
+  child_exit = 22,  // host -> origin: it ended; payload = its exit_reason (codec bytes)
+  child_stop = 23,  // origin -> host: stop it
 };
 
 inline constexpr std::uint32_t magic = 0x31464350;  // "PCF1"

@@ -12,12 +12,14 @@
 #include <sys/random.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "actor/wire.hpp"
 #include "cluster/batch.hpp"
+#include "cluster/children.hpp"
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/membership.hpp"
@@ -95,6 +97,14 @@ struct gateway {
   natsSubscription* in_sub = nullptr;
   outbound_batcher batcher;  // main thread: frames for other nodes, flushed when the inbox is drained
   local_packer in_pack;      // the .in delivery thread: a batch's messages into local mailboxes in bulk
+  procactor::detail::mail_sender host_out;
+
+  // remote children (children.hpp): its bookkeeping under mu; what it sends is queued in todo
+  // (under mu) and done by the calling thread after (run_todo), with that thread's mail_sender
+  remote_children kids;
+  std::vector<std::function<void(procactor::detail::mail_sender&)>> todo;
+  connection host;     // the /.remote supervisor's parent pipe
+  std::mutex host_mu;  // serialises writes to it
 
   explicit gateway(const gateway_config& c)
       : cfg(c),
@@ -109,7 +119,87 @@ struct gateway {
         batcher({}, [this](std::string_view node, const std::string& bytes, std::size_t frames) {
           publish_batch(node, bytes, frames);
         }),
-        in_pack(in_out, delivery_wait) {}
+        in_pack(in_out, delivery_wait),
+        host_out(c.addr, c.addr.root),
+        kids(c.opts.node, c.addr.root + gateway_path, kid_hooks()),
+        host(c.host_fd >= 0 ? connection(c.host_fd, connection::mode::duplex) : connection()) {}
+
+  remote_children::hooks kid_hooks() {
+    remote_children::hooks h;
+    h.publish = [this](const wire::frame_view& f) {
+      std::string b;
+      if (!wire::encode(b, f)) return;
+      todo.push_back([this, subj = in_subject(cfg.opts.cluster, std::string(f.dst_node)), b](auto&) {
+        publish(subj, b);
+        std::lock_guard lock(mu);
+        ++st.sent;
+      });
+    };
+    h.deliver = [this](const std::string& to, std::uint64_t tag, std::string bytes) {
+      todo.push_back([to, tag, b = std::move(bytes)](procactor::detail::mail_sender& out) {
+        std::error_code ec;
+        deliver(out, to, lw::env_kind::message, tag, 0, gateway_path, std::span<const char>(b.data(), b.size()), ec);
+      });
+    };
+    h.to_host = [this](std::string bytes) {
+      todo.push_back([this, b = std::move(bytes)](auto&) {
+        std::lock_guard lock(host_mu);
+        std::error_code ec;
+        if (host.native_handle() >= 0) host.send_bytes(std::span<const char>(b.data(), b.size()), ec);
+      });
+    };
+    return h;
+  }
+
+  void run_todo(procactor::detail::mail_sender& out) {
+    std::vector<std::function<void(procactor::detail::mail_sender&)>> t;
+    {
+      std::lock_guard lock(mu);
+      t.swap(todo);
+    }
+    for (auto& f : t) f(out);
+  }
+
+  // Under mu.
+  std::vector<remote_children::member_view> member_views() const {
+    std::vector<remote_children::member_view> v;
+    for (const auto& p : members.all()) v.push_back({p.node, p.incarnation, p.up});
+    return v;
+  }
+
+  // A placeholder's place_child / unplace_child (typed messages, children.hpp).
+  void children_message(const lw::envelope_view& env) {
+    const std::string from(env.from);
+    if (env.tag == procactor::detail::type_tag<place_child>()) {
+      place_child req;
+      std::error_code ec;
+      procactor::detail::decode(env.payload, req, ec);
+      if (ec) return;
+      std::lock_guard lock(mu);
+      kids.on_place(from, req, clock::now(), inc, member_views());
+    } else if (env.tag == procactor::detail::type_tag<unplace_child>()) {
+      std::lock_guard lock(mu);
+      kids.on_unplace(from, inc);
+    } else {
+      return;
+    }
+    run_todo(main_out);
+  }
+
+  // The /.remote supervisor's frames (its own thread).
+  void host_reader() {
+    for (;;) {
+      std::error_code ec;
+      auto b = host.recv_bytes(std::chrono::milliseconds(200), ec);
+      if (ec == errc::closed) return;
+      if (ec) continue;
+      {
+        std::lock_guard lock(mu);
+        kids.on_host_frame(std::span<const char>(b.data(), b.size()), inc);
+      }
+      run_todo(host_out);
+    }
+  }
 
   // The batcher's publish: one NATS message of @p frames frames (a batch, or a lone plain frame).
   void publish_batch(std::string_view node, const std::string& bytes, std::size_t frames) {
@@ -398,6 +488,16 @@ struct gateway {
         run_watch_actions(acts, out);
         return;
       }
+      case wire::kind::spawn:
+      case wire::kind::spawned:
+      case wire::kind::child_exit:
+      case wire::kind::child_stop:
+        {
+          std::lock_guard lock(mu);
+          kids.on_frame(*f, my_inc);
+        }
+        run_todo(out);
+        return;
       case wire::kind::heartbeat:
       case wire::kind::batch:
         return;
@@ -490,8 +590,8 @@ struct gateway {
           outbound(env->payload);
         } else if (env->tag == watch_tag) {
           local_watch(*env);
-        } else {
-          nm.control(*env);  // an actor's name_request (names.hpp)
+        } else if (!nm.control(*env)) {  // an actor's name_request (names.hpp)
+          children_message(*env);  // a placeholder's place_child / unplace_child (children.hpp)
         }
         return;
       case lw::env_kind::request:
@@ -665,6 +765,8 @@ struct gateway {
           text += std::to_string(v) + " ";
         }
         text.pop_back();
+      } else if (env.tag == children_tag) {
+        text = kids.listing();
       } else {
         return;
       }
@@ -745,6 +847,8 @@ struct gateway {
         }
         std::erase_if(pending_in, [&](const auto& kv) { return kv.second.node == d.node && kv.second.node_inc == d.incarnation; });
       }
+      for (const auto& d : found) kids.on_node_down(d.node, d.incarnation, d.why);
+      kids.retry(now, inc, member_views());
       std::erase_if(pending_out, [&](const auto& kv) { return kv.second.expires < now; });
       std::erase_if(pending_in, [&](const auto& kv) { return kv.second.expires < now; });
     }
@@ -757,6 +861,7 @@ struct gateway {
                                        ") declared down: " + d.why,
                                    {{"incarnation", std::to_string(d.incarnation)}, {"why", d.why}});
     }
+    run_todo(main_out);
     for (std::size_t i = 0; i < failed.size(); ++i) {
       const auto& r = failed[i];
       error_to(main_out, r.requester, r.corr, errc::died, node_down_text(r.node + ":" + r.to, r.node, whys[i]));
@@ -917,6 +1022,7 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
       t.join();
     }
   } join_prober{stop_probe, prober};
+  if (cfg.host_fd >= 0) std::thread([&g] { g.host_reader(); }).detach();  // (ends with the process)
   g.send_heartbeat();
   say("ok");
   ready.close();

@@ -42,6 +42,7 @@ struct gateway_config {
   cluster_options opts;
   procactor::detail::tree_address addr;
   std::uint64_t incarnation = 0;
+  int host_fd = -1;  // the parent pipe of this node's /.remote supervisor (children.hpp)
 };
 
 /// Runs the gateway until it is killed. Sends "ok" on @p ready once connected and subscribed, or

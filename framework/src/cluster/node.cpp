@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -11,6 +12,7 @@
 #include <optional>
 
 #include "actor/wire.hpp"
+#include "cluster/children.hpp"
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/names.hpp"
@@ -45,6 +47,7 @@ struct node::impl {
   std::unique_ptr<ipc::mailbox> gw_box;  // the gateway's inbox (owned here: removed with the handle)
   std::unique_ptr<ipc::mailbox> my_box;  // replies to this handle
   std::optional<process> gw;
+  std::optional<process> host;  // the /.remote supervisor (children.hpp)
   std::mutex mu;  // serialises the calls
   std::uint64_t next_corr = 1;
   std::vector<char> rbuf;
@@ -57,6 +60,13 @@ struct node::impl {
       ask(detail::leave_tag, std::chrono::seconds(1), ec);  // this node's cluster-wide names are freed
       gw->signal(SIGKILL, true, ec);  // nothing to flush: at-most-once; peers see its heartbeats stop
       gw->join(ec);
+    }
+    if (host && host->started()) {  // it ends when the gateway's end of its pipe closes
+      std::error_code ec;
+      if (!host->join(std::chrono::seconds(5), ec)) {
+        host->signal(SIGKILL, true, ec);
+        host->join(ec);
+      }
     }
   }
 
@@ -135,6 +145,46 @@ const std::string& node::name() const noexcept {
 
 pid_t node::gateway_pid() const noexcept { return impl_ && impl_->gw ? impl_->gw->pid() : 0; }
 
+pid_t node::host_pid() const noexcept { return impl_ && impl_->host ? impl_->host->pid() : 0; }
+
+std::vector<remote_child> node::remote_children(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
+  std::vector<remote_child> out;
+  try {
+    ec.clear();
+    if (!impl_) {
+      ec = errc::not_running;
+      return out;
+    }
+    const std::string text = impl_->ask(detail::children_tag, timeout, ec);
+    if (ec) return out;
+    std::string_view rest = text;
+    while (!rest.empty()) {
+      const auto nl = rest.find('\n');
+      std::string_view line = rest.substr(0, nl);
+      rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+      std::vector<std::string> f;
+      for (;;) {
+        const auto tab = line.find('\t');
+        f.emplace_back(line.substr(0, tab));
+        if (tab == std::string_view::npos) break;
+        line.remove_prefix(tab + 1);
+      }
+      if (f.size() != 6) continue;
+      remote_child c;
+      c.hosted = f[0] == "hosted";
+      c.placeholder = f[1];
+      c.node = f[2] == "-" ? std::string() : f[2];
+      c.path = f[3] == "-" ? std::string() : f[3];
+      c.placements = std::strtoull(f[4].c_str(), nullptr, 10);
+      c.last_exit = f[5] == "-" ? std::string() : f[5];
+      out.push_back(std::move(c));
+    }
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return out;
+}
+
 node node::start(tree& t, cluster_options opts, std::error_code& ec) noexcept {
   try {
     ec.clear();
@@ -194,15 +244,29 @@ node node::start(tree& t, cluster_options opts) {
       throw std::system_error(std::error_code(errno, std::generic_category()), std::string(what) + ": getrandom");
     }
   }
+  // The supervisor of the children other nodes place here: forked from this (one-threaded)
+  // process, since the gateway runs libnats threads and must never fork; the gateway holds its
+  // parent pipe (children.hpp).
+  auto [host_mine, host_theirs] = procactor::pipe();
+  process_options ho;
+  ho.name = "remote:" + opts.node;
+  ho.daemon = true;
+  p->host.emplace(ho, [a = *addr](connection& conn) -> int {
+    const int fd = ::dup(conn.native_handle());  // (run_remote_host closes every other descriptor)
+    return detail::run_remote_host(a, fd);
+  }, std::move(host_theirs));
+  p->host->start();
+  cfg.host_fd = host_mine.native_handle();
   auto [mine, theirs] = procactor::pipe();
   process_options po;
   po.name = "gateway:" + opts.node;
   po.daemon = true;
   p->gw.emplace(po, [cfg](connection& conn) -> int {
-    internal::close_fds_except({conn.native_handle()});  // none of the handle's (the root's pipe among them)
+    internal::close_fds_except({conn.native_handle(), cfg.host_fd});  // none of the handle's (the root's pipe among them)
     return detail::run_gateway(cfg, conn);
   }, std::move(theirs));
   p->gw->start();  // throws (unsafe_fork from a multi-threaded caller, ...)
+  host_mine.close();  // the gateway has it
   const auto wait = opts.connect_timeout + std::chrono::seconds(1);
   auto line = mine.recv_bytes(std::chrono::nanoseconds(wait), ec);
   const std::string said(line.begin(), line.end());

@@ -26,6 +26,8 @@ const std::string* registered_actor_type(const char* type_key) {
   return type_key ? actor_types().name_of(type_key) : nullptr;
 }
 
+actor_factory find_actor_type(const std::string& name) { return actor_types().find(name).value_or(nullptr); }
+
 int run_actor(std::unique_ptr<actor> a, const std::string& path, const tree_address& addr, connection conn,
               std::uint64_t incarnation, std::chrono::microseconds spin, std::unique_ptr<ipc::mailbox> box) {
   std::error_code e;

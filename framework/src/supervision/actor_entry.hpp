@@ -10,6 +10,7 @@
 #include "actor/runtime.hpp"
 #include "procactor/actor.hpp"
 #include "procactor/connection.hpp"
+#include "procactor/supervisor.hpp"
 
 namespace procactor::detail {
 
@@ -23,6 +24,8 @@ int run_actor(std::unique_ptr<actor> a, const std::string& path, const tree_addr
 /// it was not (start_method::spawn needs it).
 const std::string* registered_actor_type(const char* type_key);
 
+/// The factory of the actor type registered as @p name (PROCACTOR_ACTOR); nullptr if none.
+actor_factory find_actor_type(const std::string& name);
 /// The body of a spawned actor: a re-executed program, its actor made by registered @p type;
 /// @p fd is its end of the supervisor pipe, inherited across exec.
 int spawned_actor_main(std::string type, std::string path, std::string prefix, std::string root,

@@ -13,6 +13,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include "cluster/children.hpp"
 #include "procactor/log.hpp"
 #include "supervision/containment.hpp"
 #include "supervision/event_loop.hpp"
@@ -64,6 +65,7 @@ supervisor::supervisor(std::string path, supervisor_spec spec, tree_address addr
 supervisor::~supervisor() = default;
 
 void supervisor::add_child(child_spec spec, std::string path) {
+  if (spec.place) cluster::detail::make_remote_placeholder(spec);  // a remote child: its placeholder runs here
   auto c = std::make_unique<child>();
   c->spec = std::move(spec);
   c->path = std::move(path);
@@ -74,12 +76,15 @@ void supervisor::add_child(child_spec spec, std::string path) {
   children_.push_back(std::move(c));
 }
 
-void supervisor::add_pool_child() {
+bool supervisor::add_pool_child(std::span<const char> remote, std::string* why) {
   child_spec s = spec_.children.at(0);
+  std::string no;
+  if (!remote.empty() && !cluster::detail::remote_child_spec(s, remote, why ? *why : no)) return false;
   s.name += '-';  // (not "-" + to_string: GCC 12's -Wrestrict false positive at -O3)
   s.name += std::to_string(++pool_counter_);
   std::string p = path_ + "/" + s.name;
   add_child(std::move(s), std::move(p));
+  return true;
 }
 
 int supervisor::run() {
@@ -767,7 +772,10 @@ void supervisor::control_at_self(const wire::frame_view& f) {
         reply_child(f.from, f.corr, "not a pool supervisor: " + path_, true);
         return;
       }
-      add_pool_child();  // answered once it started
+      if (std::string why; !add_pool_child(f.payload, &why)) {  // (a payload: a remote child's type, children.hpp)
+        reply_child(f.from, f.corr, why, true);
+        return;
+      }  // answered once it started
       children_.back()->start_waiters.push_back(watcher{std::string(f.from), f.corr});
       enqueue_start(children_.size() - 1);
       return;

@@ -45,7 +45,9 @@ class supervisor {
  private:
   // children and their lives
   void add_child(child_spec spec, std::string path);
-  void add_pool_child();
+  /// A pool member from the template; with @p remote (a start_child payload), a remote child of
+  /// another node (cluster/children.hpp): false with @p why for a bad one.
+  bool add_pool_child(std::span<const char> remote = {}, std::string* why = nullptr);
   void enqueue_start(std::size_t i);
   void start_next();
   void start_done(std::size_t i);

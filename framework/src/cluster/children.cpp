@@ -1,0 +1,408 @@
+// Remote children (see children.hpp): the placeholder actor, the checks of a placed spec, the
+// /.remote host supervisor, and the gateway's bookkeeping of placements and hosted children.
+
+#include "cluster/children.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "actor/wire.hpp"
+#include "cluster/gateway.hpp"
+#include "internal/child.hpp"
+#include "procactor/detail/codec.hpp"
+#include "supervision/actor_entry.hpp"
+#include "supervision/signals.hpp"
+#include "supervision/supervisor.hpp"
+
+namespace procactor::cluster::detail {
+namespace {
+
+namespace lw = procactor::wire;
+
+struct retry_place {
+  int unused = 0;
+  template <class A>
+  void serialize(A& ar) {
+    ar(unused);
+  }
+};
+
+// The placeholder of a remote child in its supervisor (see children.hpp).
+class remote_child_proxy : public actor {
+ public:
+  explicit remote_child_proxy(place_child req) : req_(std::move(req)) {
+    on<remote_child_placed>([this](const remote_child_placed& p) {
+      node_ = p.node;
+      path_ = p.path;
+    });
+    on<remote_child_exit>([](const remote_child_exit& e) { throw procactor::detail::exit_with{e.reason}; });
+    on<retry_place>([this](const retry_place&) { ask(); });
+  }
+
+ protected:
+  void on_start() override { ask(); }
+  void on_stop(const exit_reason&) override {
+    if (!asked_) return;
+    std::error_code ec;
+    try_send(gateway_path, unplace_child{}, ec);  // (a gateway gone: its peers stop the child)
+  }
+
+ private:
+  void ask() {
+    std::error_code ec;
+    try_send(gateway_path, req_, ec);
+    if (ec) {  // no gateway yet (node::start comes after tree::start), or its inbox full
+      after(std::chrono::milliseconds(20), retry_place{});
+      return;
+    }
+    asked_ = true;
+  }
+  place_child req_;
+  bool asked_ = false;
+  std::string node_;
+  std::string path_;
+};
+
+// The template of the /.remote pool: never started as it is (every start_child names a type).
+class remote_host_template : public actor {
+ protected:
+  void on_start() override { stop(); }
+};
+
+std::string reason_bytes(const exit_reason& r) {
+  std::string out;
+  std::error_code ec;
+  procactor::detail::encode(r, out, ec);
+  return out;
+}
+
+template <class T>
+std::string encoded(const T& v) {
+  std::string out;
+  std::error_code ec;
+  procactor::detail::encode(v, out, ec);
+  return out;
+}
+
+exit_reason node_down_reason(const std::string& detail) {
+  exit_reason r;
+  r.kind = exit_reason::kind_t::node_down;
+  r.detail = detail;
+  return r;
+}
+
+std::vector<std::string_view> split_lines(std::string_view s) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    const auto nl = s.find('\n');
+    out.push_back(s.substr(0, nl));
+    if (nl == std::string_view::npos) return out;
+    s.remove_prefix(nl + 1);
+  }
+}
+
+}  // namespace
+
+std::string why_not_placeable(const child_spec& spec) {
+  if (spec.supervisor) return "it is a supervisor (only actors are placed on other nodes)";
+  if (!spec.actor_type_key || !procactor::detail::registered_actor_type(spec.actor_type_key)) {
+    return "its actor type is not registered by name (PROCACTOR_ACTOR), so another node cannot make it";
+  }
+  if (!spec.registered_name.empty()) return "it takes a registered name (local to its tree)";
+  if (spec.delivery_mode != procactor::delivery::at_most_once) return "at-least-once delivery is local to a node";
+  if (spec.place->nodes.empty() && !spec.place->fewest) return "its placement names no node";
+  for (const auto& n : spec.place->nodes) {
+    if (!wire::valid_name(n)) return "bad node name '" + n + "'";
+  }
+  return {};
+}
+
+void make_remote_placeholder(child_spec& spec) {
+  place_child req;
+  const std::string* type = procactor::detail::registered_actor_type(spec.actor_type_key);
+  req.type = type ? *type : std::string();  // (refused by the host: tree::start checks it first)
+  req.name = spec.name;
+  req.nodes = spec.place->nodes;
+  req.fewest = spec.place->fewest;
+  req.capacity = spec.mailbox_capacity;
+  req.max_size = spec.max_message_size;
+  spec.make_actor = [req]() -> std::unique_ptr<actor> { return std::make_unique<remote_child_proxy>(req); };
+  spec.method = start_method::fork;
+  spec.handler_budget = std::chrono::milliseconds(0);
+}
+
+bool remote_child_spec(child_spec& spec, std::span<const char> payload, std::string& why) {
+  const auto parts = split_lines(std::string_view(payload.data(), payload.size()));
+  std::uint64_t cap = 0, max = 0;
+  if (parts.size() != 4 || parts[1].empty() || parts[1].find('/') != std::string_view::npos ||
+      std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), cap).ec != std::errc{} ||
+      std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), max).ec != std::errc{} || cap == 0 ||
+      max == 0 || cap > 1 << 20 || max > 64 << 20) {
+    why = "malformed remote child request";
+    return false;
+  }
+  auto make = procactor::detail::find_actor_type(std::string(parts[0]));
+  if (!make) {
+    why = "actor type '" + std::string(parts[0]) + "' is not registered (PROCACTOR_ACTOR) on this node";
+    return false;
+  }
+  spec.name = std::string(parts[1]);
+  spec.make_actor = [make]() { return make(); };
+  spec.actor_type_key = nullptr;
+  spec.method = start_method::fork;
+  spec.restart = restart_type::temporary;  // its origin restarts it (by placing it again)
+  spec.mailbox_capacity = cap;
+  spec.max_message_size = max;
+  return true;
+}
+
+supervisor_spec remote_host_spec() {
+  supervisor_spec s;
+  s.strat = strategy::pool;
+  s.pool_size = 0;
+  s.max_restarts = 1000000;  // (its children are temporary: never restarted here)
+  s.children = {child_spec::of<remote_host_template>("child").with_restart(restart_type::temporary)};
+  return s;
+}
+
+int run_remote_host(const procactor::detail::tree_address& addr, int fd) {
+  internal::close_fds_except({fd});
+  procactor::detail::reset_signals();
+  procactor::detail::supervisor s(remote_host_path, remote_host_spec(), addr, connection(fd, connection::mode::duplex),
+                                  false);
+  return s.run();
+}
+
+// ---- the gateway's side ----
+
+void remote_children::send_frame(wire::kind k, const std::string& node, std::uint64_t node_inc, std::uint64_t my_inc,
+                                 std::uint64_t corr, std::string_view to, std::string_view payload) {
+  wire::frame_view f;
+  f.kind = k;
+  f.src_node = self_;
+  f.src_inc = my_inc;
+  f.dst_node = node;
+  f.dst_inc = node_inc;
+  f.corr = corr;
+  f.from = gateway_path;
+  f.to = to;
+  f.payload = std::span<const char>(payload.data(), payload.size());
+  h_.publish(f);
+}
+
+bool remote_children::try_place(const std::string& proxy, placed& p, std::uint64_t my_inc,
+                                const std::vector<member_view>& members) {
+  std::vector<const member_view*> up;
+  auto add = [&](const member_view& m) {
+    if (m.up && m.node != self_) up.push_back(&m);
+  };
+  if (p.req.nodes.empty()) {
+    for (const auto& m : members) add(m);
+  } else {
+    for (const auto& n : p.req.nodes) {
+      for (const auto& m : members) {
+        if (m.node == n) add(m);
+      }
+    }
+  }
+  if (up.empty()) return false;
+  const member_view* pick = up.front();
+  if (p.req.fewest) {
+    std::size_t best = SIZE_MAX;
+    for (const auto* m : up) {
+      const auto n = static_cast<std::size_t>(std::count_if(placed_.begin(), placed_.end(), [&](const auto& kv) {
+        return !kv.second.waiting && kv.second.node == m->node;
+      }));
+      if (n < best) {
+        best = n;
+        pick = m;
+      }
+    }
+  }
+  p.waiting = false;
+  p.node = pick->node;
+  p.node_inc = pick->inc;
+  const std::string body = p.req.type + "\n" + p.req.name + "\n" + std::to_string(p.req.capacity) + "\n" +
+                           std::to_string(p.req.max_size);
+  send_frame(wire::kind::spawn, p.node, p.node_inc, my_inc, p.id, proxy, body);
+  return true;
+}
+
+void remote_children::on_place(const std::string& proxy, const place_child& req,
+                               std::chrono::steady_clock::time_point now, std::uint64_t my_inc,
+                               const std::vector<member_view>& members) {
+  on_unplace(proxy, my_inc);  // an earlier placement of a placeholder killed without a word
+  placed p;
+  p.req = req;
+  p.id = next_id_++;
+  p.deadline = now + placement_wait;
+  ++placements_[proxy];
+  auto& slot = placed_[proxy] = std::move(p);
+  try_place(proxy, slot, my_inc, members);
+}
+
+void remote_children::on_unplace(const std::string& proxy, std::uint64_t my_inc) {
+  auto it = placed_.find(proxy);
+  if (it == placed_.end()) return;
+  if (!it->second.waiting) send_frame(wire::kind::child_stop, it->second.node, it->second.node_inc, my_inc, it->second.id, proxy, {});
+  placed_.erase(it);
+}
+
+void remote_children::retry(std::chrono::steady_clock::time_point now, std::uint64_t my_inc,
+                            const std::vector<member_view>& members) {
+  std::vector<std::string> failed;
+  for (auto& [proxy, p] : placed_) {
+    if (!p.waiting) continue;
+    if (try_place(proxy, p, my_inc, members)) continue;
+    if (now >= p.deadline) failed.push_back(proxy);
+  }
+  for (const auto& proxy : failed) {
+    const auto& p = placed_.at(proxy);
+    std::string cands;
+    for (const auto& n : p.req.nodes) cands += (cands.empty() ? "" : ",") + n;
+    end_placement(proxy, node_down_reason("no node up to place " + p.req.name + " on (" +
+                                          (cands.empty() ? std::string("any other node") : cands) + ")"));
+  }
+}
+
+void remote_children::end_placement(const std::string& proxy, const exit_reason& why) {
+  last_reason_[proxy] = why.to_string();
+  placed_.erase(proxy);
+  h_.deliver(proxy, procactor::detail::type_tag<remote_child_exit>(), encoded(remote_child_exit{why}));
+}
+
+void remote_children::terminate_hosted(hosted& h) {
+  if (h.stopping) return;
+  h.stopping = true;
+  if (h.path.empty()) return;  // stopped once its start is answered
+  std::string bytes;
+  lw::encode_frame(bytes, lw::frame_kind::terminate_child, gateway_path, h.path, 0, {}, {});
+  h_.to_host(std::move(bytes));
+}
+
+void remote_children::on_node_down(const std::string& node, std::uint64_t inc, const std::string& why) {
+  std::vector<std::string> gone;
+  for (const auto& [proxy, p] : placed_) {
+    if (!p.waiting && p.node == node && p.node_inc == inc) gone.push_back(proxy);
+  }
+  for (const auto& proxy : gone) end_placement(proxy, node_down_reason(node + " (" + why + ")"));
+  for (auto& h : hosted_) {
+    if (h.origin == node && h.origin_inc == inc) terminate_hosted(h);  // no orphans of a dead origin
+  }
+}
+
+void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) {
+  switch (f.kind) {
+    case wire::kind::spawn: {  // we host it
+      const auto parts = split_lines(std::string_view(f.payload.data(), f.payload.size()));
+      for (auto& h : hosted_) {  // the same placeholder placed again: its old child goes
+        if (h.origin == f.src_node && h.proxy == f.to) terminate_hosted(h);
+      }
+      hosted h;
+      h.origin = std::string(f.src_node);
+      h.origin_inc = f.src_inc;
+      h.id = f.corr;
+      h.proxy = std::string(f.to);
+      h.start_corr = next_host_corr_++;
+      std::string body;
+      if (parts.size() == 4) {
+        body.append(parts[0]).append("\n").append(f.src_node).append("_").append(parts[1]).append("\n");
+        body.append(parts[2]).append("\n").append(parts[3]);
+      }
+      std::string bytes;
+      lw::encode_frame(bytes, lw::frame_kind::start_child, gateway_path, remote_host_path, h.start_corr, {},
+                       std::span<const char>(body.data(), body.size()));
+      hosted_.push_back(std::move(h));
+      h_.to_host(std::move(bytes));
+      return;
+    }
+    case wire::kind::child_stop:
+      for (auto& h : hosted_) {
+        if (h.origin == f.src_node && h.id == f.corr) terminate_hosted(h);
+      }
+      return;
+    case wire::kind::spawned:
+    case wire::kind::child_exit: {
+      auto it = std::find_if(placed_.begin(), placed_.end(), [&](const auto& kv) {
+        return !kv.second.waiting && kv.second.id == f.corr && kv.second.node == f.src_node &&
+               kv.second.node_inc == f.src_inc;
+      });
+      if (it == placed_.end()) return;  // unplaced meanwhile
+      if (f.kind == wire::kind::spawned) {
+        it->second.running = true;
+        it->second.path.assign(f.payload.data(), f.payload.size());
+        h_.deliver(it->first, procactor::detail::type_tag<remote_child_placed>(),
+                   encoded(remote_child_placed{it->second.node, it->second.path}));
+        return;
+      }
+      exit_reason r;
+      std::error_code ec;
+      procactor::detail::decode(f.payload, r, ec);
+      if (ec) {
+        r = exit_reason{};
+        r.kind = exit_reason::kind_t::exception;
+        r.detail = "undecodable exit reason from node " + std::string(f.src_node);
+      }
+      end_placement(it->first, r);
+      return;
+    }
+    default:
+      return;
+  }
+  (void)my_inc;
+}
+
+void remote_children::on_host_frame(std::span<const char> bytes, std::uint64_t my_inc) {
+  auto f = lw::parse_frame(bytes);
+  if (!f) return;
+  if (f->kind == lw::frame_kind::child_reply) {
+    if (f->corr == 0) return;  // a terminate_child's answer: its down tells
+    auto it = std::find_if(hosted_.begin(), hosted_.end(), [&](const hosted& h) { return h.start_corr == f->corr; });
+    if (it == hosted_.end()) return;
+    const std::string text(f->payload.data(), f->payload.size());
+    if (f->reason().kind == exit_reason::kind_t::no_such_actor) {  // could not start
+      exit_reason r;
+      r.kind = exit_reason::kind_t::exception;
+      r.detail = "cannot start on node " + self_ + ": " + text;
+      if (!it->stopping) send_frame(wire::kind::child_exit, it->origin, it->origin_inc, my_inc, it->id, it->proxy, reason_bytes(r));
+      hosted_.erase(it);
+      return;
+    }
+    it->path = text;
+    std::string mon;
+    lw::encode_frame(mon, lw::frame_kind::monitor, watcher_, it->path, 0, {}, {});
+    h_.to_host(std::move(mon));
+    if (it->stopping) {
+      it->stopping = false;
+      terminate_hosted(*it);
+      return;
+    }
+    send_frame(wire::kind::spawned, it->origin, it->origin_inc, my_inc, it->id, it->proxy, it->path);
+    return;
+  }
+  if (f->kind == lw::frame_kind::down) {
+    auto it = std::find_if(hosted_.begin(), hosted_.end(), [&](const hosted& h) { return !h.path.empty() && h.path == f->from; });
+    if (it == hosted_.end()) return;
+    if (!it->stopping) {
+      send_frame(wire::kind::child_exit, it->origin, it->origin_inc, my_inc, it->id, it->proxy, reason_bytes(f->reason()));
+    }
+    hosted_.erase(it);
+  }
+}
+
+std::string remote_children::listing() const {
+  std::string out;
+  for (const auto& [proxy, p] : placed_) {
+    auto n = placements_.find(proxy);
+    auto r = last_reason_.find(proxy);
+    out += "placed\t" + proxy + "\t" + (p.waiting ? std::string("-") : p.node) + "\t" +
+           (p.running ? p.path : std::string("-")) + "\t" + std::to_string(n == placements_.end() ? 0 : n->second) +
+           "\t" + (r == last_reason_.end() ? std::string("-") : r->second) + "\n";
+  }
+  for (const auto& h : hosted_) {
+    out += "hosted\t" + h.proxy + "\t" + h.origin + "\t" + (h.path.empty() ? std::string("-") : h.path) + "\t0\t-\n";
+  }
+  return out;
+}
+
+}  // namespace procactor::cluster::detail

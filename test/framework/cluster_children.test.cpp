@@ -1,0 +1,341 @@
+// Remote children (issue #12 item 4): child_spec::on_node / on_any_node, placement, exits
+// reported across nodes, re-placement when a node goes down, no orphans of a dead origin.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/test/unit_test.hpp>
+#include <cstdlib>
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "procactor/cluster.hpp"
+#include "procactor/pipe.hpp"
+#include "procactor/process.hpp"
+#include "procactor/testing.hpp"
+#include "support/leak_check.hpp"
+#include "support/nats_server.hpp"
+
+using namespace std::chrono_literals;
+using procactor::actor;
+using procactor::child_spec;
+using procactor::cluster_options;
+using procactor::errc;
+using procactor::supervisor_spec;
+using procactor::tree;
+namespace cluster = procactor::cluster;
+
+namespace {
+
+struct pid_q {
+  int unused = 0;
+};
+struct crash_q {
+  int unused = 0;
+};
+struct downs_q {
+  int unused = 0;
+};
+
+// The remote child: answers its pid, throws on crash_q.
+class placed_worker : public actor {
+ public:
+  placed_worker() {
+    on<pid_q>([](const pid_q&) -> std::int64_t { return ::getpid(); });
+    on<crash_q>([](const crash_q&) -> std::int64_t { throw std::runtime_error("crash on request"); });
+  }
+};
+
+// Not registered by name: cannot be placed.
+class local_only_worker : public actor {};
+
+// Monitors its sibling "w" once and keeps the reason of its first down.
+class first_down_watcher : public actor {
+ public:
+  first_down_watcher() {
+    on<procactor::down>([this](const procactor::down& d) { downs_.push_back(d.reason.to_string()); });
+    on<downs_q>([this](const downs_q&) -> std::vector<std::string> { return downs_; });
+  }
+
+ protected:
+  void on_start() override { monitor("w"); }
+
+ private:
+  std::vector<std::string> downs_;
+};
+
+// A quiet actor for the host trees.
+class idle_actor : public actor {};
+
+}  // namespace
+
+PROCACTOR_ACTOR(placed_worker);
+
+namespace {
+
+std::string why_no_nats() {
+  if (!cluster::available()) return "procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)";
+  if (!procactor_test::nats_server::found()) return "nats-server is not installed (PATH, PROCACTOR_NATS_SERVER)";
+  return {};
+}
+
+struct nats_precondition {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+    const std::string why = why_no_nats();
+    boost::test_tools::assertion_result r(why.empty());
+    if (!why.empty()) r.message() << why;
+    return r;
+  }
+};
+
+cluster_options options(const procactor_test::nats_server& srv, std::string node) {
+  cluster_options o;
+  o.url = srv.url();
+  o.cluster = "rc" + std::to_string(::getpid());
+  o.node = std::move(node);
+  return o;
+}
+
+supervisor_spec host_spec() {
+  supervisor_spec s;
+  s.children = {child_spec::of<idle_actor>("idle")};
+  return s;
+}
+
+supervisor_spec origin_spec(child_spec w) {
+  supervisor_spec s;
+  s.max_restarts = 10;
+  s.children = {child_spec::of<first_down_watcher>("watch"), std::move(w)};
+  return s;
+}
+
+std::optional<cluster::remote_child> find_child(cluster::node& n, bool hosted) {
+  std::error_code ec;
+  for (auto& c : n.remote_children(2s, ec)) {
+    if (c.hosted == hosted) return c;
+  }
+  return std::nullopt;
+}
+
+// The placement of the origin's child once it runs (a path on its node), whose placements are
+// at least @p at_least.
+std::optional<cluster::remote_child> running(cluster::node& a, std::uint64_t at_least = 1) {
+  auto c = find_child(a, false);
+  if (c && !c->path.empty() && c->placements >= at_least) return c;
+  return std::nullopt;
+}
+
+pid_t parent_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = s.rfind(')');
+  if (close == std::string::npos) return 0;
+  char state = 0;
+  int ppid = 0;
+  if (std::sscanf(s.c_str() + close + 1, " %c %d", &state, &ppid) != 2) return 0;
+  return ppid;
+}
+
+bool alive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = s.rfind(')');
+  return close != std::string::npos && s.size() > close + 2 && s[close + 2] != 'Z';
+}
+
+std::vector<std::string> downs_seen(tree& t) {
+  auto r = t.request<std::vector<std::string>>("watch", downs_q{}, 5s);
+  return r.value ? *r.value : std::vector<std::string>{};
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(cluster_children_test, procactor_test::leak_check)
+
+BOOST_AUTO_TEST_CASE(a_child_whose_type_is_not_registered_by_name_cannot_be_placed_remotely) {
+  supervisor_spec s;
+  s.children = {child_spec::of<local_only_worker>("w").on_node("b")};
+  try {
+    auto t = tree::start("rcbad", s);
+    BOOST_FAIL("started");
+  } catch (const std::system_error& e) {
+    BOOST_TEST((e.code() == errc::invalid_argument));
+    BOOST_TEST(std::string(e.what()).find("cannot be placed remotely") != std::string::npos, e.what());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_child_placed_on_node_b_runs_in_b_and_answers_requests_and_stops_with_its_tree,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto tb = tree::start("rcb", host_spec());
+  auto ta = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
+  {
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    std::optional<cluster::remote_child> found;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a)).has_value(); }, 10s));
+    const auto c = *found;
+    BOOST_TEST(c.node == "b");
+    BOOST_TEST(c.placeholder == "/rca/w");
+    auto r = a.request<std::int64_t>("b:" + c.path, pid_q{}, 5s);
+    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+    const auto pid = static_cast<pid_t>(*r.value);
+    BOOST_TEST(parent_of(pid) == b.host_pid());  // a process of node b's /.remote supervisor
+    const auto h = find_child(b, true);
+    BOOST_TEST_REQUIRE(h.has_value());
+    BOOST_TEST(h->node == "a");
+    BOOST_TEST(h->path == c.path);
+    // stopping the origin's tree stops its remote child
+    ta.stop();
+    ta.join();
+    BOOST_TEST(procactor_test::wait_until([&] { return !find_child(b, true) && !alive(pid); }, 5s));
+  }
+  tb.stop();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_crashed_remote_child_is_placed_again_and_its_supervisor_sees_its_reason,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto tb = tree::start("rcb", host_spec());
+  auto ta = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
+  {
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    std::optional<cluster::remote_child> found;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a)).has_value(); }, 10s));
+    const auto first = *found;
+    a.send("b:" + first.path, crash_q{});
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a, 2)).has_value(); }, 10s));
+    const auto second = *found;
+    BOOST_TEST(second.node == "b");
+    BOOST_TEST(second.path != first.path);
+    BOOST_TEST(second.last_exit.find("crash on request") != std::string::npos, second.last_exit);
+    const auto downs = downs_seen(ta);
+    BOOST_TEST_REQUIRE(downs.size() == 1u);
+    BOOST_TEST(downs[0].find("exception") != std::string::npos, downs[0]);
+    BOOST_TEST(downs[0].find("crash on request") != std::string::npos, downs[0]);
+    auto again = a.request<std::int64_t>("b:" + second.path, pid_q{}, 5s);
+    BOOST_TEST(again.value.has_value(), again.error.message() << " | " << again.detail);
+  }
+  ta.stop();
+  ta.join();
+  tb.stop();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_remote_child_whose_node_goes_down_is_placed_on_the_fallback_node_with_reason_node_down,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto tb = tree::start("rcb", host_spec());
+  auto tc = tree::start("rcc", host_spec());
+  auto ta = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b", {"c"})));
+  {
+    auto c = cluster::node::start(tc, options(srv, "c"));
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    std::optional<cluster::remote_child> found;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a); return found && found->node == "b"; }, 10s));
+    BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGKILL) == 0);  // node b is gone from the network
+    const auto killed = std::chrono::steady_clock::now();
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a, 2); return found && found->node == "c"; }, 5s));
+    const auto took = std::chrono::steady_clock::now() - killed;
+    BOOST_TEST_MESSAGE("re-placed on c "
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms after the kill");
+    BOOST_TEST((took < 1500ms));
+    const auto moved = *found;
+    BOOST_TEST(moved.last_exit.find("node down") != std::string::npos, moved.last_exit);
+    const auto downs = downs_seen(ta);
+    BOOST_TEST_REQUIRE(downs.size() == 1u);
+    BOOST_TEST(downs[0].find("node down: b") != std::string::npos, downs[0]);
+    auto r = a.request<std::int64_t>("c:" + moved.path, pid_q{}, 5s);
+    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+    BOOST_TEST(parent_of(static_cast<pid_t>(*r.value)) == c.host_pid());
+  }
+  ta.stop();
+  ta.join();
+  tb.stop();
+  tb.join();
+  tc.stop();
+  tc.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_node_that_sees_the_origin_node_go_down_stops_the_children_it_runs_for_it,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto tb = tree::start("rcb", host_spec());
+  {
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    auto [mine, theirs] = procactor::pipe();
+    const cluster_options ao = options(srv, "a");
+    procactor::process origin(
+        [ao](procactor::connection& ready) {
+          auto t = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
+          auto n = cluster::node::start(t, ao);
+          ready.send_bytes(std::span<const char>("up", 2));
+          for (;;) ::pause();
+        },
+        std::move(theirs));
+    origin.start();
+    BOOST_TEST_REQUIRE(mine.recv_bytes(10s).size() == 2u);
+    std::optional<cluster::remote_child> found;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = find_child(b, true); return found && !found->path.empty(); }, 10s));
+    const auto h = *found;
+    auto r = b.request<std::int64_t>("b:" + h.path, pid_q{}, 5s);
+    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+    const auto pid = static_cast<pid_t>(*r.value);
+    std::error_code ec;
+    origin.signal(SIGKILL, false, ec);  // the origin node's process: its tree and gateway follow it
+    BOOST_TEST_REQUIRE(!ec);
+    origin.join();
+    BOOST_TEST(procactor_test::wait_until([&] { return !find_child(b, true) && !alive(pid); }, 3s));
+  }
+  tb.stop();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(children_placed_on_any_node_go_to_the_node_with_the_fewest_placed_there,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto tb = tree::start("rcb", host_spec());
+  auto tc = tree::start("rcc", host_spec());
+  supervisor_spec s;
+  s.children = {child_spec::of<placed_worker>("w1").on_any_node(), child_spec::of<placed_worker>("w2").on_any_node(),
+                child_spec::of<placed_worker>("w3").on_any_node({"b", "c"})};
+  auto ta = tree::start("rca", s);
+  {
+    auto c = cluster::node::start(tc, options(srv, "c"));
+    auto b = cluster::node::start(tb, options(srv, "b"));
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    std::vector<cluster::remote_child> all;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until(
+        [&] {
+          std::error_code ec;
+          all = a.remote_children(2s, ec);
+          return all.size() == 3u && std::all_of(all.begin(), all.end(), [](const auto& x) { return !x.path.empty(); });
+        },
+        10s));
+    int on_b = 0, on_c = 0;
+    for (const auto& x : all) {
+      BOOST_TEST_MESSAGE(x.placeholder << " on " << x.node << " at " << x.path << " placements " << x.placements << " last exit " << x.last_exit);
+      on_b += x.node == "b";
+      on_c += x.node == "c";
+    }
+    BOOST_TEST(on_b + on_c == 3);
+    BOOST_TEST(std::abs(on_b - on_c) == 1);  // two on one node, one on the other
+  }
+  ta.stop();
+  ta.join();
+  tb.stop();
+  tb.join();
+  tc.stop();
+  tc.join();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
