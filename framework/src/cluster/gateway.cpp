@@ -20,6 +20,7 @@
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/membership.hpp"
+#include "cluster/partition.hpp"
 #include "internal/wait.hpp"
 #include "procactor/exit_reason.hpp"
 #include "procactor/log.hpp"
@@ -470,13 +471,22 @@ struct gateway {
     std::vector<membership::down_event> found;
     std::vector<out_req> failed;
     std::vector<std::string> whys;
-    const auto now = clock::now();
+    auto now = clock::now();
     // Cut off from the server (reconnecting): we hear nobody, which says nothing about them. The
     // others may declare us down meanwhile; then we are told, and rejoin.
     const bool connected = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+    // Or cut off without the client knowing (a cut link): the server does not answer a PING
+    // (partition.hpp).
+    bool overdue = false;
     {
       std::lock_guard lock(mu);
-      if (connected) {
+      overdue = connected && someone_overdue(members, now, cfg.opts.down_after);
+    }
+    const bool isolated = overdue && !server_answers(nc, probe_timeout(cfg.opts));
+    if (overdue) now = clock::now();
+    {
+      std::lock_guard lock(mu);
+      if (connected && !isolated) {
         members.check(now, downs);
       } else {
         members.hold(now);
