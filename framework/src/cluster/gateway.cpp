@@ -486,11 +486,11 @@ struct gateway {
     if (overdue) now = clock::now();
     {
       std::lock_guard lock(mu);
-      if (connected && !isolated) {
-        members.check(now, downs);
-      } else {
+      if (!connected) {
         members.hold(now);
-      }
+      } else if (!isolated) {
+        members.check(now, downs);
+      }  // (isolated: no check this round; a longer isolation makes the next check late: a fresh window)
       found.swap(downs);
       st.downs += found.size();
       for (const auto& d : found) {

@@ -4,9 +4,13 @@
 // hears nobody, and by its heartbeats alone it would declare every other node down, fence their
 // incarnations, and on the heal tell them so, making the healthy side rejoin as new incarnations
 // too (found by cluster_netns_test). So before a check may declare a member down, the gateway asks
-// the server a PING: no PONG within probe_timeout means its own link is cut, and it declares
-// nobody down (as while its connection is down: the silence is its own). The others, whose link
-// works, declare it down and fence it; after the heal they tell it, and it alone rejoins.
+// the server a PING: no PONG within probe_timeout (or a late one) means its own link is cut, and
+// that round declares nobody down. If that lasts, the next check comes late (more than half of
+// down_after after the last one) and gives every member a fresh window (membership::check): the
+// silence was its own. A healthy node whose PONG was late once only loses a round (~20 ms), not a
+// window (a fresh window at once cost a whole down_after: one cut of 20 took 1.5 s to detect).
+// The others, whose link works, declare the cut node down and fence it; after the heal they tell
+// it, and it alone rejoins.
 
 #include <nats/nats.h>
 
