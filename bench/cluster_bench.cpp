@@ -9,15 +9,18 @@
 //  - nats_publish_64B: raw NATS publish of 64 bytes from one process to a subscriber in another
 //    (libnats, default buffering), counted at the subscriber, same server, same run;
 //  - node_down_detection: ms from SIGKILL of node c's gateway to node a's gateway declaring c down
-//    (the time it records, on the machine's steady clock), over --kills kills (a new incarnation of c joins between kills). Kills
-//    only: link cuts need network namespaces (left).
+//    (the time it records, on the machine's steady clock), over --kills kills (a new incarnation of c joins between kills);
+//  - node_down_detection_link_cut: ms from cutting node c's link (test/support/netns.hpp: the hub's
+//    end of c's veth set down; nats-server in the hub, a and c in namespaces of their own) to node
+//    a's gateway declaring c down, over --cuts cuts (c heals and rejoins as a new incarnation
+//    between cuts). Needs root (`ip netns`): otherwise a "skipped" line.
 // Repetitions alternate (cluster, raw, cluster, raw, ...) so that both see the same machine.
 // The nats-server is started on a free port (test/support/nats_server.hpp) and stopped at the end.
 //
 // The main process never loads libnats' threads: it forks the trees, the gateways and the raw
 // NATS processes, which a multi-threaded process could not do safely.
 //
-//   cluster_bench [--reps N] [--rounds N] [--msgs N] [--kills N] [--only rtt|throughput|down]
+//   cluster_bench [--reps N] [--rounds N] [--msgs N] [--kills N] [--cuts N] [--only rtt|throughput|down|cuts]
 
 #include <nats/nats.h>
 
@@ -31,6 +34,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +44,7 @@
 #include "procactor/process.hpp"
 #include "procactor/tree.hpp"
 #include "support/nats_server.hpp"
+#include "support/netns.hpp"
 
 namespace {
 
@@ -322,6 +327,108 @@ void emit_rate(const std::string& name, const std::vector<double>& v, const std:
               percentile(v, 50), v.size());
   for (std::size_t i = 0; i < v.size(); ++i) std::printf("%s%.6g", i ? ", " : "", v[i]);
   std::printf("]%s}\n", extra.c_str());
+}
+
+// node_down_detection_link_cut: nodes a and c, each in its own network namespace, nats-server in
+// the hub. Per cut: a few requests a -> c (c is up, as its current incarnation), the cut, a's table
+// polled until c is down (the time a's gateway recorded, minus the time `ip link set down`
+// returned: its netlink request is the last thing it does; the longest such command is reported
+// as ip_max_ms), the heal, then a's table polled until c is up again as a new incarnation.
+void link_cut_detection(int cuts) {
+  const char* name = "node_down_detection_link_cut";
+  if (cuts <= 0) return;
+  if (const std::string why = procactor_test::netns::why_not(); !why.empty()) {
+    std::printf("{\"name\": \"%s\", \"skipped\": \"%s\"}\n", name, why.c_str());
+    std::fflush(stdout);
+    return;
+  }
+  procactor_test::netns net({"a", "c"});
+  std::optional<procactor_test::nats_server> srv;
+  {
+    procactor_test::netns::enter e(net.hub());
+    srv.emplace(false, 10s, procactor_test::netns::hub_address());
+  }
+  procactor::supervisor_spec s;
+  s.children = {procactor::child_spec::of<echo_actor>("echo")};
+  procactor::cluster_options o;
+  o.url = srv->url();
+  o.cluster = "benchcut";
+  std::vector<double> downs;
+  std::vector<double> rejoins;
+  double ip_ms = 0;  // the longest `ip link set down`
+  {
+    std::optional<procactor::tree> ta, tc;
+    std::optional<procactor::cluster::node> a, c;
+    {
+      procactor_test::netns::enter e(net.ns("a"));
+      ta.emplace(procactor::tree::start("la", s));
+      o.node = "a";
+      a.emplace(procactor::cluster::node::start(*ta, o));
+    }
+    {
+      procactor_test::netns::enter e(net.ns("c"));
+      tc.emplace(procactor::tree::start("lc", s));
+      o.node = "c";
+      c.emplace(procactor::cluster::node::start(*tc, o));
+    }
+    auto member_c = [&]() -> std::optional<procactor::cluster::member> {
+      std::error_code ec;
+      for (const auto& m : a->members(1s, ec)) {
+        if (m.node == "c") return m;
+      }
+      return std::nullopt;
+    };
+    std::uint64_t last_inc = 0;
+    clk::time_point healed_at{};
+    for (int k = 0; k < cuts; ++k) {
+      // c up as a new incarnation (the first time: as its first one)
+      const auto give_up = clk::now() + 30s;
+      for (;;) {
+        auto m = member_c();
+        if (m && m->up && m->incarnation != last_inc && a->request<echo64>("c:/lc/echo", echo64{}, 1s)) {
+          last_inc = m->incarnation;
+          break;
+        }
+        if (clk::now() > give_up) {
+          std::fprintf(stderr, "cluster_bench: node c did not rejoin within 30 s of a heal\n");
+          std::exit(1);
+        }
+        std::this_thread::sleep_for(2ms);  // (a benchmark's polling, not a test)
+      }
+      if (k > 0) rejoins.push_back(std::chrono::duration<double, std::milli>(clk::now() - healed_at).count());
+      for (int i = 0; i < 20; ++i) (void)a->request<echo64>("c:/lc/echo", echo64{}, 1s);  // traffic up to the cut
+      const auto before = clk::now();
+      net.cut("c");
+      const auto cut_at = clk::now();  // (the netlink request is the last thing `ip` does)
+      ip_ms = std::max(ip_ms, std::chrono::duration<double, std::milli>(cut_at - before).count());
+      double took = -1;
+      while (clk::now() < cut_at + 5s) {
+        auto m = member_c();
+        if (m && !m->up) {
+          took = std::chrono::duration<double, std::milli>(m->since - cut_at).count();
+          break;
+        }
+        std::this_thread::sleep_for(2ms);
+      }
+      if (took < 0) {
+        std::fprintf(stderr, "cluster_bench: node c was not declared down within 5 s of the cut\n");
+        std::exit(1);
+      }
+      downs.push_back(took);
+      net.heal("c");
+      healed_at = clk::now();
+    }
+    a.reset();
+    c.reset();
+    ta->stop();
+    tc->stop();
+    ta->join();
+    tc->join();
+  }
+  std::printf("{\"name\": \"%s\", \"value\": %.6g, \"unit\": \"ms\", \"cuts\": %zu, \"p50\": %.6g, "
+              "\"p90\": %.6g, \"p99\": %.6g, \"max\": %.6g, \"rejoin_p50_ms\": %.6g, \"ip_max_ms\": %.3g}\n",
+              name, percentile(downs, 99), downs.size(), percentile(downs, 50), percentile(downs, 90),
+              percentile(downs, 99), *std::max_element(downs.begin(), downs.end()), percentile(rejoins, 50), ip_ms);
   std::fflush(stdout);
 }
 
@@ -333,12 +440,14 @@ int main(int argc, char** argv) {
   int kills = 20;
   int msgs = 200000;
   std::string only;
+  int cuts = 20;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--kills")) kills = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--msgs")) msgs = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--only")) only = argv[i + 1];
+    if (!std::strcmp(argv[i], "--cuts")) cuts = std::atoi(argv[i + 1]);
   }
   const bool do_rtt = only.empty() || only == "rtt";
   const bool do_tput = only.empty() || only == "throughput";
@@ -436,6 +545,7 @@ int main(int argc, char** argv) {
   ta.join();
   tb.join();
   tc.join();
+  if (only.empty() || only == "cuts") link_cut_detection(cuts);
   if (failed) {
     std::fprintf(stderr, "cluster_bench: a throughput run lost messages (see above)\n");
     return 1;

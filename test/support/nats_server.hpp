@@ -1,6 +1,6 @@
 #pragma once
 // A nats-server for a test or a benchmark: started on a port the kernel picks (`-p -1`, never a
-// fixed one) on 127.0.0.1, with JetStream in a private store when asked; ready once its ports file
+// fixed one) on 127.0.0.1 (or the address given: netns.hpp's hub), with JetStream in a private store when asked; ready once its ports file
 // appears (inotify, no sleeping) and a TCP connect to the port succeeds; stopped by pid (SIGTERM,
 // then SIGKILL) with its directory removed. The binary is $PROCACTOR_NATS_SERVER, else
 // nats-server on PATH; found() is false when there is none or $PROCACTOR_NATS_SERVER is not an
@@ -46,9 +46,12 @@ class nats_server {
   }
   static bool found() { return !binary().empty(); }
 
-  /// Starts it and waits (up to @p timeout) until it takes connections.
+  /// Starts it, listening on @p host (an IPv4 address), and waits (up to @p timeout) until it
+  /// takes connections.
   /// @throws std::runtime_error with its log when it does not come up.
-  explicit nats_server(bool jetstream = false, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  explicit nats_server(bool jetstream = false, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                       std::string host = "127.0.0.1")
+      : host_(std::move(host)) {
     const std::string bin = binary();
     if (bin.empty()) throw std::runtime_error("nats-server not found (PATH, PROCACTOR_NATS_SERVER)");
     char tmpl[] = "/tmp/procactor-nats-XXXXXX";
@@ -59,7 +62,7 @@ class nats_server {
       cleanup();
       throw std::system_error(errno, std::generic_category(), "inotify");
     }
-    std::vector<std::string> args = {bin, "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir_};
+    std::vector<std::string> args = {bin, "-a", host_, "-p", "-1", "--ports_file_dir", dir_};
     if (jetstream) {
       args.insert(args.end(), {"--js", "--store_dir", dir_ + "/js"});
     }
@@ -92,7 +95,7 @@ class nats_server {
   nats_server& operator=(const nats_server&) = delete;
   ~nats_server() { stop(); }
 
-  /// "nats://127.0.0.1:PORT".
+  /// "nats://HOST:PORT".
   const std::string& url() const noexcept { return url_; }
   pid_t pid() const noexcept { return proc_ ? proc_->pid() : 0; }
   const std::string& dir() const noexcept { return dir_; }
@@ -119,7 +122,7 @@ class nats_server {
     return ss.str();
   }
 
-  // The ports file is {"nats":["nats://127.0.0.1:PORT"]}: the first nats:// URL in it.
+  // The ports file is {"nats":["nats://HOST:PORT"]}: the first nats:// URL in it.
   bool read_ports() {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
@@ -147,7 +150,7 @@ class nats_server {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::inet_pton(AF_INET, host_.c_str(), &a.sin_addr) != 1) a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(fd);
     return ok;
@@ -177,6 +180,7 @@ class nats_server {
     }
   }
 
+  std::string host_;
   std::string dir_;
   std::string url_;
   int inotify_ = -1;

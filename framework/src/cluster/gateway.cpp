@@ -663,7 +663,7 @@ struct gateway {
         why = "no node " + dst + " in cluster " + cfg.opts.cluster + " (for " + address + ")";
       } else if (!peer->up) {
         failure = errc::died;
-        why = node_down_text(address, dst, "down");
+        why = node_down_text(address, dst, isolated ? "unreachable: node " + self + " lost the NATS server" : std::string("down"));
       } else if (name_inc != 0 && name_inc != peer->incarnation) {
         failure = errc::no_such_actor;  // registered by an earlier incarnation of that node
         why = "the name of " + address + " is stale (incarnation " + std::to_string(name_inc) + ")";
@@ -793,7 +793,7 @@ struct gateway {
     std::vector<membership::down_event> found;
     std::vector<out_req> failed;
     std::vector<std::string> whys;
-    const auto now = clock::now();
+    auto now = clock::now();
     // Cut off from the server (reconnecting): we hear nobody, which says nothing about them. The
     // others may declare us down meanwhile; then we are told, and rejoin.
     // A link cut or a stopped server is not noticed by the client while it writes into its socket:
