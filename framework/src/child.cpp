@@ -5,7 +5,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <iterator>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -29,10 +31,28 @@ int& child_report_fd() noexcept {
   return fd;
 }
 
+namespace {
+// close_fds_except's record (one thread runs in a child right after fork, when it is called).
+std::uint64_t fd_gen = 0;
+constexpr std::size_t max_kept = 8;
+int kept_fds[max_kept] = {-1, -1, -1, -1, -1, -1, -1, -1};
+}  // namespace
+
+std::uint64_t fd_generation() noexcept { return fd_gen; }
+
+bool fd_kept_open(int fd) noexcept {
+  return fd >= 0 && std::find(std::begin(kept_fds), std::end(kept_fds), fd) != std::end(kept_fds);
+}
+
 void close_fds_except(std::initializer_list<int> keep) noexcept {
   std::vector<int> k(keep);
   k.push_back(child_report_fd());
   std::sort(k.begin(), k.end());
+  ++fd_gen;
+  std::fill(std::begin(kept_fds), std::end(kept_fds), -1);
+  std::size_t n = 0;
+  for (int fd : k)
+    if (fd >= 3 && n < max_kept) kept_fds[n++] = fd;
   unsigned first = 3;
   for (int fd : k) {
     if (fd < static_cast<int>(first)) continue;

@@ -16,6 +16,7 @@
 #include "ipc/mailbox.hpp"
 #include "ipc/names.hpp"
 #include "procactor/gc.hpp"
+#include "procactor/queue.hpp"
 #include "procactor/supervisor.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
@@ -259,6 +260,18 @@ struct ask {
 
 // Records the seq numbers it gets: were they in order, how many. seq{-1} blocks it for good,
 // seq{-2} stops it.
+// Puts k into the test's queue k (made before the tree, inherited by fork) once the test's
+// process sleeps in its get (on the queue's doorbell): the put rings the doorbell.
+class queue_putter : public actor {
+ public:
+  queue_putter(std::vector<procactor::queue<int>>* qs, int getter) {
+    on<int>([qs, getter](int k) {
+      (void)procactor_test::wait_until([&] { return procactor_test::in_ppoll(getter); }, 10s);
+      (*qs)[static_cast<std::size_t>(k)].put(k);
+    });
+  }
+};
+
 class recorder : public actor {
  public:
   recorder() {
@@ -522,6 +535,45 @@ BOOST_AUTO_TEST_CASE(send_batch_places_its_messages_at_once_and_says_what_failed
   BOOST_TEST(t.stats("echo").rejected_oversize == 2u);
   t.stop();
   t.join();
+}
+
+// The queues' doorbell descriptors came by fork with the rest of the test's process; the
+// actor's process closed them and reused their numbers (its supervisor pipe among them): a put
+// that rang the old number wrote into that pipe (its supervisor: "malformed frame ... bad magic",
+// and a restart). The queues are made first, so their doorbells have the lowest numbers, the
+// ones the actor's process reuses.
+BOOST_AUTO_TEST_CASE(an_actor_puts_into_queues_its_tree_was_started_with_and_is_not_restarted) {
+  std::vector<procactor::queue<int>> qs;
+  for (int i = 0; i < 16; ++i) qs.emplace_back(4);
+  char log_path[] = "/tmp/procactor-actor-test-XXXXXX";
+  const int log = ::mkstemp(log_path);
+  BOOST_TEST_REQUIRE(log >= 0);
+  const int saved = ::dup(2);
+  ::dup2(log, 2);
+  {
+    supervisor_spec sp;
+    sp.children = {child_spec::of<queue_putter>("qp", &qs, static_cast<int>(::getpid()))};
+    auto t = tree::start("app", sp);
+    for (int k = 0; k < static_cast<int>(qs.size()); ++k) {
+      t.send("qp", k);
+      std::error_code ec;
+      const auto got = qs[static_cast<std::size_t>(k)].get(10s, ec);  // asleep on the doorbell: the put rings it
+      BOOST_TEST_REQUIRE(!ec, ec.message());
+      BOOST_TEST(*got == k);
+    }
+    BOOST_TEST(t.stats("qp").restarts == 0u);
+    t.stop();
+    t.join();
+  }
+  ::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::ifstream in(log_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  ::close(log);
+  ::unlink(log_path);
+  BOOST_TEST(text.str().find("malformed frame") == std::string::npos, text.str());
 }
 
 BOOST_AUTO_TEST_CASE(a_malformed_packed_envelope_is_dropped_counted_and_logged) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "internal/child.hpp"
 #include "ipc/control_block.hpp"
 #include "procactor/gc.hpp"
 #include "procactor/pipe.hpp"
@@ -68,9 +69,58 @@ process start_hammer(queue<int>& q) {
   return hammer;
 }
 
+// The number of this process's descriptor of the doorbell FIFO of queue @p name; -1 if none.
+int doorbell_number(const std::string& name) {
+  const std::string want = "/dev/shm/" + name + ".bell";
+  for (int fd = 3; fd < 1024; ++fd) {
+    char link[512] = {};
+    if (::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link, sizeof link - 1) > 0 && want == link)
+      return fd;
+  }
+  return -1;
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(queue_test, leak_check)
+
+// An actor's process closes the descriptors it got from its supervisor by fork
+// (close_fds_except) and soon reuses their numbers (its supervisor pipe); a queue it inherited
+// must not ring its doorbell on the old number: the byte would go into that other file.
+BOOST_AUTO_TEST_CASE(a_forked_child_whose_descriptors_were_closed_puts_without_writing_to_the_doorbells_old_number) {
+  queue<int> q(4);
+  const int bell = doorbell_number(q.name());
+  BOOST_TEST_REQUIRE(bell >= 3);
+  auto [got, gtx] = procactor::pipe();
+  process getter([&q](procactor::connection& out) { out.send(q.get(30s)); }, std::move(gtx));
+  getter.start();
+  // asleep on the doorbell: the put rings it
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::in_ppoll(getter.pid()); }, 10s));
+  auto [unused, ptx] = procactor::pipe();
+  process putter(
+      [&q, bell](procactor::connection& c) -> int {
+        procactor::internal::close_fds_except({c.native_handle()});  // as an actor's process does
+        int p[2];
+        if (::pipe(p) != 0) return 2;
+        // another file on the doorbell's old number (a pipe's write end, like the supervisor pipe)
+        const int rd = ::fcntl(p[0], F_DUPFD, bell + 1), wr = ::fcntl(p[1], F_DUPFD, bell + 1);
+        ::close(p[0]);
+        ::close(p[1]);
+        if (rd < 0 || wr < 0 || ::dup2(wr, bell) != bell) return 2;
+        ::close(wr);
+        ::fcntl(rd, F_SETFL, O_NONBLOCK);
+        q.put(7);
+        char b;
+        return ::read(rd, &b, 1) > 0 ? 3 : 0;  // 3: the doorbell's byte came out of the pipe
+      },
+      std::move(ptx));
+  putter.start();
+  BOOST_TEST(putter.join(10s));
+  BOOST_TEST(putter.status().code == 0, putter.status().to_string());  // 3 before the fix
+  BOOST_TEST(got.recv<int>() == 7);  // delivered
+  BOOST_TEST(getter.join(10s));
+  BOOST_TEST(getter.status().success());
+}
 
 BOOST_AUTO_TEST_CASE(values_come_out_in_fifo_order) {
   queue<int> q(8);

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 
@@ -29,6 +30,13 @@ int& child_report_fd() noexcept;
 /// procactor code must not hold copies of its parent's descriptors (pipe ends of siblings, the
 /// parent's own pipe), or EOF on those would never come.
 void close_fds_except(std::initializer_list<int> keep) noexcept;
+
+/// How many times close_fds_except ran in this process (a forked child inherits its parent's
+/// count): a handle holding a descriptor from before it must check that the number is still its
+/// own before it reads, writes or closes it (the number may be closed, or reused for another file).
+std::uint64_t fd_generation() noexcept;
+/// True if @p fd was among the descriptors the last close_fds_except kept (open since before it).
+bool fd_kept_open(int fd) noexcept;
 void report_current_exception(connection& report) noexcept;
 
 /// Inside a catch block: the current exception's demangled type and what() (capped at 4 KiB).

@@ -35,6 +35,7 @@
 #include <mutex>
 #include <optional>
 
+#include "internal/child.hpp"
 #include "internal/proc_stat.hpp"
 #include "internal/unique_fd.hpp"
 #include "ipc/control_block.hpp"
@@ -233,6 +234,68 @@ class guarded_buffer {
 
 }  // namespace
 
+// The doorbell FIFO's descriptor. A handle that came into a child through fork keeps its
+// number, but the runtime's descriptor hygiene (internal::close_fds_except: every actor and
+// supervisor process right after its fork) closes it, and the number is soon reused for another
+// file: the child's supervisor pipe, say. So after close_fds_except ran (fd_generation changed)
+// the number is used, or closed, only if close_fds_except kept it open and it is still the FIFO
+// (same device and inode); otherwise it is not ours to touch: left alone, and the FIFO opened
+// again by path (checked the same way). Without a doorbell a handle still works: a send's
+// message is in the queue whether or not it rings (a sleeping receiver wakes by its safety
+// net), and a receiver waits by time slices.
+class doorbell {
+ public:
+  doorbell() noexcept = default;
+  doorbell(const doorbell&) = delete;
+  doorbell& operator=(const doorbell&) = delete;
+  ~doorbell() { reset(); }
+
+  // Takes @p fd (opened or duplicated in this process, now) as the FIFO at @p path.
+  void reset(int fd = -1, std::string path = {}) noexcept {
+    if (get() >= 0) ::close(fd_);
+    fd_ = fd;
+    gen_ = internal::fd_generation();
+    path_ = std::move(path);
+    struct stat st {};
+    if (fd_ >= 0 && ::fstat(fd_, &st) == 0) {
+      dev_ = st.st_dev;
+      ino_ = st.st_ino;
+    }
+  }
+  // The descriptor, -1 if there is none (checked first if close_fds_except ran since last time).
+  int get() const noexcept {
+    if (gen_ != internal::fd_generation()) [[unlikely]]
+      recheck();
+    return fd_;
+  }
+  explicit operator bool() const noexcept { return get() >= 0; }
+
+ private:
+  bool is_ours(int fd) const noexcept {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_dev == dev_ && st.st_ino == ino_ &&
+           st.st_uid == ::geteuid() && (st.st_mode & 077) == 0;
+  }
+  void recheck() const noexcept {
+    gen_ = internal::fd_generation();
+    if (fd_ >= 0 && internal::fd_kept_open(fd_) && is_ours(fd_)) return;
+    fd_ = -1;  // closed, or another file's number now: never read, written or closed by us
+    if (path_.empty()) return;
+    const int fd = ::open(path_.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return;
+    if (is_ours(fd))
+      fd_ = fd;
+    else
+      ::close(fd);  // not the FIFO this handle had (its mailbox was removed, or made anew)
+  }
+
+  mutable int fd_ = -1;
+  mutable std::uint64_t gen_ = 0;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  std::string path_;
+};
+
 struct mailbox::impl {
   std::string base;
   bool owner = false;
@@ -248,7 +311,7 @@ struct mailbox::impl {
   bool adopted = false;  // create_or_open found it there (a dead supervisor's survivor)
   guarded_buffer rbuf;
   std::optional<bip::message_queue> mq;  // Boost's handle, only while create() makes the queue
-  internal::unique_fd bell;
+  doorbell bell;
   u32 wake_every = 1;
   std::chrono::nanoseconds max_spin = default_spin;  // adaptive spin of this handle's receives
   std::chrono::nanoseconds spin = default_spin;
@@ -656,8 +719,10 @@ struct mailbox::impl {
     u32 n = ctl->sleeping.exchange(0, std::memory_order_acq_rel);
     if (n == 0) return false;
     ctl->rung_ns.store(mono_ns(clock::now()), std::memory_order_relaxed);  // the receiver learns the wake-up's cost
+    const int fd = bell.get();  // -1: no doorbell here (see doorbell); the message is queued all the same
+    if (fd < 0) return true;
     char bytes[64] = {};
-    ssize_t r = ::write(bell.get(), bytes, n < sizeof bytes ? n : sizeof bytes);
+    ssize_t r = ::write(fd, bytes, n < sizeof bytes ? n : sizeof bytes);
     (void)r;  // EAGAIN: the FIFO already holds plenty of wake-ups
     return true;
   }
@@ -808,7 +873,7 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
       return nullptr;
     }
     made_bell = true;
-    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), bell);
     struct stat st {};
     if (!p->bell || ::fchmod(p->bell.get(), 0600) != 0) {
       ec = errno_code();
@@ -1132,7 +1197,7 @@ std::unique_ptr<mailbox> mailbox::open(const std::string& base, std::error_code&
 
     // The doorbell: ours, private, a FIFO.
     const std::string bell = bell_path(base);
-    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), bell);
     if (!p->bell) {
       ec = open_error(errno, bell);
       return nullptr;
@@ -1197,7 +1262,7 @@ std::unique_ptr<mailbox> mailbox::inherited_receiver(std::error_code& ec) const 
   }
   try {
     auto p = std::make_unique<impl>();
-    p->bell.reset(::fcntl(o.bell.get(), F_DUPFD_CLOEXEC, 3));
+    p->bell.reset(::fcntl(o.bell.get(), F_DUPFD_CLOEXEC, 3), bell_path(o.base));
     if (!p->bell) {
       ec = errno_code();
       return nullptr;
@@ -1711,7 +1776,7 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
       return;
     }
     made_bell = true;
-    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+    p->bell.reset(::open(bell.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), bell);
     struct stat st {};
     if (!p->bell || ::fchmod(p->bell.get(), 0600) != 0) {
       fail(errno_code());
