@@ -71,8 +71,10 @@ int main(int argc, char** argv) {
   } else {
     spec.children = {procactor::child_spec::of<idle>("idle")};
   }
-  auto t = procactor::tree::start("demo_" + self, spec);
-  auto n = procactor::cluster::node::start(t, procactor::cluster_options{});  // URL, node: environment
+  // Joins the cluster: the NATS URL and this node's name come from the environment
+  // (PROCACTOR_NATS_URL, PROCACTOR_NODE) since cluster_options leaves them empty.
+  auto t = procactor::tree::start("demo_" + self, spec, procactor::tree_options{}, procactor::cluster_options{});
+  auto& n = *t.cluster_node();
   std::printf("node %s: up\n", self.c_str());
   std::fflush(stdout);
 
