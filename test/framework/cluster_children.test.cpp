@@ -221,6 +221,8 @@ BOOST_AUTO_TEST_CASE(a_crashed_remote_child_is_placed_again_and_its_supervisor_s
     BOOST_TEST_REQUIRE(downs.size() == 1u);
     BOOST_TEST(downs[0].find("exception") != std::string::npos, downs[0]);
     BOOST_TEST(downs[0].find("crash on request") != std::string::npos, downs[0]);
+    // the placeholder ended on purpose, by the message that told it: handled, not lost
+    BOOST_TEST(ta.stats("w").lost == 0u);
     auto again = a.request<std::int64_t>("b:" + second.path, pid_q{}, 5s);
     BOOST_TEST(again.value.has_value(), again.error.message() << " | " << again.detail);
   }

@@ -271,7 +271,13 @@ bool actor_runtime::handle_slot(std::span<const char> bytes) {
   if (journaled_) return handle_journaled_slot(bytes);
   ++slots_;
   if (!wire::is_batch(bytes)) {
-    dispatch(bytes);
+    try {
+      dispatch(bytes);
+    } catch (const exit_with&) {  // ended on purpose by its handler: the message was handled
+      end_turn();
+      box_->note_handled();
+      throw;
+    }
     end_turn();  // what the handler sent leaves before the message counts as handled
     box_->note_handled();
     return !stopping_;
@@ -297,6 +303,11 @@ bool actor_runtime::handle_slot(std::span<const char> bytes) {
       }
       if (stopping_) break;
     }
+  } catch (const exit_with&) {  // ended on purpose by its handler: that message was handled too
+    slot_turn_ = false;
+    flush_packs();
+    box_->note_handled(done + 1 - noted);
+    throw;
   } catch (...) {
     // a handler threw (the actor ends): the messages before it are handled once their sends leave
     slot_turn_ = false;
