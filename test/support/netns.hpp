@@ -71,7 +71,29 @@ class netns {
   static std::string why_not() {
     if (::geteuid() != 0) return "needs root for network namespaces (ip netns)";
     if (ip_binary().empty()) return "needs the ip command (iproute2) for network namespaces";
-    return {};
+    static const std::string probed = probe();  // (once per process)
+    return probed;
+  }
+
+  /// Root may still be refused namespaces, veths or bridges (an unprivileged container, a kernel
+  /// without the modules): a throwaway namespace with a bridge and a veth says whether the
+  /// fixture can work here; "" if it can, else why not.
+  static std::string probe() {
+    const std::string name = "procactor-probe-" + std::to_string(::getpid());
+    std::string out;
+    auto said = [&out] {
+      while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+      return out;
+    };
+    if (!ip({"netns", "add", name}, out)) return "cannot create a network namespace here (ip netns add: " + said() + ")";
+    std::string why;
+    if (!ip({"-n", name, "link", "add", "br0", "type", "bridge"}, out)) {
+      why = "cannot create a bridge in a network namespace here (" + said() + ")";
+    } else if (!ip({"-n", name, "link", "add", "pa", "type", "veth", "peer", "name", "pb"}, out)) {
+      why = "cannot create a veth pair in a network namespace here (" + said() + ")";
+    }
+    ip({"netns", "delete", name}, out);
+    return why;
   }
 
   /// Runs `ip ARGS...`; its output (stdout and stderr) in @p out. True if it exited 0.
