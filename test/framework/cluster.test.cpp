@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster/frame.hpp"
@@ -544,6 +545,40 @@ BOOST_AUTO_TEST_CASE(a_request_pending_when_its_node_goes_down_fails_with_died_n
     BOOST_TEST_MESSAGE("held request failed after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                                                     << " ms");
     BOOST_TEST((took < 2s));  // the kill plus the down detection, not the 10 s timeout
+  }
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(a_node_whose_handle_is_destroyed_leaves_and_the_others_fail_its_requests_at_once,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto ta = tree::start("va", echo_spec());
+  auto tb = tree::start("vb", echo_spec());
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    std::optional<cluster::node> b = cluster::node::start(tb, options(srv, "b"));
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+    const auto b_inc = member_of(a, "b")->incarnation;
+    // b's node handle goes away once b's echo holds a's request: its gateway says it leaves
+    std::thread leaver([&] {
+      procactor::testing::wait_for_stats(tb, "/vb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
+                                         10s);
+      b.reset();
+    });
+    auto r = a.request<std::string>("b:/vb/echo", hold_q{0}, 10s);
+    leaver.join();
+    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
+    // told, not found out by silence: the reason says so
+    BOOST_TEST(r.detail.find("b:/vb/echo died: node down: b (left the cluster)") != std::string::npos, r.detail);
+    auto m = member_of(a, "b");
+    BOOST_TEST_REQUIRE(m.has_value());
+    BOOST_TEST(!m->up);
+    BOOST_TEST(m->incarnation == b_inc);
+    std::error_code ec;
+    BOOST_TEST(a.stats(2s, ec).downs == 1u);
   }
   ta.stop();
   tb.stop();

@@ -31,6 +31,7 @@ enum class kind : std::uint8_t {
   error_reply = 5,  // the same, failed: tag = the errc, payload = why
   fenced = 6,       // to dst: your incarnation dst_inc was declared down here; rejoin as a new one
   batch = 7,        // several frames of src for dst in one NATS message (below); tag = how many
+  leave = 8,        // on procactor.<cluster>.hb: src's incarnation leaves the cluster (its node stops)
   watch = 10,       // remote monitor/link (watch.hpp): corr = the watcher's watch id, tag = the kind
   down = 11,        // a watched actor ended (watch.hpp): payload = a local down frame
   // remote children (children.hpp); corr = the origin gateway's placement id

@@ -85,6 +85,7 @@ struct gateway {
   // asks the server itself: silence of the others only means something while it answers.
   std::atomic<std::int64_t> server_ok{0};
   bool isolated = false;  // under mu: every member declared unreachable, this node lost the server
+  bool left = false;      // under mu: this node left the cluster (leave()); it only waits to be killed
   clock::time_point last_check{};  // under mu
   std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
   gateway_stats st;
@@ -272,8 +273,12 @@ struct gateway {
   void on_heartbeat(std::span<const char> bytes) {
     auto f = wire::decode(bytes);
     std::lock_guard lock(mu);
-    if (!f || f->kind != wire::kind::heartbeat || f->src_node.empty()) {
+    if (!f || (f->kind != wire::kind::heartbeat && f->kind != wire::kind::leave) || f->src_node.empty()) {
       ++st.malformed;
+      return;
+    }
+    if (f->kind == wire::kind::leave) {
+      if (f->src_node != self) members.leave(f->src_node, f->src_inc, clock::now(), downs);
       return;
     }
     if (f->src_node == self) {  // (no echo: only a namesake heartbeats under our name)
@@ -317,6 +322,7 @@ struct gateway {
     std::uint64_t new_inc = 0;
     {
       std::lock_guard lock(mu);
+      if (left) return;  // leaving: no new incarnation
       old_inc = inc;
       std::uint64_t fresh = 0;
       while (fresh == 0 || fresh == inc) {
@@ -357,7 +363,7 @@ struct gateway {
     {
       std::lock_guard lock(mu);
       if (!f || f->src_node.empty() || f->dst_node != self || f->kind == wire::kind::heartbeat ||
-          (f->kind == wire::kind::batch && (!batch || &out != &in_out))) {
+          f->kind == wire::kind::leave || (f->kind == wire::kind::batch && (!batch || &out != &in_out))) {
         ++st.malformed;
         return;
       }
@@ -500,6 +506,7 @@ struct gateway {
         return;
       case wire::kind::heartbeat:
       case wire::kind::batch:
+      case wire::kind::leave:
         return;
     }
   }
@@ -742,7 +749,27 @@ struct gateway {
     return false;
   }
 
+  // The node handle is going away (its destructor asks, then kills this process): the others are
+  // told at once (a leave frame on the heartbeat subject, flushed), instead of finding out by
+  // down_after of silence. No heartbeat after it; a fenced notice is ignored.
+  void leave() {
+    wire::frame_view f;
+    f.kind = wire::kind::leave;
+    f.src_node = self;
+    {
+      std::lock_guard lock(mu);
+      if (left) return;
+      left = true;
+      f.src_inc = inc;
+    }
+    batcher.flush();  // (what was sent before the leave goes first)
+    std::string bytes;
+    if (wire::encode(bytes, f)) publish(hb_subj, bytes);
+    natsConnection_FlushTimeout(nc, 200);
+  }
+
   void control(const lw::envelope_view& env) {
+    if (env.tag == leave_tag) leave();  // (then names frees this node's names and answers)
     if (nm.control(env)) return;  // names requests (names.hpp)
     std::string text;
     {
@@ -782,6 +809,7 @@ struct gateway {
     f.src_node = self;
     {
       std::lock_guard lock(mu);
+      if (left) return;  // (gone for the others: a heartbeat would make them fence and notice us)
       f.src_inc = inc;
     }
     std::string bytes;

@@ -92,6 +92,17 @@ void membership::isolate(clock::time_point now, const std::string& why, std::vec
   }
 }
 
+void membership::leave(std::string_view node, std::uint64_t inc, clock::time_point now,
+                       std::vector<down_event>& downs) {
+  auto it = peers_.find(node);
+  if (it == peers_.end() || it->second.incarnation != inc || !it->second.up) return;
+  peer& p = it->second;
+  p.up = false;
+  p.since = now;
+  fence(p.node, p.incarnation);
+  downs.push_back({p.node, p.incarnation, "left the cluster"});
+}
+
 void membership::reconnected() {
   for (const auto& [node, inc] : unreachable_) {
     auto it = fenced_.find(node);

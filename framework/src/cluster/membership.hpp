@@ -65,6 +65,10 @@ class membership {
   /// stale anyway); heard again, they are members again (verdict::joined).
   void reconnected();
 
+  /// @p node's incarnation @p inc says it leaves (its node stops): declared down at once with
+  /// "left the cluster" (added to @p downs) and fenced. Ignored for another incarnation.
+  void leave(std::string_view node, std::uint64_t inc, clock::time_point now, std::vector<down_event>& downs);
+
   /// The member named @p node (up or down), if it was ever seen.
   std::optional<peer> find(std::string_view node) const;
   std::vector<peer> all() const;
