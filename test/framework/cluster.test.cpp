@@ -19,6 +19,7 @@
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/cluster_support.hpp"
 #include "support/nats_server.hpp"
 
 using namespace std::chrono_literals;
@@ -54,20 +55,7 @@ class echo_actor : public actor {
 };
 
 // Why a test that needs a NATS server is skipped (empty: it runs).
-std::string why_no_nats() {
-  if (!cluster::available()) return "procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)";
-  if (!procactor_test::nats_server::found()) return "nats-server is not installed (PATH, PROCACTOR_NATS_SERVER)";
-  return {};
-}
-
-struct nats_precondition {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    const std::string why = why_no_nats();
-    boost::test_tools::assertion_result r(why.empty());
-    if (!why.empty()) r.message() << why;
-    return r;
-  }
-};
+using procactor_test::nats_precondition;
 
 supervisor_spec echo_spec() {
   supervisor_spec s;
@@ -76,25 +64,11 @@ supervisor_spec echo_spec() {
 }
 
 cluster_options options(const procactor_test::nats_server& srv, std::string node) {
-  cluster_options o;
-  o.url = srv.url();
-  o.cluster = "t" + std::to_string(::getpid());
-  o.node = std::move(node);
-  return o;
+  return procactor_test::node_options(srv, std::move(node), "t");
 }
 
-std::optional<cluster::member> member_of(cluster::node& n, const std::string& who) {
-  std::error_code ec;
-  for (auto& m : n.members(2s, ec)) {
-    if (m.node == who) return m;
-  }
-  return std::nullopt;
-}
-
-bool sees_up(cluster::node& n, const std::string& who) {
-  auto m = member_of(n, who);
-  return m && m->up;
-}
+using procactor_test::member_of;
+using procactor_test::sees_up;
 
 cw::frame_view sample_frame(const std::string& payload) {
   cw::frame_view f;

@@ -15,6 +15,7 @@
 #include "procactor/cluster.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/cluster_support.hpp"
 #include "support/nats_server.hpp"
 
 using namespace std::chrono_literals;
@@ -29,32 +30,13 @@ using procactor::cluster::detail::outbound_batcher;
 
 namespace {
 
-struct nats_precondition {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    std::string why;
-    if (!cluster::available()) why = "procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)";
-    else if (!procactor_test::nats_server::found()) why = "nats-server is not installed (PATH, PROCACTOR_NATS_SERVER)";
-    boost::test_tools::assertion_result r(why.empty());
-    if (!why.empty()) r.message() << why;
-    return r;
-  }
-};
+using procactor_test::nats_precondition;
 
 cluster_options options(const procactor_test::nats_server& srv, std::string node) {
-  cluster_options o;
-  o.url = srv.url();
-  o.cluster = "tb" + std::to_string(::getpid());
-  o.node = std::move(node);
-  return o;
+  return procactor_test::node_options(srv, std::move(node), "tb");
 }
 
-bool sees_up(cluster::node& n, const std::string& who) {
-  std::error_code ec;
-  for (auto& m : n.members(2s, ec)) {
-    if (m.node == who) return m.up;
-  }
-  return false;
-}
+using procactor_test::sees_up;
 
 struct seq_m {
   std::uint64_t i = 0;

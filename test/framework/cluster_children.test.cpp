@@ -20,6 +20,7 @@
 #include "procactor/process.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/cluster_support.hpp"
 #include "support/nats_server.hpp"
 
 using namespace std::chrono_literals;
@@ -79,27 +80,10 @@ PROCACTOR_ACTOR(placed_worker);
 
 namespace {
 
-std::string why_no_nats() {
-  if (!cluster::available()) return "procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)";
-  if (!procactor_test::nats_server::found()) return "nats-server is not installed (PATH, PROCACTOR_NATS_SERVER)";
-  return {};
-}
-
-struct nats_precondition {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    const std::string why = why_no_nats();
-    boost::test_tools::assertion_result r(why.empty());
-    if (!why.empty()) r.message() << why;
-    return r;
-  }
-};
+using procactor_test::nats_precondition;
 
 cluster_options options(const procactor_test::nats_server& srv, std::string node) {
-  cluster_options o;
-  o.url = srv.url();
-  o.cluster = "rc" + std::to_string(::getpid());
-  o.node = std::move(node);
-  return o;
+  return procactor_test::node_options(srv, std::move(node), "rc");
 }
 
 supervisor_spec host_spec() {

@@ -16,6 +16,7 @@
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/cluster_support.hpp"
 #include "support/nats_server.hpp"
 
 using namespace std::chrono_literals;
@@ -86,20 +87,7 @@ class self_registering_actor : public actor {
   std::map<std::uint64_t, procactor::response_promise<std::string>> waiting_;
 };
 
-std::string why_no_nats() {
-  if (!cluster::available()) return "procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)";
-  if (!procactor_test::nats_server::found()) return "nats-server is not installed (PATH, PROCACTOR_NATS_SERVER)";
-  return {};
-}
-
-struct nats_precondition {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    const std::string why = why_no_nats();
-    boost::test_tools::assertion_result r(why.empty());
-    if (!why.empty()) r.message() << why;
-    return r;
-  }
-};
+using procactor_test::nats_precondition;
 
 supervisor_spec echo_spec() {
   supervisor_spec s;
@@ -108,25 +96,11 @@ supervisor_spec echo_spec() {
 }
 
 cluster_options options(const procactor_test::nats_server& srv, std::string node) {
-  cluster_options o;
-  o.url = srv.url();
-  o.cluster = "n" + std::to_string(::getpid());
-  o.node = std::move(node);
-  return o;
+  return procactor_test::node_options(srv, std::move(node), "n");
 }
 
-std::optional<cluster::member> member_of(cluster::node& n, const std::string& who) {
-  std::error_code ec;
-  for (auto& m : n.members(2s, ec)) {
-    if (m.node == who) return m;
-  }
-  return std::nullopt;
-}
-
-bool sees_up(cluster::node& n, const std::string& who) {
-  auto m = member_of(n, who);
-  return m && m->up;
-}
+using procactor_test::member_of;
+using procactor_test::sees_up;
 
 // whereis's error (or none).
 std::error_code where_error(cluster::node& n, const std::string& name) {

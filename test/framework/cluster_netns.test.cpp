@@ -20,6 +20,7 @@
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/cluster_support.hpp"
 #include "support/nats_server.hpp"
 #include "support/netns.hpp"
 
@@ -60,32 +61,13 @@ class recorder : public actor {
 };
 
 std::string why_skip() {
-  if (!cluster::available()) return "procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)";
-  if (!procactor_test::nats_server::found()) return "nats-server is not installed (PATH, PROCACTOR_NATS_SERVER)";
+  if (std::string why = procactor_test::why_no_nats(); !why.empty()) return why;
   return netns::why_not();
 }
+using netns_precondition = procactor_test::skip_with_reason<&why_skip>;
 
-struct netns_precondition {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    const std::string why = why_skip();
-    boost::test_tools::assertion_result r(why.empty());
-    if (!why.empty()) r.message() << why;
-    return r;
-  }
-};
-
-std::optional<cluster::member> member_of(cluster::node& n, const std::string& who) {
-  std::error_code ec;
-  for (auto& m : n.members(2s, ec)) {
-    if (m.node == who) return m;
-  }
-  return std::nullopt;
-}
-
-bool sees_up(cluster::node& n, const std::string& who) {
-  auto m = member_of(n, who);
-  return m && m->up;
-}
+using procactor_test::member_of;
+using procactor_test::sees_up;
 
 cluster::gateway_stats stats_of(cluster::node& n) {
   std::error_code ec;

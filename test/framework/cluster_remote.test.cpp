@@ -18,6 +18,7 @@
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/cluster_support.hpp"
 #include "support/nats_server.hpp"
 
 using namespace std::chrono_literals;
@@ -152,36 +153,13 @@ std::string next(tree& t, std::chrono::milliseconds timeout = 5s) {
   return got;
 }
 
-std::string why_no_nats() {
-  if (!cluster::available()) return "procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)";
-  if (!procactor_test::nats_server::found()) return "nats-server is not installed (PATH, PROCACTOR_NATS_SERVER)";
-  return {};
-}
-
-struct nats_precondition {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    const std::string why = why_no_nats();
-    boost::test_tools::assertion_result r(why.empty());
-    if (!why.empty()) r.message() << why;
-    return r;
-  }
-};
+using procactor_test::nats_precondition;
 
 cluster_options options(const procactor_test::nats_server& srv, std::string node) {
-  cluster_options o;
-  o.url = srv.url();
-  o.cluster = "r" + std::to_string(::getpid());
-  o.node = std::move(node);
-  return o;
+  return procactor_test::node_options(srv, std::move(node), "r");
 }
 
-bool sees_up(tree& t, const std::string& who) {
-  std::error_code ec;
-  for (auto& m : t.cluster_node()->members(2s, ec)) {
-    if (m.node == who) return m.up;
-  }
-  return false;
-}
+bool sees_up(tree& t, const std::string& who) { return procactor_test::sees_up(*t.cluster_node(), who); }
 
 // node a: an asker (and an echo); node b: an echo, a replier and a second echo to crash
 supervisor_spec a_spec() {
