@@ -526,6 +526,77 @@ BOOST_AUTO_TEST_CASE(a_request_pending_when_its_node_goes_down_fails_with_died_n
   tb.join();
 }
 
+BOOST_AUTO_TEST_CASE(credentials_are_passed_to_nats_and_a_wrong_one_keeps_a_node_out,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  auto t = tree::start("ca", echo_spec());
+  {
+    procactor_test::nats_server tok(false, 10s, "127.0.0.1", {"--auth", "s3cret-token"});
+    cluster_options good = options(tok, "a");
+    good.token = "s3cret-token";
+    auto a = cluster::node::start(t, good);
+    auto r = a.request<std::string>("a:echo", echo_q{"in"}, 5s);
+    BOOST_TEST(r.value.value_or(r.detail) == "in from /.gateway");
+  }
+  {
+    procactor_test::nats_server tok(false, 10s, "127.0.0.1", {"--auth", "s3cret-token"});
+    cluster_options wrong = options(tok, "a");
+    wrong.token = "guess";
+    std::error_code ec;
+    BOOST_TEST(!cluster::node::start(t, wrong, ec));
+    BOOST_TEST((ec == errc::spawn_failed), ec.message());
+    cluster_options none = options(tok, "a");
+    BOOST_TEST(!cluster::node::start(t, none, ec));
+    BOOST_TEST((ec == errc::spawn_failed), ec.message());
+  }
+  {
+    procactor_test::nats_server up(false, 10s, "127.0.0.1", {"--user", "procactor", "--pass", "pw-1"});
+    cluster_options good = options(up, "a");
+    good.user = "procactor";
+    good.password = "pw-1";
+    auto a = cluster::node::start(t, good);
+    BOOST_TEST(a.name() == "a");
+    cluster_options wrong = good;
+    wrong.password = "pw-2";
+    std::error_code ec;
+    auto t2 = tree::start("cb", echo_spec());
+    BOOST_TEST(!cluster::node::start(t2, wrong, ec));
+    BOOST_TEST((ec == errc::spawn_failed), ec.message());
+    t2.stop();
+    t2.join();
+  }
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(clusters_of_different_names_on_one_server_never_see_each_other,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto ta = tree::start("xa", echo_spec());
+  auto tb = tree::start("xb", echo_spec());
+  auto tc = tree::start("xc", echo_spec());
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    cluster_options other = options(srv, "b");
+    other.cluster += "other";
+    auto b = cluster::node::start(tb, other);
+    auto c = cluster::node::start(tc, options(srv, "c"));  // a's cluster: heard by a
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c") && sees_up(c, "a"); }, 5s));
+    BOOST_TEST(!member_of(a, "b").has_value());
+    BOOST_TEST(!member_of(b, "a").has_value());
+    BOOST_TEST(!member_of(b, "c").has_value());
+    auto r = a.request<std::string>("b:/xb/echo", echo_q{"over"}, 2s);
+    BOOST_TEST((r.error == errc::no_such_actor), r.error.message() << " | " << r.detail);
+    std::error_code ec;
+    BOOST_TEST(b.stats(2s, ec).received == 0u);  // nothing of a's cluster reached b
+  }
+  ta.stop();
+  tb.stop();
+  tc.stop();
+  ta.join();
+  tb.join();
+  tc.join();
+}
+
 BOOST_AUTO_TEST_CASE(a_node_whose_handle_is_destroyed_leaves_and_the_others_fail_its_requests_at_once,
                      *boost::unit_test::precondition(nats_precondition{})) {
   procactor_test::nats_server srv;

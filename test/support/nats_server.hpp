@@ -49,8 +49,9 @@ class nats_server {
   /// Starts it, listening on @p host (an IPv4 address), and waits (up to @p timeout) until it
   /// takes connections.
   /// @throws std::runtime_error with its log when it does not come up.
+  /// @p extra: more arguments for nats-server (authentication: `--auth TOKEN`, `--user U --pass P`).
   explicit nats_server(bool jetstream = false, std::chrono::milliseconds timeout = std::chrono::seconds(10),
-                       std::string host = "127.0.0.1")
+                       std::string host = "127.0.0.1", std::vector<std::string> extra = {})
       : host_(std::move(host)) {
     const std::string bin = binary();
     if (bin.empty()) throw std::runtime_error("nats-server not found (PATH, PROCACTOR_NATS_SERVER)");
@@ -66,6 +67,7 @@ class nats_server {
     if (jetstream) {
       args.insert(args.end(), {"--js", "--store_dir", dir_ + "/js"});
     }
+    args.insert(args.end(), extra.begin(), extra.end());
     const std::string log = dir_ + "/log";
     procactor::process_options o;
     o.name = "nats-server";
