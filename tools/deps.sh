@@ -16,7 +16,7 @@ if [[ ${1:-} == --browser ]]; then
   packages=(chromium chromium-driver python3-selenium)
 elif [[ ${1:-} == --test ]]; then
   # the API reference check (ctest api_reference) and tools/test.sh's clang build
-  packages+=(doxygen clang-14 iproute2)
+  packages+=(doxygen clang-14 iproute2 openssl)
   # tools/fuzz.sh builds libFuzzer harnesses with clang: the fuzzer runtime
   [[ -f "$(dirname "$0")/fuzz.sh" ]] && packages+=(libclang-rt-14-dev)
 fi

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -563,6 +564,64 @@ BOOST_AUTO_TEST_CASE(credentials_are_passed_to_nats_and_a_wrong_one_keeps_a_node
     BOOST_TEST((ec == errc::spawn_failed), ec.message());
     t2.stop();
     t2.join();
+  }
+  t.stop();
+  t.join();
+}
+
+// A throwaway CA and a server certificate for 127.0.0.1 (openssl), in @p dir; "" or why not.
+std::string make_test_certificates(const std::string& dir) {
+  const std::string q = "'" + dir + "'";
+  const std::string script =
+      "cd " + q + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 "
+      "-subj /CN=procactor-test-ca && openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr "
+      "-subj /CN=localhost && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext && "
+      "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 1 "
+      "-extfile san.ext";
+  const int rc = std::system(("(" + script + ") >/dev/null 2>&1").c_str());
+  return rc == 0 ? std::string() : "openssl could not make test certificates (exit " + std::to_string(rc) + ")";
+}
+
+std::string why_no_tls_test() {
+  if (std::string why = procactor_test::why_no_nats(); !why.empty()) return why;
+  if (std::system("command -v openssl >/dev/null 2>&1") != 0) return "openssl is not installed (test certificates)";
+  return {};
+}
+
+BOOST_AUTO_TEST_CASE(a_tls_server_takes_a_node_that_trusts_its_ca_and_no_other,
+                     *boost::unit_test::precondition(procactor_test::skip_with_reason<&why_no_tls_test>{})) {
+  char tmpl[] = "/tmp/procactor-tls-XXXXXX";
+  BOOST_TEST_REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  struct remove_dir {
+    std::string d;
+    ~remove_dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+  } cleanup{dir};
+  const std::string why = make_test_certificates(dir);
+  BOOST_TEST_REQUIRE(why.empty(), why);
+  auto t = tree::start("ta", echo_spec());
+  {
+    procactor_test::nats_server srv(false, 10s, "127.0.0.1",
+                                    {"--tls", "--tlscert", dir + "/srv.pem", "--tlskey", dir + "/srv.key"});
+    cluster_options good = options(srv, "a");
+    good.tls = true;
+    good.ca_file = dir + "/ca.pem";
+    {
+      auto a = cluster::node::start(t, good);
+      auto r = a.request<std::string>("a:echo", echo_q{"sealed"}, 5s);
+      BOOST_TEST(r.value.value_or(r.detail) == "sealed from /.gateway");
+    }
+    std::error_code ec;
+    cluster_options untrusted = options(srv, "a");  // TLS, but the server's CA is not trusted
+    untrusted.tls = true;
+    BOOST_TEST(!cluster::node::start(t, untrusted, ec));
+    BOOST_TEST((ec == errc::spawn_failed), ec.message());
+    cluster_options plain = options(srv, "a");  // no TLS at all: the server requires it
+    BOOST_TEST(!cluster::node::start(t, plain, ec));
+    BOOST_TEST((ec == errc::spawn_failed), ec.message());
   }
   t.stop();
   t.join();

@@ -133,11 +133,18 @@ class nats_server {
       std::stringstream ss;
       ss << in.rdbuf();
       const std::string text = ss.str();
-      const auto at = text.find("nats://");
+      // "nats://HOST:PORT", or "tls://HOST:PORT" for a server that requires TLS: the URL is given
+      // as nats:// either way (a client asks for TLS with its options)
+      auto at = text.find("nats://");
+      std::size_t scheme = 7;
+      if (at == std::string::npos) {
+        at = text.find("tls://");
+        scheme = 6;
+      }
       if (at == std::string::npos) continue;
       const auto end = text.find('"', at);
       if (end == std::string::npos) continue;
-      url_ = text.substr(at, end - at);
+      url_ = "nats://" + text.substr(at + scheme, end - at - scheme);
       return true;
     }
     return false;
