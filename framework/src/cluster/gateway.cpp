@@ -755,13 +755,14 @@ struct gateway {
       } else if (env.tag == stats_tag) {
         st.incarnation = inc;
         st.fenced_dropped = members.fenced_frames() + fenced_extra;
+        st.refused = watches.refused() + kids.refused();
         int64_t dropped = 0;  // messages libnats dropped for this slow consumer
         if (in_sub && natsSubscription_GetDropped(in_sub, &dropped) == NATS_OK) {
           st.nats_dropped = static_cast<std::uint64_t>(dropped);
         }
         for (std::uint64_t v : {st.incarnation, st.rejoins, st.fenced_dropped, st.stale_dropped, st.malformed,
                                 st.undeliverable, st.sent, st.received, st.downs, st.batches_sent,
-                                st.batches_received, st.packed_slots, st.unpublished, st.nats_dropped}) {
+                                st.batches_received, st.packed_slots, st.unpublished, st.nats_dropped, st.refused}) {
           text += std::to_string(v) + " ";
         }
         text.pop_back();
