@@ -577,22 +577,16 @@ struct gateway {
         return;
       }
       lw::envelope_view e;
-      while (b->next(e)) {
-        if (e.tag == outbound_tag) outbound(e.payload);
-      }
+      // each as if sent alone: an actor's plain send()s to /.gateway (a name_request ...) after
+      // the first of a turn come packed
+      while (b->next(e)) local_message(e);
       return;
     }
     auto env = lw::decode_envelope(bytes);
     if (!env) return;
     switch (env->kind) {
       case lw::env_kind::message:
-        if (env->tag == outbound_tag) {
-          outbound(env->payload);
-        } else if (env->tag == watch_tag) {
-          local_watch(*env);
-        } else if (!nm.control(*env)) {  // an actor's name_request (names.hpp)
-          children_message(*env);  // a placeholder's place_child / unplace_child (children.hpp)
-        }
+        local_message(*env);
         return;
       case lw::env_kind::request:
         control(*env);
@@ -603,6 +597,16 @@ struct gateway {
         return;
       default:
         return;
+    }
+  }
+
+  void local_message(const lw::envelope_view& env) {
+    if (env.tag == outbound_tag) {
+      outbound(env.payload);
+    } else if (env.tag == watch_tag) {
+      local_watch(env);
+    } else if (!nm.control(env)) {  // an actor's name_request (names.hpp)
+      children_message(env);  // a placeholder's place_child / unplace_child (children.hpp)
     }
   }
 
