@@ -88,6 +88,9 @@ struct gateway {
   clock::time_point last_check{};  // under mu
   std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
   gateway_stats st;
+  // Bumped (under mu) whenever an incarnation may have been fenced: a batch being delivered
+  // re-checks its sender then, so that none of its frames goes out after the down (on_batch).
+  std::atomic<std::uint64_t> fence_gen{0};
   std::uint64_t fenced_extra = 0;  // frames of fenced batches beyond the one membership counts
   names nm{cfg};  // cluster-wide registered names (names.hpp)
   watch_table watches;  // remote monitors and links, both sides (watch.cpp)
@@ -285,9 +288,11 @@ struct gateway {
       }
       return;
     }
+    const std::size_t before = downs.size();
     if (members.observe(f->src_node, f->src_inc, clock::now(), downs) == membership::verdict::fenced) {
       notice_fenced(*f);
     }
+    if (downs.size() != before) fence_gen.fetch_add(1);  // (an incarnation replaced: fenced)
   }
 
   // Under mu: tells a fenced incarnation that it was declared down here (at most once per heartbeat
@@ -369,6 +374,7 @@ struct gateway {
         st.stale_dropped += n;
         return;
       }
+      const std::size_t before = downs.size();
       if (f->kind != wire::kind::fenced && f->src_node != self &&
           members.observe(f->src_node, f->src_inc, clock::now(), downs) == membership::verdict::fenced) {
         ++st.fenced_dropped;
@@ -376,6 +382,7 @@ struct gateway {
         notice_fenced(*f);
         return;
       }
+      if (downs.size() != before) fence_gen.fetch_add(1);  // (an incarnation replaced: fenced)
     }
     if (batch) {
       on_batch(*batch, my_inc);
@@ -388,7 +395,19 @@ struct gateway {
   // sender to one receiver go into its mailbox as one packed slot.
   void on_batch(wire::batch_view& b, std::uint64_t my_inc) {
     wire::frame_view f;
+    // Delivering a batch may take long (each message waits up to delivery_wait for room): should
+    // its sender be declared down meanwhile, what is left of it is dropped (and counted), never
+    // delivered after the down.
+    const std::uint64_t gen = fence_gen.load();
+    std::uint64_t left = b.count;
     while (b.next(f)) {
+      if (fence_gen.load() != gen && sender_fenced(b.outer)) {
+        const std::uint64_t dropped = left + in_pack.discard();
+        std::lock_guard lock(mu);
+        fenced_extra += dropped;
+        break;
+      }
+      --left;
       if (f.kind == wire::kind::message && f.to != gateway_path) {
         in_pack.add(f.to, f.src_node, f.from, f.tag, f.payload);
         continue;
@@ -402,6 +421,11 @@ struct gateway {
     std::lock_guard lock(mu);
     st.undeliverable += lost;
     st.packed_slots += packed;
+  }
+
+  bool sender_fenced(const wire::frame_view& outer) {
+    std::lock_guard lock(mu);
+    return members.is_fenced(outer.src_node, outer.src_inc);
   }
 
   // One frame from another node (or this one), admitted by on_inbound.
@@ -839,6 +863,7 @@ struct gateway {
       }
       cut_off = isolated;
       found.swap(downs);
+      if (!found.empty()) fence_gen.fetch_add(1);  // before their downs go out (on_batch)
       st.downs += found.size();
       for (const auto& d : found) {
         for (auto it = pending_out.begin(); it != pending_out.end();) {
