@@ -91,7 +91,8 @@ struct gateway {
   // Bumped (under mu) whenever an incarnation may have been fenced: a batch being delivered
   // re-checks its sender then, so that none of its frames goes out after the down (on_batch).
   std::atomic<std::uint64_t> fence_gen{0};
-  std::uint64_t fenced_extra = 0;  // frames of fenced batches beyond the one membership counts
+  std::uint64_t fenced_extra = 0;   // frames of fenced batches beyond the one membership counts
+  std::uint64_t refused_extra = 0;  // frames of refused batches beyond the one membership counts
   names nm{cfg};  // cluster-wide registered names (names.hpp)
   watch_table watches;  // remote monitors and links, both sides (watch.cpp)
 
@@ -375,14 +376,20 @@ struct gateway {
         return;
       }
       const std::size_t before = downs.size();
-      if (f->kind != wire::kind::fenced && f->src_node != self &&
-          members.observe(f->src_node, f->src_inc, clock::now(), downs) == membership::verdict::fenced) {
+      const auto verdict = f->kind != wire::kind::fenced && f->src_node != self
+                               ? members.observe(f->src_node, f->src_inc, clock::now(), downs)
+                               : membership::verdict::accept;
+      if (verdict == membership::verdict::fenced) {
         ++st.fenced_dropped;
         fenced_extra += n - 1;  // (membership counts the batch as one frame)
         notice_fenced(*f);
         return;
       }
       if (downs.size() != before) fence_gen.fetch_add(1);  // (an incarnation replaced: fenced)
+      if (verdict == membership::verdict::refused) {  // a node beyond the table's bound
+        refused_extra += n - 1;  // (membership counts the batch as one frame)
+        return;
+      }
     }
     if (batch) {
       on_batch(*batch, my_inc);
@@ -783,7 +790,7 @@ struct gateway {
       } else if (env.tag == stats_tag) {
         st.incarnation = inc;
         st.fenced_dropped = members.fenced_frames() + fenced_extra;
-        st.refused = watches.refused() + kids.refused();
+        st.refused = watches.refused() + kids.refused() + members.refused_frames() + refused_extra;
         int64_t dropped = 0;  // messages libnats dropped for this slow consumer
         if (in_sub && natsSubscription_GetDropped(in_sub, &dropped) == NATS_OK) {
           st.nats_dropped = static_cast<std::uint64_t>(dropped);
