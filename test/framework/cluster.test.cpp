@@ -209,6 +209,32 @@ BOOST_AUTO_TEST_CASE(a_new_incarnation_of_an_up_member_declares_the_old_one_down
   BOOST_TEST(m.find("b")->incarnation == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(the_member_table_is_bounded_a_new_node_takes_the_place_of_a_down_one_or_is_refused) {
+  membership m(700ms, 2);
+  const auto t0 = membership::clock::time_point{} + 10s;
+  std::vector<membership::down_event> downs;
+  BOOST_TEST((m.observe("b", 1, t0, downs) == membership::verdict::joined));
+  BOOST_TEST((m.observe("c", 2, t0, downs) == membership::verdict::joined));
+  // full of live members: a third node's frames are refused, counted, and leave no entry
+  BOOST_TEST((m.observe("d", 3, t0 + 10ms, downs) == membership::verdict::refused));
+  BOOST_TEST((m.observe("e", 4, t0 + 10ms, downs) == membership::verdict::refused));
+  BOOST_TEST(m.refused_frames() == 2u);
+  BOOST_TEST(m.all().size() == 2u);
+  BOOST_TEST((m.observe("b", 1, t0 + 20ms, downs) == membership::verdict::accept));
+  // c goes down: d takes its place, and c's incarnation stays fenced
+  m.check(t0 + 20ms, downs);  // (the first check)
+  for (auto t = t0 + 40ms; t <= t0 + 800ms; t += 20ms) {  // b heartbeats, c is silent
+    m.observe("b", 1, t, downs);
+    m.check(t, downs);
+  }
+  BOOST_TEST_REQUIRE(downs.size() == 1u);
+  BOOST_TEST(downs[0].node == "c");
+  BOOST_TEST((m.observe("d", 3, t0 + 830ms, downs) == membership::verdict::joined));
+  BOOST_TEST(m.all().size() == 2u);
+  BOOST_TEST(!m.find("c"));
+  BOOST_TEST(m.is_fenced("c", 2));
+}
+
 BOOST_AUTO_TEST_CASE(the_first_check_declares_nobody_down) {
   // a gateway stopped between its first heartbeat and its first check (found by the frozen-node
   // case below: the frozen gateway declared the healthy node down on waking)

@@ -5,10 +5,16 @@
 
 #include "cluster/batch.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster/frame.hpp"
@@ -62,6 +68,39 @@ class seq_actor : public actor {
 
  private:
   tally t_;
+};
+
+struct big_m {
+  std::uint64_t i = 0;
+  std::string pad;  // one message per mailbox slot
+};
+struct gate_m {  // handled by waiting until the file @p path exists
+  std::string path;
+};
+struct handled_after_q {
+  std::int64_t since_ns = 0;  // steady clock
+};
+struct handled_q {
+  int unused = 0;
+};
+
+// Notes when it handles each big_m; a gate_m holds it (and so its mailbox full) until the test
+// opens the gate.
+class gated_actor : public actor {
+ public:
+  gated_actor() {
+    on<gate_m>([](const gate_m& g) {
+      (void)procactor_test::wait_until([&] { return ::access(g.path.c_str(), F_OK) == 0; }, 20s);
+    });
+    on<big_m>([this](const big_m&) { at_.push_back(std::chrono::steady_clock::now().time_since_epoch().count()); });
+    on<handled_q>([this](const handled_q&) { return static_cast<std::uint64_t>(at_.size()); });
+    on<handled_after_q>([this](const handled_after_q& q) {
+      return static_cast<std::uint64_t>(std::count_if(at_.begin(), at_.end(), [&](std::int64_t t) { return t > q.since_ns; }));
+    });
+  }
+
+ private:
+  std::vector<std::int64_t> at_;
 };
 
 struct published {
@@ -318,6 +357,70 @@ BOOST_AUTO_TEST_CASE(ten_thousand_messages_of_one_sender_across_nodes_arrive_all
     BOOST_TEST(sbs.packed_slots > 0u);  // and several per mailbox slot
     BOOST_TEST(sbs.received >= n);
     BOOST_TEST(sbs.malformed == 0u);
+  }
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(what_is_left_of_a_batch_when_its_sender_is_declared_down_is_dropped_and_counted_not_delivered,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  supervisor_spec sb;
+  sb.children = {child_spec::of<gated_actor>("slow")};
+  sb.children[0].mailbox_capacity = 4;     // full while the gate is shut: b's gateway is stuck in
+  sb.children[0].max_message_size = 1100;  // the batch (one big_m per slot, 20 ms each)
+  auto ta = tree::start("fa", supervisor_spec{});
+  auto tb = tree::start("fb", sb);
+  const std::string gate = "/tmp/procactor_gate_" + std::to_string(::getpid());
+  ::unlink(gate.c_str());
+  {
+    auto oa = options(srv, "a");
+    auto ob = options(srv, "b");
+    oa.heartbeat = ob.heartbeat = 50ms;
+    oa.down_after = ob.down_after = 300ms;
+    auto a = cluster::node::start(ta, oa);
+    auto b = cluster::node::start(tb, ob);
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
+    tb.send("slow", gate_m{gate});
+    constexpr std::uint64_t n = 500;
+    for (std::uint64_t i = 0; i < n; ++i) a.send("b:/fb/slow", big_m{i, std::string(1000, 'x')});
+    std::error_code ec;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return a.stats(2s, ec).sent >= n; }, 10s));
+    BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGKILL) == 0);  // a stops: b declares it down
+    cluster::member down;
+    BOOST_TEST_REQUIRE(procactor_test::wait_until(
+        [&] {
+          for (auto& m : b.members(2s, ec)) {
+            if (m.node == "a" && !m.up) down = m;
+          }
+          return !down.up && down.since != std::chrono::steady_clock::time_point{};
+        },
+        5s));
+    { std::ofstream(gate.c_str()) << "open"; }  // slow takes what is in its mailbox
+    // every message handled, or counted by b's gateway (undeliverable, fenced)
+    std::uint64_t handled = 0;
+    cluster::gateway_stats st;
+    const bool settled = procactor_test::wait_until(
+        [&] {
+          auto r = tb.request<std::uint64_t>("slow", handled_q{}, 2s);
+          if (!r) return false;
+          handled = *r.value;
+          st = b.stats(2s, ec);
+          return handled + st.undeliverable + st.fenced_dropped >= n;
+        },
+        30s);
+    ::unlink(gate.c_str());
+    BOOST_TEST_REQUIRE(settled);
+    BOOST_TEST(handled + st.undeliverable + st.fenced_dropped == n);
+    auto after = tb.request<std::uint64_t>("slow", handled_after_q{down.since.time_since_epoch().count()}, 2s);
+    BOOST_TEST_REQUIRE(static_cast<bool>(after));
+    // After the down slow handles what was in its mailbox then (4 slots) and at most the one
+    // being placed; the rest of the batch is dropped as fenced, not delivered.
+    BOOST_TEST(*after.value <= 5u, "handled " << handled << ", after the down " << *after.value << ", undeliverable "
+                                             << st.undeliverable << ", fenced " << st.fenced_dropped);
+    BOOST_TEST(st.fenced_dropped > 0u);
   }
   ta.stop();
   tb.stop();

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/children.hpp"
+#include "cluster/frame.hpp"
 #include "procactor/cluster.hpp"
 #include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
@@ -152,6 +154,37 @@ BOOST_AUTO_TEST_CASE(a_child_whose_type_is_not_registered_by_name_cannot_be_plac
     BOOST_TEST((e.code() == errc::invalid_argument));
     BOOST_TEST(std::string(e.what()).find("cannot be placed remotely") != std::string::npos, e.what());
   }
+}
+
+BOOST_AUTO_TEST_CASE(spawns_of_other_nodes_beyond_the_hosted_bound_are_answered_with_a_child_exit_and_counted) {
+  namespace cw = procactor::cluster::wire;
+  using procactor::cluster::detail::remote_children;
+  std::vector<std::pair<cw::kind, std::uint64_t>> published;  // kind, corr
+  std::size_t to_host = 0;
+  remote_children::hooks h;
+  h.publish = [&](const cw::frame_view& f) { published.emplace_back(f.kind, f.corr); };
+  h.deliver = [](const std::string&, std::uint64_t, std::string) {};
+  h.to_host = [&](std::string) { ++to_host; };
+  remote_children kids("b", "/rb", h, 3);
+  const std::string body = "worker\nw\n16\n4096";
+  for (std::uint64_t i = 1; i <= 5; ++i) {
+    cw::frame_view f;
+    f.kind = cw::kind::spawn;
+    f.src_node = "a";
+    f.src_inc = 7;
+    f.dst_node = "b";
+    f.dst_inc = 9;
+    f.corr = i;
+    f.to = "/ra/w" + std::to_string(i);  // five placeholders: none replaces another
+    f.payload = std::span<const char>(body.data(), body.size());
+    kids.on_frame(f, 9);
+  }
+  BOOST_TEST(to_host == 3u);  // three start_child frames to the /.remote supervisor, no more
+  BOOST_TEST(kids.hosted_count() == 3u);
+  BOOST_TEST(kids.refused() == 2u);
+  BOOST_TEST_REQUIRE(published.size() == 2u);  // the others are told at once
+  BOOST_TEST((published[0] == std::pair{cw::kind::child_exit, std::uint64_t{4}}));
+  BOOST_TEST((published[1] == std::pair{cw::kind::child_exit, std::uint64_t{5}}));
 }
 
 BOOST_AUTO_TEST_CASE(a_child_placed_on_node_b_runs_in_b_and_answers_requests_and_stops_with_its_tree,

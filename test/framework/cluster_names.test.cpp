@@ -87,6 +87,32 @@ class self_registering_actor : public actor {
   std::map<std::uint64_t, procactor::response_promise<std::string>> waiting_;
 };
 
+struct ask_three {
+  std::string name;
+};
+
+// Asks where a name is three times in one turn with plain send()s to /.gateway (the second and
+// third go packed in one mailbox slot), answering with the name_answers' statuses once all came.
+class triple_asker : public actor {
+ public:
+  triple_asker() {
+    on<ask_three>([this](const ask_three& q) {
+      promise_ = make_response_promise<std::string>();
+      for (std::uint64_t t = 1; t <= 3; ++t) send("/.gateway", cluster::name_request{3, t, q.name, {}});
+      return *promise_;
+    });
+    on<cluster::name_answer>([this](const cluster::name_answer& a) {
+      got_ += std::to_string(a.token) + ":" + a.status + " ";
+      if (++count_ == 3 && promise_) promise_->deliver(got_);
+    });
+  }
+
+ private:
+  std::optional<procactor::response_promise<std::string>> promise_;
+  std::string got_;
+  int count_ = 0;
+};
+
 using procactor_test::nats_precondition;
 
 supervisor_spec echo_spec() {
@@ -300,6 +326,21 @@ BOOST_AUTO_TEST_CASE(an_actor_registers_and_unregisters_a_cluster_wide_name_itse
   tb.stop();
   ta.join();
   tb.join();
+}
+
+BOOST_AUTO_TEST_CASE(name_requests_an_actor_sends_packed_to_its_gateway_are_each_answered,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv(true);
+  supervisor_spec sa;
+  sa.children = {child_spec::of<triple_asker>("asker")};
+  auto ta = tree::start("npa", sa);
+  {
+    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto r = ta.request<std::string>("asker", ask_three{"nobody"}, 10s);
+    BOOST_TEST(r.value.value_or(r.detail) == "1:none 2:none 3:none ");
+  }
+  ta.stop();
+  ta.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_node_handle_destroyed_frees_its_names,

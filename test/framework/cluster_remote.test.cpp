@@ -14,6 +14,7 @@
 #include <string>
 #include <system_error>
 
+#include "cluster/watch.hpp"
 #include "procactor/cluster.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
@@ -195,6 +196,30 @@ struct two_nodes {
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(cluster_remote_test, procactor_test::leak_check)
+
+BOOST_AUTO_TEST_CASE(watches_of_other_nodes_beyond_the_bound_are_answered_with_a_down_and_counted) {
+  using procactor::cluster::detail::watch_actions;
+  using procactor::cluster::detail::watch_table;
+  supervisor_spec s;
+  s.children = {child_spec::of<echo_actor>("echo")};
+  tree t = tree::start("wcap", s);
+  const auto* addr = procactor::detail::address_of(t);
+  BOOST_TEST_REQUIRE(addr != nullptr);
+  watch_table w(*addr, "b", 2);
+  std::vector<procactor::cluster::detail::watch_frame> frames;
+  for (std::uint64_t corr = 1; corr <= 4; ++corr) {
+    watch_actions acts;
+    w.on_watch("a", 7, corr, procactor::cluster::detail::watch_monitor, "/wa/asker", "echo", acts);
+    for (auto& f : acts.frames) frames.push_back(std::move(f));
+  }
+  BOOST_TEST(w.watched() == 2u);
+  BOOST_TEST(w.refused() == 2u);
+  BOOST_TEST_REQUIRE(frames.size() == 2u);  // the refused ones get their down at once
+  BOOST_TEST((!frames[0].is_watch && frames[0].node == "a" && frames[0].corr == 3u && frames[0].mode == 0u));
+  BOOST_TEST((!frames[1].is_watch && frames[1].corr == 4u));
+  t.stop();
+  t.join();
+}
 
 BOOST_AUTO_TEST_CASE(an_actor_requests_from_and_sends_to_an_actor_on_another_node,
                      *boost::unit_test::precondition(nats_precondition{})) {

@@ -83,6 +83,10 @@ struct gateway_stats {
   std::uint64_t packed_slots = 0;     ///< inbound messages delivered several per mailbox slot: the slots
   std::uint64_t unpublished = 0;      ///< frames dropped: the NATS client refused the publish
   std::uint64_t nats_dropped = 0;     ///< messages the NATS client dropped for this slow subscriber
+  /// Requests of other nodes refused because a table they fill is at its bound: remote watches
+  /// and children hosted for other nodes (each answered: a down, a child exit), and frames of
+  /// nodes beyond the membership table's bound (1024 nodes, every one up; dropped).
+  std::uint64_t refused = 0;
 };
 
 /// A remote child as its node's gateway sees it (node::remote_children).

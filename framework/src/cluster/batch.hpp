@@ -22,6 +22,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -84,6 +85,8 @@ class local_packer {
            std::span<const char> payload);
   /// Sends the pack (a single message as a plain envelope).
   void flush();
+  /// Drops the pack unsent (its sender was fenced meanwhile): the messages dropped.
+  std::uint32_t discard() noexcept { return std::exchange(count_, 0); }
   /// Messages that could not be delivered (no such receiver, its mailbox full for the whole wait,
   /// or gone) since the last call: counted once each, then reset.
   std::uint64_t take_undelivered() noexcept;

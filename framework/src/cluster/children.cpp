@@ -298,6 +298,14 @@ void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) 
       for (auto& h : hosted_) {  // the same placeholder placed again: its old child goes
         if (h.origin == f.src_node && h.proxy == f.to) terminate_hosted(h);
       }
+      if (hosted_.size() >= max_hosted_) {  // (a peer must not make this node fork without bound)
+        ++refused_;
+        exit_reason r;
+        r.kind = exit_reason::kind_t::exception;
+        r.detail = "node " + self_ + " hosts " + std::to_string(hosted_.size()) + " children for others already";
+        send_frame(wire::kind::child_exit, std::string(f.src_node), f.src_inc, my_inc, f.corr, f.to, reason_bytes(r));
+        return;
+      }
       hosted h;
       h.origin = std::string(f.src_node);
       h.origin_inc = f.src_inc;

@@ -128,8 +128,12 @@ class remote_children {
 
   /// @p watcher: the path the gateway monitors hosted children as: under the tree's root (a
   /// supervisor sends downs only there), routed up to the gateway by the /.remote supervisor.
-  remote_children(std::string self, std::string watcher, hooks h)
-      : self_(std::move(self)), watcher_(std::move(watcher)), h_(std::move(h)) {}
+  /// The children a node hosts for others at most (each a process: a peer must not make this
+  /// node fork without bound); a spawn beyond is answered with a child_exit and counted.
+  static constexpr std::size_t default_max_hosted = 4096;
+
+  remote_children(std::string self, std::string watcher, hooks h, std::size_t max_hosted = default_max_hosted)
+      : self_(std::move(self)), watcher_(std::move(watcher)), h_(std::move(h)), max_hosted_(max_hosted) {}
 
   // origin side
   void on_place(const std::string& proxy, const place_child& req, std::chrono::steady_clock::time_point now,
@@ -149,6 +153,8 @@ class remote_children {
   /// node> <origin proxy>".
   std::string listing() const;
   std::uint64_t hosted_count() const noexcept { return hosted_.size(); }
+  /// Spawns refused: max_hosted children hosted already.
+  std::uint64_t refused() const noexcept { return refused_; }
 
  private:
   struct placed {
@@ -185,6 +191,8 @@ class remote_children {
   std::map<std::string, std::string> last_reason_;  // per placeholder (listing)
   std::uint64_t next_host_corr_ = 1;
   std::vector<hosted> hosted_;
+  std::size_t max_hosted_;
+  std::uint64_t refused_ = 0;
 };
 
 }  // namespace procactor::cluster::detail

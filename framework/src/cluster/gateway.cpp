@@ -89,7 +89,11 @@ struct gateway {
   clock::time_point last_check{};  // under mu
   std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
   gateway_stats st;
-  std::uint64_t fenced_extra = 0;  // frames of fenced batches beyond the one membership counts
+  // Bumped (under mu) whenever an incarnation may have been fenced: a batch being delivered
+  // re-checks its sender then, so that none of its frames goes out after the down (on_batch).
+  std::atomic<std::uint64_t> fence_gen{0};
+  std::uint64_t fenced_extra = 0;   // frames of fenced batches beyond the one membership counts
+  std::uint64_t refused_extra = 0;  // frames of refused batches beyond the one membership counts
   names nm{cfg};  // cluster-wide registered names (names.hpp)
   watch_table watches;  // remote monitors and links, both sides (watch.cpp)
 
@@ -290,9 +294,11 @@ struct gateway {
       }
       return;
     }
+    const std::size_t before = downs.size();
     if (members.observe(f->src_node, f->src_inc, clock::now(), downs) == membership::verdict::fenced) {
       notice_fenced(*f);
     }
+    if (downs.size() != before) fence_gen.fetch_add(1);  // (an incarnation replaced: fenced)
   }
 
   // Under mu: tells a fenced incarnation that it was declared down here (at most once per heartbeat
@@ -375,11 +381,19 @@ struct gateway {
         st.stale_dropped += n;
         return;
       }
-      if (f->kind != wire::kind::fenced && f->src_node != self &&
-          members.observe(f->src_node, f->src_inc, clock::now(), downs) == membership::verdict::fenced) {
+      const std::size_t before = downs.size();
+      const auto verdict = f->kind != wire::kind::fenced && f->src_node != self
+                               ? members.observe(f->src_node, f->src_inc, clock::now(), downs)
+                               : membership::verdict::accept;
+      if (verdict == membership::verdict::fenced) {
         ++st.fenced_dropped;
         fenced_extra += n - 1;  // (membership counts the batch as one frame)
         notice_fenced(*f);
+        return;
+      }
+      if (downs.size() != before) fence_gen.fetch_add(1);  // (an incarnation replaced: fenced)
+      if (verdict == membership::verdict::refused) {  // a node beyond the table's bound
+        refused_extra += n - 1;  // (membership counts the batch as one frame)
         return;
       }
     }
@@ -394,7 +408,19 @@ struct gateway {
   // sender to one receiver go into its mailbox as one packed slot.
   void on_batch(wire::batch_view& b, std::uint64_t my_inc) {
     wire::frame_view f;
+    // Delivering a batch may take long (each message waits up to delivery_wait for room): should
+    // its sender be declared down meanwhile, what is left of it is dropped (and counted), never
+    // delivered after the down.
+    const std::uint64_t gen = fence_gen.load();
+    std::uint64_t remaining = b.count;
     while (b.next(f)) {
+      if (fence_gen.load() != gen && sender_fenced(b.outer)) {
+        const std::uint64_t dropped = remaining + in_pack.discard();
+        std::lock_guard lock(mu);
+        fenced_extra += dropped;
+        break;
+      }
+      --remaining;
       if (f.kind == wire::kind::message && f.to != gateway_path) {
         in_pack.add(f.to, f.src_node, f.from, f.tag, f.payload);
         continue;
@@ -408,6 +434,11 @@ struct gateway {
     std::lock_guard lock(mu);
     st.undeliverable += lost;
     st.packed_slots += packed;
+  }
+
+  bool sender_fenced(const wire::frame_view& outer) {
+    std::lock_guard lock(mu);
+    return members.is_fenced(outer.src_node, outer.src_inc);
   }
 
   // One frame from another node (or this one), admitted by on_inbound.
@@ -584,22 +615,16 @@ struct gateway {
         return;
       }
       lw::envelope_view e;
-      while (b->next(e)) {
-        if (e.tag == outbound_tag) outbound(e.payload);
-      }
+      // each as if sent alone: an actor's plain send()s to /.gateway (a name_request ...) after
+      // the first of a turn come packed
+      while (b->next(e)) local_message(e);
       return;
     }
     auto env = lw::decode_envelope(bytes);
     if (!env) return;
     switch (env->kind) {
       case lw::env_kind::message:
-        if (env->tag == outbound_tag) {
-          outbound(env->payload);
-        } else if (env->tag == watch_tag) {
-          local_watch(*env);
-        } else if (!nm.control(*env)) {  // an actor's name_request (names.hpp)
-          children_message(*env);  // a placeholder's place_child / unplace_child (children.hpp)
-        }
+        local_message(*env);
         return;
       case lw::env_kind::request:
         control(*env);
@@ -610,6 +635,16 @@ struct gateway {
         return;
       default:
         return;
+    }
+  }
+
+  void local_message(const lw::envelope_view& env) {
+    if (env.tag == outbound_tag) {
+      outbound(env.payload);
+    } else if (env.tag == watch_tag) {
+      local_watch(env);
+    } else if (!nm.control(env)) {  // an actor's name_request (names.hpp)
+      children_message(env);  // a placeholder's place_child / unplace_child (children.hpp)
     }
   }
 
@@ -782,13 +817,14 @@ struct gateway {
       } else if (env.tag == stats_tag) {
         st.incarnation = inc;
         st.fenced_dropped = members.fenced_frames() + fenced_extra;
+        st.refused = watches.refused() + kids.refused() + members.refused_frames() + refused_extra;
         int64_t dropped = 0;  // messages libnats dropped for this slow consumer
         if (in_sub && natsSubscription_GetDropped(in_sub, &dropped) == NATS_OK) {
           st.nats_dropped = static_cast<std::uint64_t>(dropped);
         }
         for (std::uint64_t v : {st.incarnation, st.rejoins, st.fenced_dropped, st.stale_dropped, st.malformed,
                                 st.undeliverable, st.sent, st.received, st.downs, st.batches_sent,
-                                st.batches_received, st.packed_slots, st.unpublished, st.nats_dropped}) {
+                                st.batches_received, st.packed_slots, st.unpublished, st.nats_dropped, st.refused}) {
           text += std::to_string(v) + " ";
         }
         text.pop_back();
@@ -862,6 +898,7 @@ struct gateway {
       }
       cut_off = isolated;
       found.swap(downs);
+      if (!found.empty()) fence_gen.fetch_add(1);  // before their downs go out (on_batch)
       st.downs += found.size();
       for (const auto& d : found) {
         for (auto it = pending_out.begin(); it != pending_out.end();) {

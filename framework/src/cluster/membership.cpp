@@ -27,6 +27,10 @@ membership::verdict membership::observe(std::string_view node, std::uint64_t inc
   }
   auto it = peers_.find(node);
   if (it == peers_.end()) {
+    if (peers_.size() >= max_peers_ && !make_room()) {
+      ++refused_frames_;
+      return verdict::refused;
+    }
     peers_.emplace(std::string(node), peer{std::string(node), inc, true, now, now});
     return verdict::joined;
   }
@@ -47,6 +51,24 @@ membership::verdict membership::observe(std::string_view node, std::uint64_t inc
   p.last_seen = now;
   p.since = now;
   return verdict::joined;
+}
+
+bool membership::make_room() {
+  auto oldest = peers_.end();
+  for (auto it = peers_.begin(); it != peers_.end(); ++it) {
+    if (!it->second.up && (oldest == peers_.end() || it->second.since < oldest->second.since)) oldest = it;
+  }
+  if (oldest == peers_.end()) return false;
+  peers_.erase(oldest);  // (its fenced incarnations stay fenced)
+  if (fenced_.size() > 2 * max_peers_) {  // the fences of nodes gone from the table long ago go too
+    for (auto it = fenced_.begin(); it != fenced_.end(); ++it) {
+      if (peers_.find(it->first) == peers_.end()) {
+        fenced_.erase(it);
+        break;
+      }
+    }
+  }
+  return true;
 }
 
 void membership::check(clock::time_point now, std::vector<down_event>& downs) {

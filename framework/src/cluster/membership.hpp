@@ -36,10 +36,16 @@ class membership {
     accept,  // a live member's frame
     joined,  // a new member (a new node, or a new incarnation of a known one)
     fenced,  // from an incarnation declared down: drop it (counted)
+    refused,  // from a node not in the table, which is full of live members: drop it (counted)
   };
+  /// Nodes the table holds at most (frames of other nodes fill it: they must not exhaust
+  /// memory). A new node beyond it takes the place of the member down the longest (its fenced
+  /// incarnations are kept); with every member up, it is refused (counted).
+  static constexpr std::size_t default_max_peers = 1024;
 
   /// @p down_after: silence after which an up member is declared down.
-  explicit membership(std::chrono::milliseconds down_after) : down_after_(down_after) {}
+  explicit membership(std::chrono::milliseconds down_after, std::size_t max_peers = default_max_peers)
+      : down_after_(down_after), max_peers_(max_peers) {}
 
   /// Any frame from @p node's incarnation @p inc, seen at @p now. A different incarnation of an
   /// up member replaces it: the old one is declared down (added to @p downs) and fenced.
@@ -76,15 +82,20 @@ class membership {
   bool is_fenced(std::string_view node, std::uint64_t inc) const;
   /// Frames dropped because their incarnation was fenced.
   std::uint64_t fenced_frames() const noexcept { return fenced_frames_; }
+  /// Frames refused because the table was full (verdict::refused).
+  std::uint64_t refused_frames() const noexcept { return refused_frames_; }
 
  private:
   void fence(const std::string& node, std::uint64_t inc);
+  bool make_room();  // false: every member is up
   std::chrono::milliseconds down_after_;
   std::map<std::string, peer, std::less<>> peers_;
   std::map<std::string, std::deque<std::uint64_t>, std::less<>> fenced_;  // per node, the latest 64
   std::optional<clock::time_point> last_check_;
   std::vector<std::pair<std::string, std::uint64_t>> unreachable_;  // fenced by isolate()
   std::uint64_t fenced_frames_ = 0;
+  std::size_t max_peers_;
+  std::uint64_t refused_frames_ = 0;
 };
 
 }  // namespace procactor::cluster

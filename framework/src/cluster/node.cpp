@@ -428,6 +428,7 @@ gateway_stats node::stats(std::chrono::milliseconds timeout, std::error_code& ec
       s.unpublished = to_u64(f[12]);
       s.nats_dropped = to_u64(f[13]);
     }
+    if (f.size() >= 15) s.refused = to_u64(f[14]);  // tables at their bound (watch.hpp, children.hpp)
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }

@@ -178,6 +178,16 @@ void watch_table::on_watch(std::string_view node, std::uint64_t inc, std::uint64
                                      down_frame(e.path, e.watcher, kind, reason_of(exit_reason::kind_t::no_such_actor))});
     return;
   }
+  if (watched_.size() >= max_watched_) {  // (a peer must not grow this table without bound)
+    ++refused_;
+    out.frames.push_back(watch_frame{
+        false, e.node, inc, corr, 0, 0, e.path, e.watcher,
+        down_frame(e.path, e.watcher, kind,
+                   reason_of(exit_reason::kind_t::exception, "node " + self_ + " watches " +
+                                                                 std::to_string(watched_.size()) +
+                                                                 " actors for other nodes already"))});
+    return;
+  }
   add_watched(std::move(e), next_id_++, out);
 }
 
@@ -266,6 +276,11 @@ std::size_t watch_table::watching() const {
 std::size_t watch_table::watched() const {
   std::lock_guard lock(mu_);
   return watched_.size();
+}
+
+std::uint64_t watch_table::refused() const {
+  std::lock_guard lock(mu_);
+  return refused_;
 }
 
 }  // namespace procactor::cluster::detail

@@ -98,7 +98,12 @@ struct watch_actions {
 /// gateway's main thread (its inbox, the check) and from its NATS delivery thread (frames).
 class watch_table {
  public:
-  watch_table(procactor::detail::tree_address addr, std::string self) : addr_(std::move(addr)), self_(std::move(self)) {}
+  /// The local actors watched for other nodes at most (entries a peer's watch frames add); a
+  /// watch beyond is answered with a down at once and counted (refused()).
+  static constexpr std::size_t default_max_watched = 1 << 16;
+
+  watch_table(procactor::detail::tree_address addr, std::string self, std::size_t max_watched = default_max_watched)
+      : addr_(std::move(addr)), self_(std::move(self)), max_watched_(max_watched) {}
 
   /// A local actor @p watcher asks to watch @p address with @p kind (watch_monitor, watch_link,
   /// watch_request); @p state and @p inc: the gateway's view of the address's node.
@@ -117,6 +122,8 @@ class watch_table {
   /// Entries on each side (tests, stats).
   std::size_t watching() const;
   std::size_t watched() const;
+  /// Watches of other nodes refused: max_watched entries already.
+  std::uint64_t refused() const;
 
  private:
   struct watching_entry {  // a local watcher of a remote actor
@@ -146,6 +153,8 @@ class watch_table {
   std::uint64_t next_id_ = 1;
   std::unordered_map<std::uint64_t, watching_entry> watching_;  // by id (the wire corr)
   std::unordered_map<std::uint64_t, watched_entry> watched_;    // by id
+  std::size_t max_watched_;
+  std::uint64_t refused_ = 0;
 };
 
 }  // namespace procactor::cluster::detail
