@@ -79,6 +79,7 @@ struct gateway {
   std::unordered_map<std::uint64_t, in_req> pending_in;  // by local corr
   std::uint64_t next_in = 1;
   std::unordered_map<std::string, clock::time_point> noticed;  // fenced notices sent, per node
+  std::vector<std::pair<std::string, std::string>> notices;   // under mu: to publish (subject, frame)
   std::atomic<bool> closing{false};  // our own close: no "lost its connection" line
   // When the server last answered this gateway's PING (steady clock, ns; the prober thread). A cut
   // link is not noticed by the NATS client while traffic flows (CLUSTER-NOTES), so the gateway
@@ -274,8 +275,24 @@ struct gateway {
 
   // ---- from NATS ----
 
+  // Publishes the fenced notices queued under mu (notice_fenced), with mu released: a publish may
+  // block (a full socket on a cut link), and nothing else must wait for it.
+  void publish_notices() {
+    std::vector<std::pair<std::string, std::string>> out;
+    {
+      std::lock_guard lock(mu);
+      out.swap(notices);
+    }
+    for (const auto& [subject, bytes] : out) publish(subject, bytes);
+  }
+  struct notices_after {  // publish_notices() on leaving the scope (declared before the lock)
+    gateway* g;
+    ~notices_after() { g->publish_notices(); }
+  };
+
   void on_heartbeat(std::span<const char> bytes) {
     auto f = wire::decode(bytes);
+    notices_after publish_then{this};
     std::lock_guard lock(mu);
     if (!f || (f->kind != wire::kind::heartbeat && f->kind != wire::kind::leave) || f->src_node.empty()) {
       ++st.malformed;
@@ -302,7 +319,8 @@ struct gateway {
   }
 
   // Under mu: tells a fenced incarnation that it was declared down here (at most once per heartbeat
-  // period per node), so that it rejoins as a new incarnation.
+  // period per node), so that it rejoins as a new incarnation. Queued: the caller publishes it
+  // once mu is released (publish_notices).
   void notice_fenced(const wire::frame_view& f) {
     if (isolated) return;  // fenced by isolation: they did nothing wrong, we rejoin ourselves
     const auto now = clock::now();
@@ -316,7 +334,7 @@ struct gateway {
     n.dst_node = f.src_node;
     n.dst_inc = f.src_inc;
     std::string bytes;
-    if (wire::encode(bytes, n)) publish(in_subject(cfg.opts.cluster, std::string(f.src_node)), bytes);
+    if (wire::encode(bytes, n)) notices.emplace_back(in_subject(cfg.opts.cluster, std::string(f.src_node)), std::move(bytes));
   }
 
   // Told that this incarnation was declared down somewhere: take a new one. What was pending
@@ -367,6 +385,7 @@ struct gateway {
     if (f && f->kind == wire::kind::batch) batch = wire::decode_batch(*f);  // every frame checked first
     std::uint64_t my_inc = 0;
     {
+      notices_after publish_then{this};
       std::lock_guard lock(mu);
       if (!f || f->src_node.empty() || f->dst_node != self || f->kind == wire::kind::heartbeat ||
           f->kind == wire::kind::leave || (f->kind == wire::kind::batch && (!batch || &out != &in_out))) {
