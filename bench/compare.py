@@ -54,6 +54,7 @@ TARGETS = {
     "cluster_rtt_64B": [("ratio", "nats_rtt_64B", "<=", 1.5), ("abs", "p50", "<=", 300.0)],  # us
     "cluster_throughput_64B": [("baseline", "nats_publish_64B"), ("abs", "value", ">=", 300000.0)],  # msg/s
     "node_down_detection": [("abs", "p99", "<=", 1000.0)],  # ms
+    "node_down_detection_link_cut": [("abs", "p99", "<=", 1000.0)],  # ms (root only: network namespaces)
     "raw_socketpair_throughput_4KiB": [("baseline", "python_queue_throughput_4KiB")],
 }
 
@@ -177,7 +178,8 @@ def main():
     only = args.only or ""
     # the cluster lines, and cluster_bench's mode for each
     cluster_modes = {"cluster_rtt_64B": "rtt", "nats_rtt_64B": "rtt", "cluster_throughput_64B": "throughput",
-                     "nats_publish_64B": "throughput", "node_down_detection": "down"}
+                     "nats_publish_64B": "throughput", "node_down_detection": "down",
+                     "node_down_detection_link_cut": "cuts"}
     modes = sorted({m for n, m in cluster_modes.items() if only in n or only == "cluster"})
     local = not only or not modes  # procactor_bench and mp_bench: unless --only names a cluster line
     # the pipeline's input, written once and read by both pipelines
@@ -201,7 +203,8 @@ def main():
                 results[r["name"]] = r
         if modes:
             if not args.cluster_bench or not os.path.exists(args.cluster_bench):
-                for n in ("cluster_rtt_64B", "cluster_throughput_64B", "node_down_detection"):
+                for n in ("cluster_rtt_64B", "cluster_throughput_64B", "node_down_detection",
+                          "node_down_detection_link_cut"):
                     if cluster_modes[n] in modes:
                         results[n] = {"name": n, "skipped": "cluster_bench not built (libnats not found: "
                                                             "PROCACTOR_WITH_NATS=OFF)"}
@@ -209,7 +212,7 @@ def main():
                 mode = modes[0] if len(modes) == 1 else None
                 cmd = [args.cluster_bench, "--reps", str(reps)] + (["--only", mode] if mode else [])
                 if args.quick:
-                    cmd += ["--kills", "5", "--msgs", "100000"]
+                    cmd += ["--kills", "5", "--cuts", "5", "--msgs", "100000"]
                 got, ok = run_lines(cmd)
                 all_ok &= ok
                 for r in got:
