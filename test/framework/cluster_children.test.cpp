@@ -175,7 +175,8 @@ BOOST_AUTO_TEST_CASE(spawns_of_other_nodes_beyond_the_hosted_bound_are_answered_
     f.dst_node = "b";
     f.dst_inc = 9;
     f.corr = i;
-    f.to = "/ra/w" + std::to_string(i);  // five placeholders: none replaces another
+    const std::string placeholder = "/ra/w" + std::to_string(i);  // five: none replaces another
+    f.to = placeholder;  // (a view: the string lives through on_frame)
     f.payload = std::span<const char>(body.data(), body.size());
     kids.on_frame(f, 9);
   }
