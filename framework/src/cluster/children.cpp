@@ -265,7 +265,8 @@ void remote_children::retry(std::chrono::steady_clock::time_point now, std::uint
   }
 }
 
-void remote_children::end_placement(const std::string& proxy, const exit_reason& why) {
+void remote_children::end_placement(const std::string& placeholder, const exit_reason& why) {
+  const std::string proxy = placeholder;  // (a copy: callers may pass the key of the entry erased below)
   last_reason_[proxy] = why.to_string();
   placed_.erase(proxy);
   h_.deliver(proxy, procactor::detail::type_tag<remote_child_exit>(), encoded(remote_child_exit{why}));
