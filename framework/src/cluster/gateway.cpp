@@ -132,13 +132,14 @@ struct gateway {
 
   remote_children::hooks kid_hooks() {
     remote_children::hooks h;
-    h.publish = [this](const wire::frame_view& f) {
+    h.publish = [this](const wire::frame_view& f) {  // (called under mu)
       std::string b;
-      if (!wire::encode(b, f)) return;
+      if (!wire::encode(b, f)) {
+        ++st.unpublished;
+        return;
+      }
       todo.push_back([this, subj = in_subject(cfg.opts.cluster, std::string(f.dst_node)), b](auto&) {
-        publish(subj, b);
-        std::lock_guard lock(mu);
-        ++st.sent;
+        publish_counted(subj, b);
       });
     };
     h.deliver = [this](const std::string& to, std::uint64_t tag, std::string bytes) {
@@ -220,16 +221,26 @@ struct gateway {
     if (frames > 1) ++st.batches_sent;
   }
 
-  void publish(const std::string& subject, const std::string& bytes) {
-    natsConnection_Publish(nc, subject.c_str(), bytes.data(), static_cast<int>(bytes.size()));
+  bool publish(const std::string& subject, const std::string& bytes) {
+    return natsConnection_Publish(nc, subject.c_str(), bytes.data(), static_cast<int>(bytes.size())) == NATS_OK;
+  }
+
+  // A frame published, counted: `sent`, or `unpublished` when it cannot be encoded or the NATS
+  // client refuses it (no loss goes unseen).
+  void publish_counted(const std::string& subject, const std::string& bytes) {
+    const bool ok = publish(subject, bytes);
+    std::lock_guard lock(mu);
+    ++(ok ? st.sent : st.unpublished);
   }
 
   void publish_frame(const wire::frame_view& f) {
     std::string bytes;
-    if (!wire::encode(bytes, f)) return;
-    publish(in_subject(cfg.opts.cluster, std::string(f.dst_node)), bytes);
-    std::lock_guard lock(mu);
-    ++st.sent;
+    if (!wire::encode(bytes, f)) {
+      std::lock_guard lock(mu);
+      ++st.unpublished;
+      return;
+    }
+    publish_counted(in_subject(cfg.opts.cluster, std::string(f.dst_node)), bytes);
   }
 
   // A local envelope to @p to (best effort within delivery_wait): false if not delivered.
