@@ -369,8 +369,14 @@ struct gateway {
       inc = fresh;
       new_inc = fresh;
       ++st.rejoins;
-      if (isolated) members.reconnected();  // the others were unreachable, not dead
-      isolated = false;  // (told it was fenced before it heard the server again: one rejoin is enough)
+      if (isolated) {
+        // Told it was fenced before the prober heard the server again: the notice came through
+        // the server, so it is heard. The others were unreachable, not dead (their fences go),
+        // and the next check must not take the server for lost still (it would isolate again).
+        members.reconnected();
+        server_ok.store(std::max(server_ok.load(), clock::now().time_since_epoch().count()));
+        isolated = false;  // one rejoin is enough
+      }
       for (auto& [c, r] : pending_out) failed.push_back(std::move(r));
       pending_out.clear();
       pending_in.clear();
@@ -907,6 +913,7 @@ struct gateway {
       const auto server_age = now - clock::time_point(clock::duration(server_ok.load(std::memory_order_relaxed)));
       if (connected && server_age <= cfg.opts.down_after / 2) {
         if (isolated) {  // heard again: the others fenced our old incarnation; take a new one
+          members.reconnected();  // they were unreachable, not dead: hearing them again is no fault
           isolated = false;
           back = true;
         } else {
