@@ -97,7 +97,9 @@ for h in "${harnesses[@]}"; do
   if ((rc != 0)); then
     status=1
     summary+=("fuzz_$h: FINDING (exit $rc) after ${execs:-?} executions, see $log and $build/fuzz-artifacts/")
-    grep -E 'ERROR|runtime error|SUMMARY|Test unit written' "$log" | head -20 || true
+    # what failed and where: the sanitizer's verdict, and the harness' own frames of the stack
+    # (a failed require() of a harness is an abort: "deadly signal", its line in the stack)
+    grep -E 'ERROR|runtime error|SUMMARY|Test unit written|#[0-9]+ .*(fuzz\.cpp|/framework/src/)' "$log" | head -30 || true
   else
     summary+=("fuzz_$h: ${execs:-?} executions in $seconds s, ${cov:-cov: ?}, no finding")
   fi

@@ -3,8 +3,8 @@
 // Beyond "no crash", each accepted input must satisfy:
 //  - every part (node names, paths, payload) lies inside the input, and the parts and the 56-byte
 //    head add up to exactly the input;
-//  - the names are empty or valid_name(), the paths and payload within their bounds, the kind
-//    one of the six;
+//  - the names are empty or valid_name() (the destination may be any_node), the paths and payload within their bounds, the kind
+//    one of frame.hpp's fourteen;
 //  - encoding the decoded frame gives back the very same bytes (the format is canonical);
 //  - a batch (kind 7) that decode_batch() accepts holds exactly `tag` frames, each inside the
 //    input, of a kind a batch carries, with the batch's names and incarnations; writing them
@@ -40,10 +40,14 @@ void check(std::span<const char> in) {
   require(cw::head_size + f->src_node.size() + f->dst_node.size() + f->from.size() + f->to.size() + payload.size() ==
           in.size());
   require(f->src_node.empty() || cw::valid_name(f->src_node));
-  require(f->dst_node.empty() || cw::valid_name(f->dst_node));
+  require(f->dst_node.empty() || cw::valid_name(f->dst_node) || f->dst_node == cw::any_node);  // ("*": a name's lookup)
   require(f->from.size() <= cw::max_path && f->to.size() <= cw::max_path && payload.size() <= cw::max_payload);
-  const auto k = static_cast<int>(f->kind);
-  require(k >= 1 && k <= 7);
+  // the kinds of frame.hpp, spelled out here (a new kind must be added to this oracle too)
+  using enum cw::kind;
+  const auto k = f->kind;
+  require(k == heartbeat || k == message || k == request || k == reply || k == error_reply || k == fenced ||
+          k == batch || k == leave || k == watch || k == down || k == spawn || k == spawned || k == child_exit ||
+          k == child_stop);
   std::string out;
   require(cw::encode(out, *f));
   require(out == std::string_view(in.data(), in.size()));
@@ -130,6 +134,29 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   ba.tag = 1;
   ba.payload = std::span<const char>(one.data(), one.size());
   seed("batch-1", ba);
+  // the kinds beyond the base ones, one seed each
+  cw::frame_view lv = hb;
+  lv.kind = cw::kind::leave;
+  seed("leave", lv);
+  cw::frame_view wa = rq;
+  wa.kind = cw::kind::watch;
+  wa.tag = 1;
+  wa.payload = {};
+  seed("watch", wa);
+  cw::frame_view dn = rq;
+  dn.kind = cw::kind::down;
+  seed("down", dn);
+  const std::string spec = "echo\nworker\n64\n4096";
+  cw::frame_view sp = rq;
+  sp.kind = cw::kind::spawn;
+  sp.payload = std::span<const char>(spec.data(), spec.size());
+  seed("spawn", sp);
+  for (auto [k, name] : {std::pair{cw::kind::spawned, "spawned"}, std::pair{cw::kind::child_exit, "child-exit"},
+                         std::pair{cw::kind::child_stop, "child-stop"}}) {
+    cw::frame_view c = rq;
+    c.kind = k;
+    seed(name, c);
+  }
   std::exit(0);
 }
 
