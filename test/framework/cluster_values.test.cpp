@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
+#include "cluster/children.hpp"
 #include "cluster/frame.hpp"
 #include "procactor/detail/codec.hpp"
 #include "support/leak_check.hpp"
@@ -235,6 +238,101 @@ BOOST_AUTO_TEST_CASE(an_exit_text_that_is_none_of_ours_is_an_exception_with_the_
   BOOST_TEST((r.kind == kind::exit_code && r.code == 0));
   r = cd::parse_reason("signal x");
   BOOST_TEST((r.kind == kind::signal && r.signal == 0));
+}
+
+// ---- the parsers where the gateway reads these frames (remote_children::on_frame) ----
+
+namespace {
+
+struct kids_fixture {
+  std::vector<std::pair<cw::kind, std::string>> published;  // kind, payload
+  std::size_t to_host = 0;
+  std::vector<std::pair<std::string, std::string>> delivered;  // to, bytes
+  cd::remote_children kids{"b", "/rb", hooks()};
+
+  cd::remote_children::hooks hooks() {
+    cd::remote_children::hooks h;
+    h.publish = [this](const cw::frame_view& f) {
+      published.emplace_back(f.kind, std::string(f.payload.data(), f.payload.size()));
+    };
+    h.deliver = [this](const std::string& to, std::uint64_t, std::string bytes) { delivered.emplace_back(to, std::move(bytes)); };
+    h.to_host = [this](std::string) { ++to_host; };
+    return h;
+  }
+  // a frame of node a (incarnation 7) to this node b (incarnation 9)
+  void frame(cw::kind k, std::uint64_t corr, std::string_view to, std::string_view payload) {
+    cw::frame_view f;
+    f.kind = k;
+    f.src_node = "a";
+    f.src_inc = 7;
+    f.dst_node = "b";
+    f.dst_inc = 9;
+    f.corr = corr;
+    f.to = to;
+    f.payload = std::span<const char>(payload.data(), payload.size());
+    kids.on_frame(f, 9);
+  }
+  // places /app/w on node a (incarnation 7): the placement's id is 1
+  void place() {
+    cd::place_child req;
+    req.type = "worker";
+    req.name = "w";
+    req.nodes = {"a"};
+    req.capacity = 16;
+    req.max_size = 4096;
+    kids.on_place("/app/w", req, std::chrono::steady_clock::now(), 9, {cd::remote_children::member_view{"a", 7, true}});
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_malformed_spawn_is_answered_with_a_child_exit_and_starts_nothing) {
+  kids_fixture k;
+  const std::string cap = std::to_string(cd::max_spawn_capacity), msg = std::to_string(cd::max_spawn_message);
+  k.frame(cw::kind::spawn, 1, "/app/w", "worker\nw\n" + cap + "\n" + msg);  // 64 TiB of mailbox
+  k.frame(cw::kind::spawn, 2, "/app/x", "worker\nx\n16");
+  BOOST_TEST(k.to_host == 0u);
+  BOOST_TEST(k.kids.hosted_count() == 0u);
+  BOOST_TEST_REQUIRE(k.published.size() == 2u);
+  for (const auto& [kind_of, payload] : k.published) {
+    BOOST_TEST((kind_of == cw::kind::child_exit));
+    exit_reason r;
+    BOOST_TEST_REQUIRE(cd::decode_exit_reason(std::span<const char>(payload), r));
+    BOOST_TEST(r.detail.find("malformed remote child request") != std::string::npos, r.detail);
+  }
+  k.frame(cw::kind::spawn, 3, "/app/y", "worker\ny\n16\n4096");  // a good one is hosted
+  BOOST_TEST(k.to_host == 1u);
+  BOOST_TEST(k.kids.hosted_count() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_spawned_frame_with_a_forged_path_is_ignored) {
+  kids_fixture k;
+  k.place();
+  BOOST_TEST_REQUIRE(k.published.size() == 1u);  // the spawn
+  BOOST_TEST((k.published[0].first == cw::kind::spawn));
+  BOOST_TEST(k.published[0].second == "worker\nw\n16\n4096");
+  k.frame(cw::kind::spawned, 1, "/.gateway", "/.remote/a_w-1\nhosted\t/x\tz\t/y\t0\t-");
+  BOOST_TEST(k.delivered.empty());
+  BOOST_TEST(k.kids.listing().find("hosted") == std::string::npos, k.kids.listing());
+  k.frame(cw::kind::spawned, 1, "/.gateway", "/.remote/a_w-1");
+  BOOST_TEST(k.delivered.size() == 1u);
+  BOOST_TEST(k.kids.listing().find("/.remote/a_w-1") != std::string::npos, k.kids.listing());
+}
+
+BOOST_AUTO_TEST_CASE(a_child_exit_with_a_reason_not_of_ours_ends_the_placement_as_undecodable) {
+  kids_fixture k;
+  k.place();
+  exit_reason bad = reason(kind::node_down);
+  bad.kind = static_cast<kind>(200);
+  k.frame(cw::kind::child_exit, 1, "/.gateway", codec(bad));
+  BOOST_TEST_REQUIRE(k.delivered.size() == 1u);
+  BOOST_TEST(k.delivered[0].first == "/app/w");
+  cd::remote_child_exit e;
+  std::error_code ec;
+  procactor::detail::decode(std::span<const char>(k.delivered[0].second), e, ec);
+  BOOST_TEST_REQUIRE(!ec);
+  BOOST_TEST((e.reason.kind == kind::exception));
+  BOOST_TEST(e.reason.detail == "undecodable exit reason from node a");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
