@@ -49,6 +49,9 @@ std::string abs_path(std::size_t n) {
   return p;
 }
 
+// A type another node can make (registered by name).
+class values_worker : public procactor::actor {};
+
 exit_reason reason(kind k, std::string detail = {}) {
   exit_reason r;
   r.kind = k;
@@ -57,6 +60,8 @@ exit_reason reason(kind k, std::string detail = {}) {
 }
 
 }  // namespace
+
+PROCACTOR_ACTOR(values_worker);
 
 BOOST_FIXTURE_TEST_SUITE(cluster_values_test, procactor_test::leak_check)
 
@@ -333,6 +338,17 @@ BOOST_AUTO_TEST_CASE(a_child_exit_with_a_reason_not_of_ours_ends_the_placement_a
   BOOST_TEST_REQUIRE(!ec);
   BOOST_TEST((e.reason.kind == kind::exception));
   BOOST_TEST(e.reason.detail == "undecodable exit reason from node a");
+}
+
+BOOST_AUTO_TEST_CASE(a_child_whose_spawn_another_node_would_refuse_cannot_be_placed_remotely) {
+  using procactor::child_spec;
+  BOOST_TEST(cd::why_not_placeable(child_spec::of<values_worker>("w").on_node("b")).empty());
+  BOOST_TEST(cd::why_not_placeable(child_spec::of<values_worker>("w").on_node("b").with_mailbox(65536, 4096)).empty());
+  const std::string big =
+      cd::why_not_placeable(child_spec::of<values_worker>("w").on_node("b").with_mailbox(65536, 8192));
+  BOOST_TEST(big.find("another node hosts no such child") != std::string::npos, big);
+  BOOST_TEST(!cd::why_not_placeable(child_spec::of<values_worker>("w\tx").on_node("b")).empty());
+  BOOST_TEST(!cd::why_not_placeable(child_spec::of<values_worker>(std::string(cd::max_spawn_name + 1, 'w')).on_node("b")).empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
