@@ -296,16 +296,17 @@ BOOST_AUTO_TEST_CASE(a_malformed_spawn_is_answered_with_a_child_exit_and_starts_
   const std::string cap = std::to_string(cd::max_spawn_capacity), msg = std::to_string(cd::max_spawn_message);
   k.frame(cw::kind::spawn, 1, "/app/w", "worker\nw\n" + cap + "\n" + msg);  // 64 TiB of mailbox
   k.frame(cw::kind::spawn, 2, "/app/x", "worker\nx\n16");
+  k.frame(cw::kind::spawn, 3, "/app/x\nhosted\t/y\tz\t/w\t0\t-", "worker\nx\n16\n4096");  // a forged placeholder
   BOOST_TEST(k.to_host == 0u);
   BOOST_TEST(k.kids.hosted_count() == 0u);
-  BOOST_TEST_REQUIRE(k.published.size() == 2u);
+  BOOST_TEST_REQUIRE(k.published.size() == 3u);
   for (const auto& [kind_of, payload] : k.published) {
     BOOST_TEST((kind_of == cw::kind::child_exit));
     exit_reason r;
     BOOST_TEST_REQUIRE(cd::decode_exit_reason(std::span<const char>(payload), r));
     BOOST_TEST(r.detail.find("malformed remote child request") != std::string::npos, r.detail);
   }
-  k.frame(cw::kind::spawn, 3, "/app/y", "worker\ny\n16\n4096");  // a good one is hosted
+  k.frame(cw::kind::spawn, 4, "/app/y", "worker\ny\n16\n4096");  // a good one is hosted
   BOOST_TEST(k.to_host == 1u);
   BOOST_TEST(k.kids.hosted_count() == 1u);
 }

@@ -283,7 +283,8 @@ void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) 
   switch (f.kind) {
     case wire::kind::spawn: {  // we host it
       spawn_request req;
-      const bool parsed = parse_spawn(std::string_view(f.payload.data(), f.payload.size()), req);
+      const bool parsed = parse_spawn(std::string_view(f.payload.data(), f.payload.size()), req) &&
+                          valid_child_path(f.to);  // (the placeholder: a line of listing())
       for (auto& h : hosted_) {  // the same placeholder placed again: its old child goes
         if (h.origin == f.src_node && h.proxy == f.to) terminate_hosted(h);
       }
