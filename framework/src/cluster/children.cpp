@@ -4,10 +4,10 @@
 #include "cluster/children.hpp"
 
 #include <algorithm>
-#include <charconv>
 
 #include "actor/wire.hpp"
 #include "cluster/gateway.hpp"
+#include "cluster/values.hpp"
 #include "internal/child.hpp"
 #include "procactor/detail/codec.hpp"
 #include "supervision/actor_entry.hpp"
@@ -69,12 +69,7 @@ class remote_host_template : public actor {
   void on_start() override { stop(); }
 };
 
-std::string reason_bytes(const exit_reason& r) {
-  std::string out;
-  std::error_code ec;
-  procactor::detail::encode(r, out, ec);
-  return out;
-}
+std::string reason_bytes(const exit_reason& r) { return encode_exit_reason(r); }  // (values.hpp)
 
 template <class T>
 std::string encoded(const T& v) {
@@ -91,16 +86,6 @@ exit_reason node_down_reason(const std::string& detail) {
   return r;
 }
 
-std::vector<std::string_view> split_lines(std::string_view s) {
-  std::vector<std::string_view> out;
-  for (;;) {
-    const auto nl = s.find('\n');
-    out.push_back(s.substr(0, nl));
-    if (nl == std::string_view::npos) return out;
-    s.remove_prefix(nl + 1);
-  }
-}
-
 }  // namespace
 
 std::string why_not_placeable(const child_spec& spec) {
@@ -113,6 +98,13 @@ std::string why_not_placeable(const child_spec& spec) {
   if (spec.place->nodes.empty() && !spec.place->fewest) return "its placement names no node";
   for (const auto& n : spec.place->nodes) {
     if (!wire::valid_name(n)) return "bad node name '" + n + "'";
+  }
+  const std::string* type = procactor::detail::registered_actor_type(spec.actor_type_key);
+  if (!valid_spawn(spawn_request{*type, spec.name, spec.mailbox_capacity, spec.max_message_size})) {
+    return "another node hosts no such child (values.hpp: a name of 1.." + std::to_string(max_spawn_name) +
+           " bytes without control characters, a mailbox capacity of 1.." + std::to_string(max_spawn_capacity) +
+           " and a max_message_size of 1.." + std::to_string(max_spawn_message) + " bytes, their product at most " +
+           std::to_string(max_spawn_mailbox_bytes) + ")";
   }
   return {};
 }
@@ -132,27 +124,23 @@ void make_remote_placeholder(child_spec& spec) {
 }
 
 bool remote_child_spec(child_spec& spec, std::span<const char> payload, std::string& why) {
-  const auto parts = split_lines(std::string_view(payload.data(), payload.size()));
-  std::uint64_t cap = 0, max = 0;
-  if (parts.size() != 4 || parts[1].empty() || parts[1].find('/') != std::string_view::npos ||
-      std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), cap).ec != std::errc{} ||
-      std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), max).ec != std::errc{} || cap == 0 ||
-      max == 0 || cap > 1 << 20 || max > 64 << 20) {
+  spawn_request req;  // (values.hpp: the name is "<origin node>_<name>" here)
+  if (!parse_spawn(std::string_view(payload.data(), payload.size()), req, max_hosted_name)) {
     why = "malformed remote child request";
     return false;
   }
-  auto make = procactor::detail::find_actor_type(std::string(parts[0]));
+  auto make = procactor::detail::find_actor_type(req.type);
   if (!make) {
-    why = "actor type '" + std::string(parts[0]) + "' is not registered (PROCACTOR_ACTOR) on this node";
+    why = "actor type '" + req.type + "' is not registered (PROCACTOR_ACTOR) on this node";
     return false;
   }
-  spec.name = std::string(parts[1]);
+  spec.name = std::move(req.name);
   spec.make_actor = [make]() { return make(); };
   spec.actor_type_key = nullptr;
   spec.method = start_method::fork;
   spec.restart = restart_type::temporary;  // its origin restarts it (by placing it again)
-  spec.mailbox_capacity = cap;
-  spec.max_message_size = max;
+  spec.mailbox_capacity = req.capacity;
+  spec.max_message_size = req.max_size;
   return true;
 }
 
@@ -222,8 +210,7 @@ bool remote_children::try_place(const std::string& proxy, placed& p, std::uint64
   p.waiting = false;
   p.node = pick->node;
   p.node_inc = pick->inc;
-  const std::string body = p.req.type + "\n" + p.req.name + "\n" + std::to_string(p.req.capacity) + "\n" +
-                           std::to_string(p.req.max_size);
+  const std::string body = format_spawn(spawn_request{p.req.type, p.req.name, p.req.capacity, p.req.max_size});
   send_frame(wire::kind::spawn, p.node, p.node_inc, my_inc, p.id, proxy, body);
   return true;
 }
@@ -295,9 +282,18 @@ void remote_children::on_node_down(const std::string& node, std::uint64_t inc, c
 void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) {
   switch (f.kind) {
     case wire::kind::spawn: {  // we host it
-      const auto parts = split_lines(std::string_view(f.payload.data(), f.payload.size()));
+      spawn_request req;
+      const bool parsed = parse_spawn(std::string_view(f.payload.data(), f.payload.size()), req) &&
+                          valid_child_path(f.to);  // (the placeholder: a line of listing())
       for (auto& h : hosted_) {  // the same placeholder placed again: its old child goes
         if (h.origin == f.src_node && h.proxy == f.to) terminate_hosted(h);
+      }
+      if (!parsed) {  // (values.hpp: bounded, so a peer cannot make this node allocate without bound)
+        exit_reason r;
+        r.kind = exit_reason::kind_t::exception;
+        r.detail = "node " + self_ + " refused a malformed remote child request";
+        send_frame(wire::kind::child_exit, std::string(f.src_node), f.src_inc, my_inc, f.corr, f.to, reason_bytes(r));
+        return;
       }
       if (hosted_.size() >= max_hosted_) {  // (a peer must not make this node fork without bound)
         ++refused_;
@@ -313,11 +309,8 @@ void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) 
       h.id = f.corr;
       h.proxy = std::string(f.to);
       h.start_corr = next_host_corr_++;
-      std::string body;
-      if (parts.size() == 4) {
-        body.append(parts[0]).append("\n").append(f.src_node).append("_").append(parts[1]).append("\n");
-        body.append(parts[2]).append("\n").append(parts[3]);
-      }
+      req.name = std::string(f.src_node) + "_" + req.name;  // (its name on this node)
+      const std::string body = format_spawn(req);
       std::string bytes;
       lw::encode_frame(bytes, lw::frame_kind::start_child, gateway_path, remote_host_path, h.start_corr, {},
                        std::span<const char>(body.data(), body.size()));
@@ -338,6 +331,7 @@ void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) 
       });
       if (it == placed_.end()) return;  // unplaced meanwhile
       if (f.kind == wire::kind::spawned) {
+        if (!valid_child_path(std::string_view(f.payload.data(), f.payload.size()))) return;  // (values.hpp)
         it->second.running = true;
         it->second.path.assign(f.payload.data(), f.payload.size());
         h_.deliver(it->first, procactor::detail::type_tag<remote_child_placed>(),
@@ -345,9 +339,7 @@ void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) 
         return;
       }
       exit_reason r;
-      std::error_code ec;
-      procactor::detail::decode(f.payload, r, ec);
-      if (ec) {
+      if (!decode_exit_reason(f.payload, r)) {  // (values.hpp: a kind of ours, a bounded detail)
         r = exit_reason{};
         r.kind = exit_reason::kind_t::exception;
         r.detail = "undecodable exit reason from node " + std::string(f.src_node);

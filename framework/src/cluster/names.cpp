@@ -5,7 +5,6 @@
 #include <nats/nats.h>
 
 #include <atomic>
-#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -15,6 +14,7 @@
 
 #include "actor/addressing.hpp"
 #include "cluster/frame.hpp"
+#include "cluster/values.hpp"
 #include "procactor/log.hpp"
 
 namespace procactor::cluster::detail {
@@ -40,30 +40,9 @@ struct asker {
   std::uint64_t token = 0;  // (its token)
 };
 
-struct owner {
+struct owner : name_value {  // (values.hpp: "<incarnation> <node>:<path>")
   std::uint64_t rev = 0;
-  std::uint64_t inc = 0;
-  std::string node;
-  std::string path;
 };
-
-// "<incarnation> <node>:<path>"
-bool parse_value(std::string_view v, owner& o) {
-  const auto sp = v.find(' ');
-  if (sp == std::string_view::npos) return false;
-  std::uint64_t inc = 0;
-  const auto r = std::from_chars(v.data(), v.data() + sp, inc);
-  if (r.ec != std::errc{} || r.ptr != v.data() + sp) return false;
-  const std::string_view addr = v.substr(sp + 1);
-  const auto colon = addr.find(':');
-  if (colon == std::string_view::npos || !wire::valid_name(addr.substr(0, colon)) || colon + 1 == addr.size()) {
-    return false;
-  }
-  o.inc = inc;
-  o.node.assign(addr.substr(0, colon));
-  o.path.assign(addr.substr(colon + 1));
-  return true;
-}
 
 }  // namespace
 
@@ -127,7 +106,7 @@ struct names::impl {
     if (rev < s) return;
     s = rev;
     owner o;
-    if (put && parse_value(value, o)) {
+    if (put && parse_name_value(value, o)) {
       o.rev = rev;
       cache[key] = std::move(o);
     } else {
@@ -226,7 +205,7 @@ struct names::impl {
     }
     const char* v = static_cast<const char*>(kvEntry_Value(e));
     const int n = kvEntry_ValueLen(e);
-    const bool ok = v && n > 0 && parse_value(std::string_view(v, static_cast<std::size_t>(n)), o);
+    const bool ok = v && n > 0 && parse_name_value(std::string_view(v, static_cast<std::size_t>(n)), o);
     o.rev = kvEntry_Revision(e);
     {
       std::lock_guard lock(mu);
@@ -299,7 +278,7 @@ struct names::impl {
       my_inc = inc;
     }
     const std::string address = self + ":" + abs;
-    const std::string value = std::to_string(my_inc) + " " + address;
+    const std::string value = format_name_value(my_inc, self, abs);
     std::uint64_t rev = 0;
     const natsStatus s = kvStore_CreateString(&rev, kv_work, name.c_str(), value.c_str());
     if (s == NATS_OK) {

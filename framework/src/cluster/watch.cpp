@@ -3,7 +3,6 @@
 
 #include "cluster/watch.hpp"
 
-#include <charconv>
 #include <unordered_map>
 
 #include "actor/wire.hpp"
@@ -40,12 +39,6 @@ bool dead_state(registry::node_state s) {
   return s == registry::node_state::restarting || s == registry::node_state::stopped;
 }
 
-int to_int(std::string_view s) {
-  int v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-
 }  // namespace
 
 bool node_shaped(std::string_view name) noexcept {
@@ -74,40 +67,6 @@ bool encode_outbound(std::string& env, std::string& scratch, bool request, std::
 void encode_watch(std::string& env, std::string_view from, std::uint64_t kind, std::string_view address) {
   lw::encode_envelope(env, lw::env_kind::message, watch_tag, kind, from,
                       std::span<const char>(address.data(), address.size()));
-}
-
-exit_reason parse_reason(std::string_view t) {
-  using k = exit_reason::kind_t;
-  auto after = [&](std::string_view p, std::string_view& rest) {
-    if (t.substr(0, p.size()) != p) return false;
-    rest = t.substr(p.size());
-    return true;
-  };
-  auto detail_of = [](std::string_view rest) {  // ": d" or ""
-    return std::string(rest.substr(0, 2) == ": " ? rest.substr(2) : rest);
-  };
-  std::string_view rest;
-  if (t == "normal" || t.empty()) return reason_of(k::normal);
-  if (t == "shutdown") return reason_of(k::shutdown);
-  if (t == "no such actor") return reason_of(k::no_such_actor);
-  if (after("exit code ", rest)) {
-    exit_reason r = reason_of(k::exit_code);
-    r.code = to_int(rest);
-    return r;
-  }
-  if (after("signal ", rest)) {
-    exit_reason r = reason_of(k::signal);
-    r.signal = to_int(rest.substr(0, rest.find(' ')));
-    r.core_dumped = rest.find(", core dumped") != std::string_view::npos;
-    return r;
-  }
-  if (after("exception ", rest)) return reason_of(k::exception, std::string(rest));
-  if (after("restart intensity exceeded", rest)) return reason_of(k::intensity, detail_of(rest));
-  if (after("linked ", rest)) return reason_of(k::linked, std::string(rest));
-  if (after("frozen", rest)) return reason_of(k::frozen, detail_of(rest));
-  if (after("hung", rest)) return reason_of(k::hung, detail_of(rest));
-  if (after("node down", rest)) return reason_of(k::node_down, detail_of(rest));
-  return reason_of(k::exception, std::string(t));  // (not one of ours: kept as words)
 }
 
 // ---- watch_table ----

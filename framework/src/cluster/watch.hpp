@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "actor/addressing.hpp"
+#include "cluster/values.hpp"  // parse_reason (the registry's exit texts)
 #include "procactor/exit_reason.hpp"
 
 namespace procactor::cluster::detail {
@@ -63,9 +64,6 @@ bool encode_outbound(std::string& env, std::string& scratch, bool request, std::
 
 /// The envelope of a watch request (see the file comment).
 void encode_watch(std::string& env, std::string_view from, std::uint64_t kind, std::string_view address);
-
-/// An exit reason back from its text (exit_reason::to_string, as the registry keeps it).
-exit_reason parse_reason(std::string_view text);
 
 /// What a gateway knows of a node when a watch names it.
 enum class node_is { unknown, up, down };

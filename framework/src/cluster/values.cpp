@@ -1,0 +1,179 @@
+// The cluster's small formats read from other processes' bytes (see values.hpp).
+
+#include "cluster/values.hpp"
+
+#include <charconv>
+#include <vector>
+
+#include "cluster/frame.hpp"
+#include "procactor/detail/codec.hpp"
+
+namespace procactor::cluster::detail {
+namespace {
+
+// A canonical decimal: 1..20 digits, no leading zero (but "0"), within 64 bits.
+bool parse_u64(std::string_view s, std::uint64_t& out) noexcept {
+  if (s.empty() || s.size() > 20 || (s.size() > 1 && s[0] == '0')) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  return r.ec == std::errc{} && r.ptr == s.data() + s.size();
+}
+
+bool has_control(std::string_view s) noexcept {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
+std::vector<std::string_view> split_lines(std::string_view s) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    const auto nl = s.find('\n');
+    out.push_back(s.substr(0, nl));
+    if (nl == std::string_view::npos) return out;
+    s.remove_prefix(nl + 1);
+  }
+}
+
+exit_reason reason_of(exit_reason::kind_t k, std::string detail = {}) {
+  exit_reason r;
+  r.kind = k;
+  r.detail = std::move(detail);
+  return r;
+}
+
+int to_int(std::string_view s) {
+  int v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+}  // namespace
+
+// ---- names bucket values ----
+
+bool parse_name_value(std::string_view v, name_value& out) {
+  const auto sp = v.find(' ');
+  if (sp == std::string_view::npos) return false;
+  std::uint64_t inc = 0;
+  if (!parse_u64(v.substr(0, sp), inc)) return false;
+  const std::string_view addr = v.substr(sp + 1);
+  const auto colon = addr.find(':');
+  if (colon == std::string_view::npos || !wire::valid_name(addr.substr(0, colon))) return false;
+  const std::string_view path = addr.substr(colon + 1);
+  if (path.empty() || path[0] != '/' || path.size() > wire::max_path) return false;
+  out.inc = inc;
+  out.node.assign(addr.substr(0, colon));
+  out.path.assign(path);
+  return true;
+}
+
+std::string format_name_value(std::uint64_t inc, std::string_view node, std::string_view path) {
+  std::string out = std::to_string(inc);
+  out += ' ';
+  out.append(node);
+  out += ':';
+  out.append(path);
+  return out;
+}
+
+// ---- spawn and spawned ----
+
+bool valid_spawn(const spawn_request& r, std::size_t max_name) noexcept {
+  if (r.type.empty() || r.type.size() > max_spawn_type || has_control(r.type)) return false;
+  if (r.name.empty() || r.name.size() > max_name || has_control(r.name) || r.name.find('/') != std::string::npos ||
+      r.name == "." || r.name == ".." || r.name[0] == '~' || r.name[0] == '@') {
+    return false;
+  }
+  if (r.capacity == 0 || r.capacity > max_spawn_capacity || r.max_size == 0 || r.max_size > max_spawn_message) {
+    return false;
+  }
+  return r.capacity * r.max_size <= max_spawn_mailbox_bytes;  // (each bounded: no overflow)
+}
+
+bool parse_spawn(std::string_view payload, spawn_request& out, std::size_t max_name) {
+  const auto parts = split_lines(payload);
+  if (parts.size() != 4) return false;
+  spawn_request r;
+  if (!parse_u64(parts[2], r.capacity) || !parse_u64(parts[3], r.max_size)) return false;
+  r.type.assign(parts[0]);
+  r.name.assign(parts[1]);
+  if (!valid_spawn(r, max_name)) return false;
+  out = std::move(r);
+  return true;
+}
+
+std::string format_spawn(const spawn_request& r) {
+  return r.type + "\n" + r.name + "\n" + std::to_string(r.capacity) + "\n" + std::to_string(r.max_size);
+}
+
+bool valid_child_path(std::string_view path) noexcept {
+  return !path.empty() && path[0] == '/' && path.size() <= wire::max_path && !has_control(path);
+}
+
+// ---- child_exit ----
+
+std::string encode_exit_reason(const exit_reason& r) {
+  std::string out;
+  std::error_code ec;
+  if (r.detail.size() > max_exit_detail) {
+    exit_reason cut = r;
+    cut.detail.resize(max_exit_detail);
+    cut.detail.back() = '~';
+    procactor::detail::encode(cut, out, ec);
+  } else {
+    procactor::detail::encode(r, out, ec);
+  }
+  return out;
+}
+
+bool decode_exit_reason(std::span<const char> payload, exit_reason& out) {
+  exit_reason r;
+  std::error_code ec;
+  procactor::detail::decode(payload, r, ec);
+  if (ec || r.kind > exit_reason::kind_t::node_down || r.detail.size() > max_exit_detail) return false;
+  out = std::move(r);
+  return true;
+}
+
+// ---- exit reasons as text ----
+
+exit_reason parse_reason(std::string_view t) {
+  using k = exit_reason::kind_t;
+  auto after = [&](std::string_view p, std::string_view& rest) {
+    if (t.substr(0, p.size()) != p) return false;
+    rest = t.substr(p.size());
+    return true;
+  };
+  auto detail_of = [](std::string_view rest) {  // ": d" or ""
+    return std::string(rest.substr(0, 2) == ": " ? rest.substr(2) : rest);
+  };
+  std::string_view rest;
+  if (t == "normal" || t.empty()) return reason_of(k::normal);
+  if (t == "shutdown") return reason_of(k::shutdown);
+  if (t == "no such actor") return reason_of(k::no_such_actor);
+  if (after("exit code ", rest)) {
+    exit_reason r = reason_of(k::exit_code);
+    r.code = to_int(rest);
+    return r;
+  }
+  if (after("signal ", rest)) {
+    exit_reason r = reason_of(k::signal);
+    r.signal = to_int(rest.substr(0, rest.find(' ')));
+    r.core_dumped = rest.find(", core dumped") != std::string_view::npos;
+    return r;
+  }
+  if (after("exception ", rest)) return reason_of(k::exception, std::string(rest));
+  if (after("restart intensity exceeded", rest)) return reason_of(k::intensity, detail_of(rest));
+  if (after("linked ", rest)) return reason_of(k::linked, std::string(rest));
+  if (after("frozen", rest)) return reason_of(k::frozen, detail_of(rest));
+  if (after("hung", rest)) return reason_of(k::hung, detail_of(rest));
+  if (after("node down", rest)) return reason_of(k::node_down, detail_of(rest));
+  return reason_of(k::exception, std::string(t));  // (not one of ours: kept as words)
+}
+
+}  // namespace procactor::cluster::detail
