@@ -6,6 +6,7 @@
 #include "cluster/values.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <string>
@@ -339,6 +340,32 @@ BOOST_AUTO_TEST_CASE(a_child_exit_with_a_reason_not_of_ours_ends_the_placement_a
   BOOST_TEST_REQUIRE(!ec);
   BOOST_TEST((e.reason.kind == kind::exception));
   BOOST_TEST(e.reason.detail == "undecodable exit reason from node a");
+}
+
+BOOST_AUTO_TEST_CASE(an_exit_detail_with_tabs_and_newlines_stays_one_field_of_the_listing_and_comes_back_whole) {
+  kids_fixture k;
+  k.place();
+  k.frame(cw::kind::spawned, 1, "/.gateway", "/.remote/a_w-1");
+  exit_reason thrown = reason(kind::exception);
+  thrown.detail = "boom\nhosted\t/x\tz\t/y\t0\t-\\n";  // (a peer's detail, or an exception's message)
+  k.frame(cw::kind::child_exit, 1, "/.gateway", codec(thrown));
+  k.place();  // its supervisor restarts the placeholder: placed again, with the last exit listed
+  const std::string text = k.kids.listing();
+  BOOST_TEST_REQUIRE(std::count(text.begin(), text.end(), '\n') == 1, text);  // one line: the placement
+  const std::string line = text.substr(0, text.size() - 1);
+  BOOST_TEST_REQUIRE(std::count(line.begin(), line.end(), '\t') == 5, line);  // six fields
+  const std::string last = line.substr(line.rfind('\t') + 1);
+  BOOST_TEST(cd::unescape_field(last) == thrown.to_string(), last);
+}
+
+BOOST_AUTO_TEST_CASE(a_listing_field_escapes_to_one_line_and_unescapes_to_the_same_bytes) {
+  for (std::string_view s : {"", "plain", "a\tb\nc\rd", "\\", "\\t", "end\\", "\\\\n\t"}) {
+    const std::string e = cd::escape_field(s);
+    BOOST_TEST(e.find_first_of("\t\n\r") == std::string::npos, e);
+    BOOST_TEST(cd::unescape_field(e) == s, e);
+  }
+  BOOST_TEST(cd::escape_field("a\tb\\") == "a\\tb\\\\");
+  BOOST_TEST(cd::unescape_field("x\\qy\\") == "x\\qy\\");  // not an escape: kept
 }
 
 BOOST_AUTO_TEST_CASE(a_child_whose_spawn_another_node_would_refuse_cannot_be_placed_remotely) {

@@ -19,7 +19,9 @@
 //    encode_exit_reason of any reason (kind of ours) decodes;
 //  4 parse_reason (the registry's exit text): total; parse_reason(to_string()) of what it
 //    returns is the same reason (a fixed point), and every reason made of the input with the
-//    members its kind does not use zero parses back from its to_string().
+//    members its kind does not use zero parses back from its to_string();
+//  5 escape_field / unescape_field (a field of that listing, e.g. a peer's exit detail): any
+//    bytes escape to a field without tab, newline or CR that unescapes back to them.
 // Reading what the wire decoders fed by these frames already cover: the child_exit codec bytes
 // (codec.fuzz.cpp, exit_reason) and the down payload (wire.fuzz.cpp, decode_frame).
 //
@@ -199,6 +201,15 @@ void check_reason_text(std::string_view in) {
   require(cd::parse_reason(m.to_string()) == m);
 }
 
+// A listing field: any bytes escape to one field of one line, and come back whole; unescaping
+// anything (a field as a peer's gateway could write it) is total.
+void check_field(std::string_view text) {
+  const std::string e = cd::escape_field(text);
+  require(e.find_first_of("\t\n\r") == std::string::npos);
+  require(cd::unescape_field(e) == text);
+  (void)cd::unescape_field(text);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -225,6 +236,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   seed("reason-exception", 4, thrown.to_string());
   seed("reason-intensity", 4, "restart intensity exceeded: 3 in 5 s");
   seed("reason-exit-code", 4, "exit code -3");
+  seed("listing-field", 5, "std::runtime_error: line 1\n\tline 2 \\ end");
   std::exit(0);
 }
 
@@ -232,12 +244,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const std::span<const char> in(reinterpret_cast<const char*>(data) + 1, size - 1);
   const std::string_view text(in.data(), in.size());
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0: check_name_value(text); break;
     case 1: check_spawn(text); break;
     case 2: check_child_path(text); break;
     case 3: check_exit_reason(in); break;
     case 4: check_reason_text(text); break;
+    case 5: check_field(text); break;
   }
   return 0;
 }

@@ -398,7 +398,7 @@ std::string remote_children::listing() const {
     auto r = last_reason_.find(proxy);
     out += "placed\t" + proxy + "\t" + (p.waiting ? std::string("-") : p.node) + "\t" +
            (p.running ? p.path : std::string("-")) + "\t" + std::to_string(n == placements_.end() ? 0 : n->second) +
-           "\t" + (r == last_reason_.end() ? std::string("-") : r->second) + "\n";
+           "\t" + (r == last_reason_.end() ? std::string("-") : escape_field(r->second)) + "\n";
   }
   for (const auto& h : hosted_) {
     out += "hosted\t" + h.proxy + "\t" + h.origin + "\t" + (h.path.empty() ? std::string("-") : h.path) + "\t0\t-\n";

@@ -16,6 +16,7 @@
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/names.hpp"
+#include "cluster/values.hpp"
 #include "internal/child.hpp"
 #include "internal/wait.hpp"
 #include "procactor/pipe.hpp"
@@ -176,7 +177,7 @@ std::vector<remote_child> node::remote_children(std::chrono::milliseconds timeou
       c.node = f[2] == "-" ? std::string() : f[2];
       c.path = f[3] == "-" ? std::string() : f[3];
       c.placements = std::strtoull(f[4].c_str(), nullptr, 10);
-      c.last_exit = f[5] == "-" ? std::string() : f[5];
+      c.last_exit = f[5] == "-" ? std::string() : detail::unescape_field(f[5]);  // (escaped: children.cpp listing())
       out.push_back(std::move(c));
     }
   } catch (...) {

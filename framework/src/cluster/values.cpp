@@ -115,6 +115,41 @@ bool valid_child_path(std::string_view path) noexcept {
   return !path.empty() && path[0] == '/' && path.size() <= wire::max_path && !has_control(path);
 }
 
+std::string escape_field(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string unescape_field(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+      continue;
+    }
+    switch (s[i + 1]) {
+      case '\\': out += '\\'; break;
+      case 't': out += '\t'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      default: out += s[i]; continue;  // (not an escape: the backslash stays, the next byte is read next)
+    }
+    ++i;
+  }
+  return out;
+}
+
 // ---- child_exit ----
 
 std::string encode_exit_reason(const exit_reason& r) {

@@ -78,6 +78,14 @@ std::string format_spawn(const spawn_request& r);
 /// fields of node::remote_children()'s listing).
 bool valid_child_path(std::string_view path) noexcept;
 
+/// A field of node::remote_children()'s listing (tab-separated fields, a line per child) that may
+/// hold any bytes (an exit reason's detail: an exception's message may have newlines; a peer's
+/// child_exit may have anything): '\\' becomes "\\\\", '\t' "\\t", '\n' "\\n", '\r' "\\r", so the
+/// field is one field of one line. unescape_field(escape_field(s)) == s for every s.
+std::string escape_field(std::string_view s);
+/// The inverse of escape_field(); a '\\' before any other byte, or last, is kept as it is.
+std::string unescape_field(std::string_view s);
+
 // ---- remote children: child_exit payloads ----
 
 /// The longest exit_reason::detail a child_exit frame carries: a longer one is cut to this (its
