@@ -36,40 +36,25 @@ using procactor::cluster::membership;
 
 namespace {
 
-struct echo_q {
-  std::string text;
-};
-struct hold_q {
-  int unused;
-};
-
-// Answers echo_q with its text, prefixed with who asked; holds hold_q requests unanswered.
-class echo_actor : public actor {
- public:
-  echo_actor() {
-    on<echo_q>([this](const echo_q& q) -> std::string { return q.text + " from " + sender(); });
-    on<hold_q>([this](const hold_q&) { held_.push_back(make_response_promise<std::string>()); });
-  }
-
- private:
-  std::vector<procactor::response_promise<std::string>> held_;
-};
-
-// Why a test that needs a NATS server is skipped (empty: it runs).
+using procactor_test::cluster_nodes;
+using procactor_test::echo_q;
+using procactor_test::echo_spec;
+using procactor_test::hold_q;
+using procactor_test::member_of;
 using procactor_test::nats_precondition;
+using procactor_test::sees_up;
+using procactor_test::up_as_new_incarnation;
 
-supervisor_spec echo_spec() {
-  supervisor_spec s;
-  s.children = {child_spec::of<echo_actor>("echo")};
-  return s;
-}
-
+// The options of node @p node of this suite's cluster on a server of a case's own.
 cluster_options options(const procactor_test::nats_server& srv, std::string node) {
   return procactor_test::node_options(srv, std::move(node), "t");
 }
 
-using procactor_test::member_of;
-using procactor_test::sees_up;
+// This suite's nodes @p trees (node, root, spec) on a server of their own.
+// (A prvalue: cluster_nodes is neither copied nor moved.)
+cluster_nodes nodes(std::vector<procactor_test::node_tree> trees, procactor_test::cluster_nodes_options o = {}) {
+  return cluster_nodes("t", std::move(trees), std::move(o));
+}
 
 cw::frame_view sample_frame(const std::string& payload) {
   cw::frame_view f;
@@ -361,18 +346,16 @@ BOOST_AUTO_TEST_CASE(the_url_and_node_name_come_from_the_environment_and_bad_nam
 
 BOOST_AUTO_TEST_CASE(a_request_and_a_send_reach_an_actor_on_another_node,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
   procactor::queue<std::string> sink(256);
   supervisor_spec sb = echo_spec();
   sb.children.push_back(procactor::testing::probe_child("sink", sink));
-  auto ta = tree::start("na", echo_spec());
-  auto tb = tree::start("nb", sb);
+  auto n = nodes({{"a", "na", echo_spec()}, {"b", "nb", sb}});
   {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
+    auto& a = n["a"];
+    auto& b = n["b"];
     BOOST_TEST(a.name() == "a");
     BOOST_TEST(a.gateway_pid() > 0);
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
+    BOOST_TEST_REQUIRE(n.wait_all_up(5s));
 
     auto r = a.request<std::string>("b:/nb/echo", echo_q{"hi"}, 5s);
     BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
@@ -401,20 +384,13 @@ BOOST_AUTO_TEST_CASE(a_request_and_a_send_reach_an_actor_on_another_node,
     BOOST_TEST(st.sent >= 3u);
     BOOST_TEST(st.fenced_dropped == 0u);
   }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_actor_on_a_live_node_and_an_unknown_node_are_no_such_actor,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("ua", echo_spec());
-  auto tb = tree::start("ub", echo_spec());
+  auto n = nodes({{"a", "ua", echo_spec()}, {"b", "ub", echo_spec()}});
   {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
+    auto& a = n["a"];
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
     const auto t0 = std::chrono::steady_clock::now();
     auto r = a.request<std::string>("b:/ub/nobody", echo_q{"x"}, 5s);
@@ -429,20 +405,14 @@ BOOST_AUTO_TEST_CASE(an_unknown_actor_on_a_live_node_and_an_unknown_node_are_no_
     auto bad = a.request<std::string>("/ub/echo", echo_q{"x"}, 5s);
     BOOST_TEST((bad.error == errc::no_such_actor));
   }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_node_killed_is_declared_down_within_a_second_and_its_requests_fail_with_died_at_once,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("ka", echo_spec());
-  auto tb = tree::start("kb", echo_spec());
+  auto n = nodes({{"a", "ka", echo_spec()}, {"b", "kb", echo_spec()}});
   {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
+    auto& a = n["a"];
+    auto& b = n["b"];
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
     BOOST_TEST_REQUIRE(a.request<std::string>("b:/kb/echo", echo_q{"warm"}, 5s).value.has_value());
 
@@ -475,36 +445,20 @@ BOOST_AUTO_TEST_CASE(a_node_killed_is_declared_down_within_a_second_and_its_requ
         5s));
     BOOST_TEST(own.detail == "the gateway of node b has ended");
   }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_node_whose_process_is_sigkilled_is_declared_down_within_a_second,
                      *boost::unit_test::precondition(nats_precondition{})) {
   // node c is a process of its own (its tree handle and node handle); SIGKILL of that process
   // takes its tree down (the root sees its owner gone) and its gateway (PR_SET_PDEATHSIG)
-  procactor_test::nats_server srv;
-  auto ta = tree::start("sa", echo_spec());
+  auto n = nodes({{"a", "sa", echo_spec()}});
   {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto [mine, theirs] = procactor::pipe();
-    const cluster_options co = options(srv, "c");
-    procactor::process c(
-        [co](procactor::connection& ready) {
-          auto t = tree::start("sc", echo_spec());
-          auto n = cluster::node::start(t, co);
-          ready.send_bytes(std::span<const char>("up", 2));
-          for (;;) ::pause();
-        },
-        std::move(theirs));
-    c.start();
-    BOOST_TEST_REQUIRE(mine.recv_bytes(10s).size() == 2u);
+    auto& a = n["a"];
+    procactor_test::node_process c("sc", echo_spec(), n.options("c"));
+    BOOST_TEST_REQUIRE(c.start(10s));
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c"); }, 5s));
     BOOST_TEST_REQUIRE(a.request<std::string>("c:/sc/echo", echo_q{"up"}, 5s).value.has_value());
-    std::error_code ec;
-    c.signal(SIGKILL, false, ec);  // the node's process alone: the rest follows it
+    const std::error_code ec = c.kill();  // the node's process alone: the rest follows it
     BOOST_TEST_REQUIRE(!ec);
     const auto killed = std::chrono::steady_clock::now();
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "c"); }, 3s));
@@ -516,18 +470,15 @@ BOOST_AUTO_TEST_CASE(a_node_whose_process_is_sigkilled_is_declared_down_within_a
     auto r = a.request<std::string>("c:/sc/echo", echo_q{"late"}, 5s);
     BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
   }
-  ta.stop();
-  ta.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_request_pending_when_its_node_goes_down_fails_with_died_node_down,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("pa", echo_spec());
-  auto tb = tree::start("pb", echo_spec());
+  auto n = nodes({{"a", "pa", echo_spec()}, {"b", "pb", echo_spec()}});
   {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
+    auto& a = n["a"];
+    auto& b = n["b"];
+    auto& tb = n.tree("b");
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
     // b's gateway is killed, from a helper process, once b's echo has taken the held request
     const pid_t gw = b.gateway_pid();
@@ -547,10 +498,6 @@ BOOST_AUTO_TEST_CASE(a_request_pending_when_its_node_goes_down_fails_with_died_n
                                                     << " ms");
     BOOST_TEST((took < 2s));  // the kill plus the down detection, not the 10 s timeout
   }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
 }
 
 BOOST_AUTO_TEST_CASE(credentials_are_passed_to_nats_and_a_wrong_one_keeps_a_node_out,
@@ -655,16 +602,15 @@ BOOST_AUTO_TEST_CASE(a_tls_server_takes_a_node_that_trusts_its_ca_and_no_other,
 
 BOOST_AUTO_TEST_CASE(clusters_of_different_names_on_one_server_never_see_each_other,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("xa", echo_spec());
-  auto tb = tree::start("xb", echo_spec());
-  auto tc = tree::start("xc", echo_spec());
+  procactor_test::cluster_nodes_options o;
+  o.tune = [](const std::string& node, cluster_options& opts) {
+    if (node == "b") opts.cluster += "other";  // c is of a's cluster: heard by a
+  };
+  auto n = nodes({{"a", "xa", echo_spec()}, {"b", "xb", echo_spec()}, {"c", "xc", echo_spec()}}, o);
   {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    cluster_options other = options(srv, "b");
-    other.cluster += "other";
-    auto b = cluster::node::start(tb, other);
-    auto c = cluster::node::start(tc, options(srv, "c"));  // a's cluster: heard by a
+    auto& a = n["a"];
+    auto& b = n["b"];
+    auto& c = n["c"];
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c") && sees_up(c, "a"); }, 5s));
     BOOST_TEST(!member_of(a, "b").has_value());
     BOOST_TEST(!member_of(b, "a").has_value());
@@ -674,29 +620,21 @@ BOOST_AUTO_TEST_CASE(clusters_of_different_names_on_one_server_never_see_each_ot
     std::error_code ec;
     BOOST_TEST(b.stats(2s, ec).received == 0u);  // nothing of a's cluster reached b
   }
-  ta.stop();
-  tb.stop();
-  tc.stop();
-  ta.join();
-  tb.join();
-  tc.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_node_whose_handle_is_destroyed_leaves_and_the_others_fail_its_requests_at_once,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("va", echo_spec());
-  auto tb = tree::start("vb", echo_spec());
+  auto n = nodes({{"a", "va", echo_spec()}, {"b", "vb", echo_spec()}});
   {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    std::optional<cluster::node> b = cluster::node::start(tb, options(srv, "b"));
+    auto& a = n["a"];
+    auto& tb = n.tree("b");
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
     const auto b_inc = member_of(a, "b")->incarnation;
     // b's node handle goes away once b's echo holds a's request: its gateway says it leaves
     std::thread leaver([&] {
       procactor::testing::wait_for_stats(tb, "/vb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
                                          10s);
-      b.reset();
+      n.leave("b");
     });
     auto r = a.request<std::string>("b:/vb/echo", hold_q{0}, 10s);
     leaver.join();
@@ -710,21 +648,15 @@ BOOST_AUTO_TEST_CASE(a_node_whose_handle_is_destroyed_leaves_and_the_others_fail
     std::error_code ec;
     BOOST_TEST(a.stats(2s, ec).downs == 1u);
   }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_incarnation,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("fa", echo_spec());
-  auto tb = tree::start("fb", echo_spec());
+  auto n = nodes({{"a", "fa", echo_spec()}, {"b", "fb", echo_spec()}});
   {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
+    auto& a = n["a"];
+    auto& b = n["b"];
+    BOOST_TEST_REQUIRE(n.wait_all_up(5s));
     std::error_code ec;
     const auto a_inc = a.stats(2s, ec).incarnation;
     const auto b_inc = member_of(a, "b")->incarnation;
@@ -735,12 +667,7 @@ BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_
     BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGCONT) == 0);
 
     // its old incarnation's frames are dropped at a; told so, b takes a new one and joins again
-    BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] {
-          auto m = member_of(a, "b");
-          return m && m->up && m->incarnation != b_inc;
-        },
-        5s));
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return up_as_new_incarnation(a, "b", b_inc); }, 5s));
     auto sa = a.stats(2s, ec);
     auto sb = b.stats(2s, ec);
     BOOST_TEST_MESSAGE("a: downs " << sa.downs << " fenced " << sa.fenced_dropped << " rejoins " << sa.rejoins
@@ -758,10 +685,6 @@ BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_
     auto r = a.request<std::string>("b:/fb/echo", echo_q{"again"}, 5s);
     BOOST_TEST(r.value.value_or(r.detail) == "again from /.gateway");
   }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
 }
 
 BOOST_AUTO_TEST_CASE(an_isolated_member_table_fences_everyone_until_it_reconnects) {
@@ -788,13 +711,12 @@ BOOST_AUTO_TEST_CASE(an_isolated_member_table_fences_everyone_until_it_reconnect
 
 BOOST_AUTO_TEST_CASE(nodes_that_lose_the_server_declare_each_other_down_and_rejoin_when_it_answers_again,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("ia", echo_spec());
-  auto tb = tree::start("ib", echo_spec());
+  auto n = nodes({{"a", "ia", echo_spec()}, {"b", "ib", echo_spec()}});
   {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
+    auto& a = n["a"];
+    auto& b = n["b"];
+    auto& srv = n.server();
+    BOOST_TEST_REQUIRE(n.wait_all_up(5s));
     std::error_code ec;
     const auto a_inc = a.stats(2s, ec).incarnation;
     const auto b_inc = b.stats(2s, ec).incarnation;
@@ -814,12 +736,7 @@ BOOST_AUTO_TEST_CASE(nodes_that_lose_the_server_declare_each_other_down_and_rejo
     BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGCONT) == 0);
 
     BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] {
-          auto mb = member_of(a, "b");
-          auto ma = member_of(b, "a");
-          return mb && mb->up && mb->incarnation != b_inc && ma && ma->up && ma->incarnation != a_inc;
-        },
-        10s));
+        [&] { return up_as_new_incarnation(a, "b", b_inc) && up_as_new_incarnation(b, "a", a_inc); }, 10s));
     auto sa = a.stats(2s, ec);
     auto sb = b.stats(2s, ec);
     BOOST_TEST(sa.rejoins == 1u);
@@ -827,10 +744,6 @@ BOOST_AUTO_TEST_CASE(nodes_that_lose_the_server_declare_each_other_down_and_rejo
     auto again = a.request<std::string>("b:/ib/echo", echo_q{"healed"}, 5s);
     BOOST_TEST(again.value.value_or(again.detail) == "healed from /.gateway");
   }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

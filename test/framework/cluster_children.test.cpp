@@ -36,10 +36,9 @@ namespace cluster = procactor::cluster;
 
 namespace {
 
+using procactor_test::crash_q;
+
 struct pid_q {
-  int unused = 0;
-};
-struct crash_q {
   int unused = 0;
 };
 struct downs_q {
@@ -82,11 +81,8 @@ PROCACTOR_ACTOR(placed_worker);
 
 namespace {
 
+using procactor_test::cluster_nodes;
 using procactor_test::nats_precondition;
-
-cluster_options options(const procactor_test::nats_server& srv, std::string node) {
-  return procactor_test::node_options(srv, std::move(node), "rc");
-}
 
 supervisor_spec host_spec() {
   supervisor_spec s;
@@ -99,6 +95,18 @@ supervisor_spec origin_spec(child_spec w) {
   s.max_restarts = 10;
   s.children = {child_spec::of<first_down_watcher>("watch"), std::move(w)};
   return s;
+}
+
+// This suite's nodes: a server of their own, the trees of hosts b (and c with @p with_c), roots
+// rcb and rcc, then origin a (rca: @p origin's actors); the nodes start in @p node_order (empty:
+// the trees'). (A prvalue: cluster_nodes is neither copied nor moved.)
+cluster_nodes nodes(supervisor_spec origin, bool with_c = false, std::vector<std::string> node_order = {}) {
+  std::vector<procactor_test::node_tree> trees{{"b", "rcb", host_spec()}};
+  if (with_c) trees.push_back({"c", "rcc", host_spec()});
+  trees.push_back({"a", "rca", std::move(origin)});
+  procactor_test::cluster_nodes_options o;
+  o.node_order = std::move(node_order);
+  return cluster_nodes("rc", std::move(trees), std::move(o));
 }
 
 std::optional<cluster::remote_child> find_child(cluster::node& n, bool hosted) {
@@ -190,12 +198,11 @@ BOOST_AUTO_TEST_CASE(spawns_of_other_nodes_beyond_the_hosted_bound_are_answered_
 
 BOOST_AUTO_TEST_CASE(a_child_placed_on_node_b_runs_in_b_and_answers_requests_and_stops_with_its_tree,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto tb = tree::start("rcb", host_spec());
-  auto ta = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
+  auto n = nodes(origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
   {
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto& a = n["a"];
+    auto& b = n["b"];
+    auto& ta = n.tree("a");
     std::optional<cluster::remote_child> found;
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a)).has_value(); }, 10s));
     const auto c = *found;
@@ -214,18 +221,14 @@ BOOST_AUTO_TEST_CASE(a_child_placed_on_node_b_runs_in_b_and_answers_requests_and
     ta.join();
     BOOST_TEST(procactor_test::wait_until([&] { return !find_child(b, true) && !alive(pid); }, 5s));
   }
-  tb.stop();
-  tb.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_crashed_remote_child_is_placed_again_and_its_supervisor_sees_its_reason,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto tb = tree::start("rcb", host_spec());
-  auto ta = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
+  auto n = nodes(origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
   {
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto& a = n["a"];
+    auto& ta = n.tree("a");
     std::optional<cluster::remote_child> found;
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a)).has_value(); }, 10s));
     const auto first = *found;
@@ -244,22 +247,16 @@ BOOST_AUTO_TEST_CASE(a_crashed_remote_child_is_placed_again_and_its_supervisor_s
     auto again = a.request<std::int64_t>("b:" + second.path, pid_q{}, 5s);
     BOOST_TEST(again.value.has_value(), again.error.message() << " | " << again.detail);
   }
-  ta.stop();
-  ta.join();
-  tb.stop();
-  tb.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_remote_child_whose_node_goes_down_is_placed_on_the_fallback_node_with_reason_node_down,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto tb = tree::start("rcb", host_spec());
-  auto tc = tree::start("rcc", host_spec());
-  auto ta = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b", {"c"})));
+  auto n = nodes(origin_spec(child_spec::of<placed_worker>("w").on_node("b", {"c"})), true, {"c", "b", "a"});
   {
-    auto c = cluster::node::start(tc, options(srv, "c"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto& a = n["a"];
+    auto& b = n["b"];
+    auto& c = n["c"];
+    auto& ta = n.tree("a");
     std::optional<cluster::remote_child> found;
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a); return found && found->node == "b"; }, 10s));
     BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGKILL) == 0);  // node b is gone from the network
@@ -278,61 +275,37 @@ BOOST_AUTO_TEST_CASE(a_remote_child_whose_node_goes_down_is_placed_on_the_fallba
     BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
     BOOST_TEST(parent_of(static_cast<pid_t>(*r.value)) == c.host_pid());
   }
-  ta.stop();
-  ta.join();
-  tb.stop();
-  tb.join();
-  tc.stop();
-  tc.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_node_that_sees_the_origin_node_go_down_stops_the_children_it_runs_for_it,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto tb = tree::start("rcb", host_spec());
+  cluster_nodes n("rc", {{"b", "rcb", host_spec()}});
   {
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto [mine, theirs] = procactor::pipe();
-    const cluster_options ao = options(srv, "a");
-    procactor::process origin(
-        [ao](procactor::connection& ready) {
-          auto t = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
-          auto n = cluster::node::start(t, ao);
-          ready.send_bytes(std::span<const char>("up", 2));
-          for (;;) ::pause();
-        },
-        std::move(theirs));
-    origin.start();
-    BOOST_TEST_REQUIRE(mine.recv_bytes(10s).size() == 2u);
+    auto& b = n["b"];
+    procactor_test::node_process origin("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")),
+                                        n.options("a"));
+    BOOST_TEST_REQUIRE(origin.start(10s));
     std::optional<cluster::remote_child> found;
     BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = find_child(b, true); return found && !found->path.empty(); }, 10s));
     const auto h = *found;
     auto r = b.request<std::int64_t>("b:" + h.path, pid_q{}, 5s);
     BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
     const auto pid = static_cast<pid_t>(*r.value);
-    std::error_code ec;
-    origin.signal(SIGKILL, false, ec);  // the origin node's process: its tree and gateway follow it
+    const std::error_code ec = origin.kill();  // the origin node's process: its tree and gateway follow it
     BOOST_TEST_REQUIRE(!ec);
     origin.join();
     BOOST_TEST(procactor_test::wait_until([&] { return !find_child(b, true) && !alive(pid); }, 3s));
   }
-  tb.stop();
-  tb.join();
 }
 
 BOOST_AUTO_TEST_CASE(children_placed_on_any_node_go_to_the_node_with_the_fewest_placed_there,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto tb = tree::start("rcb", host_spec());
-  auto tc = tree::start("rcc", host_spec());
   supervisor_spec s;
   s.children = {child_spec::of<placed_worker>("w1").on_any_node(), child_spec::of<placed_worker>("w2").on_any_node(),
                 child_spec::of<placed_worker>("w3").on_any_node({"b", "c"})};
-  auto ta = tree::start("rca", s);
+  auto n = nodes(s, true, {"c", "b", "a"});
   {
-    auto c = cluster::node::start(tc, options(srv, "c"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto a = cluster::node::start(ta, options(srv, "a"));
+    auto& a = n["a"];
     std::vector<cluster::remote_child> all;
     BOOST_TEST_REQUIRE(procactor_test::wait_until(
         [&] {
@@ -350,12 +323,6 @@ BOOST_AUTO_TEST_CASE(children_placed_on_any_node_go_to_the_node_with_the_fewest_
     BOOST_TEST(on_b + on_c == 3);
     BOOST_TEST(std::abs(on_b - on_c) == 1);  // two on one node, one on the other
   }
-  ta.stop();
-  ta.join();
-  tb.stop();
-  tb.join();
-  tc.stop();
-  tc.join();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
