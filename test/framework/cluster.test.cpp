@@ -24,8 +24,6 @@
 #include "support/nats_server.hpp"
 
 using namespace std::chrono_literals;
-using procactor::actor;
-using procactor::child_spec;
 using procactor::cluster_options;
 using procactor::errc;
 using procactor::supervisor_spec;
@@ -44,6 +42,15 @@ using procactor_test::member_of;
 using procactor_test::nats_precondition;
 using procactor_test::sees_up;
 using procactor_test::up_as_new_incarnation;
+
+// A member table that declares a peer down after 700 ms of silence (of @p max_peers at most),
+// the time its cases start at, and the downs it declared.
+struct member_table {
+  membership m;
+  const membership::clock::time_point t0 = membership::clock::time_point{} + 10s;
+  std::vector<membership::down_event> downs;
+  explicit member_table(std::size_t max_peers = membership::default_max_peers) : m(700ms, max_peers) {}
+};
 
 // The options of node @p node of this suite's cluster on a server of a case's own.
 cluster_options options(const procactor_test::nats_server& srv, std::string node) {
@@ -155,9 +162,8 @@ BOOST_AUTO_TEST_CASE(node_names_are_subject_tokens_and_addresses_split_at_the_fi
 }
 
 BOOST_AUTO_TEST_CASE(a_silent_member_is_declared_down_after_down_after_and_its_frames_are_fenced) {
-  membership m(700ms);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table;
+  auto& [m, t0, downs] = table;
   BOOST_TEST((m.observe("b", 11, t0, downs) == membership::verdict::joined));
   m.check(t0, downs);  // the first check (it declares nobody down)
   BOOST_TEST((m.observe("b", 11, t0 + 100ms, downs) == membership::verdict::accept));
@@ -183,9 +189,8 @@ BOOST_AUTO_TEST_CASE(a_silent_member_is_declared_down_after_down_after_and_its_f
 }
 
 BOOST_AUTO_TEST_CASE(a_new_incarnation_of_an_up_member_declares_the_old_one_down) {
-  membership m(700ms);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table;
+  auto& [m, t0, downs] = table;
   m.observe("b", 1, t0, downs);
   BOOST_TEST((m.observe("b", 2, t0 + 50ms, downs) == membership::verdict::joined));
   BOOST_TEST_REQUIRE(downs.size() == 1u);
@@ -195,9 +200,8 @@ BOOST_AUTO_TEST_CASE(a_new_incarnation_of_an_up_member_declares_the_old_one_down
 }
 
 BOOST_AUTO_TEST_CASE(the_member_table_is_bounded_a_new_node_takes_the_place_of_a_down_one_or_is_refused) {
-  membership m(700ms, 2);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table(2);
+  auto& [m, t0, downs] = table;
   BOOST_TEST((m.observe("b", 1, t0, downs) == membership::verdict::joined));
   BOOST_TEST((m.observe("c", 2, t0, downs) == membership::verdict::joined));
   // full of live members: a third node's frames are refused, counted, and leave no entry
@@ -223,9 +227,8 @@ BOOST_AUTO_TEST_CASE(the_member_table_is_bounded_a_new_node_takes_the_place_of_a
 BOOST_AUTO_TEST_CASE(the_first_check_declares_nobody_down) {
   // a gateway stopped between its first heartbeat and its first check (found by the frozen-node
   // case below: the frozen gateway declared the healthy node down on waking)
-  membership m(700ms);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table;
+  auto& [m, t0, downs] = table;
   m.observe("b", 1, t0, downs);
   m.check(t0 + 2s, downs);
   BOOST_TEST(downs.empty());
@@ -234,9 +237,8 @@ BOOST_AUTO_TEST_CASE(the_first_check_declares_nobody_down) {
 
 BOOST_AUTO_TEST_CASE(a_check_that_comes_late_declares_nobody_down) {
   // the checking gateway was itself stopped: the silence is its own, not its peers'
-  membership m(700ms);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table;
+  auto& [m, t0, downs] = table;
   m.observe("b", 1, t0, downs);
   m.check(t0 + 20ms, downs);
   m.check(t0 + 2s, downs);  // 2 s since the last check
@@ -350,101 +352,95 @@ BOOST_AUTO_TEST_CASE(a_request_and_a_send_reach_an_actor_on_another_node,
   supervisor_spec sb = echo_spec();
   sb.children.push_back(procactor::testing::probe_child("sink", sink));
   auto n = nodes({{"a", "na", echo_spec()}, {"b", "nb", sb}});
-  {
-    auto& a = n["a"];
-    auto& b = n["b"];
-    BOOST_TEST(a.name() == "a");
-    BOOST_TEST(a.gateway_pid() > 0);
-    BOOST_TEST_REQUIRE(n.wait_all_up(5s));
+  auto& a = n["a"];
+  auto& b = n["b"];
+  BOOST_TEST(a.name() == "a");
+  BOOST_TEST(a.gateway_pid() > 0);
+  BOOST_TEST_REQUIRE(n.wait_all_up(5s));
 
-    auto r = a.request<std::string>("b:/nb/echo", echo_q{"hi"}, 5s);
-    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
-    BOOST_TEST(*r.value == "hi from /.gateway");  // the gateway asks on the remote requester's behalf
-    BOOST_TEST(r.detail == "b:/nb/echo");          // who replied
-    auto rel = a.request<std::string>("b:echo", echo_q{"rel"}, 5s);  // relative to b's root
-    BOOST_TEST(rel.value.value_or("") == "rel from /.gateway");
-    auto back = b.request<std::string>("a:/na/echo", echo_q{"back"}, 5s);  // and the other way
-    BOOST_TEST(back.value.value_or("") == "back from /.gateway");
-    auto self = a.request<std::string>("a:/na/echo", echo_q{"self"}, 5s);  // to its own node
-    BOOST_TEST(self.value.value_or("") == "self from /.gateway");
+  auto r = a.request<std::string>("b:/nb/echo", echo_q{"hi"}, 5s);
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+  BOOST_TEST(*r.value == "hi from /.gateway");  // the gateway asks on the remote requester's behalf
+  BOOST_TEST(r.detail == "b:/nb/echo");          // who replied
+  auto rel = a.request<std::string>("b:echo", echo_q{"rel"}, 5s);  // relative to b's root
+  BOOST_TEST(rel.value.value_or("") == "rel from /.gateway");
+  auto back = b.request<std::string>("a:/na/echo", echo_q{"back"}, 5s);  // and the other way
+  BOOST_TEST(back.value.value_or("") == "back from /.gateway");
+  auto self = a.request<std::string>("a:/na/echo", echo_q{"self"}, 5s);  // to its own node
+  BOOST_TEST(self.value.value_or("") == "self from /.gateway");
 
-    a.send("b:/nb/sink", std::string("one-way"));
-    BOOST_TEST(sink.get(5s) == "one-way");
-    // one sender's messages arrive in the order sent
-    // (std::to_string alone: GCC 12's -Wrestrict false positive on "m" + to_string at -O3)
-    for (int i = 0; i < 200; ++i) a.send("b:/nb/sink", std::to_string(i));
-    bool in_order = true;
-    for (int i = 0; i < 200; ++i) in_order = in_order && sink.get(5s) == std::to_string(i);
-    BOOST_TEST(in_order);
+  a.send("b:/nb/sink", std::string("one-way"));
+  BOOST_TEST(sink.get(5s) == "one-way");
+  // one sender's messages arrive in the order sent
+  // (std::to_string alone: GCC 12's -Wrestrict false positive on "m" + to_string at -O3)
+  for (int i = 0; i < 200; ++i) a.send("b:/nb/sink", std::to_string(i));
+  bool in_order = true;
+  for (int i = 0; i < 200; ++i) in_order = in_order && sink.get(5s) == std::to_string(i);
+  BOOST_TEST(in_order);
 
-    std::error_code ec;
-    auto st = a.stats(2s, ec);
-    BOOST_TEST(!ec);
-    BOOST_TEST(st.incarnation != 0u);
-    BOOST_TEST(st.sent >= 3u);
-    BOOST_TEST(st.fenced_dropped == 0u);
-  }
+  std::error_code ec;
+  auto st = a.stats(2s, ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(st.incarnation != 0u);
+  BOOST_TEST(st.sent >= 3u);
+  BOOST_TEST(st.fenced_dropped == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_actor_on_a_live_node_and_an_unknown_node_are_no_such_actor,
                      *boost::unit_test::precondition(nats_precondition{})) {
   auto n = nodes({{"a", "ua", echo_spec()}, {"b", "ub", echo_spec()}});
-  {
-    auto& a = n["a"];
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
-    const auto t0 = std::chrono::steady_clock::now();
-    auto r = a.request<std::string>("b:/ub/nobody", echo_q{"x"}, 5s);
-    BOOST_TEST((r.error == errc::no_such_actor), r.error.message() << " | " << r.detail);
-    BOOST_TEST(r.detail.find("/ub/nobody") != std::string::npos, r.detail);
-    auto g = a.request<std::string>("b:/.gateway", echo_q{"x"}, 5s);  // the gateway is nobody's actor
-    BOOST_TEST((g.error == errc::no_such_actor), g.error.message() << " | " << g.detail);
-    auto u = a.request<std::string>("zz:/ub/echo", echo_q{"x"}, 5s);
-    BOOST_TEST((u.error == errc::no_such_actor), u.error.message() << " | " << u.detail);
-    BOOST_TEST(u.detail.find("no node zz") != std::string::npos, u.detail);
-    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // answers, not timeouts
-    auto bad = a.request<std::string>("/ub/echo", echo_q{"x"}, 5s);
-    BOOST_TEST((bad.error == errc::no_such_actor));
-  }
+  auto& a = n["a"];
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = a.request<std::string>("b:/ub/nobody", echo_q{"x"}, 5s);
+  BOOST_TEST((r.error == errc::no_such_actor), r.error.message() << " | " << r.detail);
+  BOOST_TEST(r.detail.find("/ub/nobody") != std::string::npos, r.detail);
+  auto g = a.request<std::string>("b:/.gateway", echo_q{"x"}, 5s);  // the gateway is nobody's actor
+  BOOST_TEST((g.error == errc::no_such_actor), g.error.message() << " | " << g.detail);
+  auto u = a.request<std::string>("zz:/ub/echo", echo_q{"x"}, 5s);
+  BOOST_TEST((u.error == errc::no_such_actor), u.error.message() << " | " << u.detail);
+  BOOST_TEST(u.detail.find("no node zz") != std::string::npos, u.detail);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // answers, not timeouts
+  auto bad = a.request<std::string>("/ub/echo", echo_q{"x"}, 5s);
+  BOOST_TEST((bad.error == errc::no_such_actor));
 }
 
 BOOST_AUTO_TEST_CASE(a_node_killed_is_declared_down_within_a_second_and_its_requests_fail_with_died_at_once,
                      *boost::unit_test::precondition(nats_precondition{})) {
   auto n = nodes({{"a", "ka", echo_spec()}, {"b", "kb", echo_spec()}});
-  {
-    auto& a = n["a"];
-    auto& b = n["b"];
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
-    BOOST_TEST_REQUIRE(a.request<std::string>("b:/kb/echo", echo_q{"warm"}, 5s).value.has_value());
+  auto& a = n["a"];
+  auto& b = n["b"];
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+  BOOST_TEST_REQUIRE(a.request<std::string>("b:/kb/echo", echo_q{"warm"}, 5s).value.has_value());
 
-    const pid_t gw = b.gateway_pid();
-    BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);  // the node's process on the network
-    const auto killed = std::chrono::steady_clock::now();
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
-    // when a's gateway declared it down (its own clock reading: the test's polling, slow under
-    // load, is not part of the detection)
-    const auto down_after = member_of(a, "b")->since - killed;
-    BOOST_TEST_MESSAGE("node down detected after "
-                       << std::chrono::duration_cast<std::chrono::milliseconds>(down_after).count() << " ms");
-    BOOST_TEST((down_after < 1s));
-    BOOST_TEST(member_of(a, "b").has_value());  // still known, as down
+  const pid_t gw = b.gateway_pid();
+  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);  // the node's process on the network
+  const auto killed = std::chrono::steady_clock::now();
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
+  // when a's gateway declared it down (its own clock reading: the test's polling, slow under
+  // load, is not part of the detection)
+  const auto down_after = member_of(a, "b")->since - killed;
+  BOOST_TEST_MESSAGE("node down detected after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(down_after).count() << " ms");
+  BOOST_TEST((down_after < 1s));
+  BOOST_TEST(member_of(a, "b").has_value());  // still known, as down
 
-    const auto t0 = std::chrono::steady_clock::now();
-    auto r = a.request<std::string>("b:/kb/echo", echo_q{"late"}, 5s);
-    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
-    BOOST_TEST(r.detail.find("node down") != std::string::npos, r.detail);
-    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 200ms));  // at once, not at the timeout
-    std::error_code ec;
-    BOOST_TEST(a.stats(2s, ec).downs == 1u);
-    // and the node whose gateway was killed knows it: its calls fail at once
-    procactor::result<std::string> own;
-    BOOST_TEST(procactor_test::wait_until(
-        [&] {
-          own = b.request<std::string>("a:/ka/echo", echo_q{"x"}, 100ms);  // (long dead by now)
-          return own.error == errc::not_running;
-        },
-        5s));
-    BOOST_TEST(own.detail == "the gateway of node b has ended");
-  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = a.request<std::string>("b:/kb/echo", echo_q{"late"}, 5s);
+  BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
+  BOOST_TEST(r.detail.find("node down") != std::string::npos, r.detail);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 200ms));  // at once, not at the timeout
+  std::error_code ec;
+  BOOST_TEST(a.stats(2s, ec).downs == 1u);
+  // and the node whose gateway was killed knows it: its calls fail at once
+  procactor::result<std::string> own;
+  BOOST_TEST(procactor_test::wait_until(
+      [&] {
+        own = b.request<std::string>("a:/ka/echo", echo_q{"x"}, 100ms);  // (long dead by now)
+        return own.error == errc::not_running;
+      },
+      5s));
+  BOOST_TEST(own.detail == "the gateway of node b has ended");
 }
 
 BOOST_AUTO_TEST_CASE(a_node_whose_process_is_sigkilled_is_declared_down_within_a_second,
@@ -452,52 +448,48 @@ BOOST_AUTO_TEST_CASE(a_node_whose_process_is_sigkilled_is_declared_down_within_a
   // node c is a process of its own (its tree handle and node handle); SIGKILL of that process
   // takes its tree down (the root sees its owner gone) and its gateway (PR_SET_PDEATHSIG)
   auto n = nodes({{"a", "sa", echo_spec()}});
-  {
-    auto& a = n["a"];
-    procactor_test::node_process c("sc", echo_spec(), n.options("c"));
-    BOOST_TEST_REQUIRE(c.start(10s));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c"); }, 5s));
-    BOOST_TEST_REQUIRE(a.request<std::string>("c:/sc/echo", echo_q{"up"}, 5s).value.has_value());
-    const std::error_code ec = c.kill();  // the node's process alone: the rest follows it
-    BOOST_TEST_REQUIRE(!ec);
-    const auto killed = std::chrono::steady_clock::now();
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "c"); }, 3s));
-    const auto took = member_of(a, "c")->since - killed;
-    BOOST_TEST_MESSAGE("node process killed: down after "
-                       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
-    BOOST_TEST((took < 1s));
-    c.join();
-    auto r = a.request<std::string>("c:/sc/echo", echo_q{"late"}, 5s);
-    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
-  }
+  auto& a = n["a"];
+  procactor_test::node_process c("sc", echo_spec(), n.options("c"));
+  BOOST_TEST_REQUIRE(c.start(10s));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c"); }, 5s));
+  BOOST_TEST_REQUIRE(a.request<std::string>("c:/sc/echo", echo_q{"up"}, 5s).value.has_value());
+  const std::error_code ec = c.kill();  // the node's process alone: the rest follows it
+  BOOST_TEST_REQUIRE(!ec);
+  const auto killed = std::chrono::steady_clock::now();
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "c"); }, 3s));
+  const auto took = member_of(a, "c")->since - killed;
+  BOOST_TEST_MESSAGE("node process killed: down after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  BOOST_TEST((took < 1s));
+  c.join();
+  auto r = a.request<std::string>("c:/sc/echo", echo_q{"late"}, 5s);
+  BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
 }
 
 BOOST_AUTO_TEST_CASE(a_request_pending_when_its_node_goes_down_fails_with_died_node_down,
                      *boost::unit_test::precondition(nats_precondition{})) {
   auto n = nodes({{"a", "pa", echo_spec()}, {"b", "pb", echo_spec()}});
-  {
-    auto& a = n["a"];
-    auto& b = n["b"];
-    auto& tb = n.tree("b");
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
-    // b's gateway is killed, from a helper process, once b's echo has taken the held request
-    const pid_t gw = b.gateway_pid();
-    procactor::process killer([gw, &tb] {
-      procactor::testing::wait_for_stats(tb, "/pb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
-                                         10s);
-      ::kill(gw, SIGKILL);
-    });
-    killer.start();
-    const auto t0 = std::chrono::steady_clock::now();
-    auto r = a.request<std::string>("b:/pb/echo", hold_q{0}, 10s);
-    const auto took = std::chrono::steady_clock::now() - t0;
-    killer.join();
-    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
-    BOOST_TEST(r.detail.find("b:/pb/echo died: node down: b") != std::string::npos, r.detail);
-    BOOST_TEST_MESSAGE("held request failed after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                                                    << " ms");
-    BOOST_TEST((took < 2s));  // the kill plus the down detection, not the 10 s timeout
-  }
+  auto& a = n["a"];
+  auto& b = n["b"];
+  auto& tb = n.tree("b");
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+  // b's gateway is killed, from a helper process, once b's echo has taken the held request
+  const pid_t gw = b.gateway_pid();
+  procactor::process killer([gw, &tb] {
+    procactor::testing::wait_for_stats(tb, "/pb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
+                                       10s);
+    ::kill(gw, SIGKILL);
+  });
+  killer.start();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = a.request<std::string>("b:/pb/echo", hold_q{0}, 10s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  killer.join();
+  BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
+  BOOST_TEST(r.detail.find("b:/pb/echo died: node down: b") != std::string::npos, r.detail);
+  BOOST_TEST_MESSAGE("held request failed after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                                  << " ms");
+  BOOST_TEST((took < 2s));  // the kill plus the down detection, not the 10 s timeout
 }
 
 BOOST_AUTO_TEST_CASE(credentials_are_passed_to_nats_and_a_wrong_one_keeps_a_node_out,
@@ -607,90 +599,83 @@ BOOST_AUTO_TEST_CASE(clusters_of_different_names_on_one_server_never_see_each_ot
     if (node == "b") opts.cluster += "other";  // c is of a's cluster: heard by a
   };
   auto n = nodes({{"a", "xa", echo_spec()}, {"b", "xb", echo_spec()}, {"c", "xc", echo_spec()}}, o);
-  {
-    auto& a = n["a"];
-    auto& b = n["b"];
-    auto& c = n["c"];
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c") && sees_up(c, "a"); }, 5s));
-    BOOST_TEST(!member_of(a, "b").has_value());
-    BOOST_TEST(!member_of(b, "a").has_value());
-    BOOST_TEST(!member_of(b, "c").has_value());
-    auto r = a.request<std::string>("b:/xb/echo", echo_q{"over"}, 2s);
-    BOOST_TEST((r.error == errc::no_such_actor), r.error.message() << " | " << r.detail);
-    std::error_code ec;
-    BOOST_TEST(b.stats(2s, ec).received == 0u);  // nothing of a's cluster reached b
-  }
+  auto& a = n["a"];
+  auto& b = n["b"];
+  auto& c = n["c"];
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c") && sees_up(c, "a"); }, 5s));
+  BOOST_TEST(!member_of(a, "b").has_value());
+  BOOST_TEST(!member_of(b, "a").has_value());
+  BOOST_TEST(!member_of(b, "c").has_value());
+  auto r = a.request<std::string>("b:/xb/echo", echo_q{"over"}, 2s);
+  BOOST_TEST((r.error == errc::no_such_actor), r.error.message() << " | " << r.detail);
+  std::error_code ec;
+  BOOST_TEST(b.stats(2s, ec).received == 0u);  // nothing of a's cluster reached b
 }
 
 BOOST_AUTO_TEST_CASE(a_node_whose_handle_is_destroyed_leaves_and_the_others_fail_its_requests_at_once,
                      *boost::unit_test::precondition(nats_precondition{})) {
   auto n = nodes({{"a", "va", echo_spec()}, {"b", "vb", echo_spec()}});
-  {
-    auto& a = n["a"];
-    auto& tb = n.tree("b");
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
-    const auto b_inc = member_of(a, "b")->incarnation;
-    // b's node handle goes away once b's echo holds a's request: its gateway says it leaves
-    std::thread leaver([&] {
-      procactor::testing::wait_for_stats(tb, "/vb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
-                                         10s);
-      n.leave("b");
-    });
-    auto r = a.request<std::string>("b:/vb/echo", hold_q{0}, 10s);
-    leaver.join();
-    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
-    // told, not found out by silence: the reason says so
-    BOOST_TEST(r.detail.find("b:/vb/echo died: node down: b (left the cluster)") != std::string::npos, r.detail);
-    auto m = member_of(a, "b");
-    BOOST_TEST_REQUIRE(m.has_value());
-    BOOST_TEST(!m->up);
-    BOOST_TEST(m->incarnation == b_inc);
-    std::error_code ec;
-    BOOST_TEST(a.stats(2s, ec).downs == 1u);
-  }
+  auto& a = n["a"];
+  auto& tb = n.tree("b");
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+  const auto b_inc = member_of(a, "b")->incarnation;
+  // b's node handle goes away once b's echo holds a's request: its gateway says it leaves
+  std::thread leaver([&] {
+    procactor::testing::wait_for_stats(tb, "/vb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
+                                       10s);
+    n.leave("b");
+  });
+  auto r = a.request<std::string>("b:/vb/echo", hold_q{0}, 10s);
+  leaver.join();
+  BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
+  // told, not found out by silence: the reason says so
+  BOOST_TEST(r.detail.find("b:/vb/echo died: node down: b (left the cluster)") != std::string::npos, r.detail);
+  auto m = member_of(a, "b");
+  BOOST_TEST_REQUIRE(m.has_value());
+  BOOST_TEST(!m->up);
+  BOOST_TEST(m->incarnation == b_inc);
+  std::error_code ec;
+  BOOST_TEST(a.stats(2s, ec).downs == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_incarnation,
                      *boost::unit_test::precondition(nats_precondition{})) {
   auto n = nodes({{"a", "fa", echo_spec()}, {"b", "fb", echo_spec()}});
-  {
-    auto& a = n["a"];
-    auto& b = n["b"];
-    BOOST_TEST_REQUIRE(n.wait_all_up(5s));
-    std::error_code ec;
-    const auto a_inc = a.stats(2s, ec).incarnation;
-    const auto b_inc = member_of(a, "b")->incarnation;
-    BOOST_TEST(b.stats(2s, ec).incarnation == b_inc);
+  auto& a = n["a"];
+  auto& b = n["b"];
+  BOOST_TEST_REQUIRE(n.wait_all_up(5s));
+  std::error_code ec;
+  const auto a_inc = a.stats(2s, ec).incarnation;
+  const auto b_inc = member_of(a, "b")->incarnation;
+  BOOST_TEST(b.stats(2s, ec).incarnation == b_inc);
 
-    BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGSTOP) == 0);  // frozen: heartbeats stop, the connection stays
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
-    BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGCONT) == 0);
+  BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGSTOP) == 0);  // frozen: heartbeats stop, the connection stays
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
+  BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGCONT) == 0);
 
-    // its old incarnation's frames are dropped at a; told so, b takes a new one and joins again
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return up_as_new_incarnation(a, "b", b_inc); }, 5s));
-    auto sa = a.stats(2s, ec);
-    auto sb = b.stats(2s, ec);
-    BOOST_TEST_MESSAGE("a: downs " << sa.downs << " fenced " << sa.fenced_dropped << " rejoins " << sa.rejoins
-                                   << "; b: downs " << sb.downs << " fenced " << sb.fenced_dropped << " rejoins "
-                                   << sb.rejoins);
-    BOOST_TEST(sa.fenced_dropped >= 1u);
-    BOOST_TEST(sb.rejoins == 1u);
-    BOOST_TEST(sb.incarnation != b_inc);
-    BOOST_TEST(sb.incarnation == member_of(a, "b")->incarnation);
-    // a was not frozen: b's late check did not declare it down, it keeps its incarnation
-    BOOST_TEST(sa.rejoins == 0u);
-    BOOST_TEST(sa.incarnation == a_inc);
-    // nor did it take a itself for unreachable (its own probe of the server was frozen too)
-    BOOST_TEST(sb.downs == 0u);
-    auto r = a.request<std::string>("b:/fb/echo", echo_q{"again"}, 5s);
-    BOOST_TEST(r.value.value_or(r.detail) == "again from /.gateway");
-  }
+  // its old incarnation's frames are dropped at a; told so, b takes a new one and joins again
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return up_as_new_incarnation(a, "b", b_inc); }, 5s));
+  auto sa = a.stats(2s, ec);
+  auto sb = b.stats(2s, ec);
+  BOOST_TEST_MESSAGE("a: downs " << sa.downs << " fenced " << sa.fenced_dropped << " rejoins " << sa.rejoins
+                                 << "; b: downs " << sb.downs << " fenced " << sb.fenced_dropped << " rejoins "
+                                 << sb.rejoins);
+  BOOST_TEST(sa.fenced_dropped >= 1u);
+  BOOST_TEST(sb.rejoins == 1u);
+  BOOST_TEST(sb.incarnation != b_inc);
+  BOOST_TEST(sb.incarnation == member_of(a, "b")->incarnation);
+  // a was not frozen: b's late check did not declare it down, it keeps its incarnation
+  BOOST_TEST(sa.rejoins == 0u);
+  BOOST_TEST(sa.incarnation == a_inc);
+  // nor did it take a itself for unreachable (its own probe of the server was frozen too)
+  BOOST_TEST(sb.downs == 0u);
+  auto r = a.request<std::string>("b:/fb/echo", echo_q{"again"}, 5s);
+  BOOST_TEST(r.value.value_or(r.detail) == "again from /.gateway");
 }
 
 BOOST_AUTO_TEST_CASE(an_isolated_member_table_fences_everyone_until_it_reconnects) {
-  membership m(700ms);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table;
+  auto& [m, t0, downs] = table;
   m.observe("b", 1, t0, downs);
   m.observe("c", 2, t0, downs);
   m.isolate(t0 + 1s, "lost the server", downs);
@@ -712,38 +697,36 @@ BOOST_AUTO_TEST_CASE(an_isolated_member_table_fences_everyone_until_it_reconnect
 BOOST_AUTO_TEST_CASE(nodes_that_lose_the_server_declare_each_other_down_and_rejoin_when_it_answers_again,
                      *boost::unit_test::precondition(nats_precondition{})) {
   auto n = nodes({{"a", "ia", echo_spec()}, {"b", "ib", echo_spec()}});
-  {
-    auto& a = n["a"];
-    auto& b = n["b"];
-    auto& srv = n.server();
-    BOOST_TEST_REQUIRE(n.wait_all_up(5s));
-    std::error_code ec;
-    const auto a_inc = a.stats(2s, ec).incarnation;
-    const auto b_inc = b.stats(2s, ec).incarnation;
+  auto& a = n["a"];
+  auto& b = n["b"];
+  auto& srv = n.server();
+  BOOST_TEST_REQUIRE(n.wait_all_up(5s));
+  std::error_code ec;
+  const auto a_inc = a.stats(2s, ec).incarnation;
+  const auto b_inc = b.stats(2s, ec).incarnation;
 
-    // The server stops answering; both TCP connections stay open, so no client notices by itself
-    // (as with a cut link while traffic flows). Each gateway's own probe does: the other is
-    // unreachable (down), then both come back as new incarnations.
-    BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGSTOP) == 0);
-    struct resume {
-      pid_t pid;
-      ~resume() { ::kill(pid, SIGCONT); }
-    } resume_server{srv.pid()};
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b") && !sees_up(b, "a"); }, 5s));
-    auto r = a.request<std::string>("b:/ib/echo", echo_q{"cut"}, 5s);
-    BOOST_TEST((r.error == errc::died));  // at once, not after 5 s
-    BOOST_TEST(r.detail.find("node down") != std::string::npos, r.detail);
-    BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGCONT) == 0);
+  // The server stops answering; both TCP connections stay open, so no client notices by itself
+  // (as with a cut link while traffic flows). Each gateway's own probe does: the other is
+  // unreachable (down), then both come back as new incarnations.
+  BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGSTOP) == 0);
+  struct resume {
+    pid_t pid;
+    ~resume() { ::kill(pid, SIGCONT); }
+  } resume_server{srv.pid()};
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b") && !sees_up(b, "a"); }, 5s));
+  auto r = a.request<std::string>("b:/ib/echo", echo_q{"cut"}, 5s);
+  BOOST_TEST((r.error == errc::died));  // at once, not after 5 s
+  BOOST_TEST(r.detail.find("node down") != std::string::npos, r.detail);
+  BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGCONT) == 0);
 
-    BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] { return up_as_new_incarnation(a, "b", b_inc) && up_as_new_incarnation(b, "a", a_inc); }, 10s));
-    auto sa = a.stats(2s, ec);
-    auto sb = b.stats(2s, ec);
-    BOOST_TEST(sa.rejoins == 1u);
-    BOOST_TEST(sb.rejoins == 1u);
-    auto again = a.request<std::string>("b:/ib/echo", echo_q{"healed"}, 5s);
-    BOOST_TEST(again.value.value_or(again.detail) == "healed from /.gateway");
-  }
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+      [&] { return up_as_new_incarnation(a, "b", b_inc) && up_as_new_incarnation(b, "a", a_inc); }, 10s));
+  auto sa = a.stats(2s, ec);
+  auto sb = b.stats(2s, ec);
+  BOOST_TEST(sa.rejoins == 1u);
+  BOOST_TEST(sb.rejoins == 1u);
+  auto again = a.request<std::string>("b:/ib/echo", echo_q{"healed"}, 5s);
+  BOOST_TEST(again.value.value_or(again.detail) == "healed from /.gateway");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

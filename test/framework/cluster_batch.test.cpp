@@ -29,7 +29,6 @@ using procactor::actor;
 using procactor::child_spec;
 using procactor::cluster_options;
 using procactor::supervisor_spec;
-using procactor::tree;
 namespace cluster = procactor::cluster;
 namespace cw = procactor::cluster::wire;
 using procactor::cluster::detail::outbound_batcher;
@@ -328,36 +327,34 @@ BOOST_AUTO_TEST_CASE(a_batch_is_published_when_full_and_before_a_frame_of_anothe
 BOOST_AUTO_TEST_CASE(ten_thousand_messages_of_one_sender_across_nodes_arrive_all_and_in_order,
                      *boost::unit_test::precondition(nats_precondition{})) {
   auto nodes = two_nodes("b");
-  {
-    auto& a = nodes["a"];
-    auto& b = nodes["b"];
-    auto& tb = nodes.tree("b");
-    BOOST_TEST_REQUIRE(nodes.wait_all_up(5s));
-    constexpr std::uint64_t n = 10000;
-    for (std::uint64_t i = 0; i < n; ++i) a.send("b:/bb/seq", seq_m{i});
-    std::error_code ec;
-    tally t;
-    cluster::gateway_stats sa, sbs;
-    // every message arrived, or the ones that did not are counted by a gateway
-    const bool settled = procactor_test::wait_until(
-        [&] {
-          auto r = tb.request<tally>("seq", tally_q{}, 2s);
-          if (!r) return false;
-          t = *r.value;
-          sa = a.stats(2s, ec);
-          sbs = b.stats(2s, ec);
-          return t.count + sbs.undeliverable + sa.unpublished + sbs.nats_dropped >= n;
-        },
-        20s);
-    BOOST_TEST_REQUIRE(settled, "arrived " << t.count << " of " << n);
-    BOOST_TEST(t.count + sbs.undeliverable + sa.unpublished + sbs.nats_dropped == n);
-    BOOST_TEST(t.count == n);  // nothing full nor lost here: all of them
-    BOOST_TEST(t.out_of_order == 0u);
-    BOOST_TEST(sa.batches_sent > 0u);   // they went several per NATS message
-    BOOST_TEST(sbs.packed_slots > 0u);  // and several per mailbox slot
-    BOOST_TEST(sbs.received >= n);
-    BOOST_TEST(sbs.malformed == 0u);
-  }
+  auto& a = nodes["a"];
+  auto& b = nodes["b"];
+  auto& tb = nodes.tree("b");
+  BOOST_TEST_REQUIRE(nodes.wait_all_up(5s));
+  constexpr std::uint64_t n = 10000;
+  for (std::uint64_t i = 0; i < n; ++i) a.send("b:/bb/seq", seq_m{i});
+  std::error_code ec;
+  tally t;
+  cluster::gateway_stats sa, sbs;
+  // every message arrived, or the ones that did not are counted by a gateway
+  const bool settled = procactor_test::wait_until(
+      [&] {
+        auto r = tb.request<tally>("seq", tally_q{}, 2s);
+        if (!r) return false;
+        t = *r.value;
+        sa = a.stats(2s, ec);
+        sbs = b.stats(2s, ec);
+        return t.count + sbs.undeliverable + sa.unpublished + sbs.nats_dropped >= n;
+      },
+      20s);
+  BOOST_TEST_REQUIRE(settled, "arrived " << t.count << " of " << n);
+  BOOST_TEST(t.count + sbs.undeliverable + sa.unpublished + sbs.nats_dropped == n);
+  BOOST_TEST(t.count == n);  // nothing full nor lost here: all of them
+  BOOST_TEST(t.out_of_order == 0u);
+  BOOST_TEST(sa.batches_sent > 0u);   // they went several per NATS message
+  BOOST_TEST(sbs.packed_slots > 0u);  // and several per mailbox slot
+  BOOST_TEST(sbs.received >= n);
+  BOOST_TEST(sbs.malformed == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(what_is_left_of_a_batch_when_its_sender_is_declared_down_is_dropped_and_counted_not_delivered,
@@ -374,70 +371,66 @@ BOOST_AUTO_TEST_CASE(what_is_left_of_a_batch_when_its_sender_is_declared_down_is
   auto nodes = two_nodes("f", sb, o);
   const std::string gate = "/tmp/procactor_gate_" + std::to_string(::getpid());
   ::unlink(gate.c_str());
-  {
-    auto& a = nodes["a"];
-    auto& b = nodes["b"];
-    auto& tb = nodes.tree("b");
-    BOOST_TEST_REQUIRE(nodes.wait_all_up(5s));
-    tb.send("slow", gate_m{gate});
-    constexpr std::uint64_t n = 500;
-    for (std::uint64_t i = 0; i < n; ++i) a.send("b:/fb/slow", big_m{i, std::string(1000, 'x')});
-    std::error_code ec;
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return a.stats(2s, ec).sent >= n; }, 10s));
-    BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGKILL) == 0);  // a stops: b declares it down
-    cluster::member down;
-    BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] {
-          for (auto& m : b.members(2s, ec)) {
-            if (m.node == "a" && !m.up) down = m;
-          }
-          return !down.up && down.since != std::chrono::steady_clock::time_point{};
-        },
-        5s));
-    { std::ofstream(gate.c_str()) << "open"; }  // slow takes what is in its mailbox
-    // every message handled, or counted by b's gateway (undeliverable, fenced)
-    std::uint64_t handled = 0;
-    cluster::gateway_stats st;
-    const bool settled = procactor_test::wait_until(
-        [&] {
-          auto r = tb.request<std::uint64_t>("slow", handled_q{}, 2s);
-          if (!r) return false;
-          handled = *r.value;
-          st = b.stats(2s, ec);
-          return handled + st.undeliverable + st.fenced_dropped >= n;
-        },
-        30s);
-    ::unlink(gate.c_str());
-    BOOST_TEST_REQUIRE(settled);
-    BOOST_TEST(handled + st.undeliverable + st.fenced_dropped == n);
-    auto after = tb.request<std::uint64_t>("slow", handled_after_q{down.since.time_since_epoch().count()}, 2s);
-    BOOST_TEST_REQUIRE(static_cast<bool>(after));
-    // After the down slow handles what was in its mailbox then (4 slots) and at most the one
-    // being placed; the rest of the batch is dropped as fenced, not delivered.
-    BOOST_TEST(*after.value <= 5u, "handled " << handled << ", after the down " << *after.value << ", undeliverable "
-                                             << st.undeliverable << ", fenced " << st.fenced_dropped);
-    BOOST_TEST(st.fenced_dropped > 0u);
-  }
+  auto& a = nodes["a"];
+  auto& b = nodes["b"];
+  auto& tb = nodes.tree("b");
+  BOOST_TEST_REQUIRE(nodes.wait_all_up(5s));
+  tb.send("slow", gate_m{gate});
+  constexpr std::uint64_t n = 500;
+  for (std::uint64_t i = 0; i < n; ++i) a.send("b:/fb/slow", big_m{i, std::string(1000, 'x')});
+  std::error_code ec;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return a.stats(2s, ec).sent >= n; }, 10s));
+  BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGKILL) == 0);  // a stops: b declares it down
+  cluster::member down;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+      [&] {
+        for (auto& m : b.members(2s, ec)) {
+          if (m.node == "a" && !m.up) down = m;
+        }
+        return !down.up && down.since != std::chrono::steady_clock::time_point{};
+      },
+      5s));
+  { std::ofstream(gate.c_str()) << "open"; }  // slow takes what is in its mailbox
+  // every message handled, or counted by b's gateway (undeliverable, fenced)
+  std::uint64_t handled = 0;
+  cluster::gateway_stats st;
+  const bool settled = procactor_test::wait_until(
+      [&] {
+        auto r = tb.request<std::uint64_t>("slow", handled_q{}, 2s);
+        if (!r) return false;
+        handled = *r.value;
+        st = b.stats(2s, ec);
+        return handled + st.undeliverable + st.fenced_dropped >= n;
+      },
+      30s);
+  ::unlink(gate.c_str());
+  BOOST_TEST_REQUIRE(settled);
+  BOOST_TEST(handled + st.undeliverable + st.fenced_dropped == n);
+  auto after = tb.request<std::uint64_t>("slow", handled_after_q{down.since.time_since_epoch().count()}, 2s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(after));
+  // After the down slow handles what was in its mailbox then (4 slots) and at most the one
+  // being placed; the rest of the batch is dropped as fenced, not delivered.
+  BOOST_TEST(*after.value <= 5u, "handled " << handled << ", after the down " << *after.value << ", undeliverable "
+                                           << st.undeliverable << ", fenced " << st.fenced_dropped);
+  BOOST_TEST(st.fenced_dropped > 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_request_in_the_middle_of_a_burst_is_answered_after_what_was_sent_before_it,
                      *boost::unit_test::precondition(nats_precondition{})) {
   auto nodes = two_nodes("r");
-  {
-    auto& a = nodes["a"];
-    BOOST_TEST_REQUIRE(nodes.wait_all_up(5s));
-    constexpr std::uint64_t before = 3000;
-    for (std::uint64_t i = 0; i < before; ++i) a.send("b:/rb/seq", seq_m{i});
-    auto r = a.request<tally>("b:/rb/seq", tally_q{}, 10s);  // behind the burst, in the same batches
-    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
-    BOOST_TEST(r.value->count == before);  // every message sent before it was handled before it
-    BOOST_TEST(r.value->out_of_order == 0u);
-    for (std::uint64_t i = before; i < 2 * before; ++i) a.send("b:/rb/seq", seq_m{i});
-    auto again = a.request<tally>("b:/rb/seq", tally_q{}, 10s);
-    BOOST_TEST_REQUIRE(again.value.has_value(), again.error.message() << " | " << again.detail);
-    BOOST_TEST(again.value->count == 2 * before);
-    BOOST_TEST(again.value->out_of_order == 0u);
-  }
+  auto& a = nodes["a"];
+  BOOST_TEST_REQUIRE(nodes.wait_all_up(5s));
+  constexpr std::uint64_t before = 3000;
+  for (std::uint64_t i = 0; i < before; ++i) a.send("b:/rb/seq", seq_m{i});
+  auto r = a.request<tally>("b:/rb/seq", tally_q{}, 10s);  // behind the burst, in the same batches
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+  BOOST_TEST(r.value->count == before);  // every message sent before it was handled before it
+  BOOST_TEST(r.value->out_of_order == 0u);
+  for (std::uint64_t i = before; i < 2 * before; ++i) a.send("b:/rb/seq", seq_m{i});
+  auto again = a.request<tally>("b:/rb/seq", tally_q{}, 10s);
+  BOOST_TEST_REQUIRE(again.value.has_value(), again.error.message() << " | " << again.detail);
+  BOOST_TEST(again.value->count == 2 * before);
+  BOOST_TEST(again.value->out_of_order == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -27,7 +27,6 @@
 using namespace std::chrono_literals;
 using procactor::actor;
 using procactor::child_spec;
-using procactor::cluster_options;
 using procactor::errc;
 using procactor::supervisor_spec;
 using procactor::tree;
