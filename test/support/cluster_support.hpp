@@ -10,6 +10,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -206,8 +207,8 @@ class cluster_nodes {
 
   /// The server.
   nats_server& server() { return *srv_; }
-  /// The options of node @p node of this fixture's cluster (as its nodes were started with,
-  /// before cluster_nodes_options::tune).
+  /// The options of node @p name of this fixture's cluster (as its nodes are started with, before
+  /// cluster_nodes_options::tune).
   procactor::cluster_options options(std::string name) const { return node_options(*srv_, std::move(name), prefix_); }
 
   /// The tree of node @p name.
@@ -231,7 +232,7 @@ class cluster_nodes {
   }
   procactor::cluster::node& operator[](const std::string& name) { return node(name); }
   /// Destroys node @p name's handle: its gateway says it leaves the cluster. (Another thread may
-  /// do it while the test uses the other nodes.)
+  /// do it while the test uses the other nodes through references it took before.)
   void leave(const std::string& name) {
     for (auto& [n, h] : nodes_) {
       if (n == name) h.reset();
