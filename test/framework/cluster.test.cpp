@@ -461,7 +461,7 @@ BOOST_AUTO_TEST_CASE(a_node_whose_process_is_sigkilled_is_declared_down_within_a
   BOOST_TEST_MESSAGE("node process killed: down after "
                      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
   BOOST_TEST((took < 1s));
-  c.join();
+  BOOST_TEST_REQUIRE(c.join(10s));  // (bounded: a SIGKILLed process ends at once)
   auto r = a.request<std::string>("c:/sc/echo", echo_q{"late"}, 5s);
   BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
 }

@@ -285,7 +285,7 @@ BOOST_AUTO_TEST_CASE(a_node_that_sees_the_origin_node_go_down_stops_the_children
   const auto pid = static_cast<pid_t>(*r.value);
   const std::error_code ec = origin.kill();  // the origin node's process: its tree and gateway follow it
   BOOST_TEST_REQUIRE(!ec);
-  origin.join();
+  BOOST_TEST_REQUIRE(origin.join(10s));  // (bounded: a SIGKILLed process ends at once)
   BOOST_TEST(procactor_test::wait_until([&] { return !find_child(b, true) && !alive(pid); }, 3s));
 }
 

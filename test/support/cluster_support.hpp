@@ -298,10 +298,10 @@ class node_process {
     proc_.signal(SIGKILL, false, ec);
     return ec;
   }
-  /// Waits for it to end.
-  void join() {
-    proc_.join();
-    joined_ = true;
+  /// Waits for it to end, at most @p timeout; true if it did.
+  bool join(std::chrono::milliseconds timeout) {
+    joined_ = proc_.join(timeout);
+    return joined_;
   }
 
  private:
