@@ -8,14 +8,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cluster/frame.hpp"
 #include "cluster/membership.hpp"
-#include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"

@@ -125,11 +125,16 @@ std::optional<cw::batch_view> batch_of(const std::string& bytes) {
   return cw::decode_batch(*f);
 }
 
-// Nodes a (root @p prefix + "a", no actors) and b (root @p prefix + "b": @p b, a seq_actor "seq"
-// unless given) on a server of their own; @p o: their options. (A prvalue: cluster_nodes is
-// neither copied nor moved.)
-cluster_nodes two_nodes(const std::string& prefix, supervisor_spec b = {}, procactor_test::cluster_nodes_options o = {}) {
-  if (b.children.empty()) b.children = {child_spec::of<seq_actor>("seq")};
+// A tree of one seq_actor, "seq".
+supervisor_spec seq_spec() {
+  supervisor_spec s;
+  s.children = {child_spec::of<seq_actor>("seq")};
+  return s;
+}
+
+// Nodes a (root @p prefix + "a", no actors) and b (root @p prefix + "b", @p b's actors) on a
+// server of their own; @p o: how they start. (A prvalue: cluster_nodes is neither copied nor moved.)
+cluster_nodes two_nodes(const std::string& prefix, supervisor_spec b = seq_spec(), procactor_test::cluster_nodes_options o = {}) {
   return cluster_nodes("tb", {{"a", prefix + "a", supervisor_spec{}}, {"b", prefix + "b", std::move(b)}}, std::move(o));
 }
 

@@ -18,8 +18,6 @@
 #include "cluster/children.hpp"
 #include "cluster/frame.hpp"
 #include "procactor/cluster.hpp"
-#include "procactor/pipe.hpp"
-#include "procactor/process.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
 #include "support/cluster_support.hpp"

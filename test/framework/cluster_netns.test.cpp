@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,12 +71,14 @@ using procactor_test::up_as_new_incarnation;
 
 long long ms(clk::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 
-supervisor_spec echo_spec() {
+// A tree of one echo_actor (ping_q), "echo".
+supervisor_spec ping_spec() {
   supervisor_spec s;
   s.children = {child_spec::of<echo_actor>("echo")};
   return s;
 }
 
+// Nodes started inside @p net's namespaces, the server in its hub.
 procactor_test::cluster_nodes_options in_namespaces(netns& net) {
   procactor_test::cluster_nodes_options o;
   o.net = &net;
@@ -95,12 +96,12 @@ struct three_nodes {
   three_nodes()
       : nodes("p",
               {{"a", "na", [this] {
-                  auto s = echo_spec();
+                  auto s = ping_spec();
                   s.children.push_back(child_spec::of<recorder>("rec", &sink));
                   return s;
                 }()},
-               {"b", "nb", echo_spec()},
-               {"c", "nc", echo_spec()}},
+               {"b", "nb", ping_spec()},
+               {"c", "nc", ping_spec()}},
               in_namespaces(net)) {}
 
   cluster::node& operator[](const std::string& n) { return nodes[n]; }
