@@ -8,14 +8,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cluster/frame.hpp"
 #include "cluster/membership.hpp"
-#include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
@@ -24,8 +22,6 @@
 #include "support/nats_server.hpp"
 
 using namespace std::chrono_literals;
-using procactor::actor;
-using procactor::child_spec;
 using procactor::cluster_options;
 using procactor::errc;
 using procactor::supervisor_spec;
@@ -36,40 +32,34 @@ using procactor::cluster::membership;
 
 namespace {
 
-struct echo_q {
-  std::string text;
-};
-struct hold_q {
-  int unused;
-};
-
-// Answers echo_q with its text, prefixed with who asked; holds hold_q requests unanswered.
-class echo_actor : public actor {
- public:
-  echo_actor() {
-    on<echo_q>([this](const echo_q& q) -> std::string { return q.text + " from " + sender(); });
-    on<hold_q>([this](const hold_q&) { held_.push_back(make_response_promise<std::string>()); });
-  }
-
- private:
-  std::vector<procactor::response_promise<std::string>> held_;
-};
-
-// Why a test that needs a NATS server is skipped (empty: it runs).
+using procactor_test::cluster_nodes;
+using procactor_test::echo_q;
+using procactor_test::echo_spec;
+using procactor_test::hold_q;
+using procactor_test::member_of;
 using procactor_test::nats_precondition;
+using procactor_test::sees_up;
+using procactor_test::up_as_new_incarnation;
 
-supervisor_spec echo_spec() {
-  supervisor_spec s;
-  s.children = {child_spec::of<echo_actor>("echo")};
-  return s;
-}
+// A member table that declares a peer down after 700 ms of silence (of @p max_peers at most),
+// the time its cases start at, and the downs it declared.
+struct member_table {
+  membership m;
+  const membership::clock::time_point t0 = membership::clock::time_point{} + 10s;
+  std::vector<membership::down_event> downs;
+  explicit member_table(std::size_t max_peers = membership::default_max_peers) : m(700ms, max_peers) {}
+};
 
+// The options of node @p node of this suite's cluster on a server of a case's own.
 cluster_options options(const procactor_test::nats_server& srv, std::string node) {
   return procactor_test::node_options(srv, std::move(node), "t");
 }
 
-using procactor_test::member_of;
-using procactor_test::sees_up;
+// This suite's nodes @p trees (node, root, spec) on a server of their own.
+// (A prvalue: cluster_nodes is neither copied nor moved.)
+cluster_nodes nodes(std::vector<procactor_test::node_tree> trees, procactor_test::cluster_nodes_options o = {}) {
+  return cluster_nodes("t", std::move(trees), std::move(o));
+}
 
 cw::frame_view sample_frame(const std::string& payload) {
   cw::frame_view f;
@@ -170,9 +160,8 @@ BOOST_AUTO_TEST_CASE(node_names_are_subject_tokens_and_addresses_split_at_the_fi
 }
 
 BOOST_AUTO_TEST_CASE(a_silent_member_is_declared_down_after_down_after_and_its_frames_are_fenced) {
-  membership m(700ms);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table;
+  auto& [m, t0, downs] = table;
   BOOST_TEST((m.observe("b", 11, t0, downs) == membership::verdict::joined));
   m.check(t0, downs);  // the first check (it declares nobody down)
   BOOST_TEST((m.observe("b", 11, t0 + 100ms, downs) == membership::verdict::accept));
@@ -198,9 +187,8 @@ BOOST_AUTO_TEST_CASE(a_silent_member_is_declared_down_after_down_after_and_its_f
 }
 
 BOOST_AUTO_TEST_CASE(a_new_incarnation_of_an_up_member_declares_the_old_one_down) {
-  membership m(700ms);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table;
+  auto& [m, t0, downs] = table;
   m.observe("b", 1, t0, downs);
   BOOST_TEST((m.observe("b", 2, t0 + 50ms, downs) == membership::verdict::joined));
   BOOST_TEST_REQUIRE(downs.size() == 1u);
@@ -210,9 +198,8 @@ BOOST_AUTO_TEST_CASE(a_new_incarnation_of_an_up_member_declares_the_old_one_down
 }
 
 BOOST_AUTO_TEST_CASE(the_member_table_is_bounded_a_new_node_takes_the_place_of_a_down_one_or_is_refused) {
-  membership m(700ms, 2);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table(2);
+  auto& [m, t0, downs] = table;
   BOOST_TEST((m.observe("b", 1, t0, downs) == membership::verdict::joined));
   BOOST_TEST((m.observe("c", 2, t0, downs) == membership::verdict::joined));
   // full of live members: a third node's frames are refused, counted, and leave no entry
@@ -238,9 +225,8 @@ BOOST_AUTO_TEST_CASE(the_member_table_is_bounded_a_new_node_takes_the_place_of_a
 BOOST_AUTO_TEST_CASE(the_first_check_declares_nobody_down) {
   // a gateway stopped between its first heartbeat and its first check (found by the frozen-node
   // case below: the frozen gateway declared the healthy node down on waking)
-  membership m(700ms);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table;
+  auto& [m, t0, downs] = table;
   m.observe("b", 1, t0, downs);
   m.check(t0 + 2s, downs);
   BOOST_TEST(downs.empty());
@@ -249,9 +235,8 @@ BOOST_AUTO_TEST_CASE(the_first_check_declares_nobody_down) {
 
 BOOST_AUTO_TEST_CASE(a_check_that_comes_late_declares_nobody_down) {
   // the checking gateway was itself stopped: the silence is its own, not its peers'
-  membership m(700ms);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table;
+  auto& [m, t0, downs] = table;
   m.observe("b", 1, t0, downs);
   m.check(t0 + 20ms, downs);
   m.check(t0 + 2s, downs);  // 2 s since the last check
@@ -361,196 +346,148 @@ BOOST_AUTO_TEST_CASE(the_url_and_node_name_come_from_the_environment_and_bad_nam
 
 BOOST_AUTO_TEST_CASE(a_request_and_a_send_reach_an_actor_on_another_node,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
   procactor::queue<std::string> sink(256);
   supervisor_spec sb = echo_spec();
   sb.children.push_back(procactor::testing::probe_child("sink", sink));
-  auto ta = tree::start("na", echo_spec());
-  auto tb = tree::start("nb", sb);
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST(a.name() == "a");
-    BOOST_TEST(a.gateway_pid() > 0);
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
+  auto n = nodes({{"a", "na", echo_spec()}, {"b", "nb", sb}});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  BOOST_TEST(a.name() == "a");
+  BOOST_TEST(a.gateway_pid() > 0);
+  BOOST_TEST_REQUIRE(n.wait_all_up(5s));
 
-    auto r = a.request<std::string>("b:/nb/echo", echo_q{"hi"}, 5s);
-    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
-    BOOST_TEST(*r.value == "hi from /.gateway");  // the gateway asks on the remote requester's behalf
-    BOOST_TEST(r.detail == "b:/nb/echo");          // who replied
-    auto rel = a.request<std::string>("b:echo", echo_q{"rel"}, 5s);  // relative to b's root
-    BOOST_TEST(rel.value.value_or("") == "rel from /.gateway");
-    auto back = b.request<std::string>("a:/na/echo", echo_q{"back"}, 5s);  // and the other way
-    BOOST_TEST(back.value.value_or("") == "back from /.gateway");
-    auto self = a.request<std::string>("a:/na/echo", echo_q{"self"}, 5s);  // to its own node
-    BOOST_TEST(self.value.value_or("") == "self from /.gateway");
+  auto r = a.request<std::string>("b:/nb/echo", echo_q{"hi"}, 5s);
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+  BOOST_TEST(*r.value == "hi from /.gateway");  // the gateway asks on the remote requester's behalf
+  BOOST_TEST(r.detail == "b:/nb/echo");          // who replied
+  auto rel = a.request<std::string>("b:echo", echo_q{"rel"}, 5s);  // relative to b's root
+  BOOST_TEST(rel.value.value_or("") == "rel from /.gateway");
+  auto back = b.request<std::string>("a:/na/echo", echo_q{"back"}, 5s);  // and the other way
+  BOOST_TEST(back.value.value_or("") == "back from /.gateway");
+  auto self = a.request<std::string>("a:/na/echo", echo_q{"self"}, 5s);  // to its own node
+  BOOST_TEST(self.value.value_or("") == "self from /.gateway");
 
-    a.send("b:/nb/sink", std::string("one-way"));
-    BOOST_TEST(sink.get(5s) == "one-way");
-    // one sender's messages arrive in the order sent
-    // (std::to_string alone: GCC 12's -Wrestrict false positive on "m" + to_string at -O3)
-    for (int i = 0; i < 200; ++i) a.send("b:/nb/sink", std::to_string(i));
-    bool in_order = true;
-    for (int i = 0; i < 200; ++i) in_order = in_order && sink.get(5s) == std::to_string(i);
-    BOOST_TEST(in_order);
+  a.send("b:/nb/sink", std::string("one-way"));
+  BOOST_TEST(sink.get(5s) == "one-way");
+  // one sender's messages arrive in the order sent
+  // (std::to_string alone: GCC 12's -Wrestrict false positive on "m" + to_string at -O3)
+  for (int i = 0; i < 200; ++i) a.send("b:/nb/sink", std::to_string(i));
+  bool in_order = true;
+  for (int i = 0; i < 200; ++i) in_order = in_order && sink.get(5s) == std::to_string(i);
+  BOOST_TEST(in_order);
 
-    std::error_code ec;
-    auto st = a.stats(2s, ec);
-    BOOST_TEST(!ec);
-    BOOST_TEST(st.incarnation != 0u);
-    BOOST_TEST(st.sent >= 3u);
-    BOOST_TEST(st.fenced_dropped == 0u);
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  std::error_code ec;
+  auto st = a.stats(2s, ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(st.incarnation != 0u);
+  BOOST_TEST(st.sent >= 3u);
+  BOOST_TEST(st.fenced_dropped == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_actor_on_a_live_node_and_an_unknown_node_are_no_such_actor,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("ua", echo_spec());
-  auto tb = tree::start("ub", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
-    const auto t0 = std::chrono::steady_clock::now();
-    auto r = a.request<std::string>("b:/ub/nobody", echo_q{"x"}, 5s);
-    BOOST_TEST((r.error == errc::no_such_actor), r.error.message() << " | " << r.detail);
-    BOOST_TEST(r.detail.find("/ub/nobody") != std::string::npos, r.detail);
-    auto g = a.request<std::string>("b:/.gateway", echo_q{"x"}, 5s);  // the gateway is nobody's actor
-    BOOST_TEST((g.error == errc::no_such_actor), g.error.message() << " | " << g.detail);
-    auto u = a.request<std::string>("zz:/ub/echo", echo_q{"x"}, 5s);
-    BOOST_TEST((u.error == errc::no_such_actor), u.error.message() << " | " << u.detail);
-    BOOST_TEST(u.detail.find("no node zz") != std::string::npos, u.detail);
-    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // answers, not timeouts
-    auto bad = a.request<std::string>("/ub/echo", echo_q{"x"}, 5s);
-    BOOST_TEST((bad.error == errc::no_such_actor));
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  auto n = nodes({{"a", "ua", echo_spec()}, {"b", "ub", echo_spec()}});
+  auto& a = n["a"];
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = a.request<std::string>("b:/ub/nobody", echo_q{"x"}, 5s);
+  BOOST_TEST((r.error == errc::no_such_actor), r.error.message() << " | " << r.detail);
+  BOOST_TEST(r.detail.find("/ub/nobody") != std::string::npos, r.detail);
+  auto g = a.request<std::string>("b:/.gateway", echo_q{"x"}, 5s);  // the gateway is nobody's actor
+  BOOST_TEST((g.error == errc::no_such_actor), g.error.message() << " | " << g.detail);
+  auto u = a.request<std::string>("zz:/ub/echo", echo_q{"x"}, 5s);
+  BOOST_TEST((u.error == errc::no_such_actor), u.error.message() << " | " << u.detail);
+  BOOST_TEST(u.detail.find("no node zz") != std::string::npos, u.detail);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // answers, not timeouts
+  auto bad = a.request<std::string>("/ub/echo", echo_q{"x"}, 5s);
+  BOOST_TEST((bad.error == errc::no_such_actor));
 }
 
 BOOST_AUTO_TEST_CASE(a_node_killed_is_declared_down_within_a_second_and_its_requests_fail_with_died_at_once,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("ka", echo_spec());
-  auto tb = tree::start("kb", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
-    BOOST_TEST_REQUIRE(a.request<std::string>("b:/kb/echo", echo_q{"warm"}, 5s).value.has_value());
+  auto n = nodes({{"a", "ka", echo_spec()}, {"b", "kb", echo_spec()}});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+  BOOST_TEST_REQUIRE(a.request<std::string>("b:/kb/echo", echo_q{"warm"}, 5s).value.has_value());
 
-    const pid_t gw = b.gateway_pid();
-    BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);  // the node's process on the network
-    const auto killed = std::chrono::steady_clock::now();
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
-    // when a's gateway declared it down (its own clock reading: the test's polling, slow under
-    // load, is not part of the detection)
-    const auto down_after = member_of(a, "b")->since - killed;
-    BOOST_TEST_MESSAGE("node down detected after "
-                       << std::chrono::duration_cast<std::chrono::milliseconds>(down_after).count() << " ms");
-    BOOST_TEST((down_after < 1s));
-    BOOST_TEST(member_of(a, "b").has_value());  // still known, as down
+  const pid_t gw = b.gateway_pid();
+  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);  // the node's process on the network
+  const auto killed = std::chrono::steady_clock::now();
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
+  // when a's gateway declared it down (its own clock reading: the test's polling, slow under
+  // load, is not part of the detection)
+  const auto down_after = member_of(a, "b")->since - killed;
+  BOOST_TEST_MESSAGE("node down detected after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(down_after).count() << " ms");
+  BOOST_TEST((down_after < 1s));
+  BOOST_TEST(member_of(a, "b").has_value());  // still known, as down
 
-    const auto t0 = std::chrono::steady_clock::now();
-    auto r = a.request<std::string>("b:/kb/echo", echo_q{"late"}, 5s);
-    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
-    BOOST_TEST(r.detail.find("node down") != std::string::npos, r.detail);
-    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 200ms));  // at once, not at the timeout
-    std::error_code ec;
-    BOOST_TEST(a.stats(2s, ec).downs == 1u);
-    // and the node whose gateway was killed knows it: its calls fail at once
-    procactor::result<std::string> own;
-    BOOST_TEST(procactor_test::wait_until(
-        [&] {
-          own = b.request<std::string>("a:/ka/echo", echo_q{"x"}, 100ms);  // (long dead by now)
-          return own.error == errc::not_running;
-        },
-        5s));
-    BOOST_TEST(own.detail == "the gateway of node b has ended");
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = a.request<std::string>("b:/kb/echo", echo_q{"late"}, 5s);
+  BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
+  BOOST_TEST(r.detail.find("node down") != std::string::npos, r.detail);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 200ms));  // at once, not at the timeout
+  std::error_code ec;
+  BOOST_TEST(a.stats(2s, ec).downs == 1u);
+  // and the node whose gateway was killed knows it: its calls fail at once
+  procactor::result<std::string> own;
+  BOOST_TEST(procactor_test::wait_until(
+      [&] {
+        own = b.request<std::string>("a:/ka/echo", echo_q{"x"}, 100ms);  // (long dead by now)
+        return own.error == errc::not_running;
+      },
+      5s));
+  BOOST_TEST(own.detail == "the gateway of node b has ended");
 }
 
 BOOST_AUTO_TEST_CASE(a_node_whose_process_is_sigkilled_is_declared_down_within_a_second,
                      *boost::unit_test::precondition(nats_precondition{})) {
   // node c is a process of its own (its tree handle and node handle); SIGKILL of that process
   // takes its tree down (the root sees its owner gone) and its gateway (PR_SET_PDEATHSIG)
-  procactor_test::nats_server srv;
-  auto ta = tree::start("sa", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto [mine, theirs] = procactor::pipe();
-    const cluster_options co = options(srv, "c");
-    procactor::process c(
-        [co](procactor::connection& ready) {
-          auto t = tree::start("sc", echo_spec());
-          auto n = cluster::node::start(t, co);
-          ready.send_bytes(std::span<const char>("up", 2));
-          for (;;) ::pause();
-        },
-        std::move(theirs));
-    c.start();
-    BOOST_TEST_REQUIRE(mine.recv_bytes(10s).size() == 2u);
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c"); }, 5s));
-    BOOST_TEST_REQUIRE(a.request<std::string>("c:/sc/echo", echo_q{"up"}, 5s).value.has_value());
-    std::error_code ec;
-    c.signal(SIGKILL, false, ec);  // the node's process alone: the rest follows it
-    BOOST_TEST_REQUIRE(!ec);
-    const auto killed = std::chrono::steady_clock::now();
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "c"); }, 3s));
-    const auto took = member_of(a, "c")->since - killed;
-    BOOST_TEST_MESSAGE("node process killed: down after "
-                       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
-    BOOST_TEST((took < 1s));
-    c.join();
-    auto r = a.request<std::string>("c:/sc/echo", echo_q{"late"}, 5s);
-    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
-  }
-  ta.stop();
-  ta.join();
+  auto n = nodes({{"a", "sa", echo_spec()}});
+  auto& a = n["a"];
+  procactor_test::node_process c("sc", echo_spec(), n.options("c"));
+  BOOST_TEST_REQUIRE(c.start(10s));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c"); }, 5s));
+  BOOST_TEST_REQUIRE(a.request<std::string>("c:/sc/echo", echo_q{"up"}, 5s).value.has_value());
+  const std::error_code ec = c.kill();  // the node's process alone: the rest follows it
+  BOOST_TEST_REQUIRE(!ec);
+  const auto killed = std::chrono::steady_clock::now();
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "c"); }, 3s));
+  const auto took = member_of(a, "c")->since - killed;
+  BOOST_TEST_MESSAGE("node process killed: down after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  BOOST_TEST((took < 1s));
+  BOOST_TEST_REQUIRE(c.join(10s));  // (bounded: a SIGKILLed process ends at once)
+  auto r = a.request<std::string>("c:/sc/echo", echo_q{"late"}, 5s);
+  BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
 }
 
 BOOST_AUTO_TEST_CASE(a_request_pending_when_its_node_goes_down_fails_with_died_node_down,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("pa", echo_spec());
-  auto tb = tree::start("pb", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
-    // b's gateway is killed, from a helper process, once b's echo has taken the held request
-    const pid_t gw = b.gateway_pid();
-    procactor::process killer([gw, &tb] {
-      procactor::testing::wait_for_stats(tb, "/pb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
-                                         10s);
-      ::kill(gw, SIGKILL);
-    });
-    killer.start();
-    const auto t0 = std::chrono::steady_clock::now();
-    auto r = a.request<std::string>("b:/pb/echo", hold_q{0}, 10s);
-    const auto took = std::chrono::steady_clock::now() - t0;
-    killer.join();
-    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
-    BOOST_TEST(r.detail.find("b:/pb/echo died: node down: b") != std::string::npos, r.detail);
-    BOOST_TEST_MESSAGE("held request failed after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                                                    << " ms");
-    BOOST_TEST((took < 2s));  // the kill plus the down detection, not the 10 s timeout
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  auto n = nodes({{"a", "pa", echo_spec()}, {"b", "pb", echo_spec()}});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  auto& tb = n.tree("b");
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+  // b's gateway is killed, from a helper process, once b's echo has taken the held request
+  const pid_t gw = b.gateway_pid();
+  procactor::process killer([gw, &tb] {
+    procactor::testing::wait_for_stats(tb, "/pb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
+                                       10s);
+    ::kill(gw, SIGKILL);
+  });
+  killer.start();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = a.request<std::string>("b:/pb/echo", hold_q{0}, 10s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  killer.join();
+  BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
+  BOOST_TEST(r.detail.find("b:/pb/echo died: node down: b") != std::string::npos, r.detail);
+  BOOST_TEST_MESSAGE("held request failed after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                                  << " ms");
+  BOOST_TEST((took < 2s));  // the kill plus the down detection, not the 10 s timeout
 }
 
 BOOST_AUTO_TEST_CASE(credentials_are_passed_to_nats_and_a_wrong_one_keeps_a_node_out,
@@ -655,119 +592,88 @@ BOOST_AUTO_TEST_CASE(a_tls_server_takes_a_node_that_trusts_its_ca_and_no_other,
 
 BOOST_AUTO_TEST_CASE(clusters_of_different_names_on_one_server_never_see_each_other,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("xa", echo_spec());
-  auto tb = tree::start("xb", echo_spec());
-  auto tc = tree::start("xc", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    cluster_options other = options(srv, "b");
-    other.cluster += "other";
-    auto b = cluster::node::start(tb, other);
-    auto c = cluster::node::start(tc, options(srv, "c"));  // a's cluster: heard by a
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c") && sees_up(c, "a"); }, 5s));
-    BOOST_TEST(!member_of(a, "b").has_value());
-    BOOST_TEST(!member_of(b, "a").has_value());
-    BOOST_TEST(!member_of(b, "c").has_value());
-    auto r = a.request<std::string>("b:/xb/echo", echo_q{"over"}, 2s);
-    BOOST_TEST((r.error == errc::no_such_actor), r.error.message() << " | " << r.detail);
-    std::error_code ec;
-    BOOST_TEST(b.stats(2s, ec).received == 0u);  // nothing of a's cluster reached b
-  }
-  ta.stop();
-  tb.stop();
-  tc.stop();
-  ta.join();
-  tb.join();
-  tc.join();
+  procactor_test::cluster_nodes_options o;
+  o.tune = [](const std::string& node, cluster_options& opts) {
+    if (node == "b") opts.cluster += "other";  // c is of a's cluster: heard by a
+  };
+  auto n = nodes({{"a", "xa", echo_spec()}, {"b", "xb", echo_spec()}, {"c", "xc", echo_spec()}}, o);
+  auto& a = n["a"];
+  auto& b = n["b"];
+  auto& c = n["c"];
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "c") && sees_up(c, "a"); }, 5s));
+  BOOST_TEST(!member_of(a, "b").has_value());
+  BOOST_TEST(!member_of(b, "a").has_value());
+  BOOST_TEST(!member_of(b, "c").has_value());
+  auto r = a.request<std::string>("b:/xb/echo", echo_q{"over"}, 2s);
+  BOOST_TEST((r.error == errc::no_such_actor), r.error.message() << " | " << r.detail);
+  std::error_code ec;
+  BOOST_TEST(b.stats(2s, ec).received == 0u);  // nothing of a's cluster reached b
 }
 
 BOOST_AUTO_TEST_CASE(a_node_whose_handle_is_destroyed_leaves_and_the_others_fail_its_requests_at_once,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("va", echo_spec());
-  auto tb = tree::start("vb", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    std::optional<cluster::node> b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
-    const auto b_inc = member_of(a, "b")->incarnation;
-    // b's node handle goes away once b's echo holds a's request: its gateway says it leaves
-    std::thread leaver([&] {
-      procactor::testing::wait_for_stats(tb, "/vb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
-                                         10s);
-      b.reset();
-    });
-    auto r = a.request<std::string>("b:/vb/echo", hold_q{0}, 10s);
-    leaver.join();
-    BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
-    // told, not found out by silence: the reason says so
-    BOOST_TEST(r.detail.find("b:/vb/echo died: node down: b (left the cluster)") != std::string::npos, r.detail);
-    auto m = member_of(a, "b");
-    BOOST_TEST_REQUIRE(m.has_value());
-    BOOST_TEST(!m->up);
-    BOOST_TEST(m->incarnation == b_inc);
-    std::error_code ec;
-    BOOST_TEST(a.stats(2s, ec).downs == 1u);
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  auto n = nodes({{"a", "va", echo_spec()}, {"b", "vb", echo_spec()}});
+  auto& a = n["a"];
+  auto& tb = n.tree("b");
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
+  const auto b_inc = member_of(a, "b")->incarnation;
+  // b's node handle goes away once b's echo holds a's request: its gateway says it leaves
+  std::thread leaver([&] {
+    procactor::testing::wait_for_stats(tb, "/vb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
+                                       10s);
+    n.leave("b");
+  });
+  auto r = a.request<std::string>("b:/vb/echo", hold_q{0}, 10s);
+  leaver.join();
+  BOOST_TEST((r.error == errc::died), r.error.message() << " | " << r.detail);
+  // told, not found out by silence: the reason says so
+  BOOST_TEST(r.detail.find("b:/vb/echo died: node down: b (left the cluster)") != std::string::npos, r.detail);
+  auto m = member_of(a, "b");
+  BOOST_TEST_REQUIRE(m.has_value());
+  BOOST_TEST(!m->up);
+  BOOST_TEST(m->incarnation == b_inc);
+  std::error_code ec;
+  BOOST_TEST(a.stats(2s, ec).downs == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_incarnation,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("fa", echo_spec());
-  auto tb = tree::start("fb", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
-    std::error_code ec;
-    const auto a_inc = a.stats(2s, ec).incarnation;
-    const auto b_inc = member_of(a, "b")->incarnation;
-    BOOST_TEST(b.stats(2s, ec).incarnation == b_inc);
+  auto n = nodes({{"a", "fa", echo_spec()}, {"b", "fb", echo_spec()}});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  BOOST_TEST_REQUIRE(n.wait_all_up(5s));
+  std::error_code ec;
+  const auto a_inc = a.stats(2s, ec).incarnation;
+  const auto b_inc = member_of(a, "b")->incarnation;
+  BOOST_TEST(b.stats(2s, ec).incarnation == b_inc);
 
-    BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGSTOP) == 0);  // frozen: heartbeats stop, the connection stays
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
-    BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGCONT) == 0);
+  BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGSTOP) == 0);  // frozen: heartbeats stop, the connection stays
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
+  BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGCONT) == 0);
 
-    // its old incarnation's frames are dropped at a; told so, b takes a new one and joins again
-    BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] {
-          auto m = member_of(a, "b");
-          return m && m->up && m->incarnation != b_inc;
-        },
-        5s));
-    auto sa = a.stats(2s, ec);
-    auto sb = b.stats(2s, ec);
-    BOOST_TEST_MESSAGE("a: downs " << sa.downs << " fenced " << sa.fenced_dropped << " rejoins " << sa.rejoins
-                                   << "; b: downs " << sb.downs << " fenced " << sb.fenced_dropped << " rejoins "
-                                   << sb.rejoins);
-    BOOST_TEST(sa.fenced_dropped >= 1u);
-    BOOST_TEST(sb.rejoins == 1u);
-    BOOST_TEST(sb.incarnation != b_inc);
-    BOOST_TEST(sb.incarnation == member_of(a, "b")->incarnation);
-    // a was not frozen: b's late check did not declare it down, it keeps its incarnation
-    BOOST_TEST(sa.rejoins == 0u);
-    BOOST_TEST(sa.incarnation == a_inc);
-    // nor did it take a itself for unreachable (its own probe of the server was frozen too)
-    BOOST_TEST(sb.downs == 0u);
-    auto r = a.request<std::string>("b:/fb/echo", echo_q{"again"}, 5s);
-    BOOST_TEST(r.value.value_or(r.detail) == "again from /.gateway");
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  // its old incarnation's frames are dropped at a; told so, b takes a new one and joins again
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return up_as_new_incarnation(a, "b", b_inc); }, 5s));
+  auto sa = a.stats(2s, ec);
+  auto sb = b.stats(2s, ec);
+  BOOST_TEST_MESSAGE("a: downs " << sa.downs << " fenced " << sa.fenced_dropped << " rejoins " << sa.rejoins
+                                 << "; b: downs " << sb.downs << " fenced " << sb.fenced_dropped << " rejoins "
+                                 << sb.rejoins);
+  BOOST_TEST(sa.fenced_dropped >= 1u);
+  BOOST_TEST(sb.rejoins == 1u);
+  BOOST_TEST(sb.incarnation != b_inc);
+  BOOST_TEST(sb.incarnation == member_of(a, "b")->incarnation);
+  // a was not frozen: b's late check did not declare it down, it keeps its incarnation
+  BOOST_TEST(sa.rejoins == 0u);
+  BOOST_TEST(sa.incarnation == a_inc);
+  // nor did it take a itself for unreachable (its own probe of the server was frozen too)
+  BOOST_TEST(sb.downs == 0u);
+  auto r = a.request<std::string>("b:/fb/echo", echo_q{"again"}, 5s);
+  BOOST_TEST(r.value.value_or(r.detail) == "again from /.gateway");
 }
 
 BOOST_AUTO_TEST_CASE(an_isolated_member_table_fences_everyone_until_it_reconnects) {
-  membership m(700ms);
-  const auto t0 = membership::clock::time_point{} + 10s;
-  std::vector<membership::down_event> downs;
+  member_table table;
+  auto& [m, t0, downs] = table;
   m.observe("b", 1, t0, downs);
   m.observe("c", 2, t0, downs);
   m.isolate(t0 + 1s, "lost the server", downs);
@@ -788,49 +694,37 @@ BOOST_AUTO_TEST_CASE(an_isolated_member_table_fences_everyone_until_it_reconnect
 
 BOOST_AUTO_TEST_CASE(nodes_that_lose_the_server_declare_each_other_down_and_rejoin_when_it_answers_again,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto ta = tree::start("ia", echo_spec());
-  auto tb = tree::start("ib", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
-    std::error_code ec;
-    const auto a_inc = a.stats(2s, ec).incarnation;
-    const auto b_inc = b.stats(2s, ec).incarnation;
+  auto n = nodes({{"a", "ia", echo_spec()}, {"b", "ib", echo_spec()}});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  auto& srv = n.server();
+  BOOST_TEST_REQUIRE(n.wait_all_up(5s));
+  std::error_code ec;
+  const auto a_inc = a.stats(2s, ec).incarnation;
+  const auto b_inc = b.stats(2s, ec).incarnation;
 
-    // The server stops answering; both TCP connections stay open, so no client notices by itself
-    // (as with a cut link while traffic flows). Each gateway's own probe does: the other is
-    // unreachable (down), then both come back as new incarnations.
-    BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGSTOP) == 0);
-    struct resume {
-      pid_t pid;
-      ~resume() { ::kill(pid, SIGCONT); }
-    } resume_server{srv.pid()};
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b") && !sees_up(b, "a"); }, 5s));
-    auto r = a.request<std::string>("b:/ib/echo", echo_q{"cut"}, 5s);
-    BOOST_TEST((r.error == errc::died));  // at once, not after 5 s
-    BOOST_TEST(r.detail.find("node down") != std::string::npos, r.detail);
-    BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGCONT) == 0);
+  // The server stops answering; both TCP connections stay open, so no client notices by itself
+  // (as with a cut link while traffic flows). Each gateway's own probe does: the other is
+  // unreachable (down), then both come back as new incarnations.
+  BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGSTOP) == 0);
+  struct resume {
+    pid_t pid;
+    ~resume() { ::kill(pid, SIGCONT); }
+  } resume_server{srv.pid()};
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b") && !sees_up(b, "a"); }, 5s));
+  auto r = a.request<std::string>("b:/ib/echo", echo_q{"cut"}, 5s);
+  BOOST_TEST((r.error == errc::died));  // at once, not after 5 s
+  BOOST_TEST(r.detail.find("node down") != std::string::npos, r.detail);
+  BOOST_TEST_REQUIRE(::kill(srv.pid(), SIGCONT) == 0);
 
-    BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] {
-          auto mb = member_of(a, "b");
-          auto ma = member_of(b, "a");
-          return mb && mb->up && mb->incarnation != b_inc && ma && ma->up && ma->incarnation != a_inc;
-        },
-        10s));
-    auto sa = a.stats(2s, ec);
-    auto sb = b.stats(2s, ec);
-    BOOST_TEST(sa.rejoins == 1u);
-    BOOST_TEST(sb.rejoins == 1u);
-    auto again = a.request<std::string>("b:/ib/echo", echo_q{"healed"}, 5s);
-    BOOST_TEST(again.value.value_or(again.detail) == "healed from /.gateway");
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+      [&] { return up_as_new_incarnation(a, "b", b_inc) && up_as_new_incarnation(b, "a", a_inc); }, 10s));
+  auto sa = a.stats(2s, ec);
+  auto sb = b.stats(2s, ec);
+  BOOST_TEST(sa.rejoins == 1u);
+  BOOST_TEST(sb.rejoins == 1u);
+  auto again = a.request<std::string>("b:/ib/echo", echo_q{"healed"}, 5s);
+  BOOST_TEST(again.value.value_or(again.detail) == "healed from /.gateway");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

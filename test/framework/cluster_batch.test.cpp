@@ -29,20 +29,14 @@ using procactor::actor;
 using procactor::child_spec;
 using procactor::cluster_options;
 using procactor::supervisor_spec;
-using procactor::tree;
 namespace cluster = procactor::cluster;
 namespace cw = procactor::cluster::wire;
 using procactor::cluster::detail::outbound_batcher;
 
 namespace {
 
+using procactor_test::cluster_nodes;
 using procactor_test::nats_precondition;
-
-cluster_options options(const procactor_test::nats_server& srv, std::string node) {
-  return procactor_test::node_options(srv, std::move(node), "tb");
-}
-
-using procactor_test::sees_up;
 
 struct seq_m {
   std::uint64_t i = 0;
@@ -129,6 +123,19 @@ std::optional<cw::batch_view> batch_of(const std::string& bytes) {
   auto f = cw::decode(std::span<const char>(bytes.data(), bytes.size()));
   if (!f) return std::nullopt;
   return cw::decode_batch(*f);
+}
+
+// A tree of one seq_actor, "seq".
+supervisor_spec seq_spec() {
+  supervisor_spec s;
+  s.children = {child_spec::of<seq_actor>("seq")};
+  return s;
+}
+
+// Nodes a (root @p prefix + "a", no actors) and b (root @p prefix + "b", @p b's actors) on a
+// server of their own; @p o: how they start. (A prvalue: cluster_nodes is neither copied nor moved.)
+cluster_nodes two_nodes(const std::string& prefix, supervisor_spec b = seq_spec(), procactor_test::cluster_nodes_options o = {}) {
+  return cluster_nodes("tb", {{"a", prefix + "a", supervisor_spec{}}, {"b", prefix + "b", std::move(b)}}, std::move(o));
 }
 
 // Writes @p v as 4 little-endian bytes at @p at.
@@ -324,137 +331,111 @@ BOOST_AUTO_TEST_CASE(a_batch_is_published_when_full_and_before_a_frame_of_anothe
 
 BOOST_AUTO_TEST_CASE(ten_thousand_messages_of_one_sender_across_nodes_arrive_all_and_in_order,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  supervisor_spec sb;
-  sb.children = {child_spec::of<seq_actor>("seq")};
-  auto ta = tree::start("ba", supervisor_spec{});
-  auto tb = tree::start("bb", sb);
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
-    constexpr std::uint64_t n = 10000;
-    for (std::uint64_t i = 0; i < n; ++i) a.send("b:/bb/seq", seq_m{i});
-    std::error_code ec;
-    tally t;
-    cluster::gateway_stats sa, sbs;
-    // every message arrived, or the ones that did not are counted by a gateway
-    const bool settled = procactor_test::wait_until(
-        [&] {
-          auto r = tb.request<tally>("seq", tally_q{}, 2s);
-          if (!r) return false;
-          t = *r.value;
-          sa = a.stats(2s, ec);
-          sbs = b.stats(2s, ec);
-          return t.count + sbs.undeliverable + sa.unpublished + sbs.nats_dropped >= n;
-        },
-        20s);
-    BOOST_TEST_REQUIRE(settled, "arrived " << t.count << " of " << n);
-    BOOST_TEST(t.count + sbs.undeliverable + sa.unpublished + sbs.nats_dropped == n);
-    BOOST_TEST(t.count == n);  // nothing full nor lost here: all of them
-    BOOST_TEST(t.out_of_order == 0u);
-    BOOST_TEST(sa.batches_sent > 0u);   // they went several per NATS message
-    BOOST_TEST(sbs.packed_slots > 0u);  // and several per mailbox slot
-    BOOST_TEST(sbs.received >= n);
-    BOOST_TEST(sbs.malformed == 0u);
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  auto nodes = two_nodes("b");
+  auto& a = nodes["a"];
+  auto& b = nodes["b"];
+  auto& tb = nodes.tree("b");
+  BOOST_TEST_REQUIRE(nodes.wait_all_up(5s));
+  constexpr std::uint64_t n = 10000;
+  for (std::uint64_t i = 0; i < n; ++i) a.send("b:/bb/seq", seq_m{i});
+  std::error_code ec;
+  tally t;
+  cluster::gateway_stats sa, sbs;
+  // every message arrived, or the ones that did not are counted by a gateway
+  const bool settled = procactor_test::wait_until(
+      [&] {
+        auto r = tb.request<tally>("seq", tally_q{}, 2s);
+        if (!r) return false;
+        t = *r.value;
+        sa = a.stats(2s, ec);
+        sbs = b.stats(2s, ec);
+        return t.count + sbs.undeliverable + sa.unpublished + sbs.nats_dropped >= n;
+      },
+      20s);
+  BOOST_TEST_REQUIRE(settled, "arrived " << t.count << " of " << n);
+  BOOST_TEST(t.count + sbs.undeliverable + sa.unpublished + sbs.nats_dropped == n);
+  BOOST_TEST(t.count == n);  // nothing full nor lost here: all of them
+  BOOST_TEST(t.out_of_order == 0u);
+  BOOST_TEST(sa.batches_sent > 0u);   // they went several per NATS message
+  BOOST_TEST(sbs.packed_slots > 0u);  // and several per mailbox slot
+  BOOST_TEST(sbs.received >= n);
+  BOOST_TEST(sbs.malformed == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(what_is_left_of_a_batch_when_its_sender_is_declared_down_is_dropped_and_counted_not_delivered,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
   supervisor_spec sb;
   sb.children = {child_spec::of<gated_actor>("slow")};
   sb.children[0].mailbox_capacity = 4;     // full while the gate is shut: b's gateway is stuck in
   sb.children[0].max_message_size = 1100;  // the batch (one big_m per slot, 20 ms each)
-  auto ta = tree::start("fa", supervisor_spec{});
-  auto tb = tree::start("fb", sb);
+  procactor_test::cluster_nodes_options o;
+  o.tune = [](const std::string&, cluster_options& opts) {
+    opts.heartbeat = 50ms;
+    opts.down_after = 300ms;
+  };
+  auto nodes = two_nodes("f", sb, o);
   const std::string gate = "/tmp/procactor_gate_" + std::to_string(::getpid());
   ::unlink(gate.c_str());
-  {
-    auto oa = options(srv, "a");
-    auto ob = options(srv, "b");
-    oa.heartbeat = ob.heartbeat = 50ms;
-    oa.down_after = ob.down_after = 300ms;
-    auto a = cluster::node::start(ta, oa);
-    auto b = cluster::node::start(tb, ob);
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
-    tb.send("slow", gate_m{gate});
-    constexpr std::uint64_t n = 500;
-    for (std::uint64_t i = 0; i < n; ++i) a.send("b:/fb/slow", big_m{i, std::string(1000, 'x')});
-    std::error_code ec;
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return a.stats(2s, ec).sent >= n; }, 10s));
-    BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGKILL) == 0);  // a stops: b declares it down
-    cluster::member down;
-    BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] {
-          for (auto& m : b.members(2s, ec)) {
-            if (m.node == "a" && !m.up) down = m;
-          }
-          return !down.up && down.since != std::chrono::steady_clock::time_point{};
-        },
-        5s));
-    { std::ofstream(gate.c_str()) << "open"; }  // slow takes what is in its mailbox
-    // every message handled, or counted by b's gateway (undeliverable, fenced)
-    std::uint64_t handled = 0;
-    cluster::gateway_stats st;
-    const bool settled = procactor_test::wait_until(
-        [&] {
-          auto r = tb.request<std::uint64_t>("slow", handled_q{}, 2s);
-          if (!r) return false;
-          handled = *r.value;
-          st = b.stats(2s, ec);
-          return handled + st.undeliverable + st.fenced_dropped >= n;
-        },
-        30s);
-    ::unlink(gate.c_str());
-    BOOST_TEST_REQUIRE(settled);
-    BOOST_TEST(handled + st.undeliverable + st.fenced_dropped == n);
-    auto after = tb.request<std::uint64_t>("slow", handled_after_q{down.since.time_since_epoch().count()}, 2s);
-    BOOST_TEST_REQUIRE(static_cast<bool>(after));
-    // After the down slow handles what was in its mailbox then (4 slots) and at most the one
-    // being placed; the rest of the batch is dropped as fenced, not delivered.
-    BOOST_TEST(*after.value <= 5u, "handled " << handled << ", after the down " << *after.value << ", undeliverable "
-                                             << st.undeliverable << ", fenced " << st.fenced_dropped);
-    BOOST_TEST(st.fenced_dropped > 0u);
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  auto& a = nodes["a"];
+  auto& b = nodes["b"];
+  auto& tb = nodes.tree("b");
+  BOOST_TEST_REQUIRE(nodes.wait_all_up(5s));
+  tb.send("slow", gate_m{gate});
+  constexpr std::uint64_t n = 500;
+  for (std::uint64_t i = 0; i < n; ++i) a.send("b:/fb/slow", big_m{i, std::string(1000, 'x')});
+  std::error_code ec;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return a.stats(2s, ec).sent >= n; }, 10s));
+  BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGKILL) == 0);  // a stops: b declares it down
+  cluster::member down;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+      [&] {
+        for (auto& m : b.members(2s, ec)) {
+          if (m.node == "a" && !m.up) down = m;
+        }
+        return !down.up && down.since != std::chrono::steady_clock::time_point{};
+      },
+      5s));
+  { std::ofstream(gate.c_str()) << "open"; }  // slow takes what is in its mailbox
+  // every message handled, or counted by b's gateway (undeliverable, fenced)
+  std::uint64_t handled = 0;
+  cluster::gateway_stats st;
+  const bool settled = procactor_test::wait_until(
+      [&] {
+        auto r = tb.request<std::uint64_t>("slow", handled_q{}, 2s);
+        if (!r) return false;
+        handled = *r.value;
+        st = b.stats(2s, ec);
+        return handled + st.undeliverable + st.fenced_dropped >= n;
+      },
+      30s);
+  ::unlink(gate.c_str());
+  BOOST_TEST_REQUIRE(settled);
+  BOOST_TEST(handled + st.undeliverable + st.fenced_dropped == n);
+  auto after = tb.request<std::uint64_t>("slow", handled_after_q{down.since.time_since_epoch().count()}, 2s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(after));
+  // After the down slow handles what was in its mailbox then (4 slots) and at most the one
+  // being placed; the rest of the batch is dropped as fenced, not delivered.
+  BOOST_TEST(*after.value <= 5u, "handled " << handled << ", after the down " << *after.value << ", undeliverable "
+                                           << st.undeliverable << ", fenced " << st.fenced_dropped);
+  BOOST_TEST(st.fenced_dropped > 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_request_in_the_middle_of_a_burst_is_answered_after_what_was_sent_before_it,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  supervisor_spec sb;
-  sb.children = {child_spec::of<seq_actor>("seq")};
-  auto ta = tree::start("ra", supervisor_spec{});
-  auto tb = tree::start("rb", sb);
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
-    constexpr std::uint64_t before = 3000;
-    for (std::uint64_t i = 0; i < before; ++i) a.send("b:/rb/seq", seq_m{i});
-    auto r = a.request<tally>("b:/rb/seq", tally_q{}, 10s);  // behind the burst, in the same batches
-    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
-    BOOST_TEST(r.value->count == before);  // every message sent before it was handled before it
-    BOOST_TEST(r.value->out_of_order == 0u);
-    for (std::uint64_t i = before; i < 2 * before; ++i) a.send("b:/rb/seq", seq_m{i});
-    auto again = a.request<tally>("b:/rb/seq", tally_q{}, 10s);
-    BOOST_TEST_REQUIRE(again.value.has_value(), again.error.message() << " | " << again.detail);
-    BOOST_TEST(again.value->count == 2 * before);
-    BOOST_TEST(again.value->out_of_order == 0u);
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  auto nodes = two_nodes("r");
+  auto& a = nodes["a"];
+  BOOST_TEST_REQUIRE(nodes.wait_all_up(5s));
+  constexpr std::uint64_t before = 3000;
+  for (std::uint64_t i = 0; i < before; ++i) a.send("b:/rb/seq", seq_m{i});
+  auto r = a.request<tally>("b:/rb/seq", tally_q{}, 10s);  // behind the burst, in the same batches
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+  BOOST_TEST(r.value->count == before);  // every message sent before it was handled before it
+  BOOST_TEST(r.value->out_of_order == 0u);
+  for (std::uint64_t i = before; i < 2 * before; ++i) a.send("b:/rb/seq", seq_m{i});
+  auto again = a.request<tally>("b:/rb/seq", tally_q{}, 10s);
+  BOOST_TEST_REQUIRE(again.value.has_value(), again.error.message() << " | " << again.detail);
+  BOOST_TEST(again.value->count == 2 * before);
+  BOOST_TEST(again.value->out_of_order == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

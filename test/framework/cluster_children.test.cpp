@@ -18,8 +18,6 @@
 #include "cluster/children.hpp"
 #include "cluster/frame.hpp"
 #include "procactor/cluster.hpp"
-#include "procactor/pipe.hpp"
-#include "procactor/process.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
 #include "support/cluster_support.hpp"
@@ -28,7 +26,6 @@
 using namespace std::chrono_literals;
 using procactor::actor;
 using procactor::child_spec;
-using procactor::cluster_options;
 using procactor::errc;
 using procactor::supervisor_spec;
 using procactor::tree;
@@ -36,10 +33,9 @@ namespace cluster = procactor::cluster;
 
 namespace {
 
+using procactor_test::crash_q;
+
 struct pid_q {
-  int unused = 0;
-};
-struct crash_q {
   int unused = 0;
 };
 struct downs_q {
@@ -82,11 +78,8 @@ PROCACTOR_ACTOR(placed_worker);
 
 namespace {
 
+using procactor_test::cluster_nodes;
 using procactor_test::nats_precondition;
-
-cluster_options options(const procactor_test::nats_server& srv, std::string node) {
-  return procactor_test::node_options(srv, std::move(node), "rc");
-}
 
 supervisor_spec host_spec() {
   supervisor_spec s;
@@ -99,6 +92,18 @@ supervisor_spec origin_spec(child_spec w) {
   s.max_restarts = 10;
   s.children = {child_spec::of<first_down_watcher>("watch"), std::move(w)};
   return s;
+}
+
+// This suite's nodes: a server of their own, the trees of hosts b (and c with @p with_c), roots
+// rcb and rcc, then origin a (rca: @p origin's actors); the nodes start in @p node_order (empty:
+// the trees'). (A prvalue: cluster_nodes is neither copied nor moved.)
+cluster_nodes nodes(supervisor_spec origin, bool with_c = false, std::vector<std::string> node_order = {}) {
+  std::vector<procactor_test::node_tree> trees{{"b", "rcb", host_spec()}};
+  if (with_c) trees.push_back({"c", "rcc", host_spec()});
+  trees.push_back({"a", "rca", std::move(origin)});
+  procactor_test::cluster_nodes_options o;
+  o.node_order = std::move(node_order);
+  return cluster_nodes("rc", std::move(trees), std::move(o));
 }
 
 std::optional<cluster::remote_child> find_child(cluster::node& n, bool hosted) {
@@ -190,172 +195,121 @@ BOOST_AUTO_TEST_CASE(spawns_of_other_nodes_beyond_the_hosted_bound_are_answered_
 
 BOOST_AUTO_TEST_CASE(a_child_placed_on_node_b_runs_in_b_and_answers_requests_and_stops_with_its_tree,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto tb = tree::start("rcb", host_spec());
-  auto ta = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
-  {
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    std::optional<cluster::remote_child> found;
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a)).has_value(); }, 10s));
-    const auto c = *found;
-    BOOST_TEST(c.node == "b");
-    BOOST_TEST(c.placeholder == "/rca/w");
-    auto r = a.request<std::int64_t>("b:" + c.path, pid_q{}, 5s);
-    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
-    const auto pid = static_cast<pid_t>(*r.value);
-    BOOST_TEST(parent_of(pid) == b.host_pid());  // a process of node b's /.remote supervisor
-    const auto h = find_child(b, true);
-    BOOST_TEST_REQUIRE(h.has_value());
-    BOOST_TEST(h->node == "a");
-    BOOST_TEST(h->path == c.path);
-    // stopping the origin's tree stops its remote child
-    ta.stop();
-    ta.join();
-    BOOST_TEST(procactor_test::wait_until([&] { return !find_child(b, true) && !alive(pid); }, 5s));
-  }
-  tb.stop();
-  tb.join();
+  auto n = nodes(origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
+  auto& a = n["a"];
+  auto& b = n["b"];
+  auto& ta = n.tree("a");
+  std::optional<cluster::remote_child> found;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a)).has_value(); }, 10s));
+  const auto c = *found;
+  BOOST_TEST(c.node == "b");
+  BOOST_TEST(c.placeholder == "/rca/w");
+  auto r = a.request<std::int64_t>("b:" + c.path, pid_q{}, 5s);
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+  const auto pid = static_cast<pid_t>(*r.value);
+  BOOST_TEST(parent_of(pid) == b.host_pid());  // a process of node b's /.remote supervisor
+  const auto h = find_child(b, true);
+  BOOST_TEST_REQUIRE(h.has_value());
+  BOOST_TEST(h->node == "a");
+  BOOST_TEST(h->path == c.path);
+  // stopping the origin's tree stops its remote child
+  ta.stop();
+  ta.join();
+  BOOST_TEST(procactor_test::wait_until([&] { return !find_child(b, true) && !alive(pid); }, 5s));
 }
 
 BOOST_AUTO_TEST_CASE(a_crashed_remote_child_is_placed_again_and_its_supervisor_sees_its_reason,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto tb = tree::start("rcb", host_spec());
-  auto ta = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
-  {
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    std::optional<cluster::remote_child> found;
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a)).has_value(); }, 10s));
-    const auto first = *found;
-    a.send("b:" + first.path, crash_q{});
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a, 2)).has_value(); }, 10s));
-    const auto second = *found;
-    BOOST_TEST(second.node == "b");
-    BOOST_TEST(second.path != first.path);
-    BOOST_TEST(second.last_exit.find("crash on request") != std::string::npos, second.last_exit);
-    const auto downs = downs_seen(ta);
-    BOOST_TEST_REQUIRE(downs.size() == 1u);
-    BOOST_TEST(downs[0].find("exception") != std::string::npos, downs[0]);
-    BOOST_TEST(downs[0].find("crash on request") != std::string::npos, downs[0]);
-    // the placeholder ended on purpose, by the message that told it: handled, not lost
-    BOOST_TEST(ta.stats("w").lost == 0u);
-    auto again = a.request<std::int64_t>("b:" + second.path, pid_q{}, 5s);
-    BOOST_TEST(again.value.has_value(), again.error.message() << " | " << again.detail);
-  }
-  ta.stop();
-  ta.join();
-  tb.stop();
-  tb.join();
+  auto n = nodes(origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
+  auto& a = n["a"];
+  auto& ta = n.tree("a");
+  std::optional<cluster::remote_child> found;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a)).has_value(); }, 10s));
+  const auto first = *found;
+  a.send("b:" + first.path, crash_q{});
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = running(a, 2)).has_value(); }, 10s));
+  const auto second = *found;
+  BOOST_TEST(second.node == "b");
+  BOOST_TEST(second.path != first.path);
+  BOOST_TEST(second.last_exit.find("crash on request") != std::string::npos, second.last_exit);
+  const auto downs = downs_seen(ta);
+  BOOST_TEST_REQUIRE(downs.size() == 1u);
+  BOOST_TEST(downs[0].find("exception") != std::string::npos, downs[0]);
+  BOOST_TEST(downs[0].find("crash on request") != std::string::npos, downs[0]);
+  // the placeholder ended on purpose, by the message that told it: handled, not lost
+  BOOST_TEST(ta.stats("w").lost == 0u);
+  auto again = a.request<std::int64_t>("b:" + second.path, pid_q{}, 5s);
+  BOOST_TEST(again.value.has_value(), again.error.message() << " | " << again.detail);
 }
 
 BOOST_AUTO_TEST_CASE(a_remote_child_whose_node_goes_down_is_placed_on_the_fallback_node_with_reason_node_down,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto tb = tree::start("rcb", host_spec());
-  auto tc = tree::start("rcc", host_spec());
-  auto ta = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b", {"c"})));
-  {
-    auto c = cluster::node::start(tc, options(srv, "c"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    std::optional<cluster::remote_child> found;
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a); return found && found->node == "b"; }, 10s));
-    BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGKILL) == 0);  // node b is gone from the network
-    const auto killed = std::chrono::steady_clock::now();
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a, 2); return found && found->node == "c"; }, 5s));
-    const auto took = std::chrono::steady_clock::now() - killed;
-    BOOST_TEST_MESSAGE("re-placed on c "
-                       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms after the kill");
-    BOOST_TEST((took < 1500ms));
-    const auto moved = *found;
-    BOOST_TEST(moved.last_exit.find("node down") != std::string::npos, moved.last_exit);
-    const auto downs = downs_seen(ta);
-    BOOST_TEST_REQUIRE(downs.size() == 1u);
-    BOOST_TEST(downs[0].find("node down: b") != std::string::npos, downs[0]);
-    auto r = a.request<std::int64_t>("c:" + moved.path, pid_q{}, 5s);
-    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
-    BOOST_TEST(parent_of(static_cast<pid_t>(*r.value)) == c.host_pid());
-  }
-  ta.stop();
-  ta.join();
-  tb.stop();
-  tb.join();
-  tc.stop();
-  tc.join();
+  auto n = nodes(origin_spec(child_spec::of<placed_worker>("w").on_node("b", {"c"})), true, {"c", "b", "a"});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  auto& c = n["c"];
+  auto& ta = n.tree("a");
+  std::optional<cluster::remote_child> found;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a); return found && found->node == "b"; }, 10s));
+  BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGKILL) == 0);  // node b is gone from the network
+  const auto killed = std::chrono::steady_clock::now();
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a, 2); return found && found->node == "c"; }, 5s));
+  const auto took = std::chrono::steady_clock::now() - killed;
+  BOOST_TEST_MESSAGE("re-placed on c "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms after the kill");
+  BOOST_TEST((took < 1500ms));
+  const auto moved = *found;
+  BOOST_TEST(moved.last_exit.find("node down") != std::string::npos, moved.last_exit);
+  const auto downs = downs_seen(ta);
+  BOOST_TEST_REQUIRE(downs.size() == 1u);
+  BOOST_TEST(downs[0].find("node down: b") != std::string::npos, downs[0]);
+  auto r = a.request<std::int64_t>("c:" + moved.path, pid_q{}, 5s);
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+  BOOST_TEST(parent_of(static_cast<pid_t>(*r.value)) == c.host_pid());
 }
 
 BOOST_AUTO_TEST_CASE(a_node_that_sees_the_origin_node_go_down_stops_the_children_it_runs_for_it,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto tb = tree::start("rcb", host_spec());
-  {
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto [mine, theirs] = procactor::pipe();
-    const cluster_options ao = options(srv, "a");
-    procactor::process origin(
-        [ao](procactor::connection& ready) {
-          auto t = tree::start("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")));
-          auto n = cluster::node::start(t, ao);
-          ready.send_bytes(std::span<const char>("up", 2));
-          for (;;) ::pause();
-        },
-        std::move(theirs));
-    origin.start();
-    BOOST_TEST_REQUIRE(mine.recv_bytes(10s).size() == 2u);
-    std::optional<cluster::remote_child> found;
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = find_child(b, true); return found && !found->path.empty(); }, 10s));
-    const auto h = *found;
-    auto r = b.request<std::int64_t>("b:" + h.path, pid_q{}, 5s);
-    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
-    const auto pid = static_cast<pid_t>(*r.value);
-    std::error_code ec;
-    origin.signal(SIGKILL, false, ec);  // the origin node's process: its tree and gateway follow it
-    BOOST_TEST_REQUIRE(!ec);
-    origin.join();
-    BOOST_TEST(procactor_test::wait_until([&] { return !find_child(b, true) && !alive(pid); }, 3s));
-  }
-  tb.stop();
-  tb.join();
+  cluster_nodes n("rc", {{"b", "rcb", host_spec()}});
+  auto& b = n["b"];
+  procactor_test::node_process origin("rca", origin_spec(child_spec::of<placed_worker>("w").on_node("b")),
+                                      n.options("a"));
+  BOOST_TEST_REQUIRE(origin.start(10s));
+  std::optional<cluster::remote_child> found;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = find_child(b, true); return found && !found->path.empty(); }, 10s));
+  const auto h = *found;
+  auto r = b.request<std::int64_t>("b:" + h.path, pid_q{}, 5s);
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+  const auto pid = static_cast<pid_t>(*r.value);
+  const std::error_code ec = origin.kill();  // the origin node's process: its tree and gateway follow it
+  BOOST_TEST_REQUIRE(!ec);
+  BOOST_TEST_REQUIRE(origin.join(10s));  // (bounded: a SIGKILLed process ends at once)
+  BOOST_TEST(procactor_test::wait_until([&] { return !find_child(b, true) && !alive(pid); }, 3s));
 }
 
 BOOST_AUTO_TEST_CASE(children_placed_on_any_node_go_to_the_node_with_the_fewest_placed_there,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;
-  auto tb = tree::start("rcb", host_spec());
-  auto tc = tree::start("rcc", host_spec());
   supervisor_spec s;
   s.children = {child_spec::of<placed_worker>("w1").on_any_node(), child_spec::of<placed_worker>("w2").on_any_node(),
                 child_spec::of<placed_worker>("w3").on_any_node({"b", "c"})};
-  auto ta = tree::start("rca", s);
-  {
-    auto c = cluster::node::start(tc, options(srv, "c"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    std::vector<cluster::remote_child> all;
-    BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] {
-          std::error_code ec;
-          all = a.remote_children(2s, ec);
-          return all.size() == 3u && std::all_of(all.begin(), all.end(), [](const auto& x) { return !x.path.empty(); });
-        },
-        10s));
-    int on_b = 0, on_c = 0;
-    for (const auto& x : all) {
-      BOOST_TEST_MESSAGE(x.placeholder << " on " << x.node << " at " << x.path << " placements " << x.placements << " last exit " << x.last_exit);
-      on_b += x.node == "b";
-      on_c += x.node == "c";
-    }
-    BOOST_TEST(on_b + on_c == 3);
-    BOOST_TEST(std::abs(on_b - on_c) == 1);  // two on one node, one on the other
+  auto n = nodes(s, true, {"c", "b", "a"});
+  auto& a = n["a"];
+  std::vector<cluster::remote_child> all;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+      [&] {
+        std::error_code ec;
+        all = a.remote_children(2s, ec);
+        return all.size() == 3u && std::all_of(all.begin(), all.end(), [](const auto& x) { return !x.path.empty(); });
+      },
+      10s));
+  int on_b = 0, on_c = 0;
+  for (const auto& x : all) {
+    BOOST_TEST_MESSAGE(x.placeholder << " on " << x.node << " at " << x.path << " placements " << x.placements << " last exit " << x.last_exit);
+    on_b += x.node == "b";
+    on_c += x.node == "c";
   }
-  ta.stop();
-  ta.join();
-  tb.stop();
-  tb.join();
-  tc.stop();
-  tc.join();
+  BOOST_TEST(on_b + on_c == 3);
+  BOOST_TEST(std::abs(on_b - on_c) == 1);  // two on one node, one on the other
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -22,24 +22,19 @@
 using namespace std::chrono_literals;
 using procactor::actor;
 using procactor::child_spec;
-using procactor::cluster_options;
 using procactor::errc;
 using procactor::supervisor_spec;
-using procactor::tree;
 namespace cluster = procactor::cluster;
 
 namespace {
 
-struct echo_q {
-  std::string text;
-};
-
-class echo_actor : public actor {
- public:
-  echo_actor() {
-    on<echo_q>([this](const echo_q& q) -> std::string { return q.text + " from " + sender(); });
-  }
-};
+using procactor_test::cluster_nodes;
+using procactor_test::echo_q;
+using procactor_test::echo_spec;
+using procactor_test::member_of;
+using procactor_test::nats_precondition;
+using procactor_test::sees_up;
+using procactor_test::up_as_new_incarnation;
 
 struct register_me {
   std::string name;
@@ -113,20 +108,16 @@ class triple_asker : public actor {
   int count_ = 0;
 };
 
-using procactor_test::nats_precondition;
-
-supervisor_spec echo_spec() {
-  supervisor_spec s;
-  s.children = {child_spec::of<echo_actor>("echo")};
-  return s;
+// This suite's nodes @p trees (node, root, spec) on a server of their own (with JetStream unless
+// @p jetstream is false), their nodes started in @p node_order (empty: the trees' order).
+// (A prvalue: cluster_nodes is neither copied nor moved.)
+cluster_nodes nodes(std::vector<procactor_test::node_tree> trees, std::vector<std::string> node_order = {},
+                    bool jetstream = true) {
+  procactor_test::cluster_nodes_options o;
+  o.jetstream = jetstream;
+  o.node_order = std::move(node_order);
+  return cluster_nodes("n", std::move(trees), std::move(o));
 }
-
-cluster_options options(const procactor_test::nats_server& srv, std::string node) {
-  return procactor_test::node_options(srv, std::move(node), "n");
-}
-
-using procactor_test::member_of;
-using procactor_test::sees_up;
 
 // whereis's error (or none).
 std::error_code where_error(cluster::node& n, const std::string& name) {
@@ -141,226 +132,170 @@ BOOST_FIXTURE_TEST_SUITE(cluster_names_test, procactor_test::leak_check)
 
 BOOST_AUTO_TEST_CASE(a_name_registered_on_one_node_is_reached_from_another_as_star_name,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv(true);
   procactor::queue<std::string> sink(64);
   supervisor_spec sa = echo_spec();
   sa.children.push_back(procactor::testing::probe_child("sink", sink));
-  auto ta = tree::start("nma", sa);
-  auto tb = tree::start("nmb", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
+  auto n = nodes({{"a", "nma", sa}, {"b", "nmb", echo_spec()}});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  BOOST_TEST_REQUIRE(n.wait_all_up(5s));
 
-    a.register_name("svc", "echo");  // relative to a's root
-    a.register_name("drain", "/nma/sink");
-    BOOST_TEST(b.whereis("svc") == "a:/nma/echo");
-    BOOST_TEST(a.whereis("drain") == "a:/nma/sink");
+  a.register_name("svc", "echo");  // relative to a's root
+  a.register_name("drain", "/nma/sink");
+  BOOST_TEST(b.whereis("svc") == "a:/nma/echo");
+  BOOST_TEST(a.whereis("drain") == "a:/nma/sink");
 
-    auto r = b.request<std::string>("*:svc", echo_q{"hi"}, 5s);
-    BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
-    BOOST_TEST(*r.value == "hi from /.gateway");
-    BOOST_TEST(r.detail == "a:/nma/echo");  // who replied
-    auto self = a.request<std::string>("*:svc", echo_q{"self"}, 5s);  // from the owner's node
-    BOOST_TEST(self.value.value_or(self.detail) == "self from /.gateway");
-    b.send("*:drain", std::string("one-way"));
-    BOOST_TEST(sink.get(5s) == "one-way");
+  auto r = b.request<std::string>("*:svc", echo_q{"hi"}, 5s);
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+  BOOST_TEST(*r.value == "hi from /.gateway");
+  BOOST_TEST(r.detail == "a:/nma/echo");  // who replied
+  auto self = a.request<std::string>("*:svc", echo_q{"self"}, 5s);  // from the owner's node
+  BOOST_TEST(self.value.value_or(self.detail) == "self from /.gateway");
+  b.send("*:drain", std::string("one-way"));
+  BOOST_TEST(sink.get(5s) == "one-way");
 
-    // an unknown name: no_such_actor at once; bad names and paths are refused
-    const auto t0 = std::chrono::steady_clock::now();
-    auto u = b.request<std::string>("*:nobody", echo_q{"x"}, 5s);
-    BOOST_TEST((u.error == errc::no_such_actor), u.error.message() << " | " << u.detail);
-    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));
-    std::error_code ec;
-    a.register_name("a.b", "echo", 5s, ec);
-    BOOST_TEST((ec == errc::invalid_argument), ec.message());
-    a.register_name("ghost", "nobody", 5s, ec);
-    BOOST_TEST((ec == errc::no_such_actor), ec.message());
-    BOOST_TEST((where_error(b, "ghost") == errc::no_such_actor));
-    a.register_name("gw", "/.gateway", 5s, ec);  // the gateway is nobody's actor
-    BOOST_TEST((ec == errc::no_such_actor), ec.message());
+  // an unknown name: no_such_actor at once; bad names and paths are refused
+  const auto t0 = std::chrono::steady_clock::now();
+  auto u = b.request<std::string>("*:nobody", echo_q{"x"}, 5s);
+  BOOST_TEST((u.error == errc::no_such_actor), u.error.message() << " | " << u.detail);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));
+  std::error_code ec;
+  a.register_name("a.b", "echo", 5s, ec);
+  BOOST_TEST((ec == errc::invalid_argument), ec.message());
+  a.register_name("ghost", "nobody", 5s, ec);
+  BOOST_TEST((ec == errc::no_such_actor), ec.message());
+  BOOST_TEST((where_error(b, "ghost") == errc::no_such_actor));
+  a.register_name("gw", "/.gateway", 5s, ec);  // the gateway is nobody's actor
+  BOOST_TEST((ec == errc::no_such_actor), ec.message());
 
-    // only the owner's node unregisters it; then it is gone everywhere
-    b.unregister_name("svc", 5s, ec);
-    BOOST_TEST((ec == std::errc::operation_not_permitted), ec.message());
-    a.unregister_name("svc");
-    BOOST_TEST((where_error(b, "svc") == errc::no_such_actor));
-    a.unregister_name("svc", 5s, ec);
-    BOOST_TEST((ec == errc::no_such_actor), ec.message());
-    BOOST_TEST(procactor_test::wait_until(
-        [&] { return b.request<std::string>("*:svc", echo_q{"x"}, 2s).error == errc::no_such_actor; }, 5s));
-    b.register_name("svc", "echo");  // free again: anyone may take it
-    BOOST_TEST(a.whereis("svc") == "b:/nmb/echo");
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  // only the owner's node unregisters it; then it is gone everywhere
+  b.unregister_name("svc", 5s, ec);
+  BOOST_TEST((ec == std::errc::operation_not_permitted), ec.message());
+  a.unregister_name("svc");
+  BOOST_TEST((where_error(b, "svc") == errc::no_such_actor));
+  a.unregister_name("svc", 5s, ec);
+  BOOST_TEST((ec == errc::no_such_actor), ec.message());
+  BOOST_TEST(procactor_test::wait_until(
+      [&] { return b.request<std::string>("*:svc", echo_q{"x"}, 2s).error == errc::no_such_actor; }, 5s));
+  b.register_name("svc", "echo");  // free again: anyone may take it
+  BOOST_TEST(a.whereis("svc") == "b:/nmb/echo");
 }
 
 BOOST_AUTO_TEST_CASE(a_name_taken_anywhere_in_the_cluster_cannot_be_registered_again,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv(true);
-  auto ta = tree::start("nta", echo_spec());
-  auto tb = tree::start("ntb", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    a.register_name("svc", "echo");
-    std::error_code ec;
-    b.register_name("svc", "echo", 5s, ec);
-    BOOST_TEST((ec == std::errc::file_exists), ec.message());
-    a.register_name("svc", "echo", 5s, ec);  // the owner's node too: once
-    BOOST_TEST((ec == std::errc::file_exists), ec.message());
-    try {
-      b.register_name("svc", "echo");
-      BOOST_TEST(false, "registered twice");
-    } catch (const std::system_error& e) {
-      BOOST_TEST(std::string(e.what()).find("a:/nta/echo") != std::string::npos, e.what());  // names the owner
-    }
-    BOOST_TEST(b.whereis("svc") == "a:/nta/echo");
+  auto n = nodes({{"a", "nta", echo_spec()}, {"b", "ntb", echo_spec()}});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  a.register_name("svc", "echo");
+  std::error_code ec;
+  b.register_name("svc", "echo", 5s, ec);
+  BOOST_TEST((ec == std::errc::file_exists), ec.message());
+  a.register_name("svc", "echo", 5s, ec);  // the owner's node too: once
+  BOOST_TEST((ec == std::errc::file_exists), ec.message());
+  try {
+    b.register_name("svc", "echo");
+    BOOST_TEST(false, "registered twice");
+  } catch (const std::system_error& e) {
+    BOOST_TEST(std::string(e.what()).find("a:/nta/echo") != std::string::npos, e.what());  // names the owner
   }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  BOOST_TEST(b.whereis("svc") == "a:/nta/echo");
 }
 
 BOOST_AUTO_TEST_CASE(of_two_nodes_registering_one_name_at_once_exactly_one_wins,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv(true);
-  auto ta = tree::start("nra", echo_spec());
-  auto tb = tree::start("nrb", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    constexpr int rounds = 20;
-    std::vector<std::error_code> ea(rounds), eb(rounds);
-    std::atomic<int> arrived{0};  // both racers start each round together (a spin barrier)
-    auto racer = [&](cluster::node& n, std::vector<std::error_code>& out) {
-      for (int i = 0; i < rounds; ++i) {
-        arrived.fetch_add(1);
-        while (arrived.load() < 2 * (i + 1)) {
-        }
-        n.register_name("race" + std::to_string(i), "echo", 5s, out[static_cast<std::size_t>(i)]);
+  auto n = nodes({{"a", "nra", echo_spec()}, {"b", "nrb", echo_spec()}});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  constexpr int rounds = 20;
+  std::vector<std::error_code> ea(rounds), eb(rounds);
+  std::atomic<int> arrived{0};  // both racers start each round together (a spin barrier)
+  auto racer = [&](cluster::node& node, std::vector<std::error_code>& out) {
+    for (int i = 0; i < rounds; ++i) {
+      arrived.fetch_add(1);
+      while (arrived.load() < 2 * (i + 1)) {
       }
-    };
-    std::thread x(racer, std::ref(a), std::ref(ea));
-    std::thread y(racer, std::ref(b), std::ref(eb));
-    x.join();
-    y.join();
-    int a_won = 0;
-    int b_won = 0;
-    for (std::size_t i = 0; i < rounds; ++i) {
-      const std::string name = "race" + std::to_string(i);
-      const bool one = (!ea[i] && eb[i] == std::errc::file_exists) || (!eb[i] && ea[i] == std::errc::file_exists);
-      BOOST_TEST(one, name << ": a " << ea[i].message() << ", b " << eb[i].message());
-      a_won += !ea[i];
-      b_won += !eb[i];
-      BOOST_TEST(a.whereis(name) == (!ea[i] ? "a:/nra/echo" : "b:/nrb/echo"));
+      node.register_name("race" + std::to_string(i), "echo", 5s, out[static_cast<std::size_t>(i)]);
     }
-    BOOST_TEST_MESSAGE("a won " << a_won << ", b won " << b_won << " of " << rounds);
+  };
+  std::thread x(racer, std::ref(a), std::ref(ea));
+  std::thread y(racer, std::ref(b), std::ref(eb));
+  x.join();
+  y.join();
+  int a_won = 0;
+  int b_won = 0;
+  for (std::size_t i = 0; i < rounds; ++i) {
+    const std::string name = "race" + std::to_string(i);
+    const bool one = (!ea[i] && eb[i] == std::errc::file_exists) || (!eb[i] && ea[i] == std::errc::file_exists);
+    BOOST_TEST(one, name << ": a " << ea[i].message() << ", b " << eb[i].message());
+    a_won += !ea[i];
+    b_won += !eb[i];
+    BOOST_TEST(a.whereis(name) == (!ea[i] ? "a:/nra/echo" : "b:/nrb/echo"));
   }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  BOOST_TEST_MESSAGE("a won " << a_won << ", b won " << b_won << " of " << rounds);
 }
 
 BOOST_AUTO_TEST_CASE(the_names_of_a_node_killed_are_freed_after_its_down_and_can_be_registered_elsewhere,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv(true);
-  auto ta = tree::start("nka", echo_spec());
-  auto tb = tree::start("nkb", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(b, "a"); }, 5s));
-    a.register_name("svc", "echo");
-    a.register_name("svc2", "echo");
-    BOOST_TEST_REQUIRE(b.whereis("svc") == "a:/nka/echo");
-    BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGKILL) == 0);
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(b, "a"); }, 3s));
-    const auto down_at = member_of(b, "a")->since;
-    BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] { return where_error(b, "svc") == errc::no_such_actor && where_error(b, "svc2") == errc::no_such_actor; },
-        5s));
-    const auto freed_after = std::chrono::steady_clock::now() - down_at;
-    BOOST_TEST_MESSAGE("names freed " << std::chrono::duration_cast<std::chrono::milliseconds>(freed_after).count()
-                                      << " ms after the down (as seen by the test's polling)");
-    BOOST_TEST((freed_after < 1s));
-    b.register_name("svc", "echo");
-    BOOST_TEST(b.whereis("svc") == "b:/nkb/echo");
-    auto r = b.request<std::string>("*:svc", echo_q{"here"}, 5s);
-    BOOST_TEST(r.value.value_or(r.detail) == "here from /.gateway");
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  auto n = nodes({{"a", "nka", echo_spec()}, {"b", "nkb", echo_spec()}});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(b, "a"); }, 5s));
+  a.register_name("svc", "echo");
+  a.register_name("svc2", "echo");
+  BOOST_TEST_REQUIRE(b.whereis("svc") == "a:/nka/echo");
+  BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGKILL) == 0);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(b, "a"); }, 3s));
+  const auto down_at = member_of(b, "a")->since;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+      [&] { return where_error(b, "svc") == errc::no_such_actor && where_error(b, "svc2") == errc::no_such_actor; },
+      5s));
+  const auto freed_after = std::chrono::steady_clock::now() - down_at;
+  BOOST_TEST_MESSAGE("names freed " << std::chrono::duration_cast<std::chrono::milliseconds>(freed_after).count()
+                                    << " ms after the down (as seen by the test's polling)");
+  BOOST_TEST((freed_after < 1s));
+  b.register_name("svc", "echo");
+  BOOST_TEST(b.whereis("svc") == "b:/nkb/echo");
+  auto r = b.request<std::string>("*:svc", echo_q{"here"}, 5s);
+  BOOST_TEST(r.value.value_or(r.detail) == "here from /.gateway");
 }
 
 BOOST_AUTO_TEST_CASE(an_actor_registers_and_unregisters_a_cluster_wide_name_itself,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv(true);
   supervisor_spec sa;
   sa.children = {child_spec::of<self_registering_actor>("me")};
-  auto ta = tree::start("naa", sa);
-  auto tb = tree::start("nab", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 5s));
-    auto r = ta.request<std::string>("me", register_me{"svc"}, 10s);
-    BOOST_TEST(r.value.value_or(r.detail) == "a:/naa/me");
-    BOOST_TEST(b.whereis("svc") == "a:/naa/me");
-    auto e = b.request<std::string>("*:svc", echo_q{"hi"}, 5s);
-    BOOST_TEST(e.value.value_or(e.detail) == "hi from /.gateway");
-    auto again = ta.request<std::string>("me", register_me{"svc"}, 10s);  // taken (by itself)
-    BOOST_TEST(again.value.value_or(again.detail).rfind("error: File exists", 0) == 0u, again.value.value_or(again.detail));
-    auto un = ta.request<std::string>("me", unregister_me{"svc"}, 10s);
-    BOOST_TEST(un.value.value_or(un.detail) == "a:/naa/me");  // (where it was)
-    BOOST_TEST((where_error(b, "svc") == errc::no_such_actor));
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  auto n = nodes({{"a", "naa", sa}, {"b", "nab", echo_spec()}});
+  auto& ta = n.tree("a");
+  auto& b = n["b"];
+  BOOST_TEST_REQUIRE(n.wait_all_up(5s));
+  auto r = ta.request<std::string>("me", register_me{"svc"}, 10s);
+  BOOST_TEST(r.value.value_or(r.detail) == "a:/naa/me");
+  BOOST_TEST(b.whereis("svc") == "a:/naa/me");
+  auto e = b.request<std::string>("*:svc", echo_q{"hi"}, 5s);
+  BOOST_TEST(e.value.value_or(e.detail) == "hi from /.gateway");
+  auto again = ta.request<std::string>("me", register_me{"svc"}, 10s);  // taken (by itself)
+  BOOST_TEST(again.value.value_or(again.detail).rfind("error: File exists", 0) == 0u, again.value.value_or(again.detail));
+  auto un = ta.request<std::string>("me", unregister_me{"svc"}, 10s);
+  BOOST_TEST(un.value.value_or(un.detail) == "a:/naa/me");  // (where it was)
+  BOOST_TEST((where_error(b, "svc") == errc::no_such_actor));
 }
 
 BOOST_AUTO_TEST_CASE(name_requests_an_actor_sends_packed_to_its_gateway_are_each_answered,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv(true);
   supervisor_spec sa;
   sa.children = {child_spec::of<triple_asker>("asker")};
-  auto ta = tree::start("npa", sa);
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto r = ta.request<std::string>("asker", ask_three{"nobody"}, 10s);
-    BOOST_TEST(r.value.value_or(r.detail) == "1:none 2:none 3:none ");
-  }
-  ta.stop();
-  ta.join();
+  auto n = nodes({{"a", "npa", sa}});
+  auto r = n.tree("a").request<std::string>("asker", ask_three{"nobody"}, 10s);
+  BOOST_TEST(r.value.value_or(r.detail) == "1:none 2:none 3:none ");
 }
 
 BOOST_AUTO_TEST_CASE(a_node_handle_destroyed_frees_its_names,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv(true);
-  auto ta = tree::start("nla", echo_spec());
-  auto tb = tree::start("nlb", echo_spec());
-  {
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    {
-      auto a = cluster::node::start(ta, options(srv, "a"));
-      a.register_name("svc", "echo");
-      BOOST_TEST(b.whereis("svc") == "a:/nla/echo");
-    }  // a leaves
-    BOOST_TEST((where_error(b, "svc") == errc::no_such_actor));  // at once, not after a down
-  }
-  ta.stop();
-  tb.stop();
-  ta.join();
-  tb.join();
+  auto n = nodes({{"a", "nla", echo_spec()}, {"b", "nlb", echo_spec()}}, {"b", "a"});
+  auto& b = n["b"];
+  n["a"].register_name("svc", "echo");
+  BOOST_TEST(b.whereis("svc") == "a:/nla/echo");
+  n.leave("a");
+  BOOST_TEST((where_error(b, "svc") == errc::no_such_actor));  // at once, not after a down
 }
 
 BOOST_AUTO_TEST_CASE(a_stale_delete_never_removes_a_new_owners_registration,
@@ -368,61 +303,40 @@ BOOST_AUTO_TEST_CASE(a_stale_delete_never_removes_a_new_owners_registration,
   // a registers svc and freezes; b and c declare it down and free svc; c takes it. When a wakes it
   // is fenced and rejoins, deleting what it registered under its old incarnation at the revision
   // it wrote: stale now, so c's registration must stay (and so must it against c's own late delete).
-  procactor_test::nats_server srv(true);
-  auto ta = tree::start("nsa", echo_spec());
-  auto tb = tree::start("nsb", echo_spec());
-  auto tc = tree::start("nsc", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    auto b = cluster::node::start(tb, options(srv, "b"));
-    auto c = cluster::node::start(tc, options(srv, "c"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(b, "a") && sees_up(c, "a"); }, 5s));
-    a.register_name("svc", "echo");
-    const auto a_inc = member_of(b, "a")->incarnation;
+  auto n = nodes({{"a", "nsa", echo_spec()}, {"b", "nsb", echo_spec()}, {"c", "nsc", echo_spec()}});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  auto& c = n["c"];
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(b, "a") && sees_up(c, "a"); }, 5s));
+  a.register_name("svc", "echo");
+  const auto a_inc = member_of(b, "a")->incarnation;
 
-    BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGSTOP) == 0);
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(b, "a") && !sees_up(c, "a"); }, 3s));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return where_error(b, "svc") == errc::no_such_actor; }, 5s));
-    c.register_name("svc", "echo");
-    BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGCONT) == 0);
-    // a's rejoin (its stale delete is made before its new incarnation's first heartbeat)
-    BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] {
-          auto m = member_of(b, "a");
-          return m && m->up && m->incarnation != a_inc;
-        },
-        5s));
-    std::error_code ec;
-    BOOST_TEST(a.stats(2s, ec).rejoins == 1u);
-    BOOST_TEST(b.whereis("svc") == "c:/nsc/echo");
-    auto r = a.request<std::string>("*:svc", echo_q{"new"}, 5s);
-    BOOST_TEST(r.value.value_or(r.detail) == "new from /.gateway");
-    BOOST_TEST(r.detail == "c:/nsc/echo");
-  }
-  ta.stop();
-  tb.stop();
-  tc.stop();
-  ta.join();
-  tb.join();
-  tc.join();
+  BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(b, "a") && !sees_up(c, "a"); }, 3s));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return where_error(b, "svc") == errc::no_such_actor; }, 5s));
+  c.register_name("svc", "echo");
+  BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGCONT) == 0);
+  // a's rejoin (its stale delete is made before its new incarnation's first heartbeat)
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return up_as_new_incarnation(b, "a", a_inc); }, 5s));
+  std::error_code ec;
+  BOOST_TEST(a.stats(2s, ec).rejoins == 1u);
+  BOOST_TEST(b.whereis("svc") == "c:/nsc/echo");
+  auto r = a.request<std::string>("*:svc", echo_q{"new"}, 5s);
+  BOOST_TEST(r.value.value_or(r.detail) == "new from /.gateway");
+  BOOST_TEST(r.detail == "c:/nsc/echo");
 }
 
 BOOST_AUTO_TEST_CASE(without_jetstream_names_are_not_supported_and_the_node_runs_on,
                      *boost::unit_test::precondition(nats_precondition{})) {
-  procactor_test::nats_server srv;  // no --js
-  auto ta = tree::start("nja", echo_spec());
-  {
-    auto a = cluster::node::start(ta, options(srv, "a"));
-    std::error_code ec;
-    a.register_name("svc", "echo", 5s, ec);
-    BOOST_TEST((ec == std::errc::function_not_supported), ec.message());
-    auto r = a.request<std::string>("*:svc", echo_q{"x"}, 5s);
-    BOOST_TEST((r.error == errc::no_such_actor), r.detail);
-    auto s = a.request<std::string>("a:/nja/echo", echo_q{"still"}, 5s);
-    BOOST_TEST(s.value.value_or(s.detail) == "still from /.gateway");
-  }
-  ta.stop();
-  ta.join();
+  auto n = nodes({{"a", "nja", echo_spec()}}, {}, false);  // no --js
+  auto& a = n["a"];
+  std::error_code ec;
+  a.register_name("svc", "echo", 5s, ec);
+  BOOST_TEST((ec == std::errc::function_not_supported), ec.message());
+  auto r = a.request<std::string>("*:svc", echo_q{"x"}, 5s);
+  BOOST_TEST((r.error == errc::no_such_actor), r.detail);
+  auto s = a.request<std::string>("a:/nja/echo", echo_q{"still"}, 5s);
+  BOOST_TEST(s.value.value_or(s.detail) == "still from /.gateway");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +26,6 @@
 using namespace std::chrono_literals;
 using procactor::actor;
 using procactor::child_spec;
-using procactor::cluster_options;
 using procactor::errc;
 using procactor::supervisor_spec;
 using procactor::tree;
@@ -68,65 +66,46 @@ using netns_precondition = procactor_test::skip_with_reason<&why_skip>;
 
 using procactor_test::member_of;
 using procactor_test::sees_up;
+using procactor_test::stats_of;
+using procactor_test::up_as_new_incarnation;
 
-cluster::gateway_stats stats_of(cluster::node& n) {
-  std::error_code ec;
-  auto s = n.stats(2s, ec);
-  BOOST_TEST_REQUIRE(!ec, ec.message());
+long long ms(clk::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
+
+// A tree of one echo_actor (ping_q), "echo".
+supervisor_spec ping_spec() {
+  supervisor_spec s;
+  s.children = {child_spec::of<echo_actor>("echo")};
   return s;
 }
 
-long long ms(clk::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
+// Nodes started inside @p net's namespaces, the server in its hub.
+procactor_test::cluster_nodes_options in_namespaces(netns& net) {
+  procactor_test::cluster_nodes_options o;
+  o.net = &net;
+  return o;
+}
 
 // Three trees a, b, c (roots na, nb, nc: an echo each, and a recorder on a), each with its node
 // started inside its own namespace; nats-server in the hub. Torn down in reverse, the namespaces
 // last (a member declared first), even when a check fails.
 struct three_nodes {
   netns net;
-  std::optional<procactor_test::nats_server> srv;
   procactor::queue<std::string> sink{4096};
-  std::map<std::string, tree> trees;
-  std::map<std::string, cluster::node> nodes;
-  std::string cluster_name = "p" + std::to_string(::getpid());
+  procactor_test::cluster_nodes nodes;
 
-  three_nodes() {
-    {
-      netns::enter e(net.hub());
-      srv.emplace(false, 10s, netns::hub_address());
-    }
-    for (const std::string n : {"a", "b", "c"}) {
-      netns::enter e(net.ns(n));
-      supervisor_spec s;
-      s.children = {child_spec::of<echo_actor>("echo")};
-      if (n == "a") s.children.push_back(child_spec::of<recorder>("rec", &sink));
-      trees.emplace(n, tree::start("n" + n, s));
-      cluster_options o;
-      o.url = srv->url();
-      o.cluster = cluster_name;
-      o.node = n;
-      nodes.emplace(n, cluster::node::start(trees.at(n), o));
-    }
-  }
-  three_nodes(const three_nodes&) = delete;
-  three_nodes& operator=(const three_nodes&) = delete;
-  ~three_nodes() {
-    nodes.clear();
-    for (auto& [n, t] : trees) t.stop();
-    for (auto& [n, t] : trees) t.join();
-    trees.clear();
-    srv.reset();
-  }
+  three_nodes()
+      : nodes("p",
+              {{"a", "na", [this] {
+                  auto s = ping_spec();
+                  s.children.push_back(child_spec::of<recorder>("rec", &sink));
+                  return s;
+                }()},
+               {"b", "nb", ping_spec()},
+               {"c", "nc", ping_spec()}},
+              in_namespaces(net)) {}
 
-  cluster::node& operator[](const std::string& n) { return nodes.at(n); }
-
-  bool all_up() {
-    for (auto& [n, node] : nodes) {
-      for (auto& [m, other] : nodes) {
-        if (m != n && !sees_up(node, m)) return false;
-      }
-    }
-    return true;
-  }
+  cluster::node& operator[](const std::string& n) { return nodes[n]; }
+  tree& tree_of(const std::string& n) { return nodes.tree(n); }
 };
 
 // What cut_under_traffic saw.
@@ -151,7 +130,7 @@ cut_result cut_under_traffic(three_nodes& t) {
   res.c_inc = member_of(a, "c")->incarnation;
   auto [mine, theirs] = procactor::pipe();
   const std::string hub = t.net.hub();
-  tree& tc = t.trees.at("c");
+  tree& tc = t.tree_of("c");
   procactor::process cutter(
       [hub, &tc](procactor::connection& out) -> int {
         if (!procactor::testing::wait_for_stats(tc, "/nc/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 50; },
@@ -234,7 +213,7 @@ BOOST_AUTO_TEST_CASE(a_link_cut_under_traffic_is_declared_down_within_a_second_a
   three_nodes t;
   auto& a = t["a"];
   auto& b = t["b"];
-  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return t.all_up(); }, 10s));
+  BOOST_TEST_REQUIRE(t.nodes.wait_all_up(10s));
   const auto a_inc = stats_of(a).incarnation;
   const auto b_inc = stats_of(b).incarnation;
 
@@ -275,7 +254,7 @@ BOOST_AUTO_TEST_CASE(a_healed_node_rejoins_as_a_new_incarnation_and_nothing_its_
   three_nodes t;
   auto& a = t["a"];
   auto& c = t["c"];
-  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return t.all_up(); }, 10s));
+  BOOST_TEST_REQUIRE(t.nodes.wait_all_up(10s));
   auto& b = t["b"];
   const auto a0 = stats_of(a);
   const auto b0 = stats_of(b);
@@ -295,12 +274,7 @@ BOOST_AUTO_TEST_CASE(a_healed_node_rejoins_as_a_new_incarnation_and_nothing_its_
   const auto healed = clk::now();
 
   // c learns that it was declared down and takes a new incarnation; a sees it join
-  BOOST_TEST_REQUIRE(procactor_test::wait_until(
-      [&] {
-        auto m = member_of(a, "c");
-        return m && m->up && m->incarnation != res.c_inc;
-      },
-      15s));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return up_as_new_incarnation(a, "c", res.c_inc); }, 15s));
   BOOST_TEST_MESSAGE("healed: c back as a new incarnation after " << ms(clk::now() - healed) << " ms");
   const auto c1 = stats_of(c);
   BOOST_TEST(c1.rejoins >= 1u);

@@ -33,18 +33,12 @@ namespace cluster = procactor::cluster;
 
 namespace {
 
-struct echo_q {
-  std::string text;
-};
-struct hold_q {
-  int unused;
-};
-struct crash_q {
-  int unused;
-};
-struct kill_q {
-  int unused;
-};
+using procactor_test::crash_q;
+using procactor_test::echo_actor;
+using procactor_test::echo_q;
+using procactor_test::hold_q;
+using procactor_test::kill_q;
+
 // to an asker: what to do
 struct ask {
   std::string address;
@@ -63,21 +57,6 @@ struct ask_held {  // a held request to address, then an echo request after it (
 };
 struct fetch_q {  // to an asker: the oldest line of its log ("" if none)
   int unused;
-};
-
-// Answers echo_q with its text and who asked; holds hold_q; throws on crash_q; SIGKILLs itself
-// on kill_q.
-class echo_actor : public actor {
- public:
-  echo_actor() {
-    on<echo_q>([this](const echo_q& q) -> std::string { return q.text + " from " + sender(); });
-    on<hold_q>([this](const hold_q&) { held_.push_back(make_response_promise<std::string>()); });
-    on<crash_q>([](const crash_q&) { throw std::runtime_error("boom"); });
-    on<kill_q>([](const kill_q&) { ::kill(::getpid(), SIGKILL); });
-  }
-
- private:
-  std::vector<procactor::response_promise<std::string>> held_;
 };
 
 // Sends back to the sender, by its name, what it got.
@@ -175,21 +154,22 @@ supervisor_spec b_spec() {
   return s;
 }
 
-// Two nodes a and b, up and seeing each other.
-struct two_nodes {
-  procactor_test::nats_server srv;
-  tree ta;
-  tree tb;
-  two_nodes(const std::string& prefix, supervisor_spec b = b_spec()) {
-    ta = tree::start(prefix + "a", a_spec(), {}, options(srv, "a"));
-    tb = tree::start(prefix + "b", std::move(b), {}, options(srv, "b"));
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(ta, "b") && sees_up(tb, "a"); }, 5s));
-  }
-  ~two_nodes() {
-    ta.stop();
-    tb.stop();
-    ta.join();
-    tb.join();
+procactor_test::cluster_nodes_options tree_owned() {
+  procactor_test::cluster_nodes_options o;
+  o.tree_owned = true;
+  return o;
+}
+
+// Two trees a and b (roots @p prefix + "a", + "b") started with their nodes' options, up and
+// seeing each other.
+struct two_nodes : procactor_test::cluster_nodes {
+  procactor::tree& ta;
+  procactor::tree& tb;
+  explicit two_nodes(const std::string& prefix, supervisor_spec b = b_spec())
+      : cluster_nodes("r", {{"a", prefix + "a", a_spec()}, {"b", prefix + "b", std::move(b)}}, tree_owned()),
+        ta(tree("a")),
+        tb(tree("b")) {
+    BOOST_TEST_REQUIRE(wait_all_up(5s));
   }
 };
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "procactor/process.hpp"
+#include "support/find_program.hpp"
 
 namespace procactor_test {
 
@@ -33,16 +34,7 @@ class nats_server {
   /// The nats-server binary, or "" when there is none.
   static std::string binary() {
     if (const char* b = std::getenv("PROCACTOR_NATS_SERVER"); b && *b) return ::access(b, X_OK) == 0 ? b : "";
-    const char* path = std::getenv("PATH");
-    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-    dirs += ":/usr/sbin:/sbin";  // Debian installs it in /usr/sbin
-    std::stringstream ss(dirs);
-    for (std::string d; std::getline(ss, d, ':');) {
-      std::error_code ec;
-      const auto p = std::filesystem::path(d) / "nats-server";
-      if (!d.empty() && std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0) return p.string();
-    }
-    return {};
+    return find_program("nats-server");
   }
   static bool found() { return !binary().empty(); }
 

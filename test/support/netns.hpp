@@ -38,14 +38,14 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <filesystem>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include "support/find_program.hpp"
 
 extern char** environ;
 
@@ -54,18 +54,7 @@ namespace procactor_test {
 class netns {
  public:
   /// The ip binary (PATH, then /usr/sbin, /sbin), or "".
-  static std::string ip_binary() {
-    const char* path = std::getenv("PATH");
-    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-    dirs += ":/usr/sbin:/sbin";
-    std::stringstream ss(dirs);
-    for (std::string d; std::getline(ss, d, ':');) {
-      std::error_code ec;
-      const auto p = std::filesystem::path(d) / "ip";
-      if (!d.empty() && std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0) return p.string();
-    }
-    return {};
-  }
+  static std::string ip_binary() { return find_program("ip"); }
 
   /// Why namespaces cannot be made here ("" when they can).
   static std::string why_not() {
