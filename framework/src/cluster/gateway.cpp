@@ -480,11 +480,11 @@ struct gateway {
     std::error_code ec;
     const bool ok = f.to != gateway_path && deliver(out, f.to, lw::env_kind::message, f.tag, 0, from, f.payload, ec);
     std::lock_guard lock(mu);
-    if (!ok && f.to != gateway_path && ec != errc::no_such_actor) {
-      rx.deferred();  // a full mailbox: not done, resent by the sender
+    if (!ok && f.to != gateway_path && (ec == errc::full || ec == errc::timed_out || ec == errc::poisoned)) {
+      rx.deferred();  // a full mailbox (or one being recreated): not done, resent by the sender
       return;
     }
-    if (!ok) ++st.undeliverable;  // definitively refused: done, not retried
+    if (!ok) ++st.undeliverable;  // definitively refused (no such actor, too large): done, not resent
     rx.done(f.src_node, f.src_inc, f.corr);
   }
 
