@@ -16,11 +16,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <span>
 #include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "cluster/reliable.hpp"
 #include "procactor/cluster.hpp"
 #include "procactor/testing.hpp"
 #include "support/cluster_support.hpp"
@@ -175,6 +177,92 @@ tally remote_tally(tree& via, const std::string& b_root, const std::string& of) 
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(cluster_delivery_test, procactor_test::leak_check)
+
+BOOST_AUTO_TEST_CASE(the_receiver_takes_frames_in_order_and_the_sender_resends_from_the_oldest_unacknowledged) {
+  using procactor::cluster::detail::reliable_receiver;
+  using procactor::cluster::detail::reliable_sender;
+  using v = reliable_receiver::verdict;
+  reliable_sender::limits lim;
+  lim.max_frames = 4;
+  lim.ack_timeout = 300ms;
+  lim.burst = 2;
+  reliable_sender tx(lim);
+  const auto t0 = reliable_sender::clock::now();
+  const std::string payload = "x";
+  auto frame = [&] {
+    procactor::cluster::wire::frame_view f;
+    f.kind = procactor::cluster::wire::kind::message;
+    f.src_node = "a";
+    f.src_inc = 1;
+    f.dst_node = "b";
+    f.dst_inc = 2;
+    f.to = "/t/counter";
+    f.payload = std::span<const char>(payload.data(), payload.size());
+    return f;
+  };
+  std::vector<std::uint64_t> seqs;
+  for (int i = 0; i < 5; ++i) {
+    auto f = frame();
+    const bool kept = tx.track(f, t0);
+    seqs.push_back(f.corr);
+    BOOST_TEST(kept == (i < 4));
+  }
+  BOOST_TEST(seqs == (std::vector<std::uint64_t>{1, 2, 3, 4, 0}));  // the fifth: beyond max_frames
+  BOOST_TEST(tx.refused() == 1u);
+  BOOST_TEST(tx.take_refusal_news());
+  BOOST_TEST(!tx.take_refusal_news());  // (one line per episode)
+
+  reliable_receiver rx;  // 1 arrives, 2 is lost, 3 and 4 follow the gap
+  BOOST_TEST((rx.check("a", 1, 2, 1) == v::deliver));
+  rx.done("a", 1, 1);
+  BOOST_TEST((rx.check("a", 1, 2, 3) == v::gap));
+  BOOST_TEST((rx.check("a", 1, 2, 4) == v::gap));
+  BOOST_TEST(rx.acked("a", 1) == 1u);
+  tx.on_ack("b", 2, 1, rx.acked("a", 1));
+  BOOST_TEST(tx.unacked() == 3u);
+
+  std::vector<std::string> out;
+  tx.due(t0 + 299ms, out);
+  BOOST_TEST(out.empty());  // not yet
+  tx.due(t0 + 300ms, out);
+  BOOST_TEST_REQUIRE(out.size() == 2u);  // 2 and 3: a burst from the oldest
+  for (const auto& b : out) {
+    auto f = procactor::cluster::wire::decode(std::span<const char>(b.data(), b.size()));
+    BOOST_TEST_REQUIRE(f.has_value());
+    BOOST_TEST((rx.check(f->src_node, f->src_inc, 2, f->corr) == v::deliver));
+    rx.done(f->src_node, f->src_inc, f->corr);
+  }
+  BOOST_TEST(rx.acked("a", 1) == 3u);
+  BOOST_TEST((rx.check("a", 1, 2, 2) == v::duplicate));  // a resend of what was done
+  BOOST_TEST(rx.duplicates() == 1u);
+  BOOST_TEST(rx.gaps() == 2u);
+  tx.on_ack("b", 2, 1, 3);
+  tx.on_ack("b", 9, 1, 4);  // another incarnation's ack: ignored
+  BOOST_TEST(tx.unacked() == 1u);
+  out.clear();
+  tx.due(t0 + 400ms, out);  // 4 was sent at t0: due
+  BOOST_TEST(out.size() == 1u);
+  BOOST_TEST(tx.retransmitted() == 3u);
+  auto f = frame();
+  BOOST_TEST(tx.track(f, t0));  // room again
+  BOOST_TEST(f.corr == 5u);
+
+  tx.end_node("b", 9);  // not its incarnation: nothing ends
+  BOOST_TEST(tx.unacked() == 2u);
+  tx.end_node("b", 2);
+  BOOST_TEST(tx.unacked() == 0u);
+  BOOST_TEST(tx.lost() == 2u);
+  auto g = frame();
+  g.dst_inc = 3;  // the next incarnation: a new stream from 1
+  BOOST_TEST(tx.track(g, t0));
+  BOOST_TEST(g.corr == 1u);
+  tx.end_all();
+  BOOST_TEST(tx.lost() == 3u);
+
+  rx.end_node("a", 1);
+  BOOST_TEST((rx.check("a", 1, 2, 1) == v::deliver));  // forgotten with its incarnation
+  BOOST_TEST((rx.check("a", 1, 7, 1) == v::deliver));   // (and when this node rejoined)
+}
 
 BOOST_AUTO_TEST_CASE(messages_lost_in_transit_are_resent_at_least_once_and_lost_and_counted_at_most_once,
                      *boost::unit_test::precondition(nats_precondition{})) {

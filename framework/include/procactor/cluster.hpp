@@ -61,7 +61,7 @@ struct cluster_options {
   procactor::delivery delivery = procactor::delivery::at_most_once;
   /// at_least_once: unacknowledged messages kept per destination node at most (and 64 MiB);
   /// beyond, a send is refused and counted (gateway_stats::unacked_refused).
-  std::size_t max_unacked = 16384;
+  std::size_t max_unacked = 65536;
 };
 
 namespace cluster {

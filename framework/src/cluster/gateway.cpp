@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -101,8 +102,20 @@ struct gateway {
   // at-least-once messages (reliable.hpp), under mu: what this node sends (when chosen), and
   // what it receives from senders that chose it
   const bool reliable = cfg.opts.delivery == procactor::delivery::at_least_once;
-  reliable_sender tx{{cfg.opts.max_unacked, max_unacked_bytes, 3 * cfg.opts.heartbeat, 256}};
+  reliable_sender tx{{cfg.opts.max_unacked, max_unacked_bytes, 3 * cfg.opts.heartbeat, 256, 9 * cfg.opts.heartbeat}};
   reliable_receiver rx;
+  std::condition_variable room;  // an ack made room in a stream (wait_for_room)
+
+  // At least once: while a stream is at its bound (reliable_sender::paused), the main thread takes
+  // nothing from the inbox; it waits here for an ack, until @p until (its next timer) at most.
+  bool outbound_paused() {
+    std::lock_guard lock(mu);
+    return tx.paused(clock::now());
+  }
+  void wait_for_room(clock::time_point until) {
+    std::unique_lock lock(mu);
+    room.wait_until(lock, until, [&] { return !tx.paused(clock::now()); });
+  }
 
   procactor::detail::mail_sender main_out;
   procactor::detail::mail_sender in_out;
@@ -630,8 +643,11 @@ struct gateway {
         run_todo(out);
         return;
       case wire::kind::ack: {
-        std::lock_guard lock(mu);
-        tx.on_ack(f->src_node, f->src_inc, f->dst_inc, f->corr);
+        {
+          std::lock_guard lock(mu);
+          tx.on_ack(f->src_node, f->src_inc, f->dst_inc, f->corr);
+        }
+        if (reliable) room.notify_one();
         return;
       }
       case wire::kind::heartbeat:
@@ -1233,6 +1249,14 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
     if (now >= next_check) {
       g.check();
       next_check = std::max(next_check + check_period, now);
+    }
+    if (g.reliable && g.outbound_paused()) {  // at least once: a stream at its bound holds the inbox back
+      try {
+        g.batcher.flush();  // (what is pending must go for its acks to come)
+      } catch (...) {
+      }
+      g.wait_for_room(std::min(next_hb, next_check));
+      continue;
     }
     // While frames wait in the batcher, the inbox is only drained (never waited on): once it is
     // empty they are published, so a lone request waits for nothing.

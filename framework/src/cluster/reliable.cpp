@@ -73,6 +73,22 @@ void reliable_sender::end_all() {
   streams_.clear();
 }
 
+bool reliable_sender::paused(clock::time_point now) {
+  bool held = false;
+  for (auto& [node, s] : streams_) {
+    // (a frame at most max_payload bytes: within one of max_bytes, the next may not fit)
+    const bool full = s.unacked.size() >= std::max<std::size_t>(lim_.max_frames, 1) ||
+                      s.bytes + wire::max_frame > lim_.max_bytes;
+    if (!full) {
+      s.full_since = {};
+      continue;
+    }
+    if (s.full_since == clock::time_point{}) s.full_since = now;
+    held = held || now - s.full_since < lim_.pause;
+  }
+  return held;
+}
+
 std::uint64_t reliable_sender::unacked() const noexcept {
   std::uint64_t n = 0;
   for (const auto& [node, s] : streams_) n += s.unacked.size();

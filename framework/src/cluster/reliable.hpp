@@ -11,8 +11,9 @@
 // stuck receiver costs a bounded trickle). A stream ends when its destination incarnation is
 // declared down (or replaced), or when this node rejoins as a new incarnation: its frames are
 // counted lost (`unacked_lost`: maybe delivered, never again), never resent to anyone else (the
-// fencing rule). A stream holds at most max_frames frames and max_bytes bytes: beyond, the
-// message is refused and counted (`unacked_refused`).
+// fencing rule). A stream holds at most max_frames frames and max_bytes bytes: at the bound the
+// gateway stops taking local frames for up to `pause` (backpressure: local senders meet a full
+// gateway mailbox); then the stream's messages are refused and counted (`unacked_refused`).
 //
 // Receiver (reliable_receiver): per remote sender incarnation, the highest sequence number
 // delivered in order (`contiguous`). A frame with seq == contiguous + 1 is delivered; it counts
@@ -44,10 +45,13 @@ class reliable_sender {
  public:
   using clock = std::chrono::steady_clock;
   struct limits {
-    std::size_t max_frames = 16384;
+    std::size_t max_frames = 65536;
     std::size_t max_bytes = max_unacked_bytes;
     std::chrono::milliseconds ack_timeout{300};
     std::size_t burst = 256;  ///< frames resent per stream per ack timeout
+    /// How long a full stream holds the gateway's outbound traffic back (paused()) before its
+    /// messages are refused instead.
+    std::chrono::milliseconds pause{900};
   };
   explicit reliable_sender(limits l) : lim_(l) {}
 
@@ -70,6 +74,10 @@ class reliable_sender {
   std::uint64_t refused() const noexcept { return refused_; }
   /// Frames waiting for an ack now (every stream).
   std::uint64_t unacked() const noexcept;
+  /// True while a stream is at its bound, for at most limits::pause since it got there: the
+  /// gateway takes nothing from its inbox meanwhile (local senders see a full mailbox, as
+  /// backpressure), and refuses that stream's messages once the pause is over.
+  bool paused(clock::time_point now);
   /// True once per episode of refusals of a stream (for one log line): the first refusal since the
   /// stream last had room.
   bool take_refusal_news() noexcept { return std::exchange(refusal_news_, false); }
@@ -87,6 +95,7 @@ class reliable_sender {
     std::deque<entry> unacked;
     std::size_t bytes = 0;
     bool refusing = false;
+    clock::time_point full_since{};  // when it reached its bound (paused())
   };
   limits lim_;
   std::unordered_map<std::string, stream> streams_;  // by destination node
