@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <span>
 #include <sstream>
@@ -140,11 +141,31 @@ cluster::gateway_stats stats(tree& t) {
   return s;
 }
 
+// True once every thread of @p pid is stopped (state T in /proc): kill() only queues SIGSTOP, and
+// on a busy machine a thread may run on for a while (it took acks in flight, seen under stress-ng).
+bool all_threads_stopped(pid_t pid) {
+  std::error_code ec;
+  bool any = false;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(t.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size()) return false;
+    const char state = stat[close + 2];
+    if (state != 'T' && state != 't') return false;
+    any = true;
+  }
+  return any && !ec;
+}
+
 // A gateway stopped (SIGSTOP) for a while; continued when it goes out of scope at the latest.
 struct stopped_gateway {
   pid_t pid;
   bool stopped = true;
-  explicit stopped_gateway(pid_t p) : pid(p) { ::kill(pid, SIGSTOP); }
+  explicit stopped_gateway(pid_t p) : pid(p) {
+    ::kill(pid, SIGSTOP);
+    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return all_threads_stopped(pid); }, 30s));
+  }
   void resume() {
     if (stopped) ::kill(pid, SIGCONT);
     stopped = false;
@@ -374,12 +395,15 @@ BOOST_AUTO_TEST_CASE(a_resent_message_is_delivered_once_and_beyond_max_unacked_a
   {
     stopped_gateway stop(tb.cluster_node()->gateway_pid());
     send_all(ta, "b:/rsb/counter", 0, 15, 16);
+    cluster::gateway_stats x;
     BOOST_TEST_REQUIRE(procactor_test::wait_until(
-        [&] {
-          auto x = stats(ta);
-          return x.unacked_refused == 5 && x.unacked == 10 && x.retransmitted >= 10;  // resent while b sleeps
-        },
-        30s));
+                           [&] {
+                             x = stats(ta);
+                             return x.unacked_refused == 5 && x.unacked == 10 && x.retransmitted >= 10;  // resent while b sleeps
+                           },
+                           30s),
+                       "refused " << x.unacked_refused << ", unacked " << x.unacked << ", resent " << x.retransmitted
+                                  << ", lost " << x.unacked_lost << ", sent " << x.sent);
   }
   BOOST_TEST(procactor_test::wait_until([&] { return stats(ta).unacked == 0; }, 30s));
   send_all(ta, "b:/rsb/counter", 15, 1, 16);  // room again
