@@ -4,7 +4,7 @@
 //  - every part (node names, paths, payload) lies inside the input, and the parts and the 56-byte
 //    head add up to exactly the input;
 //  - the names are empty or valid_name() (the destination may be any_node), the paths and payload within their bounds, the kind
-//    one of frame.hpp's fourteen;
+//    one of frame.hpp's fifteen;
 //  - encoding the decoded frame gives back the very same bytes (the format is canonical);
 //  - a batch (kind 7) that decode_batch() accepts holds exactly `tag` frames, each inside the
 //    input, of a kind a batch carries, with the batch's names and incarnations; writing them
@@ -46,8 +46,8 @@ void check(std::span<const char> in) {
   using enum cw::kind;
   const auto k = f->kind;
   require(k == heartbeat || k == message || k == request || k == reply || k == error_reply || k == fenced ||
-          k == batch || k == leave || k == watch || k == down || k == spawn || k == spawned || k == child_exit ||
-          k == child_stop);
+          k == batch || k == leave || k == watch || k == down || k == ack || k == spawn || k == spawned ||
+          k == child_exit || k == child_stop);
   std::string out;
   require(cw::encode(out, *f));
   require(out == std::string_view(in.data(), in.size()));
@@ -146,6 +146,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   cw::frame_view dn = rq;
   dn.kind = cw::kind::down;
   seed("down", dn);
+  cw::frame_view ak;  // an at-least-once ack (reliable.hpp): b has done a's messages up to corr
+  ak.kind = cw::kind::ack;
+  ak.src_node = "node_b";
+  ak.dst_node = "node-a";
+  ak.src_inc = 2;
+  ak.dst_inc = 1;
+  ak.corr = 41;
+  seed("ack", ak);
   const std::string spec = "echo\nworker\n64\n4096";
   cw::frame_view sp = rq;
   sp.kind = cw::kind::spawn;

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -50,6 +51,17 @@ struct cluster_options {
   std::chrono::milliseconds down_after{700};  ///< silence after which a node is declared down
   /// How long start() waits for the gateway to connect.
   std::chrono::milliseconds connect_timeout{5000};
+  // delivery of one-way messages (send, try_send, route) from this node to other nodes
+  /// at_most_once (default): sent once, lost in transit or counted undeliverable. at_least_once:
+  /// the gateway keeps each until the destination's gateway acknowledges it (it is in the target
+  /// mailbox, or refused: no such actor), resends it after 3 heartbeat periods without an ack,
+  /// and the receiving gateway drops duplicates; what is unacknowledged when the destination is
+  /// declared down (or this node rejoins) is counted in gateway_stats::unacked_lost, never sent to
+  /// a later incarnation. Requests are unchanged (a reply, an error or a timeout).
+  procactor::delivery delivery = procactor::delivery::at_most_once;
+  /// at_least_once: unacknowledged messages kept per destination node at most (and 64 MiB);
+  /// beyond, a send is refused and counted (gateway_stats::unacked_refused).
+  std::size_t max_unacked = 65536;
 };
 
 namespace cluster {
@@ -87,6 +99,14 @@ struct gateway_stats {
   /// and children hosted for other nodes (each answered: a down, a child exit), and frames of
   /// nodes beyond the membership table's bound (1024 nodes, every one up; dropped).
   std::uint64_t refused = 0;
+  // at-least-once messages (cluster_options::delivery)
+  std::uint64_t retransmitted = 0;    ///< message frames resent for want of an ack
+  std::uint64_t unacked_lost = 0;     ///< unacknowledged when their destination went down (or this node rejoined): maybe delivered, never resent
+  std::uint64_t unacked_refused = 0;  ///< sends refused: max_unacked (or 64 MiB) waiting for the destination
+  std::uint64_t unacked = 0;          ///< messages waiting for an ack now
+  std::uint64_t duplicates = 0;       ///< inbound: resent messages already delivered, dropped (and acknowledged)
+  std::uint64_t out_of_order = 0;     ///< inbound: messages after a gap, dropped until their sender resends
+  std::uint64_t deferred = 0;         ///< inbound: messages whose mailbox stayed full, left to be resent
 };
 
 /// A remote child as its node's gateway sees it (node::remote_children).

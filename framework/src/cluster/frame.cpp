@@ -26,6 +26,7 @@ bool dst_ok(std::string_view s) noexcept { return name_ok(s) || s == any_node; }
 bool known_kind(std::uint8_t k) noexcept {
   return (k >= 1 && k <= static_cast<std::uint8_t>(kind::leave)) ||
          (k >= static_cast<std::uint8_t>(kind::watch) && k <= static_cast<std::uint8_t>(kind::down)) ||  // (watch.hpp)
+         k == static_cast<std::uint8_t>(kind::ack) ||  // (reliable.hpp)
          (k >= static_cast<std::uint8_t>(kind::spawn) && k <= static_cast<std::uint8_t>(kind::child_stop));  // (children.hpp)
 }
 

@@ -34,6 +34,8 @@ enum class kind : std::uint8_t {
   leave = 8,        // on procactor.<cluster>.hb: src's incarnation leaves the cluster (its node stops)
   watch = 10,       // remote monitor/link (watch.hpp): corr = the watcher's watch id, tag = the kind
   down = 11,        // a watched actor ended (watch.hpp): payload = a local down frame
+  // at-least-once messages (reliable.hpp): a message's corr is its sequence number (0: at most once)
+  ack = 12,         // to dst: every message of dst_inc to src_inc up to corr is done; no payload
   // remote children (children.hpp); corr = the origin gateway's placement id
   spawn = 20,       // origin -> host: start `payload` ("type\nname\ncapacity\nmax_size") for placeholder `to`
   spawned = 21,     // host -> origin: it runs at `payload` (a path on the host)

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -24,6 +25,7 @@
 #include "cluster/gateway.hpp"
 #include "cluster/membership.hpp"
 #include "cluster/names.hpp"
+#include "cluster/reliable.hpp"
 #include "cluster/watch.hpp"
 #include "internal/wait.hpp"
 #include "procactor/exit_reason.hpp"
@@ -97,6 +99,23 @@ struct gateway {
   std::uint64_t refused_extra = 0;  // frames of refused batches beyond the one membership counts
   names nm{cfg};  // cluster-wide registered names (names.hpp)
   watch_table watches;  // remote monitors and links, both sides (watch.cpp)
+  // at-least-once messages (reliable.hpp), under mu: what this node sends (when chosen), and
+  // what it receives from senders that chose it
+  const bool reliable = cfg.opts.delivery == procactor::delivery::at_least_once;
+  reliable_sender tx{{cfg.opts.max_unacked, max_unacked_bytes, 3 * cfg.opts.heartbeat, 256, 9 * cfg.opts.heartbeat}};
+  reliable_receiver rx;
+  std::condition_variable room;  // an ack made room in a stream (wait_for_room)
+
+  // At least once: while a stream is at its bound (reliable_sender::paused), the main thread takes
+  // nothing from the inbox; it waits here for an ack, until @p until (its next timer) at most.
+  bool outbound_paused() {
+    std::lock_guard lock(mu);
+    return tx.paused(clock::now());
+  }
+  void wait_for_room(clock::time_point until) {
+    std::unique_lock lock(mu);
+    room.wait_until(lock, until, [&] { return !tx.paused(clock::now()); });
+  }
 
   procactor::detail::mail_sender main_out;
   procactor::detail::mail_sender in_out;
@@ -380,6 +399,7 @@ struct gateway {
       for (auto& [c, r] : pending_out) failed.push_back(std::move(r));
       pending_out.clear();
       pending_in.clear();
+      tx.end_all();  // (their frames are of the old incarnation: never resent under the new one)
     }
     {
       watch_actions acts;  // the watches of the old incarnation end as a node down
@@ -433,16 +453,57 @@ struct gateway {
         return;
       }
     }
+    acks_owed ack{};
     if (batch) {
-      on_batch(*batch, my_inc);
+      on_batch(*batch, my_inc, ack);
+    } else {
+      dispatch(*f, out, my_inc, &ack);
+    }
+    if (ack.owed) send_ack(*f, my_inc);
+  }
+
+  // At-least-once frames seen in one NATS message: one cumulative ack answers them all.
+  struct acks_owed {
+    bool owed = false;
+  };
+
+  void send_ack(const wire::frame_view& from, std::uint64_t my_inc) {
+    wire::frame_view a;
+    a.kind = wire::kind::ack;
+    a.src_node = self;
+    a.src_inc = my_inc;
+    a.dst_node = from.src_node;
+    a.dst_inc = from.src_inc;
+    {
+      std::lock_guard lock(mu);
+      a.corr = rx.acked(from.src_node, from.src_inc);
+    }
+    publish_frame(a);
+  }
+
+  // A message with a sequence number (reliable.hpp): delivered once, acknowledged when done.
+  void reliable_message(const wire::frame_view& f, procactor::detail::mail_sender& out, std::uint64_t my_inc,
+                        acks_owed* ack) {
+    if (ack) ack->owed = true;
+    {
+      std::lock_guard lock(mu);
+      if (rx.check(f.src_node, f.src_inc, my_inc, f.corr) != reliable_receiver::verdict::deliver) return;
+    }
+    const std::string from = std::string(f.src_node) + ":" + std::string(f.from);
+    std::error_code ec;
+    const bool ok = f.to != gateway_path && deliver(out, f.to, lw::env_kind::message, f.tag, 0, from, f.payload, ec);
+    std::lock_guard lock(mu);
+    if (!ok && f.to != gateway_path && (ec == errc::full || ec == errc::timed_out || ec == errc::poisoned)) {
+      rx.deferred();  // a full mailbox (or one being recreated): not done, resent by the sender
       return;
     }
-    dispatch(*f, out, my_inc);
+    if (!ok) ++st.undeliverable;  // definitively refused (no such actor, too large): done, not resent
+    rx.done(f.src_node, f.src_inc, f.corr);
   }
 
   // The frames of a batch, in order, on the .in delivery thread: consecutive messages of one
   // sender to one receiver go into its mailbox as one packed slot.
-  void on_batch(wire::batch_view& b, std::uint64_t my_inc) {
+  void on_batch(wire::batch_view& b, std::uint64_t my_inc, acks_owed& ack) {
     wire::frame_view f;
     // Delivering a batch may take long (each message waits up to delivery_wait for room): should
     // its sender be declared down meanwhile, what is left of it is dropped (and counted), never
@@ -457,12 +518,17 @@ struct gateway {
         break;
       }
       --remaining;
+      if (f.kind == wire::kind::message && f.corr != 0) {  // at least once: one by one (reliable.hpp)
+        in_pack.flush();
+        reliable_message(f, in_out, my_inc, &ack);
+        continue;
+      }
       if (f.kind == wire::kind::message && f.to != gateway_path) {
         in_pack.add(f.to, f.src_node, f.from, f.tag, f.payload);
         continue;
       }
       in_pack.flush();  // what this sender sent before goes first
-      dispatch(f, in_out, my_inc);
+      dispatch(f, in_out, my_inc, &ack);
     }
     in_pack.flush();
     const std::uint64_t lost = in_pack.take_undelivered();
@@ -478,13 +544,18 @@ struct gateway {
   }
 
   // One frame from another node (or this one), admitted by on_inbound.
-  void dispatch(const wire::frame_view& fr, procactor::detail::mail_sender& out, std::uint64_t my_inc) {
+  void dispatch(const wire::frame_view& fr, procactor::detail::mail_sender& out, std::uint64_t my_inc,
+                acks_owed* ack = nullptr) {
     const wire::frame_view* f = &fr;
     switch (f->kind) {
       case wire::kind::fenced:
         if (f->dst_inc == my_inc) rejoin(out);  // (names this incarnation; 0 would name any)
         return;
       case wire::kind::message: {
+        if (f->corr != 0) {
+          reliable_message(*f, out, my_inc, ack);
+          return;
+        }
         const std::string from = std::string(f->src_node) + ":" + std::string(f->from);
         std::error_code ec;
         if (f->to == gateway_path || !deliver(out, f->to, lw::env_kind::message, f->tag, 0, from, f->payload, ec)) {
@@ -571,6 +642,14 @@ struct gateway {
         }
         run_todo(out);
         return;
+      case wire::kind::ack: {
+        {
+          std::lock_guard lock(mu);
+          tx.on_ack(f->src_node, f->src_inc, f->dst_inc, f->corr);
+        }
+        if (reliable) room.notify_one();
+        return;
+      }
       case wire::kind::heartbeat:
       case wire::kind::batch:
       case wire::kind::leave:
@@ -698,6 +777,7 @@ struct gateway {
     const std::string address = dst + ":" + std::string(f->to);
     wire::frame_view out = *f;
     out.src_node = self;
+    if (out.kind == wire::kind::message) out.corr = 0;  // (at most once; at least once numbers it below)
     if (dst == self) {  // to this very node: never through NATS (no echo anyway)
       std::string b;
       bool stale = false;
@@ -750,6 +830,13 @@ struct gateway {
         why = "too many requests waiting on node " + self + " (for " + address + ")";
       } else {
         out.dst_inc = peer->incarnation;
+        if (out.kind == wire::kind::message) {
+          if (reliable && !tx.track(out, clock::now())) {
+            failure = errc::full;
+            why = "too many unacknowledged messages for node " + dst + " (" + std::to_string(cfg.opts.max_unacked) +
+                  " or " + std::to_string(max_unacked_bytes >> 20) + " MiB; for " + address + ")";
+          }
+        }
         if (out.kind == wire::kind::request) {
           const std::uint64_t wc = next_out++;
           const auto ms = std::min(f->timeout_ms ? f->timeout_ms : default_timeout_ms, max_timeout_ms);
@@ -758,7 +845,16 @@ struct gateway {
           out.corr = wc;
         }
       }
-      if (failure != errc{} && out.kind == wire::kind::message) ++st.undeliverable;
+      if (failure != errc{} && out.kind == wire::kind::message && failure != errc::full) ++st.undeliverable;
+    }
+    if (failure == errc::full && out.kind == wire::kind::message) {
+      bool news = false;
+      {
+        std::lock_guard lock(mu);
+        news = tx.take_refusal_news();
+      }
+      if (news) procactor::detail::log_event(log_level::warn, "unacked_full", self, dst, why);
+      return;  // counted in unacked_refused
     }
     if (failure != errc{}) {
       if (f->kind == wire::kind::request) error_to(main_out, f->from, f->corr, failure, why);
@@ -860,7 +956,9 @@ struct gateway {
         }
         for (std::uint64_t v : {st.incarnation, st.rejoins, st.fenced_dropped, st.stale_dropped, st.malformed,
                                 st.undeliverable, st.sent, st.received, st.downs, st.batches_sent,
-                                st.batches_received, st.packed_slots, st.unpublished, st.nats_dropped, st.refused}) {
+                                st.batches_received, st.packed_slots, st.unpublished, st.nats_dropped, st.refused,
+                                tx.retransmitted(), tx.lost(), tx.refused(), tx.unacked(), rx.duplicates(),
+                                rx.gaps(), rx.deferred_count()}) {
           text += std::to_string(v) + " ";
         }
         text.pop_back();
@@ -893,6 +991,7 @@ struct gateway {
     std::vector<membership::down_event> found;
     std::vector<out_req> failed;
     std::vector<std::string> whys;
+    std::vector<std::string> resend;  // at least once: frames unacknowledged for ack_timeout
     auto now = clock::now();
     // Cut off from the server (reconnecting): we hear nobody, which says nothing about them. The
     // others may declare us down meanwhile; then we are told, and rejoin.
@@ -950,6 +1049,11 @@ struct gateway {
         std::erase_if(pending_in, [&](const auto& kv) { return kv.second.node == d.node && kv.second.node_inc == d.incarnation; });
       }
       for (const auto& d : found) kids.on_node_down(d.node, d.incarnation, d.why);
+      for (const auto& d : found) {  // at least once: their unacknowledged frames end (reliable.hpp)
+        tx.end_node(d.node, d.incarnation);
+        rx.end_node(d.node, d.incarnation);
+      }
+      tx.due(now, resend);
       kids.retry(now, inc, member_views());
       std::erase_if(pending_out, [&](const auto& kv) { return kv.second.expires < now; });
       std::erase_if(pending_in, [&](const auto& kv) { return kv.second.expires < now; });
@@ -964,6 +1068,9 @@ struct gateway {
                                    {{"incarnation", std::to_string(d.incarnation)}, {"why", d.why}});
     }
     run_todo(main_out);
+    for (const auto& b : resend) {  // (through the batcher: after what is pending for that node)
+      if (auto f = wire::decode(std::span<const char>(b.data(), b.size()))) batcher.add(*f);
+    }
     for (std::size_t i = 0; i < failed.size(); ++i) {
       const auto& r = failed[i];
       error_to(main_out, r.requester, r.corr, errc::died, node_down_text(r.node + ":" + r.to, r.node, whys[i]));
@@ -1142,6 +1249,14 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
     if (now >= next_check) {
       g.check();
       next_check = std::max(next_check + check_period, now);
+    }
+    if (g.reliable && g.outbound_paused()) {  // at least once: a stream at its bound holds the inbox back
+      try {
+        g.batcher.flush();  // (what is pending must go for its acks to come)
+      } catch (...) {
+      }
+      g.wait_for_room(std::min(next_hb, next_check));
+      continue;
     }
     // While frames wait in the batcher, the inbox is only drained (never waited on): once it is
     // empty they are published, so a lone request waits for nothing.

@@ -430,6 +430,15 @@ gateway_stats node::stats(std::chrono::milliseconds timeout, std::error_code& ec
       s.nats_dropped = to_u64(f[13]);
     }
     if (f.size() >= 15) s.refused = to_u64(f[14]);  // tables at their bound (watch.hpp, children.hpp)
+    if (f.size() >= 22) {  // at-least-once messages (reliable.hpp)
+      s.retransmitted = to_u64(f[15]);
+      s.unacked_lost = to_u64(f[16]);
+      s.unacked_refused = to_u64(f[17]);
+      s.unacked = to_u64(f[18]);
+      s.duplicates = to_u64(f[19]);
+      s.out_of_order = to_u64(f[20]);
+      s.deferred = to_u64(f[21]);
+    }
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
