@@ -329,6 +329,12 @@ BOOST_AUTO_TEST_CASE(a_healed_node_rejoins_as_a_new_incarnation_and_nothing_its_
   BOOST_TEST(fenced >= 1u);  // something of the old incarnation did come back after the heal
   // nothing unaccounted for: each old message was delivered (before the down), refused by c, or fenced
   BOOST_TEST(static_cast<std::uint64_t>(received) + refused_at_c + fenced >= static_cast<std::uint64_t>(res.old_sent));
+  // c came back once, whichever way it learnt first (a fenced notice or its prober's answer): a
+  // notice counts as hearing the server, so c does not take a and b for unreachable a second time
+  // (and rejoin again) before its prober answers
+  const auto c2 = stats_of(c);
+  BOOST_TEST(c2.rejoins == 1u);
+  BOOST_TEST(c2.downs == c1.downs, "c declared " << c2.downs - c1.downs << " more node(s) down after it rejoined");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
