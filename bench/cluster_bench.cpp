@@ -6,6 +6,9 @@
 //  - cluster_throughput_64B: one-way messages of 64 bytes from node a's handle to a counting
 //    actor on node b (handle -> a's gateway -> NATS -> b's gateway -> actor), in msg/s: --msgs
 //    messages sent, counted when the actor has received them (its clock: the last one's arrival);
+//  - cluster_throughput_64B_at_least_once: the same from node r, whose cluster_options::delivery
+//    is at_least_once (numbered frames kept until b's gateway acks them), to the same counter;
+//    vs_at_most_once: its median over cluster_throughput_64B's of the same run;
 //  - nats_publish_64B: raw NATS publish of 64 bytes from one process to a subscriber in another
 //    (libnats, default buffering), counted at the subscriber, same server, same run;
 //  - node_down_detection: ms from SIGKILL of node c's gateway to node a's gateway declaring c down
@@ -464,7 +467,8 @@ int main(int argc, char** argv) {
   auto ta = procactor::tree::start("ca", s);
   auto tb = procactor::tree::start("cb", s);
   auto tc = procactor::tree::start("cc", s);
-  std::vector<double> cm, call, nm, nall, downs, ct, nt;
+  auto tr = procactor::tree::start("cr", s);  // node r: at-least-once (cluster_throughput_64B_at_least_once)
+  std::vector<double> cm, call, nm, nall, downs, ct, nt, rt;
   bool failed = false;
   {
     procactor::cluster_options o;
@@ -474,6 +478,10 @@ int main(int argc, char** argv) {
     auto a = procactor::cluster::node::start(ta, o);
     o.node = "b";
     auto b = procactor::cluster::node::start(tb, o);
+    o.node = "r";
+    o.delivery = procactor::delivery::at_least_once;
+    auto r_node = procactor::cluster::node::start(tr, o);
+    o.delivery = procactor::delivery::at_most_once;
     for (int i = 0; i < 500; ++i) {  // until b is a member of a's table
       if (a.request<echo64>("b:/cb/echo", echo64{}, 1s)) break;
       std::this_thread::sleep_for(10ms);  // (a benchmark's start-up, not a test)
@@ -496,6 +504,12 @@ int main(int argc, char** argv) {
         }
         ct.push_back(c);
         nt.push_back(n);
+        const double alo = cluster_throughput(r_node, tb, msgs);
+        if (alo < 0) {
+          failed = true;
+          break;
+        }
+        rt.push_back(alo);
       }
     }
     if (do_tput) {
@@ -509,6 +523,10 @@ int main(int argc, char** argv) {
                    static_cast<unsigned long long>(sa.unpublished), static_cast<unsigned long long>(sb.received),
                    static_cast<unsigned long long>(sb.batches_received), static_cast<unsigned long long>(sb.packed_slots),
                    static_cast<unsigned long long>(sb.undeliverable), static_cast<unsigned long long>(sb.nats_dropped));
+      const auto sr = r_node.stats(1s, ec);
+      std::fprintf(stderr, "cluster_bench: r (at least once) sent %llu frames, retransmitted %llu, unacked_lost %llu, refused %llu\n",
+                   static_cast<unsigned long long>(sr.sent), static_cast<unsigned long long>(sr.retransmitted),
+                   static_cast<unsigned long long>(sr.unacked_lost), static_cast<unsigned long long>(sr.unacked_refused));
     }
     o.node = "c";
     for (int k = 0; do_down && k < kills; ++k) {
@@ -532,6 +550,11 @@ int main(int argc, char** argv) {
     emit_rate("cluster_throughput_64B", ct, extra);
     std::snprintf(extra, sizeof extra, ", \"msgs\": %d", msgs);
     emit_rate("nats_publish_64B", nt, extra);
+    if (!rt.empty()) {
+      std::snprintf(extra, sizeof extra, ", \"msgs\": %d, \"vs_at_most_once\": %.3g", msgs,
+                    percentile(rt, 50) / percentile(ct, 50));
+      emit_rate("cluster_throughput_64B_at_least_once", rt, extra);
+    }
   }
   if (!downs.empty()) {
     std::printf("{\"name\": \"node_down_detection\", \"value\": %.6g, \"unit\": \"ms\", \"kills\": %zu, "
@@ -542,9 +565,11 @@ int main(int argc, char** argv) {
   ta.stop();
   tb.stop();
   tc.stop();
+  tr.stop();
   ta.join();
   tb.join();
   tc.join();
+  tr.join();
   if (only.empty() || only == "cuts") link_cut_detection(cuts);
   if (failed) {
     std::fprintf(stderr, "cluster_bench: a throughput run lost messages (see above)\n");
