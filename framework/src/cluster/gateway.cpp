@@ -281,13 +281,20 @@ struct gateway {
             std::span<const char>(why.data(), why.size()), ec);
   }
 
+  // A frame of kind @p k from this node (incarnation @p my_inc) back to the sender of @p f, to the
+  // incarnation that sent it.
+  wire::frame_view answer_to(const wire::frame_view& f, wire::kind k, std::uint64_t my_inc) const {
+    wire::frame_view a;
+    a.kind = k;
+    a.src_node = self;
+    a.src_inc = my_inc;
+    a.dst_node = f.src_node;
+    a.dst_inc = f.src_inc;
+    return a;
+  }
+
   void reply_error_remote(const wire::frame_view& req, errc code, const std::string& why, std::uint64_t my_inc) {
-    wire::frame_view r;
-    r.kind = wire::kind::error_reply;
-    r.src_node = self;
-    r.src_inc = my_inc;
-    r.dst_node = req.src_node;
-    r.dst_inc = req.src_inc;
+    wire::frame_view r = answer_to(req, wire::kind::error_reply, my_inc);
     r.corr = req.corr;
     r.tag = static_cast<std::uint64_t>(code);
     r.from = req.to;
@@ -357,12 +364,7 @@ struct gateway {
     auto& last = noticed[std::string(f.src_node)];
     if (now - last < cfg.opts.heartbeat) return;
     last = now;
-    wire::frame_view n;
-    n.kind = wire::kind::fenced;
-    n.src_node = self;
-    n.src_inc = inc;
-    n.dst_node = f.src_node;
-    n.dst_inc = f.src_inc;
+    const wire::frame_view n = answer_to(f, wire::kind::fenced, inc);
     std::string bytes;
     if (wire::encode(bytes, n)) notices.emplace_back(in_subject(cfg.opts.cluster, std::string(f.src_node)), std::move(bytes));
   }
@@ -468,12 +470,7 @@ struct gateway {
   };
 
   void send_ack(const wire::frame_view& from, std::uint64_t my_inc) {
-    wire::frame_view a;
-    a.kind = wire::kind::ack;
-    a.src_node = self;
-    a.src_inc = my_inc;
-    a.dst_node = from.src_node;
-    a.dst_inc = from.src_inc;
+    wire::frame_view a = answer_to(from, wire::kind::ack, my_inc);
     {
       std::lock_guard lock(mu);
       a.corr = rx.acked(from.src_node, from.src_inc);
