@@ -23,6 +23,8 @@
 #include <system_error>
 #include <vector>
 
+#include "cluster/frame.hpp"
+#include "cluster/gateway.hpp"
 #include "cluster/reliable.hpp"
 #include "procactor/cluster.hpp"
 #include "procactor/testing.hpp"
@@ -283,6 +285,86 @@ BOOST_AUTO_TEST_CASE(the_receiver_takes_frames_in_order_and_the_sender_resends_f
   rx.end_node("a", 1);
   BOOST_TEST((rx.check("a", 1, 2, 1) == v::deliver));  // forgotten with its incarnation
   BOOST_TEST((rx.check("a", 1, 7, 1) == v::deliver));   // (and when this node rejoined)
+}
+
+BOOST_AUTO_TEST_CASE(a_full_stream_pauses_the_outbound_traffic_once_per_episode_until_it_drains_to_half) {
+  using procactor::cluster::detail::reliable_sender;
+  reliable_sender::limits lim;
+  lim.max_frames = 4;
+  lim.pause = 900ms;
+  reliable_sender tx(lim);
+  const auto t0 = reliable_sender::clock::now();
+  const std::string payload = "x";
+  std::uint64_t next_ack = 0;
+  auto send = [&](reliable_sender::clock::time_point at) {
+    procactor::cluster::wire::frame_view f;
+    f.kind = procactor::cluster::wire::kind::message;
+    f.src_node = "a";
+    f.src_inc = 1;
+    f.dst_node = "b";
+    f.dst_inc = 2;
+    f.to = "/t/counter";
+    f.payload = std::span<const char>(payload.data(), payload.size());
+    return tx.track(f, at);
+  };
+  for (int i = 0; i < 4; ++i) BOOST_TEST(send(t0));
+  BOOST_TEST(tx.paused(t0));  // full: held back
+  BOOST_TEST(tx.paused(t0 + 899ms));
+  BOOST_TEST(!tx.paused(t0 + 900ms));  // the pause is over: its messages are refused instead
+  BOOST_TEST(!send(t0 + 901ms));
+  // the destination takes one now and then: room for one, full again, but no second pause
+  tx.on_ack("b", 2, 1, ++next_ack);
+  BOOST_TEST(!tx.paused(t0 + 1s));
+  BOOST_TEST(send(t0 + 1s));
+  BOOST_TEST(!tx.paused(t0 + 1s));
+  BOOST_TEST(!tx.paused(t0 + 1500ms));
+  // drained to half: the next episode may pause again
+  next_ack += 2;
+  tx.on_ack("b", 2, 1, next_ack);
+  BOOST_TEST(!tx.paused(t0 + 2s));
+  BOOST_TEST(send(t0 + 2s));
+  BOOST_TEST(send(t0 + 2s));
+  BOOST_TEST(tx.paused(t0 + 2s));
+  BOOST_TEST(!tx.paused(t0 + 2900ms));
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_from_nats_under_the_receivers_own_node_name_is_refused_as_malformed,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  // A gateway never publishes to itself: a frame on its subject with its own name as the source is
+  // a namesake's or a forgery. Taken in, it would skip the member table (its own frames do), and
+  // each new incarnation it claims would get an entry of the at-least-once receiver that no down
+  // ever ends (8192 of them: at-least-once to this node stopped for good).
+  procactor_test::cluster_nodes n("f", {{"a", "fa", spec_of_counter()}});
+  auto& a = n["a"];
+  namespace cw = procactor::cluster::wire;
+  const std::string subject = procactor::cluster::detail::in_subject(n.options("a").cluster, "a");
+  const std::string payload = "x";
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    cw::frame_view f;
+    f.kind = cw::kind::message;
+    f.src_node = "a";
+    f.src_inc = 1000 + i;
+    f.dst_node = "a";
+    f.corr = 1;  // (numbered: at least once)
+    f.tag = 1;
+    f.from = "/forger";
+    f.to = "/fa/nobody";
+    f.payload = std::span<const char>(payload.data(), payload.size());
+    std::string bytes;
+    BOOST_TEST_REQUIRE(cw::encode(bytes, f));
+    BOOST_TEST_REQUIRE(procactor_test::raw_publish(n.server(), subject, bytes));
+  }
+  cluster::gateway_stats st;
+  BOOST_TEST(procactor::testing::wait_until(
+      [&] {
+        std::error_code ec;
+        st = a.stats(2s, ec);
+        return !ec && st.malformed >= 3u;
+      },
+      15s));
+  BOOST_TEST(st.malformed == 3u);
+  BOOST_TEST(st.undeliverable == 0u);  // (taken in, each would have been undeliverable: no such actor)
+  BOOST_TEST(st.duplicates + st.out_of_order == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(messages_lost_in_transit_are_resent_at_least_once_and_lost_and_counted_at_most_once,

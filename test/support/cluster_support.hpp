@@ -5,17 +5,23 @@
 // trees joined to one cluster (cluster_nodes), torn down in order even when a check fails; a node
 // in a process of its own, for the cases that SIGKILL a whole node (node_process).
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -56,6 +62,46 @@ inline procactor::cluster_options node_options(const nats_server& srv, std::stri
   o.cluster = prefix + std::to_string(::getpid());
   o.node = std::move(node);
   return o;
+}
+
+/// Publishes @p bytes on @p subject of @p srv (plain TCP, 127.0.0.1 or the host of its URL) as
+/// any client of the server could, with NATS' text protocol (CONNECT, PUB, PING; waits for the
+/// PONG, so the server has the message): frames no gateway would send, for the tests of what a
+/// gateway does with them. False on any failure (5 s per read or write).
+inline bool raw_publish(const nats_server& srv, const std::string& subject, std::string_view bytes) {
+  const std::string& url = srv.url();  // "nats://HOST:PORT"
+  const auto colon = url.rfind(':');
+  const auto host_at = url.find("://");
+  if (colon == std::string::npos || host_at == std::string::npos) return false;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<std::uint16_t>(std::atoi(url.c_str() + colon + 1)));
+  if (::inet_pton(AF_INET, url.substr(host_at + 3, colon - host_at - 3).c_str(), &sa.sin_addr) != 1) return false;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
+  std::string msg = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPUB " + subject + " " +
+                    std::to_string(bytes.size()) + "\r\n";
+  msg.append(bytes);
+  msg += "\r\nPING\r\n";
+  for (std::size_t off = 0; ok && off < msg.size();) {
+    const ssize_t n = ::send(fd, msg.data() + off, msg.size() - off, MSG_NOSIGNAL);
+    ok = n > 0;
+    if (ok) off += static_cast<std::size_t>(n);
+  }
+  std::string got;  // the server's INFO, then PONG (or -ERR)
+  while (ok && got.find("PONG") == std::string::npos) {
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ok = n > 0 && got.find("-ERR") == std::string::npos;
+    if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+  }
+  ok = ok && got.find("-ERR") == std::string::npos;
+  ::close(fd);
+  return ok;
 }
 
 /// What node @p n's gateway knows of @p who (nullopt: never seen, or no answer within 2 s).

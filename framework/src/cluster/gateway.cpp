@@ -371,14 +371,16 @@ struct gateway {
 
   // Told that this incarnation was declared down somewhere: take a new one. What was pending
   // belongs to the old one: outbound requests fail (their answers would be fenced), inbound ones
-  // are forgotten.
-  void rejoin(procactor::detail::mail_sender& out) {
+  // are forgotten. @p from_inc: the incarnation found fenced (or cut off); if this node has left
+  // it already (a fenced notice and the prober's answer, one after the other), nothing is done:
+  // one rejoin per incarnation.
+  void rejoin(procactor::detail::mail_sender& out, std::uint64_t from_inc) {
     std::vector<out_req> failed;
     std::uint64_t old_inc = 0;
     std::uint64_t new_inc = 0;
     {
       std::lock_guard lock(mu);
-      if (left) return;  // leaving: no new incarnation
+      if (left || inc != from_inc) return;  // leaving: no new incarnation; or taken one already
       old_inc = inc;
       std::uint64_t fresh = 0;
       while (fresh == 0 || fresh == inc) {
@@ -418,16 +420,21 @@ struct gateway {
 
   // @p out: the calling thread's sender (in_out on the .in delivery thread, which alone gets
   // batches; main_out for a frame this node sends itself).
-  void on_inbound(std::span<const char> bytes, procactor::detail::mail_sender& out) {
+  // @p from_nats: the bytes came from the NATS subscription (anyone's), not from this gateway.
+  void on_inbound(std::span<const char> bytes, procactor::detail::mail_sender& out, bool from_nats = false) {
     auto f = wire::decode(bytes);
     std::optional<wire::batch_view> batch;
     if (f && f->kind == wire::kind::batch) batch = wire::decode_batch(*f);  // every frame checked first
     std::uint64_t my_inc = 0;
+    std::uint64_t gen = 0;  // fence_gen when admitted (on_batch: a down declared since stops the batch)
     {
       notices_after publish_then{this};
       std::lock_guard lock(mu);
+      // (a frame of this node's own name from NATS is a namesake's or a forgery: this gateway
+      // never publishes to itself, and its own frames skip membership below)
       if (!f || f->src_node.empty() || f->dst_node != self || f->kind == wire::kind::heartbeat ||
-          f->kind == wire::kind::leave || (f->kind == wire::kind::batch && (!batch || &out != &in_out))) {
+          f->kind == wire::kind::leave || (f->kind == wire::kind::batch && (!batch || &out != &in_out)) ||
+          (from_nats && f->src_node == self)) {
         ++st.malformed;
         return;
       }
@@ -454,10 +461,11 @@ struct gateway {
         refused_extra += n - 1;  // (membership counts the batch as one frame)
         return;
       }
+      gen = fence_gen.load();  // (under mu: a down declared after this is seen by on_batch)
     }
     acks_owed ack{};
     if (batch) {
-      on_batch(*batch, my_inc, ack);
+      on_batch(*batch, my_inc, gen, ack);
     } else {
       dispatch(*f, out, my_inc, &ack);
     }
@@ -481,9 +489,15 @@ struct gateway {
   // A message with a sequence number (reliable.hpp): delivered once, acknowledged when done.
   void reliable_message(const wire::frame_view& f, procactor::detail::mail_sender& out, std::uint64_t my_inc,
                         acks_owed* ack) {
-    if (ack) ack->owed = true;
     {
       std::lock_guard lock(mu);
+      // a sender declared down since it was admitted: dropped (and not remembered: its entry in
+      // rx was ended with its down and must not come back)
+      if (members.is_fenced(f.src_node, f.src_inc)) {
+        ++fenced_extra;
+        return;
+      }
+      if (ack) ack->owed = true;
       if (rx.check(f.src_node, f.src_inc, my_inc, f.corr) != reliable_receiver::verdict::deliver) return;
     }
     const std::string from = std::string(f.src_node) + ":" + std::string(f.from);
@@ -500,12 +514,12 @@ struct gateway {
 
   // The frames of a batch, in order, on the .in delivery thread: consecutive messages of one
   // sender to one receiver go into its mailbox as one packed slot.
-  void on_batch(wire::batch_view& b, std::uint64_t my_inc, acks_owed& ack) {
+  // @p gen: fence_gen when on_inbound admitted the batch (under mu).
+  void on_batch(wire::batch_view& b, std::uint64_t my_inc, std::uint64_t gen, acks_owed& ack) {
     wire::frame_view f;
     // Delivering a batch may take long (each message waits up to delivery_wait for room): should
-    // its sender be declared down meanwhile, what is left of it is dropped (and counted), never
-    // delivered after the down.
-    const std::uint64_t gen = fence_gen.load();
+    // its sender be declared down meanwhile (since on_inbound admitted it), what is left of it is
+    // dropped (and counted), never delivered after the down.
     std::uint64_t remaining = b.count;
     while (b.next(f)) {
       if (fence_gen.load() != gen && sender_fenced(b.outer)) {
@@ -546,7 +560,7 @@ struct gateway {
     const wire::frame_view* f = &fr;
     switch (f->kind) {
       case wire::kind::fenced:
-        if (f->dst_inc == my_inc) rejoin(out);  // (names this incarnation; 0 would name any)
+        if (f->dst_inc == my_inc) rejoin(out, my_inc);  // (names this incarnation; 0 would name any)
         return;
       case wire::kind::message: {
         if (f->corr != 0) {
@@ -996,6 +1010,7 @@ struct gateway {
     // the prober's last answer from the server says whether we hear anything at all.
     const bool connected = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
     bool back = false;
+    std::uint64_t back_inc = 0;  // the incarnation cut off (rejoin: unless it has rejoined meanwhile)
     bool cut_off = false;  // isolated: the downs are "unreachable from here", not deaths
     {
       std::lock_guard lock(mu);
@@ -1012,6 +1027,7 @@ struct gateway {
           members.reconnected();  // they were unreachable, not dead: hearing them again is no fault
           isolated = false;
           back = true;
+          back_inc = inc;
         } else {
           members.check(now, downs);
         }
@@ -1079,7 +1095,7 @@ struct gateway {
     if (back) {
       procactor::detail::log_event(log_level::info, "nats_server_back", self, cfg.opts.url,
                                    "node " + self + " hears the NATS server again; rejoining as a new incarnation");
-      rejoin(main_out);
+      rejoin(main_out, back_inc);
     }
   }
 
@@ -1109,7 +1125,7 @@ void on_in_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) 
   auto* g = static_cast<gateway*>(closure);
   try {
     g->on_inbound(std::span<const char>(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))),
-                  g->in_out);
+                  g->in_out, true);
   } catch (...) {
   }
   natsMsg_Destroy(msg);

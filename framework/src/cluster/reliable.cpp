@@ -79,12 +79,18 @@ bool reliable_sender::paused(clock::time_point now) {
     // (a frame at most max_payload bytes: within one of max_bytes, the next may not fit)
     const bool full = s.unacked.size() >= std::max<std::size_t>(lim_.max_frames, 1) ||
                       s.bytes + wire::max_frame > lim_.max_bytes;
+    if (s.unacked.size() <= lim_.max_frames / 2 && s.bytes <= lim_.max_bytes / 2) s.paused_out = false;
     if (!full) {
       s.full_since = {};
       continue;
     }
+    if (s.paused_out) continue;  // paused once this episode: refused while full, until half drained
     if (s.full_since == clock::time_point{}) s.full_since = now;
-    held = held || now - s.full_since < lim_.pause;
+    if (now - s.full_since < lim_.pause) {
+      held = true;
+    } else {
+      s.paused_out = true;
+    }
   }
   return held;
 }

@@ -21,8 +21,13 @@
 // undeliverable, not retried); a full mailbox leaves it undone, to be resent. A frame with
 // seq <= contiguous is a duplicate (counted, not delivered); one beyond contiguous + 1 follows a
 // gap (a frame lost in transit) and is dropped until the resend fills the gap (go-back-N: one
-// number of state per sender incarnation, and per-sender order holds). Every NATS message that
-// carried such frames is answered with one cumulative ack (kind ack, corr = contiguous).
+// number of state per sender incarnation, and the order of one sender's one-way messages holds;
+// its requests, replies and watch frames are not numbered and may overtake a message waiting for
+// its resend). Every NATS message that carried such frames is answered with one cumulative ack
+// (kind ack, corr = contiguous). One stream per node pair: a message deferred by one full mailbox
+// holds back the sender's later messages to every actor of that node until it is taken (head of
+// line, as in TCP); gateway.cpp refuses numbered frames of a fenced sender, so no down leaves an
+// entry behind.
 
 #include <chrono>
 #include <cstddef>
@@ -76,7 +81,11 @@ class reliable_sender {
   std::uint64_t unacked() const noexcept;
   /// True while a stream is at its bound, for at most limits::pause since it got there: the
   /// gateway takes nothing from its inbox meanwhile (local senders see a full mailbox, as
-  /// backpressure), and refuses that stream's messages once the pause is over.
+  /// backpressure), and refuses that stream's messages once the pause is over. One pause per
+  /// episode: a stream that paused its whole limits::pause does not pause again (its messages
+  /// are refused while it is full) until it has drained to half its bounds, so a destination
+  /// that takes a message now and then cannot hold the node's outbound traffic back again and
+  /// again.
   bool paused(clock::time_point now);
   /// True once per episode of refusals of a stream (for one log line): the first refusal since the
   /// stream last had room.
@@ -96,6 +105,7 @@ class reliable_sender {
     std::size_t bytes = 0;
     bool refusing = false;
     clock::time_point full_since{};  // when it reached its bound (paused())
+    bool paused_out = false;          // paused its whole pause this episode: no more until half drained
   };
   limits lim_;
   std::unordered_map<std::string, stream> streams_;  // by destination node
