@@ -209,4 +209,43 @@ BOOST_AUTO_TEST_CASE(a_node_frozen_while_another_starts_keeps_its_names_within_t
   BOOST_TEST(stats_of(b).names_swept == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(an_isolated_gateway_sweeps_nothing_even_when_it_hears_the_server_again,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  // The server stops (SIGSTOP): a and b are isolated, each has the other down. b sweeps on for
+  // longer than the grace; a is frozen (SIGSTOP of its gateway) so that it cannot free its own
+  // name when the server comes back. b hears the server again and sweeps while a is still frozen:
+  // what it "saw" while isolated says nothing, so a's name is not swept; a wakes within b's grace
+  // (2 x down_after from the heal: 4 s) and frees it itself (rejoin). b sweeps nothing.
+  procactor_test::cluster_nodes_options o;
+  o.jetstream = true;
+  o.tune = [](const std::string&, procactor::cluster_options& opts) { opts.down_after = 2s; };
+  cluster_nodes n("se", {{"a", "sea", echo_spec()}, {"b", "seb", echo_spec()}}, std::move(o));
+  auto& a = n["a"];
+  auto& b = n["b"];
+  a.register_name("svc", "echo");
+  BOOST_TEST_REQUIRE(n.wait_all_up(10s));
+  const pid_t srv = n.server().pid();
+  struct resume {
+    pid_t pid;
+    ~resume() { ::kill(pid, SIGCONT); }
+  } resume_server{srv}, resume_a{a.gateway_pid()};
+  BOOST_TEST_REQUIRE(::kill(srv, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(b, "a") && !sees_up(a, "b"); }, 30s));
+  BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGSTOP) == 0);
+  const auto isolated_sweeps = stats_of(b).name_sweeps;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return stats_of(b).name_sweeps >= isolated_sweeps + 3; }, 60s));
+  BOOST_TEST_REQUIRE(::kill(srv, SIGCONT) == 0);
+  // b back (a new incarnation), and one sweep of b's since, hearing the server with a frozen
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return stats_of(b).rejoins == 1u; }, 30s));
+  const auto back_sweeps = stats_of(b).name_sweeps;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return stats_of(b).name_sweeps >= back_sweeps + 1; }, 30s));
+  BOOST_TEST(stats_of(b).names_swept == 0u);
+  BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGCONT) == 0);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(b, "a"); }, 30s));
+  const auto later = stats_of(b).name_sweeps;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return stats_of(b).name_sweeps >= later + 3; }, 60s));
+  BOOST_TEST(stats_of(b).names_swept == 0u);
+  BOOST_TEST(stats_of(a).names_swept == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
