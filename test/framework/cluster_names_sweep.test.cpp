@@ -248,4 +248,32 @@ BOOST_AUTO_TEST_CASE(an_isolated_gateway_sweeps_nothing_even_when_it_hears_the_s
   BOOST_TEST(stats_of(a).names_swept == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(the_name_of_an_actor_ended_for_good_is_swept_by_its_node_and_a_restarted_one_keeps_its_own,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  supervisor_spec sa;
+  sa.children = {child_spec::of<procactor_test::echo_actor>("echo"), child_spec::of<procactor_test::echo_actor>("other")};
+  procactor_test::cluster_nodes_options o;
+  o.jetstream = true;
+  cluster_nodes n("sf", {{"a", "sfa", sa}, {"b", "sfb", echo_spec()}}, std::move(o));
+  auto& a = n["a"];
+  auto& b = n["b"];
+  a.register_name("svc", "echo");
+  a.register_name("keep", "other");
+  BOOST_TEST_REQUIRE(n.wait_all_up(10s));
+  // "other" crashes and is restarted: its mailbox stays, so does its name
+  (void)n.tree("a").request<std::string>("other", procactor_test::kill_q{0}, 2s);
+  auto r = b.request<std::string>("*:keep", procactor_test::echo_q{"back"}, 10s);
+  BOOST_TEST(r.value.value_or(r.detail) == "back from /.gateway");
+  // "echo" is stopped for good: its name goes, swept by a
+  BOOST_TEST_REQUIRE(!n.tree("a").terminate_child("echo").abnormal());
+  const auto ended = std::chrono::steady_clock::now();
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return where(b, "svc").empty(); }, 30s));
+  BOOST_TEST_MESSAGE("the name of an actor ended for good swept " << ms_since(ended) << " ms after it ended");
+  const auto s0 = stats_of(a).name_sweeps;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return stats_of(a).name_sweeps >= s0 + 3; }, 60s));
+  BOOST_TEST(where(b, "keep") == "a:/sfa/other");
+  BOOST_TEST(stats_of(a).names_swept == 1u);
+  BOOST_TEST(stats_of(b).names_swept == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -88,6 +88,7 @@ struct names::impl {
     clock::time_point since;  // an orphan (its incarnation not up) at every sweep since
   };
   std::map<std::string, candidate, std::less<>> orphans;
+  std::map<std::string, candidate, std::less<>> gone;  // this node's names whose actor's mailbox is gone
   std::atomic<std::uint64_t> swept_n{0};
   std::atomic<std::uint64_t> sweeps_n{0};
 
@@ -315,12 +316,25 @@ struct names::impl {
       }
       return false;
     };
-    std::vector<std::pair<std::string, std::uint64_t>> earlier, orphaned;
+    std::vector<std::pair<std::string, std::uint64_t>> earlier, orphaned, ended;
     std::vector<std::string> whose;
-    std::map<std::string, candidate, std::less<>> still;
+    std::map<std::string, candidate, std::less<>> still, still_gone;
+    procactor::detail::mail_sender probe(cfg.addr, cfg.addr.root);  // (fresh: no cached mailbox)
     for (const auto& [name, o] : entries) {
       if (o.node == self) {  // node names are unique: another incarnation of it is an earlier one
-        if (o.inc != my_inc && o.inc != v.namesake) earlier.emplace_back(name, o.rev);
+        if (o.inc != my_inc && o.inc != v.namesake) {
+          earlier.emplace_back(name, o.rev);
+        } else if (o.inc == my_inc) {
+          // Its actor's mailbox outlives the actor's processes (restarts keep it): none means
+          // the actor ended for good (stopped, terminated, a temporary child that exited).
+          std::error_code ec;
+          if (probe.lookup(o.path, ec, nullptr) || ec != errc::no_such_actor) continue;
+          auto it = gone.find(name);
+          candidate c{o.rev, now};
+          if (it != gone.end() && it->second.rev == o.rev) c.since = it->second.since;
+          if (now - c.since >= grace) ended.emplace_back(name, o.rev);
+          still_gone.emplace(name, c);
+        }
         continue;
       }
       if (!v.hearing || is_up(o)) continue;
@@ -334,8 +348,14 @@ struct names::impl {
       still.emplace(name, c);  // (a delete that fails is tried again next time)
     }
     orphans.swap(still);  // (names gone from the cache, or up again, are no candidates any more)
+    gone.swap(still_gone);
     for (const auto& [name, rev] : earlier) {
       sweep_delete(name, rev, "held by an earlier incarnation of node " + self);
+    }
+    for (const auto& [name, rev] : ended) {
+      sweep_delete(name, rev, "its actor on node " + self + " is gone for good (no mailbox for " +
+                                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(grace).count()) +
+                                  " ms)");
     }
     for (std::size_t i = 0; i < orphaned.size(); ++i) {
       sweep_delete(orphaned[i].first, orphaned[i].second,

@@ -17,7 +17,9 @@
 //    an entry of this node's name under another incarnation (an earlier incarnation of this very
 //    node: node names are unique) at once; an entry of another node whose incarnation is not up in
 //    the gateway's member table once it has stayed so for 2 x down_after while the gateway heard
-//    the server (not isolated, checks on time) for at least as long. Each is a conditioned delete.
+//    the server (not isolated, checks on time) for at least as long; an entry of this incarnation
+//    whose actor has had no mailbox for 2 x down_after (the mailbox outlives restarts: it ended for
+//    good). Each is a conditioned delete.
 //
 // Local protocol: requests to the gateway's inbox with tags register_tag (payload "name\npath"),
 // unregister_tag ("name"), whereis_tag ("name"), leave_tag (""); each is answered with a reply
