@@ -107,6 +107,12 @@ struct gateway_stats {
   std::uint64_t duplicates = 0;       ///< inbound: resent messages already delivered, dropped (and acknowledged)
   std::uint64_t out_of_order = 0;     ///< inbound: messages after a gap, dropped until their sender resends
   std::uint64_t deferred = 0;         ///< inbound: messages whose mailbox stayed full, left to be resent
+  // the sweep of cluster-wide names no witness freed (node::register_name)
+  /// Names this gateway deleted as stale: held by an earlier incarnation of this node, by an
+  /// incarnation of another node not up here for 2 x down_after while this node heard the server,
+  /// or by an actor of this node that ended for good (no mailbox for 2 x down_after).
+  std::uint64_t names_swept = 0;
+  std::uint64_t name_sweeps = 0;  ///< sweeps run (one every down_after, from the node's start)
 };
 
 /// A remote child as its node's gateway sees it (node::remote_children).
@@ -222,6 +228,11 @@ class node {
   /// declared down (deleted by the gateways that see the down, each only if the name still holds
   /// the revision they read, so a new owner's registration is never removed), when its node
   /// rejoins as a new incarnation, when the node handle is destroyed, or by unregister_name.
+  /// A name whose node died with no witness (it was alone, or the whole cluster went down) is
+  /// swept: by its node's next incarnation at once, by any other node once that incarnation has
+  /// not been up there for 2 x down_after while it heard the server (gateway_stats::names_swept);
+  /// and by its own node once its actor has ended for good (its mailbox gone, not restarting)
+  /// for 2 x down_after.
   /// @{
 
   /// Registers @p name for the actor at @p path of this node ("echo" relative to the tree's

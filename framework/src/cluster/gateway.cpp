@@ -193,6 +193,23 @@ struct gateway {
     return v;
   }
 
+  // What the names sweep needs (names.hpp, sweep_view): whether this gateway hears the server
+  // (as check() judges it) and who is up. Called by the names worker, never under its mutex.
+  sweep_view names_view() {
+    sweep_view v;
+    const bool connected = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+    const auto now = clock::now();
+    std::lock_guard lock(mu);
+    const auto server_age = now - clock::time_point(clock::duration(server_ok.load(std::memory_order_relaxed)));
+    v.hearing = connected && !isolated && !left && server_age <= cfg.opts.down_after / 2 &&
+                last_check != clock::time_point{} && now - last_check <= cfg.opts.down_after / 2;
+    v.namesake = namesake;
+    for (const auto& p : members.all()) {
+      if (p.up) v.up.emplace_back(p.node, p.incarnation);
+    }
+    return v;
+  }
+
   // A placeholder's place_child / unplace_child (typed messages, children.hpp).
   void children_message(const lw::envelope_view& env) {
     const std::string from(env.from);
@@ -969,7 +986,7 @@ struct gateway {
                                 st.undeliverable, st.sent, st.received, st.downs, st.batches_sent,
                                 st.batches_received, st.packed_slots, st.unpublished, st.nats_dropped, st.refused,
                                 tx.retransmitted(), tx.lost(), tx.refused(), tx.unacked(), rx.duplicates(),
-                                rx.gaps(), rx.deferred_count()}) {
+                                rx.gaps(), rx.deferred_count(), nm.swept(), nm.sweeps()}) {
           text += std::to_string(v) + " ";
         }
         text.pop_back();
@@ -1244,6 +1261,7 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
       t.join();
     }
   } join_prober{stop_probe, prober};
+  g.nm.sweep([&g] { return g.names_view(); });  // (our name is ours: names of its earlier incarnations go)
   if (cfg.host_fd >= 0) std::thread([&g] { g.host_reader(); }).detach();  // (ends with the process)
   g.send_heartbeat();
   say("ok");

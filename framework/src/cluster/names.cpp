@@ -10,7 +10,9 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "actor/addressing.hpp"
 #include "cluster/frame.hpp"
@@ -74,6 +76,21 @@ struct names::impl {
   std::thread watch_thread;
   std::thread work_thread;
   procactor::detail::mail_sender out;  // the worker's
+
+  // The sweep (names::sweep): its hook (set once under mu), when it runs next; the rest is the
+  // worker's alone.
+  using clock = std::chrono::steady_clock;
+  std::function<sweep_view()> view;
+  clock::time_point next_sweep{};
+  std::optional<clock::time_point> hearing_since;  // the gateway has heard the server since
+  struct candidate {
+    std::uint64_t rev = 0;
+    clock::time_point since;  // an orphan (its incarnation not up) at every sweep since
+  };
+  std::map<std::string, candidate, std::less<>> orphans;
+  std::map<std::string, candidate, std::less<>> gone;  // this node's names whose actor's mailbox is gone
+  std::atomic<std::uint64_t> swept_n{0};
+  std::atomic<std::uint64_t> sweeps_n{0};
 
   explicit impl(const gateway_config& c)
       : cfg(c),
@@ -152,15 +169,26 @@ struct names::impl {
   void work() {
     for (;;) {
       std::function<void()> job;
+      bool sweep_now = false;
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stopping || !jobs.empty(); });
+        if (view) {  // (a sweep is due at next_sweep: a timer of the worker, not a wait for an event)
+          cv.wait_until(lock, next_sweep, [&] { return stopping || !jobs.empty(); });
+        } else {
+          cv.wait(lock, [&] { return stopping || !jobs.empty() || view; });
+        }
         if (stopping) return;
-        job = std::move(jobs.front());
-        jobs.pop_front();
+        if (view && clock::now() >= next_sweep) {
+          sweep_now = true;
+          next_sweep = clock::now() + cfg.opts.down_after;
+        } else if (!jobs.empty()) {
+          job = std::move(jobs.front());
+          jobs.pop_front();
+        }
       }
       try {
-        job();
+        if (sweep_now) sweep_once();
+        if (job) job();
       } catch (...) {
       }
     }
@@ -253,6 +281,96 @@ struct names::impl {
       }
       // a conflict: someone else deleted it first, or a new owner registered it since: kept
     }
+  }
+
+  // ---- the sweep (worker) ----
+
+  // One pass over the cache: deletes (conditioned on the revision read) the entries of an earlier
+  // incarnation of this node at once, and those of another node whose incarnation has not been up
+  // in the member table at any sweep for 2 x down_after while the gateway heard the server for at
+  // least as long (a node that just started, or one cut off, knows nothing of the others).
+  void sweep_once() {
+    std::vector<std::pair<std::string, owner>> entries;
+    std::uint64_t my_inc = 0;
+    std::function<sweep_view()> hook;
+    {
+      std::lock_guard lock(mu);
+      if (!initial_done) return;  // (the bucket's initial state is not loaded yet: next time)
+      entries.assign(cache.begin(), cache.end());
+      my_inc = inc;
+      hook = view;
+    }
+    const sweep_view v = hook();  // (the gateway's mutex: never under ours)
+    const auto now = clock::now();
+    sweeps_n.fetch_add(1, std::memory_order_relaxed);
+    const auto grace = 2 * cfg.opts.down_after;
+    if (!v.hearing) {  // isolated, or not hearing the server: silence of the others says nothing
+      hearing_since.reset();
+      orphans.clear();
+    } else if (!hearing_since) {
+      hearing_since = now;
+    }
+    auto is_up = [&](const owner& o) {
+      for (const auto& [node, i] : v.up) {
+        if (node == o.node && i == o.inc) return true;
+      }
+      return false;
+    };
+    std::vector<std::pair<std::string, std::uint64_t>> earlier, orphaned, ended;
+    std::vector<std::string> whose;
+    std::map<std::string, candidate, std::less<>> still, still_gone;
+    procactor::detail::mail_sender probe(cfg.addr, cfg.addr.root);  // (fresh: no cached mailbox)
+    for (const auto& [name, o] : entries) {
+      if (o.node == self) {  // node names are unique: another incarnation of it is an earlier one
+        if (o.inc != my_inc && o.inc != v.namesake) {
+          earlier.emplace_back(name, o.rev);
+        } else if (o.inc == my_inc) {
+          // Its actor's mailbox outlives the actor's processes (restarts keep it): none means
+          // the actor ended for good (stopped, terminated, a temporary child that exited).
+          std::error_code ec;
+          if (probe.lookup(o.path, ec, nullptr) || ec != errc::no_such_actor) continue;
+          auto it = gone.find(name);
+          candidate c{o.rev, now};
+          if (it != gone.end() && it->second.rev == o.rev) c.since = it->second.since;
+          if (now - c.since >= grace) ended.emplace_back(name, o.rev);
+          still_gone.emplace(name, c);
+        }
+        continue;
+      }
+      if (!v.hearing || is_up(o)) continue;
+      auto it = orphans.find(name);
+      candidate c{o.rev, now};
+      if (it != orphans.end() && it->second.rev == o.rev) c.since = it->second.since;
+      if (now - *hearing_since >= grace && now - c.since >= grace) {
+        orphaned.emplace_back(name, o.rev);
+        whose.push_back(o.node + " (incarnation " + std::to_string(o.inc) + ")");
+      }
+      still.emplace(name, c);  // (a delete that fails is tried again next time)
+    }
+    orphans.swap(still);  // (names gone from the cache, or up again, are no candidates any more)
+    gone.swap(still_gone);
+    for (const auto& [name, rev] : earlier) {
+      sweep_delete(name, rev, "held by an earlier incarnation of node " + self);
+    }
+    for (const auto& [name, rev] : ended) {
+      sweep_delete(name, rev, "its actor on node " + self + " is gone for good (no mailbox for " +
+                                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(grace).count()) +
+                                  " ms)");
+    }
+    for (std::size_t i = 0; i < orphaned.size(); ++i) {
+      sweep_delete(orphaned[i].first, orphaned[i].second,
+                   "held by node " + whose[i] + ", not up for " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(grace).count()) +
+                       " ms while node " + self + " heard the NATS server");
+    }
+  }
+
+  void sweep_delete(const std::string& name, std::uint64_t rev, const std::string& because) {
+    bool conflict = false;
+    std::string why;
+    if (!delete_if(js_work, name, rev, conflict, why)) return;  // (changed meanwhile, or no server: next time)
+    swept_n.fetch_add(1, std::memory_order_relaxed);
+    procactor::detail::log_event(log_level::info, "name_swept", self, name, "cluster name " + name + " swept: " + because);
   }
 
   // ---- the requests (worker) ----
@@ -502,5 +620,19 @@ void names::on_rejoin(std::uint64_t old_inc, std::uint64_t new_inc) {
   }
   p.delete_all(p.js_main, which, "node " + p.self + " rejoined (incarnation " + std::to_string(old_inc) + " was declared down)");
 }
+
+void names::sweep(std::function<sweep_view()> view) {
+  auto& p = *p_;
+  if (!p.ready) return;
+  {
+    std::lock_guard lock(p.mu);
+    p.view = std::move(view);
+    p.next_sweep = impl::clock::now();
+  }
+  p.cv.notify_all();
+}
+
+std::uint64_t names::swept() const noexcept { return p_->swept_n.load(std::memory_order_relaxed); }
+std::uint64_t names::sweeps() const noexcept { return p_->sweeps_n.load(std::memory_order_relaxed); }
 
 }  // namespace procactor::cluster::detail

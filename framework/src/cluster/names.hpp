@@ -13,6 +13,13 @@
 //  - A gateway that rejoins (was fenced) deletes what it registered under its earlier incarnation,
 //    conditioned on the revisions it wrote (peers that saw its down usually did it first).
 //  - A node that leaves (its handle is destroyed) deletes its names first.
+//  - The sweep (the worker, every down_after, once sweep() is called) frees what no witness freed:
+//    an entry of this node's name under another incarnation (an earlier incarnation of this very
+//    node: node names are unique) at once; an entry of another node whose incarnation is not up in
+//    the gateway's member table once it has stayed so for 2 x down_after while the gateway heard
+//    the server (not isolated, checks on time) for at least as long; an entry of this incarnation
+//    whose actor has had no mailbox for 2 x down_after (the mailbox outlives restarts: it ended for
+//    good). Each is a conditioned delete.
 //
 // Local protocol: requests to the gateway's inbox with tags register_tag (payload "name\npath"),
 // unregister_tag ("name"), whereis_tag ("name"), leave_tag (""); each is answered with a reply
@@ -28,9 +35,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "actor/wire.hpp"
 #include "cluster/gateway.hpp"
@@ -47,6 +57,15 @@ inline constexpr std::uint64_t leave_tag = outbound_tag + 35;
 
 /// The bucket of a cluster's names.
 inline std::string names_bucket(const std::string& cluster) { return "procactor_" + cluster + "_names"; }
+
+/// What the sweep needs of the gateway's membership (names::sweep), taken under its mutex.
+struct sweep_view {
+  /// The gateway hears the server and its checks run on time: connected, the server answered
+  /// within down_after / 2, not isolated, not left. Silence of the others means something.
+  bool hearing = false;
+  std::uint64_t namesake = 0;  ///< the incarnation of another gateway heartbeating under our name (0: none)
+  std::vector<std::pair<std::string, std::uint64_t>> up;  ///< the members up: node, incarnation
+};
 
 class names {
  public:
@@ -75,6 +94,15 @@ class names {
   /// conditioned on the revisions it wrote (synchronous: done before the new incarnation's first
   /// heartbeat, so a peer that sees the rejoin knows the attempt was made).
   void on_rejoin(std::uint64_t old_inc, std::uint64_t new_inc);
+
+  /// Starts the sweep of names no witness freed (see above): on the worker, every down_after,
+  /// the first at once; @p view is called without this object's mutex held. Call it once this
+  /// node's name is known to be its own (after the namesake check).
+  void sweep(std::function<sweep_view()> view);
+
+  /// Entries the sweep deleted; sweeps run (each pass over the cache counts, deletes or not).
+  std::uint64_t swept() const noexcept;
+  std::uint64_t sweeps() const noexcept;
 
  private:
   struct impl;

@@ -439,6 +439,10 @@ gateway_stats node::stats(std::chrono::milliseconds timeout, std::error_code& ec
       s.out_of_order = to_u64(f[20]);
       s.deferred = to_u64(f[21]);
     }
+    if (f.size() >= 24) {  // the names sweep (names.hpp)
+      s.names_swept = to_u64(f[22]);
+      s.name_sweeps = to_u64(f[23]);
+    }
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
