@@ -197,6 +197,20 @@ tally remote_tally(tree& via, const std::string& b_root, const std::string& of) 
   return t;
 }
 
+// A one-way message of node a (incarnation 1) to /t/counter on node b (incarnation 2), payload "x".
+procactor::cluster::wire::frame_view a_to_b() {
+  static const std::string payload = "x";
+  procactor::cluster::wire::frame_view f;
+  f.kind = procactor::cluster::wire::kind::message;
+  f.src_node = "a";
+  f.src_inc = 1;
+  f.dst_node = "b";
+  f.dst_inc = 2;
+  f.to = "/t/counter";
+  f.payload = std::span<const char>(payload.data(), payload.size());
+  return f;
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(cluster_delivery_test, procactor_test::leak_check)
@@ -211,18 +225,7 @@ BOOST_AUTO_TEST_CASE(the_receiver_takes_frames_in_order_and_the_sender_resends_f
   lim.burst = 2;
   reliable_sender tx(lim);
   const auto t0 = reliable_sender::clock::now();
-  const std::string payload = "x";
-  auto frame = [&] {
-    procactor::cluster::wire::frame_view f;
-    f.kind = procactor::cluster::wire::kind::message;
-    f.src_node = "a";
-    f.src_inc = 1;
-    f.dst_node = "b";
-    f.dst_inc = 2;
-    f.to = "/t/counter";
-    f.payload = std::span<const char>(payload.data(), payload.size());
-    return f;
-  };
+  auto frame = a_to_b;
   std::vector<std::uint64_t> seqs;
   for (int i = 0; i < 5; ++i) {
     auto f = frame();
@@ -294,17 +297,9 @@ BOOST_AUTO_TEST_CASE(a_full_stream_pauses_the_outbound_traffic_once_per_episode_
   lim.pause = 900ms;
   reliable_sender tx(lim);
   const auto t0 = reliable_sender::clock::now();
-  const std::string payload = "x";
   std::uint64_t next_ack = 0;
   auto send = [&](reliable_sender::clock::time_point at) {
-    procactor::cluster::wire::frame_view f;
-    f.kind = procactor::cluster::wire::kind::message;
-    f.src_node = "a";
-    f.src_inc = 1;
-    f.dst_node = "b";
-    f.dst_inc = 2;
-    f.to = "/t/counter";
-    f.payload = std::span<const char>(payload.data(), payload.size());
+    auto f = a_to_b();
     return tx.track(f, at);
   };
   for (int i = 0; i < 4; ++i) BOOST_TEST(send(t0));

@@ -120,30 +120,11 @@ void check_spawn(std::string_view in) {
   require(back.type == r.type && back.name == r.name && back.capacity == r.capacity && back.max_size == r.max_size);
 }
 
-// node::remote_children()'s reading of the listing (node.cpp): lines, then tab-separated fields
-std::vector<std::vector<std::string>> read_listing(std::string_view text) {
-  std::vector<std::vector<std::string>> out;
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    std::vector<std::string> f;
-    for (;;) {
-      const auto tab = line.find('\t');
-      f.emplace_back(line.substr(0, tab));
-      if (tab == std::string_view::npos) break;
-      line.remove_prefix(tab + 1);
-    }
-    out.push_back(std::move(f));
-  }
-  return out;
-}
-
 void check_child_path(std::string_view in) {
   if (!cd::valid_child_path(in)) return;
   require(!in.empty() && in[0] == '/' && in.size() <= cw::max_path);
   const std::string line = "placed\t/app/w\tb\t" + std::string(in) + "\t1\t-\n";  // remote_children::listing()
-  const auto rows = read_listing(line);
+  const auto rows = cd::read_listing(line);  // (node::remote_children()'s reading)
   require(rows.size() == 1 && rows[0].size() == 6 && rows[0][3] == in);
 }
 

@@ -158,18 +158,7 @@ std::vector<remote_child> node::remote_children(std::chrono::milliseconds timeou
     }
     const std::string text = impl_->ask(detail::children_tag, timeout, ec);
     if (ec) return out;
-    std::string_view rest = text;
-    while (!rest.empty()) {
-      const auto nl = rest.find('\n');
-      std::string_view line = rest.substr(0, nl);
-      rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
-      std::vector<std::string> f;
-      for (;;) {
-        const auto tab = line.find('\t');
-        f.emplace_back(line.substr(0, tab));
-        if (tab == std::string_view::npos) break;
-        line.remove_prefix(tab + 1);
-      }
+    for (const auto& f : detail::read_listing(text)) {
       if (f.size() != 6) continue;
       remote_child c;
       c.hosted = f[0] == "hosted";

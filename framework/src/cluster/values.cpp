@@ -150,6 +150,24 @@ std::string unescape_field(std::string_view s) {
   return out;
 }
 
+std::vector<std::vector<std::string>> read_listing(std::string_view text) {
+  std::vector<std::vector<std::string>> out;
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    std::vector<std::string> f;
+    for (;;) {
+      const auto tab = line.find('\t');
+      f.emplace_back(line.substr(0, tab));
+      if (tab == std::string_view::npos) break;
+      line.remove_prefix(tab + 1);
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 // ---- child_exit ----
 
 std::string encode_exit_reason(const exit_reason& r) {

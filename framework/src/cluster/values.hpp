@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "procactor/exit_reason.hpp"
 
@@ -85,6 +86,8 @@ bool valid_child_path(std::string_view path) noexcept;
 std::string escape_field(std::string_view s);
 /// The inverse of escape_field(); a '\\' before any other byte, or last, is kept as it is.
 std::string unescape_field(std::string_view s);
+/// node::remote_children()'s reading of the listing: its lines, each split at its tabs.
+std::vector<std::vector<std::string>> read_listing(std::string_view text);
 
 // ---- remote children: child_exit payloads ----
 
