@@ -307,8 +307,10 @@ BOOST_AUTO_TEST_CASE(a_malformed_spawn_is_answered_with_a_child_exit_and_starts_
     BOOST_TEST_REQUIRE(cd::decode_exit_reason(std::span<const char>(payload), r));
     BOOST_TEST(r.detail.find("malformed remote child request") != std::string::npos, r.detail);
   }
+  BOOST_TEST(k.kids.refused() == 3u);  // each counted (gateway_stats::refused)
   k.frame(cw::kind::spawn, 4, "/app/y", "worker\ny\n16\n4096");  // a good one is hosted
   BOOST_TEST(k.to_host == 1u);
+  BOOST_TEST(k.kids.refused() == 3u);
   BOOST_TEST(k.kids.hosted_count() == 1u);
 }
 
@@ -320,6 +322,7 @@ BOOST_AUTO_TEST_CASE(a_spawned_frame_with_a_forged_path_is_ignored) {
   BOOST_TEST(k.published[0].second == "worker\nw\n16\n4096");
   k.frame(cw::kind::spawned, 1, "/.gateway", "/.remote/a_w-1\nhosted\t/x\tz\t/y\t0\t-");
   BOOST_TEST(k.delivered.empty());
+  BOOST_TEST(k.kids.refused() == 1u);  // ignored, counted
   BOOST_TEST(k.kids.listing().find("hosted") == std::string::npos, k.kids.listing());
   k.frame(cw::kind::spawned, 1, "/.gateway", "/.remote/a_w-1");
   BOOST_TEST(k.delivered.size() == 1u);

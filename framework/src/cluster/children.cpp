@@ -69,21 +69,12 @@ class remote_host_template : public actor {
   void on_start() override { stop(); }
 };
 
-std::string reason_bytes(const exit_reason& r) { return encode_exit_reason(r); }  // (values.hpp)
-
 template <class T>
 std::string encoded(const T& v) {
   std::string out;
   std::error_code ec;
   procactor::detail::encode(v, out, ec);
   return out;
-}
-
-exit_reason node_down_reason(const std::string& detail) {
-  exit_reason r;
-  r.kind = exit_reason::kind_t::node_down;
-  r.detail = detail;
-  return r;
 }
 
 }  // namespace
@@ -247,7 +238,7 @@ void remote_children::retry(std::chrono::steady_clock::time_point now, std::uint
     const auto& p = placed_.at(proxy);
     std::string cands;
     for (const auto& n : p.req.nodes) cands += (cands.empty() ? "" : ",") + n;
-    end_placement(proxy, node_down_reason("no node up to place " + p.req.name + " on (" +
+    end_placement(proxy, reason_of(exit_reason::kind_t::node_down, "no node up to place " + p.req.name + " on (" +
                                           (cands.empty() ? std::string("any other node") : cands) + ")"));
   }
 }
@@ -273,7 +264,7 @@ void remote_children::on_node_down(const std::string& node, std::uint64_t inc, c
   for (const auto& [proxy, p] : placed_) {
     if (!p.waiting && p.node == node && p.node_inc == inc) gone.push_back(proxy);
   }
-  for (const auto& proxy : gone) end_placement(proxy, node_down_reason(node + " (" + why + ")"));
+  for (const auto& proxy : gone) end_placement(proxy, reason_of(exit_reason::kind_t::node_down, node + " (" + why + ")"));
   for (auto& h : hosted_) {
     if (h.origin == node && h.origin_inc == inc) terminate_hosted(h);  // no orphans of a dead origin
   }
@@ -289,10 +280,10 @@ void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) 
         if (h.origin == f.src_node && h.proxy == f.to) terminate_hosted(h);
       }
       if (!parsed) {  // (values.hpp: bounded, so a peer cannot make this node allocate without bound)
-        exit_reason r;
-        r.kind = exit_reason::kind_t::exception;
-        r.detail = "node " + self_ + " refused a malformed remote child request";
-        send_frame(wire::kind::child_exit, std::string(f.src_node), f.src_inc, my_inc, f.corr, f.to, reason_bytes(r));
+        ++refused_;
+        send_frame(wire::kind::child_exit, std::string(f.src_node), f.src_inc, my_inc, f.corr, f.to,
+                   encode_exit_reason(reason_of(exit_reason::kind_t::exception,
+                                                "node " + self_ + " refused a malformed remote child request")));
         return;
       }
       if (hosted_.size() >= max_hosted_) {  // (a peer must not make this node fork without bound)
@@ -300,7 +291,7 @@ void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) 
         exit_reason r;
         r.kind = exit_reason::kind_t::exception;
         r.detail = "node " + self_ + " hosts " + std::to_string(hosted_.size()) + " children for others already";
-        send_frame(wire::kind::child_exit, std::string(f.src_node), f.src_inc, my_inc, f.corr, f.to, reason_bytes(r));
+        send_frame(wire::kind::child_exit, std::string(f.src_node), f.src_inc, my_inc, f.corr, f.to, encode_exit_reason(r));
         return;
       }
       hosted h;
@@ -331,7 +322,10 @@ void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) 
       });
       if (it == placed_.end()) return;  // unplaced meanwhile
       if (f.kind == wire::kind::spawned) {
-        if (!valid_child_path(std::string_view(f.payload.data(), f.payload.size()))) return;  // (values.hpp)
+        if (!valid_child_path(std::string_view(f.payload.data(), f.payload.size()))) {  // (values.hpp)
+          ++refused_;  // (a forged path: ignored, counted)
+          return;
+        }
         it->second.running = true;
         it->second.path.assign(f.payload.data(), f.payload.size());
         h_.deliver(it->first, procactor::detail::type_tag<remote_child_placed>(),
@@ -365,7 +359,7 @@ void remote_children::on_host_frame(std::span<const char> bytes, std::uint64_t m
       exit_reason r;
       r.kind = exit_reason::kind_t::exception;
       r.detail = "cannot start on node " + self_ + ": " + text;
-      if (!it->stopping) send_frame(wire::kind::child_exit, it->origin, it->origin_inc, my_inc, it->id, it->proxy, reason_bytes(r));
+      if (!it->stopping) send_frame(wire::kind::child_exit, it->origin, it->origin_inc, my_inc, it->id, it->proxy, encode_exit_reason(r));
       hosted_.erase(it);
       return;
     }
@@ -385,7 +379,7 @@ void remote_children::on_host_frame(std::span<const char> bytes, std::uint64_t m
     auto it = std::find_if(hosted_.begin(), hosted_.end(), [&](const hosted& h) { return !h.path.empty() && h.path == f->from; });
     if (it == hosted_.end()) return;
     if (!it->stopping) {
-      send_frame(wire::kind::child_exit, it->origin, it->origin_inc, my_inc, it->id, it->proxy, reason_bytes(f->reason()));
+      send_frame(wire::kind::child_exit, it->origin, it->origin_inc, my_inc, it->id, it->proxy, encode_exit_reason(f->reason()));
     }
     hosted_.erase(it);
   }

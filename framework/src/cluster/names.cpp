@@ -180,7 +180,7 @@ struct names::impl {
         if (stopping) return;
         if (view && clock::now() >= next_sweep) {
           sweep_now = true;
-          next_sweep = clock::now() + cfg.opts.down_after;
+          next_sweep = clock::now() + cfg.opts.down_after;  // (again once the pass is over: below)
         } else if (!jobs.empty()) {
           job = std::move(jobs.front());
           jobs.pop_front();
@@ -190,6 +190,12 @@ struct names::impl {
         if (sweep_now) sweep_once();
         if (job) job();
       } catch (...) {
+      }
+      if (sweep_now) {
+        // The next pass a period after this one ends, not starts: a pass whose deletes waited on
+        // a slow server leaves the queued jobs (register, whereis) their turn first.
+        std::lock_guard lock(mu);
+        next_sweep = clock::now() + cfg.opts.down_after;
       }
     }
   }

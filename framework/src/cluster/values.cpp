@@ -29,21 +29,17 @@ bool has_control(std::string_view s) noexcept {
   return false;
 }
 
-std::vector<std::string_view> split_lines(std::string_view s) {
+// The lines of @p s, at most @p most + 1 of them (a peer's payload of newlines makes no more
+// than that: the caller refuses more than @p most).
+std::vector<std::string_view> split_lines(std::string_view s, std::size_t most) {
   std::vector<std::string_view> out;
-  for (;;) {
+  while (out.size() <= most) {
     const auto nl = s.find('\n');
     out.push_back(s.substr(0, nl));
-    if (nl == std::string_view::npos) return out;
+    if (nl == std::string_view::npos) break;
     s.remove_prefix(nl + 1);
   }
-}
-
-exit_reason reason_of(exit_reason::kind_t k, std::string detail = {}) {
-  exit_reason r;
-  r.kind = k;
-  r.detail = std::move(detail);
-  return r;
+  return out;
 }
 
 int to_int(std::string_view s) {
@@ -53,6 +49,13 @@ int to_int(std::string_view s) {
 }
 
 }  // namespace
+
+exit_reason reason_of(exit_reason::kind_t k, std::string detail) {
+  exit_reason r;
+  r.kind = k;
+  r.detail = std::move(detail);
+  return r;
+}
 
 // ---- names bucket values ----
 
@@ -96,7 +99,7 @@ bool valid_spawn(const spawn_request& r, std::size_t max_name) noexcept {
 }
 
 bool parse_spawn(std::string_view payload, spawn_request& out, std::size_t max_name) {
-  const auto parts = split_lines(payload);
+  const auto parts = split_lines(payload, 4);
   if (parts.size() != 4) return false;
   spawn_request r;
   if (!parse_u64(parts[2], r.capacity) || !parse_u64(parts[3], r.max_size)) return false;

@@ -104,6 +104,9 @@ bool decode_exit_reason(std::span<const char> payload, exit_reason& out);
 
 // ---- exit reasons as text (the registry's last_exit) ----
 
+/// An exit reason of kind @p k with @p detail (the other members zero).
+exit_reason reason_of(exit_reason::kind_t k, std::string detail = {});
+
 /// An exit reason back from its text (exit_reason::to_string, as the registry keeps it). Total:
 /// a text that is none of to_string()'s is an exception with the text as its detail; for any
 /// exit_reason r with the members its kind does not use zero (empty detail for normal,

@@ -22,13 +22,6 @@ bool split(std::string_view address, std::string_view& node, std::string_view& n
   return wire::valid_name(node);
 }
 
-exit_reason reason_of(exit_reason::kind_t k, std::string detail = {}) {
-  exit_reason r;
-  r.kind = k;
-  r.detail = std::move(detail);
-  return r;
-}
-
 std::string down_frame(std::string_view from, std::string_view to, std::uint64_t kind, const exit_reason& why) {
   std::string out;
   lw::encode_frame(out, lw::frame_kind::down, from, to, kind, why, {});
