@@ -36,6 +36,7 @@ using procactor_test::cluster_nodes;
 using procactor_test::echo_q;
 using procactor_test::echo_spec;
 using procactor_test::hold_q;
+using procactor_test::known_member;
 using procactor_test::member_of;
 using procactor_test::nats_precondition;
 using procactor_test::sees_up;
@@ -417,7 +418,7 @@ BOOST_AUTO_TEST_CASE(a_node_killed_is_declared_down_within_a_second_and_its_requ
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "b"); }, 3s));
   // when a's gateway declared it down (its own clock reading: the test's polling, slow under
   // load, is not part of the detection)
-  const auto down_after = member_of(a, "b")->since - killed;
+  const auto down_after = known_member(a, "b").since - killed;
   BOOST_TEST_MESSAGE("node down detected after "
                      << std::chrono::duration_cast<std::chrono::milliseconds>(down_after).count() << " ms");
   BOOST_TEST((down_after < 1s));
@@ -455,7 +456,7 @@ BOOST_AUTO_TEST_CASE(a_node_whose_process_is_sigkilled_is_declared_down_within_a
   BOOST_TEST_REQUIRE(!ec);
   const auto killed = std::chrono::steady_clock::now();
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(a, "c"); }, 3s));
-  const auto took = member_of(a, "c")->since - killed;
+  const auto took = known_member(a, "c").since - killed;
   BOOST_TEST_MESSAGE("node process killed: down after "
                      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
   BOOST_TEST((took < 1s));
@@ -616,7 +617,7 @@ BOOST_AUTO_TEST_CASE(a_node_whose_handle_is_destroyed_leaves_and_the_others_fail
   auto& a = n["a"];
   auto& tb = n.tree("b");
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b"); }, 5s));
-  const auto b_inc = member_of(a, "b")->incarnation;
+  const auto b_inc = known_member(a, "b").incarnation;
   // b's node handle goes away once b's echo holds a's request: its gateway says it leaves
   std::thread leaver([&] {
     procactor::testing::wait_for_stats(tb, "/vb/echo", [](const procactor::mailbox_stats& s) { return s.dequeued >= 1; },
@@ -644,7 +645,7 @@ BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_
   BOOST_TEST_REQUIRE(n.wait_all_up(5s));
   std::error_code ec;
   const auto a_inc = a.stats(2s, ec).incarnation;
-  const auto b_inc = member_of(a, "b")->incarnation;
+  const auto b_inc = known_member(a, "b").incarnation;
   BOOST_TEST(b.stats(2s, ec).incarnation == b_inc);
 
   BOOST_TEST_REQUIRE(::kill(b.gateway_pid(), SIGSTOP) == 0);  // frozen: heartbeats stop, the connection stays
@@ -661,7 +662,7 @@ BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_
   BOOST_TEST(sa.fenced_dropped >= 1u);
   BOOST_TEST(sb.rejoins == 1u);
   BOOST_TEST(sb.incarnation != b_inc);
-  BOOST_TEST(sb.incarnation == member_of(a, "b")->incarnation);
+  BOOST_TEST(sb.incarnation == known_member(a, "b").incarnation);
   // a was not frozen: b's late check did not declare it down, it keeps its incarnation
   BOOST_TEST(sa.rejoins == 0u);
   BOOST_TEST(sa.incarnation == a_inc);

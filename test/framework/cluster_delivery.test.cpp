@@ -321,6 +321,46 @@ BOOST_AUTO_TEST_CASE(a_full_stream_pauses_the_outbound_traffic_once_per_episode_
   BOOST_TEST(!tx.paused(t0 + 2900ms));
 }
 
+// The byte bound (64 MiB by default) holds a stream of few but large messages, and an ack gives
+// back exactly the bytes of what it acknowledged.
+BOOST_AUTO_TEST_CASE(a_stream_at_its_byte_bound_refuses_the_next_message_until_an_ack_frees_room) {
+  using procactor::cluster::detail::reliable_sender;
+  const std::string big(1000, 'b');
+  auto large = [&] {
+    auto f = a_to_b();
+    f.payload = std::span<const char>(big.data(), big.size());
+    return f;
+  };
+  std::string one;
+  auto probe = large();
+  probe.corr = 1;
+  BOOST_TEST_REQUIRE(procactor::cluster::wire::encode(one, probe));
+  reliable_sender::limits lim;
+  lim.max_frames = 1000;                             // far away: only the bytes bind
+  lim.max_bytes = 3 * one.size() + one.size() / 2;  // room for three such frames, not four
+  reliable_sender tx(lim);
+  const auto t0 = reliable_sender::clock::now();
+  for (int i = 0; i < 3; ++i) {
+    auto f = large();
+    BOOST_TEST(tx.track(f, t0), "frame " << i);
+  }
+  auto fourth = large();
+  BOOST_TEST(!tx.track(fourth, t0));
+  BOOST_TEST(fourth.corr == 0u);
+  BOOST_TEST(tx.refused() == 1u);
+  auto small = a_to_b();  // a small one still fits beside them
+  BOOST_TEST(tx.track(small, t0));
+  BOOST_TEST(small.corr == 4u);
+  BOOST_TEST(tx.unacked() == 4u);
+  tx.on_ack("b", 2, 1, 1);  // the first large one is delivered: its bytes are free again
+  auto again = large();
+  BOOST_TEST(tx.track(again, t0));
+  BOOST_TEST(again.corr == 5u);
+  auto over = large();
+  BOOST_TEST(!tx.track(over, t0));
+  BOOST_TEST(tx.refused() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(a_frame_from_nats_under_the_receivers_own_node_name_is_refused_as_malformed,
                      *boost::unit_test::precondition(nats_precondition{})) {
   // A gateway never publishes to itself: a frame on its subject with its own name as the source is
@@ -508,7 +548,7 @@ BOOST_AUTO_TEST_CASE(the_destinations_down_ends_its_unacknowledged_messages_coun
   BOOST_TEST_REQUIRE(procactor_test::wait_until(
       [&] { return procactor_test::sees_up(*ta.cluster_node(), "b") && procactor_test::sees_up(*tb.cluster_node(), "a"); },
       10s));
-  const auto b_inc = procactor_test::member_of(*ta.cluster_node(), "b")->incarnation;
+  const auto b_inc = procactor_test::known_member(*ta.cluster_node(), "b").incarnation;
   std::uint64_t resent_at_down = 0;
   {
     stopped_gateway stop(tb.cluster_node()->gateway_pid());

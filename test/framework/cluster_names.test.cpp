@@ -31,6 +31,7 @@ namespace {
 using procactor_test::cluster_nodes;
 using procactor_test::echo_q;
 using procactor_test::echo_spec;
+using procactor_test::known_member;
 using procactor_test::member_of;
 using procactor_test::nats_precondition;
 using procactor_test::sees_up;
@@ -245,7 +246,7 @@ BOOST_AUTO_TEST_CASE(the_names_of_a_node_killed_are_freed_after_its_down_and_can
   BOOST_TEST_REQUIRE(b.whereis("svc") == "a:/nka/echo");
   BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGKILL) == 0);
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(b, "a"); }, 3s));
-  const auto down_at = member_of(b, "a")->since;
+  const auto down_at = known_member(b, "a").since;
   BOOST_TEST_REQUIRE(procactor_test::wait_until(
       [&] { return where_error(b, "svc") == errc::no_such_actor && where_error(b, "svc2") == errc::no_such_actor; },
       5s));
@@ -309,7 +310,7 @@ BOOST_AUTO_TEST_CASE(a_stale_delete_never_removes_a_new_owners_registration,
   auto& c = n["c"];
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(b, "a") && sees_up(c, "a"); }, 5s));
   a.register_name("svc", "echo");
-  const auto a_inc = member_of(b, "a")->incarnation;
+  const auto a_inc = known_member(b, "a").incarnation;
 
   BOOST_TEST_REQUIRE(::kill(a.gateway_pid(), SIGSTOP) == 0);
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return !sees_up(b, "a") && !sees_up(c, "a"); }, 3s));

@@ -113,6 +113,14 @@ inline std::optional<procactor::cluster::member> member_of(procactor::cluster::n
   return std::nullopt;
 }
 
+/// What node @p n's gateway knows of @p who; the case ends (a failed check, not a crash) if it
+/// knows nothing of @p who or does not answer within 2 s.
+inline procactor::cluster::member known_member(procactor::cluster::node& n, const std::string& who) {
+  auto m = member_of(n, who);
+  BOOST_TEST_REQUIRE(m.has_value(), "node " << n.name() << " knows nothing of " << who << " (or did not answer)");
+  return *m;
+}
+
 /// True if node @p n's gateway has @p who up.
 inline bool sees_up(procactor::cluster::node& n, const std::string& who) {
   auto m = member_of(n, who);
