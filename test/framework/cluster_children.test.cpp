@@ -193,6 +193,99 @@ BOOST_AUTO_TEST_CASE(spawns_of_other_nodes_beyond_the_hosted_bound_are_answered_
   BOOST_TEST((published[1] == std::pair{cw::kind::child_exit, std::uint64_t{5}}));
 }
 
+// The "fewest" placement weighs the actors each node's heartbeats report, plus the children this
+// node placed there that the reports may not count yet (not confirmed, or confirmed less than two
+// reports ago).
+BOOST_AUTO_TEST_CASE(the_fewest_placement_picks_the_node_reporting_the_fewest_actors_and_counts_its_own_unreported_placements) {
+  namespace cw = procactor::cluster::wire;
+  using procactor::cluster::detail::place_child;
+  using procactor::cluster::detail::remote_children;
+  using clk = std::chrono::steady_clock;
+  std::vector<std::pair<std::string, std::uint64_t>> spawns;  // node, placement id
+  remote_children::hooks h;
+  h.publish = [&](const cw::frame_view& f) {
+    if (f.kind == cw::kind::spawn) spawns.emplace_back(std::string(f.dst_node), f.corr);
+  };
+  h.deliver = [](const std::string&, std::uint64_t, std::string) {};
+  h.to_host = [](std::string) {};
+  remote_children kids("a", "/ra", h);
+  const auto t0 = clk::now();
+  // b runs 3 actors, c runs 1 (each reported twice, long before)
+  std::vector<remote_children::member_view> members{{"b", 20, true, 3, t0, t0 - 100ms},
+                                                     {"c", 30, true, 1, t0, t0 - 100ms}};
+  place_child req;
+  req.type = "placed_worker";
+  req.fewest = true;
+  auto place = [&](const std::string& proxy) {
+    req.name = proxy.substr(proxy.rfind('/') + 1);
+    kids.on_place(proxy, req, t0, 1, members);
+  };
+  auto confirm = [&](const std::string& proxy, std::size_t k) {  // c's spawned frame for spawns[k]
+    cw::frame_view f;
+    f.kind = cw::kind::spawned;
+    f.src_node = spawns.at(k).first;
+    f.src_inc = spawns.at(k).first == "b" ? 20 : 30;
+    f.dst_node = "a";
+    f.dst_inc = 1;
+    f.corr = spawns.at(k).second;
+    const std::string path = "/.remote/" + proxy.substr(proxy.rfind('/') + 1);
+    f.to = proxy;
+    f.payload = std::span<const char>(path.data(), path.size());
+    kids.on_frame(f, 1);
+  };
+  place("/ra/w1");  // c: 1 < 3
+  place("/ra/w2");  // c: 1 + w1 (unconfirmed) = 2 < 3
+  BOOST_TEST_REQUIRE(spawns.size() == 2u);
+  BOOST_TEST(spawns[0].first == "c");
+  BOOST_TEST(spawns[1].first == "c");
+  confirm("/ra/w1", 0);
+  confirm("/ra/w2", 1);
+  members[1].prev_load_at = members[1].load_at;  // one report since: it may predate the children
+  members[1].load_at = clk::now() + 1ms;
+  members[1].actors = 1;
+  place("/ra/w3");  // c: 1 + 2 unreported = 3, b: 3; tie: fewer placed by a (none on b)
+  BOOST_TEST_REQUIRE(spawns.size() == 3u);
+  BOOST_TEST(spawns[2].first == "b");
+  members[1].prev_load_at = members[1].load_at;  // a second report: it counts w1 and w2 itself
+  members[1].load_at = clk::now() + 2ms;
+  members[1].actors = 3;
+  members[0].actors = 9;  // (b's report counts w3 and more)
+  place("/ra/w4");  // c: 3 < b: 9 + 1 unconfirmed
+  BOOST_TEST_REQUIRE(spawns.size() == 4u);
+  BOOST_TEST(spawns[3].first == "c");
+}
+
+// End to end: the heartbeats carry each node's actor count, and a's children go to c, which runs
+// one actor, not to b, which runs six (the former policy, fewest placed by a, split them).
+BOOST_AUTO_TEST_CASE(children_placed_on_any_node_go_to_the_node_running_the_fewest_actors,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  supervisor_spec busy;
+  for (int i = 0; i < 6; ++i) busy.children.push_back(child_spec::of<idle_actor>("idle" + std::to_string(i)));
+  supervisor_spec origin;
+  origin.children = {child_spec::of<placed_worker>("w1").on_any_node(), child_spec::of<placed_worker>("w2").on_any_node()};
+  cluster_nodes n("rf", {{"b", "rfb", busy}, {"c", "rfc", host_spec()}, {"a", "rfa", origin}});
+  auto& a = n["a"];
+  std::vector<cluster::remote_child> all;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+      [&] {
+        std::error_code ec;
+        all = a.remote_children(2s, ec);
+        return all.size() == 2u && std::all_of(all.begin(), all.end(), [](const auto& x) { return !x.path.empty(); });
+      },
+      10s));
+  for (const auto& x : all) BOOST_TEST(x.node == "c", x.placeholder << " on " << x.node);
+  // a's view of the loads: b's six actors; c's one and the two it hosts for a
+  std::uint64_t on_b = 0, on_c = 0;
+  BOOST_TEST(procactor_test::wait_until(
+                 [&] {
+                   on_b = procactor_test::known_member(a, "b").actors;
+                   on_c = procactor_test::known_member(a, "c").actors;
+                   return on_b == 6u && on_c == 3u;
+                 },
+                 10s),
+             "b reports " << on_b << " actors, c " << on_c);
+}
+
 BOOST_AUTO_TEST_CASE(a_child_placed_on_node_b_runs_in_b_and_answers_requests_and_stops_with_its_tree,
                      *boost::unit_test::precondition(nats_precondition{})) {
   auto n = nodes(origin_spec(child_spec::of<placed_worker>("w").on_node("b")));

@@ -77,6 +77,10 @@ struct member {
   /// When it joined (up) or was declared down, on the machine's steady clock (CLOCK_MONOTONIC:
   /// comparable between the processes of one machine).
   std::chrono::steady_clock::time_point since{};
+  /// The actors running on it (supervisors not counted), as its last heartbeat said; 0 before
+  /// the first report of this incarnation. The "fewest" placement (child_spec::on_any_node)
+  /// reads it.
+  std::uint64_t actors = 0;
 };
 
 /// A gateway's counters.

@@ -77,8 +77,10 @@ struct placement {
   /// Candidate nodes in order of preference (the first one up is taken); empty: any node of the
   /// cluster but this one.
   std::vector<std::string> nodes;
-  /// Among the candidates up: the one with the fewest children placed on it by this node (ties:
-  /// the first in order), instead of the first one up.
+  /// Among the candidates up: the one running the fewest actors, as its heartbeats report them
+  /// (cluster::member::actors), counting the children this node placed there that its reports
+  /// may not include yet (ties: fewer children placed there by this node, then the first in
+  /// order), instead of the first one up.
   bool fewest = false;
 };
 
@@ -147,8 +149,8 @@ struct child_spec {
     on_node(std::move(node), std::move(fallback));
     return std::move(*this);
   }
-  /// Places the child on the node of @p nodes (empty: any other node of the cluster) with the
-  /// fewest children placed there by this node. A remote child: see placement.
+  /// Places the child on the node of @p nodes (empty: any other node of the cluster) running the
+  /// fewest actors (placement::fewest). A remote child: see placement.
   child_spec& on_any_node(std::vector<std::string> nodes = {}) & {
     auto p = std::make_shared<procactor::placement>();
     p->nodes = std::move(nodes);

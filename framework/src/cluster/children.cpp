@@ -187,13 +187,22 @@ bool remote_children::try_place(const std::string& proxy, placed& p, std::uint64
   if (up.empty()) return false;
   const member_view* pick = up.front();
   if (p.req.fewest) {
-    std::size_t best = SIZE_MAX;
+    // The load of a node: the actors its last heartbeat reported, plus the children this node
+    // placed there that the report may not count yet: not yet confirmed (spawned), or confirmed
+    // after the next to last report (the last one may have been sent before the child started:
+    // heartbeats and frames travel on different subjects). Ties: fewer children placed there by
+    // this node, then the first in order.
+    std::pair<std::uint64_t, std::uint64_t> best{UINT64_MAX, UINT64_MAX};
     for (const auto* m : up) {
-      const auto n = static_cast<std::size_t>(std::count_if(placed_.begin(), placed_.end(), [&](const auto& kv) {
-        return !kv.second.waiting && kv.second.node == m->node;
-      }));
-      if (n < best) {
-        best = n;
+      std::uint64_t unreported = 0, mine = 0;
+      for (const auto& [proxy_path, q] : placed_) {
+        if (q.waiting || q.node != m->node || q.node_inc != m->inc) continue;
+        ++mine;
+        if (q.confirmed == std::chrono::steady_clock::time_point{} || q.confirmed >= m->prev_load_at) ++unreported;
+      }
+      const std::uint64_t load = m->actors > UINT64_MAX - unreported ? UINT64_MAX : m->actors + unreported;
+      if (std::pair{load, mine} < best) {
+        best = {load, mine};
         pick = m;
       }
     }
@@ -327,6 +336,7 @@ void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) 
           return;
         }
         it->second.running = true;
+        it->second.confirmed = std::chrono::steady_clock::now();
         it->second.path.assign(f.payload.data(), f.payload.size());
         h_.deliver(it->first, procactor::detail::type_tag<remote_child_placed>(),
                    encoded(remote_child_placed{it->second.node, it->second.path}));

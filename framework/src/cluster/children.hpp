@@ -124,6 +124,11 @@ class remote_children {
     std::string node;
     std::uint64_t inc = 0;
     bool up = false;
+    /// Actors running on it as its last heartbeat said, and when the last two such reports came
+    /// (membership::peer): the "fewest" placement's load.
+    std::uint64_t actors = 0;
+    std::chrono::steady_clock::time_point load_at{};
+    std::chrono::steady_clock::time_point prev_load_at{};
   };
 
   /// @p watcher: the path the gateway monitors hosted children as: under the tree's root (a
@@ -166,6 +171,7 @@ class remote_children {
     std::uint64_t node_inc = 0;
     std::string path;
     std::chrono::steady_clock::time_point deadline{};
+    std::chrono::steady_clock::time_point confirmed{};  // its spawned frame came (zero: not yet)
   };
   struct hosted {
     std::string origin;

@@ -24,7 +24,7 @@
 namespace procactor::cluster::wire {
 
 enum class kind : std::uint8_t {
-  heartbeat = 1,    // on procactor.<cluster>.hb: src is alive
+  heartbeat = 1,    // on procactor.<cluster>.hb: src is alive; tag = the actors it runs
   message = 2,      // deliver payload (tag) to `to` on dst
   request = 3,      // the same, answered by a reply or error_reply with the same corr
   reply = 4,        // to the requester `to` on dst: tag, payload

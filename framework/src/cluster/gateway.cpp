@@ -29,6 +29,7 @@
 #include "cluster/watch.hpp"
 #include "internal/wait.hpp"
 #include "procactor/exit_reason.hpp"
+#include "registry/registry.hpp"
 #include "procactor/log.hpp"
 
 namespace procactor::cluster::detail {
@@ -189,8 +190,22 @@ struct gateway {
   // Under mu.
   std::vector<remote_children::member_view> member_views() const {
     std::vector<remote_children::member_view> v;
-    for (const auto& p : members.all()) v.push_back({p.node, p.incarnation, p.up});
+    for (const auto& p : members.all()) v.push_back({p.node, p.incarnation, p.up, p.actors, p.load_at, p.prev_load_at});
     return v;
+  }
+
+  // The actors of this node's tree running now (its live registry: every actor not stopped,
+  // placeholders included; 0 when it cannot be read). The children hosted for other nodes run
+  // under /.remote, outside the registry: send_heartbeat adds them.
+  std::uint64_t tree_actors() const {
+    std::error_code ec;
+    auto snap = registry::read(registry::object_name(cfg.addr.prefix), ec);
+    if (!snap) return 0;
+    std::uint64_t n = 0;
+    for (const auto& e : snap->nodes) {
+      n += !e.torn && e.kind == registry::node_kind::actor && e.state != registry::node_state::stopped;
+    }
+    return n;
   }
 
   // What the names sweep needs (names.hpp, sweep_view): whether this gateway hears the server
@@ -366,8 +381,12 @@ struct gateway {
       return;
     }
     const std::size_t before = downs.size();
-    if (members.observe(f->src_node, f->src_inc, clock::now(), downs) == membership::verdict::fenced) {
+    const auto now = clock::now();
+    const auto v = members.observe(f->src_node, f->src_inc, now, downs);
+    if (v == membership::verdict::fenced) {
       notice_fenced(*f);
+    } else if (v != membership::verdict::refused) {
+      members.report_load(f->src_node, f->src_inc, f->tag, now);  // (its actors: placement "fewest")
     }
     if (downs.size() != before) fence_gen.fetch_add(1);  // (an incarnation replaced: fenced)
   }
@@ -972,7 +991,7 @@ struct gateway {
       if (env.tag == members_tag) {
         for (const auto& p : members.all()) {
           text += p.node + " " + std::to_string(p.incarnation) + (p.up ? " up " : " down ") +
-                  std::to_string(p.since.time_since_epoch().count()) + "\n";
+                  std::to_string(p.since.time_since_epoch().count()) + " " + std::to_string(p.actors) + "\n";
         }
       } else if (env.tag == stats_tag) {
         st.incarnation = inc;
@@ -1005,10 +1024,13 @@ struct gateway {
     wire::frame_view f;
     f.kind = wire::kind::heartbeat;
     f.src_node = self;
+    // The actors this node runs, for the "fewest" placement of the others (children.cpp)
+    f.tag = tree_actors();  // (read before mu: a copy of the registry)
     {
       std::lock_guard lock(mu);
       if (left) return;  // (gone for the others: a heartbeat would make them fence and notice us)
       f.src_inc = inc;
+      f.tag += kids.hosted_count();
     }
     std::string bytes;
     if (wire::encode(bytes, f)) publish(hb_subj, bytes);

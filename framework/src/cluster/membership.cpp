@@ -46,11 +46,22 @@ membership::verdict membership::observe(std::string_view node, std::uint64_t inc
   }
   if (p.up) downs.push_back({p.node, p.incarnation, "replaced by a new incarnation"});
   fence(p.node, p.incarnation);  // (a down one is fenced already, unless forgiven: reconnected())
+  p.actors = 0;  // (the old incarnation's load says nothing of the new one)
+  p.load_at = p.prev_load_at = clock::time_point{};
   p.incarnation = inc;
   p.up = true;
   p.last_seen = now;
   p.since = now;
   return verdict::joined;
+}
+
+void membership::report_load(std::string_view node, std::uint64_t inc, std::uint64_t actors, clock::time_point now) {
+  auto it = peers_.find(node);
+  if (it == peers_.end() || it->second.incarnation != inc) return;
+  peer& p = it->second;
+  p.actors = actors;
+  p.prev_load_at = p.load_at;
+  p.load_at = now;
 }
 
 bool membership::make_room() {

@@ -25,6 +25,11 @@ class membership {
     bool up = false;
     clock::time_point last_seen{};
     clock::time_point since{};  // joined, or declared down
+    /// Its load as its heartbeats report it (report_load): the actors running on it, and when the
+    /// last two reports came (zero: none yet). A new incarnation starts with no report.
+    std::uint64_t actors = 0;
+    clock::time_point load_at{};
+    clock::time_point prev_load_at{};
   };
   /// An incarnation declared down (missed heartbeats, or replaced by a newer one).
   struct down_event {
@@ -74,6 +79,10 @@ class membership {
   /// @p node's incarnation @p inc says it leaves (its node stops): declared down at once with
   /// "left the cluster" (added to @p downs) and fenced. Ignored for another incarnation.
   void leave(std::string_view node, std::uint64_t inc, clock::time_point now, std::vector<down_event>& downs);
+
+  /// @p node's incarnation @p inc runs @p actors actors (its heartbeat says so), as of @p now.
+  /// Ignored for an incarnation that is not the member's current one.
+  void report_load(std::string_view node, std::uint64_t inc, std::uint64_t actors, clock::time_point now);
 
   /// The member named @p node (up or down), if it was ever seen.
   std::optional<peer> find(std::string_view node) const;

@@ -325,6 +325,17 @@ struct names::impl {
     std::vector<std::pair<std::string, std::uint64_t>> earlier, orphaned, ended;
     std::vector<std::string> whose;
     std::map<std::string, candidate, std::less<>> still, still_gone;
+    // A candidate of this pass, with the time it has been one since (from the last pass's table
+    // when it was a candidate there at the same revision), kept in @p next for the next pass.
+    auto candidate_since = [&](const std::map<std::string, candidate, std::less<>>& last,
+                               std::map<std::string, candidate, std::less<>>& next, const std::string& name,
+                               std::uint64_t rev) {
+      candidate c{rev, now};
+      auto it = last.find(name);
+      if (it != last.end() && it->second.rev == rev) c.since = it->second.since;
+      next.emplace(name, c);  // (a delete that fails is tried again next time)
+      return c.since;
+    };
     procactor::detail::mail_sender probe(cfg.addr, cfg.addr.root);  // (fresh: no cached mailbox)
     for (const auto& [name, o] : entries) {
       if (o.node == self) {  // node names are unique: another incarnation of it is an earlier one
@@ -335,23 +346,16 @@ struct names::impl {
           // the actor ended for good (stopped, terminated, a temporary child that exited).
           std::error_code ec;
           if (probe.lookup(o.path, ec, nullptr) || ec != errc::no_such_actor) continue;
-          auto it = gone.find(name);
-          candidate c{o.rev, now};
-          if (it != gone.end() && it->second.rev == o.rev) c.since = it->second.since;
-          if (now - c.since >= grace) ended.emplace_back(name, o.rev);
-          still_gone.emplace(name, c);
+          if (now - candidate_since(gone, still_gone, name, o.rev) >= grace) ended.emplace_back(name, o.rev);
         }
         continue;
       }
       if (!v.hearing || is_up(o)) continue;
-      auto it = orphans.find(name);
-      candidate c{o.rev, now};
-      if (it != orphans.end() && it->second.rev == o.rev) c.since = it->second.since;
-      if (now - *hearing_since >= grace && now - c.since >= grace) {
+      const auto since = candidate_since(orphans, still, name, o.rev);
+      if (now - *hearing_since >= grace && now - since >= grace) {
         orphaned.emplace_back(name, o.rev);
         whose.push_back(o.node + " (incarnation " + std::to_string(o.inc) + ")");
       }
-      still.emplace(name, c);  // (a delete that fails is tried again next time)
     }
     orphans.swap(still);  // (names gone from the cache, or up again, are no candidates any more)
     gone.swap(still_gone);

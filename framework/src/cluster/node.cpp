@@ -375,15 +375,16 @@ std::vector<member> node::members(std::chrono::milliseconds timeout, std::error_
   try {
     const std::string text = impl_->ask(detail::members_tag, timeout, ec);
     std::string_view rest = text;
-    while (!rest.empty()) {  // "node incarnation up|down since\n" lines
+    while (!rest.empty()) {  // "node incarnation up|down since actors\n" lines
       auto nl = rest.find('\n');
       auto f = fields(rest.substr(0, nl));
       rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
-      if (f.size() != 4) continue;
+      if (f.size() != 5) continue;
       std::int64_t since = 0;
       std::from_chars(f[3].data(), f[3].data() + f[3].size(), since);
       out.push_back(member{std::string(f[0]), to_u64(f[1]), f[2] == "up",
-                           std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(since))});
+                           std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(since)),
+                           to_u64(f[4])});
     }
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
