@@ -64,7 +64,7 @@ struct die_q {  // to a victim: SIGKILL itself; behind_one: once a message waits
 struct pid_q {  // to a victim: its pid
   int unused;
 };
-struct kill_then_pid {  // to an asker: a die_q{true} request to address, then a pid_q request behind it
+struct kill_then_pid {  // to an asker: monitor address, a die_q{true} request to it, a pid_q request behind
   std::string address;
 };
 
@@ -134,6 +134,7 @@ class asker : public actor {
                            [sink](procactor::result<std::string> r) { sink->put("synced: " + outcome(r)); });
     });
     on<kill_then_pid>([this, sink](const kill_then_pid& k) {
+      monitor(k.address);  // (its down must not fail the request still queued)
       request<std::string>(k.address, die_q{true}, 10s,
                            [sink](procactor::result<std::string> r) { sink->put("killer: " + outcome(r)); });
       request<std::string>(k.address, pid_q{0}, 10s,
@@ -328,12 +329,13 @@ BOOST_AUTO_TEST_CASE(a_remote_request_queued_when_its_callee_dies_is_answered_by
   BOOST_TEST_REQUIRE(!pid0.empty());
   const auto t0 = std::chrono::steady_clock::now();
   n.ta.send("asker", kill_then_pid{"b:/qrb/victim"});
-  std::string killer, queued;
-  for (int i = 0; i < 2; ++i) {
+  std::string killer, queued, down;
+  for (int i = 0; i < 3; ++i) {
     const std::string line = next(n.ta, 10s);
-    (line.rfind("killer: ", 0) == 0 ? killer : queued) = line;
+    (line.rfind("killer: ", 0) == 0 ? killer : line.rfind("down ", 0) == 0 ? down : queued) = line;
   }
   BOOST_TEST(killer.rfind("killer: error died: b:/qrb/victim died: signal 9", 0) == 0u, killer);
+  BOOST_TEST(down.rfind("down b:/qrb/victim signal 9", 0) == 0u, down);  // the asker's monitor
   const std::string pid1 = pid_of_victim(n.tb);
   BOOST_TEST(!pid1.empty());
   BOOST_TEST(pid1 != pid0);
