@@ -645,6 +645,9 @@ struct gateway {
             w.incarnation = restarts_before;
             box = out.open(*t, se);  // (the send may have replaced a poisoned handle)
             if (box) w.position = box->enqueued();
+          } else if ((box = out.open(*t, se))) {  // (opened by the send only: a death before it is missed)
+            w.incarnation = box->restarts();
+            w.position = box->enqueued();
           }
           std::lock_guard lock(mu);
           auto it = pending_in.find(local);
