@@ -343,6 +343,26 @@ BOOST_AUTO_TEST_CASE(a_remote_request_queued_when_its_callee_dies_is_answered_by
   BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s));  // not the 10 s timeouts
 }
 
+// A temporary callee is not restarted: the request queued behind the one that killed it fails
+// with died at once too (no incarnation will take it), not at its timeout.
+BOOST_AUTO_TEST_CASE(a_remote_request_queued_when_its_callee_dies_for_good_fails_with_died,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  supervisor_spec b = b_spec();
+  b.children.push_back(child_spec::of<victim>("victim").with_restart(procactor::restart_type::temporary));
+  two_nodes n("gr", std::move(b));
+  const auto t0 = std::chrono::steady_clock::now();
+  n.ta.send("asker", kill_then_pid{"b:/grb/victim"});
+  std::string killer, queued, down;
+  for (int i = 0; i < 3; ++i) {
+    const std::string line = next(n.ta, 10s);
+    (line.rfind("killer: ", 0) == 0 ? killer : line.rfind("down ", 0) == 0 ? down : queued) = line;
+  }
+  BOOST_TEST(killer.rfind("killer: error died: b:/grb/victim died: signal 9", 0) == 0u, killer);
+  BOOST_TEST(queued.rfind("queued: error died: b:/grb/victim died: signal 9", 0) == 0u, queued);
+  BOOST_TEST(down.rfind("down b:/grb/victim signal 9", 0) == 0u, down);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s));  // not the 10 s timeouts
+}
+
 BOOST_AUTO_TEST_CASE(a_tree_handles_remote_request_fails_with_died_if_its_callee_took_it_and_waits_if_queued,
                      *boost::unit_test::precondition(nats_precondition{})) {
   two_nodes n("hr", b_with_victim());
