@@ -58,6 +58,36 @@ struct ask_held {  // a held request to address, then an echo request after it (
 struct fetch_q {  // to an asker: the oldest line of its log ("" if none)
   int unused;
 };
+struct die_q {  // to a victim: SIGKILL itself; behind_one: once a message waits behind this one
+  bool behind_one = false;
+};
+struct pid_q {  // to a victim: its pid
+  int unused;
+};
+struct kill_then_pid {  // to an asker: monitor address, a die_q{true} request to it, a pid_q request behind
+  std::string address;
+};
+
+// Kills itself on die_q; with behind_one, only once its mailbox holds a message behind it (the
+// next request is queued when it dies), else (none came within 5 s) it lives on and answers.
+class victim : public actor {
+ public:
+  victim() {
+    on<die_q>([this](const die_q& q) -> std::string {
+      if (q.behind_one && !procactor::testing::wait_until(
+                              [this] {
+                                std::error_code ec;
+                                return stats_of(self(), ec).depth >= 1;
+                              },
+                              5s)) {
+        return "nothing came behind";
+      }
+      ::kill(::getpid(), SIGKILL);
+      return {};
+    });
+    on<pid_q>([](const pid_q&) -> std::string { return std::to_string(::getpid()); });
+  }
+};
 
 // Sends back to the sender, by its name, what it got.
 class replier : public actor {
@@ -102,6 +132,13 @@ class asker : public actor {
                            [sink](procactor::result<std::string> r) { sink->put("held: " + outcome(r)); });
       request<std::string>(a.address, echo_q{"sync"}, 5s,
                            [sink](procactor::result<std::string> r) { sink->put("synced: " + outcome(r)); });
+    });
+    on<kill_then_pid>([this, sink](const kill_then_pid& k) {
+      monitor(k.address);  // (its down must not fail the request still queued)
+      request<std::string>(k.address, die_q{true}, 10s,
+                           [sink](procactor::result<std::string> r) { sink->put("killer: " + outcome(r)); });
+      request<std::string>(k.address, pid_q{0}, 10s,
+                           [sink](procactor::result<std::string> r) { sink->put("queued: " + outcome(r)); });
     });
     on<crash_q>([](const crash_q&) { throw std::runtime_error("asker crashed"); });
     on<procactor::down>(
@@ -264,6 +301,93 @@ BOOST_AUTO_TEST_CASE(a_request_pending_to_a_remote_actor_that_dies_fails_with_di
   const std::string held = next(n.ta);
   BOOST_TEST(held.rfind("held: error died: b:/drb/crash died: signal 9", 0) == 0u, held);
   BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // not the 10 s timeout
+}
+
+// b's spec plus a victim, restarted 400 ms after a death: b's gateway (checking every 20 ms)
+// judges the requests the dead incarnation left before the next one can answer them.
+supervisor_spec b_with_victim() {
+  supervisor_spec s = b_spec();
+  s.children.push_back(child_spec::of<victim>("victim"));
+  s.backoff.initial = 400ms;
+  s.backoff.multiplier = 1.0;
+  s.backoff.jitter = 0.0;
+  return s;
+}
+
+// The victim's pid, asked on its own node.
+std::string pid_of_victim(tree& t) {
+  auto r = t.request<std::string>("victim", pid_q{0}, 5s);
+  return r ? *r.value : std::string();
+}
+
+// A request queued behind the one that kills its remote callee is answered by the next
+// incarnation; the killer fails with died and the reason (judged by the callee's gateway).
+BOOST_AUTO_TEST_CASE(a_remote_request_queued_when_its_callee_dies_is_answered_by_the_next_incarnation,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("qr", b_with_victim());
+  const std::string pid0 = pid_of_victim(n.tb);
+  BOOST_TEST_REQUIRE(!pid0.empty());
+  const auto t0 = std::chrono::steady_clock::now();
+  n.ta.send("asker", kill_then_pid{"b:/qrb/victim"});
+  std::string killer, queued, down;
+  for (int i = 0; i < 3; ++i) {
+    const std::string line = next(n.ta, 10s);
+    (line.rfind("killer: ", 0) == 0 ? killer : line.rfind("down ", 0) == 0 ? down : queued) = line;
+  }
+  BOOST_TEST(killer.rfind("killer: error died: b:/qrb/victim died: signal 9", 0) == 0u, killer);
+  BOOST_TEST(down.rfind("down b:/qrb/victim signal 9", 0) == 0u, down);  // the asker's monitor
+  const std::string pid1 = pid_of_victim(n.tb);
+  BOOST_TEST(!pid1.empty());
+  BOOST_TEST(pid1 != pid0);
+  BOOST_TEST(queued == "queued: " + pid1, queued << " (the victim's pid was " << pid0 << ", is " << pid1 << ")");
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s));  // not the 10 s timeouts
+}
+
+// A temporary callee is not restarted: the request queued behind the one that killed it fails
+// with died at once too (no incarnation will take it), not at its timeout.
+BOOST_AUTO_TEST_CASE(a_remote_request_queued_when_its_callee_dies_for_good_fails_with_died,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  supervisor_spec b = b_spec();
+  b.children.push_back(child_spec::of<victim>("victim").with_restart(procactor::restart_type::temporary));
+  two_nodes n("gr", std::move(b));
+  const auto t0 = std::chrono::steady_clock::now();
+  n.ta.send("asker", kill_then_pid{"b:/grb/victim"});
+  std::string killer, queued, down;
+  for (int i = 0; i < 3; ++i) {
+    const std::string line = next(n.ta, 10s);
+    (line.rfind("killer: ", 0) == 0 ? killer : line.rfind("down ", 0) == 0 ? down : queued) = line;
+  }
+  BOOST_TEST(killer.rfind("killer: error died: b:/grb/victim died: signal 9", 0) == 0u, killer);
+  BOOST_TEST(queued.rfind("queued: error died: b:/grb/victim died: signal 9", 0) == 0u, queued);
+  BOOST_TEST(down.rfind("down b:/grb/victim signal 9", 0) == 0u, down);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s));  // not the 10 s timeouts
+}
+
+BOOST_AUTO_TEST_CASE(a_tree_handles_remote_request_fails_with_died_if_its_callee_took_it_and_waits_if_queued,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("hr", b_with_victim());
+  const std::string pid0 = pid_of_victim(n.tb);
+  BOOST_TEST_REQUIRE(!pid0.empty());
+  // the tree handle's request kills its callee: died, with the reason, at once
+  const auto t0 = std::chrono::steady_clock::now();
+  auto killer = n.ta.request<std::string>("b:victim", die_q{false}, 10s);
+  BOOST_TEST((killer.error == errc::died), outcome(killer));
+  BOOST_TEST(killer.detail.rfind("b:victim died: signal 9", 0) == 0u, killer.detail);
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // not the 10 s timeout
+  std::string pid1;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+      [&] {
+        pid1 = pid_of_victim(n.tb);
+        return !pid1.empty() && pid1 != pid0;
+      },
+      5s));
+  // queued behind a message (sent on b) that kills it: the next incarnation answers
+  n.tb.send("victim", die_q{true});
+  auto queued = n.ta.request<std::string>("b:victim", pid_q{0}, 10s);
+  const std::string pid2 = pid_of_victim(n.tb);
+  BOOST_TEST(!pid2.empty());
+  BOOST_TEST(pid2 != pid1);
+  BOOST_TEST(outcome(queued) == pid2, outcome(queued) << " (the victim's pid was " << pid1 << ", is " << pid2 << ")");
 }
 
 BOOST_AUTO_TEST_CASE(a_node_killed_gives_its_remote_monitors_down_node_down_within_a_second,

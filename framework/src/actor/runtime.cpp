@@ -511,7 +511,7 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
   if (env->tag == cluster::detail::down_tag && env->kind == wire::env_kind::message &&
       env->from == cluster::detail::gateway_inbox) {
     // a remote watch ended (cluster/watch.hpp): handled as a down from the supervisor
-    if (auto d = wire::decode_frame(env->payload)) handle_down(*d);
+    if (auto d = wire::decode_frame(env->payload)) handle_down(*d, true);
     return;
   }
   cur_from_.assign(env->from);
@@ -558,16 +558,16 @@ void actor_runtime::deliver(std::uint64_t tag, std::span<const char> payload) {
   }
 }
 
-void actor_runtime::handle_down(const wire::frame& f) {
+void actor_runtime::handle_down(const wire::frame& f, bool remote) {
   // Requests that the dead incarnation had taken fail now, not at their timeout; those still
   // queued wait for the next incarnation (watched anew); a late down of an earlier incarnation
   // fails nothing.
   mark_busy();  // request callbacks and the down handler run here (on_pipe_readable marks idle)
-  monitored_for_requests_.erase(f.from);
+  if (!remote) monitored_for_requests_.erase(f.from);
   std::vector<std::uint64_t> dead;
   std::vector<const request_watch*> waiting;
   for (auto& [corr, p] : pending_) {
-    if (p.to != f.from) continue;
+    if (remote || p.to != f.from) continue;
     if (judge_down(p.watch, f.payload) == down_verdict::failed) {
       dead.push_back(corr);
     } else {
@@ -959,8 +959,10 @@ void actor_runtime::request_remote(std::shared_ptr<ref_target> to, std::uint64_t
                                    std::span<const char> payload, std::chrono::milliseconds timeout,
                                    actor::reply_fn fn) {
   // The gateway answers it (reply or error reply with this corr, into this mailbox), or fails it
-  // at once (unknown node, node down). A remote watch (kind request) fails it with died when the
-  // callee dies, as a local callee's down does.
+  // at once (unknown node, node down), or when the node is declared down. The callee's death is
+  // judged on its node, by its gateway (the local requester there): a request the dead
+  // incarnation had taken comes back as an error reply (died, with the reason); one still queued
+  // is answered by the next incarnation. No remote watch: it would fail both.
   std::error_code ec;
   std::string why;
   send_now(*to, wire::env_kind::request, tag, corr, payload, timeout, ec, &why);
@@ -978,10 +980,6 @@ void actor_runtime::request_remote(std::shared_ptr<ref_target> to, std::uint64_t
     mark_idle();
   });
   pending_.emplace(corr, pending{to->path, request_watch{}, std::move(fn), std::move(timer)});
-  if (monitored_for_requests_.insert(to->path).second) {
-    watch_remote(*to, cluster::detail::watch_request, ec);
-    if (ec) monitored_for_requests_.erase(to->path);
-  }
 }
 
 void actor_runtime::watch_remote(ref_target& who, std::uint64_t kind, std::error_code& ec) noexcept {

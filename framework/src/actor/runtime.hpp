@@ -98,7 +98,9 @@ class actor_runtime {
                 std::span<const char> payload, std::chrono::milliseconds timeout, std::error_code& ec,
                 std::string* why) noexcept;
   void deliver(std::uint64_t tag, std::span<const char> payload);
-  void handle_down(const wire::frame& f);
+  // @p remote: a remote watch's down (from the gateway): requests to remote actors are judged on
+  // the callee's node (request_remote), so it fails none.
+  void handle_down(const wire::frame& f, bool remote = false);
   void fail_request(std::uint64_t corr, std::error_code ec, std::string why);
   void send_frame(const wire::frame& f, std::error_code& ec) noexcept;
   void send_to_supervisor(std::span<const char> bytes, std::error_code& ec) noexcept;

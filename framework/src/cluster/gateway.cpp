@@ -31,6 +31,7 @@
 #include "procactor/exit_reason.hpp"
 #include "registry/registry.hpp"
 #include "procactor/log.hpp"
+#include "registry/registry.hpp"
 
 namespace procactor::cluster::detail {
 namespace {
@@ -78,6 +79,13 @@ struct gateway {
     std::uint64_t corr = 0;  // the requester gateway's wire corr
     std::string from;        // the remote requester's path
     clock::time_point expires;
+    // The callee (its name as asked, its absolute path) and what this gateway, its local
+    // requester, recorded at the send (the incarnation that may take it, its place in the
+    // queue): judged against the callee's down marks by judge_callees(). Armed once recorded.
+    std::string to;
+    std::string path;
+    procactor::detail::request_watch watch;
+    bool armed = false;
   };
   std::unordered_map<std::uint64_t, in_req> pending_in;  // by local corr
   std::uint64_t next_in = 1;
@@ -627,10 +635,22 @@ struct gateway {
           } else {
             local = next_in++;
             const auto ms = std::min(f->timeout_ms ? f->timeout_ms : default_timeout_ms, max_timeout_ms);
-            pending_in[local] = in_req{std::string(f->src_node), f->src_inc, f->corr, std::string(f->from),
-                                       clock::now() + std::chrono::milliseconds(ms) + pending_grace};
+            in_req r;
+            r.node = f->src_node;
+            r.node_inc = f->src_inc;
+            r.corr = f->corr;
+            r.from = f->from;
+            r.expires = clock::now() + std::chrono::milliseconds(ms) + pending_grace;
+            r.to = f->to;
+            r.path = t->path;
+            pending_in[local] = std::move(r);
           }
         }
+        // The incarnation that may take it is the one running now or a later one (read before the
+        // send), its place the enqueued count right after (as tree::request records them).
+        std::error_code se;
+        const ipc::mailbox* box = out.open(*t, se);
+        const std::uint64_t restarts_before = box ? box->restarts() : 0;
         if (local == 0) {
           reply_error_remote(*f, errc::full, "too many requests waiting on node " + self, my_inc);
           return;
@@ -638,6 +658,23 @@ struct gateway {
         std::string env;
         lw::encode_envelope(env, lw::env_kind::request, f->tag, local, gateway_path, f->payload);
         out.send(*t, std::span<const char>(env.data(), env.size()), lw::user_priority, delivery_wait, ec, nullptr);
+        if (!ec) {
+          procactor::detail::request_watch w;
+          if (box) {
+            w.incarnation = restarts_before;
+            box = out.open(*t, se);  // (the send may have replaced a poisoned handle)
+            if (box) w.position = box->enqueued();
+          } else if ((box = out.open(*t, se))) {  // (opened by the send only: a death before it is missed)
+            w.incarnation = box->restarts();
+            w.position = box->enqueued();
+          }
+          std::lock_guard lock(mu);
+          auto it = pending_in.find(local);
+          if (it != pending_in.end()) {  // (not answered already)
+            it->second.watch = w;
+            it->second.armed = true;
+          }
+        }
         if (ec) {
           {
             std::lock_guard lock(mu);
@@ -926,17 +963,25 @@ struct gateway {
       pending_in.erase(it);
       my_inc = inc;
     }
+    answer_in(r, my_inc, env.kind == lw::env_kind::reply ? wire::kind::reply : wire::kind::error_reply, env.tag,
+              env.from, env.payload);
+  }
+
+  // The answer to a remote requester's request (main thread): a local callee's reply, or an
+  // error reply of this gateway.
+  void answer_in(const in_req& r, std::uint64_t my_inc, wire::kind k, std::uint64_t tag, std::string_view from,
+                 std::span<const char> payload) {
     wire::frame_view f;
-    f.kind = env.kind == lw::env_kind::reply ? wire::kind::reply : wire::kind::error_reply;
+    f.kind = k;
     f.src_node = self;
     f.src_inc = my_inc;
     f.dst_node = r.node;
     f.dst_inc = r.node_inc;
     f.corr = r.corr;
-    f.tag = env.tag;
-    f.from = env.from;
+    f.tag = tag;
+    f.from = from;
     f.to = r.from;
-    f.payload = env.payload;
+    f.payload = payload;
     if (r.node == self) {
       std::string b;
       if (wire::encode(b, f)) self_delivery(b);
@@ -1127,6 +1172,7 @@ struct gateway {
       const auto& r = failed[i];
       error_to(main_out, r.requester, r.corr, errc::died, node_down_text(r.node + ":" + r.to, r.node, whys[i]));
     }
+    judge_callees();
     watch_actions acts;  // remote watches: downs of the nodes declared down, deaths of the watched
     for (const auto& d : found) watches.node_down(d.node, d.incarnation, d.why, acts);
     watches.poll(acts);
@@ -1135,6 +1181,111 @@ struct gateway {
       procactor::detail::log_event(log_level::info, "nats_server_back", self, cfg.opts.url,
                                    "node " + self + " hears the NATS server again; rejoining as a new incarnation");
       rejoin(main_out, back_inc);
+    }
+  }
+
+  // The deaths of local callees, for the requests of other nodes they have (the check, main
+  // thread). This gateway is their local requester but gets no down: it reads the down mark that
+  // each mailbox keeps of its owner's last death (ipc::mailbox::last_down, written by the
+  // supervisor), as a down would carry it. A request that the dead incarnation had taken fails
+  // with died and the reason the registry keeps; one still queued waits for the next incarnation
+  // (procactor::detail::judge_down), unless none will come (stopped for good). An incarnation
+  // that ended without a mark (its supervisor died with it, or the mailbox was recreated) fails
+  // the requests it may have had. Several deaths within one check period: the verdicts hold (a
+  // mark is a state, and the latest one decides), the reason is the latest death's.
+  void judge_callees() {
+    struct callee_view {
+      bool open = false;
+      std::uint64_t now = 0;  // the restart count now (read before the mark)
+      bool marked = false;
+      std::uint64_t restarts = 0;
+      std::uint64_t dequeued = 0;
+    };
+    std::unordered_map<std::string, callee_view> callees;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [c, r] : pending_in) {
+        if (r.armed) callees.try_emplace(r.path);
+      }
+    }
+    if (callees.empty()) return;
+    for (auto& [path, v] : callees) {
+      std::error_code ec;
+      auto t = main_out.lookup(path, ec, nullptr);
+      const ipc::mailbox* box = t ? main_out.open(*t, ec) : nullptr;
+      if (!box) continue;  // gone (the registry says so), or being recreated
+      v.open = true;
+      v.now = box->restarts();
+      v.marked = box->last_down(v.restarts, v.dequeued);
+    }
+    std::vector<in_req> dead;
+    std::unordered_map<std::string, std::vector<std::uint64_t>> queued;  // by path: waiting for a next incarnation
+    {
+      std::lock_guard lock(mu);
+      for (auto it = pending_in.begin(); it != pending_in.end();) {
+        in_req& r = it->second;
+        auto v = callees.find(r.path);
+        if (!r.armed || v == callees.end()) {  // (armed since the look above: the next check)
+          ++it;
+          continue;
+        }
+        auto verdict = procactor::detail::down_verdict::unrelated;
+        if (!v->second.open) {
+          verdict = procactor::detail::down_verdict::still_queued;  // (no mailbox: failed if the registry says gone)
+        } else {
+          const auto& w = r.watch;
+          if (v->second.marked && (!w.incarnation || v->second.restarts >= *w.incarnation)) {
+            verdict = procactor::detail::judge_down(r.watch, lw::down_mark(v->second.restarts, v->second.dequeued));
+          }
+          if (verdict == procactor::detail::down_verdict::unrelated && r.watch.incarnation &&
+              v->second.now > *r.watch.incarnation) {
+            verdict = procactor::detail::down_verdict::failed;  // its incarnation ended unmarked
+          }
+        }
+        if (verdict == procactor::detail::down_verdict::failed) {
+          dead.push_back(std::move(r));
+          it = pending_in.erase(it);
+          continue;
+        }
+        if (verdict == procactor::detail::down_verdict::still_queued) queued[r.path].push_back(it->first);
+        ++it;
+      }
+    }
+    if (dead.empty() && queued.empty()) return;
+    std::error_code ec;
+    auto snap = registry::read(registry::object_name(cfg.addr.prefix), ec);
+    auto entry = [&](const std::string& path) -> const registry::node* {
+      if (!snap) return nullptr;
+      for (const auto& n : snap->nodes) {
+        if (!n.torn && n.kind == registry::node_kind::actor && n.path == path) return &n;
+      }
+      return nullptr;
+    };
+    if (snap) {  // still queued, but stopped for good (or gone): no incarnation will take them
+      for (const auto& [path, locals] : queued) {
+        const registry::node* n = entry(path);
+        if (n && n->state != registry::node_state::stopped) continue;
+        std::lock_guard lock(mu);
+        for (auto local : locals) {
+          auto it = pending_in.find(local);
+          if (it == pending_in.end()) continue;
+          dead.push_back(std::move(it->second));
+          pending_in.erase(it);
+        }
+      }
+    }
+    std::uint64_t my_inc = 0;
+    {
+      std::lock_guard lock(mu);
+      my_inc = inc;
+    }
+    for (const auto& r : dead) {
+      const registry::node* n = entry(r.path);
+      const errc code = n ? errc::died : errc::no_such_actor;
+      const std::string why = n ? self + ":" + r.to + " died: " + parse_reason(n->last_exit).to_string()
+                                : "no such actor " + self + ":" + r.to;
+      answer_in(r, my_inc, wire::kind::error_reply, static_cast<std::uint64_t>(code), r.path,
+                std::span<const char>(why.data(), why.size()));
     }
   }
 

@@ -9,7 +9,8 @@
 // (gateway.hpp); replies and error replies come back to the sender's own mailbox with its
 // correlation id; a remote message's sender() is "node:/path".
 //
-// Remote watches (monitor, link, and the implicit watch a request to a remote actor takes):
+// Remote watches (monitor, link; kind 2, request, is no longer taken: a remote request's callee
+// death is judged by the callee's gateway, gateway.cpp judge_callees):
 //  - the watcher's runtime puts an envelope of tag watch_tag into its gateway's inbox:
 //    corr = the watch kind (0 monitor, 1 link, 2 request), payload = the address "node:name";
 //  - its gateway (watch_table::watch) answers at once with a down (no_such_actor: unknown node;
@@ -22,8 +23,8 @@
 //  - a death is sent back as a wire::kind::down frame whose payload is a local down frame
 //    (actor/wire.hpp encode_frame: from = the watched path, reason); the watcher's gateway checks it
 //    against its table and hands it to the watcher as an envelope of tag down_tag, which the
-//    runtime treats as a down from its supervisor (monitors get `down`, links exit, requests
-//    fail with died);
+//    runtime treats as a down from its supervisor (monitors get `down`, links exit; requests to
+//    remote actors are not judged by it);
 //  - a node declared down: every watch of an actor on it ends with a down, reason node_down; a
 //    link whose partner's node went down ends the local partner the same way.
 

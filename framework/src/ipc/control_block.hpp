@@ -11,7 +11,8 @@
 namespace procactor::ipc {
 
 inline constexpr std::uint64_t control_magic = 0x70726f6361637472ull;  // "procactr"
-inline constexpr std::uint32_t control_version = 3;  // 2: high_water on the receiver's line; 3: delivery counters
+inline constexpr std::uint32_t control_version = 4;  // 2: high_water on the receiver's line; 3: delivery counters;
+                                                     // 4: the down mark
 
 /// Limits of a mailbox's configuration (create() refuses more; open() treats more as corruption).
 inline constexpr std::uint64_t max_capacity = std::uint64_t{1} << 24;
@@ -42,6 +43,14 @@ struct control_block {
   std::atomic<std::uint32_t> poisoned;
   std::atomic<std::uint64_t> restarts;
   std::atomic<std::uint64_t> lost;
+  // The down mark of the owner's last death (wire::down_mark), written by its supervisor when it
+  // handles the death, before the restart: down_restarts = the restart count of the incarnation
+  // that died plus one (0: none died yet), down_dequeued = the messages dequeued at its death.
+  // Stored dequeued first, then down_restarts (release); a reader loads down_restarts (acquire)
+  // first. A pair read across two deaths pairs a restart count with a later death's dequeued
+  // (higher): whatever a request's position, both deaths say the same (judge_down).
+  std::atomic<std::uint64_t> down_restarts;
+  std::atomic<std::uint64_t> down_dequeued;
   // The process receiving from it (recorded by the supervisor that started it) and its start time
   // (clock ticks after boot, /proc/PID/stat field 22, so a reused pid is told apart): a supervisor
   // restarted after its predecessor died waits for that process's end before it counts its loss.

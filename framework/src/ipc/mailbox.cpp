@@ -1492,7 +1492,7 @@ void mailbox::close() noexcept {
 
 bool mailbox::closed() const noexcept { return impl_->ctl->closed.load(std::memory_order_acquire) != 0; }
 
-std::uint64_t mailbox::restarts() const noexcept { return impl_->ctl->restarts.load(std::memory_order_relaxed); }
+std::uint64_t mailbox::restarts() const noexcept { return impl_->ctl->restarts.load(std::memory_order_acquire); }
 
 std::uint64_t mailbox::enqueued() const noexcept { return impl_->ctl->enqueued.load(std::memory_order_acquire); }
 
@@ -1619,7 +1619,22 @@ std::optional<mailbox_stats> peek_stats(const std::string& base, std::error_code
   return std::nullopt;
 }
 
-void mailbox::add_restart() noexcept { impl_->ctl->restarts.fetch_add(1, std::memory_order_relaxed); }
+void mailbox::add_restart() noexcept { impl_->ctl->restarts.fetch_add(1, std::memory_order_release); }
+
+void mailbox::mark_down() noexcept {
+  control_block& c = *impl_->ctl;
+  c.down_dequeued.store(c.dequeued.load(std::memory_order_acquire), std::memory_order_relaxed);
+  c.down_restarts.store(c.restarts.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
+bool mailbox::last_down(std::uint64_t& restarts, std::uint64_t& dequeued) const noexcept {
+  const control_block& c = *impl_->ctl;
+  const u64 r = c.down_restarts.load(std::memory_order_acquire);
+  dequeued = c.down_dequeued.load(std::memory_order_acquire);
+  if (r == 0) return false;
+  restarts = r - 1;
+  return true;
+}
 void mailbox::set_unsent(std::uint64_t n) noexcept { impl_->ctl->unsent.store(n, std::memory_order_relaxed); }
 
 std::uint64_t mailbox::account_unsent_after_crash() noexcept {

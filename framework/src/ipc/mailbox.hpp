@@ -198,6 +198,13 @@ class mailbox {
   mailbox_stats stats() const noexcept;
   /// Adds to the owner-restart counter (used by supervisors).
   void add_restart() noexcept;
+  /// Records the down mark of the owner's death (its supervisor, after the death, before the
+  /// restart): the restart count and the messages dequeued, as they stand now.
+  void mark_down() noexcept;
+  /// The last down mark (see mark_down), read without a lock: false if none was recorded (no
+  /// death yet, or the mailbox was recreated since). Read restarts() first: a restart count seen
+  /// is never ahead of the mark of the death before it.
+  bool last_down(std::uint64_t& restarts, std::uint64_t& dequeued) const noexcept;
   /// Counts one message that never reached this mailbox's owner in rejected_full (used by
   /// supervisors for a routed message they dropped: its receiver frozen, far behind or restarting).
   void note_rejected_full(std::uint64_t n = 1) noexcept;

@@ -367,6 +367,9 @@ void supervisor::on_child_exit(std::size_t i) {
     publish_child(c, restarts ? registry::node_state::restarting : registry::node_state::stopped);
     if (why.abnormal()) publish_event(registry::event_kind::exited, c.path, reason);
   }
+  // The down mark in the mailbox too, for those that get no down (the cluster gateway judges the
+  // requests it made for other nodes by it): after the registry has the reason, before the restart.
+  if (c.box) c.box->mark_down();
   if (box.lost) {
     log_event(log_level::warn, "messages_lost", path_, c.path,
               std::to_string(box.lost) + " message(s) lost with " + c.path, {{"count", std::to_string(box.lost)}});
