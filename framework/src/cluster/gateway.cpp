@@ -31,7 +31,6 @@
 #include "procactor/exit_reason.hpp"
 #include "registry/registry.hpp"
 #include "procactor/log.hpp"
-#include "registry/registry.hpp"
 
 namespace procactor::cluster::detail {
 namespace {
