@@ -106,6 +106,19 @@ cluster_nodes nodes(supervisor_spec origin, bool with_c = false, std::vector<std
   return cluster_nodes("rc", std::move(trees), std::move(o));
 }
 
+// Node @p a's @p count placements once each runs on its node (the case ends if not within 10 s).
+std::vector<cluster::remote_child> placements_running(cluster::node& a, std::size_t count) {
+  std::vector<cluster::remote_child> all;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+      [&] {
+        std::error_code ec;
+        all = a.remote_children(2s, ec);
+        return all.size() == count && std::all_of(all.begin(), all.end(), [](const auto& x) { return !x.path.empty(); });
+      },
+      10s));
+  return all;
+}
+
 std::optional<cluster::remote_child> find_child(cluster::node& n, bool hosted) {
   std::error_code ec;
   for (auto& c : n.remote_children(2s, ec)) {
@@ -265,14 +278,7 @@ BOOST_AUTO_TEST_CASE(children_placed_on_any_node_go_to_the_node_running_the_fewe
   origin.children = {child_spec::of<placed_worker>("w1").on_any_node(), child_spec::of<placed_worker>("w2").on_any_node()};
   cluster_nodes n("rf", {{"b", "rfb", busy}, {"c", "rfc", host_spec()}, {"a", "rfa", origin}});
   auto& a = n["a"];
-  std::vector<cluster::remote_child> all;
-  BOOST_TEST_REQUIRE(procactor_test::wait_until(
-      [&] {
-        std::error_code ec;
-        all = a.remote_children(2s, ec);
-        return all.size() == 2u && std::all_of(all.begin(), all.end(), [](const auto& x) { return !x.path.empty(); });
-      },
-      10s));
+  const auto all = placements_running(a, 2);
   for (const auto& x : all) BOOST_TEST(x.node == "c", x.placeholder << " on " << x.node);
   // a's view of the loads: b's six actors; c's one and the two it hosts for a
   std::uint64_t on_b = 0, on_c = 0;
@@ -387,14 +393,7 @@ BOOST_AUTO_TEST_CASE(children_placed_on_any_node_go_to_the_node_with_the_fewest_
                 child_spec::of<placed_worker>("w3").on_any_node({"b", "c"})};
   auto n = nodes(s, true, {"c", "b", "a"});
   auto& a = n["a"];
-  std::vector<cluster::remote_child> all;
-  BOOST_TEST_REQUIRE(procactor_test::wait_until(
-      [&] {
-        std::error_code ec;
-        all = a.remote_children(2s, ec);
-        return all.size() == 3u && std::all_of(all.begin(), all.end(), [](const auto& x) { return !x.path.empty(); });
-      },
-      10s));
+  const auto all = placements_running(a, 3);
   int on_b = 0, on_c = 0;
   for (const auto& x : all) {
     BOOST_TEST_MESSAGE(x.placeholder << " on " << x.node << " at " << x.path << " placements " << x.placements << " last exit " << x.last_exit);

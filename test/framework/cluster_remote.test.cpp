@@ -322,6 +322,20 @@ std::string pid_of_victim(tree& t) {
 
 // A request queued behind the one that kills its remote callee is answered by the next
 // incarnation; the killer fails with died and the reason (judged by the callee's gateway).
+// The asker's three lines after kill_then_pid: the killing request's outcome, the queued one's,
+// and its monitor's down (in the order they came).
+struct asker_outcome {
+  std::string killer, queued, down;
+};
+asker_outcome kill_then_pid_outcome(tree& ta) {
+  asker_outcome o;
+  for (int i = 0; i < 3; ++i) {
+    const std::string line = next(ta, 10s);
+    (line.rfind("killer: ", 0) == 0 ? o.killer : line.rfind("down ", 0) == 0 ? o.down : o.queued) = line;
+  }
+  return o;
+}
+
 BOOST_AUTO_TEST_CASE(a_remote_request_queued_when_its_callee_dies_is_answered_by_the_next_incarnation,
                      *boost::unit_test::precondition(nats_precondition{})) {
   two_nodes n("qr", b_with_victim());
@@ -329,11 +343,7 @@ BOOST_AUTO_TEST_CASE(a_remote_request_queued_when_its_callee_dies_is_answered_by
   BOOST_TEST_REQUIRE(!pid0.empty());
   const auto t0 = std::chrono::steady_clock::now();
   n.ta.send("asker", kill_then_pid{"b:/qrb/victim"});
-  std::string killer, queued, down;
-  for (int i = 0; i < 3; ++i) {
-    const std::string line = next(n.ta, 10s);
-    (line.rfind("killer: ", 0) == 0 ? killer : line.rfind("down ", 0) == 0 ? down : queued) = line;
-  }
+  const auto [killer, queued, down] = kill_then_pid_outcome(n.ta);
   BOOST_TEST(killer.rfind("killer: error died: b:/qrb/victim died: signal 9", 0) == 0u, killer);
   BOOST_TEST(down.rfind("down b:/qrb/victim signal 9", 0) == 0u, down);  // the asker's monitor
   const std::string pid1 = pid_of_victim(n.tb);
@@ -352,11 +362,7 @@ BOOST_AUTO_TEST_CASE(a_remote_request_queued_when_its_callee_dies_for_good_fails
   two_nodes n("gr", std::move(b));
   const auto t0 = std::chrono::steady_clock::now();
   n.ta.send("asker", kill_then_pid{"b:/grb/victim"});
-  std::string killer, queued, down;
-  for (int i = 0; i < 3; ++i) {
-    const std::string line = next(n.ta, 10s);
-    (line.rfind("killer: ", 0) == 0 ? killer : line.rfind("down ", 0) == 0 ? down : queued) = line;
-  }
+  const auto [killer, queued, down] = kill_then_pid_outcome(n.ta);
   BOOST_TEST(killer.rfind("killer: error died: b:/grb/victim died: signal 9", 0) == 0u, killer);
   BOOST_TEST(queued.rfind("queued: error died: b:/grb/victim died: signal 9", 0) == 0u, queued);
   BOOST_TEST(down.rfind("down b:/grb/victim signal 9", 0) == 0u, down);

@@ -231,7 +231,12 @@ void actor_runtime::on_pipe_readable() {
     }
     switch (f->kind) {
       case wire::frame_kind::stop: stop(exit_reason::kind_t::shutdown); break;
-      case wire::frame_kind::route: dispatch(f->payload); break;
+      case wire::frame_kind::route:
+        dispatch(f->payload);
+        // read and handled (what its supervisor wrote and it never handled is counted lost at its
+        // end, as a mailbox counts the message being handled when its actor dies)
+        if (box_) box_->note_routed_read();
+        break;
       case wire::frame_kind::down:
         if (auto d = wire::decode_frame(in)) handle_down(*d);
         break;

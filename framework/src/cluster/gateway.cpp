@@ -84,6 +84,7 @@ struct gateway {
     std::string to;
     std::string path;
     procactor::detail::request_watch watch;
+    std::uint64_t box_instance = 0;  // the mailbox it was queued in (ipc::mailbox::instance)
     bool armed = false;
   };
   std::unordered_map<std::uint64_t, in_req> pending_in;  // by local corr
@@ -669,8 +670,9 @@ struct gateway {
           }
           std::lock_guard lock(mu);
           auto it = pending_in.find(local);
-          if (it != pending_in.end()) {  // (not answered already)
+          if (it != pending_in.end() && box) {  // (not answered already; unarmed without figures: its timeout)
             it->second.watch = w;
+            it->second.box_instance = box->instance();
             it->second.armed = true;
           }
         }
@@ -1199,6 +1201,7 @@ struct gateway {
       bool marked = false;
       std::uint64_t restarts = 0;
       std::uint64_t dequeued = 0;
+      std::uint64_t instance = 0;  // the mailbox under its name now
     };
     std::unordered_map<std::string, callee_view> callees;
     {
@@ -1212,12 +1215,17 @@ struct gateway {
       std::error_code ec;
       auto t = main_out.lookup(path, ec, nullptr);
       const ipc::mailbox* box = t ? main_out.open(*t, ec) : nullptr;
+      if (box && box->closed()) {  // retired (its actor ended for good): whatever has the name now
+        t->box.reset();
+        box = main_out.open(*t, ec);
+      }
       if (!box) continue;  // gone (the registry says so), or being recreated
       v.open = true;
+      v.instance = box->instance();
       v.now = box->restarts();
       v.marked = box->last_down(v.restarts, v.dequeued);
     }
-    std::vector<in_req> dead;
+    std::vector<std::pair<in_req, bool>> dead;  // and whether it surely died with its callee
     std::unordered_map<std::string, std::vector<std::uint64_t>> queued;  // by path: waiting for a next incarnation
     {
       std::lock_guard lock(mu);
@@ -1231,6 +1239,10 @@ struct gateway {
         auto verdict = procactor::detail::down_verdict::unrelated;
         if (!v->second.open) {
           verdict = procactor::detail::down_verdict::still_queued;  // (no mailbox: failed if the registry says gone)
+        } else if (v->second.instance != r.box_instance) {
+          // the mailbox it was queued in is gone (retired, or recreated after a death inside its
+          // lock): its mail went with it (a journaled mailbox's salvaged mail fails here too)
+          verdict = procactor::detail::down_verdict::failed;
         } else {
           const auto& w = r.watch;
           if (v->second.marked && (!w.incarnation || v->second.restarts >= *w.incarnation)) {
@@ -1242,7 +1254,7 @@ struct gateway {
           }
         }
         if (verdict == procactor::detail::down_verdict::failed) {
-          dead.push_back(std::move(r));
+          dead.emplace_back(std::move(r), true);
           it = pending_in.erase(it);
           continue;
         }
@@ -1268,7 +1280,7 @@ struct gateway {
         for (auto local : locals) {
           auto it = pending_in.find(local);
           if (it == pending_in.end()) continue;
-          dead.push_back(std::move(it->second));
+          dead.emplace_back(std::move(it->second), n != nullptr || callees[path].marked);
           pending_in.erase(it);
         }
       }
@@ -1278,11 +1290,14 @@ struct gateway {
       std::lock_guard lock(mu);
       my_inc = inc;
     }
-    for (const auto& r : dead) {
+    for (const auto& [r, died] : dead) {
+      // The reason from the registry; a child hosted for another node (under /.remote) is not in
+      // it: died, without its reason. No mailbox and no entry: no such actor.
       const registry::node* n = entry(r.path);
-      const errc code = n ? errc::died : errc::no_such_actor;
-      const std::string why = n ? self + ":" + r.to + " died: " + parse_reason(n->last_exit).to_string()
-                                : "no such actor " + self + ":" + r.to;
+      const errc code = died || n ? errc::died : errc::no_such_actor;
+      const std::string why = n      ? self + ":" + r.to + " died: " + parse_reason(n->last_exit).to_string()
+                              : died ? self + ":" + r.to + " died (its exit reason is not in the tree's registry)"
+                                     : "no such actor " + self + ":" + r.to;
       answer_in(r, my_inc, wire::kind::error_reply, static_cast<std::uint64_t>(code), r.path,
                 std::span<const char>(why.data(), why.size()));
     }

@@ -11,8 +11,8 @@
 namespace procactor::ipc {
 
 inline constexpr std::uint64_t control_magic = 0x70726f6361637472ull;  // "procactr"
-inline constexpr std::uint32_t control_version = 4;  // 2: high_water on the receiver's line; 3: delivery counters;
-                                                     // 4: the down mark
+inline constexpr std::uint32_t control_version = 5;  // 2: high_water on the receiver's line; 3: delivery counters;
+                                                     // 4: the down mark; 5: routed_read, instance
 
 /// Limits of a mailbox's configuration (create() refuses more; open() treats more as corruption).
 inline constexpr std::uint64_t max_capacity = std::uint64_t{1} << 24;
@@ -43,6 +43,9 @@ struct control_block {
   std::atomic<std::uint32_t> poisoned;
   std::atomic<std::uint64_t> restarts;
   std::atomic<std::uint64_t> lost;
+  // A random number of this mailbox (written at its making, never changed): a mailbox made anew
+  // under the same name (recreated, or a recycled queue renamed into place) has another.
+  std::uint64_t instance;
   // The down mark of the owner's last death (wire::down_mark), written by its supervisor when it
   // handles the death, before the restart: down_restarts = the restart count of the incarnation
   // that died plus one (0: none died yet), down_dequeued = the messages dequeued at its death.
@@ -101,6 +104,11 @@ struct control_block {
   // (plain stores) and by its supervisor after the actor died.
   std::atomic<std::uint64_t> dead_lettered;
   std::atomic<std::uint64_t> redelivered;
+  // Routed messages the receiving actor has read from its supervisor's pipe and handled, ever
+  // (one plain store by the actor per message, after its handler). Its supervisor counts those it
+  // wrote into the pipe: what an incarnation had not handled when it ended was lost in the socket,
+  // or with it in its handler (counted in rejected_full).
+  std::atomic<std::uint64_t> routed_read;
 };
 
 /// Whether a capacity and a maximum message size are within the limits.

@@ -212,6 +212,13 @@ class mailbox {
   /// The owner actor's messages sent in its current handler turn and not yet placed (packed in its
   /// own memory): written by the actor whenever the figure changes (one plain store).
   void set_unsent(std::uint64_t n) noexcept;
+  /// The receiving actor has read and handled one more routed message from its supervisor's pipe
+  /// (see control_block::routed_read); routed_read() tells how many so far.
+  void note_routed_read() noexcept;
+  /// A random number of this mailbox, fixed at its making (control_block::instance): tells a
+  /// mailbox from another made later under the same name.
+  std::uint64_t instance() const noexcept;
+  std::uint64_t routed_read() const noexcept;
   /// Called by the supervisor after its actor died: what it had sent but not placed is lost; adds
   /// it to unsent_lost (mailbox_stats) and returns it.
   std::uint64_t account_unsent_after_crash() noexcept;

@@ -40,6 +40,7 @@ bool settle_adopted_mailbox(child& c) {
     // process had taken fails with `died` and one still queued waits for the next incarnation.
     const auto st = c.box->stats();
     c.last_down = wire::down_mark(st.restarts, st.dequeued);
+    c.box->mark_down();  // (and in the mailbox, for the cluster gateway: before add_restart below)
     c.last_reason = exit_reason{};
     c.last_reason.kind = exit_reason::kind_t::signal;
     c.last_reason.signal = SIGKILL;  // PR_SET_PDEATHSIG, or wait_previous_receiver
@@ -87,6 +88,7 @@ connection launch_child(child& c, const tree_address& addr, std::string& error, 
   process_options opts;
   opts.name = c.path;
   ++c.incarnation;
+  if (c.box) c.routed_read_base = c.box->routed_read();  // (what this incarnation reads counts from here)
   if (c.spec.make_actor && c.spec.method == start_method::spawn) {
     const std::string* registered = registered_actor_type(c.spec.actor_type_key);
     if (!registered) {

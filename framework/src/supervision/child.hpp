@@ -36,6 +36,7 @@ struct child {
   std::uint64_t incarnation = 0;    // stamped on mailbox stops, so a stale one is ignored
   exit_reason last_reason;          // of the previous incarnation
   std::string last_down;            // its down mark: "restarts:dequeued" at its death (wire::down_mark)
+  std::uint64_t routed_read_base = 0;  // its mailbox's routed_read when this incarnation started
   std::vector<wire::frame> held;    // monitors for the subtree of a restarting nested supervisor
   // Request monitors forwarded to this nested supervisor for its subtree and not yet answered (a
   // down for them passes back up through here): should it die, they were lost with its watcher

@@ -92,7 +92,10 @@ bool frame_pipe::push(std::span<const char> bytes, bool routed) noexcept {
       return false;
     }
     sent = r < 0 ? 0 : static_cast<std::size_t>(r);
-    if (sent == sizeof h + bytes.size()) return true;
+    if (sent == sizeof h + bytes.size()) {
+      routed_written_ += routed;
+      return true;
+    }
   }
   try {
     entry e;
@@ -148,6 +151,7 @@ bool frame_pipe::write_some() noexcept {
       }
       left -= rest;
       front_sent_ = 0;
+      routed_written_ += out_.front().routed;
       if (spare_.size() < max_spare) {
         try {
           spare_.push_back(std::move(out_.front().data));

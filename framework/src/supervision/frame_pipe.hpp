@@ -78,6 +78,9 @@ class frame_pipe {
   /// Bytes waiting in the outbound queue (not yet in the socket).
   std::size_t queued_bytes() const noexcept { return queued_; }
   std::size_t bound() const noexcept { return bound_; }
+  /// Routed frames written whole into the socket so far (the peer may not have read them all:
+  /// those still queued here are handed to the dropped callback at close()).
+  std::uint64_t routed_written() const noexcept { return routed_written_; }
 
  private:
   struct entry {
@@ -104,6 +107,7 @@ class frame_pipe {
   std::deque<entry> out_;
   std::size_t front_sent_ = 0;  // bytes of out_.front() already written
   std::size_t queued_ = 0;      // bytes in out_ not yet written
+  std::uint64_t routed_written_ = 0;
   std::vector<std::string> spare_;  // buffers of written entries, reused
   bool write_armed_ = false;
   bool broken_ = false;  // a write failed (the peer is gone): nothing more is written

@@ -346,7 +346,16 @@ void supervisor::on_child_exit(std::size_t i) {
     starting_.reset();
     ready_timer_.cancel();
   }
-  if (c.pipe) c.pipe->close();
+  if (c.pipe) c.pipe->close();  // (routed frames still queued here: counted and reported, on_dropped)
+  // Routed frames written whole into its socket that it never read: lost with the socket's buffer
+  // (a receiver frozen, then killed; or one that died with mail in flight). Counted here; their
+  // senders cannot be told (the frames are gone), unlike those still queued above.
+  std::uint64_t lost_in_pipe = 0;
+  if (c.pipe && c.box && !c.spec.supervisor) {
+    const std::uint64_t read = c.box->routed_read() - c.routed_read_base;
+    const std::uint64_t written = c.pipe->routed_written();
+    lost_in_pipe = written > read ? written - read : 0;
+  }
   // the reason it gave; its exit status only when it could not say (a crash, a signal, _exit)
   const exit_reason why = c.killed_as ? *c.killed_as  // frozen or hung: killed by this supervisor
                           : c.said    ? *c.said
@@ -373,6 +382,13 @@ void supervisor::on_child_exit(std::size_t i) {
   if (box.lost) {
     log_event(log_level::warn, "messages_lost", path_, c.path,
               std::to_string(box.lost) + " message(s) lost with " + c.path, {{"count", std::to_string(box.lost)}});
+  }
+  if (lost_in_pipe) {
+    if (c.box) c.box->note_rejected_full(lost_in_pipe);
+    log_event(log_level::warn, "routed_lost_in_pipe", path_, c.path,
+              std::to_string(lost_in_pipe) + " routed message(s) to " + c.path +
+                  " were in its pipe, unread, when it ended: lost (counted in its rejected_full)",
+              {{"count", std::to_string(lost_in_pipe)}});
   }
   if (box.unsent) {
     log_event(log_level::warn, "messages_unsent_lost", path_, c.path,
