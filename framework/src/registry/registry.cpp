@@ -510,7 +510,12 @@ std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool 
           unwritten = true;  // claimed, not yet written
           break;
         }
-        if (s1 % 2 == 1 || c2.at(i)->seq.load(std::memory_order_relaxed) != s1) continue;
+        // (and the two copies alike, byte for byte: a copy of the kernel's may load out of order
+        // within one pread, so a sequence read "first" does not alone vouch for the fields; a
+        // writer that moved between the copies changed them)
+        if (s1 % 2 == 1 || c2.at(i)->seq.load(std::memory_order_relaxed) != s1 ||
+            std::memcmp(static_cast<const void*>(c1.at(i)), static_cast<const void*>(c2.at(i)), sizeof(node_entry)) != 0)
+          continue;
         const u8 k = ld(e.kind), stt = ld(e.state), meth = ld(e.method);
         if (!valid_kind(k) || !valid_state(stt)) break;  // not ours: reported torn
         out.pid = static_cast<pid_t>(ld(e.pid));
@@ -567,8 +572,9 @@ std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool 
         const u64 k = first + j;
         const event_entry& e = *e1.at(k % event_capacity);
         const u64 want = 2 * k + 2;
-        if (e.seq.load(std::memory_order_relaxed) != want || e2.at(k % event_capacity)->seq.load(std::memory_order_relaxed) != want)
-          continue;  // being written, or overwritten
+        if (e.seq.load(std::memory_order_relaxed) != want || e2.at(k % event_capacity)->seq.load(std::memory_order_relaxed) != want ||
+            std::memcmp(static_cast<const void*>(&e), static_cast<const void*>(e2.at(k % event_capacity)), sizeof(event_entry)) != 0)
+          continue;  // being written, or overwritten (the copies alike: see the entries above)
         const u64 kind = ld(e.kind);
         if (kind < 1 || kind > 5) continue;
         event ev;
