@@ -568,11 +568,11 @@ void actor_runtime::handle_down(const wire::frame& f, bool remote) {
   // queued wait for the next incarnation (watched anew); a late down of an earlier incarnation
   // fails nothing.
   mark_busy();  // request callbacks and the down handler run here (on_pipe_readable marks idle)
-  if (!remote) monitored_for_requests_.erase(f.from);
   std::vector<std::uint64_t> dead;
   std::vector<const request_watch*> waiting;
+  if (!remote) monitored_for_requests_.erase(f.from);
   for (auto& [corr, p] : pending_) {
-    if (remote || p.to != f.from) continue;
+    if (remote || p.to != f.from) continue;  // (a remote down fails no request: request_remote)
     if (judge_down(p.watch, f.payload) == down_verdict::failed) {
       dead.push_back(corr);
     } else {

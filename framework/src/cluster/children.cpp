@@ -297,10 +297,10 @@ void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) 
       }
       if (hosted_.size() >= max_hosted_) {  // (a peer must not make this node fork without bound)
         ++refused_;
-        exit_reason r;
-        r.kind = exit_reason::kind_t::exception;
-        r.detail = "node " + self_ + " hosts " + std::to_string(hosted_.size()) + " children for others already";
-        send_frame(wire::kind::child_exit, std::string(f.src_node), f.src_inc, my_inc, f.corr, f.to, encode_exit_reason(r));
+        send_frame(wire::kind::child_exit, std::string(f.src_node), f.src_inc, my_inc, f.corr, f.to,
+                   encode_exit_reason(reason_of(exit_reason::kind_t::exception,
+                                                "node " + self_ + " hosts " + std::to_string(hosted_.size()) +
+                                                    " children for others already")));
         return;
       }
       hosted h;

@@ -19,7 +19,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -58,18 +57,6 @@ constexpr u64 magic_value = control_magic;
 constexpr u32 layout_version = control_version;
 constexpr auto safety_net = std::chrono::milliseconds(20);
 constexpr std::chrono::nanoseconds default_spin = std::chrono::microseconds(20);  // adaptive, before sleeping
-
-// A mailbox's instance number (control_block::instance): random, never 0.
-u64 fresh_instance() noexcept {
-  u64 v = 0;
-  while (v == 0) {
-    if (::getrandom(&v, sizeof v, 0) != static_cast<ssize_t>(sizeof v)) {  // (no entropy: pid, time, address)
-      v = (static_cast<u64>(::getpid()) << 32) ^
-          static_cast<u64>(std::chrono::steady_clock::now().time_since_epoch().count()) ^ reinterpret_cast<std::uintptr_t>(&v);
-    }
-  }
-  return v;
-}
 
 // Coarse wall clock (a few ms resolution, a few ns per call): enough for "time of last enqueue".
 u64 wall_ns() noexcept {
@@ -872,7 +859,7 @@ std::unique_ptr<mailbox> mailbox::create(const std::string& base, const mailbox_
     }
     p->ctl = new (addr) control_block{};  // zero-initialised atomics
     p->ctl->version = layout_version;
-    p->ctl->instance = fresh_instance();
+    p->ctl->instance = random_u64();
     p->ctl->capacity = cfg.capacity;
     p->ctl->max_message_size = cfg.max_message_size;
     p->ctl->owner_pid.store(::getpid());
@@ -1804,7 +1791,7 @@ void mailbox::reuse(const std::string& base, std::error_code& ec) noexcept {
     }
     p->ctl = new (addr) control_block{};
     p->ctl->version = layout_version;
-    p->ctl->instance = fresh_instance();
+    p->ctl->instance = random_u64();
     p->ctl->capacity = p->cap;
     p->ctl->max_message_size = p->max;
     p->ctl->owner_pid.store(::getpid());

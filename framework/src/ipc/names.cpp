@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -100,12 +101,20 @@ std::string keyed_name(std::string_view tree_prefix, std::string_view path) {
   return out;
 }
 
-std::string make_base_name() {
+std::uint64_t random_u64() noexcept {
   std::uint64_t r = 0;
-  if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) {
-    r = static_cast<std::uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull ^
-        static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&r));
+  while (r == 0) {
+    if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) {
+      r = static_cast<std::uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull ^
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+          static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&r));
+    }
   }
+  return r;
+}
+
+std::string make_base_name() {
+  const std::uint64_t r = random_u64();
   auto self = internal::read_proc_stat();  // once per name: cheap next to creating the objects
   const std::uint64_t start = self ? self->start_time : 0;
   char buf[96];

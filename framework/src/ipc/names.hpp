@@ -29,6 +29,9 @@ inline constexpr const char* shm_dir = "/dev/shm";
 /// A fresh base name owned by the calling process.
 std::string make_base_name();
 
+/// A random 64-bit number, never 0 (getrandom; without entropy, a mix of pid, time and an address).
+std::uint64_t random_u64() noexcept;
+
 /// A SipHash key.
 struct name_key {
   std::uint64_t k0 = 0;
