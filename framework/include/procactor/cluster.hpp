@@ -62,6 +62,16 @@ struct cluster_options {
   /// at_least_once: unacknowledged messages kept per destination node at most (and 64 MiB);
   /// beyond, a send is refused and counted (gateway_stats::unacked_refused).
   std::size_t max_unacked = 65536;
+  // the gateway's own supervision
+  /// A gateway process that dies (killed, crashed) is started again by the node's keeper
+  /// process, at most this many times within `gateway_restart_window` (0: a dead gateway is a
+  /// dead node, cut off from the cluster until the handle goes). Each new gateway is a new
+  /// incarnation of the node: the others see the old one down (node_down), this node's actors
+  /// see every remote request they were waiting on fail with errc::died and every remote watch
+  /// end with a down of reason node_down, its placeholders place their children again, and the
+  /// names it had registered cluster-wide are freed.
+  int gateway_restarts = 3;
+  std::chrono::milliseconds gateway_restart_window{60000};
 };
 
 namespace cluster {
@@ -164,8 +174,14 @@ class node {
   explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
   /// This node's name.
   const std::string& name() const noexcept;
-  /// The gateway process (0 for an empty handle).
+  /// The gateway process running now (0 for an empty handle, or when none runs: between a
+  /// gateway's death and its restart, or after the keeper gave up).
   pid_t gateway_pid() const noexcept;
+  /// How many times the keeper has started a new gateway after one died.
+  std::uint64_t gateway_restarts() const noexcept;
+  /// The keeper process (0 for an empty handle): it forks the gateway and the /.remote
+  /// supervisor, restarts them, and ends (with both) when the handle goes or it gives up.
+  pid_t keeper_pid() const noexcept;
 
   /// Sends @p msg to the actor at @p address ("node:/path"), at most once: errc::no_such_actor
   /// for an unknown node, errc::died (node_down) for a node that is down, errc::full when the

@@ -516,7 +516,21 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
   if (env->tag == cluster::detail::down_tag && env->kind == wire::env_kind::message &&
       env->from == cluster::detail::gateway_inbox) {
     // a remote watch ended (cluster/watch.hpp): handled as a down from the supervisor
-    if (auto d = wire::decode_frame(env->payload)) handle_down(*d, true);
+    // One down per monitor taken: a monitor the actor was already told of (ended by a
+    // gateway_reset while its request waited in the gateway's inbox) is set up by the next
+    // gateway; its down finds no entry here and is dropped. A link's down always counts: this
+    // actor may be the partner another node's actor linked to (it took no watch itself).
+    if (auto d = wire::decode_frame(env->payload)) {
+      auto w = remote_watches_.find({d->from, d->corr});
+      const bool known = w != remote_watches_.end();
+      if (known) remote_watches_.erase(w);
+      if (known || d->corr == cluster::detail::watch_link) handle_down(*d, true);
+    }
+    return;
+  }
+  if (env->tag == detail::type_tag<cluster::detail::gateway_reset>() && env->kind == wire::env_kind::message &&
+      env->from == cluster::detail::gateway_inbox) {
+    handle_gateway_reset(env->tag, env->payload);
     return;
   }
   cur_from_.assign(env->from);
@@ -598,6 +612,35 @@ void actor_runtime::handle_down(const wire::frame& f, bool remote) {
   cur_from_ = f.from;
   deliver(detail::type_tag<down>(), std::span<const char>(bytes.data(), bytes.size()));
   cur_from_.clear();
+}
+
+void actor_runtime::handle_gateway_reset(std::uint64_t tag, std::span<const char> payload) {
+  mark_busy();  // request callbacks and down handlers run here
+  cluster::detail::gateway_reset r;
+  std::error_code ec;
+  detail::decode(payload, r, ec);
+  if (ec || r.why.empty()) r.why = "the gateway of this node died";
+  std::vector<std::pair<std::uint64_t, std::string>> dead;
+  for (const auto& [corr, p] : pending_) {
+    if (p.remote) dead.emplace_back(corr, p.to);
+  }
+  for (auto& [corr, to] : dead) fail_request(corr, errc::died, "node down: " + r.why + " (a request to " + to + ")");
+  // monitors first: a link's down ends this actor (linked_exit)
+  const auto watches = std::exchange(remote_watches_, {});
+  for (const bool links : {false, true}) {
+    for (const auto& [address, kind] : watches) {
+      if ((kind == cluster::detail::watch_link) != links) continue;
+      wire::frame f;
+      f.kind = wire::frame_kind::down;
+      f.from = address;
+      f.to = path_;
+      f.corr = kind;
+      f.reason.kind = exit_reason::kind_t::node_down;
+      f.reason.detail = r.why;
+      handle_down(f, true);
+    }
+  }
+  if (actor_.handlers_.count(tag)) deliver(tag, payload);  // (a remote child's placeholder)
 }
 
 void actor_runtime::fail_request(std::uint64_t corr, std::error_code ec, std::string why) {
@@ -984,7 +1027,7 @@ void actor_runtime::request_remote(std::shared_ptr<ref_target> to, std::uint64_t
     end_turn();
     mark_idle();
   });
-  pending_.emplace(corr, pending{to->path, request_watch{}, std::move(fn), std::move(timer)});
+  pending_.emplace(corr, pending{to->path, request_watch{}, std::move(fn), std::move(timer), true});
 }
 
 void actor_runtime::watch_remote(ref_target& who, std::uint64_t kind, std::error_code& ec) noexcept {
@@ -994,6 +1037,7 @@ void actor_runtime::watch_remote(ref_target& who, std::uint64_t kind, std::error
     cluster::detail::encode_watch(env_scratch_, path_, kind, who.path);
     out_->send(who, std::span<const char>(env_scratch_.data(), env_scratch_.size()), wire::user_priority,
                default_send_timeout, ec, nullptr);
+    if (!ec) remote_watches_.emplace(who.path, kind);
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }

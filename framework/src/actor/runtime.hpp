@@ -101,6 +101,9 @@ class actor_runtime {
   // @p remote: a remote watch's down (from the gateway): requests to remote actors are judged on
   // the callee's node (request_remote), so it fails none.
   void handle_down(const wire::frame& f, bool remote = false);
+  /// This node's gateway died (cluster/keeper.hpp): the remote requests waiting fail (died), the
+  /// remote watches end (down, node_down), then the actor's own handler if it has one.
+  void handle_gateway_reset(std::uint64_t tag, std::span<const char> payload);
   void fail_request(std::uint64_t corr, std::error_code ec, std::string why);
   void send_frame(const wire::frame& f, std::error_code& ec) noexcept;
   void send_to_supervisor(std::span<const char> bytes, std::error_code& ec) noexcept;
@@ -217,10 +220,14 @@ class actor_runtime {
     request_watch watch;  // for the fail-fast rule
     actor::reply_fn fn;
     std::unique_ptr<boost::asio::steady_timer> timer;
+    bool remote = false;  // to another node, through the gateway (handle_gateway_reset)
   };
   std::uint64_t next_corr_ = 1;
   std::map<std::uint64_t, pending> pending_;
   std::set<std::string, std::less<>> monitored_for_requests_;  // callees with a live request monitor
+  // The remote monitors and links this actor took (address, watch kind), until their down: what
+  // a gateway_reset ends (this node's gateway died, and with it its watch table).
+  std::multiset<std::pair<std::string, std::uint64_t>> remote_watches_;
 
   struct timer_entry {
     boost::asio::steady_timer timer;

@@ -8,6 +8,7 @@
 #include "actor/wire.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/values.hpp"
+#include "cluster/watch.hpp"
 #include "internal/child.hpp"
 #include "procactor/detail/codec.hpp"
 #include "supervision/actor_entry.hpp"
@@ -37,6 +38,11 @@ class remote_child_proxy : public actor {
     });
     on<remote_child_exit>([](const remote_child_exit& e) { throw procactor::detail::exit_with{e.reason}; });
     on<retry_place>([this](const retry_place&) { ask(); });
+    // this node's gateway died (keeper.hpp): the child's node sees this node's incarnation down
+    // and stops it; the supervisor places it again, through the next gateway
+    on<gateway_reset>([](const gateway_reset& r) {
+      throw procactor::detail::exit_with{reason_of(exit_reason::kind_t::node_down, r.why)};
+    });
   }
 
  protected:

@@ -156,7 +156,10 @@ struct gateway {
         in_pack(in_out, delivery_wait),
         host_out(c.addr, c.addr.root),
         kids(c.opts.node, c.addr.root + gateway_path, kid_hooks()),
-        host(c.host_fd >= 0 ? connection(c.host_fd, connection::mode::duplex) : connection()) {}
+        host(c.host_fd >= 0 ? connection(c.host_fd, connection::mode::duplex) : connection()) {
+    next_in = next_out = (c.generation << 40) + 1;  // (gateway_config::generation)
+    watches.seed_ids(c.generation << 40);
+  }
 
   remote_children::hooks kid_hooks() {
     remote_children::hooks h;

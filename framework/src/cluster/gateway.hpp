@@ -43,6 +43,10 @@ struct gateway_config {
   procactor::detail::tree_address addr;
   std::uint64_t incarnation = 0;
   int host_fd = -1;  // the parent pipe of this node's /.remote supervisor (children.hpp)
+  /// How many gateways of this node the keeper started before this one (keeper.hpp). The
+  /// correlation ids this gateway hands out locally start at generation << 40, so that a reply
+  /// or a down meant for a dead predecessor, still in the inbox, matches nothing of its own.
+  std::uint64_t generation = 0;
 };
 
 /// Runs the gateway until it is killed. Sends "ok" on @p ready once connected and subscribed, or

@@ -2,7 +2,6 @@
 // its mailbox. Built with and without libnats (without: start fails, function_not_supported).
 
 #include <signal.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,10 +14,12 @@
 #include "cluster/children.hpp"
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
+#include "cluster/keeper.hpp"
 #include "cluster/names.hpp"
 #include "cluster/values.hpp"
 #include "internal/child.hpp"
 #include "internal/wait.hpp"
+#include "ipc/names.hpp"
 #include "procactor/pipe.hpp"
 #include "procactor/process.hpp"
 
@@ -47,8 +48,17 @@ struct node::impl {
   procactor::detail::tree_address addr;
   std::unique_ptr<ipc::mailbox> gw_box;  // the gateway's inbox (owned here: removed with the handle)
   std::unique_ptr<ipc::mailbox> my_box;  // replies to this handle
-  std::optional<process> gw;
-  std::optional<process> host;  // the /.remote supervisor (children.hpp)
+  std::optional<process> keeper;         // forks and restarts the gateway and the host (keeper.hpp)
+  std::optional<connection> keeper_pipe;  // its lines (keeper.hpp); closed: the keeper ends
+  // what the keeper said (under state_mu: read by the const accessors too)
+  std::mutex state_mu;
+  pid_t gw_pid = 0;
+  pid_t host = 0;
+  std::uint64_t restarts = 0;
+  std::uint64_t deaths = 0;  // gateways that died (a call handed to one that died fails: died)
+  bool gone = false;         // the keeper gave up (or ended)
+  bool joined = false;       // the first gateway answered "ok" (node::start returned)
+  std::string last_down;     // why the last one died
   std::mutex mu;  // serialises the calls
   std::uint64_t next_corr = 1;
   std::vector<char> rbuf;
@@ -56,27 +66,82 @@ struct node::impl {
   std::string frame;
 
   ~impl() {
-    if (gw && gw->started()) {
+    if (keeper && keeper->started()) {
       std::error_code ec;
-      ask(detail::leave_tag, std::chrono::seconds(1), ec);  // this node's cluster-wide names are freed
-      gw->signal(SIGKILL, true, ec);  // nothing to flush: at-most-once; peers see its heartbeats stop
-      gw->join(ec);
-    }
-    if (host && host->started()) {  // it ends when the gateway's end of its pipe closes
-      std::error_code ec;
-      if (!host->join(std::chrono::seconds(5), ec)) {
-        host->signal(SIGKILL, true, ec);
-        host->join(ec);
+      if (joined && running()) ask(detail::leave_tag, std::chrono::seconds(1), ec);  // this node's cluster-wide names are freed
+      keeper_pipe.reset();  // the keeper kills the gateway (nothing to flush: peers see its heartbeats stop) and ends
+      if (!keeper->join(std::chrono::seconds(10), ec)) {
+        keeper->signal(SIGKILL, true, ec);  // (the gateway and the host die with it: PR_SET_PDEATHSIG)
+        keeper->join(ec);
       }
     }
   }
 
+  // "pids <gateway> <host>" (keeper.hpp): false if @p line is not that.
+  bool take_pids(const std::string& line) {
+    if (line.rfind("pids ", 0) != 0) return false;
+    const auto sp = line.find(' ', 5);
+    gw_pid = static_cast<pid_t>(std::strtol(line.c_str() + 5, nullptr, 10));
+    host = sp == std::string::npos ? 0 : static_cast<pid_t>(std::strtol(line.c_str() + sp + 1, nullptr, 10));
+    return true;
+  }
+
+  // Takes what the keeper said since the last look (never waits). Under state_mu.
+  void drain_locked() {
+    if (!keeper_pipe) return;
+    for (;;) {
+      std::error_code ec;
+      auto b = keeper_pipe->recv_bytes(std::chrono::nanoseconds(0), ec);
+      if (ec == errc::timed_out) return;
+      if (ec) {  // the keeper ended (closed)
+        gone = true;
+        gw_pid = 0;
+        host = 0;
+        keeper_pipe.reset();
+        return;
+      }
+      const std::string line(b.begin(), b.end());
+      if (take_pids(line)) continue;
+      if (line == "up") {
+        ++restarts;
+      } else if (line.rfind("down ", 0) == 0) {
+        ++deaths;
+        gw_pid = 0;
+        host = 0;
+        last_down = line.substr(5);
+      } else if (line.rfind("gone ", 0) == 0) {
+        gone = true;
+        last_down += "; " + line.substr(5);
+      }
+    }
+  }
+  std::uint64_t deaths_now() {
+    std::lock_guard lock(state_mu);
+    drain_locked();
+    return deaths;
+  }
+  bool running() {
+    std::lock_guard lock(state_mu);
+    drain_locked();
+    return !gone && gw_pid > 0;
+  }
+  std::string down_text() {
+    std::lock_guard lock(state_mu);
+    drain_locked();
+    return last_down.empty() ? "the gateway of node " + opts.node + " has ended" : last_down;
+  }
+
   // Hands a frame to the gateway. errc::full / timed_out when its inbox stays full;
-  // errc::not_running when the gateway process has ended (killed: nobody reads its inbox).
+  // errc::not_running when the keeper gave up (no gateway will read its inbox again). Between a
+  // gateway's death and its restart the frame waits in the inbox for the next one.
   void to_gateway(wire::frame_view f, std::chrono::milliseconds timeout, std::error_code& ec) {
-    if (!gw || !gw->is_alive()) {
-      ec = errc::not_running;
-      return;
+    {
+      std::lock_guard lock(state_mu);
+      drain_locked();
+      if (gone) {
+        ec = errc::not_running;
+        return;
+      }
     }
     frame.clear();
     if (!wire::encode(frame, f)) {
@@ -90,11 +155,22 @@ struct node::impl {
                  std::chrono::nanoseconds(timeout), ec);
   }
 
-  // Waits for the reply of @p corr in this handle's mailbox (others, late, are dropped).
-  bool await(std::uint64_t corr, internal::clock::time_point deadline, std::uint64_t& tag, std::string& payload,
-             std::string& why, std::error_code& ec) {
+  // Waits for the reply of @p corr in this handle's mailbox (others, late, are dropped). A
+  // gateway that dies meanwhile (more deaths than @p deaths0) fails it: errc::died.
+  bool await(std::uint64_t corr, internal::clock::time_point deadline, std::uint64_t deaths0, std::uint64_t& tag,
+             std::string& payload, std::string& why, std::error_code& ec) {
+    constexpr auto slice = std::chrono::milliseconds(20);  // how soon a gateway's death is seen here
     for (;;) {
-      const std::size_t n = my_box->receive(rbuf, deadline, ec);
+      const auto until = std::min(deadline, internal::clock::now() + slice);
+      const std::size_t n = my_box->receive(rbuf, until, ec);
+      if (ec == errc::timed_out && until < deadline) {
+        if (deaths_now() != deaths0) {
+          ec = errc::died;
+          why = "node down: " + down_text();
+          return false;
+        }
+        continue;
+      }
       if (ec) return false;
       auto v = procactor::wire::decode_envelope(std::span<const char>(rbuf.data(), n));
       if (!v || v->corr != corr) continue;
@@ -115,10 +191,11 @@ struct node::impl {
   std::string ask(std::uint64_t what, std::chrono::milliseconds timeout, std::error_code& ec,
                   std::string_view body = {}) {
     std::lock_guard lock(mu);
-    if (!gw || !gw->is_alive()) {
+    if (!running() && gone) {
       ec = errc::not_running;
       return {};
     }
+    const std::uint64_t deaths0 = deaths_now();
     const std::uint64_t corr = next_corr++;
     env.clear();
     procactor::wire::encode_envelope(env, procactor::wire::env_kind::request, what, corr, detail::node_client_path,
@@ -128,7 +205,7 @@ struct node::impl {
     if (ec) return {};
     std::uint64_t tag = 0;
     std::string payload, why;
-    if (!await(corr, deadline, tag, payload, why, ec)) return {};
+    if (!await(corr, deadline, deaths0, tag, payload, why, ec)) return {};
     return payload;
   }
 };
@@ -144,9 +221,28 @@ const std::string& node::name() const noexcept {
   return impl_ ? impl_->opts.node : empty;
 }
 
-pid_t node::gateway_pid() const noexcept { return impl_ && impl_->gw ? impl_->gw->pid() : 0; }
+pid_t node::gateway_pid() const noexcept {
+  if (!impl_) return 0;
+  std::lock_guard lock(impl_->state_mu);
+  impl_->drain_locked();
+  return impl_->gone ? 0 : impl_->gw_pid;
+}
 
-pid_t node::host_pid() const noexcept { return impl_ && impl_->host ? impl_->host->pid() : 0; }
+pid_t node::host_pid() const noexcept {
+  if (!impl_) return 0;
+  std::lock_guard lock(impl_->state_mu);
+  impl_->drain_locked();
+  return impl_->gone ? 0 : impl_->host;
+}
+
+std::uint64_t node::gateway_restarts() const noexcept {
+  if (!impl_) return 0;
+  std::lock_guard lock(impl_->state_mu);
+  impl_->drain_locked();
+  return impl_->restarts;
+}
+
+pid_t node::keeper_pid() const noexcept { return impl_ && impl_->keeper ? impl_->keeper->pid() : 0; }
 
 std::vector<remote_child> node::remote_children(std::chrono::milliseconds timeout, std::error_code& ec) noexcept {
   std::vector<remote_child> out;
@@ -229,37 +325,30 @@ node node::start(tree& t, cluster_options opts) {
   detail::gateway_config cfg;
   cfg.opts = opts;
   cfg.addr = *addr;
-  while (cfg.incarnation == 0) {
-    if (::getrandom(&cfg.incarnation, sizeof cfg.incarnation, 0) != static_cast<ssize_t>(sizeof cfg.incarnation)) {
-      throw std::system_error(std::error_code(errno, std::generic_category()), std::string(what) + ": getrandom");
-    }
+  while (cfg.incarnation == 0) cfg.incarnation = ipc::random_u64();
+  if (opts.gateway_restarts < 0 || opts.gateway_restart_window.count() <= 0) {
+    throw std::system_error(errc::invalid_argument,
+                            std::string(what) + ": gateway_restarts below 0 or gateway_restart_window not above 0");
   }
-  // The supervisor of the children other nodes place here: forked from this (one-threaded)
-  // process, since the gateway runs libnats threads and must never fork; the gateway holds its
-  // parent pipe (children.hpp).
-  auto [host_mine, host_theirs] = procactor::pipe();
-  process_options ho;
-  ho.name = "remote:" + opts.node;
-  ho.daemon = true;
-  p->host.emplace(ho, [a = *addr](connection& conn) -> int {
-    const int fd = ::dup(conn.native_handle());  // (run_remote_host closes every other descriptor)
-    return detail::run_remote_host(a, fd);
-  }, std::move(host_theirs));
-  p->host->start();
-  cfg.host_fd = host_mine.native_handle();
+  // The keeper (keeper.hpp): forked from this (one-threaded) process; it forks the /.remote
+  // supervisor and the gateway (libnats threads: it must never fork) and restarts them.
   auto [mine, theirs] = procactor::pipe();
-  process_options po;
-  po.name = "gateway:" + opts.node;
-  po.daemon = true;
-  p->gw.emplace(po, [cfg](connection& conn) -> int {
-    internal::close_fds_except({conn.native_handle(), cfg.host_fd});  // none of the handle's (the root's pipe among them)
-    return detail::run_gateway(cfg, conn);
+  process_options ko;
+  ko.name = "keeper:" + opts.node;
+  ko.daemon = true;
+  p->keeper.emplace(ko, [cfg](connection& conn) -> int {
+    internal::close_fds_except({conn.native_handle()});  // none of the handle's (the root's pipe among them)
+    return detail::run_keeper(cfg, conn);
   }, std::move(theirs));
-  p->gw->start();  // throws (unsafe_fork from a multi-threaded caller, ...)
-  host_mine.close();  // the gateway has it
-  const auto wait = opts.connect_timeout + std::chrono::seconds(1);
-  auto line = mine.recv_bytes(std::chrono::nanoseconds(wait), ec);
-  const std::string said(line.begin(), line.end());
+  p->keeper->start();  // throws (unsafe_fork from a multi-threaded caller, ...)
+  const auto wait = opts.connect_timeout + std::chrono::seconds(2);
+  std::string said;
+  for (;;) {  // "pids ..." first, then the gateway's answer
+    auto line = mine.recv_bytes(std::chrono::nanoseconds(wait), ec);
+    said.assign(line.begin(), line.end());
+    if (ec || !p->take_pids(said)) break;
+  }
+  p->keeper_pipe.emplace(std::move(mine));
   if (!ec && said.rfind("taken: ", 0) == 0) {
     throw std::system_error(errc::invalid_argument, std::string(what) + ": " + said.substr(7));
   }
@@ -267,6 +356,7 @@ node node::start(tree& t, cluster_options opts) {
     throw std::system_error(errc::spawn_failed, std::string(what) + ": the gateway of " + opts.node + " did not come up (" +
                                                     (ec ? ec.message() : said) + ")");
   }
+  p->joined = true;
   return node(std::move(p));
 #endif
 }
@@ -321,6 +411,7 @@ std::string node::request_encoded(std::string_view address, std::uint64_t tag, c
   }
   const auto deadline = internal::deadline_after(timeout);
   std::lock_guard lock(impl_->mu);
+  const std::uint64_t deaths0 = impl_->deaths_now();
   const std::uint64_t corr = impl_->next_corr++;
   wire::frame_view f;
   f.kind = wire::kind::request;
@@ -338,7 +429,7 @@ std::string node::request_encoded(std::string_view address, std::uint64_t tag, c
     return {};
   }
   std::string payload;
-  if (!impl_->await(corr, deadline, reply_tag, payload, why, ec)) {
+  if (!impl_->await(corr, deadline, deaths0, reply_tag, payload, why, ec)) {
     if (ec == errc::timed_out) why = "no answer from " + std::string(address) + " in time";
     return {};
   }

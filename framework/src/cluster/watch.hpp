@@ -48,6 +48,16 @@ inline constexpr std::uint64_t outbound_tag_value = 0x7063'6c75'7374'6572;  // g
 inline constexpr std::uint64_t watch_tag = outbound_tag_value + 16;
 /// A down for a local watcher (payload: a local down frame, actor/wire.hpp).
 inline constexpr std::uint64_t down_tag = outbound_tag_value + 17;
+/// The keeper to every local actor when this node's gateway died (keeper.hpp), from
+/// gateway_inbox: the actor runtime fails its remote requests and ends its remote watches
+/// (node_down), then hands it to the actor if it has a handler (a remote child's placeholder).
+struct gateway_reset {
+  std::string why;  ///< "the gateway of node a died (...)"
+  template <class A>
+  void serialize(A& ar) {
+    ar(why);
+  }
+};
 
 inline constexpr std::uint64_t watch_monitor = 0;
 inline constexpr std::uint64_t watch_link = 1;
@@ -116,6 +126,11 @@ class watch_table {
                std::span<const char> payload, watch_actions& out);
   /// @p node (incarnation @p inc; 0: every one) was declared down, for @p why.
   void node_down(std::string_view node, std::uint64_t inc, const std::string& why, watch_actions& out);
+  /// The ids this table hands out start after @p base (gateway_config::generation).
+  void seed_ids(std::uint64_t base) {
+    std::lock_guard lock(mu_);
+    next_id_ = base + 1;
+  }
   /// Reads the tree's registry (when there is something to watch) and reports the deaths.
   void poll(watch_actions& out);
   /// Entries on each side (tests, stats).

@@ -1,0 +1,250 @@
+// The keeper of a cluster node's gateway (keeper.hpp).
+
+#include "cluster/keeper.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+
+#include "actor/wire.hpp"
+#include "cluster/children.hpp"
+#include "cluster/watch.hpp"
+#include "internal/child.hpp"
+#include "internal/unique_fd.hpp"
+#include "ipc/names.hpp"
+#include "procactor/detail/codec.hpp"
+#include "procactor/log.hpp"
+#include "procactor/pipe.hpp"
+#include "procactor/process.hpp"
+#include "registry/registry.hpp"
+
+namespace procactor::cluster::detail {
+namespace {
+
+using clock = std::chrono::steady_clock;
+namespace lw = procactor::wire;
+
+constexpr auto tell_wait = std::chrono::milliseconds(200);  // per actor whose mailbox is full
+constexpr auto host_grace = std::chrono::seconds(5);         // for the old host to stop its children
+constexpr auto max_backoff = std::chrono::milliseconds(2000);
+
+void tell(connection& handle, const std::string& line) {
+  std::error_code ec;
+  handle.send_bytes(std::span<const char>(line.data(), line.size()), ec);  // (a handle gone: we end next)
+}
+
+// Which of @p fds became readable (or hung up) first; -1 at @p deadline. An fd of -1 is skipped.
+int wait_readable(std::initializer_list<int> fds, clock::time_point deadline) {
+  std::vector<pollfd> p;
+  for (int fd : fds) p.push_back(pollfd{fd, POLLIN, 0});
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    if (left <= 0) return -1;
+    const int r = ::poll(p.data(), static_cast<nfds_t>(p.size()), static_cast<int>(std::min<std::int64_t>(left, 1 << 30)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      if (p[i].fd >= 0 && p[i].revents != 0) return static_cast<int>(i);
+    }
+  }
+}
+
+// Tells every actor of the tree that the gateway died (keeper.hpp, step 1). Returns how many it
+// could not tell (mailbox full for tell_wait, or gone meanwhile).
+std::size_t tell_actors(const gateway_config& cfg, procactor::detail::mail_sender& out, const std::string& why) {
+  std::error_code ec;
+  auto snap = registry::read(registry::object_name(cfg.addr.prefix), ec);
+  if (!snap) return 0;  // (no registry: no actors)
+  std::string payload;
+  procactor::detail::encode(gateway_reset{why}, payload, ec);
+  if (ec) return 0;
+  std::string env;
+  lw::encode_envelope(env, lw::env_kind::message, procactor::detail::type_tag<gateway_reset>(), 0, gateway_inbox,
+                      std::span<const char>(payload.data(), payload.size()));
+  std::size_t missed = 0;
+  for (const auto& n : snap->nodes) {
+    if (n.torn || n.kind != registry::node_kind::actor || n.state == registry::node_state::stopped) continue;
+    auto t = out.lookup(n.path, ec, nullptr);
+    if (!t) continue;  // no mailbox: nothing of the old gateway's can wait in it
+    out.send(*t, std::span<const char>(env.data(), env.size()), lw::user_priority, tell_wait, ec, nullptr);
+    if (ec) {
+      ++missed;
+      procactor::detail::log_event(log_level::warn, "gateway_reset_undelivered", "node " + cfg.opts.node, n.path,
+                                   "could not tell " + n.path + " that the gateway died (" + ec.message() +
+                                       "): its remote requests fail at their timeout, its remote watches stay");
+    }
+  }
+  return missed;
+}
+
+// One generation: the host and the gateway it holds the pipe of.
+struct generation {
+  std::optional<process> host;
+  std::optional<process> gw;
+  std::optional<connection> line;  // the gateway's answer ("ok", ...)
+  internal::unique_fd gw_pidfd;
+
+  // Forks both (keeper.hpp); false with @p why.
+  bool start(const gateway_config& base, std::string& why) {
+    try {
+      gateway_config cfg = base;
+      auto [host_mine, host_theirs] = procactor::pipe();
+      process_options ho;
+      ho.name = "remote:" + cfg.opts.node;
+      ho.daemon = true;
+      host.emplace(ho, [a = cfg.addr](connection& conn) -> int {
+        const int fd = ::dup(conn.native_handle());  // (run_remote_host closes every other descriptor)
+        return run_remote_host(a, fd);
+      }, std::move(host_theirs));
+      host->start();
+      cfg.host_fd = host_mine.native_handle();
+      auto [mine, theirs] = procactor::pipe();
+      process_options po;
+      po.name = "gateway:" + cfg.opts.node;
+      po.daemon = true;
+      gw.emplace(po, [cfg](connection& conn) -> int {
+        internal::close_fds_except({conn.native_handle(), cfg.host_fd});  // none of the keeper's
+        return run_gateway(cfg, conn);
+      }, std::move(theirs));
+      gw->start();
+      host_mine.close();  // the gateway has it: the host ends when the gateway does
+      line.emplace(std::move(mine));
+#ifdef SYS_pidfd_open
+      gw_pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, gw->pid(), 0)));
+#endif
+      return true;
+    } catch (const std::exception& e) {
+      why = e.what();
+      return false;
+    }
+  }
+
+  // The gateway's first line, or "" if it ended or said nothing by @p deadline; -1 in @p stop
+  // when the handle's pipe became readable (it closed) first.
+  std::string answer(connection& handle, clock::time_point deadline, bool& stop) {
+    stop = false;
+    const int which = wait_readable({handle.native_handle(), line->native_handle()}, deadline);
+    if (which == 0) {
+      stop = true;
+      return {};
+    }
+    if (which != 1) return {};
+    std::error_code ec;
+    auto b = line->recv_bytes(std::chrono::nanoseconds(0), ec);
+    return ec ? std::string() : std::string(b.begin(), b.end());
+  }
+
+  // Waits until the gateway ends (true) or the handle's pipe closes (false).
+  bool wait_death(connection& handle) {
+    for (;;) {
+      const int pfd = gw_pidfd.get();
+      // without a pidfd: a 50 ms slice, then a look at the gateway
+      const auto until = pfd >= 0 ? clock::time_point::max() : clock::now() + std::chrono::milliseconds(50);
+      const int which = wait_readable({handle.native_handle(), pfd}, until);
+      if (which == 0) return false;
+      if (which == 1 || !gw->is_alive()) return true;
+    }
+  }
+
+  std::string reap_gateway() {
+    std::error_code ec;
+    if (!gw || !gw->started()) return "not started";
+    gw->join(ec);
+    return ec ? ec.message() : gw->status().to_string();
+  }
+
+  void end(bool kill_gateway) {
+    std::error_code ec;
+    if (gw && gw->started() && kill_gateway) {
+      gw->signal(SIGKILL, true, ec);
+      gw->join(ec);
+    }
+    if (host && host->started() && !host->join(host_grace, ec)) {  // it ends when the gateway's end of its pipe closes
+      host->signal(SIGKILL, true, ec);
+      host->join(ec);
+    }
+  }
+};
+
+std::uint64_t fresh_incarnation(std::uint64_t not_this) {
+  std::uint64_t v = 0;
+  while (v == 0 || v == not_this) v = ipc::random_u64();
+  return v;
+}
+
+}  // namespace
+
+int run_keeper(gateway_config cfg, connection& handle) {
+  const std::string self = cfg.opts.node;
+  procactor::detail::mail_sender out(cfg.addr, cfg.addr.root);
+  std::deque<clock::time_point> restarts;  // within gateway_restart_window
+  int failed_in_a_row = 0;
+  for (;;) {
+    generation g;
+    std::string why;
+    const bool forked = g.start(cfg, why);
+    if (forked) tell(handle, "pids " + std::to_string(g.gw->pid()) + " " + std::to_string(g.host->pid()));
+    bool stop = false;
+    std::string said;
+    if (forked) said = g.answer(handle, clock::now() + cfg.opts.connect_timeout + std::chrono::seconds(1), stop);
+    if (stop) {
+      g.end(true);
+      return 0;
+    }
+    if (cfg.generation == 0) {  // node::start waits for this answer
+      tell(handle, forked ? (said.empty() ? std::string("error: the gateway ended before it answered") : said)
+                          : "error: " + why);
+      if (said != "ok") {
+        g.end(true);
+        return 1;
+      }
+    } else if (said == "ok") {
+      tell(handle, "up");
+      failed_in_a_row = 0;
+      procactor::detail::log_event(log_level::info, "gateway_restarted", "node " + self, gateway_path,
+                                   "the gateway of node " + self + " runs again (restart " +
+                                       std::to_string(cfg.generation) + ", incarnation " +
+                                       std::to_string(cfg.incarnation) + ")");
+    } else {
+      why = forked ? (said.empty() ? std::string("it ended before it answered") : said) : why;
+      ++failed_in_a_row;
+    }
+    if (said == "ok" && !g.wait_death(handle)) {  // the handle goes: so do we
+      g.end(true);
+      return 0;
+    }
+    if (said == "ok") why = g.reap_gateway();
+    g.end(true);  // (a gateway that failed to start may still run: killed)
+    const std::string text = "the gateway of node " + self + (said == "ok" ? " died (" : " did not start (") + why + ")";
+    // 1. every actor is told before any new gateway runs (keeper.hpp)
+    tell_actors(cfg, out, text);
+    tell(handle, "down " + text);
+    procactor::detail::log_event(log_level::error, "gateway_died", "node " + self, gateway_path, text);
+    // 3. the restart budget
+    const auto now = clock::now();
+    while (!restarts.empty() && now - restarts.front() > cfg.opts.gateway_restart_window) restarts.pop_front();
+    if (cfg.opts.gateway_restarts <= 0 || restarts.size() >= static_cast<std::size_t>(cfg.opts.gateway_restarts)) {
+      const std::string gone = "no more gateway restarts (" + std::to_string(std::max(cfg.opts.gateway_restarts, 0)) +
+                               " within " + std::to_string(cfg.opts.gateway_restart_window.count()) +
+                               " ms): node " + self + " stays down";
+      tell(handle, "gone " + gone);
+      procactor::detail::log_event(log_level::error, "gateway_given_up", "node " + self, gateway_path, gone);
+      return 1;
+    }
+    restarts.push_back(now);
+    if (failed_in_a_row > 0) {  // a start that failed (NATS unreachable, ...): back off, 100 ms doubling
+      const auto backoff = std::min<std::chrono::milliseconds>(
+          std::chrono::milliseconds(100) * (1 << std::min(failed_in_a_row - 1, 5)), max_backoff);
+      if (wait_readable({handle.native_handle()}, clock::now() + backoff) == 0) return 0;
+    }
+    ++cfg.generation;
+    cfg.incarnation = fresh_incarnation(cfg.incarnation);
+  }
+}
+
+}  // namespace procactor::cluster::detail
