@@ -152,12 +152,13 @@ class node {
  public:
   /// An empty handle.
   node() noexcept;
-  /// Joins @p t to the cluster: forks the gateway process (from the calling thread, which must be
-  /// the program's only one, as for tree::start) and waits until it is connected to NATS.
+  /// Joins @p t to the cluster: forks the node's keeper (from the calling thread, which must be
+  /// the program's only one, as for tree::start), which forks the gateway process and restarts it
+  /// (cluster_options::gateway_restarts), and waits until the gateway is connected to NATS.
   /// A node whose name another gateway of the cluster heartbeats under (heard within two
   /// heartbeat periods of connecting) does not join.
   /// @throws std::system_error errc::invalid_argument (a bad name, no URL, the tree is a node
-  /// already, the node name is taken in the cluster), errc::spawn_failed
+  /// already, the node name is taken in the cluster, gateway_restarts below 0), errc::spawn_failed
   /// (no connection within connect_timeout: the NATS error in the message),
   /// std::errc::function_not_supported (built without NATS).
   [[nodiscard]] static node start(tree& t, cluster_options opts);

@@ -670,6 +670,10 @@ void actor_runtime::send_now(ref_target& to, wire::env_kind kind, std::uint64_t 
       wire::encode_envelope(env_scratch_, kind, tag, corr, path_, payload);
     }
     out_->send(to, std::span<const char>(env_scratch_.data(), env_scratch_.size()), wire::user_priority, timeout, ec, why);
+    if (to.remote && ec == errc::no_such_actor) {  // the gateway's inbox closed: its keeper gave up (cluster/keeper.hpp)
+      ec = errc::died;
+      if (why) *why = "node down: the gateway of this node has ended for good; " + to.path + " is out of reach";
+    }
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }

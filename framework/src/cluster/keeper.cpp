@@ -16,6 +16,7 @@
 #include "cluster/watch.hpp"
 #include "internal/child.hpp"
 #include "internal/unique_fd.hpp"
+#include "ipc/mailbox.hpp"
 #include "ipc/names.hpp"
 #include "procactor/detail/codec.hpp"
 #include "procactor/log.hpp"
@@ -184,6 +185,7 @@ int run_keeper(gateway_config cfg, connection& handle) {
   procactor::detail::mail_sender out(cfg.addr, cfg.addr.root);
   std::deque<clock::time_point> restarts;  // within gateway_restart_window
   int failed_in_a_row = 0;
+  std::error_code ec_ignored;
   for (;;) {
     generation g;
     std::string why;
@@ -232,6 +234,10 @@ int run_keeper(gateway_config cfg, connection& handle) {
       const std::string gone = "no more gateway restarts (" + std::to_string(std::max(cfg.opts.gateway_restarts, 0)) +
                                " within " + std::to_string(cfg.opts.gateway_restart_window.count()) +
                                " ms): node " + self + " stays down";
+      // its inbox closed: local senders to other nodes fail at once (died) instead of filling it
+      if (auto box = ipc::mailbox::open(procactor::wire::mailbox_name(cfg.addr.prefix, gateway_path), ec_ignored)) {
+        box->close();
+      }
       tell(handle, "gone " + gone);
       procactor::detail::log_event(log_level::error, "gateway_given_up", "node " + self, gateway_path, gone);
       return 1;
