@@ -89,6 +89,7 @@ struct generation {
   std::optional<process> gw;
   std::optional<connection> line;  // the gateway's answer ("ok", ...)
   internal::unique_fd gw_pidfd;
+  internal::unique_fd host_pidfd;
 
   // Forks both (keeper.hpp); false with @p why.
   bool start(const gateway_config& base, std::string& why) {
@@ -117,6 +118,7 @@ struct generation {
       line.emplace(std::move(mine));
 #ifdef SYS_pidfd_open
       gw_pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, gw->pid(), 0)));
+      host_pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, host->pid(), 0)));
 #endif
       return true;
     } catch (const std::exception& e) {
@@ -140,23 +142,30 @@ struct generation {
     return ec ? std::string() : std::string(b.begin(), b.end());
   }
 
-  // Waits until the gateway ends (true) or the handle's pipe closes (false).
+  // Waits until the gateway or the host ends (true) or the handle's pipe closes (false). The two
+  // are one unit: the gateway holds the host's pipe, so a host that died takes the gateway down
+  // (end) and both start again.
   bool wait_death(connection& handle) {
     for (;;) {
-      const int pfd = gw_pidfd.get();
-      // without a pidfd: a 50 ms slice, then a look at the gateway
-      const auto until = pfd >= 0 ? clock::time_point::max() : clock::now() + std::chrono::milliseconds(50);
-      const int which = wait_readable({handle.native_handle(), pfd}, until);
+      // without pidfds: a 50 ms slice, then a look at both
+      const bool fds = gw_pidfd.get() >= 0 && host_pidfd.get() >= 0;
+      const auto until = fds ? clock::time_point::max() : clock::now() + std::chrono::milliseconds(50);
+      const int which = wait_readable({handle.native_handle(), gw_pidfd.get(), host_pidfd.get()}, until);
       if (which == 0) return false;
-      if (which == 1 || !gw->is_alive()) return true;
+      if (which > 0 || !gw->is_alive() || !host->is_alive()) return true;
     }
   }
 
-  std::string reap_gateway() {
+  // What ended, and how (after wait_death): "the gateway ... died (...)".
+  std::string reap(const std::string& self) {
     std::error_code ec;
-    if (!gw || !gw->started()) return "not started";
-    gw->join(ec);
-    return ec ? ec.message() : gw->status().to_string();
+    if (!gw->is_alive()) {
+      gw->join(ec);
+      return "the gateway of node " + self + " died (" + (ec ? ec.message() : gw->status().to_string()) + ")";
+    }
+    host->join(ec);
+    return "the /.remote supervisor of node " + self + " died (" + (ec ? ec.message() : host->status().to_string()) +
+           "), and its gateway was stopped with it";
   }
 
   void end(bool kill_gateway) {
@@ -220,9 +229,9 @@ int run_keeper(gateway_config cfg, connection& handle) {
       g.end(true);
       return 0;
     }
-    if (said == "ok") why = g.reap_gateway();
-    g.end(true);  // (a gateway that failed to start may still run: killed)
-    const std::string text = "the gateway of node " + self + (said == "ok" ? " died (" : " did not start (") + why + ")";
+    const std::string text =
+        said == "ok" ? g.reap(self) : "the gateway of node " + self + " did not start (" + why + ")";
+    g.end(true);  // (a gateway that failed to start, or whose host died, may still run: killed)
     // 1. every actor is told before any new gateway runs (keeper.hpp)
     tell_actors(cfg, out, text);
     tell(handle, "down " + text);
