@@ -13,6 +13,9 @@
 //    (libnats, default buffering), counted at the subscriber, same server, same run;
 //  - node_down_detection: ms from SIGKILL of node c's gateway to node a's gateway declaring c down
 //    (the time it records, on the machine's steady clock), over --kills kills (a new incarnation of c joins between kills);
+//  - gateway_restart: ms from SIGKILL of node c's gateway (gateway_restarts on) to node a seeing c
+//    up as a new incarnation (value, p50/p99) and to c's keeper having the new gateway joined
+//    (rejoined_*), over --kills / 2 kills;
 //  - node_down_detection_link_cut: ms from cutting node c's link (test/support/netns.hpp: the hub's
 //    end of c's veth set down; nats-server in the hub, a and c in namespaces of their own) to node
 //    a's gateway declaring c down, over --cuts cuts (c heals and rejoins as a new incarnation
@@ -325,6 +328,53 @@ double one_down(procactor::tree& tc, procactor::cluster::node& a, const procacto
   return -1;
 }
 
+// gateway_restart: node c with gateway_restarts on; per round its gateway is SIGKILLed and the
+// time is taken until its keeper has a new gateway joined (the handle's gateway_restarts() moves)
+// and until node a's table has c up as a new incarnation. Both in ms, appended to @p joined and
+// @p seen; false if a round did not end within 5 s.
+bool gateway_restarts_timed(procactor::tree& tc, procactor::cluster::node& a, procactor::cluster_options co, int rounds,
+                            std::vector<double>& joined, std::vector<double>& seen) {
+  co.gateway_restarts = rounds + 1;
+  co.gateway_restart_window = std::chrono::milliseconds(1);  // (each restart counts alone)
+  auto c = procactor::cluster::node::start(tc, co);
+  auto incarnation_at_a = [&]() -> std::uint64_t {
+    std::error_code ec;
+    for (const auto& m : a.members(1s, ec)) {
+      if (m.node == "c" && m.up) return m.incarnation;
+    }
+    return 0;
+  };
+  for (int r = 0; r < rounds; ++r) {
+    const auto give_up = clk::now() + 5s;
+    std::uint64_t inc = 0;
+    while ((inc = incarnation_at_a()) == 0) {
+      if (clk::now() > give_up) return false;
+      std::this_thread::sleep_for(2ms);
+    }
+    const auto before = c.gateway_restarts();
+    ::kill(c.gateway_pid(), SIGKILL);
+    const auto killed = clk::now();
+    bool have_joined = false, have_seen = false;
+    while (!have_joined || !have_seen) {
+      if (clk::now() > killed + 5s) return false;
+      const double ms = std::chrono::duration<double, std::milli>(clk::now() - killed).count();
+      if (!have_joined && c.gateway_restarts() > before) {
+        joined.push_back(ms);
+        have_joined = true;
+      }
+      if (!have_seen) {
+        const auto now_inc = incarnation_at_a();
+        if (now_inc != 0 && now_inc != inc) {
+          seen.push_back(ms);
+          have_seen = true;
+        }
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  return true;
+}
+
 void emit_rate(const std::string& name, const std::vector<double>& v, const std::string& extra) {
   std::printf("{\"name\": \"%s\", \"value\": %.6g, \"unit\": \"msg/s\", \"reps\": %zu, \"samples\": [", name.c_str(),
               percentile(v, 50), v.size());
@@ -468,12 +518,15 @@ int main(int argc, char** argv) {
   auto tb = procactor::tree::start("cb", s);
   auto tc = procactor::tree::start("cc", s);
   auto tr = procactor::tree::start("cr", s);  // node r: at-least-once (cluster_throughput_64B_at_least_once)
-  std::vector<double> cm, call, nm, nall, downs, ct, nt, rt;
+  std::vector<double> cm, call, nm, nall, downs, ct, nt, rt, restart_joined, restart_seen;
   bool failed = false;
   {
     procactor::cluster_options o;
     o.url = srv.url();
     o.cluster = "bench";
+    // node_down_detection SIGKILLs c's gateway to take the node down: its keeper must not
+    // bring it back as a new incarnation
+    o.gateway_restarts = 0;
     o.node = "a";
     auto a = procactor::cluster::node::start(ta, o);
     o.node = "b";
@@ -537,6 +590,10 @@ int main(int argc, char** argv) {
       }
       downs.push_back(ms);
     }
+    if (do_down && !gateway_restarts_timed(tc, a, o, std::max(kills / 2, 1), restart_joined, restart_seen)) {
+      std::fprintf(stderr, "cluster_bench: node c's gateway did not come back in time\n");
+      return 1;
+    }
   }
   if (!cm.empty()) {
     char extra[160];
@@ -561,6 +618,13 @@ int main(int argc, char** argv) {
                 "\"p50\": %.6g, \"p90\": %.6g, \"p99\": %.6g, \"max\": %.6g}\n",
                 percentile(downs, 99), downs.size(), percentile(downs, 50), percentile(downs, 90), percentile(downs, 99),
                 *std::max_element(downs.begin(), downs.end()));
+  }
+  if (!restart_seen.empty()) {
+    std::printf("{\"name\": \"gateway_restart\", \"value\": %.6g, \"unit\": \"ms\", \"kills\": %zu, "
+                "\"p50\": %.6g, \"p99\": %.6g, \"max\": %.6g, \"rejoined_p50\": %.6g, \"rejoined_p99\": %.6g}\n",
+                percentile(restart_seen, 50), restart_seen.size(), percentile(restart_seen, 50),
+                percentile(restart_seen, 99), *std::max_element(restart_seen.begin(), restart_seen.end()),
+                percentile(restart_joined, 50), percentile(restart_joined, 99));
   }
   ta.stop();
   tb.stop();
