@@ -356,6 +356,25 @@ class actor {
   void link(std::string_view who, std::error_code& ec) noexcept;
   /// @overload
   void link(const actor_ref& who) { link(std::string_view(who.path())); }
+  /// Ends every monitor this actor holds on @p who (Erlang's demonitor with flush): no `down` of
+  /// theirs is delivered after this call, even one already on its way. Nothing to end is no
+  /// error; a name that does not resolve is errc::no_such_actor. On another node's actor
+  /// ("node:name") its downs are dropped here; the watch itself ends in the gateways when the
+  /// actor ends or its node goes down.
+  void demonitor(std::string_view who);
+  /// @overload
+  void demonitor(std::string_view who, std::error_code& ec) noexcept;
+  /// @overload
+  void demonitor(const actor_ref& who) { demonitor(std::string_view(who.path())); }
+  /// Ends the link between this actor and @p who, both ways, whichever side made it (Erlang's
+  /// unlink): no exit of either reaches the other through it after this call, even one already
+  /// on its way to this actor. Not across nodes yet: std::errc::function_not_supported for a
+  /// "node:name" address.
+  void unlink(std::string_view who);
+  /// @overload
+  void unlink(std::string_view who, std::error_code& ec) noexcept;
+  /// @overload
+  void unlink(const actor_ref& who) { unlink(std::string_view(who.path())); }
   /// Ends this actor normally once the current handler returns.
   void stop() noexcept;
 
@@ -502,6 +521,7 @@ class actor {
   void reply_encoded(std::uint64_t tag, std::error_code& ec) noexcept;
   std::shared_ptr<detail::promise_state> take_request(std::string_view reply_type);
   void watch(std::string_view who, bool link, std::error_code& ec) noexcept;
+  void unwatch(std::string_view who, bool link, std::error_code& ec) noexcept;
   std::uint64_t start_timer(std::chrono::milliseconds d, bool repeat, std::uint64_t tag, std::string bytes);
 
   std::unordered_map<std::uint64_t, std::function<bool(std::span<const char>)>> handlers_;

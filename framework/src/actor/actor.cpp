@@ -233,6 +233,48 @@ void actor::watch(std::string_view who, bool link, std::error_code& ec) noexcept
   rt_->monitor(path, link, ec);
 }
 
+void actor::unwatch(std::string_view who, bool link, std::error_code& ec) noexcept {
+  ec.clear();
+  if (!rt_) {
+    ec = errc::not_started;
+    return;
+  }
+  if (cluster::detail::node_shaped(who)) {  // a node address (no local actor of that name)
+    auto t = rt_->lookup(nullptr, who, ec, nullptr);
+    if (t && t->remote) {
+      if (link) {
+        ec = std::make_error_code(std::errc::function_not_supported);
+      } else {
+        rt_->forget_remote_monitors(t->path);
+      }
+      return;
+    }
+    ec.clear();
+  }
+  std::string path, why;
+  if (!rt_->resolve(who, path, why)) {
+    ec = errc::no_such_actor;
+    return;
+  }
+  rt_->unwatch(path, link, ec);
+}
+
+void actor::demonitor(std::string_view who, std::error_code& ec) noexcept { unwatch(who, false, ec); }
+
+void actor::demonitor(std::string_view who) {
+  std::error_code ec;
+  unwatch(who, false, ec);
+  throw_if_error(ec, "procactor::actor::demonitor");
+}
+
+void actor::unlink(std::string_view who, std::error_code& ec) noexcept { unwatch(who, true, ec); }
+
+void actor::unlink(std::string_view who) {
+  std::error_code ec;
+  unwatch(who, true, ec);
+  throw_if_error(ec, "procactor::actor::unlink");
+}
+
 void actor::monitor(std::string_view who, std::error_code& ec) noexcept { watch(who, false, ec); }
 
 void actor::monitor(std::string_view who) {

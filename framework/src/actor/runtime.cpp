@@ -241,6 +241,11 @@ void actor_runtime::on_pipe_readable() {
         if (auto d = wire::decode_frame(in)) handle_down(*d);
         break;
       case wire::frame_kind::undelivered: handle_undelivered(*f); break;
+      case wire::frame_kind::unwatched: {  // every down of the watches it ended has come before it
+        auto it = unwatching_.find({std::string(f->from), f->corr});
+        if (it != unwatching_.end() && --it->second == 0) unwatching_.erase(it);
+        break;
+      }
       default: break;
     }
     end_turn();
@@ -581,6 +586,9 @@ void actor_runtime::handle_down(const wire::frame& f, bool remote) {
   // Requests that the dead incarnation had taken fail now, not at their timeout; those still
   // queued wait for the next incarnation (watched anew); a late down of an earlier incarnation
   // fails nothing.
+  if (!remote && f.corr <= 1 && !unwatching_.empty() && unwatching_.count({f.from, f.corr})) {
+    return;  // a monitor or link this actor ended (demonitor, unlink) before this down reached it
+  }
   mark_busy();  // request callbacks and the down handler run here (on_pipe_readable marks idle)
   std::vector<std::uint64_t> dead;
   std::vector<const request_watch*> waiting;
@@ -1119,6 +1127,31 @@ void actor_runtime::monitor(const std::string& who, bool link, std::error_code& 
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
+}
+
+void actor_runtime::unwatch(const std::string& who, bool link, std::error_code& ec) noexcept {
+  try {
+    wire::frame f;
+    f.kind = wire::frame_kind::unwatch;
+    f.from = path_;
+    f.to = who;
+    f.corr = link ? 1u : 0u;
+    f.payload = path_;  // the watcher
+    send_frame(f, ec);
+    if (ec) return;
+    ++unwatching_[{who, f.corr}];
+    if (link) {  // the link's other half: the watch @p who holds on this actor (in this actor's supervisor)
+      f.to = path_;
+      f.payload = who;
+      send_frame(f, ec);
+    }
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+void actor_runtime::forget_remote_monitors(const std::string& address) noexcept {
+  std::erase_if(remote_watches_, [&](const auto& w) { return w.first == address && w.second == cluster::detail::watch_monitor; });
 }
 
 void actor_runtime::send_frame(const wire::frame& f, std::error_code& ec) noexcept {

@@ -29,7 +29,7 @@ struct env_head {
 static_assert(sizeof(env_head) == envelope_head_size);
 
 constexpr std::uint32_t frame_magic = 0x32464150;  // "PAF2"
-constexpr std::uint8_t max_frame_kind = static_cast<std::uint8_t>(frame_kind::undelivered);
+constexpr std::uint8_t max_frame_kind = static_cast<std::uint8_t>(frame_kind::unwatched);
 constexpr std::uint8_t max_reason_kind = static_cast<std::uint8_t>(exit_reason::kind_t::node_down);
 
 struct frame_head {

@@ -94,6 +94,11 @@ enum class frame_kind : std::uint8_t {
   undelivered = 10,  // supervisor -> the sender `to` of a routed message to `from` that was dropped
                      // (its receiver frozen, far behind, or gone with it queued): corr = the
                      // message's type tag, reason.detail = why. A control frame: never dropped.
+  unwatch = 11,      // asker `from` -> the supervisor of `to`: the watches of kind corr (0 monitor,
+                     // 1 link) that the watcher named in `payload` holds on `to` end, without a down
+                     // (demonitor, unlink). Always answered with an unwatched frame to the asker.
+  unwatched = 12,    // back to the asker `to`: `from` (the unwatch's `to`), corr, payload echoed.
+                     // Every down of those watches sent before it has reached the asker already.
 };
 
 /// The payload of a down frame about an actor with a mailbox: "<restarts>:<dequeued>" of the

@@ -768,6 +768,8 @@ void supervisor::route(const wire::frame_view& f) {
         // below a nested supervisor being restarted: the monitor waits for it (as one of that
         // supervisor itself), a "no such actor" now would fail requests its next children answer
         if (auto held = wire::decode_frame(f.bytes)) c.held.push_back(std::move(*held));
+      } else if (f.kind == wire::frame_kind::unwatch) {
+        unwatch(&c, f);  // (what waits for it in held; nothing below it watches while it is down)
       } else if (c.spec.supervisor && !c.gone && f.kind == wire::frame_kind::route) {
         // below a nested supervisor being restarted: a lost message, not a missing actor (a down
         // "no such actor" would fail the sender's requests to an actor that comes back)
@@ -797,6 +799,15 @@ void supervisor::control_at_self(const wire::frame_view& f) {
       }  // answered once it started
       children_.back()->start_waiters.push_back(watcher{std::string(f.from), f.corr});
       enqueue_start(children_.size() - 1);
+      return;
+    case wire::frame_kind::unwatch:
+      if (!is_root_ && parent_) {  // (its watchers are kept by its parent)
+        parent_->send(f.bytes);
+      } else {
+        unwatch(nullptr, f);
+      }
+      return;
+    case wire::frame_kind::unwatched:
       return;
     case wire::frame_kind::monitor:
     case wire::frame_kind::terminate_child:
@@ -838,6 +849,9 @@ void supervisor::control_at_child(std::size_t k, const wire::frame_view& f) {
         return;
       }
       break;
+    case wire::frame_kind::unwatch:
+      unwatch(&c, f);
+      return;
     case wire::frame_kind::monitor: {
       watched_state s;
       s.gone = c.gone;
@@ -879,9 +893,24 @@ void supervisor::control_at_child(std::size_t k, const wire::frame_view& f) {
   }
 }
 
+void supervisor::unwatch(child* c, const wire::frame_view& f) {
+  const std::string_view watcher(f.payload.data(), f.payload.size());
+  if (c) {
+    if (c->path == f.to) c->watchers.remove(watcher, f.corr);
+    std::erase_if(c->held, [&](const wire::frame& m) {
+      return m.kind == wire::frame_kind::monitor && m.from == watcher && m.to == f.to && m.corr == f.corr;
+    });
+  }
+  emit(wire::frame_kind::unwatched, f.from, f.to, f.corr, exit_reason{}, watcher);
+}
+
 void supervisor::not_found(const wire::frame_view& f) {
   if (f.kind == wire::frame_kind::down || f.kind == wire::frame_kind::child_reply ||
-      f.kind == wire::frame_kind::undelivered) {
+      f.kind == wire::frame_kind::undelivered || f.kind == wire::frame_kind::unwatched) {
+    return;
+  }
+  if (f.kind == wire::frame_kind::unwatch) {  // no such actor: nothing watched it
+    unwatch(nullptr, f);
     return;
   }
   if (f.kind == wire::frame_kind::start_child || f.kind == wire::frame_kind::terminate_child) {

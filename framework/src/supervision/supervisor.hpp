@@ -79,6 +79,9 @@ class supervisor {
   void control_at_child(std::size_t k, const wire::frame_view& f);
   void control_at_self(const wire::frame_view& f);
   void not_found(const wire::frame_view& f);
+  /// An unwatch (demonitor, unlink) for child @p c: its watches of that kind by that watcher end,
+  /// and those waiting with it (held); answered with an unwatched frame to the asker.
+  void unwatch(child* c, const wire::frame_view& f);
   /// Request monitors forwarded to the nested supervisor @p c for its subtree (child::transit):
   /// remembered, forgotten when their down passes back, and at its death (@p why) held for its
   /// next incarnation, which answers them (an incarnation below it that died with it is reported

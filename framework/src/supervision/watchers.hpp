@@ -28,6 +28,10 @@ class watch_list {
     return out;
   }
   bool empty() const noexcept { return list_.empty(); }
+  /// Removes every watch of @p path of kind @p kind (demonitor, unlink).
+  void remove(std::string_view path, std::uint64_t kind) {
+    std::erase_if(list_, [&](const watcher& w) { return w.path == path && w.kind == kind; });
+  }
 
  private:
   std::vector<watcher> list_;
