@@ -52,6 +52,10 @@ struct watch_q {
   std::string address;
   bool link = false;
 };
+struct unwatch_q {  // to an asker: demonitor (or unlink) address, then an echo request to it (the sync)
+  std::string address;
+  bool link = false;
+};
 struct ask_held {  // a held request to address, then an echo request after it (the sync)
   std::string address;
 };
@@ -126,6 +130,20 @@ class asker : public actor {
       // the watch went to the node's gateway before this request: its reply says it is there
       request<std::string>(w.address, echo_q{"sync"}, 5s,
                            [sink](procactor::result<std::string> r) { sink->put("watching: " + outcome(r)); });
+    });
+    on<unwatch_q>([this, sink](const unwatch_q& w) {
+      std::error_code ec;
+      if (w.link) {
+        unlink(w.address, ec);
+      } else {
+        demonitor(w.address, ec);
+      }
+      if (ec) {
+        sink->put("unwatch failed: " + ec.message());
+        return;
+      }
+      request<std::string>(w.address, echo_q{"sync"}, 5s,
+                           [sink](procactor::result<std::string> r) { sink->put("unwatched: " + outcome(r)); });
     });
     on<ask_held>([this, sink](const ask_held& a) {
       request<std::string>(a.address, hold_q{0}, 10s,
@@ -413,6 +431,91 @@ BOOST_AUTO_TEST_CASE(a_node_killed_gives_its_remote_monitors_down_node_down_with
   n.ta.send("asker", ask{"b:/krb/echo", "late"});
   const std::string late = next(n.ta);
   BOOST_TEST(late.rfind("error died: b:/krb/echo died: node down: b", 0) == 0u, late);
+}
+
+BOOST_AUTO_TEST_CASE(an_unwatch_ends_the_watch_on_both_nodes_whichever_side_linked) {
+  using procactor::cluster::detail::watch_actions;
+  using procactor::cluster::detail::watch_table;
+  namespace cd = procactor::cluster::detail;
+  supervisor_spec s;
+  s.children = {child_spec::of<echo_actor>("asker"), child_spec::of<echo_actor>("echo")};
+  tree t = tree::start("wun", s);
+  const auto* addr = procactor::detail::address_of(t);
+  BOOST_TEST_REQUIRE(addr != nullptr);
+  watch_table a(*addr, "a");  // node a's table (its watcher /wun/asker; one tree plays both nodes)
+  watch_table b(*addr, "b");  // node b's (its actor /wun/echo)
+  // a's asker links b's echo: a keeps its watch and the half that watches the asker for echo
+  watch_actions acts;
+  a.watch("/wun/asker", cd::watch_link, "b:echo", cd::node_is::up, 7, 9, acts);
+  BOOST_TEST_REQUIRE(acts.frames.size() == 1u);
+  const std::uint64_t id = acts.frames[0].corr;
+  watch_actions at_b;
+  b.on_watch("a", 9, id, cd::watch_link, "/wun/asker", "echo", at_b);
+  BOOST_TEST((a.watching() == 1u && a.watched() == 1u && b.watched() == 1u));
+  // the linker unlinks: both of a's entries go, and b is told to drop its own
+  watch_actions un;
+  a.unwatch("/wun/asker", cd::watch_link, "b:echo", un);
+  BOOST_TEST((a.watching() == 0u && a.watched() == 0u));
+  BOOST_TEST_REQUIRE(un.frames.size() == 1u);
+  BOOST_TEST((un.frames[0].is_watch && un.frames[0].node == "b" && un.frames[0].corr == id &&
+              un.frames[0].tag == cd::unwatch_monitor));
+  watch_actions none;
+  b.on_watch("a", 1234, id, un.frames[0].tag, "/wun/asker", "echo", none);  // another incarnation's: ignored
+  BOOST_TEST(b.watched() == 1u);
+  b.on_watch("a", 9, id, un.frames[0].tag, "/wun/asker", "echo", none);
+  BOOST_TEST(b.watched() == 0u);
+  // again, and now the partner (b's echo) unlinks: b drops its entry and tells a, which drops both
+  watch_actions again;
+  a.watch("/wun/asker", cd::watch_link, "b:echo", cd::node_is::up, 7, 9, again);
+  const std::uint64_t id2 = again.frames.at(0).corr;
+  b.on_watch("a", 9, id2, cd::watch_link, "/wun/asker", "echo", none);
+  BOOST_TEST_REQUIRE(b.watched() == 1u);
+  watch_actions by_partner;
+  b.unwatch("/wun/echo", cd::watch_link, "a:/wun/asker", by_partner);
+  BOOST_TEST(b.watched() == 0u);
+  BOOST_TEST_REQUIRE(by_partner.frames.size() == 1u);
+  BOOST_TEST((by_partner.frames[0].node == "a" && by_partner.frames[0].corr == id2 &&
+              by_partner.frames[0].tag == cd::unlinked));
+  a.on_watch("b", 7, id2, cd::unlinked, "/wun/echo", "/wun/asker", none);
+  BOOST_TEST((a.watching() == 0u && a.watched() == 0u));
+  // a monitor: one entry on each side, both gone
+  watch_actions m;
+  a.watch("/wun/asker", cd::watch_monitor, "b:echo", cd::node_is::up, 7, 9, m);
+  b.on_watch("a", 9, m.frames.at(0).corr, cd::watch_monitor, "/wun/asker", "echo", none);
+  watch_actions um;
+  a.unwatch("/wun/asker", cd::watch_monitor, "b:echo", um);
+  b.on_watch("a", 9, um.frames.at(0).corr, um.frames.at(0).tag, "/wun/asker", "echo", none);
+  BOOST_TEST((a.watching() == 0u && b.watched() == 0u));
+  t.stop();
+  t.join();
+}
+
+BOOST_AUTO_TEST_CASE(demonitor_and_unlink_across_nodes_deliver_nothing_after_the_call,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  supervisor_spec b = b_spec();
+  b.children.push_back(child_spec::of<echo_actor>("crash2"));
+  two_nodes n("ur", std::move(b));
+  const auto asker0 = n.ta.stats("asker").restarts;
+  // a monitor and a link on b's crash, both ended; a monitor of crash2 kept (the control)
+  n.ta.send("asker", watch_q{"b:/urb/crash", false});
+  BOOST_TEST_REQUIRE(next(n.ta) == "watching: sync from /.gateway");
+  n.ta.send("asker", watch_q{"b:/urb/crash", true});
+  BOOST_TEST_REQUIRE(next(n.ta) == "watching: sync from /.gateway");
+  n.ta.send("asker", unwatch_q{"b:/urb/crash", false});
+  BOOST_TEST_REQUIRE(next(n.ta) == "unwatched: sync from /.gateway");
+  n.ta.send("asker", unwatch_q{"b:/urb/crash", true});
+  BOOST_TEST_REQUIRE(next(n.ta) == "unwatched: sync from /.gateway");
+  n.ta.send("asker", watch_q{"b:/urb/crash2", false});
+  BOOST_TEST_REQUIRE(next(n.ta) == "watching: sync from /.gateway");
+  // crash dies abnormally, then crash2: b's gateway reports deaths in order, so the control's down
+  // comes after any of crash's would
+  const auto crash0 = n.tb.stats("crash").restarts;
+  n.tb.send("crash", crash_q{0});
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return n.tb.stats("crash").restarts == crash0 + 1; }, 5s));
+  n.tb.send("crash2", crash_q{0});
+  const std::string d = next(n.ta);
+  BOOST_TEST(d.rfind("down b:/urb/crash2 ", 0) == 0u, d);
+  BOOST_TEST(n.ta.stats("asker").restarts == asker0);  // no linked exit reached it
 }
 
 BOOST_AUTO_TEST_CASE(a_link_across_nodes_ends_each_side_when_the_other_ends_abnormally_or_its_node_goes_down,

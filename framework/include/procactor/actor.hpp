@@ -359,8 +359,7 @@ class actor {
   /// Ends every monitor this actor holds on @p who (Erlang's demonitor with flush): no `down` of
   /// theirs is delivered after this call, even one already on its way. Nothing to end is no
   /// error; a name that does not resolve is errc::no_such_actor. On another node's actor
-  /// ("node:name") its downs are dropped here; the watch itself ends in the gateways when the
-  /// actor ends or its node goes down.
+  /// ("node:name", the address monitor() was given) both gateways drop the watch.
   void demonitor(std::string_view who);
   /// @overload
   void demonitor(std::string_view who, std::error_code& ec) noexcept;
@@ -368,8 +367,9 @@ class actor {
   void demonitor(const actor_ref& who) { demonitor(std::string_view(who.path())); }
   /// Ends the link between this actor and @p who, both ways, whichever side made it (Erlang's
   /// unlink): no exit of either reaches the other through it after this call, even one already
-  /// on its way to this actor. Not across nodes yet: std::errc::function_not_supported for a
-  /// "node:name" address.
+  /// on its way to this actor. Across nodes, @p who is the address link() was given (or, on the
+  /// partner's side, the linker's "node:/path", as its exit names it); a link exit of it already
+  /// on its way is dropped until this actor links to it again.
   void unlink(std::string_view who);
   /// @overload
   void unlink(std::string_view who, std::error_code& ec) noexcept;

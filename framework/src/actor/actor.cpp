@@ -242,11 +242,7 @@ void actor::unwatch(std::string_view who, bool link, std::error_code& ec) noexce
   if (cluster::detail::node_shaped(who)) {  // a node address (no local actor of that name)
     auto t = rt_->lookup(nullptr, who, ec, nullptr);
     if (t && t->remote) {
-      if (link) {
-        ec = std::make_error_code(std::errc::function_not_supported);
-      } else {
-        rt_->forget_remote_monitors(t->path);
-      }
+      rt_->unwatch_remote(*t, link, ec);
       return;
     }
     ec.clear();

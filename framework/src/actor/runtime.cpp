@@ -529,7 +529,8 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
       auto w = remote_watches_.find({d->from, d->corr});
       const bool known = w != remote_watches_.end();
       if (known) remote_watches_.erase(w);
-      if (known || d->corr == cluster::detail::watch_link) handle_down(*d, true);
+      const bool unlinked = d->corr == cluster::detail::watch_link && remote_unlinked_.count(d->from) != 0;
+      if (known || (d->corr == cluster::detail::watch_link && !unlinked)) handle_down(*d, true);
     }
     return;
   }
@@ -1049,7 +1050,10 @@ void actor_runtime::watch_remote(ref_target& who, std::uint64_t kind, std::error
     cluster::detail::encode_watch(env_scratch_, path_, kind, who.path);
     out_->send(who, std::span<const char>(env_scratch_.data(), env_scratch_.size()), wire::user_priority,
                default_send_timeout, ec, nullptr);
-    if (!ec) remote_watches_.emplace(who.path, kind);
+    if (!ec) {
+      remote_watches_.emplace(who.path, kind);
+      if (kind == cluster::detail::watch_link) remote_unlinked_.erase(who.path);
+    }
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
@@ -1150,8 +1154,21 @@ void actor_runtime::unwatch(const std::string& who, bool link, std::error_code& 
   }
 }
 
-void actor_runtime::forget_remote_monitors(const std::string& address) noexcept {
-  std::erase_if(remote_watches_, [&](const auto& w) { return w.first == address && w.second == cluster::detail::watch_monitor; });
+void actor_runtime::unwatch_remote(ref_target& who, bool link, std::error_code& ec) noexcept {
+  try {
+    flush_packs();  // (as watch_remote)
+    env_scratch_.clear();
+    cluster::detail::encode_watch(env_scratch_, path_, link ? cluster::detail::unwatch_link : cluster::detail::unwatch_monitor,
+                                  who.path);
+    out_->send(who, std::span<const char>(env_scratch_.data(), env_scratch_.size()), wire::user_priority,
+               default_send_timeout, ec, nullptr);
+    if (ec) return;
+    const std::uint64_t kind = link ? cluster::detail::watch_link : cluster::detail::watch_monitor;
+    std::erase_if(remote_watches_, [&](const auto& w) { return w.first == who.path && w.second == kind; });
+    if (link) remote_unlinked_.insert(who.path);
+  } catch (...) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
 }
 
 void actor_runtime::send_frame(const wire::frame& f, std::error_code& ec) noexcept {

@@ -71,9 +71,10 @@ class actor_runtime {
   /// Ends this actor's monitors (or its link, both halves) of the local actor @p who: a down of
   /// theirs not yet handled is dropped (wire::frame_kind::unwatch).
   void unwatch(const std::string& who, bool link, std::error_code& ec) noexcept;
-  /// Ends this actor's remote monitors of @p address: their downs are dropped here (the watch
-  /// stays in the gateways until @p address ends or its node goes down).
-  void forget_remote_monitors(const std::string& address) noexcept;
+  /// Ends this actor's remote monitors of @p address (or its link with it, either side's): the
+  /// gateways drop the watches (cluster/watch.hpp unwatch), and downs already on their way are
+  /// dropped here.
+  void unwatch_remote(ref_target& who, bool link, std::error_code& ec) noexcept;
   /// monitor / link (kind: cluster/watch.hpp watch_*) of an actor on another node (@p who remote).
   void watch_remote(ref_target& who, std::uint64_t kind, std::error_code& ec) noexcept;
   void stop(exit_reason::kind_t why) noexcept;
@@ -234,6 +235,9 @@ class actor_runtime {
   // The remote monitors and links this actor took (address, watch kind), until their down: what
   // a gateway_reset ends (this node's gateway died, and with it its watch table).
   std::multiset<std::pair<std::string, std::uint64_t>> remote_watches_;
+  // Remote addresses this actor unlinked and has not linked again: a link exit from one of them
+  // is dropped (it was on its way when the link ended).
+  std::set<std::string, std::less<>> remote_unlinked_;
   // Unwatches sent and not yet answered, by (watched path, kind): a down of theirs is dropped.
   std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> unwatching_;
 

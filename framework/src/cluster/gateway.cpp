@@ -803,7 +803,11 @@ struct gateway {
       }
     }
     watch_actions acts;
-    watches.watch(env.from, env.corr, address, state, node_inc, my_inc, acts);
+    if (env.corr == unwatch_monitor || env.corr == unwatch_link) {  // demonitor, unlink (watch.hpp)
+      watches.unwatch(env.from, env.corr == unwatch_link ? watch_link : watch_monitor, address, acts);
+    } else {
+      watches.watch(env.from, env.corr, address, state, node_inc, my_inc, acts);
+    }
     run_watch_actions(acts, main_out);
   }
 

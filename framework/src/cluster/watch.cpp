@@ -115,8 +115,54 @@ bool watch_table::add_watched(watched_entry e, std::uint64_t id, watch_actions& 
   return true;
 }
 
+void watch_table::unwatch(std::string_view watcher, std::uint64_t kind, std::string_view address,
+                          watch_actions& out) {
+  std::string_view node, name;
+  if (!split(address, node, name)) return;
+  std::lock_guard lock(mu_);
+  // the watches this actor took (for a link, with the half that watches it here)
+  for (auto it = watching_.begin(); it != watching_.end();) {
+    const watching_entry& w = it->second;
+    if (w.watcher == watcher && w.address == address && w.kind == kind) {
+      out.frames.push_back(watch_frame{true, w.node, w.node_inc, it->first, unwatch_monitor, 0, w.watcher,
+                                       std::string(name), {}});
+      watched_.erase(it->first);
+      it = watching_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (kind != watch_link) return;
+  // a link an actor of that node made to this one: the half that watches this one for it
+  for (auto it = watched_.begin(); it != watched_.end();) {
+    const watched_entry& e = it->second;
+    if (e.mode == 0 && e.kind == watch_link && e.path == watcher && e.node == node && e.watcher == name) {
+      out.frames.push_back(watch_frame{true, e.node, e.node_inc, e.wire_corr, unlinked, 0, e.path, e.watcher, {}});
+      it = watched_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void watch_table::on_watch(std::string_view node, std::uint64_t inc, std::uint64_t corr, std::uint64_t kind,
                            std::string_view watcher, std::string_view name, watch_actions& out) {
+  if (kind == unwatch_monitor || kind == unwatch_link || kind == unlinked) {  // (watch.hpp)
+    std::lock_guard lock(mu_);
+    if (kind == unlinked) {  // our actor's link id corr: its partner there unlinked
+      auto w = watching_.find(corr);
+      if (w != watching_.end() && w->second.node == node && w->second.node_inc == inc && w->second.kind == watch_link) {
+        watching_.erase(w);
+        watched_.erase(corr);
+      }
+      return;
+    }
+    std::erase_if(watched_, [&](const auto& kv) {
+      const watched_entry& e = kv.second;
+      return e.mode == 0 && e.node == node && e.node_inc == inc && e.wire_corr == corr;
+    });
+    return;
+  }
   std::string path, why;
   const bool resolved = procactor::detail::resolve_name(addr_, addr_.root, name, path, why);
   if (resolved && name.find('/') == std::string_view::npos && name[0] != '~' && name[0] != '@' &&

@@ -62,6 +62,13 @@ struct gateway_reset {
 inline constexpr std::uint64_t watch_monitor = 0;
 inline constexpr std::uint64_t watch_link = 1;
 inline constexpr std::uint64_t watch_request = 2;
+/// A local actor's watch request of kind unwatch_monitor / unwatch_link ends its watches of that
+/// kind on the address (demonitor, unlink), on both nodes. Between gateways, a wire::kind::watch
+/// frame of tag unwatch_monitor (or unwatch_link: the same) ends the watched side of watch id
+/// corr; one of tag unlinked ends the linker's side of its link id corr (its partner unlinked).
+inline constexpr std::uint64_t unwatch_monitor = 3;
+inline constexpr std::uint64_t unwatch_link = 4;
+inline constexpr std::uint64_t unlinked = 5;
 
 /// Whether @p name has the shape of a node address ("<valid node name>:<something>").
 bool node_shaped(std::string_view name) noexcept;
@@ -118,6 +125,9 @@ class watch_table {
   /// watch_request); @p state and @p inc: the gateway's view of the address's node.
   void watch(std::string_view watcher, std::uint64_t kind, std::string_view address, node_is state,
              std::uint64_t inc, std::uint64_t my_inc, watch_actions& out);
+  /// Local actor @p watcher ends its watches of @p kind (watch_monitor, watch_link) on @p address;
+  /// a link ends whichever side made it. The other node is told (unwatch frames).
+  void unwatch(std::string_view watcher, std::uint64_t kind, std::string_view address, watch_actions& out);
   /// A wire::kind::watch frame from @p node (incarnation @p inc).
   void on_watch(std::string_view node, std::uint64_t inc, std::uint64_t corr, std::uint64_t kind,
                 std::string_view watcher, std::string_view name, watch_actions& out);
