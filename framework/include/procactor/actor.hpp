@@ -520,8 +520,7 @@ class actor {
                        reply_fn fn);
   void reply_encoded(std::uint64_t tag, std::error_code& ec) noexcept;
   std::shared_ptr<detail::promise_state> take_request(std::string_view reply_type);
-  void watch(std::string_view who, bool link, std::error_code& ec) noexcept;
-  void unwatch(std::string_view who, bool link, std::error_code& ec) noexcept;
+  void watch(std::string_view who, bool link, bool end, std::error_code& ec) noexcept;
   std::uint64_t start_timer(std::chrono::milliseconds d, bool repeat, std::uint64_t tag, std::string bytes);
 
   std::unordered_map<std::uint64_t, std::function<bool(std::span<const char>)>> handlers_;

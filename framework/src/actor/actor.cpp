@@ -212,7 +212,9 @@ void actor::cancel_timer(std::uint64_t id) noexcept {
   if (rt_) rt_->cancel_timer(id);
 }
 
-void actor::watch(std::string_view who, bool link, std::error_code& ec) noexcept {
+// monitor / link (@p end false) and demonitor / unlink (true), local or on another node.
+void actor::watch(std::string_view who, bool link, bool end, std::error_code& ec) noexcept {
+  ec.clear();
   if (!rt_) {
     ec = errc::not_started;
     return;
@@ -220,7 +222,11 @@ void actor::watch(std::string_view who, bool link, std::error_code& ec) noexcept
   if (cluster::detail::node_shaped(who)) {  // a node address (no local actor of that name): its gateway watches
     auto t = rt_->lookup(nullptr, who, ec, nullptr);
     if (t && t->remote) {
-      rt_->watch_remote(*t, link ? cluster::detail::watch_link : cluster::detail::watch_monitor, ec);
+      if (end) {
+        rt_->unwatch_remote(*t, link, ec);
+      } else {
+        rt_->watch_remote(*t, link ? cluster::detail::watch_link : cluster::detail::watch_monitor, ec);
+      }
       return;
     }
     ec.clear();
@@ -230,60 +236,42 @@ void actor::watch(std::string_view who, bool link, std::error_code& ec) noexcept
     ec = errc::no_such_actor;
     return;
   }
-  rt_->monitor(path, link, ec);
+  if (end) {
+    rt_->unwatch(path, link, ec);
+  } else {
+    rt_->monitor(path, link, ec);
+  }
 }
 
-void actor::unwatch(std::string_view who, bool link, std::error_code& ec) noexcept {
-  ec.clear();
-  if (!rt_) {
-    ec = errc::not_started;
-    return;
-  }
-  if (cluster::detail::node_shaped(who)) {  // a node address (no local actor of that name)
-    auto t = rt_->lookup(nullptr, who, ec, nullptr);
-    if (t && t->remote) {
-      rt_->unwatch_remote(*t, link, ec);
-      return;
-    }
-    ec.clear();
-  }
-  std::string path, why;
-  if (!rt_->resolve(who, path, why)) {
-    ec = errc::no_such_actor;
-    return;
-  }
-  rt_->unwatch(path, link, ec);
-}
-
-void actor::demonitor(std::string_view who, std::error_code& ec) noexcept { unwatch(who, false, ec); }
+void actor::demonitor(std::string_view who, std::error_code& ec) noexcept { watch(who, false, true, ec); }
 
 void actor::demonitor(std::string_view who) {
   std::error_code ec;
-  unwatch(who, false, ec);
+  watch(who, false, true, ec);
   throw_if_error(ec, "procactor::actor::demonitor");
 }
 
-void actor::unlink(std::string_view who, std::error_code& ec) noexcept { unwatch(who, true, ec); }
+void actor::unlink(std::string_view who, std::error_code& ec) noexcept { watch(who, true, true, ec); }
 
 void actor::unlink(std::string_view who) {
   std::error_code ec;
-  unwatch(who, true, ec);
+  watch(who, true, true, ec);
   throw_if_error(ec, "procactor::actor::unlink");
 }
 
-void actor::monitor(std::string_view who, std::error_code& ec) noexcept { watch(who, false, ec); }
+void actor::monitor(std::string_view who, std::error_code& ec) noexcept { watch(who, false, false, ec); }
 
 void actor::monitor(std::string_view who) {
   std::error_code ec;
-  watch(who, false, ec);
+  watch(who, false, false, ec);
   throw_if_error(ec, "procactor::actor::monitor");
 }
 
-void actor::link(std::string_view who, std::error_code& ec) noexcept { watch(who, true, ec); }
+void actor::link(std::string_view who, std::error_code& ec) noexcept { watch(who, true, false, ec); }
 
 void actor::link(std::string_view who) {
   std::error_code ec;
-  watch(who, true, ec);
+  watch(who, true, false, ec);
   throw_if_error(ec, "procactor::actor::link");
 }
 
