@@ -135,8 +135,10 @@ struct remote_child {
   std::string placeholder;  ///< the child's path in its origin tree (its placeholder)
   std::string node;         ///< placed: the node it runs on ("" while waiting for one); hosted: its origin node
   std::string path;         ///< its path on the node it runs on ("" until started)
-  std::uint64_t placements = 0;  ///< placed: how many times it was placed (starts and restarts)
-  std::string last_exit;    ///< placed: the last exit reason of an earlier placement ("" if none)
+  /// placed: how many times it was placed (starts and restarts) by this node's current gateway
+  /// (a restarted gateway counts again from its first placement)
+  std::uint64_t placements = 0;
+  std::string last_exit;    ///< placed: the last exit reason of an earlier placement by this gateway ("" if none)
 };
 
 /// Splits "node:/path" (or "node:name", "node:@registered", "*:name") into its node and local

@@ -1,0 +1,444 @@
+// The supervised gateway (issue #12): a node's start forks a keeper, which forks the node's
+// gateway and its /.remote host and, when the gateway dies, tells the tree's actors (their remote
+// requests fail with died, their remote watches end with node_down, their placeholders place
+// their children again), then starts a new host and a new gateway: a new incarnation of the node,
+// at most cluster_options::gateway_restarts times within gateway_restart_window. Two nodes a and b
+// of a cluster on a nats-server of each case's own; skipped with a message without NATS.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/test/unit_test.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "procactor/cluster.hpp"
+#include "procactor/testing.hpp"
+#include "support/cluster_support.hpp"
+#include "support/leak_check.hpp"
+#include "support/nats_server.hpp"
+
+using namespace std::chrono_literals;
+using procactor::actor;
+using procactor::child_spec;
+using procactor::errc;
+using procactor::supervisor_spec;
+using procactor::tree;
+namespace cluster = procactor::cluster;
+
+namespace {
+
+using procactor_test::echo_actor;
+using procactor_test::echo_q;
+using procactor_test::hold_q;
+
+// to an agent: what to do
+struct hold_at {  // a request to address held unanswered (30 s timeout), then an echo request after it (the sync)
+  std::string address;
+};
+struct ask_q {  // an echo request to address
+  std::string address;
+  std::string text;
+};
+struct watch_q {  // monitor (or link) address, then an echo request to it (the sync)
+  std::string address;
+  bool link = false;
+};
+struct fetch_q {  // the oldest line of its log ("" if none)
+  int unused;
+};
+struct pid_q {  // to a placed worker: its pid
+  int unused;
+};
+
+std::string outcome(const procactor::result<std::string>& r) {
+  if (r) return *r.value;
+  return "error " + std::string(r.error == errc::died ? "died" : r.error.message()) + ": " + r.detail;
+}
+
+// "down <who> node_down|other abnormal|normal <reason>"
+std::string describe(const procactor::down& d) {
+  return "down " + d.who + (d.reason.kind == procactor::exit_reason::kind_t::node_down ? " node_down" : " other") +
+         (d.reason.abnormal() ? " abnormal " : " normal ") + d.reason.to_string();
+}
+
+// Answers echo_q; does what the test tells it (requests, monitors, links) and logs what comes
+// back, for the test to fetch.
+class agent : public actor {
+ public:
+  agent() {
+    on<echo_q>([this](const echo_q& q) -> std::string { return q.text + " from " + sender(); });
+    on<hold_at>([this](const hold_at& h) {
+      request<std::string>(h.address, hold_q{0}, 30s, [this](procactor::result<std::string> r) { put("held: " + outcome(r)); });
+      request<std::string>(h.address, echo_q{"sync"}, 5s, [this](procactor::result<std::string> r) { put("synced: " + outcome(r)); });
+    });
+    on<ask_q>([this](const ask_q& a) {
+      request<std::string>(a.address, echo_q{a.text}, 5s, [this](procactor::result<std::string> r) { put("asked: " + outcome(r)); });
+    });
+    on<watch_q>([this](const watch_q& w) {
+      if (w.link) {
+        link(w.address);
+      } else {
+        monitor(w.address);
+      }
+      request<std::string>(w.address, echo_q{"sync"}, 5s, [this](procactor::result<std::string> r) { put("watching: " + outcome(r)); });
+    });
+    on<procactor::down>([this](const procactor::down& d) { put(describe(d)); });
+    on<fetch_q>([this](const fetch_q&) -> std::string {
+      if (log_.empty()) return {};
+      std::string s = std::move(log_.front());
+      log_.erase(log_.begin());
+      return s;
+    });
+  }
+
+ protected:
+  void put(std::string s) { log_.push_back(std::move(s)); }
+
+ private:
+  std::vector<std::string> log_;
+};
+
+// An agent that monitors its sibling "w" from its start.
+class w_watcher : public agent {
+ protected:
+  void on_start() override { monitor("w"); }
+};
+
+// The remote child of the placement case: answers its pid.
+class gw_placed_worker : public actor {
+ public:
+  gw_placed_worker() {
+    on<pid_q>([](const pid_q&) -> std::int64_t { return ::getpid(); });
+  }
+};
+
+class idle_actor : public actor {};
+
+}  // namespace
+
+PROCACTOR_ACTOR(gw_placed_worker);
+
+namespace {
+
+using procactor_test::cluster_nodes;
+using procactor_test::known_member;
+using procactor_test::nats_precondition;
+using procactor_test::sees_up;
+using procactor_test::up_as_new_incarnation;
+
+// Nodes a (root @p prefix + "a") and b (+ "b") of this suite's cluster, b's gateway restarted
+// at most @p restarts times (a's too), seeing each other.
+struct two_nodes : cluster_nodes {
+  cluster::node& a;
+  cluster::node& b;
+  procactor::tree& ta;
+  procactor::tree& tb;
+  two_nodes(const std::string& prefix, supervisor_spec sa, supervisor_spec sb, int restarts)
+      : cluster_nodes("g", {{"a", prefix + "a", std::move(sa)}, {"b", prefix + "b", std::move(sb)}}, tuned(restarts)),
+        a(node("a")),
+        b(node("b")),
+        ta(tree("a")),
+        tb(tree("b")) {
+    BOOST_TEST_REQUIRE(wait_all_up(10s));
+  }
+  static procactor_test::cluster_nodes_options tuned(int restarts) {
+    procactor_test::cluster_nodes_options o;
+    o.tune = [restarts](const std::string&, procactor::cluster_options& opts) { opts.gateway_restarts = restarts; };
+    return o;
+  }
+};
+
+// The log of the agent @p path of tree @p t, fetched line by line; each line is taken once.
+class agent_log {
+ public:
+  agent_log(tree& t, std::string path) : t_(t), path_(std::move(path)) {}
+  // The first line, fetched before or within @p timeout, that starts with @p prefix ("" if none):
+  // lines of other prefixes are kept for later calls.
+  std::string find(const std::string& prefix, std::chrono::milliseconds timeout = 10s) {
+    std::string got;
+    procactor_test::wait_until(
+        [&] {
+          auto it = std::find_if(seen_.begin(), seen_.end(), [&](const std::string& s) { return s.rfind(prefix, 0) == 0; });
+          if (it != seen_.end()) {
+            got = *it;
+            seen_.erase(it);
+            return true;
+          }
+          auto r = t_.request<std::string>(path_, fetch_q{0}, 2s);
+          if (r && !r.value->empty()) seen_.push_back(*r.value);
+          return false;
+        },
+        timeout);
+    return got;
+  }
+
+ private:
+  tree& t_;
+  std::string path_;
+  std::vector<std::string> seen_;
+};
+
+// True once @p pid is no process at all: not even a zombie (its parent reaped it).
+bool reaped(pid_t pid) { return ::kill(pid, 0) == -1 && errno == ESRCH; }
+
+// True if @p pid has ended (gone, or a zombie not reaped yet); never reaps it.
+bool ended(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = s.rfind(')');
+  return close == std::string::npos || s.size() <= close + 2 || s[close + 2] == 'Z';
+}
+
+// b's gateway once the keeper started one again (its restarts at @p count), 0 if not within 10 s.
+pid_t restarted_gateway(cluster::node& b, std::uint64_t count, pid_t killed) {
+  pid_t now = 0;
+  procactor_test::wait_until(
+      [&] {
+        now = b.gateway_pid();
+        return b.gateway_restarts() == count && now > 0 && now != killed;
+      },
+      10s);
+  return b.gateway_restarts() == count && now > 0 && now != killed ? now : 0;
+}
+
+supervisor_spec a_spec() {  // an echo that holds requests, a target to monitor, one to link, an agent
+  supervisor_spec s;
+  s.children = {child_spec::of<echo_actor>("echo"), child_spec::of<echo_actor>("target"),
+                child_spec::of<echo_actor>("linked"), child_spec::of<agent>("watcher")};
+  return s;
+}
+supervisor_spec b_spec() {  // an agent that asks, one that links, an echo for a's watcher
+  supervisor_spec s;
+  s.max_restarts = 10;
+  s.children = {child_spec::of<agent>("asker"), child_spec::of<agent>("linker"), child_spec::of<echo_actor>("echo")};
+  return s;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(cluster_gateway_test, procactor_test::leak_check)
+
+BOOST_AUTO_TEST_CASE(a_killed_gateway_is_restarted_and_its_node_rejoins_as_a_new_incarnation,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("rs", a_spec(), b_spec(), 3);
+  agent_log asker(n.tb, "asker");
+  agent_log linker(n.tb, "linker");
+  agent_log watcher(n.ta, "watcher");
+  // b's asker: a request held by a's echo, a monitor of a's target, a local monitor of its linker;
+  // b's linker: a link to a's linked; a's watcher: a monitor of b's echo
+  n.tb.send("asker", hold_at{"a:/rsa/echo"});
+  BOOST_TEST_REQUIRE(asker.find("synced: ") == "synced: sync from /.gateway");
+  n.tb.send("asker", watch_q{"a:/rsa/target", false});
+  BOOST_TEST_REQUIRE(asker.find("watching: ") == "watching: sync from /.gateway");
+  n.tb.send("linker", watch_q{"a:/rsa/linked", true});
+  BOOST_TEST_REQUIRE(linker.find("watching: ") == "watching: sync from /.gateway");
+  n.tb.send("asker", watch_q{"linker", false});
+  BOOST_TEST_REQUIRE(asker.find("watching: ") == "watching: sync from /rsb/asker");
+  n.ta.send("watcher", watch_q{"b:/rsb/echo", false});
+  BOOST_TEST_REQUIRE(watcher.find("watching: ") == "watching: sync from /.gateway");
+  n.ta.send("watcher", hold_at{"b:/rsb/echo"});  // and a request b's echo holds
+  BOOST_TEST_REQUIRE(watcher.find("synced: ") == "synced: sync from /.gateway");
+
+  const std::uint64_t old_incarnation = known_member(n.a, "b").incarnation;
+  const auto linker_restarts = n.tb.stats("linker").restarts;
+  const pid_t gw = n.b.gateway_pid();
+  const pid_t host = n.b.host_pid();
+  const pid_t keeper = n.b.keeper_pid();
+  BOOST_TEST_REQUIRE(gw > 0);
+  BOOST_TEST_REQUIRE(keeper > 0);
+  BOOST_TEST_REQUIRE(n.b.gateway_restarts() == 0u);
+  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
+  const auto killed = std::chrono::steady_clock::now();
+
+  // b's actors are told: the held request fails with died (long before its 30 s), the monitor
+  // of a's target ends with node_down, the linker ends abnormally and is restarted
+  const std::string held = asker.find("held: ");
+  const auto held_after = std::chrono::steady_clock::now() - killed;
+  BOOST_TEST(held.rfind("held: error died: ", 0) == 0u, held);
+  BOOST_TEST(held.find("gateway") != std::string::npos, held);
+  BOOST_TEST_MESSAGE("the held request failed "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(held_after).count() << " ms after the kill");
+  BOOST_TEST((held_after < 10s));
+  const std::string target_down = asker.find("down a:/rsa/target ");
+  BOOST_TEST(target_down.rfind("down a:/rsa/target node_down abnormal ", 0) == 0u, target_down);
+  const std::string linker_down = asker.find("down /rsb/linker ");
+  BOOST_TEST(linker_down.rfind("down /rsb/linker ", 0) == 0u, linker_down);
+  BOOST_TEST(linker_down.find(" abnormal ") != std::string::npos, linker_down);
+  BOOST_TEST(procactor_test::wait_until([&] { return n.tb.stats("linker").restarts == linker_restarts + 1; }, 10s));
+  // a sees b's old incarnation down: its watcher's monitor ends with node_down, its request
+  // held by b's echo fails with died
+  const std::string echo_down = watcher.find("down b:/rsb/echo ");
+  BOOST_TEST(echo_down.rfind("down b:/rsb/echo node_down abnormal ", 0) == 0u, echo_down);
+  const std::string held_by_b = watcher.find("held: ");
+  BOOST_TEST(held_by_b.rfind("held: error died: ", 0) == 0u, held_by_b);
+  BOOST_TEST(held_by_b.find("node down: b") != std::string::npos, held_by_b);
+
+  // the keeper started a new gateway (and host), and b rejoined as a new incarnation
+  const pid_t gw2 = restarted_gateway(n.b, 1, gw);
+  BOOST_TEST_REQUIRE(gw2 > 0, "no new gateway: restarts " << n.b.gateway_restarts() << ", pid " << n.b.gateway_pid());
+  BOOST_TEST(n.b.keeper_pid() == keeper);
+  BOOST_TEST(n.b.host_pid() > 0);
+  BOOST_TEST(n.b.host_pid() != host);
+  BOOST_TEST(procactor_test::wait_until([&] { return up_as_new_incarnation(n.a, "b", old_incarnation); }, 10s));
+  BOOST_TEST(procactor_test::wait_until([&] { return reaped(gw) && reaped(host); }, 5s));
+
+  // remote requests work again: from b's actor and from b's handle
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
+  n.tb.send("asker", ask_q{"a:/rsa/echo", "again"});
+  BOOST_TEST(asker.find("asked: ") == "asked: again from /.gateway");
+  auto r = n.b.request<std::string>("a:/rsa/echo", echo_q{"handle"}, 5s);
+  BOOST_TEST(outcome(r) == "handle from /.gateway");
+  BOOST_TEST(n.b.gateway_restarts() == 1u);
+  BOOST_TEST(n.b.gateway_pid() == gw2);
+}
+
+BOOST_AUTO_TEST_CASE(a_placeholder_places_its_child_again_after_its_gateways_restart,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  supervisor_spec host;
+  host.children = {child_spec::of<idle_actor>("idle")};
+  supervisor_spec origin;
+  origin.max_restarts = 10;
+  origin.children = {child_spec::of<w_watcher>("watch"), child_spec::of<gw_placed_worker>("w").on_node("a")};
+  two_nodes n("pl", host, origin, 3);
+  agent_log watch(n.tb, "watch");
+  // b's placement of its child once it runs on a, at another path than @p not_at
+  auto placed = [&](const std::string& not_at) -> std::optional<cluster::remote_child> {
+    std::error_code ec;
+    for (auto& c : n.b.remote_children(2s, ec)) {
+      if (!c.hosted && c.node == "a" && !c.path.empty() && c.path != not_at) return c;
+    }
+    return std::nullopt;
+  };
+  // the children a hosts for b (and a's answer: an error if it gave none)
+  std::error_code listing;
+  auto hosted_for_b = [&] {
+    std::vector<cluster::remote_child> v;
+    for (auto& c : n.a.remote_children(2s, listing)) {
+      if (c.hosted && c.node == "b") v.push_back(c);
+    }
+    return v;
+  };
+  std::optional<cluster::remote_child> found;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = placed("")).has_value(); }, 10s));
+  const auto first = *found;
+  BOOST_TEST_REQUIRE(first.placements == 1u);
+  const auto w_restarts = n.tb.stats("w").restarts;
+  auto p1 = n.a.request<std::int64_t>("a:" + first.path, pid_q{0}, 5s);
+  BOOST_TEST_REQUIRE(p1.value.has_value(), p1.error.message() << " | " << p1.detail);
+  const auto pid1 = static_cast<pid_t>(*p1.value);
+
+  const pid_t gw = n.b.gateway_pid();
+  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
+  BOOST_TEST_REQUIRE(restarted_gateway(n.b, 1, gw) > 0);
+  // the placeholder ended with node_down, was restarted and placed its child again
+  const std::string down = watch.find("down ");
+  BOOST_TEST(down.rfind("down /plb/w node_down abnormal ", 0) == 0u, down);
+  BOOST_TEST(procactor_test::wait_until([&] { return n.tb.stats("w").restarts == w_restarts + 1; }, 10s));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return (found = placed(first.path)).has_value(); }, 15s),
+                     "b's child was not placed again on a");
+  const auto second = *found;
+  // (the listing is the current gateway's: the new one placed it once, with no earlier exit)
+  BOOST_TEST(second.placements == 1u, "placements " << second.placements << ", last exit \"" << second.last_exit << "\"");
+  // a hosts that one for b: the first was stopped when a saw b's old incarnation down
+  std::vector<cluster::remote_child> hosted;
+  BOOST_TEST(procactor_test::wait_until(
+                 [&] {
+                   hosted = hosted_for_b();
+                   return hosted.size() == 1u && hosted[0].path == second.path;
+                 },
+                 10s),
+             "a hosts " << hosted.size() << " children for b (" << listing.message() << ")");
+  BOOST_TEST(procactor_test::wait_until([&] { return ended(pid1); }, 5s));
+  auto p2 = n.b.request<std::int64_t>("a:" + second.path, pid_q{0}, 5s);
+  BOOST_TEST_REQUIRE(p2.value.has_value(), p2.error.message() << " | " << p2.detail);
+  BOOST_TEST(static_cast<pid_t>(*p2.value) != pid1);
+}
+
+BOOST_AUTO_TEST_CASE(the_keeper_gives_up_after_gateway_restarts_and_the_node_stays_down,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("gu", a_spec(), b_spec(), 1);
+  const pid_t keeper = n.b.keeper_pid();
+  BOOST_TEST_REQUIRE(keeper > 0);
+  const std::uint64_t first_incarnation = known_member(n.a, "b").incarnation;
+  const pid_t gw1 = n.b.gateway_pid();
+  BOOST_TEST_REQUIRE(::kill(gw1, SIGKILL) == 0);
+  const pid_t gw2 = restarted_gateway(n.b, 1, gw1);
+  BOOST_TEST_REQUIRE(gw2 > 0, "no new gateway: restarts " << n.b.gateway_restarts() << ", pid " << n.b.gateway_pid());
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return up_as_new_incarnation(n.a, "b", first_incarnation); }, 10s));
+  BOOST_TEST_REQUIRE(!ended(keeper));
+
+  // the second death is one too many: no gateway, the keeper ends, b stays down
+  BOOST_TEST_REQUIRE(::kill(gw2, SIGKILL) == 0);
+  BOOST_TEST(procactor_test::wait_until([&] { return n.b.gateway_pid() == 0; }, 10s));
+  BOOST_TEST(procactor_test::wait_until([&] { return ended(keeper); }, 10s));
+  BOOST_TEST(n.b.gateway_restarts() == 1u);
+  BOOST_TEST(procactor_test::wait_until([&] { return !sees_up(n.a, "b"); }, 10s));
+  BOOST_TEST(procactor_test::wait_until([&] { return reaped(gw2); }, 5s));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = n.b.request<std::string>("a:/gua/echo", echo_q{"x"}, 5s);
+  BOOST_TEST((r.error == errc::not_running || r.error == errc::died), outcome(r));
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s));  // at once, not at the timeout
+  // and it stays so: nothing came back
+  BOOST_TEST(n.b.gateway_pid() == 0);
+  BOOST_TEST(n.b.gateway_restarts() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(with_no_gateway_restarts_a_killed_gateway_is_a_dead_node,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("nr", a_spec(), b_spec(), 0);
+  agent_log asker(n.tb, "asker");
+  n.tb.send("asker", hold_at{"a:/nra/echo"});
+  BOOST_TEST_REQUIRE(asker.find("synced: ") == "synced: sync from /.gateway");
+  const pid_t gw = n.b.gateway_pid();
+  BOOST_TEST_REQUIRE(gw > 0);
+  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
+  const auto killed = std::chrono::steady_clock::now();
+  // the keeper tells the actors even though it starts no new gateway
+  const std::string held = asker.find("held: ");
+  const auto held_after = std::chrono::steady_clock::now() - killed;
+  BOOST_TEST(held.rfind("held: error died: ", 0) == 0u, held);
+  BOOST_TEST(held.find("gateway") != std::string::npos, held);
+  BOOST_TEST((held_after < 10s));  // not its 30 s timeout
+  BOOST_TEST(procactor_test::wait_until([&] { return n.b.gateway_pid() == 0; }, 10s));
+  BOOST_TEST(procactor_test::wait_until([&] { return !sees_up(n.a, "b"); }, 10s));
+  BOOST_TEST(n.b.gateway_restarts() == 0u);
+  BOOST_TEST(procactor_test::wait_until([&] { return reaped(gw); }, 5s));
+}
+
+// The gateway holds the /.remote host's pipe: the two are one unit, and a host that dies takes
+// its gateway down; the keeper tells the actors and starts both again.
+BOOST_AUTO_TEST_CASE(a_killed_host_takes_its_gateway_down_and_both_start_again,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("hk", a_spec(), b_spec(), 3);
+  agent_log asker(n.tb, "asker");
+  n.tb.send("asker", hold_at{"a:/hka/echo"});
+  BOOST_TEST_REQUIRE(asker.find("synced: ") == "synced: sync from /.gateway");
+  const std::uint64_t old_incarnation = known_member(n.a, "b").incarnation;
+  const pid_t gw = n.b.gateway_pid();
+  const pid_t host = n.b.host_pid();
+  BOOST_TEST_REQUIRE(gw > 0);
+  BOOST_TEST_REQUIRE(host > 0);
+  BOOST_TEST_REQUIRE(::kill(host, SIGKILL) == 0);
+  const std::string held = asker.find("held: ");
+  BOOST_TEST(held.rfind("held: error died: ", 0) == 0u, held);
+  BOOST_TEST(held.find("/.remote supervisor") != std::string::npos, held);
+  const pid_t gw2 = restarted_gateway(n.b, 1, gw);
+  BOOST_TEST_REQUIRE(gw2 > 0, "no new gateway: restarts " << n.b.gateway_restarts() << ", pid " << n.b.gateway_pid());
+  BOOST_TEST(n.b.host_pid() > 0);
+  BOOST_TEST(n.b.host_pid() != host);
+  BOOST_TEST(procactor_test::wait_until([&] { return reaped(gw) && reaped(host); }, 5s));
+  BOOST_TEST(procactor_test::wait_until([&] { return up_as_new_incarnation(n.a, "b", old_incarnation); }, 10s));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
+  auto r = n.b.request<std::string>("a:/hka/echo", echo_q{"after"}, 5s);
+  BOOST_TEST(outcome(r) == "after from /.gateway");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
