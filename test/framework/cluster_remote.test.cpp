@@ -476,8 +476,12 @@ BOOST_AUTO_TEST_CASE(an_unwatch_ends_the_watch_on_both_nodes_whichever_side_link
   BOOST_TEST_REQUIRE(by_partner.frames.size() == 1u);
   BOOST_TEST((by_partner.frames[0].node == "a" && by_partner.frames[0].corr == id2 &&
               by_partner.frames[0].tag == cd::unlinked));
-  a.on_watch("b", 7, id2, cd::unlinked, "/wun/echo", "/wun/asker", none);
+  watch_actions told;
+  a.on_watch("b", 7, id2, cd::unlinked, "/wun/echo", "/wun/asker", told);
   BOOST_TEST((a.watching() == 0u && a.watched() == 0u));
+  // and the linker's runtime is told, so that it forgets the link
+  BOOST_TEST_REQUIRE(told.unlinked.size() == 1u);
+  BOOST_TEST((told.unlinked[0].first == "/wun/asker" && told.unlinked[0].second == "b:echo"));
   // a monitor: one entry on each side, both gone
   watch_actions m;
   a.watch("/wun/asker", cd::watch_monitor, "b:echo", cd::node_is::up, 7, 9, m);
@@ -516,6 +520,26 @@ BOOST_AUTO_TEST_CASE(demonitor_and_unlink_across_nodes_deliver_nothing_after_the
   const std::string d = next(n.ta);
   BOOST_TEST(d.rfind("down b:/urb/crash2 ", 0) == 0u, d);
   BOOST_TEST(n.ta.stats("asker").restarts == asker0);  // no linked exit reached it
+}
+
+BOOST_AUTO_TEST_CASE(a_partner_that_unlinked_is_linked_again_by_a_new_link,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  supervisor_spec b = b_spec();
+  b.children.push_back(child_spec::of<asker>("asker"));
+  two_nodes n("up", std::move(b));
+  // a's asker links b's asker; b's asker (the partner) unlinks it
+  n.ta.send("asker", watch_q{"b:/upb/asker", true});
+  BOOST_TEST_REQUIRE(next(n.ta).rfind("watching: ", 0) == 0u);
+  n.tb.send("asker", unwatch_q{"a:/upa/asker", true});
+  const std::string u = next(n.tb);
+  BOOST_TEST_REQUIRE(u.rfind("unwatched: ", 0) == 0u, u);  // (its sync request: a's asker answers no echo)
+  // a new link, then a's asker dies abnormally: b's asker ends with it (its drop of a's exits
+  // ended with its gateway's answer to the unlink)
+  n.ta.send("asker", watch_q{"b:/upb/asker", true});
+  BOOST_TEST_REQUIRE(next(n.ta).rfind("watching: ", 0) == 0u);
+  const auto b0 = n.tb.stats("asker").restarts;
+  n.ta.send("asker", crash_q{0});
+  BOOST_TEST(procactor_test::wait_until([&] { return n.tb.stats("asker").restarts == b0 + 1; }, 5s));
 }
 
 BOOST_AUTO_TEST_CASE(a_link_across_nodes_ends_each_side_when_the_other_ends_abnormally_or_its_node_goes_down,

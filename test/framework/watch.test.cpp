@@ -253,6 +253,38 @@ BOOST_AUTO_TEST_CASE(demonitor_ends_a_monitor_held_for_a_nested_supervisor_being
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
+BOOST_AUTO_TEST_CASE(an_unwatch_lost_with_a_nested_supervisor_is_answered_by_its_parent) {
+  auto t = tree::start("wdt", spec_of({permanent("a"), child_spec::nested("mid", spec_of({permanent("w")}))}));
+  BOOST_TEST(ask(t, "a", op{"monitor", "mid/w"}) == "ok");
+  const std::string mid_pid = ask<int>(t, "mid/w", ppid_q{0});
+  BOOST_TEST_REQUIRE(mid_pid.rfind("error", 0) != 0u, mid_pid);
+  const auto mid = static_cast<pid_t>(std::stoi(mid_pid));
+  // mid frozen: the unwatch the root forwards to it stays in its pipe, unread
+  BOOST_TEST_REQUIRE(::kill(mid, SIGSTOP) == 0);
+  BOOST_TEST(ask(t, "a", op{"demonitor", "mid/w"}) == "ok");
+  // the root answers this monitor after it forwarded the unwatch (a's frames reach it in order)
+  BOOST_TEST_REQUIRE(ask(t, "a", sync_q{"/wdt/sync1"}) == "/wdt/sync1 no such actor;");
+  BOOST_TEST_REQUIRE(::kill(mid, SIGKILL) == 0);  // it dies with the unwatch unread
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(  // its next incarnation runs w again
+      [&] {
+        const std::string p = ask<int>(t, "mid/w", ppid_q{0});
+        return p.rfind("error", 0) != 0 && p != mid_pid;
+      },
+      10s));
+  // a monitors the next w, which crashes: its down comes (the root answered the lost unwatch, so
+  // a drops w's downs no more)
+  BOOST_TEST(ask(t, "a", op{"monitor", "mid/w"}) == "ok");
+  const auto w_restarts = t.stats("mid/w").restarts;
+  t.send("mid/w", crash_q{0});
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return t.stats("mid/w").restarts > w_restarts; }, 10s));
+  const std::string log = ask(t, "a", sync_q{"/wdt/mid/sync2"});
+  BOOST_TEST(log.find("/wdt/mid/w exception std::runtime_error: crash on demand;/wdt/mid/sync2 no such actor;") !=
+                 std::string::npos,
+             log);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
 BOOST_AUTO_TEST_CASE(demonitor_of_an_unknown_name_is_no_such_actor_and_of_an_unwatched_actor_no_error) {
   auto t = tree::start("wdu", spec_of({permanent("a"), permanent("b")}));
   BOOST_TEST(ask(t, "a", op{"demonitor", "@nobody"}) == "demonitor: no_such_actor");  // no such registered name

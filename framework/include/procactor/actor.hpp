@@ -369,7 +369,7 @@ class actor {
   /// unlink): no exit of either reaches the other through it after this call, even one already
   /// on its way to this actor. Across nodes, @p who is the address link() was given (or, on the
   /// partner's side, the linker's "node:/path", as its exit names it); a link exit of it already
-  /// on its way is dropped until this actor links to it again.
+  /// on its way is dropped (docs/cluster.md: the one window left).
   void unlink(std::string_view who);
   /// @overload
   void unlink(std::string_view who, std::error_code& ec) noexcept;

@@ -71,7 +71,7 @@ struct cluster_options {
   /// end with a down of reason node_down, its placeholders place their children again, and the
   /// names it had registered cluster-wide are freed.
   int gateway_restarts = 3;
-  std::chrono::milliseconds gateway_restart_window{60000};
+  std::chrono::milliseconds gateway_restart_window{60000};  ///< the window gateway_restarts counts in
 };
 
 namespace cluster {

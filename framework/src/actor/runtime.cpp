@@ -534,6 +534,19 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
     }
     return;
   }
+  if (env->tag == cluster::detail::unwatched_tag && env->kind == wire::env_kind::message &&
+      env->from == cluster::detail::gateway_inbox) {
+    const std::string address(env->payload.begin(), env->payload.end());
+    if (env->corr == cluster::detail::unlinked) {  // the partner ended the link this actor made
+      std::erase_if(remote_watches_, [&](const auto& w) {
+        return w.first == address && w.second == cluster::detail::watch_link;
+      });
+    } else if (env->corr == cluster::detail::watch_link) {  // this actor's unlink is done in its gateway
+      auto it = remote_unlinked_.find(address);
+      if (it != remote_unlinked_.end() && --it->second == 0) remote_unlinked_.erase(it);
+    }
+    return;
+  }
   if (env->tag == detail::type_tag<cluster::detail::gateway_reset>() && env->kind == wire::env_kind::message &&
       env->from == cluster::detail::gateway_inbox) {
     handle_gateway_reset(env->tag, env->payload);
@@ -634,6 +647,7 @@ void actor_runtime::handle_gateway_reset(std::uint64_t tag, std::span<const char
     if (p.remote) dead.emplace_back(corr, p.to);
   }
   for (auto& [corr, to] : dead) fail_request(corr, errc::died, "node down: " + r.why + " (a request to " + to + ")");
+  remote_unlinked_.clear();  // (their answers died with the gateway; what it had sent came before this)
   // monitors first: a link's down ends this actor (linked_exit)
   const auto watches = std::exchange(remote_watches_, {});
   for (const bool links : {false, true}) {
@@ -1050,10 +1064,7 @@ void actor_runtime::watch_remote(ref_target& who, std::uint64_t kind, std::error
     cluster::detail::encode_watch(env_scratch_, path_, kind, who.path);
     out_->send(who, std::span<const char>(env_scratch_.data(), env_scratch_.size()), wire::user_priority,
                default_send_timeout, ec, nullptr);
-    if (!ec) {
-      remote_watches_.emplace(who.path, kind);
-      if (kind == cluster::detail::watch_link) remote_unlinked_.erase(who.path);
-    }
+    if (!ec) remote_watches_.emplace(who.path, kind);
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
@@ -1165,7 +1176,7 @@ void actor_runtime::unwatch_remote(ref_target& who, bool link, std::error_code& 
     if (ec) return;
     const std::uint64_t kind = link ? cluster::detail::watch_link : cluster::detail::watch_monitor;
     std::erase_if(remote_watches_, [&](const auto& w) { return w.first == who.path && w.second == kind; });
-    if (link) remote_unlinked_.insert(who.path);
+    if (link) ++remote_unlinked_[who.path];
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }

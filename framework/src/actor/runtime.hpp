@@ -235,9 +235,9 @@ class actor_runtime {
   // The remote monitors and links this actor took (address, watch kind), until their down: what
   // a gateway_reset ends (this node's gateway died, and with it its watch table).
   std::multiset<std::pair<std::string, std::uint64_t>> remote_watches_;
-  // Remote addresses this actor unlinked and has not linked again: a link exit from one of them
-  // is dropped (it was on its way when the link ended).
-  std::set<std::string, std::less<>> remote_unlinked_;
+  // Remote unlinks whose gateway has not answered yet (unwatched_tag), by address: a link exit
+  // from one of them is dropped (it was on its way when the link ended).
+  std::map<std::string, std::uint64_t, std::less<>> remote_unlinked_;
   // Unwatches sent and not yet answered, by (watched path, kind): a down of theirs is dropped.
   std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> unwatching_;
 

@@ -783,6 +783,11 @@ struct gateway {
       deliver(out, d.to, lw::env_kind::message, down_tag, 0, gateway_path,
               std::span<const char>(d.frame.data(), d.frame.size()), ec);
     }
+    for (auto& [to, address] : acts.unlinked) {  // the linker's runtime forgets the link
+      std::error_code ec;
+      deliver(out, to, lw::env_kind::message, unwatched_tag, unlinked, gateway_path,
+              std::span<const char>(address.data(), address.size()), ec);
+    }
   }
 
   // A local actor's monitor or link of an actor on a node (watch.hpp).
@@ -804,10 +809,15 @@ struct gateway {
     }
     watch_actions acts;
     if (env.corr == unwatch_monitor || env.corr == unwatch_link) {  // demonitor, unlink (watch.hpp)
-      watches.unwatch(env.from, env.corr == unwatch_link ? watch_link : watch_monitor, address, acts);
-    } else {
-      watches.watch(env.from, env.corr, address, state, node_inc, my_inc, acts);
+      const std::uint64_t kind = env.corr == unwatch_link ? watch_link : watch_monitor;
+      watches.unwatch(env.from, kind, address, acts);
+      run_watch_actions(acts, main_out);
+      std::error_code ec;  // done here: what the table sends this watcher from now on is not of it
+      deliver(main_out, env.from, lw::env_kind::message, unwatched_tag, kind, gateway_path, env.payload, ec);
+      return;
     }
+    if (env.corr > watch_request) return;  // (no such watch kind)
+    watches.watch(env.from, env.corr, address, state, node_inc, my_inc, acts);
     run_watch_actions(acts, main_out);
   }
 

@@ -34,9 +34,12 @@ constexpr auto tell_wait = std::chrono::milliseconds(200);  // per actor whose m
 constexpr auto host_grace = std::chrono::seconds(5);         // for the old host to stop its children
 constexpr auto max_backoff = std::chrono::milliseconds(2000);
 
+// Never waits: the handle reads its pipe only inside its own calls, and a node nobody calls for
+// long must not stop its keeper once the pipe is full. A line dropped so is harmless: the counts
+// in "down" and "up" are totals, and "pids" comes again with the next gateway.
 void tell(connection& handle, const std::string& line) {
   std::error_code ec;
-  handle.send_bytes(std::span<const char>(line.data(), line.size()), ec);  // (a handle gone: we end next)
+  handle.send_bytes(std::span<const char>(line.data(), line.size()), std::chrono::nanoseconds(0), ec);
 }
 
 // Which of @p fds became readable (or hung up) first; -1 at @p deadline. An fd of -1 is skipped.
@@ -45,8 +48,8 @@ int wait_readable(std::initializer_list<int> fds, clock::time_point deadline) {
   for (int fd : fds) p.push_back(pollfd{fd, POLLIN, 0});
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
-    if (left <= 0) return -1;
-    const int r = ::poll(p.data(), static_cast<nfds_t>(p.size()), static_cast<int>(std::min<std::int64_t>(left, 1 << 30)));
+    const int r = ::poll(p.data(), static_cast<nfds_t>(p.size()),
+                         static_cast<int>(std::clamp<std::int64_t>(left, 0, 1 << 30)));  // (0: a look)
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return -1;
     for (std::size_t i = 0; i < p.size(); ++i) {
@@ -168,16 +171,23 @@ struct generation {
            "), and its gateway was stopped with it";
   }
 
-  void end(bool kill_gateway) {
+  void stop_gateway() {
     std::error_code ec;
-    if (gw && gw->started() && kill_gateway) {
+    if (gw && gw->started()) {
       gw->signal(SIGKILL, true, ec);
       gw->join(ec);
     }
+  }
+  void join_host() {
+    std::error_code ec;
     if (host && host->started() && !host->join(host_grace, ec)) {  // it ends when the gateway's end of its pipe closes
       host->signal(SIGKILL, true, ec);
       host->join(ec);
     }
+  }
+  void end() {
+    stop_gateway();
+    join_host();
   }
 };
 
@@ -194,8 +204,11 @@ int run_keeper(gateway_config cfg, connection& handle) {
   procactor::detail::mail_sender out(cfg.addr, cfg.addr.root);
   std::deque<clock::time_point> restarts;  // within gateway_restart_window
   int failed_in_a_row = 0;
+  std::uint64_t deaths = 0;  // gateways that died or did not start ("down <deaths> ...")
+  std::uint64_t ups = 0;     // restarted gateways that joined ("up <ups>")
   std::error_code ec_ignored;
   for (;;) {
+    if (wait_readable({handle.native_handle()}, clock::now()) == 0) return 0;  // the handle went meanwhile
     generation g;
     std::string why;
     const bool forked = g.start(cfg, why);
@@ -204,18 +217,18 @@ int run_keeper(gateway_config cfg, connection& handle) {
     std::string said;
     if (forked) said = g.answer(handle, clock::now() + cfg.opts.connect_timeout + std::chrono::seconds(1), stop);
     if (stop) {
-      g.end(true);
+      g.end();
       return 0;
     }
     if (cfg.generation == 0) {  // node::start waits for this answer
       tell(handle, forked ? (said.empty() ? std::string("error: the gateway ended before it answered") : said)
                           : "error: " + why);
       if (said != "ok") {
-        g.end(true);
+        g.end();
         return 1;
       }
     } else if (said == "ok") {
-      tell(handle, "up");
+      tell(handle, "up " + std::to_string(++ups));
       failed_in_a_row = 0;
       procactor::detail::log_event(log_level::info, "gateway_restarted", "node " + self, gateway_path,
                                    "the gateway of node " + self + " runs again (restart " +
@@ -226,27 +239,34 @@ int run_keeper(gateway_config cfg, connection& handle) {
       ++failed_in_a_row;
     }
     if (said == "ok" && !g.wait_death(handle)) {  // the handle goes: so do we
-      g.end(true);
+      g.end();
       return 0;
     }
-    const std::string text =
-        said == "ok" ? g.reap(self) : "the gateway of node " + self + " did not start (" + why + ")";
-    g.end(true);  // (a gateway that failed to start, or whose host died, may still run: killed)
-    // 1. every actor is told before any new gateway runs (keeper.hpp)
-    tell_actors(cfg, out, text);
-    tell(handle, "down " + text);
-    procactor::detail::log_event(log_level::error, "gateway_died", "node " + self, gateway_path, text);
-    // 3. the restart budget
+    const bool died = said == "ok";  // (a gateway that failed to start read nothing from its inbox)
+    const std::string text = died ? g.reap(self) : "the gateway of node " + self + " did not start (" + why + ")";
+    g.stop_gateway();  // (one that failed to start, or whose host died, may still run: killed)
+    ++deaths;
     const auto now = clock::now();
     while (!restarts.empty() && now - restarts.front() > cfg.opts.gateway_restart_window) restarts.pop_front();
-    if (cfg.opts.gateway_restarts <= 0 || restarts.size() >= static_cast<std::size_t>(cfg.opts.gateway_restarts)) {
-      const std::string gone = "no more gateway restarts (" + std::to_string(std::max(cfg.opts.gateway_restarts, 0)) +
-                               " within " + std::to_string(cfg.opts.gateway_restart_window.count()) +
-                               " ms): node " + self + " stays down";
-      // its inbox closed: local senders to other nodes fail at once (died) instead of filling it
+    const bool give_up =
+        cfg.opts.gateway_restarts <= 0 || restarts.size() >= static_cast<std::size_t>(cfg.opts.gateway_restarts);
+    if (give_up) {
+      // its inbox closed first: local senders to other nodes fail at once (died) from now on, and
+      // nothing sent before the actors are told waits in it for a gateway that never comes
       if (auto box = ipc::mailbox::open(procactor::wire::mailbox_name(cfg.addr.prefix, gateway_path), ec_ignored)) {
         box->close();
       }
+    }
+    // 1. every actor is told before any new gateway runs (keeper.hpp); again when the keeper
+    // gives up (what was sent since waits in the closed inbox)
+    if (died || give_up) tell_actors(cfg, out, text);
+    tell(handle, "down " + std::to_string(deaths) + " " + text);
+    procactor::detail::log_event(log_level::error, "gateway_died", "node " + self, gateway_path, text);
+    g.join_host();  // 2.
+    if (give_up) {  // 3. past the restart budget
+      const std::string gone = "no more gateway restarts (" + std::to_string(std::max(cfg.opts.gateway_restarts, 0)) +
+                               " within " + std::to_string(cfg.opts.gateway_restart_window.count()) +
+                               " ms): node " + self + " stays down";
       tell(handle, "gone " + gone);
       procactor::detail::log_event(log_level::error, "gateway_given_up", "node " + self, gateway_path, gone);
       return 1;

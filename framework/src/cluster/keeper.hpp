@@ -6,7 +6,7 @@
 // must never do. It forks the node's /.remote supervisor (children.hpp) and then the gateway
 // (gateway.cpp), which holds the host's parent pipe. When the gateway dies:
 //  1. it tells every actor of the tree (registry, not stopped) with a gateway_reset message from
-//     /.gateway: each fails the remote requests it waits on (errc::died) and ends its remote
+//     /.gateway (not for a gateway that failed to start: it took nothing from its inbox): each fails the remote requests it waits on (errc::died) and ends its remote
 //     monitors and links with a down of reason node_down (actor runtime), and a placeholder of a
 //     remote child ends with node_down, so that its supervisor places the child again;
 //  2. it waits for the host to end (its parent pipe closed with the gateway; its children go
@@ -14,15 +14,19 @@
 //     down);
 //  3. it forks a new host and a new gateway, a new incarnation, at most
 //     cluster_options::gateway_restarts times within gateway_restart_window (a failed start
-//     counts); past that it ends (the node is down for good, as a killed gateway was before).
+//     counts); past that it closes the gateway's inbox, tells the actors again, and ends (the
+//     node is down for good, as a killed gateway was before).
 // It ends, with both, when the handle closes its pipe (node::~node), and dies with the handle
 // (PR_SET_PDEATHSIG), the host and the gateway with it.
 //
 // To the handle, on its pipe, one line per frame:
 //   "pids <gateway> <host>"  after each fork (before the gateway's answer)
 //   "ok" | "taken: <why>" | "error: <why>"  the first gateway's answer (node::start)
-//   "down <why>"             a gateway died (the actors have been told)
-//   "up"                     a restarted gateway answered "ok"
+//   "down <n> <why>"         the n-th gateway death (or failed start; the actors have been told
+//                            of each death)
+//   "up <n>"                 the n-th restarted gateway answered "ok"
+// The keeper never waits to write a line (a handle may not read for long): a line dropped so is
+// harmless, the counts are totals.
 //   "gone <why>"             the keeper gives up and ends
 
 #include "cluster/gateway.hpp"

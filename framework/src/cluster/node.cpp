@@ -94,6 +94,10 @@ struct node::impl {
       auto b = keeper_pipe->recv_bytes(std::chrono::nanoseconds(0), ec);
       if (ec == errc::timed_out) return;
       if (ec) {  // the keeper ended (closed)
+        if (!gone) {  // killed (it says "gone" when it gives up): the gateway died with it
+          gw_box->close();  // local senders to other nodes fail at once (died)
+          if (last_down.empty()) last_down = "the keeper of node " + opts.node + " was killed, and its gateway with it";
+        }
         gone = true;
         gw_pid = 0;
         host = 0;
@@ -102,23 +106,26 @@ struct node::impl {
       }
       const std::string line(b.begin(), b.end());
       if (take_pids(line)) continue;
-      if (line == "up") {
-        ++restarts;
-      } else if (line.rfind("down ", 0) == 0) {
-        ++deaths;
+      if (line.rfind("up ", 0) == 0) {
+        restarts = std::max<std::uint64_t>(restarts, std::strtoull(line.c_str() + 3, nullptr, 10));
+      } else if (line.rfind("down ", 0) == 0) {  // "down <n> <why>"
+        char* end = nullptr;
+        deaths = std::max<std::uint64_t>(deaths, std::strtoull(line.c_str() + 5, &end, 10));
         gw_pid = 0;
         host = 0;
-        last_down = line.substr(5);
+        last_down = end && *end == ' ' ? std::string(end + 1) : line.substr(5);
       } else if (line.rfind("gone ", 0) == 0) {
         gone = true;
         last_down += "; " + line.substr(5);
       }
     }
   }
+  // Gateways that died (and one more once the keeper is gone): a call handed to the gateway
+  // fails when this moves.
   std::uint64_t deaths_now() {
     std::lock_guard lock(state_mu);
     drain_locked();
-    return deaths;
+    return deaths + (gone ? 1 : 0);
   }
   bool running() {
     std::lock_guard lock(state_mu);

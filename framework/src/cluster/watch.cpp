@@ -152,6 +152,7 @@ void watch_table::on_watch(std::string_view node, std::uint64_t inc, std::uint64
     if (kind == unlinked) {  // our actor's link id corr: its partner there unlinked
       auto w = watching_.find(corr);
       if (w != watching_.end() && w->second.node == node && w->second.node_inc == inc && w->second.kind == watch_link) {
+        out.unlinked.emplace_back(w->second.watcher, w->second.address);
         watching_.erase(w);
         watched_.erase(corr);
       }

@@ -48,6 +48,10 @@ inline constexpr std::uint64_t outbound_tag_value = 0x7063'6c75'7374'6572;  // g
 inline constexpr std::uint64_t watch_tag = outbound_tag_value + 16;
 /// A down for a local watcher (payload: a local down frame, actor/wire.hpp).
 inline constexpr std::uint64_t down_tag = outbound_tag_value + 17;
+/// To a local watcher (payload: the address): its unwatch of kind corr (watch_monitor,
+/// watch_link) is done in this gateway's table; corr `unlinked` (below): the partner at the
+/// address ended the link this actor made.
+inline constexpr std::uint64_t unwatched_tag = outbound_tag_value + 18;
 /// The keeper to every local actor when this node's gateway died (keeper.hpp), from
 /// gateway_inbox: the actor runtime fails its remote requests and ends its remote watches
 /// (node_down), then hands it to the actor if it has a handler (a remote child's placeholder).
@@ -108,6 +112,7 @@ struct local_down {
 struct watch_actions {
   std::vector<watch_frame> frames;
   std::vector<local_down> downs;
+  std::vector<std::pair<std::string, std::string>> unlinked;  // (local linker, address): its partner unlinked
 };
 
 /// A gateway's remote watches, both sides (see the file comment). Thread-safe: called from the

@@ -42,6 +42,9 @@ struct child {
   // down for them passes back up through here): should it die, they were lost with its watcher
   // lists, and are routed again to its next incarnation (see supervisor::keep_transit_watches).
   std::vector<wire::frame> transit;
+  // Unwatches forwarded to a nested supervisor, not yet answered (its unwatched passes back
+  // through here): if it dies first they are answered here, since the watches died with it.
+  std::vector<wire::frame> transit_unwatch;
   std::optional<exit_reason> said;  // the reason its exit frame gave, if one came
   watch_list watchers;
   std::vector<watcher> terminate_waiters;  // answered with child_reply once it ended

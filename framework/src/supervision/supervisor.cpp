@@ -706,6 +706,17 @@ void supervisor::handle_frame(const wire::frame_view& f, int from_child) {
       if (from_child >= 0) forget_transit_watch(*children_[static_cast<std::size_t>(from_child)], f);
       route(f);
       return;
+    case wire::frame_kind::unwatched:
+      if (from_child >= 0) {  // the answer of an unwatch forwarded to it (child::transit_unwatch)
+        auto& t = children_[static_cast<std::size_t>(from_child)]->transit_unwatch;
+        auto it = std::find_if(t.begin(), t.end(), [&](const wire::frame& u) {
+          return u.from == f.to && u.to == f.from && u.corr == f.corr &&
+                 std::string_view(u.payload) == std::string_view(f.payload.data(), f.payload.size());
+        });
+        if (it != t.end()) t.erase(it);
+      }
+      route(f);
+      return;
     default:
       route(f);
       return;
@@ -726,6 +737,9 @@ void supervisor::forget_transit_watch(child& c, const wire::frame_view& down) {
 }
 
 void supervisor::keep_transit_watches(child& c, const exit_reason& why) {
+  for (const auto& u : std::exchange(c.transit_unwatch, {})) {  // its watches died with it: done
+    emit(wire::frame_kind::unwatched, u.from, u.to, u.corr, exit_reason{}, u.payload);
+  }
   if (c.transit.empty()) return;
   auto lost = std::move(c.transit);
   c.transit.clear();
@@ -763,6 +777,9 @@ void supervisor::route(const wire::frame_view& f) {
       child& c = *children_[d.child];
       if (c.running && c.spec.supervisor && c.pipe) {
         if (f.kind == wire::frame_kind::monitor) note_transit_watch(c, f);
+        if (f.kind == wire::frame_kind::unwatch) {
+          if (auto u = wire::decode_frame(f.bytes)) c.transit_unwatch.push_back(std::move(*u));
+        }
         forward(*c.pipe, f, nullptr);
       } else if (c.spec.supervisor && !c.gone && f.kind == wire::frame_kind::monitor) {
         // below a nested supervisor being restarted: the monitor waits for it (as one of that
