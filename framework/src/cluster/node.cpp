@@ -132,6 +132,12 @@ struct node::impl {
     drain_locked();
     return !gone && gw_pid > 0;
   }
+  // The keeper has ended: no gateway will read the inbox again.
+  bool ended() {
+    std::lock_guard lock(state_mu);
+    drain_locked();
+    return gone;
+  }
   std::string down_text() {
     std::lock_guard lock(state_mu);
     drain_locked();
@@ -142,13 +148,9 @@ struct node::impl {
   // errc::not_running when the keeper gave up (no gateway will read its inbox again). Between a
   // gateway's death and its restart the frame waits in the inbox for the next one.
   void to_gateway(wire::frame_view f, std::chrono::milliseconds timeout, std::error_code& ec) {
-    {
-      std::lock_guard lock(state_mu);
-      drain_locked();
-      if (gone) {
-        ec = errc::not_running;
-        return;
-      }
+    if (ended()) {
+      ec = errc::not_running;
+      return;
     }
     frame.clear();
     if (!wire::encode(frame, f)) {
@@ -198,7 +200,7 @@ struct node::impl {
   std::string ask(std::uint64_t what, std::chrono::milliseconds timeout, std::error_code& ec,
                   std::string_view body = {}) {
     std::lock_guard lock(mu);
-    if (!running() && gone) {
+    if (ended()) {
       ec = errc::not_running;
       return {};
     }
