@@ -190,6 +190,21 @@ class agent_log {
 bool reaped(pid_t pid) { return ::kill(pid, 0) == -1 && errno == ESRCH; }
 
 // True if @p pid has ended (gone, or a zombie not reaped yet); never reaps it.
+// SIGKILLs @p victim (of node b), then checks the request b's asker holds (hold_at, 30 s): it
+// fails with died, long before its timeout, naming @p what died.
+void kill_and_check_held(agent_log& asker, pid_t victim, const std::string& what) {
+  BOOST_TEST_REQUIRE(victim > 0);
+  BOOST_TEST_REQUIRE(::kill(victim, SIGKILL) == 0);
+  const auto killed = std::chrono::steady_clock::now();
+  const std::string held = asker.find("held: ");
+  const auto held_after = std::chrono::steady_clock::now() - killed;
+  BOOST_TEST(held.rfind("held: error died: ", 0) == 0u, held);
+  BOOST_TEST(held.find(what) != std::string::npos, held);
+  BOOST_TEST_MESSAGE("the held request failed "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(held_after).count() << " ms after the kill");
+  BOOST_TEST((held_after < 10s));  // not its 30 s timeout
+}
+
 bool ended(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -255,18 +270,9 @@ BOOST_AUTO_TEST_CASE(a_killed_gateway_is_restarted_and_its_node_rejoins_as_a_new
   BOOST_TEST_REQUIRE(gw > 0);
   BOOST_TEST_REQUIRE(keeper > 0);
   BOOST_TEST_REQUIRE(n.b.gateway_restarts() == 0u);
-  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
-  const auto killed = std::chrono::steady_clock::now();
-
   // b's actors are told: the held request fails with died (long before its 30 s), the monitor
   // of a's target ends with node_down, the linker ends abnormally and is restarted
-  const std::string held = asker.find("held: ");
-  const auto held_after = std::chrono::steady_clock::now() - killed;
-  BOOST_TEST(held.rfind("held: error died: ", 0) == 0u, held);
-  BOOST_TEST(held.find("gateway") != std::string::npos, held);
-  BOOST_TEST_MESSAGE("the held request failed "
-                     << std::chrono::duration_cast<std::chrono::milliseconds>(held_after).count() << " ms after the kill");
-  BOOST_TEST((held_after < 10s));
+  kill_and_check_held(asker, gw, "gateway");
   const std::string target_down = asker.find("down a:/rsa/target ");
   BOOST_TEST(target_down.rfind("down a:/rsa/target node_down abnormal ", 0) == 0u, target_down);
   const std::string linker_down = asker.find("down /rsb/linker ");
@@ -398,15 +404,7 @@ BOOST_AUTO_TEST_CASE(with_no_gateway_restarts_a_killed_gateway_is_a_dead_node,
   n.tb.send("asker", hold_at{"a:/nra/echo"});
   BOOST_TEST_REQUIRE(asker.find("synced: ") == "synced: sync from /.gateway");
   const pid_t gw = n.b.gateway_pid();
-  BOOST_TEST_REQUIRE(gw > 0);
-  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
-  const auto killed = std::chrono::steady_clock::now();
-  // the keeper tells the actors even though it starts no new gateway
-  const std::string held = asker.find("held: ");
-  const auto held_after = std::chrono::steady_clock::now() - killed;
-  BOOST_TEST(held.rfind("held: error died: ", 0) == 0u, held);
-  BOOST_TEST(held.find("gateway") != std::string::npos, held);
-  BOOST_TEST((held_after < 10s));  // not its 30 s timeout
+  kill_and_check_held(asker, gw, "gateway");  // the keeper tells the actors though it starts no new gateway
   BOOST_TEST(procactor_test::wait_until([&] { return n.b.gateway_pid() == 0; }, 10s));
   BOOST_TEST(procactor_test::wait_until([&] { return !sees_up(n.a, "b"); }, 10s));
   BOOST_TEST(n.b.gateway_restarts() == 0u);
@@ -425,11 +423,7 @@ BOOST_AUTO_TEST_CASE(a_killed_host_takes_its_gateway_down_and_both_start_again,
   const pid_t gw = n.b.gateway_pid();
   const pid_t host = n.b.host_pid();
   BOOST_TEST_REQUIRE(gw > 0);
-  BOOST_TEST_REQUIRE(host > 0);
-  BOOST_TEST_REQUIRE(::kill(host, SIGKILL) == 0);
-  const std::string held = asker.find("held: ");
-  BOOST_TEST(held.rfind("held: error died: ", 0) == 0u, held);
-  BOOST_TEST(held.find("/.remote supervisor") != std::string::npos, held);
+  kill_and_check_held(asker, host, "/.remote supervisor");
   const pid_t gw2 = restarted_gateway(n.b, 1, gw);
   BOOST_TEST_REQUIRE(gw2 > 0, "no new gateway: restarts " << n.b.gateway_restarts() << ", pid " << n.b.gateway_pid());
   BOOST_TEST(n.b.host_pid() > 0);
