@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <optional>
 #include <string>
@@ -141,17 +142,23 @@ struct two_nodes : cluster_nodes {
   cluster::node& b;
   procactor::tree& ta;
   procactor::tree& tb;
-  two_nodes(const std::string& prefix, supervisor_spec sa, supervisor_spec sb, int restarts)
-      : cluster_nodes("g", {{"a", prefix + "a", std::move(sa)}, {"b", prefix + "b", std::move(sb)}}, tuned(restarts)),
+  using tune_fn = std::function<void(const std::string&, procactor::cluster_options&)>;
+  // @p more: more changes to a node's options (its name, its options)
+  two_nodes(const std::string& prefix, supervisor_spec sa, supervisor_spec sb, int restarts, tune_fn more = {})
+      : cluster_nodes("g", {{"a", prefix + "a", std::move(sa)}, {"b", prefix + "b", std::move(sb)}},
+                      tuned(restarts, std::move(more))),
         a(node("a")),
         b(node("b")),
         ta(tree("a")),
         tb(tree("b")) {
     BOOST_TEST_REQUIRE(wait_all_up(10s));
   }
-  static procactor_test::cluster_nodes_options tuned(int restarts) {
+  static procactor_test::cluster_nodes_options tuned(int restarts, tune_fn more) {
     procactor_test::cluster_nodes_options o;
-    o.tune = [restarts](const std::string&, procactor::cluster_options& opts) { opts.gateway_restarts = restarts; };
+    o.tune = [restarts, more](const std::string& name, procactor::cluster_options& opts) {
+      opts.gateway_restarts = restarts;
+      if (more) more(name, opts);
+    };
     return o;
   }
 };
@@ -433,6 +440,87 @@ BOOST_AUTO_TEST_CASE(a_killed_host_takes_its_gateway_down_and_both_start_again,
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
   auto r = n.b.request<std::string>("a:/hka/echo", echo_q{"after"}, 5s);
   BOOST_TEST(outcome(r) == "after from /.gateway");
+}
+
+// A gateway whose main loop stops making passes (here: SIGSTOP, as a deadlock would look) is
+// judged hung by its keeper after cluster_options::gateway_hang_after, killed and started again.
+BOOST_AUTO_TEST_CASE(a_hung_gateway_is_killed_by_its_keeper_and_started_again,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("hg", a_spec(), b_spec(), 3, [](const std::string& name, procactor::cluster_options& o) {
+    if (name == "b") o.gateway_hang_after = 500ms;
+  });
+  agent_log asker(n.tb, "asker");
+  n.tb.send("asker", hold_at{"a:/hga/echo"});
+  BOOST_TEST_REQUIRE(asker.find("synced: ") == "synced: sync from /.gateway");
+  const std::uint64_t old_incarnation = known_member(n.a, "b").incarnation;
+  const pid_t gw = n.b.gateway_pid();
+  BOOST_TEST_REQUIRE(gw > 0);
+  BOOST_TEST_REQUIRE(::kill(gw, SIGSTOP) == 0);
+  // killed (a stopped process takes SIGKILL), the actors told, a new gateway
+  const std::string held = asker.find("held: ");
+  BOOST_TEST(held.rfind("held: error died: ", 0) == 0u, held);
+  BOOST_TEST(held.find("was hung (no pass of its main loop for ") != std::string::npos, held);
+  const pid_t gw2 = restarted_gateway(n.b, 1, gw);
+  BOOST_TEST_REQUIRE(gw2 > 0, "no new gateway: restarts " << n.b.gateway_restarts() << ", pid " << n.b.gateway_pid());
+  BOOST_TEST(procactor_test::wait_until([&] { return reaped(gw); }, 5s));
+  BOOST_TEST(procactor_test::wait_until([&] { return up_as_new_incarnation(n.a, "b", old_incarnation); }, 10s));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
+  auto r = n.b.request<std::string>("a:/hga/echo", echo_q{"after"}, 5s);
+  BOOST_TEST(outcome(r) == "after from /.gateway");
+  BOOST_TEST(n.b.gateway_pid() == gw2);  // (a healthy gateway is not judged hung)
+}
+
+// gateway_stats are the node's, across its gateways: a restarted gateway's figures include its
+// dead predecessors', and what a dead gateway held is counted: its unacknowledged at-least-once
+// messages in unacked_lost, what it had taken from its inbox and not published in gateway_lost
+// (nothing here: every message it took had gone out).
+BOOST_AUTO_TEST_CASE(a_gateway_restart_keeps_the_node_counters_and_counts_what_the_dead_one_held,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("cc", a_spec(), b_spec(), 3, [](const std::string& name, procactor::cluster_options& o) {
+    if (name == "b") {
+      o.delivery = procactor::delivery::at_least_once;
+      o.down_after = 30s;  // (a's gateway is stopped below: b must not declare it down meanwhile)
+    } else {
+      o.gateway_hang_after = 0ms;
+    }
+  });
+  constexpr std::uint64_t count = 50;
+  std::error_code ec;
+  const auto before = n.b.stats(5s, ec);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  // a's gateway stopped: b's messages to a are published, never acknowledged
+  const pid_t a_gw = n.a.gateway_pid();
+  BOOST_TEST_REQUIRE(::kill(a_gw, SIGSTOP) == 0);
+  struct resume {  // (whatever fails below)
+    pid_t pid;
+    ~resume() { ::kill(pid, SIGCONT); }
+  } resume_a{a_gw};
+  for (std::uint64_t i = 0; i < count; ++i) n.b.send("a:/cca/echo", echo_q{std::to_string(i)});
+  procactor::cluster::gateway_stats held;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+                         [&] {
+                           held = n.b.stats(2s, ec);
+                           return !ec && held.unacked == count && held.sent >= before.sent + count;
+                         },
+                         10s),
+                     "unacked " << held.unacked << ", sent " << held.sent << " (" << ec.message() << ")");
+  BOOST_TEST(held.unacked_lost == 0u);
+  const pid_t gw = n.b.gateway_pid();
+  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
+  BOOST_TEST_REQUIRE(restarted_gateway(n.b, 1, gw) > 0);
+  procactor::cluster::gateway_stats after;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+                         [&] {
+                           after = n.b.stats(2s, ec);
+                           return !ec && after.incarnation != held.incarnation;
+                         },
+                         10s),
+                     ec.message());
+  BOOST_TEST(after.unacked_lost == count);  // the dead gateway's unacknowledged ones
+  BOOST_TEST(after.unacked == 0u);          // (the new one holds none)
+  BOOST_TEST(after.gateway_lost == 0u);     // it had published everything it took
+  BOOST_TEST(after.sent >= held.sent);      // carried over
+  BOOST_TEST(after.retransmitted >= held.retransmitted);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

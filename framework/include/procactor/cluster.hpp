@@ -72,6 +72,10 @@ struct cluster_options {
   /// names it had registered cluster-wide are freed.
   int gateway_restarts = 3;
   std::chrono::milliseconds gateway_restart_window{60000};  ///< the window gateway_restarts counts in
+  /// A gateway whose main loop makes no pass for this long (stopped, deadlocked, stuck in a
+  /// call) is hung: its keeper kills it, and it is restarted as a dead one is (counted in
+  /// gateway_restarts). The loop passes at least every 20 ms when idle. 0: never judged hung.
+  std::chrono::milliseconds gateway_hang_after{5000};
 };
 
 namespace cluster {
@@ -127,6 +131,14 @@ struct gateway_stats {
   /// or by an actor of this node that ended for good (no mailbox for 2 x down_after).
   std::uint64_t names_swept = 0;
   std::uint64_t name_sweeps = 0;  ///< sweeps run (one every down_after, from the node's start)
+  /// Messages local actors sent to other nodes that a gateway had taken from its inbox when it
+  /// died (killed, crashed, judged hung), before it had published them: lost, never sent again
+  /// (those of its last pass may have gone out). Its unacknowledged at-least-once messages go to
+  /// unacked_lost. Counted by the keeper (cluster_options::gateway_restarts), which also carries
+  /// every counter here over a gateway restart: the figures are the node's, across its gateways
+  /// (those a gateway derives from its tables, such as fenced_dropped or retransmitted, as of its
+  /// last 20 ms check).
+  std::uint64_t gateway_lost = 0;
 };
 
 /// A remote child as its node's gateway sees it (node::remote_children).

@@ -16,7 +16,7 @@ outbound_batcher::outbound_batcher(limits l, publish_fn publish) : lim_(l), publ
 
 void outbound_batcher::set_max_bytes(std::size_t n) noexcept { lim_.max_bytes = std::min(n, wire::max_payload); }
 
-void outbound_batcher::add(const wire::frame_view& f) {
+void outbound_batcher::add(const wire::frame_view& f, bool from_inbox) {
   batch* b = nullptr;
   for (auto& x : batches_) {
     if (x.node == f.dst_node) b = &x;
@@ -36,7 +36,8 @@ void outbound_batcher::add(const wire::frame_view& f) {
   }
   if (!batchable || head + size > lim_.max_bytes) {  // alone, as a plain frame
     out_.clear();
-    if (wire::encode(out_, f)) publish_(f.dst_node, out_, 1);
+    if (!wire::encode(out_, f)) out_.clear();  // (published empty: counted lost)
+    publish_(f.dst_node, out_, 1);
     return;
   }
   if (b->count == 0) {
@@ -48,6 +49,10 @@ void outbound_batcher::add(const wire::frame_view& f) {
   if (wire::append_inner(b->items, f)) {
     ++b->count;
     ++pending_frames_;
+    b->from_inbox += from_inbox;
+    inbox_pending_ += from_inbox;
+  } else {
+    publish_(f.dst_node, std::string(), 1);  // (counted lost)
   }
 }
 
@@ -56,7 +61,9 @@ void outbound_batcher::publish_batch(batch& b) {
   out_.clear();
   const std::size_t n = b.count;
   pending_frames_ -= n;
+  inbox_pending_ -= b.from_inbox;
   b.count = 0;
+  b.from_inbox = 0;
   wire::frame_view outer;
   outer.kind = wire::kind::batch;
   outer.src_node = b.src_node;
@@ -68,9 +75,9 @@ void outbound_batcher::publish_batch(batch& b) {
   if (n == 1) {  // a lone frame goes as it is (what the receiver took before batches existed)
     auto v = wire::decode_batch(outer);
     wire::frame_view f;
-    if (!v || !v->next(f) || !wire::encode(out_, f)) return;
+    if (!v || !v->next(f) || !wire::encode(out_, f)) out_.clear();  // (published empty: counted lost)
   } else if (!wire::encode(out_, outer)) {
-    return;
+    out_.clear();
   }
   publish_(b.node, out_, n);
 }

@@ -36,7 +36,7 @@ namespace procactor::cluster::detail {
 class outbound_batcher {
  public:
   /// Publishes @p bytes (one frame: a batch or a plain one) to node @p node; @p frames: how many
-  /// frames they carry.
+  /// frames they carry. Empty @p bytes: those frames could not be encoded (to be counted lost).
   using publish_fn = std::function<void(std::string_view node, const std::string& bytes, std::size_t frames)>;
   struct limits {
     std::size_t max_bytes = wire::max_payload;  ///< the whole batch frame (the server's max_payload)
@@ -47,13 +47,17 @@ class outbound_batcher {
   /// Adds @p f (src_node, dst_node and both incarnations set). The batch pending for its node is
   /// published first if @p f does not fit in it or its incarnations differ. A frame no batch may
   /// carry (another kind, or too big for max_bytes) is published alone, after that batch.
-  void add(const wire::frame_view& f);
+  /// @p from_inbox: it stands for a message taken from the gateway's inbox, handled once it is
+  /// published (inbox_pending).
+  void add(const wire::frame_view& f, bool from_inbox = false);
   /// Publishes every pending batch (one holding a single frame goes as that plain frame).
   void flush();
   /// No frame pending.
   bool empty() const noexcept { return pending_frames_ == 0; }
   /// Frames pending.
   std::size_t pending() const noexcept { return pending_frames_; }
+  /// Frames pending that were added from_inbox.
+  std::size_t inbox_pending() const noexcept { return inbox_pending_; }
   /// The server's max_payload, learnt once connected (at most wire::max_payload is used).
   void set_max_bytes(std::size_t n) noexcept;
 
@@ -65,12 +69,14 @@ class outbound_batcher {
     std::uint64_t dst_inc = 0;
     std::string items;  // inner frames
     std::size_t count = 0;
+    std::size_t from_inbox = 0;  // of count
   };
   void publish_batch(batch& b);
   limits lim_;
   publish_fn publish_;
   std::vector<batch> batches_;  // one per node written to (a few)
   std::size_t pending_frames_ = 0;
+  std::size_t inbox_pending_ = 0;
   std::string out_;
 };
 

@@ -100,7 +100,8 @@ struct gateway {
   bool left = false;      // under mu: this node left the cluster (leave()); it only waits to be killed
   clock::time_point last_check{};  // under mu
   std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
-  gateway_stats st;
+  gateway_stats own_st;  // (no keeper's page)
+  gateway_stats& st;     // under mu: the page's `live` (gateway.hpp), so that the keeper reads them after a death
   // Bumped (under mu) whenever an incarnation may have been fenced: a batch being delivered
   // re-checks its sender then, so that none of its frames goes out after the down (on_batch).
   std::atomic<std::uint64_t> fence_gen{0};
@@ -147,6 +148,7 @@ struct gateway {
         in_subj(in_subject(c.opts.cluster, c.opts.node)),
         inc(c.incarnation),
         members(c.opts.down_after),
+        st(c.page ? c.page->live : own_st),
         watches(c.addr, c.opts.node),
         main_out(c.addr, c.addr.root),
         in_out(c.addr, c.addr.root),
@@ -272,8 +274,9 @@ struct gateway {
 
   // The batcher's publish: one NATS message of @p frames frames (a batch, or a lone plain frame).
   void publish_batch(std::string_view node, const std::string& bytes, std::size_t frames) {
-    const natsStatus s = natsConnection_Publish(nc, in_subject(cfg.opts.cluster, std::string(node)).c_str(),
-                                                bytes.data(), static_cast<int>(bytes.size()));
+    const natsStatus s = bytes.empty() ? NATS_INVALID_ARG  // (the batcher could not encode them)
+                                       : natsConnection_Publish(nc, in_subject(cfg.opts.cluster, std::string(node)).c_str(),
+                                                                bytes.data(), static_cast<int>(bytes.size()));
     std::lock_guard lock(mu);
     if (s != NATS_OK) {
       st.unpublished += frames;
@@ -451,6 +454,7 @@ struct gateway {
       pending_out.clear();
       pending_in.clear();
       tx.end_all();  // (their frames are of the old incarnation: never resent under the new one)
+      mirror_unacked();
     }
     {
       watch_actions acts;  // the watches of the old incarnation end as a node down
@@ -734,6 +738,7 @@ struct gateway {
         {
           std::lock_guard lock(mu);
           tx.on_ack(f->src_node, f->src_inc, f->dst_inc, f->corr);
+          mirror_unacked();
         }
         if (reliable) room.notify_one();
         return;
@@ -856,6 +861,8 @@ struct gateway {
   }
 
   void local_message(const lw::envelope_view& env) {
+    // (a packed slot's messages may each wait delivery_wait: each one is a pass for the hang check)
+    if (cfg.page) cfg.page->alive.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     if (env.tag == outbound_tag) {
       outbound(env.payload);
     } else if (env.tag == watch_tag) {
@@ -933,7 +940,9 @@ struct gateway {
       } else {
         out.dst_inc = peer->incarnation;
         if (out.kind == wire::kind::message) {
-          if (reliable && !tx.track(out, clock::now())) {
+          const bool tracked = reliable && tx.track(out, clock::now());
+          if (tracked) mirror_unacked();
+          if (reliable && !tracked) {
             failure = errc::full;
             why = "too many unacknowledged messages for node " + dst + " (" + std::to_string(cfg.opts.max_unacked) +
                   " or " + std::to_string(max_unacked_bytes >> 20) + " MiB; for " + address + ")";
@@ -962,7 +971,8 @@ struct gateway {
       if (f->kind == wire::kind::request) error_to(main_out, f->from, f->corr, failure, why);
       return;
     }
-    batcher.add(out);  // published when the inbox is drained (or the batch is full)
+    // published when the inbox is drained (or the batch is full); at least once, tx holds it
+    batcher.add(out, /*from_inbox=*/!(reliable && out.kind == wire::kind::message));
   }
 
   // A frame this node sends itself: handled as if it came from NATS, on the main thread.
@@ -982,13 +992,13 @@ struct gateway {
       my_inc = inc;
     }
     answer_in(r, my_inc, env.kind == lw::env_kind::reply ? wire::kind::reply : wire::kind::error_reply, env.tag,
-              env.from, env.payload);
+              env.from, env.payload, /*from_inbox=*/true);
   }
 
   // The answer to a remote requester's request (main thread): a local callee's reply, or an
   // error reply of this gateway.
   void answer_in(const in_req& r, std::uint64_t my_inc, wire::kind k, std::uint64_t tag, std::string_view from,
-                 std::span<const char> payload) {
+                 std::span<const char> payload, bool from_inbox = false) {
     wire::frame_view f;
     f.kind = k;
     f.src_node = self;
@@ -1005,7 +1015,7 @@ struct gateway {
       if (wire::encode(b, f)) self_delivery(b);
       return;
     }
-    batcher.add(f);  // after the messages this actor sent before it (FIFO per sender)
+    batcher.add(f, from_inbox);  // after the messages this actor sent before it (FIFO per sender)
   }
 
   // "*:name": the frame's node and path become the name's owner's. False (answered or counted)
@@ -1045,6 +1055,32 @@ struct gateway {
     natsConnection_FlushTimeout(nc, 200);
   }
 
+  // Under mu: the counters this gateway derives from its tables, into st (the keeper's page): at
+  // each check and each stats request.
+  void fill_derived() {
+    st.incarnation = inc;
+    st.fenced_dropped = members.fenced_frames() + fenced_extra;
+    st.refused = watches.refused() + kids.refused() + members.refused_frames() + refused_extra;
+    int64_t dropped = 0;  // messages libnats dropped for this slow consumer
+    if (in_sub && natsSubscription_GetDropped(in_sub, &dropped) == NATS_OK) {
+      st.nats_dropped = static_cast<std::uint64_t>(dropped);
+    }
+    st.retransmitted = tx.retransmitted();
+    st.unacked_lost = tx.lost();
+    st.unacked_refused = tx.refused();
+    st.unacked = tx.unacked();
+    st.duplicates = rx.duplicates();
+    st.out_of_order = rx.gaps();
+    st.deferred = rx.deferred_count();
+    st.names_swept = nm.swept();
+    st.name_sweeps = nm.sweeps();
+  }
+
+  // Under mu, after each change of tx's table: the keeper counts these lost if this gateway dies.
+  void mirror_unacked() {
+    if (cfg.page) cfg.page->unacked.store(tx.unacked(), std::memory_order_relaxed);
+  }
+
   void control(const lw::envelope_view& env) {
     if (env.tag == leave_tag) leave();  // (then names frees this node's names and answers)
     if (nm.control(env)) return;  // names requests (names.hpp)
@@ -1057,18 +1093,14 @@ struct gateway {
                   std::to_string(p.since.time_since_epoch().count()) + " " + std::to_string(p.actors) + "\n";
         }
       } else if (env.tag == stats_tag) {
-        st.incarnation = inc;
-        st.fenced_dropped = members.fenced_frames() + fenced_extra;
-        st.refused = watches.refused() + kids.refused() + members.refused_frames() + refused_extra;
-        int64_t dropped = 0;  // messages libnats dropped for this slow consumer
-        if (in_sub && natsSubscription_GetDropped(in_sub, &dropped) == NATS_OK) {
-          st.nats_dropped = static_cast<std::uint64_t>(dropped);
-        }
-        for (std::uint64_t v : {st.incarnation, st.rejoins, st.fenced_dropped, st.stale_dropped, st.malformed,
-                                st.undeliverable, st.sent, st.received, st.downs, st.batches_sent,
-                                st.batches_received, st.packed_slots, st.unpublished, st.nats_dropped, st.refused,
-                                tx.retransmitted(), tx.lost(), tx.refused(), tx.unacked(), rx.duplicates(),
-                                rx.gaps(), rx.deferred_count(), nm.swept(), nm.sweeps()}) {
+        fill_derived();
+        gateway_stats t = st;  // the node's figures: this gateway's and its dead predecessors'
+        if (cfg.page) add_counters(t, cfg.page->carried);
+        for (std::uint64_t v : {t.incarnation, t.rejoins, t.fenced_dropped, t.stale_dropped, t.malformed,
+                                t.undeliverable, t.sent, t.received, t.downs, t.batches_sent, t.batches_received,
+                                t.packed_slots, t.unpublished, t.nats_dropped, t.refused, t.retransmitted,
+                                t.unacked_lost, t.unacked_refused, t.unacked, t.duplicates, t.out_of_order,
+                                t.deferred, t.names_swept, t.name_sweeps, t.gateway_lost}) {
           text += std::to_string(v) + " ";
         }
         text.pop_back();
@@ -1123,6 +1155,7 @@ struct gateway {
         server_ok.store(std::max(server_ok.load(), now.time_since_epoch().count()));
       }
       last_check = now;
+      fill_derived();  // (for the keeper, should this gateway die)
       const auto server_age = now - clock::time_point(clock::duration(server_ok.load(std::memory_order_relaxed)));
       if (connected && server_age <= cfg.opts.down_after / 2) {
         if (isolated) {  // heard again: the others fenced our old incarnation; take a new one
@@ -1168,6 +1201,7 @@ struct gateway {
         tx.end_node(d.node, d.incarnation);
         rx.end_node(d.node, d.incarnation);
       }
+      mirror_unacked();
       tx.due(now, resend);
       kids.retry(now, inc, member_views());
       std::erase_if(pending_out, [&](const auto& kv) { return kv.second.expires < now; });
@@ -1475,8 +1509,28 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   box->set_slot_counter(&procactor::wire::messages_in_slot);  // a local actor's packed slot counts its frames
   auto next_hb = clock::now() + cfg.opts.heartbeat;
   auto next_check = clock::now() + check_period;
+  // Loss accounting of the inbox (the mailbox's dequeued == handled + lost): a message is handled
+  // once dealt with, and one that left in a batch once that batch is published. What a gateway
+  // that died had taken and not handled, its keeper counts lost (account_lost_after_crash).
+  std::uint64_t taken = 0;
+  std::uint64_t handled = 0;
+  auto settle = [&] {
+    const std::uint64_t done = taken - g.batcher.inbox_pending();
+    if (done > handled) {
+      box->note_handled(done - handled);
+      handled = done;
+    }
+  };
+  auto flush = [&] {
+    try {
+      g.batcher.flush();
+    } catch (...) {
+    }
+    settle();
+  };
   for (;;) {
     auto now = clock::now();
+    if (cfg.page) cfg.page->alive.store(now.time_since_epoch().count(), std::memory_order_relaxed);  // (the keeper's hang check)
     if (now >= next_hb) {
       g.send_heartbeat();
       next_hb = std::max(next_hb + cfg.opts.heartbeat, now);  // (after a stop: no burst)
@@ -1486,10 +1540,7 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
       next_check = std::max(next_check + check_period, now);
     }
     if (g.reliable && g.outbound_paused()) {  // at least once: a stream at its bound holds the inbox back
-      try {
-        g.batcher.flush();  // (what is pending must go for its acks to come)
-      } catch (...) {
-      }
+      flush();  // (what is pending must go for its acks to come)
       g.wait_for_room(std::min(next_hb, next_check));
       continue;
     }
@@ -1497,18 +1548,16 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
     // empty they are published, so a lone request waits for nothing.
     const std::size_t n =
         box->receive(buf, g.batcher.empty() ? std::min(next_hb, next_check) : internal::try_only, ec);
-    if (ec && !g.batcher.empty()) {
-      try {
-        g.batcher.flush();
-      } catch (...) {
-      }
-    }
+    if (ec && !g.batcher.empty()) flush();
     if (ec == errc::closed) return 0;
     if (ec) continue;  // empty, timed out (or a transient error): the timers
+    const std::span<const char> slot(buf.data(), n);
+    taken += procactor::wire::messages_in_slot(slot);
     try {
-      g.on_local(std::span<const char>(buf.data(), n));
+      g.on_local(slot);
     } catch (...) {
     }
+    settle();
   }
 }
 

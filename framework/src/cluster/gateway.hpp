@@ -20,6 +20,7 @@
 //    gateway is their requester: envelope `from` = gateway_path).
 //  - inbound messages reach local actors with `from` = "<node>:<path>" of the remote sender.
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -38,6 +39,25 @@ inline constexpr std::uint64_t stats_tag = outbound_tag + 2;
 inline constexpr ipc::mailbox_config gateway_box_config{512, 256 * 1024};
 inline constexpr ipc::mailbox_config client_box_config{16, (1 << 20) + 16 * 1024};
 
+/// What the keeper (keeper.hpp) and each gateway it forks share: an anonymous MAP_SHARED mapping
+/// the keeper makes before its first fork (no /dev/shm object: it goes with the last process
+/// mapping it). Only plain counters; `carried` and `live` are never written by both at once: the
+/// keeper touches them only between two gateways (the old one reaped, the next not forked yet).
+struct gateway_page {
+  /// The gateway main loop's last pass (steady clock, ns): the keeper's hang check.
+  std::atomic<std::int64_t> alive{0};
+  /// At least once: the gateway's unacknowledged messages now (kept in step with its table).
+  std::atomic<std::uint64_t> unacked{0};
+  /// The running gateway's counters: those it counts itself, at once; those it derives from its
+  /// tables, at each check (gateway.cpp, fill_derived).
+  gateway_stats live;
+  /// The sum of the dead gateways' counters (the keeper adds `live` and what a death lost).
+  gateway_stats carried;
+};
+
+/// Adds the counters of @p from to @p to (the gauges, incarnation and unacked, are left alone).
+void add_counters(gateway_stats& to, const gateway_stats& from) noexcept;
+
 struct gateway_config {
   cluster_options opts;
   procactor::detail::tree_address addr;
@@ -47,6 +67,8 @@ struct gateway_config {
   /// correlation ids this gateway hands out locally start at generation << 40, so that a reply
   /// or a down meant for a dead predecessor, still in the inbox, matches nothing of its own.
   std::uint64_t generation = 0;
+  /// Shared with the keeper (null: the gateway keeps its counters to itself).
+  gateway_page* page = nullptr;
 };
 
 /// Runs the gateway until it is killed. Sends "ok" on @p ready once connected and subscribed, or

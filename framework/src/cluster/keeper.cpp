@@ -4,11 +4,13 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <deque>
+#include <new>
 #include <optional>
 
 #include "actor/wire.hpp"
@@ -16,6 +18,7 @@
 #include "cluster/watch.hpp"
 #include "internal/child.hpp"
 #include "internal/unique_fd.hpp"
+#include "internal/wait.hpp"
 #include "ipc/mailbox.hpp"
 #include "ipc/names.hpp"
 #include "procactor/detail/codec.hpp"
@@ -93,6 +96,7 @@ struct generation {
   std::optional<connection> line;  // the gateway's answer ("ok", ...)
   internal::unique_fd gw_pidfd;
   internal::unique_fd host_pidfd;
+  std::optional<std::chrono::milliseconds> hung_for;  // judged hung (wait_death)
 
   // Forks both (keeper.hpp); false with @p why.
   bool start(const gateway_config& base, std::string& why) {
@@ -147,21 +151,34 @@ struct generation {
 
   // Waits until the gateway or the host ends (true) or the handle's pipe closes (false). The two
   // are one unit: the gateway holds the host's pipe, so a host that died takes the gateway down
-  // (end) and both start again.
-  bool wait_death(connection& handle) {
+  // (end) and both start again. A gateway whose main loop made no pass for @p hang_after (not 0)
+  // is hung: killed here (hung_for says for how long), it ends as a dead one.
+  bool wait_death(connection& handle, gateway_page& page, std::chrono::milliseconds hang_after) {
+    page.alive.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);  // (its answer: it runs)
     for (;;) {
-      // without pidfds: a 50 ms slice, then a look at both
+      // without pidfds: a 50 ms slice, then a look at both; the hang check every hang_after / 4
       const bool fds = gw_pidfd.get() >= 0 && host_pidfd.get() >= 0;
-      const auto until = fds ? clock::time_point::max() : clock::now() + std::chrono::milliseconds(50);
+      auto until = fds ? clock::time_point::max() : clock::now() + std::chrono::milliseconds(50);
+      if (hang_after.count() > 0) until = std::min(until, clock::now() + std::max(hang_after / 4, std::chrono::milliseconds(1)));
       const int which = wait_readable({handle.native_handle(), gw_pidfd.get(), host_pidfd.get()}, until);
       if (which == 0) return false;
       if (which > 0 || !gw->is_alive() || !host->is_alive()) return true;
+      const auto silent = clock::now() - clock::time_point(clock::duration(page.alive.load(std::memory_order_relaxed)));
+      if (hang_after.count() > 0 && silent > hang_after) {
+        hung_for = std::chrono::duration_cast<std::chrono::milliseconds>(silent);
+        stop_gateway();
+        return true;
+      }
     }
   }
 
   // What ended, and how (after wait_death): "the gateway ... died (...)".
   std::string reap(const std::string& self) {
     std::error_code ec;
+    if (hung_for) {  // (killed and joined by wait_death)
+      return "the gateway of node " + self + " was hung (no pass of its main loop for " +
+             std::to_string(hung_for->count()) + " ms) and was killed";
+    }
     if (!gw->is_alive()) {
       gw->join(ec);
       return "the gateway of node " + self + " died (" + (ec ? ec.message() : gw->status().to_string()) + ")";
@@ -191,6 +208,30 @@ struct generation {
   }
 };
 
+// After a gateway ended (reaped): what it held is counted lost (the messages it had taken from its
+// inbox and not handled, its unacknowledged at-least-once ones), its counters join the carried
+// ones (gateway.hpp, gateway_page). Returns how many messages it lost.
+std::uint64_t settle_counters(const gateway_config& cfg, gateway_page& page) {
+  std::error_code ec;
+  std::uint64_t held = 0;
+  if (auto box = ipc::mailbox::open(procactor::wire::mailbox_name(cfg.addr.prefix, gateway_path), ec)) {
+    held = box->account_lost_after_crash();
+  }
+  const std::uint64_t unacked = page.unacked.exchange(0, std::memory_order_relaxed);
+  add_counters(page.carried, page.live);
+  page.carried.gateway_lost += held;
+  page.carried.unacked_lost += unacked;
+  page.live = gateway_stats{};
+  return held + unacked;
+}
+
+// The keeper's page, shared with every gateway it forks (gateway.hpp); never unmapped (it goes
+// with the keeper).
+gateway_page* map_page() {
+  void* p = ::mmap(nullptr, sizeof(gateway_page), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : new (p) gateway_page();
+}
+
 std::uint64_t fresh_incarnation(std::uint64_t not_this) {
   std::uint64_t v = 0;
   while (v == 0 || v == not_this) v = ipc::random_u64();
@@ -199,8 +240,27 @@ std::uint64_t fresh_incarnation(std::uint64_t not_this) {
 
 }  // namespace
 
+void add_counters(gateway_stats& to, const gateway_stats& from) noexcept {
+  for (auto m : {&gateway_stats::rejoins, &gateway_stats::fenced_dropped, &gateway_stats::stale_dropped,
+                 &gateway_stats::malformed, &gateway_stats::undeliverable, &gateway_stats::sent,
+                 &gateway_stats::received, &gateway_stats::downs, &gateway_stats::batches_sent,
+                 &gateway_stats::batches_received, &gateway_stats::packed_slots, &gateway_stats::unpublished,
+                 &gateway_stats::nats_dropped, &gateway_stats::refused, &gateway_stats::retransmitted,
+                 &gateway_stats::unacked_lost, &gateway_stats::unacked_refused, &gateway_stats::duplicates,
+                 &gateway_stats::out_of_order, &gateway_stats::deferred, &gateway_stats::names_swept,
+                 &gateway_stats::name_sweeps, &gateway_stats::gateway_lost}) {
+    to.*m += from.*m;
+  }
+}
+
 int run_keeper(gateway_config cfg, connection& handle) {
   const std::string self = cfg.opts.node;
+  gateway_page* page = map_page();
+  if (!page) {
+    tell(handle, "error: the keeper cannot map its page (" + std::error_code(errno, std::generic_category()).message() + ")");
+    return 1;
+  }
+  cfg.page = page;
   procactor::detail::mail_sender out(cfg.addr, cfg.addr.root);
   std::deque<clock::time_point> restarts;  // within gateway_restart_window
   int failed_in_a_row = 0;
@@ -238,23 +298,38 @@ int run_keeper(gateway_config cfg, connection& handle) {
       why = forked ? (said.empty() ? std::string("it ended before it answered") : said) : why;
       ++failed_in_a_row;
     }
-    if (said == "ok" && !g.wait_death(handle)) {  // the handle goes: so do we
+    if (said == "ok" && !g.wait_death(handle, *page, cfg.opts.gateway_hang_after)) {  // the handle goes: so do we
       g.end();
       return 0;
     }
     const bool died = said == "ok";  // (a gateway that failed to start read nothing from its inbox)
-    const std::string text = died ? g.reap(self) : "the gateway of node " + self + " did not start (" + why + ")";
+    std::string text = died ? g.reap(self) : "the gateway of node " + self + " did not start (" + why + ")";
     g.stop_gateway();  // (one that failed to start, or whose host died, may still run: killed)
+    if (const std::uint64_t lost = settle_counters(cfg, *page)) {
+      text += "; " + std::to_string(lost) + " message" + (lost == 1 ? "" : "s") +
+              " it held for other nodes lost (gateway_stats::gateway_lost, unacked_lost)";
+    }
     ++deaths;
     const auto now = clock::now();
     while (!restarts.empty() && now - restarts.front() > cfg.opts.gateway_restart_window) restarts.pop_front();
     const bool give_up =
         cfg.opts.gateway_restarts <= 0 || restarts.size() >= static_cast<std::size_t>(cfg.opts.gateway_restarts);
+    std::uint64_t stranded = 0;  // messages left in the inbox when the keeper gives up
     if (give_up) {
       // its inbox closed first: local senders to other nodes fail at once (died) from now on, and
-      // nothing sent before the actors are told waits in it for a gateway that never comes
+      // nothing sent before the actors are told waits in it for a gateway that never comes: what
+      // waits there is taken out and counted lost
       if (auto box = ipc::mailbox::open(procactor::wire::mailbox_name(cfg.addr.prefix, gateway_path), ec_ignored)) {
         box->close();
+        std::vector<char> buf;
+        std::error_code rec;
+        for (;;) {
+          const std::size_t n = box->receive(buf, internal::try_only, rec);
+          if (rec) break;
+          const std::uint32_t k = procactor::wire::messages_in_slot(std::span<const char>(buf.data(), n));
+          stranded += k;
+          box->note_handled(k);  // (handled here: counted lost below)
+        }
       }
     }
     // 1. every actor is told before any new gateway runs (keeper.hpp); again when the keeper
@@ -264,9 +339,10 @@ int run_keeper(gateway_config cfg, connection& handle) {
     procactor::detail::log_event(log_level::error, "gateway_died", "node " + self, gateway_path, text);
     g.join_host();  // 2.
     if (give_up) {  // 3. past the restart budget
-      const std::string gone = "no more gateway restarts (" + std::to_string(std::max(cfg.opts.gateway_restarts, 0)) +
-                               " within " + std::to_string(cfg.opts.gateway_restart_window.count()) +
-                               " ms): node " + self + " stays down";
+      std::string gone = "no more gateway restarts (" + std::to_string(std::max(cfg.opts.gateway_restarts, 0)) +
+                         " within " + std::to_string(cfg.opts.gateway_restart_window.count()) + " ms): node " +
+                         self + " stays down";
+      if (stranded) gone += "; " + std::to_string(stranded) + " message(s) waiting in its inbox lost";
       tell(handle, "gone " + gone);
       procactor::detail::log_event(log_level::error, "gateway_given_up", "node " + self, gateway_path, gone);
       return 1;
