@@ -48,9 +48,10 @@ struct ask_q {  // an echo request to address
   std::string address;
   std::string text;
 };
-struct watch_q {  // monitor (or link) address, then an echo request to it (the sync)
+struct watch_q {  // monitor (or link) address, then an echo request to it (the sync); end: demonitor (unlink)
   std::string address;
   bool link = false;
+  bool end = false;
 };
 struct fetch_q {  // the oldest line of its log ("" if none)
   int unused;
@@ -84,7 +85,9 @@ class agent : public actor {
       request<std::string>(a.address, echo_q{a.text}, 5s, [this](procactor::result<std::string> r) { put("asked: " + outcome(r)); });
     });
     on<watch_q>([this](const watch_q& w) {
-      if (w.link) {
+      if (w.end) {
+        w.link ? unlink(w.address) : demonitor(w.address);
+      } else if (w.link) {
         link(w.address);
       } else {
         monitor(w.address);
@@ -440,6 +443,40 @@ BOOST_AUTO_TEST_CASE(a_killed_host_takes_its_gateway_down_and_both_start_again,
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
   auto r = n.b.request<std::string>("a:/hka/echo", echo_q{"after"}, 5s);
   BOOST_TEST(outcome(r) == "after from /.gateway");
+}
+
+// A link is two-sided: an actor that another node's actor linked to loses that link when its own
+// gateway dies (the link's table dies with it), and exits with node_down as its partner does
+// (when its node sees the old incarnation down), unless the partner had unlinked.
+BOOST_AUTO_TEST_CASE(an_actor_another_node_linked_to_exits_when_its_own_gateway_dies,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("lb", a_spec(), b_spec(), 3);
+  agent_log asker(n.tb, "asker");
+  agent_log watcher(n.ta, "watcher");
+  n.tb.send("asker", watch_q{"echo", false});  // (b's asker sees b's echo end)
+  BOOST_TEST_REQUIRE(asker.find("watching: ") == "watching: sync from /lbb/asker");
+  // a's watcher links b's echo, and links then unlinks b's linker
+  n.ta.send("watcher", watch_q{"b:/lbb/echo", true});
+  BOOST_TEST_REQUIRE(watcher.find("watching: ") == "watching: sync from /.gateway");
+  n.ta.send("watcher", watch_q{"b:/lbb/linker", true});
+  BOOST_TEST_REQUIRE(watcher.find("watching: ") == "watching: sync from /.gateway");
+  n.ta.send("watcher", watch_q{"b:/lbb/linker", true, true});
+  BOOST_TEST_REQUIRE(watcher.find("watching: ") == "watching: sync from /.gateway");
+  const auto echo_restarts = n.tb.stats("echo").restarts;
+  const auto linker_restarts = n.tb.stats("linker").restarts;
+
+  const pid_t gw = n.b.gateway_pid();
+  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
+  const std::string echo_down = asker.find("down /lbb/echo ");
+  BOOST_TEST(echo_down.rfind("down /lbb/echo ", 0) == 0u, echo_down);
+  BOOST_TEST(echo_down.find(" abnormal ") != std::string::npos, echo_down);
+  BOOST_TEST(echo_down.find("gateway of node b died") != std::string::npos, echo_down);
+  BOOST_TEST(procactor_test::wait_until([&] { return n.tb.stats("echo").restarts == echo_restarts + 1; }, 10s));
+  BOOST_TEST_REQUIRE(restarted_gateway(n.b, 1, gw) > 0);
+  // the unlinked one stays: a request sent now is queued after the keeper's notice
+  auto r = n.tb.request<std::string>("linker", echo_q{"still"}, 5s);
+  BOOST_TEST(outcome(r).rfind("still from ", 0) == 0u, outcome(r));
+  BOOST_TEST(n.tb.stats("linker").restarts == linker_restarts);
 }
 
 // A gateway whose main loop stops making passes (here: SIGSTOP, as a deadlock would look) is

@@ -530,6 +530,10 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
       const bool known = w != remote_watches_.end();
       if (known) remote_watches_.erase(w);
       const bool unlinked = d->corr == cluster::detail::watch_link && remote_unlinked_.count(d->from) != 0;
+      if (d->corr == cluster::detail::watch_link) {  // (a partner's link ends with its down)
+        auto p = remote_linked_by_.find(d->from);
+        if (p != remote_linked_by_.end() && --p->second == 0) remote_linked_by_.erase(p);
+      }
       if (known || (d->corr == cluster::detail::watch_link && !unlinked)) handle_down(*d, true);
     }
     return;
@@ -544,6 +548,17 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
     } else if (env->corr == cluster::detail::watch_link) {  // this actor's unlink is done in its gateway
       auto it = remote_unlinked_.find(address);
       if (it != remote_unlinked_.end() && --it->second == 0) remote_unlinked_.erase(it);
+    }
+    return;
+  }
+  if (env->tag == cluster::detail::linked_tag && env->kind == wire::env_kind::message &&
+      env->from == cluster::detail::gateway_inbox) {
+    if (env->corr != incarnation_ || env->payload.empty()) return;  // (a notice for a predecessor)
+    std::string address(env->payload.begin() + 1, env->payload.end());
+    if (env->payload[0] == '+') {
+      ++remote_linked_by_[std::move(address)];
+    } else if (auto p = remote_linked_by_.find(address); p != remote_linked_by_.end() && --p->second == 0) {
+      remote_linked_by_.erase(p);
     }
     return;
   }
@@ -648,8 +663,10 @@ void actor_runtime::handle_gateway_reset(std::uint64_t tag, std::span<const char
   }
   for (auto& [corr, to] : dead) fail_request(corr, errc::died, "node down: " + r.why + " (a request to " + to + ")");
   remote_unlinked_.clear();  // (their answers died with the gateway; what it had sent came before this)
-  // monitors first: a link's down ends this actor (linked_exit)
-  const auto watches = std::exchange(remote_watches_, {});
+  // monitors first: a link's down ends this actor (linked_exit); then the links it took, then
+  // those actors of other nodes made to it
+  auto watches = std::exchange(remote_watches_, {});
+  for (const auto& [address, n] : std::exchange(remote_linked_by_, {})) watches.emplace(address, cluster::detail::watch_link);
   for (const bool links : {false, true}) {
     for (const auto& [address, kind] : watches) {
       if ((kind == cluster::detail::watch_link) != links) continue;
@@ -1176,7 +1193,10 @@ void actor_runtime::unwatch_remote(ref_target& who, bool link, std::error_code& 
     if (ec) return;
     const std::uint64_t kind = link ? cluster::detail::watch_link : cluster::detail::watch_monitor;
     std::erase_if(remote_watches_, [&](const auto& w) { return w.first == who.path && w.second == kind; });
-    if (link) ++remote_unlinked_[who.path];
+    if (link) {
+      ++remote_unlinked_[who.path];
+      remote_linked_by_.erase(who.path);  // (a partner ending the link another node's actor made)
+    }
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }

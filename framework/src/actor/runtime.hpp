@@ -238,6 +238,9 @@ class actor_runtime {
   // Remote unlinks whose gateway has not answered yet (unwatched_tag), by address: a link exit
   // from one of them is dropped (it was on its way when the link ended).
   std::map<std::string, std::uint64_t, std::less<>> remote_unlinked_;
+  // Actors of other nodes linked to this one (linked_tag, cluster/watch.hpp), by address, until
+  // the link ends: a gateway_reset ends them too (the link's table died with the gateway).
+  std::map<std::string, std::uint64_t, std::less<>> remote_linked_by_;
   // Unwatches sent and not yet answered, by (watched path, kind): a down of theirs is dropped.
   std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> unwatching_;
 

@@ -793,6 +793,12 @@ struct gateway {
       deliver(out, to, lw::env_kind::message, unwatched_tag, unlinked, gateway_path,
               std::span<const char>(address.data(), address.size()), ec);
     }
+    for (auto& n : acts.linked) {  // a partner's runtime keeps (or forgets) who linked to it
+      std::error_code ec;
+      const std::string payload = (n.added ? "+" : "-") + n.address;
+      deliver(out, n.to, lw::env_kind::message, linked_tag, n.incarnation, gateway_path,
+              std::span<const char>(payload.data(), payload.size()), ec);
+    }
   }
 
   // A local actor's monitor or link of an actor on a node (watch.hpp).

@@ -160,7 +160,9 @@ void watch_table::on_watch(std::string_view node, std::uint64_t inc, std::uint64
     }
     std::erase_if(watched_, [&](const auto& kv) {
       const watched_entry& e = kv.second;
-      return e.mode == 0 && e.node == node && e.node_inc == inc && e.wire_corr == corr;
+      const bool gone = e.mode == 0 && e.node == node && e.node_inc == inc && e.wire_corr == corr;
+      if (gone && e.kind == watch_link) out.linked.push_back({e.path, e.incarnation, false, e.node + ":" + e.watcher});
+      return gone;
     });
     return;
   }
@@ -187,7 +189,11 @@ void watch_table::on_watch(std::string_view node, std::uint64_t inc, std::uint64
                                                                  " actors for other nodes already"))});
     return;
   }
-  add_watched(std::move(e), next_id_++, out);
+  const std::uint64_t id = next_id_++;
+  if (add_watched(std::move(e), id, out) && kind == watch_link) {  // the partner here is told (linked_tag)
+    const watched_entry& w = watched_[id];
+    out.linked.push_back({w.path, w.incarnation, true, w.node + ":" + w.watcher});
+  }
 }
 
 void watch_table::on_down(std::string_view node, std::uint64_t inc, std::uint64_t corr, std::uint32_t mode,

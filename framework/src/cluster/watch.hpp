@@ -52,6 +52,11 @@ inline constexpr std::uint64_t down_tag = outbound_tag_value + 17;
 /// watch_link) is done in this gateway's table; corr `unlinked` (below): the partner at the
 /// address ended the link this actor made.
 inline constexpr std::uint64_t unwatched_tag = outbound_tag_value + 18;
+/// To a local actor (corr: its incarnation; payload: '+' or '-', then "node:/path"): an actor of
+/// another node linked to it ('+'; its runtime keeps the partner, and exits with node_down if its
+/// own gateway dies, the link's table gone with it), or that partner unlinked ('-'). An actor that
+/// is not of incarnation corr ignores it (a notice that came after a death).
+inline constexpr std::uint64_t linked_tag = outbound_tag_value + 19;
 /// The keeper to every local actor when this node's gateway died (keeper.hpp), from
 /// gateway_inbox: the actor runtime fails its remote requests and ends its remote watches
 /// (node_down), then hands it to the actor if it has a handler (a remote child's placeholder).
@@ -113,6 +118,13 @@ struct watch_actions {
   std::vector<watch_frame> frames;
   std::vector<local_down> downs;
   std::vector<std::pair<std::string, std::string>> unlinked;  // (local linker, address): its partner unlinked
+  struct link_notice {  // linked_tag (above)
+    std::string to;     // the local partner's path
+    std::uint64_t incarnation = 0;
+    bool added = false;
+    std::string address;  // the linker's "node:/path"
+  };
+  std::vector<link_notice> linked;
 };
 
 /// A gateway's remote watches, both sides (see the file comment). Thread-safe: called from the
