@@ -25,6 +25,7 @@
 #include "support/cluster_support.hpp"
 #include "support/leak_check.hpp"
 #include "support/nats_server.hpp"
+#include "support/process_state.hpp"
 
 using namespace std::chrono_literals;
 using procactor::actor;
@@ -477,6 +478,111 @@ BOOST_AUTO_TEST_CASE(an_actor_another_node_linked_to_exits_when_its_own_gateway_
   auto r = n.tb.request<std::string>("linker", echo_q{"still"}, 5s);
   BOOST_TEST(outcome(r).rfind("still from ", 0) == 0u, outcome(r));
   BOOST_TEST(n.tb.stats("linker").restarts == linker_restarts);
+}
+
+// A link request that waited in the inbox of a gateway that died is ended by the keeper's notice
+// (the actor exits, node_down) and then set up by the next gateway, for the actor's old
+// incarnation: the downs of that link carry that incarnation, and the actor's next one drops them.
+BOOST_AUTO_TEST_CASE(a_link_request_left_in_a_dead_gateways_inbox_does_not_bind_the_next_incarnation,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("sl", a_spec(), b_spec(), 3);
+  agent_log asker(n.tb, "asker");
+  const auto linker_restarts = n.tb.stats("linker").restarts;
+  const pid_t gw = n.b.gateway_pid();
+  BOOST_TEST_REQUIRE(gw > 0);
+  const auto queued = n.tb.stats("/.gateway").enqueued;
+  BOOST_TEST_REQUIRE(::kill(gw, SIGSTOP) == 0);
+  // (stopped for sure: a signal sent is not a process stopped, and it might take the request)
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::process_state(gw) == 'T'; }, 10s));
+  n.tb.send("linker", watch_q{"a:/sla/linked", true});
+  // its link request and its sync request wait in the stopped gateway's inbox
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return n.tb.stats("/.gateway").enqueued >= queued + 2; }, 10s));
+  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
+  // the keeper's notice ends the link: the linker exits (node_down) and is restarted
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return n.tb.stats("linker").restarts == linker_restarts + 1; }, 10s));
+  BOOST_TEST_REQUIRE(restarted_gateway(n.b, 1, gw) > 0);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
+  // the next gateway took the old link request first (the inbox is FIFO), then the asker's
+  // monitor of the same actor; a's linked crashes: both downs come back, in a's order
+  n.tb.send("asker", watch_q{"a:/sla/linked", false});
+  BOOST_TEST_REQUIRE(asker.find("watching: ") == "watching: sync from /.gateway");
+  n.ta.send("linked", procactor_test::crash_q{});
+  const std::string down = asker.find("down a:/sla/linked ");
+  BOOST_TEST_REQUIRE(down.rfind("down a:/sla/linked other abnormal ", 0) == 0u, down);
+  // a round trip through a: every frame a sent before its reply has been delivered here
+  auto barrier = n.b.request<std::string>("a:/sla/echo", echo_q{"barrier"}, 5s);
+  BOOST_TEST_REQUIRE(outcome(barrier) == "barrier from /.gateway");
+  // so the old incarnation's link down is in the linker's mailbox before this request
+  auto r = n.tb.request<std::string>("linker", echo_q{"still"}, 5s);
+  BOOST_TEST(outcome(r).rfind("still from ", 0) == 0u, outcome(r));
+  BOOST_TEST(n.tb.stats("linker").restarts == linker_restarts + 1);
+}
+
+// A gateway that cannot start (here: the NATS server stopped, so its connect times out) counts
+// against gateway_restarts and is tried again after a back-off; once NATS answers, the next one
+// joins.
+BOOST_AUTO_TEST_CASE(a_gateway_that_fails_to_start_is_tried_again_and_joins_once_nats_answers,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("fs", a_spec(), b_spec(), 8, [](const std::string& name, procactor::cluster_options& o) {
+    if (name == "b") o.connect_timeout = 1000ms;
+  });
+  const std::uint64_t old_incarnation = known_member(n.a, "b").incarnation;
+  const pid_t server = n.server().pid();
+  const pid_t gw = n.b.gateway_pid();
+  BOOST_TEST_REQUIRE(::kill(server, SIGSTOP) == 0);
+  struct resume {  // (whatever fails below)
+    pid_t pid;
+    ~resume() { ::kill(pid, SIGCONT); }
+  } resume_server{server};
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::process_state(server) == 'T'; }, 10s));
+  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
+  // two gateways forked one after the other, neither joining (each lives its connect_timeout)
+  std::vector<pid_t> tried;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+                         [&] {
+                           const pid_t now = n.b.gateway_pid();
+                           if (now > 0 && now != gw && std::find(tried.begin(), tried.end(), now) == tried.end()) {
+                             tried.push_back(now);
+                           }
+                           return tried.size() >= 2;
+                         },
+                         20s),
+                     "gateways tried: " << tried.size());
+  BOOST_TEST(n.b.gateway_restarts() == 0u);  // none joined
+  BOOST_TEST(!ended(n.b.keeper_pid()));
+  BOOST_TEST_REQUIRE(::kill(server, SIGCONT) == 0);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return n.b.gateway_restarts() == 1u; }, 20s),
+                     "restarts " << n.b.gateway_restarts());
+  BOOST_TEST(ended(tried[0]));  // the first one failed (the one tried while NATS answers may be the joined one)
+  for (pid_t p : tried) BOOST_TEST((p == n.b.gateway_pid() || ended(p)));
+  BOOST_TEST(procactor_test::wait_until([&] { return up_as_new_incarnation(n.a, "b", old_incarnation); }, 15s));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 15s));
+  auto r = n.b.request<std::string>("a:/fsa/echo", echo_q{"joined"}, 5s);
+  BOOST_TEST(outcome(r) == "joined from /.gateway");
+}
+
+// The keeper killed (an operator's mistake): the gateway and the /.remote supervisor die with it
+// (PR_SET_PDEATHSIG), nothing restarts them; the handle's next call fails at once and closes the
+// gateway's inbox, so that the actors' remote requests fail at once too.
+BOOST_AUTO_TEST_CASE(a_killed_keeper_takes_its_gateway_down_and_calls_fail_at_once,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("kk", a_spec(), b_spec(), 3);
+  agent_log asker(n.tb, "asker");
+  const pid_t keeper = n.b.keeper_pid();
+  const pid_t gw = n.b.gateway_pid();
+  const pid_t host = n.b.host_pid();
+  BOOST_TEST_REQUIRE(keeper > 0);
+  BOOST_TEST_REQUIRE(::kill(keeper, SIGKILL) == 0);
+  BOOST_TEST(procactor_test::wait_until([&] { return ended(gw) && ended(host); }, 10s));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = n.b.request<std::string>("a:/kka/echo", echo_q{"x"}, 5s);
+  BOOST_TEST((r.error == errc::died || r.error == errc::not_running), outcome(r));
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // not its 5 s timeout
+  BOOST_TEST(n.b.gateway_pid() == 0);
+  n.tb.send("asker", ask_q{"a:/kka/echo", "late"});
+  const std::string asked = asker.find("asked: ");
+  BOOST_TEST(asked.rfind("asked: error died: ", 0) == 0u, asked);
+  BOOST_TEST(procactor_test::wait_until([&] { return !sees_up(n.a, "b"); }, 10s));
 }
 
 // A gateway whose main loop stops making passes (here: SIGSTOP, as a deadlock would look) is

@@ -525,6 +525,7 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
     // gateway_reset while its request waited in the gateway's inbox) is set up by the next
     // gateway; its down finds no entry here and is dropped. A link's down always counts: this
     // actor may be the partner another node's actor linked to (it took no watch itself).
+    if (env->corr != 0 && env->corr != incarnation_) return;  // (a watch of a predecessor: watch.hpp, encode_watch)
     if (auto d = wire::decode_frame(env->payload)) {
       auto w = remote_watches_.find({d->from, d->corr});
       const bool known = w != remote_watches_.end();
@@ -1078,7 +1079,7 @@ void actor_runtime::watch_remote(ref_target& who, std::uint64_t kind, std::error
   try {
     flush_packs();  // (as a local monitor goes after what was packed before it)
     env_scratch_.clear();
-    cluster::detail::encode_watch(env_scratch_, path_, kind, who.path);
+    cluster::detail::encode_watch(env_scratch_, path_, kind, who.path, incarnation_);
     out_->send(who, std::span<const char>(env_scratch_.data(), env_scratch_.size()), wire::user_priority,
                default_send_timeout, ec, nullptr);
     if (!ec) remote_watches_.emplace(who.path, kind);
@@ -1187,7 +1188,7 @@ void actor_runtime::unwatch_remote(ref_target& who, bool link, std::error_code& 
     flush_packs();  // (as watch_remote)
     env_scratch_.clear();
     cluster::detail::encode_watch(env_scratch_, path_, link ? cluster::detail::unwatch_link : cluster::detail::unwatch_monitor,
-                                  who.path);
+                                  who.path, incarnation_);
     out_->send(who, std::span<const char>(env_scratch_.data(), env_scratch_.size()), wire::user_priority,
                default_send_timeout, ec, nullptr);
     if (ec) return;

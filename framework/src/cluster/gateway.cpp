@@ -785,7 +785,7 @@ struct gateway {
     }
     for (auto& d : acts.downs) {
       std::error_code ec;
-      deliver(out, d.to, lw::env_kind::message, down_tag, 0, gateway_path,
+      deliver(out, d.to, lw::env_kind::message, down_tag, d.incarnation, gateway_path,
               std::span<const char>(d.frame.data(), d.frame.size()), ec);
     }
     for (auto& [to, address] : acts.unlinked) {  // the linker's runtime forgets the link
@@ -819,16 +819,17 @@ struct gateway {
       }
     }
     watch_actions acts;
-    if (env.corr == unwatch_monitor || env.corr == unwatch_link) {  // demonitor, unlink (watch.hpp)
-      const std::uint64_t kind = env.corr == unwatch_link ? watch_link : watch_monitor;
+    const std::uint64_t asked = watch_kind_of(env.corr);
+    if (asked == unwatch_monitor || asked == unwatch_link) {  // demonitor, unlink (watch.hpp)
+      const std::uint64_t kind = asked == unwatch_link ? watch_link : watch_monitor;
       watches.unwatch(env.from, kind, address, acts);
       run_watch_actions(acts, main_out);
       std::error_code ec;  // done here: what the table sends this watcher from now on is not of it
       deliver(main_out, env.from, lw::env_kind::message, unwatched_tag, kind, gateway_path, env.payload, ec);
       return;
     }
-    if (env.corr > watch_request) return;  // (no such watch kind)
-    watches.watch(env.from, env.corr, address, state, node_inc, my_inc, acts);
+    if (asked > watch_request) return;  // (no such watch kind)
+    watches.watch(env.from, asked, address, state, node_inc, my_inc, acts, watcher_incarnation_of(env.corr));
     run_watch_actions(acts, main_out);
   }
 

@@ -179,6 +179,11 @@ struct generation {
       return "the gateway of node " + self + " was hung (no pass of its main loop for " +
              std::to_string(hung_for->count()) + " ms) and was killed";
     }
+    // A killed gateway closes its end of the host's pipe before it is a zombie (the kernel closes
+    // a process's files first), so the host may end (code 1) a moment before the gateway is seen
+    // dead: a gateway still running with a dead host is given a moment to end before the host is
+    // taken for the one that died.
+    if (gw->is_alive() && gw_pidfd.get() >= 0) wait_readable({gw_pidfd.get()}, clock::now() + std::chrono::milliseconds(200));
     if (!gw->is_alive()) {
       gw->join(ec);
       return "the gateway of node " + self + " died (" + (ec ? ec.message() : gw->status().to_string()) + ")";

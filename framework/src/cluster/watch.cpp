@@ -57,34 +57,36 @@ bool encode_outbound(std::string& env, std::string& scratch, bool request, std::
   return true;
 }
 
-void encode_watch(std::string& env, std::string_view from, std::uint64_t kind, std::string_view address) {
-  lw::encode_envelope(env, lw::env_kind::message, watch_tag, kind, from,
+void encode_watch(std::string& env, std::string_view from, std::uint64_t kind, std::string_view address,
+                  std::uint64_t incarnation) {
+  lw::encode_envelope(env, lw::env_kind::message, watch_tag, kind | (incarnation << 8), from,
                       std::span<const char>(address.data(), address.size()));
 }
 
 // ---- watch_table ----
 
 void watch_table::local_down_to(const std::string& to, const std::string& from, std::uint64_t kind,
-                                const exit_reason& why, watch_actions& out) const {
-  out.downs.push_back(local_down{to, down_frame(from, to, kind, why)});
+                                const exit_reason& why, watch_actions& out, std::uint64_t to_inc) const {
+  out.downs.push_back(local_down{to, down_frame(from, to, kind, why), to_inc});
 }
 
 void watch_table::watch(std::string_view watcher, std::uint64_t kind, std::string_view address, node_is state,
-                        std::uint64_t inc, std::uint64_t my_inc, watch_actions& out) {
+                        std::uint64_t inc, std::uint64_t my_inc, watch_actions& out, std::uint64_t watcher_inc) {
   (void)my_inc;
   std::string_view node, name;
   const std::string w(watcher), a(address);
   if (!split(address, node, name) || state == node_is::unknown) {
-    local_down_to(w, a, kind, reason_of(exit_reason::kind_t::no_such_actor), out);
+    local_down_to(w, a, kind, reason_of(exit_reason::kind_t::no_such_actor), out, watcher_inc);
     return;
   }
   if (state == node_is::down) {
-    local_down_to(w, a, kind, reason_of(exit_reason::kind_t::node_down, std::string(node) + " (down)"), out);
+    local_down_to(w, a, kind, reason_of(exit_reason::kind_t::node_down, std::string(node) + " (down)"), out,
+                  watcher_inc);
     return;
   }
   std::lock_guard lock(mu_);
   const std::uint64_t id = next_id_++;
-  watching_[id] = watching_entry{w, a, std::string(node), inc, kind};
+  watching_[id] = watching_entry{w, a, std::string(node), inc, kind, watcher_inc};
   out.frames.push_back(watch_frame{true, std::string(node), inc, id, kind, 0, w, std::string(name), {}});
   if (kind == watch_link) {
     // the other half: the linking actor, watched here for its partner (a down of mode 1)
@@ -207,7 +209,7 @@ void watch_table::on_down(std::string_view node, std::uint64_t inc, std::uint64_
     watching_entry w = std::move(it->second);
     watching_.erase(it);
     watched_.erase(corr);  // a link's other half
-    local_down_to(w.watcher, w.address, w.kind, f->reason, out);
+    local_down_to(w.watcher, w.address, w.kind, f->reason, out, w.watcher_inc);
     return;
   }
   // mode 1: the linking actor on that node died; its partner here ends with it
@@ -215,8 +217,9 @@ void watch_table::on_down(std::string_view node, std::uint64_t inc, std::uint64_
     const watched_entry& e = it->second;
     if (e.mode == 0 && e.kind == watch_link && e.node == node && e.node_inc == inc && e.wire_corr == corr) {
       const std::string to = e.path;
+      const std::uint64_t to_inc = e.incarnation;
       watched_.erase(it);
-      local_down_to(to, std::string(node) + ":" + f->from, watch_link, f->reason, out);
+      local_down_to(to, std::string(node) + ":" + f->from, watch_link, f->reason, out, to_inc);
       return;
     }
   }
@@ -227,7 +230,7 @@ void watch_table::node_down(std::string_view node, std::uint64_t inc, const std:
   std::lock_guard lock(mu_);
   for (auto it = watching_.begin(); it != watching_.end();) {
     if (it->second.node == node && (inc == 0 || it->second.node_inc == inc)) {
-      local_down_to(it->second.watcher, it->second.address, it->second.kind, r, out);
+      local_down_to(it->second.watcher, it->second.address, it->second.kind, r, out, it->second.watcher_inc);
       watched_.erase(it->first);
       it = watching_.erase(it);
     } else {
@@ -237,7 +240,9 @@ void watch_table::node_down(std::string_view node, std::uint64_t inc, const std:
   for (auto it = watched_.begin(); it != watched_.end();) {
     const watched_entry& e = it->second;
     if (e.node == node && (inc == 0 || e.node_inc == inc)) {
-      if (e.mode == 0 && e.kind == watch_link) local_down_to(e.path, e.node + ":" + e.watcher, watch_link, r, out);
+      if (e.mode == 0 && e.kind == watch_link) {
+        local_down_to(e.path, e.node + ":" + e.watcher, watch_link, r, out, e.incarnation);
+      }
       it = watched_.erase(it);
     } else {
       ++it;

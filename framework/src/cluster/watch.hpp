@@ -12,7 +12,8 @@
 // Remote watches (monitor, link; kind 2, request, is no longer taken: a remote request's callee
 // death is judged by the callee's gateway, gateway.cpp judge_callees):
 //  - the watcher's runtime puts an envelope of tag watch_tag into its gateway's inbox:
-//    corr = the watch kind (0 monitor, 1 link, 2 request), payload = the address "node:name";
+//    corr = the watch kind (0 monitor, 1 link, 2 request) | the watcher's incarnation << 8 (the
+//    downs it gets back carry it: encode_watch), payload = the address "node:name";
 //  - its gateway (watch_table::watch) answers at once with a down (no_such_actor: unknown node;
 //    node_down: the node is down), else keeps the watch ("watching") and sends a wire::kind::watch
 //    frame to the node; for a link it also watches the linking actor on the partner's behalf;
@@ -89,8 +90,14 @@ bool encode_outbound(std::string& env, std::string& scratch, bool request, std::
                      std::string_view from, std::uint64_t corr, std::uint64_t tag, std::uint32_t timeout_ms,
                      std::span<const char> payload);
 
-/// The envelope of a watch request (see the file comment).
-void encode_watch(std::string& env, std::string_view from, std::uint64_t kind, std::string_view address);
+/// The envelope of a watch request (see the file comment): corr = @p kind | @p incarnation << 8,
+/// the watcher's incarnation (0: unknown), which the downs of that watch carry back (their
+/// envelope's corr): a down meant for an earlier incarnation of the watcher is dropped by its
+/// runtime (a link request that waited in a dead gateway's inbox and was set up by the next one).
+void encode_watch(std::string& env, std::string_view from, std::uint64_t kind, std::string_view address,
+                  std::uint64_t incarnation = 0);
+inline std::uint64_t watch_kind_of(std::uint64_t corr) noexcept { return corr & 0xff; }
+inline std::uint64_t watcher_incarnation_of(std::uint64_t corr) noexcept { return corr >> 8; }
 
 /// What a gateway knows of a node when a watch names it.
 enum class node_is { unknown, up, down };
@@ -112,6 +119,7 @@ struct watch_frame {
 struct local_down {
   std::string to;
   std::string frame;
+  std::uint64_t incarnation = 0;  // the receiver's (0: any), the envelope's corr
 };
 /// What a watch table asks its gateway to do (outside the table's lock).
 struct watch_actions {
@@ -140,8 +148,9 @@ class watch_table {
 
   /// A local actor @p watcher asks to watch @p address with @p kind (watch_monitor, watch_link,
   /// watch_request); @p state and @p inc: the gateway's view of the address's node.
+  /// @p watcher_inc: the watcher's incarnation (its downs carry it).
   void watch(std::string_view watcher, std::uint64_t kind, std::string_view address, node_is state,
-             std::uint64_t inc, std::uint64_t my_inc, watch_actions& out);
+             std::uint64_t inc, std::uint64_t my_inc, watch_actions& out, std::uint64_t watcher_inc = 0);
   /// Local actor @p watcher ends its watches of @p kind (watch_monitor, watch_link) on @p address;
   /// a link ends whichever side made it. The other node is told (unwatch frames).
   void unwatch(std::string_view watcher, std::uint64_t kind, std::string_view address, watch_actions& out);
@@ -173,6 +182,7 @@ class watch_table {
     std::string node;
     std::uint64_t node_inc = 0;
     std::uint64_t kind = 0;
+    std::uint64_t watcher_inc = 0;
   };
   struct watched_entry {  // a local actor watched for a remote one
     std::string path;  // the local actor's absolute path
@@ -185,7 +195,7 @@ class watch_table {
     std::uint64_t incarnation = 0;  // the registry incarnation it watches
   };
   void local_down_to(const std::string& to, const std::string& from, std::uint64_t kind, const exit_reason& why,
-                     watch_actions& out) const;
+                     watch_actions& out, std::uint64_t to_inc) const;
   bool add_watched(watched_entry e, std::uint64_t id, watch_actions& out);  // false: answered at once
 
   procactor::detail::tree_address addr_;
