@@ -518,54 +518,11 @@ void actor_runtime::dispatch_one(const wire::envelope_view& e) {
     }
     return;
   }
-  if (env->tag == cluster::detail::down_tag && env->kind == wire::env_kind::message &&
-      env->from == cluster::detail::gateway_inbox) {
-    // a remote watch ended (cluster/watch.hpp): handled as a down from the supervisor
-    // One down per monitor taken: a monitor the actor was already told of (ended by a
-    // gateway_reset while its request waited in the gateway's inbox) is set up by the next
-    // gateway; its down finds no entry here and is dropped. A link's down always counts: this
-    // actor may be the partner another node's actor linked to (it took no watch itself).
-    if (env->corr != 0 && env->corr != incarnation_) return;  // (a watch of a predecessor: watch.hpp, encode_watch)
-    if (auto d = wire::decode_frame(env->payload)) {
-      auto w = remote_watches_.find({d->from, d->corr});
-      const bool known = w != remote_watches_.end();
-      if (known) remote_watches_.erase(w);
-      const bool unlinked = d->corr == cluster::detail::watch_link && remote_unlinked_.count(d->from) != 0;
-      if (d->corr == cluster::detail::watch_link) {  // (a partner's link ends with its down)
-        auto p = remote_linked_by_.find(d->from);
-        if (p != remote_linked_by_.end() && --p->second == 0) remote_linked_by_.erase(p);
-      }
-      if (known || (d->corr == cluster::detail::watch_link && !unlinked)) handle_down(*d, true);
-    }
-    return;
-  }
-  if (env->tag == cluster::detail::unwatched_tag && env->kind == wire::env_kind::message &&
-      env->from == cluster::detail::gateway_inbox) {
-    const std::string address(env->payload.begin(), env->payload.end());
-    if (env->corr == cluster::detail::unlinked) {  // the partner ended the link this actor made
-      std::erase_if(remote_watches_, [&](const auto& w) {
-        return w.first == address && w.second == cluster::detail::watch_link;
-      });
-    } else if (env->corr == cluster::detail::watch_link) {  // this actor's unlink is done in its gateway
-      auto it = remote_unlinked_.find(address);
-      if (it != remote_unlinked_.end() && --it->second == 0) remote_unlinked_.erase(it);
-    }
-    return;
-  }
-  if (env->tag == cluster::detail::linked_tag && env->kind == wire::env_kind::message &&
-      env->from == cluster::detail::gateway_inbox) {
-    if (env->corr != incarnation_ || env->payload.empty()) return;  // (a notice for a predecessor)
-    std::string address(env->payload.begin() + 1, env->payload.end());
-    if (env->payload[0] == '+') {
-      ++remote_linked_by_[std::move(address)];
-    } else if (auto p = remote_linked_by_.find(address); p != remote_linked_by_.end() && --p->second == 0) {
-      remote_linked_by_.erase(p);
-    }
-    return;
-  }
-  if (env->tag == detail::type_tag<cluster::detail::gateway_reset>() && env->kind == wire::env_kind::message &&
-      env->from == cluster::detail::gateway_inbox) {
-    handle_gateway_reset(env->tag, env->payload);
+  // The gateway's notices (cluster/watch.hpp): one range check and one comparison per message.
+  if ((env->tag - cluster::detail::down_tag <= cluster::detail::linked_tag - cluster::detail::down_tag ||
+       env->tag == detail::type_tag<cluster::detail::gateway_reset>()) &&
+      env->kind == wire::env_kind::message && env->from == cluster::detail::gateway_inbox) {
+    gateway_notice(*env);
     return;
   }
   cur_from_.assign(env->from);
@@ -650,6 +607,54 @@ void actor_runtime::handle_down(const wire::frame& f, bool remote) {
   cur_from_ = f.from;
   deliver(detail::type_tag<down>(), std::span<const char>(bytes.data(), bytes.size()));
   cur_from_.clear();
+}
+
+// A notice of this node's gateway (or its keeper): a remote watch's down, an unwatch done, a link
+// made to this actor from another node, the gateway's death.
+void actor_runtime::gateway_notice(const wire::envelope_view& env) {
+  if (env.tag == cluster::detail::down_tag) {
+    // a remote watch ended (cluster/watch.hpp): handled as a down from the supervisor
+    // One down per monitor taken: a monitor the actor was already told of (ended by a
+    // gateway_reset while its request waited in the gateway's inbox) is set up by the next
+    // gateway; its down finds no entry here and is dropped. A link's down always counts: this
+    // actor may be the partner another node's actor linked to (it took no watch itself).
+    if (env.corr != 0 && env.corr != incarnation_) return;  // (a watch of a predecessor: watch.hpp, encode_watch)
+    if (auto d = wire::decode_frame(env.payload)) {
+      auto w = remote_watches_.find({d->from, d->corr});
+      const bool known = w != remote_watches_.end();
+      if (known) remote_watches_.erase(w);
+      const bool unlinked = d->corr == cluster::detail::watch_link && remote_unlinked_.count(d->from) != 0;
+      if (d->corr == cluster::detail::watch_link) {  // (a partner's link ends with its down)
+        auto p = remote_linked_by_.find(d->from);
+        if (p != remote_linked_by_.end() && --p->second == 0) remote_linked_by_.erase(p);
+      }
+      if (known || (d->corr == cluster::detail::watch_link && !unlinked)) handle_down(*d, true);
+    }
+    return;
+  }
+  if (env.tag == cluster::detail::unwatched_tag) {
+    const std::string address(env.payload.begin(), env.payload.end());
+    if (env.corr == cluster::detail::unlinked) {  // the partner ended the link this actor made
+      std::erase_if(remote_watches_, [&](const auto& w) {
+        return w.first == address && w.second == cluster::detail::watch_link;
+      });
+    } else if (env.corr == cluster::detail::watch_link) {  // this actor's unlink is done in its gateway
+      auto it = remote_unlinked_.find(address);
+      if (it != remote_unlinked_.end() && --it->second == 0) remote_unlinked_.erase(it);
+    }
+    return;
+  }
+  if (env.tag == cluster::detail::linked_tag) {
+    if (env.corr != incarnation_ || env.payload.empty()) return;  // (a notice for a predecessor)
+    std::string address(env.payload.begin() + 1, env.payload.end());
+    if (env.payload[0] == '+') {
+      ++remote_linked_by_[std::move(address)];
+    } else if (auto p = remote_linked_by_.find(address); p != remote_linked_by_.end() && --p->second == 0) {
+      remote_linked_by_.erase(p);
+    }
+    return;
+  }
+  handle_gateway_reset(env.tag, env.payload);  // (gateway_reset)
 }
 
 void actor_runtime::handle_gateway_reset(std::uint64_t tag, std::span<const char> payload) {

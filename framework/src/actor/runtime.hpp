@@ -110,6 +110,7 @@ class actor_runtime {
   void handle_down(const wire::frame& f, bool remote = false);
   /// This node's gateway died (cluster/keeper.hpp): the remote requests waiting fail (died), the
   /// remote watches end (down, node_down), then the actor's own handler if it has one.
+  void gateway_notice(const wire::envelope_view& env);
   void handle_gateway_reset(std::uint64_t tag, std::span<const char> payload);
   void fail_request(std::uint64_t corr, std::error_code ec, std::string why);
   void send_frame(const wire::frame& f, std::error_code& ec) noexcept;
