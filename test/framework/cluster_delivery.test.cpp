@@ -288,6 +288,43 @@ BOOST_AUTO_TEST_CASE(the_receiver_takes_frames_in_order_and_the_sender_resends_f
   BOOST_TEST((rx.check("a", 1, 7, 1) == v::deliver));   // (and when this node rejoined)
 }
 
+// Fast retransmit: an ack that says the receiver dropped a frame after a gap makes the oldest
+// unacknowledged frame due at once, not after ack_timeout; a burst of such acks resends once.
+BOOST_AUTO_TEST_CASE(a_gap_ack_makes_the_oldest_unacknowledged_frame_due_at_once_once_per_burst) {
+  using procactor::cluster::detail::reliable_sender;
+  reliable_sender::limits lim;
+  lim.ack_timeout = 800ms;
+  reliable_sender tx(lim);
+  const auto t0 = reliable_sender::clock::now();
+  for (int i = 0; i < 4; ++i) {
+    auto f = a_to_b();
+    BOOST_TEST_REQUIRE(tx.track(f, t0));
+  }
+  std::vector<std::string> out;
+  tx.on_ack("b", 2, 1, 1, /*gap=*/false, t0 + 200ms);  // 1 done, no gap: 2 is not due before t0 + 800 ms
+  tx.due(t0 + 200ms, out);
+  BOOST_TEST(out.empty());
+  tx.on_ack("b", 2, 1, 1, /*gap=*/true, t0 + 200ms);  // 3 came after a gap: 2 was lost
+  BOOST_TEST(tx.fast_resends() == 1u);
+  tx.due(t0 + 200ms, out);
+  BOOST_TEST(out.size() == 3u);  // 2, 3, 4: go-back-N from the oldest
+  // the acks of the rest of that burst: 2 was just resent, not again
+  tx.on_ack("b", 2, 1, 1, /*gap=*/true, t0 + 210ms);
+  out.clear();
+  tx.due(t0 + 210ms, out);
+  BOOST_TEST(out.empty());
+  BOOST_TEST(tx.fast_resends() == 1u);
+  // a gap ack an eighth of ack_timeout after the resend: due again
+  tx.on_ack("b", 2, 1, 1, /*gap=*/true, t0 + 300ms);
+  tx.due(t0 + 300ms, out);
+  BOOST_TEST(out.size() == 3u);
+  BOOST_TEST(tx.fast_resends() == 2u);
+  BOOST_TEST(tx.retransmitted() == 6u);
+  // an ack of another incarnation is no gap ack for this stream
+  tx.on_ack("b", 9, 1, 1, /*gap=*/true, t0 + 500ms);
+  BOOST_TEST(tx.fast_resends() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(a_full_stream_pauses_the_outbound_traffic_once_per_episode_until_it_drains_to_half) {
   using procactor::cluster::detail::reliable_sender;
   reliable_sender::limits lim;
@@ -486,7 +523,8 @@ BOOST_AUTO_TEST_CASE(messages_lost_in_transit_are_resent_at_least_once_and_lost_
     BOOST_TEST_MESSAGE("at least once: " << lost_in_transit << " frames lost in transit, "
                                          << a1.retransmitted - a0.retransmitted << " resent, "
                                          << b1.duplicates - b0.duplicates << " duplicates and "
-                                         << b1.out_of_order - b0.out_of_order << " after a gap dropped at b");
+                                         << b1.out_of_order - b0.out_of_order << " after a gap dropped at b, "
+                                         << a1.fast_resends - a0.fast_resends << " resends at once on a gap ack");
     BOOST_TEST(lost_in_transit > 0u);  // recovered, not spared
   }
   ta.stop();

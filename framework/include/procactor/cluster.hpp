@@ -119,6 +119,9 @@ struct gateway_stats {
   std::uint64_t refused = 0;
   // at-least-once messages (cluster_options::delivery)
   std::uint64_t retransmitted = 0;    ///< message frames resent for want of an ack
+  /// Resends started at once by an ack saying the destination dropped a frame after a gap (fast
+  /// retransmit), instead of after 3 heartbeat periods; their frames are in `retransmitted`.
+  std::uint64_t fast_resends = 0;
   std::uint64_t unacked_lost = 0;     ///< unacknowledged when their destination went down (or this node rejoined): maybe delivered, never resent
   std::uint64_t unacked_refused = 0;  ///< sends refused: max_unacked (or 64 MiB) waiting for the destination
   std::uint64_t unacked = 0;          ///< messages waiting for an ack now

@@ -520,16 +520,18 @@ struct gateway {
     } else {
       dispatch(*f, out, my_inc, &ack);
     }
-    if (ack.owed) send_ack(*f, my_inc);
+    if (ack.owed) send_ack(*f, my_inc, ack.gap);
   }
 
   // At-least-once frames seen in one NATS message: one cumulative ack answers them all.
   struct acks_owed {
     bool owed = false;
+    bool gap = false;  // one followed a gap (dropped): the sender resends at once (reliable.hpp)
   };
 
-  void send_ack(const wire::frame_view& from, std::uint64_t my_inc) {
+  void send_ack(const wire::frame_view& from, std::uint64_t my_inc, bool gap) {
     wire::frame_view a = answer_to(from, wire::kind::ack, my_inc);
+    a.tag = gap ? gap_ack : 0;
     {
       std::lock_guard lock(mu);
       a.corr = rx.acked(from.src_node, from.src_inc);
@@ -549,7 +551,9 @@ struct gateway {
         return;
       }
       if (ack) ack->owed = true;
-      if (rx.check(f.src_node, f.src_inc, my_inc, f.corr) != reliable_receiver::verdict::deliver) return;
+      const auto v = rx.check(f.src_node, f.src_inc, my_inc, f.corr);
+      if (v == reliable_receiver::verdict::gap && ack) ack->gap = true;
+      if (v != reliable_receiver::verdict::deliver) return;
     }
     const std::string from = std::string(f.src_node) + ":" + std::string(f.from);
     std::error_code ec;
@@ -737,7 +741,7 @@ struct gateway {
       case wire::kind::ack: {
         {
           std::lock_guard lock(mu);
-          tx.on_ack(f->src_node, f->src_inc, f->dst_inc, f->corr);
+          tx.on_ack(f->src_node, f->src_inc, f->dst_inc, f->corr, f->tag == gap_ack, clock::now());
           mirror_unacked();
         }
         if (reliable) room.notify_one();
@@ -1073,6 +1077,7 @@ struct gateway {
       st.nats_dropped = static_cast<std::uint64_t>(dropped);
     }
     st.retransmitted = tx.retransmitted();
+    st.fast_resends = tx.fast_resends();
     st.unacked_lost = tx.lost();
     st.unacked_refused = tx.refused();
     st.unacked = tx.unacked();
@@ -1107,7 +1112,7 @@ struct gateway {
                                 t.undeliverable, t.sent, t.received, t.downs, t.batches_sent, t.batches_received,
                                 t.packed_slots, t.unpublished, t.nats_dropped, t.refused, t.retransmitted,
                                 t.unacked_lost, t.unacked_refused, t.unacked, t.duplicates, t.out_of_order,
-                                t.deferred, t.names_swept, t.name_sweeps, t.gateway_lost}) {
+                                t.deferred, t.names_swept, t.name_sweeps, t.gateway_lost, t.fast_resends}) {
           text += std::to_string(v) + " ";
         }
         text.pop_back();

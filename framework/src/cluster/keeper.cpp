@@ -253,7 +253,7 @@ void add_counters(gateway_stats& to, const gateway_stats& from) noexcept {
                  &gateway_stats::nats_dropped, &gateway_stats::refused, &gateway_stats::retransmitted,
                  &gateway_stats::unacked_lost, &gateway_stats::unacked_refused, &gateway_stats::duplicates,
                  &gateway_stats::out_of_order, &gateway_stats::deferred, &gateway_stats::names_swept,
-                 &gateway_stats::name_sweeps, &gateway_stats::gateway_lost}) {
+                 &gateway_stats::name_sweeps, &gateway_stats::gateway_lost, &gateway_stats::fast_resends}) {
     to.*m += from.*m;
   }
 }

@@ -534,6 +534,7 @@ gateway_stats node::stats(std::chrono::milliseconds timeout, std::error_code& ec
       s.name_sweeps = to_u64(f[23]);
     }
     if (f.size() >= 25) s.gateway_lost = to_u64(f[24]);  // carried over gateway restarts (keeper.cpp)
+    if (f.size() >= 26) s.fast_resends = to_u64(f[25]);  // gap acks (reliable.hpp)
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }

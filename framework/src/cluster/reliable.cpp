@@ -37,13 +37,19 @@ bool reliable_sender::track(wire::frame_view& f, clock::time_point now) {
   return true;
 }
 
-void reliable_sender::on_ack(std::string_view node, std::uint64_t node_inc, std::uint64_t my_inc, std::uint64_t upto) {
+void reliable_sender::on_ack(std::string_view node, std::uint64_t node_inc, std::uint64_t my_inc, std::uint64_t upto,
+                             bool gap, clock::time_point now) {
   auto it = streams_.find(std::string(node));
   if (it == streams_.end() || it->second.dst_inc != node_inc || it->second.src_inc != my_inc) return;
   stream& s = it->second;
   while (!s.unacked.empty() && s.unacked.front().seq <= upto) {
     s.bytes -= s.unacked.front().bytes.size();
     s.unacked.pop_front();
+  }
+  if (gap && !s.unacked.empty() && s.unacked.front().sent != clock::time_point{} &&
+      now - s.unacked.front().sent >= lim_.ack_timeout / 8) {
+    s.unacked.front().sent = clock::time_point{};  // due now (go-back-N from it)
+    ++fast_resends_;
   }
 }
 

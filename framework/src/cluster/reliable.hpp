@@ -24,7 +24,8 @@
 // number of state per sender incarnation, and the order of one sender's one-way messages holds;
 // its requests, replies and watch frames are not numbered and may overtake a message waiting for
 // its resend). Every NATS message that carried such frames is answered with one cumulative ack
-// (kind ack, corr = contiguous). One stream per node pair: a message deferred by one full mailbox
+// (kind ack, corr = contiguous; tag gap_ack when one of them followed a gap, so that the sender
+// resends at once instead of after ack_timeout: fast retransmit). One stream per node pair: a message deferred by one full mailbox
 // holds back the sender's later messages to every actor of that node until it is taken (head of
 // line, as in TCP); gateway.cpp refuses numbered frames of a fenced sender, so no down leaves an
 // entry behind.
@@ -42,6 +43,9 @@
 #include "cluster/frame.hpp"
 
 namespace procactor::cluster::detail {
+
+/// An ack's tag: the receiver dropped a frame after a gap (reliable_sender::on_ack).
+inline constexpr std::uint64_t gap_ack = 1;
 
 /// Unacknowledged bytes kept per destination at most (besides cluster_options::max_unacked frames).
 inline constexpr std::size_t max_unacked_bytes = std::size_t{64} << 20;
@@ -65,8 +69,13 @@ class reliable_sender {
   /// is at its bound or the frame cannot be encoded; f.corr is then 0.
   bool track(wire::frame_view& f, clock::time_point now);
   /// An ack of @p node's incarnation @p node_inc for this node's incarnation @p my_inc: every frame
-  /// up to @p upto is delivered.
-  void on_ack(std::string_view node, std::uint64_t node_inc, std::uint64_t my_inc, std::uint64_t upto);
+  /// up to @p upto is delivered. @p gap: the receiver dropped a frame after a gap (ack tag
+  /// gap_ack): the oldest unacknowledged frame is due at once (the next due() resends from it),
+  /// unless it was sent less than ack_timeout / 8 ago (a burst of such acks resends once).
+  void on_ack(std::string_view node, std::uint64_t node_inc, std::uint64_t my_inc, std::uint64_t upto,
+              bool gap = false, clock::time_point now = {});
+  /// Streams made due by a gap ack (on_ack).
+  std::uint64_t fast_resends() const noexcept { return fast_resends_; }
   /// The frames to resend now (encoded), appended to @p out.
   void due(clock::time_point now, std::vector<std::string>& out);
   /// @p node's incarnation @p inc is down (or replaced): its stream ends, its frames counted lost.
@@ -110,6 +119,7 @@ class reliable_sender {
   limits lim_;
   std::unordered_map<std::string, stream> streams_;  // by destination node
   std::uint64_t retransmitted_ = 0;
+  std::uint64_t fast_resends_ = 0;
   std::uint64_t lost_ = 0;
   std::uint64_t refused_ = 0;
   bool refusal_news_ = false;
