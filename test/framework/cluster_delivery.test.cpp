@@ -325,6 +325,24 @@ BOOST_AUTO_TEST_CASE(a_gap_ack_makes_the_oldest_unacknowledged_frame_due_at_once
   BOOST_TEST(tx.fast_resends() == 2u);
 }
 
+// A frame after one this node deferred itself (its mailbox full) is held, not a gap: its ack must
+// not make the sender resend at once (it would resend into the same full mailbox 8 times as often).
+BOOST_AUTO_TEST_CASE(a_frame_behind_a_deferred_one_is_held_and_not_a_gap) {
+  using procactor::cluster::detail::reliable_receiver;
+  using v = reliable_receiver::verdict;
+  reliable_receiver rx;
+  BOOST_TEST((rx.check("a", 1, 2, 1) == v::deliver));
+  rx.done("a", 1, 1);
+  BOOST_TEST((rx.check("a", 1, 2, 2) == v::deliver));
+  rx.deferred("a", 1, 2);                              // 2's mailbox is full
+  BOOST_TEST((rx.check("a", 1, 2, 3) == v::held));     // behind it: not lost in transit
+  BOOST_TEST((rx.check("a", 1, 2, 2) == v::deliver));  // the resend of 2
+  rx.done("a", 1, 2);
+  BOOST_TEST((rx.check("a", 1, 2, 4) == v::gap));      // 3 missing now: a real gap
+  BOOST_TEST(rx.gaps() == 2u);
+  BOOST_TEST(rx.deferred_count() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(a_full_stream_pauses_the_outbound_traffic_once_per_episode_until_it_drains_to_half) {
   using procactor::cluster::detail::reliable_sender;
   reliable_sender::limits lim;

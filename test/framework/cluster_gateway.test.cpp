@@ -17,6 +17,7 @@
 #include <functional>
 #include <iterator>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,7 @@ class agent : public actor {
       request<std::string>(w.address, echo_q{"sync"}, 5s, [this](procactor::result<std::string> r) { put("watching: " + outcome(r)); });
     });
     on<procactor::down>([this](const procactor::down& d) { put(describe(d)); });
+    on<procactor_test::crash_q>([](const procactor_test::crash_q&) { throw std::runtime_error("agent crashed"); });
     on<fetch_q>([this](const fetch_q&) -> std::string {
       if (log_.empty()) return {};
       std::string s = std::move(log_.front());
@@ -481,12 +483,14 @@ BOOST_AUTO_TEST_CASE(an_actor_another_node_linked_to_exits_when_its_own_gateway_
 }
 
 // A link request that waited in the inbox of a gateway that died is ended by the keeper's notice
-// (the actor exits, node_down) and then set up by the next gateway, for the actor's old
-// incarnation: the downs of that link carry that incarnation, and the actor's next one drops them.
+// (the actor exits, node_down); the next gateway, which takes it from the inbox, finds its
+// incarnation ended and sets nothing up: neither the actor's next incarnation nor the partner is
+// bound by it (and the downs of a watch carry the watcher's incarnation, which its runtime checks).
 BOOST_AUTO_TEST_CASE(a_link_request_left_in_a_dead_gateways_inbox_does_not_bind_the_next_incarnation,
                      *boost::unit_test::precondition(nats_precondition{})) {
   two_nodes n("sl", a_spec(), b_spec(), 3);
   agent_log asker(n.tb, "asker");
+  agent_log watcher(n.ta, "watcher");
   const auto linker_restarts = n.tb.stats("linker").restarts;
   const pid_t gw = n.b.gateway_pid();
   BOOST_TEST_REQUIRE(gw > 0);
@@ -502,20 +506,35 @@ BOOST_AUTO_TEST_CASE(a_link_request_left_in_a_dead_gateways_inbox_does_not_bind_
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return n.tb.stats("linker").restarts == linker_restarts + 1; }, 10s));
   BOOST_TEST_REQUIRE(restarted_gateway(n.b, 1, gw) > 0);
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
-  // the next gateway took the old link request first (the inbox is FIFO), then the asker's
-  // monitor of the same actor; a's linked crashes: both downs come back, in a's order
+  // the next gateway took the old link request first (the inbox is FIFO), then these monitors
+
+  // 1. the linker's next incarnation crashes: a's linked, the old request's partner, stays (a's
+  // watcher monitors the linker: its down, then a round trip through b, orders it)
+  n.ta.send("watcher", watch_q{"b:/slb/linker", false});
+  BOOST_TEST_REQUIRE(watcher.find("watching: ") == "watching: sync from /.gateway");
+  const auto linked_restarts = n.ta.stats("linked").restarts;
+  n.tb.send("linker", procactor_test::crash_q{0});
+  const std::string linker_down = watcher.find("down b:/slb/linker ");
+  BOOST_TEST_REQUIRE(linker_down.rfind("down b:/slb/linker other abnormal ", 0) == 0u, linker_down);
+  auto barrier = n.a.request<std::string>("b:/slb/echo", echo_q{"barrier"}, 5s);
+  BOOST_TEST_REQUIRE(outcome(barrier) == "barrier from /.gateway");
+  auto r = n.ta.request<std::string>("linked", echo_q{"still"}, 5s);
+  BOOST_TEST(outcome(r).rfind("still from ", 0) == 0u, outcome(r));
+  BOOST_TEST(n.ta.stats("linked").restarts == linked_restarts);
+
+  // 2. a's linked crashes: the linker (restarted twice now) stays (b's asker monitors a's linked:
+  // its down, then a round trip through a, orders it)
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return n.tb.stats("linker").restarts == linker_restarts + 2; }, 10s));
   n.tb.send("asker", watch_q{"a:/sla/linked", false});
   BOOST_TEST_REQUIRE(asker.find("watching: ") == "watching: sync from /.gateway");
-  n.ta.send("linked", procactor_test::crash_q{});
+  n.ta.send("linked", procactor_test::crash_q{0});
   const std::string down = asker.find("down a:/sla/linked ");
   BOOST_TEST_REQUIRE(down.rfind("down a:/sla/linked other abnormal ", 0) == 0u, down);
-  // a round trip through a: every frame a sent before its reply has been delivered here
-  auto barrier = n.b.request<std::string>("a:/sla/echo", echo_q{"barrier"}, 5s);
-  BOOST_TEST_REQUIRE(outcome(barrier) == "barrier from /.gateway");
-  // so the old incarnation's link down is in the linker's mailbox before this request
-  auto r = n.tb.request<std::string>("linker", echo_q{"still"}, 5s);
-  BOOST_TEST(outcome(r).rfind("still from ", 0) == 0u, outcome(r));
-  BOOST_TEST(n.tb.stats("linker").restarts == linker_restarts + 1);
+  auto barrier2 = n.b.request<std::string>("a:/sla/echo", echo_q{"barrier"}, 5s);
+  BOOST_TEST_REQUIRE(outcome(barrier2) == "barrier from /.gateway");
+  auto r2 = n.tb.request<std::string>("linker", echo_q{"still"}, 5s);
+  BOOST_TEST(outcome(r2).rfind("still from ", 0) == 0u, outcome(r2));
+  BOOST_TEST(n.tb.stats("linker").restarts == linker_restarts + 2);
 }
 
 // A gateway that cannot start (here: the NATS server stopped, so its connect times out) counts

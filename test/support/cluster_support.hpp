@@ -57,14 +57,16 @@ using nats_precondition = skip_with_reason<&why_no_nats>;
 /// Node @p node of a cluster of this test process's own (named @p prefix and the pid, so that
 /// suites run at once never share one) on @p srv. Its gateway is not restarted
 /// (gateway_restarts 0): the cases SIGKILL a node's gateway to mean "this node is dead", and a
-/// keeper restarting it would bring the node back as a new incarnation. The cases of the
-/// supervised gateway (cluster_gateway_test) set it themselves.
+/// keeper restarting it would bring the node back as a new incarnation. Nor is it judged hung
+/// (gateway_hang_after 0): the cases SIGSTOP a gateway to freeze a node for as long as they need.
+/// The cases of the supervised gateway (cluster_gateway_test) set both themselves.
 inline procactor::cluster_options node_options(const nats_server& srv, std::string node, const std::string& prefix) {
   procactor::cluster_options o;
   o.url = srv.url();
   o.cluster = prefix + std::to_string(::getpid());
   o.node = std::move(node);
   o.gateway_restarts = 0;
+  o.gateway_hang_after = std::chrono::milliseconds(0);
   return o;
 }
 

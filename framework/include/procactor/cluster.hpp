@@ -74,8 +74,9 @@ struct cluster_options {
   std::chrono::milliseconds gateway_restart_window{60000};  ///< the window gateway_restarts counts in
   /// A gateway whose main loop makes no pass for this long (stopped, deadlocked, stuck in a
   /// call) is hung: its keeper kills it, and it is restarted as a dead one is (counted in
-  /// gateway_restarts). The loop passes at least every 20 ms when idle. 0: never judged hung.
-  std::chrono::milliseconds gateway_hang_after{5000};
+  /// gateway_restarts). The loop passes at least every 20 ms when idle, and marks each message
+  /// and each local delivery when busy. 0: never judged hung (a gateway stopped in a debugger).
+  std::chrono::milliseconds gateway_hang_after{10000};
 };
 
 namespace cluster {
@@ -119,9 +120,6 @@ struct gateway_stats {
   std::uint64_t refused = 0;
   // at-least-once messages (cluster_options::delivery)
   std::uint64_t retransmitted = 0;    ///< message frames resent for want of an ack
-  /// Resends started at once by an ack saying the destination dropped a frame after a gap (fast
-  /// retransmit), instead of after 3 heartbeat periods; their frames are in `retransmitted`.
-  std::uint64_t fast_resends = 0;
   std::uint64_t unacked_lost = 0;     ///< unacknowledged when their destination went down (or this node rejoined): maybe delivered, never resent
   std::uint64_t unacked_refused = 0;  ///< sends refused: max_unacked (or 64 MiB) waiting for the destination
   std::uint64_t unacked = 0;          ///< messages waiting for an ack now
@@ -142,6 +140,10 @@ struct gateway_stats {
   /// (those a gateway derives from its tables, such as fenced_dropped or retransmitted, as of its
   /// last 20 ms check).
   std::uint64_t gateway_lost = 0;
+  /// at-least-once: resends started at once by an ack saying the destination dropped a frame
+  /// after a gap (fast retransmit), instead of after 3 heartbeat periods; their frames are in
+  /// `retransmitted`.
+  std::uint64_t fast_resends = 0;
 };
 
 /// A remote child as its node's gateway sees it (node::remote_children).

@@ -100,7 +100,19 @@ struct gateway {
   bool left = false;      // under mu: this node left the cluster (leave()); it only waits to be killed
   clock::time_point last_check{};  // under mu
   std::uint64_t namesake = 0;  // the incarnation of another gateway heartbeating under our name
-  std::uint64_t passes = 0;  // main thread: local messages taken (the hang check's stamps)
+  // Loss accounting of the inbox (main thread; run_gateway): messages taken from it, and those
+  // of them handled (note_handled), so that the keeper counts what a dead gateway held.
+  ipc::mailbox* inbox = nullptr;
+  std::uint64_t inbox_taken = 0;
+  std::uint64_t inbox_handled = 0;
+  // Main thread, after a message left the inbox's accounting for good (at least once: kept in
+  // tx, whose count the keeper takes): handled at once, not after its slot.
+  void handled_now() {
+    if (inbox && inbox_handled < inbox_taken) {
+      inbox->note_handled(1);
+      ++inbox_handled;
+    }
+  }
   gateway_stats own_st;  // (no keeper's page)
   gateway_stats& st;     // under mu: the page's `live` (gateway.hpp), so that the keeper reads them after a death
   // Bumped (under mu) whenever an incarnation may have been fenced: a batch being delivered
@@ -318,6 +330,7 @@ struct gateway {
     std::string env;
     lw::encode_envelope(env, k, tag, corr, from, payload);
     out.send(*t, std::span<const char>(env.data(), env.size()), lw::user_priority, delivery_wait, ec, nullptr);
+    mark_alive();
     return !ec;
   }
 
@@ -561,7 +574,7 @@ struct gateway {
     const bool ok = f.to != gateway_path && deliver(out, f.to, lw::env_kind::message, f.tag, 0, from, f.payload, ec);
     std::lock_guard lock(mu);
     if (!ok && f.to != gateway_path && (ec == errc::full || ec == errc::timed_out || ec == errc::poisoned)) {
-      rx.deferred();  // a full mailbox (or one being recreated): not done, resent by the sender
+      rx.deferred(f.src_node, f.src_inc, f.corr);  // a full mailbox (or one being recreated): not done, resent by the sender
       return;
     }
     if (!ok) ++st.undeliverable;  // definitively refused (no such actor, too large): done, not resent
@@ -873,10 +886,7 @@ struct gateway {
   }
 
   void local_message(const lw::envelope_view& env) {
-    // (a packed slot's messages may each wait delivery_wait: every 16th is a pass for the hang check)
-    if (cfg.page && (++passes & 15) == 0) {
-      cfg.page->alive.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-    }
+    mark_alive();  // (a packed slot's messages may each wait: each one is a pass for the hang check)
     if (env.tag == outbound_tag) {
       outbound(env.payload);
     } else if (env.tag == watch_tag) {
@@ -955,7 +965,7 @@ struct gateway {
         out.dst_inc = peer->incarnation;
         if (out.kind == wire::kind::message) {
           const bool tracked = reliable && tx.track(out, clock::now());
-          if (tracked) mirror_unacked();
+          if (reliable) mirror_unacked();
           if (reliable && !tracked) {
             failure = errc::full;
             why = "too many unacknowledged messages for node " + dst + " (" + std::to_string(cfg.opts.max_unacked) +
@@ -986,7 +996,9 @@ struct gateway {
       return;
     }
     // published when the inbox is drained (or the batch is full); at least once, tx holds it
-    batcher.add(out, /*from_inbox=*/!(reliable && out.kind == wire::kind::message));
+    const bool in_tx = reliable && out.kind == wire::kind::message;
+    if (in_tx) handled_now();
+    batcher.add(out, /*from_inbox=*/!in_tx);
   }
 
   // A frame this node sends itself: handled as if it came from NATS, on the main thread.
@@ -1093,6 +1105,7 @@ struct gateway {
 
   // Under mu, after each change of tx's table: the keeper counts these lost if this gateway dies.
   void mirror_unacked() {
+    st.unacked_lost = tx.lost();  // (st is the page's: what the keeper adds the gauge to)
     if (cfg.page) cfg.page->unacked.store(tx.unacked(), std::memory_order_relaxed);
   }
 
@@ -1527,13 +1540,13 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   // Loss accounting of the inbox (the mailbox's dequeued == handled + lost): a message is handled
   // once dealt with, and one that left in a batch once that batch is published. What a gateway
   // that died had taken and not handled, its keeper counts lost (account_lost_after_crash).
-  std::uint64_t taken = 0;
-  std::uint64_t handled = 0;
+  g.inbox = box.get();
+  main_alive = cfg.page ? &cfg.page->alive : nullptr;
   auto settle = [&] {
-    const std::uint64_t done = taken - g.batcher.inbox_pending();
-    if (done > handled) {
-      box->note_handled(done - handled);
-      handled = done;
+    const std::uint64_t done = g.inbox_taken - g.batcher.inbox_pending();
+    if (done > g.inbox_handled) {
+      box->note_handled(done - g.inbox_handled);
+      g.inbox_handled = done;
     }
   };
   auto flush = [&] {
@@ -1545,7 +1558,7 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   };
   for (;;) {
     auto now = clock::now();
-    if (cfg.page) cfg.page->alive.store(now.time_since_epoch().count(), std::memory_order_relaxed);  // (the keeper's hang check)
+    mark_alive();
     if (now >= next_hb) {
       g.send_heartbeat();
       next_hb = std::max(next_hb + cfg.opts.heartbeat, now);  // (after a stop: no burst)
@@ -1565,9 +1578,14 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
         box->receive(buf, g.batcher.empty() ? std::min(next_hb, next_check) : internal::try_only, ec);
     if (ec && !g.batcher.empty()) flush();
     if (ec == errc::closed) return 0;
+    if (ec == errc::poisoned) {  // a process died inside its lock: nothing more goes through it
+      procactor::detail::log_event(log_level::error, "gateway_inbox_poisoned", g.self, gateway_path,
+                                   "the gateway's inbox is poisoned (a process died inside its lock): the gateway ends");
+      return 3;
+    }
     if (ec) continue;  // empty, timed out (or a transient error): the timers
     const std::span<const char> slot(buf.data(), n);
-    taken += procactor::wire::messages_in_slot(slot);
+    g.inbox_taken += procactor::wire::messages_in_slot(slot);
     try {
       g.on_local(slot);
     } catch (...) {

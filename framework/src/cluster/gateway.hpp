@@ -21,6 +21,7 @@
 //  - inbound messages reach local actors with `from` = "<node>:<path>" of the remote sender.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -54,6 +55,14 @@ struct gateway_page {
   /// The sum of the dead gateways' counters (the keeper adds `live` and what a death lost).
   gateway_stats carried;
 };
+
+/// The gateway's main thread points this at its page's `alive` (null in every other thread):
+/// mark_alive() is a pass for the keeper's hang check, made at each loop pass, each local message
+/// and each local delivery (each may wait 20 ms for a full mailbox) and each name deleted.
+inline thread_local std::atomic<std::int64_t>* main_alive = nullptr;
+inline void mark_alive() noexcept {
+  if (main_alive) main_alive->store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+}
 
 /// Adds the counters of @p from to @p to (the gauges, incarnation and unacked, are left alone).
 void add_counters(gateway_stats& to, const gateway_stats& from) noexcept;

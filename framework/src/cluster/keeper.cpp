@@ -326,15 +326,11 @@ int run_keeper(gateway_config cfg, connection& handle) {
       // waits there is taken out and counted lost
       if (auto box = ipc::mailbox::open(procactor::wire::mailbox_name(cfg.addr.prefix, gateway_path), ec_ignored)) {
         box->close();
+        box->set_slot_counter(&procactor::wire::messages_in_slot);  // (dequeued counts messages, as the gateway's)
         std::vector<char> buf;
         std::error_code rec;
-        for (;;) {
-          const std::size_t n = box->receive(buf, internal::try_only, rec);
-          if (rec) break;
-          const std::uint32_t k = procactor::wire::messages_in_slot(std::span<const char>(buf.data(), n));
-          stranded += k;
-          box->note_handled(k);  // (handled here: counted lost below)
-        }
+        while (!rec) (void)box->receive(buf, internal::try_only, rec);
+        stranded = box->account_lost_after_crash();  // taken here, never handled: counted lost in the inbox
       }
     }
     // 1. every actor is told before any new gateway runs (keeper.hpp); again when the keeper

@@ -121,21 +121,27 @@ reliable_receiver::verdict reliable_receiver::check(std::string_view node, std::
   if (it == senders_.end()) {
     if (senders_.size() >= max_senders) {
       ++gaps_;
-      return verdict::gap;
+      return verdict::held;
     }
-    it = senders_.emplace(std::move(k), state{my_inc, 0}).first;
+    it = senders_.emplace(std::move(k), state{my_inc, 0, 0}).first;
   }
   state& s = it->second;
-  if (s.my_inc != my_inc) s = state{my_inc, 0};  // this node rejoined: its senders start over
+  if (s.my_inc != my_inc) s = state{my_inc, 0, 0};  // this node rejoined: its senders start over
   if (seq <= s.contiguous) {
     ++duplicates_;
     return verdict::duplicate;
   }
   if (seq != s.contiguous + 1) {
     ++gaps_;
-    return verdict::gap;
+    return s.deferred_at == s.contiguous + 1 ? verdict::held : verdict::gap;
   }
   return verdict::deliver;
+}
+
+void reliable_receiver::deferred(std::string_view node, std::uint64_t inc, std::uint64_t seq) {
+  ++deferred_;
+  auto it = senders_.find(key(node, inc));
+  if (it != senders_.end() && seq == it->second.contiguous + 1) it->second.deferred_at = seq;
 }
 
 void reliable_receiver::done(std::string_view node, std::uint64_t inc, std::uint64_t seq) {

@@ -127,7 +127,10 @@ class reliable_sender {
 
 class reliable_receiver {
  public:
-  enum class verdict { deliver, duplicate, gap };
+  /// gap: a frame is missing before it (lost in transit: the ack says so, gap_ack); held: it
+  /// follows a frame this node deferred itself (a full mailbox) or a sender it has no room for
+  /// (no gap_ack: the sender's timer resends). Both are dropped and counted in gaps().
+  enum class verdict { deliver, duplicate, gap, held };
   /// Whether to deliver frame @p seq of @p node's incarnation @p inc, received by this node's
   /// incarnation @p my_inc.
   verdict check(std::string_view node, std::uint64_t inc, std::uint64_t my_inc, std::uint64_t seq);
@@ -137,8 +140,9 @@ class reliable_receiver {
   std::uint64_t acked(std::string_view node, std::uint64_t inc) const;
   /// @p node's incarnation @p inc is down (or replaced): its state goes.
   void end_node(std::string_view node, std::uint64_t inc);
-  /// A frame to deliver that could not be (a full mailbox): counted, resent by its sender.
-  void deferred() noexcept { ++deferred_; }
+  /// Frame @p seq of @p node's incarnation @p inc (a verdict::deliver) could not be delivered (a
+  /// full mailbox): counted, resent by its sender; the frames after it are held, not gaps.
+  void deferred(std::string_view node, std::uint64_t inc, std::uint64_t seq);
 
   std::uint64_t duplicates() const noexcept { return duplicates_; }
   std::uint64_t gaps() const noexcept { return gaps_; }
@@ -153,6 +157,7 @@ class reliable_receiver {
   struct state {
     std::uint64_t my_inc = 0;
     std::uint64_t contiguous = 0;
+    std::uint64_t deferred_at = 0;  // the frame deferred here last (held while it is contiguous + 1)
   };
   static std::string key(std::string_view node, std::uint64_t inc);
   std::unordered_map<std::string, state> senders_;

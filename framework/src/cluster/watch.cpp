@@ -84,6 +84,16 @@ void watch_table::watch(std::string_view watcher, std::uint64_t kind, std::strin
                   watcher_inc);
     return;
   }
+  if (watcher_inc != 0) {  // a request of an incarnation that has ended (it waited in a dead gateway's inbox): not set up
+    std::error_code ec;
+    if (auto snap = registry::read(registry::object_name(addr_.prefix), ec)) {
+      for (const auto& n : snap->nodes) {
+        if (n.torn || n.kind != registry::node_kind::actor || n.path != w) continue;
+        const std::uint64_t now = n.state == registry::node_state::restarting ? n.incarnation + 1 : n.incarnation;
+        if (now != watcher_inc || n.state == registry::node_state::stopped) return;
+      }
+    }
+  }
   std::lock_guard lock(mu_);
   const std::uint64_t id = next_id_++;
   watching_[id] = watching_entry{w, a, std::string(node), inc, kind, watcher_inc};
