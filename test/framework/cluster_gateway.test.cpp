@@ -424,6 +424,28 @@ BOOST_AUTO_TEST_CASE(with_no_gateway_restarts_a_killed_gateway_is_a_dead_node,
   BOOST_TEST(procactor_test::wait_until([&] { return reaped(gw); }, 5s));
 }
 
+// When the keeper gives up, it closes the inbox and takes out what waits there: counted lost in
+// the inbox's own counters (dequeued == handled + lost), none of it left behind or uncounted.
+BOOST_AUTO_TEST_CASE(when_the_keeper_gives_up_what_waits_in_the_inbox_is_counted_lost,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  two_nodes n("wl", a_spec(), b_spec(), 0);
+  const pid_t gw = n.b.gateway_pid();
+  const pid_t keeper = n.b.keeper_pid();
+  BOOST_TEST_REQUIRE(gw > 0);
+  const auto before = n.tb.stats("/.gateway");
+  BOOST_TEST_REQUIRE(::kill(gw, SIGSTOP) == 0);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::process_state(gw) == 'T'; }, 10s));
+  constexpr std::uint64_t count = 5;
+  for (std::uint64_t i = 0; i < count; ++i) n.b.send("a:/wla/echo", echo_q{std::to_string(i)});
+  BOOST_TEST_REQUIRE(n.tb.stats("/.gateway").enqueued == before.enqueued + count);
+  BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return ended(keeper); }, 10s));  // given up
+  const auto after = n.tb.stats("/.gateway");
+  BOOST_TEST(after.depth == 0u);
+  BOOST_TEST(after.lost - before.lost == count);  // the stopped gateway took none: all waited there
+  BOOST_TEST(after.dequeued == after.handled + after.lost);
+}
+
 // The gateway holds the /.remote host's pipe: the two are one unit, and a host that dies takes
 // its gateway down; the keeper tells the actors and starts both again.
 BOOST_AUTO_TEST_CASE(a_killed_host_takes_its_gateway_down_and_both_start_again,
