@@ -237,6 +237,35 @@ pid_t restarted_gateway(cluster::node& b, std::uint64_t count, pid_t killed) {
   return b.gateway_restarts() == count && now > 0 && now != killed ? now : 0;
 }
 
+// After a restart of b's gateway: a sees b as a new incarnation, b sees a again, and a request
+// from b's handle to @p echo (an echo_actor on a) is answered.
+void check_rejoined(two_nodes& n, std::uint64_t old_incarnation, const std::string& echo) {
+  BOOST_TEST(procactor_test::wait_until([&] { return up_as_new_incarnation(n.a, "b", old_incarnation); }, 15s));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 15s));
+  auto r = n.b.request<std::string>(echo, echo_q{"again"}, 5s);
+  BOOST_TEST(outcome(r) == "again from /.gateway");
+}
+
+// The agent @p watcher of tree @p tw (its log @p log) monitors @p victim_address, the actor
+// @p victim of tree @p tv, which then crashes. Once the watcher has the down and a round trip from
+// @p via to the echo @p echo is done, whatever the crash sent across has been delivered (one
+// gateway's frames, in order): then @p bystander of tree @p tby must answer, with its restart
+// count @p restarts (a link to the victim, had one been set up, would have ended it).
+void crash_and_check_bystander(tree& tw, agent_log& log, const std::string& watcher, tree& tv, const std::string& victim,
+                               const std::string& victim_address, cluster::node& via, const std::string& echo,
+                               tree& tby, const std::string& bystander, std::uint64_t restarts) {
+  tw.send(watcher, watch_q{victim_address, false});
+  BOOST_TEST_REQUIRE(log.find("watching: ") == "watching: sync from /.gateway");
+  tv.send(victim, procactor_test::crash_q{0});
+  const std::string down = log.find("down " + victim_address + " ");
+  BOOST_TEST_REQUIRE(down.rfind("down " + victim_address + " other abnormal ", 0) == 0u, down);
+  auto barrier = via.request<std::string>(echo, echo_q{"barrier"}, 5s);
+  BOOST_TEST_REQUIRE(outcome(barrier) == "barrier from /.gateway");
+  auto r = tby.request<std::string>(bystander, echo_q{"still"}, 5s);
+  BOOST_TEST(outcome(r).rfind("still from ", 0) == 0u, outcome(r));
+  BOOST_TEST(tby.stats(bystander).restarts == restarts);
+}
+
 supervisor_spec a_spec() {  // an echo that holds requests, a target to monitor, one to link, an agent
   supervisor_spec s;
   s.children = {child_spec::of<echo_actor>("echo"), child_spec::of<echo_actor>("target"),
@@ -464,10 +493,7 @@ BOOST_AUTO_TEST_CASE(a_killed_host_takes_its_gateway_down_and_both_start_again,
   BOOST_TEST(n.b.host_pid() > 0);
   BOOST_TEST(n.b.host_pid() != host);
   BOOST_TEST(procactor_test::wait_until([&] { return reaped(gw) && reaped(host); }, 5s));
-  BOOST_TEST(procactor_test::wait_until([&] { return up_as_new_incarnation(n.a, "b", old_incarnation); }, 10s));
-  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
-  auto r = n.b.request<std::string>("a:/hka/echo", echo_q{"after"}, 5s);
-  BOOST_TEST(outcome(r) == "after from /.gateway");
+  check_rejoined(n, old_incarnation, "a:/hka/echo");
 }
 
 // A link is two-sided: an actor that another node's actor linked to loses that link when its own
@@ -530,33 +556,13 @@ BOOST_AUTO_TEST_CASE(a_link_request_left_in_a_dead_gateways_inbox_does_not_bind_
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
   // the next gateway took the old link request first (the inbox is FIFO), then these monitors
 
-  // 1. the linker's next incarnation crashes: a's linked, the old request's partner, stays (a's
-  // watcher monitors the linker: its down, then a round trip through b, orders it)
-  n.ta.send("watcher", watch_q{"b:/slb/linker", false});
-  BOOST_TEST_REQUIRE(watcher.find("watching: ") == "watching: sync from /.gateway");
-  const auto linked_restarts = n.ta.stats("linked").restarts;
-  n.tb.send("linker", procactor_test::crash_q{0});
-  const std::string linker_down = watcher.find("down b:/slb/linker ");
-  BOOST_TEST_REQUIRE(linker_down.rfind("down b:/slb/linker other abnormal ", 0) == 0u, linker_down);
-  auto barrier = n.a.request<std::string>("b:/slb/echo", echo_q{"barrier"}, 5s);
-  BOOST_TEST_REQUIRE(outcome(barrier) == "barrier from /.gateway");
-  auto r = n.ta.request<std::string>("linked", echo_q{"still"}, 5s);
-  BOOST_TEST(outcome(r).rfind("still from ", 0) == 0u, outcome(r));
-  BOOST_TEST(n.ta.stats("linked").restarts == linked_restarts);
-
-  // 2. a's linked crashes: the linker (restarted twice now) stays (b's asker monitors a's linked:
-  // its down, then a round trip through a, orders it)
+  // 1. the linker's next incarnation crashes: a's linked, the old request's partner, stays
+  crash_and_check_bystander(n.ta, watcher, "watcher", n.tb, "linker", "b:/slb/linker", n.a, "b:/slb/echo", n.ta,
+                            "linked", n.ta.stats("linked").restarts);
+  // 2. a's linked crashes: the linker (restarted twice now) stays
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return n.tb.stats("linker").restarts == linker_restarts + 2; }, 10s));
-  n.tb.send("asker", watch_q{"a:/sla/linked", false});
-  BOOST_TEST_REQUIRE(asker.find("watching: ") == "watching: sync from /.gateway");
-  n.ta.send("linked", procactor_test::crash_q{0});
-  const std::string down = asker.find("down a:/sla/linked ");
-  BOOST_TEST_REQUIRE(down.rfind("down a:/sla/linked other abnormal ", 0) == 0u, down);
-  auto barrier2 = n.b.request<std::string>("a:/sla/echo", echo_q{"barrier"}, 5s);
-  BOOST_TEST_REQUIRE(outcome(barrier2) == "barrier from /.gateway");
-  auto r2 = n.tb.request<std::string>("linker", echo_q{"still"}, 5s);
-  BOOST_TEST(outcome(r2).rfind("still from ", 0) == 0u, outcome(r2));
-  BOOST_TEST(n.tb.stats("linker").restarts == linker_restarts + 2);
+  crash_and_check_bystander(n.tb, asker, "asker", n.ta, "linked", "a:/sla/linked", n.b, "a:/sla/echo", n.tb, "linker",
+                            linker_restarts + 2);
 }
 
 // A gateway that cannot start (here: the NATS server stopped, so its connect times out) counts
@@ -596,10 +602,7 @@ BOOST_AUTO_TEST_CASE(a_gateway_that_fails_to_start_is_tried_again_and_joins_once
                      "restarts " << n.b.gateway_restarts());
   BOOST_TEST(ended(tried[0]));  // the first one failed (the one tried while NATS answers may be the joined one)
   for (pid_t p : tried) BOOST_TEST((p == n.b.gateway_pid() || ended(p)));
-  BOOST_TEST(procactor_test::wait_until([&] { return up_as_new_incarnation(n.a, "b", old_incarnation); }, 15s));
-  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 15s));
-  auto r = n.b.request<std::string>("a:/fsa/echo", echo_q{"joined"}, 5s);
-  BOOST_TEST(outcome(r) == "joined from /.gateway");
+  check_rejoined(n, old_incarnation, "a:/fsa/echo");
 }
 
 // The keeper killed (an operator's mistake): the gateway and the /.remote supervisor die with it
@@ -647,10 +650,7 @@ BOOST_AUTO_TEST_CASE(a_hung_gateway_is_killed_by_its_keeper_and_started_again,
   const pid_t gw2 = restarted_gateway(n.b, 1, gw);
   BOOST_TEST_REQUIRE(gw2 > 0, "no new gateway: restarts " << n.b.gateway_restarts() << ", pid " << n.b.gateway_pid());
   BOOST_TEST(procactor_test::wait_until([&] { return reaped(gw); }, 5s));
-  BOOST_TEST(procactor_test::wait_until([&] { return up_as_new_incarnation(n.a, "b", old_incarnation); }, 10s));
-  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
-  auto r = n.b.request<std::string>("a:/hga/echo", echo_q{"after"}, 5s);
-  BOOST_TEST(outcome(r) == "after from /.gateway");
+  check_rejoined(n, old_incarnation, "a:/hga/echo");
   BOOST_TEST(n.b.gateway_pid() == gw2);  // (a healthy gateway is not judged hung)
 }
 
