@@ -159,10 +159,12 @@ want clang && stage clang build-clang all clang_tests -- -DCMAKE_BUILD_TYPE=Debu
   -DPROCACTOR_INSTALL=OFF
 
 # 4. ThreadSanitizer on the suites whose test process starts threads (label `threads`), one
-#    process per test case (above).
+#    process per test case (above). procactor_tests is built from those suites' files only
+#    (PROCACTOR_TEST_ONLY_THREADS, test/CMakeLists.txt), and so without the procactor command.
 want tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tools/tsan.supp log_path=$PWD/build-tsan/tsan-reports/report" \
   stage tsan build-tsan procactor_tests threads_tests_one_case_each -- -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPROCACTOR_SANITIZE=thread -DPROCACTOR_BUILD_BENCH=OFF -DPROCACTOR_BUILD_SAMPLES=OFF -DPROCACTOR_INSTALL=OFF
+  -DPROCACTOR_SANITIZE=thread -DPROCACTOR_BUILD_BENCH=OFF -DPROCACTOR_BUILD_SAMPLES=OFF -DPROCACTOR_INSTALL=OFF \
+  -DPROCACTOR_TEST_ONLY_THREADS=ON
 
 # 5. Chaos, from outside (tools/chaos.py): the main demo under random SIGKILLs, then random
 #    SIGSTOPs, to any process of its tree but the owner, 5 per second for 30 s each; it must keep
