@@ -57,8 +57,8 @@ targets=()
 for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
 nice cmake --build "$build" -j"$jobs" --target "${targets[@]}"
 
-# Two harnesses at a time (FUZZ_PARALLEL), each on one core: with the four harnesses and CI's
-# 60 s each, the runs take about two minutes after the build.
+# Two harnesses at a time (FUZZ_PARALLEL), each on one core: with the nine harnesses and CI's
+# 30 s each (tools/test.sh), the runs take about two and a half minutes after the build.
 parallel=${FUZZ_PARALLEL:-2}
 mkdir -p "$build/fuzz-artifacts"
 run_one() {
