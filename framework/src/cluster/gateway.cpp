@@ -113,6 +113,15 @@ struct gateway {
       ++inbox_handled;
     }
   }
+  // Main thread, after each slot and each flush: what was taken and is not waiting in a batch is
+  // handled (a message that left in a batch is handled once the batch is published).
+  void settle_inbox() {
+    const std::uint64_t done = inbox_taken - batcher.inbox_pending();
+    if (inbox && done > inbox_handled) {
+      inbox->note_handled(done - inbox_handled);
+      inbox_handled = done;
+    }
+  }
   gateway_stats own_st;  // (no keeper's page)
   gateway_stats& st;     // under mu: the page's `live` (gateway.hpp), so that the keeper reads them after a death
   // Bumped (under mu) whenever an incarnation may have been fenced: a batch being delivered
@@ -1542,19 +1551,12 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   // that died had taken and not handled, its keeper counts lost (account_lost_after_crash).
   g.inbox = box.get();
   main_alive = cfg.page ? &cfg.page->alive : nullptr;
-  auto settle = [&] {
-    const std::uint64_t done = g.inbox_taken - g.batcher.inbox_pending();
-    if (done > g.inbox_handled) {
-      box->note_handled(done - g.inbox_handled);
-      g.inbox_handled = done;
-    }
-  };
   auto flush = [&] {
     try {
       g.batcher.flush();
     } catch (...) {
     }
-    settle();
+    g.settle_inbox();
   };
   for (;;) {
     auto now = clock::now();
@@ -1590,7 +1592,7 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
       g.on_local(slot);
     } catch (...) {
     }
-    settle();
+    g.settle_inbox();
   }
 }
 
