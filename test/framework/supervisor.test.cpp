@@ -22,6 +22,7 @@
 #include "procactor/gc.hpp"
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
+#include "registry/registry.hpp"
 #include "support/leak_check.hpp"
 #include "support/tree_prefix.hpp"
 #include "support/process_state.hpp"
@@ -1006,6 +1007,16 @@ BOOST_AUTO_TEST_CASE(a_message_being_handled_when_the_actor_s_supervisor_is_kill
   BOOST_TEST(st.lost == 1u);     // job 0
   BOOST_TEST(st.handled == 1u);  // job 1
   BOOST_TEST(st.restarts == 1u);  // the actor's second incarnation, though its supervisor is a new one
+  // and the registry numbers it so: a request of the first incarnation (a cluster watch, a stop
+  // left in the mailbox) must never match this one's number
+  std::error_code rec;
+  auto snap = procactor::registry::read(procactor::registry::object_name(procactor_test::the_tree_prefix()), rec);
+  BOOST_TEST_REQUIRE(static_cast<bool>(snap), rec.message());
+  std::uint64_t incarnation = 0;
+  for (const auto& n : snap->nodes) {
+    if (!n.torn && n.path == "/app/inner/b") incarnation = n.incarnation;
+  }
+  BOOST_TEST(incarnation == 2u);
   t.stop();
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
