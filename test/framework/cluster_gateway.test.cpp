@@ -606,26 +606,35 @@ BOOST_AUTO_TEST_CASE(a_gateway_that_fails_to_start_is_tried_again_and_joins_once
 }
 
 // The keeper killed (an operator's mistake): the gateway and the /.remote supervisor die with it
-// (PR_SET_PDEATHSIG), nothing restarts them; the handle's next call fails at once and closes the
-// gateway's inbox, so that the actors' remote requests fail at once too.
-BOOST_AUTO_TEST_CASE(a_killed_keeper_takes_its_gateway_down_and_calls_fail_at_once,
+// (PR_SET_PDEATHSIG), nothing restarts them. The keeper's will tells the actors at once, with no
+// call on the handle: a held remote request fails with died, a remote monitor ends with
+// node_down, and the closed inbox fails a new remote request at once; the handle's next call
+// fails at once too.
+BOOST_AUTO_TEST_CASE(a_killed_keeper_takes_its_gateway_down_and_its_will_tells_the_actors,
                      *boost::unit_test::precondition(nats_precondition{})) {
   two_nodes n("kk", a_spec(), b_spec(), 3);
   agent_log asker(n.tb, "asker");
+  agent_log linker(n.tb, "linker");
   const pid_t keeper = n.b.keeper_pid();
   const pid_t gw = n.b.gateway_pid();
   const pid_t host = n.b.host_pid();
-  BOOST_TEST_REQUIRE(keeper > 0);
-  BOOST_TEST_REQUIRE(::kill(keeper, SIGKILL) == 0);
+  n.tb.send("linker", watch_q{"a:/kka/target", false});
+  BOOST_TEST_REQUIRE(linker.find("watching: ") == "watching: sync from /.gateway");
+  n.tb.send("asker", hold_at{"a:/kka/echo"});
+  BOOST_TEST_REQUIRE(asker.find("synced: ") == "synced: sync from /.gateway");
+  kill_and_check_held(asker, keeper, "keeper of node b was killed");
+  const std::string down = linker.find("down a:/kka/target ");
+  BOOST_TEST(down.rfind("down a:/kka/target node_down abnormal ", 0) == 0u, down);
+  n.tb.send("asker", ask_q{"a:/kka/echo", "late"});
+  const std::string asked = asker.find("asked: ");
+  BOOST_TEST(asked.rfind("asked: error died: ", 0) == 0u, asked);
   BOOST_TEST(procactor_test::wait_until([&] { return ended(gw) && ended(host); }, 10s));
+  // the handle's own call
   const auto t0 = std::chrono::steady_clock::now();
   auto r = n.b.request<std::string>("a:/kka/echo", echo_q{"x"}, 5s);
   BOOST_TEST((r.error == errc::died || r.error == errc::not_running), outcome(r));
   BOOST_TEST((std::chrono::steady_clock::now() - t0 < 2s));  // not its 5 s timeout
   BOOST_TEST(n.b.gateway_pid() == 0);
-  n.tb.send("asker", ask_q{"a:/kka/echo", "late"});
-  const std::string asked = asker.find("asked: ");
-  BOOST_TEST(asked.rfind("asked: error died: ", 0) == 0u, asked);
   BOOST_TEST(procactor_test::wait_until([&] { return !sees_up(n.a, "b"); }, 10s));
 }
 

@@ -49,6 +49,8 @@ struct gateway_page {
   std::atomic<std::int64_t> alive{0};
   /// At least once: the gateway's unacknowledged messages now (kept in step with its table).
   std::atomic<std::uint64_t> unacked{0};
+  /// The running gateway's pid (0 between two), for the keeper's will (keeper.hpp).
+  std::atomic<std::int32_t> gateway_pid{0};
   /// The running gateway's counters: those it counts itself, at once; those it derives from its
   /// tables, at each check (gateway.cpp, fill_derived).
   gateway_stats live;

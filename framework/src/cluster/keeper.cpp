@@ -3,6 +3,7 @@
 #include "cluster/keeper.hpp"
 
 #include <poll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -243,6 +244,104 @@ std::uint64_t fresh_incarnation(std::uint64_t not_this) {
   return v;
 }
 
+// The gateway's inbox closed for good (the keeper gives up, or its will acts): local senders to
+// other nodes fail at once (died) from now on, and nothing sent before the actors are told waits
+// in it for a gateway that never comes. What waits there is taken out and counted lost in the
+// inbox, with what a dead gateway had taken and not handled. Returns how many.
+std::uint64_t close_inbox(const gateway_config& cfg) {
+  std::error_code ec;
+  auto box = ipc::mailbox::open(procactor::wire::mailbox_name(cfg.addr.prefix, gateway_path), ec);
+  if (!box) return 0;
+  box->close();
+  box->set_slot_counter(&procactor::wire::messages_in_slot);  // (dequeued counts messages, as the gateway's)
+  std::vector<char> buf;
+  std::error_code rec;
+  while (!rec) (void)box->receive(buf, internal::try_only, rec);
+  return box->account_lost_after_crash();  // taken, never handled: counted lost in the inbox
+}
+
+// True once the process of @p pidfd has ended, or at @p deadline (false); true without a pidfd.
+bool ended_by(int pidfd, clock::time_point deadline) { return pidfd < 0 || wait_readable({pidfd}, deadline) == 0; }
+
+// The keeper's will (keeper.hpp): runs until the keeper says "done" on @p keeper (it ends as it
+// should: nothing to do) or dies without a word (its pipe closes): then, unless the tree handle
+// (@p handle, its pidfd @p handle_pidfd) died too, it does what the keeper would have done at a last gateway death.
+int run_will(const gateway_config& cfg, gateway_page& page, connection& keeper, pid_t handle, int handle_pidfd) {
+  ::prctl(PR_SET_PDEATHSIG, 0);  // (procactor::process sets SIGKILL: the will outlives its keeper)
+  std::error_code ec;
+  (void)keeper.recv_bytes(ec);
+  // "done"; or the tree handle died, and the keeper with it (PR_SET_PDEATHSIG, sent a moment
+  // before the handle's pidfd turns readable): the whole tree goes
+  if (!ec) return 0;
+  if (handle_pidfd >= 0 ? ended_by(handle_pidfd, clock::now() + std::chrono::milliseconds(100)) : ::kill(handle, 0) != 0) {
+    return 0;
+  }
+  const std::string self = cfg.opts.node;
+  // the gateway and the host got SIGKILL with the keeper (PR_SET_PDEATHSIG): the gateway has
+  // surely ended before its inbox is settled
+  const pid_t gw = page.gateway_pid.load(std::memory_order_relaxed);
+  internal::unique_fd gw_pidfd;
+#ifdef SYS_pidfd_open
+  if (gw > 0) gw_pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, gw, 0)));
+#endif
+  (void)ended_by(gw_pidfd.get(), clock::now() + std::chrono::seconds(2));
+  const std::uint64_t lost = close_inbox(cfg);
+  const std::uint64_t unacked = page.unacked.exchange(0, std::memory_order_relaxed);
+  std::string text = "the keeper of node " + self + " was killed, and its gateway with it: node " + self +
+                     " stays down";
+  if (lost + unacked) {
+    text += "; " + std::to_string(lost + unacked) + " message(s) it held for other nodes lost (" +
+            std::to_string(lost) + " in its inbox, " + std::to_string(unacked) + " unacknowledged)";
+  }
+  procactor::detail::mail_sender out(cfg.addr, cfg.addr.root);
+  tell_actors(cfg, out, text);
+  procactor::detail::log_event(log_level::error, "keeper_died", "node " + self, gateway_path, text);
+  return 0;
+}
+
+// Forks the will (keeper.hpp); nullopt if it cannot (the keeper runs without one).
+struct will {
+  std::optional<process> p;
+  std::optional<connection> line;
+  will(const gateway_config& cfg, gateway_page& page) {
+    try {
+      const pid_t handle = ::getppid();  // (the keeper's parent: the tree handle's process)
+      internal::unique_fd handle_fd;
+#ifdef SYS_pidfd_open
+      handle_fd.reset(static_cast<int>(::syscall(SYS_pidfd_open, handle, 0)));
+#endif
+      auto [mine, theirs] = procactor::pipe();
+      process_options o;
+      o.name = "will:" + cfg.opts.node;
+      p.emplace(o, [cfg, page = &page, handle, h = handle_fd.get()](connection& conn) -> int {
+        internal::close_fds_except({conn.native_handle(), h});  // not the handle's pipe: the handle sees the keeper end
+        return run_will(cfg, *page, conn, handle, h);
+      }, std::move(theirs));
+      p->start();
+      line.emplace(std::move(mine));
+    } catch (const std::exception& e) {
+      p.reset();
+      procactor::detail::log_event(log_level::warn, "keeper_without_will", "node " + cfg.opts.node, gateway_path,
+                                   std::string("the keeper's will did not start (") + e.what() +
+                                       "): if the keeper is killed, the actors are not told");
+    }
+  }
+  // The keeper ends as it should: the will ends without a word.
+  ~will() {
+    if (!p) return;
+    std::error_code ec;
+    const char done = 'd';
+    line->send_bytes(std::span<const char>(&done, 1), std::chrono::seconds(1), ec);
+    line.reset();
+    if (!p->join(std::chrono::seconds(5), ec)) {
+      p->signal(SIGKILL, true, ec);
+      p->join(ec);
+    }
+  }
+  will(const will&) = delete;
+  will& operator=(const will&) = delete;
+};
+
 }  // namespace
 
 void add_counters(gateway_stats& to, const gateway_stats& from) noexcept {
@@ -266,18 +365,21 @@ int run_keeper(gateway_config cfg, connection& handle) {
     return 1;
   }
   cfg.page = page;
+  const will last_will(cfg, *page);  // (before the first gateway: it reads the page's gateway_pid)
   procactor::detail::mail_sender out(cfg.addr, cfg.addr.root);
   std::deque<clock::time_point> restarts;  // within gateway_restart_window
   int failed_in_a_row = 0;
   std::uint64_t deaths = 0;  // gateways that died or did not start ("down <deaths> ...")
   std::uint64_t ups = 0;     // restarted gateways that joined ("up <ups>")
-  std::error_code ec_ignored;
   for (;;) {
     if (wait_readable({handle.native_handle()}, clock::now()) == 0) return 0;  // the handle went meanwhile
     generation g;
     std::string why;
     const bool forked = g.start(cfg, why);
-    if (forked) tell(handle, "pids " + std::to_string(g.gw->pid()) + " " + std::to_string(g.host->pid()));
+    if (forked) {
+      page->gateway_pid.store(g.gw->pid(), std::memory_order_relaxed);
+      tell(handle, "pids " + std::to_string(g.gw->pid()) + " " + std::to_string(g.host->pid()));
+    }
     bool stop = false;
     std::string said;
     if (forked) said = g.answer(handle, clock::now() + cfg.opts.connect_timeout + std::chrono::seconds(1), stop);
@@ -310,6 +412,7 @@ int run_keeper(gateway_config cfg, connection& handle) {
     const bool died = said == "ok";  // (a gateway that failed to start read nothing from its inbox)
     std::string text = died ? g.reap(self) : "the gateway of node " + self + " did not start (" + why + ")";
     g.stop_gateway();  // (one that failed to start, or whose host died, may still run: killed)
+    page->gateway_pid.store(0, std::memory_order_relaxed);
     if (const std::uint64_t lost = settle_counters(cfg, *page)) {
       text += "; " + std::to_string(lost) + " message" + (lost == 1 ? "" : "s") +
               " it held for other nodes lost (gateway_stats::gateway_lost, unacked_lost)";
@@ -319,20 +422,7 @@ int run_keeper(gateway_config cfg, connection& handle) {
     while (!restarts.empty() && now - restarts.front() > cfg.opts.gateway_restart_window) restarts.pop_front();
     const bool give_up =
         cfg.opts.gateway_restarts <= 0 || restarts.size() >= static_cast<std::size_t>(cfg.opts.gateway_restarts);
-    std::uint64_t stranded = 0;  // messages left in the inbox when the keeper gives up
-    if (give_up) {
-      // its inbox closed first: local senders to other nodes fail at once (died) from now on, and
-      // nothing sent before the actors are told waits in it for a gateway that never comes: what
-      // waits there is taken out and counted lost
-      if (auto box = ipc::mailbox::open(procactor::wire::mailbox_name(cfg.addr.prefix, gateway_path), ec_ignored)) {
-        box->close();
-        box->set_slot_counter(&procactor::wire::messages_in_slot);  // (dequeued counts messages, as the gateway's)
-        std::vector<char> buf;
-        std::error_code rec;
-        while (!rec) (void)box->receive(buf, internal::try_only, rec);
-        stranded = box->account_lost_after_crash();  // taken here, never handled: counted lost in the inbox
-      }
-    }
+    const std::uint64_t stranded = give_up ? close_inbox(cfg) : 0;  // messages left in the inbox
     // 1. every actor is told before any new gateway runs (keeper.hpp); again when the keeper
     // gives up (what was sent since waits in the closed inbox)
     if (died || give_up) tell_actors(cfg, out, text);

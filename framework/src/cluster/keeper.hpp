@@ -16,8 +16,19 @@
 //     cluster_options::gateway_restarts times within gateway_restart_window (a failed start
 //     counts); past that it closes the gateway's inbox, tells the actors again, and ends (the
 //     node is down for good, as a killed gateway was before).
-// It ends, with both, when the handle closes its pipe (node::~node), and dies with the handle
+// It ends, with both, when the handle writes on its pipe or closes it (node::~node does both: a
+// copy of its end in a process forked from the handle since would keep the pipe open), and dies with the handle
 // (PR_SET_PDEATHSIG), the host and the gateway with it.
+//
+// Its will: a keeper killed on its own (an operator's kill -9) takes the gateway and the host
+// with it, and nobody restarts them. So that the actors do not wait for their timeouts, the
+// keeper forks a will first, a one-threaded child that outlives it (no PR_SET_PDEATHSIG) and
+// waits on a pipe: at the keeper's normal end it is told "done" and ends; if the pipe closes
+// without a word and the tree handle still lives, it waits for the gateway to end (its pid is in
+// the shared page), closes the gateway's inbox (local senders fail at once, died), counts what
+// waited there and what the gateway held as lost, tells every actor (step 1 below, so their
+// remote requests fail and their remote watches end with node_down), logs `keeper_died`, and
+// ends. The handle's next call fails at once as before (it sees the keeper's pipe closed).
 //
 // To the handle, on its pipe, one line per frame:
 //   "pids <gateway> <host>"  after each fork (before the gateway's answer)

@@ -69,7 +69,13 @@ struct node::impl {
     if (keeper && keeper->started()) {
       std::error_code ec;
       if (joined && running()) ask(detail::leave_tag, std::chrono::seconds(1), ec);  // this node's cluster-wide names are freed
-      keeper_pipe.reset();  // the keeper kills the gateway (nothing to flush: peers see its heartbeats stop) and ends
+      // the keeper kills the gateway (nothing to flush: peers see its heartbeats stop) and ends, on
+      // a word or on the pipe's end; the word first, for a copy of this end that a process forked
+      // from here since holds would keep the pipe open (and the keeper would be killed below,
+      // which its will takes for an operator's kill: keeper.hpp)
+      const char bye = 'q';
+      keeper_pipe->send_bytes(std::span<const char>(&bye, 1), std::chrono::nanoseconds(0), ec);
+      keeper_pipe.reset();
       if (!keeper->join(std::chrono::seconds(10), ec)) {
         keeper->signal(SIGKILL, true, ec);  // (the gateway and the host die with it: PR_SET_PDEATHSIG)
         keeper->join(ec);
@@ -315,6 +321,10 @@ node node::start(tree& t, cluster_options opts) {
   }
   if (opts.heartbeat.count() <= 0 || opts.down_after <= opts.heartbeat) {
     throw std::system_error(errc::invalid_argument, std::string(what) + ": down_after must exceed heartbeat > 0");
+  }
+  if (opts.names_replicas < 1 || opts.names_replicas > 5) {
+    throw std::system_error(errc::invalid_argument, std::string(what) + ": names_replicas must be 1 to 5 (JetStream's limit), not " +
+                                                        std::to_string(opts.names_replicas));
   }
   const procactor::detail::tree_address* addr = procactor::detail::address_of(t);
   if (!addr) throw std::system_error(errc::not_running, std::string(what) + ": empty tree handle");
