@@ -340,4 +340,39 @@ BOOST_AUTO_TEST_CASE(without_jetstream_names_are_not_supported_and_the_node_runs
   BOOST_TEST(s.value.value_or(s.detail) == "still from /.gateway");
 }
 
+// names_replicas above what the server can hold (any count above 1 on one server): the bucket is
+// not made, and names calls fail with function_not_supported naming the server's reason; the
+// node runs on. A count JetStream never takes is refused at start.
+BOOST_AUTO_TEST_CASE(names_replicas_the_server_cannot_hold_fail_names_calls_with_the_servers_reason,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::cluster_nodes_options o;
+  o.jetstream = true;
+  o.tune = [](const std::string&, procactor::cluster_options& opts) { opts.names_replicas = 3; };
+  cluster_nodes n("n", {{"a", "nra", echo_spec()}}, std::move(o));
+  auto& a = n["a"];
+  try {
+    a.register_name("svc", "echo");
+    BOOST_FAIL("registered with 3 replicas on one server");
+  } catch (const std::system_error& e) {
+    BOOST_TEST((e.code() == std::errc::function_not_supported), e.what());
+    const std::string what = e.what();
+    BOOST_TEST(what.find("cannot make it with 3 replica(s)") != std::string::npos, what);
+    BOOST_TEST(what.find("replicas") != std::string::npos, what);  // the server's own reason
+  }
+  auto s = a.request<std::string>("a:/nra/echo", echo_q{"still"}, 5s);
+  BOOST_TEST(s.value.value_or(s.detail) == "still from /.gateway");
+  auto bad = n.options("a");
+  bad.node = "b";
+  for (int replicas : {0, 6}) {
+    bad.names_replicas = replicas;
+    try {
+      (void)cluster::node::start(n.tree("a"), bad);
+      BOOST_FAIL("started with names_replicas " << replicas);
+    } catch (const std::system_error& e) {
+      BOOST_TEST((e.code() == errc::invalid_argument), e.what());
+      BOOST_TEST(std::string(e.what()).find("names_replicas must be 1 to 5") != std::string::npos, e.what());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -77,6 +77,14 @@ struct cluster_options {
   /// gateway_restarts). The loop passes at least every 20 ms when idle, and marks each message
   /// and each local delivery when busy. 0: never judged hung (a gateway stopped in a debugger).
   std::chrono::milliseconds gateway_hang_after{10000};
+  // cluster-wide names
+  /// Copies of the names bucket (JetStream key-value `procactor_<cluster>_names`) the NATS
+  /// servers keep, 1 to 5: 3 on a NATS cluster of 3 or more servers, so that the names survive
+  /// the loss of one. Used by the node that creates the bucket; a node that finds it made with
+  /// another count uses it as it is and logs `names_replicas_differ`. More than the servers can
+  /// hold (any count above 1 on a single server): the bucket is not made, and names calls fail
+  /// with `function_not_supported`, naming the server's reason.
+  int names_replicas = 1;
 };
 
 namespace cluster {

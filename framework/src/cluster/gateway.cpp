@@ -1503,7 +1503,8 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
     return 1;
   }
   if (std::string why; !g.nm.start(g.nc, why)) {  // the node runs on, without cluster-wide names
-    procactor::detail::log_event(log_level::info, "names_unavailable", g.self, cfg.opts.url, why);
+    procactor::detail::log_event(cfg.opts.names_replicas > 1 ? log_level::error : log_level::info,  // (asked for: an error)
+                                 "names_unavailable", g.self, cfg.opts.url, why);
   }
   // A node name is unique in its cluster (as Erlang refuses a second node of one name): a gateway
   // that hears a heartbeat under its own name within two heartbeat periods does not join.

@@ -59,6 +59,8 @@ struct names::impl {
   kvStore* kv_work = nullptr;
   kvWatcher* watcher = nullptr;
   std::atomic<bool> ready{false};
+  // why names are not available (start failed), for the answers
+  std::string unavailable_why = "cluster-wide names need JetStream (nats-server --js)";
 
   std::mutex mu;  // guards everything below
   std::condition_variable cv;
@@ -206,6 +208,20 @@ struct names::impl {
       jobs.push_back(std::move(job));
     }
     cv.notify_all();
+  }
+
+  // The bucket exists, made by another node (its create failed): says so if its replica count is
+  // not the one asked (the first node decides; names work either way).
+  void check_replicas() {
+    kvStatus* st = nullptr;
+    if (kvStore_Status(&st, kv_work) != NATS_OK || !st) return;
+    const std::int64_t has = kvStatus_Replicas(st);
+    kvStatus_Destroy(st);
+    if (has == cfg.opts.names_replicas) return;
+    procactor::detail::log_event(log_level::warn, "names_replicas_differ", self, bucket,
+                                 "the names bucket " + bucket + " has " + std::to_string(has) + " replica(s), " +
+                                     std::to_string(cfg.opts.names_replicas) +
+                                     " asked: it is used as it is (the node that made it chose)");
   }
 
   void answer(const asker& a, std::string_view status, const std::string& text) {
@@ -507,21 +523,30 @@ bool names::start(natsConnection* nc, std::string& why) {
   natsStatus s = natsConnection_JetStream(&p.js_main, nc, &jo);
   jo.Wait = work_wait_ms;
   if (s == NATS_OK) s = natsConnection_JetStream(&p.js_work, nc, &jo);
+  std::string create_error;  // why the bucket could not be made (it may exist, made otherwise)
   if (s == NATS_OK) {
     kvConfig kc;
     kvConfig_Init(&kc);
     kc.Bucket = p.bucket.c_str();
     kc.History = 1;
+    kc.Replicas = p.cfg.opts.names_replicas;
     kc.Description = "procactor cluster-wide registered names";
     s = js_CreateKeyValue(&p.kv_work, p.js_work, &kc);  // (the same config again: the existing bucket)
-    if (s != NATS_OK) s = js_KeyValue(&p.kv_work, p.js_work, p.bucket.c_str());
+    if (s != NATS_OK) {
+      create_error = nats_text(s);
+      s = js_KeyValue(&p.kv_work, p.js_work, p.bucket.c_str());
+    }
   }
   if (s == NATS_OK) s = js_KeyValue(&p.kv_main, p.js_main, p.bucket.c_str());
   if (s == NATS_OK) s = kvStore_WatchAll(&p.watcher, p.kv_work, nullptr);
   if (s != NATS_OK) {
-    why = "no JetStream key-value bucket " + p.bucket + ": " + nats_text(s);
+    why = "no JetStream key-value bucket " + p.bucket + ": " +
+          (create_error.empty() ? nats_text(s) : "cannot make it with " + std::to_string(p.cfg.opts.names_replicas) +
+                                                     " replica(s): " + create_error);
+    p.unavailable_why = why;
     return false;
   }
+  if (!create_error.empty()) p.check_replicas();
   p.watch_thread = std::thread([&p] { p.watch(); });
   p.work_thread = std::thread([&p] { p.work(); });
   std::unique_lock lock(p.mu);
@@ -558,7 +583,7 @@ bool names::control(const procactor::wire::envelope_view& env) {
     if (nl != std::string_view::npos) path.assign(text.substr(nl + 1));
   }
   if (!p.ready) {  // (no worker: answered here)
-    p.answer(requester, "unavailable", "cluster-wide names need JetStream (nats-server --js)");
+    p.answer(requester, "unavailable", p.unavailable_why);
     return true;
   }
   if (op == register_tag) {
