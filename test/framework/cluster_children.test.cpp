@@ -386,6 +386,63 @@ BOOST_AUTO_TEST_CASE(a_node_that_sees_the_origin_node_go_down_stops_the_children
   BOOST_TEST(procactor_test::wait_until([&] { return !find_child(b, true) && !alive(pid); }, 3s));
 }
 
+// A node that rejoins as a new incarnation (here: its gateway stopped past down_after, so the
+// others declared it down, then resumed) stops the children it hosted for the old one: their
+// origin placed them again elsewhere, and no copy runs beside the new one.
+BOOST_AUTO_TEST_CASE(a_node_fenced_and_rejoined_stops_the_children_it_hosted_for_its_old_incarnation,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  auto n = nodes(origin_spec(child_spec::of<placed_worker>("w").on_node("b", {"c"})), true, {"c", "b", "a"});
+  auto& a = n["a"];
+  auto& b = n["b"];
+  std::optional<cluster::remote_child> found;
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a); return found && found->node == "b"; }, 10s));
+  auto r = a.request<std::int64_t>("b:" + found->path, pid_q{}, 5s);
+  BOOST_TEST_REQUIRE(r.value.has_value(), r.error.message() << " | " << r.detail);
+  const auto old_pid = static_cast<pid_t>(*r.value);
+  const pid_t gw = b.gateway_pid();
+  const std::uint64_t b_inc = procactor_test::known_member(a, "b").incarnation;
+  BOOST_TEST_REQUIRE(::kill(gw, SIGSTOP) == 0);
+  struct resume {  // (whatever fails below)
+    pid_t pid;
+    ~resume() { ::kill(pid, SIGCONT); }
+  } resume_gw{gw};
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { found = running(a, 2); return found && found->node == "c"; }, 10s));
+  BOOST_TEST(alive(old_pid));  // b's copy still runs: b cannot know yet
+  BOOST_TEST_REQUIRE(::kill(gw, SIGCONT) == 0);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::up_as_new_incarnation(a, "b", b_inc); }, 10s));  // rejoined
+  BOOST_TEST(procactor_test::wait_until([&] { return !alive(old_pid) && !find_child(b, true); }, 10s));
+  auto moved = running(a, 2);
+  BOOST_TEST_REQUIRE(moved.has_value());
+  BOOST_TEST(moved->node == "c");  // the one copy left
+}
+
+// Unit: at a rejoin, the placements this node made end with node_down (their hosts stopped them
+// when they saw the old incarnation down), and the placeholders are told. (The children it hosts
+// are stopped: the case above.)
+BOOST_AUTO_TEST_CASE(a_rejoin_ends_the_placements_this_node_made_with_node_down) {
+  namespace cw = procactor::cluster::wire;
+  using procactor::cluster::detail::place_child;
+  using procactor::cluster::detail::remote_children;
+  std::vector<std::string> delivered;  // to placeholders
+  remote_children::hooks h;
+  h.publish = [](const cw::frame_view&) {};
+  h.deliver = [&](const std::string& to, std::uint64_t, std::string) { delivered.push_back(to); };
+  h.to_host = [](std::string) {};
+  remote_children kids("b", "/rb", h);
+  place_child req;  // b places /rb/p on c
+  req.type = "placed_worker";
+  req.name = "p";
+  req.nodes = {"c"};
+  const auto now = std::chrono::steady_clock::now();
+  kids.on_place("/rb/p", req, now, 9, {{"c", 30, true, 0, now, now}});
+  const std::string before = kids.listing();
+  BOOST_TEST_REQUIRE(before.find("placed\t/rb/p\tc") != std::string::npos, before);
+  BOOST_TEST_REQUIRE(delivered.empty());
+  kids.on_rejoin("this node was declared down and rejoined");
+  BOOST_TEST(delivered == std::vector<std::string>{"/rb/p"});  // its placeholder gets the exit
+  BOOST_TEST(kids.listing().find("placed\t/rb/p\tc") == std::string::npos, kids.listing());
+}
+
 BOOST_AUTO_TEST_CASE(children_placed_on_any_node_go_to_the_node_with_the_fewest_placed_there,
                      *boost::unit_test::precondition(nats_precondition{})) {
   supervisor_spec s;

@@ -285,6 +285,15 @@ void remote_children::on_node_down(const std::string& node, std::uint64_t inc, c
   }
 }
 
+void remote_children::on_rejoin(const std::string& why) {
+  std::vector<std::string> gone;
+  for (const auto& [proxy, p] : placed_) {
+    if (!p.waiting) gone.push_back(proxy);  // (a waiting one is placed by the new incarnation)
+  }
+  for (const auto& proxy : gone) end_placement(proxy, reason_of(exit_reason::kind_t::node_down, self_ + " (" + why + ")"));
+  for (auto& h : hosted_) terminate_hosted(h);
+}
+
 void remote_children::on_frame(const wire::frame_view& f, std::uint64_t my_inc) {
   switch (f.kind) {
     case wire::kind::spawn: {  // we host it

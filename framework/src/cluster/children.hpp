@@ -150,6 +150,12 @@ class remote_children {
   /// A node incarnation declared down: placements on it end with node_down; children hosted for
   /// it are stopped.
   void on_node_down(const std::string& node, std::uint64_t inc, const std::string& why);
+  /// This node rejoined as a new incarnation (the others declare, or declared, the old one down):
+  /// the children it hosts were placed on the old one, and their origins place them again, so
+  /// they are stopped (no copy beside the new one); the placements it made were stopped by their
+  /// hosts when they saw its old incarnation down (their exits went to that incarnation), so they
+  /// end with node_down, and their placeholders place them again.
+  void on_rejoin(const std::string& why);
   /// A cluster frame of kind 20..23.
   void on_frame(const wire::frame_view& f, std::uint64_t my_inc);
   /// A frame from the /.remote supervisor (child_reply, down).
