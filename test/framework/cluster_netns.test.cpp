@@ -72,10 +72,41 @@ using procactor_test::up_as_new_incarnation;
 
 long long ms(clk::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 
-// A tree of one echo_actor (ping_q), "echo".
+// To a flooder: send `count` blobs of `size` bytes to `to`, `chunk` per turn (so that a stop is
+// taken between chunks).
+struct flood_q {
+  std::string to;
+  int count = 0;
+  int size = 0;
+};
+
+class flooder : public actor {
+ public:
+  flooder() {
+    on<flood_q>([this](const flood_q& q) {
+      constexpr int chunk = 32;
+      const std::string blob(static_cast<std::size_t>(q.size), 'x');
+      for (int i = 0; i < chunk && i < q.count; ++i) {
+        std::error_code ec;
+        send(q.to, blob, 100ms, ec);  // (refused or undeliverable while cut off: counted by the gateway)
+      }
+      if (q.count > chunk) send(self(), flood_q{q.to, q.count - chunk, q.size});
+    });
+  }
+};
+
+// Takes blobs and drops them (its mailbox stats count them).
+class dropper : public actor {
+ public:
+  dropper() {
+    on<std::string>([](const std::string&) {});
+  }
+};
+
+// A tree of one echo_actor (ping_q), "echo", a flooder and a dropper.
 supervisor_spec ping_spec() {
   supervisor_spec s;
-  s.children = {child_spec::of<echo_actor>("echo")};
+  s.children = {child_spec::of<echo_actor>("echo"), child_spec::of<flooder>("flood"), child_spec::of<dropper>("drop")};
   return s;
 }
 
@@ -336,6 +367,35 @@ BOOST_AUTO_TEST_CASE(a_healed_node_rejoins_as_a_new_incarnation_and_nothing_its_
   const auto c2 = stats_of(c);
   BOOST_TEST(c2.rejoins == 1u);
   BOOST_TEST(c2.downs == c1.downs, "c declared " << c2.downs - c1.downs << " more node(s) down after it rejoined");
+}
+
+// A node whose link is cut while it publishes more than the link takes (its socket's send buffer
+// full) still notices that it is cut off: the client's write deadline (down_after) fails the
+// blocked write, the client reconnects, and the gateway's main loop, no longer stuck in send(),
+// takes the others for unreachable. Requests from it then fail at once with died.
+BOOST_AUTO_TEST_CASE(a_node_cut_off_while_its_socket_is_full_notices_it_and_fails_its_requests,
+                     *boost::unit_test::precondition(netns_precondition{})) {
+  three_nodes t;
+  auto& c = t["c"];
+  BOOST_TEST_REQUIRE(t.nodes.wait_all_up(10s));
+  tree& ta = t.tree_of("a");
+  tree& tc = t.tree_of("c");
+  tc.send("flood", flood_q{"a:/na/drop", 1000000, 3000});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_for_stats(
+      ta, "/na/drop", [](const procactor::mailbox_stats& s) { return s.dequeued >= 200; }, 20s));
+  t.net.cut("c");
+  const auto cut_at = clk::now();
+  procactor::result<std::string> r;
+  bool unreachable = false;
+  while (!unreachable && clk::now() - cut_at < 20s) {
+    r = c.request<std::string>("a:/na/echo", ping_q{"from c"}, 1s);
+    unreachable = r.error == errc::died && r.detail.find("unreachable") != std::string::npos;
+  }
+  const auto took = clk::now() - cut_at;
+  BOOST_TEST_MESSAGE("c, cut off while flooding, took a for unreachable " << ms(took) << " ms after the cut");
+  BOOST_TEST_REQUIRE(unreachable, r.error.message() << " | " << r.detail);
+  BOOST_TEST((took < 5s));  // down_after 700 ms (+ the write deadline, as long); blocked: until healed
+  (void)tc.terminate_child("flood", 10s);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

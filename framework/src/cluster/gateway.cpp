@@ -92,6 +92,12 @@ struct gateway {
   std::unordered_map<std::string, clock::time_point> noticed;  // fenced notices sent, per node
   std::vector<std::pair<std::string, std::string>> notices;   // under mu: to publish (subject, frame)
   std::atomic<bool> closing{false};  // our own close: no "lost its connection" line
+  // Between the client's disconnected and reconnected callbacks. libnats 3.4 holds the
+  // connection's lock through each reconnect attempt (a TCP connect of up to connect_timeout on a
+  // cut link), so a publish then waits that long: the main thread publishes nothing meanwhile
+  // (what it would have is counted unpublished), so that its checks go on and it takes the
+  // others for unreachable after down_after.
+  std::atomic<bool> nats_down{false};
   // When the server last answered this gateway's PING (steady clock, ns; the prober thread). A cut
   // link is not noticed by the NATS client while traffic flows (CLUSTER-NOTES), so the gateway
   // asks the server itself: silence of the others only means something while it answers.
@@ -104,6 +110,16 @@ struct gateway {
   // of them handled (note_handled), so that the keeper counts what a dead gateway held.
   ipc::mailbox* inbox = nullptr;
   std::uint64_t inbox_taken = 0;
+  // A rejoin (any thread) sets stale_inbox; the main thread then takes what its inbox held as
+  // sent by the old incarnation (stale_left messages): frames for other nodes among them are
+  // not published under the new one (messages counted undeliverable, requests failed with died),
+  // for the others declared the old one down, and nothing of it may reach them after that.
+  std::atomic<bool> stale_inbox{false};
+  std::uint64_t stale_left = 0;  // main thread
+  std::uint64_t slot_inc = 0;    // main thread: the incarnation when the slot in hand was taken
+  std::uint64_t malformed_logged = 0;         // main thread (check): st.malformed at the last log line
+  clock::time_point malformed_logged_at{};  // and when
+  bool stale_mode = false;       // main thread: the slot being handled is the old incarnation's
   std::uint64_t inbox_handled = 0;
   // Main thread, after a message left the inbox's accounting for good (at least once: kept in
   // tx, whose count the keeper takes): handled at once, not after its slot.
@@ -296,9 +312,10 @@ struct gateway {
 
   // The batcher's publish: one NATS message of @p frames frames (a batch, or a lone plain frame).
   void publish_batch(std::string_view node, const std::string& bytes, std::size_t frames) {
-    const natsStatus s = bytes.empty() ? NATS_INVALID_ARG  // (the batcher could not encode them)
-                                       : natsConnection_Publish(nc, in_subject(cfg.opts.cluster, std::string(node)).c_str(),
-                                                                bytes.data(), static_cast<int>(bytes.size()));
+    const natsStatus s = bytes.empty()        ? NATS_INVALID_ARG  // (the batcher could not encode them)
+                         : held_off()         ? NATS_NOT_PERMITTED
+                                              : natsConnection_Publish(nc, in_subject(cfg.opts.cluster, std::string(node)).c_str(),
+                                                                       bytes.data(), static_cast<int>(bytes.size()));
     std::lock_guard lock(mu);
     if (s != NATS_OK) {
       st.unpublished += frames;
@@ -308,7 +325,11 @@ struct gateway {
     if (frames > 1) ++st.batches_sent;
   }
 
+  // The main thread while the client reconnects (nats_down): it must not wait on the client.
+  bool held_off() const noexcept { return on_main_thread && nats_down.load(std::memory_order_relaxed); }
+
   bool publish(const std::string& subject, const std::string& bytes) {
+    if (held_off()) return false;
     return natsConnection_Publish(nc, subject.c_str(), bytes.data(), static_cast<int>(bytes.size())) == NATS_OK;
   }
 
@@ -478,7 +499,10 @@ struct gateway {
       pending_in.clear();
       tx.end_all();  // (their frames are of the old incarnation: never resent under the new one)
       mirror_unacked();
+      kids.on_rejoin("this node was declared down and rejoined");  // no copy of a hosted child beside the new one
+      stale_inbox.store(true, std::memory_order_relaxed);  // (with the new incarnation: see run_gateway)
     }
+    run_todo(out);
     {
       watch_actions acts;  // the watches of the old incarnation end as a node down
       for (const auto& p : members_now()) watches.node_down(p, 0, "this node was declared down and rejoined", acts);
@@ -958,7 +982,10 @@ struct gateway {
       std::lock_guard lock(mu);
       out.src_inc = inc;
       auto peer = members.find(dst);
-      if (!peer) {
+      if (stale_mode || inc != slot_inc) {  // sent before this node rejoined (stale_inbox)
+        failure = errc::died;
+        why = node_down_text(address, self, "this node was declared down and rejoined since it was sent");
+      } else if (!peer) {
         failure = errc::no_such_actor;
         why = "no node " + dst + " in cluster " + cfg.opts.cluster + " (for " + address + ")";
       } else if (!peer->up) {
@@ -1179,12 +1206,15 @@ struct gateway {
     // others may declare us down meanwhile; then we are told, and rejoin.
     // A link cut or a stopped server is not noticed by the client while it writes into its socket:
     // the prober's last answer from the server says whether we hear anything at all.
-    const bool connected = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+    // (the callbacks' flag, not natsConnection_Status: that takes the lock a reconnect holds)
+    const bool connected = !nats_down.load(std::memory_order_relaxed);
     bool back = false;
     std::uint64_t back_inc = 0;  // the incarnation cut off (rejoin: unless it has rejoined meanwhile)
     bool cut_off = false;  // isolated: the downs are "unreachable from here", not deaths
+    std::uint64_t malformed_now = 0;
     {
       std::lock_guard lock(mu);
+      malformed_now = st.malformed;
       // A check that comes late (this gateway was stopped or starved, prober included), or the
       // first one (stopped before it, the same): the server, like every member
       // (membership::check), gets a fresh window from now.
@@ -1266,6 +1296,17 @@ struct gateway {
     for (const auto& d : found) watches.node_down(d.node, d.incarnation, d.why, acts);
     watches.poll(acts);
     run_watch_actions(acts, main_out);
+    // Malformed frames (anyone who may publish on the cluster's subjects can send them): logged,
+    // at most once a second, with how many since the last line
+    if (malformed_now > malformed_logged && now - malformed_logged_at >= std::chrono::seconds(1)) {
+      procactor::detail::log_event(log_level::warn, "malformed_frames", self, in_subj,
+                                   std::to_string(malformed_now - malformed_logged) +
+                                       " malformed frame(s) dropped (gateway_stats::malformed " +
+                                       std::to_string(malformed_now) + ")",
+                                   {{"count", std::to_string(malformed_now - malformed_logged)}});
+      malformed_logged = malformed_now;
+      malformed_logged_at = now;
+    }
     if (back) {
       procactor::detail::log_event(log_level::info, "nats_server_back", self, cfg.opts.url,
                                    "node " + self + " hears the NATS server again; rejoining as a new incarnation");
@@ -1425,6 +1466,7 @@ void on_in_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) 
 
 void on_disconnected(natsConnection*, void* closure) {
   auto* g = static_cast<gateway*>(closure);
+  g->nats_down.store(true, std::memory_order_relaxed);
   if (g->closing) return;
   procactor::detail::log_event(log_level::warn, "nats_disconnected", g->self, g->cfg.opts.url,
                                "the gateway of node " + g->self + " lost its NATS connection; reconnecting");
@@ -1432,6 +1474,7 @@ void on_disconnected(natsConnection*, void* closure) {
 
 void on_reconnected(natsConnection*, void* closure) {
   auto* g = static_cast<gateway*>(closure);
+  g->nats_down.store(false, std::memory_order_relaxed);
   procactor::detail::log_event(log_level::info, "nats_reconnected", g->self, g->cfg.opts.url,
                                "the gateway of node " + g->self + " is connected to NATS again");
 }
@@ -1443,6 +1486,12 @@ natsStatus set_options(natsOptions* o, const cluster_options& c) {
   if (s == NATS_OK) s = natsOptions_SetSendAsap(o, true);  // a reply waits for no flusher (~1 ms otherwise)
   if (s == NATS_OK) s = natsOptions_SetNoEcho(o, true);    // our own heartbeats are not ours to read
   if (s == NATS_OK) s = natsOptions_SetTimeout(o, c.connect_timeout.count());
+  // A write that cannot go on for down_after fails (the socket is non-blocking then) and the client
+  // reconnects: without it, a link cut while the socket's send buffer is full blocks the publishing
+  // thread, the gateway's main loop, in send() until the link heals (its checks stop: it never
+  // takes itself for cut off). Its heartbeats could not leave meanwhile either, so the others
+  // declare it down after the same time.
+  if (s == NATS_OK) s = natsOptions_SetWriteDeadline(o, c.down_after.count());
   if (s == NATS_OK) s = natsOptions_SetAllowReconnect(o, true);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 100);
@@ -1551,7 +1600,12 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   // once dealt with, and one that left in a batch once that batch is published. What a gateway
   // that died had taken and not handled, its keeper counts lost (account_lost_after_crash).
   g.inbox = box.get();
+  const std::uint64_t dequeued_before = box->stats().dequeued;  // (the inbox outlives gateways)
+  // A restarted gateway is a new incarnation: what waits in the inbox was sent to the one that
+  // died (declared down by the others), and goes to no other node (as after a rejoin)
+  if (cfg.generation > 0) g.stale_inbox.store(true, std::memory_order_relaxed);
   main_alive = cfg.page ? &cfg.page->alive : nullptr;
+  on_main_thread = true;
   auto flush = [&] {
     try {
       g.batcher.flush();
@@ -1586,13 +1640,33 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
                                    "the gateway's inbox is poisoned (a process died inside its lock): the gateway ends");
       return 3;
     }
-    if (ec) continue;  // empty, timed out (or a transient error): the timers
+    if (ec) {  // empty, timed out (or a transient error): the timers
+      g.stale_inbox.store(false, std::memory_order_relaxed);  // empty: nothing of the old incarnation left
+      g.stale_left = 0;
+      continue;
+    }
     const std::span<const char> slot(buf.data(), n);
-    g.inbox_taken += procactor::wire::messages_in_slot(slot);
+    const std::uint64_t in_slot = procactor::wire::messages_in_slot(slot);
+    g.inbox_taken += in_slot;
+    {
+      std::lock_guard lock(g.mu);
+      g.slot_inc = g.inc;  // (a rejoin while it is handled makes it stale too: outbound)
+      // A rejoin since the last slot (stale_inbox, set with the new incarnation): this slot, the
+      // queued ones and those this receiver took in its last pass and has not handed out yet
+      // (counted dequeued already) were sent by the old incarnation.
+      if (g.stale_inbox.exchange(false, std::memory_order_relaxed)) {
+        const auto st = box->stats();
+        const std::uint64_t taken = st.dequeued - dequeued_before;
+        g.stale_left = in_slot + st.depth + (taken > g.inbox_taken ? taken - g.inbox_taken : 0);
+      }
+    }
+    g.stale_mode = g.stale_left > 0;
+    g.stale_left -= std::min(g.stale_left, in_slot);
     try {
       g.on_local(slot);
     } catch (...) {
     }
+    g.stale_mode = false;
     g.settle_inbox();
   }
 }
