@@ -24,6 +24,7 @@
 #include "procactor/supervisor.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/log_capture.hpp"
 #include "support/shared_memory.hpp"
 #include "support/tree_prefix.hpp"
 
@@ -136,34 +137,7 @@ void set_record_count(std::uint32_t i, std::uint32_t count) {
 
 using events = procactor::queue<std::string>;
 
-// Captures the log records of every process of a tree as lines "event|subject|message|k=v;".
-struct log_capture {
-  events lines{1024};
-  procactor::log_level before = procactor::current_log_level();
-  log_capture() {
-    procactor::set_log_level(procactor::log_level::warn);
-    procactor::set_log_sink([q = &lines](const procactor::log_record& r) {
-      std::string l = r.event + "|" + r.subject + "|" + r.message + "|";
-      for (const auto& f : r.fields) l += f.key + "=" + f.value + ";";
-      std::error_code ec;
-      q->put(l, 1s, ec);
-    });
-  }
-  ~log_capture() {
-    procactor::set_log_sink({});
-    procactor::set_log_level(before);
-  }
-  std::string expect(const std::string& needle, std::chrono::milliseconds timeout = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      std::error_code ec;
-      auto e = lines.get(left > 0ms ? left : 0ms, ec);
-      if (!e) return "<timed out waiting for '" + needle + "'>";
-      if (e->find(needle) != std::string::npos) return *e;
-    }
-  }
-};
+using procactor_test::log_capture;
 
 }  // namespace
 

@@ -30,6 +30,7 @@
 #include "procactor/testing.hpp"
 #include "support/cluster_support.hpp"
 #include "support/leak_check.hpp"
+#include "support/log_capture.hpp"
 #include "support/nats_server.hpp"
 
 using namespace std::chrono_literals;
@@ -422,6 +423,7 @@ BOOST_AUTO_TEST_CASE(a_frame_from_nats_under_the_receivers_own_node_name_is_refu
   // a namesake's or a forgery. Taken in, it would skip the member table (its own frames do), and
   // each new incarnation it claims would get an entry of the at-least-once receiver that no down
   // ever ends (8192 of them: at-least-once to this node stopped for good).
+  procactor_test::log_capture log;  // (before the node: its gateway inherits the sink)
   procactor_test::cluster_nodes n("f", {{"a", "fa", spec_of_counter()}});
   auto& a = n["a"];
   namespace cw = procactor::cluster::wire;
@@ -451,6 +453,9 @@ BOOST_AUTO_TEST_CASE(a_frame_from_nats_under_the_receivers_own_node_name_is_refu
       },
       15s));
   BOOST_TEST(st.malformed == 3u);
+  // and logged (at most a line a second, with the count since the last one)
+  const std::string line = log.expect("malformed_frames|");
+  BOOST_TEST(line.find("malformed frame(s) dropped (gateway_stats::malformed ") != std::string::npos, line);
   BOOST_TEST(st.undeliverable == 0u);  // (taken in, each would have been undeliverable: no such actor)
   BOOST_TEST(st.duplicates + st.out_of_order == 0u);
 }
