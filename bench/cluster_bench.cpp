@@ -28,6 +28,7 @@
 //
 //   cluster_bench [--reps N] [--rounds N] [--msgs N] [--kills N] [--cuts N] [--only rtt|throughput|down|cuts]
 
+#include <CLI/CLI.hpp>
 #include <nats/nats.h>
 
 #include <signal.h>
@@ -494,14 +495,14 @@ int main(int argc, char** argv) {
   int msgs = 200000;
   std::string only;
   int cuts = 20;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--kills")) kills = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--msgs")) msgs = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--only")) only = argv[i + 1];
-    if (!std::strcmp(argv[i], "--cuts")) cuts = std::atoi(argv[i + 1]);
-  }
+  CLI::App app{"procactor cluster benchmarks over NATS (JSON lines), beside raw NATS of the same run"};
+  app.add_option("--reps", reps, "repetitions of each measurement (cluster and raw alternate)")->check(CLI::PositiveNumber);
+  app.add_option("--rounds", rounds, "request-reply round trips per repetition (cluster_rtt_64B)")->check(CLI::PositiveNumber);
+  app.add_option("--msgs", msgs, "one-way messages per repetition (cluster_throughput_64B)")->check(CLI::PositiveNumber);
+  app.add_option("--kills", kills, "node kills for node_down_detection (0: none)")->check(CLI::NonNegativeNumber);
+  app.add_option("--cuts", cuts, "link cuts for node_down_detection_link_cut (root; 0: none)")->check(CLI::NonNegativeNumber);
+  app.add_option("--only", only, "run only this measurement")->check(CLI::IsMember({"rtt", "throughput", "down", "cuts"}));
+  CLI11_PARSE(app, argc, argv);
   const bool do_rtt = only.empty() || only == "rtt";
   const bool do_tput = only.empty() || only == "throughput";
   const bool do_down = (only.empty() || only == "down") && kills > 0;
