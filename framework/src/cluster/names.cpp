@@ -541,8 +541,10 @@ bool names::start(natsConnection* nc, std::string& why) {
   if (s == NATS_OK) s = kvStore_WatchAll(&p.watcher, p.kv_work, nullptr);
   if (s != NATS_OK) {
     why = "no JetStream key-value bucket " + p.bucket + ": " +
-          (create_error.empty() ? nats_text(s) : "cannot make it with " + std::to_string(p.cfg.opts.names_replicas) +
-                                                     " replica(s): " + create_error);
+          (create_error.empty()                ? nats_text(s)
+           : p.cfg.opts.names_replicas == 1 ? create_error
+                                              : "cannot make it with " + std::to_string(p.cfg.opts.names_replicas) +
+                                                    " replica(s): " + create_error);
     p.unavailable_why = why;
     return false;
   }
