@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdint>
@@ -715,6 +716,42 @@ BOOST_AUTO_TEST_CASE(messages_queued_while_a_node_was_frozen_are_not_delivered_a
     BOOST_TEST(delivered == 0u);
     BOOST_TEST(undeliverable + fenced >= static_cast<std::uint64_t>(queued));
   }
+}
+
+// Calls on one node handle from several threads do not wait for each other: a request held by
+// its callee (here for its whole 5 s timeout) does not hold up a request of another thread, nor a
+// members() call, and each gets its own reply.
+BOOST_AUTO_TEST_CASE(calls_of_several_threads_on_one_node_handle_do_not_wait_for_each_other,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  auto n = nodes({{"a", "ma", echo_spec()}, {"b", "mb", echo_spec()}});
+  auto& a = n["a"];
+  BOOST_TEST_REQUIRE(n.wait_all_up(5s));
+  const auto held0 = n.tree("b").stats("echo").dequeued;
+  std::atomic<bool> held_done{false};
+  procactor::result<std::string> held;
+  std::thread holder([&] {
+    held = a.request<std::string>("b:/mb/echo", hold_q{0}, 5s);
+    held_done = true;
+  });
+  // the held request has reached its callee (the handle's call is in its wait)
+  BOOST_TEST(procactor_test::wait_until([&] { return n.tree("b").stats("echo").dequeued > held0; }, 5s));
+  std::vector<std::thread> askers;
+  std::vector<procactor::result<std::string>> answers(4);
+  for (int i = 0; i < 4; ++i) {
+    askers.emplace_back([&, i] { answers[i] = a.request<std::string>("b:/mb/echo", echo_q{"quick " + std::to_string(i)}, 5s); });
+  }
+  for (auto& t : askers) t.join();
+  const bool overtook = !held_done;
+  std::error_code ec;
+  const auto members = a.members(2s, ec);
+  const bool members_too = !held_done && !ec && !members.empty();
+  holder.join();
+  BOOST_TEST(overtook, "the other requests waited for the held one's timeout");
+  BOOST_TEST(members_too, ec.message());
+  for (int i = 0; i < 4; ++i) {
+    BOOST_TEST(answers[i].value.value_or(answers[i].detail) == "quick " + std::to_string(i) + " from /.gateway");
+  }
+  BOOST_TEST((held.error == errc::timed_out), held.error.message() << " | " << held.detail);
 }
 
 BOOST_AUTO_TEST_CASE(an_isolated_member_table_fences_everyone_until_it_reconnects) {

@@ -174,7 +174,9 @@ bool split_address(std::string_view address, std::string& node, std::string& nam
 /// A tree's membership in a cluster: its gateway process and the handle's way to it.
 ///
 /// @par Thread safety
-/// One node handle may be used by several threads; its calls are serialised.
+/// One node handle may be used by several threads at once. Their calls are handed to the gateway
+/// one at a time, but no call waits for another's reply: a request to a slow or dead node holds
+/// up no other request, send or query of the handle.
 class node {
  public:
   /// An empty handle.

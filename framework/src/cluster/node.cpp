@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <condition_variable>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <optional>
 
@@ -59,11 +61,26 @@ struct node::impl {
   bool gone = false;         // the keeper gave up (or ended)
   bool joined = false;       // the first gateway answered "ok" (node::start returned)
   std::string last_down;     // why the last one died
-  std::mutex mu;  // serialises the calls
+  std::mutex mu;  // serialises the sends to the gateway (frame, env, next_corr)
   std::uint64_t next_corr = 1;
-  std::vector<char> rbuf;
   std::string env;
   std::string frame;
+  // The replies, to calls of any number of threads at once: one caller at a time takes from this
+  // handle's mailbox (the receiver, for up to 20 ms) and hands each reply to the caller of its
+  // corr; the others wait on rx_cv. A call to a slow or dead node so holds up no other call
+  // (an outside probe saw a request to a healthy node wait for another thread's timeout).
+  struct answer {
+    bool done = false;
+    std::uint64_t tag = 0;
+    std::string payload;
+    std::string why;
+    std::error_code ec;
+  };
+  std::mutex rx_mu;
+  std::condition_variable rx_cv;
+  bool receiving = false;
+  std::map<std::uint64_t, answer> waiting;  // by corr, registered before the call is sent
+  std::vector<char> rbuf;                    // the receiver's
 
   ~impl() {
     if (keeper && keeper->started()) {
@@ -170,54 +187,118 @@ struct node::impl {
                  std::chrono::nanoseconds(timeout), ec);
   }
 
-  // Waits for the reply of @p corr in this handle's mailbox (others, late, are dropped). A
-  // gateway that dies meanwhile (more deaths than @p deaths0) fails it: errc::died.
+  // A new call's corr, registered for its reply (under mu, before it is sent).
+  std::uint64_t expect_reply() {
+    const std::uint64_t corr = next_corr++;
+    std::lock_guard lock(rx_mu);
+    waiting[corr];
+    return corr;
+  }
+  void forget_reply(std::uint64_t corr) {
+    std::lock_guard lock(rx_mu);
+    waiting.erase(corr);
+  }
+
+  // Under rx_mu: the envelope the receiver took (@p n bytes of rbuf) to the call of its corr;
+  // anything else (a late reply of a call that gave up) is dropped.
+  void dispatch_locked(std::size_t n) {
+    auto v = procactor::wire::decode_envelope(std::span<const char>(rbuf.data(), n));
+    if (!v) return;
+    auto it = waiting.find(v->corr);
+    if (it == waiting.end() || it->second.done) return;
+    answer& a = it->second;
+    if (v->kind == procactor::wire::env_kind::error_reply) {
+      a.ec = static_cast<errc>(v->tag);
+      a.why.assign(v->payload.begin(), v->payload.end());
+    } else if (v->kind == procactor::wire::env_kind::reply) {
+      a.tag = v->tag;
+      a.payload.assign(v->payload.begin(), v->payload.end());
+      a.why.assign(v->from);
+    } else {
+      return;
+    }
+    a.done = true;
+  }
+
+  // Waits for the reply of @p corr (expect_reply), taking turns at the mailbox with the other
+  // calls (see `waiting`). A gateway that dies meanwhile (more deaths than @p deaths0) fails it:
+  // errc::died.
   bool await(std::uint64_t corr, internal::clock::time_point deadline, std::uint64_t deaths0, std::uint64_t& tag,
              std::string& payload, std::string& why, std::error_code& ec) {
     constexpr auto slice = std::chrono::milliseconds(20);  // how soon a gateway's death is seen here
+    std::unique_lock lock(rx_mu);
     for (;;) {
-      const auto until = std::min(deadline, internal::clock::now() + slice);
-      const std::size_t n = my_box->receive(rbuf, until, ec);
-      if (ec == errc::timed_out && until < deadline) {
-        if (deaths_now() != deaths0) {
+      auto it = waiting.find(corr);
+      if (it != waiting.end() && it->second.done) {
+        answer a = std::move(it->second);
+        waiting.erase(it);
+        tag = a.tag;
+        payload = std::move(a.payload);
+        why = std::move(a.why);
+        ec = a.ec;
+        return !ec;
+      }
+      const auto now = internal::clock::now();
+      if (now >= deadline) {
+        waiting.erase(corr);
+        ec = errc::timed_out;
+        return false;
+      }
+      const auto until = std::min(deadline, now + slice);
+      if (!receiving) {
+        receiving = true;
+        lock.unlock();
+        std::error_code rec;
+        const std::size_t n = my_box->receive(rbuf, until, rec);
+        lock.lock();
+        receiving = false;
+        if (!rec) dispatch_locked(n);
+        rx_cv.notify_all();  // (a reply for another call, or the turn at the mailbox)
+        if (rec && rec != errc::timed_out) {  // the mailbox itself failed
+          waiting.erase(corr);
+          ec = rec;
+          return false;
+        }
+      } else {
+        rx_cv.wait_until(lock, until);
+      }
+      it = waiting.find(corr);
+      if (it != waiting.end() && !it->second.done && internal::clock::now() >= until) {
+        lock.unlock();
+        const bool died = deaths_now() != deaths0;  // (state_mu: never taken with rx_mu held)
+        lock.lock();
+        if (died) {
+          waiting.erase(corr);
           ec = errc::died;
           why = "node down: " + down_text();
           return false;
         }
-        continue;
       }
-      if (ec) return false;
-      auto v = procactor::wire::decode_envelope(std::span<const char>(rbuf.data(), n));
-      if (!v || v->corr != corr) continue;
-      if (v->kind == procactor::wire::env_kind::error_reply) {
-        ec = static_cast<errc>(v->tag);
-        why.assign(v->payload.begin(), v->payload.end());
-        return false;
-      }
-      if (v->kind != procactor::wire::env_kind::reply) continue;
-      tag = v->tag;
-      payload.assign(v->payload.begin(), v->payload.end());
-      why.assign(v->from);
-      return true;
     }
   }
 
   // A control request to the gateway (members, stats): its text answer.
   std::string ask(std::uint64_t what, std::chrono::milliseconds timeout, std::error_code& ec,
                   std::string_view body = {}) {
-    std::lock_guard lock(mu);
     if (ended()) {
       ec = errc::not_running;
       return {};
     }
     const std::uint64_t deaths0 = deaths_now();
-    const std::uint64_t corr = next_corr++;
-    env.clear();
-    procactor::wire::encode_envelope(env, procactor::wire::env_kind::request, what, corr, detail::node_client_path,
-                                     std::span<const char>(body.data(), body.size()));
     const auto deadline = internal::deadline_after(timeout);
-    gw_box->send(std::span<const char>(env.data(), env.size()), procactor::wire::user_priority, deadline, ec);
-    if (ec) return {};
+    std::uint64_t corr = 0;
+    {
+      std::lock_guard lock(mu);
+      corr = expect_reply();
+      env.clear();
+      procactor::wire::encode_envelope(env, procactor::wire::env_kind::request, what, corr, detail::node_client_path,
+                                       std::span<const char>(body.data(), body.size()));
+      gw_box->send(std::span<const char>(env.data(), env.size()), procactor::wire::user_priority, deadline, ec);
+    }
+    if (ec) {
+      forget_reply(corr);
+      return {};
+    }
     std::uint64_t tag = 0;
     std::string payload, why;
     if (!await(corr, deadline, deaths0, tag, payload, why, ec)) return {};
@@ -429,20 +510,24 @@ std::string node::request_encoded(std::string_view address, std::uint64_t tag, c
     return {};
   }
   const auto deadline = internal::deadline_after(timeout);
-  std::lock_guard lock(impl_->mu);
   const std::uint64_t deaths0 = impl_->deaths_now();
-  const std::uint64_t corr = impl_->next_corr++;
-  wire::frame_view f;
-  f.kind = wire::kind::request;
-  f.dst_node = dst;
-  f.to = name;
-  f.from = detail::node_client_path;
-  f.corr = corr;
-  f.tag = tag;
-  f.timeout_ms = static_cast<std::uint32_t>(std::clamp<std::int64_t>(timeout.count(), 1, 0x7fffffff));
-  f.payload = std::span<const char>(bytes.data(), bytes.size());
-  impl_->to_gateway(f, timeout, ec);
+  std::uint64_t corr = 0;
+  {
+    std::lock_guard lock(impl_->mu);
+    corr = impl_->expect_reply();
+    wire::frame_view f;
+    f.kind = wire::kind::request;
+    f.dst_node = dst;
+    f.to = name;
+    f.from = detail::node_client_path;
+    f.corr = corr;
+    f.tag = tag;
+    f.timeout_ms = static_cast<std::uint32_t>(std::clamp<std::int64_t>(timeout.count(), 1, 0x7fffffff));
+    f.payload = std::span<const char>(bytes.data(), bytes.size());
+    impl_->to_gateway(f, timeout, ec);
+  }
   if (ec) {
+    impl_->forget_reply(corr);
     why = ec == errc::not_running ? "the gateway of node " + impl_->opts.node + " has ended"
                                   : "cannot hand the request to the gateway: " + ec.message();
     return {};
