@@ -110,12 +110,13 @@ struct gateway {
   // of them handled (note_handled), so that the keeper counts what a dead gateway held.
   ipc::mailbox* inbox = nullptr;
   std::uint64_t inbox_taken = 0;
-  // A rejoin (any thread) sets stale_inbox; the main thread then takes what its inbox held as
-  // sent by the old incarnation (stale_left messages): frames for other nodes among them are
-  // not published under the new one (messages counted undeliverable, requests failed with died),
-  // for the others declared the old one down, and nothing of it may reach them after that.
-  std::atomic<bool> stale_inbox{false};
-  std::uint64_t stale_left = 0;  // main thread
+  // What the inbox held when this node rejoined (any thread), or when this gateway started as a
+  // restart, was sent by the old incarnation: messages of the inbox's order below stale_until
+  // (its enqueued count then). Frames for other nodes among them are not published under the
+  // new one (messages counted undeliverable, requests failed with died): the others declared the
+  // old one down, and nothing of it may reach them after that.
+  std::atomic<std::uint64_t> stale_until{0};
+  const ipc::mailbox* inbox_order = nullptr;  // the inbox, for its enqueued count (set before NATS)
   std::uint64_t slot_inc = 0;    // main thread: the incarnation when the slot in hand was taken
   std::uint64_t malformed_logged = 0;         // main thread (check): st.malformed at the last log line
   clock::time_point malformed_logged_at{};  // and when
@@ -500,7 +501,7 @@ struct gateway {
       tx.end_all();  // (their frames are of the old incarnation: never resent under the new one)
       mirror_unacked();
       kids.on_rejoin("this node was declared down and rejoined");  // no copy of a hosted child beside the new one
-      stale_inbox.store(true, std::memory_order_relaxed);  // (with the new incarnation: see run_gateway)
+      if (inbox_order) stale_until.store(std::max(stale_until.load(), inbox_order->enqueued()));  // (with the new incarnation)
     }
     run_todo(out);
     {
@@ -781,6 +782,13 @@ struct gateway {
       case wire::kind::child_stop:
         {
           std::lock_guard lock(mu);
+          // Admitted for an incarnation this node has left since (a rejoin between the admission
+          // and here, or within a batch): a spawn would start a child no origin knows of (its
+          // origin placed it again when it saw that incarnation down), beside the one it placed
+          if (my_inc != inc) {
+            ++st.stale_dropped;
+            return;
+          }
           kids.on_frame(*f, my_inc);
         }
         run_todo(out);
@@ -982,7 +990,7 @@ struct gateway {
       std::lock_guard lock(mu);
       out.src_inc = inc;
       auto peer = members.find(dst);
-      if (stale_mode || inc != slot_inc) {  // sent before this node rejoined (stale_inbox)
+      if (stale_mode || inc != slot_inc) {  // sent before this node rejoined (stale_until)
         failure = errc::died;
         why = node_down_text(address, self, "this node was declared down and rejoined since it was sent");
       } else if (!peer) {
@@ -991,6 +999,11 @@ struct gateway {
       } else if (!peer->up) {
         failure = errc::died;
         why = node_down_text(address, dst, isolated ? "unreachable: node " + self + " lost the NATS server" : std::string("down"));
+      } else if (held_off() && !(reliable && out.kind == wire::kind::message)) {
+        // the client reconnects: nothing goes out meanwhile (held_off); a request fails at once
+        // rather than at its timeout (at least once, a message waits in tx for its resend)
+        failure = errc::died;
+        why = node_down_text(address, dst, "node " + self + " is reconnecting to the NATS server");
       } else if (name_inc != 0 && name_inc != peer->incarnation) {
         failure = errc::no_such_actor;  // registered by an earlier incarnation of that node
         why = "the name of " + address + " is stale (incarnation " + std::to_string(name_inc) + ")";
@@ -1530,6 +1543,10 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   // 1.34-1.48x with 100 us (3 runs each, interleaved, noisy machine).
   box->set_spin(gateway_spin);
   gateway g(cfg);
+  g.inbox_order = box.get();
+  // A restarted gateway is a new incarnation: what waits in the inbox was sent to the one that
+  // died (declared down by the others), and goes to no other node (as after a rejoin)
+  if (cfg.generation > 0) g.stale_until.store(box->enqueued());
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   if (s == NATS_OK) s = set_options(opts, cfg.opts);
@@ -1600,10 +1617,9 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
   // once dealt with, and one that left in a batch once that batch is published. What a gateway
   // that died had taken and not handled, its keeper counts lost (account_lost_after_crash).
   g.inbox = box.get();
-  const std::uint64_t dequeued_before = box->stats().dequeued;  // (the inbox outlives gateways)
-  // A restarted gateway is a new incarnation: what waits in the inbox was sent to the one that
-  // died (declared down by the others), and goes to no other node (as after a rejoin)
-  if (cfg.generation > 0) g.stale_inbox.store(true, std::memory_order_relaxed);
+  // the inbox's order of the next message this gateway takes (dequeued counts each message when
+  // a pass takes it, before it is handed out; the inbox outlives gateways)
+  const std::uint64_t dequeued_before = box->stats().dequeued;
   main_alive = cfg.page ? &cfg.page->alive : nullptr;
   on_main_thread = true;
   auto flush = [&] {
@@ -1640,28 +1656,16 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
                                    "the gateway's inbox is poisoned (a process died inside its lock): the gateway ends");
       return 3;
     }
-    if (ec) {  // empty, timed out (or a transient error): the timers
-      g.stale_inbox.store(false, std::memory_order_relaxed);  // empty: nothing of the old incarnation left
-      g.stale_left = 0;
-      continue;
-    }
+    if (ec) continue;  // empty, timed out (or a transient error): the timers
     const std::span<const char> slot(buf.data(), n);
     const std::uint64_t in_slot = procactor::wire::messages_in_slot(slot);
+    const std::uint64_t order = dequeued_before + g.inbox_taken;  // (of its first message)
     g.inbox_taken += in_slot;
     {
       std::lock_guard lock(g.mu);
       g.slot_inc = g.inc;  // (a rejoin while it is handled makes it stale too: outbound)
-      // A rejoin since the last slot (stale_inbox, set with the new incarnation): this slot, the
-      // queued ones and those this receiver took in its last pass and has not handed out yet
-      // (counted dequeued already) were sent by the old incarnation.
-      if (g.stale_inbox.exchange(false, std::memory_order_relaxed)) {
-        const auto st = box->stats();
-        const std::uint64_t taken = st.dequeued - dequeued_before;
-        g.stale_left = in_slot + st.depth + (taken > g.inbox_taken ? taken - g.inbox_taken : 0);
-      }
+      g.stale_mode = order < g.stale_until.load();  // enqueued before the last rejoin (or restart)
     }
-    g.stale_mode = g.stale_left > 0;
-    g.stale_left -= std::min(g.stale_left, in_slot);
     try {
       g.on_local(slot);
     } catch (...) {

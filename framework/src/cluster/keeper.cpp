@@ -273,7 +273,9 @@ int run_will(const gateway_config& cfg, gateway_page& page, connection& keeper, 
   // "done"; or the tree handle died, and the keeper with it (PR_SET_PDEATHSIG, sent a moment
   // before the handle's pidfd turns readable): the whole tree goes
   if (!ec) return 0;
-  if (handle_pidfd >= 0 ? ended_by(handle_pidfd, clock::now() + std::chrono::milliseconds(100)) : ::kill(handle, 0) != 0) {
+  // (1 s: a handle process that ends without ~node, many threads or large mappings to tear down
+  // on a loaded machine, may take long to be seen ended; the actors wait 1 s more at worst)
+  if (handle_pidfd >= 0 ? ended_by(handle_pidfd, clock::now() + std::chrono::seconds(1)) : ::kill(handle, 0) != 0) {
     return 0;
   }
   const std::string self = cfg.opts.node;
@@ -326,13 +328,20 @@ struct will {
                                        "): if the keeper is killed, the actors are not told");
     }
   }
-  // The keeper ends as it should: the will ends without a word.
+  // The keeper ends as it should (the handle went, or it gives up): the will ends without a word.
+  // Said as soon as the keeper knows, before it stops the gateway and the host (which may take
+  // the handle's patience, after which the handle kills the keeper).
+  void done() {
+    if (!line) return;
+    std::error_code ec;
+    const char word = 'd';
+    line->send_bytes(std::span<const char>(&word, 1), std::chrono::seconds(1), ec);
+    line.reset();
+  }
   ~will() {
     if (!p) return;
+    done();
     std::error_code ec;
-    const char done = 'd';
-    line->send_bytes(std::span<const char>(&done, 1), std::chrono::seconds(1), ec);
-    line.reset();
     if (!p->join(std::chrono::seconds(5), ec)) {
       p->signal(SIGKILL, true, ec);
       p->join(ec);
@@ -365,14 +374,17 @@ int run_keeper(gateway_config cfg, connection& handle) {
     return 1;
   }
   cfg.page = page;
-  const will last_will(cfg, *page);  // (before the first gateway: it reads the page's gateway_pid)
+  will last_will(cfg, *page);  // (before the first gateway: it reads the page's gateway_pid)
   procactor::detail::mail_sender out(cfg.addr, cfg.addr.root);
   std::deque<clock::time_point> restarts;  // within gateway_restart_window
   int failed_in_a_row = 0;
   std::uint64_t deaths = 0;  // gateways that died or did not start ("down <deaths> ...")
   std::uint64_t ups = 0;     // restarted gateways that joined ("up <ups>")
   for (;;) {
-    if (wait_readable({handle.native_handle()}, clock::now()) == 0) return 0;  // the handle went meanwhile
+    if (wait_readable({handle.native_handle()}, clock::now()) == 0) {  // the handle went meanwhile
+      last_will.done();
+      return 0;
+    }
     generation g;
     std::string why;
     const bool forked = g.start(cfg, why);
@@ -384,6 +396,7 @@ int run_keeper(gateway_config cfg, connection& handle) {
     std::string said;
     if (forked) said = g.answer(handle, clock::now() + cfg.opts.connect_timeout + std::chrono::seconds(1), stop);
     if (stop) {
+      last_will.done();
       g.end();
       return 0;
     }
@@ -391,6 +404,7 @@ int run_keeper(gateway_config cfg, connection& handle) {
       tell(handle, forked ? (said.empty() ? std::string("error: the gateway ended before it answered") : said)
                           : "error: " + why);
       if (said != "ok") {
+        last_will.done();
         g.end();
         return 1;
       }
@@ -406,6 +420,7 @@ int run_keeper(gateway_config cfg, connection& handle) {
       ++failed_in_a_row;
     }
     if (said == "ok" && !g.wait_death(handle, *page, cfg.opts.gateway_hang_after)) {  // the handle goes: so do we
+      last_will.done();
       g.end();
       return 0;
     }
@@ -442,7 +457,10 @@ int run_keeper(gateway_config cfg, connection& handle) {
     if (failed_in_a_row > 0) {  // a start that failed (NATS unreachable, ...): back off, 100 ms doubling
       const auto backoff = std::min<std::chrono::milliseconds>(
           std::chrono::milliseconds(100) * (1 << std::min(failed_in_a_row - 1, 5)), max_backoff);
-      if (wait_readable({handle.native_handle()}, clock::now() + backoff) == 0) return 0;
+      if (wait_readable({handle.native_handle()}, clock::now() + backoff) == 0) {
+        last_will.done();
+        return 0;
+      }
     }
     ++cfg.generation;
     cfg.incarnation = fresh_incarnation(cfg.incarnation);

@@ -91,7 +91,7 @@ struct node::impl {
       // from here since holds would keep the pipe open (and the keeper would be killed below,
       // which its will takes for an operator's kill: keeper.hpp)
       const char bye = 'q';
-      keeper_pipe->send_bytes(std::span<const char>(&bye, 1), std::chrono::nanoseconds(0), ec);
+      if (keeper_pipe) keeper_pipe->send_bytes(std::span<const char>(&bye, 1), std::chrono::nanoseconds(0), ec);  // (gone: the keeper ended)
       keeper_pipe.reset();
       if (!keeper->join(std::chrono::seconds(10), ec)) {
         keeper->signal(SIGKILL, true, ec);  // (the gateway and the host die with it: PR_SET_PDEATHSIG)
@@ -461,6 +461,23 @@ node node::start(tree& t, cluster_options opts) {
 #endif
 }
 
+namespace {
+
+// A frame of this handle (from /.node) to @p name on node @p dst (a view of the three strings).
+wire::frame_view frame_to(wire::kind k, const std::string& dst, const std::string& name, std::uint64_t tag,
+                          const std::string& bytes) {
+  wire::frame_view f;
+  f.kind = k;
+  f.dst_node = dst;
+  f.to = name;
+  f.from = detail::node_client_path;
+  f.tag = tag;
+  f.payload = std::span<const char>(bytes.data(), bytes.size());
+  return f;
+}
+
+}  // namespace
+
 void node::send_encoded(std::string_view address, std::uint64_t tag, const std::string& bytes,
                         std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept {
   ec.clear();
@@ -477,14 +494,7 @@ void node::send_encoded(std::string_view address, std::uint64_t tag, const std::
       return;
     }
     std::lock_guard lock(impl_->mu);
-    wire::frame_view f;
-    f.kind = wire::kind::message;
-    f.dst_node = dst;
-    f.to = name;
-    f.from = detail::node_client_path;
-    f.tag = tag;
-    f.payload = std::span<const char>(bytes.data(), bytes.size());
-    impl_->to_gateway(f, timeout, ec);
+    impl_->to_gateway(frame_to(wire::kind::message, dst, name, tag, bytes), timeout, ec);
     if (ec && why) {
       *why = ec == errc::not_running ? "the gateway of node " + impl_->opts.node + " has ended"
                                      : "cannot hand the message to the gateway: " + ec.message();
@@ -515,15 +525,9 @@ std::string node::request_encoded(std::string_view address, std::uint64_t tag, c
   {
     std::lock_guard lock(impl_->mu);
     corr = impl_->expect_reply();
-    wire::frame_view f;
-    f.kind = wire::kind::request;
-    f.dst_node = dst;
-    f.to = name;
-    f.from = detail::node_client_path;
+    wire::frame_view f = frame_to(wire::kind::request, dst, name, tag, bytes);
     f.corr = corr;
-    f.tag = tag;
     f.timeout_ms = static_cast<std::uint32_t>(std::clamp<std::int64_t>(timeout.count(), 1, 0x7fffffff));
-    f.payload = std::span<const char>(bytes.data(), bytes.size());
     impl_->to_gateway(f, timeout, ec);
   }
   if (ec) {
