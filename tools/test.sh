@@ -28,6 +28,21 @@ failed=0
 stages=" ${PROCACTOR_TEST_STAGES:-plain asan clang tsan chaos browser fuzz} "
 want() { [[ $stages == *" $1 "* ]]; }
 
+# shm_report NAME: after a stage, the procactor.* objects in /dev/shm that were not there before
+# the run, each with its owner process if it still runs (objects are named procactor.<pid>-...):
+# which stage left one, and whether its owner is a process that outlived its test.
+shm_report() {
+  local name left obj pid
+  left=$(comm -13 <(echo "$shm_before") <(ls /dev/shm | grep '^procactor\.' | sort || true))
+  [[ -z $left ]] && return 0
+  echo "== $1: in /dev/shm after this stage (a later tree start collects those of dead owners):"
+  for obj in $left; do
+    pid=${obj#procactor.}
+    pid=${pid%%-*}
+    echo "   $obj  owner: $(ps -o pid=,etime=,args= -p "$pid" 2>/dev/null | cut -c1-150 || true)"
+  done
+}
+
 # configure BUILD_DIR CMAKE_ARGS...: quiet unless it fails.
 configure() {
   local dir=$1
@@ -60,6 +75,7 @@ stage() {
     $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$(cut -d' ' -f1 /proc/loadavg)" "$status")
   echo "== timing: $line"
   summary+=("$line")
+  shm_report "$name"
 }
 
 # The whole ctest suite; its summary lines are printed as usual.
@@ -207,6 +223,7 @@ if want chaos; then
   line=$(printf '%-5s kill and stop modes %2dm%02ds: %s' chaos $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$status")
   echo "== timing: $line"
   summary+=("$line")
+  shm_report chaos
 fi
 
 # 6. The dashboard in a real browser (tools/dashboard_test.py): the demo runs, `procactor serve`
@@ -230,6 +247,7 @@ if want browser; then
   line=$(printf '%-5s dashboard in headless Chromium %2dm%02ds: %s' browser $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$status")
   echo "== timing: $line"
   summary+=("$line")
+  shm_report browser
 fi
 
 # 7. Fuzzing -------------------------------------------------------------------------------------
@@ -243,6 +261,7 @@ if want fuzz && [[ -f tools/fuzz.sh ]]; then
   line=$(printf '%-5s build and run %2dm%02ds: %s' fuzz $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$status")
   echo "== timing: $line"
   summary+=("$line")
+  shm_report fuzz
 fi
 # ------------------------------------------------------------------------------------------------
 
