@@ -35,6 +35,9 @@
 namespace procactor::cluster::detail {
 namespace {
 
+// True in the gateway's main thread only (its loop, its checks): see held_off().
+thread_local bool on_main_thread = false;
+
 namespace lw = procactor::wire;  // local (mailbox) wire
 using clock = std::chrono::steady_clock;
 
@@ -95,8 +98,8 @@ struct gateway {
   // Between the client's disconnected and reconnected callbacks. libnats 3.4 holds the
   // connection's lock through each reconnect attempt (a TCP connect of up to connect_timeout on a
   // cut link), so a publish then waits that long: the main thread publishes nothing meanwhile
-  // (what it would have is counted unpublished), so that its checks go on and it takes the
-  // others for unreachable after down_after.
+  // (held_off: requests fail at once, messages are counted), so that its checks go on and it
+  // takes the others for unreachable after down_after.
   std::atomic<bool> nats_down{false};
   // When the server last answered this gateway's PING (steady clock, ns; the prober thread). A cut
   // link is not noticed by the NATS client while traffic flows (CLUSTER-NOTES), so the gateway
@@ -117,10 +120,9 @@ struct gateway {
   // old one down, and nothing of it may reach them after that.
   std::atomic<std::uint64_t> stale_until{0};
   const ipc::mailbox* inbox_order = nullptr;  // the inbox, for its enqueued count (set before NATS)
-  std::uint64_t slot_inc = 0;    // main thread: the incarnation when the slot in hand was taken
+  std::uint64_t slot_order = 0;  // main thread: the inbox's order of the slot in hand (outbound)
   std::uint64_t malformed_logged = 0;         // main thread (check): st.malformed at the last log line
   clock::time_point malformed_logged_at{};  // and when
-  bool stale_mode = false;       // main thread: the slot being handled is the old incarnation's
   std::uint64_t inbox_handled = 0;
   // Main thread, after a message left the inbox's accounting for good (at least once: kept in
   // tx, whose count the keeper takes): handled at once, not after its slot.
@@ -990,7 +992,7 @@ struct gateway {
       std::lock_guard lock(mu);
       out.src_inc = inc;
       auto peer = members.find(dst);
-      if (stale_mode || inc != slot_inc) {  // sent before this node rejoined (stale_until)
+      if (slot_order < stale_until.load()) {  // sent before this node rejoined (also during its handling)
         failure = errc::died;
         why = node_down_text(address, self, "this node was declared down and rejoined since it was sent");
       } else if (!peer) {
@@ -1658,19 +1660,13 @@ int run_gateway(const gateway_config& cfg, connection& ready) {
     }
     if (ec) continue;  // empty, timed out (or a transient error): the timers
     const std::span<const char> slot(buf.data(), n);
-    const std::uint64_t in_slot = procactor::wire::messages_in_slot(slot);
-    const std::uint64_t order = dequeued_before + g.inbox_taken;  // (of its first message)
-    g.inbox_taken += in_slot;
-    {
-      std::lock_guard lock(g.mu);
-      g.slot_inc = g.inc;  // (a rejoin while it is handled makes it stale too: outbound)
-      g.stale_mode = order < g.stale_until.load();  // enqueued before the last rejoin (or restart)
-    }
+    // (of its first message; a rejoin, even while the slot is handled, makes it stale: outbound)
+    g.slot_order = dequeued_before + g.inbox_taken;
+    g.inbox_taken += procactor::wire::messages_in_slot(slot);
     try {
       g.on_local(slot);
     } catch (...) {
     }
-    g.stale_mode = false;
     g.settle_inbox();
   }
 }

@@ -66,9 +66,6 @@ inline void mark_alive() noexcept {
   if (main_alive) main_alive->store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
-/// True in the gateway's main thread only (its loop, its checks): see gateway.cpp, held_off().
-inline thread_local bool on_main_thread = false;
-
 /// Adds the counters of @p from to @p to (the gauges, incarnation and unacked, are left alone).
 void add_counters(gateway_stats& to, const gateway_stats& from) noexcept;
 

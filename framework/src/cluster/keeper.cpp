@@ -375,16 +375,19 @@ int run_keeper(gateway_config cfg, connection& handle) {
   }
   cfg.page = page;
   will last_will(cfg, *page);  // (before the first gateway: it reads the page's gateway_pid)
+  // The keeper ends as it should: its will is told first (keeper.hpp), then @p g is stopped.
+  auto end = [&last_will](generation* g, int code) {
+    last_will.done();
+    if (g) g->end();
+    return code;
+  };
   procactor::detail::mail_sender out(cfg.addr, cfg.addr.root);
   std::deque<clock::time_point> restarts;  // within gateway_restart_window
   int failed_in_a_row = 0;
   std::uint64_t deaths = 0;  // gateways that died or did not start ("down <deaths> ...")
   std::uint64_t ups = 0;     // restarted gateways that joined ("up <ups>")
   for (;;) {
-    if (wait_readable({handle.native_handle()}, clock::now()) == 0) {  // the handle went meanwhile
-      last_will.done();
-      return 0;
-    }
+    if (wait_readable({handle.native_handle()}, clock::now()) == 0) return end(nullptr, 0);  // the handle went meanwhile
     generation g;
     std::string why;
     const bool forked = g.start(cfg, why);
@@ -395,19 +398,11 @@ int run_keeper(gateway_config cfg, connection& handle) {
     bool stop = false;
     std::string said;
     if (forked) said = g.answer(handle, clock::now() + cfg.opts.connect_timeout + std::chrono::seconds(1), stop);
-    if (stop) {
-      last_will.done();
-      g.end();
-      return 0;
-    }
+    if (stop) return end(&g, 0);
     if (cfg.generation == 0) {  // node::start waits for this answer
       tell(handle, forked ? (said.empty() ? std::string("error: the gateway ended before it answered") : said)
                           : "error: " + why);
-      if (said != "ok") {
-        last_will.done();
-        g.end();
-        return 1;
-      }
+      if (said != "ok") return end(&g, 1);
     } else if (said == "ok") {
       tell(handle, "up " + std::to_string(++ups));
       failed_in_a_row = 0;
@@ -419,11 +414,7 @@ int run_keeper(gateway_config cfg, connection& handle) {
       why = forked ? (said.empty() ? std::string("it ended before it answered") : said) : why;
       ++failed_in_a_row;
     }
-    if (said == "ok" && !g.wait_death(handle, *page, cfg.opts.gateway_hang_after)) {  // the handle goes: so do we
-      last_will.done();
-      g.end();
-      return 0;
-    }
+    if (said == "ok" && !g.wait_death(handle, *page, cfg.opts.gateway_hang_after)) return end(&g, 0);  // the handle goes: so do we
     const bool died = said == "ok";  // (a gateway that failed to start read nothing from its inbox)
     std::string text = died ? g.reap(self) : "the gateway of node " + self + " did not start (" + why + ")";
     g.stop_gateway();  // (one that failed to start, or whose host died, may still run: killed)
@@ -457,10 +448,7 @@ int run_keeper(gateway_config cfg, connection& handle) {
     if (failed_in_a_row > 0) {  // a start that failed (NATS unreachable, ...): back off, 100 ms doubling
       const auto backoff = std::min<std::chrono::milliseconds>(
           std::chrono::milliseconds(100) * (1 << std::min(failed_in_a_row - 1, 5)), max_backoff);
-      if (wait_readable({handle.native_handle()}, clock::now() + backoff) == 0) {
-        last_will.done();
-        return 0;
-      }
+      if (wait_readable({handle.native_handle()}, clock::now() + backoff) == 0) return end(nullptr, 0);
     }
     ++cfg.generation;
     cfg.incarnation = fresh_incarnation(cfg.incarnation);

@@ -540,11 +540,11 @@ bool names::start(natsConnection* nc, std::string& why) {
   if (s == NATS_OK) s = js_KeyValue(&p.kv_main, p.js_main, p.bucket.c_str());
   if (s == NATS_OK) s = kvStore_WatchAll(&p.watcher, p.kv_work, nullptr);
   if (s != NATS_OK) {
+    const std::string replicas = std::to_string(p.cfg.opts.names_replicas);
     why = "no JetStream key-value bucket " + p.bucket + ": " +
-          (create_error.empty()                ? nats_text(s)
-           : p.cfg.opts.names_replicas == 1 ? create_error
-                                              : "cannot make it with " + std::to_string(p.cfg.opts.names_replicas) +
-                                                    " replica(s): " + create_error);
+          (create_error.empty() ? nats_text(s)
+                                : (p.cfg.opts.names_replicas > 1 ? "cannot make it with " + replicas + " replica(s): " : "") +
+                                      create_error);
     p.unavailable_why = why;
     return false;
   }
@@ -603,7 +603,7 @@ bool names::control(const procactor::wire::envelope_view& env) {
 bool names::resolve(std::string_view name, std::string& node, std::string& path, std::uint64_t& inc, std::string& why) {
   auto& p = *p_;
   if (!p.ready) {
-    why = "cluster-wide names need JetStream (nats-server --js): cannot resolve *:" + std::string(name);
+    why = p.unavailable_why + ": cannot resolve *:" + std::string(name);
     return false;
   }
   {

@@ -264,13 +264,13 @@ struct node::impl {
       }
       it = waiting.find(corr);
       if (it != waiting.end() && !it->second.done && internal::clock::now() >= until) {
-        lock.unlock();
-        const bool died = deaths_now() != deaths0;  // (state_mu: never taken with rx_mu held)
+        lock.unlock();  // (state_mu, below, is never taken with rx_mu held)
+        const bool died = deaths_now() != deaths0;
+        if (died) why = "node down: " + down_text();
         lock.lock();
         if (died) {
           waiting.erase(corr);
           ec = errc::died;
-          why = "node down: " + down_text();
           return false;
         }
       }

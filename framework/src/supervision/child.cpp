@@ -55,7 +55,7 @@ bool settle_adopted_mailbox(child& c) {
   // The incarnation goes on from the mailbox's count, not from 1: the registry publishes it, and
   // a watch request of an incarnation that died with the old supervisor (a cluster gateway's
   // inbox may still hold one) must never match this one's number (gateway.cpp, stale watches).
-  c.incarnation = c.box->stats().restarts;  // (launch_child adds the one of this start)
+  c.incarnation = c.box->restarts();  // (launch_child adds the one of this start)
   return true;
 }
 
