@@ -17,6 +17,7 @@
 
 #include "cluster/children.hpp"
 #include "cluster/frame.hpp"
+#include "internal/proc_stat.hpp"
 #include "procactor/cluster.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
@@ -136,21 +137,15 @@ std::optional<cluster::remote_child> running(cluster::node& a, std::uint64_t at_
 }
 
 pid_t parent_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = s.rfind(')');
-  if (close == std::string::npos) return 0;
-  char state = 0;
-  int ppid = 0;
-  if (std::sscanf(s.c_str() + close + 1, " %c %d", &state, &ppid) != 2) return 0;
-  return ppid;
+  const auto st = procactor::internal::read_proc_stat(pid);
+  return st ? st->ppid : 0;
 }
 
+// (Through read_proc_stat: a stream over /proc/PID/stat throws when the process ends between the
+// open and the read, ESRCH, seen in CI.)
 bool alive(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = s.rfind(')');
-  return close != std::string::npos && s.size() > close + 2 && s[close + 2] != 'Z';
+  const auto st = procactor::internal::read_proc_stat(pid);
+  return st && st->state != 'Z';
 }
 
 std::vector<std::string> downs_seen(tree& t) {

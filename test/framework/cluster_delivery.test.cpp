@@ -26,6 +26,7 @@
 #include "cluster/frame.hpp"
 #include "cluster/gateway.hpp"
 #include "cluster/reliable.hpp"
+#include "internal/proc_stat.hpp"
 #include "procactor/cluster.hpp"
 #include "procactor/testing.hpp"
 #include "support/cluster_support.hpp"
@@ -148,12 +149,8 @@ bool all_threads_stopped(pid_t pid) {
   std::error_code ec;
   bool any = false;
   for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream in(t.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos || close + 2 >= stat.size()) return false;
-    const char state = stat[close + 2];
-    if (state != 'T' && state != 't') return false;
+    const auto st = procactor::internal::read_proc_stat(static_cast<pid_t>(std::atol(t.path().filename().c_str())));
+    if (!st || !st->stopped()) return false;
     any = true;
   }
   return any && !ec;

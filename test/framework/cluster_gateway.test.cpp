@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "internal/proc_stat.hpp"
 #include "procactor/cluster.hpp"
 #include "procactor/testing.hpp"
 #include "support/cluster_support.hpp"
@@ -219,10 +220,8 @@ void kill_and_check_held(agent_log& asker, pid_t victim, const std::string& what
 }
 
 bool ended(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = s.rfind(')');
-  return close == std::string::npos || s.size() <= close + 2 || s[close + 2] == 'Z';
+  const auto st = procactor::internal::read_proc_stat(pid);
+  return !st || st->state == 'Z';
 }
 
 // b's gateway once the keeper started one again (its restarts at @p count), 0 if not within 10 s.

@@ -253,7 +253,8 @@ thread_use main_thread_use(pid_t pid) {
     if (line.rfind("voluntary_ctxt_switches:", 0) == 0) u.voluntary = std::stol(line.substr(24));
   }
   std::ifstream stat(dir + "/stat");
-  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::string all;  // (getline: a stream iterator throws when the thread ends mid-read)
+  std::getline(stat, all);
   const auto close = all.rfind(')');
   if (close == std::string::npos) return u;
   std::istringstream rest(all.substr(close + 2));  // from field 3 (state) on
