@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "cluster/watch.hpp"
 #include "procactor/cluster.hpp"
@@ -172,6 +173,17 @@ class asker : public actor {
 
  private:
   std::deque<std::string> log_;
+};
+
+// An asker that, from its on_start (before its node has joined: tree::start with cluster_options
+// starts the tree first), asks b's echo, monitors b's crash and sends to a node no one runs.
+class early_asker : public asker {
+ public:
+  void on_start() override {
+    request<std::string>("b:/eab/echo", echo_q{"early"}, 5s, [this](procactor::result<std::string> r) { put(outcome(r)); });
+    monitor("b:/eab/crash");
+    request<std::string>("zz:/eab/echo", echo_q{"x"}, 5s, [this](procactor::result<std::string> r) { put(outcome(r)); });
+  }
 };
 
 // The next line of the log of @p t's asker (waits up to @p timeout; "" if none came).
@@ -608,6 +620,28 @@ BOOST_AUTO_TEST_CASE(a_tree_started_with_cluster_options_sends_and_requests_by_n
   tree bad = tree::start("tcx", b_spec(), {}, options(srv, "a.b"), ec);
   BOOST_TEST((ec == errc::invalid_argument), ec.message());
   BOOST_TEST(!bad);
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
+// What actors send to other nodes while their node joins waits in the gateway's inbox (made
+// before the tree's first process runs) and goes out once the node has joined.
+BOOST_AUTO_TEST_CASE(what_an_actor_sends_to_other_nodes_while_its_node_joins_goes_out_once_it_has_joined,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto tb = tree::start("eab", b_spec(), {}, options(srv, "b"));
+  supervisor_spec sa;
+  sa.children = {child_spec::of<early_asker>("asker")};
+  auto ta = tree::start("eaa", sa, {}, options(srv, "a"));
+  std::string first = next(ta), second = next(ta);  // (in either order: zz's answer comes at once)
+  if (first.rfind("error", 0) == 0) std::swap(first, second);
+  BOOST_TEST(first == "early from /.gateway");
+  BOOST_TEST(second.rfind("error no_such_actor: no node zz", 0) == 0u, second);  // (after the join, still: no node zz)
+  tb.send("crash", crash_q{0});  // the monitor of on_start holds
+  const std::string d = next(ta);
+  BOOST_TEST(d.rfind("down b:/eab/crash exception ", 0) == 0u, d);
   ta.stop();
   tb.stop();
   ta.join();

@@ -315,6 +315,13 @@ class node {
   friend class procactor::tree;  // a tree started with cluster_options sends through its node
   struct impl;
   explicit node(std::unique_ptr<impl> p) noexcept;
+  // start() in two steps. prepare: checks the options and makes the node's mailboxes, the
+  // gateway's inbox among them; tree::start with cluster_options calls it before the tree's
+  // first process runs, so that what its actors send to other nodes while the node joins waits
+  // in the inbox (instead of failing as addressed to no one). join: forks the keeper and waits
+  // for the gateway's answer.
+  static node prepare(const procactor::detail::tree_address& addr, cluster_options opts);
+  void join();
   void send_encoded(std::string_view address, std::uint64_t tag, const std::string& bytes,
                     std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept;
   std::string request_encoded(std::string_view address, std::uint64_t tag, const std::string& bytes,

@@ -96,7 +96,9 @@ class tree {
   /// @overload
   /// Starts the tree and joins it to a cluster (procactor/cluster.hpp; include it for
   /// cluster_options): the tree owns its node (cluster::node::start, its gateway stopped with the
-  /// tree), and send(), request() and route() take "node:name" addresses too. A name that names
+  /// tree), and send(), request() and route() take "node:name" addresses too. The node's mailboxes
+  /// are made before the tree's first process runs: what its actors send to other nodes while the
+  /// node joins waits in the gateway's inbox and goes out once it has joined (when this returns). A name that names
   /// a local actor stays local; otherwise "<node name>:<name>" goes to that node (errc::no_such_actor
   /// for an unknown node, errc::died "node down" for a node that is down). Empty
   /// cluster_options::url / node come from PROCACTOR_NATS_URL / PROCACTOR_NODE.
@@ -277,6 +279,10 @@ class tree {
   friend const detail::tree_address* detail::address_of(const tree& t) noexcept;
   struct impl;
   explicit tree(std::unique_ptr<impl> p) noexcept;
+  // start(), with the node's mailboxes made before the tree's first process runs when
+  // @p cluster is given (cluster::node::prepare; the node joins after)
+  static tree launch(const std::string& root_name, supervisor_spec spec, const tree_options& opts,
+                     const cluster_options* cluster);
 
   template <class T>
   void send_impl(const actor_ref* ref, std::string_view name, const T& msg, std::chrono::milliseconds timeout,

@@ -772,9 +772,11 @@ tree tree::start(const std::string& root_name, supervisor_spec spec) {
 
 tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_options& opts,
                  const cluster_options& cluster) {
-  tree t = start(root_name, std::move(spec), opts);
-  auto n = std::make_unique<cluster::node>(cluster::node::start(t, cluster));  // throws: ~tree stops t
-  t.impl_->node = std::move(n);
+  // The node's mailboxes are made first: what the tree's actors send to other nodes while it
+  // joins waits in the gateway's inbox (an early "b:x" would otherwise fail as no such actor, or
+  // resolve as a local name)
+  tree t = launch(root_name, std::move(spec), opts, &cluster);
+  t.impl_->node->join();  // throws: ~tree stops t
   return t;
 }
 
@@ -794,6 +796,11 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_
 cluster::node* tree::cluster_node() const noexcept { return impl_ ? impl_->node.get() : nullptr; }
 
 tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_options& opts) {
+  return launch(root_name, std::move(spec), opts, nullptr);
+}
+
+tree tree::launch(const std::string& root_name, supervisor_spec spec, const tree_options& opts,
+                  const cluster_options* cluster) {
   if (root_name.empty() || root_name.find('/') != std::string::npos || root_name[0] == '~' || root_name[0] == '@' ||
       root_name[0] == '.') {
     throw std::system_error(errc::invalid_argument, "procactor::tree::start: bad root name '" + root_name + "'");
@@ -815,6 +822,7 @@ tree tree::start(const std::string& root_name, supervisor_spec spec, const tree_
   // The key that names the tree's mailboxes, made here before the root is forked so the whole
   // tree and this handle share it (the handle's own mailbox, which used to make it, comes later).
   (void)ipc::tree_key();
+  if (cluster) p->node = std::make_unique<cluster::node>(cluster::node::prepare(p->addr, *cluster));  // (throws: nothing made yet)
   p->reg = registry::publisher::create(p->addr.prefix, opts.name.empty() ? root_name : opts.name, registry_capacity, ec);
   if (!p->reg) {  // the tree runs without one; tools do not see it
     detail::log_event(log_level::warn, "registry_unavailable", "", p->addr.root,

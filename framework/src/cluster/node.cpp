@@ -380,8 +380,18 @@ node node::start(tree& t, cluster_options opts, std::error_code& ec) noexcept {
 }
 
 node node::start(tree& t, cluster_options opts) {
+  const procactor::detail::tree_address* addr = procactor::detail::address_of(t);
+  if (!addr) {
+    throw std::system_error(errc::not_running, "procactor::cluster::node::start: empty tree handle");
+  }
+  node n = prepare(*addr, std::move(opts));
+  n.join();
+  return n;
+}
+
+node node::prepare(const procactor::detail::tree_address& addr, cluster_options opts) {
 #ifndef PROCACTOR_WITH_NATS
-  (void)t;
+  (void)addr;
   (void)opts;
   throw std::system_error(std::make_error_code(std::errc::function_not_supported),
                           "procactor::cluster::node::start: procactor was built without NATS (PROCACTOR_WITH_NATS=OFF)");
@@ -407,48 +417,56 @@ node node::start(tree& t, cluster_options opts) {
     throw std::system_error(errc::invalid_argument, std::string(what) + ": names_replicas must be 1 to 5 (JetStream's limit), not " +
                                                         std::to_string(opts.names_replicas));
   }
-  const procactor::detail::tree_address* addr = procactor::detail::address_of(t);
-  if (!addr) throw std::system_error(errc::not_running, std::string(what) + ": empty tree handle");
-  auto p = std::make_unique<impl>();
-  p->opts = opts;
-  p->addr = *addr;
-  std::error_code ec;
-  p->gw_box = ipc::mailbox::create(procactor::wire::mailbox_name(addr->prefix, detail::gateway_path),
-                                   detail::gateway_box_config, ec);
-  if (!p->gw_box && ec == std::errc::file_exists) {
-    throw std::system_error(errc::invalid_argument, std::string(what) + ": the tree " + addr->root + " is a node already");
-  }
-  if (!p->gw_box) throw std::system_error(ec, std::string(what) + ": cannot create the gateway's mailbox");
-  p->my_box = ipc::mailbox::create(procactor::wire::mailbox_name(addr->prefix, detail::node_client_path),
-                                   detail::client_box_config, ec);
-  if (!p->my_box) throw std::system_error(ec, std::string(what) + ": cannot create the node handle's mailbox");
-  detail::gateway_config cfg;
-  cfg.opts = opts;
-  cfg.addr = *addr;
-  while (cfg.incarnation == 0) cfg.incarnation = ipc::random_u64();
   if (opts.gateway_restarts < 0 || opts.gateway_restart_window.count() <= 0) {
     throw std::system_error(errc::invalid_argument,
                             std::string(what) + ": gateway_restarts below 0 or gateway_restart_window not above 0");
   }
+  auto p = std::make_unique<impl>();
+  p->opts = std::move(opts);
+  p->addr = addr;
+  std::error_code ec;
+  p->gw_box = ipc::mailbox::create(procactor::wire::mailbox_name(addr.prefix, detail::gateway_path),
+                                   detail::gateway_box_config, ec);
+  if (!p->gw_box && ec == std::errc::file_exists) {
+    throw std::system_error(errc::invalid_argument, std::string(what) + ": the tree " + addr.root + " is a node already");
+  }
+  if (!p->gw_box) throw std::system_error(ec, std::string(what) + ": cannot create the gateway's mailbox");
+  p->my_box = ipc::mailbox::create(procactor::wire::mailbox_name(addr.prefix, detail::node_client_path),
+                                   detail::client_box_config, ec);
+  if (!p->my_box) throw std::system_error(ec, std::string(what) + ": cannot create the node handle's mailbox");
+  return node(std::move(p));
+#endif
+}
+
+void node::join() {
+#ifdef PROCACTOR_WITH_NATS
+  const char* what = "procactor::cluster::node::start";
+  impl& i = *impl_;
+  const cluster_options& opts = i.opts;
+  detail::gateway_config cfg;
+  cfg.opts = opts;
+  cfg.addr = i.addr;
+  while (cfg.incarnation == 0) cfg.incarnation = ipc::random_u64();
   // The keeper (keeper.hpp): forked from this (one-threaded) process; it forks the /.remote
   // supervisor and the gateway (libnats threads: it must never fork) and restarts them.
   auto [mine, theirs] = procactor::pipe();
   process_options ko;
   ko.name = "keeper:" + opts.node;
   ko.daemon = true;
-  p->keeper.emplace(ko, [cfg](connection& conn) -> int {
+  i.keeper.emplace(ko, [cfg](connection& conn) -> int {
     internal::close_fds_except({conn.native_handle()});  // none of the handle's (the root's pipe among them)
     return detail::run_keeper(cfg, conn);
   }, std::move(theirs));
-  p->keeper->start();  // throws (unsafe_fork from a multi-threaded caller, ...)
+  i.keeper->start();  // throws (unsafe_fork from a multi-threaded caller, ...)
   const auto wait = opts.connect_timeout + std::chrono::seconds(2);
   std::string said;
+  std::error_code ec;
   for (;;) {  // "pids ..." first, then the gateway's answer
     auto line = mine.recv_bytes(std::chrono::nanoseconds(wait), ec);
     said.assign(line.begin(), line.end());
-    if (ec || !p->take_pids(said)) break;
+    if (ec || !i.take_pids(said)) break;
   }
-  p->keeper_pipe.emplace(std::move(mine));
+  i.keeper_pipe.emplace(std::move(mine));
   if (!ec && said.rfind("taken: ", 0) == 0) {
     throw std::system_error(errc::invalid_argument, std::string(what) + ": " + said.substr(7));
   }
@@ -456,8 +474,7 @@ node node::start(tree& t, cluster_options opts) {
     throw std::system_error(errc::spawn_failed, std::string(what) + ": the gateway of " + opts.node + " did not come up (" +
                                                     (ec ? ec.message() : said) + ")");
   }
-  p->joined = true;
-  return node(std::move(p));
+  i.joined = true;
 #endif
 }
 
