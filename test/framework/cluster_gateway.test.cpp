@@ -552,6 +552,7 @@ BOOST_AUTO_TEST_CASE(a_link_request_left_in_a_dead_gateways_inbox_does_not_bind_
   const auto linker_restarts = n.tb.stats("linker").restarts;
   const pid_t gw = n.b.gateway_pid();
   BOOST_TEST_REQUIRE(gw > 0);
+  const std::uint64_t b_inc = procactor_test::known_member(n.a, "b").incarnation;
   const auto queued = n.tb.stats("/.gateway").enqueued;
   BOOST_TEST_REQUIRE(::kill(gw, SIGSTOP) == 0);
   // (stopped for sure: a signal sent is not a process stopped, and it might take the request)
@@ -564,6 +565,9 @@ BOOST_AUTO_TEST_CASE(a_link_request_left_in_a_dead_gateways_inbox_does_not_bind_
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return n.tb.stats("linker").restarts == linker_restarts + 1; }, 10s));
   BOOST_TEST_REQUIRE(restarted_gateway(n.b, 1, gw) > 0);
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(n.b, "a"); }, 10s));
+  // and a has heard b's new incarnation (else a's next request may still go to the old one, and
+  // fail when a hears the new: seen once)
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return up_as_new_incarnation(n.a, "b", b_inc); }, 10s));
   // the next gateway took the old link request first (the inbox is FIFO), then these monitors
 
   // 1. the linker's next incarnation crashes: a's linked, the old request's partner, stays
@@ -692,7 +696,8 @@ BOOST_AUTO_TEST_CASE(a_hung_gateway_is_killed_by_its_keeper_and_started_again,
 // gateway_stats are the node's, across its gateways: a restarted gateway's figures include its
 // dead predecessors', and what a dead gateway held is counted: its unacknowledged at-least-once
 // messages in unacked_lost, what it had taken from its inbox and not published in gateway_lost
-// (nothing here: every message it took had gone out).
+// (nothing here: every message it took had gone out), the frames it had sent unconfirmed in
+// unconfirmed_at_down.
 BOOST_AUTO_TEST_CASE(a_gateway_restart_keeps_the_node_counters_and_counts_what_the_dead_one_held,
                      *boost::unit_test::precondition(nats_precondition{})) {
   two_nodes n("cc", a_spec(), b_spec(), 3, [](const std::string& name, procactor::cluster_options& o) {
@@ -724,6 +729,8 @@ BOOST_AUTO_TEST_CASE(a_gateway_restart_keeps_the_node_counters_and_counts_what_t
                          10s),
                      "unacked " << held.unacked << ", sent " << held.sent << " (" << ec.message() << ")");
   BOOST_TEST(held.unacked_lost == 0u);
+  BOOST_TEST(held.unconfirmed >= count);  // (frames: resends count too)
+  BOOST_TEST(held.unconfirmed_at_down == 0u);
   const pid_t gw = n.b.gateway_pid();
   BOOST_TEST_REQUIRE(::kill(gw, SIGKILL) == 0);
   BOOST_TEST_REQUIRE(restarted_gateway(n.b, 1, gw) > 0);
@@ -738,6 +745,8 @@ BOOST_AUTO_TEST_CASE(a_gateway_restart_keeps_the_node_counters_and_counts_what_t
   BOOST_TEST(after.unacked_lost == count);  // the dead gateway's unacknowledged ones
   BOOST_TEST(after.unacked == 0u);          // (the new one holds none)
   BOOST_TEST(after.gateway_lost == 0u);     // it had published everything it took
+  // the frames it had sent that a's heartbeats had not confirmed (transit.hpp), by its keeper
+  BOOST_TEST(after.unconfirmed_at_down >= held.unconfirmed);
   BOOST_TEST(after.sent >= held.sent);      // carried over
   BOOST_TEST(after.retransmitted >= held.retransmitted);
 }

@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -369,6 +370,50 @@ BOOST_AUTO_TEST_CASE(a_listing_field_escapes_to_one_line_and_unescapes_to_the_sa
   }
   BOOST_TEST(cd::escape_field("a\tb\\") == "a\\tb\\\\");
   BOOST_TEST(cd::unescape_field("x\\qy\\") == "x\\qy\\");  // not an escape: kept
+}
+
+// ---- heartbeat receipts (transit.hpp) ----
+
+BOOST_AUTO_TEST_CASE(heartbeat_receipts_parse_into_node_incarnation_and_frames_and_format_back) {
+  const std::vector<cd::receipt> r{{"a", 18446744073709551615ull, 0}, {"b-2", 7, 12345}};
+  const std::string text = cd::format_receipts(r);
+  BOOST_TEST(text == "a 18446744073709551615 0\nb-2 7 12345\n");
+  std::vector<cd::receipt> back{{"stale", 1, 1}};
+  BOOST_TEST_REQUIRE(cd::parse_receipts(text, back));
+  BOOST_TEST((back == r));
+  BOOST_TEST(cd::parse_receipts("", back));  // none
+  BOOST_TEST(back.empty());
+  BOOST_TEST(cd::format_receipts({}).empty());
+}
+
+BOOST_AUTO_TEST_CASE(heartbeat_receipts_out_of_order_twice_malformed_or_too_many_are_refused) {
+  auto ok = [](std::string_view v) {
+    std::vector<cd::receipt> r{{"kept", 1, 1}};
+    const bool parsed = cd::parse_receipts(v, r);
+    BOOST_TEST((parsed || (r.size() == 1 && r[0].node == "kept")));  // untouched when refused
+    return parsed;
+  };
+  BOOST_TEST(ok("a 1 2\n"));
+  BOOST_TEST(!ok("a 1 2"));             // no final newline
+  BOOST_TEST(!ok("b 1 2\na 1 2\n"));    // out of order
+  BOOST_TEST(!ok("a 1 2\na 3 4\n"));    // twice
+  BOOST_TEST(!ok("a 01 2\n"));          // not canonical
+  BOOST_TEST(!ok("a 1 18446744073709551616\n"));  // beyond 64 bits
+  BOOST_TEST(!ok("a 1\n"));             // a field missing
+  BOOST_TEST(!ok("a 1 2 3\n"));         // one too many
+  BOOST_TEST(!ok("a.b 1 2\n"));         // not a node name
+  BOOST_TEST(!ok("\n"));
+  BOOST_TEST(!ok("a 1 2\n\n"));
+  BOOST_TEST(!ok("a  1 2\n"));
+  std::string many, too_many;
+  for (std::size_t i = 0; i <= cd::max_receipts; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "n%05zu", i);
+    (i < cd::max_receipts ? many : too_many) += std::string(name) + " 1 1\n";
+  }
+  too_many = many + too_many;
+  BOOST_TEST(ok(many));
+  BOOST_TEST(!ok(too_many));
 }
 
 BOOST_AUTO_TEST_CASE(a_child_whose_spawn_another_node_would_refuse_cannot_be_placed_remotely) {

@@ -21,7 +21,11 @@
 //    returns is the same reason (a fixed point), and every reason made of the input with the
 //    members its kind does not use zero parses back from its to_string();
 //  5 escape_field / unescape_field (a field of that listing, e.g. a peer's exit detail): any
-//    bytes escape to a field without tab, newline or CR that unescapes back to them.
+//    bytes escape to a field without tab, newline or CR that unescapes back to them;
+//  6 parse_receipts (a heartbeat's payload, transit.hpp): an accepted one has at most
+//    max_receipts lines of valid node names in strictly increasing order and formats back to the
+//    very same bytes; receipts made of the input, sorted and unique, format to a payload that
+//    parses back to them.
 // Reading what the wire decoders fed by these frames already cover: the child_exit codec bytes
 // (codec.fuzz.cpp, exit_reason) and the down payload (wire.fuzz.cpp, decode_frame).
 //
@@ -191,6 +195,33 @@ void check_field(std::string_view text) {
   (void)cd::unescape_field(text);
 }
 
+// A heartbeat's receipts (transit.hpp)
+void check_receipts(std::string_view in) {
+  std::vector<cd::receipt> r;
+  if (cd::parse_receipts(in, r)) {
+    require(r.size() <= cd::max_receipts);
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      require(cw::valid_name(r[i].node));
+      require(i == 0 || r[i - 1].node < r[i].node);
+    }
+    require(cd::format_receipts(r) == in);
+  }
+  // the other way: receipts made of the input (a name per line, then two numbers from its bytes)
+  std::string_view rest = in;
+  std::vector<cd::receipt> made;
+  while (!rest.empty() && made.size() < 64) {
+    cd::receipt x;
+    x.inc = take_u64(rest);
+    x.frames = take_u64(rest);
+    x.node = std::string(take_line(rest));
+    if (!cw::valid_name(x.node) || (!made.empty() && !(made.back().node < x.node))) return;
+    made.push_back(std::move(x));
+  }
+  std::vector<cd::receipt> back;
+  require(cd::parse_receipts(cd::format_receipts(made), back));
+  require(back == made);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -218,6 +249,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   seed("reason-intensity", 4, "restart intensity exceeded: 3 in 5 s");
   seed("reason-exit-code", 4, "exit code -3");
   seed("listing-field", 5, "std::runtime_error: line 1\n\tline 2 \\ end");
+  seed("receipts", 6, cd::format_receipts({{"node-a", 0x1234'5678'9abc, 100}, {"node-b", 7, 0}}));
   std::exit(0);
 }
 
@@ -225,13 +257,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const std::span<const char> in(reinterpret_cast<const char*>(data) + 1, size - 1);
   const std::string_view text(in.data(), in.size());
-  switch (data[0] % 6) {
+  switch (data[0] % 7) {
     case 0: check_name_value(text); break;
     case 1: check_spawn(text); break;
     case 2: check_child_path(text); break;
     case 3: check_exit_reason(in); break;
     case 4: check_reason_text(text); break;
     case 5: check_field(text); break;
+    case 6: check_receipts(text); break;
   }
   return 0;
 }

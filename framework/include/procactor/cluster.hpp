@@ -152,6 +152,14 @@ struct gateway_stats {
   /// after a gap (fast retransmit), instead of after 3 heartbeat periods; their frames are in
   /// `retransmitted`.
   std::uint64_t fast_resends = 0;
+  // the transit ledger: frames sent to other nodes against what their heartbeats say they took
+  /// Frames sent to a node declared down (or by an incarnation of this node that rejoined, or
+  /// whose gateway died) that its heartbeats had not reported taken: lost in transit, or taken
+  /// in its last heartbeat period (and then delivered or counted there). At most once, the only
+  /// count of a message lost on its way to a node that died; an upper bound, never an omission.
+  std::uint64_t unconfirmed_at_down = 0;
+  /// Frames sent to other nodes that their heartbeats have not reported taken yet (now).
+  std::uint64_t unconfirmed = 0;
 };
 
 /// A remote child as its node's gateway sees it (node::remote_children).

@@ -24,14 +24,14 @@
 namespace procactor::cluster::wire {
 
 enum class kind : std::uint8_t {
-  heartbeat = 1,    // on procactor.<cluster>.hb: src is alive; tag = the actors it runs
+  heartbeat = 1,    // on procactor.<cluster>.hb: src is alive; tag = the actors it runs; payload = its receipts (transit.hpp)
   message = 2,      // deliver payload (tag) to `to` on dst
   request = 3,      // the same, answered by a reply or error_reply with the same corr
   reply = 4,        // to the requester `to` on dst: tag, payload
   error_reply = 5,  // the same, failed: tag = the errc, payload = why
   fenced = 6,       // to dst: your incarnation dst_inc was declared down here; rejoin as a new one
   batch = 7,        // several frames of src for dst in one NATS message (below); tag = how many
-  leave = 8,        // on procactor.<cluster>.hb: src's incarnation leaves the cluster (its node stops)
+  leave = 8,        // on procactor.<cluster>.hb: src's incarnation leaves the cluster (its node stops); payload = its receipts
   watch = 10,       // remote monitor/link (watch.hpp): corr = the watcher's watch id, tag = the kind
   down = 11,        // a watched actor ended (watch.hpp): payload = a local down frame
   // at-least-once messages (reliable.hpp): a message's corr is its sequence number (0: at most once)

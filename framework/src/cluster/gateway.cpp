@@ -26,6 +26,8 @@
 #include "cluster/membership.hpp"
 #include "cluster/names.hpp"
 #include "cluster/reliable.hpp"
+#include "cluster/transit.hpp"
+#include "cluster/values.hpp"
 #include "cluster/watch.hpp"
 #include "internal/wait.hpp"
 #include "procactor/exit_reason.hpp"
@@ -155,6 +157,9 @@ struct gateway {
   const bool reliable = cfg.opts.delivery == procactor::delivery::at_least_once;
   reliable_sender tx{{cfg.opts.max_unacked, max_unacked_bytes, 3 * cfg.opts.heartbeat, 256, 9 * cfg.opts.heartbeat}};
   reliable_receiver rx;
+  // Under mu: frames sent to each node against what its heartbeats say it took, and what this
+  // node took from each sender, for its own heartbeats (transit.hpp).
+  transit_ledger transit;
   std::condition_variable room;  // an ack made room in a stream (wait_for_room)
 
   // At least once: while a stream is at its bound (reliable_sender::paused), the main thread takes
@@ -212,9 +217,7 @@ struct gateway {
         ++st.unpublished;
         return;
       }
-      todo.push_back([this, subj = in_subject(cfg.opts.cluster, std::string(f.dst_node)), b](auto&) {
-        publish_counted(subj, b);
-      });
+      todo.push_back([this, node = std::string(f.dst_node), b](auto&) { publish_counted(node, b); });
     };
     h.deliver = [this](const std::string& to, std::uint64_t tag, std::string bytes) {
       todo.push_back([to, tag, b = std::move(bytes)](procactor::detail::mail_sender& out) {
@@ -326,6 +329,14 @@ struct gateway {
     }
     st.sent += frames;
     if (frames > 1) ++st.batches_sent;
+    sent_to(node, frames);
+  }
+
+  // Under mu: @p frames published to @p node, into the transit ledger.
+  void sent_to(std::string_view node, std::uint64_t frames) {
+    if (node == self) return;  // (never declared down: nothing to confirm)
+    transit.sent(node, frames);
+    st.unconfirmed = transit.unconfirmed();
   }
 
   // The main thread while the client reconnects (nats_down): it must not wait on the client.
@@ -336,12 +347,13 @@ struct gateway {
     return natsConnection_Publish(nc, subject.c_str(), bytes.data(), static_cast<int>(bytes.size())) == NATS_OK;
   }
 
-  // A frame published, counted: `sent`, or `unpublished` when it cannot be encoded or the NATS
-  // client refuses it (no loss goes unseen).
-  void publish_counted(const std::string& subject, const std::string& bytes) {
-    const bool ok = publish(subject, bytes);
+  // A frame to node @p node published, counted: `sent`, or `unpublished` when it cannot be
+  // encoded or the NATS client refuses it (no loss goes unseen).
+  void publish_counted(std::string_view node, const std::string& bytes) {
+    const bool ok = publish(in_subject(cfg.opts.cluster, std::string(node)), bytes);
     std::lock_guard lock(mu);
     ++(ok ? st.sent : st.unpublished);
+    if (ok) sent_to(node, 1);
   }
 
   void publish_frame(const wire::frame_view& f) {
@@ -351,7 +363,7 @@ struct gateway {
       ++st.unpublished;
       return;
     }
-    publish_counted(in_subject(cfg.opts.cluster, std::string(f.dst_node)), bytes);
+    publish_counted(f.dst_node, bytes);
   }
 
   // A local envelope to @p to (best effort within delivery_wait): false if not delivered.
@@ -429,7 +441,10 @@ struct gateway {
       return;
     }
     if (f->kind == wire::kind::leave) {
-      if (f->src_node != self) members.leave(f->src_node, f->src_inc, clock::now(), downs);
+      if (f->src_node != self && !members.is_fenced(f->src_node, f->src_inc)) {
+        take_receipts(*f);  // (before its down ends the count)
+        members.leave(f->src_node, f->src_inc, clock::now(), downs);
+      }
       return;
     }
     if (f->src_node == self) {  // (no echo: only a namesake heartbeats under our name)
@@ -448,8 +463,26 @@ struct gateway {
       notice_fenced(*f);
     } else if (v != membership::verdict::refused) {
       members.report_load(f->src_node, f->src_inc, f->tag, now);  // (its actors: placement "fewest")
+      take_receipts(*f);
     }
     if (downs.size() != before) fence_gen.fetch_add(1);  // (an incarnation replaced: fenced)
+  }
+
+  // Under mu: what heartbeat (or leave) @p f of a member says it took from this node's current
+  // incarnation, into the transit ledger. Receipts that do not parse: the frame counts malformed
+  // (its liveness stands: anyone who may publish a heartbeat may forge one anyway).
+  void take_receipts(const wire::frame_view& f) {
+    std::vector<receipt> r;
+    if (!parse_receipts(std::string_view(f.payload.data(), f.payload.size()), r)) {
+      ++st.malformed;
+      return;
+    }
+    std::uint64_t took = 0;
+    for (const auto& x : r) {
+      if (x.node == self && x.inc == inc) took = x.frames;
+    }
+    transit.confirmed(f.src_node, f.src_inc, took);
+    st.unconfirmed = transit.unconfirmed();
   }
 
   // Under mu: tells a fenced incarnation that it was declared down here (at most once per heartbeat
@@ -502,6 +535,9 @@ struct gateway {
       pending_in.clear();
       tx.end_all();  // (their frames are of the old incarnation: never resent under the new one)
       mirror_unacked();
+      st.unconfirmed_at_down += transit.end_all();  // what the others fenced, or never got (transit.hpp)
+      st.unconfirmed = 0;
+      transit.forget_senders();  // (their frames to the old incarnation are stale now)
       kids.on_rejoin("this node was declared down and rejoined");  // no copy of a hosted child beside the new one
       if (inbox_order) stale_until.store(std::max(stale_until.load(), inbox_order->enqueued()));  // (with the new incarnation)
     }
@@ -562,6 +598,9 @@ struct gateway {
         refused_extra += n - 1;  // (membership counts the batch as one frame)
         return;
       }
+      // taken from a member (for this node's heartbeats: transit.hpp); not a fenced notice, whose
+      // sender membership does not vouch for
+      if (f->kind != wire::kind::fenced && f->src_node != self) transit.received(f->src_node, f->src_inc, n);
       gen = fence_gen.load();  // (under mu: a down declared after this is seen by on_batch)
     }
     acks_owed ack{};
@@ -1120,12 +1159,15 @@ struct gateway {
     wire::frame_view f;
     f.kind = wire::kind::leave;
     f.src_node = self;
+    std::string receipts;  // (the others' last word of what this node took: transit.hpp)
     {
       std::lock_guard lock(mu);
       if (left) return;
       left = true;
       f.src_inc = inc;
+      receipts = format_receipts(transit.receipts());
     }
+    f.payload = std::span<const char>(receipts.data(), receipts.size());
     batcher.flush();  // (what was sent before the leave goes first)
     std::string bytes;
     if (wire::encode(bytes, f)) publish(hb_subj, bytes);
@@ -1179,7 +1221,8 @@ struct gateway {
                                 t.undeliverable, t.sent, t.received, t.downs, t.batches_sent, t.batches_received,
                                 t.packed_slots, t.unpublished, t.nats_dropped, t.refused, t.retransmitted,
                                 t.unacked_lost, t.unacked_refused, t.unacked, t.duplicates, t.out_of_order,
-                                t.deferred, t.names_swept, t.name_sweeps, t.gateway_lost, t.fast_resends}) {
+                                t.deferred, t.names_swept, t.name_sweeps, t.gateway_lost, t.fast_resends,
+                                t.unconfirmed_at_down, t.unconfirmed}) {
           text += std::to_string(v) + " ";
         }
         text.pop_back();
@@ -1200,12 +1243,15 @@ struct gateway {
     f.src_node = self;
     // The actors this node runs, for the "fewest" placement of the others (children.cpp)
     f.tag = tree_actors();  // (read before mu: a copy of the registry)
+    std::string receipts;  // what this node took from each sender (transit.hpp)
     {
       std::lock_guard lock(mu);
       if (left) return;  // (gone for the others: a heartbeat would make them fence and notice us)
       f.src_inc = inc;
       f.tag += kids.hosted_count();
+      receipts = format_receipts(transit.receipts());
     }
+    f.payload = std::span<const char>(receipts.data(), receipts.size());
     std::string bytes;
     if (wire::encode(bytes, f)) publish(hb_subj, bytes);
   }
@@ -1282,7 +1328,10 @@ struct gateway {
       for (const auto& d : found) {  // at least once: their unacknowledged frames end (reliable.hpp)
         tx.end_node(d.node, d.incarnation);
         rx.end_node(d.node, d.incarnation);
+        st.unconfirmed_at_down += transit.end_node(d.node, d.incarnation);  // (transit.hpp)
+        transit.forget_sender(d.node, d.incarnation);
       }
+      st.unconfirmed = transit.unconfirmed();
       mirror_unacked();
       tx.due(now, resend);
       kids.retry(now, inc, member_views());

@@ -66,7 +66,8 @@ inline void mark_alive() noexcept {
   if (main_alive) main_alive->store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
-/// Adds the counters of @p from to @p to (the gauges, incarnation and unacked, are left alone).
+/// Adds the counters of @p from to @p to (the gauges, incarnation, unacked and unconfirmed, are
+/// left alone).
 void add_counters(gateway_stats& to, const gateway_stats& from) noexcept;
 
 struct gateway_config {

@@ -227,6 +227,7 @@ std::uint64_t settle_counters(const gateway_config& cfg, gateway_page& page) {
   add_counters(page.carried, page.live);
   page.carried.gateway_lost += held;
   page.carried.unacked_lost += unacked;
+  page.carried.unconfirmed_at_down += page.live.unconfirmed;  // (what it sent, unconfirmed when it died)
   page.live = gateway_stats{};
   return held + unacked;
 }
@@ -361,7 +362,8 @@ void add_counters(gateway_stats& to, const gateway_stats& from) noexcept {
                  &gateway_stats::nats_dropped, &gateway_stats::refused, &gateway_stats::retransmitted,
                  &gateway_stats::unacked_lost, &gateway_stats::unacked_refused, &gateway_stats::duplicates,
                  &gateway_stats::out_of_order, &gateway_stats::deferred, &gateway_stats::names_swept,
-                 &gateway_stats::name_sweeps, &gateway_stats::gateway_lost, &gateway_stats::fast_resends}) {
+                 &gateway_stats::name_sweeps, &gateway_stats::gateway_lost, &gateway_stats::fast_resends,
+                 &gateway_stats::unconfirmed_at_down}) {
     to.*m += from.*m;
   }
 }

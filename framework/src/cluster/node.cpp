@@ -651,6 +651,10 @@ gateway_stats node::stats(std::chrono::milliseconds timeout, std::error_code& ec
     }
     if (f.size() >= 25) s.gateway_lost = to_u64(f[24]);  // carried over gateway restarts (keeper.cpp)
     if (f.size() >= 26) s.fast_resends = to_u64(f[25]);  // gap acks (reliable.hpp)
+    if (f.size() >= 28) {  // the transit ledger (transit.hpp)
+      s.unconfirmed_at_down = to_u64(f[26]);
+      s.unconfirmed = to_u64(f[27]);
+    }
   } catch (...) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }

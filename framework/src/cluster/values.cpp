@@ -232,4 +232,43 @@ exit_reason parse_reason(std::string_view t) {
   return reason_of(k::exception, std::string(t));  // (not one of ours: kept as words)
 }
 
+// ---- heartbeat receipts ----
+
+bool parse_receipts(std::string_view payload, std::vector<receipt>& out) {
+  if (payload.empty()) {
+    out.clear();
+    return true;
+  }
+  if (payload.back() != '\n') return false;
+  payload.remove_suffix(1);
+  const auto lines = split_lines(payload, max_receipts);
+  if (lines.size() > max_receipts) return false;
+  std::vector<receipt> got;
+  got.reserve(lines.size());
+  for (std::string_view line : lines) {
+    const auto a = line.find(' ');
+    const auto b = a == std::string_view::npos ? a : line.find(' ', a + 1);
+    if (b == std::string_view::npos) return false;
+    receipt r;
+    const std::string_view node = line.substr(0, a);
+    if (!wire::valid_name(node) || !parse_u64(line.substr(a + 1, b - a - 1), r.inc) ||
+        !parse_u64(line.substr(b + 1), r.frames)) {
+      return false;
+    }
+    if (!got.empty() && !(got.back().node < node)) return false;  // sorted, none twice: canonical
+    r.node.assign(node);
+    got.push_back(std::move(r));
+  }
+  out = std::move(got);
+  return true;
+}
+
+std::string format_receipts(const std::vector<receipt>& r) {
+  std::string out;
+  for (const auto& x : r) {
+    out.append(x.node).append(" ").append(std::to_string(x.inc)).append(" ").append(std::to_string(x.frames)).append("\n");
+  }
+  return out;
+}
+
 }  // namespace procactor::cluster::detail

@@ -11,7 +11,8 @@
 //  - the payload of a spawned frame: the child's path on its host;
 //  - the payload of a child_exit frame: an exit_reason in codec bytes;
 //  - an exit reason's text as the tree's registry keeps it (watch.cpp: the reason of a watched
-//    actor's death).
+//    actor's death);
+//  - the payload of a heartbeat: the frames the node took from each sender (transit.hpp).
 
 #include <cstddef>
 #include <cstdint>
@@ -112,5 +113,25 @@ exit_reason reason_of(exit_reason::kind_t k, std::string detail = {});
 /// exit_reason r with the members its kind does not use zero (empty detail for normal,
 /// shutdown, no_such_actor, exit_code and signal), parse_reason(r.to_string()) == r.
 exit_reason parse_reason(std::string_view text);
+
+// ---- heartbeat receipts (transit.hpp) ----
+
+/// What a node's heartbeat says it took from one sender: the frames of that sender's incarnation
+/// @p inc addressed to the node's current incarnation.
+struct receipt {
+  std::string node;         ///< the sender, wire::valid_name()
+  std::uint64_t inc = 0;    ///< the sender's incarnation
+  std::uint64_t frames = 0;  ///< frames taken from it
+  bool operator==(const receipt&) const = default;
+};
+/// The most receipts a heartbeat carries (membership's bound on the nodes of a cluster).
+inline constexpr std::size_t max_receipts = 1024;
+/// Parses a heartbeat's payload: lines "<node> <incarnation> <frames>\n", each ending with '\n',
+/// node names valid and strictly increasing (none twice), the numbers in canonical decimal, at
+/// most max_receipts lines; "" is none. False (@p out untouched) otherwise.
+bool parse_receipts(std::string_view payload, std::vector<receipt>& out);
+/// The payload parse_receipts() reads, of @p r sorted by node with no node twice (as
+/// transit_ledger::receipts() gives them), at most max_receipts of them.
+std::string format_receipts(const std::vector<receipt>& r);
 
 }  // namespace procactor::cluster::detail

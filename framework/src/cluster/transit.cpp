@@ -1,0 +1,77 @@
+// The transit ledger (see transit.hpp).
+
+#include "cluster/transit.hpp"
+
+#include <algorithm>
+
+namespace procactor::cluster::detail {
+
+void transit_ledger::sent(std::string_view node, std::uint64_t frames) {
+  auto it = to_.find(node);
+  if (it == to_.end()) it = to_.emplace(std::string(node), out_count{}).first;
+  update(it->second, [&](out_count& c) { c.sent += frames; });
+}
+
+void transit_ledger::confirmed(std::string_view node, std::uint64_t node_inc, std::uint64_t frames) {
+  auto it = to_.find(node);
+  if (it == to_.end()) return;  // nothing sent to it since its last count ended
+  update(it->second, [&](out_count& c) {
+    if (c.inc != 0 && c.inc != node_inc) {  // a new incarnation: the old one's open frames set aside
+      c.earlier += c.open();
+      c.sent = 0;
+    }
+    c.inc = node_inc;
+    c.confirmed = frames;
+  });
+}
+
+std::uint64_t transit_ledger::end_node(std::string_view node, std::uint64_t inc) {
+  auto it = to_.find(node);
+  if (it == to_.end()) return 0;
+  std::uint64_t n = 0;
+  if (it->second.inc != 0 && it->second.inc != inc) {  // a later incarnation is counted now: only the earlier one ends
+    update(it->second, [&](out_count& c) { n = std::exchange(c.earlier, 0); });
+    return n;
+  }
+  update(it->second, [&](out_count& c) {
+    n = c.earlier + c.open();
+    c = out_count{};
+  });
+  to_.erase(it);
+  return n;
+}
+
+std::uint64_t transit_ledger::end_all() {
+  const std::uint64_t n = open_;
+  to_.clear();
+  open_ = 0;
+  return n;
+}
+
+void transit_ledger::received(std::string_view node, std::uint64_t inc, std::uint64_t frames) {
+  auto it = from_.find(node);
+  if (it == from_.end()) {
+    from_.emplace(std::string(node), std::make_pair(inc, frames));
+  } else if (it->second.first != inc) {
+    it->second = {inc, frames};
+  } else {
+    it->second.second += frames;
+  }
+}
+
+void transit_ledger::forget_sender(std::string_view node, std::uint64_t inc) {
+  auto it = from_.find(node);
+  if (it != from_.end() && it->second.first == inc) from_.erase(it);
+}
+
+std::vector<receipt> transit_ledger::receipts() const {
+  std::vector<receipt> out;
+  out.reserve(std::min(from_.size(), max_receipts));
+  for (const auto& [node, v] : from_) {
+    if (out.size() == max_receipts) break;
+    out.push_back(receipt{node, v.first, v.second});
+  }
+  return out;
+}
+
+}  // namespace procactor::cluster::detail
