@@ -375,4 +375,75 @@ BOOST_AUTO_TEST_CASE(names_replicas_the_server_cannot_hold_fail_names_calls_with
   }
 }
 
+// On a NATS cluster of three servers, the names bucket made with 3 replicas survives the loss of
+// a server: a node whose server is killed reconnects to another (learnt from the server it had),
+// reads the names registered before, registers new ones and talks to the other node; the other
+// node, whose server lives, reaches it again. What the node lost in the fail-over is counted.
+BOOST_AUTO_TEST_CASE(on_a_nats_cluster_names_with_three_replicas_survive_the_loss_of_a_server_and_a_node_fails_over,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_cluster nc(3);
+  auto options = [&](std::string node, std::size_t server) {
+    auto o = procactor_test::node_options(nc[server], std::move(node), "f");  // (its url: that server alone)
+    o.names_replicas = 3;
+    return o;
+  };
+  auto ta = procactor::tree::start("fca", echo_spec(), {}, options("a", 0));
+  auto tb = procactor::tree::start("fcb", echo_spec(), {}, options("b", 1));
+  auto& a = *ta.cluster_node();
+  auto& b = *tb.cluster_node();
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 10s));
+  b.register_name("svc", "echo");
+  BOOST_TEST_REQUIRE(a.whereis("svc") == "b:/fcb/echo");
+  const auto a0 = procactor_test::stats_of(a);
+  nc[0].kill();  // a's server, SIGKILL
+  // a reconnects to another server: it reads the old name, registers a new one, and the two
+  // nodes talk both ways (b may have declared a down meanwhile: then a rejoined)
+  std::string where;
+  BOOST_TEST(procactor_test::wait_until(
+                 [&] {
+                   std::error_code ec;
+                   where = a.whereis("svc", 2s, ec);
+                   return !ec;
+                 },
+                 15s),
+             where);
+  BOOST_TEST(where == "b:/fcb/echo");
+  // A write needs the bucket's stream leader: one on the killed server is replaced by an
+  // election, and meanwhile a registration fails with "try again" (never "not supported")
+  std::string said;
+  int busy = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  BOOST_TEST(procactor_test::wait_until(
+                 [&] {
+                   try {
+                     a.register_name("svc2", "echo");
+                     return true;
+                   } catch (const std::system_error& e) {
+                     said = e.what();
+                     BOOST_TEST_REQUIRE((e.code() == std::errc::resource_unavailable_try_again), said);
+                     ++busy;
+                     return false;
+                   }
+                 },
+                 30s),
+             said);
+  BOOST_TEST_MESSAGE("registered after the server's loss in "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+                     << " ms, " << busy << " \"try again\" before: " << said);
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 10s));
+  BOOST_TEST(b.whereis("svc2") == "a:/fca/echo");
+  auto ab = a.request<std::string>("*:svc", echo_q{"over"}, 5s);
+  BOOST_TEST(ab.value.value_or(ab.detail) == "over from /.gateway");
+  auto ba = b.request<std::string>("*:svc2", echo_q{"back"}, 5s);
+  BOOST_TEST(ba.value.value_or(ba.detail) == "back from /.gateway");
+  const auto a1 = procactor_test::stats_of(a);
+  BOOST_TEST_MESSAGE("a after the fail-over: rejoins " << a1.rejoins - a0.rejoins << ", unpublished "
+                                                       << a1.unpublished - a0.unpublished << ", downs "
+                                                       << a1.downs - a0.downs);
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "procactor/process.hpp"
+#include "procactor/testing.hpp"
 #include "support/find_program.hpp"
 
 namespace procactor_test {
@@ -91,8 +93,22 @@ class nats_server {
 
   /// "nats://HOST:PORT".
   const std::string& url() const noexcept { return url_; }
+  /// "nats://HOST:PORT" of its route listener ("" when it was not started with --cluster).
+  const std::string& cluster_url() const noexcept { return cluster_url_; }
+  /// What it logged so far.
+  std::string log() const { return read_log(); }
   pid_t pid() const noexcept { return proc_ ? proc_->pid() : 0; }
   const std::string& dir() const noexcept { return dir_; }
+
+  /// Kills it (SIGKILL: no goodbye to its clients or its cluster) and removes its directory.
+  void kill() noexcept {
+    if (proc_ && proc_->started()) {
+      std::error_code ec;
+      proc_->signal(SIGKILL, true, ec);
+      proc_->join(ec);
+    }
+    stop();
+  }
 
   /// Stops it (SIGTERM, then SIGKILL after 5 s) and removes its directory. Idempotent.
   void stop() noexcept {
@@ -137,6 +153,11 @@ class nats_server {
       const auto end = text.find('"', at);
       if (end == std::string::npos) continue;
       url_ = "nats://" + text.substr(at + scheme, end - at - scheme);
+      if (const auto c = text.find("\"cluster\":[\""); c != std::string::npos) {  // {"cluster":["nats://HOST:PORT"]}
+        const auto from = c + 12;
+        const auto to = text.find('"', from);
+        if (to != std::string::npos) cluster_url_ = text.substr(from, to - from);
+      }
       return true;
     }
     return false;
@@ -184,8 +205,64 @@ class nats_server {
   std::string host_;
   std::string dir_;
   std::string url_;
+  std::string cluster_url_;
   int inotify_ = -1;
   std::optional<procactor::process> proc_;
+};
+
+/// A NATS cluster of @p n servers on 127.0.0.1 (free ports, routes among them), JetStream in each
+/// (one store per server). The route ports are picked free (bound to port 0 by the kernel and
+/// released) before the servers start, as JetStream's cluster wants every server to have routes
+/// configured; a port taken meanwhile makes a server fail to start (thrown, with its log). Ready
+/// once every server's log names JetStream's metadata leader (up to @p timeout).
+/// @throws std::runtime_error with the logs when it does not come up.
+class nats_cluster {
+ public:
+  explicit nats_cluster(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    const std::string name = "pc" + std::to_string(::getpid());
+    std::vector<std::string> route_urls;
+    for (std::size_t i = 0; i < n; ++i) route_urls.push_back("nats://127.0.0.1:" + std::to_string(free_port()));
+    std::string routes;
+    for (const auto& r : route_urls) routes += (routes.empty() ? "" : ",") + r;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<std::string> extra = {"--server_name", "s" + std::to_string(i), "--cluster_name", name,
+                                        "--cluster", route_urls[i], "--routes", routes};
+      servers_.push_back(std::make_unique<nats_server>(true, std::chrono::seconds(10), "127.0.0.1", extra));
+    }
+    const bool ready = procactor::testing::wait_until(  // (the servers say nothing else when ready)
+        [&] {
+          for (const auto& s : servers_) {
+            if (s->log().find("metadata leader") == std::string::npos) return false;
+          }
+          return true;
+        },
+        timeout);
+    if (!ready) {
+      std::string logs;
+      for (const auto& s : servers_) logs += s->log();
+      throw std::runtime_error("the NATS cluster elected no JetStream leader: " + logs);
+    }
+  }
+  /// Server @p i.
+  nats_server& operator[](std::size_t i) { return *servers_.at(i); }
+  std::size_t size() const noexcept { return servers_.size(); }
+
+ private:
+  static int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+    ::close(fd);
+    if (!ok) throw std::system_error(errno, std::generic_category(), "bind");
+    return ntohs(a.sin_port);
+  }
+
+  std::vector<std::unique_ptr<nats_server>> servers_;
 };
 
 }  // namespace procactor_test

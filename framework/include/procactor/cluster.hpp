@@ -298,7 +298,10 @@ class node {
   /// @throws std::system_error std::errc::file_exists (the name is registered anywhere in the
   /// cluster: the message names its owner), errc::no_such_actor (no such actor here),
   /// errc::invalid_argument (a bad name), errc::timed_out, errc::not_running (the gateway has
-  /// ended), std::errc::function_not_supported (no JetStream).
+  /// ended), std::errc::function_not_supported (no JetStream),
+  /// std::errc::resource_unavailable_try_again (for the moment: the bucket's stream has no
+  /// leader, as while a NATS cluster elects one after the loss of a server, or the client is
+  /// reconnecting; try again).
   void register_name(std::string_view name, std::string_view path);
   /// @overload
   void register_name(std::string_view name, std::string_view path, std::chrono::milliseconds timeout,
@@ -306,13 +309,13 @@ class node {
   /// Unregisters @p name, registered by this node.
   /// @throws std::system_error errc::no_such_actor (not registered), std::errc::operation_not_permitted
   /// (registered by another node), errc::timed_out, errc::not_running,
-  /// std::errc::function_not_supported.
+  /// std::errc::function_not_supported, std::errc::resource_unavailable_try_again.
   void unregister_name(std::string_view name);
   /// @overload
   void unregister_name(std::string_view name, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
   /// Where @p name is registered: "node:/path", read from the bucket.
   /// @throws std::system_error errc::no_such_actor (not registered), errc::timed_out,
-  /// errc::not_running, std::errc::function_not_supported.
+  /// errc::not_running, std::errc::function_not_supported, std::errc::resource_unavailable_try_again.
   std::string whereis(std::string_view name);
   /// @overload
   /// On an error: "" (and @p ec).
@@ -360,7 +363,7 @@ struct name_request {
 /// The gateway's answer to a name_request, sent as a message to the actor that asked.
 struct name_answer {
   std::uint64_t token = 0;  ///< the request's
-  /// "ok", "exists", "none", "denied", "timeout", "unavailable" or "invalid".
+  /// "ok", "exists", "none", "denied", "timeout", "busy" (try again), "unavailable" or "invalid".
   std::string status;
   std::string text;  ///< "node:/path" when ok, else why
   /// The status as an error code: none for "ok", else the code node::register_name and the

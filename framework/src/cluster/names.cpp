@@ -34,6 +34,20 @@ std::string nats_text(natsStatus s) {
   return std::string(natsStatus_GetText(s)) + (last && *last ? std::string(": ") + last : std::string());
 }
 
+// The answer's status for a call the bucket did not take: "timeout"; "busy" for what passes (no
+// responder: the bucket's stream has no leader for the moment, as while a NATS cluster elects a
+// new one after a server's loss; the client reconnecting); else "unavailable".
+const char* failure_status(natsStatus s) {
+  switch (s) {
+    case NATS_TIMEOUT: return "timeout";
+    case NATS_NO_RESPONDERS:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_NOT_YET_CONNECTED:
+    case NATS_STALE_CONNECTION: return "busy";
+    default: return "unavailable";
+  }
+}
+
 // Who asked: the handle (a text answer) or an actor (a name_answer, cluster.hpp).
 struct asker {
   std::string to;
@@ -245,12 +259,14 @@ struct names::impl {
   }
 
   // The bucket's entry of @p name: 1 found, 0 not registered, -1 failed (@p why).
-  int get(kvStore* kv, const std::string& name, owner& o, std::string& why) {
+  // 1: found, 0: not, -1: failed (@p why, and @p failed the status of the answer to give).
+  int get(kvStore* kv, const std::string& name, owner& o, std::string& why, const char** failed = nullptr) {
     kvEntry* e = nullptr;
     const natsStatus s = kvStore_Get(&e, kv, name.c_str());
     if (s == NATS_NOT_FOUND) return 0;
     if (s != NATS_OK) {
       why = "the names bucket " + bucket + ": " + nats_text(s);
+      if (failed) *failed = failure_status(s);
       return -1;
     }
     const char* v = static_cast<const char*>(kvEntry_Value(e));
@@ -264,6 +280,7 @@ struct names::impl {
     kvEntry_Destroy(e);
     if (!ok) {
       why = "the names bucket " + bucket + " holds a malformed value for " + name;
+      if (failed) *failed = "unavailable";
       return -1;
     }
     return 1;
@@ -272,7 +289,8 @@ struct names::impl {
   // Deletes @p name if its last revision is still @p rev (a DEL marker published with
   // Nats-Expected-Last-Subject-Sequence, as KeyValue.Delete(key, LastRevision(rev)) of other
   // clients does; kvStore_Delete of libnats 3.4 has no such option). @p conflict: it is not.
-  bool delete_if(jsCtx* js, const std::string& name, std::uint64_t rev, bool& conflict, std::string& why) {
+  bool delete_if(jsCtx* js, const std::string& name, std::uint64_t rev, bool& conflict, std::string& why,
+                 const char** failed = nullptr) {
     conflict = false;
     natsMsg* m = nullptr;
     const std::string subject = pre + name;
@@ -289,6 +307,7 @@ struct names::impl {
     if (s == NATS_OK) return true;
     conflict = jerr == JSStreamWrongLastSequenceErr;
     why = nats_text(s);
+    if (failed) *failed = failure_status(s);
     return false;
   }
 
@@ -442,17 +461,17 @@ struct names::impl {
       answer(requester, "exists", "name " + name + " is registered in cluster " + cfg.opts.cluster + " as " +
                                             o.node + ":" + o.path);
     } else {
-      answer(requester, s == NATS_TIMEOUT ? "timeout" : "unavailable",
-             "cannot register " + name + ": " + nats_text(s));
+      answer(requester, failure_status(s), "cannot register " + name + ": " + nats_text(s));
     }
   }
 
   void do_unregister(const std::string& name, const asker& requester) {
     owner o;
     std::string why;
-    const int found = get(kv_work, name, o, why);
+    const char* failed = "unavailable";
+    const int found = get(kv_work, name, o, why, &failed);
     if (found < 0) {
-      answer(requester, "unavailable", why);
+      answer(requester, failed, why);
       return;
     }
     if (found == 0) {
@@ -464,8 +483,8 @@ struct names::impl {
       return;
     }
     bool conflict = false;
-    if (!delete_if(js_work, name, o.rev, conflict, why)) {
-      answer(requester, conflict ? "none" : "unavailable",
+    if (!delete_if(js_work, name, o.rev, conflict, why, &failed)) {
+      answer(requester, conflict ? "none" : failed,
              conflict ? "name " + name + " changed meanwhile" : "cannot unregister " + name + ": " + why);
       return;
     }
@@ -479,9 +498,10 @@ struct names::impl {
   void do_whereis(const std::string& name, const asker& requester) {
     owner o;
     std::string why;
-    const int found = get(kv_work, name, o, why);
+    const char* failed = "unavailable";
+    const int found = get(kv_work, name, o, why, &failed);
     if (found < 0) {
-      answer(requester, "unavailable", why);
+      answer(requester, failed, why);
     } else if (found == 0) {
       answer(requester, "none", "no name " + name + " in cluster " + cfg.opts.cluster);
     } else {

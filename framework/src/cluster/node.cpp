@@ -685,6 +685,8 @@ std::string names_answer(const std::string& payload, std::error_code& ec, std::s
     ec = errc::timed_out;
   } else if (status == "invalid") {
     ec = errc::invalid_argument;
+  } else if (status == "busy") {  // (passes: try again)
+    ec = std::make_error_code(std::errc::resource_unavailable_try_again);
   } else {
     ec = std::make_error_code(std::errc::function_not_supported);
   }
