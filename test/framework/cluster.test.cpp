@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cluster/frame.hpp"
+#include "cluster/gateway.hpp"
 #include "cluster/membership.hpp"
 #include "cluster/transit.hpp"
 #include "procactor/process.hpp"
@@ -22,6 +23,7 @@
 #include "support/leak_check.hpp"
 #include "support/cluster_support.hpp"
 #include "support/nats_server.hpp"
+#include "support/process_state.hpp"
 
 using namespace std::chrono_literals;
 using procactor::cluster_options;
@@ -193,30 +195,31 @@ BOOST_AUTO_TEST_CASE(a_silent_member_is_declared_down_after_down_after_and_its_f
 // it took, counted at its down; receipts of what this node took, per sender incarnation.
 BOOST_AUTO_TEST_CASE(the_transit_ledger_counts_at_a_down_what_the_heartbeats_had_not_confirmed) {
   procactor::cluster::detail::transit_ledger t;
-  t.sent("b", 10);
-  t.sent("c", 5);
+  t.sent("b", 7, 10);
+  t.sent("c", 1, 5);
   BOOST_TEST(t.unconfirmed() == 15u);
   t.confirmed("b", 7, 4);   // b (incarnation 7) took 4
   t.confirmed("x", 1, 99);  // (nothing sent to x: nothing to confirm)
   BOOST_TEST(t.unconfirmed() == 11u);
   t.confirmed("b", 7, 10);
-  t.sent("b", 3);
-  BOOST_TEST(t.unconfirmed() == 8u);
+  t.sent("b", 7, 3);
+  BOOST_TEST(t.unconfirmed() == 3u + 5u);
   BOOST_TEST(t.end_node("b", 7) == 3u);  // declared down: 3 never confirmed
   BOOST_TEST(t.unconfirmed() == 5u);
   BOOST_TEST(t.end_node("b", 7) == 0u);  // (counted once)
-  // a new incarnation of c heard before the old one's down: the old one's open frames are set
-  // aside for its down, the new one counts afresh
+  // a new incarnation of c (2) up before the old one's down (learnt from a frame, or its
+  // heartbeat): the old one's open frames are set aside for its down, the new one counts afresh
   t.confirmed("c", 1, 2);  // c/1 took 2 of 5
-  t.confirmed("c", 2, 0);  // c/2 heard
-  t.sent("c", 4);
+  t.sent("c", 2, 4);       // sent to c/2
   BOOST_TEST(t.unconfirmed() == 7u);
+  t.confirmed("c", 2, 1);  // c/2's heartbeat: it took 1 of them
+  BOOST_TEST(t.unconfirmed() == 6u);
   BOOST_TEST(t.end_node("c", 1) == 3u);  // c/1's down: its 3
-  BOOST_TEST(t.unconfirmed() == 4u);
-  t.confirmed("c", 2, 6);  // more than sent (its predecessor's, stale): none open, never negative
+  BOOST_TEST(t.unconfirmed() == 3u);
+  t.confirmed("c", 2, 6);  // more than sent: none open, never negative
   BOOST_TEST(t.unconfirmed() == 0u);
-  t.sent("c", 1);
-  t.sent("d", 2);
+  t.sent("c", 2, 1);
+  t.sent("d", 4, 2);
   BOOST_TEST(t.end_all() == 2u);  // this node rejoined: every open frame (d's 2; c's 5 are within the 6 c/2 took)
   BOOST_TEST(t.unconfirmed() == 0u);
   BOOST_TEST(t.end_node("c", 2) == 0u);
@@ -737,6 +740,24 @@ BOOST_AUTO_TEST_CASE(messages_sent_to_a_node_that_stopped_are_counted_unconfirme
   for (int i = 0; i < 100; ++i) BOOST_TEST_REQUIRE(sink.get(5s) == std::to_string(i));
   // b's heartbeats confirm them
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::stats_of(a).unconfirmed == 0; }, 5s));
+  // A leave of another incarnation of b (a forgery, or a late one) says nothing of what b took:
+  // the ledger follows the incarnation a has up (found by review: it reset b's count)
+  namespace cw = procactor::cluster::wire;
+  const std::string hb = procactor::cluster::detail::hb_subject(n.options("a").cluster);
+  cw::frame_view leave;
+  leave.kind = cw::kind::leave;
+  leave.src_node = "b";
+  leave.src_inc = known_member(a, "b").incarnation + 1;
+  std::string bytes;
+  BOOST_TEST_REQUIRE(cw::encode(bytes, leave));
+  const auto malformed = procactor_test::stats_of(a).malformed;
+  BOOST_TEST_REQUIRE(procactor_test::raw_publish(n.server(), hb, bytes));
+  BOOST_TEST_REQUIRE(procactor_test::raw_publish(n.server(), hb, "not a frame"));  // (after it: taken once it is)
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::stats_of(a).malformed > malformed; }, 5s));
+  BOOST_TEST(sees_up(a, "b"));
+  for (int i = 0; i < 10; ++i) a.send("b:/tb/sink", std::to_string(i));  // (confirmed by b's next heartbeats)
+  for (int i = 0; i < 10; ++i) BOOST_TEST_REQUIRE(sink.get(5s) == std::to_string(i));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::stats_of(a).unconfirmed == 0; }, 5s));
   const auto a0 = procactor_test::stats_of(a);
   BOOST_TEST(a0.unconfirmed_at_down == 0u);
   const pid_t gw = b.gateway_pid();
@@ -745,6 +766,8 @@ BOOST_AUTO_TEST_CASE(messages_sent_to_a_node_that_stopped_are_counted_unconfirme
     pid_t pid;
     ~resume() { ::kill(pid, SIGCONT); }
   } resume_gw{gw};
+  // (stopped for sure, every thread: a signal sent is not a process stopped)
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::all_threads_stopped(gw); }, 10s));
   constexpr int lost = 50;
   for (int i = 0; i < lost; ++i) a.send("b:/tb/sink", std::to_string(i));
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::stats_of(a).sent - a0.sent >= lost; }, 5s));  // published

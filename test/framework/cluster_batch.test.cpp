@@ -149,7 +149,7 @@ BOOST_FIXTURE_TEST_SUITE(cluster_batch_test, procactor_test::leak_check)
 
 BOOST_AUTO_TEST_CASE(a_batch_round_trips_and_one_whose_inner_lengths_lie_is_refused) {
   std::vector<published> out;
-  outbound_batcher b({}, [&](std::string_view node, const std::string& bytes, std::size_t frames) {
+  outbound_batcher b({}, [&](std::string_view node, const std::string& bytes, std::size_t frames, std::uint64_t, std::uint64_t) {
     out.push_back({std::string(node), bytes, frames});
   });
   const std::string p1 = "first", p2 = "second request", p3;
@@ -281,7 +281,7 @@ BOOST_AUTO_TEST_CASE(a_batch_is_published_when_full_and_before_a_frame_of_anothe
   std::vector<published> out;
   outbound_batcher::limits lim;
   lim.max_frames = 4;
-  outbound_batcher b(lim, [&](std::string_view node, const std::string& bytes, std::size_t frames) {
+  outbound_batcher b(lim, [&](std::string_view node, const std::string& bytes, std::size_t frames, std::uint64_t, std::uint64_t) {
     out.push_back({std::string(node), bytes, frames});
   });
   const std::string p(64, 'x');
@@ -313,7 +313,7 @@ BOOST_AUTO_TEST_CASE(a_batch_is_published_when_full_and_before_a_frame_of_anothe
   out.clear();
   outbound_batcher::limits small;
   small.max_bytes = 400;  // about two frames of 64 bytes
-  outbound_batcher s(small, [&](std::string_view node, const std::string& bytes, std::size_t frames) {
+  outbound_batcher s(small, [&](std::string_view node, const std::string& bytes, std::size_t frames, std::uint64_t, std::uint64_t) {
     out.push_back({std::string(node), bytes, frames});
   });
   for (std::uint64_t i = 0; i < 5; ++i) s.add(frame_of(cw::kind::message, i, p));

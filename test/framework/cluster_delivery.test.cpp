@@ -33,6 +33,7 @@
 #include "support/leak_check.hpp"
 #include "support/log_capture.hpp"
 #include "support/nats_server.hpp"
+#include "support/process_state.hpp"
 
 using namespace std::chrono_literals;
 using procactor::actor;
@@ -143,18 +144,7 @@ supervisor_spec spec_of_counter() {
 
 cluster::gateway_stats stats(tree& t) { return procactor_test::stats_of(*t.cluster_node()); }
 
-// True once every thread of @p pid is stopped (state T in /proc): kill() only queues SIGSTOP, and
-// on a busy machine a thread may run on for a while (it took acks in flight, seen under stress-ng).
-bool all_threads_stopped(pid_t pid) {
-  std::error_code ec;
-  bool any = false;
-  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    const auto st = procactor::internal::read_proc_stat(static_cast<pid_t>(std::atol(t.path().filename().c_str())));
-    if (!st || !st->stopped()) return false;
-    any = true;
-  }
-  return any && !ec;
-}
+using procactor_test::all_threads_stopped;
 
 // A gateway stopped (SIGSTOP) for a while; continued when it goes out of scope at the latest.
 struct stopped_gateway {

@@ -386,6 +386,22 @@ BOOST_AUTO_TEST_CASE(heartbeat_receipts_parse_into_node_incarnation_and_frames_a
   BOOST_TEST(cd::format_receipts({}).empty());
 }
 
+BOOST_AUTO_TEST_CASE(find_receipt_checks_the_whole_payload_and_finds_one_nodes_line) {
+  bool found = true;
+  cd::receipt line;
+  BOOST_TEST(cd::find_receipt("a 1 2\nb 3 4\n", "b", found, line));
+  BOOST_TEST(found);
+  BOOST_TEST((line.inc == 3u && line.frames == 4u));
+  BOOST_TEST(cd::find_receipt("a 1 2\n", "b", found, line));
+  BOOST_TEST(!found);
+  BOOST_TEST(cd::find_receipt("", "b", found, line));
+  BOOST_TEST(!found);
+  found = true;
+  BOOST_TEST(!cd::find_receipt("b 3 4\nc 1 x\n", "b", found, line));  // a bad line after it: refused whole
+  BOOST_TEST(found);  // (untouched)
+  BOOST_TEST(!cd::find_receipt("b 3 4\na 1 1\n", "b", found, line));  // out of order
+}
+
 BOOST_AUTO_TEST_CASE(heartbeat_receipts_out_of_order_twice_malformed_or_too_many_are_refused) {
   auto ok = [](std::string_view v) {
     std::vector<cd::receipt> r{{"kept", 1, 1}};

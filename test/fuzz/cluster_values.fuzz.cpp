@@ -24,14 +24,15 @@
 //    bytes escape to a field without tab, newline or CR that unescapes back to them;
 //  6 parse_receipts (a heartbeat's payload, transit.hpp): an accepted one has at most
 //    max_receipts lines of valid node names in strictly increasing order and formats back to the
-//    very same bytes; receipts made of the input, sorted and unique, format to a payload that
-//    parses back to them.
+//    very same bytes; find_receipt accepts the same inputs and finds the same line; receipts made
+//    of the input, sorted and unique, format to a payload that parses back to them.
 // Reading what the wire decoders fed by these frames already cover: the child_exit codec bytes
 // (codec.fuzz.cpp, exit_reason) and the down payload (wire.fuzz.cpp, decode_frame).
 //
 // The seed corpus (corpus/cluster_values/) is written by the harness itself:
 //   PROCACTOR_FUZZ_WRITE_SEEDS=test/fuzz/corpus/cluster_values build-fuzz/test/fuzz/fuzz_cluster_values
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -198,7 +199,18 @@ void check_field(std::string_view text) {
 // A heartbeat's receipts (transit.hpp)
 void check_receipts(std::string_view in) {
   std::vector<cd::receipt> r;
-  if (cd::parse_receipts(in, r)) {
+  const bool parsed = cd::parse_receipts(in, r);
+  // find_receipt (the gateway's reading: no allocation) agrees with it on every input
+  const std::string_view who = in.substr(0, std::min<std::size_t>(in.find(' '), 8));
+  bool found = false;
+  cd::receipt line;
+  require(cd::find_receipt(in, who, found, line) == parsed);
+  if (parsed) {
+    const auto it = std::find_if(r.begin(), r.end(), [&](const cd::receipt& x) { return x.node == who; });
+    require(found == (it != r.end()));
+    if (found) require(line.inc == it->inc && line.frames == it->frames);
+  }
+  if (parsed) {
     require(r.size() <= cd::max_receipts);
     for (std::size_t i = 0; i < r.size(); ++i) {
       require(cw::valid_name(r[i].node));

@@ -3,8 +3,13 @@
 
 #include <sys/syscall.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
+
+#include "internal/proc_stat.hpp"
 
 namespace procactor_test {
 
@@ -28,5 +33,19 @@ inline bool in_syscall(int pid, long nr) {
 }
 
 inline bool in_ppoll(int pid) { return in_syscall(pid, SYS_ppoll); }
+
+/// True once every thread of @p pid is stopped (state T or t in /proc): kill() only queues
+/// SIGSTOP, and on a busy machine a thread may run on for a while (a gateway's NATS threads took
+/// acks in flight, seen under stress-ng).
+inline bool all_threads_stopped(int pid) {
+  std::error_code ec;
+  bool any = false;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    const auto st = procactor::internal::read_proc_stat(static_cast<pid_t>(std::atol(t.path().filename().c_str())));
+    if (!st || !st->stopped()) return false;
+    any = true;
+  }
+  return any && !ec;
+}
 
 }  // namespace procactor_test

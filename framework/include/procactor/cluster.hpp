@@ -153,10 +153,13 @@ struct gateway_stats {
   /// `retransmitted`.
   std::uint64_t fast_resends = 0;
   // the transit ledger: frames sent to other nodes against what their heartbeats say they took
-  /// Frames sent to a node declared down (or by an incarnation of this node that rejoined, or
-  /// whose gateway died) that its heartbeats had not reported taken: lost in transit, or taken
-  /// in its last heartbeat period (and then delivered or counted there). At most once, the only
-  /// count of a message lost on its way to a node that died; an upper bound, never an omission.
+  /// Frames (not messages: every frame sent counts, requests, replies, acks and resends too)
+  /// sent to a node declared down (or by an incarnation of this node that rejoined, or whose
+  /// gateway died) that its heartbeats had not reported taken: lost in transit, or taken after
+  /// its last heartbeat (and then delivered or counted there). Also, at once, frames published
+  /// to a node no longer up or to an incarnation it no longer is. At most once, the only count
+  /// of a message lost on its way to a node that died: an upper bound, never an omission. At
+  /// least once, a lost message is also in unacked_lost (that one exact, in messages).
   std::uint64_t unconfirmed_at_down = 0;
   /// Frames sent to other nodes that their heartbeats have not reported taken yet (now).
   std::uint64_t unconfirmed = 0;

@@ -37,7 +37,7 @@ void outbound_batcher::add(const wire::frame_view& f, bool from_inbox) {
   if (!batchable || head + size > lim_.max_bytes) {  // alone, as a plain frame
     out_.clear();
     if (!wire::encode(out_, f)) out_.clear();  // (published empty: counted lost)
-    publish_(f.dst_node, out_, 1);
+    publish_(f.dst_node, out_, 1, f.src_inc, f.dst_inc);
     return;
   }
   if (b->count == 0) {
@@ -52,7 +52,7 @@ void outbound_batcher::add(const wire::frame_view& f, bool from_inbox) {
     b->from_inbox += from_inbox;
     inbox_pending_ += from_inbox;
   } else {
-    publish_(f.dst_node, std::string(), 1);  // (counted lost)
+    publish_(f.dst_node, std::string(), 1, f.src_inc, f.dst_inc);  // (counted lost)
   }
 }
 
@@ -79,7 +79,7 @@ void outbound_batcher::publish_batch(batch& b) {
   } else if (!wire::encode(out_, outer)) {
     out_.clear();
   }
-  publish_(b.node, out_, n);
+  publish_(b.node, out_, n, b.src_inc, b.dst_inc);
 }
 
 void outbound_batcher::flush() {

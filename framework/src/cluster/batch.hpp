@@ -36,8 +36,10 @@ namespace procactor::cluster::detail {
 class outbound_batcher {
  public:
   /// Publishes @p bytes (one frame: a batch or a plain one) to node @p node; @p frames: how many
-  /// frames they carry. Empty @p bytes: those frames could not be encoded (to be counted lost).
-  using publish_fn = std::function<void(std::string_view node, const std::string& bytes, std::size_t frames)>;
+  /// frames they carry, all of @p src_inc (this node's incarnation they were sent under) for
+  /// @p dst_inc (0: any). Empty @p bytes: those frames could not be encoded (to be counted lost).
+  using publish_fn = std::function<void(std::string_view node, const std::string& bytes, std::size_t frames,
+                                        std::uint64_t src_inc, std::uint64_t dst_inc)>;
   struct limits {
     std::size_t max_bytes = wire::max_payload;  ///< the whole batch frame (the server's max_payload)
     std::size_t max_frames = 1024;              ///< frames in one batch

@@ -198,9 +198,8 @@ struct gateway {
         watches(c.addr, c.opts.node),
         main_out(c.addr, c.addr.root),
         in_out(c.addr, c.addr.root),
-        batcher({}, [this](std::string_view node, const std::string& bytes, std::size_t frames) {
-          publish_batch(node, bytes, frames);
-        }),
+        batcher({}, [this](std::string_view node, const std::string& bytes, std::size_t frames, std::uint64_t src_inc,
+                           std::uint64_t dst_inc) { publish_batch(node, bytes, frames, src_inc, dst_inc); }),
         in_pack(in_out, delivery_wait),
         host_out(c.addr, c.addr.root),
         kids(c.opts.node, c.addr.root + gateway_path, kid_hooks()),
@@ -217,7 +216,9 @@ struct gateway {
         ++st.unpublished;
         return;
       }
-      todo.push_back([this, node = std::string(f.dst_node), b](auto&) { publish_counted(node, b); });
+      todo.push_back([this, node = std::string(f.dst_node), b, s = f.src_inc, d = f.dst_inc](auto&) {
+        publish_counted(node, b, s, d);
+      });
     };
     h.deliver = [this](const std::string& to, std::uint64_t tag, std::string bytes) {
       todo.push_back([to, tag, b = std::move(bytes)](procactor::detail::mail_sender& out) {
@@ -317,7 +318,8 @@ struct gateway {
   }
 
   // The batcher's publish: one NATS message of @p frames frames (a batch, or a lone plain frame).
-  void publish_batch(std::string_view node, const std::string& bytes, std::size_t frames) {
+  void publish_batch(std::string_view node, const std::string& bytes, std::size_t frames, std::uint64_t src_inc,
+                     std::uint64_t dst_inc) {
     const natsStatus s = bytes.empty()        ? NATS_INVALID_ARG  // (the batcher could not encode them)
                          : held_off()         ? NATS_NOT_PERMITTED
                                               : natsConnection_Publish(nc, in_subject(cfg.opts.cluster, std::string(node)).c_str(),
@@ -329,13 +331,23 @@ struct gateway {
     }
     st.sent += frames;
     if (frames > 1) ++st.batches_sent;
-    sent_to(node, frames);
+    sent_to(node, frames, src_inc, dst_inc);
   }
 
-  // Under mu: @p frames published to @p node, into the transit ledger.
-  void sent_to(std::string_view node, std::uint64_t frames) {
+  // Under mu: @p frames of this node's incarnation @p src_inc published to @p node for its
+  // incarnation @p dst_inc (0: any), into the transit ledger; or counted at once when no
+  // incarnation of @p node will take them (transit.hpp): sent under an earlier incarnation of this
+  // node (the others fence them), to a node not up (declared down since they were handed to the
+  // batcher, or never heard), or addressed to an incarnation it is no longer (dropped there as
+  // stale).
+  void sent_to(std::string_view node, std::uint64_t frames, std::uint64_t src_inc, std::uint64_t dst_inc) {
     if (node == self) return;  // (never declared down: nothing to confirm)
-    transit.sent(node, frames);
+    const std::uint64_t up = members.up_incarnation(node);
+    if (src_inc != inc || up == 0 || (dst_inc != 0 && dst_inc != up)) {
+      st.unconfirmed_at_down += frames;
+      return;
+    }
+    transit.sent(node, up, frames);
     st.unconfirmed = transit.unconfirmed();
   }
 
@@ -349,11 +361,11 @@ struct gateway {
 
   // A frame to node @p node published, counted: `sent`, or `unpublished` when it cannot be
   // encoded or the NATS client refuses it (no loss goes unseen).
-  void publish_counted(std::string_view node, const std::string& bytes) {
+  void publish_counted(std::string_view node, const std::string& bytes, std::uint64_t src_inc, std::uint64_t dst_inc) {
     const bool ok = publish(in_subject(cfg.opts.cluster, std::string(node)), bytes);
     std::lock_guard lock(mu);
     ++(ok ? st.sent : st.unpublished);
-    if (ok) sent_to(node, 1);
+    if (ok) sent_to(node, 1, src_inc, dst_inc);
   }
 
   void publish_frame(const wire::frame_view& f) {
@@ -363,7 +375,7 @@ struct gateway {
       ++st.unpublished;
       return;
     }
-    publish_counted(f.dst_node, bytes);
+    publish_counted(f.dst_node, bytes, f.src_inc, f.dst_inc);
   }
 
   // A local envelope to @p to (best effort within delivery_wait): false if not delivered.
@@ -434,6 +446,9 @@ struct gateway {
 
   void on_heartbeat(std::span<const char> bytes) {
     auto f = wire::decode(bytes);
+    // its receipts, checked and searched for this node's line before mu (transit.hpp)
+    receipts_seen r;
+    if (f) r.ok = find_receipt(std::string_view(f->payload.data(), f->payload.size()), self, r.found, r.line);
     notices_after publish_then{this};
     std::lock_guard lock(mu);
     if (!f || (f->kind != wire::kind::heartbeat && f->kind != wire::kind::leave) || f->src_node.empty()) {
@@ -441,8 +456,8 @@ struct gateway {
       return;
     }
     if (f->kind == wire::kind::leave) {
-      if (f->src_node != self && !members.is_fenced(f->src_node, f->src_inc)) {
-        take_receipts(*f);  // (before its down ends the count)
+      if (f->src_node != self) {
+        if (members.up_incarnation(f->src_node) == f->src_inc) take_receipts(*f, r);  // (before its down ends the count)
         members.leave(f->src_node, f->src_inc, clock::now(), downs);
       }
       return;
@@ -463,25 +478,28 @@ struct gateway {
       notice_fenced(*f);
     } else if (v != membership::verdict::refused) {
       members.report_load(f->src_node, f->src_inc, f->tag, now);  // (its actors: placement "fewest")
-      take_receipts(*f);
+      take_receipts(*f, r);
     }
     if (downs.size() != before) fence_gen.fetch_add(1);  // (an incarnation replaced: fenced)
   }
 
-  // Under mu: what heartbeat (or leave) @p f of a member says it took from this node's current
-  // incarnation, into the transit ledger. Receipts that do not parse: the frame counts malformed
-  // (its liveness stands: anyone who may publish a heartbeat may forge one anyway).
-  void take_receipts(const wire::frame_view& f) {
-    std::vector<receipt> r;
-    if (!parse_receipts(std::string_view(f.payload.data(), f.payload.size()), r)) {
+  // A heartbeat's receipts as find_receipt() read them: well formed, and this node's line.
+  struct receipts_seen {
+    bool ok = false;
+    bool found = false;
+    receipt line;
+  };
+
+  // Under mu: what heartbeat (or leave) @p f of the member's up incarnation says it took from
+  // this node's current incarnation (@p r), into the transit ledger. Receipts that do not parse:
+  // the frame counts malformed (its liveness stands: anyone who may publish a heartbeat may forge
+  // one anyway).
+  void take_receipts(const wire::frame_view& f, const receipts_seen& r) {
+    if (!r.ok) {
       ++st.malformed;
       return;
     }
-    std::uint64_t took = 0;
-    for (const auto& x : r) {
-      if (x.node == self && x.inc == inc) took = x.frames;
-    }
-    transit.confirmed(f.src_node, f.src_inc, took);
+    transit.confirmed(f.src_node, f.src_inc, r.found && r.line.inc == inc ? r.line.frames : 0);
     st.unconfirmed = transit.unconfirmed();
   }
 

@@ -150,6 +150,11 @@ std::optional<membership::peer> membership::find(std::string_view node) const {
   return it->second;
 }
 
+std::uint64_t membership::up_incarnation(std::string_view node) const {
+  auto it = peers_.find(node);
+  return it != peers_.end() && it->second.up ? it->second.incarnation : 0;
+}
+
 std::vector<membership::peer> membership::all() const {
   std::vector<peer> out;
   for (const auto& [n, p] : peers_) out.push_back(p);

@@ -86,6 +86,8 @@ class membership {
 
   /// The member named @p node (up or down), if it was ever seen.
   std::optional<peer> find(std::string_view node) const;
+  /// The incarnation of @p node that is up, 0 if none (never seen, or declared down).
+  std::uint64_t up_incarnation(std::string_view node) const;
   std::vector<peer> all() const;
   /// True if @p inc of @p node was declared down.
   bool is_fenced(std::string_view node, std::uint64_t inc) const;

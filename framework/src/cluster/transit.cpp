@@ -6,23 +6,31 @@
 
 namespace procactor::cluster::detail {
 
-void transit_ledger::sent(std::string_view node, std::uint64_t frames) {
+void transit_ledger::sent(std::string_view node, std::uint64_t inc, std::uint64_t frames) {
   auto it = to_.find(node);
   if (it == to_.end()) it = to_.emplace(std::string(node), out_count{}).first;
-  update(it->second, [&](out_count& c) { c.sent += frames; });
+  update(it->second, [&](out_count& c) {
+    move_to(c, inc);
+    c.sent += frames;
+  });
 }
 
 void transit_ledger::confirmed(std::string_view node, std::uint64_t node_inc, std::uint64_t frames) {
   auto it = to_.find(node);
   if (it == to_.end()) return;  // nothing sent to it since its last count ended
   update(it->second, [&](out_count& c) {
-    if (c.inc != 0 && c.inc != node_inc) {  // a new incarnation: the old one's open frames set aside
-      c.earlier += c.open();
-      c.sent = 0;
-    }
-    c.inc = node_inc;
+    move_to(c, node_inc);
     c.confirmed = frames;
   });
+}
+
+void transit_ledger::move_to(out_count& c, std::uint64_t inc) {
+  if (c.inc != 0 && c.inc != inc) {  // another incarnation: the old one's open frames set aside
+    c.earlier += c.open();
+    c.sent = 0;
+    c.confirmed = 0;
+  }
+  c.inc = inc;
 }
 
 std::uint64_t transit_ledger::end_node(std::string_view node, std::uint64_t inc) {

@@ -29,14 +29,17 @@ namespace procactor::cluster::detail {
 
 class transit_ledger {
  public:
-  /// Sender side: @p frames published to node @p node.
-  void sent(std::string_view node, std::uint64_t frames);
-  /// Sender side: node @p node's heartbeat, from its incarnation @p node_inc, says it took
-  /// @p frames frames from this node's current incarnation (its line in the heartbeat's receipts;
-  /// 0 when it has none). The first heartbeat of a new incarnation of @p node sets aside what
-  /// the previous one had not confirmed (for end_node of that one) and counts afresh: the frames
-  /// sent before it was heard were addressed to the previous one (the new one drops them as
-  /// stale).
+  /// Sender side: @p frames published to node @p node, whose incarnation @p inc is up (as
+  /// membership has it). The first frames for a new incarnation set aside what the previous one
+  /// had not confirmed (for end_node of that one). Frames no incarnation of the destination will
+  /// take (to a node not up, addressed to an incarnation it no longer is, or sent under an earlier
+  /// incarnation of this node) are the caller's to count at once: they never enter the ledger.
+  void sent(std::string_view node, std::uint64_t inc, std::uint64_t frames);
+  /// Sender side: node @p node's heartbeat, from its incarnation @p node_inc (the one membership
+  /// has up), says it took @p frames frames from this node's current incarnation (its line in the
+  /// heartbeat's receipts; 0 when it has none). A heartbeat of another incarnation than the
+  /// ledger's for @p node sets aside what that one had not confirmed (for its end_node) and
+  /// counts afresh.
   void confirmed(std::string_view node, std::uint64_t node_inc, std::uint64_t frames);
   /// Sender side: node @p node's incarnation @p inc was declared down. The frames sent to it that
   /// its heartbeats had not reported taken (none if more were reported than sent). When a later
@@ -68,6 +71,8 @@ class transit_ledger {
     std::uint64_t earlier = 0;  // unconfirmed by the incarnation before inc (not yet declared down)
     std::uint64_t open() const { return sent > confirmed ? sent - confirmed : 0; }
   };
+  // @p c counts for incarnation @p inc from now on (another's open frames go to `earlier`).
+  static void move_to(out_count& c, std::uint64_t inc);
   // Applies @p change to @p c, keeping open_ (the sum of every entry's earlier + open()) in step.
   template <class F>
   void update(out_count& c, F change) {

@@ -234,32 +234,63 @@ exit_reason parse_reason(std::string_view t) {
 
 // ---- heartbeat receipts ----
 
-bool parse_receipts(std::string_view payload, std::vector<receipt>& out) {
-  if (payload.empty()) {
-    out.clear();
-    return true;
-  }
+namespace {
+
+// Calls @p line(node, inc, frames) for each line of a heartbeat's payload, checking all of it
+// (parse_receipts' rules) without allocating; false at the first fault.
+template <class F>
+bool scan_receipts(std::string_view payload, F line) {
+  if (payload.empty()) return true;
   if (payload.back() != '\n') return false;
-  payload.remove_suffix(1);
-  const auto lines = split_lines(payload, max_receipts);
-  if (lines.size() > max_receipts) return false;
-  std::vector<receipt> got;
-  got.reserve(lines.size());
-  for (std::string_view line : lines) {
-    const auto a = line.find(' ');
-    const auto b = a == std::string_view::npos ? a : line.find(' ', a + 1);
+  std::size_t lines = 0;
+  std::string_view prev;
+  while (!payload.empty()) {
+    const auto nl = payload.find('\n');
+    const std::string_view l = payload.substr(0, nl);
+    payload.remove_prefix(nl + 1);
+    if (++lines > max_receipts) return false;
+    const auto a = l.find(' ');
+    const auto b = a == std::string_view::npos ? a : l.find(' ', a + 1);
     if (b == std::string_view::npos) return false;
-    receipt r;
-    const std::string_view node = line.substr(0, a);
-    if (!wire::valid_name(node) || !parse_u64(line.substr(a + 1, b - a - 1), r.inc) ||
-        !parse_u64(line.substr(b + 1), r.frames)) {
+    const std::string_view node = l.substr(0, a);
+    std::uint64_t inc = 0, frames = 0;
+    if (!wire::valid_name(node) || !parse_u64(l.substr(a + 1, b - a - 1), inc) || !parse_u64(l.substr(b + 1), frames)) {
       return false;
     }
-    if (!got.empty() && !(got.back().node < node)) return false;  // sorted, none twice: canonical
-    r.node.assign(node);
-    got.push_back(std::move(r));
+    if (lines > 1 && !(prev < node)) return false;  // sorted, none twice: canonical
+    prev = node;
+    line(node, inc, frames);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parse_receipts(std::string_view payload, std::vector<receipt>& out) {
+  std::vector<receipt> got;
+  if (!scan_receipts(payload, [&](std::string_view node, std::uint64_t inc, std::uint64_t frames) {
+        got.push_back(receipt{std::string(node), inc, frames});
+      })) {
+    return false;
   }
   out = std::move(got);
+  return true;
+}
+
+bool find_receipt(std::string_view payload, std::string_view node, bool& found, receipt& line) {
+  bool hit = false;
+  receipt r;
+  if (!scan_receipts(payload, [&](std::string_view n, std::uint64_t inc, std::uint64_t frames) {
+        if (n == node) {
+          hit = true;
+          r.inc = inc;
+          r.frames = frames;
+        }
+      })) {
+    return false;
+  }
+  found = hit;
+  line = r;
   return true;
 }
 

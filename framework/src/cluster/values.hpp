@@ -130,6 +130,10 @@ inline constexpr std::size_t max_receipts = 1024;
 /// node names valid and strictly increasing (none twice), the numbers in canonical decimal, at
 /// most max_receipts lines; "" is none. False (@p out untouched) otherwise.
 bool parse_receipts(std::string_view payload, std::vector<receipt>& out);
+/// Checks a heartbeat's payload as parse_receipts() does, without allocating, and finds the line
+/// of @p node in it: false if the payload is malformed; else @p found says whether it has a line
+/// for @p node, and @p line holds it (its node left empty).
+bool find_receipt(std::string_view payload, std::string_view node, bool& found, receipt& line);
 /// The payload parse_receipts() reads, of @p r sorted by node with no node twice (as
 /// transit_ledger::receipts() gives them), at most max_receipts of them.
 std::string format_receipts(const std::vector<receipt>& r);
