@@ -16,6 +16,7 @@
 #include "procactor/queue.hpp"
 #include "procactor/testing.hpp"
 #include "support/leak_check.hpp"
+#include "support/log_capture.hpp"
 #include "support/cluster_support.hpp"
 #include "support/nats_server.hpp"
 
@@ -373,6 +374,24 @@ BOOST_AUTO_TEST_CASE(names_replicas_the_server_cannot_hold_fail_names_calls_with
       BOOST_TEST(std::string(e.what()).find("names_replicas must be 1 to 5") != std::string::npos, e.what());
     }
   }
+}
+
+// The first node makes the names bucket with its names_replicas; a node asking for another count
+// finds it made, uses it as it is (its names work) and logs names_replicas_differ with both
+// counts.
+BOOST_AUTO_TEST_CASE(a_node_that_finds_the_names_bucket_made_with_another_replica_count_uses_it_and_says_so,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::log_capture log;  // (before the nodes: their gateways inherit the sink)
+  procactor_test::cluster_nodes_options o;
+  o.jetstream = true;
+  o.tune = [](const std::string& name, procactor::cluster_options& opts) { opts.names_replicas = name == "b" ? 3 : 1; };
+  o.node_order = {"a", "b"};  // (a makes the bucket)
+  cluster_nodes n("n", {{"a", "dra", echo_spec()}, {"b", "drb", echo_spec()}}, std::move(o));
+  const std::string said = log.expect("names_replicas_differ");
+  BOOST_TEST(said.find("has 1 replica(s), 3 asked") != std::string::npos, said);
+  auto& b = n["b"];
+  b.register_name("svc", "echo");
+  BOOST_TEST(n["a"].whereis("svc") == "b:/drb/echo");
 }
 
 // On a NATS cluster of three servers, the names bucket made with 3 replicas survives the loss of
