@@ -634,4 +634,57 @@ BOOST_AUTO_TEST_CASE(the_destinations_down_ends_its_unacknowledged_messages_coun
   tb.join();
 }
 
+// A fail-over to another server of a NATS cluster, at most once: every message is delivered or
+// counted. a streams to b in chunks (each once b's counter has most of the last) and its server
+// is killed after a few: no number arrives twice; those a's gateway did not publish while its
+// client reconnected are counted undeliverable or unpublished, and those the dead server took
+// with it (written to its socket, or not yet routed) are exactly a's unconfirmed frames once b's
+// heartbeats have reported the rest (transit.hpp).
+BOOST_AUTO_TEST_CASE(messages_sent_while_a_node_fails_over_to_another_nats_server_are_delivered_or_counted,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_cluster nc(3);
+  auto ta = tree::start("foa", spec_of_idle(), {}, options(nc[0], "a", procactor::delivery::at_most_once, 700ms));
+  auto tb = tree::start("fob", spec_of_counter(), {}, options(nc[1], "b", procactor::delivery::at_most_once, 700ms));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until(
+      [&] { return procactor_test::sees_up(*ta.cluster_node(), "b") && procactor_test::sees_up(*tb.cluster_node(), "a"); },
+      10s));
+  const auto a0 = stats(ta);
+  const auto b0 = stats(tb);
+  constexpr std::uint32_t chunk = 500, chunks = 40;
+  for (std::uint32_t c = 0; c < chunks; ++c) {
+    if (c == 8) nc[0].kill();  // a's server: a fails over while it sends
+    send_all(ta, "b:/fob/counter", c * chunk, chunk, 16);
+    BOOST_TEST_REQUIRE(procactor_test::wait_until(
+        [&] {
+          auto t = parse(tb.request<std::string>("counter", tally_q{"a"}, 2s));
+          return t.ok && t.distinct + 2 * chunk >= (c + 1) * chunk;
+        },
+        20s));
+  }
+  tally t;
+  procactor::cluster::gateway_stats a1;
+  std::uint64_t refused = 0;
+  BOOST_TEST(procactor_test::wait_until(
+                 [&] {
+                   t = parse(tb.request<std::string>("counter", tally_q{"a"}, 2s));
+                   a1 = stats(ta);
+                   refused = a1.undeliverable - a0.undeliverable + a1.unpublished - a0.unpublished;
+                   return t.ok && t.distinct + refused + a1.unconfirmed == chunk * chunks;
+                 },
+                 20s),
+             t.distinct << " arrived, " << refused << " refused, " << a1.unconfirmed << " unconfirmed at a");
+  const auto b1 = stats(tb);
+  BOOST_TEST_MESSAGE("fail-over: " << t.distinct << " of " << chunk * chunks << " arrived, " << refused
+                                   << " refused by a while it reconnected, " << a1.unconfirmed
+                                   << " lost in transit (a's unconfirmed); a rejoins " << a1.rejoins - a0.rejoins
+                                   << "; b undeliverable " << b1.undeliverable - b0.undeliverable);
+  BOOST_TEST(t.dups == 0u);
+  BOOST_TEST(b1.undeliverable == b0.undeliverable);
+  BOOST_TEST(a1.rejoins == a0.rejoins);  // (a fail-over, not a partition)
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
 BOOST_AUTO_TEST_SUITE_END()
