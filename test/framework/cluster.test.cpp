@@ -62,6 +62,13 @@ cluster_options options(const procactor_test::nats_server& srv, std::string node
 
 // This suite's nodes @p trees (node, root, spec) on a server of their own.
 // (A prvalue: cluster_nodes is neither copied nor moved.)
+// An echo and a probe "sink" putting what it receives into @p sink.
+supervisor_spec echo_and_sink(procactor::queue<std::string>& sink) {
+  supervisor_spec s = echo_spec();
+  s.children.push_back(procactor::testing::probe_child("sink", sink));
+  return s;
+}
+
 cluster_nodes nodes(std::vector<procactor_test::node_tree> trees, procactor_test::cluster_nodes_options o = {}) {
   return cluster_nodes("t", std::move(trees), std::move(o));
 }
@@ -399,8 +406,7 @@ BOOST_AUTO_TEST_CASE(the_url_and_node_name_come_from_the_environment_and_bad_nam
 BOOST_AUTO_TEST_CASE(a_request_and_a_send_reach_an_actor_on_another_node,
                      *boost::unit_test::precondition(nats_precondition{})) {
   procactor::queue<std::string> sink(256);
-  supervisor_spec sb = echo_spec();
-  sb.children.push_back(procactor::testing::probe_child("sink", sink));
+  const supervisor_spec sb = echo_and_sink(sink);
   auto n = nodes({{"a", "na", echo_spec()}, {"b", "nb", sb}});
   auto& a = n["a"];
   auto& b = n["b"];
@@ -730,8 +736,7 @@ BOOST_AUTO_TEST_CASE(a_frozen_node_declared_down_is_fenced_and_rejoins_as_a_new_
 BOOST_AUTO_TEST_CASE(messages_sent_to_a_node_that_stopped_are_counted_unconfirmed_at_its_down,
                      *boost::unit_test::precondition(nats_precondition{})) {
   procactor::queue<std::string> sink(256);
-  supervisor_spec sb = echo_spec();
-  sb.children.push_back(procactor::testing::probe_child("sink", sink));
+  const supervisor_spec sb = echo_and_sink(sink);
   auto n = nodes({{"a", "ta", echo_spec()}, {"b", "tb", sb}});
   auto& a = n["a"];
   auto& b = n["b"];
@@ -785,8 +790,7 @@ BOOST_AUTO_TEST_CASE(messages_sent_to_a_node_that_stopped_are_counted_unconfirme
 BOOST_AUTO_TEST_CASE(messages_a_leaving_node_took_are_confirmed_by_its_leave,
                      *boost::unit_test::precondition(nats_precondition{})) {
   procactor::queue<std::string> sink(256);
-  supervisor_spec sb = echo_spec();
-  sb.children.push_back(procactor::testing::probe_child("sink", sink));
+  const supervisor_spec sb = echo_and_sink(sink);
   procactor_test::cluster_nodes_options o;
   o.tune = [](const std::string&, procactor::cluster_options& c) {
     c.heartbeat = 1s;
