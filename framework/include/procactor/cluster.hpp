@@ -336,6 +336,10 @@ class node {
   // for the gateway's answer.
   static node prepare(const procactor::detail::tree_address& addr, cluster_options opts);
   void join();
+  // tree::stop of the tree that owns this node: the node leaves the cluster first (its gateway
+  // says so, up to 1 s), so that the others count what they still send rather than this node
+  // taking it for actors that are stopping.
+  void leave() noexcept;
   void send_encoded(std::string_view address, std::uint64_t tag, const std::string& bytes,
                     std::chrono::milliseconds timeout, std::error_code& ec, std::string* why) noexcept;
   std::string request_encoded(std::string_view address, std::uint64_t tag, const std::string& bytes,

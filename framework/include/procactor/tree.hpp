@@ -237,7 +237,10 @@ class tree {
   /// @overload
   exit_reason terminate_child(std::string_view child_path, std::chrono::milliseconds timeout, std::error_code& ec) noexcept;
 
-  /// Stops the whole tree in order (children in reverse start order, depth first). Does not wait.
+  /// Stops the whole tree in order (children in reverse start order, depth first). Does not wait
+  /// for it; a tree that owns a cluster node (started with cluster_options) first makes the node
+  /// leave the cluster (waiting up to 1 s for its gateway), so that what other nodes still send
+  /// is counted by them instead of taken here for actors that are stopping.
   void stop() noexcept;
   /// Waits for the root supervisor to end (for good: a root restarted by its tree_options is
   /// waited for again); returns its exit reason.

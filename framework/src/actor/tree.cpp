@@ -1124,6 +1124,9 @@ bool tree::exists(std::string_view actor_path) const noexcept {
 
 void tree::stop() noexcept {
   if (!impl_ || impl_->ended) return;
+  // A cluster node leaves first: what other nodes still send is then theirs to count (refused,
+  // or unconfirmed at this node's down), not taken here for actors that are stopping.
+  if (impl_->node) impl_->node->leave();
   impl_->stopping = true;
   std::error_code ec;
   impl_->write_frame(wire::frame{wire::frame_kind::stop, "", impl_->addr.root, 0, {}, {}}, ec);

@@ -478,6 +478,15 @@ void node::join() {
 #endif
 }
 
+void node::leave() noexcept {
+  if (!impl_ || !impl_->joined || !impl_->running()) return;
+  try {
+    std::error_code ec;
+    impl_->ask(detail::leave_tag, std::chrono::seconds(1), ec);  // (its names are freed too)
+  } catch (...) {
+  }
+}
+
 namespace {
 
 // A frame of this handle (from /.node) to @p name on node @p dst (a view of the three strings).
