@@ -765,14 +765,7 @@ BOOST_AUTO_TEST_CASE(messages_sent_to_a_node_that_stopped_are_counted_unconfirme
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::stats_of(a).unconfirmed == 0; }, 5s));
   const auto a0 = procactor_test::stats_of(a);
   BOOST_TEST(a0.unconfirmed_at_down == 0u);
-  const pid_t gw = b.gateway_pid();
-  BOOST_TEST_REQUIRE(::kill(gw, SIGSTOP) == 0);
-  struct resume {  // (whatever fails below)
-    pid_t pid;
-    ~resume() { ::kill(pid, SIGCONT); }
-  } resume_gw{gw};
-  // (stopped for sure, every thread: a signal sent is not a process stopped)
-  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::all_threads_stopped(gw); }, 10s));
+  procactor_test::stopped_gateway frozen(b.gateway_pid());
   constexpr int lost = 50;
   for (int i = 0; i < lost; ++i) a.send("b:/tb/sink", std::to_string(i));
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return procactor_test::stats_of(a).sent - a0.sent >= lost; }, 5s));  // published

@@ -144,22 +144,7 @@ supervisor_spec spec_of_counter() {
 
 cluster::gateway_stats stats(tree& t) { return procactor_test::stats_of(*t.cluster_node()); }
 
-using procactor_test::all_threads_stopped;
-
-// A gateway stopped (SIGSTOP) for a while; continued when it goes out of scope at the latest.
-struct stopped_gateway {
-  pid_t pid;
-  bool stopped = true;
-  explicit stopped_gateway(pid_t p) : pid(p) {
-    ::kill(pid, SIGSTOP);
-    BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return all_threads_stopped(pid); }, 30s));
-  }
-  void resume() {
-    if (stopped) ::kill(pid, SIGCONT);
-    stopped = false;
-  }
-  ~stopped_gateway() { resume(); }
-};
+using procactor_test::stopped_gateway;
 
 void send_all(tree& from, const std::string& to, std::uint32_t first, std::uint32_t count, std::size_t pad) {
   const std::string padding(pad, 'x');

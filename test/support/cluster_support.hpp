@@ -32,6 +32,7 @@
 #include "procactor/testing.hpp"
 #include "support/nats_server.hpp"
 #include "support/netns.hpp"
+#include "support/process_state.hpp"
 
 namespace procactor_test {
 
@@ -109,6 +110,25 @@ inline bool raw_publish(const nats_server& srv, const std::string& subject, std:
   ::close(fd);
   return ok;
 }
+
+/// A gateway stopped (SIGSTOP) for a while, every thread of it stopped for sure (a signal sent is
+/// not a process stopped: a thread running on took and acknowledged frames, seen under load);
+/// continued when it goes out of scope at the latest.
+struct stopped_gateway {
+  pid_t pid;
+  bool stopped = true;
+  explicit stopped_gateway(pid_t p) : pid(p) {
+    ::kill(pid, SIGSTOP);
+    BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return all_threads_stopped(pid); }, std::chrono::seconds(30)));
+  }
+  stopped_gateway(const stopped_gateway&) = delete;
+  stopped_gateway& operator=(const stopped_gateway&) = delete;
+  void resume() {
+    if (stopped) ::kill(pid, SIGCONT);
+    stopped = false;
+  }
+  ~stopped_gateway() { resume(); }
+};
 
 /// What node @p n's gateway knows of @p who (nullopt: never seen, or no answer within 2 s).
 inline std::optional<procactor::cluster::member> member_of(procactor::cluster::node& n, const std::string& who) {

@@ -93,8 +93,6 @@ class nats_server {
 
   /// "nats://HOST:PORT".
   const std::string& url() const noexcept { return url_; }
-  /// "nats://HOST:PORT" of its route listener ("" when it was not started with --cluster).
-  const std::string& cluster_url() const noexcept { return cluster_url_; }
   /// What it logged so far.
   std::string log() const { return read_log(); }
   pid_t pid() const noexcept { return proc_ ? proc_->pid() : 0; }
@@ -153,11 +151,6 @@ class nats_server {
       const auto end = text.find('"', at);
       if (end == std::string::npos) continue;
       url_ = "nats://" + text.substr(at + scheme, end - at - scheme);
-      if (const auto c = text.find("\"cluster\":[\""); c != std::string::npos) {  // {"cluster":["nats://HOST:PORT"]}
-        const auto from = c + 12;
-        const auto to = text.find('"', from);
-        if (to != std::string::npos) cluster_url_ = text.substr(from, to - from);
-      }
       return true;
     }
     return false;
@@ -205,7 +198,6 @@ class nats_server {
   std::string host_;
   std::string dir_;
   std::string url_;
-  std::string cluster_url_;
   int inotify_ = -1;
   std::optional<procactor::process> proc_;
 };
