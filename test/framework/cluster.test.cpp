@@ -245,6 +245,43 @@ BOOST_AUTO_TEST_CASE(the_transit_ledger_counts_at_a_down_what_the_heartbeats_had
   BOOST_TEST(t.receipts().empty());
 }
 
+// Frames enter the ledger before their publish (gateway.cpp: the destination's leave may confirm
+// them before the publishing thread gets the lock again); those the NATS client refuses leave it,
+// unless the ledger has counted them meanwhile: each is counted once, unpublished or unconfirmed.
+BOOST_AUTO_TEST_CASE(frames_the_nats_client_refuses_leave_the_transit_ledger_unless_counted_there) {
+  procactor::cluster::detail::transit_ledger t;
+  t.sent("b", 7, 6);
+  const auto b7 = t.sent("b", 7, 4);
+  BOOST_TEST(t.withdraw("b", b7, 4) == 4u);  // refused: out again
+  BOOST_TEST(t.unconfirmed() == 6u);
+  t.confirmed("b", 7, 6);
+  BOOST_TEST(t.unconfirmed() == 0u);
+  BOOST_TEST(t.end_node("b", 7) == 0u);  // (the 4 refused are not counted again at the down)
+  const auto b8 = t.sent("b", 8, 3);
+  BOOST_TEST(t.end_node("b", 8) == 3u);     // counted at the down before the publish returned...
+  BOOST_TEST(t.withdraw("b", b8, 3) == 0u);  // ...so not unpublished as well
+  // sent to c/1, set aside when c/2 was heard: withdrawn from the set-aside frames
+  const auto c1 = t.sent("c", 1, 5);
+  t.confirmed("c", 2, 0);
+  BOOST_TEST(t.withdraw("c", c1, 2) == 2u);
+  BOOST_TEST(t.end_node("c", 1) == 3u);
+  // ...but not once c/1's down has taken them and c/3's heartbeat set aside c/2's frames
+  const auto c2 = t.sent("c", 2, 4);
+  BOOST_TEST(t.end_node("c", 1) == 0u);
+  t.confirmed("c", 3, 0);
+  BOOST_TEST(t.withdraw("c", c1, 1) == 0u);
+  BOOST_TEST(t.end_node("c", 2) == 4u);
+  BOOST_TEST(t.withdraw("c", c2, 4) == 0u);
+  // this node rejoined: what it had sent is counted there, and a new count for the same
+  // incarnation of d does not give it back
+  const auto d1 = t.sent("d", 1, 2);
+  BOOST_TEST(t.end_all() == 2u);
+  t.sent("d", 1, 5);
+  BOOST_TEST(t.withdraw("d", d1, 2) == 0u);
+  BOOST_TEST(t.unconfirmed() == 5u);
+  BOOST_TEST(t.withdraw("e", d1, 2) == 0u);  // (never sent)
+}
+
 BOOST_AUTO_TEST_CASE(a_new_incarnation_of_an_up_member_declares_the_old_one_down) {
   member_table table;
   auto& [m, t0, downs] = table;

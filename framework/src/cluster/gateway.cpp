@@ -199,7 +199,7 @@ struct gateway {
         main_out(c.addr, c.addr.root),
         in_out(c.addr, c.addr.root),
         batcher({}, [this](std::string_view node, const std::string& bytes, std::size_t frames, std::uint64_t src_inc,
-                           std::uint64_t dst_inc) { publish_batch(node, bytes, frames, src_inc, dst_inc); }),
+                           std::uint64_t dst_inc) { publish_counted(node, bytes, frames, src_inc, dst_inc); }),
         in_pack(in_out, delivery_wait),
         host_out(c.addr, c.addr.root),
         kids(c.opts.node, c.addr.root + gateway_path, kid_hooks()),
@@ -217,7 +217,7 @@ struct gateway {
         return;
       }
       todo.push_back([this, node = std::string(f.dst_node), b, s = f.src_inc, d = f.dst_inc](auto&) {
-        publish_counted(node, b, s, d);
+        publish_counted(node, b, 1, s, d);
       });
     };
     h.deliver = [this](const std::string& to, std::uint64_t tag, std::string bytes) {
@@ -317,38 +317,32 @@ struct gateway {
     }
   }
 
-  // The batcher's publish: one NATS message of @p frames frames (a batch, or a lone plain frame).
-  void publish_batch(std::string_view node, const std::string& bytes, std::size_t frames, std::uint64_t src_inc,
-                     std::uint64_t dst_inc) {
-    const natsStatus s = bytes.empty()        ? NATS_INVALID_ARG  // (the batcher could not encode them)
-                         : held_off()         ? NATS_NOT_PERMITTED
-                                              : natsConnection_Publish(nc, in_subject(cfg.opts.cluster, std::string(node)).c_str(),
-                                                                       bytes.data(), static_cast<int>(bytes.size()));
-    std::lock_guard lock(mu);
-    if (s != NATS_OK) {
-      st.unpublished += frames;
-      return;
-    }
-    st.sent += frames;
-    if (frames > 1) ++st.batches_sent;
-    sent_to(node, frames, src_inc, dst_inc);
-  }
+  // Where frames about to be published went (enter_transit): nowhere (to this node), counted at
+  // once after the publish, or into the transit ledger (`in_ledger`).
+  struct transit_entry {
+    enum { none, at_once, ledger } where = none;
+    transit_ledger::ticket in_ledger;
+  };
 
-  // Under mu: @p frames of this node's incarnation @p src_inc published to @p node for its
-  // incarnation @p dst_inc (0: any), into the transit ledger; or counted at once when no
-  // incarnation of @p node will take them (transit.hpp): sent under an earlier incarnation of this
-  // node (the others fence them), to a node not up (declared down since they were handed to the
-  // batcher, or never heard), or addressed to an incarnation it is no longer (dropped there as
-  // stale).
-  void sent_to(std::string_view node, std::uint64_t frames, std::uint64_t src_inc, std::uint64_t dst_inc) {
-    if (node == self) return;  // (never declared down: nothing to confirm)
+  // Under mu: @p frames of this node's incarnation @p src_inc about to be published to @p node for
+  // its incarnation @p dst_inc (0: any), into the transit ledger; or, when no incarnation of
+  // @p node will take them, to be counted at once (transit.hpp): sent under an earlier incarnation
+  // of this node (the others fence them), to a node not up (declared down since they were handed
+  // to the batcher, or never heard), or addressed to an incarnation it is no longer (dropped there
+  // as stale).
+  transit_entry enter_transit(std::string_view node, std::uint64_t frames, std::uint64_t src_inc,
+                              std::uint64_t dst_inc) {
+    transit_entry e;
+    if (node == self) return e;  // (never declared down: nothing to confirm)
     const std::uint64_t up = members.up_incarnation(node);
     if (src_inc != inc || up == 0 || (dst_inc != 0 && dst_inc != up)) {
-      st.unconfirmed_at_down += frames;
-      return;
+      e.where = transit_entry::at_once;
+      return e;
     }
-    transit.sent(node, up, frames);
+    e.where = transit_entry::ledger;
+    e.in_ledger = transit.sent(node, up, frames);
     st.unconfirmed = transit.unconfirmed();
+    return e;
   }
 
   // The main thread while the client reconnects (nats_down): it must not wait on the client.
@@ -359,13 +353,37 @@ struct gateway {
     return natsConnection_Publish(nc, subject.c_str(), bytes.data(), static_cast<int>(bytes.size())) == NATS_OK;
   }
 
-  // A frame to node @p node published, counted: `sent`, or `unpublished` when it cannot be
-  // encoded or the NATS client refuses it (no loss goes unseen).
-  void publish_counted(std::string_view node, const std::string& bytes, std::uint64_t src_inc, std::uint64_t dst_inc) {
-    const bool ok = publish(in_subject(cfg.opts.cluster, std::string(node)), bytes);
+  // @p frames frames of this node's incarnation @p src_inc to node @p node (for its incarnation
+  // @p dst_inc, 0: any), published as one NATS message (the batcher's batches and lone frames,
+  // and every other frame to a node) and counted: `sent`, or `unpublished` when they could not be
+  // encoded (@p bytes empty) or the NATS client refuses them (no loss goes unseen). The transit
+  // ledger takes them before the publish: the destination's receipts for them (its leave) may be
+  // handled before this thread gets mu back, and its down then must not miss them and count them
+  // lost. Refused, they leave the ledger again (what it counted meanwhile, at a down or a rejoin,
+  // stays counted there).
+  void publish_counted(std::string_view node, const std::string& bytes, std::uint64_t frames, std::uint64_t src_inc,
+                       std::uint64_t dst_inc) {
+    const std::string subject = in_subject(cfg.opts.cluster, std::string(node));
+    transit_entry entry;
+    bool ok = !bytes.empty() && !held_off();
+    if (ok) {
+      std::lock_guard lock(mu);
+      entry = enter_transit(node, frames, src_inc, dst_inc);
+    }
+    ok = ok && natsConnection_Publish(nc, subject.c_str(), bytes.data(), static_cast<int>(bytes.size())) == NATS_OK;
     std::lock_guard lock(mu);
-    ++(ok ? st.sent : st.unpublished);
-    if (ok) sent_to(node, 1, src_inc, dst_inc);
+    if (ok) {
+      st.sent += frames;
+      if (frames > 1) ++st.batches_sent;
+      if (entry.where == transit_entry::at_once) st.unconfirmed_at_down += frames;
+      return;
+    }
+    std::uint64_t unpublished = frames;
+    if (entry.where == transit_entry::ledger) {
+      unpublished = transit.withdraw(node, entry.in_ledger, frames);
+      st.unconfirmed = transit.unconfirmed();
+    }
+    st.unpublished += unpublished;
   }
 
   void publish_frame(const wire::frame_view& f) {
@@ -375,7 +393,7 @@ struct gateway {
       ++st.unpublished;
       return;
     }
-    publish_counted(f.dst_node, bytes, f.src_inc, f.dst_inc);
+    publish_counted(f.dst_node, bytes, 1, f.src_inc, f.dst_inc);
   }
 
   // A local envelope to @p to (best effort within delivery_wait): false if not delivered.
@@ -828,6 +846,19 @@ struct gateway {
       case wire::kind::down: {
         watch_actions acts;
         if (f->kind == wire::kind::watch) {
+          // under mu: a watch admitted for an incarnation this node has left since, or from a
+          // watcher's node declared down since (its fence is set under mu before the check hands
+          // its down to the watch table), is dropped: it would outlive that down, a link that
+          // never fires
+          std::lock_guard lock(mu);
+          if (my_inc != inc) {
+            ++st.stale_dropped;
+            return;
+          }
+          if (members.is_fenced(f->src_node, f->src_inc)) {
+            ++fenced_extra;
+            return;
+          }
           watches.on_watch(f->src_node, f->src_inc, f->corr, f->tag, f->from, f->to, acts);
         } else {
           watches.on_down(f->src_node, f->src_inc, f->corr, f->timeout_ms, f->payload, acts);
@@ -846,6 +877,13 @@ struct gateway {
           // origin placed it again when it saw that incarnation down), beside the one it placed
           if (my_inc != inc) {
             ++st.stale_dropped;
+            return;
+          }
+          // from an origin (or host) declared down since it was admitted: its down has been, or
+          // will be, handled (kids.on_node_down) without this frame; a spawn would start a child
+          // that nothing stops
+          if (members.is_fenced(f->src_node, f->src_inc)) {
+            ++fenced_extra;
             return;
           }
           kids.on_frame(*f, my_inc);

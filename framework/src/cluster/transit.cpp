@@ -6,13 +6,33 @@
 
 namespace procactor::cluster::detail {
 
-void transit_ledger::sent(std::string_view node, std::uint64_t inc, std::uint64_t frames) {
+transit_ledger::ticket transit_ledger::sent(std::string_view node, std::uint64_t inc, std::uint64_t frames) {
   auto it = to_.find(node);
-  if (it == to_.end()) it = to_.emplace(std::string(node), out_count{}).first;
+  if (it == to_.end()) {
+    it = to_.emplace(std::string(node), out_count{}).first;
+    it->second.serial = ++serials_;
+  }
   update(it->second, [&](out_count& c) {
     move_to(c, inc);
     c.sent += frames;
   });
+  return ticket{it->second.serial, it->second.phase};
+}
+
+std::uint64_t transit_ledger::withdraw(std::string_view node, const ticket& t, std::uint64_t frames) {
+  auto it = to_.find(node);
+  // (its count ended, and perhaps began again: they were counted with the one that ended)
+  if (it == to_.end() || it->second.serial != t.serial) return 0;
+  std::uint64_t n = 0;
+  update(it->second, [&](out_count& c) {
+    // under the incarnation counted now, or set aside when the next was heard (unless that one's
+    // end_node has taken them, or a later one's set-aside frames joined them: then they stay)
+    std::uint64_t* from = c.phase == t.phase ? &c.sent : c.phase == t.phase + 1 ? &c.earlier : nullptr;
+    if (!from) return;
+    n = std::min(frames, *from);
+    *from -= n;
+  });
+  return n;
 }
 
 void transit_ledger::confirmed(std::string_view node, std::uint64_t node_inc, std::uint64_t frames) {
@@ -29,6 +49,7 @@ void transit_ledger::move_to(out_count& c, std::uint64_t inc) {
     c.earlier += c.open();
     c.sent = 0;
     c.confirmed = 0;
+    ++c.phase;
   }
   c.inc = inc;
 }

@@ -29,12 +29,23 @@ namespace procactor::cluster::detail {
 
 class transit_ledger {
  public:
-  /// Sender side: @p frames published to node @p node, whose incarnation @p inc is up (as
-  /// membership has it). The first frames for a new incarnation set aside what the previous one
-  /// had not confirmed (for end_node of that one). Frames no incarnation of the destination will
-  /// take (to a node not up, addressed to an incarnation it no longer is, or sent under an earlier
-  /// incarnation of this node) are the caller's to count at once: they never enter the ledger.
-  void sent(std::string_view node, std::uint64_t inc, std::uint64_t frames);
+  /// Where sent() entered frames: for withdraw().
+  struct ticket {
+    std::uint64_t serial = 0;  // the destination's count (a new one after its end)
+    std::uint64_t phase = 0;   // its incarnations heard before (one more: set aside as `earlier`)
+  };
+  /// Sender side: @p frames about to be published to node @p node, whose incarnation @p inc is up
+  /// (as membership has it): entered before the publish, as the destination may confirm them
+  /// before the publisher would get back. The first frames for a new incarnation set aside what
+  /// the previous one had not confirmed (for end_node of that one). Frames no incarnation of the
+  /// destination will take (to a node not up, addressed to an incarnation it no longer is, or sent
+  /// under an earlier incarnation of this node) are the caller's to count at once: they never
+  /// enter the ledger.
+  ticket sent(std::string_view node, std::uint64_t inc, std::uint64_t frames);
+  /// Sender side: @p frames entered by sent() (@p t) were not published after all (the NATS
+  /// client refused them). Returns how many left the ledger: fewer (or none) when it has counted
+  /// them meanwhile (that incarnation ended, this node rejoined), and they stay counted there.
+  std::uint64_t withdraw(std::string_view node, const ticket& t, std::uint64_t frames);
   /// Sender side: node @p node's heartbeat, from its incarnation @p node_inc (the one membership
   /// has up), says it took @p frames frames from this node's current incarnation (its line in the
   /// heartbeat's receipts; 0 when it has none). A heartbeat of another incarnation than the
@@ -69,6 +80,8 @@ class transit_ledger {
     std::uint64_t confirmed = 0;
     std::uint64_t inc = 0;  // the destination's incarnation the confirmation came from (0: none yet)
     std::uint64_t earlier = 0;  // unconfirmed by the incarnation before inc (not yet declared down)
+    std::uint64_t serial = 0;   // (ticket)
+    std::uint64_t phase = 0;    // incarnations moved on from (ticket)
     std::uint64_t open() const { return sent > confirmed ? sent - confirmed : 0; }
   };
   // @p c counts for incarnation @p inc from now on (another's open frames go to `earlier`).
@@ -82,6 +95,7 @@ class transit_ledger {
   }
   std::map<std::string, out_count, std::less<>> to_;
   std::uint64_t open_ = 0;
+  std::uint64_t serials_ = 0;
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>, std::less<>> from_;  // node -> (inc, frames)
 };
 
