@@ -446,10 +446,20 @@ struct names::impl {
     std::uint64_t rev = 0;
     const natsStatus s = kvStore_CreateString(&rev, kv_work, name.c_str(), value.c_str());
     if (s == NATS_OK) {
+      bool rejoined = false;
       {
         std::lock_guard lock(mu);
         apply(name, rev, true, value);
-        mine[name] = mine_t{my_inc, rev};
+        // this node rejoined while the bucket took it: on_rejoin (the gateway's thread) freed the
+        // old incarnation's names without this one, which names an incarnation gone
+        rejoined = inc != my_inc;
+        if (!rejoined) mine[name] = mine_t{my_inc, rev};
+      }
+      if (rejoined) {
+        delete_all(js_work, {{name, rev}}, "node " + self + " rejoined while it was registered");
+        answer(requester, "busy", "cannot register " + name + ": node " + self +
+                                      " rejoined as a new incarnation meanwhile; try again");
+        return;
       }
       answer(requester, "ok", address);
       return;
