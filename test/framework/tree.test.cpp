@@ -543,6 +543,49 @@ BOOST_AUTO_TEST_CASE(a_temporary_child_that_ended_takes_no_more_mail) {
   t.join();
 }
 
+// Mail lost with its mailbox is counted (tree::left_unread): echo is held in a handler (hold),
+// with 5 messages queued behind; it is killed (its brutal shutdown), and its mailbox removed with
+// them. The held message, taken and never handled, is the mailbox's `lost` when its supervisor
+// sees the death (logged "1 message(s) lost with /app/echo"), and unread only when nobody did.
+namespace {
+void hold_with_five_queued(tree& t) {
+  t.send("echo", hold{0});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return t.stats("echo").dequeued == 1u; }, 10s));
+  for (int i = 0; i < 5; ++i) t.send("echo", std::string("left ") + std::to_string(i));
+  BOOST_TEST_REQUIRE(t.stats("echo").depth == 5u);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(messages_left_in_the_mailboxes_when_the_tree_ends_are_counted) {
+  auto t = tree::start("app", one_echo());
+  hold_with_five_queued(t);
+  BOOST_TEST(t.left_unread() == 0u);
+  t.stop();
+  t.join();
+  BOOST_TEST(t.left_unread() == 5u);  // counted by the root as it removed the mailboxes
+}
+
+BOOST_AUTO_TEST_CASE(messages_left_in_the_mailbox_of_a_terminated_actor_are_counted_once) {
+  auto t = tree::start("app", one_echo());
+  hold_with_five_queued(t);
+  std::error_code ec;
+  (void)t.terminate_child("echo", 10s, ec);  // (brutal: killed in its handler)
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  BOOST_TEST(t.left_unread() == 5u);  // counted when its mailbox went
+  t.stop();
+  t.join();
+  BOOST_TEST(t.left_unread() == 5u);  // not again at the end
+}
+
+BOOST_AUTO_TEST_CASE(messages_left_in_the_mailboxes_of_a_tree_whose_root_was_killed_are_counted_by_the_handle) {
+  auto t = tree::start("app", one_echo());
+  hold_with_five_queued(t);
+  BOOST_TEST_REQUIRE(::kill(t.root_pid(), SIGKILL) == 0);
+  std::error_code ec;
+  t.join(ec);
+  BOOST_TEST(t.left_unread() == 6u);  // the 5, and the held one (no supervisor saw echo die)
+}
+
 BOOST_AUTO_TEST_CASE(destroying_a_running_tree_stops_it_without_throwing) {
   pid_t root = 0;
   {

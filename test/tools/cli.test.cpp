@@ -400,6 +400,7 @@ BOOST_AUTO_TEST_CASE(metrics_is_valid_prometheus_text_with_the_counters) {
   BOOST_TEST(r.out.find("procactor_mailbox_handled_total{tree=\"" + name + "\",actor=\"/app/sink\"} 3\n") != std::string::npos,
              r.out);
   BOOST_TEST(r.out.find("procactor_tree_up{tree=\"" + name + "\"} 1\n") != std::string::npos);
+  BOOST_TEST(r.out.find("procactor_tree_left_unread_total{tree=\"" + name + "\"} 0\n") != std::string::npos);  // (none lost)
 }
 
 BOOST_AUTO_TEST_CASE(gc_removes_what_a_dead_owner_left_and_a_dry_run_removes_nothing) {

@@ -259,6 +259,14 @@ class tree {
   std::uint64_t root_restarts() const noexcept;
   /// How many messages sent with route() were reported dropped on the way (see route()).
   std::uint64_t undelivered_count() const noexcept;
+  /// How many messages were lost unread in mailboxes removed with their actor: queued (or taken
+  /// and not handled) in the mailbox of an actor that ended for good or was terminated, counted
+  /// by its supervisor then; and in every actor's mailbox when the tree ended (stopped, its root
+  /// given up), counted by the root as it removes them (or by this handle, after a root that was
+  /// killed). Each is also logged (event `messages_lost`). Readable after the tree has ended; 0
+  /// for an empty handle or a tree without a registry. Mail kept for an actor's next incarnation
+  /// is not lost and not counted.
+  std::uint64_t left_unread() const noexcept;
 
   /// Takes up to @p max letters out of the tree's dead-letter queue, oldest first: the messages
   /// at-least-once actors gave up on (child_spec::with_delivery) that had no dead-letter path, or

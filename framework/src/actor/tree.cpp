@@ -428,7 +428,13 @@ struct tree::impl {
       detail::containment::kill_cgroup(detail::containment::tree_cgroup_dir(addr.prefix), std::chrono::seconds(5));
     } catch (...) {
     }
-    wire::remove_tree_mailboxes(addr.prefix, "", true);
+    // (a root that ended in order removed them and counted what they held: then nothing is left)
+    if (const std::uint64_t left = wire::remove_tree_mailboxes(addr.prefix, "", true)) {
+      if (reg) reg->add_left_unread(left);
+      detail::log_event(log_level::warn, "messages_lost", "", addr.root,
+                        std::to_string(left) + " message(s) left unread in the mailboxes of the tree when it ended",
+                        {{"count", std::to_string(left)}});
+    }
     std::lock_guard lock(send_mu);
     out.clear();
   }
@@ -1181,6 +1187,8 @@ std::optional<exit_reason> tree::join(std::chrono::milliseconds timeout, std::er
 }
 
 std::uint64_t tree::undelivered_count() const noexcept { return impl_ ? impl_->undelivered.load() : 0; }
+
+std::uint64_t tree::left_unread() const noexcept { return impl_ && impl_->reg ? impl_->reg->left_unread() : 0; }
 
 pid_t tree::root_pid() const noexcept { return impl_ ? impl_->root_pid.load() : 0; }
 

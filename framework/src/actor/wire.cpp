@@ -247,8 +247,10 @@ std::string mailbox_name(const std::string& tree_prefix, const std::string& path
   return ipc::keyed_name(tree_prefix, path);  // keyed by the tree's secret: not guessable from /dev/shm
 }
 
-void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep, bool with_registry) noexcept {
+std::uint64_t remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep, bool with_registry) noexcept {
+  std::uint64_t left = 0;
   try {
+    const std::string client = mailbox_name(tree_prefix, client_path);
     for (const auto& name : list_ipc_objects()) {
       if (name.rfind(tree_prefix + ".", 0) != 0 || (!keep.empty() && name.rfind(keep, 0) == 0)) continue;
       // the tree's registry, and a pool's counters (<prefix>.pool): the tree handle's
@@ -258,12 +260,23 @@ void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& ke
         continue;
       }
       // the tree's dead-letter queue (<prefix>.dlq.q/.ctl/.bell): the tree handle's, like the
-      // registry: it outlives a root supervisor that ends (and is restarted)
-      if (name.rfind(tree_prefix + ".dlq.", 0) == 0 && !with_registry) continue;
-      ipc::remove_mailbox(name.substr(0, name.rfind('.')));  // strip .q / .ctl / .bell
+      // registry: it outlives a root supervisor that ends (and is restarted); its letters are
+      // the handle's to read, not lost
+      const bool dlq = name.rfind(tree_prefix + ".dlq.", 0) == 0;
+      if (dlq && !with_registry) continue;
+      const std::string base = name.substr(0, name.rfind('.'));  // strip .q / .ctl / .bell
+      // what an actor's mailbox still holds, read from its control block before the first of
+      // its objects listed removes them all (so once per mailbox); a parked one has none (it was
+      // emptied when parked), the tree handle's own holds no actor's mail
+      if (!dlq && base != client) {
+        std::error_code ec;
+        if (auto st = ipc::peek_stats(base, ec)) left += st->depth + st->pending;
+      }
+      ipc::remove_mailbox(base);
     }
   } catch (...) {
   }
+  return left;
 }
 
 std::string down_mark(std::uint64_t restarts, std::uint64_t dequeued) {

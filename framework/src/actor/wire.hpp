@@ -175,7 +175,10 @@ std::string mailbox_name(const std::string& tree_prefix, const std::string& path
 /// ("" keeps none): also those whose supervisor was SIGKILLed before it could remove them.
 /// With @p with_registry, the tree's registry (<prefix>.reg) and dead-letter queue (<prefix>.dlq) too: when the tree ends for good (its
 /// owner gone); a root that ends may be restarted by its handle and publish there again.
-void remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep, bool with_registry = false) noexcept;
+/// Returns the messages the actors' mailboxes still held (queued, or taken and not handled):
+/// lost with them (the dead-letter queue's letters and the tree handle's mailbox not counted).
+std::uint64_t remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep,
+                                    bool with_registry = false) noexcept;
 
 /// True if @p path is @p ancestor or below it.
 bool is_under(std::string_view path, std::string_view ancestor) noexcept;

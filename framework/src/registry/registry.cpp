@@ -59,6 +59,7 @@ struct header {
   u64 started_ns;
   text<128> name;
   text<96> prefix;
+  std::atomic<u64> left_unread;  // messages in mailboxes removed with them (publisher::add_left_unread)
 };
 constexpr std::size_t header_size = 4096;
 static_assert(sizeof(header) <= header_size);
@@ -354,6 +355,14 @@ void publisher::write(int slot, const node_fields& f) noexcept {
   end_write(e.seq, w);
 }
 
+void publisher::add_left_unread(std::uint64_t n) noexcept {
+  impl_->h->left_unread.fetch_add(n, std::memory_order_relaxed);
+}
+
+std::uint64_t publisher::left_unread() const noexcept {
+  return impl_->h->left_unread.load(std::memory_order_relaxed);
+}
+
 void publisher::post(event_kind k, std::string_view path, std::string_view detail) noexcept {
   header& h = *impl_->h;
   const u64 n = h.event_next.fetch_add(1, std::memory_order_acq_rel);
@@ -468,6 +477,7 @@ std::optional<snapshot> read(const std::string& file, std::error_code& ec, bool 
     s.started_ns = ld(hp->started_ns);
     s.capacity = cap;
     s.dropped = hp->dropped.load(std::memory_order_relaxed);
+    s.left_unread = hp->left_unread.load(std::memory_order_relaxed);
     // the root fields under their sequence: a copy is consistent when a second read of the sequence
     // gives the same even value
     for (int a = 0; a < read_attempts; ++a) {

@@ -80,6 +80,7 @@ struct snapshot {
   std::uint64_t started_ns = 0;  // wall clock
   std::uint32_t capacity = 0;
   std::uint32_t dropped = 0;  // nodes that found the table full
+  std::uint64_t left_unread = 0;  // messages left in mailboxes the tree removed (publisher::add_left_unread)
   std::vector<node> nodes;
   std::vector<event> events;  // oldest first
   /// Whether the root process recorded here still runs (same pid and start time).
@@ -111,6 +112,11 @@ class publisher {
   int claim(std::string_view path) noexcept;
   /// Publishes @p f in slot @p slot (no-op for -1).
   void write(int slot, const node_fields& f) noexcept;
+  /// Counts @p n messages left unread in mailboxes the tree removed (any process of the tree:
+  /// one atomic add in the shared header). See tree::left_unread().
+  void add_left_unread(std::uint64_t n) noexcept;
+  /// The count so far (readable by the handle after the tree has ended).
+  std::uint64_t left_unread() const noexcept;
   /// Appends an event to the ring (the oldest is overwritten).
   void post(event_kind k, std::string_view path, std::string_view detail) noexcept;
 

@@ -43,4 +43,8 @@ void publish_event(registry::event_kind k, const std::string& path, const std::s
   if (registry::publisher* p = registry::active()) p->post(k, path, detail);
 }
 
+void publish_left_unread(std::uint64_t n) noexcept {
+  if (registry::publisher* p = registry::active(); p && n) p->add_left_unread(n);
+}
+
 }  // namespace procactor::detail

@@ -3,6 +3,7 @@
 // itself: one rewrite of the child's entry per lifecycle step, and an event for restarts, abnormal
 // exits and give-ups. A no-op when the process has no registry (registry::active() is null).
 
+#include <cstdint>
 #include <string>
 #include <sys/types.h>
 
@@ -17,6 +18,8 @@ struct child;
 void publish_child(const child& c, registry::node_state st) noexcept;
 /// Publishes a supervisor's own entry (the root's: nobody above it does).
 void publish_supervisor(const std::string& path, pid_t pid, registry::node_state st) noexcept;
+/// Counts @p n messages left unread in mailboxes removed with them (tree::left_unread()).
+void publish_left_unread(std::uint64_t n) noexcept;
 /// Appends an event about @p path.
 void publish_event(registry::event_kind k, const std::string& path, const std::string& detail) noexcept;
 

@@ -130,7 +130,12 @@ int supervisor::run() {
     }
     containment::kill_children(std::chrono::seconds(5));  // our children, then orphans as they come
     containment::kill_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
-    wire::remove_tree_mailboxes(addr_.prefix, "", true);
+    // (nobody is left to read a count: logged)
+    if (const std::uint64_t left = wire::remove_tree_mailboxes(addr_.prefix, "", true)) {
+      log_event(log_level::warn, "messages_lost", path_, "",
+                std::to_string(left) + " message(s) left unread in the mailboxes of the tree when its owner died",
+                {{"count", std::to_string(left)}});
+    }
     std::fflush(nullptr);
     ::_exit(1);
   };
@@ -439,6 +444,7 @@ void supervisor::on_child_exit(std::size_t i) {
 
 void supervisor::log_retired_loss(const child& c, std::uint64_t lost, const char* why) {
   if (!lost) return;
+  publish_left_unread(lost);
   log_event(log_level::warn, "messages_lost", path_, c.path,
             std::to_string(lost) + " message(s) lost with " + c.path + " (" + why + ")",
             {{"count", std::to_string(lost)}});
@@ -676,8 +682,16 @@ void supervisor::finish() {
     // the cgroup itself is removed by the tree handle once it has reaped us (leaving it costs a
     // grace period); a handle that died meanwhile is seen by on_owner_gone, which removes it
     containment::kill_others_in_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
-    // all but the tree handle's own mailbox, which the handle removes
-    wire::remove_tree_mailboxes(addr_.prefix, wire::mailbox_name(addr_.prefix, wire::client_path));
+    // all but the tree handle's own mailbox, which the handle removes; what the actors' still
+    // held is lost with them, and counted
+    const std::uint64_t left =
+        wire::remove_tree_mailboxes(addr_.prefix, wire::mailbox_name(addr_.prefix, wire::client_path));
+    if (left) {
+      publish_left_unread(left);
+      log_event(log_level::warn, "messages_lost", path_, "",
+                std::to_string(left) + " message(s) left unread in the mailboxes of the tree when it ended",
+                {{"count", std::to_string(left)}});
+    }
   }
   io_.stop();
 }
