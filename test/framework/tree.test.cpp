@@ -129,6 +129,19 @@ class echo : public actor {
   std::string last_;
 };
 
+// Sends n strings to /app/echo in one handler turn: the first alone, the rest packed in one slot.
+struct burst_q {
+  int n;
+};
+class burst : public actor {
+ public:
+  burst() {
+    on<burst_q>([this](const burst_q& b) {
+      for (int i = 0; i < b.n; ++i) send("/app/echo", std::string("burst ") + std::to_string(i));
+    });
+  }
+};
+
 // Starts `sleep 300` of its own (fork + exec, optionally in a new session) and answers its pid.
 struct start_sleeper {
   bool new_session;
@@ -575,6 +588,23 @@ BOOST_AUTO_TEST_CASE(messages_left_in_the_mailbox_of_a_terminated_actor_are_coun
   t.stop();
   t.join();
   BOOST_TEST(t.left_unread() == 5u);  // not again at the end
+}
+
+// Counted in messages, not mailbox slots: 10 sent in one handler turn take 2 slots.
+BOOST_AUTO_TEST_CASE(messages_left_in_a_retired_mailbox_are_counted_in_messages_not_slots) {
+  supervisor_spec sp = one_echo();
+  sp.children.push_back(child_spec::of<burst>("burst"));
+  auto t = tree::start("app", sp);
+  t.send("echo", hold{0});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return t.stats("echo").dequeued == 1u; }, 10s));
+  t.send("burst", burst_q{10});
+  BOOST_TEST_REQUIRE(procactor::testing::wait_until([&] { return t.stats("echo").depth == 10u; }, 10s));
+  std::error_code ec;
+  (void)t.terminate_child("echo", 10s, ec);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  BOOST_TEST(t.left_unread() == 10u);
+  t.stop();
+  t.join();
 }
 
 BOOST_AUTO_TEST_CASE(messages_left_in_the_mailboxes_of_a_tree_whose_root_was_killed_are_counted_by_the_handle) {

@@ -45,7 +45,7 @@ std::string metrics_text(const std::vector<tree_view>& trees) {
   head({"procactor_tree_uptime_seconds", "gauge", "Seconds since the tree started."});
   for (const auto& t : trees) sample("procactor_tree_uptime_seconds", "tree=\"" + escape(t.reg.name) + "\"", t.uptime_s);
   head({"procactor_tree_left_unread_total", "counter",
-        "Messages lost unread in mailboxes removed with their actor (ended for good, terminated)."});
+        "Messages lost unread in mailboxes removed with their actor (ended for good, terminated; at the tree's end)."});
   for (const auto& t : trees) {
     sample("procactor_tree_left_unread_total", "tree=\"" + escape(t.reg.name) + "\"", static_cast<double>(t.reg.left_unread));
   }

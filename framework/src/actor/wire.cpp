@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <cstdio>
@@ -250,7 +251,8 @@ std::string mailbox_name(const std::string& tree_prefix, const std::string& path
 std::uint64_t remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep, bool with_registry) noexcept {
   std::uint64_t left = 0;
   try {
-    const std::string client = mailbox_name(tree_prefix, client_path);
+    const std::string uncounted[] = {mailbox_name(tree_prefix, client_path), mailbox_name(tree_prefix, gateway_path),
+                                     mailbox_name(tree_prefix, node_client_path)};
     for (const auto& name : list_ipc_objects()) {
       if (name.rfind(tree_prefix + ".", 0) != 0 || (!keep.empty() && name.rfind(keep, 0) == 0)) continue;
       // the tree's registry, and a pool's counters (<prefix>.pool): the tree handle's
@@ -266,9 +268,9 @@ std::uint64_t remove_tree_mailboxes(const std::string& tree_prefix, const std::s
       if (dlq && !with_registry) continue;
       const std::string base = name.substr(0, name.rfind('.'));  // strip .q / .ctl / .bell
       // what an actor's mailbox still holds, read from its control block before the first of
-      // its objects listed removes them all (so once per mailbox); a parked one has none (it was
-      // emptied when parked), the tree handle's own holds no actor's mail
-      if (!dlq && base != client) {
+      // its objects listed removes them all (so once per mailbox); a parked one has no control
+      // block (its mail was counted when it was retired)
+      if (!dlq && std::find(std::begin(uncounted), std::end(uncounted), base) == std::end(uncounted)) {
         std::error_code ec;
         if (auto st = ipc::peek_stats(base, ec)) left += st->depth + st->pending;
       }

@@ -112,6 +112,10 @@ std::optional<down_info> parse_down_mark(std::string_view payload) noexcept;
 
 /// Path of the tree handle's own mailbox and pipe end.
 inline constexpr const char* client_path = "/.client";
+// A cluster node's mailboxes in the tree (cluster/gateway.hpp): no actor's, not counted by
+// remove_tree_mailboxes.
+inline constexpr const char* gateway_path = "/.gateway";
+inline constexpr const char* node_client_path = "/.node";  // the node handle's replies
 
 /// One frame on a supervisor pipe (one connection message), binary, host byte order:
 ///
@@ -175,8 +179,10 @@ std::string mailbox_name(const std::string& tree_prefix, const std::string& path
 /// ("" keeps none): also those whose supervisor was SIGKILLed before it could remove them.
 /// With @p with_registry, the tree's registry (<prefix>.reg) and dead-letter queue (<prefix>.dlq) too: when the tree ends for good (its
 /// owner gone); a root that ends may be restarted by its handle and publish there again.
-/// Returns the messages the actors' mailboxes still held (queued, or taken and not handled):
-/// lost with them (the dead-letter queue's letters and the tree handle's mailbox not counted).
+/// Returns the messages the actors' mailboxes still held (queued, or taken and neither handled
+/// nor counted): lost with them. Not counted: the dead-letter queue's letters (the handle reads
+/// them), the tree handle's mailbox, a cluster node's gateway inbox and handle mailbox (the
+/// gateway counts its own), and a parked mailbox (no control block: counted when retired).
 std::uint64_t remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep,
                                     bool with_registry = false) noexcept;
 

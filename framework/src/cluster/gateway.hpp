@@ -26,14 +26,15 @@
 #include <string>
 
 #include "actor/addressing.hpp"
+#include "actor/wire.hpp"
 #include "ipc/mailbox.hpp"
 #include "procactor/cluster.hpp"
 #include "procactor/connection.hpp"
 
 namespace procactor::cluster::detail {
 
-inline constexpr const char* gateway_path = "/.gateway";
-inline constexpr const char* node_client_path = "/.node";  // the node handle's replies
+inline constexpr const char* gateway_path = procactor::wire::gateway_path;
+inline constexpr const char* node_client_path = procactor::wire::node_client_path;  // the node handle's replies
 inline constexpr std::uint64_t outbound_tag = 0x7063'6c75'7374'6572;  // "pcluster"
 inline constexpr std::uint64_t members_tag = outbound_tag + 1;
 inline constexpr std::uint64_t stats_tag = outbound_tag + 2;

@@ -314,7 +314,7 @@ struct names::impl {
   // Deletes each (name, revision) given, conditioned; logs what it removed.
   void delete_all(jsCtx* js, const std::vector<std::pair<std::string, std::uint64_t>>& which, const std::string& because) {
     for (const auto& [name, rev] : which) {
-      mark_alive();  // (on the gateway's main thread: each may wait 250 ms for JetStream)
+      mark_alive();  // (each may wait 250 ms for JetStream: on the gateway's main thread, it says it is alive)
       bool conflict = false;
       std::string why;
       if (delete_if(js, name, rev, conflict, why)) {

@@ -182,9 +182,9 @@ std::uint64_t retire_mailbox(child& c, mailbox_pool* pool) noexcept {
   if (!c.box) return 0;
   c.box->close();  // senders holding it open see `closed` and learn the actor is gone
   // Senders re-check `closed` under the queue's lock: once this takes that lock, none adds more.
-  std::error_code ec;
-  std::uint64_t left = c.box->size(ec);
-  left += c.box->account_journal_lost();  // at-least-once: taken, not acked, never run again
+  // messages, not slots (a packed slot holds several): enqueued - dequeued, exact once closed
+  std::uint64_t left = c.box->stats().depth;
+  left += c.box->account_journal_lost();  // at-least-once: taken, not acked, never run again (counted `lost` too)
   if (pool && !pool->prefix.empty()) {
     pool->put(std::move(c.box));  // its names go: senders that open it by name find no actor
     return left;
