@@ -734,6 +734,22 @@ struct gateway {
     return members.is_fenced(outer.src_node, outer.src_inc);
   }
 
+  // Under mu: whether frame @p f, admitted by on_inbound for this node's incarnation @p my_inc,
+  // is outdated since (counted, then dropped by the caller): this node rejoined between the
+  // admission and now (or within its batch), or its sender was declared down meanwhile (its down
+  // is handled without it).
+  bool outdated(const wire::frame_view& f, std::uint64_t my_inc) {
+    if (my_inc != inc) {
+      ++st.stale_dropped;
+      return true;
+    }
+    if (members.is_fenced(f.src_node, f.src_inc)) {
+      ++fenced_extra;
+      return true;
+    }
+    return false;
+  }
+
   // One frame from another node (or this one), admitted by on_inbound.
   void dispatch(const wire::frame_view& fr, procactor::detail::mail_sender& out, std::uint64_t my_inc,
                 acks_owed* ack = nullptr) {
@@ -846,19 +862,10 @@ struct gateway {
       case wire::kind::down: {
         watch_actions acts;
         if (f->kind == wire::kind::watch) {
-          // under mu: a watch admitted for an incarnation this node has left since, or from a
-          // watcher's node declared down since (its fence is set under mu before the check hands
-          // its down to the watch table), is dropped: it would outlive that down, a link that
-          // never fires
+          // under mu: a watch that would outlive the down of its watcher's node (the check hands
+          // it to the watch table after the fence is set under mu): a link that never fires
           std::lock_guard lock(mu);
-          if (my_inc != inc) {
-            ++st.stale_dropped;
-            return;
-          }
-          if (members.is_fenced(f->src_node, f->src_inc)) {
-            ++fenced_extra;
-            return;
-          }
+          if (outdated(*f, my_inc)) return;
           watches.on_watch(f->src_node, f->src_inc, f->corr, f->tag, f->from, f->to, acts);
         } else {
           watches.on_down(f->src_node, f->src_inc, f->corr, f->timeout_ms, f->payload, acts);
@@ -872,20 +879,11 @@ struct gateway {
       case wire::kind::child_stop:
         {
           std::lock_guard lock(mu);
-          // Admitted for an incarnation this node has left since (a rejoin between the admission
-          // and here, or within a batch): a spawn would start a child no origin knows of (its
-          // origin placed it again when it saw that incarnation down), beside the one it placed
-          if (my_inc != inc) {
-            ++st.stale_dropped;
-            return;
-          }
-          // from an origin (or host) declared down since it was admitted: its down has been, or
-          // will be, handled (kids.on_node_down) without this frame; a spawn would start a child
-          // that nothing stops
-          if (members.is_fenced(f->src_node, f->src_inc)) {
-            ++fenced_extra;
-            return;
-          }
+          // a spawn for an incarnation this node has left would start a child no origin knows of
+          // (it placed it again when it saw that incarnation down), beside the one it placed; one
+          // from an origin declared down, a child that nothing stops (kids.on_node_down has run,
+          // or runs, without it)
+          if (outdated(*f, my_inc)) return;
           kids.on_frame(*f, my_inc);
         }
         run_todo(out);
