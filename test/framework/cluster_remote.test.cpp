@@ -664,4 +664,39 @@ BOOST_AUTO_TEST_CASE(what_an_actor_sends_to_other_nodes_while_its_node_joins_goe
   tb.join();
 }
 
+// A root supervisor that gives up and is restarted by its tree handle (tree_options::root_restarts)
+// leaves its node's mailboxes (the gateway's inbox, the node handle's) where they are: the node
+// goes on, and the next root's actors reach other nodes through it, as the first root's did.
+BOOST_AUTO_TEST_CASE(a_root_restarted_by_its_handle_leaves_its_actors_the_way_to_other_nodes,
+                     *boost::unit_test::precondition(nats_precondition{})) {
+  procactor_test::nats_server srv;
+  auto tb = tree::start("rrb", b_spec(), {}, options(srv, "b"));
+  supervisor_spec sa = a_spec();
+  sa.max_restarts = 0;  // the asker's crash makes the root give up
+  procactor::tree_options to;
+  to.root_restarts = 1;
+  auto ta = tree::start("rra", sa, to, options(srv, "a"));
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(ta, "b"); }, 5s));
+  ta.send("asker", ask{"b:/rrb/echo", "before"});
+  BOOST_TEST(next(ta) == "before from /.gateway");
+  const pid_t first_root = ta.root_pid();
+  ta.send("asker", crash_q{0});
+  BOOST_TEST_REQUIRE(
+      procactor_test::wait_until([&] { return ta.running() && ta.root_restarts() == 1u && ta.root_pid() != first_root; }, 10s));
+  // (the asker of the new root: its first request may race its start)
+  std::string got;
+  BOOST_TEST(procactor_test::wait_until(
+      [&] {
+        std::error_code ec;
+        ta.send("asker", ask{"b:/rrb/echo", "after"}, 1s, ec);
+        got = ec ? ec.message() : next(ta);
+        return got == "after from /.gateway";
+      },
+      10s), got);
+  ta.stop();
+  tb.stop();
+  ta.join();
+  tb.join();
+}
+
 BOOST_AUTO_TEST_SUITE_END()

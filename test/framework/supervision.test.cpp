@@ -235,7 +235,7 @@ class root_harness {
   ~root_harness() {
     if (root_->is_alive()) send(make_frame(procactor::wire::frame_kind::stop, "", addr_.root));
     if (!root_->join(30s)) root_->kill();
-    procactor::wire::remove_tree_mailboxes(addr_.prefix, "");
+    procactor::wire::remove_tree_mailboxes(addr_.prefix, false);
     // as the tree handle does: a root that ended normally leaves its cgroup to its owner
     procactor::detail::containment::kill_cgroup(procactor::detail::containment::tree_cgroup_dir(addr_.prefix), 5s);
   }

@@ -429,7 +429,7 @@ struct tree::impl {
     } catch (...) {
     }
     // (a root that ended in order removed them and counted what they held: then nothing is left)
-    if (const std::uint64_t left = wire::remove_tree_mailboxes(addr.prefix, "", true)) {
+    if (const std::uint64_t left = wire::remove_tree_mailboxes(addr.prefix, false, true)) {
       if (reg) reg->add_left_unread(left);
       detail::log_event(log_level::warn, "messages_lost", "", addr.root,
                         std::to_string(left) + " message(s) left unread in the mailboxes of the tree when it ended",

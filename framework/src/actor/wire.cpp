@@ -248,13 +248,14 @@ std::string mailbox_name(const std::string& tree_prefix, const std::string& path
   return ipc::keyed_name(tree_prefix, path);  // keyed by the tree's secret: not guessable from /dev/shm
 }
 
-std::uint64_t remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep, bool with_registry) noexcept {
+std::uint64_t remove_tree_mailboxes(const std::string& tree_prefix, bool keep_handles, bool with_registry) noexcept {
   std::uint64_t left = 0;
   try {
-    const std::string uncounted[] = {mailbox_name(tree_prefix, client_path), mailbox_name(tree_prefix, gateway_path),
-                                     mailbox_name(tree_prefix, node_client_path)};
+    // the handles' mailboxes: no actor's mail (not counted), kept with keep_handles
+    const std::string handles[] = {mailbox_name(tree_prefix, client_path), mailbox_name(tree_prefix, gateway_path),
+                                   mailbox_name(tree_prefix, node_client_path)};
     for (const auto& name : list_ipc_objects()) {
-      if (name.rfind(tree_prefix + ".", 0) != 0 || (!keep.empty() && name.rfind(keep, 0) == 0)) continue;
+      if (name.rfind(tree_prefix + ".", 0) != 0) continue;
       // the tree's registry, and a pool's counters (<prefix>.pool): the tree handle's
       if ((name.size() > 4 && name.compare(name.size() - 4, 4, ".reg") == 0) ||
           (name.size() > 5 && name.compare(name.size() - 5, 5, ".pool") == 0)) {
@@ -267,10 +268,12 @@ std::uint64_t remove_tree_mailboxes(const std::string& tree_prefix, const std::s
       const bool dlq = name.rfind(tree_prefix + ".dlq.", 0) == 0;
       if (dlq && !with_registry) continue;
       const std::string base = name.substr(0, name.rfind('.'));  // strip .q / .ctl / .bell
+      const bool handle = std::find(std::begin(handles), std::end(handles), base) != std::end(handles);
+      if (handle && keep_handles) continue;
       // what an actor's mailbox still holds, read from its control block before the first of
       // its objects listed removes them all (so once per mailbox); a parked one has no control
       // block (its mail was counted when it was retired)
-      if (!dlq && std::find(std::begin(uncounted), std::end(uncounted), base) == std::end(uncounted)) {
+      if (!dlq && !handle) {
         std::error_code ec;
         if (auto st = ipc::peek_stats(base, ec)) left += st->depth + st->pending;
       }

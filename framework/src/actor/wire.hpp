@@ -113,7 +113,7 @@ std::optional<down_info> parse_down_mark(std::string_view payload) noexcept;
 /// Path of the tree handle's own mailbox and pipe end.
 inline constexpr const char* client_path = "/.client";
 // A cluster node's mailboxes in the tree (cluster/gateway.hpp): no actor's, not counted by
-// remove_tree_mailboxes.
+// remove_tree_mailboxes (and kept by a root that ends).
 inline constexpr const char* gateway_path = "/.gateway";
 inline constexpr const char* node_client_path = "/.node";  // the node handle's replies
 
@@ -175,15 +175,17 @@ std::optional<frame> decode_frame(std::span<const char> bytes) noexcept;
 /// Mailbox name of the actor at @p path in the tree with prefix @p tree_prefix.
 std::string mailbox_name(const std::string& tree_prefix, const std::string& path);
 
-/// Removes every mailbox of the tree with prefix @p tree_prefix, except the one named @p keep
-/// ("" keeps none): also those whose supervisor was SIGKILLed before it could remove them.
+/// Removes every mailbox of the tree with prefix @p tree_prefix: also those whose supervisor was
+/// SIGKILLed before it could remove them. With @p keep_handles, not the tree handle's mailbox nor a
+/// cluster node's (the gateway's inbox, the node handle's): they live with the handle, and outlive
+/// a root that ends (the handle may restart it, and the node goes on); the handle removes them.
 /// With @p with_registry, the tree's registry (<prefix>.reg) and dead-letter queue (<prefix>.dlq) too: when the tree ends for good (its
 /// owner gone); a root that ends may be restarted by its handle and publish there again.
 /// Returns the messages the actors' mailboxes still held (queued, or taken and neither handled
 /// nor counted): lost with them. Not counted: the dead-letter queue's letters (the handle reads
 /// them), the tree handle's mailbox, a cluster node's gateway inbox and handle mailbox (the
 /// gateway counts its own), and a parked mailbox (no control block: counted when retired).
-std::uint64_t remove_tree_mailboxes(const std::string& tree_prefix, const std::string& keep,
+std::uint64_t remove_tree_mailboxes(const std::string& tree_prefix, bool keep_handles,
                                     bool with_registry = false) noexcept;
 
 /// True if @p path is @p ancestor or below it.

@@ -131,7 +131,7 @@ int supervisor::run() {
     containment::kill_children(std::chrono::seconds(5));  // our children, then orphans as they come
     containment::kill_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
     // (nobody is left to read a count: logged)
-    if (const std::uint64_t left = wire::remove_tree_mailboxes(addr_.prefix, "", true)) {
+    if (const std::uint64_t left = wire::remove_tree_mailboxes(addr_.prefix, false, true)) {
       log_event(log_level::warn, "messages_lost", path_, "",
                 std::to_string(left) + " message(s) left unread in the mailboxes of the tree when its owner died",
                 {{"count", std::to_string(left)}});
@@ -682,10 +682,10 @@ void supervisor::finish() {
     // the cgroup itself is removed by the tree handle once it has reaped us (leaving it costs a
     // grace period); a handle that died meanwhile is seen by on_owner_gone, which removes it
     containment::kill_others_in_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
-    // all but the tree handle's own mailbox, which the handle removes; what the actors' still
-    // held is lost with them, and counted
-    const std::uint64_t left =
-        wire::remove_tree_mailboxes(addr_.prefix, wire::mailbox_name(addr_.prefix, wire::client_path));
+    // all but the tree handle's and its cluster node's, which the handle removes (the handle may
+    // restart the root: a node's gateway goes on, and the next root's actors find it by name);
+    // what the actors' still held is lost with them, and counted
+    const std::uint64_t left = wire::remove_tree_mailboxes(addr_.prefix, true);
     if (left) {
       publish_left_unread(left);
       log_event(log_level::warn, "messages_lost", path_, "",
