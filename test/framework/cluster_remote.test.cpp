@@ -665,8 +665,8 @@ BOOST_AUTO_TEST_CASE(what_an_actor_sends_to_other_nodes_while_its_node_joins_goe
 }
 
 // A root supervisor that gives up and is restarted by its tree handle (tree_options::root_restarts)
-// leaves its node's mailboxes (the gateway's inbox, the node handle's) where they are: the node
-// goes on, and the next root's actors reach other nodes through it, as the first root's did.
+// keeps the mailboxes, its node's (the gateway's inbox) and its actors' (the gateway delivers
+// replies into the mailbox it has open): the next root's actors reach other nodes, as the first's.
 BOOST_AUTO_TEST_CASE(a_root_restarted_by_its_handle_leaves_its_actors_the_way_to_other_nodes,
                      *boost::unit_test::precondition(nats_precondition{})) {
   procactor_test::nats_server srv;

@@ -715,6 +715,28 @@ BOOST_AUTO_TEST_CASE(a_killed_root_is_restarted_by_the_handle_and_the_tree_serve
   BOOST_TEST(t.join().to_string() == "shutdown");
 }
 
+// A root that gives up (its restart intensity) and is restarted by the handle keeps the mailboxes,
+// as after a kill: the handle's open mailbox stays echo's own (a new one under the same name
+// would take the handle's sends into the removed one: lost without a word), and what waits there
+// goes to the next incarnation.
+BOOST_AUTO_TEST_CASE(a_root_that_gave_up_and_is_restarted_by_the_handle_keeps_the_mailboxes) {
+  procactor::tree_options o;
+  o.root_restarts = 1;
+  supervisor_spec sp = one_echo();
+  sp.max_restarts = 0;  // echo's crash makes the root give up
+  auto t = tree::start("app", sp, o);
+  const pid_t first = t.root_pid();
+  const int echo_pid = *t.request<int>("echo", 0, 10s).value;  // (the handle opens echo's mailbox)
+  t.send("echo", die_now{0});
+  BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return t.running() && t.root_restarts() == 1; }, 30s));
+  BOOST_TEST(t.root_pid() != first);
+  auto r = t.request<int>("echo", 0, 20s);
+  BOOST_TEST_REQUIRE(static_cast<bool>(r), r.error.message() << " " << r.detail);
+  BOOST_TEST(*r.value != echo_pid);
+  t.stop();
+  BOOST_TEST(t.join().to_string() == "shutdown");
+}
+
 BOOST_AUTO_TEST_CASE(a_request_pending_when_the_root_dies_fails_fast_and_the_next_one_is_answered) {
   procactor::tree_options o;
   o.root_restarts = 3;

@@ -261,9 +261,9 @@ class tree {
   std::uint64_t undelivered_count() const noexcept;
   /// How many messages were lost unread in mailboxes removed with their actor: queued (or taken
   /// and not handled) in the mailbox of an actor that ended for good or was terminated, counted
-  /// by its supervisor then; and in every actor's mailbox when the tree ended (stopped, its root
-  /// given up), counted by the root as it removes them (or by this handle, after a root that was
-  /// killed). Each is also logged (event `messages_lost`). Readable after the tree has ended; 0
+  /// by its supervisor then; and in every actor's mailbox when the tree ended, counted by the root
+  /// as it removes them (stopped), or by this handle (a root killed, or given up, and not
+  /// restarted). Each is also logged (event `messages_lost`). Readable after the tree has ended; 0
   /// for an empty handle or a tree without a registry. Mail kept for an actor's next incarnation
   /// is not lost and not counted.
   std::uint64_t left_unread() const noexcept;

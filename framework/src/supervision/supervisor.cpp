@@ -682,10 +682,14 @@ void supervisor::finish() {
     // the cgroup itself is removed by the tree handle once it has reaped us (leaving it costs a
     // grace period); a handle that died meanwhile is seen by on_owner_gone, which removes it
     containment::kill_others_in_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
-    // all but the tree handle's and its cluster node's, which the handle removes (the handle may
-    // restart the root: a node's gateway goes on, and the next root's actors find it by name);
-    // what the actors' still held is lost with them, and counted
-    const std::uint64_t left = wire::remove_tree_mailboxes(addr_.prefix, true);
+    // A root that stops (the tree stops) removes every mailbox but the tree handle's and its
+    // cluster node's, which the handle removes; what the actors' still held is lost with them,
+    // and counted. One that gives up keeps them all, as a nested supervisor keeps its children's:
+    // its handle may restart it, and the next root adopts them (what they hold waits, and the
+    // handle's, the gateway's and actor_refs' open mailboxes stay the actors' own); if the tree
+    // ends instead, the handle removes and counts them.
+    const std::uint64_t left =
+        exit_reason_.kind == exit_reason::kind_t::shutdown ? wire::remove_tree_mailboxes(addr_.prefix, true) : 0;
     if (left) {
       publish_left_unread(left);
       log_event(log_level::warn, "messages_lost", path_, "",
