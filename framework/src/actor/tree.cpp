@@ -31,6 +31,7 @@
 #include "procactor/pipe.hpp"
 #include "registry/registry.hpp"
 #include "supervision/containment.hpp"
+#include "supervision/publish.hpp"
 #include "supervision/restart_policy.hpp"
 #include "supervision/supervisor.hpp"
 
@@ -429,12 +430,8 @@ struct tree::impl {
     } catch (...) {
     }
     // (a root that ended in order removed them and counted what they held: then nothing is left)
-    if (const std::uint64_t left = wire::remove_tree_mailboxes(addr.prefix, false, true)) {
-      if (reg) reg->add_left_unread(left);
-      detail::log_event(log_level::warn, "messages_lost", "", addr.root,
-                        std::to_string(left) + " message(s) left unread in the mailboxes of the tree when it ended",
-                        {{"count", std::to_string(left)}});
-    }
+    detail::report_left_unread(wire::remove_tree_mailboxes(addr.prefix, false, true), reg.get(), "", addr.root,
+                               "it ended");
     std::lock_guard lock(send_mu);
     out.clear();
   }

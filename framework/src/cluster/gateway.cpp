@@ -370,7 +370,7 @@ struct gateway {
       std::lock_guard lock(mu);
       entry = enter_transit(node, frames, src_inc, dst_inc);
     }
-    ok = ok && natsConnection_Publish(nc, subject.c_str(), bytes.data(), static_cast<int>(bytes.size())) == NATS_OK;
+    ok = ok && publish(subject, bytes);
     std::lock_guard lock(mu);
     if (ok) {
       st.sent += frames;

@@ -1,5 +1,6 @@
 #include "supervision/publish.hpp"
 
+#include "procactor/log.hpp"
 #include "supervision/child.hpp"
 
 namespace procactor::detail {
@@ -45,6 +46,18 @@ void publish_event(registry::event_kind k, const std::string& path, const std::s
 
 void publish_left_unread(std::uint64_t n) noexcept {
   if (registry::publisher* p = registry::active(); p && n) p->add_left_unread(n);
+}
+
+void report_left_unread(std::uint64_t n, registry::publisher* p, std::string_view source, std::string_view subject,
+                        std::string_view when) noexcept {
+  if (!n) return;
+  if (p) p->add_left_unread(n);
+  try {
+    log_event(log_level::warn, "messages_lost", source, subject,
+              std::to_string(n) + " message(s) left unread in the mailboxes of the tree when " + std::string(when),
+              {{"count", std::to_string(n)}});
+  } catch (...) {
+  }
 }
 
 }  // namespace procactor::detail

@@ -131,11 +131,7 @@ int supervisor::run() {
     containment::kill_children(std::chrono::seconds(5));  // our children, then orphans as they come
     containment::kill_cgroup(containment::entered_cgroup(), std::chrono::seconds(5));
     // (nobody is left to read a count: logged)
-    if (const std::uint64_t left = wire::remove_tree_mailboxes(addr_.prefix, false, true)) {
-      log_event(log_level::warn, "messages_lost", path_, "",
-                std::to_string(left) + " message(s) left unread in the mailboxes of the tree when its owner died",
-                {{"count", std::to_string(left)}});
-    }
+    report_left_unread(wire::remove_tree_mailboxes(addr_.prefix, false, true), nullptr, path_, "", "its owner died");
     std::fflush(nullptr);
     ::_exit(1);
   };
@@ -688,13 +684,8 @@ void supervisor::finish() {
     // its handle may restart it, and the next root adopts them (what they hold waits, and the
     // handle's, the gateway's and actor_refs' open mailboxes stay the actors' own); if the tree
     // ends instead, the handle removes and counts them.
-    const std::uint64_t left =
-        exit_reason_.kind == exit_reason::kind_t::shutdown ? wire::remove_tree_mailboxes(addr_.prefix, true) : 0;
-    if (left) {
-      publish_left_unread(left);
-      log_event(log_level::warn, "messages_lost", path_, "",
-                std::to_string(left) + " message(s) left unread in the mailboxes of the tree when it ended",
-                {{"count", std::to_string(left)}});
+    if (exit_reason_.kind == exit_reason::kind_t::shutdown) {
+      report_left_unread(wire::remove_tree_mailboxes(addr_.prefix, true), registry::active(), path_, "", "it ended");
     }
   }
   io_.stop();
