@@ -498,11 +498,13 @@ class pool_core {
         queued -= c.count;
         running += c.count;
       }
-      const bool again_soon = run(path, c);
-      {
-        std::lock_guard lock(mu);
-        running -= c.count;
-      }
+      // run() settles the chunk under `held`, and it stops counting as running in the same
+      // critical section: a map() woken by its last result sees the pool's stats settled too
+      std::unique_lock held(mu, std::defer_lock);
+      const bool again_soon = run(path, c, held);
+      if (!held.owns_lock()) held.lock();
+      running -= c.count;
+      held.unlock();
       done_cv.notify_all();
       if (again_soon) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the worker is being restarted
     }
@@ -528,13 +530,14 @@ class pool_core {
     requeue_locked(std::move(c));
   }
 
-  // Sends one chunk and takes its answer. @returns true when the worker was not there (being
-  // restarted): the chunk is back in the queue, the caller waits a moment.
-  bool run(const std::string& path, chunk& c) {
+  // Sends one chunk and takes its answer, settling it with @p held (unlocked on entry) locked, and
+  // returns with it still locked. @returns true when the worker was not there (being restarted):
+  // the chunk is back in the queue, the caller waits a moment.
+  bool run(const std::string& path, chunk& c, std::unique_lock<std::mutex>& held) {
     pool_task task;
     task.fn_name = c.job->fn_name;
     if (opts.method == start_method::spawn && task.fn_name.empty()) {
-      std::lock_guard lock(mu);
+      held.lock();
       fail_locked(c, errc::unknown_target,
                   "with start_method::spawn a task function must be registered with PROCACTOR_POOL_FUNCTION");
       return false;
@@ -556,12 +559,12 @@ class pool_core {
       why += ": " + pool_current_exception();
     }
     if (ec) {
-      std::lock_guard lock(mu);
+      held.lock();
       fail_locked(c, errc::encode_failed, why);
       return false;
     }
     if (task.args.size() + 1024 > opts.max_message_size) {
-      std::lock_guard lock(mu);
+      held.lock();
       if (c.count == 1) {
         fail_locked(c, errc::message_too_large,
                     "the task's arguments take " + std::to_string(task.args.size()) + " bytes; max_message_size is " +
@@ -577,7 +580,7 @@ class pool_core {
     const auto timeout = opts.task_timeout.count() > 0 ? opts.task_timeout * 4 + std::chrono::seconds(10)
                                                        : std::chrono::duration_cast<std::chrono::milliseconds>(no_limit);
     auto r = t.request<pool_reply>(path, task, timeout);
-    std::lock_guard lock(mu);
+    held.lock();
     if (!r && !broken.empty()) {
       fail_locked(c, errc::died, "the pool is broken: " + broken);
       return false;

@@ -456,7 +456,16 @@ BOOST_AUTO_TEST_CASE(on_a_nats_cluster_names_with_three_replicas_survive_the_los
                      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
                      << " ms, " << busy << " \"try again\" before: " << said);
   BOOST_TEST_REQUIRE(procactor_test::wait_until([&] { return sees_up(a, "b") && sees_up(b, "a"); }, 10s));
-  BOOST_TEST(b.whereis("svc2") == "a:/fca/echo");
+  // (b reads from its server's replica, which may take a moment to have a's write, as above)
+  std::string svc2;
+  BOOST_TEST(procactor_test::wait_until(
+                 [&] {
+                   std::error_code ec;
+                   svc2 = b.whereis("svc2", 2s, ec);
+                   return svc2 == "a:/fca/echo";
+                 },
+                 10s),
+             svc2);
   auto ab = a.request<std::string>("*:svc", echo_q{"over"}, 5s);
   BOOST_TEST(ab.value.value_or(ab.detail) == "over from /.gateway");
   auto ba = b.request<std::string>("*:svc2", echo_q{"back"}, 5s);
