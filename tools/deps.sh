@@ -3,10 +3,10 @@
 #   bash tools/deps.sh          what building, the samples and the demo need (with the cluster over
 #                               NATS: libnats-dev, found with pkg-config by cmake/procactor_nats.cmake,
 #                               and nats-server for the cluster tests, benchmarks and demo)
-#   bash tools/deps.sh --test   also what tools/test.sh needs: clang++ 14 for its clang build,
-#                               iproute2 (`ip netns`: the partition tests of cluster_netns_test, run
-#                               as root), and libFuzzer's runtime once tools/fuzz.sh exists (g++'s
-#                               sanitizer runtimes come with g++ itself)
+#   bash tools/deps.sh --test   also what tools/test.sh needs: clang++ 14 and its sanitizer and
+#                               libFuzzer runtimes for its asan build and tools/fuzz.sh, iproute2
+#                               (`ip netns`: the partition tests of cluster_netns_test, run as root)
+#                               (g++'s sanitizer runtimes, for the tsan build, come with g++ itself)
 #   bash tools/deps.sh --browser   what the dashboard's browser test needs: Chromium, its WebDriver
 #                               and Debian's Selenium (for /usr/bin/python3)
 set -euo pipefail
@@ -15,10 +15,9 @@ packages=(g++ cmake make python3 libboost1.81-dev libboost-test1.81-dev libcerea
 if [[ ${1:-} == --browser ]]; then
   packages=(chromium chromium-driver python3-selenium)
 elif [[ ${1:-} == --test ]]; then
-  # the API reference check (ctest api_reference) and tools/test.sh's clang build
-  packages+=(doxygen clang-14 iproute2 openssl)
-  # tools/fuzz.sh builds libFuzzer harnesses with clang: the fuzzer runtime
-  [[ -f "$(dirname "$0")/fuzz.sh" ]] && packages+=(libclang-rt-14-dev)
+  # the API reference check (ctest api_reference); tools/test.sh's asan build and tools/fuzz.sh
+  # (clang++ with its ASan, UBSan and libFuzzer runtimes)
+  packages+=(doxygen clang-14 libclang-rt-14-dev iproute2 openssl)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -2,16 +2,16 @@
 # Sets up, builds and runs the test suite in every configuration CI checks (docs/testing-plan.md
 # says what each one is for and why it is shaped as it is):
 #   plain   g++, Release, warnings as errors: everything (samples, bench, package_consumer)
-#   asan    g++, Release at -O1, AddressSanitizer + UndefinedBehaviorSanitizer: the library, the
-#           procactor command and every test suite; no samples, no compile-only or text checks
-#   clang   clang++ 14, Debug, _GLIBCXX_ASSERTIONS, warnings as errors: the whole ctest suite but
-#           the text checks (label docs)
+#   asan    clang++ 14 (the second compiler), -O1 with assert() on, AddressSanitizer +
+#           UndefinedBehaviorSanitizer, _GLIBCXX_ASSERTIONS: the whole ctest suite but the text
+#           checks (label docs) and package_consumer
 #   tsan    g++, RelWithDebInfo, ThreadSanitizer: the suites that use threads (label `threads`)
 #   chaos   tools/chaos.py on the main demo: random SIGKILLs, then SIGSTOPs, from outside, while
 #           `procactor tree --json` reads the tree's registry throughout
 #   browser tools/dashboard_test.py: the dashboard of `procactor serve` in headless Chromium
 #   fuzz    tools/fuzz.sh 30: the libFuzzer harnesses of test/fuzz (clang, ASan + UBSan), 30 s each
-# PROCACTOR_TEST_STAGES="clang tsan" bash tools/test.sh runs only those stages (CI runs them all).
+# PROCACTOR_TEST_STAGES="asan tsan" bash tools/test.sh runs only those stages (CI runs them all;
+# `clang`, the name of a stage merged into asan, is taken as asan).
 # Every stage runs even if an earlier one failed; the script fails if any stage failed or if
 # anything is left in /dev/shm. One timing line per stage is printed as it ends, and all of them
 # again at the end.
@@ -25,7 +25,8 @@ shm_before=$(ls /dev/shm | grep '^procactor\.' | sort || true)
 clangxx=$(command -v clang++-14 || command -v clang++)
 summary=("$deps_line")
 failed=0
-stages=" ${PROCACTOR_TEST_STAGES:-plain asan clang tsan chaos browser fuzz} "
+stages=" ${PROCACTOR_TEST_STAGES:-plain asan tsan chaos browser fuzz} "
+[[ $stages == *" clang "* ]] && stages+="asan "
 want() { [[ $stages == *" $1 "* ]]; }
 
 # shm_report NAME: after a stage, the procactor.* objects in /dev/shm that were not there before
@@ -98,19 +99,10 @@ all_tests_except() {
   return $rc
 }
 
-# The asan build runs every suite of procactor_tests (the procactor command's too), not what
-# only compiles or reads text: labels compile_fail (snippets compiled by the same g++ as the plain
-# stage's, without the sanitizer flags) and docs (docs_quote_compiled_samples, api_reference: the
-# same text in every build). The samples are not built (below).
-asan_tests() {
-  echo "left out: labels docs, compile_fail (the plain stage runs them)"
-  ctest --output-on-failure -j2 -LE '^(docs|compile_fail)$'
-}
-
-# The clang build runs everything but the install/consume check (which the plain build runs) and
+# The asan build runs everything but the install/consume check (which the plain build runs) and
 # the text checks (label docs: they do not depend on the compiler). compile_fail runs: clang's
 # messages are not g++'s.
-clang_tests() {
+asan_tests() {
   echo "left out: label docs (the plain stage runs it)"
   ctest --output-on-failure -j2 -LE '^docs$'
 }
@@ -131,8 +123,8 @@ clang_tests() {
 # process.cpp's thread_count() does not count TSan's own thread (it is fork-aware). Left out: a
 # test whose owner is a forked child that starts a tree; tree::start measures the wake-up cost on
 # a thread before it forks the root, and in a forked child of a TSan process the thread count
-# stays above what thread_count() discounts, so the fork is refused (a TSan artefact: the plain,
-# asan and clang stages run this test).
+# stays above what thread_count() discounts, so the fork is refused (a TSan artefact: the plain
+# and asan stages run this test).
 tsan_excluded=(tree_test/killing_the_owner_of_a_tree_ends_every_process_of_it_and_removes_every_object)
 threads_tests_one_case_each() {
   local dir=per-case suite case name skip
@@ -171,29 +163,19 @@ threads_tests_one_case_each() {
 # 1. The reference build: g++ Release, everything, including the install/consume check.
 want plain && stage plain build-test all all_tests -- -DCMAKE_BUILD_TYPE=Release
 
-# 2. ASan + UBSan over every test suite (package_consumer is left out by test/CMakeLists.txt, the
-#    compile-only and text checks by asan_tests above). At -O1, as the sanitizers' docs advise: -O3
-#    under ASan + UBSan took 2.7 times as long to compile (one test file, 167-212 s against
-#    62-75 s on the busy machine) and this build was most of CI's time (22 of 57 minutes).
-#    No samples (PROCACTOR_BUILD_SAMPLES=OFF): each one drives public calls that a suite's cases
-#    drive too, under ASan here, in forked children as well (docs/testing-plan.md lists which); the
-#    plain and clang stages build and run them. They were about 200 s of compile and link here.
+# 2. ASan + UBSan, built by clang++ 14: a second compiler's warnings and code, libstdc++'s checked
+#    operations (_GLIBCXX_ASSERTIONS: bounds of operator[], front/back of empty containers, ...;
+#    not _GLIBCXX_DEBUG, whose containers change layout under Boost.Test's shared library), and
+#    assert() on (Debug, at -O1 as the sanitizers' docs advise). One build where there were two
+#    (g++ under ASan + UBSan, and clang++ with the assertions): clang++ compiles a test file under
+#    ASan + UBSan in 32 s where g++ 12 takes 54 s, and the two builds were 23 of CI's 57 minutes
+#    (docs/testing-plan.md). package_consumer stays in the plain build.
 want asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  stage asan build-asan all asan_tests -- -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
-  -DPROCACTOR_SANITIZE=address,undefined -DPROCACTOR_BUILD_BENCH=OFF -DPROCACTOR_BUILD_SAMPLES=OFF
+  stage asan build-asan all asan_tests -- -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$clangxx" \
+  -DCMAKE_CXX_FLAGS=-D_GLIBCXX_ASSERTIONS "-DCMAKE_CXX_FLAGS_DEBUG=-O1" -DPROCACTOR_SANITIZE=address,undefined \
+  -DPROCACTOR_BUILD_BENCH=OFF -DPROCACTOR_INSTALL=OFF
 
-# 3. clang++ with libstdc++'s checked operations (bounds of operator[], front/back of empty
-#    containers, ...). _GLIBCXX_ASSERTIONS only, not _GLIBCXX_DEBUG: the debug containers change
-#    the layout of std::vector/std::map, and Boost.Test's shared library (built without it)
-#    shares such objects with the test binary (sizeof(boost::unit_test::test_unit) is 280 bytes
-#    in the library, 440 under _GLIBCXX_DEBUG). package_consumer stays in the plain build.
-#    Debug keeps assert() on; -O1 instead of -O0 so that the suite's timing stays near the other
-#    builds' (same compile time here).
-want clang && stage clang build-clang all clang_tests -- -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$clangxx" \
-  -DCMAKE_CXX_FLAGS=-D_GLIBCXX_ASSERTIONS "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DPROCACTOR_BUILD_BENCH=OFF \
-  -DPROCACTOR_INSTALL=OFF
-
-# 4. ThreadSanitizer on the suites whose test process starts threads (label `threads`), one
+# 3. ThreadSanitizer on the suites whose test process starts threads (label `threads`), one
 #    process per test case (above). procactor_tests is built from those suites' files only
 #    (PROCACTOR_TEST_ONLY_THREADS, test/CMakeLists.txt), and so without the procactor command.
 want tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tools/tsan.supp log_path=$PWD/build-tsan/tsan-reports/report" \
@@ -201,7 +183,7 @@ want tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=
   -DPROCACTOR_SANITIZE=thread -DPROCACTOR_BUILD_BENCH=OFF -DPROCACTOR_BUILD_SAMPLES=OFF -DPROCACTOR_INSTALL=OFF \
   -DPROCACTOR_TEST_ONLY_THREADS=ON
 
-# 5. Chaos, from outside (tools/chaos.py): the main demo under random SIGKILLs, then random
+# 4. Chaos, from outside (tools/chaos.py): the main demo under random SIGKILLs, then random
 #    SIGSTOPs, to any process of its tree but the owner, 5 per second for 30 s each; it must keep
 #    making progress, stop on SIGINT, leave no process (alive or stopped) and nothing in /dev/shm.
 #    The demo binary is the plain build's (built here if that stage did not run).
@@ -226,7 +208,7 @@ if want chaos; then
   shm_report chaos
 fi
 
-# 6. The dashboard in a real browser (tools/dashboard_test.py): the demo runs, `procactor serve`
+# 5. The dashboard in a real browser (tools/dashboard_test.py): the demo runs, `procactor serve`
 #    serves it, headless Chromium (driven by Selenium) must show the demo's actors, a counter that
 #    increases and w2's restart in the event log. Chromium, its driver and Debian's Selenium are
 #    installed here (tools/deps.sh --browser); the script runs under Debian's python3, which has them.
@@ -250,7 +232,7 @@ if want browser; then
   shm_report browser
 fi
 
-# 7. Fuzzing -------------------------------------------------------------------------------------
+# 6. Fuzzing -------------------------------------------------------------------------------------
 # tools/fuzz.sh (libFuzzer harnesses under test/fuzz/, built with clang): each harness for 30 s,
 # two at a time, on its committed seed corpus (longer runs: tools/fuzz.sh SECONDS by hand).
 if want fuzz && [[ -f tools/fuzz.sh ]]; then
