@@ -16,8 +16,9 @@ if [[ ${1:-} == --browser ]]; then
   packages=(chromium chromium-driver python3-selenium)
 elif [[ ${1:-} == --test ]]; then
   # the API reference check (ctest api_reference); tools/test.sh's asan build and tools/fuzz.sh
-  # (clang++ with its ASan, UBSan and libFuzzer runtimes)
-  packages+=(doxygen clang-14 libclang-rt-14-dev iproute2 openssl)
+  # (clang++ with its ASan, UBSan and libFuzzer runtimes, and llvm-14 for llvm-symbolizer-14,
+  # which clang's runtimes run to name the functions of a report: only recommended by clang-14)
+  packages+=(doxygen clang-14 libclang-rt-14-dev llvm-14 iproute2 openssl)
 fi
 missing=()
 for p in "${packages[@]}"; do
