@@ -580,6 +580,7 @@ class pool_core {
     const auto timeout = opts.task_timeout.count() > 0 ? opts.task_timeout * 4 + std::chrono::seconds(10)
                                                        : std::chrono::duration_cast<std::chrono::milliseconds>(no_limit);
     auto r = t.request<pool_reply>(path, task, timeout);
+    std::string().swap(task.args);  // (up to max_message_size: freed before the lock, not under it)
     held.lock();
     if (!r && !broken.empty()) {
       fail_locked(c, errc::died, "the pool is broken: " + broken);

@@ -462,6 +462,7 @@ BOOST_AUTO_TEST_CASE(on_a_nats_cluster_names_with_three_replicas_survive_the_los
                  [&] {
                    std::error_code ec;
                    svc2 = b.whereis("svc2", 2s, ec);
+                   if (ec) svc2 = "error: " + ec.message();
                    return svc2 == "a:/fca/echo";
                  },
                  10s),
